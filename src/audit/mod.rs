@@ -1,0 +1,11 @@
+//! The audit trail (hash-chained records of every state change) and the decision log.
+
+mod chain;
+mod decision_log;
+mod record;
+
+pub use chain::{ChainBreak, verify_chain};
+
+pub use record::{
+    AuditDecision, AuditRecord, DecisionRecord, NewAuditRecord, PromotionFacts, Transition, seal,
+};

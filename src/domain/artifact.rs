@@ -1,0 +1,163 @@
+//! The one artifact model shared by OCI images and non-OCI blobs.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{
+    AppSlug, ArtifactKind, ArtifactType, Channel, Digest, LifecycleState, ProjectSlug, RepositoryPath,
+    SourceType, TrustState,
+};
+
+/// An artifact id (UUIDv7, so ids sort by creation time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ArtifactId(pub Uuid);
+
+impl ArtifactId {
+    /// A fresh, time-ordered id.
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+impl Default for ArtifactId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for ArtifactId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Whether the caller is a person or a machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorType {
+    /// A person.
+    User,
+    /// A CI pipeline or other machine identity.
+    ServiceAccount,
+    /// The registry calling back.
+    Registry,
+}
+
+/// Who did something: recorded on artifacts, promotions and audit records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// Person, machine or registry.
+    #[serde(rename = "type")]
+    pub actor_type: ActorType,
+    /// The subject id from the verified token.
+    pub id: String,
+}
+
+/// Where an artifact's bytes live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    /// The kind of source; explicit on every artifact.
+    pub source_type: SourceType,
+    /// The location.
+    pub uri: String,
+    /// A pinned revision where the source has one (e.g. a Hugging Face commit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ref: Option<String>,
+    /// Declared size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<i64>,
+    /// Declared content encoding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+}
+
+/// Outcome of one trust check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceResult {
+    /// The check passed.
+    Pass,
+    /// The check failed.
+    Fail,
+}
+
+/// One trust input and its outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// `digest_format`, `source_policy`, `signature`, `attestation`, `blob_bundle`, `blob_content`.
+    #[serde(rename = "type")]
+    pub evidence_type: String,
+    /// Pass or fail.
+    pub result: EvidenceResult,
+    /// Human-readable, naming the check on failure.
+    pub reason: String,
+    /// When the check ran.
+    pub checked_at: DateTime<Utc>,
+    /// Extra facts (key id, identity, predicate type) where they apply.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub details: serde_json::Value,
+}
+
+/// One promotion in an artifact's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Promotion {
+    /// The channel reached.
+    pub channel: Channel,
+    /// The target environment, where one was named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_environment: Option<String>,
+    /// Who promoted.
+    pub actor: Actor,
+    /// When.
+    pub promoted_at: DateTime<Utc>,
+    /// The decision that allowed it (effect, policy ids, policy hash).
+    pub decision: serde_json::Value,
+    /// The reason given, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A registered artifact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// Stable id.
+    pub id: ArtifactId,
+    /// Owning project.
+    pub project: ProjectSlug,
+    /// App within the project.
+    pub app: AppSlug,
+    /// `oci` or `blob`.
+    pub artifact_kind: ArtifactKind,
+    /// Catalog type id.
+    pub artifact_type: ArtifactType,
+    /// Canonical repository chosen by the gateway.
+    pub repository: RepositoryPath,
+    /// The truth.
+    pub digest: Digest,
+    /// Convenience label only.
+    pub tag: Option<String>,
+    /// OCI media type, where known.
+    pub media_type: Option<String>,
+    /// Where the bytes live.
+    pub source: Source,
+    /// Lifecycle state.
+    pub lifecycle_state: LifecycleState,
+    /// Trust state.
+    pub trust_state: TrustState,
+    /// Channels reached so far, in the configured order.
+    pub channels: Vec<Channel>,
+    /// Whether a signature check passed (later issues fill this in).
+    pub signature_verified: bool,
+    /// Predicate types of attestations that passed.
+    pub attestations: Vec<String>,
+    /// Who registered it.
+    pub created_by: Actor,
+    /// When it was registered.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Row version for optimistic concurrency.
+    pub version: i64,
+}

@@ -1,0 +1,43 @@
+//! Pure domain types: parsed newtypes and the lifecycle and trust state machines. No I/O.
+
+mod artifact;
+mod channel;
+mod digest;
+mod kinds;
+mod lifecycle;
+mod principal;
+mod slugs;
+mod trust;
+
+pub use artifact::{Actor, ActorType, Artifact, ArtifactId, Evidence, EvidenceResult, Promotion, Source};
+pub use channel::{Channel, ChannelOrder, ChannelOrderError};
+pub use digest::{Digest, DigestError};
+pub use kinds::{ArtifactKind, ArtifactType, KindError, SourceType};
+pub use lifecycle::{LifecycleError, LifecycleMove, LifecycleState};
+pub use principal::{CiClaims, Principal, Role};
+pub use slugs::{AppSlug, ProjectSlug, RepositoryPath, SlugError};
+pub use trust::{TrustError, TrustMove, TrustState};
+
+/// Implements `Serialize` as the string form and `Deserialize` through `FromStr`, so a value of
+/// the type can never be built from unchecked input.
+macro_rules! string_newtype_serde {
+    ($ty:ty) => {
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                raw.parse().map_err(serde::de::Error::custom)
+            }
+        }
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use string_newtype_serde;

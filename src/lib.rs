@@ -1,0 +1,5 @@
+//! Gatehouse: the artifact admission gateway.
+
+pub mod audit;
+pub mod domain;
+pub mod store;

@@ -1,5 +1,16 @@
 //! Gatehouse: the artifact admission gateway.
 
+pub mod admission;
+pub mod app;
 pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
 pub mod domain;
+pub mod http;
+pub mod metrics;
+pub mod policy;
 pub mod store;
+
+pub use app::Application;
+pub use config::Config;

@@ -1,1 +1,8 @@
-fn main() {}
+//! The `gatehouse` binary: parse the command line and hand over to the library.
+
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    gatehouse::cli::main().await
+}

@@ -5,6 +5,7 @@ mod decision_log;
 mod record;
 
 pub use chain::{ChainBreak, verify_chain};
+pub use decision_log::{DecisionLogError, DecisionLogWriter};
 
 pub use record::{
     AuditDecision, AuditRecord, DecisionRecord, NewAuditRecord, PromotionFacts, Transition, seal,

@@ -15,6 +15,9 @@ pub struct Transition {
     pub from: String,
     /// State after.
     pub to: String,
+    /// The reason the actor gave, where one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The channel reached by a promotion.

@@ -78,6 +78,11 @@ impl RepositoryPath {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The default registry root, `gpuaas/apps`.
+    pub fn default_root() -> Self {
+        Self("gpuaas/apps".to_owned())
+    }
 }
 
 fn is_path_component(c: &str) -> bool {

@@ -1,0 +1,109 @@
+//! Asking the policy engine and recording what it answered.
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::{Admission, AdmissionError, RequestMeta};
+use crate::audit::{AuditDecision, DecisionRecord};
+use crate::domain::Principal;
+use crate::policy::{Action, Caller, Decision, PolicyRequest, RequestContext, Resource};
+
+/// An allow, with the record that must be persisted alongside whatever it permits.
+pub(super) struct Allowed {
+    /// What the engine answered.
+    pub decision: Decision,
+    /// The decision-log record, for the state change's transaction.
+    pub record: DecisionRecord,
+}
+
+impl Allowed {
+    /// The decision as an audit record carries it.
+    pub fn audit_decision(&self) -> AuditDecision {
+        AuditDecision {
+            effect: "allow".to_owned(),
+            policy_ids: self.decision.policy_ids.clone(),
+            policy_hash: self.decision.policy_hash.clone(),
+        }
+    }
+}
+
+impl Admission {
+    /// Decides `action`; a deny is recorded (durably) and answered as `Denied`, an allow is
+    /// handed back so the caller persists it with the change it permits.
+    pub(super) async fn authorize(
+        &self,
+        principal: &Principal,
+        action: Action,
+        resource: Resource<'_>,
+        context: RequestContext,
+        meta: &RequestMeta,
+    ) -> Result<Allowed, AdmissionError> {
+        let (decision, record) = self.evaluate(principal, action, resource, context, meta);
+        if decision.allowed {
+            return Ok(Allowed { decision, record });
+        }
+        self.decisions.record(record).await?;
+        Err(AdmissionError::Denied(Box::new(decision)))
+    }
+
+    /// Decides a request that changes nothing; records the decision either way.
+    pub(super) async fn authorize_read(
+        &self,
+        principal: &Principal,
+        action: Action,
+        resource: Resource<'_>,
+        meta: &RequestMeta,
+    ) -> Result<Decision, AdmissionError> {
+        let allowed = self.authorize(principal, action, resource, RequestContext::default(), meta).await?;
+        self.decisions.record(allowed.record).await?;
+        Ok(allowed.decision)
+    }
+
+    /// Evaluates without recording; answers the decision and its log record.
+    pub(super) fn evaluate(
+        &self,
+        principal: &Principal,
+        action: Action,
+        resource: Resource<'_>,
+        context: RequestContext,
+        meta: &RequestMeta,
+    ) -> (Decision, DecisionRecord) {
+        let (project, artifact_id) = match &resource {
+            Resource::Artifact(a) => (Some(a.project.to_string()), Some(a.id)),
+            Resource::Repository { project, .. } | Resource::Project(project) => {
+                (Some(project.to_string()), None)
+            }
+            Resource::Platform => (None, None),
+        };
+        let engine = self.policy();
+        let decision = engine.decide(&PolicyRequest { caller: Caller::Principal(principal), action, resource, context });
+        let effect = if decision.allowed { "allow" } else { "deny" };
+        self.metrics.count_decision(action.as_str(), effect);
+        if !decision.errors.is_empty() {
+            tracing::warn!(action = action.as_str(), errors = ?decision.errors, "policy evaluation errored; denying");
+        }
+        let record = DecisionRecord {
+            id: Uuid::now_v7(),
+            decided_at: Utc::now(),
+            correlation_id: meta.correlation_id.clone(),
+            actor: principal.actor.clone(),
+            action: action.as_str().to_owned(),
+            project,
+            artifact_id,
+            resource: decision.request.get("resource").and_then(|r| r.as_str()).unwrap_or_default().to_owned(),
+            effect: effect.to_owned(),
+            policy_ids: decision.policy_ids.clone(),
+            reasons: decision.reasons.clone(),
+            errors: decision.errors.clone(),
+            policy_hash: decision.policy_hash.clone(),
+            request: decision.request.clone(),
+            entities: decision.entities.clone(),
+        };
+        (decision, record)
+    }
+
+    /// Records an evaluated decision through the group-committing writer.
+    pub(super) async fn log_decision(&self, record: DecisionRecord) -> Result<(), AdmissionError> {
+        Ok(self.decisions.record(record).await?)
+    }
+}

@@ -1,0 +1,69 @@
+//! What the admission service answers when it does not act.
+
+use crate::audit::DecisionLogError;
+use crate::policy::Decision;
+use crate::store::StoreError;
+
+/// Why a request was not carried out; the http layer maps each to a status code.
+#[derive(Debug, thiserror::Error)]
+pub enum AdmissionError {
+    /// Well-formed input that is not valid (422), naming the field.
+    #[error("`{field}`: {reason}")]
+    Invalid {
+        /// The field, as the caller named it.
+        field: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// Cedar denied the request (403).
+    #[error("denied by policy")]
+    Denied(Box<Decision>),
+    /// No such resource (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// A lifecycle or trust rule forbids the move (409).
+    #[error("{0}")]
+    Rule(String),
+    /// The artifact changed concurrently (409).
+    #[error("the artifact was changed by another request; read it again and retry")]
+    Conflict,
+    /// A dependency (database, decision log) is unavailable (503).
+    #[error("a dependency is unavailable")]
+    Unavailable,
+    /// Stored data is corrupt or an invariant broke (500); details are logged, not shown.
+    #[error("internal error")]
+    Internal,
+}
+
+impl AdmissionError {
+    /// A 422 naming `field`.
+    pub fn invalid(field: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        Self::Invalid { field: field.into(), reason: reason.to_string() }
+    }
+}
+
+impl From<StoreError> for AdmissionError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict => Self::Conflict,
+            StoreError::NotFound => Self::NotFound("no such artifact".to_owned()),
+            StoreError::BadCursor => Self::invalid("cursor", "is not a cursor this server produced"),
+            StoreError::Corrupt(detail) => {
+                tracing::error!(%detail, "stored data is corrupt");
+                Self::Internal
+            }
+            other => {
+                tracing::error!(error = ?other, "database unavailable");
+                Self::Unavailable
+            }
+        }
+    }
+}
+
+impl From<DecisionLogError> for AdmissionError {
+    fn from(error: DecisionLogError) -> Self {
+        // A decision that cannot be recorded is not acted on: fail closed.
+        tracing::error!(%error, "decision log unavailable");
+        Self::Unavailable
+    }
+}

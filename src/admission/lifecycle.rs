@@ -1,0 +1,279 @@
+//! Verification and the explicit lifecycle actions: promote, deprecate, retire, revoke.
+
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::decide::Allowed;
+use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
+use crate::audit::{NewAuditRecord, PromotionFacts, Transition};
+use crate::domain::{
+    Artifact, Channel, Digest, Evidence, EvidenceResult, LifecycleMove, Principal, Promotion, TrustMove,
+};
+use crate::policy::{Action, RequestContext, Resource};
+use crate::store::ArtifactChange;
+
+/// Body of `promote`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PromoteInput {
+    /// The channel to reach.
+    pub channel: String,
+    /// Optional target environment such as `prod-eu`.
+    pub target_environment: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+}
+
+/// Body of `deprecate`, `retire` and `revoke`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LifecycleInput {
+    /// Why (required for `revoke`).
+    pub reason: Option<String>,
+}
+
+fn check_reason(reason: Option<String>, required: bool) -> Result<Option<String>, AdmissionError> {
+    match reason {
+        Some(r) if r.len() > 1024 => Err(AdmissionError::invalid("reason", "must be at most 1024 characters")),
+        Some(r) if r.trim().is_empty() && required => Err(AdmissionError::invalid("reason", "is required")),
+        None if required => Err(AdmissionError::invalid("reason", "is required")),
+        other => Ok(other),
+    }
+}
+
+fn artifact_context(artifact: &Artifact) -> RequestContext {
+    RequestContext {
+        artifact_kind: Some(artifact.artifact_kind.to_string()),
+        source_type: Some(artifact.source.source_type.to_string()),
+        ..RequestContext::default()
+    }
+}
+
+impl Admission {
+    /// Promotes an artifact to a channel.
+    pub async fn promote(
+        &self,
+        principal: &Principal,
+        id: &str,
+        input: PromoteInput,
+        meta: &RequestMeta,
+    ) -> Result<ArtifactView, AdmissionError> {
+        let channel: Channel = input.channel.parse().map_err(|e| AdmissionError::invalid("channel", e))?;
+        if !self.channels.contains(&channel) {
+            let known: Vec<&str> = self.channels.channels().iter().map(Channel::as_str).collect();
+            return Err(AdmissionError::invalid(
+                "channel",
+                format!("unknown channel `{channel}`; configured: {}", known.join(", ")),
+            ));
+        }
+        if let Some(env) = input.target_environment.as_deref() {
+            env.parse::<crate::domain::ProjectSlug>()
+                .map_err(|e| AdmissionError::invalid("target_environment", e))?;
+        }
+        let reason = check_reason(input.reason, false)?;
+        let artifact = self.load_artifact(id).await?;
+        let context = RequestContext {
+            channel: Some(channel.to_string()),
+            previous_channel: self.channels.previous(&channel).map(Channel::to_string),
+            target_environment: input.target_environment.clone(),
+            ..artifact_context(&artifact)
+        };
+        let allowed =
+            self.authorize(principal, Action::Promote, Resource::Artifact(&artifact), context, meta).await?;
+        let to = artifact
+            .lifecycle_state
+            .apply(LifecycleMove::Promote, artifact.trust_state)
+            .map_err(|e| AdmissionError::Rule(e.to_string()))?;
+        let mut updated = artifact.clone();
+        updated.lifecycle_state = to;
+        if !updated.channels.contains(&channel) {
+            updated.channels.push(channel.clone());
+            let order = self.channels.channels();
+            updated.channels.sort_by_key(|c| order.iter().position(|o| o == c));
+        }
+        let promotion = Promotion {
+            channel: channel.clone(),
+            target_environment: input.target_environment.clone(),
+            actor: principal.actor.clone(),
+            promoted_at: Utc::now(),
+            decision: serde_json::json!({
+                "effect": "allow",
+                "policy_ids": allowed.decision.policy_ids,
+                "policy_hash": allowed.decision.policy_hash,
+            }),
+            reason: reason.clone(),
+        };
+        let mut audit = self.audit_record(&artifact, principal, "app_artifact.promote", &allowed, meta);
+        audit.transition = Some(Transition {
+            from: artifact.lifecycle_state.to_string(),
+            to: to.to_string(),
+            reason,
+        });
+        audit.promotion =
+            Some(PromotionFacts { channel: channel.to_string(), target_environment: input.target_environment });
+        let change = ArtifactChange { artifact: updated, promotion: Some(promotion), evidence: Vec::new() };
+        self.commit(change, audit, allowed).await
+    }
+
+    /// Deprecates (no new use) or retires (terminal) an artifact.
+    pub async fn end_of_life(
+        &self,
+        principal: &Principal,
+        id: &str,
+        mv: LifecycleMove,
+        input: LifecycleInput,
+        meta: &RequestMeta,
+    ) -> Result<ArtifactView, AdmissionError> {
+        let (action, audit_action) = match mv {
+            LifecycleMove::Deprecate => (Action::Deprecate, "app_artifact.deprecate"),
+            LifecycleMove::Retire => (Action::Retire, "app_artifact.retire"),
+            LifecycleMove::Promote => return Err(AdmissionError::Internal),
+        };
+        let reason = check_reason(input.reason, false)?;
+        let artifact = self.load_artifact(id).await?;
+        let context = artifact_context(&artifact);
+        let allowed = self.authorize(principal, action, Resource::Artifact(&artifact), context, meta).await?;
+        let to =
+            artifact.lifecycle_state.apply(mv, artifact.trust_state).map_err(|e| AdmissionError::Rule(e.to_string()))?;
+        let mut updated = artifact.clone();
+        updated.lifecycle_state = to;
+        let mut audit = self.audit_record(&artifact, principal, audit_action, &allowed, meta);
+        audit.transition = Some(Transition { from: artifact.lifecycle_state.to_string(), to: to.to_string(), reason });
+        let change = ArtifactChange { artifact: updated, promotion: None, evidence: Vec::new() };
+        self.commit(change, audit, allowed).await
+    }
+
+    /// Revokes trust in an artifact (terminal).
+    pub async fn revoke(
+        &self,
+        principal: &Principal,
+        id: &str,
+        input: LifecycleInput,
+        meta: &RequestMeta,
+    ) -> Result<ArtifactView, AdmissionError> {
+        let reason = check_reason(input.reason, true)?;
+        let artifact = self.load_artifact(id).await?;
+        let context = artifact_context(&artifact);
+        let allowed =
+            self.authorize(principal, Action::Revoke, Resource::Artifact(&artifact), context, meta).await?;
+        let to = artifact.trust_state.apply(TrustMove::Revoke).map_err(|e| AdmissionError::Rule(e.to_string()))?;
+        let mut updated = artifact.clone();
+        updated.trust_state = to;
+        let mut audit = self.audit_record(&artifact, principal, "app_artifact.revoke", &allowed, meta);
+        audit.transition = Some(Transition { from: artifact.trust_state.to_string(), to: to.to_string(), reason });
+        let change = ArtifactChange { artifact: updated, promotion: None, evidence: Vec::new() };
+        self.commit(change, audit, allowed).await
+    }
+
+    /// Runs the platform's minimum verification now and moves the trust state from its evidence.
+    pub async fn verify(
+        &self,
+        principal: &Principal,
+        id: &str,
+        meta: &RequestMeta,
+    ) -> Result<ArtifactView, AdmissionError> {
+        let artifact = self.load_artifact(id).await?;
+        let context = artifact_context(&artifact);
+        let allowed =
+            self.authorize(principal, Action::Verify, Resource::Artifact(&artifact), context, meta).await?;
+        // Checked before gathering evidence: a revoked artifact is never verified again.
+        artifact.trust_state.apply(TrustMove::VerificationPassed).map_err(|e| AdmissionError::Rule(e.to_string()))?;
+        let evidence = vec![digest_evidence(&artifact), self.source_policy_evidence(principal, &artifact, meta).await?];
+        let passed = evidence.iter().all(|e| e.result == EvidenceResult::Pass);
+        let mv = if passed { TrustMove::VerificationPassed } else { TrustMove::VerificationFailed };
+        let to = artifact.trust_state.apply(mv).map_err(|e| AdmissionError::Rule(e.to_string()))?;
+        let mut updated = artifact.clone();
+        updated.trust_state = to;
+        let mut audit = self.audit_record(&artifact, principal, "app_artifact.verify", &allowed, meta);
+        audit.transition = Some(Transition { from: artifact.trust_state.to_string(), to: to.to_string(), reason: None });
+        let change = ArtifactChange { artifact: updated, promotion: None, evidence };
+        self.commit(change, audit, allowed).await
+    }
+
+    /// The source allowlist is policy: ask Cedar `accept_source` and record the answer.
+    async fn source_policy_evidence(
+        &self,
+        principal: &Principal,
+        artifact: &Artifact,
+        meta: &RequestMeta,
+    ) -> Result<Evidence, AdmissionError> {
+        let (decision, record) = self.evaluate(
+            principal,
+            Action::AcceptSource,
+            Resource::Artifact(artifact),
+            artifact_context(artifact),
+            meta,
+        );
+        self.log_decision(record).await?;
+        let source_type = artifact.source.source_type;
+        let (result, reason) = if decision.allowed {
+            (EvidenceResult::Pass, format!("source type `{source_type}` is allowed by policy"))
+        } else {
+            (EvidenceResult::Fail, format!("source type `{source_type}` is not allowed: {}", decision.reasons.join("; ")))
+        };
+        Ok(Evidence {
+            evidence_type: "source_policy".to_owned(),
+            result,
+            reason,
+            checked_at: Utc::now(),
+            details: serde_json::json!({ "policy_ids": decision.policy_ids, "policy_hash": decision.policy_hash }),
+        })
+    }
+
+    fn audit_record(
+        &self,
+        artifact: &Artifact,
+        principal: &Principal,
+        action: &str,
+        allowed: &Allowed,
+        meta: &RequestMeta,
+    ) -> NewAuditRecord {
+        NewAuditRecord {
+            actor: principal.actor.clone(),
+            action: action.to_owned(),
+            project: Some(artifact.project.to_string()),
+            artifact_id: Some(artifact.id),
+            repository: Some(artifact.repository.to_string()),
+            digest: Some(artifact.digest.to_string()),
+            artifact_kind: Some(artifact.artifact_kind.to_string()),
+            source_type: Some(artifact.source.source_type.to_string()),
+            transition: None,
+            promotion: None,
+            decision: Some(allowed.audit_decision()),
+            correlation_id: meta.correlation_id.clone(),
+        }
+    }
+
+    async fn commit(
+        &self,
+        mut change: ArtifactChange,
+        audit: NewAuditRecord,
+        allowed: Allowed,
+    ) -> Result<ArtifactView, AdmissionError> {
+        change.artifact.updated_at = Utc::now();
+        let stored = self.store.apply_change(&change, audit, &allowed.record).await?;
+        self.view(stored).await
+    }
+}
+
+/// The digest must be canonical and the kind and source type explicit; the stored value is
+/// re-parsed so a row written around the gateway is caught here.
+fn digest_evidence(artifact: &Artifact) -> Evidence {
+    let canonical = artifact.digest.as_str().parse::<Digest>().is_ok();
+    let (result, reason) = if canonical {
+        (
+            EvidenceResult::Pass,
+            format!(
+                "digest `{}` is canonical; kind `{}` and source type `{}` are explicit",
+                artifact.digest, artifact.artifact_kind, artifact.source.source_type
+            ),
+        )
+    } else {
+        (EvidenceResult::Fail, format!("digest `{}` is not canonical", artifact.digest))
+    };
+    Evidence {
+        evidence_type: "digest_format".to_owned(),
+        result,
+        reason,
+        checked_at: Utc::now(),
+        details: serde_json::json!({ "algorithm": artifact.digest.algorithm() }),
+    }
+}

@@ -1,0 +1,88 @@
+//! The admission service: the one place that sequences a request — decide with Cedar, apply the
+//! state machines, persist the change with its audit and decision records.
+
+mod decide;
+mod error;
+mod lifecycle;
+mod queries;
+mod register;
+mod review;
+
+use std::sync::{Arc, RwLock};
+
+use crate::audit::DecisionLogWriter;
+use crate::domain::{ChannelOrder, RepositoryPath};
+use crate::metrics::Metrics;
+use crate::policy::PolicyEngine;
+use crate::store::Store;
+
+pub use error::AdmissionError;
+pub use lifecycle::{LifecycleInput, PromoteInput};
+pub use queries::{ArtifactView, Explanation, ListQuery, LogQuery, PolicySetView, RegistryInfo};
+pub use register::{RegisterInput, RegisterOutcome, SourceInput};
+pub use review::{ReviewInput, ReviewOutcome};
+
+/// Facts about the HTTP request that travel into audit and decision records.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    /// The request id; becomes the audit `correlation_id`.
+    pub correlation_id: String,
+}
+
+/// Everything the admission service needs, built once at start-up.
+pub struct Admission {
+    store: Arc<dyn Store>,
+    policy: RwLock<Arc<PolicyEngine>>,
+    decisions: DecisionLogWriter,
+    channels: ChannelOrder,
+    registry: RegistryInfo,
+    metrics: Arc<Metrics>,
+    policy_loaded_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Admission {
+    /// Assembles the service from its parts.
+    pub fn new(
+        store: Arc<dyn Store>,
+        policy: Arc<PolicyEngine>,
+        decisions: DecisionLogWriter,
+        channels: ChannelOrder,
+        registry: RegistryInfo,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            store,
+            policy: RwLock::new(policy),
+            decisions,
+            channels,
+            registry,
+            metrics,
+            policy_loaded_at: chrono::Utc::now(),
+        }
+    }
+
+    /// The policy set serving now. Each request takes one snapshot, so a later reload can never
+    /// mix two sets within one decision.
+    pub fn policy(&self) -> Arc<PolicyEngine> {
+        match self.policy.read() {
+            Ok(guard) => Arc::clone(&guard),
+            // A poisoned lock still holds the last good set; keep serving it.
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// The configured channel order.
+    pub fn channels(&self) -> &ChannelOrder {
+        &self.channels
+    }
+
+    /// The registry root repositories live under.
+    pub fn registry_root(&self) -> &RepositoryPath {
+        &self.registry.root
+    }
+
+    /// Whether the database answers (for readiness).
+    pub async fn database_ready(&self) -> bool {
+        self.store.ping().await.is_ok()
+    }
+}

@@ -1,0 +1,285 @@
+//! Read paths: artifacts, explanations, audit and decision logs, the serving policy set.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Admission, AdmissionError, RequestMeta};
+use crate::audit::{AuditRecord, DecisionRecord};
+use crate::domain::{Artifact, ArtifactId, Evidence, Principal, ProjectSlug, Promotion};
+use crate::policy::{Action, Resource};
+use crate::store::{ArtifactFilter, LogFilter, Page, PageRequest};
+
+/// An artifact with its evidence and promotion history, as the API answers it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArtifactView {
+    /// The artifact.
+    #[serde(flatten)]
+    pub artifact: Artifact,
+    /// Trust checks, oldest first.
+    pub evidence: Vec<Evidence>,
+    /// Promotions, oldest first.
+    pub promotions: Vec<Promotion>,
+}
+
+/// Why an artifact is in its states.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    /// The artifact with evidence and promotions.
+    #[serde(flatten)]
+    pub view: ArtifactView,
+    /// Every decision taken on it (allow and deny), oldest first.
+    pub decisions: Vec<DecisionRecord>,
+    /// Every state change, in chain order.
+    pub audit: Vec<AuditRecord>,
+}
+
+/// The serving policy set.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicySetView {
+    /// Content hash.
+    pub hash: String,
+    /// When it was loaded.
+    pub loaded_at: DateTime<Utc>,
+    /// Policy files.
+    pub files: Vec<String>,
+    /// Policy ids.
+    pub policy_ids: Vec<String>,
+    /// The last refused reload, if any.
+    pub last_reload_error: Option<String>,
+}
+
+/// What `GET /v1/registry` tells clients about the registry the gateway fronts.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegistryInfo {
+    /// Host clients use in references, where a registry is configured.
+    pub registry: Option<String>,
+    /// Repository root: repositories are `<root>/<project>/<app>`.
+    pub root: crate::domain::RepositoryPath,
+    /// Path of the token endpoint (Docker registry token auth realm).
+    pub token_realm: String,
+    /// The `service` (token audience) the registry expects.
+    pub token_service: String,
+    /// `oci`, `blob`.
+    pub supported_kinds: Vec<String>,
+    /// Accepted source types.
+    pub source_types: Vec<String>,
+    /// Channels in promotion order.
+    pub channels: Vec<String>,
+}
+
+/// Query string of the artifact listing; each value is checked and named on failure.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ListQuery {
+    /// App slug.
+    pub app: Option<String>,
+    /// Kind.
+    pub artifact_kind: Option<String>,
+    /// Lifecycle state.
+    pub lifecycle_state: Option<String>,
+    /// Trust state.
+    pub trust_state: Option<String>,
+    /// Channel reached.
+    pub channel: Option<String>,
+    /// Digest.
+    pub digest: Option<String>,
+    /// Page size.
+    pub limit: Option<u32>,
+    /// Cursor.
+    pub cursor: Option<String>,
+}
+
+/// Query string of the audit and decision listings.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LogQuery {
+    /// Project (decides `read` on it; without, `read_platform`).
+    pub project: Option<String>,
+    /// Artifact id.
+    pub artifact_id: Option<String>,
+    /// Action.
+    pub action: Option<String>,
+    /// Actor id.
+    pub actor: Option<String>,
+    /// RFC 3339 lower bound.
+    pub since: Option<String>,
+    /// RFC 3339 upper bound.
+    pub until: Option<String>,
+    /// Decisions only: `allow` or `deny`.
+    pub decision: Option<String>,
+    /// Page size.
+    pub limit: Option<u32>,
+    /// Cursor.
+    pub cursor: Option<String>,
+}
+
+fn page(limit: Option<u32>, cursor: Option<String>) -> Result<PageRequest, AdmissionError> {
+    let limit = limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(AdmissionError::invalid("limit", "must be between 1 and 500"));
+    }
+    Ok(PageRequest { limit, cursor })
+}
+
+fn parse_opt<T: std::str::FromStr>(field: &str, raw: Option<&str>) -> Result<Option<T>, AdmissionError>
+where
+    T::Err: std::fmt::Display,
+{
+    raw.map(|r| r.parse::<T>().map_err(|e| AdmissionError::invalid(field, e))).transpose()
+}
+
+fn parse_time(field: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, AdmissionError> {
+    raw.map(|r| {
+        DateTime::parse_from_rfc3339(r)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| AdmissionError::invalid(field, "must be an RFC 3339 timestamp"))
+    })
+    .transpose()
+}
+
+impl Admission {
+    /// Loads an artifact by its path id; an unparseable id is as unknown as a missing one.
+    pub(super) async fn load_artifact(&self, id: &str) -> Result<Artifact, AdmissionError> {
+        let not_found = || AdmissionError::NotFound(format!("no artifact with id `{id}`"));
+        let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
+        self.store.get_artifact(ArtifactId(uuid)).await?.ok_or_else(not_found)
+    }
+
+    /// The artifact with its evidence and promotions.
+    pub(super) async fn view(&self, artifact: Artifact) -> Result<ArtifactView, AdmissionError> {
+        let evidence = self.store.evidence(artifact.id).await?;
+        let promotions = self.store.promotions(artifact.id).await?;
+        Ok(ArtifactView { artifact, evidence, promotions })
+    }
+
+    /// One artifact, decided as `read` on it.
+    pub async fn get_artifact(
+        &self,
+        principal: &Principal,
+        id: &str,
+        meta: &RequestMeta,
+    ) -> Result<ArtifactView, AdmissionError> {
+        let artifact = self.load_artifact(id).await?;
+        self.authorize_read(principal, Action::Read, Resource::Artifact(&artifact), meta).await?;
+        self.view(artifact).await
+    }
+
+    /// A project's artifacts, decided as `read` on the project.
+    pub async fn list_artifacts(
+        &self,
+        principal: &Principal,
+        project: &str,
+        query: ListQuery,
+        meta: &RequestMeta,
+    ) -> Result<Page<Artifact>, AdmissionError> {
+        let project: ProjectSlug = project.parse().map_err(|e| AdmissionError::invalid("project", e))?;
+        let filter = ArtifactFilter {
+            project: Some(project.clone()),
+            app: query.app,
+            artifact_kind: parse_opt("artifact_kind", query.artifact_kind.as_deref())?,
+            lifecycle_state: parse_opt("lifecycle_state", query.lifecycle_state.as_deref())?,
+            trust_state: parse_opt("trust_state", query.trust_state.as_deref())?,
+            channel: parse_opt("channel", query.channel.as_deref())?,
+            digest: parse_opt("digest", query.digest.as_deref())?,
+        };
+        let page = page(query.limit, query.cursor)?;
+        self.authorize_read(principal, Action::Read, Resource::Project(&project), meta).await?;
+        Ok(self.store.list_artifacts(&filter, &page).await?)
+    }
+
+    /// Evidence, promotions, decisions and audit records of one artifact.
+    pub async fn explain(
+        &self,
+        principal: &Principal,
+        id: &str,
+        meta: &RequestMeta,
+    ) -> Result<Explanation, AdmissionError> {
+        let artifact = self.load_artifact(id).await?;
+        self.authorize_read(principal, Action::Read, Resource::Artifact(&artifact), meta).await?;
+        let filter = LogFilter { artifact_id: Some(artifact.id), ..LogFilter::default() };
+        let all = PageRequest { limit: 500, cursor: None };
+        let decisions = self.store.list_decisions(&filter, &all).await?.items;
+        let audit = self.store.list_audit(&filter, &all).await?.items;
+        Ok(Explanation { view: self.view(artifact).await?, decisions, audit })
+    }
+
+    /// Parses log filters and decides who may read them: `read` on the project when one is
+    /// named, `read_platform` otherwise.
+    async fn authorize_log(
+        &self,
+        principal: &Principal,
+        query: LogQuery,
+        meta: &RequestMeta,
+    ) -> Result<(LogFilter, PageRequest), AdmissionError> {
+        let project: Option<ProjectSlug> = parse_opt("project", query.project.as_deref())?;
+        let artifact_id = query
+            .artifact_id
+            .as_deref()
+            .map(|raw| Uuid::parse_str(raw).map(ArtifactId).map_err(|_| AdmissionError::invalid("artifact_id", "is not a UUID")))
+            .transpose()?;
+        if let Some(effect) = query.decision.as_deref() {
+            if effect != "allow" && effect != "deny" {
+                return Err(AdmissionError::invalid("decision", "must be `allow` or `deny`"));
+            }
+        }
+        let filter = LogFilter {
+            project: project.as_ref().map(ToString::to_string),
+            artifact_id,
+            action: query.action,
+            actor: query.actor,
+            since: parse_time("since", query.since.as_deref())?,
+            until: parse_time("until", query.until.as_deref())?,
+            effect: query.decision,
+        };
+        let page = page(query.limit, query.cursor)?;
+        match &project {
+            Some(p) => self.authorize_read(principal, Action::Read, Resource::Project(p), meta).await?,
+            None => self.authorize_read(principal, Action::ReadPlatform, Resource::Platform, meta).await?,
+        };
+        Ok((filter, page))
+    }
+
+    /// Audit records.
+    pub async fn audit_log(
+        &self,
+        principal: &Principal,
+        query: LogQuery,
+        meta: &RequestMeta,
+    ) -> Result<Page<AuditRecord>, AdmissionError> {
+        let (filter, page) = self.authorize_log(principal, query, meta).await?;
+        Ok(self.store.list_audit(&filter, &page).await?)
+    }
+
+    /// Decision records.
+    pub async fn decision_log(
+        &self,
+        principal: &Principal,
+        query: LogQuery,
+        meta: &RequestMeta,
+    ) -> Result<Page<DecisionRecord>, AdmissionError> {
+        let (filter, page) = self.authorize_log(principal, query, meta).await?;
+        Ok(self.store.list_decisions(&filter, &page).await?)
+    }
+
+    /// Registry facts, decided as `describe` on the platform.
+    pub async fn describe_registry(
+        &self,
+        principal: &Principal,
+        meta: &RequestMeta,
+    ) -> Result<RegistryInfo, AdmissionError> {
+        self.authorize_read(principal, Action::Describe, Resource::Platform, meta).await?;
+        Ok(self.registry.clone())
+    }
+
+    /// The serving policy set, decided as `manage_policies` on the platform.
+    pub async fn policy_set(&self, principal: &Principal, meta: &RequestMeta) -> Result<PolicySetView, AdmissionError> {
+        self.authorize_read(principal, Action::ManagePolicies, Resource::Platform, meta).await?;
+        let engine = self.policy();
+        Ok(PolicySetView {
+            hash: engine.hash().to_owned(),
+            loaded_at: self.policy_loaded_at,
+            files: engine.files().to_vec(),
+            policy_ids: engine.policy_ids(),
+            last_reload_error: None,
+        })
+    }
+}

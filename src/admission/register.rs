@@ -1,0 +1,211 @@
+//! Registration: parse the input into domain types, decide `register`, store idempotently.
+
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
+use crate::audit::{NewAuditRecord, Transition};
+use crate::domain::{
+    AppSlug, Artifact, ArtifactId, ArtifactKind, ArtifactType, Digest, LifecycleState, Principal, ProjectSlug,
+    RepositoryPath, Source, SourceType, TrustState,
+};
+use crate::policy::{Action, RequestContext, Resource};
+use crate::store::Registered;
+
+/// The registration body as sent; every field is checked and named on failure.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RegisterInput {
+    /// App slug.
+    pub app: String,
+    /// `oci` or `blob`.
+    pub artifact_kind: String,
+    /// Catalog type id; defaults by kind.
+    pub artifact_type: Option<String>,
+    /// Must equal the canonical repository if given.
+    pub repository: Option<String>,
+    /// Required: the truth.
+    pub digest: Option<String>,
+    /// Convenience label only.
+    pub tag: Option<String>,
+    /// OCI media type.
+    pub media_type: Option<String>,
+    /// Where the bytes live.
+    pub source: Option<SourceInput>,
+    /// Publish intent this registration completes.
+    pub publish_intent_id: Option<String>,
+}
+
+/// The `source` object as sent.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SourceInput {
+    /// One of the known source types.
+    pub source_type: String,
+    /// Location.
+    pub uri: String,
+    /// Pinned revision.
+    pub source_ref: Option<String>,
+    /// Declared size.
+    pub size_bytes: Option<i64>,
+    /// Declared encoding.
+    pub content_encoding: Option<String>,
+}
+
+fn is_valid_tag(tag: &str) -> bool {
+    // OCI distribution: [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}
+    let mut bytes = tag.bytes();
+    let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
+    first_ok && tag.len() <= 128 && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+impl RegisterInput {
+    /// Checks every field in order and builds the artifact to register.
+    fn parse(
+        self,
+        project: ProjectSlug,
+        root: &RepositoryPath,
+        principal: &Principal,
+    ) -> Result<Artifact, AdmissionError> {
+        let app: AppSlug = self.app.parse().map_err(|e| AdmissionError::invalid("app", e))?;
+        let kind: ArtifactKind =
+            self.artifact_kind.parse().map_err(|e| AdmissionError::invalid("artifact_kind", e))?;
+        let given_type = match self.artifact_type.as_deref() {
+            Some(t) => Some(t.parse::<ArtifactType>().map_err(|e| AdmissionError::invalid("artifact_type", e))?),
+            None => None,
+        };
+        let artifact_type =
+            ArtifactType::resolve(kind, given_type).map_err(|e| AdmissionError::invalid("artifact_type", e))?;
+        let digest: Digest = match self.digest.as_deref() {
+            Some(d) => d.parse().map_err(|e| AdmissionError::invalid("digest", e))?,
+            None if self.tag.is_some() => {
+                return Err(AdmissionError::invalid(
+                    "digest",
+                    "is required: a tag is a label, never a reference; register by digest",
+                ));
+            }
+            None => return Err(AdmissionError::invalid("digest", "is required")),
+        };
+        let repository = RepositoryPath::canonical(root, &project, &app);
+        if let Some(given) = self.repository.as_deref() {
+            if given != repository.as_str() {
+                return Err(AdmissionError::invalid(
+                    "repository",
+                    format!("must be the canonical repository `{repository}` chosen by the gateway"),
+                ));
+            }
+        }
+        if let Some(tag) = self.tag.as_deref() {
+            if !is_valid_tag(tag) {
+                return Err(AdmissionError::invalid("tag", "is not a valid OCI tag"));
+            }
+        }
+        if self.media_type.as_deref().is_some_and(|m| m.is_empty() || m.len() > 255) {
+            return Err(AdmissionError::invalid("media_type", "must be 1 to 255 characters"));
+        }
+        if self.publish_intent_id.is_some() {
+            return Err(AdmissionError::invalid("publish_intent_id", "no such publish intent"));
+        }
+        let source = self.source.ok_or_else(|| AdmissionError::invalid("source", "is required"))?.parse()?;
+        let now = Utc::now();
+        Ok(Artifact {
+            id: ArtifactId::new(),
+            project,
+            app,
+            artifact_kind: kind,
+            artifact_type,
+            repository,
+            digest,
+            tag: self.tag,
+            media_type: self.media_type,
+            source,
+            lifecycle_state: LifecycleState::Published,
+            trust_state: TrustState::Unverified,
+            channels: Vec::new(),
+            signature_verified: false,
+            attestations: Vec::new(),
+            created_by: principal.actor.clone(),
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        })
+    }
+}
+
+impl SourceInput {
+    fn parse(self) -> Result<Source, AdmissionError> {
+        let source_type: SourceType =
+            self.source_type.parse().map_err(|e| AdmissionError::invalid("source.source_type", e))?;
+        if self.uri.trim().is_empty() || self.uri.len() > 2048 {
+            return Err(AdmissionError::invalid("source.uri", "must be 1 to 2048 characters"));
+        }
+        if self.size_bytes.is_some_and(|s| s < 0) {
+            return Err(AdmissionError::invalid("source.size_bytes", "must not be negative"));
+        }
+        Ok(Source {
+            source_type,
+            uri: self.uri,
+            source_ref: self.source_ref,
+            size_bytes: self.size_bytes,
+            content_encoding: self.content_encoding,
+        })
+    }
+}
+
+/// Whether a registration created the artifact or found it already there.
+pub enum RegisterOutcome {
+    /// First registration (201).
+    Created(ArtifactView),
+    /// Idempotent repeat (200).
+    Existing(ArtifactView),
+}
+
+impl Admission {
+    /// Registers an artifact (idempotent on project, repository and digest).
+    pub async fn register(
+        &self,
+        principal: &Principal,
+        project: &str,
+        input: RegisterInput,
+        meta: &RequestMeta,
+    ) -> Result<RegisterOutcome, AdmissionError> {
+        let project: ProjectSlug = project.parse().map_err(|e| AdmissionError::invalid("project", e))?;
+        let candidate = input.parse(project, &self.registry.root, principal)?;
+        let existing = self
+            .store
+            .find_artifact_by_digest(&candidate.project, &candidate.digest, Some(&candidate.repository))
+            .await?;
+        // A repeat is decided on the stored artifact, so its answer reflects the real state.
+        let subject = existing.as_ref().unwrap_or(&candidate);
+        let context = RequestContext {
+            artifact_kind: Some(subject.artifact_kind.to_string()),
+            source_type: Some(subject.source.source_type.to_string()),
+            ..RequestContext::default()
+        };
+        let allowed = self.authorize(principal, Action::Register, Resource::Artifact(subject), context, meta).await?;
+        if let Some(existing) = existing {
+            self.log_decision(allowed.record).await?;
+            return Ok(RegisterOutcome::Existing(self.view(existing).await?));
+        }
+        let audit = NewAuditRecord {
+            actor: principal.actor.clone(),
+            action: "app_artifact.register".to_owned(),
+            project: Some(candidate.project.to_string()),
+            artifact_id: Some(candidate.id),
+            repository: Some(candidate.repository.to_string()),
+            digest: Some(candidate.digest.to_string()),
+            artifact_kind: Some(candidate.artifact_kind.to_string()),
+            source_type: Some(candidate.source.source_type.to_string()),
+            transition: Some(Transition { from: "none".to_owned(), to: LifecycleState::Published.to_string(), reason: None }),
+            promotion: None,
+            decision: Some(allowed.audit_decision()),
+            correlation_id: meta.correlation_id.clone(),
+        };
+        match self.store.register_artifact(&candidate, audit, &allowed.record).await? {
+            Registered::Created(artifact) => Ok(RegisterOutcome::Created(self.view(artifact).await?)),
+            Registered::Existing(artifact) => {
+                // Lost a race with an identical registration: answer like any repeat.
+                self.log_decision(allowed.record).await?;
+                Ok(RegisterOutcome::Existing(self.view(artifact).await?))
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! The side-effect-free admission gate for CI and deployers.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Admission, AdmissionError, RequestMeta};
+use crate::domain::{Artifact, Channel, Digest, LifecycleMove, Principal, ProjectSlug};
+use crate::policy::{Action, RequestContext, Resource};
+
+/// Body of `POST /v1/admission/review`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReviewInput {
+    /// Project the artifact belongs to.
+    pub project: String,
+    /// The artifact's digest (or give `artifact_id`).
+    pub digest: Option<String>,
+    /// The artifact's id (or give `digest`).
+    pub artifact_id: Option<String>,
+    /// `deploy`, `pull`, `promote`, or another artifact action.
+    pub action: String,
+    /// Channel asked about.
+    pub channel: Option<String>,
+    /// Target environment.
+    pub target_environment: Option<String>,
+    /// The runtime asking (e.g. `k8s-gpu`).
+    pub runtime_class: Option<String>,
+}
+
+/// The answer: a deny is an answer too, not an error.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewOutcome {
+    /// `allow` or `deny`.
+    pub decision: &'static str,
+    /// Determining policies.
+    pub policy_ids: Vec<String>,
+    /// Why.
+    pub reasons: Vec<String>,
+    /// The artifact, when the answer is allow.
+    pub artifact: Option<Artifact>,
+    /// Hash of the policy set that answered.
+    pub policy_hash: String,
+}
+
+/// Maps the review's action word to the Cedar action and its `deploy_action` context.
+fn review_action(raw: &str) -> Result<(Action, Option<String>), AdmissionError> {
+    match raw {
+        "deploy" | "pull" => Ok((Action::Admit, Some(raw.to_owned()))),
+        "admit" => Ok((Action::Admit, Some("deploy".to_owned()))),
+        "promote" | "verify" | "deprecate" | "retire" | "revoke" | "read" | "request_pull_intent" => {
+            Action::parse(raw).map(|a| (a, None)).ok_or_else(|| AdmissionError::invalid("action", "unknown action"))
+        }
+        other => Err(AdmissionError::invalid("action", format!("unknown action `{other}`"))),
+    }
+}
+
+impl Admission {
+    /// Answers whether `action` would be allowed, recording the decision, changing nothing.
+    pub async fn review(
+        &self,
+        principal: &Principal,
+        input: ReviewInput,
+        meta: &RequestMeta,
+    ) -> Result<ReviewOutcome, AdmissionError> {
+        let project: ProjectSlug = input.project.parse().map_err(|e| AdmissionError::invalid("project", e))?;
+        let (action, deploy_action) = review_action(&input.action)?;
+        let channel: Option<Channel> =
+            input.channel.as_deref().map(str::parse).transpose().map_err(|e| AdmissionError::invalid("channel", e))?;
+        if channel.as_ref().is_some_and(|c| !self.channels.contains(c)) {
+            return Err(AdmissionError::invalid("channel", "is not a configured channel"));
+        }
+        let artifact = match (input.artifact_id.as_deref(), input.digest.as_deref()) {
+            (Some(id), None) => self.load_artifact(id).await.ok().filter(|a| a.project == project),
+            (None, Some(digest)) => {
+                let digest: Digest = digest.parse().map_err(|e| AdmissionError::invalid("digest", e))?;
+                self.store.find_artifact_by_digest(&project, &digest, None).await?
+            }
+            _ => return Err(AdmissionError::invalid("digest", "give exactly one of `digest` or `artifact_id`")),
+        };
+        let Some(artifact) = artifact else {
+            // Unknown artifacts are denied; the caller must at least be able to read the project
+            // to learn that it is unknown there.
+            match self.authorize_read(principal, Action::Read, Resource::Project(&project), meta).await {
+                Err(AdmissionError::Denied(d)) => {
+                    return Ok(ReviewOutcome {
+                        decision: "deny",
+                        policy_ids: d.policy_ids,
+                        reasons: d.reasons,
+                        artifact: None,
+                        policy_hash: d.policy_hash,
+                    });
+                }
+                other => other?,
+            };
+            return Ok(ReviewOutcome {
+                decision: "deny",
+                policy_ids: Vec::new(),
+                reasons: vec![format!("no artifact with this digest or id is registered in project `{project}`")],
+                artifact: None,
+                policy_hash: self.policy().hash().to_owned(),
+            });
+        };
+        let context = RequestContext {
+            artifact_kind: Some(artifact.artifact_kind.to_string()),
+            source_type: Some(artifact.source.source_type.to_string()),
+            previous_channel: channel.as_ref().and_then(|c| self.channels.previous(c)).map(Channel::to_string),
+            channel: channel.as_ref().map(Channel::to_string),
+            target_environment: input.target_environment,
+            deploy_action,
+            runtime_class: input.runtime_class,
+            ..RequestContext::default()
+        };
+        let (decision, record) = self.evaluate(principal, action, Resource::Artifact(&artifact), context, meta);
+        self.log_decision(record).await?;
+        let mut outcome = ReviewOutcome {
+            decision: if decision.allowed { "allow" } else { "deny" },
+            policy_ids: decision.policy_ids,
+            reasons: decision.reasons,
+            artifact: None,
+            policy_hash: decision.policy_hash,
+        };
+        // Policy may allow a promotion the state machine forbids; the gate answers both.
+        if decision.allowed && action == Action::Promote {
+            if let Err(rule) = artifact.lifecycle_state.apply(LifecycleMove::Promote, artifact.trust_state) {
+                outcome.decision = "deny";
+                outcome.reasons = vec![rule.to_string()];
+            }
+        }
+        if outcome.decision == "allow" {
+            outcome.artifact = Some(artifact);
+        }
+        Ok(outcome)
+    }
+}

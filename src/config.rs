@@ -1,0 +1,311 @@
+//! Configuration: a TOML file, every key overridable by `GATEHOUSE_<SECTION>__<KEY>`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::auth::AuthConfig;
+use crate::domain::{Channel, ChannelOrder, RepositoryPath};
+
+/// The whole configuration; every field has a default so `gatehouse serve` runs with none.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    pub listen: SocketAddr,
+    /// `sqlite://…` (embedded default) or `postgres://user@host/db`.
+    pub database_url: String,
+    /// Directory of `*.cedar` policy files.
+    pub policy_dir: PathBuf,
+    /// The Cedar schema policies are validated against.
+    pub schema_file: PathBuf,
+    /// Channels in promotion order.
+    pub channels: Vec<Channel>,
+    /// The OCI registry the gateway fronts.
+    pub registry: RegistryConfig,
+    /// Token issuers and claim names.
+    pub auth: AuthConfig,
+    /// Trust material (used by signature verification).
+    pub trust: TrustConfig,
+    /// HTTP limits.
+    pub http: HttpConfig,
+}
+
+/// Where the registry is and how repositories are named.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// How the gateway reaches the registry API.
+    pub url: Option<String>,
+    /// The host clients use in references.
+    pub public_host: Option<String>,
+    /// Repositories are `<root>/<project>/<app>`.
+    pub root: RepositoryPath,
+    /// The token `aud` the registry expects.
+    pub service: String,
+    /// `iss` of registry tokens.
+    pub token_issuer: String,
+    /// PEM private key that signs registry tokens.
+    pub token_key_file: Option<PathBuf>,
+    /// Its certificate (the registry's rootcertbundle).
+    pub token_cert_file: Option<PathBuf>,
+    /// Whether registering an OCI digest checks the registry has it.
+    pub verify_manifest_on_register: bool,
+    /// Shared secret of the webhook endpoint.
+    pub webhook_secret_file: Option<PathBuf>,
+}
+
+/// Signature trust material.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrustConfig {
+    /// Cosign public keys.
+    pub cosign_public_key_files: Vec<PathBuf>,
+    /// Sigstore trusted root.
+    pub trusted_root_file: Option<PathBuf>,
+}
+
+/// Limits on HTTP requests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+    /// Deadline for a whole request.
+    pub request_timeout_seconds: u64,
+    /// Most decisions the decision-log writer commits in one transaction.
+    pub decision_batch_max: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://gatehouse-data/gatehouse.db".to_owned(),
+            policy_dir: PathBuf::from("policies"),
+            schema_file: PathBuf::from("schemas/gatehouse.cedarschema"),
+            channels: ChannelOrder::default().channels().to_vec(),
+            registry: RegistryConfig::default(),
+            auth: AuthConfig::default(),
+            trust: TrustConfig::default(),
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            public_host: None,
+            root: RepositoryPath::default_root(),
+            service: "gatehouse-registry".to_owned(),
+            token_issuer: "gatehouse".to_owned(),
+            token_key_file: None,
+            token_cert_file: None,
+            verify_manifest_on_register: false,
+            webhook_secret_file: None,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { body_limit_bytes: 1024 * 1024, request_timeout_seconds: 30, decision_batch_max: 256 }
+    }
+}
+
+/// A configuration that cannot be used; the message names the key and the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file `{file}`: {source}")]
+    Read {
+        /// The file.
+        file: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML.
+    #[error("config file `{file}` is not valid TOML: {reason}")]
+    Syntax {
+        /// The file.
+        file: String,
+        /// Parser message.
+        reason: String,
+    },
+    /// A key has a bad value or is unknown.
+    #[error("config key `{key}` ({origin}): {reason}")]
+    Key {
+        /// Dotted key path.
+        key: String,
+        /// The file or `environment`.
+        origin: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Top-level keys an environment variable may override; other `GATEHOUSE_*` variables (such
+/// as test settings) are not configuration and are left alone.
+const TOP_LEVEL_KEYS: &[&str] =
+    &["listen", "database_url", "policy_dir", "schema_file", "channels", "registry", "auth", "trust", "http"];
+
+impl Config {
+    /// Loads the file (if any), applies environment overrides and checks the result.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_with_env(file, &vars)
+    }
+
+    /// Like `load`, with the environment given explicitly (for tests).
+    pub fn load_with_env(file: Option<&Path>, env: &[(String, String)]) -> Result<Self, ConfigError> {
+        let origin = file.map_or_else(|| "defaults".to_owned(), |f| format!("file `{}`", f.display()));
+        let mut table = match file {
+            Some(path) => read_table(path)?,
+            None => toml::Table::new(),
+        };
+        let overridden = apply_env_overrides(&mut table, env)?;
+        let origin = if overridden { format!("{origin} with environment overrides") } else { origin };
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            ConfigError::Key { key: e.path().to_string(), origin: origin.clone(), reason: e.inner().to_string() }
+        })?;
+        config.check(&origin)?;
+        Ok(config)
+    }
+
+    /// The configured channel order.
+    pub fn channel_order(&self) -> Result<ChannelOrder, ConfigError> {
+        ChannelOrder::new(self.channels.clone()).map_err(|e| ConfigError::Key {
+            key: "channels".to_owned(),
+            origin: "configuration".to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn check(&self, origin: &str) -> Result<(), ConfigError> {
+        self.channel_order().map_err(|e| match e {
+            ConfigError::Key { key, reason, .. } => ConfigError::Key { key, origin: origin.to_owned(), reason },
+            other => other,
+        })?;
+        let db = &self.database_url;
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            // The URL may embed a password: name the key, never echo the value.
+            return Err(ConfigError::Key {
+                key: "database_url".to_owned(),
+                origin: origin.to_owned(),
+                reason: "must start with `sqlite:`, `postgres://` or `postgresql://`".to_owned(),
+            });
+        }
+        if self.http.body_limit_bytes == 0 || self.http.request_timeout_seconds == 0 {
+            return Err(ConfigError::Key {
+                key: "http".to_owned(),
+                origin: origin.to_owned(),
+                reason: "body_limit_bytes and request_timeout_seconds must be positive".to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
+    text.parse::<toml::Table>().map_err(|e| ConfigError::Syntax { file, reason: e.to_string() })
+}
+
+/// Sets `GATEHOUSE_SECTION__KEY=value` into the table; a value that parses as a TOML value
+/// (`true`, `8`, `["a"]`) keeps its type, anything else is a string.
+fn apply_env_overrides(table: &mut toml::Table, env: &[(String, String)]) -> Result<bool, ConfigError> {
+    let mut any = false;
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix("GATEHOUSE_") else { continue };
+        let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
+        if !path.first().is_some_and(|k| TOP_LEVEL_KEYS.contains(&k.as_str())) {
+            continue;
+        }
+        let value = parse_env_value(raw);
+        let mut cursor = &mut *table;
+        let (last, parents) = path.split_last().unwrap_or((&path[0], &[]));
+        for segment in parents {
+            let entry = cursor.entry(segment.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            cursor = entry.as_table_mut().ok_or_else(|| ConfigError::Key {
+                key: path.join("."),
+                origin: format!("environment variable `{name}`"),
+                reason: format!("`{segment}` is not a section"),
+            })?;
+        }
+        cursor.insert(last.clone(), value);
+        any = true;
+    }
+    Ok(any)
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_run_on_embedded_sqlite() {
+        let cfg = Config::load_with_env(None, &[]).unwrap();
+        assert_eq!(cfg.database_url, "sqlite://gatehouse-data/gatehouse.db");
+        assert_eq!(cfg.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(cfg.channel_order().unwrap().channels().len(), 4);
+    }
+
+    #[test]
+    fn environment_overrides_keys_and_keeps_types() {
+        let vars = env(&[
+            ("GATEHOUSE_DATABASE_URL", "postgres://postgres@127.0.0.1/test"),
+            ("GATEHOUSE_REGISTRY__VERIFY_MANIFEST_ON_REGISTER", "true"),
+            ("GATEHOUSE_CHANNELS", r#"["dev", "prod"]"#),
+            ("GATEHOUSE_TEST_DATABASE_URL", "ignored: not a config key"),
+        ]);
+        let cfg = Config::load_with_env(None, &vars).unwrap();
+        assert!(cfg.database_url.starts_with("postgres://"));
+        assert!(cfg.registry.verify_manifest_on_register);
+        assert_eq!(cfg.channels.len(), 2);
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gatehouse.toml");
+        std::fs::write(&file, "listen = \"nowhere\"\n").unwrap();
+        let err = Config::load_with_env(Some(&file), &[]).unwrap_err().to_string();
+        assert!(err.contains("`listen`") && err.contains("gatehouse.toml"), "{err}");
+
+        std::fs::write(&file, "[registry]\nroot = \"Bad Root\"\n").unwrap();
+        let err = Config::load_with_env(Some(&file), &[]).unwrap_err().to_string();
+        assert!(err.contains("registry.root"), "{err}");
+
+        std::fs::write(&file, "colour = \"blue\"\n").unwrap();
+        let err = Config::load_with_env(Some(&file), &[]).unwrap_err().to_string();
+        assert!(err.contains("colour"), "{err}");
+
+        let err = Config::load_with_env(None, &env(&[("GATEHOUSE_CHANNELS", r#"["dev","dev"]"#)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`channels`") && err.contains("twice"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_database_url_is_named_but_not_echoed() {
+        let vars = env(&[("GATEHOUSE_DATABASE_URL", "mysql://root:hunter2@db/x")]);
+        let err = Config::load_with_env(None, &vars).unwrap_err().to_string();
+        assert!(err.contains("database_url") && !err.contains("hunter2"), "{err}");
+    }
+}

@@ -1,0 +1,100 @@
+//! Artifact routes: thin handlers that hand off to the admission service.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use super::extract::{Caller, JsonBody, QueryParams};
+use super::{AppState, ApiError, meta};
+use crate::admission::{LifecycleInput, ListQuery, PromoteInput, RegisterInput, RegisterOutcome};
+use crate::domain::LifecycleMove;
+
+/// Routes under `/v1/projects/{project}/artifacts` and `/v1/artifacts/{id}`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/projects/{project}/artifacts", post(register).get(list))
+        .route("/v1/artifacts/{id}", get(show))
+        .route("/v1/artifacts/{id}/explain", get(explain))
+        .route("/v1/artifacts/{id}/verify", post(verify))
+        .route("/v1/artifacts/{id}/promote", post(promote))
+        .route("/v1/artifacts/{id}/deprecate", post(deprecate))
+        .route("/v1/artifacts/{id}/retire", post(retire))
+        .route("/v1/artifacts/{id}/revoke", post(revoke))
+}
+
+async fn register(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(project): Path<String>,
+    JsonBody(input): JsonBody<RegisterInput>,
+) -> Result<Response, ApiError> {
+    Ok(match state.admission.register(&principal, &project, input, &meta()).await? {
+        RegisterOutcome::Created(view) => (StatusCode::CREATED, Json(view)).into_response(),
+        RegisterOutcome::Existing(view) => (StatusCode::OK, Json(view)).into_response(),
+    })
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(project): Path<String>,
+    QueryParams(query): QueryParams<ListQuery>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.admission.list_artifacts(&principal, &project, query, &meta()).await?).into_response())
+}
+
+async fn show(State(state): State<AppState>, Caller(principal): Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    Ok(Json(state.admission.get_artifact(&principal, &id, &meta()).await?).into_response())
+}
+
+async fn explain(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.admission.explain(&principal, &id, &meta()).await?).into_response())
+}
+
+async fn verify(State(state): State<AppState>, Caller(principal): Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    Ok(Json(state.admission.verify(&principal, &id, &meta()).await?).into_response())
+}
+
+async fn promote(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+    JsonBody(input): JsonBody<PromoteInput>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.admission.promote(&principal, &id, input, &meta()).await?).into_response())
+}
+
+async fn deprecate(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+    JsonBody(input): JsonBody<LifecycleInput>,
+) -> Result<Response, ApiError> {
+    let view = state.admission.end_of_life(&principal, &id, LifecycleMove::Deprecate, input, &meta()).await?;
+    Ok(Json(view).into_response())
+}
+
+async fn retire(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+    JsonBody(input): JsonBody<LifecycleInput>,
+) -> Result<Response, ApiError> {
+    let view = state.admission.end_of_life(&principal, &id, LifecycleMove::Retire, input, &meta()).await?;
+    Ok(Json(view).into_response())
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+    JsonBody(input): JsonBody<LifecycleInput>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.admission.revoke(&principal, &id, input, &meta()).await?).into_response())
+}

@@ -1,0 +1,130 @@
+//! The one HTTP error type, rendered as RFC 9457 problem+json. Internal causes are logged where
+//! they happen and rendered as fixed text: nothing internal leaks.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::request_id::current_request_id;
+use crate::admission::AdmissionError;
+use crate::policy::Decision;
+
+/// Every way an HTTP request can fail.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 401: no or bad credentials.
+    Unauthenticated(String),
+    /// 400: the body or query is malformed.
+    BadRequest(String),
+    /// 422: well-formed but invalid, naming the field.
+    Invalid {
+        /// Field name.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// 413: body above the configured limit.
+    PayloadTooLarge,
+    /// 415: not JSON.
+    UnsupportedMediaType,
+    /// 403: policy denial.
+    Denied(Box<Decision>),
+    /// 404.
+    NotFound(String),
+    /// 409: a lifecycle/trust rule or a concurrent change.
+    Conflict(String),
+    /// 503: a dependency is unavailable.
+    Unavailable,
+    /// 503: the request ran past its deadline.
+    Timeout,
+    /// 500: an invariant broke; details are in the log only.
+    Internal,
+}
+
+impl From<AdmissionError> for ApiError {
+    fn from(error: AdmissionError) -> Self {
+        match error {
+            AdmissionError::Invalid { field, reason } => Self::Invalid { field, reason },
+            AdmissionError::Denied(decision) => Self::Denied(decision),
+            AdmissionError::NotFound(what) => Self::NotFound(what),
+            e @ (AdmissionError::Rule(_) | AdmissionError::Conflict) => Self::Conflict(e.to_string()),
+            AdmissionError::Unavailable => Self::Unavailable,
+            AdmissionError::Internal => Self::Internal,
+        }
+    }
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, &'static str, String) {
+        use StatusCode as S;
+        match self {
+            Self::Unauthenticated(d) => (S::UNAUTHORIZED, "unauthenticated", "Unauthenticated", d.clone()),
+            Self::BadRequest(d) => (S::BAD_REQUEST, "malformed-request", "Malformed request", d.clone()),
+            Self::Invalid { field, reason } => {
+                (S::UNPROCESSABLE_ENTITY, "invalid-input", "Invalid input", format!("`{field}` {reason}"))
+            }
+            Self::PayloadTooLarge => (
+                S::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+                "the request body exceeds the configured limit".to_owned(),
+            ),
+            Self::UnsupportedMediaType => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "send `application/json`".to_owned(),
+            ),
+            Self::Denied(d) => (S::FORBIDDEN, "policy-denied", "Denied by policy", d.reasons.join("; ")),
+            Self::NotFound(d) => (S::NOT_FOUND, "not-found", "Not found", d.clone()),
+            Self::Conflict(d) => (S::CONFLICT, "state-conflict", "Conflict with the artifact's state", d.clone()),
+            Self::Unavailable => (
+                S::SERVICE_UNAVAILABLE,
+                "dependency-unavailable",
+                "Service unavailable",
+                "a dependency of the gateway is unavailable; retry later".to_owned(),
+            ),
+            Self::Timeout => (
+                S::SERVICE_UNAVAILABLE,
+                "request-timeout",
+                "Request timed out",
+                "the request did not complete within the configured deadline".to_owned(),
+            ),
+            Self::Internal => (
+                S::INTERNAL_SERVER_ERROR,
+                "internal-error",
+                "Internal error",
+                "the gateway hit an internal error; it has been logged".to_owned(),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, slug, title, detail) = self.parts();
+        let mut body = json!({
+            "type": format!("urn:gatehouse:problem:{slug}"),
+            "title": title,
+            "status": status.as_u16(),
+            "detail": detail,
+            "request_id": current_request_id(),
+        });
+        if let (Self::Invalid { field, .. }, Value::Object(map)) = (&self, &mut body) {
+            map.insert("field".to_owned(), json!(field));
+        }
+        if let (Self::Denied(d), Value::Object(map)) = (&self, &mut body) {
+            map.insert("decision".to_owned(), json!("deny"));
+            map.insert("policy_ids".to_owned(), json!(d.policy_ids));
+            map.insert("reasons".to_owned(), json!(d.reasons));
+            map.insert("policy_hash".to_owned(), json!(d.policy_hash));
+        }
+        let mut response = (status, body.to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"gatehouse\""));
+        }
+        response
+    }
+}

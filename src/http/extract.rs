@@ -1,0 +1,104 @@
+//! Extractors that turn every rejection into problem+json: the caller (bearer token), JSON
+//! bodies and query strings.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::{StatusCode, header, request::Parts};
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::domain::Principal;
+
+/// The authenticated caller.
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::Unauthenticated("a bearer token is required".to_owned()))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::Unauthenticated("the Authorization header must be `Bearer <token>`".to_owned()))?;
+        match state.auth.authenticate(token).await {
+            Ok(principal) => Ok(Self(principal)),
+            Err(e) if e.is_unavailable() => Err(ApiError::Unavailable),
+            Err(e) => Err(ApiError::Unauthenticated(e.to_string())),
+        }
+    }
+}
+
+/// A JSON body: malformed JSON is 400, well-formed JSON of the wrong shape is 422 naming the
+/// field, an oversized body is 413. An empty body reads as `{}`.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        if content_type.is_some_and(|ct| !ct.starts_with("application/json")) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest("the request body could not be read".to_owned())
+            }
+        })?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        parse_json(bytes).map(Self)
+    }
+}
+
+/// Parses JSON, telling syntax errors (400) from shape errors (422, naming the field).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize::<_, T>(&mut de).and_then(|v| de.end().map(|()| v).map_err(|e| {
+        serde_path_to_error::Error::new(serde_path_to_error::Path::empty(), e)
+    })) {
+        Ok(value) => Ok(value),
+        Err(error) => {
+            let path = error.path().to_string();
+            let inner = error.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                Err(ApiError::BadRequest(format!(
+                    "the request body is not valid JSON (line {}, column {})",
+                    inner.line(),
+                    inner.column()
+                )))
+            } else {
+                let field = if path == "." { "body".to_owned() } else { path };
+                Err(ApiError::Invalid { field, reason: strip_position(&inner.to_string()) })
+            }
+        }
+    }
+}
+
+/// serde's messages end with " at line 1 column 40"; the field name already says where.
+fn strip_position(message: &str) -> String {
+    message.split(" at line ").next().unwrap_or(message).to_owned()
+}
+
+/// A query string; a value of the wrong type is 422.
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Self(v))
+            .map_err(|e| ApiError::Invalid { field: "query".to_owned(), reason: e.body_text() })
+    }
+}

@@ -1,0 +1,85 @@
+//! Decision-only, log, policy and operational routes.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use super::extract::{Caller, JsonBody, QueryParams};
+use super::{AppState, ApiError, meta};
+use crate::admission::{LogQuery, ReviewInput};
+
+/// The OpenAPI document, kept beside the schema so policy and API contracts live together.
+const OPENAPI: &str = include_str!("../../schemas/openapi.json");
+
+/// Admission review, logs, policies, registry info, health and metrics.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/admission/review", post(review))
+        .route("/v1/audit", get(audit))
+        .route("/v1/decisions", get(decisions))
+        .route("/v1/policies", get(policies))
+        .route("/v1/registry", get(registry))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+}
+
+async fn review(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    JsonBody(input): JsonBody<ReviewInput>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.admission.review(&principal, input, &meta()).await?).into_response())
+}
+
+async fn audit(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    QueryParams(query): QueryParams<LogQuery>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.admission.audit_log(&principal, query, &meta()).await?).into_response())
+}
+
+async fn decisions(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    QueryParams(query): QueryParams<LogQuery>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.admission.decision_log(&principal, query, &meta()).await?).into_response())
+}
+
+async fn policies(State(state): State<AppState>, Caller(principal): Caller) -> Result<Response, ApiError> {
+    Ok(Json(state.admission.policy_set(&principal, &meta()).await?).into_response())
+}
+
+async fn registry(State(state): State<AppState>, Caller(principal): Caller) -> Result<Response, ApiError> {
+    Ok(Json(state.admission.describe_registry(&principal, &meta()).await?).into_response())
+}
+
+async fn healthz() -> Response {
+    Json(json!({ "status": "ok" })).into_response()
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    let database = state.admission.database_ready().await;
+    let policy_hash = state.admission.policy().hash().to_owned();
+    let body = json!({
+        "status": if database { "ready" } else { "not_ready" },
+        "database": database,
+        "policy_hash": policy_hash,
+    });
+    let status = if database { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}

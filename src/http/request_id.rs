@@ -1,0 +1,69 @@
+//! Request ids (accepted from `X-Request-Id` or generated), the request deadline, and
+//! per-route metrics.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
+
+use super::error::ApiError;
+use crate::metrics::Metrics;
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The header carrying the request id in and out.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The id of the request being served on this task (empty outside a request).
+pub fn current_request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
+/// A caller's id is kept only if it is short and plain, so logs and audit stay clean.
+fn accept_caller_id(value: &HeaderValue) -> Option<String> {
+    let text = value.to_str().ok()?;
+    let plain = text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    (plain && (1..=128).contains(&text.len())).then(|| text.to_owned())
+}
+
+/// Sets the request id for the whole request, enforces the deadline and echoes the id.
+pub async fn request_context(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(accept_caller_id)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+    let mut response = REQUEST_ID
+        .scope(
+            id.clone(),
+            async move {
+                match tokio::time::timeout(timeout, next.run(request)).await {
+                    Ok(response) => response,
+                    Err(_) => ApiError::Timeout.into_response(),
+                }
+            }
+            .instrument(span),
+        )
+        .await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
+/// Counts requests and latency by route template (never the raw path).
+pub async fn record_metrics(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics.observe_request(&route, &method, response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
+}

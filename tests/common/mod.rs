@@ -1,0 +1,177 @@
+//! Test harness: a real gateway on a free port (bound by the app itself, never reused), on
+//! SQLite or a fresh PostgreSQL database, with tokens signed by the fixture issuer keys.
+
+#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
+
+pub mod pg;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use gatehouse::Config;
+use gatehouse::auth::{AuthConfig, ClaimNames, IssuerConfig};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+/// Issuer ids used by the tests.
+pub const ES_ISSUER: &str = "https://es.issuer.test";
+/// The RS256 issuer.
+pub const RS_ISSUER: &str = "https://rs.issuer.test";
+/// Audience both issuers expect.
+pub const AUDIENCE: &str = "gatehouse";
+
+/// A path inside the repository.
+pub fn repo_path(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// Which database a test app runs on.
+pub enum Db {
+    /// A SQLite file in its own temporary directory.
+    Sqlite(tempfile::TempDir),
+    /// A fresh PostgreSQL database, dropped afterwards.
+    Postgres(pg::FreshDb),
+}
+
+impl Db {
+    /// A fresh SQLite database.
+    pub fn sqlite() -> Self {
+        Self::Sqlite(tempfile::tempdir().unwrap())
+    }
+
+    /// The URL to configure.
+    pub fn url(&self) -> String {
+        match self {
+            Self::Sqlite(dir) => format!("sqlite://{}", dir.path().join("gatehouse.db").display()),
+            Self::Postgres(db) => db.url.clone(),
+        }
+    }
+}
+
+/// The configuration every test app starts from.
+pub fn test_config(db: &Db) -> Config {
+    let mut config = Config::default();
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.database_url = db.url();
+    config.policy_dir = repo_path("policies");
+    config.schema_file = repo_path("schemas/gatehouse.cedarschema");
+    config.auth = AuthConfig {
+        issuers: vec![
+            IssuerConfig {
+                issuer: ES_ISSUER.to_owned(),
+                audience: AUDIENCE.to_owned(),
+                algorithms: vec!["ES256".to_owned()],
+                public_key_file: Some(repo_path("fixtures/keys/issuer-es256.pub.pem")),
+                jwks_url: None,
+                dev_private_key_file: None,
+            },
+            IssuerConfig {
+                issuer: RS_ISSUER.to_owned(),
+                audience: AUDIENCE.to_owned(),
+                algorithms: vec!["RS256".to_owned()],
+                public_key_file: Some(repo_path("fixtures/keys/issuer-rs256.pub.pem")),
+                jwks_url: None,
+                dev_private_key_file: None,
+            },
+        ],
+        claims: ClaimNames::default(),
+    };
+    config
+}
+
+/// A running gateway.
+pub struct TestApp {
+    /// Base URL, e.g. `http://127.0.0.1:40123`.
+    pub base: String,
+    /// HTTP client.
+    pub http: reqwest::Client,
+    /// Keeps the database alive for the app's lifetime.
+    pub db: Db,
+}
+
+impl TestApp {
+    /// Starts a gateway with the default test configuration.
+    pub async fn spawn(db: Db) -> Self {
+        let config = test_config(&db);
+        Self::spawn_with(db, config).await
+    }
+
+    /// Starts a gateway with a given configuration.
+    pub async fn spawn_with(db: Db, config: Config) -> Self {
+        let app = gatehouse::Application::build(config).await.unwrap();
+        let addr = app.local_addr().unwrap();
+        tokio::spawn(app.run_until_stopped(std::future::pending()));
+        Self { base: format!("http://{addr}"), http: reqwest::Client::new(), db }
+    }
+
+    /// GET with a bearer token.
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        let response = self.http.get(format!("{}{path}", self.base)).bearer_auth(token).send().await.unwrap();
+        read(response).await
+    }
+
+    /// POST JSON with a bearer token.
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        let response =
+            self.http.post(format!("{}{path}", self.base)).bearer_auth(token).json(&body).send().await.unwrap();
+        read(response).await
+    }
+}
+
+/// Status and JSON body (Null when the body is not JSON).
+pub async fn read(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Claims for a user with the given project roles.
+pub fn user_claims(sub: &str, projects: Value) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({
+        "iss": ES_ISSUER, "aud": AUDIENCE, "sub": sub, "iat": now, "nbf": now - 5, "exp": now + 600,
+        "act_type": "user", "projects": projects, "platform_roles": [],
+    })
+}
+
+/// Signs claims with the ES256 fixture key (claims choose the issuer they claim).
+pub fn sign_es256(claims: &Value) -> String {
+    let key = EncodingKey::from_ec_pem(&std::fs::read(repo_path("fixtures/keys/issuer-es256.key")).unwrap()).unwrap();
+    jsonwebtoken::encode(&Header::new(Algorithm::ES256), claims, &key).unwrap()
+}
+
+/// Signs claims with the RS256 fixture key.
+pub fn sign_rs256(claims: &Value) -> String {
+    let key =
+        EncodingKey::from_rsa_pem(&std::fs::read(repo_path("fixtures/keys/issuer-rs256.key")).unwrap()).unwrap();
+    jsonwebtoken::encode(&Header::new(Algorithm::RS256), claims, &key).unwrap()
+}
+
+/// A user token from the ES256 issuer.
+pub fn token(sub: &str, projects: Value) -> String {
+    sign_es256(&user_claims(sub, projects))
+}
+
+/// A platform auditor token (may read audit and decisions across projects).
+pub fn auditor_token() -> String {
+    let mut claims = user_claims("auditor", json!({}));
+    claims["platform_roles"] = json!(["auditor"]);
+    sign_es256(&claims)
+}
+
+/// A digest made from a seed, so each test registers distinct artifacts.
+pub fn digest(seed: &str) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(seed.as_bytes())))
+}
+
+/// A registration body for an OCI image of `app`.
+pub fn oci_registration(app: &str, digest: &str) -> Value {
+    json!({
+        "app": app,
+        "artifact_kind": "oci",
+        "digest": digest,
+        "tag": "v1",
+        "source": { "source_type": "oci_registry", "uri": format!("registry.local/gpuaas/apps/{app}") },
+    })
+}

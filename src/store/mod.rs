@@ -1,6 +1,8 @@
 //! Storage: one trait, two implementations (PostgreSQL for production, SQLite as the embedded
 //! default). All SQL lives under this module.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -10,11 +12,16 @@ use crate::domain::{
     RepositoryPath, TrustState,
 };
 
-// mod postgres;
-// mod sqlite;
+mod listing;
+mod postgres;
+mod rows;
+mod shared;
+mod sql;
+mod sqlite;
+mod writes;
 
-// pub use postgres::PostgresStore;
-// pub use sqlite::SqliteStore;
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
 
 /// What can go wrong in storage.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +44,22 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database url names no supported backend (the url itself is never echoed: it may
+    /// hold a password).
+    #[error("unsupported database url: expected `postgres://`, `postgresql://` or `sqlite:`")]
+    UnsupportedUrl,
+}
+
+/// Opens the store named by `url`: PostgreSQL for `postgres://`/`postgresql://`, SQLite for
+/// `sqlite:`.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::connect(url).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl)
+    }
 }
 
 /// A page of results with an opaque cursor for the next one.

@@ -1,0 +1,234 @@
+//! The write paths shared by both backends: idempotent registration, version-guarded changes,
+//! and the audit-chain append that every mutation makes inside its own transaction.
+
+/// Generates the write helpers for one backend. The backend provides
+/// `lock_audit_chain(&mut Connection)`, which serializes chain appenders.
+macro_rules! write_impl {
+    ($store:ty, $db:ty) => {
+        const _: () = {
+            use chrono::Utc;
+            use sqlx::types::Json;
+            use $crate::audit::{AuditRecord, DecisionRecord, NewAuditRecord, seal};
+            use $crate::domain::{Artifact, Evidence, Promotion};
+            use $crate::store::rows::{ArtifactRow, actor_type_str, result_str};
+            use $crate::store::{ArtifactChange, Registered, StoreError, sql};
+
+            type Conn = <$db as sqlx::Database>::Connection;
+
+            impl $store {
+                /// Chains `body` after the last record. Call inside a transaction only, so the
+                /// record commits (or not) with the change it describes.
+                pub(super) async fn append_audit_in(
+                    conn: &mut Conn,
+                    body: NewAuditRecord,
+                ) -> Result<AuditRecord, StoreError> {
+                    Self::lock_audit_chain(&mut *conn).await?;
+                    let last: Option<(i64, String)> = sqlx::query_as(sql::LAST_AUDIT)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                    let (seq, hash) = last.unwrap_or((0, String::new()));
+                    let r = seal(body, seq, &hash, Utc::now());
+                    let b = &r.body;
+                    sqlx::query(sql::INSERT_AUDIT)
+                        .bind(r.id)
+                        .bind(r.seq)
+                        .bind(r.occurred_at)
+                        .bind(actor_type_str(b.actor.actor_type))
+                        .bind(&b.actor.id)
+                        .bind(&b.action)
+                        .bind(&b.project)
+                        .bind(b.artifact_id.map(|a| a.0))
+                        .bind(&b.repository)
+                        .bind(&b.digest)
+                        .bind(&b.artifact_kind)
+                        .bind(&b.source_type)
+                        .bind(b.transition.as_ref().map(Json))
+                        .bind(b.promotion.as_ref().map(Json))
+                        .bind(b.decision.as_ref().map(Json))
+                        .bind(&b.correlation_id)
+                        .bind(&r.prev_hash)
+                        .bind(&r.hash)
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(r)
+                }
+
+                pub(super) async fn insert_decision_in(
+                    conn: &mut Conn,
+                    d: &DecisionRecord,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(sql::INSERT_DECISION)
+                        .bind(d.id)
+                        .bind(d.decided_at)
+                        .bind(&d.correlation_id)
+                        .bind(actor_type_str(d.actor.actor_type))
+                        .bind(&d.actor.id)
+                        .bind(&d.action)
+                        .bind(&d.project)
+                        .bind(d.artifact_id.map(|a| a.0))
+                        .bind(&d.resource)
+                        .bind(&d.effect)
+                        .bind(Json(&d.policy_ids))
+                        .bind(Json(&d.reasons))
+                        .bind(Json(&d.errors))
+                        .bind(&d.policy_hash)
+                        .bind(Json(&d.request))
+                        .bind(Json(&d.entities))
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn insert_evidence_in(
+                    conn: &mut Conn,
+                    a: &Artifact,
+                    e: &Evidence,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(sql::INSERT_EVIDENCE)
+                        .bind(a.id.0)
+                        .bind(&e.evidence_type)
+                        .bind(result_str(e.result))
+                        .bind(&e.reason)
+                        .bind(e.checked_at)
+                        .bind(Json(&e.details))
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn insert_promotion_in(
+                    conn: &mut Conn,
+                    a: &Artifact,
+                    p: &Promotion,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(sql::INSERT_PROMOTION)
+                        .bind(a.id.0)
+                        .bind(p.channel.as_str())
+                        .bind(&p.target_environment)
+                        .bind(actor_type_str(p.actor.actor_type))
+                        .bind(&p.actor.id)
+                        .bind(p.promoted_at)
+                        .bind(Json(&p.decision))
+                        .bind(&p.reason)
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                }
+
+                pub(super) async fn register_impl(
+                    &self,
+                    a: &Artifact,
+                    audit: NewAuditRecord,
+                    decision: &DecisionRecord,
+                ) -> Result<Registered, StoreError> {
+                    let channels: Vec<&str> = a.channels.iter().map(|c| c.as_str()).collect();
+                    let mut tx = self.pool.begin().await?;
+                    let inserted = sqlx::query(sql::INSERT_ARTIFACT)
+                        .bind(a.id.0)
+                        .bind(a.project.as_str())
+                        .bind(a.app.as_str())
+                        .bind(a.artifact_kind.as_str())
+                        .bind(a.artifact_type.as_str())
+                        .bind(a.repository.as_str())
+                        .bind(a.digest.as_str())
+                        .bind(&a.tag)
+                        .bind(&a.media_type)
+                        .bind(a.source.source_type.as_str())
+                        .bind(&a.source.uri)
+                        .bind(&a.source.source_ref)
+                        .bind(a.source.size_bytes)
+                        .bind(&a.source.content_encoding)
+                        .bind(a.lifecycle_state.as_str())
+                        .bind(a.trust_state.as_str())
+                        .bind(Json(&channels))
+                        .bind(a.signature_verified)
+                        .bind(Json(&a.attestations))
+                        .bind(actor_type_str(a.created_by.actor_type))
+                        .bind(&a.created_by.id)
+                        .bind(a.created_at)
+                        .bind(a.updated_at)
+                        .bind(a.version)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if inserted == 0 {
+                        // Idempotent: the same (project, repository, digest) exists; write nothing.
+                        let row: Option<ArtifactRow> = sqlx::query_as(sql::SELECT_ARTIFACT_BY_KEY)
+                            .bind(a.project.as_str())
+                            .bind(a.repository.as_str())
+                            .bind(a.digest.as_str())
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        tx.rollback().await?;
+                        let row = row.ok_or(StoreError::Conflict)?;
+                        return Ok(Registered::Existing(row.try_into()?));
+                    }
+                    let row: ArtifactRow = sqlx::query_as(sql::SELECT_ARTIFACT_BY_ID)
+                        .bind(a.id.0)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let stored = Artifact::try_from(row)?;
+                    Self::append_audit_in(&mut *tx, audit).await?;
+                    Self::insert_decision_in(&mut *tx, decision).await?;
+                    tx.commit().await?;
+                    Ok(Registered::Created(stored))
+                }
+
+                pub(super) async fn apply_change_impl(
+                    &self,
+                    change: &ArtifactChange,
+                    audit: NewAuditRecord,
+                    decision: &DecisionRecord,
+                ) -> Result<Artifact, StoreError> {
+                    let a = &change.artifact;
+                    let channels: Vec<&str> = a.channels.iter().map(|c| c.as_str()).collect();
+                    let mut tx = self.pool.begin().await?;
+                    // The version guard is the optimistic lock: a concurrent writer that
+                    // committed first bumped it, so this update matches no row.
+                    let row: Option<ArtifactRow> = sqlx::query_as(sql::UPDATE_ARTIFACT)
+                        .bind(a.id.0)
+                        .bind(a.version)
+                        .bind(&a.tag)
+                        .bind(&a.media_type)
+                        .bind(a.source.source_type.as_str())
+                        .bind(&a.source.uri)
+                        .bind(&a.source.source_ref)
+                        .bind(a.source.size_bytes)
+                        .bind(&a.source.content_encoding)
+                        .bind(a.lifecycle_state.as_str())
+                        .bind(a.trust_state.as_str())
+                        .bind(Json(&channels))
+                        .bind(a.signature_verified)
+                        .bind(Json(&a.attestations))
+                        .bind(a.updated_at)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let Some(row) = row else {
+                        let (n,): (i64,) = sqlx::query_as(sql::ARTIFACT_EXISTS)
+                            .bind(a.id.0)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        tx.rollback().await?;
+                        return Err(if n == 0 {
+                            StoreError::NotFound
+                        } else {
+                            StoreError::Conflict
+                        });
+                    };
+                    let stored = Artifact::try_from(row)?;
+                    if let Some(p) = &change.promotion {
+                        Self::insert_promotion_in(&mut *tx, a, p).await?;
+                    }
+                    for e in &change.evidence {
+                        Self::insert_evidence_in(&mut *tx, a, e).await?;
+                    }
+                    Self::append_audit_in(&mut *tx, audit).await?;
+                    Self::insert_decision_in(&mut *tx, decision).await?;
+                    tx.commit().await?;
+                    Ok(stored)
+                }
+            }
+        };
+    };
+}
+pub(super) use write_impl;

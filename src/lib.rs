@@ -2,4 +2,5 @@
 
 pub mod audit;
 pub mod domain;
+pub mod policy;
 pub mod store;

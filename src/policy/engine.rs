@@ -1,0 +1,245 @@
+//! The immutable policy engine: one validated set, asked one question at a time.
+
+use std::path::Path;
+
+use cedar_policy::{Authorizer, Context, Decision as CedarDecision, Entities, PolicyId, Request, Response};
+use serde_json::{Value, json};
+
+use super::entities::{EntitySlice, Uid, build_slice};
+use super::loader::{LoadedSet, PolicyLoadError, load_set};
+use super::request::{Action, Decision, PolicyRequest};
+
+/// A validated schema and policy set, parsed once at load and never per request.
+#[derive(Debug, Clone)]
+pub struct PolicyEngine {
+    set: LoadedSet,
+    authorizer: Authorizer,
+}
+
+impl PolicyEngine {
+    /// Loads and strictly validates `policy_dir/*.cedar` against `schema_file`.
+    pub fn load(schema_file: &Path, policy_dir: &Path) -> Result<Self, PolicyLoadError> {
+        Ok(Self {
+            set: load_set(schema_file, policy_dir)?,
+            authorizer: Authorizer::new(),
+        })
+    }
+
+    /// sha256 hex over the schema text and every (file name, content), sorted by name.
+    pub fn hash(&self) -> &str {
+        &self.set.hash
+    }
+
+    /// The policy file names, sorted.
+    pub fn files(&self) -> &[String] {
+        &self.set.files
+    }
+
+    /// Every policy id (the `@id` annotations), sorted.
+    pub fn policy_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.set.policies.policies().map(|p| p.id().to_string()).collect();
+        ids.sort();
+        ids
+    }
+
+    /// Decides one request over its own entity slice; any failure is a deny, never a panic.
+    pub fn decide(&self, req: &PolicyRequest<'_>) -> Decision {
+        let slice = build_slice(&req.caller, &req.resource);
+        let action = Uid::new("Action", req.action.as_str());
+        let context = serde_json::to_value(&req.context).unwrap_or_else(|_| json!({}));
+        let request = json!({
+            "principal": uid_string(&slice.principal),
+            "action": uid_string(&action),
+            "resource": uid_string(&slice.resource),
+            "context": context,
+        });
+        let entities = slice.to_json();
+        let verdict = match self.evaluate(&slice, &action, context, entities.clone()) {
+            Ok(response) => self.verdict(&response, req.action),
+            // Fail closed: a request we cannot even build is denied, with the cause recorded.
+            Err(error) => Verdict {
+                allowed: false,
+                policy_ids: Vec::new(),
+                reasons: vec![format!("the request could not be evaluated: {error}")],
+                errors: vec![error],
+            },
+        };
+        Decision {
+            allowed: verdict.allowed,
+            policy_ids: verdict.policy_ids,
+            reasons: verdict.reasons,
+            errors: verdict.errors,
+            policy_hash: self.set.hash.clone(),
+            request,
+            entities,
+        }
+    }
+
+    fn evaluate(
+        &self,
+        slice: &EntitySlice,
+        action: &Uid,
+        context: Value,
+        entities: Value,
+    ) -> Result<Response, String> {
+        let schema = &self.set.schema;
+        let action = action.to_cedar()?;
+        let context = Context::from_json_value(context, Some((schema, &action)))
+            .map_err(|e| format!("invalid request context: {e}"))?;
+        let request = Request::new(
+            slice.principal.to_cedar()?,
+            action,
+            slice.resource.to_cedar()?,
+            context,
+            Some(schema),
+        )
+        .map_err(|e| format!("invalid request: {e}"))?;
+        let entities = Entities::from_json_value(entities, Some(schema))
+            .map_err(|e| format!("invalid entity slice: {e}"))?;
+        Ok(self
+            .authorizer
+            .is_authorized(&request, &self.set.policies, &entities))
+    }
+
+    fn verdict(&self, response: &Response, action: Action) -> Verdict {
+        let diagnostics = response.diagnostics();
+        let determining: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
+        let errored: Vec<(String, String)> = diagnostics
+            .errors()
+            .map(|e| match e {
+                cedar_policy::AuthorizationError::PolicyEvaluationError(err) => {
+                    (err.policy_id().to_string(), err.inner().to_string())
+                }
+            })
+            .collect();
+        let reason_of = |id: &str| {
+            self.set
+                .policies
+                .policy(&PolicyId::new(id))
+                .and_then(|p| p.annotation("reason"))
+                .map_or_else(|| format!("forbidden by policy `{id}`"), str::to_owned)
+        };
+        combine(
+            response.decision() == CedarDecision::Allow,
+            determining,
+            errored,
+            action,
+            &reason_of,
+        )
+    }
+}
+
+/// The Cedar string form of a uid, e.g. `Gatehouse::User::"alice"`.
+fn uid_string(uid: &Uid) -> String {
+    uid.to_cedar().map_or_else(
+        |_| format!("Gatehouse::{}::{:?}", uid.ty, uid.id),
+        |u| u.to_string(),
+    )
+}
+
+/// The parts of a [`Decision`] that depend on evaluation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Verdict {
+    pub(crate) allowed: bool,
+    pub(crate) policy_ids: Vec<String>,
+    pub(crate) reasons: Vec<String>,
+    pub(crate) errors: Vec<String>,
+}
+
+/// Combines Cedar's answer with its errors. Cedar skips an erroring policy — for a forbid that
+/// would turn a deny into an allow — so any error makes the decision a deny here.
+pub(crate) fn combine(
+    cedar_allowed: bool,
+    determining: Vec<String>,
+    errored: Vec<(String, String)>,
+    action: Action,
+    reason_of: &dyn Fn(&str) -> String,
+) -> Verdict {
+    if !errored.is_empty() {
+        // On Cedar's allow the determining ids are permits, which did not decide this deny.
+        let mut policy_ids = if cedar_allowed { Vec::new() } else { determining };
+        let mut reasons: Vec<String> = policy_ids.iter().map(|id| reason_of(id)).collect();
+        let mut errors = Vec::new();
+        for (id, message) in errored {
+            let text = format!("policy `{id}` errored: {message}");
+            reasons.push(text.clone());
+            errors.push(text);
+            if !policy_ids.contains(&id) {
+                policy_ids.push(id);
+            }
+        }
+        return Verdict {
+            allowed: false,
+            policy_ids,
+            reasons,
+            errors,
+        };
+    }
+    if cedar_allowed {
+        return Verdict {
+            allowed: true,
+            policy_ids: determining,
+            reasons: Vec::new(),
+            errors: Vec::new(),
+        };
+    }
+    let reasons = if determining.is_empty() {
+        vec![format!("no policy permits `{action}` on this resource")]
+    } else {
+        determining.iter().map(|id| reason_of(id)).collect()
+    };
+    Verdict {
+        allowed: false,
+        policy_ids: determining,
+        reasons,
+        errors: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(id: &str) -> String {
+        format!("forbidden by policy `{id}`")
+    }
+
+    #[test]
+    fn an_error_turns_an_allow_into_a_deny_naming_the_erroring_policy() {
+        let v = combine(
+            true,
+            vec!["permit-a".into()],
+            vec![("forbid-x".into(), "overflow".into())],
+            Action::Promote,
+            &reason,
+        );
+        assert!(!v.allowed);
+        assert_eq!(v.policy_ids, vec!["forbid-x".to_owned()]);
+        assert_eq!(v.errors, vec!["policy `forbid-x` errored: overflow".to_owned()]);
+    }
+
+    #[test]
+    fn a_deny_without_permits_says_so_and_names_no_policy() {
+        let v = combine(false, Vec::new(), Vec::new(), Action::Admit, &reason);
+        assert!(!v.allowed && v.policy_ids.is_empty());
+        assert_eq!(
+            v.reasons,
+            vec!["no policy permits `admit` on this resource".to_owned()]
+        );
+    }
+
+    #[test]
+    fn a_forbid_deny_keeps_the_forbid_ids_and_their_reasons() {
+        let v = combine(
+            false,
+            vec!["f".into()],
+            vec![("g".into(), "bad".into())],
+            Action::Read,
+            &reason,
+        );
+        assert_eq!(v.policy_ids, vec!["f".to_owned(), "g".to_owned()]);
+        assert_eq!(v.reasons.len(), 2);
+        let ok = combine(true, vec!["p".into()], Vec::new(), Action::Read, &reason);
+        assert!(ok.allowed && ok.reasons.is_empty());
+    }
+}

@@ -1,0 +1,13 @@
+//! Cedar authorization: the validated policy set, the per-request entity slice, decisions that
+//! can be explained and replayed, and the data-file policy test runner.
+
+mod engine;
+mod entities;
+mod loader;
+mod request;
+mod testing;
+
+pub use engine::PolicyEngine;
+pub use loader::{PolicyLoadError, PolicyProblem};
+pub use request::{Action, Caller, Decision, PolicyRequest, RequestContext, Resource};
+pub use testing::{PolicyTestError, TestFailure, TestReport, run_policy_tests};

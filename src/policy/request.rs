@@ -1,0 +1,207 @@
+//! The policy engine's vocabulary: actions, callers, resources, context and decisions.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Artifact, Principal, ProjectSlug, RepositoryPath};
+
+/// An action named in the Cedar schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Ask for a push credential to a repository.
+    RequestPublishIntent,
+    /// Register an artifact by digest.
+    Register,
+    /// A registry notification about a repository.
+    Notify,
+    /// Read an artifact or project.
+    Read,
+    /// Run the trust checks on an artifact.
+    Verify,
+    /// Promote an artifact to a channel.
+    Promote,
+    /// Deprecate an artifact.
+    Deprecate,
+    /// Retire an artifact.
+    Retire,
+    /// Revoke trust in an artifact.
+    Revoke,
+    /// Ask for a pull credential for an artifact.
+    RequestPullIntent,
+    /// Admission check for a deploy or pull.
+    Admit,
+    /// The source-type allowlist check recorded by verification.
+    AcceptSource,
+    /// Register an app.
+    RegisterApp,
+    /// Register an app version.
+    RegisterAppVersion,
+    /// Publish an app version.
+    PublishAppVersion,
+    /// Grant a project an entitlement to an app.
+    GrantEntitlement,
+    /// Read platform-wide audit and decisions.
+    ReadPlatform,
+    /// Read, reload and simulate the policy set.
+    ManagePolicies,
+}
+
+impl Action {
+    /// Every action, in schema order.
+    pub const ALL: &'static [Action] = &[
+        Self::RequestPublishIntent,
+        Self::Register,
+        Self::Notify,
+        Self::Read,
+        Self::Verify,
+        Self::Promote,
+        Self::Deprecate,
+        Self::Retire,
+        Self::Revoke,
+        Self::RequestPullIntent,
+        Self::Admit,
+        Self::AcceptSource,
+        Self::RegisterApp,
+        Self::RegisterAppVersion,
+        Self::PublishAppVersion,
+        Self::GrantEntitlement,
+        Self::ReadPlatform,
+        Self::ManagePolicies,
+    ];
+
+    /// The schema name, e.g. `request_pull_intent`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::RequestPublishIntent => "request_publish_intent",
+            Self::Register => "register",
+            Self::Notify => "notify",
+            Self::Read => "read",
+            Self::Verify => "verify",
+            Self::Promote => "promote",
+            Self::Deprecate => "deprecate",
+            Self::Retire => "retire",
+            Self::Revoke => "revoke",
+            Self::RequestPullIntent => "request_pull_intent",
+            Self::Admit => "admit",
+            Self::AcceptSource => "accept_source",
+            Self::RegisterApp => "register_app",
+            Self::RegisterAppVersion => "register_app_version",
+            Self::PublishAppVersion => "publish_app_version",
+            Self::GrantEntitlement => "grant_entitlement",
+            Self::ReadPlatform => "read_platform",
+            Self::ManagePolicies => "manage_policies",
+        }
+    }
+
+    /// Parses the schema name; unknown names are `None` so callers fail closed.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|a| a.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who asks: an authenticated principal or the registry calling back.
+#[derive(Debug, Clone, Copy)]
+pub enum Caller<'a> {
+    /// A user or service account with verified claims.
+    Principal(&'a Principal),
+    /// The registry, named by its configured name.
+    Registry {
+        /// The registry's configured name.
+        name: &'a str,
+    },
+}
+
+/// What the action is about.
+#[derive(Debug, Clone, Copy)]
+pub enum Resource<'a> {
+    /// A registered artifact (its repository and project become its parents).
+    Artifact(&'a Artifact),
+    /// A repository within a project.
+    Repository {
+        /// The owning project.
+        project: &'a ProjectSlug,
+        /// The canonical repository path.
+        path: &'a RepositoryPath,
+    },
+    /// A project as a whole.
+    Project(&'a ProjectSlug),
+    /// The platform, for platform-wide actions.
+    Platform,
+}
+
+/// The Cedar context record; a `None` field is left out of the record, never sent as null.
+#[derive(Default, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestContext {
+    /// `oci` or `blob`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_kind: Option<String>,
+    /// The source type asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_type: Option<String>,
+    /// The target channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// The target environment, e.g. `prod-eu`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_environment: Option<String>,
+    /// The channel before `channel` in the configured order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_channel: Option<String>,
+    /// For admit: `deploy`, `pull`, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy_action: Option<String>,
+    /// The runtime asking, e.g. `k8s-gpu`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_class: Option<String>,
+    /// Whether the request follows a registry notification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via_registry_notification: Option<bool>,
+    /// Whether an override with a justification was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<bool>,
+}
+
+/// One authorization question.
+#[derive(Debug, Clone)]
+pub struct PolicyRequest<'a> {
+    /// Who asks.
+    pub caller: Caller<'a>,
+    /// What they want to do.
+    pub action: Action,
+    /// What it is about.
+    pub resource: Resource<'a>,
+    /// Facts about the request.
+    pub context: RequestContext,
+}
+
+/// The answer, with everything needed to explain and replay it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Decision {
+    /// True only when a permit matched, no forbid matched and no policy errored.
+    pub allowed: bool,
+    /// The determining policy ids (matching forbids or erroring policies on deny).
+    pub policy_ids: Vec<String>,
+    /// Human-readable reasons for a deny.
+    pub reasons: Vec<String>,
+    /// Evaluation or construction errors; any error makes the decision a deny.
+    pub errors: Vec<String>,
+    /// Hash of the policy set that answered.
+    pub policy_hash: String,
+    /// `{principal, action, resource, context}` with uids as Cedar strings.
+    pub request: serde_json::Value,
+    /// The entity slice the request was evaluated over, in Cedar entities-JSON form.
+    pub entities: serde_json::Value,
+}
+
+impl Decision {
+    /// `"allow"` or `"deny"`, the form the API and the audit trail use.
+    pub fn effect(&self) -> &'static str {
+        if self.allowed { "allow" } else { "deny" }
+    }
+}

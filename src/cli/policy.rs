@@ -55,8 +55,9 @@ pub fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<ExitCode> 
                 }
             };
             let report = run_policy_tests(&engine, &dir.join("tests")).map_err(|e| anyhow::anyhow!("{e}"))?;
-            print!("{report}");
-            Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            println!("{report}");
+            // No cases at all is a failure too: a missing tests directory must not pass silently.
+            Ok(if report.failures.is_empty() && report.total > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
     }
 }

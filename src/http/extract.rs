@@ -63,24 +63,25 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 /// Parses JSON, telling syntax errors (400) from shape errors (422, naming the field).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize::<_, T>(&mut de).and_then(|v| de.end().map(|()| v).map_err(|e| {
-        serde_path_to_error::Error::new(serde_path_to_error::Path::empty(), e)
-    })) {
-        Ok(value) => Ok(value),
-        Err(error) => {
-            let path = error.path().to_string();
-            let inner = error.into_inner();
-            if inner.is_syntax() || inner.is_eof() {
-                Err(ApiError::BadRequest(format!(
-                    "the request body is not valid JSON (line {}, column {})",
-                    inner.line(),
-                    inner.column()
-                )))
-            } else {
-                let field = if path == "." { "body".to_owned() } else { path };
-                Err(ApiError::Invalid { field, reason: strip_position(&inner.to_string()) })
-            }
-        }
+    let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|error| {
+        let path = error.path().to_string();
+        json_error(&path, &error.into_inner())
+    })?;
+    // Trailing garbage after the document is malformed input too.
+    de.end().map_err(|e| json_error(".", &e))?;
+    Ok(value)
+}
+
+fn json_error(path: &str, error: &serde_json::Error) -> ApiError {
+    if error.is_syntax() || error.is_eof() {
+        ApiError::BadRequest(format!(
+            "the request body is not valid JSON (line {}, column {})",
+            error.line(),
+            error.column()
+        ))
+    } else {
+        let field = if path == "." { "body".to_owned() } else { path.to_owned() };
+        ApiError::Invalid { field, reason: strip_position(&error.to_string()) }
     }
 }
 

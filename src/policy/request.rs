@@ -43,6 +43,8 @@ pub enum Action {
     ReadPlatform,
     /// Read, reload and simulate the policy set.
     ManagePolicies,
+    /// Read the gateway's public facts (registry endpoint, channels, source types).
+    Describe,
 }
 
 impl Action {
@@ -66,6 +68,7 @@ impl Action {
         Self::GrantEntitlement,
         Self::ReadPlatform,
         Self::ManagePolicies,
+        Self::Describe,
     ];
 
     /// The schema name, e.g. `request_pull_intent`.
@@ -89,6 +92,7 @@ impl Action {
             Self::GrantEntitlement => "grant_entitlement",
             Self::ReadPlatform => "read_platform",
             Self::ManagePolicies => "manage_policies",
+            Self::Describe => "describe",
         }
     }
 

@@ -34,7 +34,7 @@ impl std::fmt::Display for PolicyProblem {
 /// Why a policy set was refused: every problem found, never only the first.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PolicyLoadError {
-    /// The problems, in file order.
+    /// The problems, sorted by file and line.
     pub problems: Vec<PolicyProblem>,
 }
 
@@ -109,7 +109,8 @@ pub(crate) fn load_set(schema_file: &Path, policy_dir: &Path) -> Result<LoadedSe
             format!("no policies found in `{dir}`: refusing an empty set, which would deny everything"),
         ));
     }
-    if problems.is_empty() {
+    // Validate whatever parsed, even next to other problems, so one pass reports them all.
+    if !origins.is_empty() {
         let result = Validator::new(schema.clone()).validate(&set, ValidationMode::Strict);
         for err in result.validation_errors() {
             let id = err.policy_id().to_string();
@@ -128,6 +129,7 @@ pub(crate) fn load_set(schema_file: &Path, policy_dir: &Path) -> Result<LoadedSe
         }
     }
     if !problems.is_empty() {
+        problems.sort_by(|a, b| (a.file.as_str(), a.line).cmp(&(b.file.as_str(), b.line)));
         return Err(PolicyLoadError { problems });
     }
     let hash = hash_set(&schema_text, &files);

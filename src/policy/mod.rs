@@ -5,6 +5,7 @@ mod engine;
 mod entities;
 mod loader;
 mod request;
+mod test_case;
 mod testing;
 
 pub use engine::PolicyEngine;

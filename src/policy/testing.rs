@@ -1,19 +1,13 @@
 //! Policy tests as data: JSON files of domain-level cases, run through the same entity builder
 //! and engine that serve requests, so a passing test means the served decision is the same.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use uuid::Uuid;
-
 use super::engine::PolicyEngine;
-use super::request::{Action, Caller, PolicyRequest, RequestContext, Resource};
-use crate::domain::{
-    Actor, ActorType, AppSlug, Artifact, ArtifactId, ArtifactKind, ArtifactType, Channel, CiClaims, Digest,
-    LifecycleState, Principal, ProjectSlug, RepositoryPath, Role, Source, SourceType, TrustState,
-};
+use super::request::{Action, Caller, PolicyRequest, Resource};
+use super::test_case::{CaseFile, CaseResource, Effect, TestCase, build_artifact, build_principal};
+use crate::domain::ActorType;
 
 /// A test file that could not be read or parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,96 +66,6 @@ impl std::fmt::Display for TestReport {
             self.total
         )
     }
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum CaseFile {
-    Many(Vec<TestCase>),
-    One(Box<TestCase>),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TestCase {
-    name: String,
-    principal: CasePrincipal,
-    action: String,
-    resource: CaseResource,
-    #[serde(default)]
-    context: RequestContext,
-    expect: Expectation,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CasePrincipal {
-    #[serde(rename = "type")]
-    actor_type: ActorType,
-    id: String,
-    #[serde(default = "default_issuer")]
-    issuer: String,
-    #[serde(default)]
-    projects: BTreeMap<ProjectSlug, Vec<String>>,
-    #[serde(default)]
-    platform_roles: BTreeSet<String>,
-    #[serde(default)]
-    ci: BTreeMap<String, String>,
-}
-
-fn default_issuer() -> String {
-    "https://issuer.test".into()
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-enum CaseResource {
-    Platform,
-    Project(ProjectSlug),
-    Repository {
-        project: ProjectSlug,
-        path: RepositoryPath,
-    },
-    Artifact(Box<CaseArtifact>),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CaseArtifact {
-    project: ProjectSlug,
-    app: AppSlug,
-    kind: ArtifactKind,
-    #[serde(default)]
-    artifact_type: Option<ArtifactType>,
-    source_type: SourceType,
-    #[serde(default)]
-    repository: Option<RepositoryPath>,
-    #[serde(default)]
-    digest: Option<Digest>,
-    trust_state: TrustState,
-    lifecycle_state: LifecycleState,
-    #[serde(default)]
-    channels: Vec<Channel>,
-    #[serde(default)]
-    signature_verified: bool,
-    #[serde(default)]
-    attestations: Vec<String>,
-}
-
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
-#[serde(rename_all = "snake_case")]
-enum Effect {
-    Allow,
-    Deny,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Expectation {
-    decision: Effect,
-    /// Compared as a set when given; left unchecked when absent.
-    #[serde(default)]
-    policy_ids: Option<Vec<String>>,
 }
 
 /// Runs every `*.json` case file in `dir` (sorted, non-recursive) against `engine`.
@@ -277,80 +181,4 @@ fn run_case(engine: &PolicyEngine, case: &TestCase) -> Option<String> {
         diff.push_str(&format!("\n  error: {error}"));
     }
     Some(diff)
-}
-
-fn build_principal(p: &CasePrincipal) -> Result<Principal, String> {
-    let mut project_roles = BTreeMap::new();
-    for (project, roles) in &p.projects {
-        let parsed: Result<BTreeSet<Role>, String> = roles
-            .iter()
-            .map(|r| Role::parse(r).ok_or_else(|| format!("unknown role `{r}`")))
-            .collect();
-        project_roles.insert(project.clone(), parsed?);
-    }
-    let ci = |key: &str| p.ci.get(key).cloned();
-    Ok(Principal {
-        actor: Actor {
-            actor_type: p.actor_type,
-            id: p.id.clone(),
-        },
-        issuer: p.issuer.clone(),
-        project_roles,
-        platform_roles: p.platform_roles.clone(),
-        ci: CiClaims {
-            repository: ci("repository"),
-            git_ref: ci("ref"),
-            workflow: ci("workflow"),
-        },
-    })
-}
-
-fn build_artifact(a: &CaseArtifact) -> Result<Artifact, String> {
-    // A fixed id and time keep decisions, and so failure output, identical across runs.
-    let at = DateTime::<Utc>::UNIX_EPOCH;
-    let repository = match &a.repository {
-        Some(path) => path.clone(),
-        None => {
-            let root: RepositoryPath = "gpuaas/apps".parse().map_err(|e| format!("{e}"))?;
-            RepositoryPath::canonical(&root, &a.project, &a.app)
-        }
-    };
-    let digest = match &a.digest {
-        Some(d) => d.clone(),
-        None => format!("sha256:{}", "0".repeat(64))
-            .parse()
-            .map_err(|e| format!("{e}"))?,
-    };
-    Ok(Artifact {
-        id: ArtifactId(Uuid::from_u128(1)),
-        project: a.project.clone(),
-        app: a.app.clone(),
-        artifact_kind: a.kind,
-        artifact_type: a
-            .artifact_type
-            .unwrap_or_else(|| ArtifactType::default_for(a.kind)),
-        repository,
-        digest,
-        tag: None,
-        media_type: None,
-        source: Source {
-            source_type: a.source_type,
-            uri: "test://source".into(),
-            source_ref: None,
-            size_bytes: None,
-            content_encoding: None,
-        },
-        lifecycle_state: a.lifecycle_state,
-        trust_state: a.trust_state,
-        channels: a.channels.clone(),
-        signature_verified: a.signature_verified,
-        attestations: a.attestations.clone(),
-        created_by: Actor {
-            actor_type: ActorType::User,
-            id: "test".into(),
-        },
-        created_at: at,
-        updated_at: at,
-        version: 1,
-    })
 }

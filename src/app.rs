@@ -49,14 +49,20 @@ impl Application {
         }
         let channels = config.channel_order()?;
         let engine = Arc::new(load_policies(&config)?);
-        let auth = Authenticator::from_config(&config.auth, Path::new(".")).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let auth =
+            Authenticator::from_config(&config.auth, Path::new(".")).map_err(|e| anyhow::anyhow!("{e}"))?;
         if config.auth.issuers.is_empty() {
-            tracing::warn!("no token issuers are configured under [[auth.issuers]]: every /v1 request will be refused");
+            tracing::warn!(
+                "no token issuers are configured under [[auth.issuers]]: every /v1 request will be refused"
+            );
         }
-        let store = crate::store::connect(&config.database_url).await.context("cannot open the database")?;
+        let store = crate::store::connect(&config.database_url)
+            .await
+            .context("cannot open the database")?;
         store.migrate().await.context("cannot migrate the database")?;
         let metrics = Arc::new(Metrics::default());
-        let (decisions, decision_writer) = DecisionLogWriter::spawn(Arc::clone(&store), config.http.decision_batch_max);
+        let (decisions, decision_writer) =
+            DecisionLogWriter::spawn(Arc::clone(&store), config.http.decision_batch_max);
         let registry = RegistryInfo {
             registry: config.registry.public_host.clone(),
             root: config.registry.root.clone(),
@@ -66,9 +72,24 @@ impl Application {
             source_types: SourceType::ALL.iter().map(|s| s.as_str().to_owned()).collect(),
             channels: channels.channels().iter().map(ToString::to_string).collect(),
         };
-        tracing::info!(policy_hash = engine.hash(), files = engine.files().len(), "policy set loaded");
-        let admission = Arc::new(Admission::new(store, engine, decisions, channels, registry, Arc::clone(&metrics)));
-        let state = AppState { admission, auth: Arc::new(auth), metrics };
+        tracing::info!(
+            policy_hash = engine.hash(),
+            files = engine.files().len(),
+            "policy set loaded"
+        );
+        let admission = Arc::new(Admission::new(
+            store,
+            engine,
+            decisions,
+            channels,
+            registry,
+            Arc::clone(&metrics),
+        ));
+        let state = AppState {
+            admission,
+            auth: Arc::new(auth),
+            metrics,
+        };
         let limits = Limits {
             body_bytes: config.http.body_limit_bytes,
             timeout: Duration::from_secs(config.http.request_timeout_seconds),
@@ -76,7 +97,11 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on `{}` (config key `listen`)", config.listen))?;
-        Ok(Self { listener, router: crate::http::router(state, limits), decision_writer })
+        Ok(Self {
+            listener,
+            router: crate::http::router(state, limits),
+            decision_writer,
+        })
     }
 
     /// The address actually bound (useful with port 0).
@@ -86,8 +111,14 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish and drains the
     /// decision log.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await.context("server failed")?;
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("server failed")?;
         // The router (and with it every writer handle) is gone: the writer drains and stops.
         self.decision_writer.await.context("decision log writer failed")?;
         Ok(())

@@ -112,7 +112,11 @@ impl Default for RegistryConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { body_limit_bytes: 1024 * 1024, request_timeout_seconds: 30, decision_batch_max: 256 }
+        Self {
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_seconds: 30,
+            decision_batch_max: 256,
+        }
     }
 }
 
@@ -149,8 +153,17 @@ pub enum ConfigError {
 
 /// Top-level keys an environment variable may override; other `GATEHOUSE_*` variables (such
 /// as test settings) are not configuration and are left alone.
-const TOP_LEVEL_KEYS: &[&str] =
-    &["listen", "database_url", "policy_dir", "schema_file", "channels", "registry", "auth", "trust", "http"];
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "listen",
+    "database_url",
+    "policy_dir",
+    "schema_file",
+    "channels",
+    "registry",
+    "auth",
+    "trust",
+    "http",
+];
 
 impl Config {
     /// Loads the file (if any), applies environment overrides and checks the result.
@@ -167,10 +180,17 @@ impl Config {
             None => toml::Table::new(),
         };
         let overridden = apply_env_overrides(&mut table, env)?;
-        let origin = if overridden { format!("{origin} with environment overrides") } else { origin };
-        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-            ConfigError::Key { key: e.path().to_string(), origin: origin.clone(), reason: e.inner().to_string() }
-        })?;
+        let origin = if overridden {
+            format!("{origin} with environment overrides")
+        } else {
+            origin
+        };
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Key {
+                key: e.path().to_string(),
+                origin: origin.clone(),
+                reason: e.inner().to_string(),
+            })?;
         config.check(&origin)?;
         Ok(config)
     }
@@ -186,7 +206,11 @@ impl Config {
 
     fn check(&self, origin: &str) -> Result<(), ConfigError> {
         self.channel_order().map_err(|e| match e {
-            ConfigError::Key { key, reason, .. } => ConfigError::Key { key, origin: origin.to_owned(), reason },
+            ConfigError::Key { key, reason, .. } => ConfigError::Key {
+                key,
+                origin: origin.to_owned(),
+                reason,
+            },
             other => other,
         })?;
         let db = &self.database_url;
@@ -211,8 +235,14 @@ impl Config {
 
 fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
-    text.parse::<toml::Table>().map_err(|e| ConfigError::Syntax { file, reason: e.to_string() })
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    text.parse::<toml::Table>().map_err(|e| ConfigError::Syntax {
+        file,
+        reason: e.to_string(),
+    })
 }
 
 /// Sets `GATEHOUSE_SECTION__KEY=value` into the table; a value that parses as a TOML value
@@ -220,7 +250,9 @@ fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
 fn apply_env_overrides(table: &mut toml::Table, env: &[(String, String)]) -> Result<bool, ConfigError> {
     let mut any = false;
     for (name, raw) in env {
-        let Some(rest) = name.strip_prefix("GATEHOUSE_") else { continue };
+        let Some(rest) = name.strip_prefix("GATEHOUSE_") else {
+            continue;
+        };
         let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
         if !path.first().is_some_and(|k| TOP_LEVEL_KEYS.contains(&k.as_str())) {
             continue;
@@ -229,7 +261,9 @@ fn apply_env_overrides(table: &mut toml::Table, env: &[(String, String)]) -> Res
         let mut cursor = &mut *table;
         let (last, parents) = path.split_last().unwrap_or((&path[0], &[]));
         for segment in parents {
-            let entry = cursor.entry(segment.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let entry = cursor
+                .entry(segment.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
             cursor = entry.as_table_mut().ok_or_else(|| ConfigError::Key {
                 key: path.join("."),
                 origin: format!("environment variable `{name}`"),
@@ -255,7 +289,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -286,7 +323,10 @@ mod tests {
         let file = dir.path().join("gatehouse.toml");
         std::fs::write(&file, "listen = \"nowhere\"\n").unwrap();
         let err = Config::load_with_env(Some(&file), &[]).unwrap_err().to_string();
-        assert!(err.contains("`listen`") && err.contains("gatehouse.toml"), "{err}");
+        assert!(
+            err.contains("`listen`") && err.contains("gatehouse.toml"),
+            "{err}"
+        );
 
         std::fs::write(&file, "[registry]\nroot = \"Bad Root\"\n").unwrap();
         let err = Config::load_with_env(Some(&file), &[]).unwrap_err().to_string();

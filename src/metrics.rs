@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
-const LATENCY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -30,7 +32,10 @@ pub struct Metrics {
 impl Metrics {
     fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
         // Metrics must never take a request down: a poisoned lock still holds usable counts.
-        let mut guard = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut guard)
     }
 
@@ -38,7 +43,9 @@ impl Metrics {
     pub fn observe_request(&self, route: &str, method: &str, status: u16, seconds: f64) {
         let class = format!("{}xx", status / 100);
         self.with(|m| {
-            *m.requests.entry((route.to_owned(), method.to_owned(), class)).or_default() += 1;
+            *m.requests
+                .entry((route.to_owned(), method.to_owned(), class))
+                .or_default() += 1;
             let h = m.latency.entry(route.to_owned()).or_default();
             if h.buckets.is_empty() {
                 h.buckets = vec![0; LATENCY_BUCKETS.len()];
@@ -55,7 +62,11 @@ impl Metrics {
 
     /// Counts one policy decision.
     pub fn count_decision(&self, action: &str, effect: &str) {
-        self.with(|m| *m.decisions.entry((action.to_owned(), effect.to_owned())).or_default() += 1);
+        self.with(|m| {
+            *m.decisions
+                .entry((action.to_owned(), effect.to_owned()))
+                .or_default() += 1
+        });
     }
 
     /// The Prometheus text exposition.
@@ -108,8 +119,12 @@ mod tests {
         m.observe_request("/v1/artifacts/{id}", "GET", 404, 0.2);
         m.count_decision("promote", "deny");
         let text = m.render();
-        assert!(text.contains(r#"gatehouse_http_requests_total{route="/v1/artifacts/{id}",method="GET",status="2xx"} 1"#));
-        assert!(text.contains(r#"gatehouse_http_requests_total{route="/v1/artifacts/{id}",method="GET",status="4xx"} 1"#));
+        assert!(text.contains(
+            r#"gatehouse_http_requests_total{route="/v1/artifacts/{id}",method="GET",status="2xx"} 1"#
+        ));
+        assert!(text.contains(
+            r#"gatehouse_http_requests_total{route="/v1/artifacts/{id}",method="GET",status="4xx"} 1"#
+        ));
         assert!(text.contains(r#"le="0.005"} 1"#));
         assert!(text.contains(r#"le="+Inf"} 2"#));
         assert!(text.contains(r#"gatehouse_decisions_total{action="promote",effect="deny"} 1"#));

@@ -35,14 +35,24 @@ fn admin() -> String {
 }
 
 async fn register(app: &TestApp, seed: &str) -> String {
-    let (status, body) =
-        app.post("/v1/projects/team-a/artifacts", &operator(), oci_registration("trainer", &digest(seed))).await;
+    let (status, body) = app
+        .post(
+            "/v1/projects/team-a/artifacts",
+            &operator(),
+            oci_registration("trainer", &digest(seed)),
+        )
+        .await;
     assert_eq!(status, 201, "{body}");
     body["id"].as_str().unwrap().to_owned()
 }
 
 async fn promote(app: &TestApp, id: &str, who: &str, channel: &str) -> (u16, Value) {
-    app.post(&format!("/v1/artifacts/{id}/promote"), who, json!({ "channel": channel })).await
+    app.post(
+        &format!("/v1/artifacts/{id}/promote"),
+        who,
+        json!({ "channel": channel }),
+    )
+    .await
 }
 
 fn assert_problem(body: &Value, status: u16) {
@@ -56,15 +66,23 @@ fn assert_denied(status: u16, body: &Value) {
     assert_eq!(status, 403, "{body}");
     assert_problem(body, 403);
     assert_eq!(body["decision"], "deny");
-    assert!(body["policy_ids"].is_array() && body["reasons"].as_array().is_some_and(|r| !r.is_empty()), "{body}");
+    assert!(
+        body["policy_ids"].is_array() && body["reasons"].as_array().is_some_and(|r| !r.is_empty()),
+        "{body}"
+    );
 }
 
 async fn happy_path_and_refusals(app: TestApp) {
     let id = register(&app, "happy").await;
 
     // Idempotent repeat answers 200 with the same artifact.
-    let (status, again) =
-        app.post("/v1/projects/team-a/artifacts", &operator(), oci_registration("trainer", &digest("happy"))).await;
+    let (status, again) = app
+        .post(
+            "/v1/projects/team-a/artifacts",
+            &operator(),
+            oci_registration("trainer", &digest("happy")),
+        )
+        .await;
     assert_eq!((status, again["id"].as_str()), (200, Some(id.as_str())));
 
     // Unverified past dev is refused by policy.
@@ -73,11 +91,21 @@ async fn happy_path_and_refusals(app: TestApp) {
     let (status, body) = promote(&app, &id, &operator(), "test").await;
     assert_denied(status, &body);
 
-    let (status, body) = app.post(&format!("/v1/artifacts/{id}/verify"), &operator(), json!({})).await;
+    let (status, body) = app
+        .post(&format!("/v1/artifacts/{id}/verify"), &operator(), json!({}))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["trust_state"], "verified");
-    let kinds: Vec<&str> = body["evidence"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert!(kinds.contains(&"digest_format") && kinds.contains(&"source_policy"), "{body}");
+    let kinds: Vec<&str> = body["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"digest_format") && kinds.contains(&"source_policy"),
+        "{body}"
+    );
 
     // Skipping a channel (dev → staging) is refused.
     let (status, body) = promote(&app, &id, &operator(), "staging").await;
@@ -102,17 +130,31 @@ async fn happy_path_and_refusals(app: TestApp) {
     assert_eq!(body["promotions"].as_array().unwrap().len(), 4);
 
     // The admission gate answers allow for a prod deploy now, and deny for an outsider.
-    let review = json!({ "project": "team-a", "digest": digest("happy"), "action": "deploy", "channel": "prod" });
-    let (status, body) = app.post("/v1/admission/review", &operator(), review.clone()).await;
-    assert_eq!((status, body["decision"].as_str()), (200, Some("allow")), "{body}");
+    let review =
+        json!({ "project": "team-a", "digest": digest("happy"), "action": "deploy", "channel": "prod" });
+    let (status, body) = app
+        .post("/v1/admission/review", &operator(), review.clone())
+        .await;
+    assert_eq!(
+        (status, body["decision"].as_str()),
+        (200, Some("allow")),
+        "{body}"
+    );
     let (status, body) = app.post("/v1/admission/review", &outsider(), review).await;
     assert_eq!((status, body["decision"].as_str()), (200, Some("deny")), "{body}");
     assert!(body["artifact"].is_null());
 
     // Every state change is audited, with actor, project, digest, transition and correlation id.
-    let (status, audit) = app.get(&format!("/v1/audit?artifact_id={id}"), &auditor_token()).await;
+    let (status, audit) = app
+        .get(&format!("/v1/audit?artifact_id={id}"), &auditor_token())
+        .await;
     assert_eq!(status, 200, "{audit}");
-    let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
     assert_eq!(
         actions,
         [
@@ -134,17 +176,37 @@ async fn happy_path_and_refusals(app: TestApp) {
     assert_eq!(last["decision"]["effect"], "allow");
 
     // Every allowed and denied request is in the decision log.
-    let (status, denies) = app.get("/v1/decisions?decision=deny&action=promote", &auditor_token()).await;
+    let (status, denies) = app
+        .get("/v1/decisions?decision=deny&action=promote", &auditor_token())
+        .await;
     assert_eq!(status, 200, "{denies}");
-    let denied_actors: Vec<&str> =
-        denies["items"].as_array().unwrap().iter().map(|d| d["actor"]["id"].as_str().unwrap()).collect();
+    let denied_actors: Vec<&str> = denies["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["actor"]["id"].as_str().unwrap())
+        .collect();
     for who in ["olivia", "vera", "mallory"] {
-        assert!(denied_actors.contains(&who), "no deny for {who}: {denied_actors:?}");
+        assert!(
+            denied_actors.contains(&who),
+            "no deny for {who}: {denied_actors:?}"
+        );
     }
     let first = &denies["items"][0];
-    assert!(first["policy_hash"].as_str().is_some_and(|h| h.len() == 64), "{first}");
-    assert!(first["entities"].is_array() || first["entities"].is_object(), "{first}");
-    let (_, allows) = app.get(&format!("/v1/decisions?decision=allow&artifact_id={id}"), &auditor_token()).await;
+    assert!(
+        first["policy_hash"].as_str().is_some_and(|h| h.len() == 64),
+        "{first}"
+    );
+    assert!(
+        first["entities"].is_array() || first["entities"].is_object(),
+        "{first}"
+    );
+    let (_, allows) = app
+        .get(
+            &format!("/v1/decisions?decision=allow&artifact_id={id}"),
+            &auditor_token(),
+        )
+        .await;
     assert!(allows["items"].as_array().unwrap().len() >= 7, "{allows}");
 
     // A project member may read their project's log; an outsider may not read across projects.
@@ -162,7 +224,9 @@ async fn lifecycle_refusals(app: TestApp) {
         ("rev", "revoke", json!({ "reason": "key compromise" })),
     ] {
         let id = register(&app, seed).await;
-        let (status, resp) = app.post(&format!("/v1/artifacts/{id}/{action}"), &admin(), body).await;
+        let (status, resp) = app
+            .post(&format!("/v1/artifacts/{id}/{action}"), &admin(), body)
+            .await;
         assert_eq!(status, 200, "{action}: {resp}");
         let (status, resp) = promote(&app, &id, &admin(), "dev").await;
         assert_eq!(status, 409, "{action}: {resp}");
@@ -170,13 +234,25 @@ async fn lifecycle_refusals(app: TestApp) {
     }
     // Revoking needs a reason; an operator may not revoke.
     let id = register(&app, "rev2").await;
-    let (status, body) = app.post(&format!("/v1/artifacts/{id}/revoke"), &admin(), json!({})).await;
+    let (status, body) = app
+        .post(&format!("/v1/artifacts/{id}/revoke"), &admin(), json!({}))
+        .await;
     assert_eq!((status, body["field"].as_str()), (422, Some("reason")), "{body}");
-    let (status, body) = app.post(&format!("/v1/artifacts/{id}/revoke"), &operator(), json!({"reason": "x"})).await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/artifacts/{id}/revoke"),
+            &operator(),
+            json!({"reason": "x"}),
+        )
+        .await;
     assert_denied(status, &body);
-    let (status, body) = app.post(&format!("/v1/artifacts/{id}/retire"), &admin(), json!({})).await;
+    let (status, body) = app
+        .post(&format!("/v1/artifacts/{id}/retire"), &admin(), json!({}))
+        .await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) = app.post(&format!("/v1/artifacts/{id}/retire"), &admin(), json!({})).await;
+    let (status, body) = app
+        .post(&format!("/v1/artifacts/{id}/retire"), &admin(), json!({}))
+        .await;
     assert_eq!(status, 409, "retired is terminal: {body}");
 }
 
@@ -187,7 +263,9 @@ async fn acceptance_flow_on_sqlite() {
 
 #[tokio::test]
 async fn acceptance_flow_on_postgres() {
-    let Some(db) = common::pg::fresh_db().await else { return };
+    let Some(db) = common::pg::fresh_db().await else {
+        return;
+    };
     happy_path_and_refusals(TestApp::spawn(Db::Postgres(db)).await).await;
 }
 
@@ -198,6 +276,8 @@ async fn lifecycle_refusals_on_sqlite() {
 
 #[tokio::test]
 async fn lifecycle_refusals_on_postgres() {
-    let Some(db) = common::pg::fresh_db().await else { return };
+    let Some(db) = common::pg::fresh_db().await else {
+        return;
+    };
     lifecycle_refusals(TestApp::spawn(Db::Postgres(db)).await).await;
 }

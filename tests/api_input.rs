@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{AUDIENCE, Db, ES_ISSUER, TestApp, auditor_token, digest, oci_registration, read, token, user_claims};
+use common::{
+    AUDIENCE, Db, ES_ISSUER, TestApp, auditor_token, digest, oci_registration, read, token, user_claims,
+};
 use serde_json::{Value, json};
 
 fn operator() -> String {
@@ -12,9 +14,14 @@ fn operator() -> String {
 }
 
 async fn counts(app: &TestApp) -> (usize, usize) {
-    let (_, artifacts) = app.get("/v1/projects/team-a/artifacts?limit=500", &operator()).await;
+    let (_, artifacts) = app
+        .get("/v1/projects/team-a/artifacts?limit=500", &operator())
+        .await;
     let (_, audit) = app.get("/v1/audit?limit=500", &auditor_token()).await;
-    (artifacts["items"].as_array().unwrap().len(), audit["items"].as_array().unwrap().len())
+    (
+        artifacts["items"].as_array().unwrap().len(),
+        audit["items"].as_array().unwrap().len(),
+    )
 }
 
 fn expect_invalid(status: u16, body: &Value, field: &str) {
@@ -46,13 +53,20 @@ async fn invalid_registrations_are_refused_and_change_nothing() {
         (bad_type, "artifact_type"),
         (not_canonical, "repository"),
         (oci_registration("Trainer", &digest("e")), "app"),
-        (json!({ "app": 5, "artifact_kind": "oci", "digest": digest("f") }), "app"),
+        (
+            json!({ "app": 5, "artifact_kind": "oci", "digest": digest("f") }),
+            "app",
+        ),
     ];
     for (body, field) in cases {
         let (status, problem) = app.post("/v1/projects/team-a/artifacts", &operator(), body).await;
         expect_invalid(status, &problem, field);
     }
-    assert_eq!(counts(&app).await, before, "a refused registration wrote something");
+    assert_eq!(
+        counts(&app).await,
+        before,
+        "a refused registration wrote something"
+    );
 }
 
 #[tokio::test]
@@ -74,19 +88,32 @@ async fn malformed_oversized_and_unknown_requests() {
         .unwrap();
     let (status, body) = read(response).await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["detail"].as_str().unwrap().contains("not valid JSON"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("not valid JSON"),
+        "{body}"
+    );
 
     let huge = json!({ "app": "trainer", "padding": "x".repeat(10_000) });
     let (status, body) = app.post("/v1/projects/team-a/artifacts", &operator(), huge).await;
     assert_eq!((status, body["status"].as_u64()), (413, Some(413)), "{body}");
 
-    let (status, body) = app.get("/v1/artifacts/0190f0f0-0000-7000-8000-000000000000", &operator()).await;
+    let (status, body) = app
+        .get("/v1/artifacts/0190f0f0-0000-7000-8000-000000000000", &operator())
+        .await;
     assert_eq!((status, body["status"].as_u64()), (404, Some(404)), "{body}");
     let (status, body) = app.get("/v1/nowhere", &operator()).await;
     assert_eq!((status, body["status"].as_u64()), (404, Some(404)), "{body}");
-    let (status, body) = app.post("/v1/artifacts/not-a-uuid/promote", &operator(), json!({"channel": "dev"})).await;
+    let (status, body) = app
+        .post(
+            "/v1/artifacts/not-a-uuid/promote",
+            &operator(),
+            json!({"channel": "dev"}),
+        )
+        .await;
     assert_eq!(status, 404, "{body}");
-    let (status, body) = app.get("/v1/projects/team-a/artifacts?limit=0", &operator()).await;
+    let (status, body) = app
+        .get("/v1/projects/team-a/artifacts?limit=0", &operator())
+        .await;
     assert_eq!((status, body["field"].as_str()), (422, Some("limit")), "{body}");
 }
 
@@ -108,13 +135,22 @@ async fn forged_expired_and_misaddressed_tokens_are_refused() {
         use base64::Engine as _;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
     };
-    let alg_none = format!("{}.{}.", b64(&json!({ "alg": "none", "typ": "JWT" })), b64(&claims));
+    let alg_none = format!(
+        "{}.{}.",
+        b64(&json!({ "alg": "none", "typ": "JWT" })),
+        b64(&claims)
+    );
     let forged = {
         let key = jsonwebtoken::EncodingKey::from_ec_pem(
             &std::fs::read(common::repo_path("fixtures/keys/other-es256.key")).unwrap(),
         )
         .unwrap();
-        jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256), &claims, &key).unwrap()
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256),
+            &claims,
+            &key,
+        )
+        .unwrap()
     };
     // An RS256 token claiming the ES256-pinned issuer.
     let wrong_alg = common::sign_rs256(&claims);
@@ -131,16 +167,30 @@ async fn forged_expired_and_misaddressed_tokens_are_refused() {
         ("pinned algorithm", wrong_alg),
         ("garbage", "not.a.jwt".to_owned()),
     ] {
-        let (status, problem) = app.post("/v1/projects/team-a/artifacts", &token, body.clone()).await;
+        let (status, problem) = app
+            .post("/v1/projects/team-a/artifacts", &token, body.clone())
+            .await;
         assert_eq!(status, 401, "{name}: {problem}");
         assert_eq!(problem["status"], 401, "{name}");
-        assert!(!problem["detail"].as_str().unwrap().contains(&token), "{name}: token echoed");
+        assert!(
+            !problem["detail"].as_str().unwrap().contains(&token),
+            "{name}: token echoed"
+        );
     }
-    let response = app.http.get(format!("{}/v1/registry", app.base)).send().await.unwrap();
+    let response = app
+        .http
+        .get(format!("{}/v1/registry", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 401);
     assert!(response.headers().get("www-authenticate").is_some());
     let (_, artifacts) = app.get("/v1/projects/team-a/artifacts", &operator()).await;
-    assert_eq!(artifacts["items"], json!([]), "a refused token registered something");
+    assert_eq!(
+        artifacts["items"],
+        json!([]),
+        "a refused token registered something"
+    );
 }
 
 #[tokio::test]
@@ -158,13 +208,30 @@ async fn request_ids_flow_into_problems_and_audit() {
     assert_eq!(response.headers()["x-request-id"], "ci-run-42");
     let (status, artifact) = read(response).await;
     assert_eq!(status, 201, "{artifact}");
-    let (_, audit) = app.get(&format!("/v1/audit?artifact_id={}", artifact["id"].as_str().unwrap()), &auditor_token()).await;
+    let (_, audit) = app
+        .get(
+            &format!("/v1/audit?artifact_id={}", artifact["id"].as_str().unwrap()),
+            &auditor_token(),
+        )
+        .await;
     assert_eq!(audit["items"][0]["correlation_id"], "ci-run-42");
 
-    let response = app.http.get(format!("{}/v1/artifacts/x", app.base)).header("x-request-id", "probe-7").send().await.unwrap();
+    let response = app
+        .http
+        .get(format!("{}/v1/artifacts/x", app.base))
+        .header("x-request-id", "probe-7")
+        .send()
+        .await
+        .unwrap();
     let (_, problem) = read(response).await;
     assert_eq!(problem["request_id"], "probe-7");
-    let response = app.http.get(format!("{}/healthz", app.base)).header("x-request-id", "bad id with spaces").send().await.unwrap();
+    let response = app
+        .http
+        .get(format!("{}/healthz", app.base))
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .await
+        .unwrap();
     let echoed = response.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert_ne!(echoed, "bad id with spaces");
     assert!(!echoed.is_empty());
@@ -173,20 +240,55 @@ async fn request_ids_flow_into_problems_and_audit() {
 #[tokio::test]
 async fn operational_endpoints_answer() {
     let app = TestApp::spawn(Db::sqlite()).await;
-    let (status, body) = read(app.http.get(format!("{}/healthz", app.base)).send().await.unwrap()).await;
+    let (status, body) = read(
+        app.http
+            .get(format!("{}/healthz", app.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
     let (status, body) = read(app.http.get(format!("{}/readyz", app.base)).send().await.unwrap()).await;
     assert_eq!((status, body["database"].as_bool()), (200, Some(true)), "{body}");
-    let (status, doc) = read(app.http.get(format!("{}/openapi.json", app.base)).send().await.unwrap()).await;
+    let (status, doc) = read(
+        app.http
+            .get(format!("{}/openapi.json", app.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(doc["openapi"], "3.1.0");
-    for path in ["/v1/projects/{project}/artifacts", "/v1/artifacts/{id}/promote", "/v1/admission/review", "/v1/decisions"] {
+    for path in [
+        "/v1/projects/{project}/artifacts",
+        "/v1/artifacts/{id}/promote",
+        "/v1/admission/review",
+        "/v1/decisions",
+    ] {
         assert!(doc["paths"][path].is_object(), "openapi lacks {path}");
     }
     app.get("/v1/registry", &operator()).await;
-    let text = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
-    assert!(text.contains("gatehouse_http_requests_total{route=\"/v1/registry\",method=\"GET\",status=\"2xx\"} 1"), "{text}");
-    assert!(text.contains("gatehouse_decisions_total{action=\"describe\",effect=\"allow\"} 1"), "{text}");
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(
+            "gatehouse_http_requests_total{route=\"/v1/registry\",method=\"GET\",status=\"2xx\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("gatehouse_decisions_total{action=\"describe\",effect=\"allow\"} 1"),
+        "{text}"
+    );
     let (status, info) = app.get("/v1/registry", &operator()).await;
     assert_eq!(status, 200, "{info}");
     assert_eq!(info["root"], "gpuaas/apps");

@@ -12,7 +12,9 @@ use serde_json::json;
 
 fn gatehouse(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
-    cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR")).env("RUST_LOG", "error");
+    cmd.args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "error");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -30,14 +32,24 @@ fn stdout(out: &Output) -> String {
 #[test]
 fn serve_refuses_an_invalid_policy_set_naming_file_line_and_reason() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(common::repo_path("policies/roles.cedar"), dir.path().join("roles.cedar")).unwrap();
+    std::fs::copy(
+        common::repo_path("policies/roles.cedar"),
+        dir.path().join("roles.cedar"),
+    )
+    .unwrap();
     std::fs::write(
         dir.path().join("broken.cedar"),
         "@id(\"broken\")\npermit(principal, action, resource)\nwhen { resource.no_such_attribute == 1 };\n",
     )
     .unwrap();
     let dir_text = dir.path().to_str().unwrap();
-    let out = gatehouse(&["serve"], &[("GATEHOUSE_POLICY_DIR", dir_text), ("GATEHOUSE_LISTEN", "127.0.0.1:0")]);
+    let out = gatehouse(
+        &["serve"],
+        &[
+            ("GATEHOUSE_POLICY_DIR", dir_text),
+            ("GATEHOUSE_LISTEN", "127.0.0.1:0"),
+        ],
+    );
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("broken.cedar:"), "{err}");
@@ -62,7 +74,10 @@ fn bad_configuration_names_the_key() {
     let out = gatehouse(&["serve"], &[("GATEHOUSE_LISTEN", "nowhere")]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("`listen`"), "{}", stderr(&out));
-    let out = gatehouse(&["serve"], &[("GATEHOUSE_DATABASE_URL", "mysql://root:secret@db/x")]);
+    let out = gatehouse(
+        &["serve"],
+        &[("GATEHOUSE_DATABASE_URL", "mysql://root:secret@db/x")],
+    );
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("database_url") && !err.contains("secret"), "{err}");
@@ -71,12 +86,33 @@ fn bad_configuration_names_the_key() {
 #[test]
 fn token_mint_needs_a_configured_dev_key() {
     let out = gatehouse(
-        &["--config", "fixtures/dev/gatehouse.toml", "token", "mint", "--issuer", "https://dev.gatehouse.invalid", "--sub", "alice", "--project", "team-a=admin"],
+        &[
+            "--config",
+            "fixtures/dev/gatehouse.toml",
+            "token",
+            "mint",
+            "--issuer",
+            "https://dev.gatehouse.invalid",
+            "--sub",
+            "alice",
+            "--project",
+            "team-a=admin",
+        ],
         &[],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim().split('.').count(), 3);
-    let out = gatehouse(&["token", "mint", "--issuer", "https://nobody.example", "--sub", "alice"], &[]);
+    let out = gatehouse(
+        &[
+            "token",
+            "mint",
+            "--issuer",
+            "https://nobody.example",
+            "--sub",
+            "alice",
+        ],
+        &[],
+    );
     assert!(!out.status.success());
 }
 
@@ -85,8 +121,13 @@ async fn audit_verify_names_an_edited_record() {
     let app = TestApp::spawn(Db::sqlite()).await;
     let operator = token("olivia", json!({ "team-a": ["operator"] }));
     for seed in ["one", "two", "three"] {
-        let (status, body) =
-            app.post("/v1/projects/team-a/artifacts", &operator, oci_registration("trainer", &digest(seed))).await;
+        let (status, body) = app
+            .post(
+                "/v1/projects/team-a/artifacts",
+                &operator,
+                oci_registration("trainer", &digest(seed)),
+            )
+            .await;
         assert_eq!(status, 201, "{body}");
     }
     let url = app.db.url();
@@ -95,7 +136,10 @@ async fn audit_verify_names_an_edited_record() {
     assert!(stdout(&out).contains("3 records"), "{}", stdout(&out));
 
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    sqlx::query("update audit_records set project = 'team-z' where seq = 2").execute(&pool).await.unwrap();
+    sqlx::query("update audit_records set project = 'team-z' where seq = 2")
+        .execute(&pool)
+        .await
+        .unwrap();
     pool.close().await;
     let out = gatehouse(&["audit", "verify"], &[("GATEHOUSE_DATABASE_URL", &url)]);
     assert!(!out.status.success());
@@ -104,17 +148,27 @@ async fn audit_verify_names_an_edited_record() {
 
 #[tokio::test]
 async fn audit_verify_names_an_edited_record_on_postgres() {
-    let Some(db) = common::pg::fresh_db().await else { return };
+    let Some(db) = common::pg::fresh_db().await else {
+        return;
+    };
     let app = TestApp::spawn(Db::Postgres(db)).await;
     let operator = token("olivia", json!({ "team-a": ["operator"] }));
     for seed in ["one", "two"] {
-        let (status, _) =
-            app.post("/v1/projects/team-a/artifacts", &operator, oci_registration("trainer", &digest(seed))).await;
+        let (status, _) = app
+            .post(
+                "/v1/projects/team-a/artifacts",
+                &operator,
+                oci_registration("trainer", &digest(seed)),
+            )
+            .await;
         assert_eq!(status, 201);
     }
     let url = app.db.url();
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    sqlx::query("update audit_records set digest = 'sha256:00' where seq = 1").execute(&pool).await.unwrap();
+    sqlx::query("update audit_records set digest = 'sha256:00' where seq = 1")
+        .execute(&pool)
+        .await
+        .unwrap();
     pool.close().await;
     let out = gatehouse(&["audit", "verify"], &[("GATEHOUSE_DATABASE_URL", &url)]);
     assert!(!out.status.success());

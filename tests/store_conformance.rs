@@ -2,8 +2,9 @@
 //! SQLite (a temp file) and PostgreSQL (a fresh database per test).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::future::Future;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,8 +22,8 @@ use gatehouse::store::{
     StoreError,
 };
 use serde_json::json;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, SqlitePool};
 use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------------
@@ -65,41 +66,20 @@ where
     F: FnOnce(Arc<dyn Store>, Raw) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let admin_url = std::env::var("GATEHOUSE_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(&admin_url)
-        .await;
-    let admin = match admin {
-        Ok(pool) => pool,
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("PostgreSQL (GATEHOUSE_TEST_DATABASE_URL) is unreachable and CI=true requires it: {e}")
-        }
-        Err(e) => {
-            eprintln!("notice: PostgreSQL unreachable ({e}); skipping the PostgreSQL half of this test");
-            return;
-        }
+    let Some(db) = common::pg::fresh_db().await else {
+        return;
     };
-    let name = format!("gh_{}", Uuid::now_v7().simple());
-    sqlx::query(AssertSqlSafe(format!("create database {name}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let options = PgConnectOptions::from_str(&admin_url).unwrap().database(&name);
     let pool = PgPoolOptions::new()
         .max_connections(5)
-        .connect_with(options)
+        .connect(&db.url)
         .await
         .unwrap();
     let store = PostgresStore::from_pool(pool.clone());
     store.migrate().await.unwrap();
-    // Run the case in its own task so a failing assertion still lets us drop the database.
+    // Run the case in its own task so a failing assertion still lets `db` drop the database.
     let outcome = tokio::spawn(case(Arc::new(store), Raw::Pg(pool.clone()))).await;
     pool.close().await;
-    let drop = format!("drop database if exists {name} with (force)");
-    let _ = sqlx::query(AssertSqlSafe(drop)).execute(&admin).await;
+    drop(db);
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
     }
@@ -196,6 +176,7 @@ fn audit_for(a: Option<&Artifact>, action: &str, actor_id: &str) -> NewAuditReco
         transition: Some(Transition {
             from: "published".into(),
             to: "promoted".into(),
+            reason: Some("ready for dev".into()),
         }),
         promotion: Some(PromotionFacts {
             channel: "dev".into(),

@@ -54,7 +54,9 @@ impl Admission {
         resource: Resource<'_>,
         meta: &RequestMeta,
     ) -> Result<Decision, AdmissionError> {
-        let allowed = self.authorize(principal, action, resource, RequestContext::default(), meta).await?;
+        let allowed = self
+            .authorize(principal, action, resource, RequestContext::default(), meta)
+            .await?;
         self.decisions.record(allowed.record).await?;
         Ok(allowed.decision)
     }
@@ -76,7 +78,12 @@ impl Admission {
             Resource::Platform => (None, None),
         };
         let engine = self.policy();
-        let decision = engine.decide(&PolicyRequest { caller: Caller::Principal(principal), action, resource, context });
+        let decision = engine.decide(&PolicyRequest {
+            caller: Caller::Principal(principal),
+            action,
+            resource,
+            context,
+        });
         let effect = if decision.allowed { "allow" } else { "deny" };
         self.metrics.count_decision(action.as_str(), effect);
         if !decision.errors.is_empty() {
@@ -90,7 +97,12 @@ impl Admission {
             action: action.as_str().to_owned(),
             project,
             artifact_id,
-            resource: decision.request.get("resource").and_then(|r| r.as_str()).unwrap_or_default().to_owned(),
+            resource: decision
+                .request
+                .get("resource")
+                .and_then(|r| r.as_str())
+                .unwrap_or_default()
+                .to_owned(),
             effect: effect.to_owned(),
             policy_ids: decision.policy_ids.clone(),
             reasons: decision.reasons.clone(),

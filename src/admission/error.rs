@@ -38,7 +38,10 @@ pub enum AdmissionError {
 impl AdmissionError {
     /// A 422 naming `field`.
     pub fn invalid(field: impl Into<String>, reason: impl std::fmt::Display) -> Self {
-        Self::Invalid { field: field.into(), reason: reason.to_string() }
+        Self::Invalid {
+            field: field.into(),
+            reason: reason.to_string(),
+        }
     }
 }
 

@@ -32,7 +32,10 @@ pub struct LifecycleInput {
 
 fn check_reason(reason: Option<String>, required: bool) -> Result<Option<String>, AdmissionError> {
     match reason {
-        Some(r) if r.len() > 1024 => Err(AdmissionError::invalid("reason", "must be at most 1024 characters")),
+        Some(r) if r.len() > 1024 => Err(AdmissionError::invalid(
+            "reason",
+            "must be at most 1024 characters",
+        )),
         Some(r) if r.trim().is_empty() && required => Err(AdmissionError::invalid("reason", "is required")),
         None if required => Err(AdmissionError::invalid("reason", "is required")),
         other => Ok(other),
@@ -56,7 +59,10 @@ impl Admission {
         input: PromoteInput,
         meta: &RequestMeta,
     ) -> Result<ArtifactView, AdmissionError> {
-        let channel: Channel = input.channel.parse().map_err(|e| AdmissionError::invalid("channel", e))?;
+        let channel: Channel = input
+            .channel
+            .parse()
+            .map_err(|e| AdmissionError::invalid("channel", e))?;
         if !self.channels.contains(&channel) {
             let known: Vec<&str> = self.channels.channels().iter().map(Channel::as_str).collect();
             return Err(AdmissionError::invalid(
@@ -76,8 +82,15 @@ impl Admission {
             target_environment: input.target_environment.clone(),
             ..artifact_context(&artifact)
         };
-        let allowed =
-            self.authorize(principal, Action::Promote, Resource::Artifact(&artifact), context, meta).await?;
+        let allowed = self
+            .authorize(
+                principal,
+                Action::Promote,
+                Resource::Artifact(&artifact),
+                context,
+                meta,
+            )
+            .await?;
         let to = artifact
             .lifecycle_state
             .apply(LifecycleMove::Promote, artifact.trust_state)
@@ -87,7 +100,9 @@ impl Admission {
         if !updated.channels.contains(&channel) {
             updated.channels.push(channel.clone());
             let order = self.channels.channels();
-            updated.channels.sort_by_key(|c| order.iter().position(|o| o == c));
+            updated
+                .channels
+                .sort_by_key(|c| order.iter().position(|o| o == c));
         }
         let promotion = Promotion {
             channel: channel.clone(),
@@ -107,9 +122,15 @@ impl Admission {
             to: to.to_string(),
             reason,
         });
-        audit.promotion =
-            Some(PromotionFacts { channel: channel.to_string(), target_environment: input.target_environment });
-        let change = ArtifactChange { artifact: updated, promotion: Some(promotion), evidence: Vec::new() };
+        audit.promotion = Some(PromotionFacts {
+            channel: channel.to_string(),
+            target_environment: input.target_environment,
+        });
+        let change = ArtifactChange {
+            artifact: updated,
+            promotion: Some(promotion),
+            evidence: Vec::new(),
+        };
         self.commit(change, audit, allowed).await
     }
 
@@ -130,14 +151,26 @@ impl Admission {
         let reason = check_reason(input.reason, false)?;
         let artifact = self.load_artifact(id).await?;
         let context = artifact_context(&artifact);
-        let allowed = self.authorize(principal, action, Resource::Artifact(&artifact), context, meta).await?;
-        let to =
-            artifact.lifecycle_state.apply(mv, artifact.trust_state).map_err(|e| AdmissionError::Rule(e.to_string()))?;
+        let allowed = self
+            .authorize(principal, action, Resource::Artifact(&artifact), context, meta)
+            .await?;
+        let to = artifact
+            .lifecycle_state
+            .apply(mv, artifact.trust_state)
+            .map_err(|e| AdmissionError::Rule(e.to_string()))?;
         let mut updated = artifact.clone();
         updated.lifecycle_state = to;
         let mut audit = self.audit_record(&artifact, principal, audit_action, &allowed, meta);
-        audit.transition = Some(Transition { from: artifact.lifecycle_state.to_string(), to: to.to_string(), reason });
-        let change = ArtifactChange { artifact: updated, promotion: None, evidence: Vec::new() };
+        audit.transition = Some(Transition {
+            from: artifact.lifecycle_state.to_string(),
+            to: to.to_string(),
+            reason,
+        });
+        let change = ArtifactChange {
+            artifact: updated,
+            promotion: None,
+            evidence: Vec::new(),
+        };
         self.commit(change, audit, allowed).await
     }
 
@@ -152,14 +185,32 @@ impl Admission {
         let reason = check_reason(input.reason, true)?;
         let artifact = self.load_artifact(id).await?;
         let context = artifact_context(&artifact);
-        let allowed =
-            self.authorize(principal, Action::Revoke, Resource::Artifact(&artifact), context, meta).await?;
-        let to = artifact.trust_state.apply(TrustMove::Revoke).map_err(|e| AdmissionError::Rule(e.to_string()))?;
+        let allowed = self
+            .authorize(
+                principal,
+                Action::Revoke,
+                Resource::Artifact(&artifact),
+                context,
+                meta,
+            )
+            .await?;
+        let to = artifact
+            .trust_state
+            .apply(TrustMove::Revoke)
+            .map_err(|e| AdmissionError::Rule(e.to_string()))?;
         let mut updated = artifact.clone();
         updated.trust_state = to;
         let mut audit = self.audit_record(&artifact, principal, "app_artifact.revoke", &allowed, meta);
-        audit.transition = Some(Transition { from: artifact.trust_state.to_string(), to: to.to_string(), reason });
-        let change = ArtifactChange { artifact: updated, promotion: None, evidence: Vec::new() };
+        audit.transition = Some(Transition {
+            from: artifact.trust_state.to_string(),
+            to: to.to_string(),
+            reason,
+        });
+        let change = ArtifactChange {
+            artifact: updated,
+            promotion: None,
+            evidence: Vec::new(),
+        };
         self.commit(change, audit, allowed).await
     }
 
@@ -172,19 +223,47 @@ impl Admission {
     ) -> Result<ArtifactView, AdmissionError> {
         let artifact = self.load_artifact(id).await?;
         let context = artifact_context(&artifact);
-        let allowed =
-            self.authorize(principal, Action::Verify, Resource::Artifact(&artifact), context, meta).await?;
+        let allowed = self
+            .authorize(
+                principal,
+                Action::Verify,
+                Resource::Artifact(&artifact),
+                context,
+                meta,
+            )
+            .await?;
         // Checked before gathering evidence: a revoked artifact is never verified again.
-        artifact.trust_state.apply(TrustMove::VerificationPassed).map_err(|e| AdmissionError::Rule(e.to_string()))?;
-        let evidence = vec![digest_evidence(&artifact), self.source_policy_evidence(principal, &artifact, meta).await?];
+        artifact
+            .trust_state
+            .apply(TrustMove::VerificationPassed)
+            .map_err(|e| AdmissionError::Rule(e.to_string()))?;
+        let evidence = vec![
+            digest_evidence(&artifact),
+            self.source_policy_evidence(principal, &artifact, meta).await?,
+        ];
         let passed = evidence.iter().all(|e| e.result == EvidenceResult::Pass);
-        let mv = if passed { TrustMove::VerificationPassed } else { TrustMove::VerificationFailed };
-        let to = artifact.trust_state.apply(mv).map_err(|e| AdmissionError::Rule(e.to_string()))?;
+        let mv = if passed {
+            TrustMove::VerificationPassed
+        } else {
+            TrustMove::VerificationFailed
+        };
+        let to = artifact
+            .trust_state
+            .apply(mv)
+            .map_err(|e| AdmissionError::Rule(e.to_string()))?;
         let mut updated = artifact.clone();
         updated.trust_state = to;
         let mut audit = self.audit_record(&artifact, principal, "app_artifact.verify", &allowed, meta);
-        audit.transition = Some(Transition { from: artifact.trust_state.to_string(), to: to.to_string(), reason: None });
-        let change = ArtifactChange { artifact: updated, promotion: None, evidence };
+        audit.transition = Some(Transition {
+            from: artifact.trust_state.to_string(),
+            to: to.to_string(),
+            reason: None,
+        });
+        let change = ArtifactChange {
+            artifact: updated,
+            promotion: None,
+            evidence,
+        };
         self.commit(change, audit, allowed).await
     }
 
@@ -205,9 +284,18 @@ impl Admission {
         self.log_decision(record).await?;
         let source_type = artifact.source.source_type;
         let (result, reason) = if decision.allowed {
-            (EvidenceResult::Pass, format!("source type `{source_type}` is allowed by policy"))
+            (
+                EvidenceResult::Pass,
+                format!("source type `{source_type}` is allowed by policy"),
+            )
         } else {
-            (EvidenceResult::Fail, format!("source type `{source_type}` is not allowed: {}", decision.reasons.join("; ")))
+            (
+                EvidenceResult::Fail,
+                format!(
+                    "source type `{source_type}` is not allowed: {}",
+                    decision.reasons.join("; ")
+                ),
+            )
         };
         Ok(Evidence {
             evidence_type: "source_policy".to_owned(),
@@ -267,7 +355,10 @@ fn digest_evidence(artifact: &Artifact) -> Evidence {
             ),
         )
     } else {
-        (EvidenceResult::Fail, format!("digest `{}` is not canonical", artifact.digest))
+        (
+            EvidenceResult::Fail,
+            format!("digest `{}` is not canonical", artifact.digest),
+        )
     };
     Evidence {
         evidence_type: "digest_format".to_owned(),

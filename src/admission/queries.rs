@@ -124,7 +124,8 @@ fn parse_opt<T: std::str::FromStr>(field: &str, raw: Option<&str>) -> Result<Opt
 where
     T::Err: std::fmt::Display,
 {
-    raw.map(|r| r.parse::<T>().map_err(|e| AdmissionError::invalid(field, e))).transpose()
+    raw.map(|r| r.parse::<T>().map_err(|e| AdmissionError::invalid(field, e)))
+        .transpose()
 }
 
 fn parse_time(field: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, AdmissionError> {
@@ -141,14 +142,21 @@ impl Admission {
     pub(super) async fn load_artifact(&self, id: &str) -> Result<Artifact, AdmissionError> {
         let not_found = || AdmissionError::NotFound(format!("no artifact with id `{id}`"));
         let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
-        self.store.get_artifact(ArtifactId(uuid)).await?.ok_or_else(not_found)
+        self.store
+            .get_artifact(ArtifactId(uuid))
+            .await?
+            .ok_or_else(not_found)
     }
 
     /// The artifact with its evidence and promotions.
     pub(super) async fn view(&self, artifact: Artifact) -> Result<ArtifactView, AdmissionError> {
         let evidence = self.store.evidence(artifact.id).await?;
         let promotions = self.store.promotions(artifact.id).await?;
-        Ok(ArtifactView { artifact, evidence, promotions })
+        Ok(ArtifactView {
+            artifact,
+            evidence,
+            promotions,
+        })
     }
 
     /// One artifact, decided as `read` on it.
@@ -159,7 +167,8 @@ impl Admission {
         meta: &RequestMeta,
     ) -> Result<ArtifactView, AdmissionError> {
         let artifact = self.load_artifact(id).await?;
-        self.authorize_read(principal, Action::Read, Resource::Artifact(&artifact), meta).await?;
+        self.authorize_read(principal, Action::Read, Resource::Artifact(&artifact), meta)
+            .await?;
         self.view(artifact).await
     }
 
@@ -171,7 +180,9 @@ impl Admission {
         query: ListQuery,
         meta: &RequestMeta,
     ) -> Result<Page<Artifact>, AdmissionError> {
-        let project: ProjectSlug = project.parse().map_err(|e| AdmissionError::invalid("project", e))?;
+        let project: ProjectSlug = project
+            .parse()
+            .map_err(|e| AdmissionError::invalid("project", e))?;
         let filter = ArtifactFilter {
             project: Some(project.clone()),
             app: query.app,
@@ -182,7 +193,8 @@ impl Admission {
             digest: parse_opt("digest", query.digest.as_deref())?,
         };
         let page = page(query.limit, query.cursor)?;
-        self.authorize_read(principal, Action::Read, Resource::Project(&project), meta).await?;
+        self.authorize_read(principal, Action::Read, Resource::Project(&project), meta)
+            .await?;
         Ok(self.store.list_artifacts(&filter, &page).await?)
     }
 
@@ -194,12 +206,23 @@ impl Admission {
         meta: &RequestMeta,
     ) -> Result<Explanation, AdmissionError> {
         let artifact = self.load_artifact(id).await?;
-        self.authorize_read(principal, Action::Read, Resource::Artifact(&artifact), meta).await?;
-        let filter = LogFilter { artifact_id: Some(artifact.id), ..LogFilter::default() };
-        let all = PageRequest { limit: 500, cursor: None };
+        self.authorize_read(principal, Action::Read, Resource::Artifact(&artifact), meta)
+            .await?;
+        let filter = LogFilter {
+            artifact_id: Some(artifact.id),
+            ..LogFilter::default()
+        };
+        let all = PageRequest {
+            limit: 500,
+            cursor: None,
+        };
         let decisions = self.store.list_decisions(&filter, &all).await?.items;
         let audit = self.store.list_audit(&filter, &all).await?.items;
-        Ok(Explanation { view: self.view(artifact).await?, decisions, audit })
+        Ok(Explanation {
+            view: self.view(artifact).await?,
+            decisions,
+            audit,
+        })
     }
 
     /// Parses log filters and decides who may read them: `read` on the project when one is
@@ -214,12 +237,17 @@ impl Admission {
         let artifact_id = query
             .artifact_id
             .as_deref()
-            .map(|raw| Uuid::parse_str(raw).map(ArtifactId).map_err(|_| AdmissionError::invalid("artifact_id", "is not a UUID")))
+            .map(|raw| {
+                Uuid::parse_str(raw)
+                    .map(ArtifactId)
+                    .map_err(|_| AdmissionError::invalid("artifact_id", "is not a UUID"))
+            })
             .transpose()?;
-        if let Some(effect) = query.decision.as_deref() {
-            if effect != "allow" && effect != "deny" {
-                return Err(AdmissionError::invalid("decision", "must be `allow` or `deny`"));
-            }
+        if let Some(effect) = query.decision.as_deref()
+            && effect != "allow"
+            && effect != "deny"
+        {
+            return Err(AdmissionError::invalid("decision", "must be `allow` or `deny`"));
         }
         let filter = LogFilter {
             project: project.as_ref().map(ToString::to_string),
@@ -232,8 +260,14 @@ impl Admission {
         };
         let page = page(query.limit, query.cursor)?;
         match &project {
-            Some(p) => self.authorize_read(principal, Action::Read, Resource::Project(p), meta).await?,
-            None => self.authorize_read(principal, Action::ReadPlatform, Resource::Platform, meta).await?,
+            Some(p) => {
+                self.authorize_read(principal, Action::Read, Resource::Project(p), meta)
+                    .await?
+            }
+            None => {
+                self.authorize_read(principal, Action::ReadPlatform, Resource::Platform, meta)
+                    .await?
+            }
         };
         Ok((filter, page))
     }
@@ -266,13 +300,19 @@ impl Admission {
         principal: &Principal,
         meta: &RequestMeta,
     ) -> Result<RegistryInfo, AdmissionError> {
-        self.authorize_read(principal, Action::Describe, Resource::Platform, meta).await?;
+        self.authorize_read(principal, Action::Describe, Resource::Platform, meta)
+            .await?;
         Ok(self.registry.clone())
     }
 
     /// The serving policy set, decided as `manage_policies` on the platform.
-    pub async fn policy_set(&self, principal: &Principal, meta: &RequestMeta) -> Result<PolicySetView, AdmissionError> {
-        self.authorize_read(principal, Action::ManagePolicies, Resource::Platform, meta).await?;
+    pub async fn policy_set(
+        &self,
+        principal: &Principal,
+        meta: &RequestMeta,
+    ) -> Result<PolicySetView, AdmissionError> {
+        self.authorize_read(principal, Action::ManagePolicies, Resource::Platform, meta)
+            .await?;
         let engine = self.policy();
         Ok(PolicySetView {
             hash: engine.hash().to_owned(),

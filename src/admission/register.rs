@@ -6,8 +6,8 @@ use serde::Deserialize;
 use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
 use crate::audit::{NewAuditRecord, Transition};
 use crate::domain::{
-    AppSlug, Artifact, ArtifactId, ArtifactKind, ArtifactType, Digest, LifecycleState, Principal, ProjectSlug,
-    RepositoryPath, Source, SourceType, TrustState,
+    AppSlug, Artifact, ArtifactId, ArtifactKind, ArtifactType, Digest, LifecycleState, Principal,
+    ProjectSlug, RepositoryPath, Source, SourceType, TrustState,
 };
 use crate::policy::{Action, RequestContext, Resource};
 use crate::store::Registered;
@@ -53,8 +53,12 @@ pub struct SourceInput {
 fn is_valid_tag(tag: &str) -> bool {
     // OCI distribution: [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}
     let mut bytes = tag.bytes();
-    let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
-    first_ok && tag.len() <= 128 && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    let first_ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
+    first_ok
+        && tag.len() <= 128
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 impl RegisterInput {
@@ -66,14 +70,19 @@ impl RegisterInput {
         principal: &Principal,
     ) -> Result<Artifact, AdmissionError> {
         let app: AppSlug = self.app.parse().map_err(|e| AdmissionError::invalid("app", e))?;
-        let kind: ArtifactKind =
-            self.artifact_kind.parse().map_err(|e| AdmissionError::invalid("artifact_kind", e))?;
+        let kind: ArtifactKind = self
+            .artifact_kind
+            .parse()
+            .map_err(|e| AdmissionError::invalid("artifact_kind", e))?;
         let given_type = match self.artifact_type.as_deref() {
-            Some(t) => Some(t.parse::<ArtifactType>().map_err(|e| AdmissionError::invalid("artifact_type", e))?),
+            Some(t) => Some(
+                t.parse::<ArtifactType>()
+                    .map_err(|e| AdmissionError::invalid("artifact_type", e))?,
+            ),
             None => None,
         };
-        let artifact_type =
-            ArtifactType::resolve(kind, given_type).map_err(|e| AdmissionError::invalid("artifact_type", e))?;
+        let artifact_type = ArtifactType::resolve(kind, given_type)
+            .map_err(|e| AdmissionError::invalid("artifact_type", e))?;
         let digest: Digest = match self.digest.as_deref() {
             Some(d) => d.parse().map_err(|e| AdmissionError::invalid("digest", e))?,
             None if self.tag.is_some() => {
@@ -85,26 +94,39 @@ impl RegisterInput {
             None => return Err(AdmissionError::invalid("digest", "is required")),
         };
         let repository = RepositoryPath::canonical(root, &project, &app);
-        if let Some(given) = self.repository.as_deref() {
-            if given != repository.as_str() {
-                return Err(AdmissionError::invalid(
-                    "repository",
-                    format!("must be the canonical repository `{repository}` chosen by the gateway"),
-                ));
-            }
+        if let Some(given) = self.repository.as_deref()
+            && given != repository.as_str()
+        {
+            return Err(AdmissionError::invalid(
+                "repository",
+                format!("must be the canonical repository `{repository}` chosen by the gateway"),
+            ));
         }
-        if let Some(tag) = self.tag.as_deref() {
-            if !is_valid_tag(tag) {
-                return Err(AdmissionError::invalid("tag", "is not a valid OCI tag"));
-            }
+        if let Some(tag) = self.tag.as_deref()
+            && !is_valid_tag(tag)
+        {
+            return Err(AdmissionError::invalid("tag", "is not a valid OCI tag"));
         }
-        if self.media_type.as_deref().is_some_and(|m| m.is_empty() || m.len() > 255) {
-            return Err(AdmissionError::invalid("media_type", "must be 1 to 255 characters"));
+        if self
+            .media_type
+            .as_deref()
+            .is_some_and(|m| m.is_empty() || m.len() > 255)
+        {
+            return Err(AdmissionError::invalid(
+                "media_type",
+                "must be 1 to 255 characters",
+            ));
         }
         if self.publish_intent_id.is_some() {
-            return Err(AdmissionError::invalid("publish_intent_id", "no such publish intent"));
+            return Err(AdmissionError::invalid(
+                "publish_intent_id",
+                "no such publish intent",
+            ));
         }
-        let source = self.source.ok_or_else(|| AdmissionError::invalid("source", "is required"))?.parse()?;
+        let source = self
+            .source
+            .ok_or_else(|| AdmissionError::invalid("source", "is required"))?
+            .parse()?;
         let now = Utc::now();
         Ok(Artifact {
             id: ArtifactId::new(),
@@ -132,13 +154,21 @@ impl RegisterInput {
 
 impl SourceInput {
     fn parse(self) -> Result<Source, AdmissionError> {
-        let source_type: SourceType =
-            self.source_type.parse().map_err(|e| AdmissionError::invalid("source.source_type", e))?;
+        let source_type: SourceType = self
+            .source_type
+            .parse()
+            .map_err(|e| AdmissionError::invalid("source.source_type", e))?;
         if self.uri.trim().is_empty() || self.uri.len() > 2048 {
-            return Err(AdmissionError::invalid("source.uri", "must be 1 to 2048 characters"));
+            return Err(AdmissionError::invalid(
+                "source.uri",
+                "must be 1 to 2048 characters",
+            ));
         }
         if self.size_bytes.is_some_and(|s| s < 0) {
-            return Err(AdmissionError::invalid("source.size_bytes", "must not be negative"));
+            return Err(AdmissionError::invalid(
+                "source.size_bytes",
+                "must not be negative",
+            ));
         }
         Ok(Source {
             source_type,
@@ -167,7 +197,9 @@ impl Admission {
         input: RegisterInput,
         meta: &RequestMeta,
     ) -> Result<RegisterOutcome, AdmissionError> {
-        let project: ProjectSlug = project.parse().map_err(|e| AdmissionError::invalid("project", e))?;
+        let project: ProjectSlug = project
+            .parse()
+            .map_err(|e| AdmissionError::invalid("project", e))?;
         let candidate = input.parse(project, &self.registry.root, principal)?;
         let existing = self
             .store
@@ -180,7 +212,15 @@ impl Admission {
             source_type: Some(subject.source.source_type.to_string()),
             ..RequestContext::default()
         };
-        let allowed = self.authorize(principal, Action::Register, Resource::Artifact(subject), context, meta).await?;
+        let allowed = self
+            .authorize(
+                principal,
+                Action::Register,
+                Resource::Artifact(subject),
+                context,
+                meta,
+            )
+            .await?;
         if let Some(existing) = existing {
             self.log_decision(allowed.record).await?;
             return Ok(RegisterOutcome::Existing(self.view(existing).await?));
@@ -194,12 +234,20 @@ impl Admission {
             digest: Some(candidate.digest.to_string()),
             artifact_kind: Some(candidate.artifact_kind.to_string()),
             source_type: Some(candidate.source.source_type.to_string()),
-            transition: Some(Transition { from: "none".to_owned(), to: LifecycleState::Published.to_string(), reason: None }),
+            transition: Some(Transition {
+                from: "none".to_owned(),
+                to: LifecycleState::Published.to_string(),
+                reason: None,
+            }),
             promotion: None,
             decision: Some(allowed.audit_decision()),
             correlation_id: meta.correlation_id.clone(),
         };
-        match self.store.register_artifact(&candidate, audit, &allowed.record).await? {
+        match self
+            .store
+            .register_artifact(&candidate, audit, &allowed.record)
+            .await?
+        {
             Registered::Created(artifact) => Ok(RegisterOutcome::Created(self.view(artifact).await?)),
             Registered::Existing(artifact) => {
                 // Lost a race with an identical registration: answer like any repeat.

@@ -46,9 +46,14 @@ fn review_action(raw: &str) -> Result<(Action, Option<String>), AdmissionError> 
         "deploy" | "pull" => Ok((Action::Admit, Some(raw.to_owned()))),
         "admit" => Ok((Action::Admit, Some("deploy".to_owned()))),
         "promote" | "verify" | "deprecate" | "retire" | "revoke" | "read" | "request_pull_intent" => {
-            Action::parse(raw).map(|a| (a, None)).ok_or_else(|| AdmissionError::invalid("action", "unknown action"))
+            Action::parse(raw)
+                .map(|a| (a, None))
+                .ok_or_else(|| AdmissionError::invalid("action", "unknown action"))
         }
-        other => Err(AdmissionError::invalid("action", format!("unknown action `{other}`"))),
+        other => Err(AdmissionError::invalid(
+            "action",
+            format!("unknown action `{other}`"),
+        )),
     }
 }
 
@@ -60,10 +65,17 @@ impl Admission {
         input: ReviewInput,
         meta: &RequestMeta,
     ) -> Result<ReviewOutcome, AdmissionError> {
-        let project: ProjectSlug = input.project.parse().map_err(|e| AdmissionError::invalid("project", e))?;
+        let project: ProjectSlug = input
+            .project
+            .parse()
+            .map_err(|e| AdmissionError::invalid("project", e))?;
         let (action, deploy_action) = review_action(&input.action)?;
-        let channel: Option<Channel> =
-            input.channel.as_deref().map(str::parse).transpose().map_err(|e| AdmissionError::invalid("channel", e))?;
+        let channel: Option<Channel> = input
+            .channel
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| AdmissionError::invalid("channel", e))?;
         if channel.as_ref().is_some_and(|c| !self.channels.contains(c)) {
             return Err(AdmissionError::invalid("channel", "is not a configured channel"));
         }
@@ -71,14 +83,24 @@ impl Admission {
             (Some(id), None) => self.load_artifact(id).await.ok().filter(|a| a.project == project),
             (None, Some(digest)) => {
                 let digest: Digest = digest.parse().map_err(|e| AdmissionError::invalid("digest", e))?;
-                self.store.find_artifact_by_digest(&project, &digest, None).await?
+                self.store
+                    .find_artifact_by_digest(&project, &digest, None)
+                    .await?
             }
-            _ => return Err(AdmissionError::invalid("digest", "give exactly one of `digest` or `artifact_id`")),
+            _ => {
+                return Err(AdmissionError::invalid(
+                    "digest",
+                    "give exactly one of `digest` or `artifact_id`",
+                ));
+            }
         };
         let Some(artifact) = artifact else {
             // Unknown artifacts are denied; the caller must at least be able to read the project
             // to learn that it is unknown there.
-            match self.authorize_read(principal, Action::Read, Resource::Project(&project), meta).await {
+            match self
+                .authorize_read(principal, Action::Read, Resource::Project(&project), meta)
+                .await
+            {
                 Err(AdmissionError::Denied(d)) => {
                     return Ok(ReviewOutcome {
                         decision: "deny",
@@ -93,7 +115,9 @@ impl Admission {
             return Ok(ReviewOutcome {
                 decision: "deny",
                 policy_ids: Vec::new(),
-                reasons: vec![format!("no artifact with this digest or id is registered in project `{project}`")],
+                reasons: vec![format!(
+                    "no artifact with this digest or id is registered in project `{project}`"
+                )],
                 artifact: None,
                 policy_hash: self.policy().hash().to_owned(),
             });
@@ -101,14 +125,18 @@ impl Admission {
         let context = RequestContext {
             artifact_kind: Some(artifact.artifact_kind.to_string()),
             source_type: Some(artifact.source.source_type.to_string()),
-            previous_channel: channel.as_ref().and_then(|c| self.channels.previous(c)).map(Channel::to_string),
+            previous_channel: channel
+                .as_ref()
+                .and_then(|c| self.channels.previous(c))
+                .map(Channel::to_string),
             channel: channel.as_ref().map(Channel::to_string),
             target_environment: input.target_environment,
             deploy_action,
             runtime_class: input.runtime_class,
             ..RequestContext::default()
         };
-        let (decision, record) = self.evaluate(principal, action, Resource::Artifact(&artifact), context, meta);
+        let (decision, record) =
+            self.evaluate(principal, action, Resource::Artifact(&artifact), context, meta);
         self.log_decision(record).await?;
         let mut outcome = ReviewOutcome {
             decision: if decision.allowed { "allow" } else { "deny" },
@@ -118,11 +146,14 @@ impl Admission {
             policy_hash: decision.policy_hash,
         };
         // Policy may allow a promotion the state machine forbids; the gate answers both.
-        if decision.allowed && action == Action::Promote {
-            if let Err(rule) = artifact.lifecycle_state.apply(LifecycleMove::Promote, artifact.trust_state) {
-                outcome.decision = "deny";
-                outcome.reasons = vec![rule.to_string()];
-            }
+        if decision.allowed
+            && action == Action::Promote
+            && let Err(rule) = artifact
+                .lifecycle_state
+                .apply(LifecycleMove::Promote, artifact.trust_state)
+        {
+            outcome.decision = "deny";
+            outcome.reasons = vec![rule.to_string()];
         }
         if outcome.decision == "allow" {
             outcome.artifact = Some(artifact);

@@ -42,7 +42,10 @@ impl DecisionLogWriter {
     /// Queues a decision and waits until it is committed.
     pub async fn record(&self, decision: DecisionRecord) -> Result<(), DecisionLogError> {
         let (done_tx, done_rx) = oneshot::channel();
-        self.tx.send((decision, done_tx)).await.map_err(|_| DecisionLogError::Stopped)?;
+        self.tx
+            .send((decision, done_tx))
+            .await
+            .map_err(|_| DecisionLogError::Stopped)?;
         done_rx.await.map_err(|_| DecisionLogError::Stopped)?
     }
 }

@@ -102,7 +102,6 @@ fn optional_string(claims: &Map<String, Value>, name: &'static str) -> Result<Op
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "a test fails loudly on what it set up")]
 mod tests {
     use serde_json::json;
 

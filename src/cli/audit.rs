@@ -20,10 +20,15 @@ const PAGE: u32 = 1000;
 /// Runs an audit subcommand.
 pub async fn run(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
     let AuditCommand::Verify = command;
-    let store = crate::store::connect(&config.database_url).await.context("cannot open the database")?;
+    let store = crate::store::connect(&config.database_url)
+        .await
+        .context("cannot open the database")?;
     let (mut seq, mut hash) = (0_i64, String::new());
     loop {
-        let page = store.audit_chain_page(seq, PAGE).await.context("cannot read audit records")?;
+        let page = store
+            .audit_chain_page(seq, PAGE)
+            .await
+            .context("cannot read audit records")?;
         if page.is_empty() {
             break;
         }
@@ -35,6 +40,9 @@ pub async fn run(config: &Config, command: AuditCommand) -> anyhow::Result<ExitC
             }
         }
     }
-    println!("audit chain intact: {seq} records, head hash {}", if hash.is_empty() { "(none)" } else { &hash });
+    println!(
+        "audit chain intact: {seq} records, head hash {}",
+        if hash.is_empty() { "(none)" } else { &hash }
+    );
     Ok(ExitCode::SUCCESS)
 }

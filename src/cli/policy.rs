@@ -57,7 +57,11 @@ pub fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<ExitCode> 
             let report = run_policy_tests(&engine, &dir.join("tests")).map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{report}");
             // No cases at all is a failure too: a missing tests directory must not pass silently.
-            Ok(if report.failures.is_empty() && report.total > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if report.failures.is_empty() && report.total > 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }

@@ -46,18 +46,32 @@ fn parse_projects(raw: &[String]) -> anyhow::Result<BTreeMap<String, Vec<String>
         let Some((project, roles)) = item.split_once('=') else {
             bail!("`--project {item}`: expected PROJECT=ROLE[,ROLE…]");
         };
-        out.entry(project.to_owned()).or_default().extend(roles.split(',').map(str::to_owned));
+        out.entry(project.to_owned())
+            .or_default()
+            .extend(roles.split(',').map(str::to_owned));
     }
     Ok(out)
 }
 
 /// Runs a token subcommand.
 pub fn run(config: &Config, command: TokenCommand) -> anyhow::Result<ExitCode> {
-    let TokenCommand::Mint { issuer, sub, service_account, projects, platform_roles, ttl, audience } = command;
+    let TokenCommand::Mint {
+        issuer,
+        sub,
+        service_account,
+        projects,
+        platform_roles,
+        ttl,
+        audience,
+    } = command;
     let request = MintRequest {
         issuer,
         subject: sub,
-        actor_type: if service_account { ActorType::ServiceAccount } else { ActorType::User },
+        actor_type: if service_account {
+            ActorType::ServiceAccount
+        } else {
+            ActorType::User
+        },
         projects: parse_projects(&projects)?,
         platform_roles,
         ttl_seconds: ttl,

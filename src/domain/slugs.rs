@@ -95,8 +95,9 @@ fn is_path_component(c: &str) -> bool {
     let mut run = String::new();
     for ch in c.chars() {
         if ch.is_ascii_lowercase() || ch.is_ascii_digit() {
-            if !run.is_empty() && !(run == "." || run == "_" || run == "__" || run.chars().all(|r| r == '-'))
-            {
+            let separator_ok =
+                run.is_empty() || matches!(run.as_str(), "." | "_" | "__") || run.bytes().all(|b| b == b'-');
+            if !separator_ok {
                 return false;
             }
             run.clear();

@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use super::extract::{Caller, JsonBody, QueryParams};
-use super::{AppState, ApiError, meta};
+use super::{ApiError, AppState, meta};
 use crate::admission::{LifecycleInput, ListQuery, PromoteInput, RegisterInput, RegisterOutcome};
 use crate::domain::LifecycleMove;
 
@@ -30,10 +30,16 @@ async fn register(
     Path(project): Path<String>,
     JsonBody(input): JsonBody<RegisterInput>,
 ) -> Result<Response, ApiError> {
-    Ok(match state.admission.register(&principal, &project, input, &meta()).await? {
-        RegisterOutcome::Created(view) => (StatusCode::CREATED, Json(view)).into_response(),
-        RegisterOutcome::Existing(view) => (StatusCode::OK, Json(view)).into_response(),
-    })
+    Ok(
+        match state
+            .admission
+            .register(&principal, &project, input, &meta())
+            .await?
+        {
+            RegisterOutcome::Created(view) => (StatusCode::CREATED, Json(view)).into_response(),
+            RegisterOutcome::Existing(view) => (StatusCode::OK, Json(view)).into_response(),
+        },
+    )
 }
 
 async fn list(
@@ -42,10 +48,20 @@ async fn list(
     Path(project): Path<String>,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(state.admission.list_artifacts(&principal, &project, query, &meta()).await?).into_response())
+    Ok(Json(
+        state
+            .admission
+            .list_artifacts(&principal, &project, query, &meta())
+            .await?,
+    )
+    .into_response())
 }
 
-async fn show(State(state): State<AppState>, Caller(principal): Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn show(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     Ok(Json(state.admission.get_artifact(&principal, &id, &meta()).await?).into_response())
 }
 
@@ -57,7 +73,11 @@ async fn explain(
     Ok(Json(state.admission.explain(&principal, &id, &meta()).await?).into_response())
 }
 
-async fn verify(State(state): State<AppState>, Caller(principal): Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn verify(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     Ok(Json(state.admission.verify(&principal, &id, &meta()).await?).into_response())
 }
 
@@ -76,7 +96,10 @@ async fn deprecate(
     Path(id): Path<String>,
     JsonBody(input): JsonBody<LifecycleInput>,
 ) -> Result<Response, ApiError> {
-    let view = state.admission.end_of_life(&principal, &id, LifecycleMove::Deprecate, input, &meta()).await?;
+    let view = state
+        .admission
+        .end_of_life(&principal, &id, LifecycleMove::Deprecate, input, &meta())
+        .await?;
     Ok(Json(view).into_response())
 }
 
@@ -86,7 +109,10 @@ async fn retire(
     Path(id): Path<String>,
     JsonBody(input): JsonBody<LifecycleInput>,
 ) -> Result<Response, ApiError> {
-    let view = state.admission.end_of_life(&principal, &id, LifecycleMove::Retire, input, &meta()).await?;
+    let view = state
+        .admission
+        .end_of_life(&principal, &id, LifecycleMove::Retire, input, &meta())
+        .await?;
     Ok(Json(view).into_response())
 }
 

@@ -59,10 +59,18 @@ impl ApiError {
         use StatusCode as S;
         match self {
             Self::Unauthenticated(d) => (S::UNAUTHORIZED, "unauthenticated", "Unauthenticated", d.clone()),
-            Self::BadRequest(d) => (S::BAD_REQUEST, "malformed-request", "Malformed request", d.clone()),
-            Self::Invalid { field, reason } => {
-                (S::UNPROCESSABLE_ENTITY, "invalid-input", "Invalid input", format!("`{field}` {reason}"))
-            }
+            Self::BadRequest(d) => (
+                S::BAD_REQUEST,
+                "malformed-request",
+                "Malformed request",
+                d.clone(),
+            ),
+            Self::Invalid { field, reason } => (
+                S::UNPROCESSABLE_ENTITY,
+                "invalid-input",
+                "Invalid input",
+                format!("`{field}` {reason}"),
+            ),
             Self::PayloadTooLarge => (
                 S::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
@@ -75,9 +83,19 @@ impl ApiError {
                 "Unsupported media type",
                 "send `application/json`".to_owned(),
             ),
-            Self::Denied(d) => (S::FORBIDDEN, "policy-denied", "Denied by policy", d.reasons.join("; ")),
+            Self::Denied(d) => (
+                S::FORBIDDEN,
+                "policy-denied",
+                "Denied by policy",
+                d.reasons.join("; "),
+            ),
             Self::NotFound(d) => (S::NOT_FOUND, "not-found", "Not found", d.clone()),
-            Self::Conflict(d) => (S::CONFLICT, "state-conflict", "Conflict with the artifact's state", d.clone()),
+            Self::Conflict(d) => (
+                S::CONFLICT,
+                "state-conflict",
+                "Conflict with the artifact's state",
+                d.clone(),
+            ),
             Self::Unavailable => (
                 S::SERVICE_UNAVAILABLE,
                 "dependency-unavailable",
@@ -121,9 +139,15 @@ impl IntoResponse for ApiError {
         }
         let mut response = (status, body.to_string()).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if status == StatusCode::UNAUTHORIZED {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"gatehouse\""));
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"gatehouse\""),
+            );
         }
         response
     }

@@ -27,7 +27,9 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::Unauthenticated("the Authorization header must be `Bearer <token>`".to_owned()))?;
+            .ok_or_else(|| {
+                ApiError::Unauthenticated("the Authorization header must be `Bearer <token>`".to_owned())
+            })?;
         match state.auth.authenticate(token).await {
             Ok(principal) => Ok(Self(principal)),
             Err(e) if e.is_unavailable() => Err(ApiError::Unavailable),
@@ -44,7 +46,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
         if content_type.is_some_and(|ct| !ct.starts_with("application/json")) {
             return Err(ApiError::UnsupportedMediaType);
         }
@@ -55,7 +60,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                 ApiError::BadRequest("the request body could not be read".to_owned())
             }
         })?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
         parse_json(bytes).map(Self)
     }
 }
@@ -80,8 +89,15 @@ fn json_error(path: &str, error: &serde_json::Error) -> ApiError {
             error.column()
         ))
     } else {
-        let field = if path == "." { "body".to_owned() } else { path.to_owned() };
-        ApiError::Invalid { field, reason: strip_position(&error.to_string()) }
+        let field = if path == "." {
+            "body".to_owned()
+        } else {
+            path.to_owned()
+        };
+        ApiError::Invalid {
+            field,
+            reason: strip_position(&error.to_string()),
+        }
     }
 }
 
@@ -100,6 +116,9 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for QueryParams<T> {
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(v)| Self(v))
-            .map_err(|e| ApiError::Invalid { field: "query".to_owned(), reason: e.body_text() })
+            .map_err(|e| ApiError::Invalid {
+                field: "query".to_owned(),
+                reason: e.body_text(),
+            })
     }
 }

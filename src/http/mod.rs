@@ -43,7 +43,9 @@ pub struct Limits {
 
 /// The request metadata of the request being served.
 fn meta() -> RequestMeta {
-    RequestMeta { correlation_id: current_request_id() }
+    RequestMeta {
+        correlation_id: current_request_id(),
+    }
 }
 
 async fn not_found() -> ApiError {

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use super::extract::{Caller, JsonBody, QueryParams};
-use super::{AppState, ApiError, meta};
+use super::{ApiError, AppState, meta};
 use crate::admission::{LogQuery, ReviewInput};
 
 /// The OpenAPI document, kept beside the schema so policy and API contracts live together.
@@ -72,12 +72,20 @@ async fn readyz(State(state): State<AppState>) -> Response {
         "database": database,
         "policy_hash": policy_hash,
     });
-    let status = if database { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if database {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body)).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
 async fn openapi() -> Response {

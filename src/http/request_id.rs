@@ -28,7 +28,9 @@ pub fn current_request_id() -> String {
 /// A caller's id is kept only if it is short and plain, so logs and audit stay clean.
 fn accept_caller_id(value: &HeaderValue) -> Option<String> {
     let text = value.to_str().ok()?;
-    let plain = text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    let plain = text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
     (plain && (1..=128).contains(&text.len())).then(|| text.to_owned())
 }
 
@@ -60,10 +62,19 @@ pub async fn request_context(State(timeout): State<Duration>, request: Request, 
 
 /// Counts requests and latency by route template (never the raw path).
 pub async fn record_metrics(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
     let method = request.method().to_string();
     let started = Instant::now();
     let response = next.run(request).await;
-    metrics.observe_request(&route, &method, response.status().as_u16(), started.elapsed().as_secs_f64());
+    metrics.observe_request(
+        &route,
+        &method,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     response
 }

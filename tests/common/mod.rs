@@ -50,12 +50,18 @@ impl Db {
 
 /// The configuration every test app starts from.
 pub fn test_config(db: &Db) -> Config {
-    let mut config = Config::default();
-    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.database_url = db.url();
-    config.policy_dir = repo_path("policies");
-    config.schema_file = repo_path("schemas/gatehouse.cedarschema");
-    config.auth = AuthConfig {
+    Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        database_url: db.url(),
+        policy_dir: repo_path("policies"),
+        schema_file: repo_path("schemas/gatehouse.cedarschema"),
+        auth: test_auth(),
+        ..Config::default()
+    }
+}
+
+fn test_auth() -> AuthConfig {
+    AuthConfig {
         issuers: vec![
             IssuerConfig {
                 issuer: ES_ISSUER.to_owned(),
@@ -75,8 +81,7 @@ pub fn test_config(db: &Db) -> Config {
             },
         ],
         claims: ClaimNames::default(),
-    };
-    config
+    }
 }
 
 /// A running gateway.
@@ -101,19 +106,35 @@ impl TestApp {
         let app = gatehouse::Application::build(config).await.unwrap();
         let addr = app.local_addr().unwrap();
         tokio::spawn(app.run_until_stopped(std::future::pending()));
-        Self { base: format!("http://{addr}"), http: reqwest::Client::new(), db }
+        Self {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            db,
+        }
     }
 
     /// GET with a bearer token.
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        let response = self.http.get(format!("{}{path}", self.base)).bearer_auth(token).send().await.unwrap();
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
         read(response).await
     }
 
     /// POST JSON with a bearer token.
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
-        let response =
-            self.http.post(format!("{}{path}", self.base)).bearer_auth(token).json(&body).send().await.unwrap();
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         read(response).await
     }
 }
@@ -136,14 +157,15 @@ pub fn user_claims(sub: &str, projects: Value) -> Value {
 
 /// Signs claims with the ES256 fixture key (claims choose the issuer they claim).
 pub fn sign_es256(claims: &Value) -> String {
-    let key = EncodingKey::from_ec_pem(&std::fs::read(repo_path("fixtures/keys/issuer-es256.key")).unwrap()).unwrap();
+    let key = EncodingKey::from_ec_pem(&std::fs::read(repo_path("fixtures/keys/issuer-es256.key")).unwrap())
+        .unwrap();
     jsonwebtoken::encode(&Header::new(Algorithm::ES256), claims, &key).unwrap()
 }
 
 /// Signs claims with the RS256 fixture key.
 pub fn sign_rs256(claims: &Value) -> String {
-    let key =
-        EncodingKey::from_rsa_pem(&std::fs::read(repo_path("fixtures/keys/issuer-rs256.key")).unwrap()).unwrap();
+    let key = EncodingKey::from_rsa_pem(&std::fs::read(repo_path("fixtures/keys/issuer-rs256.key")).unwrap())
+        .unwrap();
     jsonwebtoken::encode(&Header::new(Algorithm::RS256), claims, &key).unwrap()
 }
 

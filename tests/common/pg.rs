@@ -1,11 +1,12 @@
 //! Fresh PostgreSQL databases for tests. Under `CI=true` an unreachable server is a failure;
 //! elsewhere the PostgreSQL half of a test is skipped with a notice.
 
-use sqlx::Connection;
+use sqlx::{AssertSqlSafe, Connection};
 
 /// The server tests use: `GATEHOUSE_TEST_DATABASE_URL`, else the local trust-auth server.
 pub fn admin_url() -> String {
-    std::env::var("GATEHOUSE_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    std::env::var("GATEHOUSE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
 /// A database created for one test and dropped when it ends.
@@ -29,9 +30,18 @@ pub async fn fresh_db() -> Option<FreshDb> {
         }
     };
     let name = format!("gh_{}", uuid::Uuid::now_v7().simple());
-    sqlx::query(&format!("create database {name}")).execute(&mut conn).await.unwrap();
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base).to_owned();
-    Some(FreshDb { url: format!("{base}/{name}"), name })
+    sqlx::query(AssertSqlSafe(format!("create database {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base)
+        .to_owned();
+    Some(FreshDb {
+        url: format!("{base}/{name}"),
+        name,
+    })
 }
 
 impl Drop for FreshDb {
@@ -40,10 +50,16 @@ impl Drop for FreshDb {
         let admin = admin_url();
         let name = self.name.clone();
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
             rt.block_on(async move {
                 if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                    let _ = sqlx::query(&format!("drop database if exists {name} with (force)")).execute(&mut conn).await;
+                    let _ = sqlx::query(AssertSqlSafe(format!(
+                        "drop database if exists {name} with (force)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
                 }
             });
         })

@@ -3,6 +3,7 @@
 mod artifact;
 mod channel;
 mod digest;
+mod intent;
 mod kinds;
 mod lifecycle;
 mod principal;
@@ -12,6 +13,10 @@ mod trust;
 pub use artifact::{Actor, ActorType, Artifact, ArtifactId, Evidence, EvidenceResult, Promotion, Source};
 pub use channel::{Channel, ChannelOrder, ChannelOrderError};
 pub use digest::{Digest, DigestError};
+pub use intent::{
+    AccessGrant, EventStatus, IntentKind, IssuedToken, PublishIntent, PullIntent, RegistryAction,
+    RegistryEvent, UnregisteredPush,
+};
 pub use kinds::{ArtifactKind, ArtifactType, KindError, SourceType};
 pub use lifecycle::{LifecycleError, LifecycleMove, LifecycleState};
 pub use principal::{CiClaims, Principal, Role};

@@ -7,11 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use secrecy::SecretString;
 use axum::Router;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::admission::{Admission, RegistryInfo};
+use crate::admission::{Admission, RegistryInfo, RegistrySettings, RegistrySetup, run_worker};
 use crate::audit::DecisionLogWriter;
 use crate::auth::Authenticator;
 use crate::config::Config;
@@ -19,12 +21,15 @@ use crate::domain::{ArtifactKind, SourceType};
 use crate::http::{AppState, Limits};
 use crate::metrics::Metrics;
 use crate::policy::PolicyEngine;
+use crate::registry::{RegistryClient, TokenSigner};
 
 /// A built, bound, not yet serving gateway.
 pub struct Application {
     listener: TcpListener,
     router: Router,
     decision_writer: JoinHandle<()>,
+    worker: Option<JoinHandle<()>>,
+    stop_worker: watch::Sender<bool>,
 }
 
 /// Loads and validates the policy set; the error lists every problem with file and line.
@@ -41,12 +46,15 @@ impl Application {
     /// Loads policies and keys, opens and migrates the database, binds the listener. Anything
     /// wrong stops here: the gateway never starts half-configured.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        if config.registry.verify_manifest_on_register {
-            bail!(
-                "config key `registry.verify_manifest_on_register`: checking the registry on registration \
-                 is not available in this version; set it to false"
-            );
-        }
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on `{}` (config key `listen`)", config.listen))?;
+        Self::build_on(config, listener).await
+    }
+
+    /// Like `build`, on a listener the caller bound (tests bind first so a registry can be
+    /// pointed at the gateway before the gateway is configured with the registry).
+    pub async fn build_on(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
         let channels = config.channel_order()?;
         let engine = Arc::new(load_policies(&config)?);
         let auth =
@@ -64,7 +72,10 @@ impl Application {
         let (decisions, decision_writer) =
             DecisionLogWriter::spawn(Arc::clone(&store), config.http.decision_batch_max);
         let registry = RegistryInfo {
-            registry: config.registry.public_host.clone(),
+            registry: config.registry.public_host.clone().or_else(|| {
+                let url = config.registry.url.as_deref()?;
+                Some(url.trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/').to_owned())
+            }),
             root: config.registry.root.clone(),
             token_realm: "/v1/registry/token".to_owned(),
             token_service: config.registry.service.clone(),
@@ -148,4 +159,50 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Builds the registry parts from `[registry]`; a bad key or secret file stops start-up.
+fn registry_setup(config: &Config) -> anyhow::Result<RegistrySetup> {
+    let r = &config.registry;
+    let signer = match (&r.token_key_file, &r.token_cert_file) {
+        (Some(key), Some(cert)) => Some(
+            TokenSigner::from_files(key, cert, r.token_issuer.clone(), r.service.clone())
+                .map_err(|e| anyhow::anyhow!("config keys `registry.token_key_file`/`registry.token_cert_file`: {e}"))?,
+        ),
+        _ => None,
+    };
+    let client = match &r.url {
+        Some(url) => Some(
+            RegistryClient::new(url).map_err(|e| anyhow::anyhow!("config key `registry.url`: {e}"))?,
+        ),
+        None => None,
+    };
+    let webhook_secret = match &r.webhook_secret_file {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).with_context(|| {
+                format!("config key `registry.webhook_secret_file`: cannot read `{}`", file.display())
+            })?;
+            let secret = text.trim().to_owned();
+            if secret.len() < 16 {
+                bail!("config key `registry.webhook_secret_file`: the secret must be at least 16 characters");
+            }
+            Some(SecretString::from(secret))
+        }
+        None => None,
+    };
+    if r.verifies_manifests() && signer.is_none() {
+        bail!("config key `registry.verify_manifest_on_register` needs `registry.token_key_file` to read from the registry");
+    }
+    Ok(RegistrySetup {
+        signer,
+        client,
+        webhook_secret,
+        settings: RegistrySettings {
+            intent_ttl_default_seconds: r.intent_ttl_default_seconds,
+            intent_ttl_max_seconds: r.intent_ttl_max_seconds,
+            token_ttl_seconds: r.token_ttl_seconds,
+            service: r.service.clone(),
+            verify_manifests: r.verifies_manifests(),
+        },
+    })
 }

@@ -50,10 +50,25 @@ pub struct RegistryConfig {
     pub token_key_file: Option<PathBuf>,
     /// Its certificate (the registry's rootcertbundle).
     pub token_cert_file: Option<PathBuf>,
-    /// Whether registering an OCI digest checks the registry has it.
-    pub verify_manifest_on_register: bool,
-    /// Shared secret of the webhook endpoint.
+    /// Whether registering an OCI digest checks the registry has it (default: on when `url` is set).
+    pub verify_manifest_on_register: Option<bool>,
+    /// Shared secret of the webhook endpoint, expected as `Authorization: Bearer <secret>`.
     pub webhook_secret_file: Option<PathBuf>,
+    /// Intent lifetime when the request names none.
+    pub intent_ttl_default_seconds: i64,
+    /// Longest intent lifetime granted; longer requests are capped.
+    pub intent_ttl_max_seconds: i64,
+    /// Lifetime of registry tokens (never beyond the intent's expiry).
+    pub token_ttl_seconds: i64,
+    /// Whether this instance applies queued registry notifications (an instance can ingest only).
+    pub apply_notifications: bool,
+}
+
+impl RegistryConfig {
+    /// Whether registration of an OCI digest must find it in the registry.
+    pub fn verifies_manifests(&self) -> bool {
+        self.verify_manifest_on_register.unwrap_or(self.url.is_some())
+    }
 }
 
 /// Signature trust material.
@@ -104,8 +119,12 @@ impl Default for RegistryConfig {
             token_issuer: "gatehouse".to_owned(),
             token_key_file: None,
             token_cert_file: None,
-            verify_manifest_on_register: false,
+            verify_manifest_on_register: None,
             webhook_secret_file: None,
+            intent_ttl_default_seconds: 900,
+            intent_ttl_max_seconds: 3600,
+            token_ttl_seconds: 300,
+            apply_notifications: true,
         }
     }
 }
@@ -222,6 +241,32 @@ impl Config {
                 reason: "must start with `sqlite:`, `postgres://` or `postgresql://`".to_owned(),
             });
         }
+        let r = &self.registry;
+        if r.intent_ttl_default_seconds <= 0
+            || r.intent_ttl_max_seconds < r.intent_ttl_default_seconds
+            || r.token_ttl_seconds <= 0
+        {
+            return Err(ConfigError::Key {
+                key: "registry".to_owned(),
+                origin: origin.to_owned(),
+                reason: "intent and token lifetimes must be positive, with the default within the maximum"
+                    .to_owned(),
+            });
+        }
+        if r.verifies_manifests() && r.url.is_none() {
+            return Err(ConfigError::Key {
+                key: "registry.verify_manifest_on_register".to_owned(),
+                origin: origin.to_owned(),
+                reason: "needs `registry.url` to reach the registry".to_owned(),
+            });
+        }
+        if r.token_key_file.is_some() != r.token_cert_file.is_some() {
+            return Err(ConfigError::Key {
+                key: "registry.token_cert_file".to_owned(),
+                origin: origin.to_owned(),
+                reason: "`token_key_file` and `token_cert_file` are set together or not at all".to_owned(),
+            });
+        }
         if self.http.body_limit_bytes == 0 || self.http.request_timeout_seconds == 0 {
             return Err(ConfigError::Key {
                 key: "http".to_owned(),
@@ -308,12 +353,13 @@ mod tests {
         let vars = env(&[
             ("GATEHOUSE_DATABASE_URL", "postgres://postgres@127.0.0.1/test"),
             ("GATEHOUSE_REGISTRY__VERIFY_MANIFEST_ON_REGISTER", "true"),
+            ("GATEHOUSE_REGISTRY__URL", "http://127.0.0.1:5000"),
             ("GATEHOUSE_CHANNELS", r#"["dev", "prod"]"#),
             ("GATEHOUSE_TEST_DATABASE_URL", "ignored: not a config key"),
         ]);
         let cfg = Config::load_with_env(None, &vars).unwrap();
         assert!(cfg.database_url.starts_with("postgres://"));
-        assert!(cfg.registry.verify_manifest_on_register);
+        assert_eq!(cfg.registry.verify_manifest_on_register, Some(true));
         assert_eq!(cfg.channels.len(), 2);
     }
 

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::{AuditDecision, DecisionRecord};
-use crate::domain::Principal;
+use crate::domain::{Actor, Principal};
 use crate::policy::{Action, Caller, Decision, PolicyRequest, RequestContext, Resource};
 
 /// An allow, with the record that must be persisted alongside whatever it permits.
@@ -70,6 +70,19 @@ impl Admission {
         context: RequestContext,
         meta: &RequestMeta,
     ) -> (Decision, DecisionRecord) {
+        self.evaluate_as(Caller::Principal(principal), &principal.actor, action, resource, context, meta)
+    }
+
+    /// Evaluates for any caller (a principal, or the registry calling back).
+    pub(super) fn evaluate_as(
+        &self,
+        caller: Caller<'_>,
+        actor: &Actor,
+        action: Action,
+        resource: Resource<'_>,
+        context: RequestContext,
+        meta: &RequestMeta,
+    ) -> (Decision, DecisionRecord) {
         let (project, artifact_id) = match &resource {
             Resource::Artifact(a) => (Some(a.project.to_string()), Some(a.id)),
             Resource::Repository { project, .. } | Resource::Project(project) => {
@@ -93,7 +106,7 @@ impl Admission {
             id: Uuid::now_v7(),
             decided_at: Utc::now(),
             correlation_id: meta.correlation_id.clone(),
-            actor: principal.actor.clone(),
+            actor: actor.clone(),
             action: action.as_str().to_owned(),
             project,
             artifact_id,

@@ -15,6 +15,15 @@ pub enum AdmissionError {
         /// Why it is refused.
         reason: String,
     },
+    /// The request body is malformed (400).
+    #[error("{0}")]
+    Malformed(String),
+    /// The credential presented is not valid (401).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// A feature the request needs is not configured on this gateway (503).
+    #[error("{0}")]
+    NotConfigured(String),
     /// Cedar denied the request (403).
     #[error("denied by policy")]
     Denied(Box<Decision>),

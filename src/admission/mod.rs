@@ -1,12 +1,18 @@
 //! The admission service: the one place that sequences a request — decide with Cedar, apply the
 //! state machines, persist the change with its audit and decision records.
 
+mod credentials;
 mod decide;
 mod error;
+mod intents;
 mod lifecycle;
+mod notifications;
 mod queries;
 mod register;
+mod registry_setup;
+mod registry_token;
 mod review;
+mod worker;
 
 use std::sync::{Arc, RwLock};
 
@@ -16,9 +22,15 @@ use crate::metrics::Metrics;
 use crate::policy::PolicyEngine;
 use crate::store::Store;
 
+pub use credentials::Credential;
 pub use error::AdmissionError;
+pub use intents::{PublishIntentAnswer, PublishIntentInput, PullIntentAnswer, PullIntentInput};
+pub use notifications::IntakeOutcome;
+pub use registry_setup::{RegistrySettings, RegistrySetup};
+pub use registry_token::{TokenCaller, TokenRequest};
+pub use worker::run_worker;
 pub use lifecycle::{LifecycleInput, PromoteInput};
-pub use queries::{ArtifactView, Explanation, ListQuery, LogQuery, PolicySetView, RegistryInfo};
+pub use queries::{ArtifactView, Explanation, ListQuery, LogQuery, PolicySetView, RegistryInfo, RegistryTrail};
 pub use register::{RegisterInput, RegisterOutcome, SourceInput};
 pub use review::{ReviewInput, ReviewOutcome};
 
@@ -36,7 +48,10 @@ pub struct Admission {
     decisions: DecisionLogWriter,
     channels: ChannelOrder,
     registry: RegistryInfo,
+    registry_setup: RegistrySetup,
     metrics: Arc<Metrics>,
+    /// Woken when notifications are queued, so the local worker applies them at once.
+    events_waiting: tokio::sync::Notify,
     policy_loaded_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -48,6 +63,7 @@ impl Admission {
         decisions: DecisionLogWriter,
         channels: ChannelOrder,
         registry: RegistryInfo,
+        registry_setup: RegistrySetup,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
@@ -56,7 +72,9 @@ impl Admission {
             decisions,
             channels,
             registry,
+            registry_setup,
             metrics,
+            events_waiting: tokio::sync::Notify::new(),
             policy_loaded_at: chrono::Utc::now(),
         }
     }
@@ -79,6 +97,12 @@ impl Admission {
     /// The registry root repositories live under.
     pub fn registry_root(&self) -> &RepositoryPath {
         &self.registry.root
+    }
+
+    /// Whether the registry webhook's shared secret matches (constant time); no configured secret
+    /// refuses every call.
+    pub fn webhook_secret_matches(&self, presented: &str) -> bool {
+        self.registry_setup.webhook_secret_matches(presented)
     }
 
     /// Whether the database answers (for readiness).

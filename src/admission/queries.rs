@@ -6,7 +6,10 @@ use uuid::Uuid;
 
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::{AuditRecord, DecisionRecord};
-use crate::domain::{Artifact, ArtifactId, Evidence, Principal, ProjectSlug, Promotion};
+use crate::domain::{
+    Artifact, ArtifactId, Evidence, IssuedToken, Principal, ProjectSlug, Promotion, PublishIntent, RegistryEvent,
+    UnregisteredPush,
+};
 use crate::policy::{Action, Resource};
 use crate::store::{ArtifactFilter, LogFilter, Page, PageRequest};
 
@@ -32,6 +35,21 @@ pub struct Explanation {
     pub decisions: Vec<DecisionRecord>,
     /// Every state change, in chain order.
     pub audit: Vec<AuditRecord>,
+    /// How it reached the gateway: publish intent → registry tokens → push event → registration.
+    pub registry_trail: RegistryTrail,
+}
+
+/// The closed loop from intent to registration, for explain.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RegistryTrail {
+    /// The publish intent the registration completed, if any.
+    pub publish_intent: Option<PublishIntent>,
+    /// Registry tokens issued for that intent (jti, grant, times).
+    pub tokens: Vec<IssuedToken>,
+    /// The registry event that registered it, if a notification did.
+    pub event: Option<RegistryEvent>,
+    /// `present` or `deleted`, as the registry last reported.
+    pub registry_presence: Option<String>,
 }
 
 /// The serving policy set.

@@ -10,7 +10,8 @@ use crate::domain::{
     ProjectSlug, RepositoryPath, Source, SourceType, TrustState,
 };
 use crate::policy::{Action, RequestContext, Resource};
-use crate::store::Registered;
+use crate::store::{Registered, RegistrationLinks};
+use uuid::Uuid;
 
 /// The registration body as sent; every field is checked and named on failure.
 #[derive(Debug, Clone, Deserialize)]
@@ -50,7 +51,7 @@ pub struct SourceInput {
     pub content_encoding: Option<String>,
 }
 
-fn is_valid_tag(tag: &str) -> bool {
+pub(super) fn is_valid_tag(tag: &str) -> bool {
     // OCI distribution: [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}
     let mut bytes = tag.bytes();
     let first_ok = bytes
@@ -68,7 +69,12 @@ impl RegisterInput {
         project: ProjectSlug,
         root: &RepositoryPath,
         principal: &Principal,
-    ) -> Result<Artifact, AdmissionError> {
+    ) -> Result<(Artifact, Option<Uuid>), AdmissionError> {
+        let intent_id = self
+            .publish_intent_id
+            .as_deref()
+            .map(|raw| Uuid::parse_str(raw).map_err(|_| AdmissionError::invalid("publish_intent_id", "is not a UUID")))
+            .transpose()?;
         let app: AppSlug = self.app.parse().map_err(|e| AdmissionError::invalid("app", e))?;
         let kind: ArtifactKind = self
             .artifact_kind
@@ -128,7 +134,7 @@ impl RegisterInput {
             .ok_or_else(|| AdmissionError::invalid("source", "is required"))?
             .parse()?;
         let now = Utc::now();
-        Ok(Artifact {
+        let artifact = Artifact {
             id: ArtifactId::new(),
             project,
             app,
@@ -148,7 +154,8 @@ impl RegisterInput {
             created_at: now,
             updated_at: now,
             version: 0,
-        })
+        };
+        Ok((artifact, intent_id))
     }
 }
 
@@ -200,7 +207,14 @@ impl Admission {
         let project: ProjectSlug = project
             .parse()
             .map_err(|e| AdmissionError::invalid("project", e))?;
-        let candidate = input.parse(project, &self.registry.root, principal)?;
+        let (mut candidate, intent_id) = input.parse(project, &self.registry.root, principal)?;
+        if let Some(id) = intent_id {
+            self.check_intent_for(&candidate, id).await?;
+        }
+        if self.registry_setup.settings.verify_manifests && candidate.artifact_kind == ArtifactKind::Oci {
+            self.check_manifest(&mut candidate).await?;
+        }
+        let links = RegistrationLinks { publish_intent_id: intent_id, event_id: None };
         let existing = self
             .store
             .find_artifact_by_digest(&candidate.project, &candidate.digest, Some(&candidate.repository))
@@ -245,7 +259,7 @@ impl Admission {
         };
         match self
             .store
-            .register_artifact(&candidate, audit, &allowed.record)
+            .register_artifact(&candidate, audit, &allowed.record, &links)
             .await?
         {
             Registered::Created(artifact) => Ok(RegisterOutcome::Created(self.view(artifact).await?)),
@@ -255,5 +269,66 @@ impl Admission {
                 Ok(RegisterOutcome::Existing(self.view(artifact).await?))
             }
         }
+    }
+}
+
+impl Admission {
+    /// A registration naming a publish intent must match it: same repository, not expired (unless
+    /// it was completed by this very digest), and the intent's expected digest if it has one.
+    async fn check_intent_for(&self, candidate: &Artifact, id: Uuid) -> Result<(), AdmissionError> {
+        let unknown = || AdmissionError::invalid("publish_intent_id", "no such publish intent in this project");
+        let intent = self.store.get_publish_intent(id).await?.ok_or_else(unknown)?;
+        if intent.project != candidate.project {
+            return Err(unknown());
+        }
+        if intent.repository != candidate.repository {
+            return Err(AdmissionError::invalid(
+                "publish_intent_id",
+                format!("the intent is for repository `{}`", intent.repository),
+            ));
+        }
+        if let Some(expected) = &intent.expected_digest
+            && expected != &candidate.digest
+        {
+            return Err(AdmissionError::invalid(
+                "digest",
+                format!("differs from the publish intent's expected digest `{expected}`"),
+            ));
+        }
+        if intent.completed_at.is_none() && intent.expires_at <= Utc::now() {
+            return Err(AdmissionError::invalid("publish_intent_id", "the publish intent has expired"));
+        }
+        Ok(())
+    }
+
+    /// The registry must hold a manifest with this digest; its media type and size are recorded.
+    async fn check_manifest(&self, candidate: &mut Artifact) -> Result<(), AdmissionError> {
+        let client = self.registry_setup.client()?;
+        let signer = self.registry_setup.signer()?;
+        let grant = vec![crate::domain::AccessGrant {
+            resource_type: "repository".to_owned(),
+            name: candidate.repository.to_string(),
+            actions: vec!["pull".to_owned()],
+        }];
+        let token = self.issue_token(signer, "gatehouse", grant, Utc::now() + chrono::Duration::seconds(60)).await?;
+        let info = client.manifest_info(candidate.repository.as_str(), &candidate.digest, &token.token).await.map_err(|e| {
+            tracing::warn!(error = %e, "registry unreachable while checking a manifest");
+            AdmissionError::Unavailable
+        })?;
+        let Some(info) = info else {
+            return Err(AdmissionError::invalid(
+                "digest",
+                format!("the registry has no manifest `{}` in `{}`", candidate.digest, candidate.repository),
+            ));
+        };
+        if candidate.media_type.as_deref().is_some_and(|m| m != info.media_type) {
+            return Err(AdmissionError::invalid(
+                "media_type",
+                format!("the registry says this manifest is `{}`", info.media_type),
+            ));
+        }
+        candidate.media_type = Some(info.media_type);
+        candidate.source.size_bytes = candidate.source.size_bytes.or(Some(info.size));
+        Ok(())
     }
 }

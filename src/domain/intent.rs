@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Actor, AppSlug, ArtifactId, ArtifactKind, ArtifactType, Digest, ProjectSlug, RepositoryPath};
+use super::{
+    Actor, AppSlug, ArtifactId, ArtifactKind, ArtifactType, Digest, Principal, ProjectSlug, RepositoryPath,
+};
 
 /// Permission to push one artifact to one canonical repository, for a few minutes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,8 +27,12 @@ pub struct PublishIntent {
     pub tag_hint: Option<String>,
     /// If set, only this digest may complete the intent.
     pub expected_digest: Option<Digest>,
-    /// Who asked for it; registrations through it are decided as this actor.
+    /// Who asked for it.
     pub actor: Actor,
+    /// The roles its creator held: a registration that follows the registry's notification is
+    /// decided as this principal.
+    #[serde(skip_serializing)]
+    pub principal: Principal,
     /// SHA-256 (hex) of the one-time password; the password itself is never stored.
     #[serde(skip_serializing)]
     pub password_sha256: String,

@@ -2,10 +2,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::{Deserialize, Serialize};
+
 use super::{Actor, ProjectSlug};
 
 /// A project role carried in verified token claims.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Full control of the project.
     Admin,
@@ -41,7 +44,7 @@ impl Role {
 }
 
 /// CI OIDC facts about a service account, where the token carried them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CiClaims {
     /// e.g. `org/repo`.
     pub repository: Option<String>,
@@ -52,7 +55,10 @@ pub struct CiClaims {
 }
 
 /// A verified caller: who, from which issuer, with which roles.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serializable so an intent can keep the roles its creator held: a registration that follows a
+/// registry notification is decided as that actor, long after their token is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Principal {
     /// Type and subject id.
     pub actor: Actor,

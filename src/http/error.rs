@@ -35,6 +35,8 @@ pub enum ApiError {
     Conflict(String),
     /// 503: a dependency is unavailable.
     Unavailable,
+    /// 503: the feature is not configured on this gateway; the detail names the keys.
+    NotConfigured(String),
     /// 503: the request ran past its deadline.
     Timeout,
     /// 500: an invariant broke; details are in the log only.
@@ -45,6 +47,9 @@ impl From<AdmissionError> for ApiError {
     fn from(error: AdmissionError) -> Self {
         match error {
             AdmissionError::Invalid { field, reason } => Self::Invalid { field, reason },
+            AdmissionError::Malformed(detail) => Self::BadRequest(detail),
+            AdmissionError::Unauthenticated(detail) => Self::Unauthenticated(detail),
+            AdmissionError::NotConfigured(detail) => Self::NotConfigured(detail),
             AdmissionError::Denied(decision) => Self::Denied(decision),
             AdmissionError::NotFound(what) => Self::NotFound(what),
             e @ (AdmissionError::Rule(_) | AdmissionError::Conflict) => Self::Conflict(e.to_string()),
@@ -102,6 +107,7 @@ impl ApiError {
                 "Service unavailable",
                 "a dependency of the gateway is unavailable; retry later".to_owned(),
             ),
+            Self::NotConfigured(d) => (S::SERVICE_UNAVAILABLE, "not-configured", "Not configured", d.clone()),
             Self::Timeout => (
                 S::SERVICE_UNAVAILABLE,
                 "request-timeout",

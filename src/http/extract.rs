@@ -17,8 +17,14 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
+        Self::from_headers(&parts.headers, state).await
+    }
+}
+
+impl Caller {
+    /// Authenticates the bearer token in `headers`.
+    pub async fn from_headers(headers: &axum::http::HeaderMap, state: &AppState) -> Result<Self, ApiError> {
+        let header = headers
             .get(header::AUTHORIZATION)
             .ok_or_else(|| ApiError::Unauthenticated("a bearer token is required".to_owned()))?;
         let token = header

@@ -5,6 +5,7 @@ mod artifacts;
 mod error;
 mod extract;
 mod ops;
+mod registry;
 mod request_id;
 
 use std::sync::Arc;
@@ -58,6 +59,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
     Router::new()
         .merge(artifacts::router())
         .merge(ops::router())
+        .merge(registry::router())
         .fallback(not_found)
         .route_layer(from_fn_with_state(metrics, request_id::record_metrics))
         .layer(DefaultBodyLimit::max(limits.body_bytes))

@@ -1,0 +1,283 @@
+//! Publish and pull intents: short-lived, single-repository credentials, decided by Cedar and
+//! audited like every other change.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::credentials::{Credential, new_password, password_sha256};
+use super::{Admission, AdmissionError, RequestMeta};
+use crate::audit::NewAuditRecord;
+use crate::domain::{
+    AccessGrant, AppSlug, ArtifactKind, ArtifactType, Channel, Digest, IntentKind, LifecycleState, Principal,
+    ProjectSlug, PublishIntent, PullIntent, RepositoryPath, TrustState,
+};
+use crate::policy::{Action, RequestContext, Resource};
+
+/// Body of `POST /v1/projects/{project}/publish-intents`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PublishIntentInput {
+    /// App slug.
+    pub app: String,
+    /// `oci` or `blob`.
+    pub artifact_kind: String,
+    /// Catalog type.
+    pub artifact_type: Option<String>,
+    /// Tag the pusher will use (a label only).
+    pub tag: Option<String>,
+    /// Only this digest may complete the intent.
+    pub expected_digest: Option<String>,
+    /// Requested lifetime (capped by configuration).
+    pub ttl_seconds: Option<i64>,
+}
+
+/// The answer to a publish intent.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishIntentAnswer {
+    /// Intent id.
+    pub id: Uuid,
+    /// Registry host clients push to.
+    pub registry: Option<String>,
+    /// The canonical repository.
+    pub repository: RepositoryPath,
+    /// The tag hint.
+    pub tag_hint: Option<String>,
+    /// Registration is always by digest.
+    pub digest_required: bool,
+    /// The expected digest, if any.
+    pub expected_digest: Option<Digest>,
+    /// The credential (the password is shown once, here).
+    pub credential: Credential,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Body of `POST /v1/projects/{project}/pull-intents`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PullIntentInput {
+    /// The artifact (or give `digest`).
+    pub artifact_id: Option<String>,
+    /// The digest (or give `artifact_id`).
+    pub digest: Option<String>,
+    /// The repository, when several hold the digest.
+    pub repository: Option<String>,
+    /// The channel the pull is for (policy may demand the artifact reached it).
+    pub channel: Option<String>,
+    /// The runtime asking.
+    pub runtime_class: Option<String>,
+}
+
+/// The answer to a pull intent.
+#[derive(Debug, Clone, Serialize)]
+pub struct PullIntentAnswer {
+    /// Intent id.
+    pub id: Uuid,
+    /// Registry host.
+    pub registry: Option<String>,
+    /// Repository.
+    pub repository: RepositoryPath,
+    /// Digest.
+    pub digest: Digest,
+    /// `<registry>/<repository>@<digest>`.
+    pub reference: String,
+    /// Pull-only credential.
+    pub credential: Credential,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+fn parse_opt<T: std::str::FromStr>(field: &str, raw: Option<&str>) -> Result<Option<T>, AdmissionError>
+where
+    T::Err: std::fmt::Display,
+{
+    raw.map(|r| r.parse::<T>().map_err(|e| AdmissionError::invalid(field, e))).transpose()
+}
+
+impl Admission {
+    fn intent_ttl(&self, requested: Option<i64>) -> Result<Duration, AdmissionError> {
+        let settings = &self.registry_setup.settings;
+        let seconds = requested.unwrap_or(settings.intent_ttl_default_seconds);
+        if seconds <= 0 {
+            return Err(AdmissionError::invalid("ttl_seconds", "must be positive"));
+        }
+        // Longer requests are capped, not refused: the answer's `expires_at` says what was granted.
+        Ok(Duration::seconds(seconds.min(settings.intent_ttl_max_seconds)))
+    }
+
+    /// Creates a publish intent for `<root>/<project>/<app>` with a one-time credential.
+    pub async fn publish_intent(
+        &self,
+        principal: &Principal,
+        project: &str,
+        input: PublishIntentInput,
+        meta: &RequestMeta,
+    ) -> Result<PublishIntentAnswer, AdmissionError> {
+        let project: ProjectSlug = project.parse().map_err(|e| AdmissionError::invalid("project", e))?;
+        let app: AppSlug = input.app.parse().map_err(|e| AdmissionError::invalid("app", e))?;
+        let kind: ArtifactKind = input.artifact_kind.parse().map_err(|e| AdmissionError::invalid("artifact_kind", e))?;
+        let given_type: Option<ArtifactType> = parse_opt("artifact_type", input.artifact_type.as_deref())?;
+        let artifact_type =
+            ArtifactType::resolve(kind, given_type).map_err(|e| AdmissionError::invalid("artifact_type", e))?;
+        let expected_digest: Option<Digest> = parse_opt("expected_digest", input.expected_digest.as_deref())?;
+        if let Some(tag) = input.tag.as_deref()
+            && !super::register::is_valid_tag(tag)
+        {
+            return Err(AdmissionError::invalid("tag", "is not a valid OCI tag"));
+        }
+        let ttl = self.intent_ttl(input.ttl_seconds)?;
+        if kind == ArtifactKind::Blob {
+            return Err(AdmissionError::invalid("artifact_kind", "publish intents are for `oci` artifacts"));
+        }
+        let signer = self.registry_setup.signer()?;
+        let repository = RepositoryPath::canonical(&self.registry.root, &project, &app);
+        let context = RequestContext { artifact_kind: Some(kind.to_string()), ..RequestContext::default() };
+        let resource = Resource::Repository { project: &project, path: &repository };
+        let allowed = self.authorize(principal, Action::RequestPublishIntent, resource, context, meta).await?;
+
+        let now = Utc::now();
+        let id = Uuid::now_v7();
+        let password = new_password()?;
+        let intent = PublishIntent {
+            id,
+            project: project.clone(),
+            app,
+            repository: repository.clone(),
+            artifact_kind: kind,
+            artifact_type,
+            tag_hint: input.tag.clone(),
+            expected_digest: expected_digest.clone(),
+            actor: principal.actor.clone(),
+            principal: principal.clone(),
+            password_sha256: password_sha256(&password),
+            created_at: now,
+            expires_at: now + ttl,
+            artifact_id: None,
+            completed_at: None,
+            correlation_id: meta.correlation_id.clone(),
+        };
+        let grant = vec![AccessGrant {
+            resource_type: "repository".to_owned(),
+            name: repository.to_string(),
+            actions: vec!["pull".to_owned(), "push".to_owned()],
+        }];
+        let username = super::credentials::publish_username(id);
+        let token = self.issue_token(signer, &username, grant, intent.expires_at).await?;
+        let audit = NewAuditRecord {
+            actor: principal.actor.clone(),
+            action: "app_artifact.publish_intent".to_owned(),
+            project: Some(project.to_string()),
+            artifact_id: None,
+            repository: Some(repository.to_string()),
+            digest: expected_digest.as_ref().map(ToString::to_string),
+            artifact_kind: Some(kind.to_string()),
+            source_type: Some("oci_registry".to_owned()),
+            transition: None,
+            promotion: None,
+            decision: Some(allowed.audit_decision()),
+            correlation_id: meta.correlation_id.clone(),
+        };
+        self.store.create_publish_intent(&intent, audit, &allowed.record).await?;
+        self.record_token(&token, Some(id), IntentKind::Publish, &username).await?;
+        Ok(PublishIntentAnswer {
+            id,
+            registry: self.registry.registry.clone(),
+            repository,
+            tag_hint: input.tag,
+            digest_required: true,
+            expected_digest,
+            credential: Credential { username, password, token: token.token.clone(), expires_at: intent.expires_at },
+            expires_at: intent.expires_at,
+        })
+    }
+
+    /// Creates a pull intent for one artifact by id or digest, with a pull-only credential.
+    pub async fn pull_intent(
+        &self,
+        principal: &Principal,
+        project: &str,
+        input: PullIntentInput,
+        meta: &RequestMeta,
+    ) -> Result<PullIntentAnswer, AdmissionError> {
+        let project: ProjectSlug = project.parse().map_err(|e| AdmissionError::invalid("project", e))?;
+        let channel: Option<Channel> = parse_opt("channel", input.channel.as_deref())?;
+        if channel.as_ref().is_some_and(|c| !self.channels.contains(c)) {
+            return Err(AdmissionError::invalid("channel", "is not a configured channel"));
+        }
+        let repository: Option<RepositoryPath> = parse_opt("repository", input.repository.as_deref())?;
+        let artifact = match (input.artifact_id.as_deref(), input.digest.as_deref()) {
+            (Some(id), None) => Some(self.load_artifact(id).await?).filter(|a| a.project == project),
+            (None, Some(raw)) => {
+                let digest: Digest = raw.parse().map_err(|e| AdmissionError::invalid("digest", e))?;
+                self.store.find_artifact_by_digest(&project, &digest, repository.as_ref()).await?
+            }
+            _ => return Err(AdmissionError::invalid("artifact_id", "give exactly one of `artifact_id` or `digest`")),
+        }
+        .ok_or_else(|| AdmissionError::NotFound(format!("no such artifact in project `{project}`")))?;
+        let context = RequestContext {
+            artifact_kind: Some(artifact.artifact_kind.to_string()),
+            source_type: Some(artifact.source.source_type.to_string()),
+            channel: channel.as_ref().map(ToString::to_string),
+            deploy_action: Some("pull".to_owned()),
+            runtime_class: input.runtime_class,
+            ..RequestContext::default()
+        };
+        let allowed =
+            self.authorize(principal, Action::RequestPullIntent, Resource::Artifact(&artifact), context, meta).await?;
+        if artifact.trust_state == TrustState::Revoked || artifact.lifecycle_state == LifecycleState::Retired {
+            return Err(AdmissionError::Rule("a revoked or retired artifact gets no pull intent".to_owned()));
+        }
+        if artifact.artifact_kind != ArtifactKind::Oci {
+            return Err(AdmissionError::invalid("artifact_id", "pull intents for blobs are not available yet"));
+        }
+        let signer = self.registry_setup.signer()?;
+        let now = Utc::now();
+        let id = Uuid::now_v7();
+        let password = new_password()?;
+        let intent = PullIntent {
+            id,
+            project: project.clone(),
+            artifact_id: artifact.id,
+            repository: artifact.repository.clone(),
+            digest: artifact.digest.clone(),
+            channel: channel.map(|c| c.to_string()),
+            actor: principal.actor.clone(),
+            password_sha256: password_sha256(&password),
+            created_at: now,
+            expires_at: now + self.intent_ttl(None)?,
+            correlation_id: meta.correlation_id.clone(),
+        };
+        let grant = vec![AccessGrant {
+            resource_type: "repository".to_owned(),
+            name: artifact.repository.to_string(),
+            actions: vec!["pull".to_owned()],
+        }];
+        let username = super::credentials::pull_username(id);
+        let token = self.issue_token(signer, &username, grant, intent.expires_at).await?;
+        let audit = NewAuditRecord {
+            actor: principal.actor.clone(),
+            action: "app_artifact.pull_intent".to_owned(),
+            project: Some(project.to_string()),
+            artifact_id: Some(artifact.id),
+            repository: Some(artifact.repository.to_string()),
+            digest: Some(artifact.digest.to_string()),
+            artifact_kind: Some(artifact.artifact_kind.to_string()),
+            source_type: Some(artifact.source.source_type.to_string()),
+            transition: None,
+            promotion: None,
+            decision: Some(allowed.audit_decision()),
+            correlation_id: meta.correlation_id.clone(),
+        };
+        self.store.create_pull_intent(&intent, audit, &allowed.record).await?;
+        self.record_token(&token, Some(id), IntentKind::Pull, &username).await?;
+        let host = self.registry.registry.clone().unwrap_or_default();
+        Ok(PullIntentAnswer {
+            id,
+            reference: format!("{host}/{}@{}", artifact.repository, artifact.digest),
+            registry: self.registry.registry.clone(),
+            repository: artifact.repository,
+            digest: artifact.digest,
+            credential: Credential { username, password, token: token.token.clone(), expires_at: intent.expires_at },
+            expires_at: intent.expires_at,
+        })
+    }
+}

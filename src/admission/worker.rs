@@ -1,0 +1,254 @@
+//! The notification worker: claims queued registry events and applies them — a manifest push with
+//! an open publish intent registers the artifact through the same gate as the API; a push with
+//! no intent is recorded as unregistered, never trusted; a delete marks registry presence.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::credentials::parse_username;
+use super::{Admission, AdmissionError, RequestMeta};
+use crate::audit::{NewAuditRecord, Transition};
+use crate::domain::{
+    Artifact, ArtifactId, Digest, EventStatus, IntentKind, LifecycleState, PublishIntent, RegistryAction,
+    RegistryEvent, Source, SourceType, TrustState, UnregisteredPush,
+};
+use crate::policy::{Action, RequestContext, Resource};
+use crate::registry::{is_manifest_push, is_signature_or_attestation};
+use crate::store::{RegistrationLinks, Registered, StoreError};
+
+/// How long a claimed event stays with one worker before another may retry it.
+const LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+/// Idle poll interval (a local intake wakes the worker at once).
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// The outcome of applying one event.
+struct Applied {
+    status: EventStatus,
+    result: Value,
+    unregistered: Option<UnregisteredPush>,
+    presence: Option<(ArtifactId, &'static str)>,
+}
+
+impl Applied {
+    fn ignored(reason: &str) -> Self {
+        Self { status: EventStatus::Ignored, result: json!({ "reason": reason }), unregistered: None, presence: None }
+    }
+}
+
+/// Runs until `stop` turns true, applying events as they arrive.
+pub async fn run_worker(admission: Arc<Admission>, mut stop: watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match admission.apply_next_event().await {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(error) => tracing::warn!(?error, "notification worker: will retry"),
+        }
+        tokio::select! {
+            () = admission.events_waiting.notified() => {}
+            () = tokio::time::sleep(IDLE_POLL) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+impl Admission {
+    /// Claims and applies one queued event; answers whether there was one.
+    pub async fn apply_next_event(&self) -> Result<bool, AdmissionError> {
+        let Some(event) = self.store.claim_registry_event(Utc::now(), LEASE).await? else {
+            return Ok(false);
+        };
+        match self.apply_event(&event).await {
+            Ok(applied) => {
+                self.store
+                    .finish_registry_event(
+                        &event.id,
+                        applied.status,
+                        &applied.result,
+                        applied.unregistered.as_ref(),
+                        applied.presence.as_ref().map(|(id, state)| (*id, *state)),
+                    )
+                    .await?;
+            }
+            Err(AdmissionError::Unavailable) => {
+                // A passing outage: leave it queued for the next attempt.
+                self.store.release_registry_event(&event.id, &json!({ "last_error": "dependency unavailable" })).await?;
+            }
+            Err(error) => {
+                let result = json!({ "reason": error.to_string() });
+                self.store.finish_registry_event(&event.id, EventStatus::Failed, &result, None, None).await?;
+            }
+        }
+        Ok(true)
+    }
+
+    async fn apply_event(&self, event: &RegistryEvent) -> Result<Applied, AdmissionError> {
+        match event.action {
+            RegistryAction::Push => self.apply_push(event).await,
+            RegistryAction::Delete => self.apply_delete(event).await,
+            RegistryAction::Pull | RegistryAction::Mount => Ok(Applied::ignored("pulls and mounts change nothing")),
+        }
+    }
+
+    async fn apply_delete(&self, event: &RegistryEvent) -> Result<Applied, AdmissionError> {
+        let (Some(digest), Some(project)) = (&event.digest, self.project_of_repository(&event.repository)) else {
+            return Ok(Applied::ignored("delete of something the gateway does not track"));
+        };
+        let repository = event.repository.parse().ok();
+        match self.store.find_artifact_by_digest(&project, digest, repository.as_ref()).await? {
+            Some(artifact) => Ok(Applied {
+                status: EventStatus::Applied,
+                result: json!({ "artifact_id": artifact.id, "registry_presence": "deleted" }),
+                unregistered: None,
+                presence: Some((artifact.id, "deleted")),
+            }),
+            None => Ok(Applied::ignored("no registered artifact has this digest")),
+        }
+    }
+
+    async fn apply_push(&self, event: &RegistryEvent) -> Result<Applied, AdmissionError> {
+        if is_signature_or_attestation(event) {
+            return Ok(Applied::ignored("signature or attestation manifest: trust input, not an artifact"));
+        }
+        if !is_manifest_push(event) {
+            return Ok(Applied::ignored("not a manifest push"));
+        }
+        let Some(digest) = event.digest.clone() else {
+            return Ok(Applied::ignored("no canonical digest in the event"));
+        };
+        let unregistered = |reason: &str| Applied {
+            status: EventStatus::Applied,
+            result: json!({ "unregistered": true, "reason": reason }),
+            unregistered: Some(UnregisteredPush {
+                id: Uuid::now_v7(),
+                event_id: event.id.clone(),
+                project: self.project_of_repository(&event.repository),
+                repository: event.repository.clone(),
+                digest: digest.clone(),
+                tag: event.tag.clone(),
+                actor_name: event.actor_name.clone(),
+                received_at: event.received_at,
+            }),
+            presence: None,
+        };
+        let Some(intent) = self.intent_for_push(event).await? else {
+            return Ok(unregistered("no open publish intent for this repository"));
+        };
+        let pushed_at = event.occurred_at.unwrap_or(event.received_at);
+        if intent.completed_at.is_some() {
+            return Ok(unregistered("the publish intent was already completed"));
+        }
+        if pushed_at > intent.expires_at {
+            return Ok(unregistered("the publish intent had expired"));
+        }
+        if intent.expected_digest.as_ref().is_some_and(|d| d != &digest) {
+            return Ok(unregistered("the digest differs from the publish intent's expected digest"));
+        }
+        self.register_from_push(event, &intent, digest, &unregistered).await
+    }
+
+    /// The intent a push belongs to: the one named by the token subject, else the only open one.
+    async fn intent_for_push(&self, event: &RegistryEvent) -> Result<Option<PublishIntent>, AdmissionError> {
+        if let Some((IntentKind::Publish, id)) = event.actor_name.as_deref().and_then(parse_username) {
+            let intent = self.store.get_publish_intent(id).await?;
+            return Ok(intent.filter(|i| i.repository.as_str() == event.repository));
+        }
+        let Ok(repository) = event.repository.parse() else { return Ok(None) };
+        let mut open = self.store.open_publish_intents(&repository, event.received_at).await?;
+        // More than one open intent would make the match a guess: leave it unregistered.
+        Ok(if open.len() == 1 { open.pop() } else { None })
+    }
+
+    async fn register_from_push(
+        &self,
+        event: &RegistryEvent,
+        intent: &PublishIntent,
+        digest: Digest,
+        unregistered: &dyn Fn(&str) -> Applied,
+    ) -> Result<Applied, AdmissionError> {
+        let now = Utc::now();
+        let host = self.registry.registry.clone().unwrap_or_default();
+        let artifact = Artifact {
+            id: ArtifactId::new(),
+            project: intent.project.clone(),
+            app: intent.app.clone(),
+            artifact_kind: intent.artifact_kind,
+            artifact_type: intent.artifact_type,
+            repository: intent.repository.clone(),
+            digest: digest.clone(),
+            tag: event.tag.clone().or_else(|| intent.tag_hint.clone()),
+            media_type: event.media_type.clone(),
+            source: Source {
+                source_type: SourceType::OciRegistry,
+                uri: format!("{host}/{}@{digest}", intent.repository),
+                source_ref: None,
+                size_bytes: event.size,
+                content_encoding: None,
+            },
+            lifecycle_state: LifecycleState::Published,
+            trust_state: TrustState::Unverified,
+            channels: Vec::new(),
+            signature_verified: false,
+            attestations: Vec::new(),
+            created_by: intent.actor.clone(),
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        };
+        let meta = RequestMeta { correlation_id: format!("registry-event:{}", event.id) };
+        let context = RequestContext {
+            artifact_kind: Some(artifact.artifact_kind.to_string()),
+            source_type: Some(artifact.source.source_type.to_string()),
+            via_registry_notification: Some(true),
+            ..RequestContext::default()
+        };
+        let (decision, record) =
+            self.evaluate(&intent.principal, Action::Register, Resource::Artifact(&artifact), context, &meta);
+        if !decision.allowed {
+            self.log_decision(record).await?;
+            return Ok(unregistered(&format!("registration denied by policy: {}", decision.reasons.join("; "))));
+        }
+        let audit = NewAuditRecord {
+            actor: intent.actor.clone(),
+            action: "app_artifact.register".to_owned(),
+            project: Some(artifact.project.to_string()),
+            artifact_id: Some(artifact.id),
+            repository: Some(artifact.repository.to_string()),
+            digest: Some(digest.to_string()),
+            artifact_kind: Some(artifact.artifact_kind.to_string()),
+            source_type: Some(artifact.source.source_type.to_string()),
+            transition: Some(Transition { from: "none".to_owned(), to: "published".to_owned(), reason: None }),
+            promotion: None,
+            decision: Some(crate::audit::AuditDecision {
+                effect: "allow".to_owned(),
+                policy_ids: decision.policy_ids.clone(),
+                policy_hash: decision.policy_hash.clone(),
+            }),
+            correlation_id: meta.correlation_id.clone(),
+        };
+        let links = RegistrationLinks { publish_intent_id: Some(intent.id), event_id: Some(event.id.clone()) };
+        let stored = match self.store.register_artifact(&artifact, audit, &record, &links).await {
+            Ok(Registered::Created(a)) => (a, false),
+            Ok(Registered::Existing(a)) => {
+                self.log_decision(record).await?;
+                (a, true)
+            }
+            Err(StoreError::Conflict) => return Ok(unregistered("the publish intent was completed concurrently")),
+            Err(other) => return Err(other.into()),
+        };
+        let (artifact, already) = stored;
+        Ok(Applied {
+            status: EventStatus::Applied,
+            result: json!({ "artifact_id": artifact.id, "publish_intent_id": intent.id, "already_registered": already }),
+            unregistered: None,
+            presence: Some((artifact.id, "present")),
+        })
+    }
+}

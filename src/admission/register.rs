@@ -10,7 +10,7 @@ use crate::domain::{
     ProjectSlug, RepositoryPath, Source, SourceType, TrustState,
 };
 use crate::policy::{Action, RequestContext, Resource};
-use crate::store::Registered;
+use crate::store::{Registered, RegistrationLinks};
 
 /// The registration body as sent; every field is checked and named on failure.
 #[derive(Debug, Clone, Deserialize)]
@@ -245,7 +245,7 @@ impl Admission {
         };
         match self
             .store
-            .register_artifact(&candidate, audit, &allowed.record)
+            .register_artifact(&candidate, audit, &allowed.record, &RegistrationLinks::default())
             .await?
         {
             Registered::Created(artifact) => Ok(RegisterOutcome::Created(self.view(artifact).await?)),

@@ -7,13 +7,19 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::audit::{AuditRecord, DecisionRecord, NewAuditRecord};
+use uuid::Uuid;
+
 use crate::domain::{
-    Artifact, ArtifactId, ArtifactKind, Channel, Digest, Evidence, LifecycleState, ProjectSlug, Promotion,
-    RepositoryPath, TrustState,
+    Artifact, ArtifactId, ArtifactKind, Channel, Digest, EventStatus, Evidence, IssuedToken, LifecycleState,
+    ProjectSlug, Promotion, PublishIntent, PullIntent, RegistryEvent, RepositoryPath, TrustState,
+    UnregisteredPush,
 };
 
+mod events;
+mod intents;
 mod listing;
 mod postgres;
+mod registry_rows;
 mod rows;
 mod shared;
 mod sql;
@@ -138,6 +144,28 @@ pub struct ArtifactChange {
     pub evidence: Vec<Evidence>,
 }
 
+/// How a registration came about, linked atomically with it.
+#[derive(Debug, Clone, Default)]
+pub struct RegistrationLinks {
+    /// The publish intent the registration completes (it must still be open).
+    pub publish_intent_id: Option<Uuid>,
+    /// The registry event that caused the registration.
+    pub event_id: Option<String>,
+}
+
+/// What explain shows about where an artifact came from and whether the registry still has it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct ArtifactLinks {
+    /// The publish intent its registration completed.
+    pub publish_intent_id: Option<Uuid>,
+    /// The registry event that registered it.
+    pub event_id: Option<String>,
+    /// `present` or `deleted`, when a registry event said so.
+    pub registry_presence: Option<String>,
+    /// The registry event that last set the presence.
+    pub presence_event_id: Option<String>,
+}
+
 /// The one storage interface. Every mutation commits its audit record (chained) and its
 /// decision record in the same transaction as the state change.
 #[async_trait]
@@ -148,12 +176,15 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Stores a new artifact, or answers the existing one for the same (project, repository,
-    /// digest) without writing anything.
+    /// digest) without writing anything. A new artifact completes `links.publish_intent_id`
+    /// (`Conflict`, and nothing written, if that intent is already completed or unknown) and
+    /// records the links, in the same transaction.
     async fn register_artifact(
         &self,
         artifact: &Artifact,
         audit: NewAuditRecord,
         decision: &DecisionRecord,
+        links: &RegistrationLinks,
     ) -> Result<Registered, StoreError>;
     /// One artifact by id.
     async fn get_artifact(&self, id: ArtifactId) -> Result<Option<Artifact>, StoreError>;
@@ -201,4 +232,74 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Page<AuditRecord>, StoreError>;
     /// Audit records with `seq > after_seq`, in chain order, at most `limit` (for chain checks).
     async fn audit_chain_page(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Stores a new publish intent with its audit record and decision.
+    async fn create_publish_intent(
+        &self,
+        intent: &PublishIntent,
+        audit: NewAuditRecord,
+        decision: &DecisionRecord,
+    ) -> Result<(), StoreError>;
+    /// One publish intent by id.
+    async fn get_publish_intent(&self, id: Uuid) -> Result<Option<PublishIntent>, StoreError>;
+    /// Open (not completed, `expires_at > now`) publish intents for a repository, newest first.
+    async fn open_publish_intents(
+        &self,
+        repository: &RepositoryPath,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PublishIntent>, StoreError>;
+    /// Stores a new pull intent with its audit record and decision.
+    async fn create_pull_intent(
+        &self,
+        intent: &PullIntent,
+        audit: NewAuditRecord,
+        decision: &DecisionRecord,
+    ) -> Result<(), StoreError>;
+    /// One pull intent by id.
+    async fn get_pull_intent(&self, id: Uuid) -> Result<Option<PullIntent>, StoreError>;
+    /// Records a registry token the gateway signed.
+    async fn record_issued_token(&self, token: &IssuedToken) -> Result<(), StoreError>;
+    /// The tokens issued for an intent, oldest first.
+    async fn tokens_for_intent(&self, intent_id: Uuid) -> Result<Vec<IssuedToken>, StoreError>;
+
+    /// Queues events as given, deduplicated by id, with the `notify` decisions (all of them, even
+    /// for duplicates: each was a decision taken) in one transaction; answers, per event in input
+    /// order, whether it was new. A duplicate id leaves its stored copy untouched.
+    async fn enqueue_registry_events(
+        &self,
+        events: &[RegistryEvent],
+        decisions: &[DecisionRecord],
+    ) -> Result<Vec<bool>, StoreError>;
+    /// Claims the oldest pending event whose lease is free or expired: `lease_until = now +
+    /// lease`, `attempts += 1`. Safe when several processes claim at once.
+    async fn claim_registry_event(
+        &self,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+    ) -> Result<Option<RegistryEvent>, StoreError>;
+    /// Finishes a pending event with `status` and `result`, clearing its lease, and in the same
+    /// transaction records an unregistered push and/or sets an artifact's registry presence
+    /// (`present` | `deleted`). `NotFound` for an unknown id, `Conflict` if already finished.
+    async fn finish_registry_event(
+        &self,
+        id: &str,
+        status: EventStatus,
+        result: &serde_json::Value,
+        unregistered: Option<&UnregisteredPush>,
+        presence: Option<(ArtifactId, &str)>,
+    ) -> Result<(), StoreError>;
+    /// Puts a claimed event back for a later retry (still pending, lease cleared), noting `result`.
+    async fn release_registry_event(&self, id: &str, result: &serde_json::Value) -> Result<(), StoreError>;
+    /// One registry event by id.
+    async fn get_registry_event(&self, id: &str) -> Result<Option<RegistryEvent>, StoreError>;
+    /// How many events are pending (queue depth).
+    async fn pending_registry_events(&self) -> Result<i64, StoreError>;
+    /// A project's unregistered pushes, oldest first.
+    async fn list_unregistered_pushes(
+        &self,
+        project: &ProjectSlug,
+        page: &PageRequest,
+    ) -> Result<Page<UnregisteredPush>, StoreError>;
+    /// An artifact's links for explain (all `None` when nothing is known).
+    async fn artifact_links(&self, id: ArtifactId) -> Result<ArtifactLinks, StoreError>;
 }

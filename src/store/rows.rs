@@ -12,7 +12,7 @@ use crate::audit::{AuditDecision, AuditRecord, DecisionRecord, NewAuditRecord, P
 use crate::domain::{Actor, ActorType, Artifact, ArtifactId, Evidence, EvidenceResult, Promotion, Source};
 
 /// Parses a stored value, naming the column when it no longer parses.
-fn parse<T: FromStr>(column: &str, raw: &str) -> Result<T, StoreError>
+pub(super) fn parse<T: FromStr>(column: &str, raw: &str) -> Result<T, StoreError>
 where
     T::Err: std::fmt::Display,
 {
@@ -29,7 +29,7 @@ pub(super) fn actor_type_str(t: ActorType) -> &'static str {
     }
 }
 
-fn actor(actor_type: &str, id: String) -> Result<Actor, StoreError> {
+pub(super) fn actor(actor_type: &str, id: String) -> Result<Actor, StoreError> {
     let actor_type = match actor_type {
         "user" => ActorType::User,
         "service_account" => ActorType::ServiceAccount,

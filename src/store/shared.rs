@@ -8,16 +8,21 @@ macro_rules! store_impl {
     ($store:ty, $db:ty, $migrator:expr) => {
         $crate::store::writes::write_impl!($store, $db);
         $crate::store::listing::listing_impl!($store, $db);
+        $crate::store::intents::intents_impl!($store, $db);
+        $crate::store::events::events_impl!($store, $db);
 
         const _: () = {
+            use chrono::{DateTime, Utc};
+            use uuid::Uuid;
             use $crate::audit::{AuditRecord, DecisionRecord, NewAuditRecord};
             use $crate::domain::{
-                Artifact, ArtifactId, Digest, Evidence, ProjectSlug, Promotion, RepositoryPath,
+                Artifact, ArtifactId, Digest, EventStatus, Evidence, IssuedToken, ProjectSlug, Promotion,
+                PublishIntent, PullIntent, RegistryEvent, RepositoryPath, UnregisteredPush,
             };
             use $crate::store::rows::{ArtifactRow, AuditRow, EvidenceRow, PromotionRow, convert};
             use $crate::store::{
-                ArtifactChange, ArtifactFilter, LogFilter, Page, PageRequest, Registered, Store, StoreError,
-                sql,
+                ArtifactChange, ArtifactFilter, ArtifactLinks, LogFilter, Page, PageRequest, Registered,
+                RegistrationLinks, Store, StoreError, sql,
             };
 
             #[async_trait::async_trait]
@@ -37,8 +42,9 @@ macro_rules! store_impl {
                     artifact: &Artifact,
                     audit: NewAuditRecord,
                     decision: &DecisionRecord,
+                    links: &RegistrationLinks,
                 ) -> Result<Registered, StoreError> {
-                    self.register_impl(artifact, audit, decision).await
+                    self.register_impl(artifact, audit, decision, links).await
                 }
 
                 async fn get_artifact(&self, id: ArtifactId) -> Result<Option<Artifact>, StoreError> {
@@ -140,6 +146,105 @@ macro_rules! store_impl {
                         .fetch_all(&self.pool)
                         .await?;
                     convert(rows)
+                }
+
+                async fn create_publish_intent(
+                    &self,
+                    intent: &PublishIntent,
+                    audit: NewAuditRecord,
+                    decision: &DecisionRecord,
+                ) -> Result<(), StoreError> {
+                    self.create_publish_intent_impl(intent, audit, decision)
+                        .await
+                }
+
+                async fn get_publish_intent(&self, id: Uuid) -> Result<Option<PublishIntent>, StoreError> {
+                    self.get_publish_intent_impl(id).await
+                }
+
+                async fn open_publish_intents(
+                    &self,
+                    repository: &RepositoryPath,
+                    now: DateTime<Utc>,
+                ) -> Result<Vec<PublishIntent>, StoreError> {
+                    self.open_publish_intents_impl(repository, now).await
+                }
+
+                async fn create_pull_intent(
+                    &self,
+                    intent: &PullIntent,
+                    audit: NewAuditRecord,
+                    decision: &DecisionRecord,
+                ) -> Result<(), StoreError> {
+                    self.create_pull_intent_impl(intent, audit, decision).await
+                }
+
+                async fn get_pull_intent(&self, id: Uuid) -> Result<Option<PullIntent>, StoreError> {
+                    self.get_pull_intent_impl(id).await
+                }
+
+                async fn record_issued_token(&self, token: &IssuedToken) -> Result<(), StoreError> {
+                    self.record_issued_token_impl(token).await
+                }
+
+                async fn tokens_for_intent(&self, intent_id: Uuid) -> Result<Vec<IssuedToken>, StoreError> {
+                    self.tokens_for_intent_impl(intent_id).await
+                }
+
+                async fn enqueue_registry_events(
+                    &self,
+                    events: &[RegistryEvent],
+                    decisions: &[DecisionRecord],
+                ) -> Result<Vec<bool>, StoreError> {
+                    self.enqueue_events_impl(events, decisions).await
+                }
+
+                async fn claim_registry_event(
+                    &self,
+                    now: DateTime<Utc>,
+                    lease: chrono::Duration,
+                ) -> Result<Option<RegistryEvent>, StoreError> {
+                    self.claim_event_impl(now, lease).await
+                }
+
+                async fn finish_registry_event(
+                    &self,
+                    id: &str,
+                    status: EventStatus,
+                    result: &serde_json::Value,
+                    unregistered: Option<&UnregisteredPush>,
+                    presence: Option<(ArtifactId, &str)>,
+                ) -> Result<(), StoreError> {
+                    self.finish_event_impl(id, status, result, unregistered, presence)
+                        .await
+                }
+
+                async fn release_registry_event(
+                    &self,
+                    id: &str,
+                    result: &serde_json::Value,
+                ) -> Result<(), StoreError> {
+                    self.release_event_impl(id, result).await
+                }
+
+                async fn get_registry_event(&self, id: &str) -> Result<Option<RegistryEvent>, StoreError> {
+                    self.get_event_impl(id).await
+                }
+
+                async fn pending_registry_events(&self) -> Result<i64, StoreError> {
+                    self.pending_events_impl().await
+                }
+
+                async fn list_unregistered_pushes(
+                    &self,
+                    project: &ProjectSlug,
+                    page: &PageRequest,
+                ) -> Result<Page<UnregisteredPush>, StoreError> {
+                    self.list_pushes_impl(project, page).await
+                }
+
+                async fn artifact_links(&self, id: ArtifactId) -> Result<ArtifactLinks, StoreError> {
+                    self.artifact_links_impl(id).await
                 }
             }
         };

@@ -106,3 +106,144 @@ pub(super) const INSERT_DECISION: &str = concat!(
 
 /// Base of the filtered decision listing.
 pub(super) const LIST_DECISIONS: &str = concat!("select ", decision_cols!(), " from decisions where 1 = 1");
+
+// ---------------------------------------------------------------------------------------------
+// Intents, registry tokens, registry events, unregistered pushes, artifact links (0002).
+
+/// Publish intent columns, in the order `PublishIntentRow` and the insert use.
+macro_rules! publish_intent_cols {
+    () => {
+        "id, project, app, repository, artifact_kind, artifact_type, tag_hint, expected_digest, \
+         actor_type, actor_id, password_sha256, created_at, expires_at, artifact_id, completed_at, \
+         correlation_id"
+    };
+}
+
+/// Pull intent columns, in the order `PullIntentRow` and the insert use.
+macro_rules! pull_intent_cols {
+    () => {
+        "id, project, artifact_id, repository, digest, channel, actor_type, actor_id, \
+         password_sha256, created_at, expires_at, correlation_id"
+    };
+}
+
+/// Registry token columns, in the order `TokenRow` and the insert use.
+macro_rules! token_cols {
+    () => {
+        "jti, intent_id, intent_kind, subject, access, issued_at, expires_at"
+    };
+}
+
+/// Registry event columns, in the order `EventRow` and the insert use.
+macro_rules! event_cols {
+    () => {
+        "id, source, action, repository, digest, media_type, size, tag, actor_name, occurred_at, \
+         received_at, status, attempts, result"
+    };
+}
+
+/// Unregistered push columns, in the order `PushRow` and the insert use.
+macro_rules! push_cols {
+    () => {
+        "id, event_id, project, repository, digest, tag, actor_name, received_at"
+    };
+}
+
+pub(super) const INSERT_PUBLISH_INTENT: &str = concat!(
+    "insert into publish_intents (",
+    publish_intent_cols!(),
+    ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+);
+
+pub(super) const SELECT_PUBLISH_INTENT: &str = concat!(
+    "select ",
+    publish_intent_cols!(),
+    " from publish_intents where id = $1"
+);
+
+pub(super) const OPEN_PUBLISH_INTENTS: &str = concat!(
+    "select ",
+    publish_intent_cols!(),
+    " from publish_intents where repository = $1 and completed_at is null and expires_at > $2 \
+     order by created_at desc, id desc"
+);
+
+// INVARIANT: an intent completes once; the `completed_at is null` guard makes a second
+// registration through it match no row, which the caller turns into a conflict.
+pub(super) const COMPLETE_PUBLISH_INTENT: &str = "update publish_intents set artifact_id = $2, \
+     completed_at = $3 where id = $1 and completed_at is null";
+
+pub(super) const INSERT_PULL_INTENT: &str = concat!(
+    "insert into pull_intents (",
+    pull_intent_cols!(),
+    ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+);
+
+pub(super) const SELECT_PULL_INTENT: &str =
+    concat!("select ", pull_intent_cols!(), " from pull_intents where id = $1");
+
+pub(super) const INSERT_TOKEN: &str = concat!(
+    "insert into registry_tokens (",
+    token_cols!(),
+    ") values ($1, $2, $3, $4, $5, $6, $7)"
+);
+
+pub(super) const TOKENS_FOR_INTENT: &str = concat!(
+    "select ",
+    token_cols!(),
+    " from registry_tokens where intent_id = $1 order by issued_at, jti"
+);
+
+// Deduplication by id: a redelivered event matches the primary key and changes nothing.
+pub(super) const INSERT_EVENT: &str = concat!(
+    "insert into registry_events (",
+    event_cols!(),
+    ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) on conflict (id) do nothing"
+);
+
+pub(super) const SELECT_EVENT: &str =
+    concat!("select ", event_cols!(), " from registry_events where id = $1");
+
+/// Candidates for a claim, oldest first; `$1` is now, `$2` how many to fetch.
+pub(super) const CLAIM_CANDIDATES: &str = "select id from registry_events where status = 'pending' \
+     and (lease_until is null or lease_until < $1) order by received_at, id limit $2";
+
+// INVARIANT: the same guard as the candidate query, re-checked under the row lock, so of two
+// claimers of one event exactly one matches it.
+pub(super) const CLAIM_EVENT: &str = concat!(
+    "update registry_events set lease_until = $3, attempts = attempts + 1 where id = $1 \
+     and status = 'pending' and (lease_until is null or lease_until < $2) returning ",
+    event_cols!()
+);
+
+// Only a pending event finishes or is released: finishing twice must not apply twice.
+pub(super) const FINISH_EVENT: &str = "update registry_events set status = $2, result = $3, \
+     lease_until = null where id = $1 and status = 'pending'";
+
+pub(super) const RELEASE_EVENT: &str = "update registry_events set result = $2, lease_until = null \
+     where id = $1 and status = 'pending'";
+
+pub(super) const EVENT_EXISTS: &str = "select count(*) from registry_events where id = $1";
+
+pub(super) const PENDING_EVENTS: &str = "select count(*) from registry_events where status = 'pending'";
+
+pub(super) const INSERT_PUSH: &str = concat!(
+    "insert into unregistered_pushes (",
+    push_cols!(),
+    ") values ($1, $2, $3, $4, $5, $6, $7, $8)"
+);
+
+/// Base of the unregistered-push listing; `events` appends the where clause.
+pub(super) const LIST_PUSHES: &str =
+    concat!("select ", push_cols!(), " from unregistered_pushes where 1 = 1");
+
+pub(super) const INSERT_LINKS: &str = "insert into artifact_links (artifact_id, publish_intent_id, \
+     event_id, updated_at) values ($1, $2, $3, $4)";
+
+pub(super) const UPSERT_PRESENCE: &str = "insert into artifact_links (artifact_id, registry_presence, \
+     presence_event_id, updated_at) values ($1, $2, $3, $4) on conflict (artifact_id) do update set \
+     registry_presence = excluded.registry_presence, presence_event_id = excluded.presence_event_id, \
+     updated_at = excluded.updated_at";
+
+pub(super) const SELECT_LINKS: &str = "select publish_intent_id, event_id, registry_presence, \
+     presence_event_id from artifact_links where artifact_id = $1";

@@ -11,7 +11,7 @@ macro_rules! write_impl {
             use $crate::audit::{AuditRecord, DecisionRecord, NewAuditRecord, seal};
             use $crate::domain::{Artifact, Evidence, Promotion};
             use $crate::store::rows::{ArtifactRow, actor_type_str, result_str};
-            use $crate::store::{ArtifactChange, Registered, StoreError, sql};
+            use $crate::store::{ArtifactChange, Registered, RegistrationLinks, StoreError, sql};
 
             type Conn = <$db as sqlx::Database>::Connection;
 
@@ -120,6 +120,7 @@ macro_rules! write_impl {
                     a: &Artifact,
                     audit: NewAuditRecord,
                     decision: &DecisionRecord,
+                    links: &RegistrationLinks,
                 ) -> Result<Registered, StoreError> {
                     let channels: Vec<&str> = a.channels.iter().map(|c| c.as_str()).collect();
                     let mut tx = self.pool.begin().await?;
@@ -168,6 +169,12 @@ macro_rules! write_impl {
                         .fetch_one(&mut *tx)
                         .await?;
                     let stored = Artifact::try_from(row)?;
+                    // An intent already completed means this registration was not granted:
+                    // nothing of it may stay, not even the artifact row.
+                    if let Err(e) = Self::link_registration_in(&mut *tx, a.id, links).await {
+                        tx.rollback().await?;
+                        return Err(e);
+                    }
                     Self::append_audit_in(&mut *tx, audit).await?;
                     Self::insert_decision_in(&mut *tx, decision).await?;
                     tx.commit().await?;

@@ -1,0 +1,93 @@
+-- Intents, registry tokens, the registry event queue, unregistered pushes and artifact links.
+-- Never edit once landed: add a new migration instead.
+
+create table publish_intents (
+    id               uuid primary key,
+    project          text not null,
+    app              text not null,
+    repository       text not null,
+    artifact_kind    text not null,
+    artifact_type    text not null,
+    tag_hint         text,
+    expected_digest  text,
+    actor_type       text not null,
+    actor_id         text not null,
+    -- Hex SHA-256 of the one-time password; the password itself is never stored.
+    password_sha256  text not null,
+    created_at       timestamptz not null,
+    expires_at       timestamptz not null,
+    artifact_id      uuid references artifacts (id),
+    completed_at     timestamptz,
+    correlation_id   text not null
+);
+-- Open intents are looked up per repository, newest first; completed ones never again.
+create index publish_intents_open on publish_intents (repository, created_at) where completed_at is null;
+
+create table pull_intents (
+    id               uuid primary key,
+    project          text not null,
+    artifact_id      uuid not null references artifacts (id),
+    repository       text not null,
+    digest           text not null,
+    channel          text,
+    actor_type       text not null,
+    actor_id         text not null,
+    password_sha256  text not null,
+    created_at       timestamptz not null,
+    expires_at       timestamptz not null,
+    correlation_id   text not null
+);
+
+-- No foreign key on intent_id: it names a publish or a pull intent, or nothing.
+create table registry_tokens (
+    jti          text primary key,
+    intent_id    uuid,
+    intent_kind  text not null,
+    subject      text not null,
+    access       jsonb not null,
+    issued_at    timestamptz not null,
+    expires_at   timestamptz not null
+);
+create index registry_tokens_intent on registry_tokens (intent_id, issued_at);
+
+create table registry_events (
+    id           text primary key,
+    source       text not null,
+    action       text not null,
+    repository   text not null,
+    digest       text,
+    media_type   text,
+    size         bigint,
+    tag          text,
+    actor_name   text,
+    occurred_at  timestamptz,
+    received_at  timestamptz not null,
+    status       text not null,
+    attempts     integer not null default 0,
+    -- A claimed event is leased to one worker until then; null when nobody holds it.
+    lease_until  timestamptz,
+    result       jsonb not null default '{}'
+);
+-- Claiming takes the oldest pending event; the depth metric counts pending ones.
+create index registry_events_queue on registry_events (status, received_at, id);
+
+create table unregistered_pushes (
+    id           uuid primary key,
+    event_id     text not null,
+    project      text,
+    repository   text not null,
+    digest       text not null,
+    tag          text,
+    actor_name   text,
+    received_at  timestamptz not null
+);
+create index unregistered_pushes_project on unregistered_pushes (project, id);
+
+create table artifact_links (
+    artifact_id        uuid primary key references artifacts (id),
+    publish_intent_id  uuid references publish_intents (id),
+    event_id           text,
+    registry_presence  text check (registry_presence in ('present', 'deleted')),
+    presence_event_id  text,
+    updated_at         timestamptz not null
+);

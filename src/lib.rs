@@ -10,6 +10,7 @@ pub mod domain;
 pub mod http;
 pub mod metrics;
 pub mod policy;
+pub mod registry;
 pub mod store;
 
 pub use app::Application;

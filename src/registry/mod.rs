@@ -1,0 +1,14 @@
+//! Registry integration: token scopes and signing, notification parsing, and a small client for
+//! the registry API. Pure logic and I/O helpers; the routes and the queue live elsewhere.
+
+pub mod client;
+pub mod notification;
+pub mod scope;
+pub mod token;
+
+pub use client::{ManifestInfo, RegistryClient, RegistryClientError};
+pub use notification::{
+    NotificationError, is_manifest_push, is_signature_or_attestation, parse_notification,
+};
+pub use scope::{ScopeError, ScopeRequest, intersect, parse_scopes};
+pub use token::{SignedToken, TokenSigner, TokenSignerError, token_response};

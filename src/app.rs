@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use secrecy::SecretString;
 use axum::Router;
+use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -74,7 +74,12 @@ impl Application {
         let registry = RegistryInfo {
             registry: config.registry.public_host.clone().or_else(|| {
                 let url = config.registry.url.as_deref()?;
-                Some(url.trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/').to_owned())
+                Some(
+                    url.trim_start_matches("http://")
+                        .trim_start_matches("https://")
+                        .trim_end_matches('/')
+                        .to_owned(),
+                )
             }),
             root: config.registry.root.clone(),
             token_realm: "/v1/registry/token".to_owned(),
@@ -94,6 +99,7 @@ impl Application {
             decisions,
             channels,
             registry,
+            registry_setup(&config)?,
             Arc::clone(&metrics),
         ));
         let state = AppState {
@@ -105,13 +111,17 @@ impl Application {
             body_bytes: config.http.body_limit_bytes,
             timeout: Duration::from_secs(config.http.request_timeout_seconds),
         };
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on `{}` (config key `listen`)", config.listen))?;
+        let (stop_worker, stop) = watch::channel(false);
+        let worker = config
+            .registry
+            .apply_notifications
+            .then(|| tokio::spawn(run_worker(Arc::clone(&state.admission), stop)));
         Ok(Self {
             listener,
             router: crate::http::router(state, limits),
             decision_writer,
+            worker,
+            stop_worker,
         })
     }
 
@@ -130,7 +140,13 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await
             .context("server failed")?;
-        // The router (and with it every writer handle) is gone: the writer drains and stops.
+        // The worker finishes the event in hand, then stops; an unapplied event stays queued.
+        let _ = self.stop_worker.send(true);
+        if let Some(worker) = self.worker {
+            worker.await.context("notification worker failed")?;
+        }
+        // The router and the worker (and with them every writer handle) are gone: the writer
+        // drains and stops.
         self.decision_writer.await.context("decision log writer failed")?;
         Ok(())
     }
@@ -166,21 +182,25 @@ fn registry_setup(config: &Config) -> anyhow::Result<RegistrySetup> {
     let r = &config.registry;
     let signer = match (&r.token_key_file, &r.token_cert_file) {
         (Some(key), Some(cert)) => Some(
-            TokenSigner::from_files(key, cert, r.token_issuer.clone(), r.service.clone())
-                .map_err(|e| anyhow::anyhow!("config keys `registry.token_key_file`/`registry.token_cert_file`: {e}"))?,
+            TokenSigner::from_files(key, cert, r.token_issuer.clone(), r.service.clone()).map_err(|e| {
+                anyhow::anyhow!("config keys `registry.token_key_file`/`registry.token_cert_file`: {e}")
+            })?,
         ),
         _ => None,
     };
     let client = match &r.url {
-        Some(url) => Some(
-            RegistryClient::new(url).map_err(|e| anyhow::anyhow!("config key `registry.url`: {e}"))?,
-        ),
+        Some(url) => {
+            Some(RegistryClient::new(url).map_err(|e| anyhow::anyhow!("config key `registry.url`: {e}"))?)
+        }
         None => None,
     };
     let webhook_secret = match &r.webhook_secret_file {
         Some(file) => {
             let text = std::fs::read_to_string(file).with_context(|| {
-                format!("config key `registry.webhook_secret_file`: cannot read `{}`", file.display())
+                format!(
+                    "config key `registry.webhook_secret_file`: cannot read `{}`",
+                    file.display()
+                )
             })?;
             let secret = text.trim().to_owned();
             if secret.len() < 16 {
@@ -191,7 +211,9 @@ fn registry_setup(config: &Config) -> anyhow::Result<RegistrySetup> {
         None => None,
     };
     if r.verifies_manifests() && signer.is_none() {
-        bail!("config key `registry.verify_manifest_on_register` needs `registry.token_key_file` to read from the registry");
+        bail!(
+            "config key `registry.verify_manifest_on_register` needs `registry.token_key_file` to read from the registry"
+        );
     }
     Ok(RegistrySetup {
         signer,

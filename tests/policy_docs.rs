@@ -11,8 +11,11 @@ use gatehouse::policy::PolicyEngine;
 fn policy_guide_examples_validate_against_the_schema() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let guide = std::fs::read_to_string(root.join("policies/README.md")).unwrap();
-    let blocks: Vec<&str> =
-        guide.split("```cedar\n").skip(1).map(|rest| rest.split("```").next().unwrap()).collect();
+    let blocks: Vec<&str> = guide
+        .split("```cedar\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap())
+        .collect();
     assert!(blocks.len() >= 4, "the guide lost its examples");
 
     let dir = tempfile::tempdir().unwrap();
@@ -24,5 +27,9 @@ fn policy_guide_examples_validate_against_the_schema() {
     }
     std::fs::write(dir.path().join("guide_examples.cedar"), blocks.join("\n")).unwrap();
     let engine = PolicyEngine::load(&root.join("schemas/gatehouse.cedarschema"), dir.path());
-    assert!(engine.is_ok(), "{}", engine.err().map(|e| e.to_string()).unwrap_or_default());
+    assert!(
+        engine.is_ok(),
+        "{}",
+        engine.err().map(|e| e.to_string()).unwrap_or_default()
+    );
 }

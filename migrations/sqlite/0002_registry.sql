@@ -19,7 +19,10 @@ create table publish_intents (
     expires_at       text not null,
     artifact_id      blob references artifacts (id),
     completed_at     text,
-    correlation_id   text not null
+    correlation_id   text not null,
+    -- The creator's roles when the intent was made: a registration that follows the registry's
+    -- notification is decided as this principal.
+    principal        text not null
 );
 -- Open intents are looked up per repository, newest first; completed ones never again.
 create index publish_intents_open on publish_intents (repository, created_at) where completed_at is null;

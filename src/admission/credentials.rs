@@ -27,7 +27,9 @@ pub struct Credential {
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Secrets never reach a log line, even through a debug print.
-        f.debug_struct("Credential").field("username", &self.username).finish_non_exhaustive()
+        f.debug_struct("Credential")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
     }
 }
 
@@ -48,7 +50,10 @@ pub fn password_sha256(password: &str) -> String {
 
 /// Whether `password` hashes to `stored_sha256`, compared in constant time.
 pub fn password_matches(password: &str, stored_sha256: &str) -> bool {
-    password_sha256(password).as_bytes().ct_eq(stored_sha256.as_bytes()).into()
+    password_sha256(password)
+        .as_bytes()
+        .ct_eq(stored_sha256.as_bytes())
+        .into()
 }
 
 /// Username of a publish intent's credential.
@@ -89,7 +94,10 @@ mod tests {
     #[test]
     fn usernames_name_their_intent() {
         let id = Uuid::now_v7();
-        assert_eq!(parse_username(&publish_username(id)), Some((IntentKind::Publish, id)));
+        assert_eq!(
+            parse_username(&publish_username(id)),
+            Some((IntentKind::Publish, id))
+        );
         assert_eq!(parse_username(&pull_username(id)), Some((IntentKind::Pull, id)));
         assert_eq!(parse_username("publish-nope"), None);
         assert_eq!(parse_username("admin"), None);

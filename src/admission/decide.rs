@@ -70,7 +70,14 @@ impl Admission {
         context: RequestContext,
         meta: &RequestMeta,
     ) -> (Decision, DecisionRecord) {
-        self.evaluate_as(Caller::Principal(principal), &principal.actor, action, resource, context, meta)
+        self.evaluate_as(
+            Caller::Principal(principal),
+            &principal.actor,
+            action,
+            resource,
+            context,
+            meta,
+        )
     }
 
     /// Evaluates for any caller (a principal, or the registry calling back).
@@ -92,7 +99,7 @@ impl Admission {
         };
         let engine = self.policy();
         let decision = engine.decide(&PolicyRequest {
-            caller: Caller::Principal(principal),
+            caller,
             action,
             resource,
             context,

@@ -90,7 +90,8 @@ fn parse_opt<T: std::str::FromStr>(field: &str, raw: Option<&str>) -> Result<Opt
 where
     T::Err: std::fmt::Display,
 {
-    raw.map(|r| r.parse::<T>().map_err(|e| AdmissionError::invalid(field, e))).transpose()
+    raw.map(|r| r.parse::<T>().map_err(|e| AdmissionError::invalid(field, e)))
+        .transpose()
 }
 
 impl Admission {
@@ -112,12 +113,17 @@ impl Admission {
         input: PublishIntentInput,
         meta: &RequestMeta,
     ) -> Result<PublishIntentAnswer, AdmissionError> {
-        let project: ProjectSlug = project.parse().map_err(|e| AdmissionError::invalid("project", e))?;
+        let project: ProjectSlug = project
+            .parse()
+            .map_err(|e| AdmissionError::invalid("project", e))?;
         let app: AppSlug = input.app.parse().map_err(|e| AdmissionError::invalid("app", e))?;
-        let kind: ArtifactKind = input.artifact_kind.parse().map_err(|e| AdmissionError::invalid("artifact_kind", e))?;
+        let kind: ArtifactKind = input
+            .artifact_kind
+            .parse()
+            .map_err(|e| AdmissionError::invalid("artifact_kind", e))?;
         let given_type: Option<ArtifactType> = parse_opt("artifact_type", input.artifact_type.as_deref())?;
-        let artifact_type =
-            ArtifactType::resolve(kind, given_type).map_err(|e| AdmissionError::invalid("artifact_type", e))?;
+        let artifact_type = ArtifactType::resolve(kind, given_type)
+            .map_err(|e| AdmissionError::invalid("artifact_type", e))?;
         let expected_digest: Option<Digest> = parse_opt("expected_digest", input.expected_digest.as_deref())?;
         if let Some(tag) = input.tag.as_deref()
             && !super::register::is_valid_tag(tag)
@@ -126,13 +132,24 @@ impl Admission {
         }
         let ttl = self.intent_ttl(input.ttl_seconds)?;
         if kind == ArtifactKind::Blob {
-            return Err(AdmissionError::invalid("artifact_kind", "publish intents are for `oci` artifacts"));
+            return Err(AdmissionError::invalid(
+                "artifact_kind",
+                "publish intents are for `oci` artifacts",
+            ));
         }
         let signer = self.registry_setup.signer()?;
         let repository = RepositoryPath::canonical(&self.registry.root, &project, &app);
-        let context = RequestContext { artifact_kind: Some(kind.to_string()), ..RequestContext::default() };
-        let resource = Resource::Repository { project: &project, path: &repository };
-        let allowed = self.authorize(principal, Action::RequestPublishIntent, resource, context, meta).await?;
+        let context = RequestContext {
+            artifact_kind: Some(kind.to_string()),
+            ..RequestContext::default()
+        };
+        let resource = Resource::Repository {
+            project: &project,
+            path: &repository,
+        };
+        let allowed = self
+            .authorize(principal, Action::RequestPublishIntent, resource, context, meta)
+            .await?;
 
         let now = Utc::now();
         let id = Uuid::now_v7();
@@ -161,7 +178,9 @@ impl Admission {
             actions: vec!["pull".to_owned(), "push".to_owned()],
         }];
         let username = super::credentials::publish_username(id);
-        let token = self.issue_token(signer, &username, grant, intent.expires_at).await?;
+        let token = self
+            .issue_token(signer, &username, grant, intent.expires_at)
+            .await?;
         let audit = NewAuditRecord {
             actor: principal.actor.clone(),
             action: "app_artifact.publish_intent".to_owned(),
@@ -176,8 +195,11 @@ impl Admission {
             decision: Some(allowed.audit_decision()),
             correlation_id: meta.correlation_id.clone(),
         };
-        self.store.create_publish_intent(&intent, audit, &allowed.record).await?;
-        self.record_token(&token, Some(id), IntentKind::Publish, &username).await?;
+        self.store
+            .create_publish_intent(&intent, audit, &allowed.record)
+            .await?;
+        self.record_token(&token, Some(id), IntentKind::Publish, &username)
+            .await?;
         Ok(PublishIntentAnswer {
             id,
             registry: self.registry.registry.clone(),
@@ -185,7 +207,12 @@ impl Admission {
             tag_hint: input.tag,
             digest_required: true,
             expected_digest,
-            credential: Credential { username, password, token: token.token.clone(), expires_at: intent.expires_at },
+            credential: Credential {
+                username,
+                password,
+                token: token.token.clone(),
+                expires_at: intent.expires_at,
+            },
             expires_at: intent.expires_at,
         })
     }
@@ -198,7 +225,9 @@ impl Admission {
         input: PullIntentInput,
         meta: &RequestMeta,
     ) -> Result<PullIntentAnswer, AdmissionError> {
-        let project: ProjectSlug = project.parse().map_err(|e| AdmissionError::invalid("project", e))?;
+        let project: ProjectSlug = project
+            .parse()
+            .map_err(|e| AdmissionError::invalid("project", e))?;
         let channel: Option<Channel> = parse_opt("channel", input.channel.as_deref())?;
         if channel.as_ref().is_some_and(|c| !self.channels.contains(c)) {
             return Err(AdmissionError::invalid("channel", "is not a configured channel"));
@@ -208,9 +237,16 @@ impl Admission {
             (Some(id), None) => Some(self.load_artifact(id).await?).filter(|a| a.project == project),
             (None, Some(raw)) => {
                 let digest: Digest = raw.parse().map_err(|e| AdmissionError::invalid("digest", e))?;
-                self.store.find_artifact_by_digest(&project, &digest, repository.as_ref()).await?
+                self.store
+                    .find_artifact_by_digest(&project, &digest, repository.as_ref())
+                    .await?
             }
-            _ => return Err(AdmissionError::invalid("artifact_id", "give exactly one of `artifact_id` or `digest`")),
+            _ => {
+                return Err(AdmissionError::invalid(
+                    "artifact_id",
+                    "give exactly one of `artifact_id` or `digest`",
+                ));
+            }
         }
         .ok_or_else(|| AdmissionError::NotFound(format!("no such artifact in project `{project}`")))?;
         let context = RequestContext {
@@ -221,13 +257,26 @@ impl Admission {
             runtime_class: input.runtime_class,
             ..RequestContext::default()
         };
-        let allowed =
-            self.authorize(principal, Action::RequestPullIntent, Resource::Artifact(&artifact), context, meta).await?;
-        if artifact.trust_state == TrustState::Revoked || artifact.lifecycle_state == LifecycleState::Retired {
-            return Err(AdmissionError::Rule("a revoked or retired artifact gets no pull intent".to_owned()));
+        let allowed = self
+            .authorize(
+                principal,
+                Action::RequestPullIntent,
+                Resource::Artifact(&artifact),
+                context,
+                meta,
+            )
+            .await?;
+        if artifact.trust_state == TrustState::Revoked || artifact.lifecycle_state == LifecycleState::Retired
+        {
+            return Err(AdmissionError::Rule(
+                "a revoked or retired artifact gets no pull intent".to_owned(),
+            ));
         }
         if artifact.artifact_kind != ArtifactKind::Oci {
-            return Err(AdmissionError::invalid("artifact_id", "pull intents for blobs are not available yet"));
+            return Err(AdmissionError::invalid(
+                "artifact_id",
+                "pull intents for blobs are not available yet",
+            ));
         }
         let signer = self.registry_setup.signer()?;
         let now = Utc::now();
@@ -252,7 +301,9 @@ impl Admission {
             actions: vec!["pull".to_owned()],
         }];
         let username = super::credentials::pull_username(id);
-        let token = self.issue_token(signer, &username, grant, intent.expires_at).await?;
+        let token = self
+            .issue_token(signer, &username, grant, intent.expires_at)
+            .await?;
         let audit = NewAuditRecord {
             actor: principal.actor.clone(),
             action: "app_artifact.pull_intent".to_owned(),
@@ -267,8 +318,11 @@ impl Admission {
             decision: Some(allowed.audit_decision()),
             correlation_id: meta.correlation_id.clone(),
         };
-        self.store.create_pull_intent(&intent, audit, &allowed.record).await?;
-        self.record_token(&token, Some(id), IntentKind::Pull, &username).await?;
+        self.store
+            .create_pull_intent(&intent, audit, &allowed.record)
+            .await?;
+        self.record_token(&token, Some(id), IntentKind::Pull, &username)
+            .await?;
         let host = self.registry.registry.clone().unwrap_or_default();
         Ok(PullIntentAnswer {
             id,
@@ -276,7 +330,12 @@ impl Admission {
             registry: self.registry.registry.clone(),
             repository: artifact.repository,
             digest: artifact.digest,
-            credential: Credential { username, password, token: token.token.clone(), expires_at: intent.expires_at },
+            credential: Credential {
+                username,
+                password,
+                token: token.token.clone(),
+                expires_at: intent.expires_at,
+            },
             expires_at: intent.expires_at,
         })
     }

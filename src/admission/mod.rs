@@ -25,14 +25,16 @@ use crate::store::Store;
 pub use credentials::Credential;
 pub use error::AdmissionError;
 pub use intents::{PublishIntentAnswer, PublishIntentInput, PullIntentAnswer, PullIntentInput};
+pub use lifecycle::{LifecycleInput, PromoteInput};
 pub use notifications::IntakeOutcome;
+pub use queries::{
+    ArtifactView, Explanation, ListQuery, LogQuery, PolicySetView, RegistryInfo, RegistryTrail,
+};
+pub use register::{RegisterInput, RegisterOutcome, SourceInput};
 pub use registry_setup::{RegistrySettings, RegistrySetup};
 pub use registry_token::{TokenCaller, TokenRequest};
-pub use worker::run_worker;
-pub use lifecycle::{LifecycleInput, PromoteInput};
-pub use queries::{ArtifactView, Explanation, ListQuery, LogQuery, PolicySetView, RegistryInfo, RegistryTrail};
-pub use register::{RegisterInput, RegisterOutcome, SourceInput};
 pub use review::{ReviewInput, ReviewOutcome};
+pub use worker::run_worker;
 
 /// Facts about the HTTP request that travel into audit and decision records.
 #[derive(Debug, Clone)]

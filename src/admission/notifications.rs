@@ -31,10 +31,15 @@ impl Admission {
         body: &[u8],
         meta: &RequestMeta,
     ) -> Result<IntakeOutcome, AdmissionError> {
-        let events =
-            parse_notification(content_type, body, Utc::now()).map_err(|e| AdmissionError::Malformed(e.to_string()))?;
-        let actor = Actor { actor_type: ActorType::Registry, id: REGISTRY_PRINCIPAL.to_owned() };
-        let caller = Caller::Registry { name: REGISTRY_PRINCIPAL };
+        let events = parse_notification(content_type, body, Utc::now())
+            .map_err(|e| AdmissionError::Malformed(e.to_string()))?;
+        let actor = Actor {
+            actor_type: ActorType::Registry,
+            id: REGISTRY_PRINCIPAL.to_owned(),
+        };
+        let caller = Caller::Registry {
+            name: REGISTRY_PRINCIPAL,
+        };
         let mut outcome = IntakeOutcome::default();
         let (mut queued, mut decisions) = (Vec::new(), Vec::new());
         for event in events {
@@ -46,8 +51,12 @@ impl Admission {
                 continue;
             };
             let context = RequestContext::default();
-            let resource = Resource::Repository { project: &project, path: &path };
-            let (decision, record) = self.evaluate_as(caller, &actor, Action::Notify, resource, context, meta);
+            let resource = Resource::Repository {
+                project: &project,
+                path: &path,
+            };
+            let (decision, record) =
+                self.evaluate_as(caller, &actor, Action::Notify, resource, context, meta);
             if decision.allowed {
                 queued.push(event);
                 decisions.push(record);

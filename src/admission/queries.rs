@@ -7,8 +7,8 @@ use uuid::Uuid;
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::{AuditRecord, DecisionRecord};
 use crate::domain::{
-    Artifact, ArtifactId, Evidence, IssuedToken, Principal, ProjectSlug, Promotion, PublishIntent, RegistryEvent,
-    UnregisteredPush,
+    Artifact, ArtifactId, Evidence, IssuedToken, Principal, ProjectSlug, Promotion, PublishIntent,
+    RegistryEvent, UnregisteredPush,
 };
 use crate::policy::{Action, Resource};
 use crate::store::{ArtifactFilter, LogFilter, Page, PageRequest};
@@ -236,11 +236,52 @@ impl Admission {
         };
         let decisions = self.store.list_decisions(&filter, &all).await?.items;
         let audit = self.store.list_audit(&filter, &all).await?.items;
+        let registry_trail = self.registry_trail(artifact.id).await?;
         Ok(Explanation {
             view: self.view(artifact).await?,
             decisions,
             audit,
+            registry_trail,
         })
+    }
+
+    async fn registry_trail(&self, id: ArtifactId) -> Result<RegistryTrail, AdmissionError> {
+        let links = self.store.artifact_links(id).await?;
+        let publish_intent = match links.publish_intent_id {
+            Some(intent) => self.store.get_publish_intent(intent).await?,
+            None => None,
+        };
+        let tokens = match links.publish_intent_id {
+            Some(intent) => self.store.tokens_for_intent(intent).await?,
+            None => Vec::new(),
+        };
+        let event = match links.event_id.as_deref() {
+            Some(event) => self.store.get_registry_event(event).await?,
+            None => None,
+        };
+        Ok(RegistryTrail {
+            publish_intent,
+            tokens,
+            event,
+            registry_presence: links.registry_presence,
+        })
+    }
+
+    /// Pushes the registry reported that no intent covered, decided as `read` on the project.
+    pub async fn unregistered_pushes(
+        &self,
+        principal: &Principal,
+        project: &str,
+        query: ListQuery,
+        meta: &RequestMeta,
+    ) -> Result<Page<UnregisteredPush>, AdmissionError> {
+        let project: ProjectSlug = project
+            .parse()
+            .map_err(|e| AdmissionError::invalid("project", e))?;
+        let page = page(query.limit, query.cursor)?;
+        self.authorize_read(principal, Action::Read, Resource::Project(&project), meta)
+            .await?;
+        Ok(self.store.list_unregistered_pushes(&project, &page).await?)
     }
 
     /// Parses log filters and decides who may read them: `read` on the project when one is

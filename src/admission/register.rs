@@ -73,7 +73,10 @@ impl RegisterInput {
         let intent_id = self
             .publish_intent_id
             .as_deref()
-            .map(|raw| Uuid::parse_str(raw).map_err(|_| AdmissionError::invalid("publish_intent_id", "is not a UUID")))
+            .map(|raw| {
+                Uuid::parse_str(raw)
+                    .map_err(|_| AdmissionError::invalid("publish_intent_id", "is not a UUID"))
+            })
             .transpose()?;
         let app: AppSlug = self.app.parse().map_err(|e| AdmissionError::invalid("app", e))?;
         let kind: ArtifactKind = self
@@ -214,7 +217,10 @@ impl Admission {
         if self.registry_setup.settings.verify_manifests && candidate.artifact_kind == ArtifactKind::Oci {
             self.check_manifest(&mut candidate).await?;
         }
-        let links = RegistrationLinks { publish_intent_id: intent_id, event_id: None };
+        let links = RegistrationLinks {
+            publish_intent_id: intent_id,
+            event_id: None,
+        };
         let existing = self
             .store
             .find_artifact_by_digest(&candidate.project, &candidate.digest, Some(&candidate.repository))
@@ -276,7 +282,8 @@ impl Admission {
     /// A registration naming a publish intent must match it: same repository, not expired (unless
     /// it was completed by this very digest), and the intent's expected digest if it has one.
     async fn check_intent_for(&self, candidate: &Artifact, id: Uuid) -> Result<(), AdmissionError> {
-        let unknown = || AdmissionError::invalid("publish_intent_id", "no such publish intent in this project");
+        let unknown =
+            || AdmissionError::invalid("publish_intent_id", "no such publish intent in this project");
         let intent = self.store.get_publish_intent(id).await?.ok_or_else(unknown)?;
         if intent.project != candidate.project {
             return Err(unknown());
@@ -296,7 +303,10 @@ impl Admission {
             ));
         }
         if intent.completed_at.is_none() && intent.expires_at <= Utc::now() {
-            return Err(AdmissionError::invalid("publish_intent_id", "the publish intent has expired"));
+            return Err(AdmissionError::invalid(
+                "publish_intent_id",
+                "the publish intent has expired",
+            ));
         }
         Ok(())
     }
@@ -310,25 +320,42 @@ impl Admission {
             name: candidate.repository.to_string(),
             actions: vec!["pull".to_owned()],
         }];
-        let token = self.issue_token(signer, "gatehouse", grant, Utc::now() + chrono::Duration::seconds(60)).await?;
-        let info = client.manifest_info(candidate.repository.as_str(), &candidate.digest, &token.token).await.map_err(|e| {
-            tracing::warn!(error = %e, "registry unreachable while checking a manifest");
-            AdmissionError::Unavailable
-        })?;
+        let token = self
+            .issue_token(
+                signer,
+                "gatehouse",
+                grant,
+                Utc::now() + chrono::Duration::seconds(60),
+            )
+            .await?;
+        let info = client
+            .manifest_info(candidate.repository.as_str(), &candidate.digest, &token.token)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "registry unreachable while checking a manifest");
+                AdmissionError::Unavailable
+            })?;
         let Some(info) = info else {
             return Err(AdmissionError::invalid(
                 "digest",
-                format!("the registry has no manifest `{}` in `{}`", candidate.digest, candidate.repository),
+                format!(
+                    "the registry has no manifest `{}` in `{}`",
+                    candidate.digest, candidate.repository
+                ),
             ));
         };
-        if candidate.media_type.as_deref().is_some_and(|m| m != info.media_type) {
+        if candidate
+            .media_type
+            .as_deref()
+            .is_some_and(|m| m != info.media_type)
+        {
             return Err(AdmissionError::invalid(
                 "media_type",
                 format!("the registry says this manifest is `{}`", info.media_type),
             ));
         }
         candidate.media_type = Some(info.media_type);
-        candidate.source.size_bytes = candidate.source.size_bytes.or(Some(info.size));
+        candidate.source.size_bytes = candidate.source.size_bytes.or(i64::try_from(info.size).ok());
         Ok(())
     }
 }

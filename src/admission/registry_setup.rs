@@ -49,9 +49,9 @@ impl RegistrySetup {
 
     /// The registry client, or a 503 naming the missing configuration.
     pub fn client(&self) -> Result<&RegistryClient, AdmissionError> {
-        self.client
-            .as_ref()
-            .ok_or_else(|| AdmissionError::NotConfigured("the registry is not configured (`registry.url`)".to_owned()))
+        self.client.as_ref().ok_or_else(|| {
+            AdmissionError::NotConfigured("the registry is not configured (`registry.url`)".to_owned())
+        })
     }
 
     /// Constant-time comparison with the configured secret; none configured matches nothing.

@@ -76,11 +76,18 @@ impl Admission {
     }
 
     /// Answers the Docker token endpoint.
-    pub async fn registry_token(&self, request: TokenRequest, meta: &RequestMeta) -> Result<Value, AdmissionError> {
+    pub async fn registry_token(
+        &self,
+        request: TokenRequest,
+        meta: &RequestMeta,
+    ) -> Result<Value, AdmissionError> {
         let signer = self.registry_setup.signer()?;
         let service = &self.registry_setup.settings.service;
         if request.service.as_deref().is_some_and(|s| s != service) {
-            return Err(AdmissionError::invalid("service", format!("this token server serves `{service}` only")));
+            return Err(AdmissionError::invalid(
+                "service",
+                format!("this token server serves `{service}` only"),
+            ));
         }
         let requested =
             parse_scopes(&request.scopes).map_err(|e| AdmissionError::invalid("scope", e.to_string()))?;
@@ -88,8 +95,15 @@ impl Admission {
             TokenCaller::Intent { username, password } => self.intent_allowance(&username, &password).await?,
             TokenCaller::Principal(principal) => {
                 let allowed = self.principal_allowance(&principal, &requested, meta).await?;
-                let not_after = Utc::now() + chrono::Duration::seconds(self.registry_setup.settings.token_ttl_seconds);
-                (principal.actor.id.clone(), None, IntentKind::Direct, allowed, not_after)
+                let not_after =
+                    Utc::now() + chrono::Duration::seconds(self.registry_setup.settings.token_ttl_seconds);
+                (
+                    principal.actor.id.clone(),
+                    None,
+                    IntentKind::Direct,
+                    allowed,
+                    not_after,
+                )
             }
         };
         let grant = intersect(&requested, &allowed);
@@ -111,7 +125,13 @@ impl Admission {
             IntentKind::Publish => {
                 let intent = self.store.get_publish_intent(id).await?.ok_or_else(refused)?;
                 let live = intent.completed_at.is_none() && intent.expires_at > now;
-                (intent.password_sha256, intent.repository, vec!["pull", "push"], live, intent.expires_at)
+                (
+                    intent.password_sha256,
+                    intent.repository,
+                    vec!["pull", "push"],
+                    live,
+                    intent.expires_at,
+                )
             }
             IntentKind::Pull => {
                 let intent = self.store.get_pull_intent(id).await?.ok_or_else(refused)?;
@@ -120,14 +140,24 @@ impl Admission {
                 let usable = artifact.is_some_and(|a| {
                     a.trust_state != TrustState::Revoked && a.lifecycle_state != LifecycleState::Retired
                 });
-                (intent.password_sha256, intent.repository, vec!["pull"], usable && intent.expires_at > now, intent.expires_at)
+                (
+                    intent.password_sha256,
+                    intent.repository,
+                    vec!["pull"],
+                    usable && intent.expires_at > now,
+                    intent.expires_at,
+                )
             }
             IntentKind::Direct => return Err(refused()),
         };
         if !password_matches(password, &stored_hash) {
             return Err(refused());
         }
-        let allowed = if live { vec![grant(&repository, &actions)] } else { Vec::new() };
+        let allowed = if live {
+            vec![grant(&repository, &actions)]
+        } else {
+            Vec::new()
+        };
         Ok((username.to_owned(), Some(id), kind, allowed, expires_at))
     }
 
@@ -141,7 +171,9 @@ impl Admission {
     ) -> Result<Vec<AccessGrant>, AdmissionError> {
         let mut allowed = Vec::new();
         for scope in requested.iter().filter(|s| s.resource_type == "repository") {
-            let Some(project) = self.project_of_repository(&scope.name) else { continue };
+            let Some(project) = self.project_of_repository(&scope.name) else {
+                continue;
+            };
             let (decision, record) = self.evaluate(
                 principal,
                 Action::Read,
@@ -186,7 +218,11 @@ fn token_access(token: &str) -> Vec<AccessGrant> {
     token
         .split('.')
         .nth(1)
-        .and_then(|payload| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok())
+        .and_then(|payload| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .ok()
+        })
         .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
         .and_then(|claims| serde_json::from_value(claims.get("access")?.clone()).ok())
         .unwrap_or_default()

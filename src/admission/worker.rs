@@ -19,7 +19,7 @@ use crate::domain::{
 };
 use crate::policy::{Action, RequestContext, Resource};
 use crate::registry::{is_manifest_push, is_signature_or_attestation};
-use crate::store::{RegistrationLinks, Registered, StoreError};
+use crate::store::{Registered, RegistrationLinks, StoreError};
 
 /// How long a claimed event stays with one worker before another may retry it.
 const LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
@@ -36,7 +36,12 @@ struct Applied {
 
 impl Applied {
     fn ignored(reason: &str) -> Self {
-        Self { status: EventStatus::Ignored, result: json!({ "reason": reason }), unregistered: None, presence: None }
+        Self {
+            status: EventStatus::Ignored,
+            result: json!({ "reason": reason }),
+            unregistered: None,
+            presence: None,
+        }
     }
 }
 
@@ -79,11 +84,15 @@ impl Admission {
             }
             Err(AdmissionError::Unavailable) => {
                 // A passing outage: leave it queued for the next attempt.
-                self.store.release_registry_event(&event.id, &json!({ "last_error": "dependency unavailable" })).await?;
+                self.store
+                    .release_registry_event(&event.id, &json!({ "last_error": "dependency unavailable" }))
+                    .await?;
             }
             Err(error) => {
                 let result = json!({ "reason": error.to_string() });
-                self.store.finish_registry_event(&event.id, EventStatus::Failed, &result, None, None).await?;
+                self.store
+                    .finish_registry_event(&event.id, EventStatus::Failed, &result, None, None)
+                    .await?;
             }
         }
         Ok(true)
@@ -93,16 +102,23 @@ impl Admission {
         match event.action {
             RegistryAction::Push => self.apply_push(event).await,
             RegistryAction::Delete => self.apply_delete(event).await,
-            RegistryAction::Pull | RegistryAction::Mount => Ok(Applied::ignored("pulls and mounts change nothing")),
+            RegistryAction::Pull | RegistryAction::Mount => {
+                Ok(Applied::ignored("pulls and mounts change nothing"))
+            }
         }
     }
 
     async fn apply_delete(&self, event: &RegistryEvent) -> Result<Applied, AdmissionError> {
-        let (Some(digest), Some(project)) = (&event.digest, self.project_of_repository(&event.repository)) else {
+        let (Some(digest), Some(project)) = (&event.digest, self.project_of_repository(&event.repository))
+        else {
             return Ok(Applied::ignored("delete of something the gateway does not track"));
         };
         let repository = event.repository.parse().ok();
-        match self.store.find_artifact_by_digest(&project, digest, repository.as_ref()).await? {
+        match self
+            .store
+            .find_artifact_by_digest(&project, digest, repository.as_ref())
+            .await?
+        {
             Some(artifact) => Ok(Applied {
                 status: EventStatus::Applied,
                 result: json!({ "artifact_id": artifact.id, "registry_presence": "deleted" }),
@@ -115,7 +131,9 @@ impl Admission {
 
     async fn apply_push(&self, event: &RegistryEvent) -> Result<Applied, AdmissionError> {
         if is_signature_or_attestation(event) {
-            return Ok(Applied::ignored("signature or attestation manifest: trust input, not an artifact"));
+            return Ok(Applied::ignored(
+                "signature or attestation manifest: trust input, not an artifact",
+            ));
         }
         if !is_manifest_push(event) {
             return Ok(Applied::ignored("not a manifest push"));
@@ -149,9 +167,12 @@ impl Admission {
             return Ok(unregistered("the publish intent had expired"));
         }
         if intent.expected_digest.as_ref().is_some_and(|d| d != &digest) {
-            return Ok(unregistered("the digest differs from the publish intent's expected digest"));
+            return Ok(unregistered(
+                "the digest differs from the publish intent's expected digest",
+            ));
         }
-        self.register_from_push(event, &intent, digest, &unregistered).await
+        self.register_from_push(event, &intent, digest.clone(), &unregistered)
+            .await
     }
 
     /// The intent a push belongs to: the one named by the token subject, else the only open one.
@@ -160,8 +181,13 @@ impl Admission {
             let intent = self.store.get_publish_intent(id).await?;
             return Ok(intent.filter(|i| i.repository.as_str() == event.repository));
         }
-        let Ok(repository) = event.repository.parse() else { return Ok(None) };
-        let mut open = self.store.open_publish_intents(&repository, event.received_at).await?;
+        let Ok(repository) = event.repository.parse() else {
+            return Ok(None);
+        };
+        let mut open = self
+            .store
+            .open_publish_intents(&repository, event.received_at)
+            .await?;
         // More than one open intent would make the match a guess: leave it unregistered.
         Ok(if open.len() == 1 { open.pop() } else { None })
     }
@@ -171,7 +197,7 @@ impl Admission {
         event: &RegistryEvent,
         intent: &PublishIntent,
         digest: Digest,
-        unregistered: &dyn Fn(&str) -> Applied,
+        unregistered: &(dyn Fn(&str) -> Applied + Sync),
     ) -> Result<Applied, AdmissionError> {
         let now = Utc::now();
         let host = self.registry.registry.clone().unwrap_or_default();
@@ -202,18 +228,28 @@ impl Admission {
             updated_at: now,
             version: 0,
         };
-        let meta = RequestMeta { correlation_id: format!("registry-event:{}", event.id) };
+        let meta = RequestMeta {
+            correlation_id: format!("registry-event:{}", event.id),
+        };
         let context = RequestContext {
             artifact_kind: Some(artifact.artifact_kind.to_string()),
             source_type: Some(artifact.source.source_type.to_string()),
             via_registry_notification: Some(true),
             ..RequestContext::default()
         };
-        let (decision, record) =
-            self.evaluate(&intent.principal, Action::Register, Resource::Artifact(&artifact), context, &meta);
+        let (decision, record) = self.evaluate(
+            &intent.principal,
+            Action::Register,
+            Resource::Artifact(&artifact),
+            context,
+            &meta,
+        );
         if !decision.allowed {
             self.log_decision(record).await?;
-            return Ok(unregistered(&format!("registration denied by policy: {}", decision.reasons.join("; "))));
+            return Ok(unregistered(&format!(
+                "registration denied by policy: {}",
+                decision.reasons.join("; ")
+            )));
         }
         let audit = NewAuditRecord {
             actor: intent.actor.clone(),
@@ -224,7 +260,11 @@ impl Admission {
             digest: Some(digest.to_string()),
             artifact_kind: Some(artifact.artifact_kind.to_string()),
             source_type: Some(artifact.source.source_type.to_string()),
-            transition: Some(Transition { from: "none".to_owned(), to: "published".to_owned(), reason: None }),
+            transition: Some(Transition {
+                from: "none".to_owned(),
+                to: "published".to_owned(),
+                reason: None,
+            }),
             promotion: None,
             decision: Some(crate::audit::AuditDecision {
                 effect: "allow".to_owned(),
@@ -233,14 +273,23 @@ impl Admission {
             }),
             correlation_id: meta.correlation_id.clone(),
         };
-        let links = RegistrationLinks { publish_intent_id: Some(intent.id), event_id: Some(event.id.clone()) };
-        let stored = match self.store.register_artifact(&artifact, audit, &record, &links).await {
+        let links = RegistrationLinks {
+            publish_intent_id: Some(intent.id),
+            event_id: Some(event.id.clone()),
+        };
+        let stored = match self
+            .store
+            .register_artifact(&artifact, audit, &record, &links)
+            .await
+        {
             Ok(Registered::Created(a)) => (a, false),
             Ok(Registered::Existing(a)) => {
                 self.log_decision(record).await?;
                 (a, true)
             }
-            Err(StoreError::Conflict) => return Ok(unregistered("the publish intent was completed concurrently")),
+            Err(StoreError::Conflict) => {
+                return Ok(unregistered("the publish intent was completed concurrently"));
+            }
             Err(other) => return Err(other.into()),
         };
         let (artifact, already) = stored;

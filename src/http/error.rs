@@ -107,7 +107,12 @@ impl ApiError {
                 "Service unavailable",
                 "a dependency of the gateway is unavailable; retry later".to_owned(),
             ),
-            Self::NotConfigured(d) => (S::SERVICE_UNAVAILABLE, "not-configured", "Not configured", d.clone()),
+            Self::NotConfigured(d) => (
+                S::SERVICE_UNAVAILABLE,
+                "not-configured",
+                "Not configured",
+                d.clone(),
+            ),
             Self::Timeout => (
                 S::SERVICE_UNAVAILABLE,
                 "request-timeout",

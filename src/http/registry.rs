@@ -18,7 +18,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/projects/{project}/publish-intents", post(publish_intent))
         .route("/v1/projects/{project}/pull-intents", post(pull_intent))
-        .route("/v1/projects/{project}/unregistered-pushes", get(unregistered_pushes))
+        .route(
+            "/v1/projects/{project}/unregistered-pushes",
+            get(unregistered_pushes),
+        )
         .route("/v1/registry/token", get(token))
         .route("/v1/webhooks/registry", post(webhook))
 }
@@ -29,7 +32,10 @@ async fn publish_intent(
     Path(project): Path<String>,
     JsonBody(input): JsonBody<PublishIntentInput>,
 ) -> Result<Response, ApiError> {
-    let answer = state.admission.publish_intent(&principal, &project, input, &meta()).await?;
+    let answer = state
+        .admission
+        .publish_intent(&principal, &project, input, &meta())
+        .await?;
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
@@ -39,7 +45,10 @@ async fn pull_intent(
     Path(project): Path<String>,
     JsonBody(input): JsonBody<PullIntentInput>,
 ) -> Result<Response, ApiError> {
-    let answer = state.admission.pull_intent(&principal, &project, input, &meta()).await?;
+    let answer = state
+        .admission
+        .pull_intent(&principal, &project, input, &meta())
+        .await?;
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
@@ -49,7 +58,13 @@ async fn unregistered_pushes(
     Path(project): Path<String>,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(state.admission.unregistered_pushes(&principal, &project, query, &meta()).await?).into_response())
+    Ok(Json(
+        state
+            .admission
+            .unregistered_pushes(&principal, &project, query, &meta())
+            .await?,
+    )
+    .into_response())
 }
 
 /// Docker registry token endpoint: `service` and repeated `scope` query values; HTTP Basic with an
@@ -60,8 +75,15 @@ async fn token(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let service = pairs.iter().find(|(k, _)| k == "service").map(|(_, v)| v.clone());
-    let scopes = pairs.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect();
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let scopes = pairs
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let caller = if let Some(encoded) = authorization.strip_prefix("Basic ") {
         let (username, password) = decode_basic(encoded)?;
         TokenCaller::Intent { username, password }
@@ -69,15 +91,29 @@ async fn token(
         let Caller(principal) = Caller::from_headers(&headers, &state).await?;
         TokenCaller::Principal(principal)
     } else {
-        return Err(ApiError::Unauthenticated("present an intent credential (HTTP Basic) or a bearer token".to_owned()));
+        return Err(ApiError::Unauthenticated(
+            "present an intent credential (HTTP Basic) or a bearer token".to_owned(),
+        ));
     };
-    let body = state.admission.registry_token(TokenRequest { service, scopes, caller }, &meta()).await?;
+    let body = state
+        .admission
+        .registry_token(
+            TokenRequest {
+                service,
+                scopes,
+                caller,
+            },
+            &meta(),
+        )
+        .await?;
     Ok(Json(body).into_response())
 }
 
 fn decode_basic(encoded: &str) -> Result<(String, String), ApiError> {
     let malformed = || ApiError::Unauthenticated("malformed Basic credentials".to_owned());
-    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| malformed())?;
     let text = String::from_utf8(bytes).map_err(|_| malformed())?;
     let (user, pass) = text.split_once(':').ok_or_else(malformed)?;
     Ok((user.to_owned(), pass.to_owned()))
@@ -85,16 +121,25 @@ fn decode_basic(encoded: &str) -> Result<(String, String), ApiError> {
 
 /// Registry notifications: the shared secret first (401, nothing stored), then the envelope
 /// (400 if malformed), then durable queueing before the 202.
-async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
     if !state.admission.webhook_secret_matches(presented) {
-        return Err(ApiError::Unauthenticated("the webhook secret is missing or wrong".to_owned()));
+        return Err(ApiError::Unauthenticated(
+            "the webhook secret is missing or wrong".to_owned(),
+        ));
     }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let outcome = state.admission.intake_notifications(content_type, &body, &meta()).await?;
+    let outcome = state
+        .admission
+        .intake_notifications(content_type, &body, &meta())
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(outcome)).into_response())
 }

@@ -74,6 +74,7 @@ macro_rules! intents_impl {
                         .bind(i.artifact_id.map(|a| a.0))
                         .bind(i.completed_at)
                         .bind(&i.correlation_id)
+                        .bind(sqlx::types::Json(&i.principal))
                         .execute(&mut *tx)
                         .await?;
                     Self::append_audit_in(&mut *tx, audit).await?;

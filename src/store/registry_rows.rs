@@ -8,8 +8,8 @@ use uuid::Uuid;
 use super::rows::{actor, parse};
 use super::{ArtifactLinks, StoreError};
 use crate::domain::{
-    AccessGrant, ArtifactId, EventStatus, IntentKind, IssuedToken, PublishIntent, PullIntent, RegistryAction,
-    RegistryEvent, UnregisteredPush,
+    AccessGrant, ArtifactId, EventStatus, IntentKind, IssuedToken, Principal, PublishIntent, PullIntent,
+    RegistryAction, RegistryEvent, UnregisteredPush,
 };
 
 /// The stored form of an intent kind.
@@ -97,6 +97,7 @@ pub(super) struct PublishIntentRow {
     artifact_id: Option<Uuid>,
     completed_at: Option<DateTime<Utc>>,
     correlation_id: String,
+    principal: Json<Principal>,
 }
 
 impl TryFrom<PublishIntentRow> for PublishIntent {
@@ -113,6 +114,7 @@ impl TryFrom<PublishIntentRow> for PublishIntent {
             tag_hint: r.tag_hint,
             expected_digest: parse_opt("expected_digest", r.expected_digest.as_deref())?,
             actor: actor(&r.actor_type, r.actor_id)?,
+            principal: r.principal.0,
             password_sha256: r.password_sha256,
             created_at: r.created_at,
             expires_at: r.expires_at,

@@ -115,7 +115,7 @@ macro_rules! publish_intent_cols {
     () => {
         "id, project, app, repository, artifact_kind, artifact_type, tag_hint, expected_digest, \
          actor_type, actor_id, password_sha256, created_at, expires_at, artifact_id, completed_at, \
-         correlation_id"
+         correlation_id, principal"
     };
 }
 
@@ -152,7 +152,7 @@ macro_rules! push_cols {
 pub(super) const INSERT_PUBLISH_INTENT: &str = concat!(
     "insert into publish_intents (",
     publish_intent_cols!(),
-    ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+    ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
 );
 
 pub(super) const SELECT_PUBLISH_INTENT: &str = concat!(

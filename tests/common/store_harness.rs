@@ -83,7 +83,10 @@ where
 }
 
 /// Generates one test per backend per case; `raw` cases also get raw database access.
-#[allow(unused_macros, reason = "only the store suites use it; every test binary compiles it")]
+#[allow(
+    unused_macros,
+    reason = "only the store suites use it; every test binary compiles it"
+)]
 macro_rules! conformance {
     (plain: [$($case:ident),* $(,)?], raw: [$($raw:ident),* $(,)?]) => {
         mod sqlite {
@@ -100,7 +103,10 @@ macro_rules! conformance {
         }
     };
 }
-#[allow(unused_imports, reason = "only the store suites use it; every test binary compiles it")]
+#[allow(
+    unused_imports,
+    reason = "only the store suites use it; every test binary compiles it"
+)]
 pub(crate) use conformance;
 
 // ---------------------------------------------------------------------------------------------

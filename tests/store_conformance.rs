@@ -4,104 +4,21 @@
 
 mod common;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
-use gatehouse::audit::{
-    AuditDecision, DecisionRecord, NewAuditRecord, PromotionFacts, Transition, verify_chain,
+use chrono::TimeDelta;
+use common::store_harness::{
+    Raw, actor, artifact, audit_count, audit_for, conformance, decision, decision_count, now, page, register,
 };
-use gatehouse::audit::{AuditRecord, ChainBreak};
+use gatehouse::audit::{AuditRecord, ChainBreak, verify_chain};
 use gatehouse::domain::{
-    Actor, ActorType, Artifact, ArtifactId, ArtifactKind, ArtifactType, Evidence, EvidenceResult,
-    LifecycleState, Promotion, Source, SourceType, TrustState,
+    Artifact, ArtifactId, ArtifactKind, Evidence, EvidenceResult, LifecycleState, Promotion, TrustState,
 };
 use gatehouse::store::{
-    ArtifactChange, ArtifactFilter, LogFilter, PageRequest, PostgresStore, Registered, SqliteStore, Store,
-    StoreError,
+    ArtifactChange, ArtifactFilter, LogFilter, PageRequest, Registered, RegistrationLinks, Store, StoreError,
 };
 use serde_json::json;
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{PgPool, SqlitePool};
-use uuid::Uuid;
-
-// ---------------------------------------------------------------------------------------------
-// Harness
-
-/// Raw access to the database under test, for writing around the store (tampering).
-enum Raw {
-    Sqlite(SqlitePool),
-    Pg(PgPool),
-}
-
-impl Raw {
-    async fn exec(&self, sql: &'static str) {
-        match self {
-            Raw::Sqlite(p) => {
-                sqlx::query(sql).execute(p).await.unwrap();
-            }
-            Raw::Pg(p) => {
-                sqlx::query(sql).execute(p).await.unwrap();
-            }
-        }
-    }
-}
-
-async fn on_sqlite<F, Fut>(case: F)
-where
-    F: FnOnce(Arc<dyn Store>, Raw) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("nested/gatehouse.db").display());
-    let store = SqliteStore::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    let raw = Raw::Sqlite(store.pool().clone());
-    case(Arc::new(store), raw).await;
-}
-
-async fn on_postgres<F, Fut>(case: F)
-where
-    F: FnOnce(Arc<dyn Store>, Raw) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let Some(db) = common::pg::fresh_db().await else {
-        return;
-    };
-    let pool = PgPoolOptions::new()
-        .max_connections(5)
-        .connect(&db.url)
-        .await
-        .unwrap();
-    let store = PostgresStore::from_pool(pool.clone());
-    store.migrate().await.unwrap();
-    // Run the case in its own task so a failing assertion still lets `db` drop the database.
-    let outcome = tokio::spawn(case(Arc::new(store), Raw::Pg(pool.clone()))).await;
-    pool.close().await;
-    drop(db);
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
-}
-
-/// Generates one test per backend per case; `raw` cases also get raw database access.
-macro_rules! conformance {
-    (plain: [$($case:ident),* $(,)?], raw: [$($raw:ident),* $(,)?]) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() { super::on_sqlite(|s, _| super::$case(s)).await }) *
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $raw() { super::on_sqlite(super::$raw).await }) *
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() { super::on_postgres(|s, _| super::$case(s)).await }) *
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $raw() { super::on_postgres(super::$raw).await }) *
-        }
-    };
-}
 
 conformance!(
     plain: [
@@ -120,108 +37,6 @@ conformance!(
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
-
-fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
-}
-
-fn actor(id: &str) -> Actor {
-    Actor {
-        actor_type: ActorType::ServiceAccount,
-        id: id.into(),
-    }
-}
-
-fn artifact(project: &str, app: &str, n: u32, kind: ArtifactKind) -> Artifact {
-    let at = now();
-    Artifact {
-        id: ArtifactId::new(),
-        project: project.parse().unwrap(),
-        app: app.parse().unwrap(),
-        artifact_kind: kind,
-        artifact_type: ArtifactType::default_for(kind),
-        repository: format!("gpuaas/apps/{project}/{app}").parse().unwrap(),
-        digest: format!("sha256:{n:064x}").parse().unwrap(),
-        tag: Some(format!("v{n}")),
-        media_type: None,
-        source: Source {
-            source_type: SourceType::OciRegistry,
-            uri: format!("registry.local/gpuaas/apps/{project}/{app}"),
-            source_ref: None,
-            size_bytes: Some(1024),
-            content_encoding: None,
-        },
-        lifecycle_state: LifecycleState::Published,
-        trust_state: TrustState::Unverified,
-        channels: vec![],
-        signature_verified: false,
-        attestations: vec![],
-        created_by: actor("ci"),
-        created_at: at,
-        updated_at: at,
-        version: 1,
-    }
-}
-
-fn audit_for(a: Option<&Artifact>, action: &str, actor_id: &str) -> NewAuditRecord {
-    NewAuditRecord {
-        actor: actor(actor_id),
-        action: action.into(),
-        project: a.map(|a| a.project.to_string()),
-        artifact_id: a.map(|a| a.id),
-        repository: a.map(|a| a.repository.to_string()),
-        digest: a.map(|a| a.digest.to_string()),
-        artifact_kind: a.map(|a| a.artifact_kind.to_string()),
-        source_type: a.map(|a| a.source.source_type.to_string()),
-        transition: Some(Transition {
-            from: "published".into(),
-            to: "promoted".into(),
-            reason: Some("ready for dev".into()),
-        }),
-        promotion: Some(PromotionFacts {
-            channel: "dev".into(),
-            target_environment: None,
-        }),
-        decision: Some(AuditDecision {
-            effect: "allow".into(),
-            policy_ids: vec!["p1".into(), "p0".into()],
-            policy_hash: "abc".into(),
-        }),
-        correlation_id: "req-1".into(),
-    }
-}
-
-fn decision(action: &str, project: &str, effect: &str, at: DateTime<Utc>) -> DecisionRecord {
-    DecisionRecord {
-        id: Uuid::now_v7(),
-        decided_at: at,
-        correlation_id: "req-1".into(),
-        actor: actor("ci"),
-        action: action.into(),
-        project: Some(project.into()),
-        artifact_id: None,
-        resource: format!("Gatehouse::Project::\"{project}\""),
-        effect: effect.into(),
-        policy_ids: vec!["allow-ci".into()],
-        reasons: vec!["because".into()],
-        errors: vec![],
-        policy_hash: "h".into(),
-        request: json!({"principal": "ci", "context": {"z": 1, "a": [1.5, null, true]}}),
-        entities: json!([{"uid": {"type": "Gatehouse::Project", "id": project}}]),
-    }
-}
-
-async fn register(store: &Arc<dyn Store>, a: &Artifact) -> Artifact {
-    let d = decision("register", a.project.as_str(), "allow", now());
-    match store
-        .register_artifact(a, audit_for(Some(a), "app_artifact.register", "ci"), &d)
-        .await
-        .unwrap()
-    {
-        Registered::Created(stored) => stored,
-        Registered::Existing(_) => panic!("expected a new artifact"),
-    }
-}
 
 fn promote_change(a: &Artifact, channel: &str) -> ArtifactChange {
     let mut next = a.clone();
@@ -242,28 +57,6 @@ fn promote_change(a: &Artifact, channel: &str) -> ArtifactChange {
     }
 }
 
-fn page(limit: u32) -> PageRequest {
-    PageRequest { limit, cursor: None }
-}
-
-async fn audit_count(store: &Arc<dyn Store>) -> usize {
-    store
-        .list_audit(&LogFilter::default(), &page(500))
-        .await
-        .unwrap()
-        .items
-        .len()
-}
-
-async fn decision_count(store: &Arc<dyn Store>) -> usize {
-    store
-        .list_decisions(&LogFilter::default(), &page(500))
-        .await
-        .unwrap()
-        .items
-        .len()
-}
-
 // ---------------------------------------------------------------------------------------------
 // Cases
 
@@ -276,7 +69,12 @@ async fn case_register_is_idempotent(store: Arc<dyn Store>) {
     again.tag = Some("other".into());
     let d = decision("register", "team-a", "allow", now());
     let answer = store
-        .register_artifact(&again, audit_for(Some(&again), "x", "ci"), &d)
+        .register_artifact(
+            &again,
+            audit_for(Some(&again), "x", "ci"),
+            &d,
+            &RegistrationLinks::default(),
+        )
         .await
         .unwrap();
     assert_eq!(answer, Registered::Existing(a.clone()));

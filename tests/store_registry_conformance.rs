@@ -12,8 +12,8 @@ use common::store_harness::{
     Raw, actor, artifact, audit_count, audit_for, conformance, decision, decision_count, now, page, register,
 };
 use gatehouse::domain::{
-    AccessGrant, Artifact, ArtifactKind, ArtifactType, EventStatus, IntentKind, IssuedToken, PublishIntent,
-    PullIntent, RegistryAction, RegistryEvent, UnregisteredPush,
+    AccessGrant, Artifact, ArtifactKind, ArtifactType, EventStatus, IntentKind, IssuedToken, Principal,
+    PublishIntent, PullIntent, RegistryAction, RegistryEvent, Role, UnregisteredPush,
 };
 use gatehouse::store::{ArtifactLinks, PageRequest, Registered, RegistrationLinks, Store, StoreError};
 use serde_json::json;
@@ -51,6 +51,13 @@ fn publish_intent(app: &str, created_at: DateTime<Utc>, ttl: TimeDelta) -> Publi
         tag_hint: Some("v1".into()),
         expected_digest: Some(format!("sha256:{:064x}", 1).parse().unwrap()),
         actor: actor("ci"),
+        principal: Principal {
+            actor: actor("ci"),
+            issuer: "https://issuer.test".into(),
+            project_roles: [("team-a".parse().unwrap(), [Role::Operator].into())].into(),
+            platform_roles: Default::default(),
+            ci: Default::default(),
+        },
         password_sha256: format!("{:064x}", 0xfeed_u32),
         created_at,
         expires_at: created_at + ttl,

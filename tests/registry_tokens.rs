@@ -70,6 +70,16 @@ fn creds(user: &str) -> (String, String) {
     (user.to_owned(), format!("{user}-password"))
 }
 
+/// The skopeo run failed because the registry refused access, not for some other reason.
+fn assert_denied<T: std::fmt::Debug>(result: Result<T, String>) {
+    let error = result.expect_err("the registry should have refused");
+    let lower = error.to_lowercase();
+    assert!(
+        lower.contains("denied") || lower.contains("unauthorized") || lower.contains("401"),
+        "refused for another reason: {error}"
+    );
+}
+
 /// Status of a bearer GET straight to the registry, bypassing any client's token dance.
 async fn registry_status(registry: &TestRegistry, path: &str, token: &str) -> u16 {
     reqwest::Client::new()
@@ -100,11 +110,7 @@ async fn granted_push_and_pull_work_and_another_repository_is_refused_by_the_reg
     let _ = std::fs::remove_dir_all(pulled);
 
     let refused = skopeo_push(&image, &s.registry.host, REPO_B, &Auth::Creds(&user, &pass)).await;
-    let error = refused.expect_err("push to B must be refused");
-    assert!(
-        error.contains("denied") || error.contains("unauthorized") || error.contains("401"),
-        "{error}"
-    );
+    assert_denied(refused);
 
     // The realm grants nothing for B (intersection is empty); the registry is what says no.
     let token_for_b = fixture_signer()
@@ -162,15 +168,14 @@ async fn pull_only_cannot_push_and_empty_grant_cannot_pull() {
 
     let (puller, puller_pass) = creds("puller");
     let other = write_oci_image("pull-only-other", "v2");
-    assert!(
+    assert_denied(
         skopeo_push(
             &other,
             &s.registry.host,
             REPO_A,
-            &Auth::Creds(&puller, &puller_pass)
+            &Auth::Creds(&puller, &puller_pass),
         )
-        .await
-        .is_err()
+        .await,
     );
     let pulled = skopeo_pull(
         &s.registry.host,
@@ -184,15 +189,14 @@ async fn pull_only_cannot_push_and_empty_grant_cannot_pull() {
     let _ = std::fs::remove_dir_all(pulled);
 
     let (nobody, nobody_pass) = creds("nobody");
-    assert!(
+    assert_denied(
         skopeo_pull(
             &s.registry.host,
             REPO_A,
             &digest,
-            &Auth::Creds(&nobody, &nobody_pass)
+            &Auth::Creds(&nobody, &nobody_pass),
         )
-        .await
-        .is_err()
+        .await,
     );
 }
 
@@ -204,11 +208,7 @@ async fn a_token_signed_by_an_untrusted_key_is_refused() {
     let forged = untrusted_signer()
         .sign("subject-pusher", &full, Duration::from_secs(60))
         .unwrap();
-    assert!(
-        skopeo_push(&image, &s.registry.host, REPO_A, &Auth::Token(&forged.token))
-            .await
-            .is_err()
-    );
+    assert_denied(skopeo_push(&image, &s.registry.host, REPO_A, &Auth::Token(&forged.token)).await);
     assert_eq!(
         registry_status(&s.registry, &format!("/v2/{REPO_A}/tags/list"), &forged.token).await,
         401
@@ -300,4 +300,68 @@ async fn push_notification_reaches_the_endpoint_and_parses_and_manifest_info_ans
         .sign("gatehouse", &[], Duration::from_secs(60))
         .unwrap();
     assert!(client.manifest_info(REPO_A, &digest, &empty.token).await.is_err());
+}
+
+/// libtrust's key id: SHA-256 of the DER SubjectPublicKeyInfo, first 240 bits, base32, in
+/// groups of four joined by `:` — what distribution 2.8 matches a `kid` header against.
+fn libtrust_kid(cert_pem: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let body: String = cert_pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(body).unwrap();
+    // A P-256 SubjectPublicKeyInfo always starts with these bytes and holds a 65-byte point.
+    let prefix = hex::decode("3059301306072a8648ce3d020106082a8648ce3d030107034200").unwrap();
+    let at = der.windows(prefix.len()).position(|w| w == prefix).unwrap();
+    let spki = &der[at..at + prefix.len() + 65];
+    let hash = sha2::Sha256::digest(spki);
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut bits = 0u32;
+    let mut nbits = 0;
+    let mut out = String::new();
+    for byte in &hash[..30] {
+        bits = (bits << 8) | u32::from(*byte);
+        nbits += 8;
+        while nbits >= 5 {
+            nbits -= 5;
+            out.push(char::from(alphabet[((bits >> nbits) & 31) as usize]));
+        }
+    }
+    let chars: Vec<char> = out.chars().collect();
+    chars
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+#[tokio::test]
+async fn distribution_finds_the_key_by_x5c_or_libtrust_kid_and_refuses_neither() {
+    let Some(s) = setup().await else { return };
+    let now = chrono::Utc::now().timestamp();
+    let claims = serde_json::json!({
+        "iss": common::registry::ISSUER, "sub": "s", "aud": common::registry::SERVICE,
+        "iat": now, "nbf": now, "exp": now + 60, "jti": "j",
+        "access": [grant(REPO_A, &["pull"])],
+    });
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(
+        &std::fs::read(common::repo_path("fixtures/registry/token.key")).unwrap(),
+    )
+    .unwrap();
+    let path = format!("/v2/{REPO_A}/tags/list");
+    // Neither x5c nor kid: the registry cannot find a key.
+    let bare = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    let token = jsonwebtoken::encode(&bare, &claims, &key).unwrap();
+    assert_eq!(registry_status(&s.registry, &path, &token).await, 401);
+    // kid = libtrust fingerprint of a key in rootcertbundle: the alternative to x5c.
+    let cert = std::fs::read_to_string(common::repo_path("fixtures/registry/token.crt")).unwrap();
+    let mut with_kid = bare.clone();
+    with_kid.kid = Some(libtrust_kid(&cert));
+    let token = jsonwebtoken::encode(&with_kid, &claims, &key).unwrap();
+    // 404: authorised, the repository just has nothing yet.
+    assert_eq!(registry_status(&s.registry, &path, &token).await, 404);
+    // And what TokenSigner sends (x5c) is accepted the same way.
+    let signed = fixture_signer()
+        .sign("s", &[grant(REPO_A, &["pull"])], Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(registry_status(&s.registry, &path, &signed.token).await, 404);
 }

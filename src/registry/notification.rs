@@ -311,31 +311,48 @@ mod tests {
     }
 
     #[test]
-    fn distribution_push_fixture_has_one_manifest_push() {
+    fn real_distribution_manifest_push_normalises() {
         let events = parse_notification(
             Some(DISTRIBUTION_EVENTS_V1),
             &fixture("distribution-push.json"),
             now(),
         )
         .unwrap();
-        let manifests: Vec<_> = events.iter().filter(|e| is_manifest_push(e)).collect();
-        assert_eq!(manifests.len(), 1, "{events:#?}");
-        let ev = manifests[0];
+        assert_eq!(events.len(), 1);
+        let ev = &events[0];
+        assert!(is_manifest_push(ev));
+        assert!(!is_signature_or_attestation(ev));
+        assert_eq!(ev.id, "1811d0a1-e269-4bad-98c9-189e737484d2");
         assert_eq!(ev.source, "distribution");
-        assert!(ev.digest.is_some());
-        assert!(ev.actor_name.is_some());
+        assert_eq!(ev.action, RegistryAction::Push);
+        assert_eq!(ev.repository, "gpuaas/apps/demo/web");
+        assert_eq!(
+            ev.digest.as_ref().map(Digest::as_str),
+            Some("sha256:46c5463ddc4f3a51936544c106b25ed985c69bc619e8d6505b086f658718c9bf")
+        );
+        assert_eq!(ev.media_type.as_deref(), Some(MANIFEST_MEDIA_TYPES[0]));
+        assert_eq!(ev.size, Some(402));
+        assert_eq!(ev.tag.as_deref(), Some("v1"));
+        assert_eq!(ev.actor_name.as_deref(), Some("subject-pusher"));
         assert!(ev.occurred_at.is_some());
+        assert_eq!(ev.received_at, now());
         assert_eq!(ev.status, EventStatus::Pending);
         assert_eq!(ev.attempts, 0);
         assert_eq!(ev.result, Value::Null);
-        assert_eq!(ev.received_at, now());
-        assert!(!is_signature_or_attestation(ev));
-        // Blob pushes are in the same envelope and are not manifest pushes.
-        assert!(
-            events
-                .iter()
-                .any(|e| e.action == RegistryAction::Push && !is_manifest_push(e))
-        );
+    }
+
+    #[test]
+    fn real_distribution_blob_push_is_not_a_manifest_push() {
+        let events = parse_notification(
+            Some(DISTRIBUTION_EVENTS_V1),
+            &fixture("distribution-blob-push.json"),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].action, RegistryAction::Push);
+        assert!(events[0].digest.is_some());
+        assert!(!is_manifest_push(&events[0]));
     }
 
     #[test]

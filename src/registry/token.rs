@@ -3,8 +3,9 @@
 //! Distribution's verifier (`registry/auth/token`) looks for the signing key in the JWT header,
 //! in this order: `x5c` (a certificate chain it verifies against `rootcertbundle`), `jwk`, then
 //! `kid` (a libtrust fingerprint of a key in the bundle). We send `x5c` = the one certificate the
-//! registry is given as `rootcertbundle`, which `tests/registry_tokens.rs` checks against the
-//! real registry. It then requires `iss` = its configured issuer, `aud` = its service (a single
+//! registry is given as `rootcertbundle`. `tests/registry_tokens.rs` checks against the real
+//! 2.8.2 registry that this is accepted, that a libtrust-fingerprint `kid` alone would be too,
+//! and that a header with neither is refused. It then requires `iss` = its configured issuer, `aud` = its service (a single
 //! string), and `exp`/`nbf` within 60 s of leeway; `access` lists what is granted.
 
 use std::path::Path;

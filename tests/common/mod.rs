@@ -4,6 +4,7 @@
 #![allow(dead_code, reason = "each test binary uses a different part of the harness")]
 
 pub mod pg;
+pub mod registry;
 pub mod store_harness;
 
 use std::net::SocketAddr;

@@ -263,9 +263,26 @@ async fn operational_endpoints_answer() {
     assert_eq!(doc["openapi"], "3.1.0");
     for path in [
         "/v1/projects/{project}/artifacts",
+        "/v1/artifacts/{id}",
+        "/v1/artifacts/{id}/explain",
+        "/v1/artifacts/{id}/verify",
         "/v1/artifacts/{id}/promote",
+        "/v1/artifacts/{id}/deprecate",
+        "/v1/artifacts/{id}/retire",
+        "/v1/artifacts/{id}/revoke",
         "/v1/admission/review",
+        "/v1/audit",
         "/v1/decisions",
+        "/v1/policies",
+        "/v1/registry",
+        "/v1/projects/{project}/publish-intents",
+        "/v1/projects/{project}/pull-intents",
+        "/v1/projects/{project}/unregistered-pushes",
+        "/v1/registry/token",
+        "/v1/webhooks/registry",
+        "/healthz",
+        "/readyz",
+        "/metrics",
     ] {
         assert!(doc["paths"][path].is_object(), "openapi lacks {path}");
     }
@@ -286,7 +303,8 @@ async fn operational_endpoints_answer() {
         "{text}"
     );
     assert!(
-        text.contains("gatehouse_decisions_total{action=\"describe\",effect=\"allow\"} 1"),
+        text.contains("gatehouse_decisions_total{action=\"describe\",effect=\"allow\"} 1")
+            && text.contains("gatehouse_notification_queue_depth 0"),
         "{text}"
     );
     let (status, info) = app.get("/v1/registry", &operator()).await;

@@ -107,6 +107,11 @@ impl Admission {
         self.registry_setup.webhook_secret_matches(presented)
     }
 
+    /// Registry events waiting to be applied, or `None` if the database does not answer.
+    pub async fn queued_notifications(&self) -> Option<i64> {
+        self.store.pending_registry_events().await.ok()
+    }
+
     /// Whether the database answers (for readiness).
     pub async fn database_ready(&self) -> bool {
         self.store.ping().await.is_ok()

@@ -126,12 +126,6 @@ impl RegisterInput {
                 "must be 1 to 255 characters",
             ));
         }
-        if self.publish_intent_id.is_some() {
-            return Err(AdmissionError::invalid(
-                "publish_intent_id",
-                "no such publish intent",
-            ));
-        }
         let source = self
             .source
             .ok_or_else(|| AdmissionError::invalid("source", "is required"))?

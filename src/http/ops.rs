@@ -81,11 +81,16 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
-        .into_response()
+    let mut text = state.metrics.render();
+    // Read at scrape time from the database: the queue is shared by every instance.
+    if let Some(depth) = state.admission.queued_notifications().await {
+        text.push_str(
+            "# HELP gatehouse_notification_queue_depth Registry events queued and not yet applied.\n",
+        );
+        text.push_str("# TYPE gatehouse_notification_queue_depth gauge\n");
+        text.push_str(&format!("gatehouse_notification_queue_depth {depth}\n"));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn openapi() -> Response {

@@ -94,6 +94,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// Keeps the database alive for the app's lifetime.
     pub db: Db,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl TestApp {
@@ -105,14 +107,36 @@ impl TestApp {
 
     /// Starts a gateway with a given configuration.
     pub async fn spawn_with(db: Db, config: Config) -> Self {
-        let app = gatehouse::Application::build(config).await.unwrap();
+        let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+        Self::spawn_on(db, config, listener).await
+    }
+
+    /// Starts a gateway on a listener the test bound (so a registry can be pointed at it first).
+    pub async fn spawn_on(db: Db, config: Config, listener: tokio::net::TcpListener) -> Self {
+        let app = gatehouse::Application::build_on(config, listener).await.unwrap();
         let addr = app.local_addr().unwrap();
-        tokio::spawn(app.run_until_stopped(std::future::pending()));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(app.run_until_stopped(async move {
+            let _ = stopped.await;
+        }));
         Self {
             base: format!("http://{addr}"),
             http: reqwest::Client::new(),
             db,
+            stop: Some(stop),
+            served: Some(served),
         }
+    }
+
+    /// Stops the gateway gracefully and answers its database (to start another gateway on it).
+    pub async fn shutdown(mut self) -> Db {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(served) = self.served.take() {
+            served.await.unwrap().unwrap();
+        }
+        self.db
     }
 
     /// GET with a bearer token.

@@ -1,15 +1,21 @@
 //! `PolicyEngine::decide` for a promote request: the shipped policy set (allow, forbid-deny and
 //! no-permit-deny), then the same request against sets grown by N extra per-project permits.
 //! Each measured call builds the entity slice, parses it against the schema and evaluates it;
-//! policies are loaded and validated once, outside the measured loop.
+//! policies are loaded and validated once, outside the measured loop. A last group times the
+//! Cedar steps inside one `decide` on their own.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use cedar_policy::{
+    Authorizer, Context, Decision as CedarDecision, Entities, EntityUid, PolicySet, Request, Schema,
+};
+
+use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use gatehouse::domain::{Actor, ActorType, Artifact, CiClaims, Principal, Role};
 use gatehouse::policy::{Action, Caller, PolicyEngine, PolicyRequest, RequestContext, Resource};
 use serde_json::json;
@@ -155,5 +161,67 @@ fn scaled(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, shipped, scaled);
+/// Where the time of one `decide` goes: the Cedar steps it runs, repeated here on the same
+/// inputs (the request and entity slice the engine recorded for the allow case).
+fn breakdown(c: &mut Criterion) {
+    let engine = load(&repo_path("policies"));
+    let operator = user("olivia", "team-a", Role::Operator);
+    let artifact = artifact();
+    let decision = engine.decide(&promote(&operator, &artifact, "staging", "test"));
+    let schema_text = std::fs::read_to_string(repo_path("schemas/gatehouse.cedarschema")).unwrap();
+    let (schema, _) = Schema::from_cedarschema_str(&schema_text).unwrap();
+    let mut policy_text = String::new();
+    for entry in std::fs::read_dir(repo_path("policies")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "cedar") {
+            policy_text.push_str(&std::fs::read_to_string(path).unwrap());
+        }
+    }
+    let policies = PolicySet::from_str(&policy_text).unwrap();
+    let uid = |key: &str| EntityUid::from_str(decision.request[key].as_str().unwrap()).unwrap();
+    let (principal, action, resource) = (uid("principal"), uid("action"), uid("resource"));
+    let context_json = decision.request["context"].clone();
+    let make_request = || {
+        let context = Context::from_json_value(context_json.clone(), Some((&schema, &action))).unwrap();
+        Request::new(
+            principal.clone(),
+            action.clone(),
+            resource.clone(),
+            context,
+            Some(&schema),
+        )
+        .unwrap()
+    };
+    let entities = Entities::from_json_value(decision.entities.clone(), Some(&schema)).unwrap();
+    let (request, authorizer) = (make_request(), Authorizer::new());
+    assert_eq!(
+        authorizer
+            .is_authorized(&request, &policies, &entities)
+            .decision(),
+        CedarDecision::Allow
+    );
+
+    let mut group = c.benchmark_group("decide_breakdown");
+    group.bench_function("entities_from_json_with_schema", |b| {
+        b.iter_batched(
+            || decision.entities.clone(),
+            |json| Entities::from_json_value(json, Some(&schema)).unwrap(),
+            BatchSize::SmallInput,
+        );
+    });
+    group.bench_function("entities_from_json_without_schema", |b| {
+        b.iter_batched(
+            || decision.entities.clone(),
+            |json| Entities::from_json_value(json, None).unwrap(),
+            BatchSize::SmallInput,
+        );
+    });
+    group.bench_function("context_and_request_with_schema", |b| b.iter(make_request));
+    group.bench_function("is_authorized", |b| {
+        b.iter(|| authorizer.is_authorized(black_box(&request), &policies, &entities));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, shipped, scaled, breakdown);
 criterion_main!(benches);

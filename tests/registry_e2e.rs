@@ -95,11 +95,25 @@ async fn artifact_by_digest(app: &TestApp, project: &str, digest: &str) -> Optio
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn publish_push_register_verify_promote_pull() {
+async fn publish_push_register_verify_promote_pull_on_sqlite() {
+    if common::registry::tools_available() {
+        publish_push_register_verify_promote_pull(Db::sqlite()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_push_register_verify_promote_pull_on_postgres() {
     if !common::registry::tools_available() {
         return;
     }
-    let Stack { app, registry, .. } = stack_on(Db::sqlite(), true).await;
+    let Some(db) = common::pg::fresh_db().await else {
+        return;
+    };
+    publish_push_register_verify_promote_pull(Db::Postgres(db)).await;
+}
+
+async fn publish_push_register_verify_promote_pull(db: Db) {
+    let Stack { app, registry, .. } = stack_on(db, true).await;
     let intent = publish_intent(
         &app,
         "team-a",
@@ -228,6 +242,123 @@ async fn publish_push_register_verify_promote_pull() {
             .await
             .is_ok()
     );
+
+    // A prod runtime may not pull what never reached prod.
+    let (status, problem) = app
+        .post(
+            "/v1/projects/team-a/pull-intents",
+            &operator("team-a"),
+            json!({ "digest": pushed, "channel": "prod" }),
+        )
+        .await;
+    assert_eq!(status, 403, "{problem}");
+    assert_eq!(problem["policy_ids"], json!(["pull-needs-channel-reached"]));
+
+    // Revoked: no new pull intent, and the credential already handed out now gets an empty grant.
+    let admin = token("ada", json!({ "team-a": ["admin"] }));
+    let (status, _) = app
+        .post(
+            &format!("/v1/artifacts/{id}/revoke"),
+            &admin,
+            json!({ "reason": "leaked key" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, problem) = app
+        .post(
+            "/v1/projects/team-a/pull-intents",
+            &operator("team-a"),
+            json!({ "artifact_id": id }),
+        )
+        .await;
+    assert_eq!(status, 403, "{problem}");
+    assert!(
+        skopeo_pull(&registry.host, &repository, &pushed, &Auth::Creds(&puser, &ppass))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_checks_the_registry_and_the_intent() {
+    if !common::registry::tools_available() {
+        return;
+    }
+    let Stack { app, registry, .. } = stack_on(Db::sqlite(), true).await;
+    let source =
+        json!({ "source_type": "oci_registry", "uri": format!("{}/gpuaas/apps/team-a/api", registry.host) });
+
+    // A digest the registry does not have is refused and nothing is stored.
+    let never_pushed = digest("never pushed");
+    let body = json!({ "app": "api", "artifact_kind": "oci", "digest": never_pushed, "source": source });
+    let (status, problem) = app
+        .post("/v1/projects/team-a/artifacts", &operator("team-a"), body)
+        .await;
+    assert_eq!(
+        (status, problem["field"].as_str()),
+        (422, Some("digest")),
+        "{problem}"
+    );
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("registry has no manifest"),
+        "{problem}"
+    );
+    let (_, page) = app
+        .get("/v1/projects/team-a/artifacts", &operator("team-a"))
+        .await;
+    assert_eq!(page["items"], json!([]));
+
+    // A pushed digest is accepted, with the registry's media type and size recorded.
+    let intent = publish_intent(
+        &app,
+        "team-a",
+        json!({ "app": "api", "artifact_kind": "oci", "expected_digest": digest("something else") }),
+    )
+    .await;
+    let grant = gatehouse::domain::AccessGrant {
+        resource_type: "repository".to_owned(),
+        name: "gpuaas/apps/team-a/api".to_owned(),
+        actions: vec!["pull".to_owned(), "push".to_owned()],
+    };
+    let signed = common::registry::fixture_signer()
+        .sign("ci", &[grant], Duration::from_secs(60))
+        .unwrap();
+    let image = write_oci_image("api v1", "v1");
+    let pushed = skopeo_push(
+        &image,
+        &registry.host,
+        "gpuaas/apps/team-a/api",
+        &Auth::Token(&signed.token),
+    )
+    .await
+    .unwrap();
+
+    // Through an intent that expected another digest: refused, naming the digest.
+    let body = json!({
+        "app": "api", "artifact_kind": "oci", "digest": pushed, "source": source, "publish_intent_id": intent["id"],
+    });
+    let (status, problem) = app
+        .post("/v1/projects/team-a/artifacts", &operator("team-a"), body)
+        .await;
+    assert_eq!(
+        (status, problem["field"].as_str()),
+        (422, Some("digest")),
+        "{problem}"
+    );
+
+    let body = json!({ "app": "api", "artifact_kind": "oci", "digest": pushed, "source": source });
+    let (status, artifact) = app
+        .post("/v1/projects/team-a/artifacts", &operator("team-a"), body)
+        .await;
+    assert!(status == 201 || status == 200, "{artifact}");
+    assert_eq!(
+        artifact["media_type"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(artifact["source"]["size_bytes"], image.manifest_size);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -487,6 +618,38 @@ async fn webhook_secret_envelope_redelivery_and_restart() {
         .await;
     assert_eq!(explained["registry_trail"]["publish_intent"]["id"], intent["id"]);
     assert_eq!(explained["registry_trail"]["event"]["id"], "evt-1");
+
+    // A signature manifest (cosign tag scheme) is a trust input, never an artifact.
+    let mut sig = envelope("evt-sig", "gpuaas/apps/team-a/worker", &digest("signature"));
+    sig["events"][0]["target"]["tag"] = json!(format!("sha256-{}.sig", &pushed["sha256:".len()..]));
+    let (status, _) = post_webhook(&app, WEBHOOK_SECRET, &sig).await;
+    assert_eq!(status, 202);
+
+    // A delete marks the artifact's registry presence.
+    let mut delete = envelope("evt-del", "gpuaas/apps/team-a/worker", &pushed);
+    delete["events"][0]["action"] = json!("delete");
+    let (status, _) = post_webhook(&app, WEBHOOK_SECRET, &delete).await;
+    assert_eq!(status, 202);
+    let artifact_id = artifact["id"].as_str().unwrap().to_owned();
+    eventually("the delete to mark presence", async || {
+        let (_, explained) = app
+            .get(
+                &format!("/v1/artifacts/{artifact_id}/explain"),
+                &operator("team-a"),
+            )
+            .await;
+        (explained["registry_trail"]["registry_presence"] == "deleted").then_some(())
+    })
+    .await;
+    assert_eq!(
+        count(&app.db.url(), "select count(*) from artifacts").await,
+        1,
+        "the signature became an artifact"
+    );
+    assert_eq!(
+        count(&app.db.url(), "select count(*) from unregistered_pushes").await,
+        0
+    );
 
     // Redelivered after it was applied: nothing changes.
     let audits = count(&app.db.url(), "select count(*) from audit_records").await;

@@ -4,8 +4,8 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::{Admission, AdmissionError, RequestMeta};
-use crate::audit::{AuditDecision, DecisionRecord};
-use crate::domain::{Actor, Principal};
+use crate::audit::{AuditDecision, DecisionRecord, NewAuditRecord, Transition};
+use crate::domain::{Actor, Artifact, LifecycleState, Principal};
 use crate::policy::{Action, Caller, Decision, PolicyRequest, RequestContext, Resource};
 
 /// An allow, with the record that must be persisted alongside whatever it permits.
@@ -19,12 +19,57 @@ pub(super) struct Allowed {
 impl Allowed {
     /// The decision as an audit record carries it.
     pub fn audit_decision(&self) -> AuditDecision {
-        AuditDecision {
-            effect: "allow".to_owned(),
-            policy_ids: self.decision.policy_ids.clone(),
-            policy_hash: self.decision.policy_hash.clone(),
-        }
+        audit_decision(&self.decision)
     }
+}
+
+/// An allowing decision as an audit record carries it.
+pub(super) fn audit_decision(decision: &Decision) -> AuditDecision {
+    AuditDecision {
+        effect: decision.effect().to_owned(),
+        policy_ids: decision.policy_ids.clone(),
+        policy_hash: decision.policy_hash.clone(),
+    }
+}
+
+/// The audit record of an action on one artifact; callers add the transition or promotion.
+pub(super) fn artifact_audit(
+    artifact: &Artifact,
+    actor: &Actor,
+    action: &str,
+    decision: AuditDecision,
+    correlation_id: &str,
+) -> NewAuditRecord {
+    NewAuditRecord {
+        actor: actor.clone(),
+        action: action.to_owned(),
+        project: Some(artifact.project.to_string()),
+        artifact_id: Some(artifact.id),
+        repository: Some(artifact.repository.to_string()),
+        digest: Some(artifact.digest.to_string()),
+        artifact_kind: Some(artifact.artifact_kind.to_string()),
+        source_type: Some(artifact.source.source_type.to_string()),
+        transition: None,
+        promotion: None,
+        decision: Some(decision),
+        correlation_id: correlation_id.to_owned(),
+    }
+}
+
+/// The audit record of a registration (`none` → `published`).
+pub(super) fn registration_audit(
+    artifact: &Artifact,
+    actor: &Actor,
+    decision: AuditDecision,
+    correlation_id: &str,
+) -> NewAuditRecord {
+    let mut audit = artifact_audit(artifact, actor, "app_artifact.register", decision, correlation_id);
+    audit.transition = Some(Transition {
+        from: "none".to_owned(),
+        to: LifecycleState::Published.to_string(),
+        reason: None,
+    });
+    audit
 }
 
 impl Admission {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::credentials::{Credential, new_password, password_sha256};
+use super::decide::artifact_audit;
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::NewAuditRecord;
 use crate::domain::{
@@ -304,20 +305,13 @@ impl Admission {
         let token = self
             .issue_token(signer, &username, grant, intent.expires_at)
             .await?;
-        let audit = NewAuditRecord {
-            actor: principal.actor.clone(),
-            action: "app_artifact.pull_intent".to_owned(),
-            project: Some(project.to_string()),
-            artifact_id: Some(artifact.id),
-            repository: Some(artifact.repository.to_string()),
-            digest: Some(artifact.digest.to_string()),
-            artifact_kind: Some(artifact.artifact_kind.to_string()),
-            source_type: Some(artifact.source.source_type.to_string()),
-            transition: None,
-            promotion: None,
-            decision: Some(allowed.audit_decision()),
-            correlation_id: meta.correlation_id.clone(),
-        };
+        let audit = artifact_audit(
+            &artifact,
+            &principal.actor,
+            "app_artifact.pull_intent",
+            allowed.audit_decision(),
+            &meta.correlation_id,
+        );
         self.store
             .create_pull_intent(&intent, audit, &allowed.record)
             .await?;

@@ -3,7 +3,7 @@
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::decide::Allowed;
+use super::decide::{Allowed, artifact_audit};
 use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
 use crate::audit::{NewAuditRecord, PromotionFacts, Transition};
 use crate::domain::{
@@ -314,20 +314,13 @@ impl Admission {
         allowed: &Allowed,
         meta: &RequestMeta,
     ) -> NewAuditRecord {
-        NewAuditRecord {
-            actor: principal.actor.clone(),
-            action: action.to_owned(),
-            project: Some(artifact.project.to_string()),
-            artifact_id: Some(artifact.id),
-            repository: Some(artifact.repository.to_string()),
-            digest: Some(artifact.digest.to_string()),
-            artifact_kind: Some(artifact.artifact_kind.to_string()),
-            source_type: Some(artifact.source.source_type.to_string()),
-            transition: None,
-            promotion: None,
-            decision: Some(allowed.audit_decision()),
-            correlation_id: meta.correlation_id.clone(),
-        }
+        artifact_audit(
+            artifact,
+            &principal.actor,
+            action,
+            allowed.audit_decision(),
+            &meta.correlation_id,
+        )
     }
 
     async fn commit(

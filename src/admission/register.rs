@@ -3,8 +3,8 @@
 use chrono::Utc;
 use serde::Deserialize;
 
+use super::decide::registration_audit;
 use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
-use crate::audit::{NewAuditRecord, Transition};
 use crate::domain::{
     AppSlug, Artifact, ArtifactId, ArtifactKind, ArtifactType, Digest, LifecycleState, Principal,
     ProjectSlug, RepositoryPath, Source, SourceType, TrustState,
@@ -239,24 +239,12 @@ impl Admission {
             self.log_decision(allowed.record).await?;
             return Ok(RegisterOutcome::Existing(self.view(existing).await?));
         }
-        let audit = NewAuditRecord {
-            actor: principal.actor.clone(),
-            action: "app_artifact.register".to_owned(),
-            project: Some(candidate.project.to_string()),
-            artifact_id: Some(candidate.id),
-            repository: Some(candidate.repository.to_string()),
-            digest: Some(candidate.digest.to_string()),
-            artifact_kind: Some(candidate.artifact_kind.to_string()),
-            source_type: Some(candidate.source.source_type.to_string()),
-            transition: Some(Transition {
-                from: "none".to_owned(),
-                to: LifecycleState::Published.to_string(),
-                reason: None,
-            }),
-            promotion: None,
-            decision: Some(allowed.audit_decision()),
-            correlation_id: meta.correlation_id.clone(),
-        };
+        let audit = registration_audit(
+            &candidate,
+            &principal.actor,
+            allowed.audit_decision(),
+            &meta.correlation_id,
+        );
         match self
             .store
             .register_artifact(&candidate, audit, &allowed.record, &links)

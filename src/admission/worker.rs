@@ -11,8 +11,8 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::credentials::parse_username;
+use super::decide::{audit_decision, registration_audit};
 use super::{Admission, AdmissionError, RequestMeta};
-use crate::audit::{NewAuditRecord, Transition};
 use crate::domain::{
     Artifact, ArtifactId, Digest, EventStatus, IntentKind, LifecycleState, PublishIntent, RegistryAction,
     RegistryEvent, Source, SourceType, TrustState, UnregisteredPush,
@@ -251,28 +251,12 @@ impl Admission {
                 decision.reasons.join("; ")
             )));
         }
-        let audit = NewAuditRecord {
-            actor: intent.actor.clone(),
-            action: "app_artifact.register".to_owned(),
-            project: Some(artifact.project.to_string()),
-            artifact_id: Some(artifact.id),
-            repository: Some(artifact.repository.to_string()),
-            digest: Some(digest.to_string()),
-            artifact_kind: Some(artifact.artifact_kind.to_string()),
-            source_type: Some(artifact.source.source_type.to_string()),
-            transition: Some(Transition {
-                from: "none".to_owned(),
-                to: "published".to_owned(),
-                reason: None,
-            }),
-            promotion: None,
-            decision: Some(crate::audit::AuditDecision {
-                effect: "allow".to_owned(),
-                policy_ids: decision.policy_ids.clone(),
-                policy_hash: decision.policy_hash.clone(),
-            }),
-            correlation_id: meta.correlation_id.clone(),
-        };
+        let audit = registration_audit(
+            &artifact,
+            &intent.actor,
+            audit_decision(&decision),
+            &meta.correlation_id,
+        );
         let links = RegistrationLinks {
             publish_intent_id: Some(intent.id),
             event_id: Some(event.id.clone()),

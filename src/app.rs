@@ -13,7 +13,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::admission::{Admission, RegistryInfo, RegistrySettings, RegistrySetup, run_worker};
+use crate::admission::{Admission, RegistryInfo, RegistrySettings, RegistrySetup, TrustSetup, run_worker};
+use crate::trust::TrustKeys;
 use crate::audit::DecisionLogWriter;
 use crate::auth::Authenticator;
 use crate::config::Config;
@@ -100,6 +101,7 @@ impl Application {
             channels,
             registry,
             registry_setup(&config)?,
+            trust_setup(&config)?,
             Arc::clone(&metrics),
         ));
         let state = AppState {
@@ -227,4 +229,14 @@ fn registry_setup(config: &Config) -> anyhow::Result<RegistrySetup> {
             verify_manifests: r.verifies_manifests(),
         },
     })
+}
+
+/// Loads the trust keys once; a bad key file stops start-up naming it.
+fn trust_setup(config: &Config) -> anyhow::Result<TrustSetup> {
+    let keys = TrustKeys::load(&config.trust.cosign_public_key_files)
+        .map_err(|e| anyhow::anyhow!("config key `trust.cosign_public_key_files`: {e}"))?;
+    if config.trust.trusted_root_file.is_some() {
+        tracing::warn!("`trust.trusted_root_file` is set, but keyless verification is not available in this version");
+    }
+    Ok(TrustSetup { keys, config: config.trust.clone() })
 }

@@ -72,13 +72,47 @@ impl RegistryConfig {
 }
 
 /// Signature trust material.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrustConfig {
-    /// Cosign public keys.
+    /// Cosign public keys (PEM, P-256) that signatures and attestations must verify with.
     pub cosign_public_key_files: Vec<PathBuf>,
     /// Sigstore trusted root.
     pub trusted_root_file: Option<PathBuf>,
+    /// Whether registration queues a verification job (run by the worker, off the request path).
+    pub verify_on_register: bool,
+    /// Evidence types that must pass, per artifact type (`oci.image`) or kind (`oci`); the most
+    /// specific entry wins. Default: `signature` for `oci` when any cosign key is configured.
+    pub required: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl Default for TrustConfig {
+    fn default() -> Self {
+        Self {
+            cosign_public_key_files: Vec::new(),
+            trusted_root_file: None,
+            verify_on_register: true,
+            required: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+/// Evidence types a verification may require.
+pub const REQUIRABLE_EVIDENCE: &[&str] = &["signature", "attestation"];
+
+impl TrustConfig {
+    /// The evidence types that must pass for an artifact of `artifact_type` (e.g. `oci.image`).
+    pub fn required_for(&self, artifact_type: &str) -> Vec<String> {
+        let kind = artifact_type.split('.').next().unwrap_or_default();
+        if let Some(list) = self.required.get(artifact_type).or_else(|| self.required.get(kind)) {
+            return list.clone();
+        }
+        // With keys configured, an OCI artifact is believed only once signed.
+        if kind == "oci" && !self.cosign_public_key_files.is_empty() {
+            return vec!["signature".to_owned()];
+        }
+        Vec::new()
+    }
 }
 
 /// Limits on HTTP requests.
@@ -240,6 +274,15 @@ impl Config {
                 origin: origin.to_owned(),
                 reason: "must start with `sqlite:`, `postgres://` or `postgresql://`".to_owned(),
             });
+        }
+        for (key, list) in &self.trust.required {
+            if let Some(bad) = list.iter().find(|t| !REQUIRABLE_EVIDENCE.contains(&t.as_str())) {
+                return Err(ConfigError::Key {
+                    key: format!("trust.required.{key}"),
+                    origin: origin.to_owned(),
+                    reason: format!("unknown evidence type `{bad}` (expected one of: {})", REQUIRABLE_EVIDENCE.join(", ")),
+                });
+            }
         }
         let r = &self.registry;
         if r.intent_ttl_default_seconds <= 0

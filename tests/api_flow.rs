@@ -72,15 +72,26 @@ fn assert_denied(status: u16, body: &Value) {
     );
 }
 
+/// The digest the committed attestation fixtures name (sha256 of these bytes).
+const ATTESTED: &str = "gatehouse attested artifact";
+
+/// Trusts the attestation fixtures' key; this flow has no registry, so no signature is required.
+fn attested_config(db: &Db) -> gatehouse::Config {
+    let mut config = common::test_config(db);
+    config.trust.cosign_public_key_files = vec![common::repo_path("fixtures/attestations/attest.pub.pem")];
+    config.trust.required.insert("oci".to_owned(), Vec::new());
+    config
+}
+
 async fn happy_path_and_refusals(app: TestApp) {
-    let id = register(&app, "happy").await;
+    let id = register(&app, ATTESTED).await;
 
     // Idempotent repeat answers 200 with the same artifact.
     let (status, again) = app
         .post(
             "/v1/projects/team-a/artifacts",
             &operator(),
-            oci_registration("trainer", &digest("happy")),
+            oci_registration("trainer", &digest(ATTESTED)),
         )
         .await;
     assert_eq!((status, again["id"].as_str()), (200, Some(id.as_str())));
@@ -120,9 +131,23 @@ async fn happy_path_and_refusals(app: TestApp) {
         let (status, body) = promote(&app, &id, &operator(), channel).await;
         assert_eq!(status, 200, "{channel}: {body}");
     }
-    // Prod needs admin or releaser.
+    // Prod needs admin or releaser, and SLSA provenance.
     let (status, body) = promote(&app, &id, &operator(), "prod").await;
     assert_denied(status, &body);
+    let (status, body) = promote(&app, &id, &releaser(), "prod").await;
+    assert_denied(status, &body);
+    assert_eq!(body["policy_ids"], json!(["prod-needs-slsa-provenance"]));
+    // Attach provenance (made by in-toto/securesystemslib, see fixtures/attestations) and re-verify.
+    let provenance: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo_path("fixtures/attestations/slsa-provenance-v1.dsse.json")).unwrap(),
+    )
+    .unwrap();
+    let (status, body) =
+        app.post(&format!("/v1/artifacts/{id}/verify"), &releaser(), json!({ "attestations": [provenance] })).await;
+    assert_eq!((status, body["trust_state"].as_str()), (200, Some("verified")), "{body}");
+    assert_eq!(body["attestations"], json!(["https://slsa.dev/provenance/v1"]));
+    let attestation = body["evidence"].as_array().unwrap().iter().find(|e| e["type"] == "attestation").unwrap();
+    assert_eq!(attestation["result"], "pass", "{attestation}");
     let (status, body) = promote(&app, &id, &releaser(), "prod").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["lifecycle_state"], "promoted");
@@ -131,7 +156,7 @@ async fn happy_path_and_refusals(app: TestApp) {
 
     // The admission gate answers allow for a prod deploy now, and deny for an outsider.
     let review =
-        json!({ "project": "team-a", "digest": digest("happy"), "action": "deploy", "channel": "prod" });
+        json!({ "project": "team-a", "digest": digest(ATTESTED), "action": "deploy", "channel": "prod" });
     let (status, body) = app
         .post("/v1/admission/review", &operator(), review.clone())
         .await;
@@ -163,13 +188,14 @@ async fn happy_path_and_refusals(app: TestApp) {
             "app_artifact.verify",
             "app_artifact.promote",
             "app_artifact.promote",
+            "app_artifact.verify",
             "app_artifact.promote"
         ]
     );
     let last = audit["items"].as_array().unwrap().last().unwrap();
     assert_eq!(last["actor"], json!({ "type": "user", "id": "rick" }));
     assert_eq!(last["project"], "team-a");
-    assert_eq!(last["digest"], digest("happy"));
+    assert_eq!(last["digest"], digest(ATTESTED));
     assert_eq!(last["transition"]["to"], "promoted");
     assert_eq!(last["promotion"]["channel"], "prod");
     assert!(last["correlation_id"].as_str().is_some_and(|c| !c.is_empty()));
@@ -258,7 +284,9 @@ async fn lifecycle_refusals(app: TestApp) {
 
 #[tokio::test]
 async fn acceptance_flow_on_sqlite() {
-    happy_path_and_refusals(TestApp::spawn(Db::sqlite()).await).await;
+    let db = Db::sqlite();
+    let config = attested_config(&db);
+    happy_path_and_refusals(TestApp::spawn_with(db, config).await).await;
 }
 
 #[tokio::test]
@@ -266,7 +294,9 @@ async fn acceptance_flow_on_postgres() {
     let Some(db) = common::pg::fresh_db().await else {
         return;
     };
-    happy_path_and_refusals(TestApp::spawn(Db::Postgres(db)).await).await;
+    let db = Db::Postgres(db);
+    let config = attested_config(&db);
+    happy_path_and_refusals(TestApp::spawn_with(db, config).await).await;
 }
 
 #[tokio::test]

@@ -42,7 +42,7 @@ fn check_reason(reason: Option<String>, required: bool) -> Result<Option<String>
     }
 }
 
-fn artifact_context(artifact: &Artifact) -> RequestContext {
+pub(super) fn artifact_context(artifact: &Artifact) -> RequestContext {
     RequestContext {
         artifact_kind: Some(artifact.artifact_kind.to_string()),
         source_type: Some(artifact.source.source_type.to_string()),
@@ -214,99 +214,7 @@ impl Admission {
         self.commit(change, audit, allowed).await
     }
 
-    /// Runs the platform's minimum verification now and moves the trust state from its evidence.
-    pub async fn verify(
-        &self,
-        principal: &Principal,
-        id: &str,
-        meta: &RequestMeta,
-    ) -> Result<ArtifactView, AdmissionError> {
-        let artifact = self.load_artifact(id).await?;
-        let context = artifact_context(&artifact);
-        let allowed = self
-            .authorize(
-                principal,
-                Action::Verify,
-                Resource::Artifact(&artifact),
-                context,
-                meta,
-            )
-            .await?;
-        // Checked before gathering evidence: a revoked artifact is never verified again.
-        artifact
-            .trust_state
-            .apply(TrustMove::VerificationPassed)
-            .map_err(|e| AdmissionError::Rule(e.to_string()))?;
-        let evidence = vec![
-            digest_evidence(&artifact),
-            self.source_policy_evidence(principal, &artifact, meta).await?,
-        ];
-        let passed = evidence.iter().all(|e| e.result == EvidenceResult::Pass);
-        let mv = if passed {
-            TrustMove::VerificationPassed
-        } else {
-            TrustMove::VerificationFailed
-        };
-        let to = artifact
-            .trust_state
-            .apply(mv)
-            .map_err(|e| AdmissionError::Rule(e.to_string()))?;
-        let mut updated = artifact.clone();
-        updated.trust_state = to;
-        let mut audit = self.audit_record(&artifact, principal, "app_artifact.verify", &allowed, meta);
-        audit.transition = Some(Transition {
-            from: artifact.trust_state.to_string(),
-            to: to.to_string(),
-            reason: None,
-        });
-        let change = ArtifactChange {
-            artifact: updated,
-            promotion: None,
-            evidence,
-        };
-        self.commit(change, audit, allowed).await
-    }
-
-    /// The source allowlist is policy: ask Cedar `accept_source` and record the answer.
-    async fn source_policy_evidence(
-        &self,
-        principal: &Principal,
-        artifact: &Artifact,
-        meta: &RequestMeta,
-    ) -> Result<Evidence, AdmissionError> {
-        let (decision, record) = self.evaluate(
-            principal,
-            Action::AcceptSource,
-            Resource::Artifact(artifact),
-            artifact_context(artifact),
-            meta,
-        );
-        self.log_decision(record).await?;
-        let source_type = artifact.source.source_type;
-        let (result, reason) = if decision.allowed {
-            (
-                EvidenceResult::Pass,
-                format!("source type `{source_type}` is allowed by policy"),
-            )
-        } else {
-            (
-                EvidenceResult::Fail,
-                format!(
-                    "source type `{source_type}` is not allowed: {}",
-                    decision.reasons.join("; ")
-                ),
-            )
-        };
-        Ok(Evidence {
-            evidence_type: "source_policy".to_owned(),
-            result,
-            reason,
-            checked_at: Utc::now(),
-            details: serde_json::json!({ "policy_ids": decision.policy_ids, "policy_hash": decision.policy_hash }),
-        })
-    }
-
-    fn audit_record(
+    pub(super) fn audit_record(
         &self,
         artifact: &Artifact,
         principal: &Principal,
@@ -323,7 +231,7 @@ impl Admission {
         )
     }
 
-    async fn commit(
+    pub(super) async fn commit(
         &self,
         mut change: ArtifactChange,
         audit: NewAuditRecord,
@@ -335,29 +243,3 @@ impl Admission {
     }
 }
 
-/// The digest must be canonical and the kind and source type explicit; the stored value is
-/// re-parsed so a row written around the gateway is caught here.
-fn digest_evidence(artifact: &Artifact) -> Evidence {
-    let canonical = artifact.digest.as_str().parse::<Digest>().is_ok();
-    let (result, reason) = if canonical {
-        (
-            EvidenceResult::Pass,
-            format!(
-                "digest `{}` is canonical; kind `{}` and source type `{}` are explicit",
-                artifact.digest, artifact.artifact_kind, artifact.source.source_type
-            ),
-        )
-    } else {
-        (
-            EvidenceResult::Fail,
-            format!("digest `{}` is not canonical", artifact.digest),
-        )
-    };
-    Evidence {
-        evidence_type: "digest_format".to_owned(),
-        result,
-        reason,
-        checked_at: Utc::now(),
-        details: serde_json::json!({ "algorithm": artifact.digest.algorithm() }),
-    }
-}

@@ -12,6 +12,7 @@ mod register;
 mod registry_setup;
 mod registry_token;
 mod review;
+mod verify;
 mod worker;
 
 use std::sync::{Arc, RwLock};
@@ -34,6 +35,7 @@ pub use register::{RegisterInput, RegisterOutcome, SourceInput};
 pub use registry_setup::{RegistrySettings, RegistrySetup};
 pub use registry_token::{TokenCaller, TokenRequest};
 pub use review::{ReviewInput, ReviewOutcome};
+pub use verify::{TrustSetup, VerifyInput};
 pub use worker::run_worker;
 
 /// Facts about the HTTP request that travel into audit and decision records.
@@ -51,6 +53,7 @@ pub struct Admission {
     channels: ChannelOrder,
     registry: RegistryInfo,
     registry_setup: RegistrySetup,
+    trust: TrustSetup,
     metrics: Arc<Metrics>,
     /// Woken when notifications are queued, so the local worker applies them at once.
     events_waiting: tokio::sync::Notify,
@@ -66,6 +69,7 @@ impl Admission {
         channels: ChannelOrder,
         registry: RegistryInfo,
         registry_setup: RegistrySetup,
+        trust: TrustSetup,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
@@ -75,6 +79,7 @@ impl Admission {
             channels,
             registry,
             registry_setup,
+            trust,
             metrics,
             events_waiting: tokio::sync::Notify::new(),
             policy_loaded_at: chrono::Utc::now(),

@@ -214,6 +214,7 @@ impl Admission {
         let links = RegistrationLinks {
             publish_intent_id: intent_id,
             event_id: None,
+            verification: self.verification_job(&candidate, principal),
         };
         let existing = self
             .store

@@ -23,6 +23,8 @@ use crate::store::{Registered, RegistrationLinks, StoreError};
 
 /// How long a claimed event stays with one worker before another may retry it.
 const LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+/// Attempts before a verification that keeps meeting an outage is given up (and can be rerun).
+const MAX_VERIFICATION_ATTEMPTS: i32 = 5;
 /// Idle poll interval (a local intake wakes the worker at once).
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
@@ -45,16 +47,22 @@ impl Applied {
     }
 }
 
-/// Runs until `stop` turns true, applying events as they arrive.
+/// Runs until `stop` turns true, applying registry events and verification jobs as they arrive.
 pub async fn run_worker(admission: Arc<Admission>, mut stop: watch::Receiver<bool>) {
     loop {
         if *stop.borrow() {
             return;
         }
-        match admission.apply_next_event().await {
-            Ok(true) => continue,
-            Ok(false) => {}
-            Err(error) => tracing::warn!(?error, "notification worker: will retry"),
+        let event = admission.apply_next_event().await;
+        if let Err(error) = &event {
+            tracing::warn!(?error, "notification worker: will retry");
+        }
+        let job = admission.run_next_verification().await;
+        if let Err(error) = &job {
+            tracing::warn!(?error, "verification worker: will retry");
+        }
+        if matches!(event, Ok(true)) || matches!(job, Ok(true)) {
+            continue;
         }
         tokio::select! {
             () = admission.events_waiting.notified() => {}
@@ -260,6 +268,7 @@ impl Admission {
         let links = RegistrationLinks {
             publish_intent_id: Some(intent.id),
             event_id: Some(event.id.clone()),
+            verification: self.verification_job(&artifact, &intent.principal),
         };
         let stored = match self
             .store
@@ -283,5 +292,32 @@ impl Admission {
             unregistered: None,
             presence: Some((artifact.id, "present")),
         })
+    }
+}
+
+impl Admission {
+    /// Claims and runs one queued verification, as the principal that registered the artifact;
+    /// answers whether there was one.
+    pub async fn run_next_verification(&self) -> Result<bool, AdmissionError> {
+        let Some(job) = self.store.claim_verification(Utc::now(), LEASE).await? else {
+            return Ok(false);
+        };
+        let meta = RequestMeta { correlation_id: format!("verification-job:{}", job.id) };
+        let id = job.artifact_id.to_string();
+        match self.verify(&job.principal, &id, super::VerifyInput::default(), &meta).await {
+            Ok(view) => {
+                let result = json!({ "trust_state": view.artifact.trust_state });
+                self.store.finish_verification(job.id, true, &result).await?;
+            }
+            Err(AdmissionError::Unavailable) if job.attempts < MAX_VERIFICATION_ATTEMPTS => {
+                // The registry or database is away: try again after the lease.
+                self.store.release_verification(job.id, &json!({ "last_error": "dependency unavailable" })).await?;
+            }
+            Err(error) => {
+                let result = json!({ "reason": error.to_string() });
+                self.store.finish_verification(job.id, false, &result).await?;
+            }
+        }
+        Ok(true)
     }
 }

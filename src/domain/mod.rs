@@ -9,6 +9,7 @@ mod lifecycle;
 mod principal;
 mod slugs;
 mod trust;
+mod verification;
 
 pub use artifact::{Actor, ActorType, Artifact, ArtifactId, Evidence, EvidenceResult, Promotion, Source};
 pub use channel::{Channel, ChannelOrder, ChannelOrderError};
@@ -22,6 +23,7 @@ pub use lifecycle::{LifecycleError, LifecycleMove, LifecycleState};
 pub use principal::{CiClaims, Principal, Role};
 pub use slugs::{AppSlug, ProjectSlug, RepositoryPath, SlugError};
 pub use trust::{TrustError, TrustMove, TrustState};
+pub use verification::VerificationJob;
 
 /// Implements `Serialize` as the string form and `Deserialize` through `FromStr`, so a value of
 /// the type can never be built from unchecked input.

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 
 use super::extract::{Caller, JsonBody, QueryParams};
 use super::{ApiError, AppState, meta};
-use crate::admission::{LifecycleInput, ListQuery, PromoteInput, RegisterInput, RegisterOutcome};
+use crate::admission::{VerifyInput, LifecycleInput, ListQuery, PromoteInput, RegisterInput, RegisterOutcome};
 use crate::domain::LifecycleMove;
 
 /// Routes under `/v1/projects/{project}/artifacts` and `/v1/artifacts/{id}`.
@@ -77,8 +77,9 @@ async fn verify(
     State(state): State<AppState>,
     Caller(principal): Caller,
     Path(id): Path<String>,
+    JsonBody(input): JsonBody<VerifyInput>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(state.admission.verify(&principal, &id, &meta()).await?).into_response())
+    Ok(Json(state.admission.verify(&principal, &id, input, &meta()).await?).into_response())
 }
 
 async fn promote(

@@ -38,6 +38,9 @@ macro_rules! intents_impl {
                             return Err(StoreError::Conflict);
                         }
                     }
+                    if let Some(job) = &links.verification {
+                        Self::enqueue_verification_in(&mut *conn, job).await?;
+                    }
                     if links.publish_intent_id.is_some() || links.event_id.is_some() {
                         sqlx::query(sql::INSERT_LINKS)
                             .bind(artifact.0)

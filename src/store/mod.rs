@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::domain::{
     Artifact, ArtifactId, ArtifactKind, Channel, Digest, EventStatus, Evidence, IssuedToken, LifecycleState,
     ProjectSlug, Promotion, PublishIntent, PullIntent, RegistryEvent, RepositoryPath, TrustState,
-    UnregisteredPush,
+    UnregisteredPush, VerificationJob,
 };
 
 mod events;
@@ -24,6 +24,7 @@ mod rows;
 mod shared;
 mod sql;
 mod sqlite;
+mod verification;
 mod writes;
 
 pub use postgres::PostgresStore;
@@ -151,6 +152,8 @@ pub struct RegistrationLinks {
     pub publish_intent_id: Option<Uuid>,
     /// The registry event that caused the registration.
     pub event_id: Option<String>,
+    /// A verification to queue with the registration, so a crash never loses it.
+    pub verification: Option<VerificationJob>,
 }
 
 /// What explain shows about where an artifact came from and whether the registry still has it.
@@ -262,6 +265,34 @@ pub trait Store: Send + Sync + 'static {
     /// The tokens issued for an intent, oldest first.
     async fn tokens_for_intent(&self, intent_id: Uuid) -> Result<Vec<IssuedToken>, StoreError>;
 
+    /// Queues a verification job on its own (registration queues one atomically through
+    /// `RegistrationLinks::verification`).
+    async fn enqueue_verification(&self, job: &VerificationJob) -> Result<(), StoreError>;
+    /// Claims the oldest pending job whose lease is free or expired, like `claim_registry_event`.
+    async fn claim_verification(
+        &self,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+    ) -> Result<Option<VerificationJob>, StoreError>;
+    /// Finishes a claimed job (`done`, or failed for good) with its result.
+    async fn finish_verification(
+        &self,
+        id: Uuid,
+        done: bool,
+        result: &serde_json::Value,
+    ) -> Result<(), StoreError>;
+    /// Puts a claimed job back for a later attempt.
+    async fn release_verification(&self, id: Uuid, result: &serde_json::Value) -> Result<(), StoreError>;
+    /// Pending verification jobs (for queue-depth metrics).
+    async fn pending_verifications(&self) -> Result<i64, StoreError>;
+    /// Attaches DSSE envelopes to an artifact; every later verification re-checks them.
+    async fn add_attestations(
+        &self,
+        artifact: ArtifactId,
+        envelopes: &[serde_json::Value],
+    ) -> Result<(), StoreError>;
+    /// An artifact's attached envelopes, oldest first.
+    async fn attestations(&self, artifact: ArtifactId) -> Result<Vec<serde_json::Value>, StoreError>;
     /// Queues events as given, deduplicated by id, with the `notify` decisions (all of them, even
     /// for duplicates: each was a decision taken) in one transaction; answers, per event in input
     /// order, whether it was new. A duplicate id leaves its stored copy untouched.

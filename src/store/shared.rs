@@ -10,6 +10,7 @@ macro_rules! store_impl {
         $crate::store::listing::listing_impl!($store, $db);
         $crate::store::intents::intents_impl!($store, $db);
         $crate::store::events::events_impl!($store, $db);
+        $crate::store::verification::verification_impl!($store, $db);
 
         const _: () = {
             use chrono::{DateTime, Utc};
@@ -17,7 +18,7 @@ macro_rules! store_impl {
             use $crate::audit::{AuditRecord, DecisionRecord, NewAuditRecord};
             use $crate::domain::{
                 Artifact, ArtifactId, Digest, EventStatus, Evidence, IssuedToken, ProjectSlug, Promotion,
-                PublishIntent, PullIntent, RegistryEvent, RepositoryPath, UnregisteredPush,
+                PublishIntent, PullIntent, RegistryEvent, RepositoryPath, UnregisteredPush, VerificationJob,
             };
             use $crate::store::rows::{ArtifactRow, AuditRow, EvidenceRow, PromotionRow, convert};
             use $crate::store::{
@@ -189,6 +190,54 @@ macro_rules! store_impl {
 
                 async fn tokens_for_intent(&self, intent_id: Uuid) -> Result<Vec<IssuedToken>, StoreError> {
                     self.tokens_for_intent_impl(intent_id).await
+                }
+
+                async fn enqueue_verification(&self, job: &VerificationJob) -> Result<(), StoreError> {
+                    self.enqueue_verification_impl(job).await
+                }
+
+                async fn claim_verification(
+                    &self,
+                    now: DateTime<Utc>,
+                    lease: chrono::Duration,
+                ) -> Result<Option<VerificationJob>, StoreError> {
+                    self.claim_verification_impl(now, lease).await
+                }
+
+                async fn finish_verification(
+                    &self,
+                    id: Uuid,
+                    done: bool,
+                    result: &serde_json::Value,
+                ) -> Result<(), StoreError> {
+                    self.finish_verification_impl(id, done, result).await
+                }
+
+                async fn release_verification(
+                    &self,
+                    id: Uuid,
+                    result: &serde_json::Value,
+                ) -> Result<(), StoreError> {
+                    self.release_verification_impl(id, result).await
+                }
+
+                async fn pending_verifications(&self) -> Result<i64, StoreError> {
+                    self.pending_verifications_impl().await
+                }
+
+                async fn add_attestations(
+                    &self,
+                    artifact: ArtifactId,
+                    envelopes: &[serde_json::Value],
+                ) -> Result<(), StoreError> {
+                    self.add_attestations_impl(artifact, envelopes).await
+                }
+
+                async fn attestations(
+                    &self,
+                    artifact: ArtifactId,
+                ) -> Result<Vec<serde_json::Value>, StoreError> {
+                    self.attestations_impl(artifact).await
                 }
 
                 async fn enqueue_registry_events(

@@ -247,3 +247,34 @@ pub(super) const UPSERT_PRESENCE: &str = "insert into artifact_links (artifact_i
 
 pub(super) const SELECT_LINKS: &str = "select publish_intent_id, event_id, registry_presence, \
      presence_event_id from artifact_links where artifact_id = $1";
+
+// ---------------------------------------------------------------------------------------------
+// Verification jobs and attached attestations (0003).
+
+pub(super) const INSERT_JOB: &str = "insert into verification_jobs (id, artifact_id, principal, status, \
+     attempts, enqueued_at, result) values ($1, $2, $3, 'pending', 0, $4, $5)";
+
+/// Candidates for a claim, oldest first; `$1` is now, `$2` how many to fetch.
+pub(super) const CLAIM_JOB_CANDIDATES: &str = "select id from verification_jobs where status = 'pending' \
+     and (lease_until is null or lease_until < $1) order by enqueued_at, id limit $2";
+
+// INVARIANT: the candidate guard re-checked under the row lock: of two claimers one matches.
+pub(super) const CLAIM_JOB: &str = "update verification_jobs set lease_until = $3, attempts = attempts + 1 \
+     where id = $1 and status = 'pending' and (lease_until is null or lease_until < $2) \
+     returning id, artifact_id, principal, enqueued_at, attempts";
+
+// Only a pending job finishes or is released: finishing twice must not apply twice.
+pub(super) const FINISH_JOB: &str = "update verification_jobs set status = $2, result = $3, \
+     lease_until = null where id = $1 and status = 'pending'";
+
+// The lease is kept: a released job is retried once it expires, not in a tight loop.
+pub(super) const RELEASE_JOB: &str =
+    "update verification_jobs set result = $2 where id = $1 and status = 'pending'";
+
+pub(super) const PENDING_JOBS: &str = "select count(*) from verification_jobs where status = 'pending'";
+
+pub(super) const INSERT_ATTESTATION: &str =
+    "insert into artifact_attestations (id, artifact_id, envelope, added_at) values ($1, $2, $3, $4)";
+
+pub(super) const SELECT_ATTESTATIONS: &str =
+    "select envelope from artifact_attestations where artifact_id = $1 order by added_at, id";

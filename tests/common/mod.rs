@@ -58,6 +58,9 @@ pub fn test_config(db: &Db) -> Config {
         policy_dir: repo_path("policies"),
         schema_file: repo_path("schemas/gatehouse.cedarschema"),
         auth: test_auth(),
+        // Tests that want the background verification job turn it on; the others need the
+        // artifact to stay unverified until they verify it themselves.
+        trust: gatehouse::config::TrustConfig { verify_on_register: false, ..Default::default() },
         ..Config::default()
     }
 }

@@ -1,0 +1,232 @@
+//! Verification: gather every trust input for an artifact, record each as evidence, move the
+//! trust state — on request (`POST /v1/artifacts/{id}/verify`) or from a queued job.
+
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::lifecycle::artifact_context;
+use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
+use crate::audit::Transition;
+use crate::domain::{
+    AccessGrant, Artifact, ArtifactKind, Digest, Evidence, EvidenceResult, Principal, TrustMove, VerificationJob,
+};
+use crate::policy::{Action, Resource};
+use crate::store::ArtifactChange;
+use crate::config::TrustConfig;
+use crate::trust::TrustKeys;
+use crate::trust::cosign::{fetch_signatures, verify_signatures};
+use crate::trust::dsse::{passing_predicate_types, verify_attestation};
+
+/// The trust material and rules, loaded once at start-up.
+pub struct TrustSetup {
+    /// Public keys signatures and attestations must verify with.
+    pub keys: TrustKeys,
+    /// Required evidence per artifact type, and whether registration queues verification.
+    pub config: TrustConfig,
+}
+
+/// Most envelopes one verify call may attach.
+const MAX_ATTESTATIONS_PER_CALL: usize = 16;
+
+/// Trust material that travels with a verify call.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct VerifyInput {
+    /// DSSE envelopes whose in-toto statements name the artifact's digest; kept with the
+    /// artifact, so every later verification checks them again.
+    #[serde(default)]
+    pub attestations: Vec<Value>,
+    /// A sigstore bundle over the digest (not supported yet: refused rather than ignored).
+    pub sigstore_bundle: Option<Value>,
+}
+
+impl Admission {
+    /// Verifies an artifact now, decided as `verify` for `principal`.
+    pub async fn verify(
+        &self,
+        principal: &Principal,
+        id: &str,
+        input: VerifyInput,
+        meta: &RequestMeta,
+    ) -> Result<ArtifactView, AdmissionError> {
+        if input.sigstore_bundle.is_some() {
+            return Err(AdmissionError::invalid(
+                "sigstore_bundle",
+                "sigstore bundle verification is not available in this version",
+            ));
+        }
+        if input.attestations.len() > MAX_ATTESTATIONS_PER_CALL {
+            return Err(AdmissionError::invalid(
+                "attestations",
+                format!("at most {MAX_ATTESTATIONS_PER_CALL} envelopes per call"),
+            ));
+        }
+        if let Some(i) = input.attestations.iter().position(|e| !e.is_object()) {
+            return Err(AdmissionError::invalid(format!("attestations[{i}]"), "must be a DSSE envelope object"));
+        }
+        let artifact = self.load_artifact(id).await?;
+        let allowed = self
+            .authorize(principal, Action::Verify, Resource::Artifact(&artifact), artifact_context(&artifact), meta)
+            .await?;
+        // Checked before gathering evidence: a revoked artifact is never verified again.
+        artifact.trust_state.apply(TrustMove::VerificationPassed).map_err(|e| AdmissionError::Rule(e.to_string()))?;
+        if !input.attestations.is_empty() {
+            self.store.add_attestations(artifact.id, &input.attestations).await?;
+        }
+        let mut evidence = vec![digest_evidence(&artifact), self.source_policy_evidence(principal, &artifact, meta).await?];
+        evidence.extend(self.trust_evidence(&artifact).await?);
+        evidence.extend(self.missing_required(&artifact, &evidence));
+
+        let passed = evidence.iter().all(|e| e.result == EvidenceResult::Pass);
+        let mv = if passed { TrustMove::VerificationPassed } else { TrustMove::VerificationFailed };
+        let to = artifact.trust_state.apply(mv).map_err(|e| AdmissionError::Rule(e.to_string()))?;
+        let mut updated = artifact.clone();
+        updated.trust_state = to;
+        updated.signature_verified =
+            evidence.iter().any(|e| e.evidence_type == "signature" && e.result == EvidenceResult::Pass);
+        updated.attestations = passing_predicate_types(&evidence);
+        let mut audit = self.audit_record(&artifact, principal, "app_artifact.verify", &allowed, meta);
+        audit.transition = Some(Transition {
+            from: artifact.trust_state.to_string(),
+            to: to.to_string(),
+            reason: (!passed).then(|| failure_summary(&evidence)),
+        });
+        let change = ArtifactChange { artifact: updated, promotion: None, evidence };
+        self.commit(change, audit, allowed).await
+    }
+
+    /// The job that verifies a new registration off the request path, if configured.
+    pub(super) fn verification_job(&self, artifact: &Artifact, principal: &Principal) -> Option<VerificationJob> {
+        self.trust.config.verify_on_register.then(|| VerificationJob {
+            id: uuid::Uuid::now_v7(),
+            artifact_id: artifact.id,
+            principal: principal.clone(),
+            enqueued_at: Utc::now(),
+            attempts: 0,
+        })
+    }
+
+    /// Signatures from the registry (OCI) and every attached attestation.
+    async fn trust_evidence(&self, artifact: &Artifact) -> Result<Vec<Evidence>, AdmissionError> {
+        let mut evidence = Vec::new();
+        let required = self.trust.config.required_for(artifact.artifact_type.as_str());
+        // Signatures live in the registry: look when they are required, or when there are keys
+        // to check them with and a registry to ask.
+        let can_look = !self.trust.keys.is_empty() && self.registry_setup.client.is_some();
+        let wants_signature = can_look || required.iter().any(|r| r == "signature");
+        if artifact.artifact_kind == ArtifactKind::Oci && wants_signature {
+            evidence.push(self.signature_evidence(artifact).await?);
+        }
+        for envelope in self.store.attestations(artifact.id).await? {
+            evidence.push(verify_attestation(&self.trust.keys, &artifact.digest, &envelope));
+        }
+        Ok(evidence)
+    }
+
+    /// Cosign signatures stored beside the image (`sha256-<hex>.sig`), checked with the configured keys.
+    async fn signature_evidence(&self, artifact: &Artifact) -> Result<Evidence, AdmissionError> {
+        let (Some(client), Some(signer)) = (&self.registry_setup.client, &self.registry_setup.signer) else {
+            return Ok(Evidence {
+                evidence_type: "signature".to_owned(),
+                result: EvidenceResult::Fail,
+                reason: "a signature is required but no registry is configured to read it from".to_owned(),
+                checked_at: Utc::now(),
+                details: Value::Null,
+            });
+        };
+        let grant = vec![AccessGrant {
+            resource_type: "repository".to_owned(),
+            name: artifact.repository.to_string(),
+            actions: vec!["pull".to_owned()],
+        }];
+        let token = self.issue_token(signer, "gatehouse", grant, Utc::now() + chrono::Duration::seconds(60)).await?;
+        let layers = fetch_signatures(client, artifact.repository.as_str(), &artifact.digest, &token.token)
+            .await
+            .map_err(|e| {
+                // A registry outage is not a verdict on the artifact: answer 503, change nothing.
+                tracing::warn!(error = %e, "cannot fetch signatures from the registry");
+                AdmissionError::Unavailable
+            })?;
+        Ok(verify_signatures(&self.trust.keys, &artifact.digest, &layers))
+    }
+
+    /// A failing record for each required evidence type that was not checked at all (a check
+    /// that ran and failed already fails the verification).
+    fn missing_required(&self, artifact: &Artifact, evidence: &[Evidence]) -> Vec<Evidence> {
+        self.trust
+            .config
+            .required_for(artifact.artifact_type.as_str())
+            .into_iter()
+            .filter(|required| !evidence.iter().any(|e| &e.evidence_type == required))
+            .map(|required| Evidence {
+                evidence_type: required.clone(),
+                result: EvidenceResult::Fail,
+                reason: format!("a passing `{required}` is required for `{}` and none was found", artifact.artifact_type),
+                checked_at: Utc::now(),
+                details: Value::Null,
+            })
+            .collect()
+    }
+
+    /// The source allowlist is policy: ask Cedar `accept_source` and record the answer.
+    async fn source_policy_evidence(
+        &self,
+        principal: &Principal,
+        artifact: &Artifact,
+        meta: &RequestMeta,
+    ) -> Result<Evidence, AdmissionError> {
+        let (decision, record) =
+            self.evaluate(principal, Action::AcceptSource, Resource::Artifact(artifact), artifact_context(artifact), meta);
+        self.log_decision(record).await?;
+        let source_type = artifact.source.source_type;
+        let (result, reason) = if decision.allowed {
+            (EvidenceResult::Pass, format!("source type `{source_type}` is allowed by policy"))
+        } else {
+            (EvidenceResult::Fail, format!("source type `{source_type}` is not allowed: {}", decision.reasons.join("; ")))
+        };
+        Ok(Evidence {
+            evidence_type: "source_policy".to_owned(),
+            result,
+            reason,
+            checked_at: Utc::now(),
+            details: serde_json::json!({ "policy_ids": decision.policy_ids, "policy_hash": decision.policy_hash }),
+        })
+    }
+}
+
+/// The failing checks, for the audit record's transition reason.
+fn failure_summary(evidence: &[Evidence]) -> String {
+    let failed: Vec<String> = evidence
+        .iter()
+        .filter(|e| e.result == EvidenceResult::Fail)
+        .map(|e| format!("{}: {}", e.evidence_type, e.reason))
+        .collect();
+    failed.join("; ")
+}
+
+/// The digest must be canonical and the kind and source type explicit; the stored value is
+/// re-parsed so a row written around the gateway is caught here.
+fn digest_evidence(artifact: &Artifact) -> Evidence {
+    let canonical = artifact.digest.as_str().parse::<Digest>().is_ok();
+    let (result, reason) = if canonical {
+        (
+            EvidenceResult::Pass,
+            format!(
+                "digest `{}` is canonical; kind `{}` and source type `{}` are explicit",
+                artifact.digest, artifact.artifact_kind, artifact.source.source_type
+            ),
+        )
+    } else {
+        (
+            EvidenceResult::Fail,
+            format!("digest `{}` is not canonical", artifact.digest),
+        )
+    };
+    Evidence {
+        evidence_type: "digest_format".to_owned(),
+        result,
+        reason,
+        checked_at: Utc::now(),
+        details: serde_json::json!({ "algorithm": artifact.digest.algorithm() }),
+    }
+}

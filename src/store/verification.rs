@@ -1,0 +1,161 @@
+//! Durable verification jobs (leased to one worker at a time) and attached attestations,
+//! shared by both backends.
+
+/// Generates the verification-job and attestation methods for one backend.
+macro_rules! verification_impl {
+    ($store:ty, $db:ty) => {
+        const _: () = {
+            use chrono::{DateTime, Utc};
+            use sqlx::types::Json;
+            use uuid::Uuid;
+            use $crate::domain::{ArtifactId, Principal, VerificationJob};
+            use $crate::store::events::{CLAIM_BATCH, CLAIM_ROUNDS};
+            use $crate::store::{StoreError, sql};
+
+            type Conn = <$db as sqlx::Database>::Connection;
+
+            /// One claimed `verification_jobs` row.
+            #[derive(sqlx::FromRow)]
+            struct JobRow {
+                id: Uuid,
+                artifact_id: Uuid,
+                principal: Json<Principal>,
+                enqueued_at: DateTime<Utc>,
+                attempts: i32,
+            }
+
+            impl $store {
+                /// Queues a job inside the caller's transaction.
+                pub(super) async fn enqueue_verification_in(
+                    conn: &mut Conn,
+                    job: &VerificationJob,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(sql::INSERT_JOB)
+                        .bind(job.id)
+                        .bind(job.artifact_id.0)
+                        .bind(Json(&job.principal))
+                        .bind(job.enqueued_at)
+                        .bind(Json(serde_json::json!({})))
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn enqueue_verification_impl(&self, job: &VerificationJob) -> Result<(), StoreError> {
+                    let mut conn = self.pool.acquire().await?;
+                    Self::enqueue_verification_in(&mut conn, job).await
+                }
+
+                async fn claim_verification_impl(
+                    &self,
+                    now: DateTime<Utc>,
+                    lease: chrono::Duration,
+                ) -> Result<Option<VerificationJob>, StoreError> {
+                    let until = now
+                        .checked_add_signed(lease)
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+                    for _ in 0..CLAIM_ROUNDS {
+                        let candidates: Vec<(Uuid,)> = sqlx::query_as(sql::CLAIM_JOB_CANDIDATES)
+                            .bind(now)
+                            .bind(CLAIM_BATCH)
+                            .fetch_all(&self.pool)
+                            .await?;
+                        if candidates.is_empty() {
+                            return Ok(None);
+                        }
+                        for (id,) in candidates {
+                            // Losing the guarded update means another worker took it first.
+                            let row: Option<JobRow> = sqlx::query_as(sql::CLAIM_JOB)
+                                .bind(id)
+                                .bind(now)
+                                .bind(until)
+                                .fetch_optional(&self.pool)
+                                .await?;
+                            if let Some(r) = row {
+                                return Ok(Some(VerificationJob {
+                                    id: r.id,
+                                    artifact_id: ArtifactId(r.artifact_id),
+                                    principal: r.principal.0,
+                                    enqueued_at: r.enqueued_at,
+                                    attempts: r.attempts,
+                                }));
+                            }
+                        }
+                    }
+                    Ok(None)
+                }
+
+                async fn finish_verification_impl(
+                    &self,
+                    id: Uuid,
+                    done: bool,
+                    result: &serde_json::Value,
+                ) -> Result<(), StoreError> {
+                    let n = sqlx::query(sql::FINISH_JOB)
+                        .bind(id)
+                        .bind(if done { "done" } else { "failed" })
+                        .bind(Json(result))
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected();
+                    if n == 0 {
+                        Err(StoreError::Conflict)
+                    } else {
+                        Ok(())
+                    }
+                }
+
+                async fn release_verification_impl(
+                    &self,
+                    id: Uuid,
+                    result: &serde_json::Value,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(sql::RELEASE_JOB)
+                        .bind(id)
+                        .bind(Json(result))
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn pending_verifications_impl(&self) -> Result<i64, StoreError> {
+                    let (n,): (i64,) = sqlx::query_as(sql::PENDING_JOBS)
+                        .fetch_one(&self.pool)
+                        .await?;
+                    Ok(n)
+                }
+
+                async fn add_attestations_impl(
+                    &self,
+                    artifact: ArtifactId,
+                    envelopes: &[serde_json::Value],
+                ) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    for envelope in envelopes {
+                        sqlx::query(sql::INSERT_ATTESTATION)
+                            .bind(Uuid::now_v7())
+                            .bind(artifact.0)
+                            .bind(Json(envelope))
+                            .bind(Utc::now())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn attestations_impl(
+                    &self,
+                    artifact: ArtifactId,
+                ) -> Result<Vec<serde_json::Value>, StoreError> {
+                    let rows: Vec<(Json<serde_json::Value>,)> = sqlx::query_as(sql::SELECT_ATTESTATIONS)
+                        .bind(artifact.0)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    Ok(rows.into_iter().map(|(envelope,)| envelope.0).collect())
+                }
+            }
+        };
+    };
+}
+pub(super) use verification_impl;

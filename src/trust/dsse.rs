@@ -197,6 +197,246 @@ fn decode_base64(text: &str) -> Option<Vec<u8>> {
         let config = GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
         GeneralPurpose::new(alphabet, config)
     };
-    let alphabet = if text.contains(['-', '_']) { &URL_SAFE } else { &STANDARD };
+    let alphabet = if text.contains(['-', '_']) {
+        &URL_SAFE
+    } else {
+        &STANDARD
+    };
     engine(alphabet).decode(text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use p256::ecdsa::signature::{Signer, Verifier};
+    use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+
+    use super::*;
+
+    const HEX: &str = "784241a41185171f16163eb9dd9c32b07a4da4bfe487f97111d5b1bd4ab68d11";
+    const SLSA: &str = "https://slsa.dev/provenance/v1";
+    const SPDX: &str = "https://spdx.dev/Document";
+
+    /// One P-256 key taking DER signatures, as securesystemslib writes them.
+    struct OneKey(VerifyingKey);
+
+    impl SignatureKeys for OneKey {
+        fn verify(&self, message: &[u8], sig: &[u8]) -> Option<String> {
+            let sig = Signature::from_der(sig).ok()?;
+            self.0.verify(message, &sig).ok().map(|()| "test-key".to_owned())
+        }
+    }
+
+    fn signing_key(seed: u8) -> SigningKey {
+        SigningKey::from_slice(&[seed; 32]).unwrap()
+    }
+
+    fn keys() -> OneKey {
+        OneKey(*signing_key(7).verifying_key())
+    }
+
+    fn digest() -> Digest {
+        format!("sha256:{HEX}").parse().unwrap()
+    }
+
+    fn statement(predicate_type: &str, predicate: Value) -> Value {
+        json!({"_type": "https://in-toto.io/Statement/v1", "subject": [{"name": "a", "digest": {"sha256": HEX}}],
+               "predicateType": predicate_type, "predicate": predicate})
+    }
+
+    fn provenance() -> Value {
+        statement(
+            SLSA,
+            json!({"runDetails": {"builder": {"id": "https://builder.example"}}}),
+        )
+    }
+
+    fn envelope(payload_type: &str, payload: &[u8]) -> Value {
+        let sig: Signature = signing_key(7).sign(&pae(payload_type, payload));
+        json!({"payload": STANDARD.encode(payload), "payloadType": payload_type,
+               "signatures": [{"keyid": "", "sig": STANDARD.encode(sig.to_der())}]})
+    }
+
+    fn signed(statement: &Value) -> Value {
+        envelope(IN_TOTO_PAYLOAD_TYPE, statement.to_string().as_bytes())
+    }
+
+    fn check(envelope: &Value) -> Result<AttestationFacts, AttestationError> {
+        check_attestation(&keys(), &digest(), envelope)
+    }
+
+    fn reason(envelope: &Value) -> String {
+        check(envelope).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn pae_matches_the_spec_test_vector_and_its_signature() {
+        let message = pae("http://example.com/HelloWorld", b"hello world");
+        assert_eq!(message, b"DSSEv1 29 http://example.com/HelloWorld 11 hello world");
+        // The protocol's test vector: its P-256 key's raw r||s signature over this exact PAE.
+        let point = hex::decode(concat!(
+            "0467cd390f77aa359cb08c2235f652270493a9ed832b0abcc01f70954c0390d238",
+            "0c782bd54e269125a44f4433aff1432ce94e12bca73aa67ac80cea12608ddf74"
+        ))
+        .unwrap();
+        let sig = "A3JqsQGtVsJ2O2xqrI5IcnXip5GToJ3F+FnZ+O88SjtR6rDAajabZKciJTfUiHqJPcIAriEGAHTVeCUjW2JIZA==";
+        let sig = Signature::from_slice(&STANDARD.decode(sig).unwrap()).unwrap();
+        let key = VerifyingKey::from_sec1_bytes(&point).unwrap();
+        assert!(key.verify(&message, &sig).is_ok());
+    }
+
+    #[test]
+    fn provenance_passes_with_predicate_type_builder_and_key() {
+        let evidence = verify_attestation(&keys(), &digest(), &signed(&provenance()));
+        assert_eq!(evidence.result, EvidenceResult::Pass, "{}", evidence.reason);
+        assert_eq!(evidence.evidence_type, "attestation");
+        assert_eq!(evidence.details["predicate_type"], SLSA);
+        assert_eq!(evidence.details["builder_id"], "https://builder.example");
+        assert_eq!(evidence.details["key_id"], "test-key");
+    }
+
+    #[test]
+    fn v01_statement_with_slsa_v02_and_url_safe_base64_passes() {
+        let mut stmt = statement(
+            "https://slsa.dev/provenance/v0.2",
+            json!({"builder": {"id": "b02"}}),
+        );
+        stmt["_type"] = json!("https://in-toto.io/Statement/v0.1");
+        let mut env = signed(&stmt);
+        let sig = STANDARD
+            .decode(env["signatures"][0]["sig"].as_str().unwrap())
+            .unwrap();
+        env["payload"] = json!(URL_SAFE_NO_PAD.encode(stmt.to_string()));
+        env["signatures"][0]["sig"] = json!(URL_SAFE_NO_PAD.encode(sig));
+        assert_eq!(check(&env).unwrap().builder_id.as_deref(), Some("b02"));
+        let sbom = check(&signed(&statement(SPDX, json!({})))).unwrap();
+        assert_eq!((sbom.predicate_type.as_str(), sbom.builder_id), (SPDX, None));
+    }
+
+    #[test]
+    fn malformed_envelopes_name_the_field() {
+        let too_many = json!(vec![json!({"sig": ""}); MAX_SIGNATURES + 1]);
+        for (field, value, needle) in [
+            ("payload", json!(3), "`payload` must be a string"),
+            ("payload", json!("not base64!"), "`payload` is not base64"),
+            ("payloadType", Value::Null, "`payloadType` must be a string"),
+            ("signatures", json!([]), "`signatures` must be a non-empty array"),
+            (
+                "signatures",
+                json!([{"keyid": "k"}]),
+                "every signature needs a base64 `sig`",
+            ),
+            ("signatures", too_many, "too many signatures"),
+        ] {
+            let mut env = signed(&provenance());
+            env[field] = value;
+            assert_eq!(reason(&env), format!("malformed dsse envelope: {needle}"));
+        }
+        assert!(matches!(
+            check(&json!("envelope")),
+            Err(AttestationError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn oversized_payload_is_refused_before_anything_else() {
+        let big = vec![b' '; MAX_PAYLOAD_BYTES + 1];
+        assert_eq!(
+            check(&envelope(IN_TOTO_PAYLOAD_TYPE, &big)),
+            Err(AttestationError::PayloadTooLarge)
+        );
+        let mut env = signed(&provenance());
+        env["payload"] = json!("A".repeat(MAX_PAYLOAD_BYTES * 2));
+        assert_eq!(check(&env), Err(AttestationError::PayloadTooLarge));
+    }
+
+    #[test]
+    fn other_payload_types_are_unsupported() {
+        let env = envelope("application/json", provenance().to_string().as_bytes());
+        let expected = "unsupported payload type `application/json`, expected `application/vnd.in-toto+json`";
+        assert_eq!(reason(&env), expected);
+    }
+
+    #[test]
+    fn signature_must_cover_this_payload_with_a_configured_key() {
+        let mut tampered = signed(&provenance());
+        tampered["payload"] = json!(STANDARD.encode(statement(SPDX, json!({})).to_string()));
+        let other_key = OneKey(*signing_key(9).verifying_key());
+        let unknown = check_attestation(&other_key, &digest(), &signed(&provenance())).unwrap_err();
+        for err in [reason(&tampered), unknown.to_string()] {
+            assert_eq!(err, "signature does not verify with any configured key");
+        }
+    }
+
+    #[test]
+    fn payloads_that_are_not_statements_fail() {
+        let with = |field: &str, value: Value| {
+            let mut stmt = provenance();
+            stmt[field] = value;
+            stmt.to_string().into_bytes()
+        };
+        for (payload, needle) in [
+            (b"not json".to_vec(), "payload is not json"),
+            (with("_type", json!("https://in-toto.io/Statement/v2")), "`_type`"),
+            (with("predicateType", json!("")), "`predicateType`"),
+            (with("subject", json!({})), "`subject` must be an array"),
+        ] {
+            let err = reason(&envelope(IN_TOTO_PAYLOAD_TYPE, &payload));
+            assert!(
+                err.starts_with("payload is not an in-toto statement: ") && err.contains(needle),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn subject_must_name_the_artifact_digest() {
+        let mut stmt = provenance();
+        // Same hex under another algorithm, or another hex under sha256: neither names the artifact.
+        stmt["subject"] = json!([{"digest": {"sha512": HEX}}, {"digest": {"sha256": "00"}}]);
+        let evidence = verify_attestation(&keys(), &digest(), &signed(&stmt));
+        assert_eq!(evidence.result, EvidenceResult::Fail);
+        assert_eq!(
+            evidence.reason,
+            format!("statement subject digests do not include `sha256:{HEX}`")
+        );
+        assert!(evidence.details.is_null());
+    }
+
+    #[test]
+    fn sha512_digests_match_sha512_subjects() {
+        let hex512 = HEX.repeat(2);
+        let mut stmt = provenance();
+        stmt["subject"] = json!([{"digest": {"sha256": HEX, "sha512": hex512}}]);
+        let digest: Digest = format!("sha512:{hex512}").parse().unwrap();
+        assert!(check_attestation(&keys(), &digest, &signed(&stmt)).is_ok());
+    }
+
+    #[test]
+    fn passing_types_are_sorted_deduplicated_and_skip_failures() {
+        let ev = |kind: &str, result, predicate_type: &str| Evidence {
+            evidence_type: kind.to_owned(),
+            result,
+            reason: String::new(),
+            checked_at: chrono::Utc::now(),
+            details: json!({ "predicate_type": predicate_type }),
+        };
+        let evidence = [
+            ev("attestation", EvidenceResult::Pass, SPDX),
+            ev("attestation", EvidenceResult::Pass, SLSA),
+            ev("attestation", EvidenceResult::Pass, SPDX),
+            ev(
+                "attestation",
+                EvidenceResult::Fail,
+                "https://in-toto.io/attestation/vulns",
+            ),
+            ev(
+                "signature",
+                EvidenceResult::Pass,
+                "https://example.com/not-an-attestation",
+            ),
+        ];
+        assert_eq!(passing_predicate_types(&evidence), [SLSA, SPDX]);
+        assert!(passing_predicate_types(&[]).is_empty());
+    }
 }

@@ -1,0 +1,3 @@
+//! Trust inputs: signatures and attestations checked against configured keys.
+
+pub mod dsse;

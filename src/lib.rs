@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod policy;
 pub mod registry;
 pub mod store;
+pub mod trust;
 
 pub use app::Application;
 pub use config::Config;

@@ -258,7 +258,9 @@ impl RegistryClient {
             .ok_or(RegistryClientError::BadHeader("location"))?;
         let bad = || RegistryClientError::Redirect(location.to_owned());
         let base = Url::parse(&self.base).map_err(|_| bad())?;
-        let target = Url::parse(from).and_then(|u| u.join(location)).map_err(|_| bad())?;
+        let target = Url::parse(from)
+            .and_then(|u| u.join(location))
+            .map_err(|_| bad())?;
         let same = target.scheme() == base.scheme()
             && target.host_str() == base.host_str()
             && target.port_or_known_default() == base.port_or_known_default();

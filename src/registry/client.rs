@@ -1,4 +1,5 @@
-//! A small client for the registry API: does the registry hold this manifest, and what is it?
+//! A small client for the registry API: does the registry hold this manifest, what is it, and
+//! the bytes of a manifest or blob, checked against their digest.
 //!
 //! Plain reqwest rather than oci-client: we need one HEAD request with a token we mint
 //! ourselves, and reqwest is already in the tree; oci-client would bring its own auth flow
@@ -6,8 +7,9 @@
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use reqwest::{Response, StatusCode, Url};
+use sha2::Digest as _;
 
 use crate::domain::Digest;
 
@@ -15,6 +17,9 @@ use super::notification::MANIFEST_MEDIA_TYPES;
 
 /// Deadline for one registry call unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Largest manifest we read: distribution itself refuses manifests above 4 MiB.
+pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Talks to one registry's `/v2/` API.
 #[derive(Debug, Clone)]
@@ -32,6 +37,17 @@ pub struct ManifestInfo {
     pub media_type: String,
     /// Its size in bytes (`Content-Length`).
     pub size: u64,
+}
+
+/// A manifest's bytes as the registry served them, checked against the digest asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedManifest {
+    /// The digest of `bytes` (the one asked for when asked by digest).
+    pub digest: Digest,
+    /// Its media type (`Content-Type`).
+    pub media_type: String,
+    /// The manifest exactly as served.
+    pub bytes: Vec<u8>,
 }
 
 /// Why the registry could not answer.
@@ -58,6 +74,15 @@ pub enum RegistryClientError {
     /// The registry says the content has another digest.
     #[error("registry answered for digest `{0}`, not the one asked for")]
     DigestMismatch(String),
+    /// The tag or digest could not be a registry reference (and must not reach a URL).
+    #[error("`{0}` is not a valid tag or digest")]
+    BadReference(String),
+    /// The body is larger than we agreed to read.
+    #[error("registry answer is larger than {0} bytes")]
+    TooLarge(u64),
+    /// The registry redirected somewhere other than itself.
+    #[error("registry redirected to another host (`{0}`)")]
+    Redirect(String),
 }
 
 impl RegistryClient {
@@ -100,14 +125,10 @@ impl RegistryClient {
             .send()
             .await
             .map_err(RegistryClientError::Unreachable)?;
-        match response.status() {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Ok(None),
-            s @ (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
-                return Err(RegistryClientError::Unauthorized(s));
-            }
-            s => return Err(RegistryClientError::Status(s)),
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
         }
+        let response = check_status(response)?;
         let headers = response.headers();
         let header = |name: &'static str| {
             headers
@@ -131,6 +152,171 @@ impl RegistryClient {
             size,
         }))
     }
+
+    /// The manifest at a tag or digest, `None` when the registry does not hold it.
+    pub async fn get_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        token: &str,
+    ) -> Result<Option<FetchedManifest>, RegistryClientError> {
+        if !is_repository_name(repository) {
+            return Err(RegistryClientError::BadRepository(repository.to_owned()));
+        }
+        // By digest, the bytes must hash to it; by tag, they are named by what they hash to.
+        let asked: Option<Digest> = if reference.contains(':') {
+            let digest = reference
+                .parse()
+                .map_err(|_| RegistryClientError::BadReference(reference.to_owned()))?;
+            Some(digest)
+        } else if is_tag(reference) {
+            None
+        } else {
+            return Err(RegistryClientError::BadReference(reference.to_owned()));
+        };
+        let url = format!("{}/v2/{repository}/manifests/{reference}", self.base);
+        let response = self
+            .http
+            .get(url)
+            .header(ACCEPT, MANIFEST_MEDIA_TYPES.join(", "))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(RegistryClientError::Unreachable)?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let response = check_status(response)?;
+        let media_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_owned())
+            .ok_or(RegistryClientError::BadHeader("content-type"))?;
+        let bytes = read_capped(response, MAX_MANIFEST_BYTES).await?;
+        let digest = match asked {
+            Some(asked) => {
+                check_digest(&asked, &bytes)?;
+                asked
+            }
+            // A computed `sha256:` digest always parses; the error arm is never taken.
+            None => {
+                let computed = sha256_hex(&bytes);
+                computed
+                    .parse()
+                    .map_err(|_| RegistryClientError::DigestMismatch(computed))?
+            }
+        };
+        Ok(Some(FetchedManifest {
+            digest,
+            media_type,
+            bytes,
+        }))
+    }
+
+    /// A blob's bytes, at most `max_bytes`, checked against `digest`.
+    pub async fn get_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        token: &str,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, RegistryClientError> {
+        if !is_repository_name(repository) {
+            return Err(RegistryClientError::BadRepository(repository.to_owned()));
+        }
+        let url = format!("{}/v2/{repository}/blobs/{digest}", self.base);
+        let mut response = self
+            .http
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(RegistryClientError::Unreachable)?;
+        if response.status().is_redirection() {
+            // One hop, and only back to the registry itself: the token must not travel further.
+            let target = self.same_host_redirect(&url, &response)?;
+            response = self
+                .http
+                .get(target)
+                .bearer_auth(token)
+                .send()
+                .await
+                .map_err(RegistryClientError::Unreachable)?;
+        }
+        let bytes = read_capped(check_status(response)?, max_bytes).await?;
+        check_digest(digest, &bytes)?;
+        Ok(bytes)
+    }
+
+    /// The redirect target when it is on the registry's own scheme, host and port.
+    fn same_host_redirect(&self, from: &str, response: &Response) -> Result<Url, RegistryClientError> {
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(RegistryClientError::BadHeader("location"))?;
+        let bad = || RegistryClientError::Redirect(location.to_owned());
+        let base = Url::parse(&self.base).map_err(|_| bad())?;
+        let target = Url::parse(from)
+            .and_then(|u| u.join(location))
+            .map_err(|_| bad())?;
+        let same = target.scheme() == base.scheme()
+            && target.host_str() == base.host_str()
+            && target.port_or_known_default() == base.port_or_known_default();
+        if same { Ok(target) } else { Err(bad()) }
+    }
+}
+
+/// Passes a 200, maps refusals and anything else to errors.
+fn check_status(response: Response) -> Result<Response, RegistryClientError> {
+    match response.status() {
+        StatusCode::OK => Ok(response),
+        s @ (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => Err(RegistryClientError::Unauthorized(s)),
+        s => Err(RegistryClientError::Status(s)),
+    }
+}
+
+/// The body, refused as soon as it (or its declared length) passes `max_bytes`.
+async fn read_capped(mut response: Response, max_bytes: u64) -> Result<Vec<u8>, RegistryClientError> {
+    if response.content_length().is_some_and(|n| n > max_bytes) {
+        return Err(RegistryClientError::TooLarge(max_bytes));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(RegistryClientError::Unreachable)? {
+        if (body.len() + chunk.len()) as u64 > max_bytes {
+            return Err(RegistryClientError::TooLarge(max_bytes));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Errs unless `bytes` hash to `digest` under its own algorithm.
+fn check_digest(digest: &Digest, bytes: &[u8]) -> Result<(), RegistryClientError> {
+    let actual = match digest.algorithm() {
+        "sha512" => format!("sha512:{}", hex::encode(sha2::Sha512::digest(bytes))),
+        _ => sha256_hex(bytes),
+    };
+    if actual == digest.as_str() {
+        Ok(())
+    } else {
+        Err(RegistryClientError::DigestMismatch(actual))
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// The OCI tag grammar: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+fn is_tag(tag: &str) -> bool {
+    let mut bytes = tag.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && tag.len() <= 128
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 /// Distribution's repository grammar, loosely: lowercase path components of `[a-z0-9._-]`
@@ -158,6 +344,28 @@ mod tests {
         for bad in ["", "a//b", "../x", "a/./b", "A/b", "a?b", "a#b", "a b", "a/b/"] {
             assert!(!is_repository_name(bad), "`{bad}`");
         }
+    }
+
+    #[test]
+    fn tags_that_could_bend_the_url_are_refused() {
+        assert!(is_tag("v1"));
+        assert!(is_tag(&format!("sha256-{}.sig", "a".repeat(64))));
+        for bad in ["", ".x", "-x", "a/b", "a?b", "a b", &"a".repeat(129)] {
+            assert!(!is_tag(bad), "`{bad}`");
+        }
+    }
+
+    #[test]
+    fn content_is_checked_against_its_own_algorithm() {
+        let sha256: Digest = sha256_hex(b"abc").parse().unwrap();
+        assert!(check_digest(&sha256, b"abc").is_ok());
+        let err = check_digest(&sha256, b"abd").unwrap_err();
+        assert!(matches!(err, RegistryClientError::DigestMismatch(d) if d == sha256_hex(b"abd")));
+        let sha512: Digest = format!("sha512:{}", hex::encode(sha2::Sha512::digest(b"abc")))
+            .parse()
+            .unwrap();
+        assert!(check_digest(&sha512, b"abc").is_ok());
+        assert!(check_digest(&sha512, b"abd").is_err());
     }
 
     #[tokio::test]

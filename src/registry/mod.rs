@@ -6,7 +6,7 @@ pub mod notification;
 pub mod scope;
 pub mod token;
 
-pub use client::{ManifestInfo, RegistryClient, RegistryClientError};
+pub use client::{FetchedManifest, ManifestInfo, RegistryClient, RegistryClientError};
 pub use notification::{
     NotificationError, is_manifest_push, is_signature_or_attestation, parse_notification,
 };

@@ -13,8 +13,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::admission::{Admission, RegistryInfo, RegistrySettings, RegistrySetup, TrustSetup, run_worker};
-use crate::trust::TrustKeys;
+use crate::admission::{
+    Admission, AdmissionParts, RegistryInfo, RegistrySettings, RegistrySetup, TrustSetup, run_worker,
+};
 use crate::audit::DecisionLogWriter;
 use crate::auth::Authenticator;
 use crate::config::Config;
@@ -23,6 +24,7 @@ use crate::http::{AppState, Limits};
 use crate::metrics::Metrics;
 use crate::policy::PolicyEngine;
 use crate::registry::{RegistryClient, TokenSigner};
+use crate::trust::TrustKeys;
 
 /// A built, bound, not yet serving gateway.
 pub struct Application {
@@ -94,16 +96,16 @@ impl Application {
             files = engine.files().len(),
             "policy set loaded"
         );
-        let admission = Arc::new(Admission::new(
+        let admission = Arc::new(Admission::new(AdmissionParts {
             store,
-            engine,
+            policy: engine,
             decisions,
             channels,
             registry,
-            registry_setup(&config)?,
-            trust_setup(&config)?,
-            Arc::clone(&metrics),
-        ));
+            registry_setup: registry_setup(&config)?,
+            trust: trust_setup(&config)?,
+            metrics: Arc::clone(&metrics),
+        }));
         let state = AppState {
             admission,
             auth: Arc::new(auth),
@@ -236,7 +238,12 @@ fn trust_setup(config: &Config) -> anyhow::Result<TrustSetup> {
     let keys = TrustKeys::load(&config.trust.cosign_public_key_files)
         .map_err(|e| anyhow::anyhow!("config key `trust.cosign_public_key_files`: {e}"))?;
     if config.trust.trusted_root_file.is_some() {
-        tracing::warn!("`trust.trusted_root_file` is set, but keyless verification is not available in this version");
+        tracing::warn!(
+            "`trust.trusted_root_file` is set, but keyless verification is not available in this version"
+        );
     }
-    Ok(TrustSetup { keys, config: config.trust.clone() })
+    Ok(TrustSetup {
+        keys,
+        config: config.trust.clone(),
+    })
 }

@@ -104,7 +104,11 @@ impl TrustConfig {
     /// The evidence types that must pass for an artifact of `artifact_type` (e.g. `oci.image`).
     pub fn required_for(&self, artifact_type: &str) -> Vec<String> {
         let kind = artifact_type.split('.').next().unwrap_or_default();
-        if let Some(list) = self.required.get(artifact_type).or_else(|| self.required.get(kind)) {
+        if let Some(list) = self
+            .required
+            .get(artifact_type)
+            .or_else(|| self.required.get(kind))
+        {
             return list.clone();
         }
         // With keys configured, an OCI artifact is believed only once signed.
@@ -280,7 +284,10 @@ impl Config {
                 return Err(ConfigError::Key {
                     key: format!("trust.required.{key}"),
                     origin: origin.to_owned(),
-                    reason: format!("unknown evidence type `{bad}` (expected one of: {})", REQUIRABLE_EVIDENCE.join(", ")),
+                    reason: format!(
+                        "unknown evidence type `{bad}` (expected one of: {})",
+                        REQUIRABLE_EVIDENCE.join(", ")
+                    ),
                 });
             }
         }

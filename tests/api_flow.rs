@@ -139,14 +139,31 @@ async fn happy_path_and_refusals(app: TestApp) {
     assert_eq!(body["policy_ids"], json!(["prod-needs-slsa-provenance"]));
     // Attach provenance (made by in-toto/securesystemslib, see fixtures/attestations) and re-verify.
     let provenance: Value = serde_json::from_str(
-        &std::fs::read_to_string(common::repo_path("fixtures/attestations/slsa-provenance-v1.dsse.json")).unwrap(),
+        &std::fs::read_to_string(common::repo_path(
+            "fixtures/attestations/slsa-provenance-v1.dsse.json",
+        ))
+        .unwrap(),
     )
     .unwrap();
-    let (status, body) =
-        app.post(&format!("/v1/artifacts/{id}/verify"), &releaser(), json!({ "attestations": [provenance] })).await;
-    assert_eq!((status, body["trust_state"].as_str()), (200, Some("verified")), "{body}");
+    let (status, body) = app
+        .post(
+            &format!("/v1/artifacts/{id}/verify"),
+            &releaser(),
+            json!({ "attestations": [provenance] }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["trust_state"].as_str()),
+        (200, Some("verified")),
+        "{body}"
+    );
     assert_eq!(body["attestations"], json!(["https://slsa.dev/provenance/v1"]));
-    let attestation = body["evidence"].as_array().unwrap().iter().find(|e| e["type"] == "attestation").unwrap();
+    let attestation = body["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "attestation")
+        .unwrap();
     assert_eq!(attestation["result"], "pass", "{attestation}");
     let (status, body) = promote(&app, &id, &releaser(), "prod").await;
     assert_eq!(status, 200, "{body}");

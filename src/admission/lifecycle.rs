@@ -6,9 +6,7 @@ use serde::Deserialize;
 use super::decide::{Allowed, artifact_audit};
 use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
 use crate::audit::{NewAuditRecord, PromotionFacts, Transition};
-use crate::domain::{
-    Artifact, Channel, Digest, Evidence, EvidenceResult, LifecycleMove, Principal, Promotion, TrustMove,
-};
+use crate::domain::{Artifact, Channel, LifecycleMove, Principal, Promotion, TrustMove};
 use crate::policy::{Action, RequestContext, Resource};
 use crate::store::ArtifactChange;
 
@@ -242,4 +240,3 @@ impl Admission {
         self.view(stored).await
     }
 }
-

@@ -60,18 +60,39 @@ pub struct Admission {
     policy_loaded_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// Everything the admission service is built from, loaded once at start-up.
+pub struct AdmissionParts {
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// The validated policy set.
+    pub policy: Arc<PolicyEngine>,
+    /// The group-committing decision log.
+    pub decisions: DecisionLogWriter,
+    /// Channel order.
+    pub channels: ChannelOrder,
+    /// Public registry facts.
+    pub registry: RegistryInfo,
+    /// Token signer, registry client, webhook secret.
+    pub registry_setup: RegistrySetup,
+    /// Trust keys and rules.
+    pub trust: TrustSetup,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+}
+
 impl Admission {
     /// Assembles the service from its parts.
-    pub fn new(
-        store: Arc<dyn Store>,
-        policy: Arc<PolicyEngine>,
-        decisions: DecisionLogWriter,
-        channels: ChannelOrder,
-        registry: RegistryInfo,
-        registry_setup: RegistrySetup,
-        trust: TrustSetup,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub fn new(parts: AdmissionParts) -> Self {
+        let AdmissionParts {
+            store,
+            policy,
+            decisions,
+            channels,
+            registry,
+            registry_setup,
+            trust,
+            metrics,
+        } = parts;
         Self {
             store,
             policy: RwLock::new(policy),

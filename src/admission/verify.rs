@@ -8,12 +8,13 @@ use serde_json::Value;
 use super::lifecycle::artifact_context;
 use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
 use crate::audit::Transition;
+use crate::config::TrustConfig;
 use crate::domain::{
-    AccessGrant, Artifact, ArtifactKind, Digest, Evidence, EvidenceResult, Principal, TrustMove, VerificationJob,
+    AccessGrant, Artifact, ArtifactKind, Digest, Evidence, EvidenceResult, Principal, TrustMove,
+    VerificationJob,
 };
 use crate::policy::{Action, Resource};
 use crate::store::ArtifactChange;
-use crate::config::TrustConfig;
 use crate::trust::TrustKeys;
 use crate::trust::cosign::{fetch_signatures, verify_signatures};
 use crate::trust::dsse::{passing_predicate_types, verify_attestation};
@@ -25,6 +26,9 @@ pub struct TrustSetup {
     /// Required evidence per artifact type, and whether registration queues verification.
     pub config: TrustConfig,
 }
+
+/// Deadline for gathering an image's signatures from the registry.
+const SIGNATURE_FETCH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Most envelopes one verify call may attach.
 const MAX_ATTESTATIONS_PER_CALL: usize = 16;
@@ -62,28 +66,53 @@ impl Admission {
             ));
         }
         if let Some(i) = input.attestations.iter().position(|e| !e.is_object()) {
-            return Err(AdmissionError::invalid(format!("attestations[{i}]"), "must be a DSSE envelope object"));
+            return Err(AdmissionError::invalid(
+                format!("attestations[{i}]"),
+                "must be a DSSE envelope object",
+            ));
         }
         let artifact = self.load_artifact(id).await?;
         let allowed = self
-            .authorize(principal, Action::Verify, Resource::Artifact(&artifact), artifact_context(&artifact), meta)
+            .authorize(
+                principal,
+                Action::Verify,
+                Resource::Artifact(&artifact),
+                artifact_context(&artifact),
+                meta,
+            )
             .await?;
         // Checked before gathering evidence: a revoked artifact is never verified again.
-        artifact.trust_state.apply(TrustMove::VerificationPassed).map_err(|e| AdmissionError::Rule(e.to_string()))?;
+        artifact
+            .trust_state
+            .apply(TrustMove::VerificationPassed)
+            .map_err(|e| AdmissionError::Rule(e.to_string()))?;
         if !input.attestations.is_empty() {
-            self.store.add_attestations(artifact.id, &input.attestations).await?;
+            self.store
+                .add_attestations(artifact.id, &input.attestations)
+                .await?;
         }
-        let mut evidence = vec![digest_evidence(&artifact), self.source_policy_evidence(principal, &artifact, meta).await?];
+        let mut evidence = vec![
+            digest_evidence(&artifact),
+            self.source_policy_evidence(principal, &artifact, meta).await?,
+        ];
         evidence.extend(self.trust_evidence(&artifact).await?);
         evidence.extend(self.missing_required(&artifact, &evidence));
 
         let passed = evidence.iter().all(|e| e.result == EvidenceResult::Pass);
-        let mv = if passed { TrustMove::VerificationPassed } else { TrustMove::VerificationFailed };
-        let to = artifact.trust_state.apply(mv).map_err(|e| AdmissionError::Rule(e.to_string()))?;
+        let mv = if passed {
+            TrustMove::VerificationPassed
+        } else {
+            TrustMove::VerificationFailed
+        };
+        let to = artifact
+            .trust_state
+            .apply(mv)
+            .map_err(|e| AdmissionError::Rule(e.to_string()))?;
         let mut updated = artifact.clone();
         updated.trust_state = to;
-        updated.signature_verified =
-            evidence.iter().any(|e| e.evidence_type == "signature" && e.result == EvidenceResult::Pass);
+        updated.signature_verified = evidence
+            .iter()
+            .any(|e| e.evidence_type == "signature" && e.result == EvidenceResult::Pass);
         updated.attestations = passing_predicate_types(&evidence);
         let mut audit = self.audit_record(&artifact, principal, "app_artifact.verify", &allowed, meta);
         audit.transition = Some(Transition {
@@ -91,12 +120,20 @@ impl Admission {
             to: to.to_string(),
             reason: (!passed).then(|| failure_summary(&evidence)),
         });
-        let change = ArtifactChange { artifact: updated, promotion: None, evidence };
+        let change = ArtifactChange {
+            artifact: updated,
+            promotion: None,
+            evidence,
+        };
         self.commit(change, audit, allowed).await
     }
 
     /// The job that verifies a new registration off the request path, if configured.
-    pub(super) fn verification_job(&self, artifact: &Artifact, principal: &Principal) -> Option<VerificationJob> {
+    pub(super) fn verification_job(
+        &self,
+        artifact: &Artifact,
+        principal: &Principal,
+    ) -> Option<VerificationJob> {
         self.trust.config.verify_on_register.then(|| VerificationJob {
             id: uuid::Uuid::now_v7(),
             artifact_id: artifact.id,
@@ -139,9 +176,27 @@ impl Admission {
             name: artifact.repository.to_string(),
             actions: vec!["pull".to_owned()],
         }];
-        let token = self.issue_token(signer, "gatehouse", grant, Utc::now() + chrono::Duration::seconds(60)).await?;
-        let layers = fetch_signatures(client, artifact.repository.as_str(), &artifact.digest, &token.token)
+        let token = self
+            .issue_token(
+                signer,
+                "gatehouse",
+                grant,
+                Utc::now() + chrono::Duration::seconds(60),
+            )
+            .await?;
+        let fetch = fetch_signatures(
+            client,
+            artifact.repository.as_str(),
+            &artifact.digest,
+            &token.token,
+        );
+        // Each registry call has a deadline; the whole fetch (up to dozens of calls) has one too.
+        let layers = tokio::time::timeout(SIGNATURE_FETCH_DEADLINE, fetch)
             .await
+            .map_err(|_| {
+                tracing::warn!("fetching signatures from the registry timed out");
+                AdmissionError::Unavailable
+            })?
             .map_err(|e| {
                 // A registry outage is not a verdict on the artifact: answer 503, change nothing.
                 tracing::warn!(error = %e, "cannot fetch signatures from the registry");
@@ -161,7 +216,10 @@ impl Admission {
             .map(|required| Evidence {
                 evidence_type: required.clone(),
                 result: EvidenceResult::Fail,
-                reason: format!("a passing `{required}` is required for `{}` and none was found", artifact.artifact_type),
+                reason: format!(
+                    "a passing `{required}` is required for `{}` and none was found",
+                    artifact.artifact_type
+                ),
                 checked_at: Utc::now(),
                 details: Value::Null,
             })
@@ -175,14 +233,28 @@ impl Admission {
         artifact: &Artifact,
         meta: &RequestMeta,
     ) -> Result<Evidence, AdmissionError> {
-        let (decision, record) =
-            self.evaluate(principal, Action::AcceptSource, Resource::Artifact(artifact), artifact_context(artifact), meta);
+        let (decision, record) = self.evaluate(
+            principal,
+            Action::AcceptSource,
+            Resource::Artifact(artifact),
+            artifact_context(artifact),
+            meta,
+        );
         self.log_decision(record).await?;
         let source_type = artifact.source.source_type;
         let (result, reason) = if decision.allowed {
-            (EvidenceResult::Pass, format!("source type `{source_type}` is allowed by policy"))
+            (
+                EvidenceResult::Pass,
+                format!("source type `{source_type}` is allowed by policy"),
+            )
         } else {
-            (EvidenceResult::Fail, format!("source type `{source_type}` is not allowed: {}", decision.reasons.join("; ")))
+            (
+                EvidenceResult::Fail,
+                format!(
+                    "source type `{source_type}` is not allowed: {}",
+                    decision.reasons.join("; ")
+                ),
+            )
         };
         Ok(Evidence {
             evidence_type: "source_policy".to_owned(),

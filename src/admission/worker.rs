@@ -302,16 +302,23 @@ impl Admission {
         let Some(job) = self.store.claim_verification(Utc::now(), LEASE).await? else {
             return Ok(false);
         };
-        let meta = RequestMeta { correlation_id: format!("verification-job:{}", job.id) };
+        let meta = RequestMeta {
+            correlation_id: format!("verification-job:{}", job.id),
+        };
         let id = job.artifact_id.to_string();
-        match self.verify(&job.principal, &id, super::VerifyInput::default(), &meta).await {
+        match self
+            .verify(&job.principal, &id, super::VerifyInput::default(), &meta)
+            .await
+        {
             Ok(view) => {
                 let result = json!({ "trust_state": view.artifact.trust_state });
                 self.store.finish_verification(job.id, true, &result).await?;
             }
             Err(AdmissionError::Unavailable) if job.attempts < MAX_VERIFICATION_ATTEMPTS => {
                 // The registry or database is away: try again after the lease.
-                self.store.release_verification(job.id, &json!({ "last_error": "dependency unavailable" })).await?;
+                self.store
+                    .release_verification(job.id, &json!({ "last_error": "dependency unavailable" }))
+                    .await?;
             }
             Err(error) => {
                 let result = json!({ "reason": error.to_string() });

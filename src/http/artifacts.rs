@@ -8,7 +8,9 @@ use axum::{Json, Router};
 
 use super::extract::{Caller, JsonBody, QueryParams};
 use super::{ApiError, AppState, meta};
-use crate::admission::{VerifyInput, LifecycleInput, ListQuery, PromoteInput, RegisterInput, RegisterOutcome};
+use crate::admission::{
+    LifecycleInput, ListQuery, PromoteInput, RegisterInput, RegisterOutcome, VerifyInput,
+};
 use crate::domain::LifecycleMove;
 
 /// Routes under `/v1/projects/{project}/artifacts` and `/v1/artifacts/{id}`.

@@ -12,6 +12,8 @@ pub use keys::{NamedKey, TrustKeyError, TrustKeys};
 /// securesystemslib and cosign are DER, and raw `r || s` is accepted too.
 impl dsse::SignatureKeys for TrustKeys {
     fn verify(&self, message: &[u8], sig: &[u8]) -> Option<String> {
-        self.verify_der(message, sig).or_else(|| self.verify_raw(message, sig)).map(|k| k.key_id.clone())
+        self.verify_der(message, sig)
+            .or_else(|| self.verify_raw(message, sig))
+            .map(|k| k.key_id.clone())
     }
 }

@@ -61,7 +61,10 @@ pub fn test_config(db: &Db) -> Config {
         auth: test_auth(),
         // Tests that want the background verification job turn it on; the others need the
         // artifact to stay unverified until they verify it themselves.
-        trust: gatehouse::config::TrustConfig { verify_on_register: false, ..Default::default() },
+        trust: gatehouse::config::TrustConfig {
+            verify_on_register: false,
+            ..Default::default()
+        },
         ..Config::default()
     }
 }

@@ -8,90 +8,18 @@ mod common;
 
 use std::time::Duration;
 
-use common::registry::{Auth, RegistryOptions, TestRegistry, skopeo_pull, skopeo_push, write_oci_image};
+use common::registry::{Auth, skopeo_pull, skopeo_push, write_oci_image};
+use common::stack::{
+    Stack, WEBHOOK_SECRET, artifact_by_digest, creds, eventually, operator, publish_intent, stack_with,
+};
 use common::{Db, TestApp, digest, read, token};
 use serde_json::{Value, json};
 
-const WEBHOOK_SECRET: &str = "webhook-secret-for-tests-0123456789";
-
-/// A gateway and a registry wired to each other.
-struct Stack {
-    app: TestApp,
-    registry: TestRegistry,
-    _secret_dir: tempfile::TempDir,
-}
-
 async fn stack_on(db: Db, apply_notifications: bool) -> Stack {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gateway = format!("http://{}", listener.local_addr().unwrap());
-    let registry = TestRegistry::start(&RegistryOptions {
-        realm: format!("{gateway}/v1/registry/token"),
-        notify_url: format!("{gateway}/v1/webhooks/registry"),
-        notify_secret: WEBHOOK_SECRET.to_owned(),
-    });
-    let secret_dir = tempfile::tempdir().unwrap();
-    let secret_file = secret_dir.path().join("webhook.secret");
-    std::fs::write(&secret_file, format!("{WEBHOOK_SECRET}\n")).unwrap();
-    let mut config = common::test_config(&db);
-    config.registry.url = Some(registry.url.clone());
-    config.registry.public_host = Some(registry.host.clone());
-    config.registry.service = common::registry::SERVICE.to_owned();
-    config.registry.token_issuer = common::registry::ISSUER.to_owned();
-    config.registry.token_key_file = Some(common::repo_path("fixtures/registry/token.key"));
-    config.registry.token_cert_file = Some(common::repo_path("fixtures/registry/token.crt"));
-    config.registry.webhook_secret_file = Some(secret_file);
-    config.registry.apply_notifications = apply_notifications;
-    let app = TestApp::spawn_on(db, config, listener).await;
-    Stack {
-        app,
-        registry,
-        _secret_dir: secret_dir,
-    }
-}
-
-fn operator(project: &str) -> String {
-    token("olivia", json!({ project: ["operator"] }))
-}
-
-async fn publish_intent(app: &TestApp, project: &str, body: Value) -> Value {
-    let (status, intent) = app
-        .post(
-            &format!("/v1/projects/{project}/publish-intents"),
-            &operator(project),
-            body,
-        )
-        .await;
-    assert_eq!(status, 201, "{intent}");
-    intent
-}
-
-fn creds(intent: &Value) -> (String, String) {
-    let c = &intent["credential"];
-    (
-        c["username"].as_str().unwrap().to_owned(),
-        c["password"].as_str().unwrap().to_owned(),
-    )
-}
-
-/// Polls until `probe` answers Some, or fails after a deadline.
-async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    for _ in 0..100 {
-        if let Some(found) = probe().await {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-async fn artifact_by_digest(app: &TestApp, project: &str, digest: &str) -> Option<Value> {
-    let (_, page) = app
-        .get(
-            &format!("/v1/projects/{project}/artifacts?digest={digest}"),
-            &operator(project),
-        )
-        .await;
-    page["items"].as_array().and_then(|items| items.first().cloned())
+    stack_with(db, |config| {
+        config.registry.apply_notifications = apply_notifications
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -556,7 +484,7 @@ async fn webhook_secret_envelope_redelivery_and_restart() {
     let Stack {
         app,
         registry,
-        _secret_dir,
+        secret_dir: _secret_dir,
     } = stack_on(Db::sqlite(), false).await;
     let intent = publish_intent(&app, "team-a", json!({ "app": "worker", "artifact_kind": "oci" })).await;
     let pushed = digest("notified image");

@@ -147,6 +147,83 @@ async fn keyed_cosign_signatures_decide_the_trust_state() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attestations_stored_beside_the_image_feed_the_policy() {
+    if !common::registry::tools_available() {
+        return;
+    }
+    let stack = stack_with(Db::sqlite(), |c| {
+        c.trust.cosign_public_key_files = vec![key("cosign.pub")]
+    })
+    .await;
+    let digest = push_through_intent(&stack, "attested", "attested image").await;
+    let repository = "gpuaas/apps/team-a/attested";
+    sign(&stack, repository, &digest, "cosign.key").await;
+    let grant = gatehouse::domain::AccessGrant {
+        resource_type: "repository".to_owned(),
+        name: repository.to_owned(),
+        actions: vec!["pull".to_owned(), "push".to_owned()],
+    };
+    let token = common::registry::fixture_signer()
+        .sign("ci", &[grant], std::time::Duration::from_secs(60))
+        .unwrap();
+    let envelope =
+        common::cosign::dsse_envelope(&key("cosign.key"), &digest, "https://slsa.dev/provenance/v1");
+    common::cosign::push_attestation(
+        &stack.registry.host,
+        repository,
+        &digest,
+        &envelope,
+        &Auth::Token(&token.token),
+    )
+    .await
+    .unwrap();
+
+    let body = verify(&stack.app, &digest).await;
+    assert_eq!(body["trust_state"], "verified", "{body}");
+    assert_eq!(
+        body["attestations"],
+        json!(["https://slsa.dev/provenance/v1"]),
+        "{body}"
+    );
+    let attestation = body["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "attestation")
+        .unwrap();
+    assert_eq!(
+        attestation["details"]["builder_id"], "https://ci.example/builder",
+        "{attestation}"
+    );
+
+    // A statement about another digest, attached through the API, fails naming the check.
+    let id = body["id"].as_str().unwrap();
+    let wrong = common::cosign::dsse_envelope(
+        &key("cosign.key"),
+        &common::digest("another"),
+        "https://spdx.dev/Document",
+    );
+    let (status, body) = stack
+        .app
+        .post(
+            &format!("/v1/artifacts/{id}/verify"),
+            &operator("team-a"),
+            json!({ "attestations": [wrong] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["trust_state"], "failed_verification", "{body}");
+    let failed = body["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|e| e["type"] == "attestation" && e["result"] == "fail")
+        .unwrap();
+    assert!(failed["reason"].as_str().unwrap().contains("subject"), "{failed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_image_verified_against_another_key_fails() {
     if !common::registry::tools_available() {
         return;

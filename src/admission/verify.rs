@@ -14,9 +14,11 @@ use crate::domain::{
     VerificationJob,
 };
 use crate::policy::{Action, Resource};
+use crate::registry::RegistryClient;
 use crate::store::ArtifactChange;
 use crate::trust::TrustKeys;
 use crate::trust::cosign::{fetch_signatures, verify_signatures};
+use crate::trust::cosign_attestations::fetch_attestations;
 use crate::trust::dsse::{passing_predicate_types, verify_attestation};
 
 /// The trust material and rules, loaded once at start-up.
@@ -29,6 +31,30 @@ pub struct TrustSetup {
 
 /// Deadline for gathering an image's signatures from the registry.
 const SIGNATURE_FETCH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What reading trust material from the registry needs.
+struct RegistryReader<'a> {
+    client: &'a RegistryClient,
+    token: String,
+}
+
+/// Runs a registry fetch under the overall deadline; an outage or timeout is a 503, never a
+/// verdict on the artifact.
+async fn bounded<T>(
+    fetch: impl std::future::Future<Output = Result<T, crate::trust::CosignError>>,
+) -> Result<T, AdmissionError> {
+    // Each registry call has a deadline; the whole fetch (up to dozens of calls) has one too.
+    tokio::time::timeout(SIGNATURE_FETCH_DEADLINE, fetch)
+        .await
+        .map_err(|_| {
+            tracing::warn!("reading trust material from the registry timed out");
+            AdmissionError::Unavailable
+        })?
+        .map_err(|e| {
+            tracing::warn!(error = %e, "cannot read trust material from the registry");
+            AdmissionError::Unavailable
+        })
+}
 
 /// Most envelopes one verify call may attach.
 const MAX_ATTESTATIONS_PER_CALL: usize = 16;
@@ -143,16 +169,47 @@ impl Admission {
         })
     }
 
-    /// Signatures from the registry (OCI) and every attached attestation.
+    /// Signatures and attestations from the registry (OCI), and every attached attestation.
     async fn trust_evidence(&self, artifact: &Artifact) -> Result<Vec<Evidence>, AdmissionError> {
         let mut evidence = Vec::new();
         let required = self.trust.config.required_for(artifact.artifact_type.as_str());
-        // Signatures live in the registry: look when they are required, or when there are keys
-        // to check them with and a registry to ask.
-        let can_look = !self.trust.keys.is_empty() && self.registry_setup.client.is_some();
-        let wants_signature = can_look || required.iter().any(|r| r == "signature");
-        if artifact.artifact_kind == ArtifactKind::Oci && wants_signature {
-            evidence.push(self.signature_evidence(artifact).await?);
+        let signature_required = required.iter().any(|r| r == "signature");
+        if artifact.artifact_kind == ArtifactKind::Oci {
+            // Signatures live in the registry: look when they are required, or when there are
+            // keys to check them with and a registry to ask.
+            match self.registry_reader(artifact).await? {
+                Some(reader) if !self.trust.keys.is_empty() || signature_required => {
+                    let layers = bounded(fetch_signatures(
+                        reader.client,
+                        artifact.repository.as_str(),
+                        &artifact.digest,
+                        &reader.token,
+                    ))
+                    .await?;
+                    evidence.push(verify_signatures(&self.trust.keys, &artifact.digest, &layers));
+                    let stored = bounded(fetch_attestations(
+                        reader.client,
+                        artifact.repository.as_str(),
+                        &artifact.digest,
+                        &reader.token,
+                    ))
+                    .await?;
+                    evidence.extend(
+                        stored
+                            .iter()
+                            .map(|e| verify_attestation(&self.trust.keys, &artifact.digest, e)),
+                    );
+                }
+                None if signature_required => evidence.push(Evidence {
+                    evidence_type: "signature".to_owned(),
+                    result: EvidenceResult::Fail,
+                    reason: "a signature is required but no registry is configured to read it from"
+                        .to_owned(),
+                    checked_at: Utc::now(),
+                    details: Value::Null,
+                }),
+                _ => {}
+            }
         }
         for envelope in self.store.attestations(artifact.id).await? {
             evidence.push(verify_attestation(&self.trust.keys, &artifact.digest, &envelope));
@@ -160,16 +217,14 @@ impl Admission {
         Ok(evidence)
     }
 
-    /// Cosign signatures stored beside the image (`sha256-<hex>.sig`), checked with the configured keys.
-    async fn signature_evidence(&self, artifact: &Artifact) -> Result<Evidence, AdmissionError> {
+    /// A registry client and a short-lived pull token for the artifact's repository, when a
+    /// registry is configured.
+    async fn registry_reader(
+        &self,
+        artifact: &Artifact,
+    ) -> Result<Option<RegistryReader<'_>>, AdmissionError> {
         let (Some(client), Some(signer)) = (&self.registry_setup.client, &self.registry_setup.signer) else {
-            return Ok(Evidence {
-                evidence_type: "signature".to_owned(),
-                result: EvidenceResult::Fail,
-                reason: "a signature is required but no registry is configured to read it from".to_owned(),
-                checked_at: Utc::now(),
-                details: Value::Null,
-            });
+            return Ok(None);
         };
         let grant = vec![AccessGrant {
             resource_type: "repository".to_owned(),
@@ -184,25 +239,10 @@ impl Admission {
                 Utc::now() + chrono::Duration::seconds(60),
             )
             .await?;
-        let fetch = fetch_signatures(
+        Ok(Some(RegistryReader {
             client,
-            artifact.repository.as_str(),
-            &artifact.digest,
-            &token.token,
-        );
-        // Each registry call has a deadline; the whole fetch (up to dozens of calls) has one too.
-        let layers = tokio::time::timeout(SIGNATURE_FETCH_DEADLINE, fetch)
-            .await
-            .map_err(|_| {
-                tracing::warn!("fetching signatures from the registry timed out");
-                AdmissionError::Unavailable
-            })?
-            .map_err(|e| {
-                // A registry outage is not a verdict on the artifact: answer 503, change nothing.
-                tracing::warn!(error = %e, "cannot fetch signatures from the registry");
-                AdmissionError::Unavailable
-            })?;
-        Ok(verify_signatures(&self.trust.keys, &artifact.digest, &layers))
+            token: token.token,
+        }))
     }
 
     /// A failing record for each required evidence type that was not checked at all (a check

@@ -58,19 +58,21 @@ pub fn signature_tag(digest: &Digest) -> String {
     format!("{}-{}.sig", digest.algorithm(), digest.hex())
 }
 
+/// The manifest fields cosign's tags rely on.
 #[derive(Deserialize)]
-struct Manifest {
+pub(super) struct Manifest {
     #[serde(default)]
-    layers: Vec<Descriptor>,
+    pub(super) layers: Vec<Descriptor>,
 }
 
+/// One layer of a cosign manifest.
 #[derive(Deserialize)]
-struct Descriptor {
+pub(super) struct Descriptor {
     #[serde(rename = "mediaType")]
-    media_type: String,
-    digest: String,
+    pub(super) media_type: String,
+    pub(super) digest: String,
     #[serde(default)]
-    annotations: HashMap<String, String>,
+    pub(super) annotations: HashMap<String, String>,
 }
 
 /// The signature layers stored for `digest`; empty when there is no `.sig` tag.

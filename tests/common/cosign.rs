@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::{Signature, SigningKey};
 use p256::pkcs8::DecodePrivateKey as _;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::registry::{Auth, OciImage, sha256_digest, skopeo_push};
 
@@ -88,6 +88,16 @@ pub async fn push_signature(
 
 /// An OCI layout holding the signature manifest: an empty config and the payload as its one layer.
 pub fn signature_layout(image_digest: &str, payload: &[u8], signature_b64: &str) -> OciImage {
+    single_layer_layout(
+        &sig_tag(image_digest),
+        SIMPLE_SIGNING,
+        payload,
+        json!({ SIGNATURE_ANNOTATION: signature_b64 }),
+    )
+}
+
+/// An OCI layout with one manifest under `tag`: an empty config and `payload` as its one layer.
+pub fn single_layer_layout(tag: &str, media_type: &str, payload: &[u8], annotations: Value) -> OciImage {
     let dir = tempfile::tempdir().unwrap();
     let blobs = dir.path().join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();
@@ -106,15 +116,15 @@ pub fn signature_layout(image_digest: &str, payload: &[u8], signature_b64: &str)
             "size": config.len(),
         },
         "layers": [{
-            "mediaType": SIMPLE_SIGNING,
+            "mediaType": media_type,
             "digest": put(payload),
             "size": payload.len(),
-            "annotations": { SIGNATURE_ANNOTATION: signature_b64 },
+            "annotations": annotations,
         }],
     }))
     .unwrap();
     let manifest_digest = put(&manifest);
-    let tag = sig_tag(image_digest);
+    let tag = tag.to_owned();
     let index = json!({
         "schemaVersion": 2,
         "manifests": [{
@@ -136,4 +146,45 @@ pub fn signature_layout(image_digest: &str, payload: &[u8], signature_b64: &str)
         manifest_digest,
         manifest_size: manifest.len(),
     }
+}
+
+/// A DSSE envelope (signed over the spec's PAE with the PKCS#8 key at `key_pem`) carrying an
+/// in-toto v1 statement about `subject_digest` with `predicate_type`.
+pub fn dsse_envelope(key_pem: &Path, subject_digest: &str, predicate_type: &str) -> Value {
+    let (algorithm, hex) = subject_digest.split_once(':').unwrap();
+    let statement = serde_json::to_vec(&json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{ "name": "image", "digest": { algorithm: hex } }],
+        "predicateType": predicate_type,
+        "predicate": { "runDetails": { "builder": { "id": "https://ci.example/builder" } } },
+    }))
+    .unwrap();
+    let payload_type = "application/vnd.in-toto+json";
+    let mut pae = format!(
+        "DSSEv1 {} {payload_type} {} ",
+        payload_type.len(),
+        statement.len()
+    )
+    .into_bytes();
+    pae.extend_from_slice(&statement);
+    json!({
+        "payloadType": payload_type,
+        "payload": STANDARD.encode(&statement),
+        "signatures": [{ "keyid": "", "sig": sign(key_pem, &pae) }],
+    })
+}
+
+/// Pushes `envelope` as the one layer of the `.att` tag of `image_digest`, as cosign stores
+/// attestations.
+pub async fn push_attestation(
+    registry_host: &str,
+    repository: &str,
+    image_digest: &str,
+    envelope: &Value,
+    auth: &Auth<'_>,
+) -> Result<String, String> {
+    let tag = format!("{}.att", image_digest.replacen(':', "-", 1));
+    let bytes = serde_json::to_vec(envelope).unwrap();
+    let image = single_layer_layout(&tag, "application/vnd.dsse.envelope.v1+json", &bytes, json!({}));
+    skopeo_push(&image, registry_host, repository, auth).await
 }

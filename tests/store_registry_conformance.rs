@@ -215,6 +215,7 @@ async fn case_registration_completes_its_intent_once(store: Arc<dyn Store>) {
         publish_intent_id: Some(intent.id),
         event_id: Some("ev-1".into()),
         verification: None,
+        attachments: Vec::new(),
     };
     let a = artifact("team-a", "trainer", 1, ArtifactKind::Oci);
     let Registered::Created(a) = register_linked(&store, &a, &links).await.unwrap() else {
@@ -258,6 +259,7 @@ async fn case_registration_completes_its_intent_once(store: Arc<dyn Store>) {
         publish_intent_id: Some(Uuid::now_v7()),
         event_id: None,
         verification: None,
+        attachments: Vec::new(),
     };
     let err = register_linked(&store, &b, &ghost).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict), "{err:?}");
@@ -274,6 +276,7 @@ async fn case_registration_completes_its_intent_once(store: Arc<dyn Store>) {
         publish_intent_id: None,
         event_id: Some("ev-2".into()),
         verification: None,
+        attachments: Vec::new(),
     };
     let Registered::Created(c) = register_linked(&store, &b, &by_event).await.unwrap() else {
         panic!("expected a new artifact");
@@ -526,6 +529,7 @@ async fn case_finish_records_push_and_presence_atomically(store: Arc<dyn Store>)
         publish_intent_id: Some(intent.id),
         event_id: Some("ev-reg".into()),
         verification: None,
+        attachments: Vec::new(),
     };
     let Registered::Created(b) = register_linked(
         &store,

@@ -34,6 +34,11 @@ pub struct RegisterInput {
     pub source: Option<SourceInput>,
     /// Publish intent this registration completes.
     pub publish_intent_id: Option<String>,
+    /// DSSE envelopes about the digest, kept with the artifact for every verification.
+    #[serde(default)]
+    pub attestations: Vec<serde_json::Value>,
+    /// A sigstore bundle over the digest (blobs), kept with the artifact likewise.
+    pub sigstore_bundle: Option<serde_json::Value>,
 }
 
 /// The `source` object as sent.
@@ -204,6 +209,8 @@ impl Admission {
         let project: ProjectSlug = project
             .parse()
             .map_err(|e| AdmissionError::invalid("project", e))?;
+        let attachments =
+            super::verify::checked_attachments(&input.attestations, input.sigstore_bundle.as_ref())?;
         let (mut candidate, intent_id) = input.parse(project, &self.registry.root, principal)?;
         if let Some(id) = intent_id {
             self.check_intent_for(&candidate, id).await?;
@@ -215,6 +222,7 @@ impl Admission {
             publish_intent_id: intent_id,
             event_id: None,
             verification: self.verification_job(&candidate, principal),
+            attachments,
         };
         let existing = self
             .store

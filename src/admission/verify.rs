@@ -56,6 +56,37 @@ async fn bounded<T>(
         })
 }
 
+/// Checks the trust material a registration or verify call carries; answers it as one list of
+/// attachments (DSSE envelopes, then the bundle) to keep with the artifact.
+pub(super) fn checked_attachments(
+    attestations: &[Value],
+    bundle: Option<&Value>,
+) -> Result<Vec<Value>, AdmissionError> {
+    if attestations.len() > MAX_ATTESTATIONS_PER_CALL {
+        return Err(AdmissionError::invalid(
+            "attestations",
+            format!("at most {MAX_ATTESTATIONS_PER_CALL} envelopes per call"),
+        ));
+    }
+    if let Some(i) = attestations.iter().position(|e| !e.is_object()) {
+        return Err(AdmissionError::invalid(
+            format!("attestations[{i}]"),
+            "must be a DSSE envelope object",
+        ));
+    }
+    if let Some(bundle) = bundle {
+        return Err(AdmissionError::invalid(
+            "sigstore_bundle",
+            if bundle.is_object() {
+                "sigstore bundle verification is not available in this version"
+            } else {
+                "must be an object"
+            },
+        ));
+    }
+    Ok(attestations.to_vec())
+}
+
 /// Most envelopes one verify call may attach.
 const MAX_ATTESTATIONS_PER_CALL: usize = 16;
 
@@ -79,24 +110,7 @@ impl Admission {
         input: VerifyInput,
         meta: &RequestMeta,
     ) -> Result<ArtifactView, AdmissionError> {
-        if input.sigstore_bundle.is_some() {
-            return Err(AdmissionError::invalid(
-                "sigstore_bundle",
-                "sigstore bundle verification is not available in this version",
-            ));
-        }
-        if input.attestations.len() > MAX_ATTESTATIONS_PER_CALL {
-            return Err(AdmissionError::invalid(
-                "attestations",
-                format!("at most {MAX_ATTESTATIONS_PER_CALL} envelopes per call"),
-            ));
-        }
-        if let Some(i) = input.attestations.iter().position(|e| !e.is_object()) {
-            return Err(AdmissionError::invalid(
-                format!("attestations[{i}]"),
-                "must be a DSSE envelope object",
-            ));
-        }
+        let attachments = checked_attachments(&input.attestations, input.sigstore_bundle.as_ref())?;
         let artifact = self.load_artifact(id).await?;
         let allowed = self
             .authorize(
@@ -112,10 +126,8 @@ impl Admission {
             .trust_state
             .apply(TrustMove::VerificationPassed)
             .map_err(|e| AdmissionError::Rule(e.to_string()))?;
-        if !input.attestations.is_empty() {
-            self.store
-                .add_attestations(artifact.id, &input.attestations)
-                .await?;
+        if !attachments.is_empty() {
+            self.store.add_attestations(artifact.id, &attachments).await?;
         }
         let mut evidence = vec![
             digest_evidence(&artifact),

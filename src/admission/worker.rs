@@ -269,6 +269,7 @@ impl Admission {
             publish_intent_id: Some(intent.id),
             event_id: Some(event.id.clone()),
             verification: self.verification_job(&artifact, &intent.principal),
+            attachments: Vec::new(),
         };
         let stored = match self
             .store

@@ -41,6 +41,7 @@ macro_rules! intents_impl {
                     if let Some(job) = &links.verification {
                         Self::enqueue_verification_in(&mut *conn, job).await?;
                     }
+                    Self::add_attestations_in(&mut *conn, artifact, &links.attachments).await?;
                     if links.publish_intent_id.is_some() || links.event_id.is_some() {
                         sqlx::query(sql::INSERT_LINKS)
                             .bind(artifact.0)

@@ -154,6 +154,8 @@ pub struct RegistrationLinks {
     pub event_id: Option<String>,
     /// A verification to queue with the registration, so a crash never loses it.
     pub verification: Option<VerificationJob>,
+    /// Trust material (DSSE envelopes, sigstore bundles) that came with the registration.
+    pub attachments: Vec<serde_json::Value>,
 }
 
 /// What explain shows about where an artifact came from and whether the registry still has it.

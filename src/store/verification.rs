@@ -125,21 +125,31 @@ macro_rules! verification_impl {
                     Ok(n)
                 }
 
-                async fn add_attestations_impl(
-                    &self,
+                /// Attaches trust material inside the caller's transaction.
+                pub(super) async fn add_attestations_in(
+                    conn: &mut Conn,
                     artifact: ArtifactId,
                     envelopes: &[serde_json::Value],
                 ) -> Result<(), StoreError> {
-                    let mut tx = self.pool.begin().await?;
                     for envelope in envelopes {
                         sqlx::query(sql::INSERT_ATTESTATION)
                             .bind(Uuid::now_v7())
                             .bind(artifact.0)
                             .bind(Json(envelope))
                             .bind(Utc::now())
-                            .execute(&mut *tx)
+                            .execute(&mut *conn)
                             .await?;
                     }
+                    Ok(())
+                }
+
+                async fn add_attestations_impl(
+                    &self,
+                    artifact: ArtifactId,
+                    envelopes: &[serde_json::Value],
+                ) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    Self::add_attestations_in(&mut *tx, artifact, envelopes).await?;
                     tx.commit().await?;
                     Ok(())
                 }

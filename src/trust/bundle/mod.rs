@@ -225,8 +225,9 @@ fn check_entry(
         .and_then(Value::as_str)
         .and_then(tlog::decode_base64)
         .ok_or_else(|| malformed("`canonicalizedBody` must be base64"))?;
-    let log_index = int_at(entry, "/logIndex").ok_or_else(|| malformed("`logIndex`"))?;
-    let integrated_time = int_at(entry, "/integratedTime").ok_or_else(|| malformed("`integratedTime`"))?;
+    let log_index = tlog::int_at(entry, "/logIndex").ok_or_else(|| malformed("`logIndex`"))?;
+    let integrated_time =
+        tlog::int_at(entry, "/integratedTime").ok_or_else(|| malformed("`integratedTime`"))?;
     let log_id = entry
         .pointer("/logId/keyId")
         .and_then(Value::as_str)
@@ -259,7 +260,7 @@ fn check_entry(
     let inclusion_proof = match entry.get("inclusionProof") {
         None | Some(Value::Null) => false,
         Some(proof) => {
-            check_inclusion_proof(proof, &body)?;
+            tlog::check_inclusion_proof(proof, &body).map_err(|r| failure("tlog_inclusion_proof", r))?;
             true
         }
     };
@@ -290,40 +291,5 @@ fn body_matches(body: &[u8], key: &NamedKey, digest: &Digest, signature: &[u8]) 
         && logged_key.as_deref() == Some(key.key_id.as_str())
 }
 
-/// The Merkle path from this body's leaf leads to the proof's root hash. The checkpoint's own
-/// signature is not checked: the SET already binds the entry to the log's key.
-fn check_inclusion_proof(proof: &Value, body: &[u8]) -> Result<(), Failure> {
-    let bad = |reason: &str| failure("tlog_inclusion_proof", reason.to_owned());
-    let index = int_at(proof, "/logIndex").and_then(|i| u64::try_from(i).ok());
-    let size = int_at(proof, "/treeSize").and_then(|i| u64::try_from(i).ok());
-    let root = proof
-        .get("rootHash")
-        .and_then(Value::as_str)
-        .and_then(tlog::decode_base64);
-    let hashes: Option<Vec<Vec<u8>>> = proof
-        .get("hashes")
-        .and_then(Value::as_array)
-        .map(|hs| {
-            hs.iter()
-                .map(|h| h.as_str().and_then(tlog::decode_base64))
-                .collect()
-        })
-        .unwrap_or(Some(Vec::new()));
-    let (Some(index), Some(size), Some(root), Some(hashes)) = (index, size, root, hashes) else {
-        return Err(bad("transparency-log inclusion proof is malformed"));
-    };
-    match tlog::root_from_proof(index, size, tlog::leaf_hash(body), &hashes) {
-        Some(computed) if computed.as_slice() == root.as_slice() => Ok(()),
-        _ => Err(bad(
-            "transparency-log inclusion proof does not lead to its root hash",
-        )),
-    }
-}
-
-/// Protobuf JSON writes int64 as a string; accept a number too.
-fn int_at(value: &Value, pointer: &str) -> Option<i64> {
-    match value.pointer(pointer)? {
-        Value::String(s) => s.parse().ok(),
-        other => other.as_i64(),
-    }
-}
+#[cfg(test)]
+mod tests;

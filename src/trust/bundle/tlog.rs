@@ -209,3 +209,102 @@ pub(super) fn pem_key_id(pem: &str) -> Option<String> {
 pub(super) fn decode_base64(text: &str) -> Option<Vec<u8>> {
     STANDARD.decode(text).or_else(|_| URL_SAFE.decode(text)).ok()
 }
+
+/// The Merkle path from this body's leaf leads to the proof's root hash. The checkpoint's own
+/// signature is not checked: the SET already binds the entry to the log's key.
+pub(super) fn check_inclusion_proof(proof: &Value, body: &[u8]) -> Result<(), &'static str> {
+    let index = int_at(proof, "/logIndex").and_then(|i| u64::try_from(i).ok());
+    let size = int_at(proof, "/treeSize").and_then(|i| u64::try_from(i).ok());
+    let root = proof
+        .get("rootHash")
+        .and_then(Value::as_str)
+        .and_then(decode_base64);
+    let hashes: Option<Vec<Vec<u8>>> = proof
+        .get("hashes")
+        .and_then(Value::as_array)
+        .map(|hs| hs.iter().map(|h| h.as_str().and_then(decode_base64)).collect())
+        .unwrap_or(Some(Vec::new()));
+    let (Some(index), Some(size), Some(root), Some(hashes)) = (index, size, root, hashes) else {
+        return Err("transparency-log inclusion proof is malformed");
+    };
+    match root_from_proof(index, size, leaf_hash(body), &hashes) {
+        Some(computed) if computed.as_slice() == root.as_slice() => Ok(()),
+        _ => Err("transparency-log inclusion proof does not lead to its root hash"),
+    }
+}
+
+/// Protobuf JSON writes int64 as a string; accept a number too.
+pub(super) fn int_at(value: &Value, pointer: &str) -> Option<i64> {
+    match value.pointer(pointer)? {
+        Value::String(s) => s.parse().ok(),
+        other => other.as_i64(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use p256::ecdsa::SigningKey;
+    use p256::pkcs8::LineEnding;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn set_payload_is_sorted_compact_json_with_the_body_in_base64() {
+        let payload = set_payload(b"{}", 1_700_000_000, "abcd", 42);
+        let expected = r#"{"body":"e30=","integratedTime":1700000000,"logID":"abcd","logIndex":42}"#;
+        assert_eq!(String::from_utf8(payload).unwrap(), expected);
+    }
+
+    #[test]
+    fn inclusion_proofs_follow_rfc_6962() {
+        let leaves: Vec<[u8; 32]> = (0u8..3).map(|i| leaf_hash(&[i])).collect();
+        // Tree of three: root = node(node(l0, l1), l2).
+        let left = node_hash(&leaves[0], &leaves[1]);
+        let root = node_hash(&left, &leaves[2]);
+        let path = |hs: &[&[u8; 32]]| hs.iter().map(|h| h.to_vec()).collect::<Vec<_>>();
+        assert_eq!(
+            root_from_proof(0, 3, leaves[0], &path(&[&leaves[1], &leaves[2]])),
+            Some(root)
+        );
+        assert_eq!(
+            root_from_proof(1, 3, leaves[1], &path(&[&leaves[0], &leaves[2]])),
+            Some(root)
+        );
+        assert_eq!(root_from_proof(2, 3, leaves[2], &path(&[&left])), Some(root));
+        assert_eq!(root_from_proof(0, 1, leaves[0], &[]), Some(leaves[0]));
+        // Too short, too long, or an index outside the tree leads nowhere.
+        assert_eq!(root_from_proof(0, 3, leaves[0], &path(&[&leaves[1]])), None);
+        assert_eq!(root_from_proof(2, 3, leaves[2], &path(&[&left, &left])), None);
+        assert_eq!(root_from_proof(3, 3, leaves[2], &path(&[&left])), None);
+        let proof = json!({"logIndex": "2", "treeSize": "3", "rootHash": STANDARD.encode(root),
+                           "hashes": [STANDARD.encode(left)]});
+        assert_eq!(check_inclusion_proof(&proof, &[2]), Ok(()));
+        assert!(check_inclusion_proof(&proof, &[1]).is_err());
+        assert!(check_inclusion_proof(&json!({"logIndex": "x"}), &[2]).is_err());
+    }
+
+    #[test]
+    fn log_ids_are_the_sha256_of_the_der_spki_and_other_key_types_are_skipped() {
+        let key = SigningKey::from_slice(&[5; 32]).unwrap();
+        let pem = key.verifying_key().to_public_key_pem(LineEnding::LF).unwrap();
+        let der = key.verifying_key().to_public_key_der().unwrap();
+        let id = hex::encode(Sha256::digest(der.as_bytes()));
+        let from_pem = TransparencyLogKeys::from_pems([("rekor.pub", pem.as_str())]).unwrap();
+        assert_eq!(from_pem.log_ids().collect::<Vec<_>>(), [id.as_str()]);
+        assert_eq!(pem_key_id(&pem), Some(format!("sha256:{id}")));
+        let root = json!({"tlogs": [
+            {"publicKey": {"rawBytes": STANDARD.encode(der.as_bytes()), "keyDetails": P256_KEY_DETAILS},
+             "logId": {"keyId": STANDARD.encode(hex::decode(&id).unwrap())}},
+            {"publicKey": {"rawBytes": "AAAA", "keyDetails": "PKIX_ED25519"}, "logId": {"keyId": "AAAA"}},
+        ]});
+        let from_root = TransparencyLogKeys::from_trusted_root_json(&root).unwrap();
+        assert_eq!(from_root.log_ids().collect::<Vec<_>>(), [id.as_str()]);
+        assert!(TransparencyLogKeys::from_pems([("junk.pub", "junk")]).is_err());
+        let bad_key = json!({"tlogs": [{"publicKey": {"rawBytes": "AAAA"}, "logId": {"keyId": "AAAA"}}]});
+        let err = TransparencyLogKeys::from_trusted_root_json(&bad_key).unwrap_err();
+        assert!(matches!(err, TransparencyLogKeyError::NotP256(_)), "{err}");
+        assert_eq!(from_root.verify("00", b"m", b"s"), None, "unknown log");
+        assert_eq!(from_root.verify(&id, b"m", b"not der"), Some(false));
+    }
+}

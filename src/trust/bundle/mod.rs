@@ -166,7 +166,7 @@ fn check_material(material: &Value) -> Result<(), Failure> {
 fn message_signature(bundle: &Value, digest: &Digest) -> Result<(Vec<u8>, Vec<u8>), Failure> {
     let Some(message) = bundle.get("messageSignature") else {
         let reason = if bundle.get("dsseEnvelope").is_some() {
-            "bundle carries a dsse envelope, not a message signature over the blob"
+            "bundle carries a dsse envelope: model-signing bundles (DSSE over per-file digests) are not supported yet"
         } else {
             "bundle has no `messageSignature`"
         };

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use p256::ecdsa::signature::Verifier as _;
+use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
 use p256::pkcs8::{DecodePublicKey as _, EncodePublicKey as _};
 use sha2::Digest as _;
@@ -84,6 +85,19 @@ impl TrustKeys {
     pub fn verify_raw(&self, message: &[u8], raw_sig: &[u8]) -> Option<&NamedKey> {
         let signature = Signature::from_slice(raw_sig).ok()?;
         self.verify(message, &signature)
+    }
+
+    /// The first key under which `der_sig` verifies over an already computed 32-byte SHA-256
+    /// digest: how a signature over blob bytes is checked without the blob (sigstore bundles).
+    pub fn verify_prehash_der(&self, digest32: &[u8], der_sig: &[u8]) -> Option<&NamedKey> {
+        // A P-256 prehash of another length would be truncated or padded, never what was meant.
+        if digest32.len() != 32 {
+            return None;
+        }
+        let signature = Signature::from_der(der_sig).ok()?;
+        self.keys
+            .iter()
+            .find(|named| named.key.verify_prehash(digest32, &signature).is_ok())
     }
 
     fn verify(&self, message: &[u8], signature: &Signature) -> Option<&NamedKey> {
@@ -184,6 +198,15 @@ mod tests {
             "raw is not DER"
         );
         assert!(keys.verify_der(b"payload", b"").is_none());
+        // The same signature checks against the SHA-256 of the message, without the message.
+        let prehash = sha2::Sha256::digest(b"payload");
+        let by_digest = keys.verify_prehash_der(&prehash, der.as_bytes());
+        assert_eq!(by_digest.unwrap().file_name, "b.pub");
+        assert!(
+            keys.verify_prehash_der(&sha2::Sha256::digest(b"other"), der.as_bytes())
+                .is_none()
+        );
+        assert!(keys.verify_prehash_der(&prehash[..31], der.as_bytes()).is_none());
         let only_a = TrustKeys::from_pems([("a.pub", pem_a.as_str())]).unwrap();
         assert!(only_a.verify_der(b"payload", der.as_bytes()).is_none());
         assert!(

@@ -1,6 +1,7 @@
 //! Trust inputs: the configured keys and the verifiers that turn signatures and attestations
 //! into evidence. Verification is pure; fetching is separate so a caller can bound and retry it.
 
+pub mod bundle;
 pub mod cosign;
 pub mod cosign_attestations;
 pub mod dsse;

@@ -6,6 +6,7 @@
 pub mod cosign;
 pub mod pg;
 pub mod registry;
+pub mod sigstore_fixtures;
 pub mod stack;
 pub mod store_harness;
 

@@ -25,6 +25,7 @@ use crate::metrics::Metrics;
 use crate::policy::PolicyEngine;
 use crate::registry::{RegistryClient, TokenSigner};
 use crate::trust::TrustKeys;
+use crate::trust::bundle::TransparencyLogKeys;
 
 /// A built, bound, not yet serving gateway.
 pub struct Application {
@@ -233,17 +234,32 @@ fn registry_setup(config: &Config) -> anyhow::Result<RegistrySetup> {
     })
 }
 
-/// Loads the trust keys once; a bad key file stops start-up naming it.
+/// Loads the trust keys and transparency-log keys once; a bad file stops start-up naming it.
 fn trust_setup(config: &Config) -> anyhow::Result<TrustSetup> {
     let keys = TrustKeys::load(&config.trust.cosign_public_key_files)
         .map_err(|e| anyhow::anyhow!("config key `trust.cosign_public_key_files`: {e}"))?;
-    if config.trust.trusted_root_file.is_some() {
-        tracing::warn!(
-            "`trust.trusted_root_file` is set, but keyless verification is not available in this version"
-        );
-    }
+    let logs = match &config.trust.trusted_root_file {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).with_context(|| {
+                format!(
+                    "config key `trust.trusted_root_file`: cannot read `{}`",
+                    file.display()
+                )
+            })?;
+            let root: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "config key `trust.trusted_root_file`: `{}` is not JSON",
+                    file.display()
+                )
+            })?;
+            TransparencyLogKeys::from_trusted_root_json(&root)
+                .map_err(|e| anyhow::anyhow!("config key `trust.trusted_root_file`: {e}"))?
+        }
+        None => TransparencyLogKeys::default(),
+    };
     Ok(TrustSetup {
         keys,
+        logs,
         config: config.trust.clone(),
     })
 }

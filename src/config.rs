@@ -77,8 +77,11 @@ impl RegistryConfig {
 pub struct TrustConfig {
     /// Cosign public keys (PEM, P-256) that signatures and attestations must verify with.
     pub cosign_public_key_files: Vec<PathBuf>,
-    /// Sigstore trusted root.
+    /// Sigstore trusted root (`trusted_root.json`): its transparency-log keys check the signed
+    /// entry timestamps of sigstore bundles.
     pub trusted_root_file: Option<PathBuf>,
+    /// Whether a sigstore bundle must carry a transparency-log entry.
+    pub require_tlog: bool,
     /// Whether registration queues a verification job (run by the worker, off the request path).
     pub verify_on_register: bool,
     /// Evidence types that must pass, per artifact type (`oci.image`) or kind (`oci`); the most
@@ -91,6 +94,7 @@ impl Default for TrustConfig {
         Self {
             cosign_public_key_files: Vec::new(),
             trusted_root_file: None,
+            require_tlog: true,
             verify_on_register: true,
             required: std::collections::BTreeMap::new(),
         }
@@ -98,7 +102,7 @@ impl Default for TrustConfig {
 }
 
 /// Evidence types a verification may require.
-pub const REQUIRABLE_EVIDENCE: &[&str] = &["signature", "attestation"];
+pub const REQUIRABLE_EVIDENCE: &[&str] = &["signature", "attestation", "blob_bundle"];
 
 impl TrustConfig {
     /// The evidence types that must pass for an artifact of `artifact_type` (e.g. `oci.image`).

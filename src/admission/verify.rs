@@ -17,6 +17,7 @@ use crate::policy::{Action, Resource};
 use crate::registry::RegistryClient;
 use crate::store::ArtifactChange;
 use crate::trust::TrustKeys;
+use crate::trust::bundle::{TransparencyLogKeys, verify_blob_bundle};
 use crate::trust::cosign::{fetch_signatures, verify_signatures};
 use crate::trust::cosign_attestations::fetch_attestations;
 use crate::trust::dsse::{passing_predicate_types, verify_attestation};
@@ -25,6 +26,8 @@ use crate::trust::dsse::{passing_predicate_types, verify_attestation};
 pub struct TrustSetup {
     /// Public keys signatures and attestations must verify with.
     pub keys: TrustKeys,
+    /// Transparency-log keys (from the trusted root) for sigstore bundles.
+    pub logs: TransparencyLogKeys,
     /// Required evidence per artifact type, and whether registration queues verification.
     pub config: TrustConfig,
 }
@@ -74,17 +77,25 @@ pub(super) fn checked_attachments(
             "must be a DSSE envelope object",
         ));
     }
+    let mut attachments = attestations.to_vec();
     if let Some(bundle) = bundle {
-        return Err(AdmissionError::invalid(
-            "sigstore_bundle",
-            if bundle.is_object() {
-                "sigstore bundle verification is not available in this version"
-            } else {
-                "must be an object"
-            },
-        ));
+        if !is_sigstore_bundle(bundle) {
+            return Err(AdmissionError::invalid(
+                "sigstore_bundle",
+                "must be a sigstore bundle object (`mediaType` application/vnd.dev.sigstore.bundle…)",
+            ));
+        }
+        attachments.push(bundle.clone());
     }
-    Ok(attestations.to_vec())
+    Ok(attachments)
+}
+
+/// Whether an attachment is a sigstore bundle (the rest are DSSE envelopes).
+fn is_sigstore_bundle(value: &Value) -> bool {
+    value
+        .get("mediaType")
+        .and_then(Value::as_str)
+        .is_some_and(|m| m.starts_with("application/vnd.dev.sigstore.bundle"))
 }
 
 /// Most envelopes one verify call may attach.
@@ -97,7 +108,7 @@ pub struct VerifyInput {
     /// artifact, so every later verification checks them again.
     #[serde(default)]
     pub attestations: Vec<Value>,
-    /// A sigstore bundle over the digest (not supported yet: refused rather than ignored).
+    /// A keyed sigstore bundle over the digest (blobs), kept with the artifact likewise.
     pub sigstore_bundle: Option<Value>,
 }
 
@@ -223,8 +234,19 @@ impl Admission {
                 _ => {}
             }
         }
-        for envelope in self.store.attestations(artifact.id).await? {
-            evidence.push(verify_attestation(&self.trust.keys, &artifact.digest, &envelope));
+        for attachment in self.store.attestations(artifact.id).await? {
+            evidence.push(if is_sigstore_bundle(&attachment) {
+                let require_tlog = self.trust.config.require_tlog;
+                verify_blob_bundle(
+                    &self.trust.keys,
+                    &self.trust.logs,
+                    &artifact.digest,
+                    &attachment,
+                    require_tlog,
+                )
+            } else {
+                verify_attestation(&self.trust.keys, &artifact.digest, &attachment)
+            });
         }
         Ok(evidence)
     }

@@ -116,6 +116,8 @@ impl Application {
             body_bytes: config.http.body_limit_bytes,
             timeout: Duration::from_secs(config.http.request_timeout_seconds),
         };
+        #[cfg(unix)]
+        tokio::spawn(reload_on_sighup(Arc::downgrade(&state.admission)));
         let (stop_worker, stop) = watch::channel(false);
         let worker = config
             .registry
@@ -180,6 +182,33 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Reloads the policy set on every SIGHUP, exactly as `POST /v1/policies/reload` does. It holds
+/// the service weakly: a strong handle would keep the decision log writer from draining at
+/// shutdown, and once the service is gone the next signal ends the task.
+#[cfg(unix)]
+async fn reload_on_sighup(admission: std::sync::Weak<Admission>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGHUP; reload policies over HTTP instead");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        let Some(admission) = admission.upgrade() else {
+            return;
+        };
+        let meta = crate::admission::RequestMeta {
+            correlation_id: format!("sighup-{}", uuid::Uuid::now_v7()),
+        };
+        let actor = crate::admission::signal_actor();
+        if let Err(error) = admission.reload_policies(&actor, None, &meta).await {
+            tracing::error!(%error, "policy reload on SIGHUP failed");
+        }
+    }
 }
 
 /// Builds the registry parts from `[registry]`; a bad key or secret file stops start-up.

@@ -21,6 +21,7 @@ struct Inner {
     requests: BTreeMap<(String, String, String), u64>,
     latency: BTreeMap<String, Histogram>,
     decisions: BTreeMap<(String, String), u64>,
+    policy_reloads: BTreeMap<String, u64>,
 }
 
 /// In-process counters and histograms rendered at `/metrics`.
@@ -69,6 +70,11 @@ impl Metrics {
         });
     }
 
+    /// Counts one policy reload, `applied` or `refused`.
+    pub fn count_policy_reload(&self, outcome: &str) {
+        self.with(|m| *m.policy_reloads.entry(outcome.to_owned()).or_default() += 1);
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         self.with(|m| {
@@ -103,6 +109,11 @@ impl Metrics {
             for ((action, effect), n) in &m.decisions {
                 let _ = writeln!(out, "gatehouse_decisions_total{{action=\"{action}\",effect=\"{effect}\"}} {n}");
             }
+            out.push_str("# HELP gatehouse_policy_reloads_total Policy reloads by outcome.\n");
+            out.push_str("# TYPE gatehouse_policy_reloads_total counter\n");
+            for (outcome, n) in &m.policy_reloads {
+                let _ = writeln!(out, "gatehouse_policy_reloads_total{{outcome=\"{outcome}\"}} {n}");
+            }
             out
         })
     }
@@ -118,7 +129,9 @@ mod tests {
         m.observe_request("/v1/artifacts/{id}", "GET", 200, 0.003);
         m.observe_request("/v1/artifacts/{id}", "GET", 404, 0.2);
         m.count_decision("promote", "deny");
+        m.count_policy_reload("refused");
         let text = m.render();
+        assert!(text.contains(r#"gatehouse_policy_reloads_total{outcome="refused"} 1"#));
         assert!(text.contains(
             r#"gatehouse_http_requests_total{route="/v1/artifacts/{id}",method="GET",status="2xx"} 1"#
         ));

@@ -274,6 +274,8 @@ async fn operational_endpoints_answer() {
         "/v1/audit",
         "/v1/decisions",
         "/v1/policies",
+        "/v1/policies/reload",
+        "/v1/policies/simulate",
         "/v1/registry",
         "/v1/projects/{project}/publish-intents",
         "/v1/projects/{project}/pull-intents",

@@ -7,6 +7,7 @@ mod error;
 mod intents;
 mod lifecycle;
 mod notifications;
+mod policies;
 mod queries;
 mod register;
 mod registry_setup;
@@ -28,6 +29,9 @@ pub use error::AdmissionError;
 pub use intents::{PublishIntentAnswer, PublishIntentInput, PullIntentAnswer, PullIntentInput};
 pub use lifecycle::{LifecycleInput, PromoteInput};
 pub use notifications::IntakeOutcome;
+pub use policies::{
+    ReloadOutcome, ReloadReport, SIMULATE_MAX_DECISIONS, SimulateInput, SimulateOutcome, signal_actor,
+};
 pub use queries::{
     ArtifactView, Explanation, ListQuery, LogQuery, PolicySetView, RegistryInfo, RegistryTrail,
 };
@@ -57,7 +61,8 @@ pub struct Admission {
     metrics: Arc<Metrics>,
     /// Woken when notifications are queued, so the local worker applies them at once.
     events_waiting: tokio::sync::Notify,
-    policy_loaded_at: chrono::DateTime<chrono::Utc>,
+    /// Held through a reload; also records when the set was loaded and the last refusal.
+    policy_status: tokio::sync::Mutex<policies::PolicyStatus>,
 }
 
 /// Everything the admission service is built from, loaded once at start-up.
@@ -103,7 +108,7 @@ impl Admission {
             trust,
             metrics,
             events_waiting: tokio::sync::Notify::new(),
-            policy_loaded_at: chrono::Utc::now(),
+            policy_status: tokio::sync::Mutex::new(policies::PolicyStatus::new()),
         }
     }
 

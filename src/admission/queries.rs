@@ -372,13 +372,15 @@ impl Admission {
     ) -> Result<PolicySetView, AdmissionError> {
         self.authorize_read(principal, Action::ManagePolicies, Resource::Platform, meta)
             .await?;
+        // The status lock first: a reload swaps the set while holding it, so both agree.
+        let status = self.policy_status.lock().await.clone();
         let engine = self.policy();
         Ok(PolicySetView {
             hash: engine.hash().to_owned(),
-            loaded_at: self.policy_loaded_at,
+            loaded_at: status.loaded_at,
             files: engine.files().to_vec(),
             policy_ids: engine.policy_ids(),
-            last_reload_error: None,
+            last_reload_error: status.last_reload_error,
         })
     }
 }

@@ -1,7 +1,8 @@
-//! The command line: `serve`, `migrate`, `policy validate|test`, `audit verify`, `token mint`.
+//! The command line: `serve`, `migrate`, `policy validate|test|replay`, `audit verify`, `token mint`.
 
 mod audit;
 mod policy;
+mod replay;
 mod token;
 
 use std::path::PathBuf;
@@ -82,7 +83,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("database migrated");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Policy(command) => policy::run(&config, command),
+        Command::Policy(command) => policy::run(&config, command).await,
         Command::Audit(command) => audit::run(&config, command).await,
         Command::Token(command) => token::run(&config, command),
     }

@@ -1,10 +1,11 @@
-//! `gatehouse policy validate|test`.
+//! `gatehouse policy validate|test|replay`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
 
+use super::replay::{self, ReplayArgs};
 use crate::config::Config;
 use crate::policy::{PolicyEngine, run_policy_tests};
 
@@ -21,11 +22,15 @@ pub enum PolicyCommand {
         /// Policy directory (defaults to `policy_dir`).
         dir: Option<PathBuf>,
     },
+    /// Re-decide the stored decision log against a candidate policy directory; exit 0 when
+    /// nothing would change, 1 when something would, 2 on error.
+    Replay(ReplayArgs),
 }
 
 /// Runs a policy subcommand.
-pub fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<ExitCode> {
     match command {
+        PolicyCommand::Replay(args) => Ok(replay::run(config, args).await),
         PolicyCommand::Validate { dir } => {
             let dir = dir.unwrap_or_else(|| config.policy_dir.clone());
             match PolicyEngine::load(&config.schema_file, &dir) {

@@ -5,6 +5,7 @@ mod artifacts;
 mod error;
 mod extract;
 mod ops;
+mod policies;
 mod registry;
 mod request_id;
 
@@ -59,6 +60,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
     Router::new()
         .merge(artifacts::router())
         .merge(ops::router())
+        .merge(policies::router())
         .merge(registry::router())
         .fallback(not_found)
         .route_layer(from_fn_with_state(metrics, request_id::record_metrics))

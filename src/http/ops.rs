@@ -67,10 +67,13 @@ async fn healthz() -> Response {
 async fn readyz(State(state): State<AppState>) -> Response {
     let database = state.admission.database_ready().await;
     let policy_hash = state.admission.policy().hash().to_owned();
+    // A refused reload does not make the gateway unready (the last good set serves), but it shows.
+    let last_policy_reload_error = state.admission.last_policy_reload_error().await;
     let body = json!({
         "status": if database { "ready" } else { "not_ready" },
         "database": database,
         "policy_hash": policy_hash,
+        "last_policy_reload_error": last_policy_reload_error,
     });
     let status = if database {
         StatusCode::OK

@@ -1,8 +1,11 @@
 //! The immutable policy engine: one validated set, asked one question at a time.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
-use cedar_policy::{Authorizer, Context, Decision as CedarDecision, Entities, PolicyId, Request, Response};
+use cedar_policy::{
+    Authorizer, Context, Decision as CedarDecision, Entities, EntityUid, PolicyId, Request, Response,
+};
 use serde_json::{Value, json};
 
 use super::entities::{EntitySlice, Uid, build_slice};
@@ -14,6 +17,9 @@ use super::request::{Action, Decision, PolicyRequest};
 pub struct PolicyEngine {
     set: LoadedSet,
     authorizer: Authorizer,
+    // Kept so a reload reads the same files the running set came from.
+    schema_file: PathBuf,
+    policy_dir: PathBuf,
 }
 
 impl PolicyEngine {
@@ -22,7 +28,19 @@ impl PolicyEngine {
         Ok(Self {
             set: load_set(schema_file, policy_dir)?,
             authorizer: Authorizer::new(),
+            schema_file: schema_file.to_path_buf(),
+            policy_dir: policy_dir.to_path_buf(),
         })
+    }
+
+    /// The schema file this set was validated against.
+    pub fn schema_file(&self) -> &Path {
+        &self.schema_file
+    }
+
+    /// The directory the policy files were read from.
+    pub fn policy_dir(&self) -> &Path {
+        &self.policy_dir
     }
 
     /// sha256 hex over the schema text and every (file name, content), sorted by name.
@@ -82,23 +100,73 @@ impl PolicyEngine {
         context: Value,
         entities: Value,
     ) -> Result<Response, String> {
+        let (principal, resource) = (slice.principal.to_cedar()?, slice.resource.to_cedar()?);
+        self.evaluate_uids(principal, action.to_cedar()?, resource, context, entities)
+    }
+
+    fn evaluate_uids(
+        &self,
+        principal: EntityUid,
+        action: EntityUid,
+        resource: EntityUid,
+        context: Value,
+        entities: Value,
+    ) -> Result<Response, String> {
         let schema = &self.set.schema;
-        let action = action.to_cedar()?;
         let context = Context::from_json_value(context, Some((schema, &action)))
             .map_err(|e| format!("invalid request context: {e}"))?;
-        let request = Request::new(
-            slice.principal.to_cedar()?,
-            action,
-            slice.resource.to_cedar()?,
-            context,
-            Some(schema),
-        )
-        .map_err(|e| format!("invalid request: {e}"))?;
+        let request = Request::new(principal, action, resource, context, Some(schema))
+            .map_err(|e| format!("invalid request: {e}"))?;
         let entities = Entities::from_json_value(entities, Some(schema))
             .map_err(|e| format!("invalid entity slice: {e}"))?;
         Ok(self
             .authorizer
             .is_authorized(&request, &self.set.policies, &entities))
+    }
+
+    /// Re-decides a stored decision's `request` and `entities` against this set. A record that no
+    /// longer fits the schema is a deny carrying the error, as a live request would be.
+    pub fn decide_stored(&self, request: &Value, entities: &Value) -> Decision {
+        let verdict = match self.evaluate_stored(request, entities) {
+            Ok((response, action)) => self.verdict(&response, action),
+            Err(error) => Verdict {
+                allowed: false,
+                policy_ids: Vec::new(),
+                reasons: vec![format!("the stored request could not be evaluated: {error}")],
+                errors: vec![error],
+            },
+        };
+        Decision {
+            allowed: verdict.allowed,
+            policy_ids: verdict.policy_ids,
+            reasons: verdict.reasons,
+            errors: verdict.errors,
+            policy_hash: self.set.hash.clone(),
+            request: request.clone(),
+            entities: entities.clone(),
+        }
+    }
+
+    fn evaluate_stored(&self, request: &Value, entities: &Value) -> Result<(Response, Action), String> {
+        let uid = |field: &str| -> Result<EntityUid, String> {
+            let text = request
+                .get(field)
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("the stored request has no `{field}`"))?;
+            EntityUid::from_str(text).map_err(|e| format!("`{field}` `{text}` is not an entity uid: {e}"))
+        };
+        let action_uid = uid("action")?;
+        let name = action_uid.id().unescaped().to_owned();
+        let action = Action::parse(&name).ok_or_else(|| format!("action `{name}` is not known"))?;
+        let context = request.get("context").cloned().unwrap_or_else(|| json!({}));
+        let response = self.evaluate_uids(
+            uid("principal")?,
+            action_uid,
+            uid("resource")?,
+            context,
+            entities.clone(),
+        )?;
+        Ok((response, action))
     }
 
     fn verdict(&self, response: &Response, action: Action) -> Verdict {

@@ -4,11 +4,13 @@
 mod engine;
 mod entities;
 mod loader;
+mod replay;
 mod request;
 mod test_case;
 mod testing;
 
 pub use engine::PolicyEngine;
 pub use loader::{PolicyLoadError, PolicyProblem};
+pub use replay::{ReplayChange, ReplayReport, replay};
 pub use request::{Action, Caller, Decision, PolicyRequest, RequestContext, Resource};
 pub use testing::{PolicyTestError, TestFailure, TestReport, run_policy_tests};

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::engine::PolicyEngine;
-use super::request::{Action, Caller, PolicyRequest, Resource};
+use super::request::{Action, Caller, Decision, PolicyRequest, Resource};
 use super::test_case::{CaseFile, CaseResource, Effect, TestCase, build_artifact, build_principal};
 use crate::domain::ActorType;
 
@@ -118,40 +118,10 @@ pub fn run_policy_tests(engine: &PolicyEngine, dir: &Path) -> Result<TestReport,
 
 /// Runs one case; `None` when it passed, else a readable diff.
 fn run_case(engine: &PolicyEngine, case: &TestCase) -> Option<String> {
-    let Some(action) = Action::parse(&case.action) else {
-        return Some(format!("  unknown action `{}`", case.action));
+    let decision = match decide_case(engine, case) {
+        Ok(decision) => decision,
+        Err(diff) => return Some(diff),
     };
-    let principal = match build_principal(&case.principal) {
-        Ok(p) => p,
-        Err(reason) => return Some(format!("  invalid principal: {reason}")),
-    };
-    let caller = match case.principal.actor_type {
-        ActorType::Registry => Caller::Registry {
-            name: &case.principal.id,
-        },
-        _ => Caller::Principal(&principal),
-    };
-    let artifact = match &case.resource {
-        CaseResource::Artifact(a) => match build_artifact(a) {
-            Ok(artifact) => Some(artifact),
-            Err(reason) => return Some(format!("  invalid artifact: {reason}")),
-        },
-        _ => None,
-    };
-    let resource = match (&case.resource, &artifact) {
-        (_, Some(a)) => Resource::Artifact(a),
-        (CaseResource::Repository { project, path }, _) => Resource::Repository { project, path },
-        (CaseResource::Project(slug), _) => Resource::Project(slug),
-        _ => Resource::Platform,
-    };
-    let request = PolicyRequest {
-        caller,
-        action,
-        resource,
-        context: case.context.clone(),
-    };
-    let decision = engine.decide(&request);
-
     let got_effect = if decision.allowed {
         Effect::Allow
     } else {
@@ -181,4 +151,41 @@ fn run_case(engine: &PolicyEngine, case: &TestCase) -> Option<String> {
         diff.push_str(&format!("\n  error: {error}"));
     }
     Some(diff)
+}
+
+/// Decides one case through the serving path; `Err` says why the case itself is unusable.
+pub(crate) fn decide_case(engine: &PolicyEngine, case: &TestCase) -> Result<Decision, String> {
+    let Some(action) = Action::parse(&case.action) else {
+        return Err(format!("  unknown action `{}`", case.action));
+    };
+    let principal = match build_principal(&case.principal) {
+        Ok(p) => p,
+        Err(reason) => return Err(format!("  invalid principal: {reason}")),
+    };
+    let caller = match case.principal.actor_type {
+        ActorType::Registry => Caller::Registry {
+            name: &case.principal.id,
+        },
+        _ => Caller::Principal(&principal),
+    };
+    let artifact = match &case.resource {
+        CaseResource::Artifact(a) => match build_artifact(a) {
+            Ok(artifact) => Some(artifact),
+            Err(reason) => return Err(format!("  invalid artifact: {reason}")),
+        },
+        _ => None,
+    };
+    let resource = match (&case.resource, &artifact) {
+        (_, Some(a)) => Resource::Artifact(a),
+        (CaseResource::Repository { project, path }, _) => Resource::Repository { project, path },
+        (CaseResource::Project(slug), _) => Resource::Project(slug),
+        _ => Resource::Platform,
+    };
+    let request = PolicyRequest {
+        caller,
+        action,
+        resource,
+        context: case.context.clone(),
+    };
+    Ok(engine.decide(&request))
 }

@@ -82,42 +82,75 @@ pub async fn fetch_signatures(
     digest: &Digest,
     token: &str,
 ) -> Result<Vec<SignatureLayer>, CosignError> {
-    let tag = signature_tag(digest);
-    let Some(manifest) = client.get_manifest(repository, &tag, token).await? else {
+    // Layers without a signature annotation are not signatures (cosign may add others).
+    let is_signature = |l: &Descriptor| {
+        l.media_type == SIMPLE_SIGNING_MEDIA_TYPE && l.annotations.contains_key(SIGNATURE_ANNOTATION)
+    };
+    let read = TagRead {
+        tag: signature_tag(digest),
+        max_layers: MAX_SIGNATURE_LAYERS,
+        max_bytes: MAX_PAYLOAD_BYTES,
+    };
+    let layers = fetch_layers(client, repository, token, &read, is_signature).await?;
+    Ok(layers
+        .into_iter()
+        .map(|(layer, payload)| SignatureLayer {
+            payload,
+            signature_b64: layer
+                .annotations
+                .get(SIGNATURE_ANNOTATION)
+                .cloned()
+                .unwrap_or_default(),
+            media_type: layer.media_type,
+        })
+        .collect())
+}
+
+/// Which cosign tag to read, and how much of it.
+pub(super) struct TagRead {
+    /// The tag (`sha256-<hex>.sig`, `.att`).
+    pub(super) tag: String,
+    /// Most layers read; more is a malformed manifest.
+    pub(super) max_layers: usize,
+    /// Largest layer read.
+    pub(super) max_bytes: u64,
+}
+
+/// The layers of the manifest at `read.tag` that `keep` selects, each with its bytes (size-capped
+/// and checked against its digest); empty when the tag does not exist.
+pub(super) async fn fetch_layers(
+    client: &RegistryClient,
+    repository: &str,
+    token: &str,
+    read: &TagRead,
+    keep: impl Fn(&Descriptor) -> bool,
+) -> Result<Vec<(Descriptor, Vec<u8>)>, CosignError> {
+    let Some(manifest) = client.get_manifest(repository, &read.tag, token).await? else {
         return Ok(Vec::new());
     };
     let bad = |reason: String| CosignError::BadManifest {
-        tag: tag.clone(),
+        tag: read.tag.clone(),
         reason,
     };
     let manifest: Manifest = serde_json::from_slice(&manifest.bytes).map_err(|e| bad(e.to_string()))?;
-    // Layers without a signature annotation are not signatures (cosign may add others).
-    let signed: Vec<(&Descriptor, &String)> = manifest
-        .layers
-        .iter()
-        .filter(|l| l.media_type == SIMPLE_SIGNING_MEDIA_TYPE)
-        .filter_map(|l| l.annotations.get(SIGNATURE_ANNOTATION).map(|sig| (l, sig)))
-        .collect();
-    if signed.len() > MAX_SIGNATURE_LAYERS {
-        let count = signed.len();
+    let selected: Vec<Descriptor> = manifest.layers.into_iter().filter(|l| keep(l)).collect();
+    if selected.len() > read.max_layers {
         return Err(bad(format!(
-            "{count} signature layers, more than {MAX_SIGNATURE_LAYERS}"
+            "{} layers, more than {}",
+            selected.len(),
+            read.max_layers
         )));
     }
-    let mut out = Vec::with_capacity(signed.len());
-    for (layer, signature) in signed {
+    let mut out = Vec::with_capacity(selected.len());
+    for layer in selected {
         let layer_digest: Digest = layer
             .digest
             .parse()
             .map_err(|_| bad(format!("layer digest `{}` is not a digest", layer.digest)))?;
-        let payload = client
-            .get_blob(repository, &layer_digest, token, MAX_PAYLOAD_BYTES)
+        let bytes = client
+            .get_blob(repository, &layer_digest, token, read.max_bytes)
             .await?;
-        out.push(SignatureLayer {
-            payload,
-            signature_b64: signature.clone(),
-            media_type: layer.media_type.clone(),
-        });
+        out.push((layer, bytes));
     }
     Ok(out)
 }

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::cosign::{CosignError, Manifest};
+use super::cosign::{CosignError, TagRead, fetch_layers};
 use crate::domain::Digest;
 use crate::registry::RegistryClient;
 
@@ -28,39 +28,20 @@ pub async fn fetch_attestations(
     digest: &Digest,
     token: &str,
 ) -> Result<Vec<Value>, CosignError> {
-    let tag = attestation_tag(digest);
-    let Some(manifest) = client.get_manifest(repository, &tag, token).await? else {
-        return Ok(Vec::new());
+    let read = TagRead {
+        tag: attestation_tag(digest),
+        max_layers: MAX_ATTESTATION_LAYERS,
+        max_bytes: MAX_ENVELOPE_BYTES,
     };
-    let bad = |reason: String| CosignError::BadManifest {
-        tag: tag.clone(),
-        reason,
-    };
-    let manifest: Manifest = serde_json::from_slice(&manifest.bytes).map_err(|e| bad(e.to_string()))?;
-    let layers: Vec<_> = manifest
-        .layers
-        .iter()
-        .filter(|l| l.media_type == DSSE_MEDIA_TYPE)
-        .collect();
-    if layers.len() > MAX_ATTESTATION_LAYERS {
-        return Err(bad(format!(
-            "{} attestation layers, more than {MAX_ATTESTATION_LAYERS}",
-            layers.len()
-        )));
-    }
-    let mut envelopes = Vec::with_capacity(layers.len());
-    for layer in layers {
-        let layer_digest: Digest = layer
-            .digest
-            .parse()
-            .map_err(|_| bad(format!("layer digest `{}` is not a digest", layer.digest)))?;
-        let bytes = client
-            .get_blob(repository, &layer_digest, token, MAX_ENVELOPE_BYTES)
-            .await?;
-        // A layer that is not JSON is still evidence: it becomes a failing attestation record.
-        envelopes.push(serde_json::from_slice(&bytes).unwrap_or(Value::Null));
-    }
-    Ok(envelopes)
+    let layers = fetch_layers(client, repository, token, &read, |l| {
+        l.media_type == DSSE_MEDIA_TYPE
+    })
+    .await?;
+    // A layer that is not JSON is still evidence: it becomes a failing attestation record.
+    Ok(layers
+        .into_iter()
+        .map(|(_, bytes)| serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        .collect())
 }
 
 #[cfg(test)]

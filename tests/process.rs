@@ -1,0 +1,170 @@
+//! The real binary as an operator runs it: `gatehouse serve` on a port of its own choosing,
+//! reloading its policies on SIGHUP (keeping the last good set when the new one is invalid) and
+//! shutting down cleanly on SIGTERM.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+struct Served {
+    child: Child,
+    base: String,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `gatehouse serve` on port 0 and reads the bound address from its log.
+fn serve(policy_dir: &std::path::Path, db_dir: &std::path::Path) -> Served {
+    let issuers = format!(
+        r#"[{{ issuer = "{}", audience = "{}", algorithms = ["ES256"], public_key_file = "{}" }}]"#,
+        common::ES_ISSUER,
+        common::AUDIENCE,
+        common::repo_path("fixtures/keys/issuer-es256.pub.pem").display()
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("serve")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "info")
+        .env("GATEHOUSE_LISTEN", "127.0.0.1:0")
+        .env(
+            "GATEHOUSE_DATABASE_URL",
+            format!("sqlite://{}", db_dir.join("gh.db").display()),
+        )
+        .env("GATEHOUSE_POLICY_DIR", policy_dir)
+        .env("GATEHOUSE_AUTH__ISSUERS", issuers)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let line = lines
+            .recv_timeout(deadline - std::time::Instant::now())
+            .expect("gatehouse did not start");
+        if let Some(at) = line.find("address=") {
+            let addr = line[at + "address=".len()..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_owned();
+            return Served {
+                child,
+                base: format!("http://{addr}"),
+                lines,
+            };
+        }
+    }
+}
+
+fn signal(served: &Served, name: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), served.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+async fn policies(base: &str) -> Value {
+    let mut claims = common::user_claims("sam", json!({}));
+    claims["platform_roles"] = json!(["security_admin"]);
+    let response = reqwest::Client::new()
+        .get(format!("{base}/v1/policies"))
+        .bearer_auth(common::sign_es256(&claims))
+        .send()
+        .await
+        .unwrap();
+    common::read(response).await.1
+}
+
+async fn until(what: &str, mut probe: impl AsyncFnMut() -> Option<Value>) -> Value {
+    for _ in 0..100 {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn sighup_reloads_policies_and_sigterm_stops_cleanly() {
+    let policy_dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(common::repo_path("policies")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "cedar") {
+            std::fs::copy(&path, policy_dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let db_dir = tempfile::tempdir().unwrap();
+    let mut served = serve(policy_dir.path(), db_dir.path());
+    let before = policies(&served.base).await;
+    let first_hash = before["hash"].as_str().unwrap().to_owned();
+
+    // A valid addition is picked up on SIGHUP.
+    std::fs::write(
+        policy_dir.path().join("freeze.cedar"),
+        "@id(\"freeze-prod\")\n@reason(\"prod is frozen\")\nforbid (principal, action == Gatehouse::Action::\"promote\", resource)\nwhen { context has channel && context.channel == \"prod\" };\n",
+    )
+    .unwrap();
+    signal(&served, "HUP");
+    let reloaded = until("the reload", async || {
+        let now = policies(&served.base).await;
+        (now["hash"] != first_hash.as_str()).then_some(now)
+    })
+    .await;
+    assert!(
+        reloaded["policy_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|id| id == "freeze-prod"),
+        "{reloaded}"
+    );
+
+    // An invalid edit is refused: the last good set keeps serving and the refusal is shown.
+    std::fs::write(
+        policy_dir.path().join("broken.cedar"),
+        "@id(\"broken\")\npermit (principal, action, resource) when {\n",
+    )
+    .unwrap();
+    signal(&served, "HUP");
+    let refused = until("the refusal", async || {
+        let now = policies(&served.base).await;
+        now["last_reload_error"].is_string().then_some(now)
+    })
+    .await;
+    assert_eq!(refused["hash"], reloaded["hash"]);
+    assert!(
+        refused["last_reload_error"]
+            .as_str()
+            .unwrap()
+            .contains("broken.cedar"),
+        "{refused}"
+    );
+
+    signal(&served, "TERM");
+    let status = served.child.wait().unwrap();
+    assert!(status.success(), "gatehouse exited with {status}");
+    let log: Vec<String> = served.lines.try_iter().collect();
+    assert!(log.iter().any(|l| l.contains("shutting down")), "{log:?}");
+}

@@ -56,9 +56,16 @@ fn serve(policy_dir: &std::path::Path, db_dir: &std::path::Path) -> Served {
             let _ = tx.send(line);
         }
     });
+    // Owned by `Served` from here on, so every path (a panic too) kills and waits for it.
+    let mut served = Served {
+        child,
+        base: String::new(),
+        lines,
+    };
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let line = lines
+    while served.base.is_empty() {
+        let line = served
+            .lines
             .recv_timeout(deadline - std::time::Instant::now())
             .expect("gatehouse did not start");
         if let Some(at) = line.find("address=") {
@@ -67,13 +74,10 @@ fn serve(policy_dir: &std::path::Path, db_dir: &std::path::Path) -> Served {
                 .next()
                 .unwrap()
                 .to_owned();
-            return Served {
-                child,
-                base: format!("http://{addr}"),
-                lines,
-            };
+            served.base = format!("http://{addr}");
         }
     }
+    served
 }
 
 fn signal(served: &Served, name: &str) {

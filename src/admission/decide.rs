@@ -151,6 +151,11 @@ impl Admission {
         });
         let effect = if decision.allowed { "allow" } else { "deny" };
         self.metrics.count_decision(action.as_str(), effect);
+        if !decision.would_deny.is_empty() {
+            // A dry-run forbid matched: allowed now, but the shadowed rule is counted and logged.
+            self.metrics.count_decision(action.as_str(), "would_deny");
+            tracing::warn!(action = action.as_str(), policies = ?decision.would_deny, "dry-run policy would deny");
+        }
         if !decision.errors.is_empty() {
             tracing::warn!(action = action.as_str(), errors = ?decision.errors, "policy evaluation errored; denying");
         }

@@ -1,10 +1,12 @@
 //! The immutable policy engine: one validated set, asked one question at a time.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use cedar_policy::{
-    Authorizer, Context, Decision as CedarDecision, Entities, EntityUid, PolicyId, Request, Response,
+    Authorizer, Context, Decision as CedarDecision, Entities, EntityUid, PolicyId, PolicySet, Request,
+    Response,
 };
 use serde_json::{Value, json};
 
@@ -16,6 +18,10 @@ use super::request::{Action, Decision, PolicyRequest};
 #[derive(Debug, Clone)]
 pub struct PolicyEngine {
     set: LoadedSet,
+    /// The set without its dry-run (`@mode("warn")`) forbids: what is enforced.
+    enforced: PolicySet,
+    /// Ids of the dry-run forbids.
+    dry_run: HashSet<String>,
     authorizer: Authorizer,
     // Kept so a reload reads the same files the running set came from.
     schema_file: PathBuf,
@@ -25,8 +31,12 @@ pub struct PolicyEngine {
 impl PolicyEngine {
     /// Loads and strictly validates `policy_dir/*.cedar` against `schema_file`.
     pub fn load(schema_file: &Path, policy_dir: &Path) -> Result<Self, PolicyLoadError> {
+        let set = load_set(schema_file, policy_dir)?;
+        let (enforced, dry_run) = split_dry_run(&set.policies)?;
         Ok(Self {
-            set: load_set(schema_file, policy_dir)?,
+            set,
+            enforced,
+            dry_run,
             authorizer: Authorizer::new(),
             schema_file: schema_file.to_path_buf(),
             policy_dir: policy_dir.to_path_buf(),
@@ -73,13 +83,14 @@ impl PolicyEngine {
         });
         let entities = slice.to_json();
         let verdict = match self.evaluate(&slice, &action, context, entities.clone()) {
-            Ok(response) => self.verdict(&response, req.action),
+            Ok(evaluated) => self.verdict(&evaluated, req.action),
             // Fail closed: a request we cannot even build is denied, with the cause recorded.
             Err(error) => Verdict {
                 allowed: false,
                 policy_ids: Vec::new(),
                 reasons: vec![format!("the request could not be evaluated: {error}")],
                 errors: vec![error],
+                would_deny: Vec::new(),
             },
         };
         Decision {
@@ -90,6 +101,7 @@ impl PolicyEngine {
             policy_hash: self.set.hash.clone(),
             request,
             entities,
+            would_deny: verdict.would_deny,
         }
     }
 
@@ -99,7 +111,7 @@ impl PolicyEngine {
         action: &Uid,
         context: Value,
         entities: Value,
-    ) -> Result<Response, String> {
+    ) -> Result<Evaluated, String> {
         let (principal, resource) = (slice.principal.to_cedar()?, slice.resource.to_cedar()?);
         self.evaluate_uids(principal, action.to_cedar()?, resource, context, entities)
     }
@@ -111,7 +123,7 @@ impl PolicyEngine {
         resource: EntityUid,
         context: Value,
         entities: Value,
-    ) -> Result<Response, String> {
+    ) -> Result<Evaluated, String> {
         let schema = &self.set.schema;
         let context = Context::from_json_value(context, Some((schema, &action)))
             .map_err(|e| format!("invalid request context: {e}"))?;
@@ -119,21 +131,45 @@ impl PolicyEngine {
             .map_err(|e| format!("invalid request: {e}"))?;
         let entities = Entities::from_json_value(entities, Some(schema))
             .map_err(|e| format!("invalid entity slice: {e}"))?;
-        Ok(self
+        let full = self
             .authorizer
-            .is_authorized(&request, &self.set.policies, &entities))
+            .is_authorized(&request, &self.set.policies, &entities);
+        // A deny that only dry-run forbids decided is asked again without them: the answer
+        // that counts is the enforced one, and the dry-run forbids are reported as "would deny".
+        let only_dry_run = full.decision() == CedarDecision::Deny
+            && full.diagnostics().errors().next().is_none()
+            && full.diagnostics().reason().next().is_some()
+            && full
+                .diagnostics()
+                .reason()
+                .all(|id| self.dry_run.contains(id.to_string().as_str()));
+        if only_dry_run {
+            let enforced = self.authorizer.is_authorized(&request, &self.enforced, &entities);
+            if enforced.decision() == CedarDecision::Allow {
+                let would_deny = full.diagnostics().reason().map(ToString::to_string).collect();
+                return Ok(Evaluated {
+                    response: enforced,
+                    would_deny,
+                });
+            }
+        }
+        Ok(Evaluated {
+            response: full,
+            would_deny: Vec::new(),
+        })
     }
 
     /// Re-decides a stored decision's `request` and `entities` against this set. A record that no
     /// longer fits the schema is a deny carrying the error, as a live request would be.
     pub fn decide_stored(&self, request: &Value, entities: &Value) -> Decision {
         let verdict = match self.evaluate_stored(request, entities) {
-            Ok((response, action)) => self.verdict(&response, action),
+            Ok((evaluated, action)) => self.verdict(&evaluated, action),
             Err(error) => Verdict {
                 allowed: false,
                 policy_ids: Vec::new(),
                 reasons: vec![format!("the stored request could not be evaluated: {error}")],
                 errors: vec![error],
+                would_deny: Vec::new(),
             },
         };
         Decision {
@@ -144,10 +180,11 @@ impl PolicyEngine {
             policy_hash: self.set.hash.clone(),
             request: request.clone(),
             entities: entities.clone(),
+            would_deny: verdict.would_deny,
         }
     }
 
-    fn evaluate_stored(&self, request: &Value, entities: &Value) -> Result<(Response, Action), String> {
+    fn evaluate_stored(&self, request: &Value, entities: &Value) -> Result<(Evaluated, Action), String> {
         let uid = |field: &str| -> Result<EntityUid, String> {
             let text = request
                 .get(field)
@@ -169,7 +206,8 @@ impl PolicyEngine {
         Ok((response, action))
     }
 
-    fn verdict(&self, response: &Response, action: Action) -> Verdict {
+    fn verdict(&self, evaluated: &Evaluated, action: Action) -> Verdict {
+        let response = &evaluated.response;
         let diagnostics = response.diagnostics();
         let determining: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
         let errored: Vec<(String, String)> = diagnostics
@@ -187,13 +225,63 @@ impl PolicyEngine {
                 .and_then(|p| p.annotation("reason"))
                 .map_or_else(|| format!("forbidden by policy `{id}`"), str::to_owned)
         };
-        combine(
+        let mut verdict = combine(
             response.decision() == CedarDecision::Allow,
             determining,
             errored,
             action,
             &reason_of,
-        )
+        );
+        if verdict.allowed && !evaluated.would_deny.is_empty() {
+            verdict.reasons = evaluated
+                .would_deny
+                .iter()
+                .map(|id| format!("would deny (dry run): {}", reason_of(id)))
+                .collect();
+            verdict.would_deny = evaluated.would_deny.clone();
+        }
+        verdict
+    }
+}
+
+/// Splits out the forbids annotated `@mode("warn")`: they are evaluated and reported but never
+/// deny. A permit cannot be dry-run (it would widen access), and `mode` is `warn` or `enforce`.
+fn split_dry_run(policies: &PolicySet) -> Result<(PolicySet, HashSet<String>), PolicyLoadError> {
+    let mut enforced = PolicySet::new();
+    let mut dry_run = HashSet::new();
+    let mut problems = Vec::new();
+    for policy in policies.policies() {
+        let id = policy.id().to_string();
+        match policy.annotation("mode") {
+            Some("warn") if policy.effect() == cedar_policy::Effect::Forbid => {
+                dry_run.insert(id);
+                continue;
+            }
+            Some("warn") => problems.push(format!(
+                "policy `{id}`: only a `forbid` can be in `@mode(\"warn\")`"
+            )),
+            None | Some("enforce") => {}
+            Some(other) => problems.push(format!(
+                "policy `{id}`: unknown `@mode(\"{other}\")`; use `warn` or `enforce`"
+            )),
+        }
+        if enforced.add(policy.clone()).is_err() {
+            problems.push(format!("policy `{id}` could not be added to the enforced set"));
+        }
+    }
+    if problems.is_empty() {
+        Ok((enforced, dry_run))
+    } else {
+        Err(PolicyLoadError {
+            problems: problems
+                .into_iter()
+                .map(|reason| super::loader::PolicyProblem {
+                    file: "policy set".to_owned(),
+                    line: None,
+                    reason,
+                })
+                .collect(),
+        })
     }
 }
 
@@ -212,6 +300,13 @@ pub(crate) struct Verdict {
     pub(crate) policy_ids: Vec<String>,
     pub(crate) reasons: Vec<String>,
     pub(crate) errors: Vec<String>,
+    pub(crate) would_deny: Vec<String>,
+}
+
+/// Cedar's answer, and the dry-run forbids it set aside.
+struct Evaluated {
+    response: Response,
+    would_deny: Vec<String>,
 }
 
 /// Combines Cedar's answer with its errors. Cedar skips an erroring policy — for a forbid that
@@ -241,6 +336,7 @@ pub(crate) fn combine(
             policy_ids,
             reasons,
             errors,
+            would_deny: Vec::new(),
         };
     }
     if cedar_allowed {
@@ -249,6 +345,7 @@ pub(crate) fn combine(
             policy_ids: determining,
             reasons: Vec::new(),
             errors: Vec::new(),
+            would_deny: Vec::new(),
         };
     }
     let reasons = if determining.is_empty() {
@@ -261,6 +358,7 @@ pub(crate) fn combine(
         policy_ids: determining,
         reasons,
         errors: Vec::new(),
+        would_deny: Vec::new(),
     }
 }
 

@@ -201,6 +201,8 @@ pub struct Decision {
     pub request: serde_json::Value,
     /// The entity slice the request was evaluated over, in Cedar entities-JSON form.
     pub entities: serde_json::Value,
+    /// Dry-run (`@mode("warn")`) forbids that would have denied this allowed request.
+    pub would_deny: Vec<String>,
 }
 
 impl Decision {

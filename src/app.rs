@@ -201,9 +201,7 @@ async fn reload_on_sighup(admission: std::sync::Weak<Admission>) {
         let Some(admission) = admission.upgrade() else {
             return;
         };
-        let meta = crate::admission::RequestMeta {
-            correlation_id: format!("sighup-{}", uuid::Uuid::now_v7()),
-        };
+        let meta = crate::admission::RequestMeta::internal(format!("sighup-{}", uuid::Uuid::now_v7()));
         let actor = crate::admission::signal_actor();
         if let Err(error) = admission.reload_policies(&actor, None, &meta).await {
             tracing::error!(%error, "policy reload on SIGHUP failed");

@@ -8,6 +8,11 @@ use crate::audit::{AuditDecision, DecisionRecord, NewAuditRecord, Transition};
 use crate::domain::{Actor, Artifact, LifecycleState, Principal};
 use crate::policy::{Action, Caller, Decision, PolicyRequest, RequestContext, Resource};
 
+/// The platform role that may override a denial with a justification.
+pub const BREAK_GLASS_ROLE: &str = "break_glass";
+/// Shortest justification accepted, so "x" never opens the glass.
+const MIN_JUSTIFICATION: usize = 20;
+
 /// An allow, with the record that must be persisted alongside whatever it permits.
 pub(super) struct Allowed {
     /// What the engine answered.
@@ -83,12 +88,87 @@ impl Admission {
         context: RequestContext,
         meta: &RequestMeta,
     ) -> Result<Allowed, AdmissionError> {
+        let context = RequestContext {
+            break_glass: meta.break_glass.as_ref().map(|_| true),
+            ..context
+        };
         let (decision, record) = self.evaluate(principal, action, resource, context, meta);
         if decision.allowed {
             return Ok(Allowed { decision, record });
         }
+        if let Some(overridden) = self.break_glass(principal, &decision, &record, meta).await? {
+            return Ok(overridden);
+        }
         self.decisions.record(record).await?;
         Err(AdmissionError::Denied(Box::new(decision)))
+    }
+
+    /// Break-glass: a caller with the `break_glass` platform role who sends a justification may
+    /// override a deny that forbids decided — only where the permits alone allow the request and
+    /// no policy errored. The override is audited (`policy.break_glass`), counted and logged.
+    async fn break_glass(
+        &self,
+        principal: &Principal,
+        decision: &Decision,
+        record: &DecisionRecord,
+        meta: &RequestMeta,
+    ) -> Result<Option<Allowed>, AdmissionError> {
+        let Some(justification) = meta.break_glass.as_deref() else {
+            return Ok(None);
+        };
+        let privileged = principal.platform_roles.contains(BREAK_GLASS_ROLE);
+        let justified = justification.chars().count() >= MIN_JUSTIFICATION;
+        if !privileged || !justified || !decision.errors.is_empty() || decision.policy_ids.is_empty() {
+            return Ok(None);
+        }
+        if !self.policy().permits_allow(&decision.request, &decision.entities) {
+            return Ok(None);
+        }
+        let mut reasons = vec![format!(
+            "break-glass override by `{}`: {justification}",
+            principal.actor.id
+        )];
+        reasons.extend(decision.reasons.iter().map(|r| format!("overrode: {r}")));
+        let overriding = Decision {
+            allowed: true,
+            reasons: reasons.clone(),
+            ..decision.clone()
+        };
+        let record = DecisionRecord {
+            effect: "allow".to_owned(),
+            reasons,
+            ..record.clone()
+        };
+        let audit = NewAuditRecord {
+            actor: principal.actor.clone(),
+            action: "policy.break_glass".to_owned(),
+            project: record.project.clone(),
+            artifact_id: record.artifact_id,
+            repository: None,
+            digest: None,
+            artifact_kind: None,
+            source_type: None,
+            transition: Some(Transition {
+                from: "deny".to_owned(),
+                to: "allow".to_owned(),
+                reason: Some(justification.to_owned()),
+            }),
+            promotion: None,
+            decision: Some(audit_decision(&overriding)),
+            correlation_id: meta.correlation_id.clone(),
+        };
+        self.store.append_audit(audit).await?;
+        self.metrics.count_decision(&record.action, "break_glass");
+        tracing::warn!(
+            actor = %principal.actor.id,
+            action = %record.action,
+            overridden = ?decision.policy_ids,
+            "BREAK-GLASS override of a policy denial"
+        );
+        Ok(Some(Allowed {
+            decision: overriding,
+            record,
+        }))
     }
 
     /// Decides a request that changes nothing; records the decision either way.

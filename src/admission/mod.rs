@@ -47,6 +47,18 @@ pub use worker::run_worker;
 pub struct RequestMeta {
     /// The request id; becomes the audit `correlation_id`.
     pub correlation_id: String,
+    /// A break-glass justification (`Gatehouse-Break-Glass` header), if the caller sent one.
+    pub break_glass: Option<String>,
+}
+
+impl RequestMeta {
+    /// Metadata of work the gateway does on its own (workers, signals): never break-glass.
+    pub fn internal(correlation_id: String) -> Self {
+        Self {
+            correlation_id,
+            break_glass: None,
+        }
+    }
 }
 
 /// Everything the admission service needs, built once at start-up.

@@ -236,9 +236,7 @@ impl Admission {
             updated_at: now,
             version: 0,
         };
-        let meta = RequestMeta {
-            correlation_id: format!("registry-event:{}", event.id),
-        };
+        let meta = RequestMeta::internal(format!("registry-event:{}", event.id));
         let context = RequestContext {
             artifact_kind: Some(artifact.artifact_kind.to_string()),
             source_type: Some(artifact.source.source_type.to_string()),
@@ -303,9 +301,7 @@ impl Admission {
         let Some(job) = self.store.claim_verification(Utc::now(), LEASE).await? else {
             return Ok(false);
         };
-        let meta = RequestMeta {
-            correlation_id: format!("verification-job:{}", job.id),
-        };
+        let meta = RequestMeta::internal(format!("verification-job:{}", job.id));
         let id = job.artifact_id.to_string();
         match self
             .verify(&job.principal, &id, super::VerifyInput::default(), &meta)

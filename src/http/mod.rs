@@ -47,6 +47,7 @@ pub struct Limits {
 fn meta() -> RequestMeta {
     RequestMeta {
         correlation_id: current_request_id(),
+        break_glass: request_id::current_break_glass(),
     }
 }
 

@@ -15,7 +15,11 @@ use crate::metrics::Metrics;
 
 tokio::task_local! {
     static REQUEST_ID: String;
+    static BREAK_GLASS: Option<String>;
 }
+
+/// The header carrying a break-glass justification.
+pub const BREAK_GLASS_HEADER: &str = "gatehouse-break-glass";
 
 /// The header carrying the request id in and out.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -23,6 +27,11 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// The id of the request being served on this task (empty outside a request).
 pub fn current_request_id() -> String {
     REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
+/// The break-glass justification of the request being served, if it sent one.
+pub fn current_break_glass() -> Option<String> {
+    BREAK_GLASS.try_with(Clone::clone).ok().flatten()
 }
 
 /// A caller's id is kept only if it is short and plain, so logs and audit stay clean.
@@ -42,16 +51,25 @@ pub async fn request_context(State(timeout): State<Duration>, request: Request, 
         .and_then(accept_caller_id)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+    let break_glass = request
+        .headers()
+        .get(BREAK_GLASS_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty());
     let mut response = REQUEST_ID
         .scope(
             id.clone(),
-            async move {
-                match tokio::time::timeout(timeout, next.run(request)).await {
-                    Ok(response) => response,
-                    Err(_) => ApiError::Timeout.into_response(),
+            BREAK_GLASS.scope(
+                break_glass,
+                async move {
+                    match tokio::time::timeout(timeout, next.run(request)).await {
+                        Ok(response) => response,
+                        Err(_) => ApiError::Timeout.into_response(),
+                    }
                 }
-            }
-            .instrument(span),
+                .instrument(span),
+            ),
         )
         .await;
     if let Ok(value) = HeaderValue::from_str(&id) {

@@ -22,6 +22,8 @@ pub struct PolicyEngine {
     enforced: PolicySet,
     /// Ids of the dry-run forbids.
     dry_run: HashSet<String>,
+    /// The permits alone (what a break-glass override may fall back to).
+    permits: PolicySet,
     authorizer: Authorizer,
     // Kept so a reload reads the same files the running set came from.
     schema_file: PathBuf,
@@ -33,10 +35,20 @@ impl PolicyEngine {
     pub fn load(schema_file: &Path, policy_dir: &Path) -> Result<Self, PolicyLoadError> {
         let set = load_set(schema_file, policy_dir)?;
         let (enforced, dry_run) = split_dry_run(&set.policies)?;
+        let mut permits = PolicySet::new();
+        for policy in set
+            .policies
+            .policies()
+            .filter(|p| p.effect() == cedar_policy::Effect::Permit)
+        {
+            // Ids are unique in a loaded set, so adding one of its policies cannot clash.
+            let _ = permits.add(policy.clone());
+        }
         Ok(Self {
             set,
             enforced,
             dry_run,
+            permits,
             authorizer: Authorizer::new(),
             schema_file: schema_file.to_path_buf(),
             policy_dir: policy_dir.to_path_buf(),
@@ -124,13 +136,7 @@ impl PolicyEngine {
         context: Value,
         entities: Value,
     ) -> Result<Evaluated, String> {
-        let schema = &self.set.schema;
-        let context = Context::from_json_value(context, Some((schema, &action)))
-            .map_err(|e| format!("invalid request context: {e}"))?;
-        let request = Request::new(principal, action, resource, context, Some(schema))
-            .map_err(|e| format!("invalid request: {e}"))?;
-        let entities = Entities::from_json_value(entities, Some(schema))
-            .map_err(|e| format!("invalid entity slice: {e}"))?;
+        let (request, entities) = self.cedar_request(principal, action, resource, context, entities)?;
         let full = self
             .authorizer
             .is_authorized(&request, &self.set.policies, &entities);
@@ -157,6 +163,49 @@ impl PolicyEngine {
             response: full,
             would_deny: Vec::new(),
         })
+    }
+
+    /// Builds a schema-checked Cedar request and entity set.
+    fn cedar_request(
+        &self,
+        principal: EntityUid,
+        action: EntityUid,
+        resource: EntityUid,
+        context: Value,
+        entities: Value,
+    ) -> Result<(Request, Entities), String> {
+        let schema = &self.set.schema;
+        let context = Context::from_json_value(context, Some((schema, &action)))
+            .map_err(|e| format!("invalid request context: {e}"))?;
+        let request = Request::new(principal, action, resource, context, Some(schema))
+            .map_err(|e| format!("invalid request: {e}"))?;
+        let entities = Entities::from_json_value(entities, Some(schema))
+            .map_err(|e| format!("invalid entity slice: {e}"))?;
+        Ok((request, entities))
+    }
+
+    /// Whether the permits alone allow a decided request (its stored `request` and `entities`),
+    /// with no policy erroring: what a break-glass override may restore, and nothing more.
+    pub fn permits_allow(&self, request: &Value, entities: &Value) -> bool {
+        let uid = |field: &str| {
+            request
+                .get(field)
+                .and_then(Value::as_str)
+                .and_then(|text| EntityUid::from_str(text).ok())
+        };
+        let (Some(principal), Some(action), Some(resource)) =
+            (uid("principal"), uid("action"), uid("resource"))
+        else {
+            return false;
+        };
+        let context = request.get("context").cloned().unwrap_or_else(|| json!({}));
+        let Ok((request, entities)) =
+            self.cedar_request(principal, action, resource, context, entities.clone())
+        else {
+            return false;
+        };
+        let response = self.authorizer.is_authorized(&request, &self.permits, &entities);
+        response.decision() == CedarDecision::Allow && response.diagnostics().errors().next().is_none()
     }
 
     /// Re-decides a stored decision's `request` and `entities` against this set. A record that no

@@ -118,6 +118,10 @@ impl Application {
         };
         #[cfg(unix)]
         tokio::spawn(reload_on_sighup(Arc::downgrade(&state.admission)));
+        if config.policy_watch_seconds > 0 {
+            let every = Duration::from_secs(config.policy_watch_seconds);
+            tokio::spawn(reload_on_edit(Arc::downgrade(&state.admission), every));
+        }
         let (stop_worker, stop) = watch::channel(false);
         let worker = config
             .registry
@@ -205,6 +209,35 @@ async fn reload_on_sighup(admission: std::sync::Weak<Admission>) {
         let actor = crate::admission::signal_actor();
         if let Err(error) = admission.reload_policies(&actor, None, &meta).await {
             tracing::error!(%error, "policy reload on SIGHUP failed");
+        }
+    }
+}
+
+/// Watches `policy_dir` by polling its content hash (portable, no inotify limits) and reloads
+/// when it changes, as SIGHUP does. A refused set is not retried until the files change again.
+async fn reload_on_edit(admission: std::sync::Weak<Admission>, every: Duration) {
+    let mut last_tried: Option<String> = None;
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(admission) = admission.upgrade() else {
+            return;
+        };
+        let serving = admission.policy();
+        let Ok(on_disk) = serving.content_hash_on_disk() else {
+            // Unreadable right now (e.g. mid-edit): the next tick looks again.
+            continue;
+        };
+        if on_disk == serving.hash() || last_tried.as_deref() == Some(on_disk.as_str()) {
+            continue;
+        }
+        last_tried = Some(on_disk);
+        let meta = crate::admission::RequestMeta::internal(format!("policy-watch-{}", uuid::Uuid::now_v7()));
+        let actor = crate::domain::Actor {
+            actor_type: crate::domain::ActorType::ServiceAccount,
+            id: "gatehouse-policy-watch".to_owned(),
+        };
+        if let Err(error) = admission.reload_policies(&actor, None, &meta).await {
+            tracing::error!(%error, "policy reload after an edit failed");
         }
     }
 }

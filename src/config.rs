@@ -20,6 +20,9 @@ pub struct Config {
     pub policy_dir: PathBuf,
     /// The Cedar schema policies are validated against.
     pub schema_file: PathBuf,
+    /// Seconds between checks of `policy_dir` for edits (a changed set is reloaded as on SIGHUP);
+    /// 0 turns the watch off.
+    pub policy_watch_seconds: u64,
     /// Channels in promotion order.
     pub channels: Vec<Channel>,
     /// The OCI registry the gateway fronts.
@@ -142,6 +145,7 @@ impl Default for Config {
             database_url: "sqlite://gatehouse-data/gatehouse.db".to_owned(),
             policy_dir: PathBuf::from("policies"),
             schema_file: PathBuf::from("schemas/gatehouse.cedarschema"),
+            policy_watch_seconds: 0,
             channels: ChannelOrder::default().channels().to_vec(),
             registry: RegistryConfig::default(),
             auth: AuthConfig::default(),
@@ -219,6 +223,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "database_url",
     "policy_dir",
     "schema_file",
+    "policy_watch_seconds",
     "channels",
     "registry",
     "auth",

@@ -55,6 +55,12 @@ impl PolicyEngine {
         })
     }
 
+    /// The hash the schema and policy files on disk would load as now (no parsing), to notice
+    /// edits cheaply.
+    pub fn content_hash_on_disk(&self) -> Result<String, PolicyLoadError> {
+        super::loader::content_hash(&self.schema_file, &self.policy_dir)
+    }
+
     /// The schema file this set was validated against.
     pub fn schema_file(&self) -> &Path {
         &self.schema_file

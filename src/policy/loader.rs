@@ -273,6 +273,16 @@ fn line_at(text: &str, offset: usize) -> u32 {
     u32::try_from(newlines).map_or(u32::MAX, |n| n.saturating_add(1))
 }
 
+/// The hash a load of this schema and directory would have, without parsing or validating: a
+/// cheap way to notice that the files changed.
+pub(crate) fn content_hash(schema_file: &Path, policy_dir: &Path) -> Result<String, PolicyLoadError> {
+    let schema_name = schema_file.display().to_string();
+    let schema_text = std::fs::read_to_string(schema_file)
+        .map_err(|e| PolicyLoadError::one(&schema_name, format!("cannot read schema: {e}")))?;
+    let files = read_policy_files(policy_dir)?;
+    Ok(hash_set(&schema_text, &files))
+}
+
 /// sha256 over the schema and every (name, content), length-framed so no two sets collide by
 /// shifting bytes between a name and a content.
 fn hash_set(schema_text: &str, files: &[(String, String)]) -> String {

@@ -118,6 +118,15 @@ impl Application {
         };
         #[cfg(unix)]
         tokio::spawn(reload_on_sighup(Arc::downgrade(&state.admission)));
+        state
+            .admission
+            .activate_serving_policy()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot record the serving policy set in the database: {e}"))?;
+        if config.policy_sync_seconds > 0 {
+            let every = Duration::from_secs(config.policy_sync_seconds);
+            tokio::spawn(adopt_active_policies(Arc::downgrade(&state.admission), every));
+        }
         if config.policy_watch_seconds > 0 {
             let every = Duration::from_secs(config.policy_watch_seconds);
             tokio::spawn(reload_on_edit(Arc::downgrade(&state.admission), every));
@@ -209,6 +218,19 @@ async fn reload_on_sighup(admission: std::sync::Weak<Admission>) {
         let actor = crate::admission::signal_actor();
         if let Err(error) = admission.reload_policies(&actor, None, &meta).await {
             tracing::error!(%error, "policy reload on SIGHUP failed");
+        }
+    }
+}
+
+/// Follows the policy set activated in the shared database by any instance.
+async fn adopt_active_policies(admission: std::sync::Weak<Admission>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(admission) = admission.upgrade() else {
+            return;
+        };
+        if let Err(error) = admission.adopt_active_policy().await {
+            tracing::warn!(?error, "cannot check the active policy set; will retry");
         }
     }
 }

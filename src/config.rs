@@ -23,6 +23,9 @@ pub struct Config {
     /// Seconds between checks of `policy_dir` for edits (a changed set is reloaded as on SIGHUP);
     /// 0 turns the watch off.
     pub policy_watch_seconds: u64,
+    /// Seconds between checks for the policy set another instance activated in the shared
+    /// database (adopted when it differs); 0 turns convergence off.
+    pub policy_sync_seconds: u64,
     /// Channels in promotion order.
     pub channels: Vec<Channel>,
     /// The OCI registry the gateway fronts.
@@ -146,6 +149,7 @@ impl Default for Config {
             policy_dir: PathBuf::from("policies"),
             schema_file: PathBuf::from("schemas/gatehouse.cedarschema"),
             policy_watch_seconds: 0,
+            policy_sync_seconds: 5,
             channels: ChannelOrder::default().channels().to_vec(),
             registry: RegistryConfig::default(),
             auth: AuthConfig::default(),
@@ -224,6 +228,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "policy_dir",
     "schema_file",
     "policy_watch_seconds",
+    "policy_sync_seconds",
     "channels",
     "registry",
     "auth",

@@ -27,7 +27,7 @@ impl Drop for Served {
 }
 
 /// Starts `gatehouse serve` on port 0 and reads the bound address from its log.
-fn serve(policy_dir: &std::path::Path, db_dir: &std::path::Path) -> Served {
+fn serve(policy_dir: &std::path::Path, database_url: &str) -> Served {
     let issuers = format!(
         r#"[{{ issuer = "{}", audience = "{}", algorithms = ["ES256"], public_key_file = "{}" }}]"#,
         common::ES_ISSUER,
@@ -39,10 +39,8 @@ fn serve(policy_dir: &std::path::Path, db_dir: &std::path::Path) -> Served {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("RUST_LOG", "info")
         .env("GATEHOUSE_LISTEN", "127.0.0.1:0")
-        .env(
-            "GATEHOUSE_DATABASE_URL",
-            format!("sqlite://{}", db_dir.join("gh.db").display()),
-        )
+        .env("GATEHOUSE_DATABASE_URL", database_url)
+        .env("GATEHOUSE_POLICY_SYNC_SECONDS", "1")
         .env("GATEHOUSE_POLICY_DIR", policy_dir)
         .env("GATEHOUSE_AUTH__ISSUERS", issuers)
         .stdout(Stdio::null())
@@ -110,17 +108,23 @@ async fn until(what: &str, mut probe: impl AsyncFnMut() -> Option<Value>) -> Val
     panic!("timed out waiting for {what}");
 }
 
-#[tokio::test]
-async fn sighup_reloads_policies_and_sigterm_stops_cleanly() {
-    let policy_dir = tempfile::tempdir().unwrap();
+fn shipped_policies() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(common::repo_path("policies")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "cedar") {
-            std::fs::copy(&path, policy_dir.path().join(path.file_name().unwrap())).unwrap();
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
         }
     }
+    dir
+}
+
+#[tokio::test]
+async fn sighup_reloads_policies_and_sigterm_stops_cleanly() {
+    let policy_dir = shipped_policies();
     let db_dir = tempfile::tempdir().unwrap();
-    let mut served = serve(policy_dir.path(), db_dir.path());
+    let url = format!("sqlite://{}", db_dir.path().join("gh.db").display());
+    let mut served = serve(policy_dir.path(), &url);
     let before = policies(&served.base).await;
     let first_hash = before["hash"].as_str().unwrap().to_owned();
 
@@ -171,4 +175,43 @@ async fn sighup_reloads_policies_and_sigterm_stops_cleanly() {
     assert!(status.success(), "gatehouse exited with {status}");
     let log: Vec<String> = served.lines.try_iter().collect();
     assert!(log.iter().any(|l| l.contains("shutting down")), "{log:?}");
+}
+
+#[tokio::test]
+async fn two_instances_on_one_database_converge_on_one_policy_set() {
+    let Some(db) = common::pg::fresh_db().await else {
+        return;
+    };
+    let (dir_a, dir_b) = (shipped_policies(), shipped_policies());
+    let a = serve(dir_a.path(), &db.url);
+    let b = serve(dir_b.path(), &db.url);
+    let start = policies(&a.base).await["hash"].as_str().unwrap().to_owned();
+    assert_eq!(policies(&b.base).await["hash"], start.as_str());
+
+    // Only instance A's files change and only A is told; B follows the set A activated.
+    std::fs::write(
+        dir_a.path().join("freeze.cedar"),
+        "@id(\"freeze-all\")\nforbid (principal, action == Gatehouse::Action::\"promote\", resource);\n",
+    )
+    .unwrap();
+    signal(&a, "HUP");
+    let new_hash = until("A to reload", async || {
+        let now = policies(&a.base).await;
+        (now["hash"] != start.as_str()).then_some(now["hash"].clone())
+    })
+    .await;
+    let on_b = until("B to adopt A's set", async || {
+        let now = policies(&b.base).await;
+        (now["hash"] == new_hash).then_some(now)
+    })
+    .await;
+    assert!(
+        on_b["policy_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|id| id == "freeze-all"),
+        "{on_b}"
+    );
+    drop((a, b));
 }

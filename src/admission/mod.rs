@@ -8,6 +8,7 @@ mod intents;
 mod lifecycle;
 mod notifications;
 mod policies;
+mod policy_sync;
 mod queries;
 mod register;
 mod registry_setup;

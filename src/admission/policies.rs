@@ -23,6 +23,8 @@ pub const SIMULATE_MAX_DECISIONS: u32 = 10_000;
 pub(super) struct PolicyStatus {
     pub(super) loaded_at: DateTime<Utc>,
     pub(super) last_reload_error: Option<String>,
+    /// The active bundle this instance could not load (not retried until another is activated).
+    pub(super) refused_bundle: Option<String>,
 }
 
 impl PolicyStatus {
@@ -30,6 +32,7 @@ impl PolicyStatus {
         Self {
             loaded_at: Utc::now(),
             last_reload_error: None,
+            refused_bundle: None,
         }
     }
 }
@@ -160,6 +163,10 @@ impl Admission {
         });
         // Audited before the swap: a reload the trail cannot record does not take effect.
         self.store.append_audit(audit).await?;
+        // The other instances on this database converge on what this reload activates.
+        self.store
+            .activate_policy_bundle(engine.hash(), engine.sources(), &actor.id)
+            .await?;
         let report = ReloadReport {
             hash: engine.hash().to_owned(),
             previous_hash: current.hash().to_owned(),
@@ -167,16 +174,21 @@ impl Admission {
             files: engine.files().to_vec(),
             policy_ids: engine.policy_ids(),
         };
-        let engine = Arc::new(engine);
-        match self.policy.write() {
-            Ok(mut serving) => *serving = engine,
-            Err(poisoned) => *poisoned.into_inner() = engine,
-        }
+        self.swap_policy(engine);
         status.loaded_at = report.loaded_at;
         status.last_reload_error = None;
         self.metrics.count_policy_reload("applied");
         tracing::info!(hash = %report.hash, previous = %report.previous_hash, "policy set reloaded");
         Ok(ReloadOutcome::Applied(report))
+    }
+
+    /// Swaps the serving set in whole: each request took its own snapshot, so none sees a mix.
+    pub(super) fn swap_policy(&self, engine: PolicyEngine) {
+        let engine = Arc::new(engine);
+        match self.policy.write() {
+            Ok(mut serving) => *serving = engine,
+            Err(poisoned) => *poisoned.into_inner() = engine,
+        }
     }
 
     /// Why the last reload was refused, if the last reload was refused (for readiness).
@@ -244,7 +256,7 @@ impl Admission {
 }
 
 /// Parsing and validating Cedar is CPU work: keep it off the async executor.
-async fn load_blocking<T: Send + 'static>(
+pub(super) async fn load_blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, AdmissionError> {
     tokio::task::spawn_blocking(work).await.map_err(|error| {

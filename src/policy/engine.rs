@@ -11,7 +11,7 @@ use cedar_policy::{
 use serde_json::{Value, json};
 
 use super::entities::{EntitySlice, Uid, build_slice};
-use super::loader::{LoadedSet, PolicyLoadError, load_set};
+use super::loader::{LoadedSet, PolicyLoadError, load_set, load_sources};
 use super::request::{Action, Decision, PolicyRequest};
 
 /// A validated schema and policy set, parsed once at load and never per request.
@@ -33,7 +33,29 @@ pub struct PolicyEngine {
 impl PolicyEngine {
     /// Loads and strictly validates `policy_dir/*.cedar` against `schema_file`.
     pub fn load(schema_file: &Path, policy_dir: &Path) -> Result<Self, PolicyLoadError> {
-        let set = load_set(schema_file, policy_dir)?;
+        Self::from_set(load_set(schema_file, policy_dir)?, schema_file, policy_dir)
+    }
+
+    /// Builds the engine from a stored bundle's files (another instance's reload); later reloads
+    /// of this instance still read `policy_dir`.
+    pub fn load_bundle(
+        schema_file: &Path,
+        policy_dir: &Path,
+        files: Vec<(String, String)>,
+    ) -> Result<Self, PolicyLoadError> {
+        Self::from_set(
+            load_sources(schema_file, files, policy_dir)?,
+            schema_file,
+            policy_dir,
+        )
+    }
+
+    /// Every policy file's (name, text), sorted by name: the bundle other instances adopt.
+    pub fn sources(&self) -> &[(String, String)] {
+        &self.set.sources
+    }
+
+    fn from_set(set: LoadedSet, schema_file: &Path, policy_dir: &Path) -> Result<Self, PolicyLoadError> {
         let (enforced, dry_run) = split_dry_run(&set.policies)?;
         let mut permits = PolicySet::new();
         for policy in set

@@ -66,6 +66,8 @@ pub(crate) struct LoadedSet {
     pub(crate) policies: PolicySet,
     pub(crate) hash: String,
     pub(crate) files: Vec<String>,
+    /// Every file's (name, text): the bundle other instances adopt.
+    pub(crate) sources: Vec<(String, String)>,
 }
 
 /// Where a policy came from, to point validation errors at a line.
@@ -95,7 +97,30 @@ pub(crate) fn load_set(schema_file: &Path, policy_dir: &Path) -> Result<LoadedSe
         }
     };
     let files = read_policy_files(policy_dir)?;
+    load_set_from(&schema_text, schema, files, policy_dir)
+}
 
+/// Validates and hashes given policy files (read from a directory, or a stored bundle).
+pub(crate) fn load_sources(
+    schema_file: &Path,
+    files: Vec<(String, String)>,
+    label: &Path,
+) -> Result<LoadedSet, PolicyLoadError> {
+    let schema_name = schema_file.display().to_string();
+    let schema_text = std::fs::read_to_string(schema_file)
+        .map_err(|e| PolicyLoadError::one(&schema_name, format!("cannot read schema: {e}")))?;
+    let schema = Schema::from_cedarschema_str(&schema_text)
+        .map(|(schema, _warnings)| schema)
+        .map_err(|e| PolicyLoadError::one(&schema_name, format!("invalid schema: {}", describe(&e))))?;
+    load_set_from(&schema_text, schema, files, label)
+}
+
+fn load_set_from(
+    schema_text: &str,
+    schema: Schema,
+    files: Vec<(String, String)>,
+    policy_dir: &Path,
+) -> Result<LoadedSet, PolicyLoadError> {
     let mut problems = Vec::new();
     let mut set = PolicySet::new();
     let mut origins: HashMap<String, Origin> = HashMap::new();
@@ -132,13 +157,14 @@ pub(crate) fn load_set(schema_file: &Path, policy_dir: &Path) -> Result<LoadedSe
         problems.sort_by(|a, b| (a.file.as_str(), a.line).cmp(&(b.file.as_str(), b.line)));
         return Err(PolicyLoadError { problems });
     }
-    let hash = hash_set(&schema_text, &files);
-    let files = files.into_iter().map(|(name, _)| name).collect();
+    let hash = hash_set(schema_text, &files);
+    let names = files.iter().map(|(name, _)| name.clone()).collect();
     Ok(LoadedSet {
         schema,
         policies: set,
         hash,
-        files,
+        files: names,
+        sources: files,
     })
 }
 

@@ -15,6 +15,7 @@ use crate::domain::{
     UnregisteredPush, VerificationJob,
 };
 
+mod bundles;
 mod events;
 mod intents;
 mod listing;
@@ -267,6 +268,15 @@ pub trait Store: Send + Sync + 'static {
     /// The tokens issued for an intent, oldest first.
     async fn tokens_for_intent(&self, intent_id: Uuid) -> Result<Vec<IssuedToken>, StoreError>;
 
+    /// Makes a policy set (hash and files) the active one for every instance on this database.
+    async fn activate_policy_bundle(
+        &self,
+        hash: &str,
+        files: &[(String, String)],
+        activated_by: &str,
+    ) -> Result<(), StoreError>;
+    /// The most recently activated policy set, if any.
+    async fn active_policy_bundle(&self) -> Result<Option<(String, Vec<(String, String)>)>, StoreError>;
     /// Queues a verification job on its own (registration queues one atomically through
     /// `RegistrationLinks::verification`).
     async fn enqueue_verification(&self, job: &VerificationJob) -> Result<(), StoreError>;

@@ -11,6 +11,7 @@ macro_rules! store_impl {
         $crate::store::intents::intents_impl!($store, $db);
         $crate::store::events::events_impl!($store, $db);
         $crate::store::verification::verification_impl!($store, $db);
+        $crate::store::bundles::bundles_impl!($store, $db);
 
         const _: () = {
             use chrono::{DateTime, Utc};
@@ -190,6 +191,21 @@ macro_rules! store_impl {
 
                 async fn tokens_for_intent(&self, intent_id: Uuid) -> Result<Vec<IssuedToken>, StoreError> {
                     self.tokens_for_intent_impl(intent_id).await
+                }
+
+                async fn activate_policy_bundle(
+                    &self,
+                    hash: &str,
+                    files: &[(String, String)],
+                    activated_by: &str,
+                ) -> Result<(), StoreError> {
+                    self.activate_bundle_impl(hash, files, activated_by).await
+                }
+
+                async fn active_policy_bundle(
+                    &self,
+                ) -> Result<Option<(String, Vec<(String, String)>)>, StoreError> {
+                    self.active_bundle_impl().await
                 }
 
                 async fn enqueue_verification(&self, job: &VerificationJob) -> Result<(), StoreError> {

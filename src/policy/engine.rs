@@ -122,17 +122,29 @@ impl PolicyEngine {
             "context": context,
         });
         let entities = slice.to_json();
-        let verdict = match self.evaluate(&slice, &action, context, entities.clone()) {
-            Ok(evaluated) => self.verdict(&evaluated, req.action),
-            // Fail closed: a request we cannot even build is denied, with the cause recorded.
-            Err(error) => Verdict {
-                allowed: false,
-                policy_ids: Vec::new(),
-                reasons: vec![format!("the request could not be evaluated: {error}")],
-                errors: vec![error],
-                would_deny: Vec::new(),
-            },
-        };
+        let verdict = self
+            .evaluate(&slice, &action, context, entities.clone())
+            .map(|e| self.verdict(&e, req.action));
+        // Fail closed: a request we cannot even build is denied, with the cause recorded.
+        self.decision(verdict, "the request", request, entities)
+    }
+
+    /// The decision from a verdict, or a deny carrying the error that kept `what` from being
+    /// evaluated.
+    fn decision(
+        &self,
+        verdict: Result<Verdict, String>,
+        what: &str,
+        request: Value,
+        entities: Value,
+    ) -> Decision {
+        let verdict = verdict.unwrap_or_else(|error| Verdict {
+            allowed: false,
+            policy_ids: Vec::new(),
+            reasons: vec![format!("{what} could not be evaluated: {error}")],
+            errors: vec![error],
+            would_deny: Vec::new(),
+        });
         Decision {
             allowed: verdict.allowed,
             policy_ids: verdict.policy_ids,
@@ -239,26 +251,10 @@ impl PolicyEngine {
     /// Re-decides a stored decision's `request` and `entities` against this set. A record that no
     /// longer fits the schema is a deny carrying the error, as a live request would be.
     pub fn decide_stored(&self, request: &Value, entities: &Value) -> Decision {
-        let verdict = match self.evaluate_stored(request, entities) {
-            Ok((evaluated, action)) => self.verdict(&evaluated, action),
-            Err(error) => Verdict {
-                allowed: false,
-                policy_ids: Vec::new(),
-                reasons: vec![format!("the stored request could not be evaluated: {error}")],
-                errors: vec![error],
-                would_deny: Vec::new(),
-            },
-        };
-        Decision {
-            allowed: verdict.allowed,
-            policy_ids: verdict.policy_ids,
-            reasons: verdict.reasons,
-            errors: verdict.errors,
-            policy_hash: self.set.hash.clone(),
-            request: request.clone(),
-            entities: entities.clone(),
-            would_deny: verdict.would_deny,
-        }
+        let verdict = self
+            .evaluate_stored(request, entities)
+            .map(|(e, action)| self.verdict(&e, action));
+        self.decision(verdict, "the stored request", request.clone(), entities.clone())
     }
 
     fn evaluate_stored(&self, request: &Value, entities: &Value) -> Result<(Evaluated, Action), String> {

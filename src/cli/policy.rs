@@ -1,4 +1,4 @@
-//! `gatehouse policy validate|test|replay`.
+//! `gatehouse policy validate|test|replay|prove`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,7 +7,7 @@ use clap::Subcommand;
 
 use super::replay::{self, ReplayArgs};
 use crate::config::Config;
-use crate::policy::{PolicyEngine, run_policy_tests};
+use crate::policy::{PolicyEngine, ProofOutcome, run_policy_tests};
 
 /// Policy subcommands.
 #[derive(Debug, Subcommand)]
@@ -25,12 +25,23 @@ pub enum PolicyCommand {
     /// Re-decide the stored decision log against a candidate policy directory; exit 0 when
     /// nothing would change, 1 when something would, 2 on error.
     Replay(ReplayArgs),
+    /// Prove properties of the set in DIR for every request the schema allows (needs the cvc5
+    /// SMT solver, from `CVC5` or `PATH`); exit 0 when all are proved, 1 when one is disproved,
+    /// 2 on error.
+    Prove {
+        /// Policy directory (defaults to `policy_dir`).
+        dir: Option<PathBuf>,
+        /// Also prove that this candidate directory only restricts DIR.
+        #[arg(long)]
+        candidate: Option<PathBuf>,
+    },
 }
 
 /// Runs a policy subcommand.
 pub async fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<ExitCode> {
     match command {
         PolicyCommand::Replay(args) => Ok(replay::run(config, args).await),
+        PolicyCommand::Prove { dir, candidate } => Ok(prove(config, dir, candidate).await),
         PolicyCommand::Validate { dir } => {
             let dir = dir.unwrap_or_else(|| config.policy_dir.clone());
             match PolicyEngine::load(&config.schema_file, &dir) {
@@ -68,5 +79,44 @@ pub async fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<Exit
                 ExitCode::FAILURE
             })
         }
+    }
+}
+
+async fn prove(config: &Config, dir: Option<PathBuf>, candidate: Option<PathBuf>) -> ExitCode {
+    const ERROR: u8 = 2;
+    let dir = dir.unwrap_or_else(|| config.policy_dir.clone());
+    let load = |dir: &PathBuf| {
+        PolicyEngine::load(&config.schema_file, dir)
+            .map_err(|error| eprintln!("policy set in `{}` is invalid:\n{error}", dir.display()))
+    };
+    let Ok(current) = load(&dir) else {
+        return ExitCode::from(ERROR);
+    };
+    let candidate = match candidate.as_ref().map(load).transpose() {
+        Ok(candidate) => candidate,
+        Err(()) => return ExitCode::from(ERROR),
+    };
+    let results = match crate::policy::prove(&current, candidate.as_ref()).await {
+        Ok(results) => results,
+        Err(error) => {
+            eprintln!("policy prove: {error}");
+            return ExitCode::from(ERROR);
+        }
+    };
+    for result in &results {
+        println!("{result}");
+    }
+    if results
+        .iter()
+        .any(|r| matches!(r.outcome, ProofOutcome::Error(_)))
+    {
+        ExitCode::from(ERROR)
+    } else if results
+        .iter()
+        .any(|r| matches!(r.outcome, ProofOutcome::Disproved(_)))
+    {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }

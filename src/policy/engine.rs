@@ -50,6 +50,21 @@ impl PolicyEngine {
         )
     }
 
+    /// The validated schema.
+    pub(crate) fn schema(&self) -> &cedar_policy::Schema {
+        &self.set.schema
+    }
+
+    /// The whole set, dry-run forbids included.
+    pub(crate) fn policies(&self) -> &PolicySet {
+        &self.set.policies
+    }
+
+    /// The enforced set: without its dry-run forbids.
+    pub(crate) fn enforced(&self) -> &PolicySet {
+        &self.enforced
+    }
+
     /// Every policy file's (name, text), sorted by name: the bundle other instances adopt.
     pub fn sources(&self) -> &[(String, String)] {
         &self.set.sources

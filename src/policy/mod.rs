@@ -4,6 +4,7 @@
 mod engine;
 mod entities;
 mod loader;
+mod prove;
 mod replay;
 mod request;
 mod test_case;
@@ -11,6 +12,7 @@ mod testing;
 
 pub use engine::PolicyEngine;
 pub use loader::{PolicyLoadError, PolicyProblem};
+pub use prove::{ProofOutcome, ProofResult, prove};
 pub use replay::{ReplayChange, ReplayReport, replay};
 pub use request::{Action, Caller, Decision, PolicyRequest, RequestContext, Resource};
 pub use testing::{PolicyTestError, TestFailure, TestReport, run_policy_tests};

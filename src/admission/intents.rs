@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::credentials::{Credential, new_password, password_sha256};
 use super::decide::artifact_audit;
+use super::queries::parse_opt;
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::NewAuditRecord;
 use crate::domain::{
@@ -87,14 +88,6 @@ pub struct PullIntentAnswer {
     pub expires_at: DateTime<Utc>,
 }
 
-fn parse_opt<T: std::str::FromStr>(field: &str, raw: Option<&str>) -> Result<Option<T>, AdmissionError>
-where
-    T::Err: std::fmt::Display,
-{
-    raw.map(|r| r.parse::<T>().map_err(|e| AdmissionError::invalid(field, e)))
-        .transpose()
-}
-
 impl Admission {
     fn intent_ttl(&self, requested: Option<i64>) -> Result<Duration, AdmissionError> {
         let settings = &self.registry_setup.settings;
@@ -173,11 +166,7 @@ impl Admission {
             completed_at: None,
             correlation_id: meta.correlation_id.clone(),
         };
-        let grant = vec![AccessGrant {
-            resource_type: "repository".to_owned(),
-            name: repository.to_string(),
-            actions: vec!["pull".to_owned(), "push".to_owned()],
-        }];
+        let grant = vec![AccessGrant::repository(repository.to_string(), &["pull", "push"])];
         let username = super::credentials::publish_username(id);
         let token = self
             .issue_token(signer, &username, grant, intent.expires_at)
@@ -296,11 +285,10 @@ impl Admission {
             expires_at: now + self.intent_ttl(None)?,
             correlation_id: meta.correlation_id.clone(),
         };
-        let grant = vec![AccessGrant {
-            resource_type: "repository".to_owned(),
-            name: artifact.repository.to_string(),
-            actions: vec!["pull".to_owned()],
-        }];
+        let grant = vec![AccessGrant::repository(
+            artifact.repository.to_string(),
+            &["pull"],
+        )];
         let username = super::credentials::pull_username(id);
         let token = self
             .issue_token(signer, &username, grant, intent.expires_at)

@@ -138,7 +138,11 @@ fn page(limit: Option<u32>, cursor: Option<String>) -> Result<PageRequest, Admis
     Ok(PageRequest { limit, cursor })
 }
 
-fn parse_opt<T: std::str::FromStr>(field: &str, raw: Option<&str>) -> Result<Option<T>, AdmissionError>
+/// Parses an optional value, naming `field` on failure.
+pub(super) fn parse_opt<T: std::str::FromStr>(
+    field: &str,
+    raw: Option<&str>,
+) -> Result<Option<T>, AdmissionError>
 where
     T::Err: std::fmt::Display,
 {

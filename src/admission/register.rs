@@ -304,23 +304,15 @@ impl Admission {
 
     /// The registry must hold a manifest with this digest; its media type and size are recorded.
     async fn check_manifest(&self, candidate: &mut Artifact) -> Result<(), AdmissionError> {
-        let client = self.registry_setup.client()?;
-        let signer = self.registry_setup.signer()?;
-        let grant = vec![crate::domain::AccessGrant {
-            resource_type: "repository".to_owned(),
-            name: candidate.repository.to_string(),
-            actions: vec!["pull".to_owned()],
-        }];
-        let token = self
-            .issue_token(
-                signer,
-                "gatehouse",
-                grant,
-                Utc::now() + chrono::Duration::seconds(60),
-            )
-            .await?;
-        let info = client
-            .manifest_info(candidate.repository.as_str(), &candidate.digest, &token.token)
+        // Both are needed here: a missing one is named in the 503.
+        self.registry_setup.client()?;
+        self.registry_setup.signer()?;
+        let Some(reader) = self.registry_reader(candidate).await? else {
+            return Err(AdmissionError::Internal);
+        };
+        let info = reader
+            .client
+            .manifest_info(candidate.repository.as_str(), &candidate.digest, &reader.token)
             .await
             .map_err(|e| {
                 tracing::warn!(error = %e, "registry unreachable while checking a manifest");

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::credentials::{parse_username, password_matches};
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::domain::{
-    AccessGrant, IntentKind, IssuedToken, LifecycleState, Principal, ProjectSlug, RepositoryPath, TrustState,
+    AccessGrant, IntentKind, IssuedToken, LifecycleState, Principal, ProjectSlug, TrustState,
 };
 use crate::policy::{Action, Resource};
 use crate::registry::{SignedToken, TokenSigner, intersect, parse_scopes, token_response};
@@ -154,7 +154,7 @@ impl Admission {
             return Err(refused());
         }
         let allowed = if live {
-            vec![grant(&repository, &actions)]
+            vec![AccessGrant::repository(repository.to_string(), &actions)]
         } else {
             Vec::new()
         };
@@ -183,11 +183,7 @@ impl Admission {
             );
             self.log_decision(record).await?;
             if decision.allowed {
-                allowed.push(AccessGrant {
-                    resource_type: "repository".to_owned(),
-                    name: scope.name.clone(),
-                    actions: vec!["pull".to_owned()],
-                });
+                allowed.push(AccessGrant::repository(scope.name.clone(), &["pull"]));
             }
         }
         Ok(allowed)
@@ -200,14 +196,6 @@ impl Admission {
         let project = rest.split('/').next()?;
         rest.contains('/').then_some(())?;
         project.parse().ok()
-    }
-}
-
-fn grant(repository: &RepositoryPath, actions: &[&str]) -> AccessGrant {
-    AccessGrant {
-        resource_type: "repository".to_owned(),
-        name: repository.to_string(),
-        actions: actions.iter().map(|a| (*a).to_owned()).collect(),
     }
 }
 

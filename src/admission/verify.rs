@@ -36,9 +36,9 @@ pub struct TrustSetup {
 const SIGNATURE_FETCH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What reading trust material from the registry needs.
-struct RegistryReader<'a> {
-    client: &'a RegistryClient,
-    token: String,
+pub(super) struct RegistryReader<'a> {
+    pub(super) client: &'a RegistryClient,
+    pub(super) token: String,
 }
 
 /// Runs a registry fetch under the overall deadline; an outage or timeout is a 503, never a
@@ -253,18 +253,17 @@ impl Admission {
 
     /// A registry client and a short-lived pull token for the artifact's repository, when a
     /// registry is configured.
-    async fn registry_reader(
+    pub(super) async fn registry_reader(
         &self,
         artifact: &Artifact,
     ) -> Result<Option<RegistryReader<'_>>, AdmissionError> {
         let (Some(client), Some(signer)) = (&self.registry_setup.client, &self.registry_setup.signer) else {
             return Ok(None);
         };
-        let grant = vec![AccessGrant {
-            resource_type: "repository".to_owned(),
-            name: artifact.repository.to_string(),
-            actions: vec!["pull".to_owned()],
-        }];
+        let grant = vec![AccessGrant::repository(
+            artifact.repository.to_string(),
+            &["pull"],
+        )];
         let token = self
             .issue_token(
                 signer,

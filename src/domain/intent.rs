@@ -100,6 +100,17 @@ pub struct AccessGrant {
     pub actions: Vec<String>,
 }
 
+impl AccessGrant {
+    /// A grant of `actions` on one repository.
+    pub fn repository(name: impl Into<String>, actions: &[&str]) -> Self {
+        Self {
+            resource_type: "repository".to_owned(),
+            name: name.into(),
+            actions: actions.iter().map(|a| (*a).to_owned()).collect(),
+        }
+    }
+}
+
 /// A registry token the gateway signed; recorded so explain can show intent → token → push.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IssuedToken {

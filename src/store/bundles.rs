@@ -6,12 +6,7 @@ macro_rules! bundles_impl {
         const _: () = {
             use chrono::Utc;
             use sqlx::types::Json;
-            use $crate::store::StoreError;
-
-            const UPSERT: &str = "insert into policy_bundles (hash, files, activated_at, activated_by) \
-                 values ($1, $2, $3, $4) on conflict (hash) do update \
-                 set activated_at = excluded.activated_at, activated_by = excluded.activated_by";
-            const LATEST: &str = "select hash, files from policy_bundles order by activated_at desc limit 1";
+            use $crate::store::{StoreError, sql};
 
             impl $store {
                 async fn activate_bundle_impl(
@@ -20,7 +15,7 @@ macro_rules! bundles_impl {
                     files: &[(String, String)],
                     activated_by: &str,
                 ) -> Result<(), StoreError> {
-                    sqlx::query(UPSERT)
+                    sqlx::query(sql::UPSERT_BUNDLE)
                         .bind(hash)
                         .bind(Json(files))
                         .bind(Utc::now())
@@ -34,7 +29,9 @@ macro_rules! bundles_impl {
                     &self,
                 ) -> Result<Option<(String, Vec<(String, String)>)>, StoreError> {
                     let row: Option<(String, Json<Vec<(String, String)>>)> =
-                        sqlx::query_as(LATEST).fetch_optional(&self.pool).await?;
+                        sqlx::query_as(sql::LATEST_BUNDLE)
+                            .fetch_optional(&self.pool)
+                            .await?;
                     Ok(row.map(|(hash, files)| (hash, files.0)))
                 }
             }

@@ -278,3 +278,13 @@ pub(super) const INSERT_ATTESTATION: &str =
 
 pub(super) const SELECT_ATTESTATIONS: &str =
     "select envelope from artifact_attestations where artifact_id = $1 order by added_at, id";
+
+// ---------------------------------------------------------------------------------------------
+// Policy bundles (0004): re-activating a known set only moves its activation time.
+
+pub(super) const UPSERT_BUNDLE: &str = "insert into policy_bundles (hash, files, activated_at, activated_by) \
+     values ($1, $2, $3, $4) on conflict (hash) do update \
+     set activated_at = excluded.activated_at, activated_by = excluded.activated_by";
+
+pub(super) const LATEST_BUNDLE: &str =
+    "select hash, files from policy_bundles order by activated_at desc limit 1";

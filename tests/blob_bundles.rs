@@ -208,32 +208,3 @@ fn a_trusted_root_built_here_loads_its_log_keys() {
         "malformed trusted root: `tlogs` must be an array"
     );
 }
-
-#[test]
-fn a_model_signing_bundle_is_parsed_and_refused_clearly() {
-    // Made by PyPI `model-signing` in key mode (fixtures/bundles/make.py) with the cosign key.
-    let text = std::fs::read_to_string(common::repo_path("fixtures/bundles/tiny-model.sig.json")).unwrap();
-    let bundle: Value = serde_json::from_str(&text).unwrap();
-    let statement = STANDARD
-        .decode(bundle["dsseEnvelope"]["payload"].as_str().unwrap())
-        .unwrap();
-    let statement: Value = serde_json::from_slice(&statement).unwrap();
-    assert_eq!(
-        statement["predicateType"],
-        json!("https://model_signing/signature/v1.0")
-    );
-    let subject = statement["subject"][0]["digest"]["sha256"].as_str().unwrap();
-    let digest: Digest = format!("sha256:{subject}").parse().unwrap();
-    let evidence = verify_blob_bundle(
-        &trust_keys(),
-        &TransparencyLogKeys::default(),
-        &digest,
-        &bundle,
-        false,
-    );
-    fails_on(
-        &evidence,
-        "message_signature",
-        "model-signing bundles (DSSE over per-file digests) are not supported yet",
-    );
-}

@@ -21,6 +21,7 @@ use crate::trust::bundle::{TransparencyLogKeys, verify_blob_bundle};
 use crate::trust::cosign::{fetch_signatures, verify_signatures};
 use crate::trust::cosign_attestations::fetch_attestations;
 use crate::trust::dsse::{passing_predicate_types, verify_attestation};
+use crate::trust::model_signing::{is_dsse_bundle, verify_model_signing_bundle};
 
 /// The trust material and rules, loaded once at start-up.
 pub struct TrustSetup {
@@ -235,18 +236,22 @@ impl Admission {
             }
         }
         for attachment in self.store.attestations(artifact.id).await? {
-            evidence.push(if is_sigstore_bundle(&attachment) {
-                let require_tlog = self.trust.config.require_tlog;
-                verify_blob_bundle(
-                    &self.trust.keys,
-                    &self.trust.logs,
-                    &artifact.digest,
-                    &attachment,
-                    require_tlog,
-                )
-            } else {
-                verify_attestation(&self.trust.keys, &artifact.digest, &attachment)
-            });
+            let require_tlog = self.trust.config.require_tlog;
+            evidence.push(
+                if is_sigstore_bundle(&attachment) && is_dsse_bundle(&attachment) {
+                    verify_model_signing_bundle(&self.trust.keys, &artifact.digest, &attachment, require_tlog)
+                } else if is_sigstore_bundle(&attachment) {
+                    verify_blob_bundle(
+                        &self.trust.keys,
+                        &self.trust.logs,
+                        &artifact.digest,
+                        &attachment,
+                        require_tlog,
+                    )
+                } else {
+                    verify_attestation(&self.trust.keys, &artifact.digest, &attachment)
+                },
+            );
         }
         Ok(evidence)
     }

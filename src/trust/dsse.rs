@@ -192,7 +192,7 @@ fn builder_id(predicate_type: &str, predicate: Option<&Value>) -> Option<String>
 }
 
 /// Standard or URL-safe base64, padded or not: DSSE verifiers must accept either alphabet.
-fn decode_base64(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
     let engine = |alphabet: &Alphabet| {
         let config = GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
         GeneralPurpose::new(alphabet, config)

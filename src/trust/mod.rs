@@ -6,6 +6,7 @@ pub mod cosign;
 pub mod cosign_attestations;
 pub mod dsse;
 pub mod keys;
+pub mod model_signing;
 
 pub use cosign::{CosignError, SignatureLayer, fetch_signatures, signature_tag, verify_signatures};
 pub use keys::{NamedKey, TrustKeyError, TrustKeys};

@@ -1,0 +1,221 @@
+//! OpenSSF model-signing bundles: a sigstore bundle whose DSSE envelope carries an in-toto
+//! statement listing every file of a model with its digest. The model's digest (the statement's
+//! subject) is sha256 over the file digests in name order, so the bundle is checked against the
+//! artifact's declared digest without downloading the weights.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+use super::bundle::BUNDLE_MEDIA_TYPES;
+use super::dsse::{self, SignatureKeys};
+use crate::domain::{Digest, Evidence, EvidenceResult};
+
+/// The predicate type `model_signing` 1.x writes.
+pub const MODEL_SIGNING_PREDICATE_V1: &str = "https://model_signing/signature/v1.0";
+/// Most files one model manifest may list; a bound on the work a bundle can ask for.
+pub const MAX_RESOURCES: usize = 100_000;
+
+/// Whether a sigstore bundle carries a DSSE envelope (model signing) rather than a message
+/// signature over the blob.
+pub fn is_dsse_bundle(bundle: &Value) -> bool {
+    bundle.get("dsseEnvelope").is_some() && bundle.get("messageSignature").is_none()
+}
+
+/// A check that failed: its name (recorded as `details.check`) and the reason shown.
+struct Failure {
+    check: &'static str,
+    reason: String,
+}
+
+fn failure(check: &'static str, reason: impl Into<String>) -> Failure {
+    Failure {
+        check,
+        reason: reason.into(),
+    }
+}
+
+/// What a passing model-signing bundle showed.
+struct Verified {
+    key_id: String,
+    files: usize,
+}
+
+/// Checks a model-signing bundle for `digest`; one `blob_bundle` evidence record naming the key
+/// and the number of files, or the check that failed. `require_tlog` makes a bundle without a
+/// checked transparency-log entry a failure; log entries of DSSE bundles are not checked, so
+/// they never count towards it.
+pub fn verify_model_signing_bundle(
+    keys: &dyn SignatureKeys,
+    digest: &Digest,
+    bundle: &Value,
+    require_tlog: bool,
+) -> Evidence {
+    let mut details = json!({
+        "media_type": bundle.get("mediaType"),
+        "format": "model_signing",
+        "predicate_type": MODEL_SIGNING_PREDICATE_V1,
+    });
+    let (result, reason) = match check(keys, digest, bundle, require_tlog) {
+        Ok(Verified { key_id, files }) => {
+            details["check"] = json!("verified");
+            details["key_id"] = json!(key_id);
+            details["files"] = json!(files);
+            let reason = format!(
+                "model-signing bundle for `{digest}` ({files} files) signed by key `{key_id}`, not in a checked transparency log"
+            );
+            (EvidenceResult::Pass, reason)
+        }
+        Err(Failure { check, reason }) => {
+            details["check"] = json!(check);
+            (EvidenceResult::Fail, reason)
+        }
+    };
+    Evidence {
+        evidence_type: "blob_bundle".to_owned(),
+        result,
+        reason,
+        checked_at: Utc::now(),
+        details,
+    }
+}
+
+/// The checks in order: media type, material, log requirement, envelope (signature and
+/// subject), predicate type, then the file list against the subject digest.
+fn check(
+    keys: &dyn SignatureKeys,
+    digest: &Digest,
+    bundle: &Value,
+    require_tlog: bool,
+) -> Result<Verified, Failure> {
+    let media_type = bundle.get("mediaType").and_then(Value::as_str).unwrap_or("");
+    if !BUNDLE_MEDIA_TYPES.contains(&media_type) {
+        let reason = format!("bundle media type `{media_type}` is not a known sigstore bundle version");
+        return Err(failure("media_type", reason));
+    }
+    let material = bundle.get("verificationMaterial").unwrap_or(&Value::Null);
+    if material.get("publicKey").is_none() {
+        return Err(failure(
+            "verification_material",
+            "model-signing bundles are checked in key mode only: the bundle has no public-key material",
+        ));
+    }
+    if require_tlog {
+        return Err(failure(
+            "tlog_present",
+            "a transparency-log entry is required, and model-signing bundles carry none the gateway can check",
+        ));
+    }
+    let envelope = bundle
+        .get("dsseEnvelope")
+        .ok_or_else(|| failure("dsse_envelope", "bundle has no `dsseEnvelope`"))?;
+    let facts = dsse::check_attestation(keys, digest, envelope)
+        .map_err(|e| failure("dsse_envelope", e.to_string()))?;
+    if facts.predicate_type != MODEL_SIGNING_PREDICATE_V1 {
+        let reason = format!(
+            "statement predicate type `{}` is not `{MODEL_SIGNING_PREDICATE_V1}`",
+            facts.predicate_type
+        );
+        return Err(failure("predicate_type", reason));
+    }
+    // The signature verified over this payload, so reading it again reads the signed bytes.
+    let statement = envelope
+        .get("payload")
+        .and_then(Value::as_str)
+        .and_then(dsse::decode_base64)
+        .and_then(|p| serde_json::from_slice::<Value>(&p).ok())
+        .ok_or_else(|| failure("dsse_envelope", "payload is not a json statement"))?;
+    let files = file_digests(&statement)?;
+    let model_digest = model_digest(&files);
+    if digest.algorithm() != "sha256" || digest.hex() != model_digest {
+        let reason =
+            format!("the files listed hash to `sha256:{model_digest}`, not the artifact's `{digest}`");
+        return Err(failure("resources_digest", reason));
+    }
+    Ok(Verified {
+        key_id: facts.key_id,
+        files: files.len(),
+    })
+}
+
+/// The statement's files as name → raw sha256, refusing duplicates and other algorithms.
+fn file_digests(statement: &Value) -> Result<BTreeMap<String, Vec<u8>>, Failure> {
+    let resources = statement
+        .pointer("/predicate/resources")
+        .and_then(Value::as_array)
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| failure("resources", "`predicate.resources` must be a non-empty array"))?;
+    if resources.len() > MAX_RESOURCES {
+        let reason = format!("the model lists more than {MAX_RESOURCES} files");
+        return Err(failure("resources", reason));
+    }
+    let mut files = BTreeMap::new();
+    for (i, resource) in resources.iter().enumerate() {
+        let text = |name: &str| resource.get(name).and_then(Value::as_str);
+        let name = text("name").ok_or_else(|| failure("resources", format!("resource {i} has no `name`")))?;
+        if text("algorithm") != Some("sha256") {
+            let reason = format!("resource `{name}` is not hashed with `sha256`");
+            return Err(failure("resources", reason));
+        }
+        let raw = text("digest")
+            .filter(|d| d.len() == 64 && d.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .and_then(|d| hex::decode(d).ok())
+            .ok_or_else(|| {
+                failure(
+                    "resources",
+                    format!("resource `{name}` digest is not 64 lowercase hex"),
+                )
+            })?;
+        if files.insert(name.to_owned(), raw).is_some() {
+            return Err(failure("resources", format!("resource `{name}` is listed twice")));
+        }
+    }
+    Ok(files)
+}
+
+/// sha256 over the file digests in name order: the model digest `model_signing` puts in the
+/// statement's subject.
+fn model_digest(files: &BTreeMap<String, Vec<u8>>) -> String {
+    let mut hasher = Sha256::new();
+    for raw in files.values() {
+        hasher.update(raw);
+    }
+    hex::encode(hasher.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(entries: &[(&str, [u8; 32])]) -> BTreeMap<String, Vec<u8>> {
+        entries
+            .iter()
+            .map(|(n, d)| ((*n).to_owned(), d.to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn model_digest_is_independent_of_listing_order() {
+        let a = files(&[("b.bin", [2; 32]), ("a.json", [1; 32])]);
+        let b = files(&[("a.json", [1; 32]), ("b.bin", [2; 32])]);
+        assert_eq!(model_digest(&a), model_digest(&b));
+        let mut concatenated = vec![1u8; 32];
+        concatenated.extend([2u8; 32]);
+        assert_eq!(model_digest(&a), hex::encode(Sha256::digest(&concatenated)));
+    }
+
+    #[test]
+    fn resources_are_refused_when_malformed_or_duplicated() {
+        let statement = |resources: Value| json!({ "predicate": { "resources": resources } });
+        let reason = |s: Value| file_digests(&s).err().map(|f| f.reason).unwrap_or_default();
+        assert!(reason(statement(json!([]))).contains("non-empty array"));
+        let good = json!({"name": "w", "algorithm": "sha256", "digest": "ab".repeat(32)});
+        assert!(reason(statement(json!([good, good]))).contains("listed twice"));
+        let md5 = json!({"name": "w", "algorithm": "md5", "digest": "ab".repeat(16)});
+        assert!(reason(statement(json!([md5]))).contains("not hashed with `sha256`"));
+        let upper = json!({"name": "w", "algorithm": "sha256", "digest": "AB".repeat(32)});
+        assert!(reason(statement(json!([upper]))).contains("64 lowercase hex"));
+    }
+}

@@ -26,6 +26,7 @@ use crate::policy::PolicyEngine;
 use crate::registry::{RegistryClient, TokenSigner};
 use crate::trust::TrustKeys;
 use crate::trust::bundle::TransparencyLogKeys;
+use crate::trust::content::ContentFetcher;
 
 /// A built, bound, not yet serving gateway.
 pub struct Application {
@@ -339,9 +340,12 @@ fn trust_setup(config: &Config) -> anyhow::Result<TrustSetup> {
         }
         None => TransparencyLogKeys::default(),
     };
+    let content = ContentFetcher::new(&config.trust.content_fetch, config.artifact_store.url.as_deref())
+        .map_err(|e| anyhow::anyhow!("config key `trust.content_fetch`: {e}"))?;
     Ok(TrustSetup {
         keys,
         logs,
+        content,
         config: config.trust.clone(),
     })
 }

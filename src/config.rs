@@ -36,6 +36,16 @@ pub struct Config {
     pub trust: TrustConfig,
     /// HTTP limits.
     pub http: HttpConfig,
+    /// The internal artifact store that `artifact_store` sources live in.
+    pub artifact_store: ArtifactStoreConfig,
+}
+
+/// The internal artifact store.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ArtifactStoreConfig {
+    /// Base URL that `store://<key>` source URIs resolve against (`<url>/<key>`).
+    pub url: Option<String>,
 }
 
 /// Where the registry is and how repositories are named.
@@ -93,6 +103,35 @@ pub struct TrustConfig {
     /// Evidence types that must pass, per artifact type (`oci.image`) or kind (`oci`); the most
     /// specific entry wins. Default: `signature` for `oci` when any cosign key is configured.
     pub required: std::collections::BTreeMap<String, Vec<String>>,
+    /// Hashing blob content fetched from reachable sources: `[trust.content_fetch]`.
+    pub content_fetch: ContentFetchConfig,
+}
+
+/// Content fetch for `artifact_store` and allowlisted `https` sources (off by default: it
+/// downloads whole blobs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContentFetchConfig {
+    /// Whether verification downloads reachable blobs and compares their hash.
+    pub enabled: bool,
+    /// Hosts (`host` or `host:port`) `https` sources may be fetched from; no other host is ever
+    /// contacted for a registrant's URI.
+    pub https_hosts: Vec<String>,
+    /// Largest blob downloaded; a larger one fails the check.
+    pub max_bytes: u64,
+    /// Deadline for one download.
+    pub timeout_seconds: u64,
+}
+
+impl Default for ContentFetchConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            https_hosts: Vec::new(),
+            max_bytes: 1024 * 1024 * 1024,
+            timeout_seconds: 300,
+        }
+    }
 }
 
 impl Default for TrustConfig {
@@ -103,12 +142,13 @@ impl Default for TrustConfig {
             require_tlog: true,
             verify_on_register: true,
             required: std::collections::BTreeMap::new(),
+            content_fetch: ContentFetchConfig::default(),
         }
     }
 }
 
 /// Evidence types a verification may require.
-pub const REQUIRABLE_EVIDENCE: &[&str] = &["signature", "attestation", "blob_bundle"];
+pub const REQUIRABLE_EVIDENCE: &[&str] = &["signature", "attestation", "blob_bundle", "blob_digest"];
 
 impl TrustConfig {
     /// The evidence types that must pass for an artifact of `artifact_type` (e.g. `oci.image`).
@@ -155,6 +195,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             trust: TrustConfig::default(),
             http: HttpConfig::default(),
+            artifact_store: ArtifactStoreConfig::default(),
         }
     }
 }
@@ -234,6 +275,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "auth",
     "trust",
     "http",
+    "artifact_store",
 ];
 
 impl Config {

@@ -18,6 +18,7 @@ use crate::registry::RegistryClient;
 use crate::store::ArtifactChange;
 use crate::trust::TrustKeys;
 use crate::trust::bundle::{TransparencyLogKeys, verify_blob_bundle};
+use crate::trust::content::ContentFetcher;
 use crate::trust::cosign::{fetch_signatures, verify_signatures};
 use crate::trust::cosign_attestations::fetch_attestations;
 use crate::trust::dsse::{passing_predicate_types, verify_attestation};
@@ -29,6 +30,8 @@ pub struct TrustSetup {
     pub keys: TrustKeys,
     /// Transparency-log keys (from the trusted root) for sigstore bundles.
     pub logs: TransparencyLogKeys,
+    /// Downloads reachable blobs to hash them, when `[trust.content_fetch]` is on.
+    pub content: Option<ContentFetcher>,
     /// Required evidence per artifact type, and whether registration queues verification.
     pub config: TrustConfig,
 }
@@ -234,6 +237,19 @@ impl Admission {
                 }),
                 _ => {}
             }
+        }
+        if artifact.artifact_kind == ArtifactKind::Blob
+            && let Some(content) = &self.trust.content
+            && let Some(url) = content.url_for(&artifact.source)
+        {
+            let checked = content
+                .check(url, &artifact.digest, artifact.source.size_bytes)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "cannot fetch blob content to hash it");
+                    AdmissionError::Unavailable
+                })?;
+            evidence.push(checked);
         }
         for attachment in self.store.attestations(artifact.id).await? {
             let require_tlog = self.trust.config.require_tlog;

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part of the harness")]
 
+pub mod blob_store;
 pub mod cosign;
 pub mod pg;
 pub mod registry;

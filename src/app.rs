@@ -26,6 +26,7 @@ use crate::policy::PolicyEngine;
 use crate::registry::{RegistryClient, TokenSigner};
 use crate::trust::TrustKeys;
 use crate::trust::bundle::TransparencyLogKeys;
+use crate::trust::cache::{VerificationCache, trust_config_hash};
 use crate::trust::content::ContentFetcher;
 
 /// A built, bound, not yet serving gateway.
@@ -321,6 +322,7 @@ fn registry_setup(config: &Config) -> anyhow::Result<RegistrySetup> {
 fn trust_setup(config: &Config) -> anyhow::Result<TrustSetup> {
     let keys = TrustKeys::load(&config.trust.cosign_public_key_files)
         .map_err(|e| anyhow::anyhow!("config key `trust.cosign_public_key_files`: {e}"))?;
+    let mut trusted_root_text = String::new();
     let logs = match &config.trust.trusted_root_file {
         Some(file) => {
             let text = std::fs::read_to_string(file).with_context(|| {
@@ -335,6 +337,7 @@ fn trust_setup(config: &Config) -> anyhow::Result<TrustSetup> {
                     file.display()
                 )
             })?;
+            trusted_root_text = text;
             TransparencyLogKeys::from_trusted_root_json(&root)
                 .map_err(|e| anyhow::anyhow!("config key `trust.trusted_root_file`: {e}"))?
         }
@@ -342,7 +345,20 @@ fn trust_setup(config: &Config) -> anyhow::Result<TrustSetup> {
     };
     let content = ContentFetcher::new(&config.trust.content_fetch, config.artifact_store.url.as_deref())
         .map_err(|e| anyhow::anyhow!("config key `trust.content_fetch`: {e}"))?;
+    // Every input a check's outcome depends on: keys, the trusted root, and the log rule.
+    let key_ids: Vec<&[u8]> = keys.keys().iter().map(|k| k.key_id.as_bytes()).collect();
+    let require_tlog: &[u8] = if config.trust.require_tlog {
+        b"require_tlog"
+    } else {
+        b""
+    };
+    let config_hash = trust_config_hash(
+        key_ids
+            .into_iter()
+            .chain([trusted_root_text.as_bytes(), require_tlog]),
+    );
     Ok(TrustSetup {
+        cache: VerificationCache::new(config_hash),
         keys,
         logs,
         content,

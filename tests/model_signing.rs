@@ -136,8 +136,13 @@ fn a_transparency_log_requirement_and_keyless_material_are_refused_clearly() {
 /// A gateway trusting the cosign fixture key that requires a bundle for model weights and, like
 /// key-mode model signing, accepts bundles without a transparency-log entry.
 async fn app() -> TestApp {
+    app_with_policies(common::repo_path("policies")).await
+}
+
+async fn app_with_policies(policy_dir: std::path::PathBuf) -> TestApp {
     let db = Db::sqlite();
     let mut config = common::test_config(&db);
+    config.policy_dir = policy_dir;
     config.trust.cosign_public_key_files = vec![common::repo_path("fixtures/cosign/cosign.pub")];
     config.trust.require_tlog = false;
     config
@@ -164,10 +169,12 @@ async fn register_and_verify(app: &TestApp, digest: &str, bundle: &Value) -> Val
     verified
 }
 
+/// The latest `blob_bundle` record (evidence accumulates, oldest first).
 fn bundle_evidence(artifact: &Value) -> Value {
     let evidence = artifact["evidence"].as_array().unwrap();
     evidence
         .iter()
+        .rev()
         .find(|e| e["type"] == "blob_bundle")
         .cloned()
         .unwrap()
@@ -189,5 +196,49 @@ async fn a_model_registered_with_its_signing_bundle_becomes_verified_and_a_forge
     let evidence = bundle_evidence(&failed);
     assert_eq!(evidence["result"], "fail", "{evidence}");
     assert_eq!(evidence["details"]["check"], json!("dsse_envelope"), "{evidence}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_repeated_check_is_answered_from_the_cache_until_the_policy_set_changes() {
+    let policies = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(common::repo_path("policies")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "cedar") {
+            std::fs::copy(&path, policies.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let app = app_with_policies(policies.path().to_owned()).await;
+    let verified = register_and_verify(&app, MODEL_DIGEST, &fixture_bundle()).await;
+    let first = bundle_evidence(&verified);
+    let id = verified["id"].as_str().unwrap();
+    let operator = token("olivia", json!({ "team-a": ["operator"] }));
+    // Same material, same configuration: the remembered result, with the time it was checked.
+    let (status, again) = app
+        .post(&format!("/v1/artifacts/{id}/verify"), &operator, json!({}))
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        bundle_evidence(&again)["checked_at"],
+        first["checked_at"],
+        "{again}"
+    );
+    // A changed policy set drops every remembered result: the bundle is checked afresh.
+    std::fs::write(
+        policies.path().join("freeze.cedar"),
+        "@id(\"freeze-retire\")\nforbid (principal, action == Gatehouse::Action::\"retire\", resource);\n",
+    )
+    .unwrap();
+    let mut claims = common::user_claims("pat", json!({}));
+    claims["platform_roles"] = json!(["platform_admin"]);
+    let admin = common::sign_es256(&claims);
+    let (status, body) = app.post("/v1/policies/reload", &admin, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, fresh) = app
+        .post(&format!("/v1/artifacts/{id}/verify"), &operator, json!({}))
+        .await;
+    let fresh = bundle_evidence(&fresh);
+    assert_eq!(fresh["result"], "pass", "{fresh}");
+    assert_ne!(fresh["checked_at"], first["checked_at"], "{fresh}");
     app.shutdown().await;
 }

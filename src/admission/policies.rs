@@ -189,6 +189,8 @@ impl Admission {
             Ok(mut serving) => *serving = engine,
             Err(poisoned) => *poisoned.into_inner() = engine,
         }
+        // A policy change re-runs every trust check rather than trusting remembered results.
+        self.trust.cache.invalidate_all();
     }
 
     /// Why the last reload was refused, if the last reload was refused (for readiness).

@@ -18,6 +18,7 @@ use crate::registry::RegistryClient;
 use crate::store::ArtifactChange;
 use crate::trust::TrustKeys;
 use crate::trust::bundle::{TransparencyLogKeys, verify_blob_bundle};
+use crate::trust::cache::VerificationCache;
 use crate::trust::content::ContentFetcher;
 use crate::trust::cosign::{fetch_signatures, verify_signatures};
 use crate::trust::cosign_attestations::fetch_attestations;
@@ -32,6 +33,8 @@ pub struct TrustSetup {
     pub logs: TransparencyLogKeys,
     /// Downloads reachable blobs to hash them, when `[trust.content_fetch]` is on.
     pub content: Option<ContentFetcher>,
+    /// Results of checks already made on the same material under the same configuration.
+    pub cache: VerificationCache,
     /// Required evidence per artifact type, and whether registration queues verification.
     pub config: TrustConfig,
 }
@@ -213,7 +216,14 @@ impl Admission {
                         &reader.token,
                     ))
                     .await?;
-                    evidence.push(verify_signatures(&self.trust.keys, &artifact.digest, &layers));
+                    let material = signature_material(&layers);
+                    let checked =
+                        self.trust
+                            .cache
+                            .get_or_verify("signature", &artifact.digest, &material, || {
+                                verify_signatures(&self.trust.keys, &artifact.digest, &layers)
+                            });
+                    evidence.push(checked.await);
                     let stored = bounded(fetch_attestations(
                         reader.client,
                         artifact.repository.as_str(),
@@ -221,11 +231,9 @@ impl Admission {
                         &reader.token,
                     ))
                     .await?;
-                    evidence.extend(
-                        stored
-                            .iter()
-                            .map(|e| verify_attestation(&self.trust.keys, &artifact.digest, e)),
-                    );
+                    for envelope in &stored {
+                        evidence.push(self.checked_attachment(artifact, envelope).await);
+                    }
                 }
                 None if signature_required => evidence.push(Evidence {
                     evidence_type: "signature".to_owned(),
@@ -252,24 +260,35 @@ impl Admission {
             evidence.push(checked);
         }
         for attachment in self.store.attestations(artifact.id).await? {
-            let require_tlog = self.trust.config.require_tlog;
-            evidence.push(
-                if is_sigstore_bundle(&attachment) && is_dsse_bundle(&attachment) {
-                    verify_model_signing_bundle(&self.trust.keys, &artifact.digest, &attachment, require_tlog)
-                } else if is_sigstore_bundle(&attachment) {
+            evidence.push(self.checked_attachment(artifact, &attachment).await);
+        }
+        Ok(evidence)
+    }
+
+    /// One attachment's check (a sigstore bundle, a model-signing bundle or a DSSE envelope),
+    /// remembered by its exact bytes.
+    async fn checked_attachment(&self, artifact: &Artifact, attachment: &Value) -> Evidence {
+        let material = serde_json::to_vec(attachment).unwrap_or_default();
+        let digest = &artifact.digest;
+        let require_tlog = self.trust.config.require_tlog;
+        self.trust
+            .cache
+            .get_or_verify("attachment", digest, &material, || {
+                if is_sigstore_bundle(attachment) && is_dsse_bundle(attachment) {
+                    verify_model_signing_bundle(&self.trust.keys, digest, attachment, require_tlog)
+                } else if is_sigstore_bundle(attachment) {
                     verify_blob_bundle(
                         &self.trust.keys,
                         &self.trust.logs,
-                        &artifact.digest,
-                        &attachment,
+                        digest,
+                        attachment,
                         require_tlog,
                     )
                 } else {
-                    verify_attestation(&self.trust.keys, &artifact.digest, &attachment)
-                },
-            );
-        }
-        Ok(evidence)
+                    verify_attestation(&self.trust.keys, digest, attachment)
+                }
+            })
+            .await
     }
 
     /// A registry client and a short-lived pull token for the artifact's repository, when a
@@ -358,6 +377,22 @@ impl Admission {
             details: serde_json::json!({ "policy_ids": decision.policy_ids, "policy_hash": decision.policy_hash }),
         })
     }
+}
+
+/// The signature layers as one byte string: each field length-prefixed, in order.
+fn signature_material(layers: &[crate::trust::SignatureLayer]) -> Vec<u8> {
+    let mut material = Vec::new();
+    for layer in layers {
+        for field in [
+            &layer.payload[..],
+            layer.signature_b64.as_bytes(),
+            layer.media_type.as_bytes(),
+        ] {
+            material.extend((field.len() as u64).to_be_bytes());
+            material.extend(field);
+        }
+    }
+    material
 }
 
 /// The failing checks, for the audit record's transition reason.

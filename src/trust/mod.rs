@@ -2,6 +2,7 @@
 //! into evidence. Verification is pure; fetching is separate so a caller can bound and retry it.
 
 pub mod bundle;
+pub mod cache;
 pub mod content;
 pub mod cosign;
 pub mod cosign_attestations;

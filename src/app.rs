@@ -24,8 +24,7 @@ use crate::http::{AppState, Limits};
 use crate::metrics::Metrics;
 use crate::policy::PolicyEngine;
 use crate::registry::{RegistryClient, TokenSigner};
-use crate::trust::TrustKeys;
-use crate::trust::bundle::TransparencyLogKeys;
+use crate::trust::{Identities, Keyless, TrustKeys, TrustedRoot};
 
 /// A built, bound, not yet serving gateway.
 pub struct Application {
@@ -320,28 +319,21 @@ fn registry_setup(config: &Config) -> anyhow::Result<RegistrySetup> {
 fn trust_setup(config: &Config) -> anyhow::Result<TrustSetup> {
     let keys = TrustKeys::load(&config.trust.cosign_public_key_files)
         .map_err(|e| anyhow::anyhow!("config key `trust.cosign_public_key_files`: {e}"))?;
-    let logs = match &config.trust.trusted_root_file {
-        Some(file) => {
-            let text = std::fs::read_to_string(file).with_context(|| {
-                format!(
-                    "config key `trust.trusted_root_file`: cannot read `{}`",
-                    file.display()
-                )
-            })?;
-            let root: serde_json::Value = serde_json::from_str(&text).with_context(|| {
-                format!(
-                    "config key `trust.trusted_root_file`: `{}` is not JSON",
-                    file.display()
-                )
-            })?;
-            TransparencyLogKeys::from_trusted_root_json(&root)
-                .map_err(|e| anyhow::anyhow!("config key `trust.trusted_root_file`: {e}"))?
-        }
-        None => TransparencyLogKeys::default(),
+    let root = match &config.trust.trusted_root_file {
+        Some(file) => TrustedRoot::load(file)
+            .map_err(|e| anyhow::anyhow!("config key `trust.trusted_root_file`: {e}"))?,
+        None => TrustedRoot::default(),
     };
+    let identities = Identities::compile(&config.trust.keyless_identities)?;
+    if !identities.is_empty() && root.authorities.is_empty() {
+        bail!(
+            "config key `trust.keyless_identities` needs `trust.trusted_root_file` with at least one Fulcio certificate authority"
+        );
+    }
     Ok(TrustSetup {
         keys,
-        logs,
+        logs: root.logs.clone(),
+        keyless: Keyless::new(&root, identities),
         config: config.trust.clone(),
     })
 }

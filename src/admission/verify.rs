@@ -16,8 +16,9 @@ use crate::domain::{
 use crate::policy::{Action, Resource};
 use crate::registry::RegistryClient;
 use crate::store::ArtifactChange;
+use crate::trust::Keyless;
 use crate::trust::TrustKeys;
-use crate::trust::bundle::{TransparencyLogKeys, verify_blob_bundle};
+use crate::trust::bundle::{BundleTrust, TransparencyLogKeys, verify_blob_bundle};
 use crate::trust::cosign::{fetch_signatures, verify_signatures};
 use crate::trust::cosign_attestations::fetch_attestations;
 use crate::trust::dsse::{passing_predicate_types, verify_attestation};
@@ -28,6 +29,8 @@ pub struct TrustSetup {
     pub keys: TrustKeys,
     /// Transparency-log keys (from the trusted root) for sigstore bundles.
     pub logs: TransparencyLogKeys,
+    /// Fulcio CAs (from the trusted root) and identities for keyless signatures and bundles.
+    pub keyless: Keyless,
     /// Required evidence per artifact type, and whether registration queues verification.
     pub config: TrustConfig,
 }
@@ -108,7 +111,7 @@ pub struct VerifyInput {
     /// artifact, so every later verification checks them again.
     #[serde(default)]
     pub attestations: Vec<Value>,
-    /// A keyed sigstore bundle over the digest (blobs), kept with the artifact likewise.
+    /// A sigstore bundle (keyed or keyless) over the digest (blobs), kept with the artifact likewise.
     pub sigstore_bundle: Option<Value>,
 }
 
@@ -201,7 +204,11 @@ impl Admission {
             // Signatures live in the registry: look when they are required, or when there are
             // keys to check them with and a registry to ask.
             match self.registry_reader(artifact).await? {
-                Some(reader) if !self.trust.keys.is_empty() || signature_required => {
+                Some(reader)
+                    if !self.trust.keys.is_empty()
+                        || self.trust.keyless.is_configured()
+                        || signature_required =>
+                {
                     let layers = bounded(fetch_signatures(
                         reader.client,
                         artifact.repository.as_str(),
@@ -209,7 +216,12 @@ impl Admission {
                         &reader.token,
                     ))
                     .await?;
-                    evidence.push(verify_signatures(&self.trust.keys, &artifact.digest, &layers));
+                    evidence.push(verify_signatures(
+                        &self.trust.keys,
+                        &self.trust.keyless,
+                        &artifact.digest,
+                        &layers,
+                    ));
                     let stored = bounded(fetch_attestations(
                         reader.client,
                         artifact.repository.as_str(),
@@ -236,14 +248,13 @@ impl Admission {
         }
         for attachment in self.store.attestations(artifact.id).await? {
             evidence.push(if is_sigstore_bundle(&attachment) {
-                let require_tlog = self.trust.config.require_tlog;
-                verify_blob_bundle(
-                    &self.trust.keys,
-                    &self.trust.logs,
-                    &artifact.digest,
-                    &attachment,
-                    require_tlog,
-                )
+                let trust = BundleTrust {
+                    keys: &self.trust.keys,
+                    logs: &self.trust.logs,
+                    keyless: &self.trust.keyless,
+                    require_tlog: self.trust.config.require_tlog,
+                };
+                verify_blob_bundle(&trust, &artifact.digest, &attachment)
             } else {
                 verify_attestation(&self.trust.keys, &artifact.digest, &attachment)
             });

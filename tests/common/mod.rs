@@ -4,6 +4,7 @@
 #![allow(dead_code, reason = "each test binary uses a different part of the harness")]
 
 pub mod cosign;
+pub mod fulcio;
 pub mod pg;
 pub mod registry;
 pub mod sigstore_fixtures;

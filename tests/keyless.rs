@@ -221,6 +221,33 @@ fn keyless_bundle_failures_name_their_check() {
     );
 }
 
+#[test]
+fn the_public_good_trusted_root_loads_with_its_fulcio_chains_checked() {
+    // Sigstore's own trusted root (fixtures/keyless/README.md): real Fulcio chains, checked at load.
+    let root = TrustedRoot::load(&common::repo_path(
+        "fixtures/keyless/public-good-trusted_root.json",
+    ))
+    .unwrap();
+    let names: Vec<&str> = root.authorities.iter().map(|ca| ca.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["https://fulcio.sigstore.dev", "https://fulcio.sigstore.dev"]
+    );
+    // The first CA's window closed at the end of 2022; the second is open-ended.
+    assert!(root.authorities[0].not_valid_at(SIGNED_AT).is_some());
+    assert_eq!(root.authorities[1].not_valid_at(SIGNED_AT), None);
+    // Rekor's P-256 key (its log id is the SHA-256 of the key); the Ed25519 log is skipped.
+    assert_eq!(
+        root.logs.log_ids().collect::<Vec<_>>(),
+        ["c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d"]
+    );
+    // A test Fulcio certificate does not chain to the real CAs.
+    let keyless = Keyless::new(&root, Identities::compile(&[allow(WORKFLOW)]).unwrap());
+    let leaf = TestFulcio::new("fulcio").issue(&workflow());
+    let leaf = gatehouse::trust::x509::Cert::from_der(&leaf.der).unwrap();
+    assert_eq!(keyless.check_chain(&leaf).unwrap_err().check, "chain");
+}
+
 // ---- The API: blobs registered with a keyless bundle ---------------------------------------
 
 /// A gateway that trusts the test Fulcio and log for `identities` and requires a bundle for blobs.

@@ -248,6 +248,60 @@ fn the_public_good_trusted_root_loads_with_its_fulcio_chains_checked() {
     assert_eq!(keyless.check_chain(&leaf).unwrap_err().check, "chain");
 }
 
+/// What the public-good fixtures verify against: the real trusted root and `identities`.
+fn public_good(identities: &[KeylessIdentity], digest: &str, bundle: &Value) -> Evidence {
+    let root = TrustedRoot::load(&common::repo_path(
+        "fixtures/keyless/public-good-trusted_root.json",
+    ))
+    .unwrap();
+    let keyless = Keyless::new(&root, Identities::compile(identities).unwrap());
+    let trust = BundleTrust {
+        keys: &TrustKeys::default(),
+        logs: &root.logs,
+        keyless: &keyless,
+        require_tlog: true,
+    };
+    verify_blob_bundle(&trust, &digest.parse().unwrap(), bundle)
+}
+
+#[test]
+fn a_real_keyless_bundle_made_by_the_public_good_instance_verifies_offline() {
+    // CPython 3.12.5's release bundle (fixtures/keyless/README.md): a P-384 Fulcio leaf, a v0.1
+    // bundle, a Rekor v1 entry with SET and inclusion proof, checked without the tarball.
+    let text =
+        std::fs::read_to_string(common::repo_path("fixtures/keyless/Python-3.12.5.tgz.sigstore")).unwrap();
+    let bundle: Value = serde_json::from_str(&text).unwrap();
+    let digest = "sha256:38dc4e2c261d49c661196066edbfb70fdb16be4a79cc8220c224dfeb5636d405";
+    let release_manager = KeylessIdentity {
+        issuer: "https://accounts.google.com".to_owned(),
+        subject: Some("thomas@python.org".to_owned()),
+        subject_regex: None,
+    };
+    let evidence = public_good(std::slice::from_ref(&release_manager), digest, &bundle);
+    assert_eq!(evidence.result, EvidenceResult::Pass, "{}", evidence.reason);
+    assert_eq!(
+        evidence.details["identity"],
+        json!({ "issuer": "https://accounts.google.com", "subject": "thomas@python.org" })
+    );
+    assert_eq!(
+        evidence.details["tlog_entries"][0]["inclusion_proof"],
+        json!(true)
+    );
+    // Someone else's identity, another digest, or a moved log time all fail.
+    let evidence = public_good(&[allow(WORKFLOW)], digest, &bundle);
+    fails_on(&evidence, "identity", "matches no configured keyless identity");
+    let other = format!("sha256:{}", "0".repeat(64));
+    fails_on(
+        &public_good(std::slice::from_ref(&release_manager), &other, &bundle),
+        "message_digest",
+        "differs",
+    );
+    let mut moved = bundle.clone();
+    moved["verificationMaterial"]["tlogEntries"][0]["integratedTime"] = json!("1722976368");
+    let evidence = public_good(&[release_manager], digest, &moved);
+    fails_on(&evidence, "tlog_set", "signed timestamp does not verify");
+}
+
 // ---- The API: blobs registered with a keyless bundle ---------------------------------------
 
 /// A gateway that trusts the test Fulcio and log for `identities` and requires a bundle for blobs.

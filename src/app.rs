@@ -315,7 +315,8 @@ fn registry_setup(config: &Config) -> anyhow::Result<RegistrySetup> {
     })
 }
 
-/// Loads the trust keys and transparency-log keys once; a bad file stops start-up naming it.
+/// Loads the trust keys, the trusted root (log keys, Fulcio CAs) and the keyless identities
+/// once; a bad file or identity stops start-up naming its config key.
 fn trust_setup(config: &Config) -> anyhow::Result<TrustSetup> {
     let keys = TrustKeys::load(&config.trust.cosign_public_key_files)
         .map_err(|e| anyhow::anyhow!("config key `trust.cosign_public_key_files`: {e}"))?;

@@ -93,7 +93,8 @@ pub struct TrustConfig {
     /// Whether registration queues a verification job (run by the worker, off the request path).
     pub verify_on_register: bool,
     /// Evidence types that must pass, per artifact type (`oci.image`) or kind (`oci`); the most
-    /// specific entry wins. Default: `signature` for `oci` when any cosign key is configured.
+    /// specific entry wins. Default: `signature` for `oci` when any cosign key or keyless identity
+    /// is configured.
     pub required: std::collections::BTreeMap<String, Vec<String>>,
 }
 

@@ -24,10 +24,9 @@ use crate::http::{AppState, Limits};
 use crate::metrics::Metrics;
 use crate::policy::PolicyEngine;
 use crate::registry::{RegistryClient, TokenSigner};
-use crate::trust::TrustKeys;
-use crate::trust::bundle::TransparencyLogKeys;
 use crate::trust::cache::{VerificationCache, trust_config_hash};
 use crate::trust::content::ContentFetcher;
+use crate::trust::{Identities, Keyless, TrustKeys, TrustedRoot};
 
 /// A built, bound, not yet serving gateway.
 pub struct Application {
@@ -318,49 +317,45 @@ fn registry_setup(config: &Config) -> anyhow::Result<RegistrySetup> {
     })
 }
 
-/// Loads the trust keys and transparency-log keys once; a bad file stops start-up naming it.
+/// Loads the trust keys, the trusted root (log keys, Fulcio CAs) and the keyless identities
+/// once; a bad file or identity stops start-up naming its config key.
 fn trust_setup(config: &Config) -> anyhow::Result<TrustSetup> {
     let keys = TrustKeys::load(&config.trust.cosign_public_key_files)
         .map_err(|e| anyhow::anyhow!("config key `trust.cosign_public_key_files`: {e}"))?;
-    let mut trusted_root_text = String::new();
-    let logs = match &config.trust.trusted_root_file {
-        Some(file) => {
-            let text = std::fs::read_to_string(file).with_context(|| {
-                format!(
-                    "config key `trust.trusted_root_file`: cannot read `{}`",
-                    file.display()
-                )
-            })?;
-            let root: serde_json::Value = serde_json::from_str(&text).with_context(|| {
-                format!(
-                    "config key `trust.trusted_root_file`: `{}` is not JSON",
-                    file.display()
-                )
-            })?;
-            trusted_root_text = text;
-            TransparencyLogKeys::from_trusted_root_json(&root)
-                .map_err(|e| anyhow::anyhow!("config key `trust.trusted_root_file`: {e}"))?
-        }
-        None => TransparencyLogKeys::default(),
+    let root = match &config.trust.trusted_root_file {
+        Some(file) => TrustedRoot::load(file)
+            .map_err(|e| anyhow::anyhow!("config key `trust.trusted_root_file`: {e}"))?,
+        None => TrustedRoot::default(),
     };
+    let identities = Identities::compile(&config.trust.keyless_identities)?;
+    if !identities.is_empty() && root.authorities.is_empty() {
+        bail!(
+            "config key `trust.keyless_identities` needs `trust.trusted_root_file` with at least one Fulcio certificate authority"
+        );
+    }
     let content = ContentFetcher::new(&config.trust.content_fetch, config.artifact_store.url.as_deref())
         .map_err(|e| anyhow::anyhow!("config key `trust.content_fetch`: {e}"))?;
-    // Every input a check's outcome depends on: keys, the trusted root, and the log rule.
-    let key_ids: Vec<&[u8]> = keys.keys().iter().map(|k| k.key_id.as_bytes()).collect();
-    let require_tlog: &[u8] = if config.trust.require_tlog {
-        b"require_tlog"
-    } else {
-        b""
+    // Every input a check's outcome depends on: keys, the trusted root, the identities and the
+    // log rule. The cache lives in this process only, so a Debug rendering is a stable enough key.
+    let root_bytes = match &config.trust.trusted_root_file {
+        Some(file) => std::fs::read(file).unwrap_or_default(),
+        None => Vec::new(),
     };
+    let rules = format!(
+        "require_tlog={} identities={:?}",
+        config.trust.require_tlog, config.trust.keyless_identities
+    );
     let config_hash = trust_config_hash(
-        key_ids
-            .into_iter()
-            .chain([trusted_root_text.as_bytes(), require_tlog]),
+        keys.keys()
+            .iter()
+            .map(|k| k.key_id.as_bytes())
+            .chain([root_bytes.as_slice(), rules.as_bytes()]),
     );
     Ok(TrustSetup {
         cache: VerificationCache::new(config_hash),
         keys,
-        logs,
+        logs: root.logs.clone(),
+        keyless: Keyless::new(&root, identities),
         content,
         config: config.trust.clone(),
     })

@@ -94,14 +94,17 @@ pub struct TrustConfig {
     /// Cosign public keys (PEM, P-256) that signatures and attestations must verify with.
     pub cosign_public_key_files: Vec<PathBuf>,
     /// Sigstore trusted root (`trusted_root.json`): its transparency-log keys check the signed
-    /// entry timestamps of sigstore bundles.
+    /// entry timestamps of sigstore bundles, its Fulcio CAs the certificates of keyless ones.
     pub trusted_root_file: Option<PathBuf>,
+    /// Identities (OIDC issuer and subject or subject regex) a keyless signature may have.
+    pub keyless_identities: Vec<crate::trust::KeylessIdentity>,
     /// Whether a sigstore bundle must carry a transparency-log entry.
     pub require_tlog: bool,
     /// Whether registration queues a verification job (run by the worker, off the request path).
     pub verify_on_register: bool,
     /// Evidence types that must pass, per artifact type (`oci.image`) or kind (`oci`); the most
-    /// specific entry wins. Default: `signature` for `oci` when any cosign key is configured.
+    /// specific entry wins. Default: `signature` for `oci` when any cosign key or keyless identity
+    /// is configured.
     pub required: std::collections::BTreeMap<String, Vec<String>>,
     /// Hashing blob content fetched from reachable sources: `[trust.content_fetch]`.
     pub content_fetch: ContentFetchConfig,
@@ -139,6 +142,7 @@ impl Default for TrustConfig {
         Self {
             cosign_public_key_files: Vec::new(),
             trusted_root_file: None,
+            keyless_identities: Vec::new(),
             require_tlog: true,
             verify_on_register: true,
             required: std::collections::BTreeMap::new(),
@@ -161,8 +165,8 @@ impl TrustConfig {
         {
             return list.clone();
         }
-        // With keys configured, an OCI artifact is believed only once signed.
-        if kind == "oci" && !self.cosign_public_key_files.is_empty() {
+        // With keys or keyless identities configured, an OCI artifact is believed only once signed.
+        if kind == "oci" && !(self.cosign_public_key_files.is_empty() && self.keyless_identities.is_empty()) {
             return vec!["signature".to_owned()];
         }
         Vec::new()
@@ -347,6 +351,18 @@ impl Config {
                 });
             }
         }
+        crate::trust::Identities::compile(&self.trust.keyless_identities).map_err(|e| ConfigError::Key {
+            key: e.key,
+            origin: origin.to_owned(),
+            reason: e.reason,
+        })?;
+        if !self.trust.keyless_identities.is_empty() && self.trust.trusted_root_file.is_none() {
+            return Err(ConfigError::Key {
+                key: "trust.keyless_identities".to_owned(),
+                origin: origin.to_owned(),
+                reason: "needs `trust.trusted_root_file` (its Fulcio certificate authorities)".to_owned(),
+            });
+        }
         let r = &self.registry;
         if r.intent_ttl_default_seconds <= 0
             || r.intent_ttl_max_seconds < r.intent_ttl_default_seconds
@@ -499,5 +515,50 @@ mod tests {
         let vars = env(&[("GATEHOUSE_DATABASE_URL", "mysql://root:hunter2@db/x")]);
         let err = Config::load_with_env(None, &vars).unwrap_err().to_string();
         assert!(err.contains("database_url") && !err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn keyless_identities_load_and_bad_ones_stop_start_up_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gatehouse.toml");
+        let load = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            Config::load_with_env(Some(&file), &[])
+        };
+        let root = "[trust]\ntrusted_root_file = \"trusted_root.json\"\n";
+        let cfg = load(&format!(
+            "{root}[[trust.keyless_identities]]\nissuer = \"https://issuer.test\"\nsubject_regex = \"^ci@.*$\"\n"
+        ))
+        .unwrap();
+        assert_eq!(cfg.trust.keyless_identities.len(), 1);
+        assert_eq!(cfg.trust.required_for("oci.image"), ["signature"]);
+        let cases = [
+            (
+                "subject_regex = \"(\"",
+                "trust.keyless_identities[0].subject_regex",
+                "not a valid regex",
+            ),
+            ("", "trust.keyless_identities[0]", "`subject` or `subject_regex`"),
+            (
+                "subject = \"a\"\nsubject_regex = \"a\"",
+                "trust.keyless_identities[0]",
+                "not both",
+            ),
+            ("subjekt = \"a\"", "subjekt", "unknown field"),
+        ];
+        for (line, key, reason) in cases {
+            let text =
+                format!("{root}[[trust.keyless_identities]]\nissuer = \"https://issuer.test\"\n{line}\n");
+            let err = load(&text).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{key}")) || err.contains(key), "{err}");
+            assert!(err.contains(reason), "{err}");
+        }
+        let err = load("[[trust.keyless_identities]]\nissuer = \"https://issuer.test\"\nsubject = \"a\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`trust.keyless_identities`") && err.contains("trusted_root_file"),
+            "{err}"
+        );
     }
 }

@@ -7,8 +7,9 @@ mod common;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use gatehouse::domain::{Digest, Evidence, EvidenceResult};
+use gatehouse::trust::Keyless;
 use gatehouse::trust::TrustKeys;
-use gatehouse::trust::bundle::{TransparencyLogKeys, verify_blob_bundle};
+use gatehouse::trust::bundle::{BundleTrust, TransparencyLogKeys, verify_blob_bundle};
 use serde_json::{Value, json};
 
 use common::sigstore_fixtures::{self as fx, KeyedBundle};
@@ -27,9 +28,27 @@ fn made() -> KeyedBundle {
     fx::keyed_bundle(BLOB, &fx::log_key("rekor"))
 }
 
+/// A keyed check: no keyless identity is configured.
+fn keyed(
+    keys: &TrustKeys,
+    logs: &TransparencyLogKeys,
+    digest: &Digest,
+    bundle: &Value,
+    require_tlog: bool,
+) -> Evidence {
+    let keyless = Keyless::default();
+    let trust = BundleTrust {
+        keys,
+        logs,
+        keyless: &keyless,
+        require_tlog,
+    };
+    verify_blob_bundle(&trust, digest, bundle)
+}
+
 fn verify(made: &KeyedBundle, bundle: &Value, require_tlog: bool) -> Evidence {
     let digest: Digest = made.digest.parse().unwrap();
-    verify_blob_bundle(&trust_keys(), &logs_of(made), &digest, bundle, require_tlog)
+    keyed(&trust_keys(), &logs_of(made), &digest, bundle, require_tlog)
 }
 
 fn fails_on(evidence: &Evidence, check: &str, reason: &str) {
@@ -104,7 +123,7 @@ fn a_tampered_signature_fails_on_the_signature_check() {
     // A signature by a key that is not configured fails the same way.
     let other = TrustKeys::load(&[common::repo_path("fixtures/cosign/other.pub")]).unwrap();
     let digest: Digest = made.digest.parse().unwrap();
-    let evidence = verify_blob_bundle(&other, &logs_of(&made), &digest, &made.bundle, true);
+    let evidence = keyed(&other, &logs_of(&made), &digest, &made.bundle, true);
     fails_on(&evidence, "signature_verifies", "does not verify");
 }
 
@@ -200,7 +219,7 @@ fn a_trusted_root_built_here_loads_its_log_keys() {
     let logs = TransparencyLogKeys::from_trusted_root_json(&made.trusted_root).unwrap();
     assert_eq!(logs.log_ids().collect::<Vec<_>>(), [made.log_id_hex.as_str()]);
     let digest: Digest = made.digest.parse().unwrap();
-    let evidence = verify_blob_bundle(&trust_keys(), &logs, &digest, &made.bundle, true);
+    let evidence = keyed(&trust_keys(), &logs, &digest, &made.bundle, true);
     assert_eq!(evidence.result, EvidenceResult::Pass, "{}", evidence.reason);
     let err = TransparencyLogKeys::from_trusted_root_json(&json!({"tlogs": 3})).unwrap_err();
     assert_eq!(

@@ -22,7 +22,7 @@ use common::registry::{
 };
 use gatehouse::domain::{AccessGrant, Digest, Evidence, EvidenceResult};
 use gatehouse::registry::{RegistryClient, RegistryClientError};
-use gatehouse::trust::{TrustKeys, fetch_signatures, verify_signatures};
+use gatehouse::trust::{Keyless, TrustKeys, fetch_signatures, verify_signatures};
 
 const REPO: &str = "gpuaas/apps/demo/signed";
 const USER: &str = "pusher";
@@ -97,7 +97,7 @@ impl Setup {
         let layers = fetch_signatures(&self.client, REPO, digest, &self.pull_token)
             .await
             .unwrap();
-        verify_signatures(keys, digest, &layers)
+        verify_signatures(keys, &Keyless::default(), digest, &layers)
     }
 
     fn host(&self) -> &str {

@@ -16,8 +16,9 @@ use crate::domain::{
 use crate::policy::{Action, Resource};
 use crate::registry::RegistryClient;
 use crate::store::ArtifactChange;
+use crate::trust::Keyless;
 use crate::trust::TrustKeys;
-use crate::trust::bundle::{TransparencyLogKeys, verify_blob_bundle};
+use crate::trust::bundle::{BundleTrust, TransparencyLogKeys, verify_blob_bundle};
 use crate::trust::cache::VerificationCache;
 use crate::trust::content::ContentFetcher;
 use crate::trust::cosign::{fetch_signatures, verify_signatures};
@@ -31,6 +32,8 @@ pub struct TrustSetup {
     pub keys: TrustKeys,
     /// Transparency-log keys (from the trusted root) for sigstore bundles.
     pub logs: TransparencyLogKeys,
+    /// Fulcio CAs (from the trusted root) and identities for keyless signatures and bundles.
+    pub keyless: Keyless,
     /// Downloads reachable blobs to hash them, when `[trust.content_fetch]` is on.
     pub content: Option<ContentFetcher>,
     /// Results of checks already made on the same material under the same configuration.
@@ -115,7 +118,7 @@ pub struct VerifyInput {
     /// artifact, so every later verification checks them again.
     #[serde(default)]
     pub attestations: Vec<Value>,
-    /// A keyed sigstore bundle over the digest (blobs), kept with the artifact likewise.
+    /// A sigstore bundle (keyed or keyless) over the digest (blobs), kept with the artifact likewise.
     pub sigstore_bundle: Option<Value>,
 }
 
@@ -208,7 +211,11 @@ impl Admission {
             // Signatures live in the registry: look when they are required, or when there are
             // keys to check them with and a registry to ask.
             match self.registry_reader(artifact).await? {
-                Some(reader) if !self.trust.keys.is_empty() || signature_required => {
+                Some(reader)
+                    if !self.trust.keys.is_empty()
+                        || self.trust.keyless.is_configured()
+                        || signature_required =>
+                {
                     let layers = bounded(fetch_signatures(
                         reader.client,
                         artifact.repository.as_str(),
@@ -221,7 +228,12 @@ impl Admission {
                         self.trust
                             .cache
                             .get_or_verify("signature", &artifact.digest, &material, || {
-                                verify_signatures(&self.trust.keys, &artifact.digest, &layers)
+                                verify_signatures(
+                                    &self.trust.keys,
+                                    &self.trust.keyless,
+                                    &artifact.digest,
+                                    &layers,
+                                )
                             });
                     evidence.push(checked.await);
                     let stored = bounded(fetch_attestations(
@@ -278,11 +290,14 @@ impl Admission {
                     verify_model_signing_bundle(&self.trust.keys, digest, attachment, require_tlog)
                 } else if is_sigstore_bundle(attachment) {
                     verify_blob_bundle(
-                        &self.trust.keys,
-                        &self.trust.logs,
+                        &BundleTrust {
+                            keys: &self.trust.keys,
+                            logs: &self.trust.logs,
+                            keyless: &self.trust.keyless,
+                            require_tlog,
+                        },
                         digest,
                         attachment,
-                        require_tlog,
                     )
                 } else {
                     verify_attestation(&self.trust.keys, digest, attachment)
@@ -383,10 +398,14 @@ impl Admission {
 fn signature_material(layers: &[crate::trust::SignatureLayer]) -> Vec<u8> {
     let mut material = Vec::new();
     for layer in layers {
+        let certificate = layer.certificate_pem.as_deref().unwrap_or_default();
+        let rekor_bundle = layer.rekor_bundle.as_deref().unwrap_or_default();
         for field in [
             &layer.payload[..],
             layer.signature_b64.as_bytes(),
             layer.media_type.as_bytes(),
+            certificate.as_bytes(),
+            rekor_bundle.as_bytes(),
         ] {
             material.extend((field.len() as u64).to_be_bytes());
             material.extend(field);

@@ -1,6 +1,7 @@
-//! Keyed cosign image signatures (sigstore/cosign `specs/SIGNATURE_SPEC.md`): found under the
+//! Cosign image signatures (sigstore/cosign `specs/SIGNATURE_SPEC.md`): found under the
 //! `<alg>-<hex>.sig` tag, one simple-signing payload per layer, the base64 DER ECDSA signature
-//! over the payload bytes in the layer's `dev.cosignproject.cosign/signature` annotation.
+//! over the payload bytes in the layer's `dev.cosignproject.cosign/signature` annotation;
+//! verified with a configured key, or keyless (`cosign_keyless`) with a Fulcio certificate.
 
 use std::collections::HashMap;
 
@@ -8,11 +9,17 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chrono::Utc;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::domain::{Digest, Evidence, EvidenceResult};
 use crate::registry::{RegistryClient, RegistryClientError};
 
+use super::Failure;
+
+use super::cosign_keyless::{
+    self, CERTIFICATE_ANNOTATION, KeylessFailure, KeylessSigner, REKOR_BUNDLE_ANNOTATION,
+};
+use super::keyless::Keyless;
 use super::keys::{NamedKey, TrustKeys};
 
 /// Media type of a cosign simple-signing payload layer.
@@ -35,6 +42,11 @@ pub struct SignatureLayer {
     pub signature_b64: String,
     /// The layer's media type.
     pub media_type: String,
+    /// `dev.sigstore.cosign/certificate`: the Fulcio signing certificate (PEM) of a keyless
+    /// signature.
+    pub certificate_pem: Option<String>,
+    /// `dev.sigstore.cosign/bundle`: the Rekor entry of a keyless signature.
+    pub rekor_bundle: Option<String>,
 }
 
 /// Why signatures could not be fetched (the registry, not the signature, is at fault).
@@ -94,13 +106,11 @@ pub async fn fetch_signatures(
     let layers = fetch_layers(client, repository, token, &read, is_signature).await?;
     Ok(layers
         .into_iter()
-        .map(|(layer, payload)| SignatureLayer {
+        .map(|(mut layer, payload)| SignatureLayer {
             payload,
-            signature_b64: layer
-                .annotations
-                .get(SIGNATURE_ANNOTATION)
-                .cloned()
-                .unwrap_or_default(),
+            signature_b64: layer.annotations.remove(SIGNATURE_ANNOTATION).unwrap_or_default(),
+            certificate_pem: layer.annotations.remove(CERTIFICATE_ANNOTATION),
+            rekor_bundle: layer.annotations.remove(REKOR_BUNDLE_ANNOTATION),
             media_type: layer.media_type,
         })
         .collect())
@@ -174,14 +184,21 @@ struct Image {
     docker_manifest_digest: String,
 }
 
+/// Who signed a layer: a configured key, or a Fulcio certificate that passed the keyless checks.
+enum Signer<'k> {
+    Key(&'k NamedKey),
+    Keyless(Box<KeylessSigner>),
+}
+
 /// How far one layer got towards passing.
 enum Outcome<'k> {
     NotSimpleSigningLayer(String),
     BadEncoding,
     NoKeyVerifies,
-    NotCosignDocument(&'k NamedKey),
-    OtherDigest(&'k NamedKey, String),
-    Verified(&'k NamedKey),
+    Keyless(Box<KeylessFailure>),
+    NotCosignDocument(Signer<'k>),
+    OtherDigest(Signer<'k>, String),
+    Verified(Signer<'k>),
 }
 
 impl Outcome<'_> {
@@ -189,57 +206,97 @@ impl Outcome<'_> {
     fn rank(&self) -> u8 {
         match self {
             Self::NotSimpleSigningLayer(_) => 0,
-            Self::BadEncoding => 1,
-            Self::NoKeyVerifies => 2,
-            Self::NotCosignDocument(_) => 3,
-            Self::OtherDigest(..) => 4,
-            Self::Verified(_) => 5,
+            Self::BadEncoding => 10,
+            Self::NoKeyVerifies => 20,
+            Self::Keyless(failure) => 21 + failure.stage,
+            Self::NotCosignDocument(_) => 30,
+            Self::OtherDigest(..) => 40,
+            Self::Verified(_) => 50,
         }
     }
 }
 
-fn check_layer<'k>(keys: &'k TrustKeys, digest: &Digest, layer: &SignatureLayer) -> Outcome<'k> {
+fn check_layer<'k>(
+    keys: &'k TrustKeys,
+    keyless: &Keyless,
+    digest: &Digest,
+    layer: &SignatureLayer,
+) -> Outcome<'k> {
     if layer.media_type != SIMPLE_SIGNING_MEDIA_TYPE {
         return Outcome::NotSimpleSigningLayer(layer.media_type.clone());
     }
     let Ok(signature) = STANDARD.decode(layer.signature_b64.trim()) else {
         return Outcome::BadEncoding;
     };
-    let Some(key) = keys.verify_der(&layer.payload, &signature) else {
+    let signer = if let Some(key) = keys.verify_der(&layer.payload, &signature) {
+        Signer::Key(key)
+    } else if let Some(certificate) = &layer.certificate_pem {
+        let bundle = layer.rekor_bundle.as_deref();
+        match cosign_keyless::check(keyless, &layer.payload, &signature, certificate, bundle) {
+            Ok(signer) => Signer::Keyless(Box::new(signer)),
+            Err(failure) => return Outcome::Keyless(Box::new(failure)),
+        }
+    } else {
         return Outcome::NoKeyVerifies;
     };
-    // Only a payload a trusted key signed is read at all.
+    // Only a payload a trusted signer signed is read at all.
     match serde_json::from_slice::<SimpleSigning>(&layer.payload) {
         Ok(doc) if doc.critical.kind == COSIGN_SIGNATURE_TYPE => {
             let signed = doc.critical.image.docker_manifest_digest;
             if signed == digest.as_str() {
-                Outcome::Verified(key)
+                Outcome::Verified(signer)
             } else {
-                Outcome::OtherDigest(key, signed)
+                Outcome::OtherDigest(signer, signed)
             }
         }
-        _ => Outcome::NotCosignDocument(key),
+        _ => Outcome::NotCosignDocument(signer),
     }
 }
 
-/// One `signature` evidence record: pass when any layer is a trusted signature of `digest`.
-pub fn verify_signatures(keys: &TrustKeys, digest: &Digest, layers: &[SignatureLayer]) -> Evidence {
+/// Records who signed in `details`; answers how to name them in a reason.
+fn name_signer(details: &mut Value, signer: &Signer<'_>) -> String {
+    match signer {
+        Signer::Key(key) => {
+            details["key_id"] = json!(key.key_id);
+            details["key_file"] = json!(key.file_name);
+            format!("key `{}` ({})", key.key_id, key.file_name)
+        }
+        Signer::Keyless(signer) => {
+            details["identity"] = json!(signer.identity);
+            details["certificate_authority"] = json!(signer.authority);
+            details["tlog_entry"] = json!({
+                "log_id": signer.log_id,
+                "log_index": signer.log_index,
+                "integrated_time": signer.integrated_time,
+            });
+            format!(
+                "{} with a certificate from `{}`, logged in `{}` at index {}",
+                signer.identity, signer.authority, signer.log_id, signer.log_index
+            )
+        }
+    }
+}
+
+/// One `signature` evidence record: pass when any layer is a trusted signature of `digest`, by
+/// a configured key or a keyless signer with an allowed identity.
+pub fn verify_signatures(
+    keys: &TrustKeys,
+    keyless: &Keyless,
+    digest: &Digest,
+    layers: &[SignatureLayer],
+) -> Evidence {
     let tag = signature_tag(digest);
     let mut details = json!({ "signature_tag": tag, "layers_checked": layers.len() });
-    let mut name_key = |key: &NamedKey| {
-        details["key_id"] = json!(key.key_id);
-        details["key_file"] = json!(key.file_name);
-    };
     let best = layers
         .iter()
-        .map(|l| check_layer(keys, digest, l))
+        .map(|l| check_layer(keys, keyless, digest, l))
         .max_by_key(Outcome::rank);
     let fail = EvidenceResult::Fail;
     let (result, check, reason) = match best {
-        _ if keys.is_empty() => (
+        _ if keys.is_empty() && !keyless.is_configured() => (
             fail,
             "key_configured",
-            "no cosign public key is configured".to_owned(),
+            "no cosign public key is configured, nor any keyless identity".to_owned(),
         ),
         None => (
             fail,
@@ -261,23 +318,27 @@ pub fn verify_signatures(keys: &TrustKeys, digest: &Digest, layers: &[SignatureL
             "signature_verifies",
             "signature does not verify with any configured key".to_owned(),
         ),
-        Some(Outcome::NotCosignDocument(key)) => {
-            name_key(key);
+        Some(Outcome::Keyless(failure)) => {
+            if let Some(identity) = &failure.identity {
+                details["identity"] = json!(identity);
+            }
+            let Failure { check, reason } = failure.failure;
+            (fail, check, reason)
+        }
+        Some(Outcome::NotCosignDocument(signer)) => {
+            name_signer(&mut details, &signer);
             let reason = "signed payload is not a cosign simple-signing document".to_owned();
             (fail, "payload_format", reason)
         }
-        Some(Outcome::OtherDigest(key, signed)) => {
-            name_key(key);
+        Some(Outcome::OtherDigest(signer, signed)) => {
+            name_signer(&mut details, &signer);
             let reason = format!("signed payload names digest `{signed}`, not `{digest}`");
             details["signed_digest"] = json!(signed);
             (fail, "payload_digest", reason)
         }
-        Some(Outcome::Verified(key)) => {
-            name_key(key);
-            let reason = format!(
-                "signed for `{digest}` by key `{}` ({})",
-                key.key_id, key.file_name
-            );
+        Some(Outcome::Verified(signer)) => {
+            let by = name_signer(&mut details, &signer);
+            let reason = format!("signed for `{digest}` by {by}");
             (EvidenceResult::Pass, "signature_verifies", reason)
         }
     };
@@ -298,6 +359,11 @@ mod tests {
     use p256::pkcs8::{EncodePublicKey as _, LineEnding};
 
     use super::*;
+
+    /// Keyed only: the keyless paths are tested in `cosign_keyless`.
+    fn verify_signatures(keys: &TrustKeys, digest: &Digest, layers: &[SignatureLayer]) -> Evidence {
+        super::verify_signatures(keys, &Keyless::default(), digest, layers)
+    }
 
     fn key(seed: u8) -> SigningKey {
         SigningKey::from_slice(&[seed; 32]).unwrap()
@@ -338,6 +404,8 @@ mod tests {
             payload,
             signature_b64: STANDARD.encode(signature.to_der().as_bytes()),
             media_type: SIMPLE_SIGNING_MEDIA_TYPE.to_owned(),
+            certificate_pem: None,
+            rekor_bundle: None,
         }
     }
 

@@ -6,12 +6,43 @@ pub mod cache;
 pub mod content;
 pub mod cosign;
 pub mod cosign_attestations;
+mod cosign_keyless;
 pub mod dsse;
+pub mod identity;
+pub mod keyless;
 pub mod keys;
 pub mod model_signing;
+pub mod trusted_root;
+pub mod x509;
+
+#[cfg(test)]
+mod test_support;
 
 pub use cosign::{CosignError, SignatureLayer, fetch_signatures, signature_tag, verify_signatures};
+pub use identity::{Identities, Identity, KeylessIdentity};
+pub use keyless::Keyless;
 pub use keys::{NamedKey, TrustKeyError, TrustKeys};
+pub use trusted_root::{TrustedRoot, TrustedRootError};
+
+/// A check that failed: its name (recorded as the evidence's `details.check`) and the reason
+/// shown to people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// e.g. `chain`, `identity`, `validity`, `tlog_set`, `payload_digest`.
+    pub check: &'static str,
+    /// What failed, in words.
+    pub reason: String,
+}
+
+impl Failure {
+    /// A failure of `check`.
+    pub fn new(check: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            check,
+            reason: reason.into(),
+        }
+    }
+}
 
 /// Attestations are checked with the same configured keys as signatures; DSSE signatures from
 /// securesystemslib and cosign are DER, and raw `r || s` is accepted too.

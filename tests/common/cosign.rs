@@ -188,3 +188,41 @@ pub async fn push_attestation(
     let image = single_layer_layout(&tag, "application/vnd.dsse.envelope.v1+json", &bytes, json!({}));
     skopeo_push(&image, registry_host, repository, auth).await
 }
+
+/// A keyless cosign signature layer: the payload, its signature and the annotations cosign adds
+/// when signing with a Fulcio certificate.
+pub struct KeylessSignature {
+    /// The simple-signing payload.
+    pub payload: Vec<u8>,
+    /// Base64 DER signature over the payload.
+    pub signature_b64: String,
+    /// `dev.sigstore.cosign/certificate`: the leaf PEM.
+    pub certificate_pem: String,
+    /// `dev.sigstore.cosign/chain`: the intermediate and root PEMs.
+    pub chain_pem: String,
+    /// `dev.sigstore.cosign/bundle`: the Rekor SET and entry.
+    pub rekor_bundle: String,
+}
+
+/// Pushes `signature` as the one layer of the `.sig` tag of `image_digest`.
+pub async fn push_keyless_signature(
+    registry_host: &str,
+    repository: &str,
+    image_digest: &str,
+    signature: &KeylessSignature,
+    auth: &Auth<'_>,
+) -> Result<String, String> {
+    let annotations = json!({
+        SIGNATURE_ANNOTATION: signature.signature_b64,
+        "dev.sigstore.cosign/certificate": signature.certificate_pem,
+        "dev.sigstore.cosign/chain": signature.chain_pem,
+        "dev.sigstore.cosign/bundle": signature.rekor_bundle,
+    });
+    let image = single_layer_layout(
+        &sig_tag(image_digest),
+        SIMPLE_SIGNING,
+        &signature.payload,
+        annotations,
+    );
+    skopeo_push(&image, registry_host, repository, auth).await
+}

@@ -5,6 +5,7 @@
 
 pub mod blob_store;
 pub mod cosign;
+pub mod fulcio;
 pub mod pg;
 pub mod registry;
 pub mod sigstore_fixtures;

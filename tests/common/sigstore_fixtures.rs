@@ -106,8 +106,13 @@ pub fn hashedrekord_body(hash_hex: &str, signature: &[u8], public_pem: &str) -> 
     .into_bytes()
 }
 
-/// A bundle `tlogEntries[]` item for `body`, with the SET signed by `log` and an inclusion proof.
-pub fn tlog_entry(log: &SigningKey, body: &[u8], integrated_time: i64, log_index: u64) -> Value {
+/// The signed entry timestamp (DER ECDSA) `log` gives `body` at `integrated_time` and `log_index`.
+pub fn signed_entry_timestamp(
+    log: &SigningKey,
+    body: &[u8],
+    integrated_time: i64,
+    log_index: u64,
+) -> Vec<u8> {
     let log_id = log_id_hex(log);
     let body_b64 = STANDARD.encode(body);
     // What Rekor signs: {"body","integratedTime","logID","logIndex"}, canonical JSON.
@@ -115,13 +120,21 @@ pub fn tlog_entry(log: &SigningKey, body: &[u8], integrated_time: i64, log_index
         r#"{{"body":"{body_b64}","integratedTime":{integrated_time},"logID":"{log_id}","logIndex":{log_index}}}"#
     );
     let set: Signature = log.sign(set_payload.as_bytes());
+    set.to_der().as_bytes().to_vec()
+}
+
+/// A bundle `tlogEntries[]` item for `body`, with the SET signed by `log` and an inclusion proof.
+pub fn tlog_entry(log: &SigningKey, body: &[u8], integrated_time: i64, log_index: u64) -> Value {
+    let log_id = log_id_hex(log);
+    let body_b64 = STANDARD.encode(body);
+    let set = signed_entry_timestamp(log, body, integrated_time, log_index);
     let (root, path) = merkle_proof(body, log_index, TREE_SIZE);
     json!({
         "logIndex": log_index.to_string(),
         "logId": { "keyId": STANDARD.encode(hex::decode(&log_id).unwrap()) },
         "kindVersion": { "kind": "hashedrekord", "version": "0.0.1" },
         "integratedTime": integrated_time.to_string(),
-        "inclusionPromise": { "signedEntryTimestamp": STANDARD.encode(set.to_der().as_bytes()) },
+        "inclusionPromise": { "signedEntryTimestamp": STANDARD.encode(&set) },
         "inclusionProof": {
             "logIndex": log_index.to_string(),
             "rootHash": STANDARD.encode(root),

@@ -1,15 +1,21 @@
-//! Keyed sigstore bundles (protobuf-specs `sigstore_bundle.proto`, JSON form) over a non-OCI
-//! blob: the `blob_bundle` evidence. Written here rather than taken from the `sigstore` crate,
-//! whose verifier neither checks the log entry's signed timestamp nor takes public-key material.
+//! Sigstore bundles (protobuf-specs `sigstore_bundle.proto`, JSON form) over a non-OCI blob,
+//! keyed or keyless: the `blob_bundle` evidence. Written here rather than taken from the
+//! `sigstore` crate, whose verifier neither checks the log entry's signed timestamp nor takes
+//! public-key material.
 
-mod tlog;
+pub(super) mod tlog;
 
 use chrono::Utc;
 use serde_json::{Value, json};
 
 use crate::domain::{Digest, Evidence, EvidenceResult};
 
+use super::Failure;
+use super::identity::Identity;
+use super::keyless::{Keyless, identity_of};
 use super::keys::{NamedKey, TrustKeys};
+use super::x509::Cert;
+use tlog::{LogEntry, LoggedSigner};
 
 pub use tlog::{TransparencyLogKeyError, TransparencyLogKeys};
 
@@ -23,17 +29,8 @@ pub const BUNDLE_MEDIA_TYPES: [&str; 4] = [
 /// Most log entries checked per bundle: sigstore writes one.
 pub const MAX_TLOG_ENTRIES: usize = 8;
 
-/// A check that failed: its name (recorded as `details.check`) and the reason shown.
-struct Failure {
-    check: &'static str,
-    reason: String,
-}
-
 fn failure(check: &'static str, reason: impl Into<String>) -> Failure {
-    Failure {
-        check,
-        reason: reason.into(),
-    }
+    Failure::new(check, reason)
 }
 
 /// What a passing log entry showed.
@@ -44,19 +41,30 @@ struct LoggedAt {
     inclusion_proof: bool,
 }
 
-/// Checks a keyed bundle for `digest`; one `blob_bundle` evidence record naming the check
-/// that failed, or the key and log entries when it passes. `require_tlog` makes an unlogged
-/// bundle a failure.
-pub fn verify_blob_bundle(
-    keys: &TrustKeys,
-    logs: &TransparencyLogKeys,
-    digest: &Digest,
-    bundle: &Value,
-    require_tlog: bool,
-) -> Evidence {
+/// Who signed a bundle that passed.
+enum SignedBy<'k> {
+    Key(&'k NamedKey),
+    Certificate { identity: Identity, authority: String },
+}
+
+/// The trust a bundle is checked against.
+pub struct BundleTrust<'a> {
+    /// Configured public keys (keyed bundles).
+    pub keys: &'a TrustKeys,
+    /// Transparency-log keys (keyed bundles' log entries).
+    pub logs: &'a TransparencyLogKeys,
+    /// Fulcio CAs, logs and identities (keyless bundles).
+    pub keyless: &'a Keyless,
+    /// Whether a keyed bundle must carry a log entry (a keyless one always must).
+    pub require_tlog: bool,
+}
+
+/// Checks a bundle for `digest`; one `blob_bundle` evidence record naming the check that
+/// failed, or the signer (key or certificate identity) and log entries when it passes.
+pub fn verify_blob_bundle(trust: &BundleTrust<'_>, digest: &Digest, bundle: &Value) -> Evidence {
     let mut details = json!({ "media_type": bundle.get("mediaType") });
-    let (result, reason) = match check_bundle(keys, logs, digest, bundle, require_tlog, &mut details) {
-        Ok((key, logged)) => {
+    let (result, reason) = match check_bundle(trust, digest, bundle, &mut details) {
+        Ok((signer, logged)) => {
             let at = logged
                 .iter()
                 .map(|l| format!("`{}` at index {}", l.log_id, l.log_index))
@@ -66,12 +74,17 @@ pub fn verify_blob_bundle(
             } else {
                 format!("logged in {}", at.join(", "))
             };
-            let reason = format!(
-                "bundle for `{digest}` signed by key `{}` ({}), {where_logged}",
-                key.key_id, key.file_name
-            );
+            let by = match signer {
+                SignedBy::Key(key) => format!("key `{}` ({})", key.key_id, key.file_name),
+                SignedBy::Certificate { identity, authority } => {
+                    format!("{identity} with a certificate from `{authority}`")
+                }
+            };
             details["check"] = json!("verified");
-            (EvidenceResult::Pass, reason)
+            (
+                EvidenceResult::Pass,
+                format!("bundle for `{digest}` signed by {by}, {where_logged}"),
+            )
         }
         Err(Failure { check, reason }) => {
             details["check"] = json!(check);
@@ -87,53 +100,174 @@ pub fn verify_blob_bundle(
     }
 }
 
-/// The checks in order: media type, material, digest, signature, then each log entry.
+/// The verification material: a public-key hint, or a signing certificate.
+enum Material {
+    PublicKey,
+    Certificate(Box<Cert>),
+}
+
+/// The checks in order: media type, material, digest, then the signer's own checks.
 fn check_bundle<'k>(
-    keys: &'k TrustKeys,
-    logs: &TransparencyLogKeys,
+    trust: &BundleTrust<'k>,
     digest: &Digest,
     bundle: &Value,
-    require_tlog: bool,
     details: &mut Value,
-) -> Result<(&'k NamedKey, Vec<LoggedAt>), Failure> {
+) -> Result<(SignedBy<'k>, Vec<LoggedAt>), Failure> {
     let media_type = bundle.get("mediaType").and_then(Value::as_str).unwrap_or("");
     if !BUNDLE_MEDIA_TYPES.contains(&media_type) {
         let reason = format!("bundle media type `{media_type}` is not a known sigstore bundle version");
         return Err(failure("media_type", reason));
     }
     let material = bundle.get("verificationMaterial").unwrap_or(&Value::Null);
-    check_material(material)?;
+    let kind = check_material(material)?;
     let (digest32, signature) = message_signature(bundle, digest)?;
-    if keys.is_empty() {
+    let entries = tlog_entries(material)?;
+    match kind {
+        Material::PublicKey => check_keyed(trust, digest, &digest32, &signature, entries, details),
+        Material::Certificate(leaf) => {
+            check_keyless(trust, digest, &leaf, &digest32, &signature, entries, details)
+        }
+    }
+}
+
+/// A keyed bundle: the signature verifies with a configured key; its log entries, if any.
+fn check_keyed<'k>(
+    trust: &BundleTrust<'k>,
+    digest: &Digest,
+    digest32: &[u8],
+    signature: &[u8],
+    entries: &[Value],
+    details: &mut Value,
+) -> Result<(SignedBy<'k>, Vec<LoggedAt>), Failure> {
+    if trust.keys.is_empty() {
         return Err(failure("key_configured", "no public key is configured"));
     }
-    let key = keys.verify_prehash_der(&digest32, &signature).ok_or_else(|| {
-        failure(
-            "signature_verifies",
-            "signature does not verify with any configured key",
-        )
-    })?;
+    let key = trust
+        .keys
+        .verify_prehash_der(digest32, signature)
+        .ok_or_else(|| {
+            failure(
+                "signature_verifies",
+                "signature does not verify with any configured key",
+            )
+        })?;
     details["key_id"] = json!(key.key_id);
     details["key_file"] = json!(key.file_name);
-    let entries = match material.get("tlogEntries") {
-        None | Some(Value::Null) => &[][..],
-        Some(Value::Array(entries)) => entries.as_slice(),
-        Some(_) => return Err(failure("tlog_entry", "`tlogEntries` must be an array")),
-    };
-    if entries.is_empty() && require_tlog {
+    if entries.is_empty() && trust.require_tlog {
         return Err(failure(
             "tlog_present",
             "bundle has no transparency-log entry and one is required",
         ));
     }
+    let signer = LoggedSigner::Key(&key.key_id);
+    let logged = check_entries(trust.logs, &signer, digest, signature, entries, details)?;
+    Ok((SignedBy::Key(key), logged))
+}
+
+/// A keyless bundle: the signature verifies with the certificate's key, the certificate chains
+/// to a configured Fulcio CA, a log entry proves it was signed while the certificate was valid,
+/// and its identity is allowed.
+fn check_keyless<'k>(
+    trust: &BundleTrust<'k>,
+    digest: &Digest,
+    leaf: &Cert,
+    digest32: &[u8],
+    signature: &[u8],
+    entries: &[Value],
+    details: &mut Value,
+) -> Result<(SignedBy<'k>, Vec<LoggedAt>), Failure> {
+    let keyless = trust.keyless;
+    keyless.check_configured()?;
+    // Shown even when a later check fails: it says who claims to have signed.
+    let identity = identity_of(leaf);
+    if let Ok(identity) = &identity {
+        details["identity"] = json!(identity);
+    }
+    let key = leaf
+        .public_key()
+        .map_err(|e| failure("certificate", format!("signing certificate: {e}")))?;
+    if !key.verify_prehash(digest32, signature) {
+        return Err(failure(
+            "signature_verifies",
+            "signature does not verify with the signing certificate's key",
+        ));
+    }
+    let authority = keyless.check_chain(leaf)?;
+    details["certificate_authority"] = json!(authority.name);
+    if entries.is_empty() {
+        return Err(failure(
+            "tlog_present",
+            "keyless bundle has no transparency-log entry to prove when it was signed",
+        ));
+    }
+    let signer = LoggedSigner::Certificate(leaf.der());
+    let logged = check_entries(&keyless.logs, &signer, digest, signature, entries, details)?;
+    let times: Vec<i64> = logged.iter().map(|l| l.integrated_time).collect();
+    keyless.check_signed_at(leaf, authority, &times)?;
+    let identity = identity?;
+    keyless.check_identity(&identity)?;
+    Ok((
+        SignedBy::Certificate {
+            identity,
+            authority: authority.name.clone(),
+        },
+        logged,
+    ))
+}
+
+/// The material's kind: a public-key hint, or a certificate (v0.3 `certificate`, or the leaf
+/// first in v0.1/v0.2 `x509CertificateChain`; further certificates are not used, the chain comes
+/// from the trusted root).
+fn check_material(material: &Value) -> Result<Material, Failure> {
+    if material.get("publicKey").is_some() {
+        return Ok(Material::PublicKey);
+    }
+    let raw = material
+        .pointer("/certificate/rawBytes")
+        .or_else(|| material.pointer("/x509CertificateChain/certificates/0/rawBytes"));
+    let has_certificate =
+        material.get("certificate").is_some() || material.get("x509CertificateChain").is_some();
+    if !has_certificate {
+        return Err(failure(
+            "verification_material",
+            "bundle has neither public-key nor certificate verification material",
+        ));
+    }
+    let der = raw
+        .and_then(Value::as_str)
+        .and_then(tlog::decode_base64)
+        .ok_or_else(|| failure("certificate", "signing certificate `rawBytes` must be base64"))?;
+    let leaf =
+        Cert::from_der(&der).map_err(|e| failure("certificate", format!("signing certificate: {e}")))?;
+    Ok(Material::Certificate(Box::new(leaf)))
+}
+
+/// The bundle's `tlogEntries`, at most [`MAX_TLOG_ENTRIES`].
+fn tlog_entries(material: &Value) -> Result<&[Value], Failure> {
+    let entries = match material.get("tlogEntries") {
+        None | Some(Value::Null) => &[][..],
+        Some(Value::Array(entries)) => entries.as_slice(),
+        Some(_) => return Err(failure("tlog_entry", "`tlogEntries` must be an array")),
+    };
     if entries.len() > MAX_TLOG_ENTRIES {
         let reason = format!("bundle has more than {MAX_TLOG_ENTRIES} transparency-log entries");
         return Err(failure("tlog_entry", reason));
     }
-    // Every entry must hold: a forged entry next to a good one is still a forgery.
+    Ok(entries)
+}
+
+/// Every entry must hold: a forged entry next to a good one is still a forgery.
+fn check_entries(
+    logs: &TransparencyLogKeys,
+    signer: &LoggedSigner<'_>,
+    digest: &Digest,
+    signature: &[u8],
+    entries: &[Value],
+    details: &mut Value,
+) -> Result<Vec<LoggedAt>, Failure> {
     let mut logged = Vec::with_capacity(entries.len());
     for entry in entries {
-        logged.push(check_entry(logs, key, digest, &signature, entry)?);
+        logged.push(check_entry(logs, signer, digest, signature, entry)?);
     }
     details["tlog_entries"] = json!(
         logged
@@ -142,31 +276,15 @@ fn check_bundle<'k>(
                             "integrated_time": l.integrated_time, "inclusion_proof": l.inclusion_proof}))
             .collect::<Vec<_>>()
     );
-    Ok((key, logged))
-}
-
-/// Keyed bundles carry a public-key hint; certificates mean a keyless bundle.
-fn check_material(material: &Value) -> Result<(), Failure> {
-    if material.get("publicKey").is_some() {
-        return Ok(());
-    }
-    if material.get("certificate").is_some() || material.get("x509CertificateChain").is_some() {
-        return Err(failure(
-            "verification_material",
-            "keyless bundles (certificate verification material) are not supported yet",
-        ));
-    }
-    Err(failure(
-        "verification_material",
-        "bundle has no public-key verification material",
-    ))
+    Ok(logged)
 }
 
 /// The signed digest (which must be the artifact's sha256) and the DER signature bytes.
 fn message_signature(bundle: &Value, digest: &Digest) -> Result<(Vec<u8>, Vec<u8>), Failure> {
+    // DSSE bundles (model signing) are routed to `trust::model_signing` before this point.
     let Some(message) = bundle.get("messageSignature") else {
         let reason = if bundle.get("dsseEnvelope").is_some() {
-            "bundle carries a dsse envelope: model-signing bundles (DSSE over per-file digests) are not supported yet"
+            "bundle carries a dsse envelope rather than a message signature"
         } else {
             "bundle has no `messageSignature`"
         };
@@ -203,10 +321,11 @@ fn message_signature(bundle: &Value, digest: &Digest) -> Result<(Vec<u8>, Vec<u8
     Ok((signed, signature))
 }
 
-/// One log entry: a hashedrekord of this digest, signature and key, with a SET by a known log.
+/// One log entry: a hashedrekord of this digest, signature and signer, with a SET by a known
+/// log, and an inclusion proof that leads to its root when there is one.
 fn check_entry(
     logs: &TransparencyLogKeys,
-    key: &NamedKey,
+    signer: &LoggedSigner<'_>,
     digest: &Digest,
     signature: &[u8],
     entry: &Value,
@@ -234,61 +353,32 @@ fn check_entry(
         .and_then(tlog::decode_base64)
         .map(hex::encode)
         .ok_or_else(|| malformed("`logId.keyId` must be base64"))?;
-    if !body_matches(&body, key, digest, signature) {
-        return Err(failure(
-            "tlog_body",
-            "transparency-log entry does not match the bundle",
-        ));
-    }
     let set = entry
         .pointer("/inclusionPromise/signedEntryTimestamp")
         .and_then(Value::as_str)
-        .and_then(tlog::decode_base64)
-        .ok_or_else(|| failure("tlog_set", "transparency-log entry has no signed entry timestamp"))?;
-    let payload = tlog::set_payload(&body, integrated_time, &log_id, log_index);
-    match logs.verify(&log_id, &payload, &set) {
-        None => {
-            let reason = format!("transparency-log entry names unknown log `{log_id}`");
-            return Err(failure("tlog_log_id", reason));
-        }
-        Some(false) => {
-            let reason = "transparency-log entry's signed timestamp does not verify";
-            return Err(failure("tlog_set", reason));
-        }
-        Some(true) => {}
-    }
+        .and_then(tlog::decode_base64);
+    let read = LogEntry {
+        body,
+        integrated_time,
+        log_id,
+        log_index,
+        set,
+    };
+    // The artifact is the blob, so the entry hashes the artifact's own sha256.
+    tlog::check_logged(logs, &read, signer, digest.hex(), signature, "bundle")?;
     let inclusion_proof = match entry.get("inclusionProof") {
         None | Some(Value::Null) => false,
         Some(proof) => {
-            tlog::check_inclusion_proof(proof, &body).map_err(|r| failure("tlog_inclusion_proof", r))?;
+            tlog::check_inclusion_proof(proof, &read.body).map_err(|r| failure("tlog_inclusion_proof", r))?;
             true
         }
     };
     Ok(LoggedAt {
-        log_id,
+        log_id: read.log_id,
         log_index,
         integrated_time,
         inclusion_proof,
     })
-}
-
-/// The hashedrekord v0.0.1 body names this sha256, this signature and the key that verified.
-fn body_matches(body: &[u8], key: &NamedKey, digest: &Digest, signature: &[u8]) -> bool {
-    let Ok(body) = serde_json::from_slice::<Value>(body) else {
-        return false;
-    };
-    let text = |pointer: &str| body.pointer(pointer).and_then(Value::as_str);
-    let logged_key = text("/spec/signature/publicKey/content")
-        .and_then(tlog::decode_base64)
-        .and_then(|pem| String::from_utf8(pem).ok())
-        .and_then(|pem| tlog::pem_key_id(&pem));
-    let logged_signature = text("/spec/signature/content").and_then(tlog::decode_base64);
-    text("/kind") == Some("hashedrekord")
-        && text("/spec/data/hash/algorithm") == Some("sha256")
-        && digest.algorithm() == "sha256"
-        && text("/spec/data/hash/value") == Some(digest.hex())
-        && logged_signature.as_deref() == Some(signature)
-        && logged_key.as_deref() == Some(key.key_id.as_str())
 }
 
 #[cfg(test)]

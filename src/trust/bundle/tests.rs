@@ -43,8 +43,26 @@ fn bundle() -> Value {
     })
 }
 
+/// A keyed check: no keyless identity is configured.
+fn verify_keyed(
+    keys: &TrustKeys,
+    logs: &TransparencyLogKeys,
+    digest: &Digest,
+    bundle: &Value,
+    require_tlog: bool,
+) -> Evidence {
+    let keyless = Keyless::default();
+    let trust = BundleTrust {
+        keys,
+        logs,
+        keyless: &keyless,
+        require_tlog,
+    };
+    verify_blob_bundle(&trust, digest, bundle)
+}
+
 fn check(bundle: &Value) -> Evidence {
-    verify_blob_bundle(&keys(), &TransparencyLogKeys::default(), &digest(), bundle, false)
+    verify_keyed(&keys(), &TransparencyLogKeys::default(), &digest(), bundle, false)
 }
 
 fn fails_on(evidence: &Evidence, check: &str, reason: &str) {
@@ -75,15 +93,17 @@ fn unknown_media_types_fail_first() {
 }
 
 #[test]
-fn certificates_and_missing_material_fail_on_the_material() {
+fn unreadable_certificates_and_missing_material_fail_on_the_material() {
     let mut b = bundle();
     b["verificationMaterial"] = json!({ "certificate": { "rawBytes": "AAAA" } });
-    fails_on(&check(&b), "verification_material", "keyless bundles");
+    fails_on(&check(&b), "certificate", "not a DER X.509 certificate");
+    b["verificationMaterial"] = json!({ "x509CertificateChain": { "certificates": [] } });
+    fails_on(&check(&b), "certificate", "`rawBytes` must be base64");
     b["verificationMaterial"] = json!({});
     fails_on(
         &check(&b),
         "verification_material",
-        "no public-key verification material",
+        "neither public-key nor certificate verification material",
     );
 }
 
@@ -99,7 +119,7 @@ fn the_message_signature_must_be_a_sha256_digest_of_this_artifact() {
     b["messageSignature"]["messageDigest"] = json!({ "algorithm": "SHA2_256", "digest": "AAAA" });
     fails_on(&check(&b), "message_digest", "not 32 bytes");
     let sha512: Digest = format!("sha512:{}", "a".repeat(128)).parse().unwrap();
-    let evidence = verify_blob_bundle(
+    let evidence = verify_keyed(
         &keys(),
         &TransparencyLogKeys::default(),
         &sha512,
@@ -115,7 +135,7 @@ fn the_message_signature_must_be_a_sha256_digest_of_this_artifact() {
 
 #[test]
 fn the_signature_needs_a_configured_key_and_base64() {
-    let evidence = verify_blob_bundle(
+    let evidence = verify_keyed(
         &TrustKeys::default(),
         &TransparencyLogKeys::default(),
         &digest(),

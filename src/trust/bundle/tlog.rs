@@ -13,6 +13,8 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
+use crate::trust::Failure;
+
 /// The key type of a Rekor v1 log in a trusted root; other logs (e.g. Ed25519) are skipped.
 const P256_KEY_DETAILS: &str = "PKIX_ECDSA_P256_SHA_256";
 
@@ -150,6 +152,85 @@ pub(super) fn set_payload(body: &[u8], integrated_time: i64, log_id_hex: &str, l
     serde_json::to_vec(&payload).unwrap_or_default()
 }
 
+/// Who a `hashedrekord` entry says signed: a configured key (by key id) or a Fulcio
+/// certificate (by its DER).
+pub(in crate::trust) enum LoggedSigner<'a> {
+    /// `sha256:<hex>` of the key's DER SPKI.
+    Key(&'a str),
+    /// The signing certificate.
+    Certificate(&'a [u8]),
+}
+
+/// One log entry, read from whichever format carried it.
+pub(in crate::trust) struct LogEntry {
+    /// The canonicalized entry body.
+    pub body: Vec<u8>,
+    /// When the log integrated it (Unix seconds): the signing time a SET proves.
+    pub integrated_time: i64,
+    /// Hex log id.
+    pub log_id: String,
+    /// Index in the log.
+    pub log_index: i64,
+    /// The signed entry timestamp, if the entry carries one.
+    pub set: Option<Vec<u8>>,
+}
+
+/// The entry is a `hashedrekord` of `hash_hex` (sha256), `signature` and `signer`, and a known
+/// log signed it; `of` names what the entry should match in the failure ("bundle", "signature").
+pub(in crate::trust) fn check_logged(
+    logs: &TransparencyLogKeys,
+    entry: &LogEntry,
+    signer: &LoggedSigner<'_>,
+    hash_hex: &str,
+    signature: &[u8],
+    of: &str,
+) -> Result<(), Failure> {
+    if !hashedrekord_matches(&entry.body, signer, hash_hex, signature) {
+        return Err(Failure::new(
+            "tlog_body",
+            format!("transparency-log entry does not match the {of}"),
+        ));
+    }
+    let set = entry
+        .set
+        .as_deref()
+        .ok_or_else(|| Failure::new("tlog_set", "transparency-log entry has no signed entry timestamp"))?;
+    let payload = set_payload(&entry.body, entry.integrated_time, &entry.log_id, entry.log_index);
+    match logs.verify(&entry.log_id, &payload, set) {
+        None => Err(Failure::new(
+            "tlog_log_id",
+            format!("transparency-log entry names unknown log `{}`", entry.log_id),
+        )),
+        Some(false) => Err(Failure::new(
+            "tlog_set",
+            "transparency-log entry's signed timestamp does not verify",
+        )),
+        Some(true) => Ok(()),
+    }
+}
+
+/// The hashedrekord v0.0.1 body names this sha256, this signature and this signer.
+fn hashedrekord_matches(body: &[u8], signer: &LoggedSigner<'_>, hash_hex: &str, signature: &[u8]) -> bool {
+    let Ok(body) = serde_json::from_slice::<Value>(body) else {
+        return false;
+    };
+    let text = |pointer: &str| body.pointer(pointer).and_then(Value::as_str);
+    let logged_pem = text("/spec/signature/publicKey/content")
+        .and_then(decode_base64)
+        .and_then(|pem| String::from_utf8(pem).ok());
+    let signer_matches = logged_pem.is_some_and(|pem| match signer {
+        LoggedSigner::Key(key_id) => pem_key_id(&pem).as_deref() == Some(*key_id),
+        LoggedSigner::Certificate(der) => x509_cert::der::pem::decode_vec(pem.trim().as_bytes())
+            .is_ok_and(|(label, logged)| label == "CERTIFICATE" && logged == *der),
+    });
+    let logged_signature = text("/spec/signature/content").and_then(decode_base64);
+    text("/kind") == Some("hashedrekord")
+        && text("/spec/data/hash/algorithm") == Some("sha256")
+        && text("/spec/data/hash/value") == Some(hash_hex)
+        && logged_signature.as_deref() == Some(signature)
+        && signer_matches
+}
+
 /// RFC 6962 leaf hash: SHA-256(0x00 || entry).
 pub(super) fn leaf_hash(entry: &[u8]) -> [u8; 32] {
     Sha256::new()
@@ -206,7 +287,7 @@ pub(super) fn pem_key_id(pem: &str) -> Option<String> {
 }
 
 /// Protobuf JSON writes bytes as standard base64, but readers must take URL-safe too.
-pub(super) fn decode_base64(text: &str) -> Option<Vec<u8>> {
+pub(in crate::trust) fn decode_base64(text: &str) -> Option<Vec<u8>> {
     STANDARD.decode(text).or_else(|_| URL_SAFE.decode(text)).ok()
 }
 
@@ -234,7 +315,7 @@ pub(super) fn check_inclusion_proof(proof: &Value, body: &[u8]) -> Result<(), &'
 }
 
 /// Protobuf JSON writes int64 as a string; accept a number too.
-pub(super) fn int_at(value: &Value, pointer: &str) -> Option<i64> {
+pub(in crate::trust) fn int_at(value: &Value, pointer: &str) -> Option<i64> {
     match value.pointer(pointer)? {
         Value::String(s) => s.parse().ok(),
         other => other.as_i64(),

@@ -1,0 +1,14 @@
+//! The test Fulcio and sigstore fixtures of `tests/common`, shared with the unit tests here so
+//! the certificates, log entries and trusted roots under test are made apart from the verifier.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+/// A path inside the repository.
+pub fn repo_path(rel: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+#[path = "../../tests/common/fulcio.rs"]
+pub mod fulcio;
+#[path = "../../tests/common/sigstore_fixtures.rs"]
+pub mod sigstore_fixtures;

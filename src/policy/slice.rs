@@ -173,3 +173,103 @@ fn key(policy: &Policy) -> Key {
         ActionConstraint::In(_) | ActionConstraint::Any => Key::Always,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::str::FromStr;
+
+    use super::*;
+
+    const SET: &str = r#"
+        @id("p1-only") permit (principal, action, resource in Gatehouse::Project::"p1");
+        @id("p2-only") forbid (principal, action, resource in Gatehouse::Project::"p2");
+        @id("artifact-a") forbid (principal, action, resource == Gatehouse::Artifact::"a");
+        @id("user-u") permit (principal == Gatehouse::User::"u", action, resource);
+        @id("reads") permit (principal, action == Gatehouse::Action::"read", resource);
+        @id("everyone") permit (principal, action, resource) when { context has channel };
+    "#;
+
+    /// The set under its `@id`s, as the loader names policies.
+    fn set() -> PolicySet {
+        let mut set = PolicySet::new();
+        for policy in PolicySet::from_str(SET).unwrap().policies() {
+            let id = cedar_policy::PolicyId::new(policy.annotation("id").unwrap());
+            set.add(policy.new_id(id)).unwrap();
+        }
+        set
+    }
+
+    fn ids(index: &ScopeIndex, principal: &str, action: &str, resource: &str) -> Vec<String> {
+        let uid = |text: &str| EntityUid::from_str(text).unwrap();
+        let entities = Entities::from_json_value(
+            serde_json::json!([
+                { "uid": { "type": "Gatehouse::Project", "id": "p1" }, "attrs": {}, "parents": [] },
+                { "uid": { "type": "Gatehouse::Repository", "id": "r" }, "attrs": {},
+                  "parents": [{ "type": "Gatehouse::Project", "id": "p1" }] },
+                { "uid": { "type": "Gatehouse::Artifact", "id": "a" }, "attrs": {},
+                  "parents": [{ "type": "Gatehouse::Repository", "id": "r" }] },
+            ]),
+            None,
+        )
+        .unwrap();
+        let candidates = index.candidates(&uid(principal), &uid(action), &uid(resource), &entities);
+        let mut ids: Vec<String> = index
+            .set(&candidates, Part::All)
+            .policies()
+            .map(|p| p.id().to_string())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn a_request_gets_the_policies_naming_its_resource_ancestors_principal_or_action() {
+        let index = ScopeIndex::new(&set(), &|_| false);
+        // The artifact's project is reached through its repository (the transitive ancestor).
+        assert_eq!(
+            ids(
+                &index,
+                r#"Gatehouse::User::"v""#,
+                r#"Gatehouse::Action::"promote""#,
+                r#"Gatehouse::Artifact::"a""#
+            ),
+            ["artifact-a", "everyone", "p1-only"]
+        );
+        assert_eq!(
+            ids(
+                &index,
+                r#"Gatehouse::User::"u""#,
+                r#"Gatehouse::Action::"read""#,
+                r#"Gatehouse::Project::"p2""#
+            ),
+            ["everyone", "p2-only", "reads", "user-u"]
+        );
+    }
+
+    #[test]
+    fn the_parts_split_the_slice_into_enforced_and_permits() {
+        let index = ScopeIndex::new(&set(), &|id| id == "artifact-a");
+        let uid = |text: &str| EntityUid::from_str(text).unwrap();
+        let candidates = index.candidates(
+            &uid(r#"Gatehouse::User::"v""#),
+            &uid(r#"Gatehouse::Action::"promote""#),
+            &uid(r#"Gatehouse::Artifact::"a""#),
+            &Entities::empty(),
+        );
+        let part = |part| {
+            let mut ids: Vec<String> = index
+                .set(&candidates, part)
+                .policies()
+                .map(|p| p.id().to_string())
+                .collect();
+            ids.sort();
+            ids
+        };
+        // Without its parents in the slice, the artifact is in no project.
+        assert_eq!(part(Part::All), ["artifact-a", "everyone"]);
+        assert_eq!(part(Part::Enforced), ["everyone"]);
+        assert_eq!(part(Part::Permits), ["everyone"]);
+    }
+}

@@ -276,3 +276,34 @@ fn a_permit_cannot_be_dry_run() {
     );
     assert!(error.contains("`odd`") && error.contains("maybe"), "{error}");
 }
+
+#[tokio::test]
+async fn the_dry_run_channels_survive_a_policy_reload() {
+    let app = app_with_dry_run_channels(&["test"]).await;
+    let mut claims = common::user_claims("pat", json!({}));
+    claims["platform_roles"] = json!(["platform_admin"]);
+    let (status, body) = app
+        .post("/v1/policies/reload", &common::sign_es256(&claims), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let operator = token("olivia", json!({ "team-a": ["operator"] }));
+    let (status, artifact) = app
+        .post(
+            "/v1/projects/team-a/artifacts",
+            &operator,
+            oci_registration("web", &digest("after reload")),
+        )
+        .await;
+    assert_eq!(status, 201, "{artifact}");
+    let id = artifact["id"].as_str().unwrap();
+    let (status, would_deny, body) = post_seeing_would_deny(
+        &app,
+        &format!("/v1/artifacts/{id}/promote"),
+        &operator,
+        json!({ "channel": "test" }),
+    )
+    .await;
+    assert_eq!(status, 200, "the reloaded set enforced a dry-run channel: {body}");
+    assert!(would_deny.is_some_and(|ids| ids.contains("promotion-verified-beyond-dev")));
+}

@@ -39,12 +39,13 @@ pub struct Application {
 
 /// Loads and validates the policy set; the error lists every problem with file and line.
 pub fn load_policies(config: &Config) -> anyhow::Result<PolicyEngine> {
-    PolicyEngine::load(&config.schema_file, &config.policy_dir).map_err(|e| {
+    let engine = PolicyEngine::load(&config.schema_file, &config.policy_dir).map_err(|e| {
         anyhow::anyhow!(
             "the policy set in `{}` is invalid; refusing to start:\n{e}",
             config.policy_dir.display()
         )
-    })
+    })?;
+    Ok(engine.with_dry_run_channels(config.policy_dry_run_channels.iter().map(ToString::to_string)))
 }
 
 impl Application {

@@ -26,6 +26,9 @@ pub struct Config {
     /// Seconds between checks for the policy set another instance activated in the shared
     /// database (adopted when it differs); 0 turns convergence off.
     pub policy_sync_seconds: u64,
+    /// Channels on which every forbid only warns (dry run): a request to one of them that a
+    /// forbid would deny is logged as "would deny" and allowed if the permits allow it.
+    pub policy_dry_run_channels: Vec<Channel>,
     /// Channels in promotion order.
     pub channels: Vec<Channel>,
     /// The OCI registry the gateway fronts.
@@ -194,6 +197,7 @@ impl Default for Config {
             schema_file: PathBuf::from("schemas/gatehouse.cedarschema"),
             policy_watch_seconds: 0,
             policy_sync_seconds: 5,
+            policy_dry_run_channels: Vec::new(),
             channels: ChannelOrder::default().channels().to_vec(),
             registry: RegistryConfig::default(),
             auth: AuthConfig::default(),
@@ -274,6 +278,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "schema_file",
     "policy_watch_seconds",
     "policy_sync_seconds",
+    "policy_dry_run_channels",
     "channels",
     "registry",
     "auth",
@@ -330,6 +335,18 @@ impl Config {
             },
             other => other,
         })?;
+        if let Some(unknown) = self
+            .policy_dry_run_channels
+            .iter()
+            .find(|c| !self.channels.contains(c))
+        {
+            // A typo would silently enforce what the operator meant to shadow, or the reverse.
+            return Err(ConfigError::Key {
+                key: "policy_dry_run_channels".to_owned(),
+                origin: origin.to_owned(),
+                reason: format!("`{unknown}` is not one of the configured `channels`"),
+            });
+        }
         let db = &self.database_url;
         if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
             // The URL may embed a password: name the key, never echo the value.

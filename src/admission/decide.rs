@@ -1,5 +1,9 @@
 //! Asking the policy engine and recording what it answered.
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::future::Future;
+
 use chrono::Utc;
 use uuid::Uuid;
 
@@ -12,6 +16,23 @@ use crate::policy::{Action, Caller, Decision, PolicyRequest, RequestContext, Res
 pub const BREAK_GLASS_ROLE: &str = "break_glass";
 /// Shortest justification accepted, so "x" never opens the glass.
 const MIN_JUSTIFICATION: usize = 20;
+
+tokio::task_local! {
+    /// The dry-run forbids that would have denied an allowed decision of the request being served.
+    static WOULD_DENY: RefCell<BTreeSet<String>>;
+}
+
+/// Runs `serve` (one request) and answers, with its output, the ids of the dry-run forbids that
+/// would have denied one of its allowed decisions: what the `Gatehouse-Would-Deny` header says.
+pub async fn noting_would_deny<F: Future>(serve: F) -> (F::Output, Vec<String>) {
+    WOULD_DENY
+        .scope(RefCell::new(BTreeSet::new()), async move {
+            let output = serve.await;
+            let ids = WOULD_DENY.with(|ids| ids.borrow().iter().cloned().collect());
+            (output, ids)
+        })
+        .await
+}
 
 /// An allow, with the record that must be persisted alongside whatever it permits.
 pub(super) struct Allowed {
@@ -234,6 +255,8 @@ impl Admission {
         if !decision.would_deny.is_empty() {
             // A dry-run forbid matched: allowed now, but the shadowed rule is counted and logged.
             self.metrics.count_decision(action.as_str(), "would_deny");
+            // Outside a request (workers, signals) there is no response to tell.
+            let _ = WOULD_DENY.try_with(|ids| ids.borrow_mut().extend(decision.would_deny.iter().cloned()));
             tracing::warn!(action = action.as_str(), policies = ?decision.would_deny, "dry-run policy would deny");
         }
         if !decision.errors.is_empty() {

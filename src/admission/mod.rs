@@ -26,6 +26,7 @@ use crate::policy::PolicyEngine;
 use crate::store::Store;
 
 pub use credentials::Credential;
+pub use decide::noting_would_deny;
 pub use error::AdmissionError;
 pub use intents::{PublishIntentAnswer, PublishIntentInput, PullIntentAnswer, PullIntentInput};
 pub use lifecycle::{LifecycleInput, PromoteInput};

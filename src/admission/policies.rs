@@ -184,7 +184,13 @@ impl Admission {
 
     /// Swaps the serving set in whole: each request took its own snapshot, so none sees a mix.
     pub(super) fn swap_policy(&self, engine: PolicyEngine) {
-        let engine = Arc::new(engine);
+        // The dry-run channels are configuration, not policy: every set serves with them.
+        let channels = self
+            .policy()
+            .dry_run_channels()
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        let engine = Arc::new(engine.with_dry_run_channels(channels));
         match self.policy.write() {
             Ok(mut serving) => *serving = engine,
             Err(poisoned) => *poisoned.into_inner() = engine,
@@ -227,7 +233,13 @@ impl Admission {
         let schema = self.policy().schema_file().to_owned();
         let files = input.files;
         let candidate = match load_blocking(move || load_candidate(&schema, &files)).await? {
-            Ok(engine) => engine,
+            // Replayed as it would serve here, with this instance's dry-run channels.
+            Ok(engine) => engine.with_dry_run_channels(
+                self.policy()
+                    .dry_run_channels()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>(),
+            ),
             Err(error) => return Ok(SimulateOutcome::Refused(error)),
         };
         let filter = LogFilter {

@@ -42,7 +42,9 @@ pub struct ReplayArgs {
 /// Runs the replay; 0 = nothing would change, 1 = something would, 2 = it could not run.
 pub async fn run(config: &Config, args: ReplayArgs) -> ExitCode {
     let candidate = match PolicyEngine::load(&config.schema_file, &args.candidate) {
-        Ok(engine) => engine,
+        Ok(engine) => {
+            engine.with_dry_run_channels(config.policy_dry_run_channels.iter().map(ToString::to_string))
+        }
         Err(error) => {
             eprintln!(
                 "candidate policy set in `{}` is invalid:\n{error}",

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
 use super::error::ApiError;
+use crate::admission::noting_would_deny;
 use crate::metrics::Metrics;
 
 tokio::task_local! {
@@ -20,6 +21,9 @@ tokio::task_local! {
 
 /// The header carrying a break-glass justification.
 pub const BREAK_GLASS_HEADER: &str = "gatehouse-break-glass";
+
+/// The header naming the dry-run forbids that would have denied an allowed request.
+pub const WOULD_DENY_HEADER: &str = "gatehouse-would-deny";
 
 /// The header carrying the request id in and out.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -63,8 +67,13 @@ pub async fn request_context(State(timeout): State<Duration>, request: Request, 
             BREAK_GLASS.scope(
                 break_glass,
                 async move {
-                    match tokio::time::timeout(timeout, next.run(request)).await {
-                        Ok(response) => response,
+                    let (response, would_deny) =
+                        noting_would_deny(tokio::time::timeout(timeout, next.run(request))).await;
+                    match response {
+                        Ok(mut response) => {
+                            tell_would_deny(&mut response, &would_deny);
+                            response
+                        }
                         Err(_) => ApiError::Timeout.into_response(),
                     }
                 }
@@ -76,6 +85,17 @@ pub async fn request_context(State(timeout): State<Duration>, request: Request, 
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     response
+}
+
+/// Names the dry-run forbids on an answer that went through; a refused request was not allowed,
+/// whatever an earlier decision of it said.
+fn tell_would_deny(response: &mut Response, ids: &[String]) {
+    if ids.is_empty() || response.status().is_client_error() || response.status().is_server_error() {
+        return;
+    }
+    if let Ok(value) = HeaderValue::from_str(&ids.join(",")) {
+        response.headers_mut().insert(WOULD_DENY_HEADER, value);
+    }
 }
 
 /// Counts requests and latency by route template (never the raw path).

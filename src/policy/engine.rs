@@ -1,6 +1,6 @@
 //! The immutable policy engine: one validated set, asked one question at a time.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::entities::{EntitySlice, Uid, build_slice};
 use super::loader::{LoadedSet, PolicyLoadError, load_set, load_sources};
 use super::request::{Action, Decision, PolicyRequest};
+use super::slice::{Part, ScopeIndex};
 
 /// A validated schema and policy set, parsed once at load and never per request.
 #[derive(Debug, Clone)]
@@ -22,8 +23,13 @@ pub struct PolicyEngine {
     enforced: PolicySet,
     /// Ids of the dry-run forbids.
     dry_run: HashSet<String>,
-    /// The permits alone (what a break-glass override may fall back to).
-    permits: PolicySet,
+    /// Channels on which every forbid is dry-run (config `policy_dry_run_channels`): not part
+    /// of the set's hash, it is carried from one loaded set to the next.
+    dry_run_channels: BTreeSet<String>,
+    /// The set indexed by scope: each request is evaluated over the policies that can apply.
+    index: ScopeIndex,
+    /// Off only to check, in tests, that the slice decides as the whole set does.
+    slicing: bool,
     authorizer: Authorizer,
     // Kept so a reload reads the same files the running set came from.
     schema_file: PathBuf,
@@ -72,24 +78,37 @@ impl PolicyEngine {
 
     fn from_set(set: LoadedSet, schema_file: &Path, policy_dir: &Path) -> Result<Self, PolicyLoadError> {
         let (enforced, dry_run) = split_dry_run(&set.policies)?;
-        let mut permits = PolicySet::new();
-        for policy in set
-            .policies
-            .policies()
-            .filter(|p| p.effect() == cedar_policy::Effect::Permit)
-        {
-            // Ids are unique in a loaded set, so adding one of its policies cannot clash.
-            let _ = permits.add(policy.clone());
-        }
+        let index = ScopeIndex::new(&set.policies, &|id| dry_run.contains(id));
         Ok(Self {
             set,
             enforced,
             dry_run,
-            permits,
+            dry_run_channels: BTreeSet::new(),
+            index,
+            slicing: true,
             authorizer: Authorizer::new(),
             schema_file: schema_file.to_path_buf(),
             policy_dir: policy_dir.to_path_buf(),
         })
+    }
+
+    /// The same set with every forbid dry-run on `channels` (config `policy_dry_run_channels`).
+    #[must_use]
+    pub fn with_dry_run_channels(mut self, channels: impl IntoIterator<Item = String>) -> Self {
+        self.dry_run_channels = channels.into_iter().collect();
+        self
+    }
+
+    /// The channels on which every forbid is dry-run.
+    pub fn dry_run_channels(&self) -> impl Iterator<Item = &str> {
+        self.dry_run_channels.iter().map(String::as_str)
+    }
+
+    /// The same set evaluated whole for every request, to check the slice against.
+    #[cfg(test)]
+    pub(crate) fn without_slicing(mut self) -> Self {
+        self.slicing = false;
+        self
     }
 
     /// The hash the schema and policy files on disk would load as now (no parsing), to notice
@@ -191,23 +210,40 @@ impl PolicyEngine {
         context: Value,
         entities: Value,
     ) -> Result<Evaluated, String> {
+        // Per-channel dry-run: on a listed channel every forbid only warns.
+        let channel_dry_run = context
+            .get("channel")
+            .and_then(Value::as_str)
+            .is_some_and(|channel| self.dry_run_channels.contains(channel));
         let (request, entities) = self.cedar_request(principal, action, resource, context, entities)?;
+        let candidates = self.candidates(&request, &entities);
+        let set = |part| self.sliced(&candidates, part);
         let full = self
             .authorizer
-            .is_authorized(&request, &self.set.policies, &entities);
+            .is_authorized(&request, &set(Part::All), &entities);
         // A deny that only dry-run forbids decided is asked again without them: the answer
         // that counts is the enforced one, and the dry-run forbids are reported as "would deny".
+        // Forbids are the only policies that decide a deny, so on a dry-run channel every
+        // reason qualifies and the permits alone must allow (fail closed).
         let only_dry_run = full.decision() == CedarDecision::Deny
             && full.diagnostics().errors().next().is_none()
             && full.diagnostics().reason().next().is_some()
-            && full
-                .diagnostics()
-                .reason()
-                .all(|id| self.dry_run.contains(id.to_string().as_str()));
+            && (channel_dry_run
+                || full
+                    .diagnostics()
+                    .reason()
+                    .all(|id| self.dry_run.contains(id.to_string().as_str())));
         if only_dry_run {
-            let enforced = self.authorizer.is_authorized(&request, &self.enforced, &entities);
+            let part = if channel_dry_run {
+                Part::Permits
+            } else {
+                Part::Enforced
+            };
+            let enforced = self.authorizer.is_authorized(&request, &set(part), &entities);
             if enforced.decision() == CedarDecision::Allow {
-                let would_deny = full.diagnostics().reason().map(ToString::to_string).collect();
+                let mut would_deny: Vec<String> =
+                    full.diagnostics().reason().map(ToString::to_string).collect();
+                would_deny.sort();
                 return Ok(Evaluated {
                     response: enforced,
                     would_deny,
@@ -218,6 +254,31 @@ impl PolicyEngine {
             response: full,
             would_deny: Vec::new(),
         })
+    }
+
+    /// The positions of the policies that can apply to `request` (all of them when slicing is
+    /// off, or the request names no entity we can index by).
+    fn candidates(&self, request: &Request, entities: &Entities) -> Option<Vec<usize>> {
+        if !self.slicing {
+            return None;
+        }
+        match (request.principal(), request.action(), request.resource()) {
+            (Some(principal), Some(action), Some(resource)) => {
+                Some(self.index.candidates(principal, action, resource, entities))
+            }
+            _ => None,
+        }
+    }
+
+    /// The policies of `part` among `candidates` (`None`: the whole set).
+    fn sliced(&self, candidates: &Option<Vec<usize>>, part: Part) -> std::borrow::Cow<'_, PolicySet> {
+        use std::borrow::Cow;
+        match (candidates, part) {
+            (Some(candidates), part) => Cow::Owned(self.index.set(candidates, part)),
+            (None, Part::All) => Cow::Borrowed(&self.set.policies),
+            (None, Part::Enforced) => Cow::Borrowed(&self.enforced),
+            (None, Part::Permits) => Cow::Owned(self.index.set(&self.index.everything(), Part::Permits)),
+        }
     }
 
     /// Builds a schema-checked Cedar request and entity set.
@@ -259,7 +320,9 @@ impl PolicyEngine {
         else {
             return false;
         };
-        let response = self.authorizer.is_authorized(&request, &self.permits, &entities);
+        let candidates = self.candidates(&request, &entities);
+        let permits = self.sliced(&candidates, Part::Permits);
+        let response = self.authorizer.is_authorized(&request, &permits, &entities);
         response.decision() == CedarDecision::Allow && response.diagnostics().errors().next().is_none()
     }
 
@@ -297,8 +360,10 @@ impl PolicyEngine {
     fn verdict(&self, evaluated: &Evaluated, action: Action) -> Verdict {
         let response = &evaluated.response;
         let diagnostics = response.diagnostics();
-        let determining: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
-        let errored: Vec<(String, String)> = diagnostics
+        // Sorted: Cedar reports them as a set, and the log and replay compare them as lists.
+        let mut determining: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
+        determining.sort();
+        let mut errored: Vec<(String, String)> = diagnostics
             .errors()
             .map(|e| match e {
                 cedar_policy::AuthorizationError::PolicyEvaluationError(err) => {
@@ -306,6 +371,7 @@ impl PolicyEngine {
                 }
             })
             .collect();
+        errored.sort();
         let reason_of = |id: &str| {
             self.set
                 .policies

@@ -7,6 +7,9 @@ mod loader;
 mod prove;
 mod replay;
 mod request;
+mod slice;
+#[cfg(test)]
+mod slice_props;
 mod test_case;
 mod testing;
 

@@ -23,6 +23,7 @@ use crate::domain::{ArtifactKind, SourceType};
 use crate::http::{AppState, Limits};
 use crate::metrics::Metrics;
 use crate::policy::PolicyEngine;
+use crate::artifact_store::{ObjectTokens, StoreLocation};
 use crate::registry::{RegistryClient, TokenSigner};
 use crate::trust::TrustKeys;
 use crate::trust::bundle::TransparencyLogKeys;
@@ -303,10 +304,20 @@ fn registry_setup(config: &Config) -> anyhow::Result<RegistrySetup> {
             "config key `registry.verify_manifest_on_register` needs `registry.token_key_file` to read from the registry"
         );
     }
+    let store = &config.artifact_store;
+    let artifact_store = store
+        .url
+        .as_deref()
+        .map(StoreLocation::new)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("config key `artifact_store.url`: {e}"))?;
+    let object_tokens = object_tokens(config)?;
     Ok(RegistrySetup {
         signer,
         client,
         webhook_secret,
+        artifact_store,
+        object_tokens,
         settings: RegistrySettings {
             intent_ttl_default_seconds: r.intent_ttl_default_seconds,
             intent_ttl_max_seconds: r.intent_ttl_max_seconds,
@@ -315,6 +326,26 @@ fn registry_setup(config: &Config) -> anyhow::Result<RegistrySetup> {
             verify_manifests: r.verifies_manifests(),
         },
     })
+}
+
+/// The object-token signer: `artifact_store.token_key_file`, else the registry token key.
+fn object_tokens(config: &Config) -> anyhow::Result<Option<ObjectTokens>> {
+    let store = &config.artifact_store;
+    let Some(key) = store
+        .token_key_file
+        .as_ref()
+        .or(config.registry.token_key_file.as_ref())
+    else {
+        return Ok(None);
+    };
+    let tokens = ObjectTokens::from_key_file(
+        key,
+        config.registry.token_issuer.clone(),
+        store.audience.clone(),
+        store.token_ttl_seconds,
+    )
+    .map_err(|e| anyhow::anyhow!("config key `artifact_store.token_key_file`: {e}"))?;
+    Ok(Some(tokens))
 }
 
 /// Loads the trust keys and transparency-log keys once; a bad file stops start-up naming it.
@@ -342,6 +373,11 @@ fn trust_setup(config: &Config) -> anyhow::Result<TrustSetup> {
     };
     let content = ContentFetcher::new(&config.trust.content_fetch, config.artifact_store.url.as_deref())
         .map_err(|e| anyhow::anyhow!("config key `trust.content_fetch`: {e}"))?;
+    // The gateway presents an object token too, so a store that requires one serves it.
+    let content = match content {
+        Some(fetcher) => Some(fetcher.with_object_tokens(object_tokens(config)?)),
+        None => None,
+    };
     Ok(TrustSetup {
         keys,
         logs,

@@ -35,13 +35,13 @@ pub struct ContentFetcher {
 }
 
 /// A hasher for the digest's algorithm.
-enum Hasher {
+pub(crate) enum Hasher {
     Sha256(Sha256),
     Sha512(Sha512),
 }
 
 impl Hasher {
-    fn for_digest(digest: &Digest) -> Option<Self> {
+    pub(crate) fn for_digest(digest: &Digest) -> Option<Self> {
         match digest.algorithm() {
             "sha256" => Some(Self::Sha256(Sha256::new())),
             "sha512" => Some(Self::Sha512(Sha512::new())),
@@ -49,14 +49,14 @@ impl Hasher {
         }
     }
 
-    fn update(&mut self, bytes: &[u8]) {
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
         match self {
             Self::Sha256(h) => h.update(bytes),
             Self::Sha512(h) => h.update(bytes),
         }
     }
 
-    fn hex(self) -> String {
+    pub(crate) fn hex(self) -> String {
         match self {
             Self::Sha256(h) => hex::encode(h.finalize()),
             Self::Sha512(h) => hex::encode(h.finalize()),

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use crate::admission::{
     Admission, AdmissionParts, RegistryInfo, RegistrySettings, RegistrySetup, TrustSetup, run_worker,
 };
+use crate::artifact_store::{ObjectTokens, StoreLocation};
 use crate::audit::DecisionLogWriter;
 use crate::auth::Authenticator;
 use crate::config::Config;
@@ -23,7 +24,6 @@ use crate::domain::{ArtifactKind, SourceType};
 use crate::http::{AppState, Limits};
 use crate::metrics::Metrics;
 use crate::policy::PolicyEngine;
-use crate::artifact_store::{ObjectTokens, StoreLocation};
 use crate::registry::{RegistryClient, TokenSigner};
 use crate::trust::TrustKeys;
 use crate::trust::bundle::TransparencyLogKeys;

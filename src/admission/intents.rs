@@ -12,8 +12,8 @@ use super::queries::parse_opt;
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::NewAuditRecord;
 use crate::domain::{
-    AccessGrant, AppSlug, Artifact, ArtifactKind, ArtifactType, Channel, Digest, IntentKind, LifecycleState, Principal,
-    ProjectSlug, PublishIntent, PullIntent, RepositoryPath, TrustState,
+    AccessGrant, AppSlug, Artifact, ArtifactKind, ArtifactType, Channel, Digest, IntentKind, LifecycleState,
+    Principal, ProjectSlug, PublishIntent, PullIntent, RepositoryPath, TrustState,
 };
 use crate::policy::{Action, RequestContext, Resource};
 
@@ -315,7 +315,11 @@ impl Admission {
             token: token.token.clone(),
             expires_at: intent.expires_at,
         };
-        Ok(PullAnswer::Oci(self.oci_answer(&intent, &artifact, Some(credential))))
+        Ok(PullAnswer::Oci(self.oci_answer(
+            &intent,
+            &artifact,
+            Some(credential),
+        )))
     }
 
     /// The OCI answer for `intent`, with the credential when it is being issued now.

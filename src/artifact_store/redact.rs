@@ -87,7 +87,10 @@ mod tests {
             redact_uri("https://acct.blob.core.windows.net/c/w.bin?sv=2024&sig=s3cr3t"),
             "https://acct.blob.core.windows.net/c/w.bin?sv=2024&sig=REDACTED"
         );
-        assert_eq!(redact_uri("https://h.example/w?token=t"), "https://h.example/w?token=REDACTED");
+        assert_eq!(
+            redact_uri("https://h.example/w?token=t"),
+            "https://h.example/w?token=REDACTED"
+        );
         assert!(uri_has_credentials("https://h.example/w?Token=t"));
     }
 

@@ -186,7 +186,12 @@ mod tests {
         };
         let intent = Uuid::now_v7();
         let signed = tokens()
-            .sign("user:olivia", grant.clone(), Some(intent), Utc::now() + chrono::Duration::seconds(60))
+            .sign(
+                "user:olivia",
+                grant.clone(),
+                Some(intent),
+                Utc::now() + chrono::Duration::seconds(60),
+            )
             .unwrap();
         let public = DecodingKey::from_ec_pem(&std::fs::read(fixture("token.crt")).unwrap()).unwrap();
         let mut validation = Validation::new(Algorithm::ES256);

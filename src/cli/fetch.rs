@@ -82,11 +82,7 @@ pub async fn run(args: FetchArgs) -> anyhow::Result<ExitCode> {
         None => default_name(&plan),
     };
     let bytes = download_verified(&plan, &output).await?;
-    println!(
-        "fetched {} ({bytes} bytes, {})",
-        output.display(),
-        plan.digest
-    );
+    println!("fetched {} ({bytes} bytes, {})", output.display(), plan.digest);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -97,7 +93,12 @@ async fn plan(args: &FetchArgs) -> anyhow::Result<Plan> {
     let url = Url::parse(&args.target)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"))
-        .ok_or_else(|| anyhow!("`{}` is neither a pull-intent id nor an http(s) URL", redact_uri(&args.target)))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "`{}` is neither a pull-intent id nor an http(s) URL",
+                redact_uri(&args.target)
+            )
+        })?;
     let raw = args
         .digest
         .as_deref()
@@ -112,10 +113,9 @@ async fn plan(args: &FetchArgs) -> anyhow::Result<Plan> {
 }
 
 async fn plan_from_intent(args: &FetchArgs, id: Uuid) -> anyhow::Result<Plan> {
-    let token = args
-        .token
-        .as_deref()
-        .ok_or_else(|| anyhow!("reading a pull intent needs a gateway token (`--token` or GATEHOUSE_TOKEN)"))?;
+    let token = args.token.as_deref().ok_or_else(|| {
+        anyhow!("reading a pull intent needs a gateway token (`--token` or GATEHOUSE_TOKEN)")
+    })?;
     let base = args.url.trim_end_matches('/');
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
@@ -182,8 +182,12 @@ fn partial_path(output: &Path) -> PathBuf {
 
 /// Downloads (resuming), verifies, then renames into place; the verified size is returned.
 async fn download_verified(plan: &Plan, output: &Path) -> anyhow::Result<u64> {
-    let hasher = Hasher::for_digest(&plan.digest)
-        .ok_or_else(|| anyhow!("digest algorithm `{}` cannot be verified", plan.digest.algorithm()))?;
+    let hasher = Hasher::for_digest(&plan.digest).ok_or_else(|| {
+        anyhow!(
+            "digest algorithm `{}` cannot be verified",
+            plan.digest.algorithm()
+        )
+    })?;
     let partial = partial_path(output);
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))

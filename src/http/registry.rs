@@ -58,10 +58,7 @@ async fn get_pull_intent(
     Caller(principal): Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let answer = state
-        .admission
-        .get_pull_intent(&principal, &id, &meta())
-        .await?;
+    let answer = state.admission.get_pull_intent(&principal, &id, &meta()).await?;
     Ok(Json(answer).into_response())
 }
 

@@ -114,7 +114,9 @@ impl ContentFetcher {
     /// A bearer token for `url` when it is an artifact-store object and tokens are configured.
     fn object_token(&self, url: &reqwest::Url, digest: &Digest) -> Option<String> {
         let tokens = self.object_tokens.as_ref()?;
-        let key = url.as_str().strip_prefix(self.artifact_store.as_ref()?.as_str())?;
+        let key = url
+            .as_str()
+            .strip_prefix(self.artifact_store.as_ref()?.as_str())?;
         let grant = ObjectGrant {
             key: key.to_owned(),
             digest: digest.to_string(),

@@ -179,12 +179,15 @@ fn answer(shared: &Shared, key: &str, range: Option<&str>, headers: &HeaderMap) 
     let body = match cut {
         // The announced length stays the whole body; the connection breaks after `n` bytes.
         Some(n) if n < length => {
+            use futures_util::StreamExt as _;
             let sent = Bytes::from(body[..n].to_vec());
-            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
-                Ok(sent),
-                Err(std::io::Error::other("store cut the response")),
-            ];
-            Body::from_stream(futures_util::stream::iter(chunks))
+            let first = futures_util::stream::once(async move { Ok::<_, std::io::Error>(sent) });
+            // The pause lets the sent bytes reach the client before the connection breaks.
+            let broken = futures_util::stream::once(async {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                Err(std::io::Error::other("store cut the response"))
+            });
+            Body::from_stream(first.chain(broken))
         }
         _ => Body::from(body),
     };

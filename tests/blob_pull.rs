@@ -40,7 +40,10 @@ async fn token_store() -> BlobStore {
 /// A gateway that signs object tokens, fetches blob content to verify it, and lets object
 /// tokens live `token_ttl` seconds.
 async fn gateway(store: &BlobStore, token_ttl: i64) -> TestApp {
-    let db = Db::sqlite();
+    gateway_on(Db::sqlite(), store, token_ttl).await
+}
+
+async fn gateway_on(db: Db, store: &BlobStore, token_ttl: i64) -> TestApp {
     let mut config = common::test_config(&db);
     config.artifact_store.url = Some(store.url.clone());
     config.artifact_store.token_ttl_seconds = token_ttl;
@@ -303,11 +306,24 @@ async fn the_credential_works_for_its_object_only_and_not_after_expiry() {
 }
 
 #[tokio::test]
-async fn revoked_and_policy_denied_blobs_get_no_pull_intent() {
+async fn revoked_retired_and_policy_denied_blobs_get_no_pull_intent_on_sqlite() {
+    refusals(Db::sqlite()).await;
+}
+
+#[tokio::test]
+async fn revoked_retired_and_policy_denied_blobs_get_no_pull_intent_on_postgres() {
+    let Some(db) = common::pg::fresh_db().await else {
+        return;
+    };
+    refusals(Db::Postgres(db)).await;
+}
+
+async fn refusals(db: Db) {
     let store = token_store().await;
     let bytes = weights();
     store.put(KEY, &bytes);
-    let app = gateway(&store, 300).await;
+    store.put("models/old.bin", b"retired weights");
+    let app = gateway_on(db, &store, 300).await;
     let id = registered_and_verified(&app, KEY, &bytes).await;
 
     // Policy: a pull for `prod` needs the artifact there; a viewer may not pull at all.
@@ -351,6 +367,20 @@ async fn revoked_and_policy_denied_blobs_get_no_pull_intent() {
         .await;
     assert_eq!(status, 200, "{read}");
     assert_eq!(read["credential"], Value::Null, "{read}");
+
+    // Retired: the same.
+    let old = registered_and_verified(&app, "models/old.bin", b"retired weights").await;
+    let (status, retired) = app
+        .post(&format!("/v1/artifacts/{old}/retire"), &admin, json!({}))
+        .await;
+    assert_eq!(status, 200, "{retired}");
+    let (status, problem) = pull_intent(&app, &operator(), json!({ "artifact_id": old })).await;
+    assert_eq!(status, 403, "{problem}");
+    assert_eq!(
+        problem["policy_ids"],
+        json!(["no-use-revoked-or-retired"]),
+        "{problem}"
+    );
     app.shutdown().await;
 }
 
@@ -495,4 +525,26 @@ async fn a_plain_url_is_fetched_against_a_given_digest() {
     let run = fetch(&["0190c0de-0000-7000-8000-000000000000"], &[]).await;
     assert!(!run.status.success());
     assert!(stderr(&run).contains("GATEHOUSE_TOKEN"), "{}", stderr(&run));
+}
+
+#[tokio::test]
+async fn without_an_artifact_store_no_intent_is_recorded() {
+    // No `artifact_store.url` and no token key: a store blob cannot get a credential.
+    let app = TestApp::spawn(Db::sqlite()).await;
+    let source = json!({ "source_type": "artifact_store", "uri": format!("store://{KEY}") });
+    let artifact = register(&app, "llm", &common::digest("llm"), source).await;
+    let id = artifact["id"].as_str().unwrap();
+    let (status, problem) = pull_intent(&app, &operator(), json!({ "artifact_id": id })).await;
+    assert_eq!(status, 503, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("artifact_store.url"),
+        "{problem}"
+    );
+    let (_, explained) = app.get(&format!("/v1/artifacts/{id}/explain"), &operator()).await;
+    let audited = explained["audit"].as_array().unwrap();
+    assert!(
+        audited.iter().all(|a| a["action"] != "app_artifact.pull_intent"),
+        "{explained}"
+    );
+    app.shutdown().await;
 }

@@ -135,13 +135,9 @@ impl ContentFetcher {
         match source.source_type {
             SourceType::ArtifactStore => {
                 let base = self.artifact_store.as_ref()?;
-                let key = source.uri.strip_prefix("store://")?;
                 // Keys are relative paths inside the store: nothing that climbs out of it.
-                let safe = !key.is_empty()
-                    && !key.starts_with('/')
-                    && key.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
-                    && !key.contains(['?', '#', '\\']);
-                safe.then(|| base.join(key).ok()).flatten()
+                let key = crate::artifact_store::object_key(&source.uri)?;
+                base.join(key).ok()
             }
             SourceType::Https => {
                 let url = reqwest::Url::parse(&source.uri).ok()?;

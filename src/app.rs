@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use crate::admission::{
     Admission, AdmissionParts, RegistryInfo, RegistrySettings, RegistrySetup, TrustSetup, run_worker,
 };
+use crate::artifact_store::{ObjectTokens, StoreLocation};
 use crate::audit::DecisionLogWriter;
 use crate::auth::Authenticator;
 use crate::config::Config;
@@ -304,10 +305,20 @@ fn registry_setup(config: &Config) -> anyhow::Result<RegistrySetup> {
             "config key `registry.verify_manifest_on_register` needs `registry.token_key_file` to read from the registry"
         );
     }
+    let store = &config.artifact_store;
+    let artifact_store = store
+        .url
+        .as_deref()
+        .map(StoreLocation::new)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("config key `artifact_store.url`: {e}"))?;
+    let object_tokens = object_tokens(config)?;
     Ok(RegistrySetup {
         signer,
         client,
         webhook_secret,
+        artifact_store,
+        object_tokens,
         settings: RegistrySettings {
             intent_ttl_default_seconds: r.intent_ttl_default_seconds,
             intent_ttl_max_seconds: r.intent_ttl_max_seconds,
@@ -316,6 +327,26 @@ fn registry_setup(config: &Config) -> anyhow::Result<RegistrySetup> {
             verify_manifests: r.verifies_manifests(),
         },
     })
+}
+
+/// The object-token signer: `artifact_store.token_key_file`, else the registry token key.
+fn object_tokens(config: &Config) -> anyhow::Result<Option<ObjectTokens>> {
+    let store = &config.artifact_store;
+    let Some(key) = store
+        .token_key_file
+        .as_ref()
+        .or(config.registry.token_key_file.as_ref())
+    else {
+        return Ok(None);
+    };
+    let tokens = ObjectTokens::from_key_file(
+        key,
+        config.registry.token_issuer.clone(),
+        store.audience.clone(),
+        store.token_ttl_seconds,
+    )
+    .map_err(|e| anyhow::anyhow!("config key `artifact_store.token_key_file`: {e}"))?;
+    Ok(Some(tokens))
 }
 
 /// Loads the trust keys, the trusted root (log keys, Fulcio CAs) and the keyless identities
@@ -336,6 +367,11 @@ fn trust_setup(config: &Config) -> anyhow::Result<TrustSetup> {
     }
     let content = ContentFetcher::new(&config.trust.content_fetch, config.artifact_store.url.as_deref())
         .map_err(|e| anyhow::anyhow!("config key `trust.content_fetch`: {e}"))?;
+    // The gateway presents an object token too, so a store that requires one serves it.
+    let content = match content {
+        Some(fetcher) => Some(fetcher.with_object_tokens(object_tokens(config)?)),
+        None => None,
+    };
     // Every input a check's outcome depends on: keys, the trusted root, the identities and the
     // log rule. The cache lives in this process only, so a Debug rendering is a stable enough key.
     let root_bytes = match &config.trust.trusted_root_file {

@@ -44,11 +44,28 @@ pub struct Config {
 }
 
 /// The internal artifact store.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ArtifactStoreConfig {
     /// Base URL that `store://<key>` source URIs resolve against (`<url>/<key>`).
     pub url: Option<String>,
+    /// The `aud` of object tokens (the store checks it is its own name).
+    pub audience: String,
+    /// Longest lifetime of an object token (a blob pull intent lives no longer).
+    pub token_ttl_seconds: i64,
+    /// PEM EC P-256 key that signs object tokens; default: `registry.token_key_file`.
+    pub token_key_file: Option<PathBuf>,
+}
+
+impl Default for ArtifactStoreConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            audience: "gatehouse-artifact-store".to_owned(),
+            token_ttl_seconds: 300,
+            token_key_file: None,
+        }
+    }
 }
 
 /// Where the registry is and how repositories are named.
@@ -404,6 +421,13 @@ impl Config {
                 key: "registry.token_cert_file".to_owned(),
                 origin: origin.to_owned(),
                 reason: "`token_key_file` and `token_cert_file` are set together or not at all".to_owned(),
+            });
+        }
+        if self.artifact_store.token_ttl_seconds <= 0 {
+            return Err(ConfigError::Key {
+                key: "artifact_store.token_ttl_seconds".to_owned(),
+                origin: origin.to_owned(),
+                reason: "must be positive".to_owned(),
             });
         }
         if self.http.body_limit_bytes == 0 || self.http.request_timeout_seconds == 0 {

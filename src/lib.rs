@@ -2,6 +2,7 @@
 
 pub mod admission;
 pub mod app;
+pub mod artifact_store;
 pub mod audit;
 pub mod auth;
 pub mod cli;

@@ -279,6 +279,7 @@ async fn operational_endpoints_answer() {
         "/v1/registry",
         "/v1/projects/{project}/publish-intents",
         "/v1/projects/{project}/pull-intents",
+        "/v1/pull-intents/{id}",
         "/v1/projects/{project}/unregistered-pushes",
         "/v1/registry/token",
         "/v1/webhooks/registry",

@@ -5,14 +5,15 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::blob_pull::PullAnswer;
 use super::credentials::{Credential, new_password, password_sha256};
 use super::decide::artifact_audit;
 use super::queries::parse_opt;
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::NewAuditRecord;
 use crate::domain::{
-    AccessGrant, AppSlug, ArtifactKind, ArtifactType, Channel, Digest, IntentKind, LifecycleState, Principal,
-    ProjectSlug, PublishIntent, PullIntent, RepositoryPath, TrustState,
+    AccessGrant, AppSlug, Artifact, ArtifactKind, ArtifactType, Channel, Digest, IntentKind, LifecycleState,
+    Principal, ProjectSlug, PublishIntent, PullIntent, RepositoryPath, TrustState,
 };
 use crate::policy::{Action, RequestContext, Resource};
 
@@ -69,11 +70,13 @@ pub struct PullIntentInput {
     pub runtime_class: Option<String>,
 }
 
-/// The answer to a pull intent.
+/// The answer to a pull intent for an OCI artifact.
 #[derive(Debug, Clone, Serialize)]
 pub struct PullIntentAnswer {
     /// Intent id.
     pub id: Uuid,
+    /// Always `oci`.
+    pub artifact_kind: ArtifactKind,
     /// Registry host.
     pub registry: Option<String>,
     /// Repository.
@@ -82,14 +85,15 @@ pub struct PullIntentAnswer {
     pub digest: Digest,
     /// `<registry>/<repository>@<digest>`.
     pub reference: String,
-    /// Pull-only credential.
-    pub credential: Credential,
+    /// Pull-only credential (shown once: reading the intent later does not show it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<Credential>,
     /// Expiry.
     pub expires_at: DateTime<Utc>,
 }
 
 impl Admission {
-    fn intent_ttl(&self, requested: Option<i64>) -> Result<Duration, AdmissionError> {
+    pub(super) fn intent_ttl(&self, requested: Option<i64>) -> Result<Duration, AdmissionError> {
         let settings = &self.registry_setup.settings;
         let seconds = requested.unwrap_or(settings.intent_ttl_default_seconds);
         if seconds <= 0 {
@@ -214,7 +218,7 @@ impl Admission {
         project: &str,
         input: PullIntentInput,
         meta: &RequestMeta,
-    ) -> Result<PullIntentAnswer, AdmissionError> {
+    ) -> Result<PullAnswer, AdmissionError> {
         let project: ProjectSlug = project
             .parse()
             .map_err(|e| AdmissionError::invalid("project", e))?;
@@ -262,11 +266,11 @@ impl Admission {
                 "a revoked or retired artifact gets no pull intent".to_owned(),
             ));
         }
-        if artifact.artifact_kind != ArtifactKind::Oci {
-            return Err(AdmissionError::invalid(
-                "artifact_id",
-                "pull intents for blobs are not available yet",
-            ));
+        if artifact.artifact_kind == ArtifactKind::Blob {
+            let answer = self
+                .blob_pull_intent(principal, artifact, channel, allowed, meta)
+                .await?;
+            return Ok(PullAnswer::Blob(answer));
         }
         let signer = self.registry_setup.signer()?;
         let now = Utc::now();
@@ -305,20 +309,36 @@ impl Admission {
             .await?;
         self.record_token(&token, Some(id), IntentKind::Pull, &username)
             .await?;
+        let credential = Credential {
+            username,
+            password,
+            token: token.token.clone(),
+            expires_at: intent.expires_at,
+        };
+        Ok(PullAnswer::Oci(self.oci_answer(
+            &intent,
+            &artifact,
+            Some(credential),
+        )))
+    }
+
+    /// The OCI answer for `intent`, with the credential when it is being issued now.
+    pub(super) fn oci_answer(
+        &self,
+        intent: &PullIntent,
+        artifact: &Artifact,
+        credential: Option<Credential>,
+    ) -> PullIntentAnswer {
         let host = self.registry.registry.clone().unwrap_or_default();
-        Ok(PullIntentAnswer {
-            id,
+        PullIntentAnswer {
+            id: intent.id,
+            artifact_kind: artifact.artifact_kind,
             reference: format!("{host}/{}@{}", artifact.repository, artifact.digest),
             registry: self.registry.registry.clone(),
-            repository: artifact.repository,
-            digest: artifact.digest,
-            credential: Credential {
-                username,
-                password,
-                token: token.token.clone(),
-                expires_at: intent.expires_at,
-            },
+            repository: artifact.repository.clone(),
+            digest: artifact.digest.clone(),
+            credential,
             expires_at: intent.expires_at,
-        })
+        }
     }
 }

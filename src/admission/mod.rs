@@ -1,6 +1,7 @@
 //! The admission service: the one place that sequences a request — decide with Cedar, apply the
 //! state machines, persist the change with its audit and decision records.
 
+mod blob_pull;
 mod credentials;
 mod decide;
 mod error;
@@ -25,6 +26,7 @@ use crate::metrics::Metrics;
 use crate::policy::PolicyEngine;
 use crate::store::Store;
 
+pub use blob_pull::{BlobPullAnswer, ObjectCredential, PullAnswer};
 pub use credentials::Credential;
 pub use decide::noting_would_deny;
 pub use error::AdmissionError;

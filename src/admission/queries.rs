@@ -171,7 +171,9 @@ impl Admission {
     }
 
     /// The artifact with its evidence and promotions.
-    pub(super) async fn view(&self, artifact: Artifact) -> Result<ArtifactView, AdmissionError> {
+    pub(super) async fn view(&self, mut artifact: Artifact) -> Result<ArtifactView, AdmissionError> {
+        // Answers never show a credential the registered URI embeds; the stored row keeps it.
+        artifact.source.uri = crate::artifact_store::redact_uri(&artifact.source.uri);
         let evidence = self.store.evidence(artifact.id).await?;
         let promotions = self.store.promotions(artifact.id).await?;
         Ok(ArtifactView {
@@ -217,7 +219,11 @@ impl Admission {
         let page = page(query.limit, query.cursor)?;
         self.authorize_read(principal, Action::Read, Resource::Project(&project), meta)
             .await?;
-        Ok(self.store.list_artifacts(&filter, &page).await?)
+        let mut listed = self.store.list_artifacts(&filter, &page).await?;
+        for artifact in &mut listed.items {
+            artifact.source.uri = crate::artifact_store::redact_uri(&artifact.source.uri);
+        }
+        Ok(listed)
     }
 
     /// Evidence, promotions, decisions and audit records of one artifact.

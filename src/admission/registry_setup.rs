@@ -6,6 +6,7 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::AdmissionError;
+use crate::artifact_store::{ObjectTokens, StoreLocation};
 use crate::registry::{RegistryClient, TokenSigner};
 
 /// Lifetimes and names from `[registry]`.
@@ -34,6 +35,10 @@ pub struct RegistrySetup {
     pub webhook_secret: Option<SecretString>,
     /// Lifetimes and names.
     pub settings: RegistrySettings,
+    /// Where the internal artifact store's objects are (`artifact_store.url`).
+    pub artifact_store: Option<StoreLocation>,
+    /// Signs the object tokens that store accepts.
+    pub object_tokens: Option<ObjectTokens>,
 }
 
 impl RegistrySetup {
@@ -45,6 +50,18 @@ impl RegistrySetup {
                     .to_owned(),
             )
         })
+    }
+
+    /// The artifact store and its token signer, or a 503 naming the missing configuration.
+    pub fn artifact_store(&self) -> Result<(&StoreLocation, &ObjectTokens), AdmissionError> {
+        match (&self.artifact_store, &self.object_tokens) {
+            (Some(location), Some(tokens)) => Ok((location, tokens)),
+            _ => Err(AdmissionError::NotConfigured(
+                "the artifact store is not configured (`artifact_store.url` and a token key: \
+                 `artifact_store.token_key_file` or `registry.token_key_file`)"
+                    .to_owned(),
+            )),
+        }
     }
 
     /// The registry client, or a 503 naming the missing configuration.

@@ -1,6 +1,8 @@
-//! The command line: `serve`, `migrate`, `policy validate|test|replay`, `audit verify`, `token mint`.
+//! The command line: `serve`, `migrate`, `policy validate|test|replay`, `audit verify`, `token mint`,
+//! `fetch`.
 
 mod audit;
+mod fetch;
 mod policy;
 mod replay;
 mod token;
@@ -42,6 +44,9 @@ pub enum Command {
     /// Development tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Download a blob by pull-intent id (or URL and `--digest`), resuming, verified before it
+    /// is kept.
+    Fetch(fetch::FetchArgs),
 }
 
 /// Entry point of the binary: runs the command and turns failure into a message and exit code.
@@ -89,5 +94,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy(command) => policy::run(&config, command).await,
         Command::Audit(command) => audit::run(&config, command).await,
         Command::Token(command) => token::run(&config, command),
+        Command::Fetch(args) => fetch::run(args).await,
     }
 }

@@ -18,6 +18,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/projects/{project}/publish-intents", post(publish_intent))
         .route("/v1/projects/{project}/pull-intents", post(pull_intent))
+        .route("/v1/pull-intents/{id}", get(get_pull_intent))
         .route(
             "/v1/projects/{project}/unregistered-pushes",
             get(unregistered_pushes),
@@ -50,6 +51,15 @@ async fn pull_intent(
         .pull_intent(&principal, &project, input, &meta())
         .await?;
     Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+async fn get_pull_intent(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let answer = state.admission.get_pull_intent(&principal, &id, &meta()).await?;
+    Ok(Json(answer).into_response())
 }
 
 async fn unregistered_pushes(

@@ -11,6 +11,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256, Sha512};
 
+use crate::artifact_store::{ObjectGrant, ObjectTokens};
 use crate::config::ContentFetchConfig;
 use crate::domain::{Digest, Evidence, EvidenceResult, Source, SourceType};
 
@@ -30,16 +31,17 @@ pub struct ContentFetcher {
     artifact_store: Option<reqwest::Url>,
     https_hosts: Vec<String>,
     max_bytes: u64,
+    object_tokens: Option<ObjectTokens>,
 }
 
 /// A hasher for the digest's algorithm.
-enum Hasher {
+pub(crate) enum Hasher {
     Sha256(Sha256),
     Sha512(Sha512),
 }
 
 impl Hasher {
-    fn for_digest(digest: &Digest) -> Option<Self> {
+    pub(crate) fn for_digest(digest: &Digest) -> Option<Self> {
         match digest.algorithm() {
             "sha256" => Some(Self::Sha256(Sha256::new())),
             "sha512" => Some(Self::Sha512(Sha512::new())),
@@ -47,14 +49,14 @@ impl Hasher {
         }
     }
 
-    fn update(&mut self, bytes: &[u8]) {
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
         match self {
             Self::Sha256(h) => h.update(bytes),
             Self::Sha512(h) => h.update(bytes),
         }
     }
 
-    fn hex(self) -> String {
+    pub(crate) fn hex(self) -> String {
         match self {
             Self::Sha256(h) => hex::encode(h.finalize()),
             Self::Sha512(h) => hex::encode(h.finalize()),
@@ -98,7 +100,34 @@ impl ContentFetcher {
                 .map(|h| h.to_ascii_lowercase())
                 .collect(),
             max_bytes: config.max_bytes,
+            object_tokens: None,
         }))
+    }
+
+    /// Presents an object token, signed by `tokens`, with every artifact-store fetch.
+    #[must_use]
+    pub fn with_object_tokens(mut self, tokens: Option<ObjectTokens>) -> Self {
+        self.object_tokens = tokens;
+        self
+    }
+
+    /// A bearer token for `url` when it is an artifact-store object and tokens are configured.
+    fn object_token(&self, url: &reqwest::Url, digest: &Digest) -> Option<String> {
+        let tokens = self.object_tokens.as_ref()?;
+        let key = url
+            .as_str()
+            .strip_prefix(self.artifact_store.as_ref()?.as_str())?;
+        let grant = ObjectGrant {
+            key: key.to_owned(),
+            digest: digest.to_string(),
+        };
+        match tokens.sign_for_ttl("gatehouse:content-fetch", grant) {
+            Ok(signed) => Some(signed.token),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot sign an object token for content fetch");
+                None
+            }
+        }
     }
 
     /// The URL to fetch `source` from, when it is one the gateway may reach.
@@ -106,13 +135,9 @@ impl ContentFetcher {
         match source.source_type {
             SourceType::ArtifactStore => {
                 let base = self.artifact_store.as_ref()?;
-                let key = source.uri.strip_prefix("store://")?;
                 // Keys are relative paths inside the store: nothing that climbs out of it.
-                let safe = !key.is_empty()
-                    && !key.starts_with('/')
-                    && key.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
-                    && !key.contains(['?', '#', '\\']);
-                safe.then(|| base.join(key).ok()).flatten()
+                let key = crate::artifact_store::object_key(&source.uri)?;
+                base.join(key).ok()
             }
             SourceType::Https => {
                 let url = reqwest::Url::parse(&source.uri).ok()?;
@@ -179,7 +204,11 @@ impl ContentFetcher {
             );
             return Ok(Err(("algorithm", reason)));
         };
-        let mut response = self.client.get(url).send().await.map_err(unavailable)?;
+        let mut request = self.client.get(url.clone());
+        if let Some(token) = self.object_token(&url, digest) {
+            request = request.bearer_auth(token);
+        }
+        let mut response = request.send().await.map_err(unavailable)?;
         let status = response.status();
         if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             return Err(FetchUnavailable::Source(format!("status {status}")));

@@ -89,6 +89,8 @@ impl Application {
                 )
             }),
             root: config.registry.root.clone(),
+            platform_root: config.registry.platform_root.clone(),
+            tenant_root: config.registry.tenant_root.clone(),
             token_realm: "/v1/registry/token".to_owned(),
             token_service: config.registry.service.clone(),
             supported_kinds: ArtifactKind::ALL.iter().map(|k| k.as_str().to_owned()).collect(),

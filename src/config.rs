@@ -41,6 +41,24 @@ pub struct Config {
     pub http: HttpConfig,
     /// The internal artifact store that `artifact_store` sources live in.
     pub artifact_store: ArtifactStoreConfig,
+    /// The platform release catalog.
+    pub platform: PlatformConfig,
+}
+
+/// The platform release catalog.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlatformConfig {
+    /// Largest artifact the convenience download streams; bigger ones are pulled from the registry.
+    pub download_max_bytes: u64,
+}
+
+impl Default for PlatformConfig {
+    fn default() -> Self {
+        Self {
+            download_max_bytes: 64 * 1024 * 1024,
+        }
+    }
 }
 
 /// The internal artifact store.
@@ -78,6 +96,10 @@ pub struct RegistryConfig {
     pub public_host: Option<String>,
     /// Repositories are `<root>/<project>/<app>`.
     pub root: RepositoryPath,
+    /// Platform-visibility repositories are `<platform_root>/<name>`.
+    pub platform_root: RepositoryPath,
+    /// Tenant-visibility repositories are `<tenant_root>/<tenant>/<name>`.
+    pub tenant_root: RepositoryPath,
     /// The token `aud` the registry expects.
     pub service: String,
     /// `iss` of registry tokens.
@@ -205,6 +227,19 @@ pub struct HttpConfig {
     pub decision_batch_max: usize,
 }
 
+/// The first of the platform and tenant roots that equals or nests with another root: the
+/// visibility class of a path is read from the root it lies under, so they must be disjoint.
+fn overlapping_root(r: &RegistryConfig) -> Option<&'static str> {
+    let nests = |a: &RepositoryPath, b: &RepositoryPath| {
+        let (a, b) = (a.as_str(), b.as_str());
+        a == b || a.starts_with(&format!("{b}/")) || b.starts_with(&format!("{a}/"))
+    };
+    if nests(&r.platform_root, &r.root) || nests(&r.platform_root, &r.tenant_root) {
+        return Some("platform_root");
+    }
+    nests(&r.tenant_root, &r.root).then_some("tenant_root")
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -221,6 +256,7 @@ impl Default for Config {
             trust: TrustConfig::default(),
             http: HttpConfig::default(),
             artifact_store: ArtifactStoreConfig::default(),
+            platform: PlatformConfig::default(),
         }
     }
 }
@@ -231,6 +267,8 @@ impl Default for RegistryConfig {
             url: None,
             public_host: None,
             root: RepositoryPath::default_root(),
+            platform_root: RepositoryPath::default_platform_root(),
+            tenant_root: RepositoryPath::default_tenant_root(),
             service: "gatehouse-registry".to_owned(),
             token_issuer: "gatehouse".to_owned(),
             token_key_file: None,
@@ -398,6 +436,13 @@ impl Config {
             });
         }
         let r = &self.registry;
+        if let Some(key) = overlapping_root(r) {
+            return Err(ConfigError::Key {
+                key: format!("registry.{key}"),
+                origin: origin.to_owned(),
+                reason: "the project, platform and tenant roots must not lie inside one another".to_owned(),
+            });
+        }
         if r.intent_ttl_default_seconds <= 0
             || r.intent_ttl_max_seconds < r.intent_ttl_default_seconds
             || r.token_ttl_seconds <= 0
@@ -540,6 +585,11 @@ mod tests {
         std::fs::write(&file, "[registry]\nroot = \"Bad Root\"\n").unwrap();
         let err = Config::load_with_env(Some(&file), &[]).unwrap_err().to_string();
         assert!(err.contains("registry.root"), "{err}");
+
+        // The class of a path is read from its root, so roots may not nest.
+        std::fs::write(&file, "[registry]\nplatform_root = \"gpuaas/apps/platform\"\n").unwrap();
+        let err = Config::load_with_env(Some(&file), &[]).unwrap_err().to_string();
+        assert!(err.contains("registry.platform_root"), "{err}");
 
         std::fs::write(&file, "colour = \"blue\"\n").unwrap();
         let err = Config::load_with_env(Some(&file), &[]).unwrap_err().to_string();

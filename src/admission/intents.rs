@@ -32,6 +32,10 @@ pub struct PublishIntentInput {
     pub expected_digest: Option<String>,
     /// Requested lifetime (capped by configuration).
     pub ttl_seconds: Option<i64>,
+    /// `project` (default), `tenant` or `platform`: picks the canonical repository.
+    pub visibility: Option<String>,
+    /// The tenant of a `tenant` repository.
+    pub tenant: Option<String>,
 }
 
 /// The answer to a publish intent.
@@ -136,7 +140,8 @@ impl Admission {
             ));
         }
         let signer = self.registry_setup.signer()?;
-        let repository = RepositoryPath::canonical(&self.registry.root, &project, &app);
+        let scope = super::register::parse_scope(input.visibility.as_deref(), input.tenant.as_deref())?;
+        let repository = self.repository_roots().path(&scope, &project, &app);
         let context = RequestContext {
             artifact_kind: Some(kind.to_string()),
             ..RequestContext::default()
@@ -144,6 +149,7 @@ impl Admission {
         let resource = Resource::Repository {
             project: &project,
             path: &repository,
+            scope: &scope,
         };
         let allowed = self
             .authorize(principal, Action::RequestPublishIntent, resource, context, meta)

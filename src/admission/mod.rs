@@ -143,6 +143,15 @@ impl Admission {
         &self.channels
     }
 
+    /// The roots of the three visibility classes.
+    pub fn repository_roots(&self) -> crate::domain::RepositoryRoots {
+        crate::domain::RepositoryRoots {
+            project: self.registry.root.clone(),
+            platform: self.registry.platform_root.clone(),
+            tenants: self.registry.tenant_root.clone(),
+        }
+    }
+
     /// The registry root repositories live under.
     pub fn registry_root(&self) -> &RepositoryPath {
         &self.registry.root

@@ -51,9 +51,11 @@ impl Admission {
                 continue;
             };
             let context = RequestContext::default();
+            let scope = self.repository_roots().scope_of(&path);
             let resource = Resource::Repository {
                 project: &project,
                 path: &path,
+                scope: &scope,
             };
             let (decision, record) =
                 self.evaluate_as(caller, &actor, Action::Notify, resource, context, meta);

@@ -74,6 +74,10 @@ pub struct RegistryInfo {
     pub registry: Option<String>,
     /// Repository root: repositories are `<root>/<project>/<app>`.
     pub root: crate::domain::RepositoryPath,
+    /// Root of platform repositories: `<platform_root>/<name>`.
+    pub platform_root: crate::domain::RepositoryPath,
+    /// Root of tenant repositories: `<tenant_root>/<tenant>/<name>`.
+    pub tenant_root: crate::domain::RepositoryPath,
     /// Path of the token endpoint (Docker registry token auth realm).
     pub token_realm: String,
     /// The `service` (token audience) the registry expects.

@@ -7,7 +7,8 @@ use super::decide::registration_audit;
 use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
 use crate::domain::{
     AppSlug, Artifact, ArtifactId, ArtifactKind, ArtifactType, Digest, LifecycleState, Principal,
-    ProjectSlug, RepositoryPath, Source, SourceType, TrustState,
+    ProjectSlug, RepositoryRoots, Scope, Source, SourceType, TenantSlug, TrustState, Visibility,
+    VisibilityError,
 };
 use crate::policy::{Action, RequestContext, Resource};
 use crate::store::{Registered, RegistrationLinks};
@@ -24,6 +25,10 @@ pub struct RegisterInput {
     pub artifact_type: Option<String>,
     /// Must equal the canonical repository if given.
     pub repository: Option<String>,
+    /// `project` (default), `tenant` or `platform`: picks the canonical repository.
+    pub visibility: Option<String>,
+    /// The tenant of a `tenant` repository.
+    pub tenant: Option<String>,
     /// Required: the truth.
     pub digest: Option<String>,
     /// Convenience label only.
@@ -56,6 +61,23 @@ pub struct SourceInput {
     pub content_encoding: Option<String>,
 }
 
+/// The visibility class a request names (`project` when it names none), with its tenant.
+pub(super) fn parse_scope(visibility: Option<&str>, tenant: Option<&str>) -> Result<Scope, AdmissionError> {
+    let class: Visibility = visibility
+        .map(str::parse)
+        .transpose()
+        .map_err(|e| AdmissionError::invalid("visibility", e))?
+        .unwrap_or_default();
+    let tenant: Option<TenantSlug> = tenant
+        .map(str::parse)
+        .transpose()
+        .map_err(|e| AdmissionError::invalid("tenant", e))?;
+    Scope::new(class, tenant).map_err(|e| match e {
+        VisibilityError::UnexpectedTenant => AdmissionError::invalid("tenant", e),
+        _ => AdmissionError::invalid("visibility", e),
+    })
+}
+
 pub(super) fn is_valid_tag(tag: &str) -> bool {
     // OCI distribution: [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}
     let mut bytes = tag.bytes();
@@ -72,7 +94,7 @@ impl RegisterInput {
     fn parse(
         self,
         project: ProjectSlug,
-        root: &RepositoryPath,
+        roots: &RepositoryRoots,
         principal: &Principal,
     ) -> Result<(Artifact, Option<Uuid>), AdmissionError> {
         let intent_id = self
@@ -107,7 +129,8 @@ impl RegisterInput {
             }
             None => return Err(AdmissionError::invalid("digest", "is required")),
         };
-        let repository = RepositoryPath::canonical(root, &project, &app);
+        let scope = parse_scope(self.visibility.as_deref(), self.tenant.as_deref())?;
+        let repository = roots.path(&scope, &project, &app);
         if let Some(given) = self.repository.as_deref()
             && given != repository.as_str()
         {
@@ -143,6 +166,7 @@ impl RegisterInput {
             artifact_kind: kind,
             artifact_type,
             repository,
+            scope,
             digest,
             tag: self.tag,
             media_type: self.media_type,
@@ -211,7 +235,7 @@ impl Admission {
             .map_err(|e| AdmissionError::invalid("project", e))?;
         let attachments =
             super::verify::checked_attachments(&input.attestations, input.sigstore_bundle.as_ref())?;
-        let (mut candidate, intent_id) = input.parse(project, &self.registry.root, principal)?;
+        let (mut candidate, intent_id) = input.parse(project, &self.repository_roots(), principal)?;
         if let Some(id) = intent_id {
             self.check_intent_for(&candidate, id).await?;
         }

@@ -216,6 +216,7 @@ impl Admission {
             artifact_kind: intent.artifact_kind,
             artifact_type: intent.artifact_type,
             repository: intent.repository.clone(),
+            scope: self.repository_roots().scope_of(&intent.repository),
             digest: digest.clone(),
             tag: event.tag.clone().or_else(|| intent.tag_hint.clone()),
             media_type: event.media_type.clone(),

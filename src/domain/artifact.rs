@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    AppSlug, ArtifactKind, ArtifactType, Channel, Digest, LifecycleState, ProjectSlug, RepositoryPath,
+    AppSlug, ArtifactKind, ArtifactType, Channel, Digest, LifecycleState, ProjectSlug, RepositoryPath, Scope,
     SourceType, TrustState,
 };
 
@@ -134,6 +134,9 @@ pub struct Artifact {
     pub artifact_type: ArtifactType,
     /// Canonical repository chosen by the gateway.
     pub repository: RepositoryPath,
+    /// Visibility class of the repository (`visibility`, and `tenant` for the tenant class).
+    #[serde(flatten)]
+    pub scope: Scope,
     /// The truth.
     pub digest: Digest,
     /// Convenience label only.

@@ -10,6 +10,7 @@ mod principal;
 mod slugs;
 mod trust;
 mod verification;
+mod visibility;
 
 pub use artifact::{Actor, ActorType, Artifact, ArtifactId, Evidence, EvidenceResult, Promotion, Source};
 pub use channel::{Channel, ChannelOrder, ChannelOrderError};
@@ -21,9 +22,10 @@ pub use intent::{
 pub use kinds::{ArtifactKind, ArtifactType, KindError, SourceType};
 pub use lifecycle::{LifecycleError, LifecycleMove, LifecycleState};
 pub use principal::{CiClaims, Principal, Role};
-pub use slugs::{AppSlug, ProjectSlug, RepositoryPath, SlugError};
+pub use slugs::{AppSlug, ProjectSlug, RepositoryPath, SlugError, TenantSlug};
 pub use trust::{TrustError, TrustMove, TrustState};
 pub use verification::VerificationJob;
+pub use visibility::{RepositoryRoots, Scope, Visibility, VisibilityError};
 
 /// Implements `Serialize` as the string form and `Deserialize` through `FromStr`, so a value of
 /// the type can never be built from unchecked input.

@@ -62,6 +62,10 @@ slug_type!(
     /// An app slug within a project.
     AppSlug
 );
+slug_type!(
+    /// A tenant slug: names a tenant-visible repository `<tenant root>/<tenant>/<name>`.
+    TenantSlug
+);
 
 /// A canonical repository path such as `gpuaas/apps/<project>/<app>`: lowercase OCI path
 /// components separated by `/`, no host part.
@@ -82,6 +86,24 @@ impl RepositoryPath {
     /// The default registry root, `gpuaas/apps`.
     pub fn default_root() -> Self {
         Self("gpuaas/apps".to_owned())
+    }
+
+    /// The default root of platform repositories, `gpuaas/platform`.
+    pub fn default_platform_root() -> Self {
+        Self("gpuaas/platform".to_owned())
+    }
+
+    /// The default root of tenant repositories, `gpuaas/tenants`.
+    pub fn default_tenant_root() -> Self {
+        Self("gpuaas/tenants".to_owned())
+    }
+
+    /// `<self>/<a>` and, if given, `/<b>`: slugs are always valid path components.
+    pub(super) fn join(&self, a: &str, b: Option<&str>) -> Self {
+        match b {
+            Some(b) => Self(format!("{}/{a}/{b}", self.0)),
+            None => Self(format!("{}/{a}", self.0)),
+        }
     }
 }
 

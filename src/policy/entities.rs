@@ -10,7 +10,7 @@ use cedar_policy::{EntityId, EntityTypeName, EntityUid};
 use serde_json::{Map, Value, json};
 
 use super::request::{Caller, Resource};
-use crate::domain::{ActorType, Artifact, Principal, ProjectSlug, Role};
+use crate::domain::{ActorType, Artifact, Principal, ProjectSlug, RepositoryPath, Role, Scope};
 
 /// The namespace every Gatehouse entity type lives in.
 const NAMESPACE: &str = "Gatehouse";
@@ -173,10 +173,9 @@ fn principal_attrs(slice: &mut EntitySlice, p: &Principal) -> Map<String, Value>
 fn add_resource(slice: &mut EntitySlice, resource: &Resource<'_>) {
     match resource {
         Resource::Artifact(a) => add_artifact(slice, a),
-        Resource::Repository { project, path } => {
+        Resource::Repository { project, path, scope } => {
             let parent = slice.add_project(project);
-            let mut attrs = Map::new();
-            attrs.insert("path".into(), json!(path.as_str()));
+            let attrs = repository_attrs(path, scope);
             slice.add(Uid::new("Repository", path.as_str()), attrs, &[parent]);
         }
         Resource::Project(slug) => {
@@ -186,11 +185,21 @@ fn add_resource(slice: &mut EntitySlice, resource: &Resource<'_>) {
     }
 }
 
+/// A repository's path and visibility class; `tenant` only for the tenant class.
+fn repository_attrs(path: &RepositoryPath, scope: &Scope) -> Map<String, Value> {
+    let mut attrs = Map::new();
+    attrs.insert("path".into(), json!(path.as_str()));
+    attrs.insert("visibility".into(), json!(scope.visibility().as_str()));
+    if let Some(tenant) = scope.tenant() {
+        attrs.insert("tenant".into(), json!(tenant.as_str()));
+    }
+    attrs
+}
+
 fn add_artifact(slice: &mut EntitySlice, a: &Artifact) {
     let project = slice.add_project(&a.project);
     let repository = Uid::new("Repository", a.repository.as_str());
-    let mut repo_attrs = Map::new();
-    repo_attrs.insert("path".into(), json!(a.repository.as_str()));
+    let repo_attrs = repository_attrs(&a.repository, &a.scope);
     slice.add(repository.clone(), repo_attrs, std::slice::from_ref(&project));
 
     let channels: Vec<&str> = a.channels.iter().map(|c| c.as_str()).collect();
@@ -201,6 +210,7 @@ fn add_artifact(slice: &mut EntitySlice, a: &Artifact) {
     attrs.insert("artifact_type".into(), json!(a.artifact_type.as_str()));
     attrs.insert("source_type".into(), json!(a.source.source_type.as_str()));
     attrs.insert("repository".into(), json!(a.repository.as_str()));
+    attrs.insert("visibility".into(), json!(a.scope.visibility().as_str()));
     attrs.insert("digest".into(), json!(a.digest.as_str()));
     attrs.insert("lifecycle_state".into(), json!(a.lifecycle_state.as_str()));
     attrs.insert("trust_state".into(), json!(a.trust_state.as_str()));

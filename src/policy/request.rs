@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Artifact, Principal, ProjectSlug, RepositoryPath};
+use crate::domain::{Artifact, Principal, ProjectSlug, RepositoryPath, Scope};
 
 /// An action named in the Cedar schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,6 +45,8 @@ pub enum Action {
     ManagePolicies,
     /// Read the gateway's public facts (registry endpoint, channels, source types).
     Describe,
+    /// Define a platform release.
+    PublishRelease,
 }
 
 impl Action {
@@ -69,6 +71,7 @@ impl Action {
         Self::ReadPlatform,
         Self::ManagePolicies,
         Self::Describe,
+        Self::PublishRelease,
     ];
 
     /// The schema name, e.g. `request_pull_intent`.
@@ -93,6 +96,7 @@ impl Action {
             Self::ReadPlatform => "read_platform",
             Self::ManagePolicies => "manage_policies",
             Self::Describe => "describe",
+            Self::PublishRelease => "publish_release",
         }
     }
 
@@ -131,6 +135,8 @@ pub enum Resource<'a> {
         project: &'a ProjectSlug,
         /// The canonical repository path.
         path: &'a RepositoryPath,
+        /// Its visibility class.
+        scope: &'a Scope,
     },
     /// A project as a whole.
     Project(&'a ProjectSlug),

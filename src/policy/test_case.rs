@@ -10,7 +10,8 @@ use uuid::Uuid;
 use super::request::RequestContext;
 use crate::domain::{
     Actor, ActorType, AppSlug, Artifact, ArtifactId, ArtifactKind, ArtifactType, Channel, CiClaims, Digest,
-    LifecycleState, Principal, ProjectSlug, RepositoryPath, Role, Source, SourceType, TrustState,
+    LifecycleState, Principal, ProjectSlug, RepositoryPath, RepositoryRoots, Role, Scope, Source, SourceType,
+    TenantSlug, TrustState, Visibility,
 };
 
 /// A test file holds one case or a list of them.
@@ -63,6 +64,10 @@ pub(crate) enum CaseResource {
     Repository {
         project: ProjectSlug,
         path: RepositoryPath,
+        #[serde(default)]
+        visibility: Visibility,
+        #[serde(default)]
+        tenant: Option<TenantSlug>,
     },
     Artifact(Box<CaseArtifact>),
 }
@@ -79,6 +84,10 @@ pub(crate) struct CaseArtifact {
     pub(crate) source_type: SourceType,
     #[serde(default)]
     pub(crate) repository: Option<RepositoryPath>,
+    #[serde(default)]
+    pub(crate) visibility: Visibility,
+    #[serde(default)]
+    pub(crate) tenant: Option<TenantSlug>,
     #[serde(default)]
     pub(crate) digest: Option<Digest>,
     pub(crate) trust_state: TrustState,
@@ -136,12 +145,10 @@ pub(crate) fn build_principal(p: &CasePrincipal) -> Result<Principal, String> {
 pub(crate) fn build_artifact(a: &CaseArtifact) -> Result<Artifact, String> {
     // A fixed id and time keep decisions, and so failure output, identical across runs.
     let at = DateTime::<Utc>::UNIX_EPOCH;
+    let scope = Scope::new(a.visibility, a.tenant.clone()).map_err(|e| format!("{e}"))?;
     let repository = match &a.repository {
         Some(path) => path.clone(),
-        None => {
-            let root: RepositoryPath = "gpuaas/apps".parse().map_err(|e| format!("{e}"))?;
-            RepositoryPath::canonical(&root, &a.project, &a.app)
-        }
+        None => RepositoryRoots::default().path(&scope, &a.project, &a.app),
     };
     let digest = match &a.digest {
         Some(d) => d.clone(),
@@ -158,6 +165,7 @@ pub(crate) fn build_artifact(a: &CaseArtifact) -> Result<Artifact, String> {
             .artifact_type
             .unwrap_or_else(|| ArtifactType::default_for(a.kind)),
         repository,
+        scope,
         digest,
         tag: None,
         media_type: None,

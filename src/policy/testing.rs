@@ -7,7 +7,7 @@ use std::path::Path;
 use super::engine::PolicyEngine;
 use super::request::{Action, Caller, Decision, PolicyRequest, Resource};
 use super::test_case::{CaseFile, CaseResource, Effect, TestCase, build_artifact, build_principal};
-use crate::domain::ActorType;
+use crate::domain::{ActorType, Scope};
 
 /// A test file that could not be read or parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,9 +175,19 @@ pub(crate) fn decide_case(engine: &PolicyEngine, case: &TestCase) -> Result<Deci
         },
         _ => None,
     };
+    let scope = match &case.resource {
+        CaseResource::Repository {
+            visibility, tenant, ..
+        } => Scope::new(*visibility, tenant.clone()).map_err(|e| format!("  invalid repository: {e}"))?,
+        _ => Scope::Project,
+    };
     let resource = match (&case.resource, &artifact) {
         (_, Some(a)) => Resource::Artifact(a),
-        (CaseResource::Repository { project, path }, _) => Resource::Repository { project, path },
+        (CaseResource::Repository { project, path, .. }, _) => Resource::Repository {
+            project,
+            path,
+            scope: &scope,
+        },
         (CaseResource::Project(slug), _) => Resource::Project(slug),
         _ => Resource::Platform,
     };

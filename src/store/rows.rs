@@ -9,7 +9,9 @@ use uuid::Uuid;
 
 use super::StoreError;
 use crate::audit::{AuditDecision, AuditRecord, DecisionRecord, NewAuditRecord, PromotionFacts, Transition};
-use crate::domain::{Actor, ActorType, Artifact, ArtifactId, Evidence, EvidenceResult, Promotion, Source};
+use crate::domain::{
+    Actor, ActorType, Artifact, ArtifactId, Evidence, EvidenceResult, Promotion, Scope, Source,
+};
 
 /// Parses a stored value, naming the column when it no longer parses.
 pub(super) fn parse<T: FromStr>(column: &str, raw: &str) -> Result<T, StoreError>
@@ -74,6 +76,8 @@ pub(super) struct ArtifactRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     version: i64,
+    visibility: String,
+    tenant: Option<String>,
 }
 
 impl TryFrom<ArtifactRow> for Artifact {
@@ -87,6 +91,11 @@ impl TryFrom<ArtifactRow> for Artifact {
             artifact_kind: parse("artifact_kind", &r.artifact_kind)?,
             artifact_type: parse("artifact_type", &r.artifact_type)?,
             repository: parse("repository", &r.repository)?,
+            scope: Scope::new(
+                parse("visibility", &r.visibility)?,
+                r.tenant.as_deref().map(|t| parse("tenant", t)).transpose()?,
+            )
+            .map_err(|e| StoreError::Corrupt(format!("visibility: {e}")))?,
             digest: parse("digest", &r.digest)?,
             tag: r.tag,
             media_type: r.media_type,

@@ -7,7 +7,7 @@ macro_rules! artifact_cols {
         "id, project, app, artifact_kind, artifact_type, repository, digest, tag, media_type, \
          source_type, source_uri, source_ref, size_bytes, content_encoding, lifecycle_state, \
          trust_state, channels, signature_verified, attestations, created_by_type, created_by_id, \
-         created_at, updated_at, version"
+         created_at, updated_at, version, visibility, tenant"
     };
 }
 
@@ -34,7 +34,7 @@ pub(super) const INSERT_ARTIFACT: &str = concat!(
     "insert into artifacts (",
     artifact_cols!(),
     ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-     $19, $20, $21, $22, $23, $24) on conflict (project, repository, digest) do nothing"
+     $19, $20, $21, $22, $23, $24, $25, $26) on conflict (project, repository, digest) do nothing"
 );
 
 pub(super) const SELECT_ARTIFACT_BY_ID: &str =

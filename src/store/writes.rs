@@ -149,6 +149,8 @@ macro_rules! write_impl {
                         .bind(a.created_at)
                         .bind(a.updated_at)
                         .bind(a.version)
+                        .bind(a.scope.visibility().as_str())
+                        .bind(a.scope.tenant().map(|t| t.as_str()))
                         .execute(&mut *tx)
                         .await?
                         .rows_affected();

@@ -135,6 +135,7 @@ pub fn artifact(project: &str, app: &str, n: u32, kind: ArtifactKind) -> Artifac
         artifact_kind: kind,
         artifact_type: ArtifactType::default_for(kind),
         repository: format!("gpuaas/apps/{project}/{app}").parse().unwrap(),
+        scope: Default::default(),
         digest: format!("sha256:{n:064x}").parse().unwrap(),
         tag: Some(format!("v{n}")),
         media_type: None,

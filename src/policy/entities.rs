@@ -211,6 +211,9 @@ fn add_artifact(slice: &mut EntitySlice, a: &Artifact) {
     attrs.insert("source_type".into(), json!(a.source.source_type.as_str()));
     attrs.insert("repository".into(), json!(a.repository.as_str()));
     attrs.insert("visibility".into(), json!(a.scope.visibility().as_str()));
+    if let Some(tenant) = a.scope.tenant() {
+        attrs.insert("tenant".into(), json!(tenant.as_str()));
+    }
     attrs.insert("digest".into(), json!(a.digest.as_str()));
     attrs.insert("lifecycle_state".into(), json!(a.lifecycle_state.as_str()));
     attrs.insert("trust_state".into(), json!(a.trust_state.as_str()));

@@ -327,6 +327,7 @@ fn registry_setup(config: &Config) -> anyhow::Result<RegistrySetup> {
             token_ttl_seconds: r.token_ttl_seconds,
             service: r.service.clone(),
             verify_manifests: r.verifies_manifests(),
+            download_max_bytes: config.platform.download_max_bytes,
         },
     })
 }

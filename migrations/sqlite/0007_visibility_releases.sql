@@ -18,6 +18,9 @@ create table platform_release_artifacts (
     version      text not null references platform_releases (version),
     name         text not null,
     artifact_id  blob not null references artifacts (id),
+    repository       text not null,
+    -- The artifact's manifest digest; `digest` is the file (its one layer).
+    artifact_digest  text not null,
     digest       text not null,
     size_bytes   integer not null,
     media_type   text not null,
@@ -25,3 +28,5 @@ create table platform_release_artifacts (
     arch         text,
     primary key (version, name)
 );
+
+create index platform_releases_created on platform_releases (created_at);

@@ -14,6 +14,7 @@ mod queries;
 mod register;
 mod registry_setup;
 mod registry_token;
+mod releases;
 mod review;
 mod verify;
 mod worker;
@@ -42,6 +43,9 @@ pub use queries::{
 pub use register::{RegisterInput, RegisterOutcome, SourceInput};
 pub use registry_setup::{RegistrySettings, RegistrySetup};
 pub use registry_token::{TokenCaller, TokenRequest};
+pub use releases::{
+    DownloadStream, RELEASE_AUDIT_ACTION, ReleaseArtifactInput, ReleaseDownload, ReleaseInput, ReleaseList,
+};
 pub use review::{ReviewInput, ReviewOutcome};
 pub use verify::{TrustSetup, VerifyInput};
 pub use worker::run_worker;

@@ -22,6 +22,8 @@ pub struct RegistrySettings {
     pub service: String,
     /// Whether registering an OCI digest must find it in the registry.
     pub verify_manifests: bool,
+    /// Largest platform release file the convenience download streams.
+    pub download_max_bytes: u64,
 }
 
 /// The registry parts; each is optional so the gateway runs without a registry (those

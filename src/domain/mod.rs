@@ -7,6 +7,7 @@ mod intent;
 mod kinds;
 mod lifecycle;
 mod principal;
+mod release;
 mod slugs;
 mod trust;
 mod verification;
@@ -22,6 +23,10 @@ pub use intent::{
 pub use kinds::{ArtifactKind, ArtifactType, KindError, SourceType};
 pub use lifecycle::{LifecycleError, LifecycleMove, LifecycleState};
 pub use principal::{CiClaims, Principal, Role};
+pub use release::{
+    Release, ReleaseArtifact, ReleaseFieldError, ReleaseSummary, check_name, check_platform_label,
+    check_version,
+};
 pub use slugs::{AppSlug, ProjectSlug, RepositoryPath, SlugError, TenantSlug};
 pub use trust::{TrustError, TrustMove, TrustState};
 pub use verification::VerificationJob;

@@ -7,6 +7,7 @@ mod extract;
 mod ops;
 mod policies;
 mod registry;
+mod releases;
 mod request_id;
 
 use std::sync::Arc;
@@ -63,6 +64,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .merge(ops::router())
         .merge(policies::router())
         .merge(registry::router())
+        .merge(releases::router())
         .fallback(not_found)
         .route_layer(from_fn_with_state(metrics, request_id::record_metrics))
         .layer(DefaultBodyLimit::max(limits.body_bytes))

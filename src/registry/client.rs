@@ -222,6 +222,56 @@ impl RegistryClient {
         token: &str,
         max_bytes: u64,
     ) -> Result<Vec<u8>, RegistryClientError> {
+        let response = self.blob_response(repository, digest, token).await?;
+        let bytes = read_capped(check_status(response)?, max_bytes).await?;
+        check_digest(digest, &bytes)?;
+        Ok(bytes)
+    }
+
+    /// A blob streamed chunk by chunk, at most `max_bytes`, checked against `digest` as it
+    /// passes. The last chunk is held back until the digest matches, so a consumer never
+    /// receives every byte of a wrong blob: a mismatch ends the stream with an error instead.
+    /// Answers the declared length with the stream.
+    pub async fn stream_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        token: &str,
+        max_bytes: u64,
+    ) -> Result<
+        (
+            Option<u64>,
+            impl futures_util::Stream<Item = Result<bytes::Bytes, RegistryClientError>> + Send + 'static,
+        ),
+        RegistryClientError,
+    > {
+        let response = check_status(self.blob_response(repository, digest, token).await?)?;
+        let declared = response.content_length();
+        if declared.is_some_and(|n| n > max_bytes) {
+            return Err(RegistryClientError::TooLarge(max_bytes));
+        }
+        let hasher: Box<dyn sha2::digest::DynDigest + Send> = match digest.algorithm() {
+            "sha512" => Box::new(sha2::Sha512::default()),
+            _ => Box::new(sha2::Sha256::default()),
+        };
+        let state = StreamState {
+            response: Some(response),
+            hasher,
+            total: 0,
+            held: None,
+            digest: digest.clone(),
+            max_bytes,
+        };
+        Ok((declared, futures_util::stream::unfold(state, StreamState::next)))
+    }
+
+    /// The answer to a blob GET, following one redirect back to the registry itself.
+    async fn blob_response(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        token: &str,
+    ) -> Result<Response, RegistryClientError> {
         if !is_repository_name(repository) {
             return Err(RegistryClientError::BadRepository(repository.to_owned()));
         }
@@ -244,9 +294,7 @@ impl RegistryClient {
                 .await
                 .map_err(RegistryClientError::Unreachable)?;
         }
-        let bytes = read_capped(check_status(response)?, max_bytes).await?;
-        check_digest(digest, &bytes)?;
-        Ok(bytes)
+        Ok(response)
     }
 
     /// The redirect target when it is on the registry's own scheme, host and port.
@@ -265,6 +313,59 @@ impl RegistryClient {
             && target.host_str() == base.host_str()
             && target.port_or_known_default() == base.port_or_known_default();
         if same { Ok(target) } else { Err(bad()) }
+    }
+}
+
+/// A blob stream in progress; `response` is `None` once it has ended.
+struct StreamState {
+    response: Option<Response>,
+    hasher: Box<dyn sha2::digest::DynDigest + Send>,
+    total: u64,
+    held: Option<bytes::Bytes>,
+    digest: Digest,
+    max_bytes: u64,
+}
+
+impl StreamState {
+    /// The next chunk to hand out: each chunk is released when the one after it arrives, the
+    /// last only once the whole blob hashed to the digest.
+    async fn next(mut self) -> Option<(Result<bytes::Bytes, RegistryClientError>, Self)> {
+        loop {
+            let response = self.response.as_mut()?;
+            match response.chunk().await {
+                Err(e) => return self.fail(RegistryClientError::Unreachable(e)),
+                Ok(Some(chunk)) => {
+                    self.total += chunk.len() as u64;
+                    if self.total > self.max_bytes {
+                        let cap = self.max_bytes;
+                        return self.fail(RegistryClientError::TooLarge(cap));
+                    }
+                    self.hasher.update(&chunk);
+                    if let Some(previous) = self.held.replace(chunk) {
+                        return Some((Ok(previous), self));
+                    }
+                }
+                Ok(None) => {
+                    self.response = None;
+                    let hash = std::mem::replace(&mut self.hasher, Box::new(sha2::Sha256::default()));
+                    let actual = format!("{}:{}", self.digest.algorithm(), hex::encode(hash.finalize()));
+                    if actual != self.digest.as_str() {
+                        return Some((Err(RegistryClientError::DigestMismatch(actual)), self));
+                    }
+                    let last = self.held.take()?;
+                    return Some((Ok(last), self));
+                }
+            }
+        }
+    }
+
+    fn fail(
+        mut self,
+        error: RegistryClientError,
+    ) -> Option<(Result<bytes::Bytes, RegistryClientError>, Self)> {
+        self.response = None;
+        self.held = None;
+        Some((Err(error), self))
     }
 }
 

@@ -21,6 +21,7 @@ mod intents;
 mod listing;
 mod postgres;
 mod registry_rows;
+mod releases;
 mod rows;
 mod shared;
 mod sql;
@@ -345,4 +346,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Page<UnregisteredPush>, StoreError>;
     /// An artifact's links for explain (all `None` when nothing is known).
     async fn artifact_links(&self, id: ArtifactId) -> Result<ArtifactLinks, StoreError>;
+
+    /// Defines a platform release with its audit record and decision; `false` (and nothing
+    /// written) when the version already exists.
+    async fn create_release(
+        &self,
+        release: &crate::domain::Release,
+        audit: NewAuditRecord,
+        decision: &DecisionRecord,
+    ) -> Result<bool, StoreError>;
+
+    /// Every platform release, newest first.
+    async fn list_releases(&self) -> Result<Vec<crate::domain::ReleaseSummary>, StoreError>;
+
+    /// One platform release with its files.
+    async fn get_release(&self, version: &str) -> Result<Option<crate::domain::Release>, StoreError>;
 }

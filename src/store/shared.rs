@@ -12,6 +12,7 @@ macro_rules! store_impl {
         $crate::store::events::events_impl!($store, $db);
         $crate::store::verification::verification_impl!($store, $db);
         $crate::store::bundles::bundles_impl!($store, $db);
+        $crate::store::releases::releases_impl!($store, $db);
 
         const _: () = {
             use chrono::{DateTime, Utc};
@@ -310,6 +311,26 @@ macro_rules! store_impl {
 
                 async fn artifact_links(&self, id: ArtifactId) -> Result<ArtifactLinks, StoreError> {
                     self.artifact_links_impl(id).await
+                }
+
+                async fn create_release(
+                    &self,
+                    release: &$crate::domain::Release,
+                    audit: NewAuditRecord,
+                    decision: &DecisionRecord,
+                ) -> Result<bool, StoreError> {
+                    self.create_release_impl(release, audit, decision).await
+                }
+
+                async fn list_releases(&self) -> Result<Vec<$crate::domain::ReleaseSummary>, StoreError> {
+                    self.list_releases_impl().await
+                }
+
+                async fn get_release(
+                    &self,
+                    version: &str,
+                ) -> Result<Option<$crate::domain::Release>, StoreError> {
+                    self.get_release_impl(version).await
                 }
             }
         };

@@ -185,6 +185,11 @@ notifications:
         }
     }
 
+    /// The registry's storage directory on disk (tests corrupt blobs there).
+    pub fn storage_dir(&self) -> PathBuf {
+        self._dir.path().join("data")
+    }
+
     /// The registry's log so far (for failure messages).
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().join("\n")

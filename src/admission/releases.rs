@@ -1,0 +1,374 @@
+//! The platform release catalog: releases are defined by platform admins and releasers over
+//! registered, verified platform artifacts, listed to every caller, and their small files are
+//! downloadable through the gateway, streamed from the registry and digest-checked.
+
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{Admission, AdmissionError, RequestMeta};
+use crate::audit::NewAuditRecord;
+use crate::domain::{
+    Artifact, ArtifactId, ArtifactKind, Digest, LifecycleState, Principal, Release, ReleaseArtifact,
+    ReleaseSummary, Scope, TrustState, check_name, check_platform_label, check_version,
+};
+use crate::policy::{Action, RequestContext, Resource};
+use crate::registry::RegistryClientError;
+
+/// The audit action of a release definition.
+pub const RELEASE_AUDIT_ACTION: &str = "platform_release.publish";
+
+/// The channel of a release that names none.
+const DEFAULT_CHANNEL: &str = "stable";
+
+/// Body of `POST /v1/platform/releases`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseInput {
+    /// Version, e.g. `1.4.0`.
+    pub version: String,
+    /// Channel label (default `stable`).
+    pub channel: Option<String>,
+    /// The files, each a registered platform artifact.
+    pub artifacts: Vec<ReleaseArtifactInput>,
+}
+
+/// One file of a release as asked for.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseArtifactInput {
+    /// Name within the release.
+    pub name: String,
+    /// The registered platform artifact (an OCI artifact whose one layer is the file).
+    pub artifact_id: String,
+    /// Operating system, where it applies.
+    pub os: Option<String>,
+    /// Architecture, where it applies.
+    pub arch: Option<String>,
+}
+
+/// The catalog listing.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReleaseList {
+    /// Releases, newest first.
+    pub items: Vec<ReleaseSummary>,
+}
+
+/// What a download request gets.
+pub enum ReleaseDownload {
+    /// The file, streamed and checked as it goes.
+    Stream(DownloadStream),
+    /// The file is above the configured cap: pull it from the registry instead.
+    TooLarge {
+        /// Its size.
+        size: i64,
+        /// The cap.
+        max_bytes: u64,
+        /// `<registry>/<repository>@<artifact digest>`.
+        reference: String,
+        /// The file's own digest (the layer to take).
+        digest: Digest,
+    },
+}
+
+/// A download in progress.
+pub struct DownloadStream {
+    /// The file's size (the registered size, which the registry's length must match).
+    pub size: u64,
+    /// Its media type.
+    pub media_type: String,
+    /// Its digest.
+    pub digest: Digest,
+    /// The bytes; an error item means the transfer must be aborted.
+    pub body:
+        std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<bytes::Bytes, RegistryClientError>> + Send>>,
+}
+
+fn field(i: usize, name: &str) -> String {
+    format!("artifacts[{i}].{name}")
+}
+
+impl Admission {
+    /// Defines a platform release (`publish_release` on the platform).
+    pub async fn publish_release(
+        &self,
+        principal: &Principal,
+        input: ReleaseInput,
+        meta: &RequestMeta,
+    ) -> Result<Release, AdmissionError> {
+        check_version(&input.version).map_err(|e| AdmissionError::invalid("version", e))?;
+        let channel = input.channel.unwrap_or_else(|| DEFAULT_CHANNEL.to_owned());
+        channel
+            .parse::<crate::domain::Channel>()
+            .map_err(|e| AdmissionError::invalid("channel", e))?;
+        if input.artifacts.is_empty() {
+            return Err(AdmissionError::invalid(
+                "artifacts",
+                "must name at least one artifact",
+            ));
+        }
+        let allowed = self
+            .authorize(
+                principal,
+                Action::PublishRelease,
+                Resource::Platform,
+                RequestContext::default(),
+                meta,
+            )
+            .await?;
+        let mut files: Vec<ReleaseArtifact> = Vec::with_capacity(input.artifacts.len());
+        for (i, a) in input.artifacts.into_iter().enumerate() {
+            check_name(&a.name).map_err(|e| AdmissionError::invalid(field(i, "name"), e))?;
+            if files.iter().any(|f| f.name == a.name) {
+                return Err(AdmissionError::invalid(
+                    field(i, "name"),
+                    "is already used in this release",
+                ));
+            }
+            for (key, value) in [("os", &a.os), ("arch", &a.arch)] {
+                if let Some(v) = value {
+                    check_platform_label(v).map_err(|e| AdmissionError::invalid(field(i, key), e))?;
+                }
+            }
+            let artifact = self.release_candidate(i, &a.artifact_id).await?;
+            let (digest, size, media_type) = self.single_layer(i, &artifact).await?;
+            files.push(ReleaseArtifact {
+                name: a.name,
+                artifact_id: artifact.id,
+                repository: artifact.repository.to_string(),
+                artifact_digest: artifact.digest.clone(),
+                digest,
+                size,
+                media_type,
+                os: a.os,
+                arch: a.arch,
+            });
+        }
+        let release = Release {
+            version: input.version,
+            channel,
+            created_by: principal.actor.clone(),
+            created_at: Utc::now(),
+            artifacts: files,
+        };
+        let audit = NewAuditRecord {
+            actor: principal.actor.clone(),
+            action: RELEASE_AUDIT_ACTION.to_owned(),
+            project: None,
+            artifact_id: None,
+            repository: None,
+            digest: None,
+            artifact_kind: None,
+            source_type: None,
+            transition: None,
+            promotion: None,
+            decision: Some(allowed.audit_decision()),
+            correlation_id: meta.correlation_id.clone(),
+        };
+        if !self
+            .store
+            .create_release(&release, audit, &allowed.record)
+            .await?
+        {
+            self.log_decision(allowed.record).await?;
+            return Err(AdmissionError::Rule(format!(
+                "release `{}` already exists; a version is defined once",
+                release.version
+            )));
+        }
+        Ok(release)
+    }
+
+    /// A release may name only registered platform artifacts that are verified and current.
+    async fn release_candidate(&self, i: usize, raw_id: &str) -> Result<Artifact, AdmissionError> {
+        let key = field(i, "artifact_id");
+        let id = Uuid::parse_str(raw_id).map_err(|_| AdmissionError::invalid(&key, "is not a UUID"))?;
+        let artifact = self
+            .store
+            .get_artifact(ArtifactId(id))
+            .await?
+            .ok_or_else(|| AdmissionError::invalid(&key, "no such artifact"))?;
+        if artifact.scope != Scope::Platform {
+            return Err(AdmissionError::invalid(
+                &key,
+                "is not a platform artifact (`visibility: platform`)",
+            ));
+        }
+        if artifact.artifact_kind != ArtifactKind::Oci {
+            return Err(AdmissionError::invalid(
+                &key,
+                "must be an `oci` artifact held by the registry",
+            ));
+        }
+        if artifact.trust_state != TrustState::Verified {
+            return Err(AdmissionError::Rule(format!(
+                "`{key}`: the artifact is `{}`; a release names verified artifacts only",
+                artifact.trust_state
+            )));
+        }
+        if !matches!(
+            artifact.lifecycle_state,
+            LifecycleState::Published | LifecycleState::Promoted
+        ) {
+            return Err(AdmissionError::Rule(format!(
+                "`{key}`: the artifact is `{}`",
+                artifact.lifecycle_state
+            )));
+        }
+        Ok(artifact)
+    }
+
+    /// The file of an artifact: its manifest's one layer (digest, size, media type).
+    async fn single_layer(
+        &self,
+        i: usize,
+        artifact: &Artifact,
+    ) -> Result<(Digest, i64, String), AdmissionError> {
+        self.registry_setup.client()?;
+        self.registry_setup.signer()?;
+        let Some(reader) = self.registry_reader(artifact).await? else {
+            return Err(AdmissionError::Internal);
+        };
+        let fetched = reader
+            .client
+            .get_manifest(
+                artifact.repository.as_str(),
+                artifact.digest.as_str(),
+                &reader.token,
+            )
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "registry unreachable while reading a release manifest");
+                AdmissionError::Unavailable
+            })?;
+        let key = field(i, "artifact_id");
+        let manifest: Value = fetched
+            .and_then(|m| serde_json::from_slice(&m.bytes).ok())
+            .ok_or_else(|| AdmissionError::invalid(&key, "the registry holds no readable manifest for it"))?;
+        let layers = manifest["layers"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let [layer] = layers else {
+            return Err(AdmissionError::invalid(
+                &key,
+                format!(
+                    "a release file is an artifact with exactly one layer; it has {}",
+                    layers.len()
+                ),
+            ));
+        };
+        let digest: Option<Digest> = layer["digest"].as_str().and_then(|d| d.parse().ok());
+        let size = layer["size"].as_i64().filter(|s| *s >= 0);
+        let media_type = layer["mediaType"]
+            .as_str()
+            .filter(|m| !m.is_empty() && m.len() <= 255);
+        match (digest, size, media_type) {
+            (Some(d), Some(s), Some(m)) => Ok((d, s, m.to_owned())),
+            _ => Err(AdmissionError::invalid(
+                &key,
+                "its layer lacks a digest, size or media type",
+            )),
+        }
+    }
+
+    /// The catalog (`describe` on the platform: any authenticated caller).
+    pub async fn list_releases(
+        &self,
+        principal: &Principal,
+        meta: &RequestMeta,
+    ) -> Result<ReleaseList, AdmissionError> {
+        self.authorize_read(principal, Action::Describe, Resource::Platform, meta)
+            .await?;
+        Ok(ReleaseList {
+            items: self.store.list_releases().await?,
+        })
+    }
+
+    /// One release manifest (`describe` on the platform).
+    pub async fn release(
+        &self,
+        principal: &Principal,
+        version: &str,
+        meta: &RequestMeta,
+    ) -> Result<Release, AdmissionError> {
+        self.authorize_read(principal, Action::Describe, Resource::Platform, meta)
+            .await?;
+        self.find_release(version).await
+    }
+
+    async fn find_release(&self, version: &str) -> Result<Release, AdmissionError> {
+        let missing = || AdmissionError::NotFound(format!("no release `{version}`"));
+        if check_version(version).is_err() {
+            return Err(missing());
+        }
+        self.store.get_release(version).await?.ok_or_else(missing)
+    }
+
+    /// The convenience download of one release file: `read` on its artifact, refused above
+    /// the configured size, streamed from the registry and checked against its digest.
+    pub async fn release_download(
+        &self,
+        principal: &Principal,
+        version: &str,
+        name: &str,
+        meta: &RequestMeta,
+    ) -> Result<ReleaseDownload, AdmissionError> {
+        let release = self.find_release(version).await?;
+        let file = release
+            .artifacts
+            .into_iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| {
+                AdmissionError::NotFound(format!("release `{version}` has no artifact `{name}`"))
+            })?;
+        let artifact = self
+            .store
+            .get_artifact(file.artifact_id)
+            .await?
+            .ok_or(AdmissionError::Internal)?;
+        self.authorize_read(principal, Action::Read, Resource::Artifact(&artifact), meta)
+            .await?;
+        let max_bytes = self.registry_setup.settings.download_max_bytes;
+        let size = u64::try_from(file.size).map_err(|_| AdmissionError::Internal)?;
+        if size > max_bytes {
+            let host = self.registry.registry.clone().unwrap_or_default();
+            return Ok(ReleaseDownload::TooLarge {
+                size: file.size,
+                max_bytes,
+                reference: format!("{host}/{}@{}", file.repository, file.artifact_digest),
+                digest: file.digest,
+            });
+        }
+        self.registry_setup.client()?;
+        self.registry_setup.signer()?;
+        let Some(reader) = self.registry_reader(&artifact).await? else {
+            return Err(AdmissionError::Internal);
+        };
+        let (declared, body) = reader
+            .client
+            .stream_blob(file.repository.as_str(), &file.digest, &reader.token, size)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, digest = %file.digest, "registry could not serve a release file");
+                AdmissionError::Unavailable
+            })?;
+        if declared.is_some_and(|d| d != size) {
+            tracing::error!(digest = %file.digest, "the registry's length differs from the registered size");
+            return Err(AdmissionError::Unavailable);
+        }
+        let digest = file.digest.clone();
+        let body = futures_util::StreamExt::boxed(futures_util::StreamExt::inspect(body, move |item| {
+            if let Err(e) = item {
+                tracing::error!(error = %e, %digest, "release download aborted: the registry's bytes do not verify");
+            }
+        }));
+        Ok(ReleaseDownload::Stream(DownloadStream {
+            size,
+            media_type: file.media_type,
+            digest: file.digest,
+            body,
+        }))
+    }
+}

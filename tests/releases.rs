@@ -305,6 +305,17 @@ async fn release_catalog(db: Db) {
         problem["detail"].as_str().unwrap().contains(&reference),
         "{problem}"
     );
+    // Following the pointer, any developer gets a pull credential for exactly that reference.
+    assert_eq!(problem["artifact_id"], sdk.id, "{problem}");
+    let (status, pull) = app
+        .post(
+            problem["pull_intents"].as_str().unwrap(),
+            &developer(),
+            json!({ "artifact_id": sdk.id }),
+        )
+        .await;
+    assert_eq!(status, 201, "{pull}");
+    assert_eq!(pull["reference"], reference, "{pull}");
 
     // Defining a release is audited under its own action.
     let (status, audit) = app

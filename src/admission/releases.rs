@@ -69,6 +69,10 @@ pub enum ReleaseDownload {
         reference: String,
         /// The file's own digest (the layer to take).
         digest: Digest,
+        /// The artifact, for a pull intent.
+        artifact_id: ArtifactId,
+        /// Its project (pull intents are asked under it).
+        project: String,
     },
 }
 
@@ -339,6 +343,8 @@ impl Admission {
                 max_bytes,
                 reference: format!("{host}/{}@{}", file.repository, file.artifact_digest),
                 digest: file.digest,
+                artifact_id: artifact.id,
+                project: artifact.project.to_string(),
             });
         }
         self.registry_setup.client()?;

@@ -70,17 +70,23 @@ async fn download(
             }
             Ok(response)
         }
-        ReleaseDownload::TooLarge {
-            size,
-            max_bytes,
-            reference,
-            digest,
-        } => Ok(too_large(size, max_bytes, &reference, digest.as_str())),
+        too_large @ ReleaseDownload::TooLarge { .. } => Ok(too_large_problem(too_large)),
     }
 }
 
 /// 413 problem+json pointing at the registry reference the file is pulled from instead.
-fn too_large(size: i64, max_bytes: u64, reference: &str, digest: &str) -> Response {
+fn too_large_problem(refusal: ReleaseDownload) -> Response {
+    let ReleaseDownload::TooLarge {
+        size,
+        max_bytes,
+        reference,
+        digest,
+        artifact_id,
+        project,
+    } = refusal
+    else {
+        return ApiError::Internal.into_response();
+    };
     let body = json!({
         "type": "urn:gatehouse:problem:download-too-large",
         "title": "Too large for the convenience download",
@@ -90,9 +96,12 @@ fn too_large(size: i64, max_bytes: u64, reference: &str, digest: &str) -> Respon
         ),
         "request_id": current_request_id(),
         "reference": reference,
-        "digest": digest,
+        "digest": digest.as_str(),
         "size": size,
         "max_bytes": max_bytes,
+        // A pull credential for the reference comes from a pull intent for the artifact.
+        "artifact_id": artifact_id.to_string(),
+        "pull_intents": format!("/v1/projects/{project}/pull-intents"),
     });
     let mut response = (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response();
     response.headers_mut().insert(

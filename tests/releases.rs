@@ -85,9 +85,9 @@ async fn upload_blob(
     digest
 }
 
-/// Publish intent for `<platform root>/<name>`, direct upload of a one-layer artifact holding
-/// `file`, then registration by digest and verification — all as a platform admin.
-async fn push_platform_artifact(stack: &Stack, name: &str, file: &[u8]) -> Pushed {
+/// Publish intent for `<platform root>/<name>` and direct upload of a one-layer artifact holding
+/// `file`, as a platform admin: answers the intent and the pushed artifact (not yet registered).
+async fn push_only(stack: &Stack, name: &str, file: &[u8]) -> (Value, Pushed) {
     let (app, registry) = (&stack.app, &stack.registry);
     let admin = platform_admin();
     let (status, intent) = app
@@ -146,6 +146,20 @@ async fn push_platform_artifact(stack: &Stack, name: &str, file: &[u8]) -> Pushe
     assert_eq!(put.status(), 201, "{}", put.text().await.unwrap());
     let manifest_digest = sha256_digest(&manifest);
 
+    let pushed = Pushed {
+        id: String::new(),
+        manifest_digest,
+        layer_digest,
+        repository: repo,
+    };
+    (intent, pushed)
+}
+
+/// [`push_only`], then registration by digest and verification.
+async fn push_platform_artifact(stack: &Stack, name: &str, file: &[u8]) -> Pushed {
+    let (app, registry, admin) = (&stack.app, &stack.registry, platform_admin());
+    let (intent, mut pushed) = push_only(stack, name, file).await;
+    let (repo, manifest_digest) = (pushed.repository.clone(), pushed.manifest_digest.clone());
     let (status, artifact) = app
         .post(
             "/v1/projects/platform-team/artifacts",
@@ -160,7 +174,8 @@ async fn push_platform_artifact(stack: &Stack, name: &str, file: &[u8]) -> Pushe
             }),
         )
         .await;
-    assert_eq!(status, 201, "{artifact}");
+    // The push notification may have registered it already (through the intent): 200 then.
+    assert!(status == 201 || status == 200, "{artifact}");
     assert_eq!(artifact["visibility"], "platform");
     let id = artifact["id"].as_str().unwrap().to_owned();
     let (status, verified) = app
@@ -169,12 +184,8 @@ async fn push_platform_artifact(stack: &Stack, name: &str, file: &[u8]) -> Pushe
     assert_eq!(status, 200, "{verified}");
     let (_, read) = app.get(&format!("/v1/artifacts/{id}"), &admin).await;
     assert_eq!(read["trust_state"], "verified", "{read}");
-    Pushed {
-        id,
-        manifest_digest,
-        layer_digest,
-        repository: repo,
-    }
+    pushed.id = id;
+    pushed
 }
 
 async fn download(app: &TestApp, path: &str, who: &str) -> reqwest::Response {
@@ -369,6 +380,21 @@ async fn release_definitions_are_checked_and_change_nothing_when_refused() {
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["decision"], "deny");
 
+    // Nor may a project admin push into a platform repository, even its own project's.
+    let (status, body) = app
+        .post(
+            "/v1/projects/platform-team/publish-intents",
+            &operator,
+            json!({ "app": "gatehouse-cli", "artifact_kind": "oci", "visibility": "platform" }),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body["policy_ids"],
+        json!(["visibility-platform-publish-needs-platform-role"]),
+        "{body}"
+    );
+
     // A project artifact cannot be released.
     let (status, project) = app
         .post(
@@ -438,4 +464,19 @@ async fn release_definitions_are_checked_and_change_nothing_when_refused() {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_to_a_platform_repository_registers_from_its_notification() {
+    if !common::registry::tools_available() {
+        return;
+    }
+    let stack = stack_with(Db::sqlite(), |_| {}).await;
+    let (_, pushed) = push_only(&stack, "gatehouse-cli", &payload("auto", 2048)).await;
+    let found = common::stack::eventually("the notification's registration", async || {
+        common::stack::artifact_by_digest(&stack.app, "platform-team", &pushed.manifest_digest).await
+    })
+    .await;
+    assert_eq!(found["repository"], pushed.repository);
+    assert_eq!(found["visibility"], "platform");
 }

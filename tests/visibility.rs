@@ -161,7 +161,7 @@ fn with_tenant_restriction(db: &Db, dir: &std::path::Path) -> gatehouse::Config 
         r#"@id("tenant-acme-frozen")
 @reason("tenant `acme` repositories are frozen")
 forbid (principal, action == Gatehouse::Action::"register", resource)
-when { resource.visibility == "tenant" && resource has tenant && resource.tenant == "acme" };
+when { resource has tenant && resource.tenant == "acme" };
 "#,
     )
     .unwrap();

@@ -5,7 +5,7 @@ use chrono::Utc;
 use serde::Serialize;
 
 use super::{Admission, AdmissionError, RequestMeta};
-use crate::domain::{Actor, ActorType, RepositoryPath};
+use crate::domain::{Actor, ActorType, ProjectSlug, RepositoryPath};
 use crate::policy::{Action, Caller, RequestContext, Resource};
 use crate::registry::parse_notification;
 
@@ -43,8 +43,12 @@ impl Admission {
         let mut outcome = IntakeOutcome::default();
         let (mut queued, mut decisions) = (Vec::new(), Vec::new());
         for event in events {
-            let project = self.project_of_repository(&event.repository);
             let path = event.repository.parse::<RepositoryPath>().ok();
+            let project = match (self.project_of_repository(&event.repository), &path) {
+                (Some(project), _) => Some(project),
+                (None, Some(path)) => self.owner_of_scoped_repository(path, event.received_at).await?,
+                (None, None) => None,
+            };
             let (Some(project), Some(path)) = (project, path) else {
                 tracing::warn!(repository = %event.repository, "notification about a repository outside the registry root");
                 outcome.refused += 1;
@@ -74,5 +78,23 @@ impl Admission {
             self.events_waiting.notify_one();
         }
         Ok(outcome)
+    }
+}
+
+impl Admission {
+    /// The project a tenant or platform repository is being pushed for: its paths name no
+    /// project, so the open publish intents for the path tell, when they agree on one.
+    async fn owner_of_scoped_repository(
+        &self,
+        path: &RepositoryPath,
+        at: chrono::DateTime<Utc>,
+    ) -> Result<Option<ProjectSlug>, AdmissionError> {
+        if self.repository_roots().scope_of(path) == crate::domain::Scope::Project {
+            return Ok(None);
+        }
+        let open = self.store.open_publish_intents(path, at).await?;
+        let mut owners = open.into_iter().map(|i| i.project);
+        let first = owners.next();
+        Ok(first.filter(|p| owners.all(|o| &o == p)))
     }
 }

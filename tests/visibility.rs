@@ -34,8 +34,19 @@ async fn artifact_count(app: &TestApp) -> usize {
 }
 
 #[tokio::test]
-async fn each_class_gets_its_canonical_path() {
-    let app = TestApp::spawn(Db::sqlite()).await;
+async fn each_class_gets_its_canonical_path_on_sqlite() {
+    each_class_gets_its_canonical_path(Db::sqlite()).await;
+}
+
+#[tokio::test]
+async fn each_class_gets_its_canonical_path_on_postgres() {
+    if let Some(db) = common::pg::fresh_db().await {
+        each_class_gets_its_canonical_path(Db::Postgres(db)).await;
+    }
+}
+
+async fn each_class_gets_its_canonical_path(db: Db) {
+    let app = TestApp::spawn(db).await;
 
     let (status, project) = app
         .post(

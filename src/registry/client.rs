@@ -477,4 +477,71 @@ mod tests {
         let err = client.manifest_info("a/b", &digest, "t").await.unwrap_err();
         assert!(matches!(err, RegistryClientError::Unreachable(_)), "{err:?}");
     }
+
+    /// Serves one blob GET with a chunked body (so no length is declared up front).
+    async fn serve_chunked(body: Vec<u8>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let mut out =
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n".to_vec();
+            for chunk in body.chunks(1000) {
+                out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                out.extend_from_slice(chunk);
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"0\r\n\r\n");
+            let _ = socket.write_all(&out).await;
+        });
+        format!("http://{addr}")
+    }
+
+    /// The bytes handed out before the stream ended, and how it ended.
+    async fn drain(body: Vec<u8>, digest: &Digest, max_bytes: u64) -> (Vec<u8>, Option<RegistryClientError>) {
+        use futures_util::StreamExt as _;
+        let client = RegistryClient::new(&serve_chunked(body).await).unwrap();
+        let (_, stream) = client
+            .stream_blob("gpuaas/platform/cli", digest, "token", max_bytes)
+            .await
+            .unwrap();
+        let mut stream = std::pin::pin!(stream);
+        let mut got = Vec::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(chunk) => got.extend_from_slice(&chunk),
+                Err(e) => return (got, Some(e)),
+            }
+        }
+        (got, None)
+    }
+
+    #[tokio::test]
+    async fn a_streamed_blob_is_handed_out_whole_only_when_its_digest_matches() {
+        let body: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        let digest: Digest = sha256_hex(&body).parse().unwrap();
+        let (got, error) = drain(body.clone(), &digest, 10_000).await;
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(got, body);
+
+        // Another digest: the last chunk is never released, and the stream ends in an error.
+        let other: Digest = sha256_hex(b"other").parse().unwrap();
+        let (got, error) = drain(body.clone(), &other, 10_000).await;
+        assert!(
+            matches!(error, Some(RegistryClientError::DigestMismatch(_))),
+            "{error:?}"
+        );
+        assert!(got.len() < body.len() && body.starts_with(&got));
+
+        // Past the cap while streaming (no declared length to refuse up front).
+        let (got, error) = drain(body, &digest, 2500).await;
+        assert!(
+            matches!(error, Some(RegistryClientError::TooLarge(2500))),
+            "{error:?}"
+        );
+        assert!(got.len() <= 2500);
+    }
 }

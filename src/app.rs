@@ -25,6 +25,7 @@ use crate::http::{AppState, Limits};
 use crate::metrics::Metrics;
 use crate::policy::PolicyEngine;
 use crate::registry::{RegistryClient, TokenSigner};
+use crate::store::PolicyChangeListener;
 use crate::trust::cache::{VerificationCache, trust_config_hash};
 use crate::trust::content::ContentFetcher;
 use crate::trust::{Identities, Keyless, TrustKeys, TrustedRoot};
@@ -227,8 +228,28 @@ async fn reload_on_sighup(admission: std::sync::Weak<Admission>) {
 
 /// Follows the policy set activated in the shared database by any instance.
 async fn adopt_active_policies(admission: std::sync::Weak<Admission>, every: Duration) {
+    let mut listener: Option<Box<dyn PolicyChangeListener>> = None;
     loop {
-        tokio::time::sleep(every).await;
+        if listener.is_none() {
+            let Some(strong) = admission.upgrade() else {
+                return;
+            };
+            listener = strong.listen_policy_changes().await.unwrap_or_else(|error| {
+                tracing::warn!(?error, "cannot listen for policy activations; polling only");
+                None
+            });
+        }
+        // Woken by an announcement or the interval, whichever comes first.
+        match listener.as_mut() {
+            Some(changes) => tokio::select! {
+                woken = changes.next() => if let Err(error) = woken {
+                    tracing::warn!(?error, "lost the policy activation listener; will listen again");
+                    listener = None;
+                },
+                () = tokio::time::sleep(every) => {}
+            },
+            None => tokio::time::sleep(every).await,
+        }
         let Some(admission) = admission.upgrade() else {
             return;
         };

@@ -28,6 +28,11 @@ impl Drop for Served {
 
 /// Starts `gatehouse serve` on port 0 and reads the bound address from its log.
 fn serve(policy_dir: &std::path::Path, database_url: &str) -> Served {
+    serve_syncing_every(policy_dir, database_url, 1)
+}
+
+/// Like [`serve`], polling for the active policy set every `sync_seconds`.
+fn serve_syncing_every(policy_dir: &std::path::Path, database_url: &str, sync_seconds: u64) -> Served {
     let issuers = format!(
         r#"[{{ issuer = "{}", audience = "{}", algorithms = ["ES256"], public_key_file = "{}" }}]"#,
         common::ES_ISSUER,
@@ -40,7 +45,7 @@ fn serve(policy_dir: &std::path::Path, database_url: &str) -> Served {
         .env("RUST_LOG", "info")
         .env("GATEHOUSE_LISTEN", "127.0.0.1:0")
         .env("GATEHOUSE_DATABASE_URL", database_url)
-        .env("GATEHOUSE_POLICY_SYNC_SECONDS", "1")
+        .env("GATEHOUSE_POLICY_SYNC_SECONDS", sync_seconds.to_string())
         .env("GATEHOUSE_POLICY_DIR", policy_dir)
         .env("GATEHOUSE_AUTH__ISSUERS", issuers)
         .stdout(Stdio::null())
@@ -183,8 +188,9 @@ async fn two_instances_on_one_database_converge_on_one_policy_set() {
         return;
     };
     let (dir_a, dir_b) = (shipped_policies(), shipped_policies());
-    let a = serve(dir_a.path(), &db.url);
-    let b = serve(dir_b.path(), &db.url);
+    // Polling once an hour: within the test only PostgreSQL's NOTIFY can wake the other one.
+    let a = serve_syncing_every(dir_a.path(), &db.url, 3600);
+    let b = serve_syncing_every(dir_b.path(), &db.url, 3600);
     let start = policies(&a.base).await["hash"].as_str().unwrap().to_owned();
     assert_eq!(policies(&b.base).await["hash"], start.as_str());
 

@@ -19,6 +19,7 @@ mod bundles;
 mod events;
 mod intents;
 mod listing;
+mod policy_changes;
 mod postgres;
 mod registry_rows;
 mod rows;
@@ -28,6 +29,7 @@ mod sqlite;
 mod verification;
 mod writes;
 
+pub use policy_changes::{POLICY_CHANNEL, PolicyChangeListener};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -277,6 +279,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// The most recently activated policy set, if any.
     async fn active_policy_bundle(&self) -> Result<Option<(String, Vec<(String, String)>)>, StoreError>;
+    /// A listener woken by every activation, where the database announces them (PostgreSQL);
+    /// `None` where instances must poll (SQLite).
+    async fn listen_policy_changes(&self) -> Result<Option<Box<dyn PolicyChangeListener>>, StoreError>;
     /// Queues a verification job on its own (registration queues one atomically through
     /// `RegistrationLinks::verification`).
     async fn enqueue_verification(&self, job: &VerificationJob) -> Result<(), StoreError>;

@@ -208,6 +208,12 @@ macro_rules! store_impl {
                     self.active_bundle_impl().await
                 }
 
+                async fn listen_policy_changes(
+                    &self,
+                ) -> Result<Option<Box<dyn $crate::store::PolicyChangeListener>>, StoreError> {
+                    self.listen_policy_changes_impl().await
+                }
+
                 async fn enqueue_verification(&self, job: &VerificationJob) -> Result<(), StoreError> {
                     self.enqueue_verification_impl(job).await
                 }

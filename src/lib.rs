@@ -4,6 +4,7 @@ pub mod admission;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -1,0 +1,222 @@
+//! The in-memory catalog the hot path reads: an immutable snapshot behind an `Arc`, swapped
+//! whole after every change through the API and refreshed periodically, so a check never hits
+//! the database and never sees half an update.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use super::{CatalogEntry, EntryStatus, Family};
+
+/// Why a privileged path may not use an entry; the message names the entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// No such id in the family.
+    #[error("{} `{id}` is not in the catalog", family.singular())]
+    Unknown {
+        /// Family asked for.
+        family: Family,
+        /// Id asked for.
+        id: String,
+    },
+    /// Contributed but not approved yet.
+    #[error("{} `{id}` is pending approval in the catalog", family.singular())]
+    Pending {
+        /// Family.
+        family: Family,
+        /// Id.
+        id: String,
+    },
+    /// Switched off by a platform admin.
+    #[error("{} `{id}` is disabled in the catalog", family.singular())]
+    Disabled {
+        /// Family.
+        family: Family,
+        /// Id.
+        id: String,
+    },
+    /// A tombstone.
+    #[error("{} `{id}` is retired in the catalog", family.singular())]
+    Retired {
+        /// Family.
+        family: Family,
+        /// Id.
+        id: String,
+    },
+}
+
+/// The whole catalog at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    by_id: HashMap<String, CatalogEntry>,
+}
+
+impl Snapshot {
+    /// Indexes `entries` by id.
+    pub fn new(entries: Vec<CatalogEntry>) -> Self {
+        Self {
+            by_id: entries.into_iter().map(|e| (e.id.clone(), e)).collect(),
+        }
+    }
+
+    /// One entry by id, whatever its family.
+    pub fn get(&self, id: &str) -> Option<&CatalogEntry> {
+        self.by_id.get(id)
+    }
+
+    /// Whether `id` may be used as a `family` entry now: present in that family, active and
+    /// enabled. Anything else is refused, naming the entry.
+    pub fn check(&self, family: Family, id: &str) -> Result<&CatalogEntry, Refusal> {
+        let id_owned = || id.to_owned();
+        let entry = self
+            .by_id
+            .get(id)
+            .filter(|e| e.family == family)
+            .ok_or_else(|| Refusal::Unknown {
+                family,
+                id: id_owned(),
+            })?;
+        match entry.status {
+            EntryStatus::Pending => Err(Refusal::Pending {
+                family,
+                id: id_owned(),
+            }),
+            EntryStatus::Retired => Err(Refusal::Retired {
+                family,
+                id: id_owned(),
+            }),
+            EntryStatus::Active if !entry.enabled => Err(Refusal::Disabled {
+                family,
+                id: id_owned(),
+            }),
+            EntryStatus::Active => Ok(entry),
+        }
+    }
+
+    /// A family's entries, ordered by id.
+    pub fn family(&self, family: Family) -> Vec<&CatalogEntry> {
+        let mut list: Vec<&CatalogEntry> = self.by_id.values().filter(|e| e.family == family).collect();
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+        list
+    }
+}
+
+/// The shared cache: the current snapshot and when it was loaded.
+#[derive(Debug)]
+pub struct CatalogCache {
+    current: RwLock<(Arc<Snapshot>, Instant)>,
+    max_age: Duration,
+}
+
+impl CatalogCache {
+    /// A cache serving `snapshot`, considered stale after `max_age` (other instances on the
+    /// same database may have changed the catalog).
+    pub fn new(snapshot: Snapshot, max_age: Duration) -> Self {
+        Self {
+            current: RwLock::new((Arc::new(snapshot), Instant::now())),
+            max_age,
+        }
+    }
+
+    /// The snapshot serving now.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        match self.current.read() {
+            Ok(guard) => Arc::clone(&guard.0),
+            // A poisoned lock still holds a whole snapshot; keep serving it.
+            Err(poisoned) => Arc::clone(&poisoned.into_inner().0),
+        }
+    }
+
+    /// Whether the snapshot is older than the refresh interval.
+    pub fn is_stale(&self) -> bool {
+        match self.current.read() {
+            Ok(guard) => guard.1.elapsed() >= self.max_age,
+            Err(_) => true,
+        }
+    }
+
+    /// Replaces the snapshot.
+    pub fn replace(&self, snapshot: Snapshot) {
+        let fresh = (Arc::new(snapshot), Instant::now());
+        match self.current.write() {
+            Ok(mut guard) => *guard = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use chrono::Utc;
+    use serde_json::json;
+
+    use super::*;
+
+    fn entry(id: &str, family: Family, status: EntryStatus, enabled: bool) -> CatalogEntry {
+        CatalogEntry {
+            id: id.into(),
+            family,
+            description: "d".into(),
+            owner_product: "gatehouse".into(),
+            enabled,
+            status,
+            fields: json!({}),
+            created_by: "seed".into(),
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn only_active_enabled_entries_of_the_right_family_pass() {
+        let snap = Snapshot::new(vec![
+            entry("policy.reload", Family::AuditActions, EntryStatus::Active, true),
+            entry(
+                "blob.checkpoint",
+                Family::ArtifactTypes,
+                EntryStatus::Active,
+                false,
+            ),
+            entry("canary", Family::Channels, EntryStatus::Pending, true),
+            entry("old", Family::Channels, EntryStatus::Retired, true),
+        ]);
+        assert!(snap.check(Family::AuditActions, "policy.reload").is_ok());
+        assert_eq!(
+            snap.check(Family::AuditActions, "app.unseeded")
+                .unwrap_err()
+                .to_string(),
+            "audit action `app.unseeded` is not in the catalog"
+        );
+        assert_eq!(
+            snap.check(Family::ArtifactTypes, "blob.checkpoint")
+                .unwrap_err()
+                .to_string(),
+            "artifact type `blob.checkpoint` is disabled in the catalog"
+        );
+        assert!(matches!(
+            snap.check(Family::Channels, "canary"),
+            Err(Refusal::Pending { .. })
+        ));
+        assert!(matches!(
+            snap.check(Family::Channels, "old"),
+            Err(Refusal::Retired { .. })
+        ));
+        // An id of another family is unknown in this one.
+        assert!(matches!(
+            snap.check(Family::Channels, "policy.reload"),
+            Err(Refusal::Unknown { .. })
+        ));
+    }
+
+    #[test]
+    fn an_empty_catalog_refuses_everything() {
+        let cache = CatalogCache::new(Snapshot::default(), Duration::from_secs(30));
+        assert!(
+            cache
+                .snapshot()
+                .check(Family::AuditActions, "policy.reload")
+                .is_err()
+        );
+    }
+}

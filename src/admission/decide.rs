@@ -220,7 +220,7 @@ impl Admission {
             Resource::Repository { project, .. } | Resource::Project(project) => {
                 (Some(project.to_string()), None)
             }
-            Resource::Platform => (None, None),
+            Resource::Platform | Resource::CatalogEntry { .. } => (None, None),
         };
         let engine = self.policy();
         let decision = engine.decide(&PolicyRequest {

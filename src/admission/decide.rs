@@ -157,6 +157,7 @@ impl Admission {
             decision: Some(audit_decision(&overriding)),
             correlation_id: meta.correlation_id.clone(),
         };
+        self.audit_allowed(&audit).await?;
         self.store.append_audit(audit).await?;
         self.metrics.count_decision(&record.action, "break_glass");
         tracing::warn!(

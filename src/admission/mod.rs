@@ -1,6 +1,7 @@
 //! The admission service: the one place that sequences a request — decide with Cedar, apply the
 //! state machines, persist the change with its audit and decision records.
 
+mod catalog;
 mod credentials;
 mod decide;
 mod error;
@@ -25,6 +26,7 @@ use crate::metrics::Metrics;
 use crate::policy::PolicyEngine;
 use crate::store::Store;
 
+pub use catalog::{CATALOG_MAX_AGE, CatalogChangeInput, CatalogEntryView, CatalogList};
 pub use credentials::Credential;
 pub use error::AdmissionError;
 pub use intents::{PublishIntentAnswer, PublishIntentInput, PullIntentAnswer, PullIntentInput};
@@ -76,6 +78,8 @@ pub struct Admission {
     events_waiting: tokio::sync::Notify,
     /// Held through a reload; also records when the set was loaded and the last refusal.
     policy_status: tokio::sync::Mutex<policies::PolicyStatus>,
+    /// The catalog privileged paths check, cached (empty, so refusing, until first read).
+    catalog: crate::catalog::CatalogCache,
 }
 
 /// Everything the admission service is built from, loaded once at start-up.
@@ -122,6 +126,7 @@ impl Admission {
             metrics,
             events_waiting: tokio::sync::Notify::new(),
             policy_status: tokio::sync::Mutex::new(policies::PolicyStatus::new()),
+            catalog: crate::catalog::CatalogCache::new(CATALOG_MAX_AGE),
         }
     }
 

@@ -45,6 +45,18 @@ pub enum Refusal {
     },
 }
 
+impl Refusal {
+    /// The entry refused: its family and id.
+    pub fn entry(&self) -> (Family, &str) {
+        match self {
+            Self::Unknown { family, id }
+            | Self::Pending { family, id }
+            | Self::Disabled { family, id }
+            | Self::Retired { family, id } => (*family, id),
+        }
+    }
+}
+
 /// The whole catalog at one moment.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -104,16 +116,17 @@ impl Snapshot {
 /// The shared cache: the current snapshot and when it was loaded.
 #[derive(Debug)]
 pub struct CatalogCache {
-    current: RwLock<(Arc<Snapshot>, Instant)>,
+    /// The snapshot and when it was read (`None`: never, so the first use reads it).
+    current: RwLock<(Arc<Snapshot>, Option<Instant>)>,
     max_age: Duration,
 }
 
 impl CatalogCache {
-    /// A cache serving `snapshot`, considered stale after `max_age` (other instances on the
-    /// same database may have changed the catalog).
-    pub fn new(snapshot: Snapshot, max_age: Duration) -> Self {
+    /// An empty cache (it refuses everything until first read), considered stale after
+    /// `max_age` (other instances on the same database may have changed the catalog).
+    pub fn new(max_age: Duration) -> Self {
         Self {
-            current: RwLock::new((Arc::new(snapshot), Instant::now())),
+            current: RwLock::new((Arc::new(Snapshot::default()), None)),
             max_age,
         }
     }
@@ -130,14 +143,14 @@ impl CatalogCache {
     /// Whether the snapshot is older than the refresh interval.
     pub fn is_stale(&self) -> bool {
         match self.current.read() {
-            Ok(guard) => guard.1.elapsed() >= self.max_age,
+            Ok(guard) => guard.1.is_none_or(|at| at.elapsed() >= self.max_age),
             Err(_) => true,
         }
     }
 
     /// Replaces the snapshot.
     pub fn replace(&self, snapshot: Snapshot) {
-        let fresh = (Arc::new(snapshot), Instant::now());
+        let fresh = (Arc::new(snapshot), Some(Instant::now()));
         match self.current.write() {
             Ok(mut guard) => *guard = fresh,
             Err(poisoned) => *poisoned.into_inner() = fresh,
@@ -211,12 +224,11 @@ mod tests {
 
     #[test]
     fn an_empty_catalog_refuses_everything() {
-        let cache = CatalogCache::new(Snapshot::default(), Duration::from_secs(30));
-        assert!(
-            cache
-                .snapshot()
-                .check(Family::AuditActions, "policy.reload")
-                .is_err()
-        );
+        let cache = CatalogCache::new(Duration::from_secs(30));
+        assert!(cache.is_stale());
+        let snapshot = cache.snapshot();
+        assert!(snapshot.check(Family::AuditActions, "policy.reload").is_err());
+        cache.replace(Snapshot::default());
+        assert!(!cache.is_stale());
     }
 }

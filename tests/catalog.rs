@@ -565,3 +565,48 @@ async fn an_incompatible_seed_is_refused() {
     );
     assert_eq!(store.catalog_entries().await.unwrap(), before);
 }
+
+/// `gatehouse migrate` seeds the catalog (and running it again changes nothing).
+#[tokio::test]
+async fn migrate_seeds_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("m.db").display());
+    for _ in 0..2 {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .arg("migrate")
+            .env("GATEHOUSE_DATABASE_URL", &url)
+            .current_dir(common::repo_path(""))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let store = gatehouse::store::connect(&url).await.unwrap();
+    let entries = store.catalog_entries().await.unwrap();
+    let seed = Seed::embedded(&EntrySchemas::embedded().unwrap()).unwrap();
+    assert_eq!(entries.len(), seed.entries.len());
+    assert!(entries.iter().all(|e| e.usable() && e.created_by == "seed"));
+}
+
+/// The OpenAPI document names every catalog route.
+#[tokio::test]
+async fn openapi_documents_the_catalog_routes() {
+    let app = TestApp::spawn(Db::sqlite()).await;
+    let response = app
+        .http
+        .get(format!("{}/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap();
+    let (status, doc) = common::read(response).await;
+    assert_eq!(status, 200);
+    for path in [
+        "/v1/catalog/{family}",
+        "/v1/catalog/{family}/{id}/approve",
+        "/v1/catalog/{family}/{id}/enable",
+        "/v1/catalog/{family}/{id}/disable",
+    ] {
+        assert!(doc["paths"][path].is_object(), "openapi lacks {path}");
+    }
+    assert!(doc["paths"]["/v1/catalog/{family}"]["post"].is_object());
+    app.shutdown().await;
+}

@@ -140,6 +140,7 @@ impl Application {
             .refresh_catalog()
             .await
             .context("cannot read the catalog")?;
+        state.admission.warn_unusable_channels().await;
         #[cfg(unix)]
         tokio::spawn(reload_on_sighup(Arc::downgrade(&state.admission)));
         state

@@ -539,12 +539,10 @@ fn every_audit_action_in_the_code_is_seeded() {
     }
 }
 
-/// Seeding refuses a seed that would change what a published id means, and writes nothing.
-#[tokio::test]
-async fn an_incompatible_seed_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("c.db").display());
-    let store = gatehouse::store::connect(&url).await.unwrap();
+/// Seeding refuses a seed that would change what a published id means, and writes nothing;
+/// a compatible edit updates descriptions and retires ids, keeping admins' enabled flags.
+async fn seeding_on(url: &str) {
+    let store = gatehouse::store::connect(url).await.unwrap();
     store.migrate().await.unwrap();
     let schemas = EntrySchemas::embedded().unwrap();
     gatehouse::store::seed_catalog(&*store, &Seed::embedded(&schemas).unwrap())
@@ -564,6 +562,43 @@ async fn an_incompatible_seed_is_refused() {
         "{err}"
     );
     assert_eq!(store.catalog_entries().await.unwrap(), before);
+
+    let edited = SEED_YAML
+        .replace("description: One GPU allocated for one hour.", "description: One GPU for one hour.")
+        .replace(
+            "  - id: registry_egress_gib\n    description: One GiB pulled from the artifact registry.\n    owner_product: billing\n    enabled: true\n",
+            "  - id: registry_egress_gib\n    description: One GiB pulled from the artifact registry.\n    owner_product: billing\n    enabled: true\n    status: retired\n",
+        )
+        + "  - id: brand_new\n    description: d\n    owner_product: gatehouse\n    fields: { rank: 9 }\n";
+    let plan = gatehouse::store::seed_catalog(&*store, &Seed::parse(&edited, &schemas).unwrap())
+        .await
+        .unwrap();
+    assert_eq!((plan.inserts.len(), plan.updates.len()), (1, 2), "{plan:?}");
+    let after = store.catalog_entries().await.unwrap();
+    let find = |id: &str| after.iter().find(|e| e.id == id).unwrap().clone();
+    assert_eq!(find("gpu_hour").description, "One GPU for one hour.");
+    assert!(!find("registry_egress_gib").usable());
+    assert!(find("brand_new").usable());
+    // Retired for good: the next seed that forgets the tombstone is refused.
+    let err = gatehouse::store::seed_catalog(&*store, &Seed::embedded(&schemas).unwrap())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`registry_egress_gib` is retired"), "{err}");
+}
+
+#[tokio::test]
+async fn seeding_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    seeding_on(&format!("sqlite://{}", dir.path().join("c.db").display())).await;
+}
+
+#[tokio::test]
+async fn seeding_on_postgres() {
+    let Some(db) = common::pg::fresh_db().await else {
+        return;
+    };
+    seeding_on(&db.url).await;
 }
 
 /// `gatehouse migrate` seeds the catalog (and running it again changes nothing).

@@ -2,7 +2,7 @@
 //! admins approving, enabling and disabling them — and the fail-closed checks privileged paths
 //! make against the cached catalog.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -95,6 +95,17 @@ impl Admission {
         self.catalog.snapshot()
     }
 
+    /// Warns about configured channels the catalog does not (yet) allow: promotions to them are
+    /// refused until an admin approves or enables them.
+    pub async fn warn_unusable_channels(&self) {
+        let catalog = self.catalog().await;
+        for channel in self.channels.channels() {
+            if let Err(refusal) = catalog.check(Family::Channels, channel.as_str()) {
+                tracing::warn!(%refusal, "a configured channel is not usable: promotions to it are refused");
+            }
+        }
+    }
+
     /// Re-reads the catalog from the database and swaps it in.
     pub async fn refresh_catalog(&self) -> Result<(), StoreError> {
         let entries = self.store.catalog_entries().await?;
@@ -165,7 +176,7 @@ impl Admission {
                 "is not set by a contributor: an entry is pending until a platform admin approves it",
             ));
         }
-        let schemas = EntrySchemas::embedded().map_err(|e| {
+        let schemas = entry_schemas().map_err(|e| {
             tracing::error!(error = %e, "the compiled-in catalog entry schema is invalid");
             AdmissionError::Internal
         })?;
@@ -319,6 +330,15 @@ impl Admission {
             tracing::error!(%error, "cannot re-read the catalog after a change");
         }
     }
+}
+
+/// The family schemas, compiled once.
+fn entry_schemas() -> Result<&'static EntrySchemas, &'static str> {
+    static SCHEMAS: OnceLock<Result<EntrySchemas, String>> = OnceLock::new();
+    SCHEMAS
+        .get_or_init(EntrySchemas::embedded)
+        .as_ref()
+        .map_err(String::as_str)
 }
 
 fn id_taken(id: &str) -> AdmissionError {

@@ -258,8 +258,12 @@ impl Admission {
                 decision.reasons.join("; ")
             )));
         }
+        // The same catalog checks as a registration through the API.
         let catalog = self.catalog().await;
-        if let Err(refusal) = catalog.check(Family::ArtifactTypes, artifact.artifact_type.as_str()) {
+        let refused = catalog
+            .check(Family::ArtifactTypes, artifact.artifact_type.as_str())
+            .and_then(|_| catalog.check(Family::SourceTypes, artifact.source.source_type.as_str()));
+        if let Err(refusal) = refused {
             return Ok(unregistered(&format!("registration refused: {refusal}")));
         }
         let audit = registration_audit(

@@ -141,6 +141,14 @@ impl Application {
             .await
             .context("cannot read the catalog")?;
         state.admission.warn_unusable_channels().await;
+        for mismatch in state
+            .admission
+            .catalog()
+            .await
+            .trust_mismatches(&config.trust.required)
+        {
+            tracing::warn!(%mismatch, "the trust configuration disagrees with the catalog");
+        }
         #[cfg(unix)]
         tokio::spawn(reload_on_sighup(Arc::downgrade(&state.admission)));
         state

@@ -2,7 +2,7 @@
 //! whole after every change through the API and refreshed periodically, so a check never hits
 //! the database and never sees half an update.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -103,6 +103,38 @@ impl Snapshot {
             }),
             EntryStatus::Active => Ok(entry),
         }
+    }
+
+    /// Where a `[trust.required]` configuration (artifact type or kind → evidence types)
+    /// disagrees with the catalog: a key that is no artifact type or kind, or evidence an
+    /// artifact type does not list among its `trust_inputs`.
+    pub fn trust_mismatches(&self, required: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+        let mut found = Vec::new();
+        for (key, evidence) in required {
+            let types: Vec<&CatalogEntry> = self
+                .family(Family::ArtifactTypes)
+                .into_iter()
+                .filter(|t| t.id == *key || t.fields.get("kind").and_then(|k| k.as_str()) == Some(key))
+                .collect();
+            if types.is_empty() {
+                found.push(format!(
+                    "`trust.required.{key}` names no artifact type or kind in the catalog"
+                ));
+            }
+            for t in types {
+                let inputs = t.fields.get("trust_inputs").and_then(|i| i.as_array());
+                for e in evidence {
+                    if !inputs.is_some_and(|i| i.iter().any(|v| v == e.as_str())) {
+                        found.push(format!(
+                            "`trust.required.{key}` requires `{e}`, which artifact type `{}` does not \
+                             list among its catalog trust inputs",
+                            t.id
+                        ));
+                    }
+                }
+            }
+        }
+        found
     }
 
     /// A family's entries, ordered by id.
@@ -220,6 +252,23 @@ mod tests {
             snap.check(Family::Channels, "policy.reload"),
             Err(Refusal::Unknown { .. })
         ));
+    }
+
+    #[test]
+    fn trust_configuration_is_checked_against_the_catalog() {
+        let mut image = entry("oci.image", Family::ArtifactTypes, EntryStatus::Active, true);
+        image.fields = json!({"kind": "oci", "trust_inputs": ["signature"], "promotable": true});
+        let snap = Snapshot::new(vec![image]);
+        let required = |k: &str, e: &str| BTreeMap::from([(k.to_owned(), vec![e.to_owned()])]);
+        assert!(snap.trust_mismatches(&required("oci", "signature")).is_empty());
+        assert!(
+            snap.trust_mismatches(&required("oci.image", "signature"))
+                .is_empty()
+        );
+        let bad = snap.trust_mismatches(&required("oci", "blob_bundle"));
+        assert!(bad.len() == 1 && bad[0].contains("`oci.image`"), "{bad:?}");
+        let bad = snap.trust_mismatches(&required("zip", "signature"));
+        assert!(bad[0].contains("names no artifact type"), "{bad:?}");
     }
 
     #[test]

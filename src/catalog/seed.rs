@@ -41,7 +41,7 @@ pub enum SeedError {
 /// A validated seed: every entry with its family.
 #[derive(Debug, Clone)]
 pub struct Seed {
-    /// Entries in file order.
+    /// Entries by family name, each family in file order.
     pub entries: Vec<(Family, EntrySpec)>,
 }
 

@@ -645,3 +645,34 @@ async fn openapi_documents_the_catalog_routes() {
     assert!(doc["paths"]["/v1/catalog/{family}"]["post"].is_object());
     app.shutdown().await;
 }
+
+/// A publish intent for a disabled artifact type is refused the same way.
+#[tokio::test]
+async fn publish_intents_check_the_artifact_type() {
+    let db = Db::sqlite();
+    let mut config = common::test_config(&db);
+    config.registry.token_key_file = Some(common::repo_path("fixtures/registry/token.key"));
+    config.registry.token_cert_file = Some(common::repo_path("fixtures/registry/token.crt"));
+    let app = TestApp::spawn_with(db, config).await;
+    let (status, _) = app
+        .post(
+            "/v1/catalog/artifact_types/oci.helm_chart/disable",
+            &platform_admin(),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let intent = |artifact_type: &str| json!({ "app": "web", "artifact_kind": "oci", "artifact_type": artifact_type, "tag": "v1" });
+    let path = "/v1/projects/team-a/publish-intents";
+    let (status, body) = app.post(path, &operator(), intent("oci.helm_chart")).await;
+    assert_unusable(
+        status,
+        &body,
+        "artifact_types",
+        "oci.helm_chart",
+        "artifact type `oci.helm_chart` is disabled in the catalog",
+    );
+    let (status, body) = app.post(path, &operator(), intent("oci.image")).await;
+    assert_eq!(status, 201, "{body}");
+    app.shutdown().await;
+}

@@ -205,6 +205,18 @@ mod tests {
         for e in crate::config::REQUIRABLE_EVIDENCE {
             assert!(find(Family::EvidenceTypes, e).is_some(), "{e}");
         }
+        // Cross-family references resolve: owners are products, template events audit actions.
+        for (family, spec) in &seed.entries {
+            assert!(
+                find(Family::Products, &spec.owner_product).is_some(),
+                "{family} `{}`",
+                spec.id
+            );
+            if *family == Family::NotificationTemplates {
+                let event = spec.fields["event"].as_str().unwrap();
+                assert!(find(Family::AuditActions, event).is_some(), "{event}");
+            }
+        }
     }
 
     #[test]

@@ -50,6 +50,24 @@ pub fn load_policies(config: &Config) -> anyhow::Result<PolicyEngine> {
     Ok(engine.with_dry_run_channels(config.policy_dry_run_channels.iter().map(ToString::to_string)))
 }
 
+/// Validates the compiled-in catalog seed (`schemas/catalog.yaml`) and upserts it; refuses a
+/// seed that would change what a published id means.
+pub async fn seed_catalog(store: &dyn crate::store::Store) -> anyhow::Result<()> {
+    let schemas = crate::catalog::EntrySchemas::embedded().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let seed = crate::catalog::Seed::embedded(&schemas)?;
+    let plan = crate::store::seed_catalog(store, &seed)
+        .await
+        .context("cannot seed the catalog")?;
+    if !plan.inserts.is_empty() || !plan.updates.is_empty() {
+        tracing::info!(
+            inserted = plan.inserts.len(),
+            updated = plan.updates.len(),
+            "catalog seeded"
+        );
+    }
+    Ok(())
+}
+
 impl Application {
     /// Loads policies and keys, opens and migrates the database, binds the listener. Anything
     /// wrong stops here: the gateway never starts half-configured.
@@ -76,6 +94,7 @@ impl Application {
             .await
             .context("cannot open the database")?;
         store.migrate().await.context("cannot migrate the database")?;
+        seed_catalog(&*store).await?;
         let metrics = Arc::new(Metrics::default());
         let (decisions, decision_writer) =
             DecisionLogWriter::spawn(Arc::clone(&store), config.http.decision_batch_max);
@@ -120,6 +139,20 @@ impl Application {
             body_bytes: config.http.body_limit_bytes,
             timeout: Duration::from_secs(config.http.request_timeout_seconds),
         };
+        state
+            .admission
+            .refresh_catalog()
+            .await
+            .context("cannot read the catalog")?;
+        state.admission.warn_unusable_channels().await;
+        for mismatch in state
+            .admission
+            .catalog()
+            .await
+            .trust_mismatches(&config.trust.required)
+        {
+            tracing::warn!(%mismatch, "the trust configuration disagrees with the catalog");
+        }
         #[cfg(unix)]
         tokio::spawn(reload_on_sighup(Arc::downgrade(&state.admission)));
         state

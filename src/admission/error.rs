@@ -33,6 +33,9 @@ pub enum AdmissionError {
     /// A lifecycle or trust rule forbids the move (409).
     #[error("{0}")]
     Rule(String),
+    /// A catalog entry the request relies on is unknown, pending, retired or disabled (409).
+    #[error("{0}")]
+    Catalog(crate::catalog::Refusal),
     /// The artifact changed concurrently (409).
     #[error("the artifact was changed by another request; read it again and retry")]
     Conflict,

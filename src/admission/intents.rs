@@ -148,6 +148,8 @@ impl Admission {
         let allowed = self
             .authorize(principal, Action::RequestPublishIntent, resource, context, meta)
             .await?;
+        self.require_catalog(crate::catalog::Family::ArtifactTypes, artifact_type.as_str())
+            .await?;
 
         let now = Utc::now();
         let id = Uuid::now_v7();
@@ -189,6 +191,7 @@ impl Admission {
             decision: Some(allowed.audit_decision()),
             correlation_id: meta.correlation_id.clone(),
         };
+        self.audit_allowed(&audit).await?;
         self.store
             .create_publish_intent(&intent, audit, &allowed.record)
             .await?;
@@ -304,6 +307,7 @@ impl Admission {
             allowed.audit_decision(),
             &meta.correlation_id,
         );
+        self.audit_allowed(&audit).await?;
         self.store
             .create_pull_intent(&intent, audit, &allowed.record)
             .await?;

@@ -2,6 +2,7 @@
 //! state machines, persist the change with its audit and decision records.
 
 mod blob_pull;
+mod catalog;
 mod credentials;
 mod decide;
 mod error;
@@ -27,6 +28,7 @@ use crate::policy::PolicyEngine;
 use crate::store::Store;
 
 pub use blob_pull::{BlobPullAnswer, ObjectCredential, PullAnswer};
+pub use catalog::{CATALOG_MAX_AGE, CatalogChangeInput, CatalogEntryView, CatalogList};
 pub use credentials::Credential;
 pub use decide::noting_would_deny;
 pub use error::AdmissionError;
@@ -79,6 +81,8 @@ pub struct Admission {
     events_waiting: tokio::sync::Notify,
     /// Held through a reload; also records when the set was loaded and the last refusal.
     policy_status: tokio::sync::Mutex<policies::PolicyStatus>,
+    /// The catalog privileged paths check, cached (empty, so refusing, until first read).
+    catalog: crate::catalog::CatalogCache,
 }
 
 /// Everything the admission service is built from, loaded once at start-up.
@@ -125,6 +129,7 @@ impl Admission {
             metrics,
             events_waiting: tokio::sync::Notify::new(),
             policy_status: tokio::sync::Mutex::new(policies::PolicyStatus::new()),
+            catalog: crate::catalog::CatalogCache::new(CATALOG_MAX_AGE),
         }
     }
 

@@ -89,6 +89,7 @@ impl Admission {
             decision: None,
             correlation_id: meta.correlation_id,
         };
+        self.audit_allowed(&audit).await?;
         self.store.append_audit(audit).await?;
         self.swap_policy(engine);
         status.loaded_at = Utc::now();

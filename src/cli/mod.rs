@@ -88,6 +88,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .context("cannot open the database")?;
             store.migrate().await.context("migration failed")?;
+            crate::app::seed_catalog(&*store).await?;
             println!("database migrated");
             Ok(ExitCode::SUCCESS)
         }

@@ -33,6 +33,8 @@ pub enum ApiError {
     NotFound(String),
     /// 409: a lifecycle/trust rule or a concurrent change.
     Conflict(String),
+    /// 409: a catalog entry the request relies on is not usable; the detail names it.
+    Catalog(crate::catalog::Refusal),
     /// 503: a dependency is unavailable.
     Unavailable,
     /// 503: the feature is not configured on this gateway; the detail names the keys.
@@ -53,6 +55,7 @@ impl From<AdmissionError> for ApiError {
             AdmissionError::Denied(decision) => Self::Denied(decision),
             AdmissionError::NotFound(what) => Self::NotFound(what),
             e @ (AdmissionError::Rule(_) | AdmissionError::Conflict) => Self::Conflict(e.to_string()),
+            AdmissionError::Catalog(refusal) => Self::Catalog(refusal),
             AdmissionError::Unavailable => Self::Unavailable,
             AdmissionError::Internal => Self::Internal,
         }
@@ -101,6 +104,12 @@ impl ApiError {
                 "Conflict with the artifact's state",
                 d.clone(),
             ),
+            Self::Catalog(refusal) => (
+                S::CONFLICT,
+                "catalog-entry-unusable",
+                "Catalog entry not usable",
+                refusal.to_string(),
+            ),
             Self::Unavailable => (
                 S::SERVICE_UNAVAILABLE,
                 "dependency-unavailable",
@@ -141,6 +150,11 @@ impl IntoResponse for ApiError {
         });
         if let (Self::Invalid { field, .. }, Value::Object(map)) = (&self, &mut body) {
             map.insert("field".to_owned(), json!(field));
+        }
+        if let (Self::Catalog(refusal), Value::Object(map)) = (&self, &mut body) {
+            let (family, id) = refusal.entry();
+            map.insert("catalog_family".to_owned(), json!(family.as_str()));
+            map.insert("catalog_id".to_owned(), json!(id));
         }
         if let (Self::Denied(d), Value::Object(map)) = (&self, &mut body) {
             map.insert("decision".to_owned(), json!("deny"));

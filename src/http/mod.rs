@@ -2,6 +2,7 @@
 //! service sequences every request.
 
 mod artifacts;
+mod catalog;
 mod error;
 mod extract;
 mod ops;
@@ -60,6 +61,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
     let metrics = Arc::clone(&state.metrics);
     Router::new()
         .merge(artifacts::router())
+        .merge(catalog::router())
         .merge(ops::router())
         .merge(policies::router())
         .merge(registry::router())

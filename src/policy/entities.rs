@@ -120,6 +120,7 @@ fn resource_uid(resource: &Resource<'_>) -> Uid {
         Resource::Repository { path, .. } => Uid::new("Repository", path.as_str()),
         Resource::Project(slug) => project_uid(slug),
         Resource::Platform => Uid::new("Platform", PLATFORM_ID),
+        Resource::CatalogEntry { id, .. } => Uid::new("CatalogEntry", *id),
     }
 }
 
@@ -183,6 +184,18 @@ fn add_resource(slice: &mut EntitySlice, resource: &Resource<'_>) {
             slice.add_project(slug);
         }
         Resource::Platform => slice.add(Uid::new("Platform", PLATFORM_ID), Map::new(), &[]),
+        Resource::CatalogEntry {
+            id,
+            family,
+            owner_product,
+            status,
+        } => {
+            let mut attrs = Map::new();
+            attrs.insert("family".into(), json!(family));
+            attrs.insert("owner_product".into(), json!(owner_product));
+            attrs.insert("status".into(), json!(status));
+            slice.add(Uid::new("CatalogEntry", *id), attrs, &[]);
+        }
     }
 }
 

@@ -45,6 +45,12 @@ pub enum Action {
     ManagePolicies,
     /// Read the gateway's public facts (registry endpoint, channels, source types).
     Describe,
+    /// Contribute a catalog entry (pending until approved).
+    ContributeCatalogEntry,
+    /// Approve a pending catalog entry.
+    ApproveCatalogEntry,
+    /// Enable or disable a catalog entry.
+    ManageCatalog,
 }
 
 impl Action {
@@ -69,6 +75,9 @@ impl Action {
         Self::ReadPlatform,
         Self::ManagePolicies,
         Self::Describe,
+        Self::ContributeCatalogEntry,
+        Self::ApproveCatalogEntry,
+        Self::ManageCatalog,
     ];
 
     /// The schema name, e.g. `request_pull_intent`.
@@ -93,6 +102,9 @@ impl Action {
             Self::ReadPlatform => "read_platform",
             Self::ManagePolicies => "manage_policies",
             Self::Describe => "describe",
+            Self::ContributeCatalogEntry => "contribute_catalog_entry",
+            Self::ApproveCatalogEntry => "approve_catalog_entry",
+            Self::ManageCatalog => "manage_catalog",
         }
     }
 
@@ -136,6 +148,17 @@ pub enum Resource<'a> {
     Project(&'a ProjectSlug),
     /// The platform, for platform-wide actions.
     Platform,
+    /// A catalog entry (its id is unique across families).
+    CatalogEntry {
+        /// Stable id.
+        id: &'a str,
+        /// Family wire name, e.g. `artifact_types`.
+        family: &'a str,
+        /// Owning product.
+        owner_product: &'a str,
+        /// `active`, `pending` or `retired`.
+        status: &'a str,
+    },
 }
 
 /// The Cedar context record; a `None` field is left out of the record, never sent as null.

@@ -65,6 +65,22 @@ pub(crate) enum CaseResource {
         path: RepositoryPath,
     },
     Artifact(Box<CaseArtifact>),
+    CatalogEntry(CaseCatalogEntry),
+}
+
+/// A catalog entry as a test case names it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CaseCatalogEntry {
+    pub(crate) id: String,
+    pub(crate) family: String,
+    pub(crate) owner_product: String,
+    #[serde(default = "pending")]
+    pub(crate) status: String,
+}
+
+fn pending() -> String {
+    "pending".into()
 }
 
 /// An artifact's policy-relevant facts; the rest gets fixed defaults.

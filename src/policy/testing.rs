@@ -179,6 +179,12 @@ pub(crate) fn decide_case(engine: &PolicyEngine, case: &TestCase) -> Result<Deci
         (_, Some(a)) => Resource::Artifact(a),
         (CaseResource::Repository { project, path }, _) => Resource::Repository { project, path },
         (CaseResource::Project(slug), _) => Resource::Project(slug),
+        (CaseResource::CatalogEntry(e), _) => Resource::CatalogEntry {
+            id: &e.id,
+            family: &e.family,
+            owner_product: &e.owner_product,
+            status: &e.status,
+        },
         _ => Resource::Platform,
     };
     let request = PolicyRequest {

@@ -16,6 +16,7 @@ use crate::domain::{
 };
 
 mod bundles;
+mod catalog;
 mod events;
 mod intents;
 mod listing;
@@ -29,6 +30,7 @@ mod sqlite;
 mod verification;
 mod writes;
 
+pub use catalog::{CatalogStore, SeedCatalogError, seed_catalog};
 pub use policy_changes::{POLICY_CHANNEL, PolicyChangeListener};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -177,7 +179,7 @@ pub struct ArtifactLinks {
 /// The one storage interface. Every mutation commits its audit record (chained) and its
 /// decision record in the same transaction as the state change.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: CatalogStore + Send + Sync + 'static {
     /// Applies embedded migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Checks the database answers.

@@ -15,6 +15,8 @@ use crate::domain::{
     UnregisteredPush, VerificationJob,
 };
 
+mod app_rows;
+mod apps;
 mod bundles;
 mod events;
 mod intents;
@@ -28,6 +30,7 @@ mod sqlite;
 mod verification;
 mod writes;
 
+pub use apps::AppStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -173,9 +176,9 @@ pub struct ArtifactLinks {
 }
 
 /// The one storage interface. Every mutation commits its audit record (chained) and its
-/// decision record in the same transaction as the state change.
+/// decision record in the same transaction as the state change. App storage is its own part.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: AppStore + Send + Sync + 'static {
     /// Applies embedded migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Checks the database answers.

@@ -1,6 +1,8 @@
 //! The admission service: the one place that sequences a request — decide with Cedar, apply the
 //! state machines, persist the change with its audit and decision records.
 
+mod app_queries;
+mod apps;
 mod credentials;
 mod decide;
 mod error;
@@ -25,6 +27,8 @@ use crate::metrics::Metrics;
 use crate::policy::PolicyEngine;
 use crate::store::Store;
 
+pub use app_queries::{AppListQuery, EntitlementInput, VersionListQuery};
+pub use apps::{AppRegistration, Outcome};
 pub use credentials::Credential;
 pub use error::AdmissionError;
 pub use intents::{PublishIntentAnswer, PublishIntentInput, PullIntentAnswer, PullIntentInput};

@@ -1,5 +1,7 @@
-//! The command line: `serve`, `migrate`, `policy validate|test|replay`, `audit verify`, `token mint`.
+//! The command line: `serve`, `migrate`, `policy validate|test|replay`, `audit verify`, `token mint`,
+//! `app validate|register`.
 
+mod app;
 mod audit;
 mod policy;
 mod replay;
@@ -42,6 +44,9 @@ pub enum Command {
     /// Development tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// App manifests: validate offline, register with a gateway.
+    #[command(subcommand)]
+    App(app::AppCommand),
 }
 
 /// Entry point of the binary: runs the command and turns failure into a message and exit code.
@@ -70,6 +75,10 @@ fn init_tracing() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // App commands need no gateway configuration: `validate` is offline, `register` a client.
+    if let Command::App(command) = cli.command {
+        return app::run(command).await;
+    }
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => {
@@ -89,5 +98,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy(command) => policy::run(&config, command).await,
         Command::Audit(command) => audit::run(&config, command).await,
         Command::Token(command) => token::run(&config, command),
+        Command::App(_) => Ok(ExitCode::SUCCESS),
     }
 }

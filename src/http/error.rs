@@ -23,6 +23,9 @@ pub enum ApiError {
         /// Why.
         reason: String,
     },
+    /// 422: a manifest breaks its schema or a registration rule; each fault names its JSON
+    /// pointer and the rule.
+    InvalidManifest(Vec<crate::manifest::Fault>),
     /// 413: body above the configured limit.
     PayloadTooLarge,
     /// 415: not JSON.
@@ -47,6 +50,7 @@ impl From<AdmissionError> for ApiError {
     fn from(error: AdmissionError) -> Self {
         match error {
             AdmissionError::Invalid { field, reason } => Self::Invalid { field, reason },
+            AdmissionError::Manifest(faults) => Self::InvalidManifest(faults),
             AdmissionError::Malformed(detail) => Self::BadRequest(detail),
             AdmissionError::Unauthenticated(detail) => Self::Unauthenticated(detail),
             AdmissionError::NotConfigured(detail) => Self::NotConfigured(detail),
@@ -75,6 +79,16 @@ impl ApiError {
                 "invalid-input",
                 "Invalid input",
                 format!("`{field}` {reason}"),
+            ),
+            Self::InvalidManifest(faults) => (
+                S::UNPROCESSABLE_ENTITY,
+                "invalid-manifest",
+                "Invalid manifest",
+                faults
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
             ),
             Self::PayloadTooLarge => (
                 S::PAYLOAD_TOO_LARGE,
@@ -141,6 +155,11 @@ impl IntoResponse for ApiError {
         });
         if let (Self::Invalid { field, .. }, Value::Object(map)) = (&self, &mut body) {
             map.insert("field".to_owned(), json!(field));
+        }
+        if let (Self::InvalidManifest(faults), Value::Object(map)) = (&self, &mut body) {
+            let first = faults.first().map(|f| f.pointer.clone()).unwrap_or_default();
+            map.insert("field".to_owned(), json!(first));
+            map.insert("errors".to_owned(), json!(faults));
         }
         if let (Self::Denied(d), Value::Object(map)) = (&self, &mut body) {
             map.insert("decision".to_owned(), json!("deny"));

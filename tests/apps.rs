@@ -311,14 +311,16 @@ async fn publish_waits_for_verification_and_a_platform_admin(db: Db) {
         )
         .await;
     assert_eq!(status, 201, "{grant}");
-    let (status, _) = app
+    let other_b_admin = token("ben", json!({ "team-b": ["admin"] }));
+    let (status, repeat) = app
         .post(
             "/v1/projects/team-b/entitlements",
-            &team_b_admin,
+            &other_b_admin,
             json!({ "app": "llm-serving" }),
         )
         .await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 200, "{repeat}");
+    assert_eq!(repeat["granted_by"]["id"], "bea", "{repeat}");
     let (status, held) = app.get("/v1/projects/team-b/entitlements", &team_b_viewer).await;
     assert_eq!(status, 200, "{held}");
     assert_eq!(items(&held)[0]["app"], "llm-serving");
@@ -327,6 +329,17 @@ async fn publish_waits_for_verification_and_a_platform_admin(db: Db) {
     assert_eq!(versions_of(&seen), ["0.3.0"]);
     let (_, seen) = app.get("/v1/apps/llm-serving/versions", &admin).await;
     assert_eq!(versions_of(&seen), ["0.3.0", "0.4.0"]);
+    let (_, first) = app.get("/v1/apps/llm-serving/versions?limit=1", &admin).await;
+    assert_eq!(versions_of(&first), ["0.3.0"]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, second) = app
+        .get(
+            &format!("/v1/apps/llm-serving/versions?limit=1&cursor={cursor}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(versions_of(&second), ["0.4.0"]);
+    assert!(second["next_cursor"].is_null(), "{second}");
     let (_, seen) = app
         .get("/v1/apps/llm-serving/versions?status=draft", &admin)
         .await;

@@ -198,25 +198,13 @@ impl Admission {
             decision: Some(allowed.audit_decision()),
             correlation_id: meta.correlation_id.clone(),
         };
-        let created = self
+        let (entitlement, created) = self
             .store
             .grant_entitlement(&entitlement, audit, &allowed.record)
             .await?;
         if !created {
+            // Nothing was written: the decision is still one taken, so it is logged.
             self.log_decision(allowed.record).await?;
-            let held = self
-                .store
-                .list_entitlements(
-                    &project,
-                    &PageRequest {
-                        limit: 500,
-                        cursor: None,
-                    },
-                )
-                .await?;
-            if let Some(existing) = held.items.into_iter().find(|e| e.app == slug) {
-                return Ok((existing, false));
-            }
         }
         Ok((entitlement, created))
     }

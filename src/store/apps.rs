@@ -56,13 +56,14 @@ pub trait AppStore: Send + Sync {
         audit: NewAuditRecord,
         decision: &DecisionRecord,
     ) -> Result<(), StoreError>;
-    /// Grants an entitlement; `false`, and nothing written, when the project already holds it.
+    /// Grants an entitlement: answers it and `true`, or the one the project already holds and
+    /// `false` with nothing written.
     async fn grant_entitlement(
         &self,
         entitlement: &Entitlement,
         audit: NewAuditRecord,
         decision: &DecisionRecord,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<(Entitlement, bool), StoreError>;
     /// A project's entitlements by app slug.
     async fn list_entitlements(
         &self,
@@ -131,6 +132,8 @@ pub(super) const LIST_ENTITLEMENTS: &str = concat!(
     entitlement_select!(),
     " where project = $1 and ($2 is null or app > $2) order by app limit $3"
 );
+pub(super) const SELECT_ENTITLEMENT: &str =
+    concat!(entitlement_select!(), " where project = $1 and app = $2");
 pub(super) const APP_ENTITLEMENTS: &str = concat!(entitlement_select!(), " where app = $1 order by project");
 
 /// Generates `AppStore` for one backend.
@@ -328,7 +331,7 @@ macro_rules! apps_impl {
                     e: &Entitlement,
                     audit: NewAuditRecord,
                     decision: &DecisionRecord,
-                ) -> Result<bool, StoreError> {
+                ) -> Result<(Entitlement, bool), StoreError> {
                     let mut tx = self.pool.begin().await?;
                     let inserted = sqlx::query(INSERT_ENTITLEMENT)
                         .bind(e.project.as_str())
@@ -339,12 +342,17 @@ macro_rules! apps_impl {
                         .execute(&mut *tx)
                         .await?;
                     if inserted.rows_affected() == 0 {
-                        return Ok(false);
+                        let held: EntitlementRow = sqlx::query_as(SELECT_ENTITLEMENT)
+                            .bind(e.project.as_str())
+                            .bind(e.app.as_str())
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        return Ok((Entitlement::try_from(held)?, false));
                     }
                     Self::append_audit_in(&mut *tx, audit).await?;
                     Self::insert_decision_in(&mut *tx, decision).await?;
                     tx.commit().await?;
-                    Ok(true)
+                    Ok((e.clone(), true))
                 }
 
                 async fn list_entitlements(

@@ -415,3 +415,31 @@ async fn publishing_on_postgres() {
     };
     publish_waits_for_verification_and_a_platform_admin(Db::Postgres(db)).await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_app_routes() {
+    let app = TestApp::spawn(Db::sqlite()).await;
+    let response = app
+        .http
+        .get(format!("{}/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap();
+    let (status, doc) = common::read(response).await;
+    assert_eq!(status, 200);
+    for (path, methods) in [
+        ("/v1/apps", &["get", "post"][..]),
+        ("/v1/apps/{slug}", &["get"][..]),
+        ("/v1/apps/{slug}/versions", &["get", "post"][..]),
+        ("/v1/apps/{slug}/versions/{version}/publish", &["post"][..]),
+        ("/v1/projects/{project}/entitlements", &["get", "post"][..]),
+    ] {
+        for method in methods {
+            assert!(
+                doc["paths"][path][method].is_object(),
+                "openapi lacks {method} {path}"
+            );
+        }
+    }
+    assert!(doc["components"]["schemas"]["ManifestFault"].is_object());
+}

@@ -159,6 +159,23 @@ async fn slurm_registers_and_faults_store_nothing(app: TestApp) {
         .await;
     assert_fault(status, &problem, "/version/artifacts/0/digest", "registered");
 
+    // The app layer is fixed too: the same slug with other content is a conflict.
+    let mut renamed = yaml_fixture("slurm-cluster.yaml");
+    renamed["app"]["display_name"] = json!("Slurm, renamed");
+    let (status, problem) = app.post("/v1/apps", &admin, renamed).await;
+    assert_eq!(status, 409, "{problem}");
+    // An app needs its owning project; a version must name the owner, if any project.
+    let mut ownerless = yaml_fixture("slurm-cluster.yaml");
+    ownerless["app"].as_object_mut().unwrap().remove("project");
+    ownerless["app"]["slug"] = json!("slurm-other");
+    let (status, problem) = app.post("/v1/apps", &admin, ownerless).await;
+    assert_fault(status, &problem, "/app/project", "required");
+    let mut moved = yaml_fixture("slurm-cluster.yaml");
+    moved["app"]["project"] = json!("team-a");
+    moved["version"]["version"] = json!("1.3.0");
+    let (status, problem) = app.post("/v1/apps/slurm-cluster/versions", &admin, moved).await;
+    assert_fault(status, &problem, "/app/project", "const");
+
     // Versions are immutable: the same number with other content is a conflict.
     let mut changed = yaml_fixture("slurm-cluster.yaml");
     changed["version"]["runtime_requirements"]["credential_classes"] = json!(["registry_pull"]);

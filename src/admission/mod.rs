@@ -1,6 +1,7 @@
 //! The admission service: the one place that sequences a request — decide with Cedar, apply the
 //! state machines, persist the change with its audit and decision records.
 
+mod app_links;
 mod app_queries;
 mod apps;
 mod credentials;

@@ -80,6 +80,17 @@ fn embedded_schemas_must_compile_offline() {
         ("/version/config_schema", "schema")
     );
 
+    // Nor from the disk.
+    let mut doc = serving();
+    doc["version"]["placement_schema"] = json!({ "$ref": "file:///etc/passwd" });
+    let Err(ManifestError::Invalid(f)) = validate(&doc) else {
+        panic!()
+    };
+    assert_eq!(
+        (f[0].pointer.as_str(), f[0].rule.as_str()),
+        ("/version/placement_schema", "schema")
+    );
+
     let mut doc = serving();
     doc["version"]["placement_schema"] = json!({ "type": "object", "minProperties": -1 });
     let Err(ManifestError::Invalid(f)) = validate(&doc) else {

@@ -84,7 +84,7 @@ async fn case_app_and_version_round_trip(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let first_page = store.list_app_versions(&a.slug, None, &page(1)).await.unwrap();
-    assert_eq!(first_page.items, [v.clone()]);
+    assert_eq!(first_page.items, std::slice::from_ref(&v));
     let rest = store
         .list_app_versions(
             &a.slug,

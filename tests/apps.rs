@@ -190,6 +190,9 @@ async fn slurm_registers_and_faults_store_nothing(app: TestApp) {
         )
         .await;
     assert_fault(status, &problem, "/app/slug", "const");
+    // Neither JSON nor YAML is a 415.
+    let (status, problem) = post_raw(&app, "/v1/apps", &admin, "text/plain", slurm.clone()).await;
+    assert_eq!(status, 415, "{problem}");
     // Malformed YAML is a 400.
     let (status, problem) = post_raw(&app, "/v1/apps", &admin, "application/yaml", "app: [".into()).await;
     assert_eq!(status, 400, "{problem}");

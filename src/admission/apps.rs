@@ -124,7 +124,15 @@ impl Admission {
             created_by: principal.actor.clone(),
             created_at: now,
         };
-        let version = self.new_version(principal, &project, &manifest).await?;
+        let version = match self.new_version(principal, &project, &manifest).await {
+            Ok(version) => version,
+            Err(refused) => {
+                // Allowed but not acted on: the decisions were still taken, so they are logged.
+                self.log_decision(for_app.record).await?;
+                self.log_decision(for_version.record).await?;
+                return Err(refused);
+            }
+        };
         let audits = vec![
             app_audit(
                 principal,
@@ -236,7 +244,13 @@ impl Admission {
             }
             return Err(immutable(&existing));
         }
-        let version = self.new_version(principal, &app.project, &manifest).await?;
+        let version = match self.new_version(principal, &app.project, &manifest).await {
+            Ok(version) => version,
+            Err(refused) => {
+                self.log_decision(allowed.record).await?;
+                return Err(refused);
+            }
+        };
         let audit = app_audit(
             principal,
             "app_version.register",

@@ -100,7 +100,7 @@ impl ApiError {
                 S::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
                 "Unsupported media type",
-                "send `application/json`".to_owned(),
+                "send `application/json` (app manifests may also be `application/yaml`)".to_owned(),
             ),
             Self::Denied(d) => (
                 S::FORBIDDEN,

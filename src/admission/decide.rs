@@ -243,6 +243,9 @@ impl Admission {
                 (Some(project.to_string()), None)
             }
             Resource::Platform | Resource::CatalogEntry { .. } => (None, None),
+            Resource::App(app) | Resource::AppVersion { app, .. } => {
+                (Some(app.owner_project.to_string()), None)
+            }
         };
         let engine = self.policy();
         let decision = engine.decide(&PolicyRequest {

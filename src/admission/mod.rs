@@ -1,6 +1,9 @@
 //! The admission service: the one place that sequences a request — decide with Cedar, apply the
 //! state machines, persist the change with its audit and decision records.
 
+mod app_links;
+mod app_queries;
+mod apps;
 mod blob_pull;
 mod catalog;
 mod credentials;
@@ -27,6 +30,8 @@ use crate::metrics::Metrics;
 use crate::policy::PolicyEngine;
 use crate::store::Store;
 
+pub use app_queries::{AppListQuery, EntitlementInput, VersionListQuery};
+pub use apps::{AppRegistration, Outcome};
 pub use blob_pull::{BlobPullAnswer, ObjectCredential, PullAnswer};
 pub use catalog::{CATALOG_MAX_AGE, CatalogChangeInput, CatalogEntryView, CatalogList};
 pub use credentials::Credential;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Artifact, Principal, ProjectSlug, RepositoryPath};
+use crate::domain::{AppFacts, AppVersionFacts, Artifact, Principal, ProjectSlug, RepositoryPath};
 
 /// An action named in the Cedar schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -158,6 +158,15 @@ pub enum Resource<'a> {
         owner_product: &'a str,
         /// `active`, `pending` or `retired`.
         status: &'a str,
+    },
+    /// An app (its owning project and entitled projects are attributes).
+    App(&'a AppFacts),
+    /// One version of an app (the app is its parent).
+    AppVersion {
+        /// The app.
+        app: &'a AppFacts,
+        /// The version.
+        version: &'a AppVersionFacts,
     },
 }
 

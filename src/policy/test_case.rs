@@ -9,8 +9,9 @@ use uuid::Uuid;
 
 use super::request::RequestContext;
 use crate::domain::{
-    Actor, ActorType, AppSlug, Artifact, ArtifactId, ArtifactKind, ArtifactType, Channel, CiClaims, Digest,
-    LifecycleState, Principal, ProjectSlug, RepositoryPath, Role, Source, SourceType, TrustState,
+    Actor, ActorType, AppFacts, AppSlug, AppVersionFacts, AppVersionStatus, Artifact, ArtifactId,
+    ArtifactKind, ArtifactType, Channel, CiClaims, Digest, LifecycleState, Principal, ProjectSlug,
+    RepositoryPath, Role, Source, SourceType, TrustState, VersionNumber,
 };
 
 /// A test file holds one case or a list of them.
@@ -56,7 +57,8 @@ fn default_issuer() -> String {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
-/// `"platform"`, `{"project": slug}`, `{"repository": {project, path}}` or `{"artifact": {…}}`.
+/// `"platform"`, `{"project": slug}`, `{"repository": {project, path}}`, `{"artifact": {…}}`,
+/// `{"app": {…}}` or `{"app_version": {app, version, status, …}}`.
 pub(crate) enum CaseResource {
     Platform,
     Project(ProjectSlug),
@@ -66,6 +68,8 @@ pub(crate) enum CaseResource {
     },
     Artifact(Box<CaseArtifact>),
     CatalogEntry(CaseCatalogEntry),
+    App(CaseApp),
+    AppVersion(Box<CaseAppVersion>),
 }
 
 /// A catalog entry as a test case names it.
@@ -81,6 +85,50 @@ pub(crate) struct CaseCatalogEntry {
 
 fn pending() -> String {
     "pending".into()
+}
+
+/// An app's policy-relevant facts.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CaseApp {
+    pub(crate) slug: AppSlug,
+    pub(crate) owner_project: ProjectSlug,
+    #[serde(default)]
+    pub(crate) entitled_projects: BTreeSet<ProjectSlug>,
+}
+
+impl CaseApp {
+    pub(crate) fn facts(&self) -> AppFacts {
+        AppFacts {
+            slug: self.slug.clone(),
+            owner_project: self.owner_project.clone(),
+            entitled_projects: self.entitled_projects.clone(),
+        }
+    }
+}
+
+/// An app version's policy-relevant facts.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CaseAppVersion {
+    pub(crate) app: CaseApp,
+    pub(crate) version: VersionNumber,
+    pub(crate) status: AppVersionStatus,
+    #[serde(default)]
+    pub(crate) artifact_trust_states: BTreeSet<String>,
+    #[serde(default)]
+    pub(crate) artifact_lifecycle_states: BTreeSet<String>,
+}
+
+impl CaseAppVersion {
+    pub(crate) fn facts(&self) -> AppVersionFacts {
+        AppVersionFacts {
+            version: self.version.clone(),
+            status: self.status,
+            artifact_trust_states: self.artifact_trust_states.clone(),
+            artifact_lifecycle_states: self.artifact_lifecycle_states.clone(),
+        }
+    }
 }
 
 /// An artifact's policy-relevant facts; the rest gets fixed defaults.

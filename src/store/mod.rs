@@ -15,6 +15,8 @@ use crate::domain::{
     UnregisteredPush, VerificationJob,
 };
 
+mod app_rows;
+mod apps;
 mod bundles;
 mod catalog;
 mod events;
@@ -30,6 +32,7 @@ mod sqlite;
 mod verification;
 mod writes;
 
+pub use apps::AppStore;
 pub use catalog::{CatalogStore, SeedCatalogError, seed_catalog};
 pub use policy_changes::{POLICY_CHANNEL, PolicyChangeListener};
 pub use postgres::PostgresStore;
@@ -177,9 +180,9 @@ pub struct ArtifactLinks {
 }
 
 /// The one storage interface. Every mutation commits its audit record (chained) and its
-/// decision record in the same transaction as the state change.
+/// decision record in the same transaction as the state change. App storage is its own part.
 #[async_trait]
-pub trait Store: CatalogStore + Send + Sync + 'static {
+pub trait Store: CatalogStore + AppStore + Send + Sync + 'static {
     /// Applies embedded migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Checks the database answers.

@@ -13,6 +13,7 @@ macro_rules! store_impl {
         $crate::store::verification::verification_impl!($store, $db);
         $crate::store::bundles::bundles_impl!($store, $db);
         $crate::store::catalog::catalog_impl!($store, $db);
+        $crate::store::apps::apps_impl!($store, $db);
 
         const _: () = {
             use chrono::{DateTime, Utc};

@@ -271,6 +271,9 @@ async fn adopt_active_policies(admission: std::sync::Weak<Admission>, every: Dur
                 tracing::warn!(?error, "cannot listen for policy activations; polling only");
                 None
             });
+            if listener.is_some() {
+                tracing::info!("listening for policy activations");
+            }
         }
         // Woken by an announcement or the interval, whichever comes first.
         match listener.as_mut() {

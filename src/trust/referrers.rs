@@ -325,7 +325,171 @@ pub fn combine_signatures(tag: Evidence, lookup: Lookup, referrers: Vec<Evidence
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use p256::ecdsa::signature::Signer as _;
+    use p256::ecdsa::{Signature, SigningKey};
+    use p256::pkcs8::{EncodePublicKey as _, LineEnding};
+    use sha2::{Digest as _, Sha256};
+
     use super::*;
+    use crate::trust::bundle::TransparencyLogKeys;
+    use crate::trust::dsse::{IN_TOTO_PAYLOAD_TYPE, pae};
+    use crate::trust::keyless::Keyless;
+    use crate::trust::keys::TrustKeys;
+
+    const MANIFEST: &[u8] = b"image manifest";
+    const REFERRER: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+    fn signer() -> SigningKey {
+        SigningKey::from_slice(&[5; 32]).unwrap()
+    }
+
+    fn keys() -> TrustKeys {
+        let pem = signer()
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        TrustKeys::from_pems([("signer.pub", pem.as_str())]).unwrap()
+    }
+
+    fn image() -> Digest {
+        format!("sha256:{}", hex::encode(Sha256::digest(MANIFEST)))
+            .parse()
+            .unwrap()
+    }
+
+    /// Checks `bundle` as a referrer of [`image`], keyed, with or without a required log.
+    fn check(bundle: &Value, require_tlog: bool) -> Evidence {
+        let (keys, logs, keyless) = (keys(), TransparencyLogKeys::default(), Keyless::default());
+        let trust = BundleTrust {
+            keys: &keys,
+            logs: &logs,
+            keyless: &keyless,
+            require_tlog,
+        };
+        let found = ReferrerBundle {
+            manifest: REFERRER.to_owned(),
+            content: Ok(serde_json::to_vec(bundle).unwrap()),
+        };
+        verify_referrer_bundle(&trust, &image(), &found)
+    }
+
+    /// An unlogged keyed message-signature bundle over [`MANIFEST`].
+    fn message_bundle() -> Value {
+        let signature: Signature = signer().sign(MANIFEST);
+        json!({
+            "mediaType": BUNDLE_MEDIA_TYPES[3],
+            "verificationMaterial": { "publicKey": { "hint": "" } },
+            "messageSignature": {
+                "messageDigest": { "algorithm": "SHA2_256", "digest": STANDARD.encode(Sha256::digest(MANIFEST)) },
+                "signature": STANDARD.encode(signature.to_der().as_bytes()),
+            },
+        })
+    }
+
+    /// A keyed DSSE bundle with a statement about [`image`].
+    fn dsse_bundle(predicate_type: &str) -> Value {
+        let statement = serde_json::to_vec(&json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{ "name": "image", "digest": { "sha256": image().hex() } }],
+            "predicateType": predicate_type, "predicate": {},
+        }))
+        .unwrap();
+        let signature: Signature = signer().sign(&pae(IN_TOTO_PAYLOAD_TYPE, &statement));
+        json!({
+            "mediaType": BUNDLE_MEDIA_TYPES[3],
+            "verificationMaterial": { "publicKey": { "hint": "" } },
+            "dsseEnvelope": {
+                "payload": STANDARD.encode(&statement), "payloadType": IN_TOTO_PAYLOAD_TYPE,
+                "signatures": [{ "keyid": "", "sig": STANDARD.encode(signature.to_der().as_bytes()) }],
+            },
+        })
+    }
+
+    fn is(evidence: &Evidence, kind: &str, result: EvidenceResult, check: &str) {
+        assert_eq!(evidence.evidence_type, kind, "{}", evidence.reason);
+        assert_eq!(evidence.result, result, "{}", evidence.reason);
+        assert_eq!(evidence.details["check"], json!(check), "{}", evidence.reason);
+        assert_eq!(evidence.details["source"], json!("referrers"));
+        assert_eq!(evidence.details["referrer"], json!(REFERRER));
+    }
+
+    #[test]
+    fn a_message_signature_is_a_signature_and_a_dsse_statement_an_attestation() {
+        is(&check(&message_bundle(), false), "signature", PASS, "verified");
+        let provenance = check(&dsse_bundle("https://slsa.dev/provenance/v1"), false);
+        is(&provenance, "attestation", PASS, "verified");
+        assert_eq!(
+            provenance.details["predicate_type"],
+            "https://slsa.dev/provenance/v1"
+        );
+        // Attestations are keyed DSSE as `.att` envelopes are: the log requirement is for signatures.
+        is(
+            &check(&dsse_bundle("https://spdx.dev/Document"), true),
+            "attestation",
+            PASS,
+            "verified",
+        );
+    }
+
+    #[test]
+    fn cosigns_own_dsse_signature_counts_as_a_signature_and_fails_when_a_log_is_required() {
+        let signed = dsse_bundle(COSIGN_SIGN_PREDICATE);
+        is(&check(&signed, false), "signature", PASS, "verified");
+        is(&check(&signed, true), "signature", FAIL, "tlog_present");
+    }
+
+    #[test]
+    fn unusable_referrers_fail_naming_the_check() {
+        let mut keyless = dsse_bundle("https://slsa.dev/provenance/v1");
+        keyless["verificationMaterial"] = json!({ "certificate": { "rawBytes": "" } });
+        is(
+            &check(&keyless, false),
+            "attestation",
+            FAIL,
+            "verification_material",
+        );
+        let mut tampered = dsse_bundle("https://slsa.dev/provenance/v1");
+        tampered["dsseEnvelope"]["payload"] = json!(STANDARD.encode(b"{}"));
+        is(
+            &check(&tampered, false),
+            "attestation",
+            FAIL,
+            "signature_verifies",
+        );
+        let mut old = message_bundle();
+        old["mediaType"] = json!("application/vnd.dev.sigstore.bundle+json;version=0.9");
+        is(&check(&old, false), "signature", FAIL, "media_type");
+
+        let (keys, logs, keyless) = (keys(), TransparencyLogKeys::default(), Keyless::default());
+        let trust = BundleTrust {
+            keys: &keys,
+            logs: &logs,
+            keyless: &keyless,
+            require_tlog: false,
+        };
+        let not_json = ReferrerBundle {
+            manifest: REFERRER.to_owned(),
+            content: Ok(b"<html>".to_vec()),
+        };
+        is(
+            &verify_referrer_bundle(&trust, &image(), &not_json),
+            "signature",
+            FAIL,
+            "bundle_format",
+        );
+        let too_large = ReferrerBundle {
+            manifest: REFERRER.to_owned(),
+            content: Err(Failure::new("bundle_size", "too large")),
+        };
+        is(
+            &verify_referrer_bundle(&trust, &image(), &too_large),
+            "signature",
+            FAIL,
+            "bundle_size",
+        );
+    }
 
     fn evidence(result: EvidenceResult, check: &str, source: Option<&str>) -> Evidence {
         let mut details = json!({ "check": check });

@@ -25,6 +25,7 @@ use crate::http::{AppState, Limits};
 use crate::metrics::Metrics;
 use crate::policy::PolicyEngine;
 use crate::registry::{RegistryClient, TokenSigner};
+use crate::store::PolicyChangeListener;
 use crate::trust::cache::{VerificationCache, trust_config_hash};
 use crate::trust::content::ContentFetcher;
 use crate::trust::{Identities, Keyless, TrustKeys, TrustedRoot};
@@ -47,6 +48,24 @@ pub fn load_policies(config: &Config) -> anyhow::Result<PolicyEngine> {
         )
     })?;
     Ok(engine.with_dry_run_channels(config.policy_dry_run_channels.iter().map(ToString::to_string)))
+}
+
+/// Validates the compiled-in catalog seed (`schemas/catalog.yaml`) and upserts it; refuses a
+/// seed that would change what a published id means.
+pub async fn seed_catalog(store: &dyn crate::store::Store) -> anyhow::Result<()> {
+    let schemas = crate::catalog::EntrySchemas::embedded().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let seed = crate::catalog::Seed::embedded(&schemas)?;
+    let plan = crate::store::seed_catalog(store, &seed)
+        .await
+        .context("cannot seed the catalog")?;
+    if !plan.inserts.is_empty() || !plan.updates.is_empty() {
+        tracing::info!(
+            inserted = plan.inserts.len(),
+            updated = plan.updates.len(),
+            "catalog seeded"
+        );
+    }
+    Ok(())
 }
 
 impl Application {
@@ -75,6 +94,7 @@ impl Application {
             .await
             .context("cannot open the database")?;
         store.migrate().await.context("cannot migrate the database")?;
+        seed_catalog(&*store).await?;
         let metrics = Arc::new(Metrics::default());
         let (decisions, decision_writer) =
             DecisionLogWriter::spawn(Arc::clone(&store), config.http.decision_batch_max);
@@ -121,6 +141,20 @@ impl Application {
             body_bytes: config.http.body_limit_bytes,
             timeout: Duration::from_secs(config.http.request_timeout_seconds),
         };
+        state
+            .admission
+            .refresh_catalog()
+            .await
+            .context("cannot read the catalog")?;
+        state.admission.warn_unusable_channels().await;
+        for mismatch in state
+            .admission
+            .catalog()
+            .await
+            .trust_mismatches(&config.trust.required)
+        {
+            tracing::warn!(%mismatch, "the trust configuration disagrees with the catalog");
+        }
         #[cfg(unix)]
         tokio::spawn(reload_on_sighup(Arc::downgrade(&state.admission)));
         state
@@ -229,8 +263,31 @@ async fn reload_on_sighup(admission: std::sync::Weak<Admission>) {
 
 /// Follows the policy set activated in the shared database by any instance.
 async fn adopt_active_policies(admission: std::sync::Weak<Admission>, every: Duration) {
+    let mut listener: Option<Box<dyn PolicyChangeListener>> = None;
     loop {
-        tokio::time::sleep(every).await;
+        if listener.is_none() {
+            let Some(strong) = admission.upgrade() else {
+                return;
+            };
+            listener = strong.listen_policy_changes().await.unwrap_or_else(|error| {
+                tracing::warn!(?error, "cannot listen for policy activations; polling only");
+                None
+            });
+            if listener.is_some() {
+                tracing::info!("listening for policy activations");
+            }
+        }
+        // Woken by an announcement or the interval, whichever comes first.
+        match listener.as_mut() {
+            Some(changes) => tokio::select! {
+                woken = changes.next() => if let Err(error) = woken {
+                    tracing::warn!(?error, "lost the policy activation listener; will listen again");
+                    listener = None;
+                },
+                () = tokio::time::sleep(every) => {}
+            },
+            None => tokio::time::sleep(every).await,
+        }
         let Some(admission) = admission.upgrade() else {
             return;
         };

@@ -17,6 +17,8 @@ struct Served {
     child: Child,
     base: String,
     lines: mpsc::Receiver<String>,
+    /// The lines logged before the address (read while waiting for it).
+    early: Vec<String>,
 }
 
 impl Drop for Served {
@@ -28,6 +30,11 @@ impl Drop for Served {
 
 /// Starts `gatehouse serve` on port 0 and reads the bound address from its log.
 fn serve(policy_dir: &std::path::Path, database_url: &str) -> Served {
+    serve_syncing_every(policy_dir, database_url, 1)
+}
+
+/// Like [`serve`], polling for the active policy set every `sync_seconds`.
+fn serve_syncing_every(policy_dir: &std::path::Path, database_url: &str, sync_seconds: u64) -> Served {
     let issuers = format!(
         r#"[{{ issuer = "{}", audience = "{}", algorithms = ["ES256"], public_key_file = "{}" }}]"#,
         common::ES_ISSUER,
@@ -40,7 +47,7 @@ fn serve(policy_dir: &std::path::Path, database_url: &str) -> Served {
         .env("RUST_LOG", "info")
         .env("GATEHOUSE_LISTEN", "127.0.0.1:0")
         .env("GATEHOUSE_DATABASE_URL", database_url)
-        .env("GATEHOUSE_POLICY_SYNC_SECONDS", "1")
+        .env("GATEHOUSE_POLICY_SYNC_SECONDS", sync_seconds.to_string())
         .env("GATEHOUSE_POLICY_DIR", policy_dir)
         .env("GATEHOUSE_AUTH__ISSUERS", issuers)
         .stdout(Stdio::null())
@@ -59,6 +66,7 @@ fn serve(policy_dir: &std::path::Path, database_url: &str) -> Served {
         child,
         base: String::new(),
         lines,
+        early: Vec::new(),
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while served.base.is_empty() {
@@ -66,6 +74,7 @@ fn serve(policy_dir: &std::path::Path, database_url: &str) -> Served {
             .lines
             .recv_timeout(deadline - std::time::Instant::now())
             .expect("gatehouse did not start");
+        served.early.push(line.clone());
         if let Some(at) = line.find("address=") {
             let addr = line[at + "address=".len()..]
                 .split_whitespace()
@@ -96,6 +105,23 @@ async fn policies(base: &str) -> Value {
         .await
         .unwrap();
     common::read(response).await.1
+}
+
+/// Waits (up to 30 s) for a log line of the served process containing `text`.
+fn wait_for_log(served: &Served, text: &str) {
+    if served.early.iter().any(|l| l.contains(text)) {
+        return;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let line = served
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .unwrap_or_else(|_| panic!("gatehouse never logged `{text}`"));
+        if line.contains(text) {
+            return;
+        }
+    }
 }
 
 async fn until(what: &str, mut probe: impl AsyncFnMut() -> Option<Value>) -> Value {
@@ -183,8 +209,10 @@ async fn two_instances_on_one_database_converge_on_one_policy_set() {
         return;
     };
     let (dir_a, dir_b) = (shipped_policies(), shipped_policies());
-    let a = serve(dir_a.path(), &db.url);
-    let b = serve(dir_b.path(), &db.url);
+    // Polling once an hour: within the test only PostgreSQL's NOTIFY can wake the other one.
+    let a = serve_syncing_every(dir_a.path(), &db.url, 3600);
+    let b = serve_syncing_every(dir_b.path(), &db.url, 3600);
+    wait_for_log(&b, "listening for policy activations");
     let start = policies(&a.base).await["hash"].as_str().unwrap().to_owned();
     assert_eq!(policies(&b.base).await["hash"], start.as_str());
 

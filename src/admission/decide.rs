@@ -178,6 +178,7 @@ impl Admission {
             decision: Some(audit_decision(&overriding)),
             correlation_id: meta.correlation_id.clone(),
         };
+        self.audit_allowed(&audit).await?;
         self.store.append_audit(audit).await?;
         self.metrics.count_decision(&record.action, "break_glass");
         tracing::warn!(
@@ -241,7 +242,10 @@ impl Admission {
             Resource::Repository { project, .. } | Resource::Project(project) => {
                 (Some(project.to_string()), None)
             }
-            Resource::Platform => (None, None),
+            Resource::Platform | Resource::CatalogEntry { .. } => (None, None),
+            Resource::App(app) | Resource::AppVersion { app, .. } => {
+                (Some(app.owner_project.to_string()), None)
+            }
         };
         let engine = self.policy();
         let decision = engine.decide(&PolicyRequest {

@@ -15,6 +15,10 @@ pub enum AdmissionError {
         /// Why it is refused.
         reason: String,
     },
+    /// A manifest breaks its schema or a registration rule (422), each fault naming its JSON
+    /// pointer.
+    #[error("the manifest is invalid")]
+    Manifest(Vec<crate::manifest::Fault>),
     /// The request body is malformed (400).
     #[error("{0}")]
     Malformed(String),
@@ -33,6 +37,9 @@ pub enum AdmissionError {
     /// A lifecycle or trust rule forbids the move (409).
     #[error("{0}")]
     Rule(String),
+    /// A catalog entry the request relies on is unknown, pending, retired or disabled (409).
+    #[error("{0}")]
+    Catalog(crate::catalog::Refusal),
     /// The artifact changed concurrently (409).
     #[error("the artifact was changed by another request; read it again and retry")]
     Conflict,
@@ -68,6 +75,15 @@ impl From<StoreError> for AdmissionError {
                 tracing::error!(error = ?other, "database unavailable");
                 Self::Unavailable
             }
+        }
+    }
+}
+
+impl From<crate::manifest::ManifestError> for AdmissionError {
+    fn from(error: crate::manifest::ManifestError) -> Self {
+        match error {
+            syntax @ crate::manifest::ManifestError::Syntax { .. } => Self::Malformed(syntax.to_string()),
+            crate::manifest::ManifestError::Invalid(faults) => Self::Manifest(faults),
         }
     }
 }

@@ -154,6 +154,8 @@ impl Admission {
         let allowed = self
             .authorize(principal, Action::RequestPublishIntent, resource, context, meta)
             .await?;
+        self.require_catalog(crate::catalog::Family::ArtifactTypes, artifact_type.as_str())
+            .await?;
 
         let now = Utc::now();
         let id = Uuid::now_v7();
@@ -195,6 +197,7 @@ impl Admission {
             decision: Some(allowed.audit_decision()),
             correlation_id: meta.correlation_id.clone(),
         };
+        self.audit_allowed(&audit).await?;
         self.store
             .create_publish_intent(&intent, audit, &allowed.record)
             .await?;
@@ -310,6 +313,7 @@ impl Admission {
             allowed.audit_decision(),
             &meta.correlation_id,
         );
+        self.audit_allowed(&audit).await?;
         self.store
             .create_pull_intent(&intent, audit, &allowed.record)
             .await?;

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use super::decide::{Allowed, artifact_audit};
 use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
 use crate::audit::{NewAuditRecord, PromotionFacts, Transition};
+use crate::catalog::Family;
 use crate::domain::{Artifact, Channel, LifecycleMove, Principal, Promotion, TrustMove};
 use crate::policy::{Action, RequestContext, Resource};
 use crate::store::ArtifactChange;
@@ -89,6 +90,8 @@ impl Admission {
                 meta,
             )
             .await?;
+        self.require_catalog(Family::Channels, channel.as_str()).await?;
+        self.require_promotable(&artifact).await?;
         let to = artifact
             .lifecycle_state
             .apply(LifecycleMove::Promote, artifact.trust_state)
@@ -236,6 +239,7 @@ impl Admission {
         allowed: Allowed,
     ) -> Result<ArtifactView, AdmissionError> {
         change.artifact.updated_at = Utc::now();
+        self.audit_allowed(&audit).await?;
         let stored = self.store.apply_change(&change, audit, &allowed.record).await?;
         self.view(stored).await
     }

@@ -1,7 +1,11 @@
 //! The admission service: the one place that sequences a request — decide with Cedar, apply the
 //! state machines, persist the change with its audit and decision records.
 
+mod app_links;
+mod app_queries;
+mod apps;
 mod blob_pull;
+mod catalog;
 mod credentials;
 mod decide;
 mod error;
@@ -27,7 +31,10 @@ use crate::metrics::Metrics;
 use crate::policy::PolicyEngine;
 use crate::store::Store;
 
+pub use app_queries::{AppListQuery, EntitlementInput, VersionListQuery};
+pub use apps::{AppRegistration, Outcome};
 pub use blob_pull::{BlobPullAnswer, ObjectCredential, PullAnswer};
+pub use catalog::{CATALOG_MAX_AGE, CatalogChangeInput, CatalogEntryView, CatalogList};
 pub use credentials::Credential;
 pub use decide::noting_would_deny;
 pub use error::AdmissionError;
@@ -83,6 +90,8 @@ pub struct Admission {
     events_waiting: tokio::sync::Notify,
     /// Held through a reload; also records when the set was loaded and the last refusal.
     policy_status: tokio::sync::Mutex<policies::PolicyStatus>,
+    /// The catalog privileged paths check, cached (empty, so refusing, until first read).
+    catalog: crate::catalog::CatalogCache,
 }
 
 /// Everything the admission service is built from, loaded once at start-up.
@@ -129,6 +138,7 @@ impl Admission {
             metrics,
             events_waiting: tokio::sync::Notify::new(),
             policy_status: tokio::sync::Mutex::new(policies::PolicyStatus::new()),
+            catalog: crate::catalog::CatalogCache::new(CATALOG_MAX_AGE),
         }
     }
 

@@ -152,6 +152,7 @@ impl Admission {
                 });
                 status.last_reload_error = Some(error.to_string());
                 self.metrics.count_policy_reload("refused");
+                self.audit_allowed(&audit).await?;
                 self.store.append_audit(audit).await?;
                 return Ok(ReloadOutcome::Refused(error));
             }
@@ -162,6 +163,7 @@ impl Admission {
             reason: None,
         });
         // Audited before the swap: a reload the trail cannot record does not take effect.
+        self.audit_allowed(&audit).await?;
         self.store.append_audit(audit).await?;
         // The other instances on this database converge on what this reload activates.
         self.store

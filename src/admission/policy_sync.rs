@@ -1,6 +1,7 @@
 //! Many instances, one truth: every reload (and every start) activates its policy set in the
-//! database; each instance polls for the active set and adopts it, so all converge on the most
-//! recently activated one and report the hash they serve.
+//! database; each instance adopts the active set when told (PostgreSQL LISTEN/NOTIFY) and on a
+//! polling interval, so all converge on the most recently activated one and report the hash
+//! they serve.
 
 use chrono::Utc;
 
@@ -9,6 +10,7 @@ use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::{NewAuditRecord, Transition};
 use crate::domain::{Actor, ActorType};
 use crate::policy::PolicyEngine;
+use crate::store::PolicyChangeListener;
 
 /// The actor of adoptions: this instance following the shared set, not a caller.
 fn sync_actor() -> Actor {
@@ -19,6 +21,13 @@ fn sync_actor() -> Actor {
 }
 
 impl Admission {
+    /// A listener woken whenever any instance activates a set, where the database offers one.
+    pub async fn listen_policy_changes(
+        &self,
+    ) -> Result<Option<Box<dyn PolicyChangeListener>>, AdmissionError> {
+        Ok(self.store.listen_policy_changes().await?)
+    }
+
     /// Makes the serving set the active one (at start: the newest start or reload wins).
     pub async fn activate_serving_policy(&self) -> Result<(), AdmissionError> {
         let engine = self.policy();
@@ -80,6 +89,7 @@ impl Admission {
             decision: None,
             correlation_id: meta.correlation_id,
         };
+        self.audit_allowed(&audit).await?;
         self.store.append_audit(audit).await?;
         self.swap_policy(engine);
         status.loaded_at = Utc::now();

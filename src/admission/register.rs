@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::decide::registration_audit;
 use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
+use crate::catalog::Family;
 use crate::domain::{
     AppSlug, Artifact, ArtifactId, ArtifactKind, ArtifactType, Digest, LifecycleState, Principal,
     ProjectSlug, RepositoryRoots, Scope, Source, SourceType, TenantSlug, TrustState, Visibility,
@@ -268,6 +269,11 @@ impl Admission {
                 meta,
             )
             .await?;
+        // Fail closed on the catalog: a disabled or unknown type or source is never registered.
+        self.require_catalog(Family::ArtifactTypes, candidate.artifact_type.as_str())
+            .await?;
+        self.require_catalog(Family::SourceTypes, candidate.source.source_type.as_str())
+            .await?;
         if let Some(existing) = existing {
             self.log_decision(allowed.record).await?;
             return Ok(RegisterOutcome::Existing(self.view(existing).await?));
@@ -278,6 +284,7 @@ impl Admission {
             allowed.audit_decision(),
             &meta.correlation_id,
         );
+        self.audit_allowed(&audit).await?;
         match self
             .store
             .register_artifact(&candidate, audit, &allowed.record, &links)

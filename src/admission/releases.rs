@@ -170,6 +170,7 @@ impl Admission {
             decision: Some(allowed.audit_decision()),
             correlation_id: meta.correlation_id.clone(),
         };
+        self.audit_allowed(&audit).await?;
         if !self
             .store
             .create_release(&release, audit, &allowed.record)

@@ -25,6 +25,9 @@ use crate::trust::cosign::{fetch_signatures, verify_signatures};
 use crate::trust::cosign_attestations::fetch_attestations;
 use crate::trust::dsse::{passing_predicate_types, verify_attestation};
 use crate::trust::model_signing::{is_dsse_bundle, verify_model_signing_bundle};
+use crate::trust::referrers::{
+    ReferrerBundle, combine_signatures, fetch_referrer_bundles, verify_referrer_bundle,
+};
 
 /// The trust material and rules, loaded once at start-up.
 pub struct TrustSetup {
@@ -235,7 +238,30 @@ impl Admission {
                                     &layers,
                                 )
                             });
-                    evidence.push(checked.await);
+                    // Bundles attached as OCI 1.1 referrers, beside cosign's tags.
+                    let found = bounded(fetch_referrer_bundles(
+                        reader.client,
+                        artifact.repository.as_str(),
+                        &artifact.digest,
+                        &reader.token,
+                    ))
+                    .await?;
+                    let mut referrer_signatures = Vec::new();
+                    let mut referrer_attestations = Vec::new();
+                    for bundle in &found.bundles {
+                        let checked = self.checked_referrer(artifact, bundle).await;
+                        if checked.evidence_type == "signature" {
+                            referrer_signatures.push(checked);
+                        } else {
+                            referrer_attestations.push(checked);
+                        }
+                    }
+                    evidence.push(combine_signatures(
+                        checked.await,
+                        found.lookup,
+                        referrer_signatures,
+                    ));
+                    evidence.extend(referrer_attestations);
                     let stored = bounded(fetch_attestations(
                         reader.client,
                         artifact.repository.as_str(),
@@ -302,6 +328,31 @@ impl Admission {
                 } else {
                     verify_attestation(&self.trust.keys, digest, attachment)
                 }
+            })
+            .await
+    }
+
+    /// One referrer bundle's check, remembered by the referrer and its exact bytes.
+    async fn checked_referrer(&self, artifact: &Artifact, bundle: &ReferrerBundle) -> Evidence {
+        let mut material = Vec::new();
+        let content = match &bundle.content {
+            Ok(bytes) => bytes.clone(),
+            Err(failure) => failure.reason.clone().into_bytes(),
+        };
+        for field in [bundle.manifest.as_bytes(), &content[..]] {
+            material.extend((field.len() as u64).to_be_bytes());
+            material.extend(field);
+        }
+        let trust = BundleTrust {
+            keys: &self.trust.keys,
+            logs: &self.trust.logs,
+            keyless: &self.trust.keyless,
+            require_tlog: self.trust.config.require_tlog,
+        };
+        self.trust
+            .cache
+            .get_or_verify("referrer", &artifact.digest, &material, || {
+                verify_referrer_bundle(&trust, &artifact.digest, bundle)
             })
             .await
     }

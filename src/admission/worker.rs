@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::credentials::parse_username;
 use super::decide::{audit_decision, registration_audit};
 use super::{Admission, AdmissionError, RequestMeta};
+use crate::catalog::Family;
 use crate::domain::{
     Artifact, ArtifactId, Digest, EventStatus, IntentKind, LifecycleState, PublishIntent, RegistryAction,
     RegistryEvent, Source, SourceType, TrustState, UnregisteredPush,
@@ -258,6 +259,14 @@ impl Admission {
                 decision.reasons.join("; ")
             )));
         }
+        // The same catalog checks as a registration through the API.
+        let catalog = self.catalog().await;
+        let refused = catalog
+            .check(Family::ArtifactTypes, artifact.artifact_type.as_str())
+            .and_then(|_| catalog.check(Family::SourceTypes, artifact.source.source_type.as_str()));
+        if let Err(refusal) = refused {
+            return Ok(unregistered(&format!("registration refused: {refusal}")));
+        }
         let audit = registration_audit(
             &artifact,
             &intent.actor,
@@ -270,6 +279,7 @@ impl Admission {
             verification: self.verification_job(&artifact, &intent.principal),
             attachments: Vec::new(),
         };
+        self.audit_allowed(&audit).await?;
         let stored = match self
             .store
             .register_artifact(&artifact, audit, &record, &links)

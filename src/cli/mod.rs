@@ -1,6 +1,7 @@
 //! The command line: `serve`, `migrate`, `policy validate|test|replay`, `audit verify`, `token mint`,
-//! `fetch`.
+//! `fetch`, `app validate|register`.
 
+mod app;
 mod audit;
 mod fetch;
 mod policy;
@@ -47,6 +48,9 @@ pub enum Command {
     /// Download a blob by pull-intent id (or URL and `--digest`), resuming, verified before it
     /// is kept.
     Fetch(fetch::FetchArgs),
+    /// App manifests: validate offline, register with a gateway.
+    #[command(subcommand)]
+    App(app::AppCommand),
 }
 
 /// Entry point of the binary: runs the command and turns failure into a message and exit code.
@@ -75,6 +79,10 @@ fn init_tracing() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // App commands need no gateway configuration: `validate` is offline, `register` a client.
+    if let Command::App(command) = cli.command {
+        return app::run(command).await;
+    }
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => {
@@ -88,6 +96,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .context("cannot open the database")?;
             store.migrate().await.context("migration failed")?;
+            crate::app::seed_catalog(&*store).await?;
             println!("database migrated");
             Ok(ExitCode::SUCCESS)
         }
@@ -95,5 +104,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(command) => audit::run(&config, command).await,
         Command::Token(command) => token::run(&config, command),
         Command::Fetch(args) => fetch::run(args).await,
+        Command::App(_) => Ok(ExitCode::SUCCESS),
     }
 }

@@ -1,5 +1,6 @@
 //! Pure domain types: parsed newtypes and the lifecycle and trust state machines. No I/O.
 
+mod app;
 mod artifact;
 mod channel;
 mod digest;
@@ -13,6 +14,10 @@ mod trust;
 mod verification;
 mod visibility;
 
+pub use app::{
+    App, AppError, AppFacts, AppVersion, AppVersionFacts, AppVersionStatus, Entitlement, LinkedArtifact,
+    VersionNumber,
+};
 pub use artifact::{Actor, ActorType, Artifact, ArtifactId, Evidence, EvidenceResult, Promotion, Source};
 pub use channel::{Channel, ChannelOrder, ChannelOrderError};
 pub use digest::{Digest, DigestError};

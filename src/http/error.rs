@@ -23,6 +23,9 @@ pub enum ApiError {
         /// Why.
         reason: String,
     },
+    /// 422: a manifest breaks its schema or a registration rule; each fault names its JSON
+    /// pointer and the rule.
+    InvalidManifest(Vec<crate::manifest::Fault>),
     /// 413: body above the configured limit.
     PayloadTooLarge,
     /// 415: not JSON.
@@ -33,6 +36,8 @@ pub enum ApiError {
     NotFound(String),
     /// 409: a lifecycle/trust rule or a concurrent change.
     Conflict(String),
+    /// 409: a catalog entry the request relies on is not usable; the detail names it.
+    Catalog(crate::catalog::Refusal),
     /// 503: a dependency is unavailable.
     Unavailable,
     /// 503: the feature is not configured on this gateway; the detail names the keys.
@@ -47,12 +52,14 @@ impl From<AdmissionError> for ApiError {
     fn from(error: AdmissionError) -> Self {
         match error {
             AdmissionError::Invalid { field, reason } => Self::Invalid { field, reason },
+            AdmissionError::Manifest(faults) => Self::InvalidManifest(faults),
             AdmissionError::Malformed(detail) => Self::BadRequest(detail),
             AdmissionError::Unauthenticated(detail) => Self::Unauthenticated(detail),
             AdmissionError::NotConfigured(detail) => Self::NotConfigured(detail),
             AdmissionError::Denied(decision) => Self::Denied(decision),
             AdmissionError::NotFound(what) => Self::NotFound(what),
             e @ (AdmissionError::Rule(_) | AdmissionError::Conflict) => Self::Conflict(e.to_string()),
+            AdmissionError::Catalog(refusal) => Self::Catalog(refusal),
             AdmissionError::Unavailable => Self::Unavailable,
             AdmissionError::Internal => Self::Internal,
         }
@@ -76,6 +83,16 @@ impl ApiError {
                 "Invalid input",
                 format!("`{field}` {reason}"),
             ),
+            Self::InvalidManifest(faults) => (
+                S::UNPROCESSABLE_ENTITY,
+                "invalid-manifest",
+                "Invalid manifest",
+                faults
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
             Self::PayloadTooLarge => (
                 S::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
@@ -86,7 +103,7 @@ impl ApiError {
                 S::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
                 "Unsupported media type",
-                "send `application/json`".to_owned(),
+                "send `application/json` (app manifests may also be `application/yaml`)".to_owned(),
             ),
             Self::Denied(d) => (
                 S::FORBIDDEN,
@@ -100,6 +117,12 @@ impl ApiError {
                 "state-conflict",
                 "Conflict with the artifact's state",
                 d.clone(),
+            ),
+            Self::Catalog(refusal) => (
+                S::CONFLICT,
+                "catalog-entry-unusable",
+                "Catalog entry not usable",
+                refusal.to_string(),
             ),
             Self::Unavailable => (
                 S::SERVICE_UNAVAILABLE,
@@ -141,6 +164,16 @@ impl IntoResponse for ApiError {
         });
         if let (Self::Invalid { field, .. }, Value::Object(map)) = (&self, &mut body) {
             map.insert("field".to_owned(), json!(field));
+        }
+        if let (Self::Catalog(refusal), Value::Object(map)) = (&self, &mut body) {
+            let (family, id) = refusal.entry();
+            map.insert("catalog_family".to_owned(), json!(family.as_str()));
+            map.insert("catalog_id".to_owned(), json!(id));
+        }
+        if let (Self::InvalidManifest(faults), Value::Object(map)) = (&self, &mut body) {
+            let first = faults.first().map(|f| f.pointer.clone()).unwrap_or_default();
+            map.insert("field".to_owned(), json!(first));
+            map.insert("errors".to_owned(), json!(faults));
         }
         if let (Self::Denied(d), Value::Object(map)) = (&self, &mut body) {
             map.insert("decision".to_owned(), json!("deny"));

@@ -1,7 +1,9 @@
 //! The HTTP layer: routes, extractors and problem+json errors. Handlers are thin; the admission
 //! service sequences every request.
 
+mod apps;
 mod artifacts;
+mod catalog;
 mod error;
 mod extract;
 mod ops;
@@ -60,7 +62,9 @@ async fn not_found() -> ApiError {
 pub fn router(state: AppState, limits: Limits) -> Router {
     let metrics = Arc::clone(&state.metrics);
     Router::new()
+        .merge(apps::router())
         .merge(artifacts::router())
+        .merge(catalog::router())
         .merge(ops::router())
         .merge(policies::router())
         .merge(registry::router())

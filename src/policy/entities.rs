@@ -10,7 +10,9 @@ use cedar_policy::{EntityId, EntityTypeName, EntityUid};
 use serde_json::{Map, Value, json};
 
 use super::request::{Caller, Resource};
-use crate::domain::{ActorType, Artifact, Principal, ProjectSlug, RepositoryPath, Role, Scope};
+use crate::domain::{
+    ActorType, AppFacts, AppVersionFacts, Artifact, Principal, ProjectSlug, RepositoryPath, Role, Scope,
+};
 
 /// The namespace every Gatehouse entity type lives in.
 const NAMESPACE: &str = "Gatehouse";
@@ -120,7 +122,19 @@ fn resource_uid(resource: &Resource<'_>) -> Uid {
         Resource::Repository { path, .. } => Uid::new("Repository", path.as_str()),
         Resource::Project(slug) => project_uid(slug),
         Resource::Platform => Uid::new("Platform", PLATFORM_ID),
+        Resource::CatalogEntry { id, .. } => Uid::new("CatalogEntry", *id),
+        Resource::App(app) => app_uid(app),
+        Resource::AppVersion { app, version } => app_version_uid(app, version),
     }
+}
+
+fn app_uid(app: &AppFacts) -> Uid {
+    Uid::new("App", app.slug.as_str())
+}
+
+/// `<slug>@<version>`: unique, since versions are unique per app.
+fn app_version_uid(app: &AppFacts, version: &AppVersionFacts) -> Uid {
+    Uid::new("AppVersion", format!("{}@{}", app.slug, version.version))
 }
 
 fn add_caller(slice: &mut EntitySlice, caller: &Caller<'_>) {
@@ -182,6 +196,22 @@ fn add_resource(slice: &mut EntitySlice, resource: &Resource<'_>) {
             slice.add_project(slug);
         }
         Resource::Platform => slice.add(Uid::new("Platform", PLATFORM_ID), Map::new(), &[]),
+        Resource::CatalogEntry {
+            id,
+            family,
+            owner_product,
+            status,
+        } => {
+            let mut attrs = Map::new();
+            attrs.insert("family".into(), json!(family));
+            attrs.insert("owner_product".into(), json!(owner_product));
+            attrs.insert("status".into(), json!(status));
+            slice.add(Uid::new("CatalogEntry", *id), attrs, &[]);
+        }
+        Resource::App(app) => {
+            add_app(slice, app);
+        }
+        Resource::AppVersion { app, version } => add_app_version(slice, app, version),
     }
 }
 
@@ -194,6 +224,39 @@ fn repository_attrs(path: &RepositoryPath, scope: &Scope) -> Map<String, Value> 
         attrs.insert("tenant".into(), json!(tenant.as_str()));
     }
     attrs
+}
+
+fn add_app(slice: &mut EntitySlice, app: &AppFacts) -> Uid {
+    let owner = slice.add_project(&app.owner_project);
+    let entitled: Vec<Value> = app
+        .entitled_projects
+        .iter()
+        .map(|p| slice.add_project(p).entity_ref())
+        .collect();
+    let uid = app_uid(app);
+    let mut attrs = Map::new();
+    attrs.insert("slug".into(), json!(app.slug.as_str()));
+    attrs.insert("owner_project".into(), owner.entity_ref());
+    attrs.insert("entitled_projects".into(), Value::Array(entitled));
+    slice.add(uid.clone(), attrs, &[]);
+    uid
+}
+
+fn add_app_version(slice: &mut EntitySlice, app: &AppFacts, version: &AppVersionFacts) {
+    let parent = add_app(slice, app);
+    let mut attrs = Map::new();
+    attrs.insert("app".into(), parent.entity_ref());
+    attrs.insert("version".into(), json!(version.version.as_str()));
+    attrs.insert("status".into(), json!(version.status.as_str()));
+    attrs.insert(
+        "artifact_trust_states".into(),
+        json!(version.artifact_trust_states),
+    );
+    attrs.insert(
+        "artifact_lifecycle_states".into(),
+        json!(version.artifact_lifecycle_states),
+    );
+    slice.add(app_version_uid(app, version), attrs, &[parent]);
 }
 
 fn add_artifact(slice: &mut EntitySlice, a: &Artifact) {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Artifact, Principal, ProjectSlug, RepositoryPath, Scope};
+use crate::domain::{AppFacts, AppVersionFacts, Artifact, Principal, ProjectSlug, RepositoryPath, Scope};
 
 /// An action named in the Cedar schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,6 +45,12 @@ pub enum Action {
     ManagePolicies,
     /// Read the gateway's public facts (registry endpoint, channels, source types).
     Describe,
+    /// Contribute a catalog entry (pending until approved).
+    ContributeCatalogEntry,
+    /// Approve a pending catalog entry.
+    ApproveCatalogEntry,
+    /// Enable or disable a catalog entry.
+    ManageCatalog,
     /// Define a platform release.
     PublishRelease,
 }
@@ -71,6 +77,9 @@ impl Action {
         Self::ReadPlatform,
         Self::ManagePolicies,
         Self::Describe,
+        Self::ContributeCatalogEntry,
+        Self::ApproveCatalogEntry,
+        Self::ManageCatalog,
         Self::PublishRelease,
     ];
 
@@ -96,6 +105,9 @@ impl Action {
             Self::ReadPlatform => "read_platform",
             Self::ManagePolicies => "manage_policies",
             Self::Describe => "describe",
+            Self::ContributeCatalogEntry => "contribute_catalog_entry",
+            Self::ApproveCatalogEntry => "approve_catalog_entry",
+            Self::ManageCatalog => "manage_catalog",
             Self::PublishRelease => "publish_release",
         }
     }
@@ -142,6 +154,26 @@ pub enum Resource<'a> {
     Project(&'a ProjectSlug),
     /// The platform, for platform-wide actions.
     Platform,
+    /// A catalog entry (its id is unique across families).
+    CatalogEntry {
+        /// Stable id.
+        id: &'a str,
+        /// Family wire name, e.g. `artifact_types`.
+        family: &'a str,
+        /// Owning product.
+        owner_product: &'a str,
+        /// `active`, `pending` or `retired`.
+        status: &'a str,
+    },
+    /// An app (its owning project and entitled projects are attributes).
+    App(&'a AppFacts),
+    /// One version of an app (the app is its parent).
+    AppVersion {
+        /// The app.
+        app: &'a AppFacts,
+        /// The version.
+        version: &'a AppVersionFacts,
+    },
 }
 
 /// The Cedar context record; a `None` field is left out of the record, never sent as null.

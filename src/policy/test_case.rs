@@ -9,9 +9,10 @@ use uuid::Uuid;
 
 use super::request::RequestContext;
 use crate::domain::{
-    Actor, ActorType, AppSlug, Artifact, ArtifactId, ArtifactKind, ArtifactType, Channel, CiClaims, Digest,
-    LifecycleState, Principal, ProjectSlug, RepositoryPath, RepositoryRoots, Role, Scope, Source, SourceType,
-    TenantSlug, TrustState, Visibility,
+    Actor, ActorType, AppFacts, AppSlug, AppVersionFacts, AppVersionStatus, Artifact, ArtifactId,
+    ArtifactKind, ArtifactType, Channel, CiClaims, Digest, LifecycleState, Principal, ProjectSlug,
+    RepositoryPath, RepositoryRoots, Role, Scope, Source, SourceType, TenantSlug, TrustState, VersionNumber,
+    Visibility,
 };
 
 /// A test file holds one case or a list of them.
@@ -57,7 +58,8 @@ fn default_issuer() -> String {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
-/// `"platform"`, `{"project": slug}`, `{"repository": {project, path}}` or `{"artifact": {…}}`.
+/// `"platform"`, `{"project": slug}`, `{"repository": {project, path}}`, `{"artifact": {…}}`,
+/// `{"app": {…}}` or `{"app_version": {app, version, status, …}}`.
 pub(crate) enum CaseResource {
     Platform,
     Project(ProjectSlug),
@@ -70,6 +72,68 @@ pub(crate) enum CaseResource {
         tenant: Option<TenantSlug>,
     },
     Artifact(Box<CaseArtifact>),
+    CatalogEntry(CaseCatalogEntry),
+    App(CaseApp),
+    AppVersion(Box<CaseAppVersion>),
+}
+
+/// A catalog entry as a test case names it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CaseCatalogEntry {
+    pub(crate) id: String,
+    pub(crate) family: String,
+    pub(crate) owner_product: String,
+    #[serde(default = "pending")]
+    pub(crate) status: String,
+}
+
+fn pending() -> String {
+    "pending".into()
+}
+
+/// An app's policy-relevant facts.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CaseApp {
+    pub(crate) slug: AppSlug,
+    pub(crate) owner_project: ProjectSlug,
+    #[serde(default)]
+    pub(crate) entitled_projects: BTreeSet<ProjectSlug>,
+}
+
+impl CaseApp {
+    pub(crate) fn facts(&self) -> AppFacts {
+        AppFacts {
+            slug: self.slug.clone(),
+            owner_project: self.owner_project.clone(),
+            entitled_projects: self.entitled_projects.clone(),
+        }
+    }
+}
+
+/// An app version's policy-relevant facts.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CaseAppVersion {
+    pub(crate) app: CaseApp,
+    pub(crate) version: VersionNumber,
+    pub(crate) status: AppVersionStatus,
+    #[serde(default)]
+    pub(crate) artifact_trust_states: BTreeSet<String>,
+    #[serde(default)]
+    pub(crate) artifact_lifecycle_states: BTreeSet<String>,
+}
+
+impl CaseAppVersion {
+    pub(crate) fn facts(&self) -> AppVersionFacts {
+        AppVersionFacts {
+            version: self.version.clone(),
+            status: self.status,
+            artifact_trust_states: self.artifact_trust_states.clone(),
+            artifact_lifecycle_states: self.artifact_lifecycle_states.clone(),
+        }
+    }
 }
 
 /// An artifact's policy-relevant facts; the rest gets fixed defaults.

@@ -181,14 +181,31 @@ pub(crate) fn decide_case(engine: &PolicyEngine, case: &TestCase) -> Result<Deci
         } => Scope::new(*visibility, tenant.clone()).map_err(|e| format!("  invalid repository: {e}"))?,
         _ => Scope::Project,
     };
-    let resource = match (&case.resource, &artifact) {
-        (_, Some(a)) => Resource::Artifact(a),
-        (CaseResource::Repository { project, path, .. }, _) => Resource::Repository {
+    let app = match &case.resource {
+        CaseResource::App(app) => Some(app.facts()),
+        CaseResource::AppVersion(v) => Some(v.app.facts()),
+        _ => None,
+    };
+    let version = match &case.resource {
+        CaseResource::AppVersion(v) => Some(v.facts()),
+        _ => None,
+    };
+    let resource = match (&case.resource, &artifact, &app, &version) {
+        (_, _, Some(app), Some(version)) => Resource::AppVersion { app, version },
+        (_, _, Some(app), None) => Resource::App(app),
+        (_, Some(a), _, _) => Resource::Artifact(a),
+        (CaseResource::Repository { project, path, .. }, ..) => Resource::Repository {
             project,
             path,
             scope: &scope,
         },
-        (CaseResource::Project(slug), _) => Resource::Project(slug),
+        (CaseResource::Project(slug), ..) => Resource::Project(slug),
+        (CaseResource::CatalogEntry(e), ..) => Resource::CatalogEntry {
+            id: &e.id,
+            family: &e.family,
+            owner_product: &e.owner_product,
+            status: &e.status,
+        },
         _ => Resource::Platform,
     };
     let request = PolicyRequest {

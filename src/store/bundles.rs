@@ -22,7 +22,8 @@ macro_rules! bundles_impl {
                         .bind(activated_by)
                         .execute(&self.pool)
                         .await?;
-                    Ok(())
+                    // Announced after the write is durable, so a woken instance reads it.
+                    self.announce_policy_activation(hash).await
                 }
 
                 async fn active_bundle_impl(

@@ -27,6 +27,11 @@ fn decode(cursor: &str) -> Result<String, StoreError> {
     String::from_utf8(bytes).map_err(|_| StoreError::BadCursor)
 }
 
+/// The key a string-keyed cursor points after (e.g. an app slug).
+pub(super) fn decode_key(cursor: &str) -> Result<String, StoreError> {
+    decode(cursor)
+}
+
 /// The id a uuid-keyed cursor points after.
 pub(super) fn uuid_after(cursor: &str) -> Result<Uuid, StoreError> {
     decode(cursor)?.parse().map_err(|_| StoreError::BadCursor)

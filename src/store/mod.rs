@@ -15,10 +15,14 @@ use crate::domain::{
     UnregisteredPush, VerificationJob,
 };
 
+mod app_rows;
+mod apps;
 mod bundles;
+mod catalog;
 mod events;
 mod intents;
 mod listing;
+mod policy_changes;
 mod postgres;
 mod registry_rows;
 mod releases;
@@ -29,6 +33,9 @@ mod sqlite;
 mod verification;
 mod writes;
 
+pub use apps::AppStore;
+pub use catalog::{CatalogStore, SeedCatalogError, seed_catalog};
+pub use policy_changes::{POLICY_CHANNEL, PolicyChangeListener};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -174,9 +181,9 @@ pub struct ArtifactLinks {
 }
 
 /// The one storage interface. Every mutation commits its audit record (chained) and its
-/// decision record in the same transaction as the state change.
+/// decision record in the same transaction as the state change. App storage is its own part.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: CatalogStore + AppStore + Send + Sync + 'static {
     /// Applies embedded migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Checks the database answers.
@@ -278,6 +285,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// The most recently activated policy set, if any.
     async fn active_policy_bundle(&self) -> Result<Option<(String, Vec<(String, String)>)>, StoreError>;
+    /// A listener woken by every activation, where the database announces them (PostgreSQL);
+    /// `None` where instances must poll (SQLite).
+    async fn listen_policy_changes(&self) -> Result<Option<Box<dyn PolicyChangeListener>>, StoreError>;
     /// Queues a verification job on its own (registration queues one atomically through
     /// `RegistrationLinks::verification`).
     async fn enqueue_verification(&self, job: &VerificationJob) -> Result<(), StoreError>;

@@ -12,6 +12,8 @@ macro_rules! store_impl {
         $crate::store::events::events_impl!($store, $db);
         $crate::store::verification::verification_impl!($store, $db);
         $crate::store::bundles::bundles_impl!($store, $db);
+        $crate::store::catalog::catalog_impl!($store, $db);
+        $crate::store::apps::apps_impl!($store, $db);
         $crate::store::releases::releases_impl!($store, $db);
 
         const _: () = {
@@ -207,6 +209,12 @@ macro_rules! store_impl {
                     &self,
                 ) -> Result<Option<(String, Vec<(String, String)>)>, StoreError> {
                     self.active_bundle_impl().await
+                }
+
+                async fn listen_policy_changes(
+                    &self,
+                ) -> Result<Option<Box<dyn $crate::store::PolicyChangeListener>>, StoreError> {
+                    self.listen_policy_changes_impl().await
                 }
 
                 async fn enqueue_verification(&self, job: &VerificationJob) -> Result<(), StoreError> {

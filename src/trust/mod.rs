@@ -12,6 +12,7 @@ pub mod identity;
 pub mod keyless;
 pub mod keys;
 pub mod model_signing;
+pub mod referrers;
 pub mod trusted_root;
 pub mod x509;
 

@@ -9,6 +9,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
+use super::Failure;
 use super::bundle::BUNDLE_MEDIA_TYPES;
 use super::dsse::{self, SignatureKeys};
 use crate::domain::{Digest, Evidence, EvidenceResult};
@@ -22,19 +23,6 @@ pub const MAX_RESOURCES: usize = 100_000;
 /// signature over the blob.
 pub fn is_dsse_bundle(bundle: &Value) -> bool {
     bundle.get("dsseEnvelope").is_some() && bundle.get("messageSignature").is_none()
-}
-
-/// A check that failed: its name (recorded as `details.check`) and the reason shown.
-struct Failure {
-    check: &'static str,
-    reason: String,
-}
-
-fn failure(check: &'static str, reason: impl Into<String>) -> Failure {
-    Failure {
-        check,
-        reason: reason.into(),
-    }
 }
 
 /// What a passing model-signing bundle showed.
@@ -93,32 +81,32 @@ fn check(
     let media_type = bundle.get("mediaType").and_then(Value::as_str).unwrap_or("");
     if !BUNDLE_MEDIA_TYPES.contains(&media_type) {
         let reason = format!("bundle media type `{media_type}` is not a known sigstore bundle version");
-        return Err(failure("media_type", reason));
+        return Err(Failure::new("media_type", reason));
     }
     let material = bundle.get("verificationMaterial").unwrap_or(&Value::Null);
     if material.get("publicKey").is_none() {
-        return Err(failure(
+        return Err(Failure::new(
             "verification_material",
             "model-signing bundles are checked in key mode only: the bundle has no public-key material",
         ));
     }
     if require_tlog {
-        return Err(failure(
+        return Err(Failure::new(
             "tlog_present",
             "a transparency-log entry is required, and model-signing bundles carry none the gateway can check",
         ));
     }
     let envelope = bundle
         .get("dsseEnvelope")
-        .ok_or_else(|| failure("dsse_envelope", "bundle has no `dsseEnvelope`"))?;
+        .ok_or_else(|| Failure::new("dsse_envelope", "bundle has no `dsseEnvelope`"))?;
     let facts = dsse::check_attestation(keys, digest, envelope)
-        .map_err(|e| failure("dsse_envelope", e.to_string()))?;
+        .map_err(|e| Failure::new("dsse_envelope", e.to_string()))?;
     if facts.predicate_type != MODEL_SIGNING_PREDICATE_V1 {
         let reason = format!(
             "statement predicate type `{}` is not `{MODEL_SIGNING_PREDICATE_V1}`",
             facts.predicate_type
         );
-        return Err(failure("predicate_type", reason));
+        return Err(Failure::new("predicate_type", reason));
     }
     // The signature verified over this payload, so reading it again reads the signed bytes.
     let statement = envelope
@@ -126,13 +114,13 @@ fn check(
         .and_then(Value::as_str)
         .and_then(dsse::decode_base64)
         .and_then(|p| serde_json::from_slice::<Value>(&p).ok())
-        .ok_or_else(|| failure("dsse_envelope", "payload is not a json statement"))?;
+        .ok_or_else(|| Failure::new("dsse_envelope", "payload is not a json statement"))?;
     let files = file_digests(&statement)?;
     let model_digest = model_digest(&files);
     if digest.algorithm() != "sha256" || digest.hex() != model_digest {
         let reason =
             format!("the files listed hash to `sha256:{model_digest}`, not the artifact's `{digest}`");
-        return Err(failure("resources_digest", reason));
+        return Err(Failure::new("resources_digest", reason));
     }
     Ok(Verified {
         key_id: facts.key_id,
@@ -146,30 +134,34 @@ fn file_digests(statement: &Value) -> Result<BTreeMap<String, Vec<u8>>, Failure>
         .pointer("/predicate/resources")
         .and_then(Value::as_array)
         .filter(|r| !r.is_empty())
-        .ok_or_else(|| failure("resources", "`predicate.resources` must be a non-empty array"))?;
+        .ok_or_else(|| Failure::new("resources", "`predicate.resources` must be a non-empty array"))?;
     if resources.len() > MAX_RESOURCES {
         let reason = format!("the model lists more than {MAX_RESOURCES} files");
-        return Err(failure("resources", reason));
+        return Err(Failure::new("resources", reason));
     }
     let mut files = BTreeMap::new();
     for (i, resource) in resources.iter().enumerate() {
         let text = |name: &str| resource.get(name).and_then(Value::as_str);
-        let name = text("name").ok_or_else(|| failure("resources", format!("resource {i} has no `name`")))?;
+        let name =
+            text("name").ok_or_else(|| Failure::new("resources", format!("resource {i} has no `name`")))?;
         if text("algorithm") != Some("sha256") {
             let reason = format!("resource `{name}` is not hashed with `sha256`");
-            return Err(failure("resources", reason));
+            return Err(Failure::new("resources", reason));
         }
         let raw = text("digest")
             .filter(|d| d.len() == 64 && d.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
             .and_then(|d| hex::decode(d).ok())
             .ok_or_else(|| {
-                failure(
+                Failure::new(
                     "resources",
                     format!("resource `{name}` digest is not 64 lowercase hex"),
                 )
             })?;
         if files.insert(name.to_owned(), raw).is_some() {
-            return Err(failure("resources", format!("resource `{name}` is listed twice")));
+            return Err(Failure::new(
+                "resources",
+                format!("resource `{name}` is listed twice"),
+            ));
         }
     }
     Ok(files)

@@ -5,6 +5,7 @@
 
 pub mod blob_store;
 pub mod cosign;
+pub mod fake_registry;
 pub mod fulcio;
 pub mod pg;
 pub mod registry;

@@ -1,0 +1,168 @@
+//! App routes: manifest registration (JSON or YAML), the app catalog, publishing, entitlements.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+
+use super::extract::{Caller, JsonBody, QueryParams};
+use super::{ApiError, AppState, meta};
+use crate::admission::{AppListQuery, EntitlementInput, Outcome, VersionListQuery};
+use crate::manifest::{self, Format};
+
+/// Routes under `/v1/apps` and `/v1/projects/{project}/entitlements`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/apps", post(register).get(list))
+        .route("/v1/apps/{slug}", get(show))
+        .route("/v1/apps/{slug}/versions", post(register_version).get(versions))
+        .route("/v1/apps/{slug}/versions/{version}/publish", post(publish))
+        .route(
+            "/v1/projects/{project}/entitlements",
+            post(grant).get(entitlements),
+        )
+}
+
+/// A manifest document: JSON (`application/json`, or no content type) or YAML
+/// (`application/yaml`, `application/x-yaml`, `text/yaml`). Unparseable input is 400.
+pub struct ManifestBody(pub serde_json::Value);
+
+impl FromRequest<AppState> for ManifestBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+            });
+        let format = match content_type.as_deref() {
+            None | Some("application/json") => Format::Json,
+            Some("application/yaml" | "application/x-yaml" | "text/yaml") => Format::Yaml,
+            Some(_) => return Err(ApiError::UnsupportedMediaType),
+        };
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest("the request body could not be read".to_owned())
+            }
+        })?;
+        manifest::parse(&bytes, format)
+            .map(Self)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))
+    }
+}
+
+fn answer<T: Serialize>(outcome: Outcome<T>) -> Response {
+    match outcome {
+        Outcome::Created(v) => (StatusCode::CREATED, Json(v)).into_response(),
+        Outcome::Existing(v) => (StatusCode::OK, Json(v)).into_response(),
+    }
+}
+
+async fn register(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    ManifestBody(document): ManifestBody,
+) -> Result<Response, ApiError> {
+    let outcome = state
+        .admission
+        .register_app(&principal, &document, &meta())
+        .await?;
+    Ok(answer(outcome))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    QueryParams(query): QueryParams<AppListQuery>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.admission.list_apps(&principal, query, &meta()).await?).into_response())
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(slug): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.admission.get_app(&principal, &slug, &meta()).await?).into_response())
+}
+
+async fn register_version(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(slug): Path<String>,
+    ManifestBody(document): ManifestBody,
+) -> Result<Response, ApiError> {
+    let outcome = state
+        .admission
+        .register_app_version(&principal, &slug, &document, &meta())
+        .await?;
+    Ok(answer(outcome))
+}
+
+async fn versions(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(slug): Path<String>,
+    QueryParams(query): QueryParams<VersionListQuery>,
+) -> Result<Response, ApiError> {
+    let page = state
+        .admission
+        .list_app_versions(&principal, &slug, query, &meta())
+        .await?;
+    Ok(Json(page).into_response())
+}
+
+async fn publish(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((slug, version)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let published = state
+        .admission
+        .publish_app_version(&principal, &slug, &version, &meta())
+        .await?;
+    Ok(Json(published).into_response())
+}
+
+async fn grant(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(project): Path<String>,
+    JsonBody(input): JsonBody<EntitlementInput>,
+) -> Result<Response, ApiError> {
+    let (entitlement, created) = state
+        .admission
+        .grant_entitlement(&principal, &project, input, &meta())
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(entitlement)).into_response())
+}
+
+async fn entitlements(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(project): Path<String>,
+    QueryParams(query): QueryParams<AppListQuery>,
+) -> Result<Response, ApiError> {
+    let page = state
+        .admission
+        .list_entitlements(&principal, &project, query, &meta())
+        .await?;
+    Ok(Json(page).into_response())
+}

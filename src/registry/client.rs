@@ -20,6 +20,10 @@ use super::notification::MANIFEST_MEDIA_TYPES;
 
 /// Deadline for one registry call unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A streamed blob gets this long, plus a second per [`STREAM_MIN_BYTES_PER_SECOND`] bytes it may carry.
+const STREAM_DEADLINE_BASE: Duration = Duration::from_secs(30);
+/// The slowest transfer a streamed blob is allowed (1 MiB/s).
+const STREAM_MIN_BYTES_PER_SECOND: u64 = 1024 * 1024;
 
 /// Largest manifest we read: distribution itself refuses manifests above 4 MiB.
 pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
@@ -254,7 +258,7 @@ impl RegistryClient {
         token: &str,
         max_bytes: u64,
     ) -> Result<Vec<u8>, RegistryClientError> {
-        let response = self.blob_response(repository, digest, token).await?;
+        let response = self.blob_response(repository, digest, token, None).await?;
         let bytes = read_capped(check_status(response)?, max_bytes).await?;
         check_digest(digest, &bytes)?;
         Ok(bytes)
@@ -277,7 +281,12 @@ impl RegistryClient {
         ),
         RegistryClientError,
     > {
-        let response = check_status(self.blob_response(repository, digest, token).await?)?;
+        // A stream of up to `max_bytes` may take longer than one small call: its own deadline.
+        let deadline = STREAM_DEADLINE_BASE + Duration::from_secs(max_bytes / STREAM_MIN_BYTES_PER_SECOND);
+        let response = check_status(
+            self.blob_response(repository, digest, token, Some(deadline))
+                .await?,
+        )?;
         let declared = response.content_length();
         if declared.is_some_and(|n| n > max_bytes) {
             return Err(RegistryClientError::TooLarge(max_bytes));
@@ -297,31 +306,31 @@ impl RegistryClient {
         Ok((declared, futures_util::stream::unfold(state, StreamState::next)))
     }
 
-    /// The answer to a blob GET, following one redirect back to the registry itself.
+    /// The answer to a blob GET, following one redirect back to the registry itself; `deadline`
+    /// replaces the per-call one for the whole transfer.
     async fn blob_response(
         &self,
         repository: &str,
         digest: &Digest,
         token: &str,
+        deadline: Option<Duration>,
     ) -> Result<Response, RegistryClientError> {
+        let get = |url: &str| {
+            let request = self.http.get(url).bearer_auth(token);
+            match deadline {
+                Some(deadline) => request.timeout(deadline),
+                None => request,
+            }
+        };
         if !is_repository_name(repository) {
             return Err(RegistryClientError::BadRepository(repository.to_owned()));
         }
         let url = format!("{}/v2/{repository}/blobs/{digest}", self.base);
-        let mut response = self
-            .http
-            .get(&url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(RegistryClientError::Unreachable)?;
+        let mut response = get(&url).send().await.map_err(RegistryClientError::Unreachable)?;
         if response.status().is_redirection() {
             // One hop, and only back to the registry itself: the token must not travel further.
             let target = self.same_host_redirect(&url, &response)?;
-            response = self
-                .http
-                .get(target)
-                .bearer_auth(token)
+            response = get(target.as_str())
                 .send()
                 .await
                 .map_err(RegistryClientError::Unreachable)?;

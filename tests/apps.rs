@@ -436,6 +436,54 @@ async fn publishing_on_postgres() {
     publish_waits_for_verification_and_a_platform_admin(Db::Postgres(db)).await;
 }
 
+/// The audit trail's catalog gate covers apps too: with the `app.register` action disabled an
+/// app registration is refused naming the entry, and nothing is stored or audited.
+#[tokio::test]
+async fn a_disabled_audit_action_refuses_app_registration() {
+    let app = TestApp::spawn(Db::sqlite()).await;
+    let admin = token("ada", json!({ "hpc": ["admin"] }));
+    let (status, body) = app
+        .post(
+            "/v1/projects/hpc/artifacts",
+            &admin,
+            oci_registration("slurm-cluster", SLURM_DIGEST),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let disable = "/v1/catalog/audit_actions/app.register/disable";
+    let (status, body) = app.post(disable, &platform_admin(), json!({})).await;
+    assert_eq!(status, 200, "{body}");
+
+    let slurm = fixture("slurm-cluster.yaml");
+    let (status, body) = post_raw(&app, "/v1/apps", &admin, "application/yaml", slurm.clone()).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        body["type"], "urn:gatehouse:problem:catalog-entry-unusable",
+        "{body}"
+    );
+    assert_eq!(
+        (body["catalog_family"].as_str(), body["catalog_id"].as_str()),
+        (Some("audit_actions"), Some("app.register")),
+        "{body}"
+    );
+    let (status, body) = app.get("/v1/apps/slurm-cluster", &admin).await;
+    assert_eq!(status, 404, "{body}");
+    let actions = audit_actions(&app, "hpc").await;
+    assert!(
+        !actions
+            .iter()
+            .any(|a| a == "app.register" || a == "app_version.register"),
+        "a refused registration is not audited: {actions:?}"
+    );
+
+    let enable = "/v1/catalog/audit_actions/app.register/enable";
+    let (status, body) = app.post(enable, &platform_admin(), json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post_raw(&app, "/v1/apps", &admin, "application/yaml", slurm).await;
+    assert_eq!(status, 201, "{body}");
+    app.shutdown().await;
+}
+
 #[tokio::test]
 async fn the_openapi_document_describes_the_app_routes() {
     let app = TestApp::spawn(Db::sqlite()).await;

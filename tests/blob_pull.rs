@@ -12,19 +12,15 @@ use std::path::Path;
 use std::process::Output;
 
 use common::blob_store::{BlobStore, Served};
+use common::registry::sha256_digest as sha256;
 use common::{Db, TestApp, repo_path, token};
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 
 const KEY: &str = "models/llm/weights.bin";
 const AUDIENCE: &str = "gatehouse-artifact-store";
 
 fn operator() -> String {
     token("olivia", json!({ "team-a": ["operator"] }))
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 /// 200 KiB of weights that are not all one byte.

@@ -7,18 +7,14 @@
 mod common;
 
 use common::blob_store::BlobStore;
+use common::registry::sha256_digest as sha256;
 use common::{Db, TestApp, token};
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 
 const WEIGHTS: &[u8] = b"tiny model weights, fetched and hashed by the gateway\n";
 
 fn operator() -> String {
     token("olivia", json!({ "team-a": ["operator"] }))
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 /// A gateway that fetches `artifact_store` content from `store` and requires it to hash right.

@@ -198,6 +198,7 @@ impl Admission {
             decision: Some(allowed.audit_decision()),
             correlation_id: meta.correlation_id.clone(),
         };
+        self.audit_allowed(&audit).await?;
         let (entitlement, created) = self
             .store
             .grant_entitlement(&entitlement, audit, &allowed.record)

@@ -153,6 +153,9 @@ impl Admission {
                 meta,
             ),
         ];
+        for audit in &audits {
+            self.audit_allowed(audit).await?;
+        }
         let decisions = [for_app.record, for_version.record];
         match self.store.create_app(&app, &version, audits, &decisions).await {
             Ok(()) => Ok(Outcome::Created(AppRegistration { app, version })),
@@ -260,6 +263,7 @@ impl Admission {
             &allowed,
             meta,
         );
+        self.audit_allowed(&audit).await?;
         match self
             .store
             .create_app_version(&version, audit, &allowed.record)
@@ -318,6 +322,7 @@ impl Admission {
             &allowed,
             meta,
         );
+        self.audit_allowed(&audit).await?;
         match self
             .store
             .publish_app_version(version.id, &principal.actor, now, audit, &allowed.record)

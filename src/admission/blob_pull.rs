@@ -123,6 +123,7 @@ impl Admission {
             allowed.audit_decision(),
             &meta.correlation_id,
         );
+        self.audit_allowed(&audit).await?;
         self.store
             .create_pull_intent(&intent, audit, &allowed.record)
             .await?;

@@ -334,15 +334,11 @@ impl Admission {
 
     /// One referrer bundle's check, remembered by the referrer and its exact bytes.
     async fn checked_referrer(&self, artifact: &Artifact, bundle: &ReferrerBundle) -> Evidence {
-        let mut material = Vec::new();
         let content = match &bundle.content {
-            Ok(bytes) => bytes.clone(),
-            Err(failure) => failure.reason.clone().into_bytes(),
+            Ok(bytes) => bytes.as_slice(),
+            Err(failure) => failure.reason.as_bytes(),
         };
-        for field in [bundle.manifest.as_bytes(), &content[..]] {
-            material.extend((field.len() as u64).to_be_bytes());
-            material.extend(field);
-        }
+        let material = framed([bundle.manifest.as_bytes(), content]);
         let trust = BundleTrust {
             keys: &self.trust.keys,
             logs: &self.trust.logs,
@@ -447,20 +443,23 @@ impl Admission {
 
 /// The signature layers as one byte string: each field length-prefixed, in order.
 fn signature_material(layers: &[crate::trust::SignatureLayer]) -> Vec<u8> {
-    let mut material = Vec::new();
-    for layer in layers {
-        let certificate = layer.certificate_pem.as_deref().unwrap_or_default();
-        let rekor_bundle = layer.rekor_bundle.as_deref().unwrap_or_default();
-        for field in [
+    framed(layers.iter().flat_map(|layer| {
+        [
             &layer.payload[..],
             layer.signature_b64.as_bytes(),
             layer.media_type.as_bytes(),
-            certificate.as_bytes(),
-            rekor_bundle.as_bytes(),
-        ] {
-            material.extend((field.len() as u64).to_be_bytes());
-            material.extend(field);
-        }
+            layer.certificate_pem.as_deref().unwrap_or_default().as_bytes(),
+            layer.rekor_bundle.as_deref().unwrap_or_default().as_bytes(),
+        ]
+    }))
+}
+
+/// The fields one after another, each prefixed by its length, so no two lists frame alike.
+fn framed<'a>(fields: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut material = Vec::new();
+    for field in fields {
+        material.extend((field.len() as u64).to_be_bytes());
+        material.extend(field);
     }
     material
 }

@@ -26,6 +26,11 @@ impl StoreLocation {
         Ok(Self { base })
     }
 
+    /// The store's base URL (ending in `/`).
+    pub fn base(&self) -> &reqwest::Url {
+        &self.base
+    }
+
     /// The object key and its URL for a `store://<key>` URI, when the key stays inside the store.
     pub fn object(&self, uri: &str) -> Option<(String, reqwest::Url)> {
         let key = object_key(uri)?;

@@ -1,6 +1,5 @@
 //! App routes: manifest registration (JSON or YAML), the app catalog, publishing, entitlements.
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -8,7 +7,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 
-use super::extract::{Caller, JsonBody, QueryParams};
+use super::extract::{Caller, JsonBody, QueryParams, read_body};
 use super::{ApiError, AppState, meta};
 use crate::admission::{AppListQuery, EntitlementInput, Outcome, VersionListQuery};
 use crate::manifest::{self, Format};
@@ -50,13 +49,7 @@ impl FromRequest<AppState> for ManifestBody {
             Some("application/yaml" | "application/x-yaml" | "text/yaml") => Format::Yaml,
             Some(_) => return Err(ApiError::UnsupportedMediaType),
         };
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::BadRequest("the request body could not be read".to_owned())
-            }
-        })?;
+        let bytes = read_body(request, state).await?;
         manifest::parse(&bytes, format)
             .map(Self)
             .map_err(|e| ApiError::BadRequest(e.to_string()))

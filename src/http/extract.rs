@@ -59,13 +59,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         if content_type.is_some_and(|ct| !ct.starts_with("application/json")) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::BadRequest("the request body could not be read".to_owned())
-            }
-        })?;
+        let bytes = read_body(request, state).await?;
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
         } else {
@@ -73,6 +67,17 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         };
         parse_json(bytes).map(Self)
     }
+}
+
+/// The whole request body: 413 above the configured limit, 400 when it cannot be read.
+pub(super) async fn read_body(request: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest("the request body could not be read".to_owned())
+        }
+    })
 }
 
 /// Parses JSON, telling syntax errors (400) from shape errors (422, naming the field).

@@ -11,7 +11,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256, Sha512};
 
-use crate::artifact_store::{ObjectGrant, ObjectTokens};
+use crate::artifact_store::{ObjectGrant, ObjectTokens, StoreLocation};
 use crate::config::ContentFetchConfig;
 use crate::domain::{Digest, Evidence, EvidenceResult, Source, SourceType};
 
@@ -28,7 +28,7 @@ pub enum FetchUnavailable {
 #[derive(Debug, Clone)]
 pub struct ContentFetcher {
     client: reqwest::Client,
-    artifact_store: Option<reqwest::Url>,
+    artifact_store: Option<StoreLocation>,
     https_hosts: Vec<String>,
     max_bytes: u64,
     object_tokens: Option<ObjectTokens>,
@@ -74,17 +74,7 @@ impl ContentFetcher {
         if !config.enabled {
             return Ok(None);
         }
-        let artifact_store = artifact_store_url
-            .map(|u| {
-                let with_slash = if u.ends_with('/') {
-                    u.to_owned()
-                } else {
-                    format!("{u}/")
-                };
-                reqwest::Url::parse(&with_slash)
-                    .map_err(|e| format!("`artifact_store.url` is not a URL: {e}"))
-            })
-            .transpose()?;
+        let artifact_store = artifact_store_url.map(StoreLocation::new).transpose()?;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
@@ -116,7 +106,7 @@ impl ContentFetcher {
         let tokens = self.object_tokens.as_ref()?;
         let key = url
             .as_str()
-            .strip_prefix(self.artifact_store.as_ref()?.as_str())?;
+            .strip_prefix(self.artifact_store.as_ref()?.base().as_str())?;
         let grant = ObjectGrant {
             key: key.to_owned(),
             digest: digest.to_string(),
@@ -133,12 +123,12 @@ impl ContentFetcher {
     /// The URL to fetch `source` from, when it is one the gateway may reach.
     pub fn url_for(&self, source: &Source) -> Option<reqwest::Url> {
         match source.source_type {
-            SourceType::ArtifactStore => {
-                let base = self.artifact_store.as_ref()?;
-                // Keys are relative paths inside the store: nothing that climbs out of it.
-                let key = crate::artifact_store::object_key(&source.uri)?;
-                base.join(key).ok()
-            }
+            // Keys are relative paths inside the store: nothing that climbs out of it.
+            SourceType::ArtifactStore => self
+                .artifact_store
+                .as_ref()?
+                .object(&source.uri)
+                .map(|(_, url)| url),
             SourceType::Https => {
                 let url = reqwest::Url::parse(&source.uri).ok()?;
                 let host = url.host_str()?.to_ascii_lowercase();

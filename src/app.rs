@@ -434,10 +434,6 @@ fn trust_setup(config: &Config) -> anyhow::Result<TrustSetup> {
     };
     // Every input a check's outcome depends on: keys, the trusted root, the identities and the
     // log rule. The cache lives in this process only, so a Debug rendering is a stable enough key.
-    let root_bytes = match &config.trust.trusted_root_file {
-        Some(file) => std::fs::read(file).unwrap_or_default(),
-        None => Vec::new(),
-    };
     let rules = format!(
         "require_tlog={} identities={:?}",
         config.trust.require_tlog, config.trust.keyless_identities
@@ -446,7 +442,7 @@ fn trust_setup(config: &Config) -> anyhow::Result<TrustSetup> {
         keys.keys()
             .iter()
             .map(|k| k.key_id.as_bytes())
-            .chain([root_bytes.as_slice(), rules.as_bytes()]),
+            .chain([root.content_hash.as_slice(), rules.as_bytes()]),
     );
     Ok(TrustSetup {
         cache: VerificationCache::new(config_hash),

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use chrono::DateTime;
 use serde_json::Value;
+use sha2::Digest as _;
 
 use super::bundle::{TransparencyLogKeyError, TransparencyLogKeys};
 use super::x509::Cert;
@@ -53,6 +54,9 @@ pub struct TrustedRoot {
     pub logs: TransparencyLogKeys,
     /// The Fulcio certificate authorities, in file order.
     pub authorities: Vec<CertificateAuthority>,
+    /// sha256 of the root as loaded (its JSON re-serialized), so results checked under one root
+    /// are never taken for another's (the verification cache keys on it); zero when empty.
+    pub content_hash: [u8; 32],
 }
 
 /// Why a trusted root could not be loaded.
@@ -114,7 +118,12 @@ impl TrustedRoot {
                 });
             }
         };
-        Ok(Self { logs, authorities })
+        let content_hash = sha2::Sha256::digest(root.to_string().as_bytes()).into();
+        Ok(Self {
+            logs,
+            authorities,
+            content_hash,
+        })
     }
 }
 

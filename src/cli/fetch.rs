@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
 use reqwest::{StatusCode, Url, header};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -33,8 +34,8 @@ pub struct FetchArgs {
     #[arg(long, env = "GATEHOUSE_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
     /// Bearer token for the gateway.
-    #[arg(long, env = "GATEHOUSE_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    #[arg(long, env = "GATEHOUSE_TOKEN", hide_env_values = true, value_parser = secret)]
+    pub token: Option<SecretString>,
     /// The digest the content must have (with a URL).
     #[arg(long)]
     pub digest: Option<String>,
@@ -44,6 +45,11 @@ pub struct FetchArgs {
     /// Where to write the verified file (default: the last path segment of the source).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+/// Keeps a token out of `Debug` output (the arguments derive it).
+fn secret(raw: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(raw))
 }
 
 /// What to download and how to check it.
@@ -113,9 +119,13 @@ async fn plan(args: &FetchArgs) -> anyhow::Result<Plan> {
 }
 
 async fn plan_from_intent(args: &FetchArgs, id: Uuid) -> anyhow::Result<Plan> {
-    let token = args.token.as_deref().ok_or_else(|| {
-        anyhow!("reading a pull intent needs a gateway token (`--token` or GATEHOUSE_TOKEN)")
-    })?;
+    let token = args
+        .token
+        .as_ref()
+        .map(ExposeSecret::expose_secret)
+        .ok_or_else(|| {
+            anyhow!("reading a pull intent needs a gateway token (`--token` or GATEHOUSE_TOKEN)")
+        })?;
     let base = args.url.trim_end_matches('/');
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))

@@ -578,8 +578,13 @@ async fn case_release_puts_an_event_back(store: Arc<dyn Store>) {
     let stored = store.get_registry_event("ev-1").await.unwrap().unwrap();
     assert_eq!((stored.status, &stored.result), (EventStatus::Pending, &error));
     assert_eq!(store.pending_registry_events().await.unwrap(), 1);
-    // Released means the lease is gone: claimable at once, without waiting for expiry.
-    let again = claim(&store, t).await.unwrap();
+    // Released keeps the lease as a backoff: not claimable again until it expires.
+    assert_eq!(
+        claim(&store, t).await,
+        None,
+        "a released event waits out its lease"
+    );
+    let again = claim(&store, t + LEASE + TimeDelta::seconds(1)).await.unwrap();
     assert_eq!((again.id.as_str(), again.attempts), ("ev-1", 2));
 
     let err = store.release_registry_event("ev-9", &error).await.unwrap_err();

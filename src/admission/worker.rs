@@ -92,7 +92,7 @@ impl Admission {
                     .await?;
             }
             Err(AdmissionError::Unavailable) => {
-                // A passing outage: leave it queued for the next attempt.
+                // A passing outage: leave it queued, retried once its lease runs out.
                 self.store
                     .release_registry_event(&event.id, &json!({ "last_error": "dependency unavailable" }))
                     .await?;

@@ -342,7 +342,8 @@ pub trait Store: CatalogStore + AppStore + Send + Sync + 'static {
         unregistered: Option<&UnregisteredPush>,
         presence: Option<(ArtifactId, &str)>,
     ) -> Result<(), StoreError>;
-    /// Puts a claimed event back for a later retry (still pending, lease cleared), noting `result`.
+    /// Puts a claimed event back for a retry once its lease expires (still pending), noting
+    /// `result`; keeping the lease is the backoff that spares a registry or database in an outage.
     async fn release_registry_event(&self, id: &str, result: &serde_json::Value) -> Result<(), StoreError>;
     /// One registry event by id.
     async fn get_registry_event(&self, id: &str) -> Result<Option<RegistryEvent>, StoreError>;

@@ -220,7 +220,8 @@ pub(super) const CLAIM_EVENT: &str = concat!(
 pub(super) const FINISH_EVENT: &str = "update registry_events set status = $2, result = $3, \
      lease_until = null where id = $1 and status = 'pending'";
 
-pub(super) const RELEASE_EVENT: &str = "update registry_events set result = $2, lease_until = null \
+// The lease is kept: a released event is retried once it expires, so an outage is not hammered.
+pub(super) const RELEASE_EVENT: &str = "update registry_events set result = $2 \
      where id = $1 and status = 'pending'";
 
 pub(super) const EVENT_EXISTS: &str = "select count(*) from registry_events where id = $1";

@@ -181,22 +181,18 @@ impl Admission {
             granted_at: Utc::now(),
         };
         let audit = NewAuditRecord {
-            actor: principal.actor.clone(),
-            action: "entitlement.grant".to_owned(),
             project: Some(project.to_string()),
-            artifact_id: None,
-            repository: None,
-            digest: None,
-            artifact_kind: None,
-            source_type: None,
             transition: Some(Transition {
                 from: "none".to_owned(),
                 to: "entitled".to_owned(),
                 reason: Some(format!("app `{slug}`")),
             }),
-            promotion: None,
             decision: Some(allowed.audit_decision()),
-            correlation_id: meta.correlation_id.clone(),
+            ..NewAuditRecord::new(
+                principal.actor.clone(),
+                "entitlement.grant",
+                meta.correlation_id.clone(),
+            )
         };
         self.audit_allowed(&audit).await?;
         let (entitlement, created) = self

@@ -42,22 +42,14 @@ fn app_audit(
     meta: &RequestMeta,
 ) -> NewAuditRecord {
     NewAuditRecord {
-        actor: principal.actor.clone(),
-        action: action.to_owned(),
         project: Some(project.to_string()),
-        artifact_id: None,
-        repository: None,
-        digest: None,
-        artifact_kind: None,
-        source_type: None,
         transition: Some(Transition {
             from: from.to_owned(),
             to: to.to_owned(),
             reason: Some(subject),
         }),
-        promotion: None,
         decision: Some(allowed.audit_decision()),
-        correlation_id: meta.correlation_id.clone(),
+        ..NewAuditRecord::new(principal.actor.clone(), action, meta.correlation_id.clone())
     }
 }
 

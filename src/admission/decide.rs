@@ -67,18 +67,14 @@ pub(super) fn artifact_audit(
     correlation_id: &str,
 ) -> NewAuditRecord {
     NewAuditRecord {
-        actor: actor.clone(),
-        action: action.to_owned(),
         project: Some(artifact.project.to_string()),
         artifact_id: Some(artifact.id),
         repository: Some(artifact.repository.to_string()),
         digest: Some(artifact.digest.to_string()),
         artifact_kind: Some(artifact.artifact_kind.to_string()),
         source_type: Some(artifact.source.source_type.to_string()),
-        transition: None,
-        promotion: None,
         decision: Some(decision),
-        correlation_id: correlation_id.to_owned(),
+        ..NewAuditRecord::new(actor.clone(), action, correlation_id)
     }
 }
 
@@ -161,22 +157,19 @@ impl Admission {
             ..record.clone()
         };
         let audit = NewAuditRecord {
-            actor: principal.actor.clone(),
-            action: "policy.break_glass".to_owned(),
             project: record.project.clone(),
             artifact_id: record.artifact_id,
-            repository: None,
-            digest: None,
-            artifact_kind: None,
-            source_type: None,
             transition: Some(Transition {
                 from: "deny".to_owned(),
                 to: "allow".to_owned(),
                 reason: Some(justification.to_owned()),
             }),
-            promotion: None,
             decision: Some(audit_decision(&overriding)),
-            correlation_id: meta.correlation_id.clone(),
+            ..NewAuditRecord::new(
+                principal.actor.clone(),
+                "policy.break_glass",
+                meta.correlation_id.clone(),
+            )
         };
         self.audit_allowed(&audit).await?;
         self.store.append_audit(audit).await?;

@@ -184,18 +184,17 @@ impl Admission {
             .issue_token(signer, &username, grant, intent.expires_at)
             .await?;
         let audit = NewAuditRecord {
-            actor: principal.actor.clone(),
-            action: "app_artifact.publish_intent".to_owned(),
             project: Some(project.to_string()),
-            artifact_id: None,
             repository: Some(repository.to_string()),
             digest: expected_digest.as_ref().map(ToString::to_string),
             artifact_kind: Some(kind.to_string()),
             source_type: Some("oci_registry".to_owned()),
-            transition: None,
-            promotion: None,
             decision: Some(allowed.audit_decision()),
-            correlation_id: meta.correlation_id.clone(),
+            ..NewAuditRecord::new(
+                principal.actor.clone(),
+                "app_artifact.publish_intent",
+                meta.correlation_id.clone(),
+            )
         };
         self.audit_allowed(&audit).await?;
         self.store

@@ -127,18 +127,8 @@ impl Admission {
         let (schema, dir) = (current.schema_file().to_owned(), current.policy_dir().to_owned());
         let loaded = load_blocking(move || PolicyEngine::load(&schema, &dir)).await?;
         let mut audit = NewAuditRecord {
-            actor: actor.clone(),
-            action: "policy.reload".to_owned(),
-            project: None,
-            artifact_id: None,
-            repository: None,
-            digest: None,
-            artifact_kind: None,
-            source_type: None,
-            transition: None,
-            promotion: None,
             decision,
-            correlation_id: meta.correlation_id.clone(),
+            ..NewAuditRecord::new(actor.clone(), "policy.reload", meta.correlation_id.clone())
         };
         let engine = match loaded {
             Ok(engine) => engine,

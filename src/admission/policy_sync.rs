@@ -72,22 +72,12 @@ impl Admission {
         };
         let meta = RequestMeta::internal(format!("policy-sync-{}", uuid::Uuid::now_v7()));
         let audit = NewAuditRecord {
-            actor: sync_actor(),
-            action: "policy.reload".to_owned(),
-            project: None,
-            artifact_id: None,
-            repository: None,
-            digest: None,
-            artifact_kind: None,
-            source_type: None,
             transition: Some(Transition {
                 from: current.hash().to_owned(),
                 to: hash.clone(),
                 reason: Some("adopted the policy set active in the database".to_owned()),
             }),
-            promotion: None,
-            decision: None,
-            correlation_id: meta.correlation_id,
+            ..NewAuditRecord::new(sync_actor(), "policy.reload", meta.correlation_id)
         };
         self.audit_allowed(&audit).await?;
         self.store.append_audit(audit).await?;

@@ -157,18 +157,12 @@ impl Admission {
             artifacts: files,
         };
         let audit = NewAuditRecord {
-            actor: principal.actor.clone(),
-            action: RELEASE_AUDIT_ACTION.to_owned(),
-            project: None,
-            artifact_id: None,
-            repository: None,
-            digest: None,
-            artifact_kind: None,
-            source_type: None,
-            transition: None,
-            promotion: None,
             decision: Some(allowed.audit_decision()),
-            correlation_id: meta.correlation_id.clone(),
+            ..NewAuditRecord::new(
+                principal.actor.clone(),
+                RELEASE_AUDIT_ACTION,
+                meta.correlation_id.clone(),
+            )
         };
         self.audit_allowed(&audit).await?;
         if !self

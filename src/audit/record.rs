@@ -69,6 +69,27 @@ pub struct NewAuditRecord {
     pub correlation_id: String,
 }
 
+impl NewAuditRecord {
+    /// A record of `action` by `actor` for the request `correlation_id`, with nothing else
+    /// set; callers fill in what applies with struct-update syntax.
+    pub fn new(actor: Actor, action: impl Into<String>, correlation_id: impl Into<String>) -> Self {
+        Self {
+            actor,
+            action: action.into(),
+            project: None,
+            artifact_id: None,
+            repository: None,
+            digest: None,
+            artifact_kind: None,
+            source_type: None,
+            transition: None,
+            promotion: None,
+            decision: None,
+            correlation_id: correlation_id.into(),
+        }
+    }
+}
+
 /// An audit record as stored: chained to the one before it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditRecord {

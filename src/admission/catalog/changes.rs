@@ -266,14 +266,6 @@ fn catalog_audit(
 ) -> NewAuditRecord {
     let subject = format!("catalog entry `{}/{}`", entry.family, entry.id);
     NewAuditRecord {
-        actor: principal.actor.clone(),
-        action: action.to_owned(),
-        project: None,
-        artifact_id: None,
-        repository: None,
-        digest: None,
-        artifact_kind: None,
-        source_type: None,
         transition: Some(Transition {
             from: from.to_owned(),
             to: to.to_owned(),
@@ -282,8 +274,6 @@ fn catalog_audit(
                 None => subject,
             }),
         }),
-        promotion: None,
-        decision: None,
-        correlation_id: meta.correlation_id.clone(),
+        ..NewAuditRecord::new(principal.actor.clone(), action, meta.correlation_id.clone())
     }
 }

@@ -68,22 +68,13 @@ mod tests {
     use crate::domain::{Actor, ActorType};
 
     fn body(action: &str) -> NewAuditRecord {
+        let alice = Actor {
+            actor_type: ActorType::User,
+            id: "alice".into(),
+        };
         NewAuditRecord {
-            actor: Actor {
-                actor_type: ActorType::User,
-                id: "alice".into(),
-            },
-            action: action.into(),
             project: Some("team-a".into()),
-            artifact_id: None,
-            repository: None,
-            digest: None,
-            artifact_kind: None,
-            source_type: None,
-            transition: None,
-            promotion: None,
-            decision: None,
-            correlation_id: "req-1".into(),
+            ..NewAuditRecord::new(alice, action, "req-1")
         }
     }
 

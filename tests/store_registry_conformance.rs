@@ -159,6 +159,7 @@ async fn case_intents_round_trip(store: Arc<dyn Store>) {
         created_at: now(),
         expires_at: now() + TimeDelta::minutes(5),
         correlation_id: "req-pull".into(),
+        runtime_class: Some("slurm".into()),
     };
     store
         .create_pull_intent(

@@ -86,6 +86,7 @@ impl Admission {
         principal: &Principal,
         artifact: Artifact,
         channel: Option<Channel>,
+        runtime_class: Option<String>,
         allowed: Allowed,
         meta: &RequestMeta,
     ) -> Result<BlobPullAnswer, AdmissionError> {
@@ -114,6 +115,7 @@ impl Admission {
             created_at: now,
             expires_at: (now + lifetime).trunc_subsecs(0),
             correlation_id: meta.correlation_id.clone(),
+            runtime_class,
         };
         let credential = self.object_credential(&intent, &artifact)?;
         let audit = artifact_audit(
@@ -248,6 +250,7 @@ impl Admission {
                 source_type: Some(artifact.source.source_type.to_string()),
                 channel: intent.channel.clone(),
                 deploy_action: Some("pull".to_owned()),
+                runtime_class: intent.runtime_class.clone(),
                 ..RequestContext::default()
             };
             let allowed = self

@@ -256,7 +256,7 @@ impl Admission {
             source_type: Some(artifact.source.source_type.to_string()),
             channel: channel.as_ref().map(ToString::to_string),
             deploy_action: Some("pull".to_owned()),
-            runtime_class: input.runtime_class,
+            runtime_class: input.runtime_class.clone(),
             ..RequestContext::default()
         };
         let allowed = self
@@ -276,7 +276,7 @@ impl Admission {
         }
         if artifact.artifact_kind == ArtifactKind::Blob {
             let answer = self
-                .blob_pull_intent(principal, artifact, channel, allowed, meta)
+                .blob_pull_intent(principal, artifact, channel, input.runtime_class, allowed, meta)
                 .await?;
             return Ok(PullAnswer::Blob(answer));
         }
@@ -296,6 +296,7 @@ impl Admission {
             created_at: now,
             expires_at: now + self.intent_ttl(None)?,
             correlation_id: meta.correlation_id.clone(),
+            runtime_class: input.runtime_class,
         };
         let grant = vec![AccessGrant::repository(
             artifact.repository.to_string(),

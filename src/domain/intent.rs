@@ -74,6 +74,10 @@ pub struct PullIntent {
     pub expires_at: DateTime<Utc>,
     /// Request id.
     pub correlation_id: String,
+    /// The runtime the pull was asked for (`runtime_class` in the policy context), kept so a
+    /// later re-check decides on the same context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_class: Option<String>,
 }
 
 /// Which kind of intent a registry token was issued for.

@@ -131,6 +131,7 @@ macro_rules! intents_impl {
                         .bind(i.created_at)
                         .bind(i.expires_at)
                         .bind(&i.correlation_id)
+                        .bind(&i.runtime_class)
                         .execute(&mut *tx)
                         .await?;
                     Self::append_audit_in(&mut *tx, audit).await?;

@@ -140,6 +140,7 @@ pub(super) struct PullIntentRow {
     created_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     correlation_id: String,
+    runtime_class: Option<String>,
 }
 
 impl TryFrom<PullIntentRow> for PullIntent {
@@ -158,6 +159,7 @@ impl TryFrom<PullIntentRow> for PullIntent {
             created_at: r.created_at,
             expires_at: r.expires_at,
             correlation_id: r.correlation_id,
+            runtime_class: r.runtime_class,
         })
     }
 }

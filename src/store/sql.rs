@@ -123,7 +123,7 @@ macro_rules! publish_intent_cols {
 macro_rules! pull_intent_cols {
     () => {
         "id, project, artifact_id, repository, digest, channel, actor_type, actor_id, \
-         password_sha256, created_at, expires_at, correlation_id"
+         password_sha256, created_at, expires_at, correlation_id, runtime_class"
     };
 }
 
@@ -176,7 +176,7 @@ pub(super) const COMPLETE_PUBLISH_INTENT: &str = "update publish_intents set art
 pub(super) const INSERT_PULL_INTENT: &str = concat!(
     "insert into pull_intents (",
     pull_intent_cols!(),
-    ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 );
 
 pub(super) const SELECT_PULL_INTENT: &str =

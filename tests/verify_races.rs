@@ -192,7 +192,10 @@ async fn verify(app: &TestApp, id: &str, request_id: &str) -> (u16, Value) {
 
 /// Asserts a verify answer is a 200 with a trust state, never a 409.
 fn assert_verified_answer(status: u16, body: &Value) {
-    assert_ne!(status, 409, "a race with verification itself must not conflict: {body}");
+    assert_ne!(
+        status, 409,
+        "a race with verification itself must not conflict: {body}"
+    );
     assert_eq!(status, 200, "{body}");
     let state = body["trust_state"].as_str().unwrap_or_default();
     assert!(
@@ -217,7 +220,12 @@ async fn audit(app: &TestApp, id: &str, action: &str) -> Vec<Value> {
 fn job_records(records: &[Value]) -> Vec<&Value> {
     records
         .iter()
-        .filter(|r| r["correlation_id"].as_str().unwrap().starts_with("verification-job:"))
+        .filter(|r| {
+            r["correlation_id"]
+                .as_str()
+                .unwrap()
+                .starts_with("verification-job:")
+        })
         .collect()
 }
 
@@ -241,7 +249,9 @@ async fn jobs(url: &str) -> Vec<(String, String, i32)> {
 async fn jobs_settled(url: &str) -> Vec<(String, String, i32)> {
     eventually("every verification job to finish", async || {
         let all = jobs(url).await;
-        all.iter().all(|(_, status, _)| status != "pending").then_some(all)
+        all.iter()
+            .all(|(_, status, _)| status != "pending")
+            .then_some(all)
     })
     .await
 }
@@ -323,10 +333,17 @@ async fn verify_while_the_job_runs(db: Db) {
     assert_job_succeeded(&all, &id);
     let records = audit(&app, &id, "app_artifact.verify").await;
     assert_eq!(job_records(&records).len(), 1, "{records:?}");
-    assert_eq!(records.len(), 9, "one record per run, 8 calls and the job: {records:?}");
+    assert_eq!(
+        records.len(),
+        9,
+        "one record per run, 8 calls and the job: {records:?}"
+    );
     // Each run started from the state the previous one left: none was lost to a stale read.
     for pair in records.windows(2) {
-        assert_eq!(pair[1]["transition"]["from"], pair[0]["transition"]["to"], "{records:?}");
+        assert_eq!(
+            pair[1]["transition"]["from"], pair[0]["transition"]["to"],
+            "{records:?}"
+        );
     }
 }
 
@@ -416,8 +433,14 @@ async fn job_losing_the_commit_race(db: Db) {
     assert_eq!(deprecated.len(), 1, "{deprecated:?}");
     assert!(verified[0]["seq"].as_i64() > deprecated[0]["seq"].as_i64());
     let (_, artifact) = app.get(&format!("/v1/artifacts/{id}"), &operator("team-a")).await;
-    assert_eq!(artifact["lifecycle_state"], "deprecated", "the re-run kept the change: {artifact}");
-    assert_eq!(artifact["trust_state"], verified[0]["transition"]["to"], "{artifact}");
+    assert_eq!(
+        artifact["lifecycle_state"], "deprecated",
+        "the re-run kept the change: {artifact}"
+    );
+    assert_eq!(
+        artifact["trust_state"], verified[0]["transition"]["to"],
+        "{artifact}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -457,7 +480,10 @@ async fn two_gateways_on_one_database(db: Db) {
     let records = audit(&first, &id, "app_artifact.verify").await;
     assert_eq!(job_records(&records).len(), 1, "{records:?}");
     assert_eq!(records.len(), 2, "{records:?}");
-    assert_eq!(records[1]["transition"]["from"], records[0]["transition"]["to"], "{records:?}");
+    assert_eq!(
+        records[1]["transition"]["from"], records[0]["transition"]["to"],
+        "{records:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@ use super::decide::{Allowed, artifact_audit};
 use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
 use crate::audit::{NewAuditRecord, PromotionFacts, Transition};
 use crate::catalog::Family;
-use crate::domain::{Artifact, Channel, LifecycleMove, Principal, Promotion, TrustMove};
+use crate::domain::{Artifact, Channel, LifecycleMove, Principal, Promotion, TrustMove, VerificationJob};
 use crate::policy::{Action, RequestContext, Resource};
 use crate::store::ArtifactChange;
 
@@ -242,5 +242,28 @@ impl Admission {
         self.audit_allowed(&audit).await?;
         let stored = self.store.apply_change(&change, audit, &allowed.record).await?;
         self.view(stored).await
+    }
+
+    /// `commit` for a claimed verification job: the change, its records and the job's
+    /// completion (`result`) in one transaction. `None` (nothing written) when an earlier claim
+    /// of the job already committed.
+    pub(super) async fn commit_job(
+        &self,
+        job: &VerificationJob,
+        mut change: ArtifactChange,
+        audit: NewAuditRecord,
+        allowed: Allowed,
+        result: &serde_json::Value,
+    ) -> Result<Option<ArtifactView>, AdmissionError> {
+        change.artifact.updated_at = Utc::now();
+        self.audit_allowed(&audit).await?;
+        let committed = self
+            .store
+            .commit_verification(job.id, &change, audit, &allowed.record, result)
+            .await?;
+        match committed {
+            Some(stored) => Ok(Some(self.view(stored).await?)),
+            None => Ok(None),
+        }
     }
 }

@@ -20,6 +20,7 @@ mod registry_setup;
 mod registry_token;
 mod releases;
 mod review;
+mod single_flight;
 mod verify;
 mod worker;
 
@@ -92,6 +93,8 @@ pub struct Admission {
     policy_status: tokio::sync::Mutex<policies::PolicyStatus>,
     /// The catalog privileged paths check, cached (empty, so refusing, until first read).
     catalog: crate::catalog::CatalogCache,
+    /// Verifications of one artifact take turns in this process (calls and queued jobs alike).
+    verification_turns: single_flight::ArtifactTurns,
 }
 
 /// Everything the admission service is built from, loaded once at start-up.
@@ -139,6 +142,7 @@ impl Admission {
             events_waiting: tokio::sync::Notify::new(),
             policy_status: tokio::sync::Mutex::new(policies::PolicyStatus::new()),
             catalog: crate::catalog::CatalogCache::new(CATALOG_MAX_AGE),
+            verification_turns: single_flight::ArtifactTurns::default(),
         }
     }
 

@@ -10,7 +10,7 @@ use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
 use crate::audit::Transition;
 use crate::config::TrustConfig;
 use crate::domain::{
-    AccessGrant, Artifact, ArtifactKind, Digest, Evidence, EvidenceResult, Principal, TrustMove,
+    AccessGrant, Artifact, ArtifactId, ArtifactKind, Digest, Evidence, EvidenceResult, Principal, TrustMove,
     VerificationJob,
 };
 use crate::policy::{Action, Resource};
@@ -125,8 +125,15 @@ pub struct VerifyInput {
     pub sigstore_bundle: Option<Value>,
 }
 
+/// Most runs of one verification. A run whose commit finds the artifact changed (another gateway
+/// process verified it, or a lifecycle change landed) runs again on the fresh version; the
+/// cached checks make that cheap, and losing this often means the artifact is under heavy churn.
+const MAX_RUNS: u32 = 4;
+
 impl Admission {
-    /// Verifies an artifact now, decided as `verify` for `principal`.
+    /// Verifies an artifact now, decided as `verify` for `principal`. A verification of the same
+    /// artifact already running here (a queued job, another call) is waited for and this one runs
+    /// on the version it left, so racing verification itself is never a conflict.
     pub async fn verify(
         &self,
         principal: &Principal,
@@ -136,6 +143,74 @@ impl Admission {
     ) -> Result<ArtifactView, AdmissionError> {
         let attachments = checked_attachments(&input.attestations, input.sigstore_bundle.as_ref())?;
         let artifact = self.load_artifact(id).await?;
+        match self
+            .verify_in_turn(principal, id, artifact.id, attachments, meta, None)
+            .await
+        {
+            Ok(Some(view)) => Ok(view),
+            // Only a job's commit can find its job already finished.
+            Ok(None) => Err(AdmissionError::Internal),
+            Err(AdmissionError::Conflict) => {
+                // Verify asks nothing of the caller that it could resolve: answer "try later".
+                tracing::warn!(artifact = %artifact.id, runs = MAX_RUNS, "verification kept losing to concurrent changes");
+                Err(AdmissionError::Unavailable)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Runs a claimed job's verification, whose commit also finishes the job; `None` when an
+    /// earlier claim of the job already committed it (nothing is written twice).
+    pub(super) async fn verify_job(
+        &self,
+        job: &VerificationJob,
+        meta: &RequestMeta,
+    ) -> Result<Option<ArtifactView>, AdmissionError> {
+        let id = job.artifact_id.to_string();
+        self.verify_in_turn(&job.principal, &id, job.artifact_id, Vec::new(), meta, Some(job))
+            .await
+    }
+
+    /// One verification after any other of the same artifact in this process, re-run on the
+    /// fresh version while its commit loses to another writer (at most `MAX_RUNS` runs).
+    async fn verify_in_turn(
+        &self,
+        principal: &Principal,
+        id: &str,
+        artifact_id: ArtifactId,
+        mut attachments: Vec<Value>,
+        meta: &RequestMeta,
+        job: Option<&VerificationJob>,
+    ) -> Result<Option<ArtifactView>, AdmissionError> {
+        let runs = async {
+            let mut run = 1;
+            loop {
+                let artifact = self.load_artifact(id).await?;
+                match self
+                    .verify_once(principal, artifact, &mut attachments, meta, job)
+                    .await
+                {
+                    Err(AdmissionError::Conflict) if run < MAX_RUNS => {
+                        tracing::debug!(artifact = %artifact_id, run, "the artifact changed under verification; running again");
+                        run += 1;
+                    }
+                    outcome => return outcome,
+                }
+            }
+        };
+        self.verification_turns.serialize(artifact_id, runs).await
+    }
+
+    /// One run: decide, check every trust input, and commit the trust state with its evidence
+    /// and audit record (with the job's completion, for a job) if the artifact is unchanged.
+    async fn verify_once(
+        &self,
+        principal: &Principal,
+        artifact: Artifact,
+        attachments: &mut Vec<Value>,
+        meta: &RequestMeta,
+        job: Option<&VerificationJob>,
+    ) -> Result<Option<ArtifactView>, AdmissionError> {
         let allowed = self
             .authorize(
                 principal,
@@ -151,7 +226,9 @@ impl Admission {
             .apply(TrustMove::VerificationPassed)
             .map_err(|e| AdmissionError::Rule(e.to_string()))?;
         if !attachments.is_empty() {
-            self.store.add_attestations(artifact.id, &attachments).await?;
+            self.store.add_attestations(artifact.id, attachments).await?;
+            // Kept with the artifact now: a re-run reads them back like every other attachment.
+            attachments.clear();
         }
         let mut evidence = vec![
             digest_evidence(&artifact),
@@ -187,7 +264,13 @@ impl Admission {
             promotion: None,
             evidence,
         };
-        self.commit(change, audit, allowed).await
+        match job {
+            None => self.commit(change, audit, allowed).await.map(Some),
+            Some(job) => {
+                let result = serde_json::json!({ "trust_state": to });
+                self.commit_job(job, change, audit, allowed, &result).await
+            }
+        }
     }
 
     /// The job that verifies a new registration off the request path, if configured.

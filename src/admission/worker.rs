@@ -307,20 +307,24 @@ impl Admission {
 
 impl Admission {
     /// Claims and runs one queued verification, as the principal that registered the artifact;
-    /// answers whether there was one.
+    /// answers whether there was one. A run that commits finishes the job in the same
+    /// transaction, so there is nothing left to do after it, even after a crash.
     pub async fn run_next_verification(&self) -> Result<bool, AdmissionError> {
         let Some(job) = self.store.claim_verification(Utc::now(), LEASE).await? else {
             return Ok(false);
         };
         let meta = RequestMeta::internal(format!("verification-job:{}", job.id));
-        let id = job.artifact_id.to_string();
-        match self
-            .verify(&job.principal, &id, super::VerifyInput::default(), &meta)
-            .await
-        {
-            Ok(view) => {
-                let result = json!({ "trust_state": view.artifact.trust_state });
-                self.store.finish_verification(job.id, true, &result).await?;
+        match self.verify_job(&job, &meta).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                tracing::info!(job = %job.id, "verification job was already committed by an earlier claim");
+            }
+            Err(AdmissionError::Conflict) => {
+                // Lost every re-run to concurrent changes: a race is never a failure, so it
+                // stays queued and runs again after the lease.
+                self.store
+                    .release_verification(job.id, &json!({ "last_error": "artifact changed concurrently" }))
+                    .await?;
             }
             Err(AdmissionError::Unavailable) if job.attempts < MAX_VERIFICATION_ATTEMPTS => {
                 // The registry or database is away: try again after the lease.

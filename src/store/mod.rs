@@ -304,6 +304,18 @@ pub trait Store: CatalogStore + AppStore + Send + Sync + 'static {
         done: bool,
         result: &serde_json::Value,
     ) -> Result<(), StoreError>;
+    /// Commits a claimed job's verification: applies `change` with its audit and decision
+    /// records (as `apply_change` does) and finishes the job as done with `result`, in one
+    /// transaction. `None`, and nothing written, when the job is no longer pending (an earlier
+    /// claim of it committed); `Conflict`, and the job left pending, when the artifact changed.
+    async fn commit_verification(
+        &self,
+        job: Uuid,
+        change: &ArtifactChange,
+        audit: NewAuditRecord,
+        decision: &DecisionRecord,
+        result: &serde_json::Value,
+    ) -> Result<Option<Artifact>, StoreError>;
     /// Puts a claimed job back for a later attempt.
     async fn release_verification(&self, id: Uuid, result: &serde_json::Value) -> Result<(), StoreError>;
     /// Pending verification jobs (for queue-depth metrics).

@@ -238,6 +238,18 @@ macro_rules! store_impl {
                     self.finish_verification_impl(id, done, result).await
                 }
 
+                async fn commit_verification(
+                    &self,
+                    job: Uuid,
+                    change: &ArtifactChange,
+                    audit: NewAuditRecord,
+                    decision: &DecisionRecord,
+                    result: &serde_json::Value,
+                ) -> Result<Option<Artifact>, StoreError> {
+                    self.commit_verification_impl(job, change, audit, decision, result)
+                        .await
+                }
+
                 async fn release_verification(
                     &self,
                     id: Uuid,

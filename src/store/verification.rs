@@ -1,5 +1,6 @@
 //! Durable verification jobs (leased to one worker at a time) and attached attestations,
-//! shared by both backends.
+//! shared by both backends. A job's verification commits with its completion, so a job is
+//! verified, audited and finished exactly once however often it is claimed.
 
 /// Generates the verification-job and attestation methods for one backend.
 macro_rules! verification_impl {
@@ -8,9 +9,10 @@ macro_rules! verification_impl {
             use chrono::{DateTime, Utc};
             use sqlx::types::Json;
             use uuid::Uuid;
-            use $crate::domain::{ArtifactId, Principal, VerificationJob};
+            use $crate::audit::{DecisionRecord, NewAuditRecord};
+            use $crate::domain::{Artifact, ArtifactId, Principal, VerificationJob};
             use $crate::store::events::{CLAIM_BATCH, CLAIM_ROUNDS};
-            use $crate::store::{StoreError, sql};
+            use $crate::store::{ArtifactChange, StoreError, sql};
 
             type Conn = <$db as sqlx::Database>::Connection;
 
@@ -103,6 +105,35 @@ macro_rules! verification_impl {
                     } else {
                         Ok(())
                     }
+                }
+
+                async fn commit_verification_impl(
+                    &self,
+                    job: Uuid,
+                    change: &ArtifactChange,
+                    audit: NewAuditRecord,
+                    decision: &DecisionRecord,
+                    result: &serde_json::Value,
+                ) -> Result<Option<Artifact>, StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    // Finishing first takes the job's row: another claimer of the same job (its
+                    // lease lapsed) waits here, then finds it finished and writes nothing.
+                    let finished = sqlx::query(sql::FINISH_JOB)
+                        .bind(job)
+                        .bind("done")
+                        .bind(Json(result))
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if finished == 0 {
+                        tx.rollback().await?;
+                        return Ok(None);
+                    }
+                    // On a version conflict the transaction is dropped, which rolls it back and
+                    // leaves the job pending.
+                    let stored = Self::apply_change_in(&mut *tx, change, audit, decision).await?;
+                    tx.commit().await?;
+                    Ok(Some(stored))
                 }
 
                 async fn release_verification_impl(

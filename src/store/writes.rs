@@ -189,9 +189,23 @@ macro_rules! write_impl {
                     audit: NewAuditRecord,
                     decision: &DecisionRecord,
                 ) -> Result<Artifact, StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    // On an error the transaction is dropped, which rolls it back.
+                    let stored = Self::apply_change_in(&mut *tx, change, audit, decision).await?;
+                    tx.commit().await?;
+                    Ok(stored)
+                }
+
+                /// Applies `change` with its records inside the caller's transaction; on
+                /// `Conflict` or `NotFound` the caller rolls back.
+                pub(super) async fn apply_change_in(
+                    conn: &mut Conn,
+                    change: &ArtifactChange,
+                    audit: NewAuditRecord,
+                    decision: &DecisionRecord,
+                ) -> Result<Artifact, StoreError> {
                     let a = &change.artifact;
                     let channels: Vec<&str> = a.channels.iter().map(|c| c.as_str()).collect();
-                    let mut tx = self.pool.begin().await?;
                     // The version guard is the optimistic lock: a concurrent writer that
                     // committed first bumped it, so this update matches no row.
                     let row: Option<ArtifactRow> = sqlx::query_as(sql::UPDATE_ARTIFACT)
@@ -210,14 +224,13 @@ macro_rules! write_impl {
                         .bind(a.signature_verified)
                         .bind(Json(&a.attestations))
                         .bind(a.updated_at)
-                        .fetch_optional(&mut *tx)
+                        .fetch_optional(&mut *conn)
                         .await?;
                     let Some(row) = row else {
                         let (n,): (i64,) = sqlx::query_as(sql::ARTIFACT_EXISTS)
                             .bind(a.id.0)
-                            .fetch_one(&mut *tx)
+                            .fetch_one(&mut *conn)
                             .await?;
-                        tx.rollback().await?;
                         return Err(if n == 0 {
                             StoreError::NotFound
                         } else {
@@ -226,14 +239,13 @@ macro_rules! write_impl {
                     };
                     let stored = Artifact::try_from(row)?;
                     if let Some(p) = &change.promotion {
-                        Self::insert_promotion_in(&mut *tx, a, p).await?;
+                        Self::insert_promotion_in(&mut *conn, a, p).await?;
                     }
                     for e in &change.evidence {
-                        Self::insert_evidence_in(&mut *tx, a, e).await?;
+                        Self::insert_evidence_in(&mut *conn, a, e).await?;
                     }
-                    Self::append_audit_in(&mut *tx, audit).await?;
-                    Self::insert_decision_in(&mut *tx, decision).await?;
-                    tx.commit().await?;
+                    Self::append_audit_in(&mut *conn, audit).await?;
+                    Self::insert_decision_in(&mut *conn, decision).await?;
                     Ok(stored)
                 }
             }

@@ -144,7 +144,7 @@ impl Admission {
         let attachments = checked_attachments(&input.attestations, input.sigstore_bundle.as_ref())?;
         let artifact = self.load_artifact(id).await?;
         match self
-            .verify_in_turn(principal, id, artifact.id, attachments, meta, None)
+            .verify_in_turn(principal, artifact.id, attachments, meta, None)
             .await
         {
             Ok(Some(view)) => Ok(view),
@@ -166,8 +166,7 @@ impl Admission {
         job: &VerificationJob,
         meta: &RequestMeta,
     ) -> Result<Option<ArtifactView>, AdmissionError> {
-        let id = job.artifact_id.to_string();
-        self.verify_in_turn(&job.principal, &id, job.artifact_id, Vec::new(), meta, Some(job))
+        self.verify_in_turn(&job.principal, job.artifact_id, Vec::new(), meta, Some(job))
             .await
     }
 
@@ -176,16 +175,16 @@ impl Admission {
     async fn verify_in_turn(
         &self,
         principal: &Principal,
-        id: &str,
         artifact_id: ArtifactId,
         mut attachments: Vec<Value>,
         meta: &RequestMeta,
         job: Option<&VerificationJob>,
     ) -> Result<Option<ArtifactView>, AdmissionError> {
+        let id = artifact_id.to_string();
         let runs = async {
             let mut run = 1;
             loop {
-                let artifact = self.load_artifact(id).await?;
+                let artifact = self.load_artifact(&id).await?;
                 match self
                     .verify_once(principal, artifact, &mut attachments, meta, job)
                     .await

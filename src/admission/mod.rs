@@ -20,6 +20,7 @@ mod registry_setup;
 mod registry_token;
 mod releases;
 mod review;
+mod trust_inputs;
 mod verify;
 mod worker;
 

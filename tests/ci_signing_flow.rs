@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use common::cosign::{SIMPLE_SIGNING, sig_tag, single_layer_layout};
 use common::registry::{Auth, OciImage, sha256_digest, skopeo_push, write_oci_image};
-use common::stack::{Stack, artifact_by_digest, creds, eventually, operator, publish_intent, stack_with};
+use common::stack::{
+    Stack, WEBHOOK_SECRET, artifact_by_digest, creds, eventually, operator, publish_intent, stack_with,
+};
 use common::{Db, TestApp, read};
 use p256::pkcs8::{DecodePublicKey as _, EncodePublicKey as _};
 use serde_json::{Value, json};
@@ -195,15 +197,18 @@ async fn stored_events(db: &Db) -> Vec<(Option<String>, Option<String>, String, 
 /// The event of the manifest pushed as `digest` under `tag`, once the worker has applied it
 /// (one manifest may be pushed under several tags: cosign's layouts do not name their subject).
 async fn applied_event(app: &TestApp, digest: &str, tag: &str) -> Value {
-    eventually(&format!("the event of {digest} ({tag}) to be applied"), async || {
-        stored_events(&app.db)
-            .await
-            .into_iter()
-            .find(|(t, d, status, _)| {
-                d.as_deref() == Some(digest) && t.as_deref() == Some(tag) && status != "pending"
-            })
-            .map(|(_, _, status, result)| json!({ "status": status, "result": result }))
-    })
+    eventually(
+        &format!("the event of {digest} ({tag}) to be applied"),
+        async || {
+            stored_events(&app.db)
+                .await
+                .into_iter()
+                .find(|(t, d, status, _)| {
+                    d.as_deref() == Some(digest) && t.as_deref() == Some(tag) && status != "pending"
+                })
+                .map(|(_, _, status, result)| json!({ "status": status, "result": result }))
+        },
+    )
     .await
 }
 
@@ -342,9 +347,7 @@ async fn signing_flow(db: Db) {
     assert_eq!(artifact["created_by"]["id"], "olivia");
     let id = artifact["id"].as_str().unwrap().to_owned();
 
-    let (status, body) = app
-        .get(&format!("/v1/artifacts/{id}"), &operator(project))
-        .await;
+    let (status, body) = app.get(&format!("/v1/artifacts/{id}"), &operator(project)).await;
     assert_eq!(status, 200, "{body}");
     let evidence = body["evidence"].as_array().unwrap();
     let key_id = signing_key_id();
@@ -507,10 +510,7 @@ async fn an_intent_credential_gets_nothing_once_the_intent_expires() {
     tokio::time::sleep(left + Duration::from_secs(1)).await;
 
     // Expired: an empty grant, so the registry refuses the signature push.
-    assert_eq!(
-        granted_access(&app, &repository, &user, &pass).await,
-        json!([])
-    );
+    assert_eq!(granted_access(&app, &repository, &user, &pass).await, json!([]));
     let err = skopeo_push(
         &signature_layout(&pushed),
         &registry.host,
@@ -520,4 +520,134 @@ async fn an_intent_credential_gets_nothing_once_the_intent_expires() {
     .await
     .unwrap_err();
     assert!(refused(&err), "{err}");
+}
+
+/// A push token signed out of band (a release bot), not through a publish intent.
+fn bot_token(repository: &str) -> String {
+    let grant = gatehouse::domain::AccessGrant {
+        resource_type: "repository".to_owned(),
+        name: repository.to_owned(),
+        actions: vec!["pull".to_owned(), "push".to_owned()],
+    };
+    common::registry::fixture_signer()
+        .sign("release-bot", &[grant], Duration::from_secs(120))
+        .unwrap()
+        .token
+}
+
+async fn trust_state_becomes(app: &TestApp, project: &str, digest: &str, state: &str) -> Value {
+    eventually(&format!("{digest} to become {state}"), async || {
+        let artifact = artifact_by_digest(app, project, digest).await?;
+        (artifact["trust_state"] == state).then_some(artifact)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signature_pushed_later_by_anyone_the_registry_lets_push_reverifies() {
+    if !common::registry::tools_available() {
+        return;
+    }
+    let subject = subject();
+    let Stack { app, registry, .. } = ci_stack(Db::sqlite()).await;
+    let intent = publish_intent(
+        &app,
+        "team-a",
+        json!({ "app": "signed-later", "artifact_kind": "oci", "tag": "v1" }),
+    )
+    .await;
+    let repository = intent["repository"].as_str().unwrap().to_owned();
+    let (user, pass) = creds(&intent);
+    let image = write_oci_image(&subject.seed, &subject.tag);
+    let pushed = skopeo_push(&image, &registry.host, &repository, &Auth::Creds(&user, &pass))
+        .await
+        .unwrap();
+
+    // Registered and verified by the queued job: unsigned, so it fails.
+    let artifact = trust_state_becomes(&app, "team-a", &pushed, "failed_verification").await;
+    let id = artifact["id"].as_str().unwrap().to_owned();
+
+    // A release bot (not an intent) signs it later: its notification alone re-verifies it.
+    let bot = bot_token(&repository);
+    let signature = signature_layout(&pushed);
+    let signature_digest = skopeo_push(&signature, &registry.host, &repository, &Auth::Token(&bot))
+        .await
+        .unwrap();
+    let verified = trust_state_becomes(&app, "team-a", &pushed, "verified").await;
+    assert_eq!(verified["signature_verified"], true, "{verified}");
+    let event = applied_event(&app, &signature_digest, &signature.tag).await;
+    assert_eq!(event["result"]["trust_input_for"], id.as_str(), "{event}");
+    assert_eq!(event["result"]["requeued"], true, "{event}");
+
+    // A signature of a digest nobody registered is ignored: neither an artifact nor a push record.
+    let unknown = common::digest("never registered");
+    let stray = signature_layout(&unknown);
+    let stray_digest = skopeo_push(&stray, &registry.host, &repository, &Auth::Token(&bot))
+        .await
+        .unwrap();
+    let event = applied_event(&app, &stray_digest, &stray.tag).await;
+    assert_eq!(event["status"], "ignored", "{event}");
+    assert_eq!(artifact_count(&app, "team-a").await, 1);
+    let (_, pushes) = app
+        .get("/v1/projects/team-a/unregistered-pushes", &operator("team-a"))
+        .await;
+    assert_eq!(pushes["items"], json!([]), "{pushes}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signature_ahead_of_its_image_waits_for_the_intent_to_register_it() {
+    if !common::registry::tools_available() {
+        return;
+    }
+    let Stack { app, .. } = ci_stack(Db::sqlite()).await;
+    let intent = publish_intent(
+        &app,
+        "team-a",
+        json!({ "app": "racing", "artifact_kind": "oci", "tag": "v1" }),
+    )
+    .await;
+    let repository = intent["repository"].as_str().unwrap();
+    let (user, _) = creds(&intent);
+    // The `.sig` notification is applied before the image's (another worker took that one, or
+    // it met an outage): the intent has registered nothing yet, so it is neither allowed nor
+    // refused — it goes back to the queue.
+    let image_digest = common::digest("the image still on its way");
+    let tag = sig_tag(&image_digest);
+    let body = json!({ "events": [{
+        "id": "evt-early-sig",
+        "timestamp": chrono::Utc::now().to_rfc3339(),
+        "action": "push",
+        "target": {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "size": 400, "digest": common::digest("signature manifest"), "length": 400,
+            "repository": repository, "tag": tag,
+        },
+        "actor": { "name": user },
+    }]});
+    let response = app
+        .http
+        .post(format!("{}/v1/webhooks/registry", app.base))
+        .bearer_auth(WEBHOOK_SECRET)
+        .header(
+            "content-type",
+            "application/vnd.docker.distribution.events.v1+json",
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let (status, result) = eventually("the early signature to be deferred", async || {
+        stored_events(&app.db)
+            .await
+            .into_iter()
+            .find(|(t, _, _, result)| t.as_deref() == Some(tag.as_str()) && result.get("deferred").is_some())
+            .map(|(_, _, status, result)| (status, result))
+    })
+    .await;
+    assert_eq!(status, "pending", "{result}");
+    let (_, pushes) = app
+        .get("/v1/projects/team-a/unregistered-pushes", &operator("team-a"))
+        .await;
+    assert_eq!(pushes["items"], json!([]), "{pushes}");
 }

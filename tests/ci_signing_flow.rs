@@ -651,3 +651,84 @@ async fn a_signature_ahead_of_its_image_waits_for_the_intent_to_register_it() {
         .await;
     assert_eq!(pushes["items"], json!([]), "{pushes}");
 }
+
+/// The committed layers carry transparency-log entries for exactly their own signatures, signed
+/// by the log in the committed trusted root: they keep verifying once keyed signatures require a
+/// log entry (`trust.require_tlog`). Checked here from the files alone, not by the gateway.
+#[test]
+fn the_fixture_layers_carry_valid_log_entries_for_their_own_signatures() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use p256::ecdsa::signature::Verifier as _;
+    use p256::ecdsa::{Signature, VerifyingKey};
+
+    let root = fixture_json("trusted_root.json");
+    let log = &root["tlogs"][0];
+    let log_der = STANDARD
+        .decode(log["publicKey"]["rawBytes"].as_str().unwrap())
+        .unwrap();
+    let log_key = VerifyingKey::from_public_key_der(&log_der).unwrap();
+    let log_id = sha256_digest(&log_der)["sha256:".len()..].to_owned();
+    assert_eq!(
+        STANDARD.decode(log["logId"]["keyId"].as_str().unwrap()).unwrap(),
+        hex::decode(&log_id).unwrap()
+    );
+    let signing_pem = fixture_bytes("cosign.pub.pem");
+    let hex_of = |bytes: &[u8]| sha256_digest(bytes)["sha256:".len()..].to_owned();
+
+    for (layer, annotations) in [
+        ("signature.payload.json", "signature.annotations.json"),
+        ("attestation.envelope.json", "attestation.annotations.json"),
+    ] {
+        let layer = fixture_bytes(layer);
+        let annotations = fixture_json(annotations);
+        let bundle: Value =
+            serde_json::from_str(annotations["dev.sigstore.cosign/bundle"].as_str().unwrap()).unwrap();
+        let payload = &bundle["Payload"];
+        assert_eq!(payload["logID"], log_id.as_str());
+        let body_b64 = payload["body"].as_str().unwrap();
+        let set_payload = format!(
+            r#"{{"body":"{body_b64}","integratedTime":{},"logID":"{log_id}","logIndex":{}}}"#,
+            payload["integratedTime"], payload["logIndex"]
+        );
+        let set = STANDARD
+            .decode(bundle["SignedEntryTimestamp"].as_str().unwrap())
+            .unwrap();
+        log_key
+            .verify(set_payload.as_bytes(), &Signature::from_der(&set).unwrap())
+            .unwrap();
+
+        let body: Value = serde_json::from_slice(&STANDARD.decode(body_b64).unwrap()).unwrap();
+        let logged_key = |pointer: &str| {
+            STANDARD
+                .decode(body.pointer(pointer).unwrap().as_str().unwrap())
+                .unwrap()
+        };
+        match body["kind"].as_str().unwrap() {
+            "hashedrekord" => {
+                assert_eq!(body["spec"]["data"]["hash"]["value"], hex_of(&layer));
+                assert_eq!(logged_key("/spec/signature/publicKey/content"), signing_pem);
+                let signature = annotations["dev.cosignproject.cosign/signature"]
+                    .as_str()
+                    .unwrap();
+                assert_eq!(body["spec"]["signature"]["content"], signature);
+            }
+            "intoto" => {
+                let content = &body["spec"]["content"];
+                assert_eq!(body["apiVersion"], "0.0.2");
+                assert_eq!(content["hash"]["value"], hex_of(&layer));
+                let envelope: Value = serde_json::from_slice(&layer).unwrap();
+                let statement = STANDARD.decode(envelope["payload"].as_str().unwrap()).unwrap();
+                assert_eq!(content["payloadHash"]["value"], hex_of(&statement));
+                let logged = &content["envelope"]["signatures"][0];
+                assert_eq!(
+                    logged_key("/spec/content/envelope/signatures/0/publicKey"),
+                    signing_pem
+                );
+                let sig = STANDARD.decode(logged["sig"].as_str().unwrap()).unwrap();
+                assert_eq!(sig, envelope["signatures"][0]["sig"].as_str().unwrap().as_bytes());
+            }
+            other => panic!("unexpected entry kind `{other}`"),
+        }
+    }
+}

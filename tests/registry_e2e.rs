@@ -112,12 +112,24 @@ async fn publish_push_register_verify_promote_pull(db: Db) {
         "{register}"
     );
 
-    // The intent is used up: its credential now gets an empty grant, so no second push.
+    // The intent is used up: its credential may still push (signatures need it) until it
+    // expires, but a second image is an unregistered push that completes nothing.
     let other = write_oci_image("trainer v2", "v2");
+    let second = skopeo_push(&other, &registry.host, &repository, &Auth::Creds(&user, &pass))
+        .await
+        .unwrap_or_else(|e| panic!("the registry cannot restrict tags: {e}"));
+    eventually("the second push to be recorded as unregistered", async || {
+        let (_, page) = app
+            .get("/v1/projects/team-a/unregistered-pushes", &operator("team-a"))
+            .await;
+        page["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|p| p["digest"] == second).cloned())
+    })
+    .await;
     assert!(
-        skopeo_push(&other, &registry.host, &repository, &Auth::Creds(&user, &pass))
-            .await
-            .is_err()
+        artifact_by_digest(&app, "team-a", &second).await.is_none(),
+        "a second push through a completed intent became an artifact"
     );
 
     let (status, _) = app
@@ -532,7 +544,13 @@ async fn webhook_secret_envelope_redelivery_and_restart() {
     // The gateway stops after acknowledging; a new one on the same database applies the event.
     let db = app.shutdown().await;
     drop(registry);
-    let Stack { app, .. } = stack_on(db, true).await;
+    // The new gateway's registry must stay up: the worker reads a pushed OCI manifest to see
+    // whether it is a referrer, and an unreachable registry is a retry, not a verdict.
+    let Stack {
+        app,
+        registry: _registry,
+        ..
+    } = stack_on(db, true).await;
     let artifact = eventually("the queued event to be applied after restart", async || {
         artifact_by_digest(&app, "team-a", &pushed).await
     })

@@ -21,6 +21,7 @@ mod registry_token;
 mod releases;
 mod review;
 mod single_flight;
+mod trust_inputs;
 mod verify;
 mod worker;
 

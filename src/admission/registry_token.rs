@@ -112,7 +112,10 @@ impl Admission {
         Ok(token_response(&token))
     }
 
-    /// What an intent credential may still do: nothing once expired or completed.
+    /// What an intent credential may still do: nothing once expired. A completed publish intent
+    /// keeps push and pull on its one repository until then, so the CI job that pushed the image
+    /// can push its signatures and attestations with the same credential; the registry cannot
+    /// restrict tags, so the notification worker decides what such a push may be.
     async fn intent_allowance(
         &self,
         username: &str,
@@ -124,7 +127,7 @@ impl Admission {
         let (stored_hash, repository, actions, live, expires_at) = match kind {
             IntentKind::Publish => {
                 let intent = self.store.get_publish_intent(id).await?.ok_or_else(refused)?;
-                let live = intent.completed_at.is_none() && intent.expires_at > now;
+                let live = intent.expires_at > now;
                 (
                     intent.password_sha256,
                     intent.repository,

@@ -1,6 +1,8 @@
 //! The notification worker: claims queued registry events and applies them — a manifest push with
 //! an open publish intent registers the artifact through the same gate as the API; a push with
-//! no intent is recorded as unregistered, never trusted; a delete marks registry presence.
+//! no intent is recorded as unregistered, never trusted; a signature, attestation or referrer
+//! push re-queues its subject's verification (see `trust_inputs`); a delete marks registry
+//! presence.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use uuid::Uuid;
 
 use super::credentials::parse_username;
 use super::decide::{audit_decision, registration_audit};
+use super::trust_inputs::{TrustInput, TrustInputOutcome};
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::catalog::Family;
 use crate::domain::{
@@ -42,6 +45,16 @@ impl Applied {
         Self {
             status: EventStatus::Ignored,
             result: json!({ "reason": reason }),
+            unregistered: None,
+            presence: None,
+        }
+    }
+
+    /// Not decidable yet: the event goes back to the queue, retried once its lease runs out.
+    fn deferred(reason: &str) -> Self {
+        Self {
+            status: EventStatus::Pending,
+            result: json!({ "deferred": reason }),
             unregistered: None,
             presence: None,
         }
@@ -80,6 +93,11 @@ impl Admission {
             return Ok(false);
         };
         match self.apply_event(&event).await {
+            Ok(applied) if applied.status == EventStatus::Pending => {
+                self.store
+                    .release_registry_event(&event.id, &applied.result)
+                    .await?;
+            }
             Ok(applied) => {
                 self.store
                     .finish_registry_event(
@@ -139,11 +157,6 @@ impl Admission {
     }
 
     async fn apply_push(&self, event: &RegistryEvent) -> Result<Applied, AdmissionError> {
-        if is_signature_or_attestation(event) {
-            return Ok(Applied::ignored(
-                "signature or attestation manifest: trust input, not an artifact",
-            ));
-        }
         if !is_manifest_push(event) {
             return Ok(Applied::ignored("not a manifest push"));
         }
@@ -165,12 +178,25 @@ impl Admission {
             }),
             presence: None,
         };
+        if let Some(input) = self.trust_input(event, &digest).await? {
+            let outcome = self.apply_trust_input(event, &input).await?;
+            return Ok(trust_input_applied(&input, outcome, &unregistered));
+        }
+        if is_signature_or_attestation(event) {
+            // A sigstore media type, but no subject to tie it to.
+            return Ok(Applied::ignored(
+                "signature or attestation manifest: trust input, not an artifact",
+            ));
+        }
         let Some(intent) = self.intent_for_push(event).await? else {
             return Ok(unregistered("no open publish intent for this repository"));
         };
         let pushed_at = event.occurred_at.unwrap_or(event.received_at);
         if intent.completed_at.is_some() {
-            return Ok(unregistered("the publish intent was already completed"));
+            return Ok(unregistered(
+                "the publish intent was already completed: it may push only the signatures, \
+                 attestations and referrers of the digest it registered",
+            ));
         }
         if pushed_at > intent.expires_at {
             return Ok(unregistered("the publish intent had expired"));
@@ -302,6 +328,31 @@ impl Admission {
             unregistered: None,
             presence: Some((artifact.id, "present")),
         })
+    }
+}
+
+/// The event outcome of a trust-input push.
+fn trust_input_applied(
+    input: &TrustInput,
+    outcome: TrustInputOutcome,
+    unregistered: &dyn Fn(&str) -> Applied,
+) -> Applied {
+    match outcome {
+        TrustInputOutcome::Requeued {
+            artifact,
+            queued,
+            note,
+        } => Applied {
+            status: EventStatus::Applied,
+            result: TrustInputOutcome::requeue_result(input, artifact, queued, note),
+            unregistered: None,
+            presence: None,
+        },
+        TrustInputOutcome::Unregistered(reason) => unregistered(&reason),
+        TrustInputOutcome::Ignored(reason) => Applied::ignored(reason),
+        TrustInputOutcome::Deferred => {
+            Applied::deferred("the publish intent has not registered the artifact this is about yet")
+        }
     }
 }
 

@@ -40,7 +40,8 @@ pub struct PublishIntent {
     pub created_at: DateTime<Utc>,
     /// After this, the credential gets nothing.
     pub expires_at: DateTime<Utc>,
-    /// The artifact a registration completed it with; a completed intent grants nothing more.
+    /// The artifact a registration completed it with; from then on the credential may push only
+    /// that digest's signatures, attestations and referrers (until `expires_at`).
     pub artifact_id: Option<ArtifactId>,
     /// When it was completed.
     pub completed_at: Option<DateTime<Utc>>,

@@ -8,7 +8,8 @@ pub mod token;
 
 pub use client::{FetchedManifest, ManifestInfo, RegistryClient, RegistryClientError};
 pub use notification::{
-    NotificationError, is_manifest_push, is_signature_or_attestation, parse_notification,
+    NotificationError, TrustInputKind, is_manifest_push, is_signature_or_attestation, manifest_subject,
+    may_have_subject, parse_notification, trust_tag_subject,
 };
 pub use scope::{ScopeError, ScopeRequest, intersect, parse_scopes};
 pub use token::{SignedToken, TokenSigner, TokenSignerError, token_response};

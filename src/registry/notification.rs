@@ -278,6 +278,78 @@ pub fn is_signature_or_attestation(ev: &RegistryEvent) -> bool {
     cosign_tag || trust_media_type
 }
 
+/// What a pushed manifest is to the artifact it is about, found from its tag or its `subject`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustInputKind {
+    /// cosign's `sha256-<hex>.sig`.
+    CosignSignature,
+    /// cosign's `sha256-<hex>.att`.
+    CosignAttestation,
+    /// cosign's `sha256-<hex>.sbom`.
+    CosignSbom,
+    /// The OCI referrers tag schema's index, `sha256-<hex>` (registries without a referrers API).
+    ReferrersIndex,
+    /// An OCI 1.1 manifest whose `subject` names the artifact.
+    Referrer,
+}
+
+impl TrustInputKind {
+    /// The name recorded in an event's result.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CosignSignature => "cosign_signature",
+            Self::CosignAttestation => "cosign_attestation",
+            Self::CosignSbom => "cosign_sbom",
+            Self::ReferrersIndex => "referrers_index",
+            Self::Referrer => "referrer",
+        }
+    }
+}
+
+/// The digest a trust-input tag is about: cosign's `sha256-<hex>.sig|.att|.sbom`, or the
+/// referrers tag schema's bare `sha256-<hex>`. Any other tag names no subject.
+pub fn trust_tag_subject(tag: &str) -> Option<(Digest, TrustInputKind)> {
+    let rest = tag.strip_prefix("sha256-")?;
+    let (hex, kind) = match rest.split_once('.') {
+        None => (rest, TrustInputKind::ReferrersIndex),
+        Some((hex, "sig")) => (hex, TrustInputKind::CosignSignature),
+        Some((hex, "att")) => (hex, TrustInputKind::CosignAttestation),
+        Some((hex, "sbom")) => (hex, TrustInputKind::CosignSbom),
+        Some(_) => return None,
+    };
+    let digest = format!("sha256:{hex}").parse().ok()?;
+    Some((digest, kind))
+}
+
+/// Whether the pushed manifest may carry an OCI 1.1 `subject` (an OCI manifest or index; Harbor
+/// sends no media type, so its pushes may too). Docker schema 2 manifests have no such field.
+pub fn may_have_subject(ev: &RegistryEvent) -> bool {
+    match ev.media_type.as_deref() {
+        None => true,
+        Some(mt) => {
+            let essence = mt.split(';').next().unwrap_or("").trim();
+            MANIFEST_MEDIA_TYPES[..2]
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(essence))
+        }
+    }
+}
+
+/// The `subject.digest` of a manifest or index as the registry holds it: set, it makes the
+/// manifest a referrer of that digest. A subject that is not a canonical digest is none.
+pub fn manifest_subject(manifest: &[u8]) -> Option<Digest> {
+    #[derive(Deserialize)]
+    struct WithSubject {
+        subject: Option<Subject>,
+    }
+    #[derive(Deserialize)]
+    struct Subject {
+        digest: String,
+    }
+    let parsed: WithSubject = serde_json::from_slice(manifest).ok()?;
+    parsed.subject?.digest.parse().ok()
+}
+
 /// Whether the event is the push of a manifest or index (an artifact), not of a blob.
 /// Harbor only ever reports artifacts, so every Harbor push counts.
 pub fn is_manifest_push(ev: &RegistryEvent) -> bool {
@@ -482,6 +554,60 @@ mod tests {
             Some("v1"),
             Some(MANIFEST_MEDIA_TYPES[0])
         )));
+    }
+
+    #[test]
+    fn trust_tags_name_their_subject() {
+        let hex = "ab".repeat(32);
+        let subject: Digest = format!("sha256:{hex}").parse().unwrap();
+        for (suffix, kind) in [
+            (".sig", TrustInputKind::CosignSignature),
+            (".att", TrustInputKind::CosignAttestation),
+            (".sbom", TrustInputKind::CosignSbom),
+            ("", TrustInputKind::ReferrersIndex),
+        ] {
+            assert_eq!(
+                trust_tag_subject(&format!("sha256-{hex}{suffix}")),
+                Some((subject.clone(), kind)),
+                "{suffix}"
+            );
+        }
+        for other in [
+            "v1".to_owned(),
+            format!("sha256-{hex}.txt"),
+            format!("sha256-{}.sig", &hex[..62]),
+            format!("sha256-{}.sig", hex.to_uppercase()),
+            format!("sha512-{hex}.sig"),
+            format!("sha256-{hex}.sig.sig"),
+        ] {
+            assert_eq!(trust_tag_subject(&other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_manifest_subject_is_read_only_when_canonical() {
+        let hex = "cd".repeat(32);
+        let referrer = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","subject":{{"mediaType":"{}","digest":"sha256:{hex}","size":1}},"layers":[]}}"#,
+            MANIFEST_MEDIA_TYPES[0], MANIFEST_MEDIA_TYPES[0]
+        );
+        assert_eq!(
+            manifest_subject(referrer.as_bytes()).map(|d| d.as_str().to_owned()),
+            Some(format!("sha256:{hex}"))
+        );
+        assert_eq!(manifest_subject(br#"{"schemaVersion":2,"layers":[]}"#), None);
+        assert_eq!(manifest_subject(br#"{"subject":{"digest":"sha256:nope"}}"#), None);
+        assert_eq!(manifest_subject(br#"{"subject":null}"#), None);
+        assert_eq!(manifest_subject(b"not json"), None);
+    }
+
+    #[test]
+    fn only_oci_manifests_and_unlabelled_pushes_may_have_a_subject() {
+        assert!(may_have_subject(&event(None, Some(MANIFEST_MEDIA_TYPES[0]))));
+        assert!(may_have_subject(&event(None, Some(MANIFEST_MEDIA_TYPES[1]))));
+        assert!(may_have_subject(&event(None, None)));
+        assert!(!may_have_subject(&event(None, Some(MANIFEST_MEDIA_TYPES[2]))));
+        assert!(!may_have_subject(&event(None, Some(MANIFEST_MEDIA_TYPES[3]))));
     }
 
     #[test]

@@ -291,6 +291,10 @@ pub trait Store: CatalogStore + AppStore + Send + Sync + 'static {
     /// Queues a verification job on its own (registration queues one atomically through
     /// `RegistrationLinks::verification`).
     async fn enqueue_verification(&self, job: &VerificationJob) -> Result<(), StoreError>;
+    /// Queues `job` unless a job for the same artifact is pending and not yet claimed (it will see
+    /// the same registry state); answers whether `job` was queued. A claimed job does not count:
+    /// it may have read the registry before the change that asks for this one.
+    async fn enqueue_verification_unless_waiting(&self, job: &VerificationJob) -> Result<bool, StoreError>;
     /// Claims the oldest pending job whose lease is free or expired, like `claim_registry_event`.
     async fn claim_verification(
         &self,

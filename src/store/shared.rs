@@ -221,6 +221,13 @@ macro_rules! store_impl {
                     self.enqueue_verification_impl(job).await
                 }
 
+                async fn enqueue_verification_unless_waiting(
+                    &self,
+                    job: &VerificationJob,
+                ) -> Result<bool, StoreError> {
+                    self.enqueue_verification_unless_waiting_impl(job).await
+                }
+
                 async fn claim_verification(
                     &self,
                     now: DateTime<Utc>,

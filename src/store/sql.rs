@@ -255,6 +255,14 @@ pub(super) const SELECT_LINKS: &str = "select publish_intent_id, event_id, regis
 pub(super) const INSERT_JOB: &str = "insert into verification_jobs (id, artifact_id, principal, status, \
      attempts, enqueued_at, result) values ($1, $2, $3, 'pending', 0, $4, $5)";
 
+// Queues a job unless one for the same artifact is pending and not yet claimed (`$4` is now):
+// that one will read the registry as it is when it runs. A claimed job may have read it already,
+// so it does not count. Two concurrent enqueues may both insert; a second run is harmless.
+pub(super) const INSERT_JOB_UNLESS_WAITING: &str = "insert into verification_jobs (id, artifact_id, \
+     principal, status, attempts, enqueued_at, result) select $1, $2, $3, 'pending', 0, $4, $5 \
+     where not exists (select 1 from verification_jobs where artifact_id = $2 and status = 'pending' \
+     and (lease_until is null or lease_until < $4))";
+
 /// Candidates for a claim, oldest first; `$1` is now, `$2` how many to fetch.
 pub(super) const CLAIM_JOB_CANDIDATES: &str = "select id from verification_jobs where status = 'pending' \
      and (lease_until is null or lease_until < $1) order by enqueued_at, id limit $2";

@@ -48,6 +48,22 @@ macro_rules! verification_impl {
                     Self::enqueue_verification_in(&mut conn, job).await
                 }
 
+                async fn enqueue_verification_unless_waiting_impl(
+                    &self,
+                    job: &VerificationJob,
+                ) -> Result<bool, StoreError> {
+                    let inserted = sqlx::query(sql::INSERT_JOB_UNLESS_WAITING)
+                        .bind(job.id)
+                        .bind(job.artifact_id.0)
+                        .bind(Json(&job.principal))
+                        .bind(job.enqueued_at)
+                        .bind(Json(serde_json::json!({})))
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected();
+                    Ok(inserted > 0)
+                }
+
                 async fn claim_verification_impl(
                     &self,
                     now: DateTime<Utc>,

@@ -237,3 +237,90 @@ async fn provenance_decides_prod_on_postgres() {
     };
     provenance_decides_prod(Db::Postgres(db)).await;
 }
+
+/// A policy set of the shipped schema holding only `text`.
+fn engine_with(text: &str) -> (tempfile::TempDir, gatehouse::policy::PolicyEngine) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("signers.cedar"), text).unwrap();
+    let engine =
+        gatehouse::policy::PolicyEngine::load(&repo_path("schemas/gatehouse.cedarschema"), dir.path())
+            .unwrap();
+    (dir, engine)
+}
+
+#[test]
+fn policies_compare_signers_and_see_them_only_while_verified() {
+    use gatehouse::domain::{Actor, ActorType, CiClaims, Principal, SignerIdentity, TrustState};
+    use gatehouse::policy::{Action, Caller, PolicyRequest, RequestContext, Resource};
+
+    let (_dir, engine) = engine_with(
+        r#"
+        @id("release-workflow")
+        permit (principal, action == Gatehouse::Action::"promote", resource)
+        when {
+          resource has signer_identities &&
+          resource.signer_identities.contains({issuer: "https://token.actions.githubusercontent.com",
+            subject: "https://github.com/octo/web/.github/workflows/release.yml@refs/heads/main"})
+        };
+        @id("release-key")
+        permit (principal, action == Gatehouse::Action::"promote", resource)
+        when { resource has signer_key_ids && resource.signer_key_ids.contains("sha256:release") };
+        "#,
+    );
+    let principal = Principal {
+        actor: Actor {
+            actor_type: ActorType::User,
+            id: "rita".into(),
+        },
+        issuer: "https://issuer.test".into(),
+        project_roles: Default::default(),
+        platform_roles: Default::default(),
+        ci: CiClaims::default(),
+    };
+    let decide = |identity: Option<(&str, &str)>, key: Option<&str>, trust: TrustState| {
+        let mut artifact =
+            common::store_harness::artifact("team-a", "web", 1, gatehouse::domain::ArtifactKind::Oci);
+        artifact.trust_state = trust;
+        artifact.trust_facts.signer_identities = identity
+            .map(|(issuer, subject)| SignerIdentity {
+                issuer: issuer.into(),
+                subject: subject.into(),
+            })
+            .into_iter()
+            .collect();
+        artifact.trust_facts.signer_key_ids = key.map(str::to_owned).into_iter().collect();
+        let decision = engine.decide(&PolicyRequest {
+            caller: Caller::Principal(&principal),
+            action: Action::Promote,
+            resource: Resource::Artifact(&artifact),
+            context: RequestContext::default(),
+        });
+        assert!(decision.errors.is_empty(), "{:?}", decision.errors);
+        decision.policy_ids
+    };
+    let issuer = "https://token.actions.githubusercontent.com";
+    let release = "https://github.com/octo/web/.github/workflows/release.yml@refs/heads/main";
+    assert_eq!(
+        decide(Some((issuer, release)), None, TrustState::Verified),
+        ["release-workflow"]
+    );
+    assert_eq!(
+        decide(None, Some("sha256:release"), TrustState::Verified),
+        ["release-key"]
+    );
+    // Another workflow of the same repository, or the right subject from another issuer: no.
+    let nightly = "https://github.com/octo/web/.github/workflows/nightly.yml@refs/heads/main";
+    assert!(decide(Some((issuer, nightly)), None, TrustState::Verified).is_empty());
+    assert!(decide(Some(("https://issuer.evil", release)), None, TrustState::Verified).is_empty());
+    // Facts of an artifact that is not verified (now) are not shown to policies.
+    for trust in [
+        TrustState::Unverified,
+        TrustState::FailedVerification,
+        TrustState::Revoked,
+    ] {
+        assert!(
+            decide(Some((issuer, release)), Some("sha256:release"), trust).is_empty(),
+            "{trust}"
+        );
+    }
+}

@@ -47,7 +47,9 @@ pub fn load_policies(config: &Config) -> anyhow::Result<PolicyEngine> {
             config.policy_dir.display()
         )
     })?;
-    Ok(engine.with_dry_run_channels(config.policy_dry_run_channels.iter().map(ToString::to_string)))
+    Ok(engine
+        .with_dry_run_channels(config.policy_dry_run_channels.iter().map(ToString::to_string))
+        .with_provenance_trust(Arc::new(config.trust.provenance.clone())))
 }
 
 /// Validates the compiled-in catalog seed (`schemas/catalog.yaml`) and upserts it; refuses a

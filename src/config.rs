@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::auth::AuthConfig;
-use crate::domain::{Channel, ChannelOrder, RepositoryPath};
+use crate::domain::{Channel, ChannelOrder, ProvenanceTrust, RepositoryPath};
 
 /// The whole configuration; every field has a default so `gatehouse serve` runs with none.
 #[derive(Debug, Clone, Deserialize)]
@@ -150,6 +150,9 @@ pub struct TrustConfig {
     pub required: std::collections::BTreeMap<String, Vec<String>>,
     /// Hashing blob content fetched from reachable sources: `[trust.content_fetch]`.
     pub content_fetch: ContentFetchConfig,
+    /// Trusted builders and per-project source repositories: `[trust.provenance]`, read by
+    /// policies as each `Project`'s `trusted_builders` and `source_repositories`.
+    pub provenance: ProvenanceTrust,
 }
 
 /// Content fetch for `artifact_store` and allowlisted `https` sources (off by default: it
@@ -189,6 +192,7 @@ impl Default for TrustConfig {
             verify_on_register: true,
             required: std::collections::BTreeMap::new(),
             content_fetch: ContentFetchConfig::default(),
+            provenance: ProvenanceTrust::default(),
         }
     }
 }
@@ -423,6 +427,11 @@ impl Config {
                 });
             }
         }
+        self.trust.provenance.check().map_err(|e| ConfigError::Key {
+            key: format!("trust.provenance.{}", e.key),
+            origin: origin.to_owned(),
+            reason: e.reason,
+        })?;
         crate::trust::Identities::compile(&self.trust.keyless_identities).map_err(|e| ConfigError::Key {
             key: e.key,
             origin: origin.to_owned(),
@@ -599,6 +608,46 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`channels`") && err.contains("twice"), "{err}");
+    }
+
+    #[test]
+    fn provenance_trust_loads_and_a_value_no_provenance_could_match_names_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gatehouse.toml");
+        std::fs::write(
+            &file,
+            "[trust.provenance]\nbuilders = [\"https://builder.example\"]\n\
+             [trust.provenance.projects.team-a]\nsource_repositories = [\"https://github.com/org/web\"]\n",
+        )
+        .unwrap();
+        let cfg = Config::load_with_env(Some(&file), &[]).unwrap();
+        let team = "team-a".parse().unwrap();
+        assert_eq!(
+            cfg.trust.provenance.builders_for(&team),
+            ["https://builder.example"]
+        );
+        assert_eq!(
+            cfg.trust.provenance.sources_for(&team),
+            ["https://github.com/org/web"]
+        );
+
+        std::fs::write(
+            &file,
+            "[trust.provenance.projects.team-a]\nsource_repositories = [\"git+https://github.com/org/web\"]\n",
+        )
+        .unwrap();
+        let err = Config::load_with_env(Some(&file), &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("`trust.provenance.projects.team-a.source_repositories[0]`")
+                && err.contains("`https://github.com/org/web`"),
+            "{err}"
+        );
+        let vars = env(&[(
+            "GATEHOUSE_TRUST__PROVENANCE__BUILDERS",
+            r#"["https://b.example"]"#,
+        )]);
+        let cfg = Config::load_with_env(None, &vars).unwrap();
+        assert_eq!(cfg.trust.provenance.builders, ["https://b.example"]);
     }
 
     #[test]

@@ -201,6 +201,9 @@ impl Admission {
             .map_err(|e| AdmissionError::Rule(e.to_string()))?;
         let mut updated = artifact.clone();
         updated.trust_state = to;
+        // Revoked trust vouches for nothing: its signers and provenance stay in the evidence
+        // history only.
+        updated.trust_facts = Default::default();
         let mut audit = self.audit_record(&artifact, principal, "app_artifact.revoke", &allowed, meta);
         audit.transition = Some(Transition {
             from: artifact.trust_state.to_string(),

@@ -176,13 +176,19 @@ impl Admission {
 
     /// Swaps the serving set in whole: each request took its own snapshot, so none sees a mix.
     pub(super) fn swap_policy(&self, engine: PolicyEngine) {
-        // The dry-run channels are configuration, not policy: every set serves with them.
+        // The dry-run channels and provenance trust are configuration, not policy: every set
+        // serves with them.
         let channels = self
             .policy()
             .dry_run_channels()
             .map(str::to_owned)
             .collect::<Vec<_>>();
-        let engine = Arc::new(engine.with_dry_run_channels(channels));
+        let provenance = Arc::clone(self.policy().provenance_trust());
+        let engine = Arc::new(
+            engine
+                .with_dry_run_channels(channels)
+                .with_provenance_trust(provenance),
+        );
         match self.policy.write() {
             Ok(mut serving) => *serving = engine,
             Err(poisoned) => *poisoned.into_inner() = engine,

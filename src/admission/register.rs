@@ -177,6 +177,7 @@ impl RegisterInput {
             channels: Vec::new(),
             signature_verified: false,
             attestations: Vec::new(),
+            trust_facts: Default::default(),
             created_by: principal.actor.clone(),
             created_at: now,
             updated_at: now,

@@ -10,8 +10,8 @@ use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
 use crate::audit::Transition;
 use crate::config::TrustConfig;
 use crate::domain::{
-    AccessGrant, Artifact, ArtifactId, ArtifactKind, Digest, Evidence, EvidenceResult, Principal, TrustMove,
-    VerificationJob,
+    AccessGrant, Artifact, ArtifactId, ArtifactKind, Digest, Evidence, EvidenceResult, Principal, TrustFacts,
+    TrustMove, VerificationJob,
 };
 use crate::policy::{Action, Resource};
 use crate::registry::RegistryClient;
@@ -24,6 +24,7 @@ use crate::trust::content::ContentFetcher;
 use crate::trust::cosign::{fetch_signatures, verify_signatures};
 use crate::trust::cosign_attestations::fetch_attestations;
 use crate::trust::dsse::{passing_predicate_types, verify_attestation};
+use crate::trust::evidence_facts::trust_facts;
 use crate::trust::model_signing::{is_dsse_bundle, verify_model_signing_bundle};
 use crate::trust::referrers::{
     ReferrerBundle, combine_signatures, fetch_referrer_bundles, verify_referrer_bundle,
@@ -252,6 +253,13 @@ impl Admission {
             .iter()
             .any(|e| e.evidence_type == "signature" && e.result == EvidenceResult::Pass);
         updated.attestations = passing_predicate_types(&evidence);
+        // Signers and provenance only from a verification that passed as a whole: a failed one
+        // clears them, so no stale fact stays visible to policies (fail closed).
+        updated.trust_facts = if passed {
+            trust_facts(&evidence)
+        } else {
+            TrustFacts::default()
+        };
         let mut audit = self.audit_record(&artifact, principal, "app_artifact.verify", &allowed, meta);
         audit.transition = Some(Transition {
             from: artifact.trust_state.to_string(),

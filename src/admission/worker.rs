@@ -259,6 +259,7 @@ impl Admission {
             channels: Vec::new(),
             signature_verified: false,
             attestations: Vec::new(),
+            trust_facts: Default::default(),
             created_by: intent.actor.clone(),
             created_at: now,
             updated_at: now,

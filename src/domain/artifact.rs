@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{
     AppSlug, ArtifactKind, ArtifactType, Channel, Digest, LifecycleState, ProjectSlug, RepositoryPath, Scope,
-    SourceType, TrustState,
+    SourceType, TrustFacts, TrustState,
 };
 
 /// An artifact id (UUIDv7, so ids sort by creation time).
@@ -155,6 +155,10 @@ pub struct Artifact {
     pub signature_verified: bool,
     /// Predicate types of attestations that passed.
     pub attestations: Vec<String>,
+    /// Signers and provenance of the last passing verification (`signer_identities`,
+    /// `signer_key_ids`, `provenance` in JSON).
+    #[serde(flatten)]
+    pub trust_facts: TrustFacts,
     /// Who registered it.
     pub created_by: Actor,
     /// When it was registered.

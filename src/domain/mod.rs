@@ -8,9 +8,12 @@ mod intent;
 mod kinds;
 mod lifecycle;
 mod principal;
+mod provenance_trust;
 mod release;
 mod slugs;
+mod source_repository;
 mod trust;
+mod trust_facts;
 mod verification;
 mod visibility;
 
@@ -28,12 +31,15 @@ pub use intent::{
 pub use kinds::{ArtifactKind, ArtifactType, KindError, SourceType};
 pub use lifecycle::{LifecycleError, LifecycleMove, LifecycleState};
 pub use principal::{CiClaims, Principal, Role};
+pub use provenance_trust::{ProjectProvenance, ProvenanceTrust, ProvenanceTrustError};
 pub use release::{
     Release, ReleaseArtifact, ReleaseFieldError, ReleaseSummary, check_name, check_platform_label,
     check_version,
 };
 pub use slugs::{AppSlug, ProjectSlug, RepositoryPath, SlugError, TenantSlug};
+pub use source_repository::{MAX_SOURCE_URI_LEN, SourceUri, normalise_source_uri};
 pub use trust::{TrustError, TrustMove, TrustState};
+pub use trust_facts::{Provenance, SignerIdentity, TrustFacts};
 pub use verification::VerificationJob;
 pub use visibility::{RepositoryRoots, Scope, Visibility, VisibilityError};
 

@@ -3,6 +3,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use cedar_policy::{
     Authorizer, Context, Decision as CedarDecision, Entities, EntityUid, PolicyId, PolicySet, Request,
@@ -14,6 +15,7 @@ use super::entities::{EntitySlice, Uid, build_slice};
 use super::loader::{LoadedSet, PolicyLoadError, load_set, load_sources};
 use super::request::{Action, Decision, PolicyRequest};
 use super::slice::{Part, ScopeIndex};
+use crate::domain::ProvenanceTrust;
 
 /// A validated schema and policy set, parsed once at load and never per request.
 #[derive(Debug, Clone)]
@@ -26,6 +28,9 @@ pub struct PolicyEngine {
     /// Channels on which every forbid is dry-run (config `policy_dry_run_channels`): not part
     /// of the set's hash, it is carried from one loaded set to the next.
     dry_run_channels: BTreeSet<String>,
+    /// Configured provenance trust (config `[trust.provenance]`), put on every `Project` entity;
+    /// configuration like the dry-run channels, carried from one loaded set to the next.
+    provenance: Arc<ProvenanceTrust>,
     /// The set indexed by scope: each request is evaluated over the policies that can apply.
     index: ScopeIndex,
     /// Off only to check, in tests, that the slice decides as the whole set does.
@@ -84,6 +89,7 @@ impl PolicyEngine {
             enforced,
             dry_run,
             dry_run_channels: BTreeSet::new(),
+            provenance: Arc::default(),
             index,
             slicing: true,
             authorizer: Authorizer::new(),
@@ -97,6 +103,18 @@ impl PolicyEngine {
     pub fn with_dry_run_channels(mut self, channels: impl IntoIterator<Item = String>) -> Self {
         self.dry_run_channels = channels.into_iter().collect();
         self
+    }
+
+    /// The same set with `trust` (config `[trust.provenance]`) on every `Project` entity.
+    #[must_use]
+    pub fn with_provenance_trust(mut self, trust: Arc<ProvenanceTrust>) -> Self {
+        self.provenance = trust;
+        self
+    }
+
+    /// The provenance trust every `Project` entity carries.
+    pub fn provenance_trust(&self) -> &Arc<ProvenanceTrust> {
+        &self.provenance
     }
 
     /// The channels on which every forbid is dry-run.
@@ -146,7 +164,13 @@ impl PolicyEngine {
 
     /// Decides one request over its own entity slice; any failure is a deny, never a panic.
     pub fn decide(&self, req: &PolicyRequest<'_>) -> Decision {
-        let slice = build_slice(&req.caller, &req.resource);
+        self.decide_with(req, &self.provenance)
+    }
+
+    /// Decides with `provenance` on the `Project` entities instead of the configured trust (a
+    /// policy test case brings its own).
+    pub(crate) fn decide_with(&self, req: &PolicyRequest<'_>, provenance: &ProvenanceTrust) -> Decision {
+        let slice = build_slice(&req.caller, &req.resource, provenance);
         let action = Uid::new("Action", req.action.as_str());
         let context = serde_json::to_value(&req.context).unwrap_or_else(|_| json!({}));
         let request = json!({
@@ -193,7 +217,7 @@ impl PolicyEngine {
 
     fn evaluate(
         &self,
-        slice: &EntitySlice,
+        slice: &EntitySlice<'_>,
         action: &Uid,
         context: Value,
         entities: Value,

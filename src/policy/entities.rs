@@ -11,7 +11,8 @@ use serde_json::{Map, Value, json};
 
 use super::request::{Caller, Resource};
 use crate::domain::{
-    ActorType, AppFacts, AppVersionFacts, Artifact, Principal, ProjectSlug, RepositoryPath, Role, Scope,
+    ActorType, AppFacts, AppVersionFacts, Artifact, Principal, ProjectSlug, ProvenanceTrust, RepositoryPath,
+    Role, Scope, TrustState,
 };
 
 /// The namespace every Gatehouse entity type lives in.
@@ -58,16 +59,18 @@ impl Uid {
 
 /// The caller and resource uids plus every entity the request may touch.
 #[derive(Debug, Clone)]
-pub(crate) struct EntitySlice {
+pub(crate) struct EntitySlice<'a> {
     /// The principal of the request.
     pub(crate) principal: Uid,
     /// The resource of the request.
     pub(crate) resource: Uid,
     // Keyed by uid so a Project reached twice (role set and resource parent) appears once.
     entities: BTreeMap<Uid, Value>,
+    /// Configured provenance trust: every Project entity carries its part.
+    provenance: &'a ProvenanceTrust,
 }
 
-impl EntitySlice {
+impl EntitySlice<'_> {
     /// The slice as a Cedar entities-JSON array, in a stable order.
     pub(crate) fn to_json(&self) -> Value {
         Value::Array(self.entities.values().cloned().collect())
@@ -79,10 +82,19 @@ impl EntitySlice {
         self.entities.insert(uid, entity);
     }
 
+    /// A Project, always with the same attributes however it is reached (role set, parent).
     fn add_project(&mut self, slug: &ProjectSlug) -> Uid {
         let uid = project_uid(slug);
         let mut attrs = Map::new();
         attrs.insert("slug".into(), json!(slug.as_str()));
+        attrs.insert(
+            "trusted_builders".into(),
+            json!(self.provenance.builders_for(slug)),
+        );
+        attrs.insert(
+            "source_repositories".into(),
+            json!(self.provenance.sources_for(slug)),
+        );
         self.add(uid.clone(), attrs, &[]);
         uid
     }
@@ -92,13 +104,19 @@ fn project_uid(slug: &ProjectSlug) -> Uid {
     Uid::new("Project", slug.as_str())
 }
 
-/// Builds the slice for one caller and resource — never a whole store.
-pub(crate) fn build_slice(caller: &Caller<'_>, resource: &Resource<'_>) -> EntitySlice {
+/// Builds the slice for one caller and resource — never a whole store — with the configured
+/// provenance trust on its projects.
+pub(crate) fn build_slice<'a>(
+    caller: &Caller<'_>,
+    resource: &Resource<'_>,
+    provenance: &'a ProvenanceTrust,
+) -> EntitySlice<'a> {
     let (principal, resource_uid) = (caller_uid(caller), resource_uid(resource));
     let mut slice = EntitySlice {
         principal,
         resource: resource_uid,
         entities: BTreeMap::new(),
+        provenance,
     };
     add_caller(&mut slice, caller);
     add_resource(&mut slice, resource);
@@ -137,7 +155,7 @@ fn app_version_uid(app: &AppFacts, version: &AppVersionFacts) -> Uid {
     Uid::new("AppVersion", format!("{}@{}", app.slug, version.version))
 }
 
-fn add_caller(slice: &mut EntitySlice, caller: &Caller<'_>) {
+fn add_caller(slice: &mut EntitySlice<'_>, caller: &Caller<'_>) {
     let uid = slice.principal.clone();
     let principal = match caller {
         Caller::Principal(p) if uid.ty != "Registry" => *p,
@@ -153,7 +171,7 @@ fn add_caller(slice: &mut EntitySlice, caller: &Caller<'_>) {
     slice.add(uid, attrs, &[]);
 }
 
-fn principal_attrs(slice: &mut EntitySlice, p: &Principal) -> Map<String, Value> {
+fn principal_attrs(slice: &mut EntitySlice<'_>, p: &Principal) -> Map<String, Value> {
     let mut attrs = Map::new();
     attrs.insert("issuer".into(), json!(p.issuer));
     for (attr, role) in [
@@ -184,7 +202,7 @@ fn principal_attrs(slice: &mut EntitySlice, p: &Principal) -> Map<String, Value>
     attrs
 }
 
-fn add_resource(slice: &mut EntitySlice, resource: &Resource<'_>) {
+fn add_resource(slice: &mut EntitySlice<'_>, resource: &Resource<'_>) {
     match resource {
         Resource::Artifact(a) => add_artifact(slice, a),
         Resource::Repository { project, path, scope } => {
@@ -226,7 +244,7 @@ fn repository_attrs(path: &RepositoryPath, scope: &Scope) -> Map<String, Value> 
     attrs
 }
 
-fn add_app(slice: &mut EntitySlice, app: &AppFacts) -> Uid {
+fn add_app(slice: &mut EntitySlice<'_>, app: &AppFacts) -> Uid {
     let owner = slice.add_project(&app.owner_project);
     let entitled: Vec<Value> = app
         .entitled_projects
@@ -242,7 +260,7 @@ fn add_app(slice: &mut EntitySlice, app: &AppFacts) -> Uid {
     uid
 }
 
-fn add_app_version(slice: &mut EntitySlice, app: &AppFacts, version: &AppVersionFacts) {
+fn add_app_version(slice: &mut EntitySlice<'_>, app: &AppFacts, version: &AppVersionFacts) {
     let parent = add_app(slice, app);
     let mut attrs = Map::new();
     attrs.insert("app".into(), parent.entity_ref());
@@ -259,7 +277,7 @@ fn add_app_version(slice: &mut EntitySlice, app: &AppFacts, version: &AppVersion
     slice.add(app_version_uid(app, version), attrs, &[parent]);
 }
 
-fn add_artifact(slice: &mut EntitySlice, a: &Artifact) {
+fn add_artifact(slice: &mut EntitySlice<'_>, a: &Artifact) {
     let project = slice.add_project(&a.project);
     let repository = Uid::new("Repository", a.repository.as_str());
     let repo_attrs = repository_attrs(&a.repository, &a.scope);
@@ -283,9 +301,27 @@ fn add_artifact(slice: &mut EntitySlice, a: &Artifact) {
     attrs.insert("channels".into(), json!(channels));
     attrs.insert("signature_verified".into(), json!(a.signature_verified));
     attrs.insert("attestations".into(), json!(a.attestations));
+    add_trust_facts(&mut attrs, a);
     slice.add(
         Uid::new("Artifact", a.id.to_string()),
         attrs,
         &[repository, project],
     );
+}
+
+/// Signers and provenance, only while the artifact is verified: a fact of an earlier verdict
+/// must not outlive it, whatever the row holds (fail closed).
+fn add_trust_facts(attrs: &mut Map<String, Value>, a: &Artifact) {
+    let verified = a.trust_state == TrustState::Verified;
+    let facts = &a.trust_facts;
+    let (identities, key_ids) = if verified {
+        (json!(facts.signer_identities), json!(facts.signer_key_ids))
+    } else {
+        (json!([]), json!([]))
+    };
+    attrs.insert("signer_identities".into(), identities);
+    attrs.insert("signer_key_ids".into(), key_ids);
+    if let Some(provenance) = facts.provenance.as_ref().filter(|_| verified) {
+        attrs.insert("provenance".into(), json!(provenance));
+    }
 }

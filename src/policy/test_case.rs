@@ -11,8 +11,8 @@ use super::request::RequestContext;
 use crate::domain::{
     Actor, ActorType, AppFacts, AppSlug, AppVersionFacts, AppVersionStatus, Artifact, ArtifactId,
     ArtifactKind, ArtifactType, Channel, CiClaims, Digest, LifecycleState, Principal, ProjectSlug,
-    RepositoryPath, RepositoryRoots, Role, Scope, Source, SourceType, TenantSlug, TrustState, VersionNumber,
-    Visibility,
+    Provenance, ProvenanceTrust, RepositoryPath, RepositoryRoots, Role, Scope, SignerIdentity, Source,
+    SourceType, TenantSlug, TrustFacts, TrustState, VersionNumber, Visibility,
 };
 
 /// A test file holds one case or a list of them.
@@ -33,6 +33,10 @@ pub(crate) struct TestCase {
     pub(crate) resource: CaseResource,
     #[serde(default)]
     pub(crate) context: RequestContext,
+    /// The `[trust.provenance]` configuration the case is decided under (none by default), so a
+    /// case never depends on the configuration of whoever runs it.
+    #[serde(default)]
+    pub(crate) provenance_config: ProvenanceTrust,
     pub(crate) expect: Expectation,
 }
 
@@ -162,6 +166,12 @@ pub(crate) struct CaseArtifact {
     pub(crate) signature_verified: bool,
     #[serde(default)]
     pub(crate) attestations: Vec<String>,
+    #[serde(default)]
+    pub(crate) signer_identities: Vec<SignerIdentity>,
+    #[serde(default)]
+    pub(crate) signer_key_ids: Vec<String>,
+    #[serde(default)]
+    pub(crate) provenance: Option<Provenance>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
@@ -245,6 +255,11 @@ pub(crate) fn build_artifact(a: &CaseArtifact) -> Result<Artifact, String> {
         channels: a.channels.clone(),
         signature_verified: a.signature_verified,
         attestations: a.attestations.clone(),
+        trust_facts: TrustFacts {
+            signer_identities: a.signer_identities.clone(),
+            signer_key_ids: a.signer_key_ids.clone(),
+            provenance: a.provenance.clone(),
+        },
         created_by: Actor {
             actor_type: ActorType::User,
             id: "test".into(),

@@ -158,6 +158,9 @@ pub(crate) fn decide_case(engine: &PolicyEngine, case: &TestCase) -> Result<Deci
     let Some(action) = Action::parse(&case.action) else {
         return Err(format!("  unknown action `{}`", case.action));
     };
+    if let Err(e) = case.provenance_config.check() {
+        return Err(format!("  invalid provenance_config `{}`: {e}", e.key));
+    }
     let principal = match build_principal(&case.principal) {
         Ok(p) => p,
         Err(reason) => return Err(format!("  invalid principal: {reason}")),
@@ -214,5 +217,5 @@ pub(crate) fn decide_case(engine: &PolicyEngine, case: &TestCase) -> Result<Deci
         resource,
         context: case.context.clone(),
     };
-    Ok(engine.decide(&request))
+    Ok(engine.decide_with(&request, &case.provenance_config))
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::StoreError;
 use crate::audit::{AuditDecision, AuditRecord, DecisionRecord, NewAuditRecord, PromotionFacts, Transition};
 use crate::domain::{
-    Actor, ActorType, Artifact, ArtifactId, Evidence, EvidenceResult, Promotion, Scope, Source,
+    Actor, ActorType, Artifact, ArtifactId, Evidence, EvidenceResult, Promotion, Scope, Source, TrustFacts,
 };
 
 /// Parses a stored value, naming the column when it no longer parses.
@@ -78,6 +78,7 @@ pub(super) struct ArtifactRow {
     version: i64,
     visibility: String,
     tenant: Option<String>,
+    trust_facts: Json<TrustFacts>,
 }
 
 impl TryFrom<ArtifactRow> for Artifact {
@@ -116,6 +117,7 @@ impl TryFrom<ArtifactRow> for Artifact {
                 .collect::<Result<_, _>>()?,
             signature_verified: r.signature_verified,
             attestations: r.attestations.0,
+            trust_facts: r.trust_facts.0,
             created_by: actor(&r.created_by_type, r.created_by_id)?,
             created_at: r.created_at,
             updated_at: r.updated_at,

@@ -7,7 +7,7 @@ macro_rules! artifact_cols {
         "id, project, app, artifact_kind, artifact_type, repository, digest, tag, media_type, \
          source_type, source_uri, source_ref, size_bytes, content_encoding, lifecycle_state, \
          trust_state, channels, signature_verified, attestations, created_by_type, created_by_id, \
-         created_at, updated_at, version, visibility, tenant"
+         created_at, updated_at, version, visibility, tenant, trust_facts"
     };
 }
 
@@ -34,7 +34,7 @@ pub(super) const INSERT_ARTIFACT: &str = concat!(
     "insert into artifacts (",
     artifact_cols!(),
     ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-     $19, $20, $21, $22, $23, $24, $25, $26) on conflict (project, repository, digest) do nothing"
+     $19, $20, $21, $22, $23, $24, $25, $26, $27) on conflict (project, repository, digest) do nothing"
 );
 
 pub(super) const SELECT_ARTIFACT_BY_ID: &str =
@@ -62,7 +62,7 @@ pub(super) const UPDATE_ARTIFACT: &str = concat!(
     "update artifacts set tag = $3, media_type = $4, source_type = $5, source_uri = $6, \
      source_ref = $7, size_bytes = $8, content_encoding = $9, lifecycle_state = $10, \
      trust_state = $11, channels = $12, signature_verified = $13, attestations = $14, \
-     updated_at = $15, version = version + 1 where id = $1 and version = $2 returning ",
+     updated_at = $15, trust_facts = $16, version = version + 1 where id = $1 and version = $2 returning ",
     artifact_cols!()
 );
 

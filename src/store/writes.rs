@@ -151,6 +151,7 @@ macro_rules! write_impl {
                         .bind(a.version)
                         .bind(a.scope.visibility().as_str())
                         .bind(a.scope.tenant().map(|t| t.as_str()))
+                        .bind(Json(&a.trust_facts))
                         .execute(&mut *tx)
                         .await?
                         .rows_affected();
@@ -224,6 +225,7 @@ macro_rules! write_impl {
                         .bind(a.signature_verified)
                         .bind(Json(&a.attestations))
                         .bind(a.updated_at)
+                        .bind(Json(&a.trust_facts))
                         .fetch_optional(&mut *conn)
                         .await?;
                     let Some(row) = row else {

@@ -7,7 +7,8 @@ use base64::alphabet::{Alphabet, STANDARD, URL_SAFE};
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde_json::{Value, json};
 
-use crate::domain::{Digest, Evidence, EvidenceResult};
+use super::provenance::provenance_facts;
+use crate::domain::{Digest, Evidence, EvidenceResult, Provenance};
 
 /// The only DSSE payload type accepted: an in-toto statement as JSON.
 pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
@@ -33,6 +34,8 @@ pub struct AttestationFacts {
     pub predicate_type: String,
     /// The builder id, for SLSA provenance v0.2 and v1.
     pub builder_id: Option<String>,
+    /// Builder, build type and source, for SLSA provenance v0.2 and v1 (`details.provenance`).
+    pub provenance: Option<Provenance>,
     /// The id of the key whose signature verified.
     pub key_id: String,
 }
@@ -79,6 +82,9 @@ pub fn verify_attestation(keys: &dyn SignatureKeys, digest: &Digest, envelope: &
             });
             if let (Some(id), Some(map)) = (&facts.builder_id, details.as_object_mut()) {
                 map.insert("builder_id".to_owned(), json!(id));
+            }
+            if let (Some(provenance), Some(map)) = (&facts.provenance, details.as_object_mut()) {
+                map.insert("provenance".to_owned(), json!(provenance));
             }
             let reason = format!(
                 "attestation `{}` for `{}` signed by `{}`",
@@ -167,6 +173,7 @@ pub fn check_attestation(
     Ok(AttestationFacts {
         predicate_type: predicate_type.to_owned(),
         builder_id: builder_id(predicate_type, statement.get("predicate")),
+        provenance: provenance_facts(predicate_type, statement.get("predicate")),
         key_id,
     })
 }
@@ -292,6 +299,10 @@ mod tests {
         assert_eq!(evidence.evidence_type, "attestation");
         assert_eq!(evidence.details["predicate_type"], SLSA);
         assert_eq!(evidence.details["builder_id"], "https://builder.example");
+        assert_eq!(
+            evidence.details["provenance"],
+            json!({"builder_id": "https://builder.example"})
+        );
         assert_eq!(evidence.details["key_id"], "test-key");
     }
 
@@ -311,6 +322,7 @@ mod tests {
         assert_eq!(check(&env).unwrap().builder_id.as_deref(), Some("b02"));
         let sbom = check(&signed(&statement(SPDX, json!({})))).unwrap();
         assert_eq!((sbom.predicate_type.as_str(), sbom.builder_id), (SPDX, None));
+        assert_eq!(sbom.provenance, None);
     }
 
     #[test]

@@ -151,6 +151,7 @@ pub fn artifact(project: &str, app: &str, n: u32, kind: ArtifactKind) -> Artifac
         channels: vec![],
         signature_verified: false,
         attestations: vec![],
+        trust_facts: Default::default(),
         created_by: actor("ci"),
         created_at: at,
         updated_at: at,

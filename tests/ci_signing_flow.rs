@@ -21,12 +21,15 @@ use common::stack::{
     Stack, WEBHOOK_SECRET, artifact_by_digest, creds, eventually, operator, publish_intent, stack_with,
 };
 use common::{Db, TestApp, read};
+use gatehouse::domain::{ProjectProvenance, ProvenanceTrust};
 use p256::pkcs8::{DecodePublicKey as _, EncodePublicKey as _};
 use serde_json::{Value, json};
 
 const SLSA_V1: &str = "https://slsa.dev/provenance/v1";
 const BUILDER_ID: &str = "https://ci.example.com/builders/gatehouse-ci@v1";
 const DSSE_MEDIA_TYPE: &str = "application/vnd.dsse.envelope.v1+json";
+/// The repository the fixture provenance says the image was built from (`make.py`).
+const SOURCE_REPOSITORY: &str = "https://git.example.com/team-a/ci-demo";
 
 fn fixture_path(name: &str) -> PathBuf {
     common::repo_path(&format!("fixtures/ci-flow/{name}"))
@@ -70,12 +73,84 @@ fn signing_key_id() -> String {
     sha256_digest(key.to_public_key_der().unwrap().as_bytes())
 }
 
-/// A gateway that verifies on registration with the fixture key and trusted root, and its registry.
+/// A gateway that verifies on registration with the fixture key and trusted root, and its registry;
+/// prod needs provenance from the fixture's builder and source repository.
 async fn ci_stack(db: Db) -> Stack {
+    ci_stack_trusting(db, BUILDER_ID).await
+}
+
+/// As [`ci_stack`], trusting `builder` as the only builder of `team-a`'s artifacts.
+async fn ci_stack_trusting(db: Db, builder: &str) -> Stack {
     stack_with(db, |config| {
         config.trust.verify_on_register = true;
         config.trust.cosign_public_key_files = vec![fixture_path("cosign.pub.pem")];
         config.trust.trusted_root_file = Some(fixture_path("trusted_root.json"));
+        config.trust.provenance = ProvenanceTrust {
+            builders: vec![builder.to_owned()],
+            projects: [(
+                "team-a".parse().unwrap(),
+                ProjectProvenance {
+                    source_repositories: vec![SOURCE_REPOSITORY.to_owned()],
+                    builders: None,
+                },
+            )]
+            .into(),
+        };
+    })
+    .await
+}
+
+/// Runs the pipeline and releases to prod.
+fn releaser() -> String {
+    common::token("rita", json!({ "team-a": ["operator", "releaser"] }))
+}
+
+/// Promotes through dev, test and staging, then answers the prod promotion.
+async fn promote_to_prod(app: &TestApp, id: &str) -> (u16, Value) {
+    for channel in ["dev", "test", "staging"] {
+        let (status, body) = app
+            .post(
+                &format!("/v1/artifacts/{id}/promote"),
+                &releaser(),
+                json!({ "channel": channel }),
+            )
+            .await;
+        assert_eq!(status, 200, "{channel}: {body}");
+    }
+    app.post(
+        &format!("/v1/artifacts/{id}/promote"),
+        &releaser(),
+        json!({ "channel": "prod" }),
+    )
+    .await
+}
+
+/// A CI job's whole push: the image, then cosign's `.sig` and `.att` with the intent's credential;
+/// answers the artifact once the notifications alone verified it with its provenance.
+async fn push_signed_image(app: &TestApp, registry_host: &str) -> Value {
+    let subject = subject();
+    let intent = publish_intent(
+        app,
+        &subject.project,
+        json!({ "app": subject.app, "artifact_kind": "oci", "tag": subject.tag }),
+    )
+    .await;
+    let repository = intent["repository"].as_str().unwrap().to_owned();
+    let (user, pass) = creds(&intent);
+    let auth = Auth::Creds(&user, &pass);
+    let image = write_oci_image(&subject.seed, &subject.tag);
+    let pushed = skopeo_push(&image, registry_host, &repository, &auth)
+        .await
+        .unwrap();
+    for layout in [signature_layout(&pushed), attestation_layout(&pushed)] {
+        skopeo_push(&layout, registry_host, &repository, &auth)
+            .await
+            .unwrap();
+    }
+    eventually("the notifications to verify the image", async || {
+        let artifact = artifact_by_digest(app, &subject.project, &pushed).await?;
+        (artifact["trust_state"] == "verified" && artifact["provenance"]["builder_id"] == BUILDER_ID)
+            .then_some(artifact)
     })
     .await
 }
@@ -471,9 +546,41 @@ async fn signing_flow(db: Db) {
     expected.sort_unstable();
     assert_eq!(recorded, expected);
 
-    // TODO(lead): promote to prod here — a Cedar policy on the provenance builder id (being built
-    // in another part) must allow `prod` for BUILDER_ID and deny it, naming the policy, for an
-    // artifact whose provenance names another builder.
+    // The provenance the notifications verified is what the prod policy reads: the configured
+    // builder and the project's source repository let the release through.
+    assert_eq!(after["provenance"]["builder_id"], BUILDER_ID, "{after}");
+    assert_eq!(
+        after["provenance"]["source_repository"], SOURCE_REPOSITORY,
+        "{after}"
+    );
+    let (status, promoted) = promote_to_prod(&app, &id).await;
+    assert_eq!(status, 200, "{promoted}");
+    assert_eq!(promoted["channels"], json!(["dev", "test", "staging", "prod"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prod_is_refused_naming_the_policy_when_another_builder_is_trusted() {
+    if !common::registry::tools_available() {
+        return;
+    }
+    let Stack { app, registry, .. } =
+        ci_stack_trusting(Db::sqlite(), "https://builders.example.com/other@v1").await;
+    let artifact = push_signed_image(&app, &registry.host).await;
+    let (status, denied) = promote_to_prod(&app, artifact["id"].as_str().unwrap()).await;
+    assert_eq!(status, 403, "{denied}");
+    assert_eq!(
+        denied["policy_ids"],
+        json!(["prod-provenance-trusted-builder"]),
+        "{denied}"
+    );
+    // Staging is not gated on the builder: the artifact got there and stays.
+    let (_, shown) = app
+        .get(
+            &format!("/v1/artifacts/{}", artifact["id"].as_str().unwrap()),
+            &releaser(),
+        )
+        .await;
+    assert_eq!(shown["channels"], json!(["dev", "test", "staging"]), "{shown}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -291,7 +291,14 @@ impl Admission {
             .register_artifact(&candidate, audit, &allowed.record, &links)
             .await?
         {
-            Registered::Created(artifact) => Ok(RegisterOutcome::Created(self.view(artifact).await?)),
+            Registered::Created(artifact) => {
+                if links.verification.is_some() {
+                    // The worker sleeps on the same signal for events and jobs: wake it so the
+                    // queued verification runs now, not at the next idle poll.
+                    self.events_waiting.notify_one();
+                }
+                Ok(RegisterOutcome::Created(self.view(artifact).await?))
+            }
             Registered::Existing(artifact) => {
                 // Lost a race with an identical registration: answer like any repeat.
                 self.log_decision(allowed.record).await?;

@@ -445,14 +445,17 @@ fn trust_setup(config: &Config) -> anyhow::Result<TrustSetup> {
             .map(|k| k.key_id.as_bytes())
             .chain([root.content_hash.as_slice(), rules.as_bytes()]),
     );
-    let verifier = SigstoreVerifier::new(&root, keys, identities, config.trust.require_tlog).map_err(|e| {
-        let file = config
-            .trust
-            .trusted_root_file
-            .as_ref()
-            .map_or_else(|| "(none)".to_owned(), |f| f.display().to_string());
-        anyhow::anyhow!("config key `trust.trusted_root_file`: `{file}` is not a usable sigstore trusted root: {e}")
-    })?;
+    let verifier =
+        SigstoreVerifier::new(&root, keys, identities, config.trust.require_tlog).map_err(|e| {
+            let file = config
+                .trust
+                .trusted_root_file
+                .as_ref()
+                .map_or_else(|| "(none)".to_owned(), |f| f.display().to_string());
+            anyhow::anyhow!(
+                "config key `trust.trusted_root_file`: `{file}` is not a usable sigstore trusted root: {e}"
+            )
+        })?;
     Ok(TrustSetup {
         cache: VerificationCache::new(config_hash),
         verifier,

@@ -210,8 +210,7 @@ impl Admission {
             // Signatures live in the registry: look when they are required, or when there are
             // keys to check them with and a registry to ask.
             match self.registry_reader(artifact).await? {
-                Some(reader) if self.trust.verifier.is_configured() || signature_required =>
-                {
+                Some(reader) if self.trust.verifier.is_configured() || signature_required => {
                     let layers = bounded(fetch_signatures(
                         reader.client,
                         artifact.repository.as_str(),
@@ -317,8 +316,18 @@ impl Admission {
         let envelope = serde_json::to_vec(&layer.envelope).unwrap_or_default();
         let material = framed([
             envelope.as_slice(),
-            layer.annotations.certificate_pem.as_deref().unwrap_or_default().as_bytes(),
-            layer.annotations.rekor_bundle.as_deref().unwrap_or_default().as_bytes(),
+            layer
+                .annotations
+                .certificate_pem
+                .as_deref()
+                .unwrap_or_default()
+                .as_bytes(),
+            layer
+                .annotations
+                .rekor_bundle
+                .as_deref()
+                .unwrap_or_default()
+                .as_bytes(),
         ]);
         self.trust
             .cache
@@ -438,8 +447,18 @@ fn signature_material(layers: &[crate::trust::SignatureLayer]) -> Vec<u8> {
             &layer.payload[..],
             layer.signature_b64.as_bytes(),
             layer.media_type.as_bytes(),
-            layer.annotations.certificate_pem.as_deref().unwrap_or_default().as_bytes(),
-            layer.annotations.rekor_bundle.as_deref().unwrap_or_default().as_bytes(),
+            layer
+                .annotations
+                .certificate_pem
+                .as_deref()
+                .unwrap_or_default()
+                .as_bytes(),
+            layer
+                .annotations
+                .rekor_bundle
+                .as_deref()
+                .unwrap_or_default()
+                .as_bytes(),
         ]
     }))
 }

@@ -55,7 +55,10 @@ pub fn verify_blob_bundle(verifier: &SigstoreVerifier, digest: &Digest, bundle: 
                 fields.extend(facts);
             }
             details["check"] = json!("verified");
-            (EvidenceResult::Pass, format!("bundle for `{digest}` signed by {by}"))
+            (
+                EvidenceResult::Pass,
+                format!("bundle for `{digest}` signed by {by}"),
+            )
         }
         Err(rejected) => {
             rejected.describe(&mut details);

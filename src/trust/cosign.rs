@@ -15,7 +15,9 @@ use serde_json::json;
 use crate::domain::{Digest, Evidence, EvidenceResult};
 use crate::registry::{RegistryClient, RegistryClientError};
 
-use super::cosign_layer::{CERTIFICATE_ANNOTATION, REKOR_BUNDLE_ANNOTATION, Signed, SignerAnnotations, layer_bundle};
+use super::cosign_layer::{
+    CERTIFICATE_ANNOTATION, REKOR_BUNDLE_ANNOTATION, Signed, SignerAnnotations, layer_bundle,
+};
 use super::verifier::{Artifact, Rejected, SigstoreVerifier, Verified};
 
 /// Media type of a cosign simple-signing payload layer.
@@ -247,7 +249,11 @@ fn check_layer(verifier: &SigstoreVerifier, digest: &Digest, layer: &SignatureLa
 
 /// One `signature` evidence record: pass when any layer is a trusted signature of `digest`, by
 /// a configured key or a keyless signer with an allowed identity, logged as configured.
-pub fn verify_signatures(verifier: &SigstoreVerifier, digest: &Digest, layers: &[SignatureLayer]) -> Evidence {
+pub fn verify_signatures(
+    verifier: &SigstoreVerifier,
+    digest: &Digest,
+    layers: &[SignatureLayer],
+) -> Evidence {
     let tag = signature_tag(digest);
     let mut details = json!({ "signature_tag": tag, "layers_checked": layers.len() });
     let best = layers
@@ -309,6 +315,7 @@ pub fn verify_signatures(verifier: &SigstoreVerifier, digest: &Digest, layers: &
 
 #[cfg(test)]
 mod tests {
+    use crate::trust::TrustKeys;
     use p256::ecdsa::signature::Signer as _;
     use p256::ecdsa::{Signature, SigningKey};
     use p256::pkcs8::{EncodePublicKey as _, LineEnding};
@@ -438,11 +445,7 @@ mod tests {
         let (a, other, d) = (key(1), key(2), digest('a'));
         let keys = keys_of(&[("a.pub", &a)]);
         let by_other = verify_signatures(&keys, &d, &[signed(&other, cosign_payload(&d))]);
-        fails_with(
-            &by_other,
-            "signature",
-            "does not verify with any configured key",
-        );
+        fails_with(&by_other, "signature", "does not verify with any configured key");
         let tampered = layer(&a, &payload(COSIGN_SIGNATURE_TYPE, "x"), cosign_payload(&d));
         let evidence = verify_signatures(&keys, &d, &[tampered]);
         fails_with(&evidence, "signature", "does not verify");

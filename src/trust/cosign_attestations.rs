@@ -63,10 +63,19 @@ pub async fn fetch_attestations(
 
 /// One `attestation` evidence record for a `.att` layer: its predicate type (and SLSA builder
 /// id) and signer when it verifies, else the check that failed.
-pub fn verify_cosign_attestation(verifier: &SigstoreVerifier, digest: &Digest, layer: &AttestationLayer) -> Evidence {
+pub fn verify_cosign_attestation(
+    verifier: &SigstoreVerifier,
+    digest: &Digest,
+    layer: &AttestationLayer,
+) -> Evidence {
     let mut details = json!({ "source": "attestation_tag", "attestation_tag": attestation_tag(digest) });
     let checked = sha256_of(digest)
-        .and_then(|sha256| Ok((sha256, layer_bundle(&Signed::Envelope(&layer.envelope), &layer.annotations)?)))
+        .and_then(|sha256| {
+            Ok((
+                sha256,
+                layer_bundle(&Signed::Envelope(&layer.envelope), &layer.annotations)?,
+            ))
+        })
         .map_err(Rejected::from)
         .and_then(|(sha256, bundle)| {
             let verified = verifier.verify(Artifact::Sha256(sha256), &bundle)?;

@@ -88,8 +88,12 @@ pub fn layer_bundle(signed: &Signed<'_>, annotations: &SignerAnnotations) -> Res
         }
         Signed::Envelope(envelope) => bundle["dsseEnvelope"] = (*envelope).clone(),
     }
-    Bundle::from_json(&bundle.to_string())
-        .map_err(|e| Failure::new("bundle_format", format!("the signature layer is not a usable bundle: {e}")))
+    Bundle::from_json(&bundle.to_string()).map_err(|e| {
+        Failure::new(
+            "bundle_format",
+            format!("the signature layer is not a usable bundle: {e}"),
+        )
+    })
 }
 
 /// The bundle `tlogEntries[]` item for cosign's Rekor annotation; the entry kind is the body's.
@@ -104,8 +108,10 @@ fn log_entry(annotation: &str) -> Result<Value, Failure> {
     let body = STANDARD
         .decode(&rekor.payload.body)
         .map_err(|_| malformed("`Payload.body` must be base64".to_owned()))?;
-    let body: Value = serde_json::from_slice(&body).map_err(|_| malformed("`Payload.body` is not json".to_owned()))?;
-    let log_id = hex::decode(&rekor.payload.log_id).map_err(|_| malformed("`Payload.logID` must be hex".to_owned()))?;
+    let body: Value =
+        serde_json::from_slice(&body).map_err(|_| malformed("`Payload.body` is not json".to_owned()))?;
+    let log_id = hex::decode(&rekor.payload.log_id)
+        .map_err(|_| malformed("`Payload.logID` must be hex".to_owned()))?;
     Ok(json!({
         "logIndex": rekor.payload.log_index.to_string(),
         "logId": { "keyId": STANDARD.encode(log_id) },
@@ -126,7 +132,10 @@ mod tests {
             payload: b"{}",
             signature: b"sig",
         };
-        for annotation in ["{}", r#"{"SignedEntryTimestamp":"","Payload":{"body":"%","integratedTime":1,"logIndex":1,"logID":"00"}}"#] {
+        for annotation in [
+            "{}",
+            r#"{"SignedEntryTimestamp":"","Payload":{"body":"%","integratedTime":1,"logIndex":1,"logID":"00"}}"#,
+        ] {
             let annotations = SignerAnnotations {
                 certificate_pem: None,
                 rekor_bundle: Some(annotation.to_owned()),

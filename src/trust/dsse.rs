@@ -185,7 +185,10 @@ pub fn passing_predicate_types(evidence: &[Evidence]) -> Vec<String> {
 /// provenance. Used for statements verified inside sigstore bundles and cosign `.att` layers.
 pub fn statement_facts(payload: &[u8]) -> Value {
     let statement: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
-    let predicate_type = statement.get("predicateType").and_then(Value::as_str).unwrap_or("");
+    let predicate_type = statement
+        .get("predicateType")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let mut facts = json!({ "predicate_type": predicate_type });
     if let Some(id) = builder_id(predicate_type, statement.get("predicate")) {
         facts["builder_id"] = json!(id);

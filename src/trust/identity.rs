@@ -4,7 +4,6 @@
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-
 /// One configured identity: an exact issuer and an exact subject or a subject regex.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -59,7 +59,11 @@ pub fn verify_model_signing_bundle(verifier: &SigstoreVerifier, digest: &Digest,
 
 /// The checks in order: the bundle (signature, subject, log), the predicate type, then the file
 /// list against the subject digest. Answers the signer and the number of files.
-fn check(verifier: &SigstoreVerifier, digest: &Digest, bundle: &Value) -> Result<(Verified, usize), Rejected> {
+fn check(
+    verifier: &SigstoreVerifier,
+    digest: &Digest,
+    bundle: &Value,
+) -> Result<(Verified, usize), Rejected> {
     let parsed = parse_bundle(bundle)?;
     let SignatureContent::DsseEnvelope(envelope) = &parsed.content else {
         return Err(Failure::new("bundle_format", "model-signing bundle has no DSSE envelope").into());
@@ -68,9 +72,13 @@ fn check(verifier: &SigstoreVerifier, digest: &Digest, bundle: &Value) -> Result
     // The signature verified over this payload, so what is read here is what was signed.
     let statement: Value = serde_json::from_slice(envelope.payload.as_bytes())
         .map_err(|_| Failure::new("statement", "payload is not a json statement"))?;
-    let predicate_type = statement.get("predicateType").and_then(Value::as_str).unwrap_or("");
+    let predicate_type = statement
+        .get("predicateType")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if predicate_type != MODEL_SIGNING_PREDICATE_V1 {
-        let reason = format!("statement predicate type `{predicate_type}` is not `{MODEL_SIGNING_PREDICATE_V1}`");
+        let reason =
+            format!("statement predicate type `{predicate_type}` is not `{MODEL_SIGNING_PREDICATE_V1}`");
         return Err(Failure::new("predicate_type", reason).into());
     }
     let files = file_digests(&statement)?;

@@ -186,7 +186,11 @@ pub async fn fetch_referrer_bundles(
 
 /// One referrer bundle's check against the image `digest`: a `signature` or an `attestation`
 /// evidence record with `details.source` = `referrers` and `details.referrer` naming it.
-pub fn verify_referrer_bundle(verifier: &SigstoreVerifier, digest: &Digest, found: &ReferrerBundle) -> Evidence {
+pub fn verify_referrer_bundle(
+    verifier: &SigstoreVerifier,
+    digest: &Digest,
+    found: &ReferrerBundle,
+) -> Evidence {
     let mut evidence = match &found.content {
         Err(failure) => failed("signature", failure.clone()),
         Ok(bytes) => match serde_json::from_slice::<Value>(bytes) {
@@ -209,11 +213,12 @@ pub fn verify_referrer_bundle(verifier: &SigstoreVerifier, digest: &Digest, foun
 /// DSSE statement an `attestation` carrying its predicate type (and SLSA builder id).
 fn verify_bundle(verifier: &SigstoreVerifier, digest: &Digest, bundle: &Value) -> Evidence {
     let is_dsse = bundle.get("dsseEnvelope").is_some() && bundle.get("messageSignature").is_none();
-    let kind = if is_dsse && claimed_predicate(&bundle["dsseEnvelope"]).as_deref() != Some(COSIGN_SIGN_PREDICATE) {
-        "attestation"
-    } else {
-        "signature"
-    };
+    let kind =
+        if is_dsse && claimed_predicate(&bundle["dsseEnvelope"]).as_deref() != Some(COSIGN_SIGN_PREDICATE) {
+            "attestation"
+        } else {
+            "signature"
+        };
     let mut details = json!({ "media_type": bundle.get("mediaType") });
     let (result, reason) = match check_bundle(verifier, digest, bundle) {
         Ok(outcome) => {
@@ -230,7 +235,10 @@ fn verify_bundle(verifier: &SigstoreVerifier, digest: &Digest, bundle: &Value) -
             } else {
                 "signed".to_owned()
             };
-            (EvidenceResult::Pass, format!("{what} for `{digest}` by {by} (sigstore bundle)"))
+            (
+                EvidenceResult::Pass,
+                format!("{what} for `{digest}` by {by} (sigstore bundle)"),
+            )
         }
         Err(rejected) => {
             rejected.describe(&mut details);
@@ -423,7 +431,7 @@ mod tests {
     fn unusable_referrers_fail_naming_the_check() {
         let mut keyless = dsse_bundle("https://slsa.dev/provenance/v1");
         keyless["verificationMaterial"] = json!({ "certificate": { "rawBytes": "" } });
-        is(&check(&keyless, false), "attestation", FAIL, "bundle_format");
+        is(&check(&keyless, false), "attestation", FAIL, "keyless_configured");
         let mut tampered = dsse_bundle("https://slsa.dev/provenance/v1");
         tampered["dsseEnvelope"]["payload"] = json!(STANDARD.encode(b"{}"));
         is(&check(&tampered, false), "attestation", FAIL, "signature");

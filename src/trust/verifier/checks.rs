@@ -64,25 +64,66 @@ mod tests {
     fn every_category_has_its_agreed_name() {
         let time = jiff::Timestamp::UNIX_EPOCH;
         let cases: Vec<(Error, &str)> = vec![
-            (Error::IssuerMismatch { expected: "a".into(), actual: None }, "identity"),
+            (
+                Error::IssuerMismatch {
+                    expected: "a".into(),
+                    actual: None,
+                },
+                "identity",
+            ),
             (Error::SignatureInvalid("x".into()), "signature"),
             (Error::ArtifactMismatch("x".into()), "digest"),
             (Error::UnsupportedArtifact("x".into()), "digest"),
             (CertificateError::Malformed("x".into()).into(), "certificate"),
             (CertificateError::ChainInvalid("x".into()).into(), "chain"),
             (CertificateError::NoValidAuthority { time }.into(), "chain"),
-            (CertificateError::NotYetValid { time, not_before: time }.into(), "validity"),
-            (CertificateError::Expired { time, not_after: time }.into(), "validity"),
+            (
+                CertificateError::NotYetValid {
+                    time,
+                    not_before: time,
+                }
+                .into(),
+                "validity",
+            ),
+            (
+                CertificateError::Expired {
+                    time,
+                    not_after: time,
+                }
+                .into(),
+                "validity",
+            ),
             (CertificateError::Sct("x".into()).into(), "sct"),
-            (TransparencyLogError::UnknownLog { log_id: "x".into() }.into(), "tlog_log_id"),
-            (TransparencyLogError::InclusionProof("x".into()).into(), "tlog_inclusion_proof"),
+            (
+                TransparencyLogError::UnknownLog { log_id: "x".into() }.into(),
+                "tlog_log_id",
+            ),
+            (
+                TransparencyLogError::InclusionProof("x".into()).into(),
+                "tlog_inclusion_proof",
+            ),
             (TransparencyLogError::Checkpoint("x".into()).into(), "checkpoint"),
-            (TransparencyLogError::InclusionPromise("x".into()).into(), "tlog_set"),
-            (TransparencyLogError::EntryMismatch("x".into()).into(), "tlog_entry"),
-            (TransparencyLogError::MalformedEntry("x".into()).into(), "tlog_entry"),
-            (TransparencyLogError::IntegratedTime("x".into()).into(), "tlog_integrated_time"),
+            (
+                TransparencyLogError::InclusionPromise("x".into()).into(),
+                "tlog_set",
+            ),
+            (
+                TransparencyLogError::EntryMismatch("x".into()).into(),
+                "tlog_entry",
+            ),
+            (
+                TransparencyLogError::MalformedEntry("x".into()).into(),
+                "tlog_entry",
+            ),
+            (
+                TransparencyLogError::IntegratedTime("x".into()).into(),
+                "tlog_integrated_time",
+            ),
             (TimestampError::Invalid("x".into()).into(), "timestamp"),
-            (TimestampError::NoVerifiedTimestamp("x".into()).into(), "timestamp"),
+            (
+                TimestampError::NoVerifiedTimestamp("x".into()).into(),
+                "timestamp",
+            ),
             (Error::InvalidBundle("x".into()), "bundle_format"),
             (Error::UnsupportedBundle("x".into()), "bundle_format"),
             (Error::InvalidTrustRoot("x".into()), "trusted_root"),

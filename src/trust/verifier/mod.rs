@@ -101,7 +101,13 @@ impl Verified {
                 details["tlog_entries"] = json!(entries);
                 let at: Vec<String> = entries
                     .iter()
-                    .map(|e| format!("`{}` at index {}", e["log_id"].as_str().unwrap_or(""), e["log_index"]))
+                    .map(|e| {
+                        format!(
+                            "`{}` at index {}",
+                            e["log_id"].as_str().unwrap_or(""),
+                            e["log_index"]
+                        )
+                    })
                     .collect();
                 format!("logged in {}", at.join(", "))
             }
@@ -201,7 +207,9 @@ impl SigstoreVerifier {
         match &bundle.verification_material.content {
             VerificationMaterialContent::PublicKey(_) => self.verify_keyed(artifact, bundle),
             VerificationMaterialContent::Certificate(_)
-            | VerificationMaterialContent::X509CertificateChain { .. } => self.verify_keyless(artifact, bundle),
+            | VerificationMaterialContent::X509CertificateChain { .. } => {
+                self.verify_keyless(artifact, bundle)
+            }
             _ => Err(Failure::new(
                 "bundle_format",
                 "bundle has neither public-key nor certificate verification material",
@@ -394,3 +402,6 @@ pub const BUNDLE_MEDIA_TYPES: [&str; 4] = [
     "application/vnd.dev.sigstore.bundle+json;version=0.3",
     "application/vnd.dev.sigstore.bundle.v0.3+json",
 ];
+
+#[cfg(test)]
+mod tests;

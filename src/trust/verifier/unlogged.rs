@@ -12,7 +12,11 @@ use crate::trust::Failure;
 use crate::trust::keys::{NamedKey, TrustKeys};
 
 /// The key that signed, once the signed content is shown to be about the artifact.
-pub(super) fn verify<'k>(keys: &'k TrustKeys, artifact: Artifact<'_>, bundle: &Bundle) -> Result<&'k NamedKey, Failure> {
+pub(super) fn verify<'k>(
+    keys: &'k TrustKeys,
+    artifact: Artifact<'_>,
+    bundle: &Bundle,
+) -> Result<&'k NamedKey, Failure> {
     let artifact_sha256 = artifact.sha256();
     match &bundle.content {
         SignatureContent::MessageSignature(message) => {
@@ -42,8 +46,12 @@ pub(super) fn verify<'k>(keys: &'k TrustKeys, artifact: Artifact<'_>, bundle: &B
                     format!("unsupported DSSE payload type `{}`", envelope.payload_type),
                 ));
             }
-            let statement: Statement = serde_json::from_slice(envelope.payload.as_bytes())
-                .map_err(|e| Failure::new("bundle_format", format!("payload is not an in-toto statement: {e}")))?;
+            let statement: Statement = serde_json::from_slice(envelope.payload.as_bytes()).map_err(|e| {
+                Failure::new(
+                    "bundle_format",
+                    format!("payload is not an in-toto statement: {e}"),
+                )
+            })?;
             if !statement.matches_sha256(&artifact_sha256) {
                 return Err(Failure::new(
                     "digest",
@@ -52,7 +60,10 @@ pub(super) fn verify<'k>(keys: &'k TrustKeys, artifact: Artifact<'_>, bundle: &B
             }
             Ok(key)
         }
-        _ => Err(Failure::new("bundle_format", "unsupported bundle signature content")),
+        _ => Err(Failure::new(
+            "bundle_format",
+            "unsupported bundle signature content",
+        )),
     }
 }
 
@@ -65,7 +76,8 @@ fn signing_key<'k>(
         .iter()
         .find(|named| {
             let key = DerPublicKey::new(named.spki_der.clone());
-            KeyAlgorithm::from_spki(&key).is_ok_and(|algorithm| verifies(&key, algorithm.default_signing_scheme()))
+            KeyAlgorithm::from_spki(&key)
+                .is_ok_and(|algorithm| verifies(&key, algorithm.default_signing_scheme()))
         })
         .ok_or_else(|| Failure::new("signature", "signature does not verify with any configured key"))
 }

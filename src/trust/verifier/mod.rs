@@ -9,7 +9,7 @@ mod unlogged;
 
 use serde_json::{Value, json};
 use sigstore_verify::types::bundle::VerificationMaterialContent;
-use sigstore_verify::types::{Bundle, DerPublicKey, Sha256Hash};
+use sigstore_verify::types::{Bundle, DerPublicKey, Sha256Hash, SignatureContent, Statement};
 use sigstore_verify::{Error, PublicKeyVerificationPolicy, VerificationPolicy, Verifier};
 
 pub use checks::check_of;
@@ -266,7 +266,7 @@ impl SigstoreVerifier {
             }
         }
         Err(match refused {
-            Some(error) => self.failure_of(&error, bundle).into(),
+            Some(error) => self.failure_of(&error, artifact, bundle).into(),
             None => Failure::new("signature", "signature does not verify with any configured key").into(),
         })
     }
@@ -293,7 +293,7 @@ impl SigstoreVerifier {
         let result = self
             .verifier
             .verify(artifact, bundle, &VerificationPolicy::any_identity())
-            .map_err(|e| rejected(self.failure_of(&e, bundle)))?;
+            .map_err(|e| rejected(self.failure_of(&e, artifact, bundle)))?;
         let (Some(subject), Some(issuer)) = (result.identity(), result.issuer()) else {
             return Err(rejected(Failure::new(
                 "identity",
@@ -317,9 +317,16 @@ impl SigstoreVerifier {
     }
 
     /// The check a crate error failed. A SET or checkpoint that no trusted log key verifies
-    /// because the entry names a log the root does not list is reported as that.
-    fn failure_of(&self, error: &Error, bundle: &Bundle) -> Failure {
+    /// because the entry names a log the root does not list is reported as that; an artifact
+    /// mismatch when the signed content does name the artifact can only be the log entry's.
+    fn failure_of(&self, error: &Error, artifact: Artifact<'_>, bundle: &Bundle) -> Failure {
         let mut check = check_of(error);
+        if check == "digest" && content_names(bundle, &artifact.sha256()) {
+            return Failure::new(
+                "tlog_entry",
+                format!("the transparency-log entry is not for this signature: {error}"),
+            );
+        }
         let unknown_log = bundle
             .verification_material
             .tlog_entries
@@ -334,6 +341,21 @@ impl SigstoreVerifier {
             );
         }
         Failure::new(check, error.to_string())
+    }
+}
+
+/// Whether the bundle's signed content is about `sha256`: the declared message digest, or a
+/// subject of the DSSE statement.
+fn content_names(bundle: &Bundle, sha256: &Sha256Hash) -> bool {
+    match &bundle.content {
+        SignatureContent::MessageSignature(message) => message
+            .message_digest
+            .as_ref()
+            .is_some_and(|declared| declared.digest.as_bytes() == sha256.as_bytes()),
+        SignatureContent::DsseEnvelope(envelope) => {
+            serde_json::from_slice::<Statement>(envelope.payload.as_bytes()).is_ok_and(|s| s.matches_sha256(sha256))
+        }
+        _ => false,
     }
 }
 

@@ -17,14 +17,14 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use common::cosign::{
-    REKOR_BUNDLE_ANNOTATION, SIGNATURE_ANNOTATION, keyed_rekor_bundle, public_pem,
-    push_signature_with, sig_tag, sign, sign_and_push, simple_signing_payload, test_log,
+    REKOR_BUNDLE_ANNOTATION, SIGNATURE_ANNOTATION, keyed_rekor_bundle, public_pem, push_signature_with,
+    sig_tag, sign, sign_and_push, simple_signing_payload, test_log,
 };
-use common::sigstore_fixtures as fx;
 use common::registry::{
     Auth, Credential, Recorder, RegistryOptions, TestRegistry, fixture_signer, sha256_digest, skopeo_push,
     start_token_realm, tools_available, write_oci_image,
 };
+use common::sigstore_fixtures as fx;
 use gatehouse::domain::{AccessGrant, Digest, Evidence, EvidenceResult};
 use gatehouse::registry::{RegistryClient, RegistryClientError};
 use gatehouse::trust::identity::Identities;
@@ -111,7 +111,8 @@ impl Setup {
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let root = LoadedRoot::load(&common::cosign::write_test_trusted_root(dir.path())).unwrap();
-        let verifier = SigstoreVerifier::new(&root, keys.clone(), Identities::default(), require_tlog).unwrap();
+        let verifier =
+            SigstoreVerifier::new(&root, keys.clone(), Identities::default(), require_tlog).unwrap();
         verify_signatures(&verifier, digest, &layers)
     }
 
@@ -208,7 +209,12 @@ async fn a_tampered_payload_fails() {
     // Same claims, one byte changed in the identity: the signature no longer covers the bytes.
     let tampered = simple_signing_payload(&format!("{reference}x"), digest.as_str());
     let auth = Auth::Creds(USER, PASS);
-    let logged = keyed_rekor_bundle(&test_log(), &public_pem(&key("cosign.key")), &tampered, &signature);
+    let logged = keyed_rekor_bundle(
+        &test_log(),
+        &public_pem(&key("cosign.key")),
+        &tampered,
+        &signature,
+    );
     let annotations = json!({ SIGNATURE_ANNOTATION: signature, REKOR_BUNDLE_ANNOTATION: logged });
     push_signature_with(s.host(), REPO, digest.as_str(), &tampered, annotations, &auth)
         .await
@@ -227,9 +233,16 @@ async fn push_logged(s: &Setup, digest: &Digest, rekor: impl FnOnce(&[u8], &str)
     if let Some(logged) = rekor(&payload, &signature) {
         annotations[REKOR_BUNDLE_ANNOTATION] = json!(logged);
     }
-    push_signature_with(s.host(), REPO, digest.as_str(), &payload, annotations, &Auth::Creds(USER, PASS))
-        .await
-        .unwrap();
+    push_signature_with(
+        s.host(),
+        REPO,
+        digest.as_str(),
+        &payload,
+        annotations,
+        &Auth::Creds(USER, PASS),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -254,7 +267,12 @@ async fn a_log_entry_for_another_signature_fails_on_the_entry() {
     // A genuine entry of the same key, for a signature over another payload.
     let other = simple_signing_payload("elsewhere/repo", digest.as_str());
     let other_signature = sign(&key("cosign.key"), &other);
-    let borrowed = keyed_rekor_bundle(&test_log(), &public_pem(&key("cosign.key")), &other, &other_signature);
+    let borrowed = keyed_rekor_bundle(
+        &test_log(),
+        &public_pem(&key("cosign.key")),
+        &other,
+        &other_signature,
+    );
     push_logged(&s, &digest, |_, _| Some(borrowed)).await;
     let evidence = s.verify(&digest, &trust("cosign.pub")).await;
     assert_fail(&evidence, "not for this signature");
@@ -268,7 +286,12 @@ async fn a_forged_signed_entry_timestamp_fails_on_the_set() {
     push_logged(&s, &digest, |payload, signature| {
         let real = keyed_rekor_bundle(&test_log(), &public_pem(&key("cosign.key")), payload, signature);
         // The same entry, its timestamp signed by a key that is not the log's.
-        let forged = keyed_rekor_bundle(&fx::log_key("forger"), &public_pem(&key("cosign.key")), payload, signature);
+        let forged = keyed_rekor_bundle(
+            &fx::log_key("forger"),
+            &public_pem(&key("cosign.key")),
+            payload,
+            signature,
+        );
         let mut real: serde_json::Value = serde_json::from_str(&real).unwrap();
         let forged: serde_json::Value = serde_json::from_str(&forged).unwrap();
         real["SignedEntryTimestamp"] = forged["SignedEntryTimestamp"].clone();

@@ -66,6 +66,14 @@ pub fn write_test_trusted_root(dir: &Path) -> std::path::PathBuf {
     file
 }
 
+/// A `trusted_root.json` naming the test Rekor, in a file that lives as long as the test process
+/// (for configs built inside closures that cannot hold a temporary directory).
+pub fn test_trusted_root_file() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("gatehouse-test-rekor-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    write_test_trusted_root(&dir)
+}
+
 /// The PEM of the public half of the PKCS#8 key at `key_pem`.
 pub fn public_pem(key_pem: &Path) -> String {
     use p256::pkcs8::{EncodePublicKey as _, LineEnding};
@@ -99,20 +107,7 @@ pub fn keyed_rekor_bundle(log: &SigningKey, public_pem: &str, payload: &[u8], si
 /// The annotation for a DSSE envelope's one signature by `verifier_pem` (a public key or a
 /// certificate), logged as a `dsse` v0.0.1 entry by `log`.
 pub fn dsse_rekor_bundle(log: &SigningKey, verifier_pem: &str, envelope: &Value) -> String {
-    let payload = STANDARD.decode(envelope["payload"].as_str().unwrap()).unwrap();
-    let envelope_bytes = serde_json::to_vec(envelope).unwrap();
-    // Keys in sorted order, no whitespace: the canonical form Rekor logs.
-    let body = format!(
-        concat!(
-            r#"{{"apiVersion":"0.0.1","kind":"dsse","spec":{{"envelopeHash":{{"algorithm":"sha256","value":"{}"}},"#,
-            r#""payloadHash":{{"algorithm":"sha256","value":"{}"}},"signatures":[{{"signature":"{}","verifier":"{}"}}]}}}}"#
-        ),
-        hex::encode(Sha256::digest(&envelope_bytes)),
-        hex::encode(Sha256::digest(&payload)),
-        envelope["signatures"][0]["sig"].as_str().unwrap(),
-        STANDARD.encode(verifier_pem.as_bytes()),
-    );
-    rekor_annotation(log, body.as_bytes())
+    rekor_annotation(log, &fx::dsse_body(envelope, verifier_pem))
 }
 
 /// Signs `image_digest` with the key at `signing_key_pem`, logs the signature in the test Rekor,
@@ -265,7 +260,9 @@ pub async fn push_attestation(
     let tag = format!("{}.att", image_digest.replacen(':', "-", 1));
     let bytes = serde_json::to_vec(envelope).unwrap();
     let annotations = match logged_by {
-        Some(key) => json!({ REKOR_BUNDLE_ANNOTATION: dsse_rekor_bundle(&test_log(), &public_pem(key), envelope) }),
+        Some(key) => {
+            json!({ REKOR_BUNDLE_ANNOTATION: dsse_rekor_bundle(&test_log(), &public_pem(key), envelope) })
+        }
         None => json!({}),
     };
     let image = single_layer_layout(&tag, "application/vnd.dsse.envelope.v1+json", &bytes, annotations);

@@ -106,6 +106,31 @@ pub fn hashedrekord_body(hash_hex: &str, signature: &[u8], public_pem: &str) -> 
     .into_bytes()
 }
 
+/// The Rekor `dsse` v0.0.1 entry body for a DSSE envelope's one signature by `verifier_pem` (a
+/// public key or certificate PEM), keys in sorted order as the log canonicalizes them.
+pub fn dsse_body(envelope: &Value, verifier_pem: &str) -> Vec<u8> {
+    let payload = STANDARD.decode(envelope["payload"].as_str().unwrap()).unwrap();
+    let envelope_bytes = serde_json::to_vec(envelope).unwrap();
+    format!(
+        concat!(
+            r#"{{"apiVersion":"0.0.1","kind":"dsse","spec":{{"envelopeHash":{{"algorithm":"sha256","value":"{}"}},"#,
+            r#""payloadHash":{{"algorithm":"sha256","value":"{}"}},"signatures":[{{"signature":"{}","verifier":"{}"}}]}}}}"#
+        ),
+        hex::encode(Sha256::digest(&envelope_bytes)),
+        hex::encode(Sha256::digest(&payload)),
+        envelope["signatures"][0]["sig"].as_str().unwrap(),
+        STANDARD.encode(verifier_pem.as_bytes()),
+    )
+    .into_bytes()
+}
+
+/// A bundle `tlogEntries[]` item of kind `dsse` v0.0.1 for `body` (see [`dsse_body`]).
+pub fn dsse_tlog_entry(log: &SigningKey, body: &[u8]) -> Value {
+    let mut entry = tlog_entry(log, body, INTEGRATED_TIME, LOG_INDEX);
+    entry["kindVersion"] = json!({ "kind": "dsse", "version": "0.0.1" });
+    entry
+}
+
 /// The signed entry timestamp (DER ECDSA) `log` gives `body` at `integrated_time` and `log_index`.
 pub fn signed_entry_timestamp(
     log: &SigningKey,

@@ -335,6 +335,18 @@ impl SigstoreVerifier {
                 format!("the transparency-log entry is not for this signature: {error}"),
             );
         }
+        if let (SignatureContent::MessageSignature(message), "digest") = (&bundle.content, check)
+            && let Some(declared) = &message.message_digest
+        {
+            return Failure::new(
+                check,
+                format!(
+                    "bundle digest `sha256:{}` differs from the artifact's `sha256:{}`",
+                    hex::encode(declared.digest.as_bytes()),
+                    artifact.sha256().to_hex()
+                ),
+            );
+        }
         let unknown_log = bundle
             .verification_material
             .tlog_entries
@@ -377,7 +389,8 @@ fn content_names(bundle: &Bundle, sha256: &Sha256Hash) -> bool {
             .as_ref()
             .is_some_and(|declared| declared.digest.as_bytes() == sha256.as_bytes()),
         SignatureContent::DsseEnvelope(envelope) => {
-            serde_json::from_slice::<Statement>(envelope.payload.as_bytes()).is_ok_and(|s| s.matches_sha256(sha256))
+            serde_json::from_slice::<Statement>(envelope.payload.as_bytes())
+                .is_ok_and(|s| s.matches_sha256(sha256))
         }
         _ => false,
     }

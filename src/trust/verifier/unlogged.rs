@@ -68,10 +68,10 @@ pub(super) fn verify<'k>(
 }
 
 /// The first configured key under which `verifies` holds, with the key's own scheme.
-fn signing_key<'k>(
-    keys: &'k TrustKeys,
+fn signing_key(
+    keys: &TrustKeys,
     verifies: impl Fn(&DerPublicKey, sigstore_verify::crypto::SigningScheme) -> bool,
-) -> Result<&'k NamedKey, Failure> {
+) -> Result<&NamedKey, Failure> {
     keys.keys()
         .iter()
         .find(|named| {

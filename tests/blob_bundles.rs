@@ -266,6 +266,37 @@ fn no_log_entry_fails_only_when_one_is_required() {
 }
 
 #[test]
+fn a_rekor_v2_entry_verifies_by_its_signed_checkpoint() {
+    let made = fx::keyed_bundle_v2(BLOB, &fx::log_key("rekor"));
+    let evidence = verify(&made, &made.bundle, true);
+    assert_eq!(evidence.result, EvidenceResult::Pass, "{}", evidence.reason);
+    let entry = &evidence.details["tlog_entries"][0];
+    assert_eq!(entry["kind"], json!("hashedrekord/0.0.2"));
+    assert_eq!(entry["integrated_time"], Value::Null);
+    // Its checkpoint signed by another key fails; so does a proof for another leaf.
+    let mut forged = made.bundle.clone();
+    let root = STANDARD
+        .decode(
+            entry_mut(&mut forged)["inclusionProof"]["rootHash"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+    *checkpoint_of(&mut forged) = json!(fx::checkpoint(
+        &fx::log_key("forger"),
+        fx::TREE_SIZE,
+        &root.try_into().unwrap()
+    ));
+    assert_eq!(verify(&made, &forged, true).details["check"], json!("checkpoint"));
+    let mut moved = made.bundle.clone();
+    entry_mut(&mut moved)["logIndex"] = json!("3");
+    assert_eq!(
+        verify(&made, &moved, true).details["check"],
+        json!("tlog_inclusion_proof")
+    );
+}
+
+#[test]
 fn a_trusted_root_the_verifier_refuses_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("root.json");

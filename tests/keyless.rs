@@ -325,6 +325,125 @@ fn a_real_keyless_bundle_made_by_the_public_good_instance_verifies_offline() {
     fails_on(&evidence, "tlog_set", "SET verification failed");
 }
 
+// ---- Keyless DSSE statements: bundles, referrers and cosign `.att` layers -----------------
+
+const SLSA: &str = "https://slsa.dev/provenance/v1";
+
+/// An in-toto statement about `digest` with SLSA provenance from `builder`, in a DSSE envelope
+/// signed by `leaf` over the spec's PAE.
+fn keyless_envelope(leaf: &fulcio::Leaf, digest: &str, builder: &str) -> Value {
+    let statement = serde_json::to_vec(&json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{ "name": "artifact", "digest": { "sha256": &digest["sha256:".len()..] } }],
+        "predicateType": SLSA,
+        "predicate": { "runDetails": { "builder": { "id": builder } } },
+    }))
+    .unwrap();
+    let payload_type = "application/vnd.in-toto+json";
+    let mut pae = format!(
+        "DSSEv1 {} {payload_type} {} ",
+        payload_type.len(),
+        statement.len()
+    )
+    .into_bytes();
+    pae.extend_from_slice(&statement);
+    json!({
+        "payloadType": payload_type,
+        "payload": STANDARD.encode(&statement),
+        "signatures": [{ "keyid": "", "sig": STANDARD.encode(leaf.sign(&pae)) }],
+    })
+}
+
+/// A v0.3 DSSE bundle of `envelope` by `leaf`, logged as a `dsse` entry by `log`.
+fn keyless_dsse_bundle(leaf: &fulcio::Leaf, envelope: &Value, log: &SigningKey) -> Value {
+    let body = fx::dsse_body(envelope, &leaf.pem);
+    json!({
+        "mediaType": fx::BUNDLE_V03,
+        "verificationMaterial": {
+            "certificate": { "rawBytes": STANDARD.encode(&leaf.der) },
+            "tlogEntries": [fx::dsse_tlog_entry(log, &body)],
+        },
+        "dsseEnvelope": envelope,
+    })
+}
+
+#[test]
+fn keyless_dsse_statements_are_attestations_naming_identity_predicate_and_builder() {
+    use gatehouse::trust::cosign_attestations::{AttestationLayer, verify_cosign_attestation};
+    use gatehouse::trust::cosign_layer::SignerAnnotations;
+    use gatehouse::trust::referrers::{ReferrerBundle, verify_referrer_bundle};
+
+    let sigstore = Sigstore::new();
+    let verifier = verifier(&sigstore.root_file, &[allow(WORKFLOW)]);
+    let leaf = sigstore.fulcio.issue(&workflow());
+    let digest = common::digest("attested image");
+    let image: Digest = digest.parse().unwrap();
+    let envelope = keyless_envelope(&leaf, &digest, "https://builder.test/ci");
+
+    // As an OCI 1.1 referrer (`cosign attest --new-bundle-format`, `sigstore attest`).
+    let bundle = keyless_dsse_bundle(&leaf, &envelope, &sigstore.log);
+    let found = ReferrerBundle {
+        manifest: common::digest("referrer"),
+        content: Ok(serde_json::to_vec(&bundle).unwrap()),
+    };
+    let evidence = verify_referrer_bundle(&verifier, &image, &found);
+    assert_eq!(evidence.evidence_type, "attestation");
+    assert_eq!(evidence.result, EvidenceResult::Pass, "{}", evidence.reason);
+    assert_eq!(evidence.details["identity"], identity_json());
+    assert_eq!(evidence.details["predicate_type"], json!(SLSA));
+    assert_eq!(evidence.details["builder_id"], json!("https://builder.test/ci"));
+
+    // As a cosign `.att` layer with its certificate and Rekor annotations.
+    let layer = AttestationLayer {
+        envelope: envelope.clone(),
+        annotations: SignerAnnotations {
+            certificate_pem: Some(leaf.pem.clone()),
+            rekor_bundle: Some(common::cosign::dsse_rekor_bundle(
+                &sigstore.log,
+                &leaf.pem,
+                &envelope,
+            )),
+        },
+    };
+    let evidence = verify_cosign_attestation(&verifier, &image, &layer);
+    assert_eq!(evidence.result, EvidenceResult::Pass, "{}", evidence.reason);
+    assert_eq!(evidence.details["identity"], identity_json());
+    assert_eq!(evidence.details["builder_id"], json!("https://builder.test/ci"));
+    assert_eq!(evidence.details["tlog"], json!("verified"));
+
+    // About another image, unlogged, or by an identity that is not allowed: each fails on its check.
+    let other: Digest = common::digest("another image").parse().unwrap();
+    let evidence = verify_cosign_attestation(&verifier, &other, &layer);
+    assert_eq!(evidence.details["check"], json!("digest"), "{}", evidence.reason);
+    let unlogged = AttestationLayer {
+        annotations: SignerAnnotations {
+            rekor_bundle: None,
+            ..layer.annotations.clone()
+        },
+        ..layer.clone()
+    };
+    let evidence = verify_cosign_attestation(&verifier, &image, &unlogged);
+    assert_eq!(
+        evidence.details["check"],
+        json!("tlog_present"),
+        "{}",
+        evidence.reason
+    );
+    let stranger = verifier_for(&sigstore, OTHER_WORKFLOW);
+    let evidence = verify_cosign_attestation(&stranger, &image, &layer);
+    assert_eq!(
+        evidence.details["check"],
+        json!("identity"),
+        "{}",
+        evidence.reason
+    );
+    assert_eq!(evidence.details["identity"], identity_json());
+}
+
+fn verifier_for(sigstore: &Sigstore, subject: &str) -> SigstoreVerifier {
+    verifier(&sigstore.root_file, &[allow(subject)])
+}
+
 // ---- The API: blobs registered with a keyless bundle ---------------------------------------
 
 /// A gateway that trusts the test Fulcio and log for `identities` and requires a bundle for blobs.

@@ -89,6 +89,37 @@ pub fn keyed_bundle(blob: &[u8], log: &SigningKey) -> KeyedBundle {
     }
 }
 
+/// A Rekor v2 bundle by the fixture key over `blob`: a `hashedrekord` v0.0.2 entry with an
+/// inclusion proof under a checkpoint signed by `log`, and no SET or integrated time (Rekor v2
+/// has neither; a keyed signature needs no signing time).
+pub fn keyed_bundle_v2(blob: &[u8], log: &SigningKey) -> KeyedBundle {
+    let mut made = keyed_bundle(blob, log);
+    let digest = Sha256::digest(blob);
+    let signature = made.bundle["messageSignature"]["signature"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let public_der = signing_key().verifying_key().to_public_key_der().unwrap();
+    let body = format!(
+        concat!(
+            r#"{{"apiVersion":"0.0.2","kind":"hashedrekord","spec":{{"hashedRekordV002":{{"#,
+            r#""data":{{"algorithm":"SHA2_256","digest":"{}"}},"signature":{{"content":"{}","#,
+            r#""verifier":{{"keyDetails":"PKIX_ECDSA_P256_SHA_256","publicKey":{{"rawBytes":"{}"}}}}}}}}}}}}"#
+        ),
+        STANDARD.encode(digest),
+        signature,
+        STANDARD.encode(public_der.as_bytes()),
+    )
+    .into_bytes();
+    let mut entry = tlog_entry(log, &body, INTEGRATED_TIME, LOG_INDEX);
+    let entry_fields = entry.as_object_mut().unwrap();
+    entry_fields.remove("inclusionPromise");
+    entry_fields.remove("integratedTime");
+    entry["kindVersion"] = json!({ "kind": "hashedrekord", "version": "0.0.2" });
+    made.bundle["verificationMaterial"]["tlogEntries"] = json!([entry]);
+    made
+}
+
 /// The Rekor `hashedrekord` v0.0.1 entry body, as the log canonicalizes it (RFC 8785: keys
 /// sorted, no whitespace), for a keyed signature.
 pub fn hashedrekord_body(hash_hex: &str, signature: &[u8], public_pem: &str) -> Vec<u8> {

@@ -62,7 +62,11 @@ fn bench_verify(c: &mut Criterion) {
         subject_regex: Some(r"https://github\.com/acme/.+".to_owned()),
     }])
     .unwrap();
-    let keyless_verifier = verifier(&fulcio::trusted_root(&log, &[&ca]), TrustKeys::default(), identities);
+    let keyless_verifier = verifier(
+        &fulcio::trusted_root(&log, &[&ca]),
+        TrustKeys::default(),
+        identities,
+    );
     let keyless_digest: Digest = keyless_digest.parse().unwrap();
     let evidence = verify_blob_bundle(&keyless_verifier, &keyless_digest, &keyless);
     assert_eq!(evidence.details["check"], "verified", "{}", evidence.reason);
@@ -79,9 +83,11 @@ fn bench_verify(c: &mut Criterion) {
     }));
     c.bench_function("verify/cached_result", |b| {
         b.iter(|| {
-            runtime.block_on(cache.get_or_verify("attachment", black_box(&keyless_digest), &material, || {
-                panic!("a cached result is answered without verifying")
-            }))
+            runtime.block_on(
+                cache.get_or_verify("attachment", black_box(&keyless_digest), &material, || {
+                    panic!("a cached result is answered without verifying")
+                }),
+            )
         });
     });
 }

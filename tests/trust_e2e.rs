@@ -224,6 +224,8 @@ async fn attestations_stored_beside_the_image_feed_the_policy() {
         .find(|e| e["type"] == "attestation" && e["result"] == "fail")
         .unwrap();
     assert!(failed["reason"].as_str().unwrap().contains("subject"), "{failed}");
+    // A bare envelope has no log entry: checked with the configured keys, named like the rest.
+    assert_eq!(failed["details"]["check"], "digest", "{failed}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,6 +23,7 @@ use crate::trust::content::ContentFetcher;
 use crate::trust::cosign::{fetch_signatures, verify_signatures};
 use crate::trust::cosign_attestations::{AttestationLayer, fetch_attestations, verify_cosign_attestation};
 use crate::trust::dsse::{passing_predicate_types, verify_attestation};
+use crate::trust::envelope_check;
 use crate::trust::model_signing::{is_dsse_bundle, verify_model_signing_bundle};
 use crate::trust::referrers::{
     ReferrerBundle, combine_signatures, fetch_referrer_bundles, verify_referrer_bundle,
@@ -305,7 +306,8 @@ impl Admission {
                     verify_blob_bundle(verifier, digest, attachment)
                 } else {
                     // A bare envelope has no log entry to check: configured keys only.
-                    verify_attestation(verifier.keys(), digest, attachment)
+                    let evidence = verify_attestation(verifier.keys(), digest, attachment);
+                    envelope_check::with_check(evidence, verifier.keys(), digest, attachment)
                 }
             })
             .await

@@ -8,6 +8,7 @@ pub mod cosign;
 pub mod cosign_attestations;
 pub mod cosign_layer;
 pub mod dsse;
+pub mod envelope_check;
 pub mod identity;
 pub mod keys;
 pub mod model_signing;

@@ -482,8 +482,8 @@ mod tests {
 
     #[test]
     fn either_source_passing_is_a_pass() {
-        let tag_pass = evidence(PASS, "signature_verifies", None);
-        let bad_referrer = evidence(FAIL, "message_digest", Some("referrers"));
+        let tag_pass = evidence(PASS, "verified", None);
+        let bad_referrer = evidence(FAIL, "digest", Some("referrers"));
         let combined = combine_signatures(tag_pass, Lookup::Api, vec![bad_referrer.clone()]);
         assert_eq!(combined.result, PASS);
         assert_eq!(combined.details["source"], "signature_tag");
@@ -500,14 +500,14 @@ mod tests {
     #[test]
     fn a_failing_referrer_is_reported_when_the_tag_held_nothing() {
         let nothing = evidence(FAIL, "signature_found", None);
-        let bad_referrer = evidence(FAIL, "message_digest", Some("referrers"));
+        let bad_referrer = evidence(FAIL, "digest", Some("referrers"));
         let combined = combine_signatures(nothing, Lookup::TagSchema, vec![bad_referrer]);
         assert_eq!(combined.result, FAIL);
-        assert_eq!(combined.details["check"], "message_digest");
+        assert_eq!(combined.details["check"], "digest");
         assert_eq!(combined.details["referrers"], "tag_schema");
         // A tag signature that failed further along is the one reported.
         let tag_fail = evidence(FAIL, "payload_digest", None);
-        let bad_referrer = evidence(FAIL, "message_digest", Some("referrers"));
+        let bad_referrer = evidence(FAIL, "digest", Some("referrers"));
         let combined = combine_signatures(tag_fail, Lookup::Api, vec![bad_referrer]);
         assert_eq!(combined.details["check"], "payload_digest");
     }

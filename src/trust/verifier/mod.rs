@@ -4,6 +4,8 @@
 //! becomes a `sigstore_types::Bundle` and comes here; failures carry the agreed check names.
 
 mod checks;
+mod outcome;
+mod parse;
 mod root;
 mod unlogged;
 
@@ -13,140 +15,13 @@ use sigstore_verify::types::{Bundle, DerPublicKey, Sha256Hash, SignatureContent,
 use sigstore_verify::{Error, PublicKeyVerificationPolicy, VerificationPolicy, Verifier};
 
 pub use checks::check_of;
+pub use outcome::{Artifact, Logged, Rejected, Signer, Verified};
+pub use parse::{BUNDLE_MEDIA_TYPES, parse_bundle, sha256_of};
 pub use root::{LoadedRoot, TrustedRootError};
 
 use super::Failure;
 use super::identity::{Identities, Identity};
 use super::keys::{NamedKey, TrustKeys};
-
-/// What a signature is over: the signed bytes (cosign payloads), or the artifact's sha256
-/// (blobs, images, models) when only the digest is known.
-#[derive(Debug, Clone, Copy)]
-pub enum Artifact<'a> {
-    /// The exact bytes that were signed.
-    Bytes(&'a [u8]),
-    /// The artifact's SHA-256.
-    Sha256(Sha256Hash),
-}
-
-impl<'a> From<Artifact<'a>> for sigstore_verify::types::Artifact<'a> {
-    fn from(artifact: Artifact<'a>) -> Self {
-        match artifact {
-            Artifact::Bytes(bytes) => bytes.into(),
-            Artifact::Sha256(hash) => hash.into(),
-        }
-    }
-}
-
-impl Artifact<'_> {
-    /// The artifact's sha256.
-    fn sha256(&self) -> Sha256Hash {
-        match self {
-            Self::Bytes(bytes) => sigstore_verify::crypto::sha256(bytes),
-            Self::Sha256(hash) => *hash,
-        }
-    }
-}
-
-/// Who signed a bundle that verified.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Signer {
-    /// A configured managed key.
-    Key {
-        /// `sha256:<hex>` of its DER SPKI.
-        key_id: String,
-        /// The file it came from.
-        file_name: String,
-    },
-    /// A Fulcio certificate whose identity is allowed.
-    Identity(Identity),
-}
-
-/// Whether the transparency log was checked, and the entries that were.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Logged {
-    /// Every entry verified (inclusion proof and checkpoint, SET when present).
-    Checked(Vec<Value>),
-    /// `trust.require_tlog` is off and the signature is keyed: the log was not consulted.
-    NotChecked,
-}
-
-/// A bundle that verified.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verified {
-    /// Its signer.
-    pub signer: Signer,
-    /// What the log showed.
-    pub logged: Logged,
-}
-
-impl Verified {
-    /// Writes the signer and log fields of the evidence contract into `details`; answers the
-    /// signer and log in words for the reason.
-    pub fn describe(&self, details: &mut Value) -> String {
-        let by = match &self.signer {
-            Signer::Key { key_id, file_name } => {
-                details["key_id"] = json!(key_id);
-                details["key_file"] = json!(file_name);
-                format!("key `{key_id}` ({file_name})")
-            }
-            Signer::Identity(identity) => {
-                details["identity"] = json!(identity);
-                identity.to_string()
-            }
-        };
-        let logged = match &self.logged {
-            Logged::Checked(entries) => {
-                details["tlog"] = json!("verified");
-                details["tlog_entries"] = json!(entries);
-                let at: Vec<String> = entries
-                    .iter()
-                    .map(|e| {
-                        format!(
-                            "`{}` at index {}",
-                            e["log_id"].as_str().unwrap_or(""),
-                            e["log_index"]
-                        )
-                    })
-                    .collect();
-                format!("logged in {}", at.join(", "))
-            }
-            Logged::NotChecked => {
-                details["tlog"] = json!("not_checked");
-                "transparency log not checked (`trust.require_tlog` is off)".to_owned()
-            }
-        };
-        format!("{by}, {logged}")
-    }
-}
-
-/// A bundle that did not verify: the failed check, and the identity its certificate claims.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejected {
-    /// The check and why.
-    pub failure: Failure,
-    /// The identity a keyless bundle's certificate names, shown even when a check failed.
-    pub identity: Option<Identity>,
-}
-
-impl From<Failure> for Rejected {
-    fn from(failure: Failure) -> Self {
-        Self {
-            failure,
-            identity: None,
-        }
-    }
-}
-
-impl Rejected {
-    /// Writes the failed check (and claimed identity) into `details`.
-    pub fn describe(&self, details: &mut Value) {
-        details["check"] = json!(self.failure.check);
-        if let Some(identity) = &self.identity {
-            details["identity"] = json!(identity);
-        }
-    }
-}
 
 /// The verifier and what it authorizes, built once at start-up.
 pub struct SigstoreVerifier {
@@ -429,66 +304,6 @@ fn entries_of(bundle: &Bundle) -> Vec<Value> {
         })
         .collect()
 }
-
-/// The artifact digest as the crate takes it, or the `digest` failure for another algorithm.
-pub fn sha256_of(digest: &crate::domain::Digest) -> Result<Sha256Hash, Failure> {
-    if digest.algorithm() != "sha256" {
-        return Err(Failure::new(
-            "digest",
-            format!("`{digest}` is not a sha256 digest, which sigstore signatures are over"),
-        ));
-    }
-    Sha256Hash::from_hex(digest.hex()).map_err(|e| Failure::new("digest", e.to_string()))
-}
-
-/// Parses a bundle's JSON; an unknown media type and a malformed bundle fail naming their check.
-pub fn parse_bundle(bundle: &Value) -> Result<Bundle, Failure> {
-    let media_type = bundle.get("mediaType").and_then(Value::as_str).unwrap_or("");
-    if !BUNDLE_MEDIA_TYPES.contains(&media_type) {
-        return Err(Failure::new(
-            "media_type",
-            format!("bundle media type `{media_type}` is not a known sigstore bundle version"),
-        ));
-    }
-    let mut bundle = bundle.clone();
-    if media_type == BUNDLE_MEDIA_TYPES[0] {
-        drop_unsigned_proofs(&mut bundle);
-    }
-    Bundle::from_json(&bundle.to_string())
-        .map_err(|e| Failure::new("bundle_format", format!("malformed sigstore bundle: {e}")))
-}
-
-/// v0.1 bundles (sigstore clients before checkpoints, e.g. CPython's 2024 release bundles) carry
-/// inclusion proofs without a checkpoint; `sigstore-bundle` 0.15.1 refuses those outright. Such
-/// a proof's root is signed by no one, so it proves nothing: it is dropped and the entry stands
-/// on its signed entry timestamp, which v0.1 requires and the verifier checks.
-fn drop_unsigned_proofs(bundle: &mut Value) {
-    let Some(entries) = bundle
-        .pointer_mut("/verificationMaterial/tlogEntries")
-        .and_then(Value::as_array_mut)
-    else {
-        return;
-    };
-    for entry in entries.iter_mut().filter_map(Value::as_object_mut) {
-        let unsigned = entry.get("inclusionProof").is_some_and(|proof| {
-            proof
-                .pointer("/checkpoint/envelope")
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty)
-        });
-        if unsigned {
-            entry.remove("inclusionProof");
-        }
-    }
-}
-
-/// Bundle media types accepted: v0.1 to v0.3, including v0.3's older spelling.
-pub const BUNDLE_MEDIA_TYPES: [&str; 4] = [
-    "application/vnd.dev.sigstore.bundle+json;version=0.1",
-    "application/vnd.dev.sigstore.bundle+json;version=0.2",
-    "application/vnd.dev.sigstore.bundle+json;version=0.3",
-    "application/vnd.dev.sigstore.bundle.v0.3+json",
-];
 
 #[cfg(test)]
 mod tests;

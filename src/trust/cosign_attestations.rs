@@ -110,7 +110,84 @@ pub fn verify_cosign_attestation(
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use p256::ecdsa::Signature;
+    use p256::ecdsa::signature::Signer as _;
+
     use super::*;
+    use crate::trust::dsse::{IN_TOTO_PAYLOAD_TYPE, pae};
+    use crate::trust::identity::Identities;
+    use crate::trust::test_support::sigstore_fixtures as fx;
+    use crate::trust::{LoadedRoot, TrustKeys};
+
+    fn image() -> Digest {
+        format!("sha256:{}", "ab".repeat(32)).parse().unwrap()
+    }
+
+    /// A `.att` layer by the fixture key about [`image`], logged by the test Rekor or not.
+    fn layer(logged: bool) -> AttestationLayer {
+        let statement = serde_json::to_vec(&json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{ "name": "image", "digest": { "sha256": "ab".repeat(32) } }],
+            "predicateType": "https://slsa.dev/provenance/v1",
+            "predicate": { "runDetails": { "builder": { "id": "https://builder.test" } } },
+        }))
+        .unwrap();
+        let signature: Signature = fx::signing_key().sign(&pae(IN_TOTO_PAYLOAD_TYPE, &statement));
+        let envelope = json!({
+            "payloadType": IN_TOTO_PAYLOAD_TYPE,
+            "payload": STANDARD.encode(&statement),
+            "signatures": [{ "keyid": "", "sig": STANDARD.encode(signature.to_der().as_bytes()) }],
+        });
+        let rekor_bundle = logged.then(|| {
+            let log = fx::log_key("rekor");
+            let body = fx::dsse_body(&envelope, &fx::signing_public_pem());
+            let set = fx::signed_entry_timestamp(&log, &body, fx::INTEGRATED_TIME, fx::LOG_INDEX);
+            json!({
+                "SignedEntryTimestamp": STANDARD.encode(set),
+                "Payload": { "body": STANDARD.encode(&body), "integratedTime": fx::INTEGRATED_TIME,
+                             "logIndex": fx::LOG_INDEX, "logID": fx::log_id_hex(&log) },
+            })
+            .to_string()
+        });
+        AttestationLayer {
+            envelope,
+            annotations: SignerAnnotations {
+                certificate_pem: None,
+                rekor_bundle,
+            },
+        }
+    }
+
+    fn verifier(require_tlog: bool) -> SigstoreVerifier {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("trusted_root.json");
+        std::fs::write(&file, fx::trusted_root(&fx::log_key("rekor")).to_string()).unwrap();
+        let keys = TrustKeys::from_pems([("cosign.pub", fx::signing_public_pem().as_str())]).unwrap();
+        SigstoreVerifier::new(
+            &LoadedRoot::load(&file).unwrap(),
+            keys,
+            Identities::default(),
+            require_tlog,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_keyed_attestation_needs_its_log_entry_unless_the_log_is_off() {
+        let logged = verify_cosign_attestation(&verifier(true), &image(), &layer(true));
+        assert_eq!(logged.result, EvidenceResult::Pass, "{}", logged.reason);
+        assert_eq!(logged.details["tlog"], "verified");
+        assert_eq!(logged.details["builder_id"], "https://builder.test");
+        assert_eq!(logged.details["source"], "attestation_tag");
+        let unlogged = verify_cosign_attestation(&verifier(true), &image(), &layer(false));
+        assert_eq!(unlogged.details["check"], "tlog_present", "{}", unlogged.reason);
+        let lax = verify_cosign_attestation(&verifier(false), &image(), &layer(false));
+        assert_eq!(lax.result, EvidenceResult::Pass, "{}", lax.reason);
+        assert_eq!(lax.details["tlog"], "not_checked");
+        assert_eq!(lax.details["predicate_type"], "https://slsa.dev/provenance/v1");
+    }
 
     #[test]
     fn the_tag_follows_cosign() {

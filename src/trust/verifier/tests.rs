@@ -146,3 +146,21 @@ fn a_keyless_bundle_verifies_for_an_allowed_identity_only() {
     let (json, _) = fulcio::keyless_bundle(BLOB, &no_sct, &log);
     assert_eq!(check(verifier.verify(sha256_blob(), &bundle(&json))), "sct");
 }
+
+#[test]
+fn trusted_roots_with_windows_ending_at_the_signing_time_and_unknown_fields_verify() {
+    let (ca, log) = (TestFulcio::new("fulcio"), fx::log_key("rekor"));
+    let leaf = ca.issue(&LeafSpec::new(OIDC_ISSUER, WORKFLOW));
+    let (json, _) = fulcio::keyless_bundle(BLOB, &leaf, &log);
+    let mut root = fulcio::trusted_root(&log, &[&ca]);
+    // Windows are inclusive at their end: the signature was logged exactly then.
+    let end = "2024-01-01T00:00:00Z";
+    root["certificateAuthorities"][0]["validFor"]["end"] = json!(end);
+    root["tlogs"][0]["publicKey"]["validFor"]["end"] = json!(end);
+    // Fields this version does not know (newer roots add some) are ignored, not refused.
+    root["ctlogs"][0]["operator"] = json!("ct.test");
+    root["ctlogs"][0]["publicKey"]["extensions"] = json!({ "note": "x" });
+    let verifier =
+        SigstoreVerifier::new(&root_of(&root), TrustKeys::default(), allow(WORKFLOW), true).unwrap();
+    assert_eq!(check(verifier.verify(sha256_blob(), &bundle(&json))), "verified");
+}

@@ -135,12 +135,13 @@ impl RegistryConfig {
 pub struct TrustConfig {
     /// Cosign public keys (PEM, P-256) that signatures and attestations must verify with.
     pub cosign_public_key_files: Vec<PathBuf>,
-    /// Sigstore trusted root (`trusted_root.json`): its transparency-log keys check the signed
-    /// entry timestamps of sigstore bundles, its Fulcio CAs the certificates of keyless ones.
+    /// Sigstore trusted root (`trusted_root.json`): the transparency logs, Fulcio CAs, CT logs
+    /// and timestamp authorities the sigstore verifier checks every signature against.
     pub trusted_root_file: Option<PathBuf>,
     /// Identities (OIDC issuer and subject or subject regex) a keyless signature may have.
     pub keyless_identities: Vec<crate::trust::KeylessIdentity>,
-    /// Whether a sigstore bundle must carry a transparency-log entry.
+    /// Whether a keyed signature (cosign `.sig`/`.att` layer or sigstore bundle) needs a valid
+    /// transparency-log entry for exactly that signature; keyless ones always do.
     pub require_tlog: bool,
     /// Whether registration queues a verification job (run by the worker, off the request path).
     pub verify_on_register: bool,

@@ -10,8 +10,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::{Db, TestApp, token};
 use gatehouse::domain::{Digest, EvidenceResult};
-use gatehouse::trust::TrustKeys;
 use gatehouse::trust::model_signing::verify_model_signing_bundle;
+use gatehouse::trust::{Identities, LoadedRoot, SigstoreVerifier, TrustKeys};
 use serde_json::{Value, json};
 
 /// The model digest `model_signing` computed for fixtures/bundles/tiny-model: sha256 over the
@@ -47,7 +47,14 @@ fn check(
     require_tlog: bool,
 ) -> (EvidenceResult, String, Value) {
     let digest: Digest = digest.parse().unwrap();
-    let e = verify_model_signing_bundle(&keys(key_file), &digest, bundle, require_tlog);
+    let verifier = SigstoreVerifier::new(
+        &LoadedRoot::empty().unwrap(),
+        keys(key_file),
+        Identities::default(),
+        require_tlog,
+    )
+    .unwrap();
+    let e = verify_model_signing_bundle(&verifier, &digest, bundle);
     assert_eq!(e.evidence_type, "blob_bundle");
     (e.result, e.reason, e.details)
 }
@@ -85,14 +92,14 @@ fn another_key_another_model_and_edited_statements_fail_on_their_check() {
     let bundle = fixture_bundle();
     fails_on(
         check(&bundle, MODEL_DIGEST, "fixtures/cosign/other.pub", false),
-        "dsse_envelope",
+        "signature",
         "signature does not verify",
     );
     let other = format!("sha256:{}", "ab".repeat(32));
     fails_on(
         check(&bundle, &other, "fixtures/cosign/cosign.pub", false),
-        "dsse_envelope",
-        "subject digests do not include",
+        "digest",
+        "does not match any subject",
     );
     // Swapping a file digest in the signed statement breaks the signature.
     let mut edited = statement(&bundle);
@@ -104,7 +111,7 @@ fn another_key_another_model_and_edited_statements_fail_on_their_check() {
             "fixtures/cosign/cosign.pub",
             false,
         ),
-        "dsse_envelope",
+        "signature",
         "signature does not verify",
     );
 }
@@ -115,14 +122,19 @@ fn a_transparency_log_requirement_and_keyless_material_are_refused_clearly() {
     fails_on(
         check(&bundle, MODEL_DIGEST, "fixtures/cosign/cosign.pub", true),
         "tlog_present",
-        "a transparency-log entry is required",
+        "no transparency-log entry",
     );
+    // Certificate material with no keyless identity configured cannot pass.
     let mut keyless = bundle.clone();
-    keyless["verificationMaterial"] = json!({ "certificate": { "rawBytes": "AA==" } });
+    keyless["verificationMaterial"]["certificate"] = json!({ "rawBytes": "AA==" });
+    keyless["verificationMaterial"]
+        .as_object_mut()
+        .unwrap()
+        .remove("publicKey");
     fails_on(
         check(&keyless, MODEL_DIGEST, "fixtures/cosign/cosign.pub", false),
-        "verification_material",
-        "key mode only",
+        "keyless_configured",
+        "no `trust.keyless_identities`",
     );
     let mut unknown = bundle;
     unknown["mediaType"] = json!("application/json");
@@ -195,7 +207,7 @@ async fn a_model_registered_with_its_signing_bundle_becomes_verified_and_a_forge
     assert_eq!(failed["trust_state"], "failed_verification", "{failed}");
     let evidence = bundle_evidence(&failed);
     assert_eq!(evidence["result"], "fail", "{evidence}");
-    assert_eq!(evidence["details"]["check"], json!("dsse_envelope"), "{evidence}");
+    assert_eq!(evidence["details"]["check"], json!("digest"), "{evidence}");
     app.shutdown().await;
 }
 

@@ -81,12 +81,18 @@ fn signature(artifact: &Value) -> Value {
     found[0].clone()
 }
 
-/// A keyed DSSE bundle (public-key material) around an in-toto statement about `subject`.
+/// A keyed DSSE bundle (public-key material) around an in-toto statement about `subject`,
+/// logged as a `dsse` entry by the test Rekor.
 fn dsse_bundle(subject: &str, predicate_type: &str) -> Value {
+    let envelope = common::cosign::dsse_envelope(&key("cosign.key"), subject, predicate_type);
+    let body = fx::dsse_body(&envelope, &common::cosign::public_pem(&key("cosign.key")));
     json!({
         "mediaType": fx::BUNDLE_V03,
-        "verificationMaterial": { "publicKey": { "hint": "" } },
-        "dsseEnvelope": common::cosign::dsse_envelope(&key("cosign.key"), subject, predicate_type),
+        "verificationMaterial": {
+            "publicKey": { "hint": "" },
+            "tlogEntries": [fx::dsse_tlog_entry(&fx::log_key("rekor"), &body)],
+        },
+        "dsseEnvelope": envelope,
     })
 }
 
@@ -137,7 +143,7 @@ async fn a_referrer_bundle_over_another_digest_fails_naming_the_digest_check() {
     assert_eq!(artifact["signature_verified"], false);
     let evidence = signature(&artifact);
     assert_eq!(evidence["result"], "fail");
-    assert_eq!(evidence["details"]["check"], "message_digest", "{evidence}");
+    assert_eq!(evidence["details"]["check"], "digest", "{evidence}");
     let reason = evidence["reason"].as_str().unwrap();
     assert!(
         reason.contains(&other.digest) && reason.contains(&image.digest),
@@ -160,7 +166,7 @@ async fn a_tampered_referrer_bundle_fails() {
     let artifact = register_and_verify(&app, &image).await;
     assert_eq!(artifact["trust_state"], "failed_verification", "{artifact}");
     let evidence = signature(&artifact);
-    assert_eq!(evidence["details"]["check"], "signature_verifies", "{evidence}");
+    assert_eq!(evidence["details"]["check"], "signature", "{evidence}");
     assert_eq!(evidence["details"]["source"], "referrers", "{evidence}");
 }
 
@@ -243,7 +249,7 @@ async fn dsse_referrer_bundles_are_attestations_whose_subject_must_be_the_image(
     assert_eq!(artifact["signature_verified"], true, "{artifact}");
     let attestation = &evidence_of(&artifact, "attestation")[0];
     assert_eq!(attestation["result"], "fail");
-    assert_eq!(attestation["details"]["check"], "subject_digest", "{attestation}");
+    assert_eq!(attestation["details"]["check"], "digest", "{attestation}");
     assert!(
         attestation["reason"].as_str().unwrap().contains("subject"),
         "{attestation}"
@@ -258,7 +264,8 @@ async fn a_registry_without_the_referrers_api_falls_back_to_the_signature_tag() 
         return;
     }
     let stack = stack_with(Db::sqlite(), |c| {
-        c.trust.cosign_public_key_files = vec![key("cosign.pub")]
+        c.trust.cosign_public_key_files = vec![key("cosign.pub")];
+        c.trust.trusted_root_file = Some(common::cosign::test_trusted_root_file());
     })
     .await;
     let intent = publish_intent(

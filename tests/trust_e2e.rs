@@ -1,7 +1,8 @@
 //! Trust end to end: images pushed with skopeo through publish intents, cosign-format signatures
-//! made by the test's own signer (separate from the verifier) and pushed beside them, verified by
-//! the gateway against configured keys; verification queued by a registry notification survives
-//! a restart.
+//! and attestations made and logged in a test Rekor by the test's own signer (separate from the
+//! verifier) and pushed beside them, verified by the gateway against configured keys and the
+//! trusted root naming that log; verification queued by a registry notification survives a
+//! restart.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -16,6 +17,12 @@ use serde_json::{Value, json};
 
 fn key(name: &str) -> std::path::PathBuf {
     common::repo_path(&format!("fixtures/cosign/{name}"))
+}
+
+/// Trusts `public` and the test Rekor the signatures are logged in.
+fn trusting(c: &mut gatehouse::Config, public: &str) {
+    c.trust.cosign_public_key_files = vec![key(public)];
+    c.trust.trusted_root_file = Some(common::cosign::test_trusted_root_file());
 }
 
 /// Pushes an image through a publish intent; answers its digest once the notification registered it.
@@ -93,10 +100,7 @@ async fn keyed_cosign_signatures_decide_the_trust_state() {
     if !common::registry::tools_available() {
         return;
     }
-    let stack = stack_with(Db::sqlite(), |c| {
-        c.trust.cosign_public_key_files = vec![key("cosign.pub")]
-    })
-    .await;
+    let stack = stack_with(Db::sqlite(), |c| trusting(c, "cosign.pub")).await;
 
     // Signed with the configured key: verified, and the evidence names the key.
     let signed = push_through_intent(&stack, "signed", "signed image").await;
@@ -151,10 +155,7 @@ async fn attestations_stored_beside_the_image_feed_the_policy() {
     if !common::registry::tools_available() {
         return;
     }
-    let stack = stack_with(Db::sqlite(), |c| {
-        c.trust.cosign_public_key_files = vec![key("cosign.pub")]
-    })
-    .await;
+    let stack = stack_with(Db::sqlite(), |c| trusting(c, "cosign.pub")).await;
     let digest = push_through_intent(&stack, "attested", "attested image").await;
     let repository = "gpuaas/apps/team-a/attested";
     sign(&stack, repository, &digest, "cosign.key").await;
@@ -173,6 +174,7 @@ async fn attestations_stored_beside_the_image_feed_the_policy() {
         repository,
         &digest,
         &envelope,
+        Some(&key("cosign.key")),
         &Auth::Token(&token.token),
     )
     .await
@@ -195,6 +197,7 @@ async fn attestations_stored_beside_the_image_feed_the_policy() {
         attestation["details"]["builder_id"], "https://ci.example/builder",
         "{attestation}"
     );
+    assert_eq!(attestation["details"]["tlog"], "verified", "{attestation}");
 
     // A statement about another digest, attached through the API, fails naming the check.
     let id = body["id"].as_str().unwrap();
@@ -221,6 +224,8 @@ async fn attestations_stored_beside_the_image_feed_the_policy() {
         .find(|e| e["type"] == "attestation" && e["result"] == "fail")
         .unwrap();
     assert!(failed["reason"].as_str().unwrap().contains("subject"), "{failed}");
+    // A bare envelope has no log entry: checked with the configured keys, named like the rest.
+    assert_eq!(failed["details"]["check"], "digest", "{failed}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,10 +233,7 @@ async fn the_same_image_verified_against_another_key_fails() {
     if !common::registry::tools_available() {
         return;
     }
-    let stack = stack_with(Db::sqlite(), |c| {
-        c.trust.cosign_public_key_files = vec![key("other.pub")]
-    })
-    .await;
+    let stack = stack_with(Db::sqlite(), |c| trusting(c, "other.pub")).await;
     let digest = push_through_intent(&stack, "signed", "signed image").await;
     sign(&stack, "gpuaas/apps/team-a/signed", &digest, "cosign.key").await;
     let body = verify(&stack.app, &digest).await;
@@ -245,7 +247,7 @@ async fn verification_queued_by_a_notification_survives_a_restart() {
         return;
     }
     let configure = |c: &mut gatehouse::Config| {
-        c.trust.cosign_public_key_files = vec![key("cosign.pub")];
+        trusting(c, "cosign.pub");
         c.trust.verify_on_register = true;
     };
     // An ingest-only gateway acknowledges the notifications and stops before applying them.

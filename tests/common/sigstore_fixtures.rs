@@ -89,6 +89,37 @@ pub fn keyed_bundle(blob: &[u8], log: &SigningKey) -> KeyedBundle {
     }
 }
 
+/// A Rekor v2 bundle by the fixture key over `blob`: a `hashedrekord` v0.0.2 entry with an
+/// inclusion proof under a checkpoint signed by `log`, and no SET or integrated time (Rekor v2
+/// has neither; a keyed signature needs no signing time).
+pub fn keyed_bundle_v2(blob: &[u8], log: &SigningKey) -> KeyedBundle {
+    let mut made = keyed_bundle(blob, log);
+    let digest = Sha256::digest(blob);
+    let signature = made.bundle["messageSignature"]["signature"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let public_der = signing_key().verifying_key().to_public_key_der().unwrap();
+    let body = format!(
+        concat!(
+            r#"{{"apiVersion":"0.0.2","kind":"hashedrekord","spec":{{"hashedRekordV002":{{"#,
+            r#""data":{{"algorithm":"SHA2_256","digest":"{}"}},"signature":{{"content":"{}","#,
+            r#""verifier":{{"keyDetails":"PKIX_ECDSA_P256_SHA_256","publicKey":{{"rawBytes":"{}"}}}}}}}}}}}}"#
+        ),
+        STANDARD.encode(digest),
+        signature,
+        STANDARD.encode(public_der.as_bytes()),
+    )
+    .into_bytes();
+    let mut entry = tlog_entry(log, &body, INTEGRATED_TIME, LOG_INDEX);
+    let entry_fields = entry.as_object_mut().unwrap();
+    entry_fields.remove("inclusionPromise");
+    entry_fields.remove("integratedTime");
+    entry["kindVersion"] = json!({ "kind": "hashedrekord", "version": "0.0.2" });
+    made.bundle["verificationMaterial"]["tlogEntries"] = json!([entry]);
+    made
+}
+
 /// The Rekor `hashedrekord` v0.0.1 entry body, as the log canonicalizes it (RFC 8785: keys
 /// sorted, no whitespace), for a keyed signature.
 pub fn hashedrekord_body(hash_hex: &str, signature: &[u8], public_pem: &str) -> Vec<u8> {
@@ -104,6 +135,31 @@ pub fn hashedrekord_body(hash_hex: &str, signature: &[u8], public_pem: &str) -> 
         STANDARD.encode(public_pem.as_bytes()),
     )
     .into_bytes()
+}
+
+/// The Rekor `dsse` v0.0.1 entry body for a DSSE envelope's one signature by `verifier_pem` (a
+/// public key or certificate PEM), keys in sorted order as the log canonicalizes them.
+pub fn dsse_body(envelope: &Value, verifier_pem: &str) -> Vec<u8> {
+    let payload = STANDARD.decode(envelope["payload"].as_str().unwrap()).unwrap();
+    let envelope_bytes = serde_json::to_vec(envelope).unwrap();
+    format!(
+        concat!(
+            r#"{{"apiVersion":"0.0.1","kind":"dsse","spec":{{"envelopeHash":{{"algorithm":"sha256","value":"{}"}},"#,
+            r#""payloadHash":{{"algorithm":"sha256","value":"{}"}},"signatures":[{{"signature":"{}","verifier":"{}"}}]}}}}"#
+        ),
+        hex::encode(Sha256::digest(&envelope_bytes)),
+        hex::encode(Sha256::digest(&payload)),
+        envelope["signatures"][0]["sig"].as_str().unwrap(),
+        STANDARD.encode(verifier_pem.as_bytes()),
+    )
+    .into_bytes()
+}
+
+/// A bundle `tlogEntries[]` item of kind `dsse` v0.0.1 for `body` (see [`dsse_body`]).
+pub fn dsse_tlog_entry(log: &SigningKey, body: &[u8]) -> Value {
+    let mut entry = tlog_entry(log, body, INTEGRATED_TIME, LOG_INDEX);
+    entry["kindVersion"] = json!({ "kind": "dsse", "version": "0.0.1" });
+    entry
 }
 
 /// The signed entry timestamp (DER ECDSA) `log` gives `body` at `integrated_time` and `log_index`.
@@ -140,10 +196,24 @@ pub fn tlog_entry(log: &SigningKey, body: &[u8], integrated_time: i64, log_index
             "rootHash": STANDARD.encode(root),
             "treeSize": TREE_SIZE.to_string(),
             "hashes": path.iter().map(|h| STANDARD.encode(h)).collect::<Vec<_>>(),
-            "checkpoint": { "envelope": "" },
+            "checkpoint": { "envelope": checkpoint(log, TREE_SIZE, &root) },
         },
         "canonicalizedBody": body_b64,
     })
+}
+
+/// The origin line of the fake log's checkpoints.
+pub const CHECKPOINT_ORIGIN: &str = "rekor.test - 1";
+
+/// The signed note (checkpoint) `log` gives a tree of `tree_size` with `root`: the body
+/// `origin\nsize\nbase64(root)\n`, a blank line, and `— <name> base64(key hint || DER ECDSA)` where
+/// the key hint is the first four bytes of the log id.
+pub fn checkpoint(log: &SigningKey, tree_size: u64, root: &[u8; 32]) -> String {
+    let body = format!("{CHECKPOINT_ORIGIN}\n{tree_size}\n{}\n", STANDARD.encode(root));
+    let signature: Signature = log.sign(body.as_bytes());
+    let mut hinted = hex::decode(log_id_hex(log)).unwrap()[..4].to_vec();
+    hinted.extend_from_slice(signature.to_der().as_bytes());
+    format!("{body}\n\u{2014} rekor.test {}\n", STANDARD.encode(hinted))
 }
 
 /// A sigstore `trusted_root.json` with one Rekor log.

@@ -28,7 +28,7 @@ use crate::registry::{RegistryClient, TokenSigner};
 use crate::store::PolicyChangeListener;
 use crate::trust::cache::{VerificationCache, trust_config_hash};
 use crate::trust::content::ContentFetcher;
-use crate::trust::{Identities, Keyless, TrustKeys, TrustedRoot};
+use crate::trust::{Identities, LoadedRoot, SigstoreVerifier, TrustKeys};
 
 /// A built, bound, not yet serving gateway.
 pub struct Application {
@@ -409,18 +409,19 @@ fn object_tokens(config: &Config) -> anyhow::Result<Option<ObjectTokens>> {
     Ok(Some(tokens))
 }
 
-/// Loads the trust keys, the trusted root (log keys, Fulcio CAs) and the keyless identities
-/// once; a bad file or identity stops start-up naming its config key.
+/// Loads the trust keys, the trusted root (logs, Fulcio CAs, CT logs, timestamp authorities) and
+/// the keyless identities once into the sigstore verifier; a bad file or identity stops start-up
+/// naming its config key.
 fn trust_setup(config: &Config) -> anyhow::Result<TrustSetup> {
     let keys = TrustKeys::load(&config.trust.cosign_public_key_files)
         .map_err(|e| anyhow::anyhow!("config key `trust.cosign_public_key_files`: {e}"))?;
+    let root_key = |e: &dyn std::fmt::Display| anyhow::anyhow!("config key `trust.trusted_root_file`: {e}");
     let root = match &config.trust.trusted_root_file {
-        Some(file) => TrustedRoot::load(file)
-            .map_err(|e| anyhow::anyhow!("config key `trust.trusted_root_file`: {e}"))?,
-        None => TrustedRoot::default(),
+        Some(file) => LoadedRoot::load(file).map_err(|e| root_key(&e))?,
+        None => LoadedRoot::empty().map_err(|e| root_key(&e))?,
     };
     let identities = Identities::compile(&config.trust.keyless_identities)?;
-    if !identities.is_empty() && root.authorities.is_empty() {
+    if !identities.is_empty() && !root.has_certificate_authorities() {
         bail!(
             "config key `trust.keyless_identities` needs `trust.trusted_root_file` with at least one Fulcio certificate authority"
         );
@@ -444,11 +445,20 @@ fn trust_setup(config: &Config) -> anyhow::Result<TrustSetup> {
             .map(|k| k.key_id.as_bytes())
             .chain([root.content_hash.as_slice(), rules.as_bytes()]),
     );
+    let verifier =
+        SigstoreVerifier::new(&root, keys, identities, config.trust.require_tlog).map_err(|e| {
+            let file = config
+                .trust
+                .trusted_root_file
+                .as_ref()
+                .map_or_else(|| "(none)".to_owned(), |f| f.display().to_string());
+            anyhow::anyhow!(
+                "config key `trust.trusted_root_file`: `{file}` is not a usable sigstore trusted root: {e}"
+            )
+        })?;
     Ok(TrustSetup {
         cache: VerificationCache::new(config_hash),
-        keys,
-        logs: root.logs.clone(),
-        keyless: Keyless::new(&root, identities),
+        verifier,
         content,
         config: config.trust.clone(),
     })

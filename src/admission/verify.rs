@@ -16,13 +16,12 @@ use crate::domain::{
 use crate::policy::{Action, Resource};
 use crate::registry::RegistryClient;
 use crate::store::ArtifactChange;
-use crate::trust::Keyless;
-use crate::trust::TrustKeys;
-use crate::trust::bundle::{BundleTrust, TransparencyLogKeys, verify_blob_bundle};
+use crate::trust::SigstoreVerifier;
+use crate::trust::bundle::verify_blob_bundle;
 use crate::trust::cache::VerificationCache;
 use crate::trust::content::ContentFetcher;
 use crate::trust::cosign::{fetch_signatures, verify_signatures};
-use crate::trust::cosign_attestations::fetch_attestations;
+use crate::trust::cosign_attestations::{AttestationLayer, fetch_attestations, verify_cosign_attestation};
 use crate::trust::dsse::{passing_predicate_types, verify_attestation};
 use crate::trust::model_signing::{is_dsse_bundle, verify_model_signing_bundle};
 use crate::trust::referrers::{
@@ -31,12 +30,9 @@ use crate::trust::referrers::{
 
 /// The trust material and rules, loaded once at start-up.
 pub struct TrustSetup {
-    /// Public keys signatures and attestations must verify with.
-    pub keys: TrustKeys,
-    /// Transparency-log keys (from the trusted root) for sigstore bundles.
-    pub logs: TransparencyLogKeys,
-    /// Fulcio CAs (from the trusted root) and identities for keyless signatures and bundles.
-    pub keyless: Keyless,
+    /// The sigstore verifier (trusted root, managed keys, keyless identities, log rule) every
+    /// signature, attestation and bundle is checked with.
+    pub verifier: SigstoreVerifier,
     /// Downloads reachable blobs to hash them, when `[trust.content_fetch]` is on.
     pub content: Option<ContentFetcher>,
     /// Results of checks already made on the same material under the same configuration.
@@ -214,11 +210,7 @@ impl Admission {
             // Signatures live in the registry: look when they are required, or when there are
             // keys to check them with and a registry to ask.
             match self.registry_reader(artifact).await? {
-                Some(reader)
-                    if !self.trust.keys.is_empty()
-                        || self.trust.keyless.is_configured()
-                        || signature_required =>
-                {
+                Some(reader) if self.trust.verifier.is_configured() || signature_required => {
                     let layers = bounded(fetch_signatures(
                         reader.client,
                         artifact.repository.as_str(),
@@ -231,12 +223,7 @@ impl Admission {
                         self.trust
                             .cache
                             .get_or_verify("signature", &artifact.digest, &material, || {
-                                verify_signatures(
-                                    &self.trust.keys,
-                                    &self.trust.keyless,
-                                    &artifact.digest,
-                                    &layers,
-                                )
+                                verify_signatures(&self.trust.verifier, &artifact.digest, &layers)
                             });
                     // Bundles attached as OCI 1.1 referrers, beside cosign's tags.
                     let found = bounded(fetch_referrer_bundles(
@@ -269,8 +256,8 @@ impl Admission {
                         &reader.token,
                     ))
                     .await?;
-                    for envelope in &stored {
-                        evidence.push(self.checked_attachment(artifact, envelope).await);
+                    for layer in &stored {
+                        evidence.push(self.checked_attestation_layer(artifact, layer).await);
                     }
                 }
                 None if signature_required => evidence.push(Evidence {
@@ -308,26 +295,44 @@ impl Admission {
     async fn checked_attachment(&self, artifact: &Artifact, attachment: &Value) -> Evidence {
         let material = serde_json::to_vec(attachment).unwrap_or_default();
         let digest = &artifact.digest;
-        let require_tlog = self.trust.config.require_tlog;
+        let verifier = &self.trust.verifier;
         self.trust
             .cache
             .get_or_verify("attachment", digest, &material, || {
                 if is_sigstore_bundle(attachment) && is_dsse_bundle(attachment) {
-                    verify_model_signing_bundle(&self.trust.keys, digest, attachment, require_tlog)
+                    verify_model_signing_bundle(verifier, digest, attachment)
                 } else if is_sigstore_bundle(attachment) {
-                    verify_blob_bundle(
-                        &BundleTrust {
-                            keys: &self.trust.keys,
-                            logs: &self.trust.logs,
-                            keyless: &self.trust.keyless,
-                            require_tlog,
-                        },
-                        digest,
-                        attachment,
-                    )
+                    verify_blob_bundle(verifier, digest, attachment)
                 } else {
-                    verify_attestation(&self.trust.keys, digest, attachment)
+                    // A bare envelope has no log entry to check: configured keys only.
+                    verify_attestation(verifier.keys(), digest, attachment)
                 }
+            })
+            .await
+    }
+
+    /// One cosign `.att` layer's check, remembered by its envelope and annotations.
+    async fn checked_attestation_layer(&self, artifact: &Artifact, layer: &AttestationLayer) -> Evidence {
+        let envelope = serde_json::to_vec(&layer.envelope).unwrap_or_default();
+        let material = framed([
+            envelope.as_slice(),
+            layer
+                .annotations
+                .certificate_pem
+                .as_deref()
+                .unwrap_or_default()
+                .as_bytes(),
+            layer
+                .annotations
+                .rekor_bundle
+                .as_deref()
+                .unwrap_or_default()
+                .as_bytes(),
+        ]);
+        self.trust
+            .cache
+            .get_or_verify("attestation_layer", &artifact.digest, &material, || {
+                verify_cosign_attestation(&self.trust.verifier, &artifact.digest, layer)
             })
             .await
     }
@@ -339,16 +344,10 @@ impl Admission {
             Err(failure) => failure.reason.as_bytes(),
         };
         let material = framed([bundle.manifest.as_bytes(), content]);
-        let trust = BundleTrust {
-            keys: &self.trust.keys,
-            logs: &self.trust.logs,
-            keyless: &self.trust.keyless,
-            require_tlog: self.trust.config.require_tlog,
-        };
         self.trust
             .cache
             .get_or_verify("referrer", &artifact.digest, &material, || {
-                verify_referrer_bundle(&trust, &artifact.digest, bundle)
+                verify_referrer_bundle(&self.trust.verifier, &artifact.digest, bundle)
             })
             .await
     }
@@ -448,8 +447,18 @@ fn signature_material(layers: &[crate::trust::SignatureLayer]) -> Vec<u8> {
             &layer.payload[..],
             layer.signature_b64.as_bytes(),
             layer.media_type.as_bytes(),
-            layer.certificate_pem.as_deref().unwrap_or_default().as_bytes(),
-            layer.rekor_bundle.as_deref().unwrap_or_default().as_bytes(),
+            layer
+                .annotations
+                .certificate_pem
+                .as_deref()
+                .unwrap_or_default()
+                .as_bytes(),
+            layer
+                .annotations
+                .rekor_bundle
+                .as_deref()
+                .unwrap_or_default()
+                .as_bytes(),
         ]
     }))
 }

@@ -1,7 +1,8 @@
 //! Cosign image signatures (sigstore/cosign `specs/SIGNATURE_SPEC.md`): found under the
 //! `<alg>-<hex>.sig` tag, one simple-signing payload per layer, the base64 DER ECDSA signature
-//! over the payload bytes in the layer's `dev.cosignproject.cosign/signature` annotation;
-//! verified with a configured key, or keyless (`cosign_keyless`) with a Fulcio certificate.
+//! over the payload bytes in the layer's `dev.cosignproject.cosign/signature` annotation. Each
+//! layer becomes a sigstore bundle (`cosign_layer`) checked by the shared verifier: keyed with a
+//! configured key or keyless with a Fulcio certificate, with its Rekor entry either way.
 
 use std::collections::HashMap;
 
@@ -9,18 +10,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chrono::Utc;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::domain::{Digest, Evidence, EvidenceResult};
 use crate::registry::{RegistryClient, RegistryClientError};
 
-use super::Failure;
-
-use super::cosign_keyless::{
-    self, CERTIFICATE_ANNOTATION, KeylessFailure, KeylessSigner, REKOR_BUNDLE_ANNOTATION,
+use super::cosign_layer::{
+    CERTIFICATE_ANNOTATION, REKOR_BUNDLE_ANNOTATION, Signed, SignerAnnotations, layer_bundle,
 };
-use super::keyless::Keyless;
-use super::keys::{NamedKey, TrustKeys};
+use super::verifier::{Artifact, Rejected, SigstoreVerifier, Verified};
 
 /// Media type of a cosign simple-signing payload layer.
 pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -42,11 +40,8 @@ pub struct SignatureLayer {
     pub signature_b64: String,
     /// The layer's media type.
     pub media_type: String,
-    /// `dev.sigstore.cosign/certificate`: the Fulcio signing certificate (PEM) of a keyless
-    /// signature.
-    pub certificate_pem: Option<String>,
-    /// `dev.sigstore.cosign/bundle`: the Rekor entry of a keyless signature.
-    pub rekor_bundle: Option<String>,
+    /// The signer's certificate and Rekor entry annotations.
+    pub annotations: SignerAnnotations,
 }
 
 /// Why signatures could not be fetched (the registry, not the signature, is at fault).
@@ -109,11 +104,18 @@ pub async fn fetch_signatures(
         .map(|(mut layer, payload)| SignatureLayer {
             payload,
             signature_b64: layer.annotations.remove(SIGNATURE_ANNOTATION).unwrap_or_default(),
-            certificate_pem: layer.annotations.remove(CERTIFICATE_ANNOTATION),
-            rekor_bundle: layer.annotations.remove(REKOR_BUNDLE_ANNOTATION),
+            annotations: signer_annotations(&mut layer.annotations),
             media_type: layer.media_type,
         })
         .collect())
+}
+
+/// The certificate and Rekor annotations of a layer.
+pub(super) fn signer_annotations(annotations: &mut HashMap<String, String>) -> SignerAnnotations {
+    SignerAnnotations {
+        certificate_pem: annotations.remove(CERTIFICATE_ANNOTATION),
+        rekor_bundle: annotations.remove(REKOR_BUNDLE_ANNOTATION),
+    }
 }
 
 /// Which cosign tag to read, and how much of it.
@@ -184,104 +186,71 @@ struct Image {
     docker_manifest_digest: String,
 }
 
-/// Who signed a layer: a configured key, or a Fulcio certificate that passed the keyless checks.
-enum Signer<'k> {
-    Key(&'k NamedKey),
-    Keyless(Box<KeylessSigner>),
-}
-
 /// How far one layer got towards passing.
-enum Outcome<'k> {
+enum Outcome {
     NotSimpleSigningLayer(String),
     BadEncoding,
-    NoKeyVerifies,
-    Keyless(Box<KeylessFailure>),
-    NotCosignDocument(Signer<'k>),
-    OtherDigest(Signer<'k>, String),
-    Verified(Signer<'k>),
+    Failed(Rejected),
+    NotCosignDocument(Verified),
+    OtherDigest(Verified, String),
+    Verified(Verified),
 }
 
-impl Outcome<'_> {
+impl Outcome {
     /// Higher is closer to a pass: the failure reported is the one that got furthest.
     fn rank(&self) -> u8 {
         match self {
             Self::NotSimpleSigningLayer(_) => 0,
             Self::BadEncoding => 10,
-            Self::NoKeyVerifies => 20,
-            Self::Keyless(failure) => 21 + failure.stage,
-            Self::NotCosignDocument(_) => 30,
-            Self::OtherDigest(..) => 40,
+            Self::Failed(rejected) => match rejected.failure.check {
+                "key_configured" | "keyless_configured" => 15,
+                "signature" => 20,
+                "identity" => 35,
+                _ => 30,
+            },
+            Self::NotCosignDocument(_) => 40,
+            Self::OtherDigest(..) => 45,
             Self::Verified(_) => 50,
         }
     }
 }
 
-fn check_layer<'k>(
-    keys: &'k TrustKeys,
-    keyless: &Keyless,
-    digest: &Digest,
-    layer: &SignatureLayer,
-) -> Outcome<'k> {
+fn check_layer(verifier: &SigstoreVerifier, digest: &Digest, layer: &SignatureLayer) -> Outcome {
     if layer.media_type != SIMPLE_SIGNING_MEDIA_TYPE {
         return Outcome::NotSimpleSigningLayer(layer.media_type.clone());
     }
     let Ok(signature) = STANDARD.decode(layer.signature_b64.trim()) else {
         return Outcome::BadEncoding;
     };
-    let signer = if let Some(key) = keys.verify_der(&layer.payload, &signature) {
-        Signer::Key(key)
-    } else if let Some(certificate) = &layer.certificate_pem {
-        let bundle = layer.rekor_bundle.as_deref();
-        match cosign_keyless::check(keyless, &layer.payload, &signature, certificate, bundle) {
-            Ok(signer) => Signer::Keyless(Box::new(signer)),
-            Err(failure) => return Outcome::Keyless(Box::new(failure)),
-        }
-    } else {
-        return Outcome::NoKeyVerifies;
+    let signed = Signed::Payload {
+        payload: &layer.payload,
+        signature: &signature,
+    };
+    let verified = match layer_bundle(&signed, &layer.annotations)
+        .map_err(Rejected::from)
+        .and_then(|bundle| verifier.verify(Artifact::Bytes(&layer.payload), &bundle))
+    {
+        Ok(verified) => verified,
+        Err(rejected) => return Outcome::Failed(rejected),
     };
     // Only a payload a trusted signer signed is read at all.
     match serde_json::from_slice::<SimpleSigning>(&layer.payload) {
         Ok(doc) if doc.critical.kind == COSIGN_SIGNATURE_TYPE => {
             let signed = doc.critical.image.docker_manifest_digest;
             if signed == digest.as_str() {
-                Outcome::Verified(signer)
+                Outcome::Verified(verified)
             } else {
-                Outcome::OtherDigest(signer, signed)
+                Outcome::OtherDigest(verified, signed)
             }
         }
-        _ => Outcome::NotCosignDocument(signer),
-    }
-}
-
-/// Records who signed in `details`; answers how to name them in a reason.
-fn name_signer(details: &mut Value, signer: &Signer<'_>) -> String {
-    match signer {
-        Signer::Key(key) => {
-            details["key_id"] = json!(key.key_id);
-            details["key_file"] = json!(key.file_name);
-            format!("key `{}` ({})", key.key_id, key.file_name)
-        }
-        Signer::Keyless(signer) => {
-            details["identity"] = json!(signer.identity);
-            details["certificate_authority"] = json!(signer.authority);
-            details["tlog_entry"] = json!({
-                "log_id": signer.log_id,
-                "log_index": signer.log_index,
-                "integrated_time": signer.integrated_time,
-            });
-            format!(
-                "{} with a certificate from `{}`, logged in `{}` at index {}",
-                signer.identity, signer.authority, signer.log_id, signer.log_index
-            )
-        }
+        _ => Outcome::NotCosignDocument(verified),
     }
 }
 
 /// One `signature` evidence record: pass when any layer is a trusted signature of `digest`, by
-/// a configured key or a keyless signer with an allowed identity.
+/// a configured key or a keyless signer with an allowed identity, logged as configured.
 pub fn verify_signatures(
-    keys: &TrustKeys,
-    keyless: &Keyless,
+    verifier: &SigstoreVerifier,
     digest: &Digest,
     layers: &[SignatureLayer],
 ) -> Evidence {
@@ -289,11 +258,11 @@ pub fn verify_signatures(
     let mut details = json!({ "signature_tag": tag, "layers_checked": layers.len() });
     let best = layers
         .iter()
-        .map(|l| check_layer(keys, keyless, digest, l))
+        .map(|l| check_layer(verifier, digest, l))
         .max_by_key(Outcome::rank);
     let fail = EvidenceResult::Fail;
     let (result, check, reason) = match best {
-        _ if keys.is_empty() && !keyless.is_configured() => (
+        _ if !verifier.is_configured() => (
             fail,
             "key_configured",
             "no cosign public key is configured, nor any keyless identity".to_owned(),
@@ -313,33 +282,25 @@ pub fn verify_signatures(
             "signature_encoding",
             "signature annotation is not base64".to_owned(),
         ),
-        Some(Outcome::NoKeyVerifies) => (
-            fail,
-            "signature_verifies",
-            "signature does not verify with any configured key".to_owned(),
-        ),
-        Some(Outcome::Keyless(failure)) => {
-            if let Some(identity) = &failure.identity {
-                details["identity"] = json!(identity);
-            }
-            let Failure { check, reason } = failure.failure;
-            (fail, check, reason)
+        Some(Outcome::Failed(rejected)) => {
+            rejected.describe(&mut details);
+            (fail, rejected.failure.check, rejected.failure.reason)
         }
-        Some(Outcome::NotCosignDocument(signer)) => {
-            name_signer(&mut details, &signer);
+        Some(Outcome::NotCosignDocument(verified)) => {
+            verified.describe(&mut details);
             let reason = "signed payload is not a cosign simple-signing document".to_owned();
             (fail, "payload_format", reason)
         }
-        Some(Outcome::OtherDigest(signer, signed)) => {
-            name_signer(&mut details, &signer);
+        Some(Outcome::OtherDigest(verified, signed)) => {
+            verified.describe(&mut details);
             let reason = format!("signed payload names digest `{signed}`, not `{digest}`");
             details["signed_digest"] = json!(signed);
             (fail, "payload_digest", reason)
         }
-        Some(Outcome::Verified(signer)) => {
-            let by = name_signer(&mut details, &signer);
+        Some(Outcome::Verified(verified)) => {
+            let by = verified.describe(&mut details);
             let reason = format!("signed for `{digest}` by {by}");
-            (EvidenceResult::Pass, "signature_verifies", reason)
+            (EvidenceResult::Pass, "verified", reason)
         }
     };
     details["check"] = json!(check);
@@ -354,15 +315,20 @@ pub fn verify_signatures(
 
 #[cfg(test)]
 mod tests {
+    use crate::trust::TrustKeys;
     use p256::ecdsa::signature::Signer as _;
     use p256::ecdsa::{Signature, SigningKey};
     use p256::pkcs8::{EncodePublicKey as _, LineEnding};
 
     use super::*;
 
-    /// Keyed only: the keyless paths are tested in `cosign_keyless`.
+    /// Keyed and unlogged (`require_tlog` off): logged and keyless layers are tested in
+    /// `tests/cosign_signatures.rs` and `tests/keyless.rs`.
     fn verify_signatures(keys: &TrustKeys, digest: &Digest, layers: &[SignatureLayer]) -> Evidence {
-        super::verify_signatures(keys, &Keyless::default(), digest, layers)
+        let root = crate::trust::LoadedRoot::empty().unwrap();
+        let verifier =
+            SigstoreVerifier::new(&root, keys.clone(), crate::trust::Identities::default(), false).unwrap();
+        super::verify_signatures(&verifier, digest, layers)
     }
 
     fn key(seed: u8) -> SigningKey {
@@ -404,8 +370,7 @@ mod tests {
             payload,
             signature_b64: STANDARD.encode(signature.to_der().as_bytes()),
             media_type: SIMPLE_SIGNING_MEDIA_TYPE.to_owned(),
-            certificate_pem: None,
-            rekor_bundle: None,
+            annotations: SignerAnnotations::default(),
         }
     }
 
@@ -480,14 +445,10 @@ mod tests {
         let (a, other, d) = (key(1), key(2), digest('a'));
         let keys = keys_of(&[("a.pub", &a)]);
         let by_other = verify_signatures(&keys, &d, &[signed(&other, cosign_payload(&d))]);
-        fails_with(
-            &by_other,
-            "signature_verifies",
-            "does not verify with any configured key",
-        );
+        fails_with(&by_other, "signature", "does not verify with any configured key");
         let tampered = layer(&a, &payload(COSIGN_SIGNATURE_TYPE, "x"), cosign_payload(&d));
         let evidence = verify_signatures(&keys, &d, &[tampered]);
-        fails_with(&evidence, "signature_verifies", "does not verify");
+        fails_with(&evidence, "signature", "does not verify");
     }
 
     #[test]
@@ -505,7 +466,7 @@ mod tests {
         not_der.signature_b64 = STANDARD.encode(b"junk");
         fails_with(
             &verify_signatures(&keys, &d, &[not_der]),
-            "signature_verifies",
+            "signature",
             "does not verify",
         );
     }

@@ -1,10 +1,15 @@
 //! Attestations cosign stores beside an image: DSSE envelopes as the layers of the manifest at
-//! the `sha256-<hex>.att` tag. Fetching only; `dsse::verify_attestation` checks each envelope.
+//! the `sha256-<hex>.att` tag, with the same signer annotations as signatures. Each layer becomes
+//! a sigstore bundle checked by the shared verifier: its signature (keyed or keyless), its Rekor
+//! entry, and that its in-toto statement names the image.
 
-use serde_json::Value;
+use chrono::Utc;
+use serde_json::{Value, json};
 
-use super::cosign::{CosignError, TagRead, fetch_layers};
-use crate::domain::Digest;
+use super::cosign::{CosignError, TagRead, fetch_layers, signer_annotations};
+use super::cosign_layer::{Signed, SignerAnnotations, layer_bundle};
+use super::verifier::{Artifact, Rejected, SigstoreVerifier, sha256_of};
+use crate::domain::{Digest, Evidence, EvidenceResult};
 use crate::registry::RegistryClient;
 
 /// Media type of a DSSE envelope layer.
@@ -16,18 +21,27 @@ pub const MAX_ENVELOPE_BYTES: u64 = 1024 * 1024;
 /// Most attestation layers read for one image.
 pub const MAX_ATTESTATION_LAYERS: usize = 32;
 
+/// One `.att` layer: the envelope (`Null` when the layer is not JSON) and who signed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttestationLayer {
+    /// The DSSE envelope.
+    pub envelope: Value,
+    /// Certificate and Rekor annotations.
+    pub annotations: SignerAnnotations,
+}
+
 /// The tag cosign stores attestations for `digest` under.
 pub fn attestation_tag(digest: &Digest) -> String {
     format!("{}-{}.att", digest.algorithm(), digest.hex())
 }
 
-/// The DSSE envelopes stored for `digest`; empty when there is no `.att` tag.
+/// The DSSE layers stored for `digest`; empty when there is no `.att` tag.
 pub async fn fetch_attestations(
     client: &RegistryClient,
     repository: &str,
     digest: &Digest,
     token: &str,
-) -> Result<Vec<Value>, CosignError> {
+) -> Result<Vec<AttestationLayer>, CosignError> {
     let read = TagRead {
         tag: attestation_tag(digest),
         max_layers: MAX_ATTESTATION_LAYERS,
@@ -40,8 +54,58 @@ pub async fn fetch_attestations(
     // A layer that is not JSON is still evidence: it becomes a failing attestation record.
     Ok(layers
         .into_iter()
-        .map(|(_, bytes)| serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        .map(|(mut layer, bytes)| AttestationLayer {
+            envelope: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            annotations: signer_annotations(&mut layer.annotations),
+        })
         .collect())
+}
+
+/// One `attestation` evidence record for a `.att` layer: its predicate type (and SLSA builder
+/// id) and signer when it verifies, else the check that failed.
+pub fn verify_cosign_attestation(
+    verifier: &SigstoreVerifier,
+    digest: &Digest,
+    layer: &AttestationLayer,
+) -> Evidence {
+    let mut details = json!({ "source": "attestation_tag", "attestation_tag": attestation_tag(digest) });
+    let checked = sha256_of(digest)
+        .and_then(|sha256| {
+            Ok((
+                sha256,
+                layer_bundle(&Signed::Envelope(&layer.envelope), &layer.annotations)?,
+            ))
+        })
+        .map_err(Rejected::from)
+        .and_then(|(sha256, bundle)| {
+            let verified = verifier.verify(Artifact::Sha256(sha256), &bundle)?;
+            Ok((verified, super::bundle::dsse_statement(&bundle)))
+        });
+    let (result, reason) = match checked {
+        Ok((verified, statement)) => {
+            let by = verified.describe(&mut details);
+            if let (Some(Value::Object(facts)), Some(fields)) = (statement, details.as_object_mut()) {
+                fields.extend(facts);
+            }
+            details["check"] = json!("verified");
+            let predicate_type = details["predicate_type"].as_str().unwrap_or_default().to_owned();
+            (
+                EvidenceResult::Pass,
+                format!("attestation `{predicate_type}` for `{digest}` signed by {by}"),
+            )
+        }
+        Err(rejected) => {
+            rejected.describe(&mut details);
+            (EvidenceResult::Fail, rejected.failure.reason)
+        }
+    };
+    Evidence {
+        evidence_type: "attestation".to_owned(),
+        result,
+        reason,
+        checked_at: Utc::now(),
+        details,
+    }
 }
 
 #[cfg(test)]

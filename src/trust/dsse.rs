@@ -181,6 +181,21 @@ pub fn passing_predicate_types(evidence: &[Evidence]) -> Vec<String> {
     types.into_iter().map(str::to_owned).collect()
 }
 
+/// What evidence records about a verified statement: `predicate_type`, and `builder_id` for SLSA
+/// provenance. Used for statements verified inside sigstore bundles and cosign `.att` layers.
+pub fn statement_facts(payload: &[u8]) -> Value {
+    let statement: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
+    let predicate_type = statement
+        .get("predicateType")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let mut facts = json!({ "predicate_type": predicate_type });
+    if let Some(id) = builder_id(predicate_type, statement.get("predicate")) {
+        facts["builder_id"] = json!(id);
+    }
+    facts
+}
+
 /// The SLSA builder id, where it sits for the provenance version named.
 fn builder_id(predicate_type: &str, predicate: Option<&Value>) -> Option<String> {
     let pointer = match predicate_type {

@@ -4,8 +4,6 @@
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use super::x509::Cert;
-
 /// One configured identity: an exact issuer and an exact subject or a subject regex.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,34 +18,13 @@ pub struct KeylessIdentity {
     pub subject_regex: Option<String>,
 }
 
-/// The identity a signing certificate names.
+/// The identity a signing certificate names (its OIDC issuer and email or URI subject).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Identity {
     /// The OIDC issuer from Fulcio's issuer extension.
     pub issuer: String,
     /// The email or URI subject alternative name.
     pub subject: String,
-}
-
-impl Identity {
-    /// The identity in `cert`: Fulcio's issuer extension and its one email or URI SAN.
-    pub fn of(cert: &Cert) -> Result<Self, String> {
-        let issuer = cert
-            .fulcio_issuer()?
-            .ok_or("the signing certificate has no OIDC issuer extension")?;
-        let names = cert.email_and_uri_names()?;
-        // Fulcio writes exactly one; several would leave it open which one was proven.
-        let [subject] = names.as_slice() else {
-            return Err(format!(
-                "the signing certificate must have exactly one email or URI subject alternative name, it has {}",
-                names.len()
-            ));
-        };
-        Ok(Self {
-            issuer,
-            subject: subject.clone(),
-        })
-    }
 }
 
 impl std::fmt::Display for Identity {

@@ -16,6 +16,8 @@ pub struct NamedKey {
     pub key_id: String,
     /// The file it came from, for humans.
     pub file_name: String,
+    /// The key's DER SPKI, as the sigstore verifier takes it.
+    pub spki_der: Vec<u8>,
     key: VerifyingKey,
 }
 
@@ -118,6 +120,7 @@ fn named_key(path: &Path, pem: &str) -> Result<NamedKey, TrustKeyError> {
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         ),
+        spki_der: der.as_bytes().to_vec(),
         key,
     })
 }

@@ -6,24 +6,21 @@ pub mod cache;
 pub mod content;
 pub mod cosign;
 pub mod cosign_attestations;
-mod cosign_keyless;
+pub mod cosign_layer;
 pub mod dsse;
 pub mod identity;
-pub mod keyless;
 pub mod keys;
 pub mod model_signing;
 pub mod referrers;
-pub mod trusted_root;
-pub mod x509;
+pub mod verifier;
 
 #[cfg(test)]
 mod test_support;
 
 pub use cosign::{CosignError, SignatureLayer, fetch_signatures, signature_tag, verify_signatures};
 pub use identity::{Identities, Identity, KeylessIdentity};
-pub use keyless::Keyless;
 pub use keys::{NamedKey, TrustKeyError, TrustKeys};
-pub use trusted_root::{TrustedRoot, TrustedRootError};
+pub use verifier::{LoadedRoot, SigstoreVerifier, TrustedRootError};
 
 /// A check that failed: its name (recorded as the evidence's `details.check`) and the reason
 /// shown to people.

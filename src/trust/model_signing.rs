@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
+use sigstore_verify::types::SignatureContent;
 
 use super::Failure;
-use super::bundle::BUNDLE_MEDIA_TYPES;
-use super::dsse::{self, SignatureKeys};
+use super::verifier::{Artifact, Rejected, SigstoreVerifier, Verified, parse_bundle, sha256_of};
 use crate::domain::{Digest, Evidence, EvidenceResult};
 
 /// The predicate type `model_signing` 1.x writes.
@@ -25,40 +25,27 @@ pub fn is_dsse_bundle(bundle: &Value) -> bool {
     bundle.get("dsseEnvelope").is_some() && bundle.get("messageSignature").is_none()
 }
 
-/// What a passing model-signing bundle showed.
-struct Verified {
-    key_id: String,
-    files: usize,
-}
-
-/// Checks a model-signing bundle for `digest`; one `blob_bundle` evidence record naming the key
-/// and the number of files, or the check that failed. `require_tlog` makes a bundle without a
-/// checked transparency-log entry a failure; log entries of DSSE bundles are not checked, so
-/// they never count towards it.
-pub fn verify_model_signing_bundle(
-    keys: &dyn SignatureKeys,
-    digest: &Digest,
-    bundle: &Value,
-    require_tlog: bool,
-) -> Evidence {
+/// Checks a model-signing bundle for `digest`; one `blob_bundle` evidence record naming the
+/// signer and the number of files, or the check that failed. The envelope's signature and its
+/// statement's subject (the model digest) are checked by the sigstore verifier, keyed or keyless,
+/// with its log entries; the file list against that digest is checked here.
+pub fn verify_model_signing_bundle(verifier: &SigstoreVerifier, digest: &Digest, bundle: &Value) -> Evidence {
     let mut details = json!({
         "media_type": bundle.get("mediaType"),
         "format": "model_signing",
         "predicate_type": MODEL_SIGNING_PREDICATE_V1,
     });
-    let (result, reason) = match check(keys, digest, bundle, require_tlog) {
-        Ok(Verified { key_id, files }) => {
+    let (result, reason) = match check(verifier, digest, bundle) {
+        Ok((verified, files)) => {
+            let by = verified.describe(&mut details);
             details["check"] = json!("verified");
-            details["key_id"] = json!(key_id);
             details["files"] = json!(files);
-            let reason = format!(
-                "model-signing bundle for `{digest}` ({files} files) signed by key `{key_id}`, not in a checked transparency log"
-            );
+            let reason = format!("model-signing bundle for `{digest}` ({files} files) signed by {by}");
             (EvidenceResult::Pass, reason)
         }
-        Err(Failure { check, reason }) => {
-            details["check"] = json!(check);
-            (EvidenceResult::Fail, reason)
+        Err(rejected) => {
+            rejected.describe(&mut details);
+            (EvidenceResult::Fail, rejected.failure.reason)
         }
     };
     Evidence {
@@ -70,62 +57,38 @@ pub fn verify_model_signing_bundle(
     }
 }
 
-/// The checks in order: media type, material, log requirement, envelope (signature and
-/// subject), predicate type, then the file list against the subject digest.
+/// The checks in order: the bundle (signature, subject, log), the predicate type, then the file
+/// list against the subject digest. Answers the signer and the number of files.
 fn check(
-    keys: &dyn SignatureKeys,
+    verifier: &SigstoreVerifier,
     digest: &Digest,
     bundle: &Value,
-    require_tlog: bool,
-) -> Result<Verified, Failure> {
-    let media_type = bundle.get("mediaType").and_then(Value::as_str).unwrap_or("");
-    if !BUNDLE_MEDIA_TYPES.contains(&media_type) {
-        let reason = format!("bundle media type `{media_type}` is not a known sigstore bundle version");
-        return Err(Failure::new("media_type", reason));
-    }
-    let material = bundle.get("verificationMaterial").unwrap_or(&Value::Null);
-    if material.get("publicKey").is_none() {
-        return Err(Failure::new(
-            "verification_material",
-            "model-signing bundles are checked in key mode only: the bundle has no public-key material",
-        ));
-    }
-    if require_tlog {
-        return Err(Failure::new(
-            "tlog_present",
-            "a transparency-log entry is required, and model-signing bundles carry none the gateway can check",
-        ));
-    }
-    let envelope = bundle
-        .get("dsseEnvelope")
-        .ok_or_else(|| Failure::new("dsse_envelope", "bundle has no `dsseEnvelope`"))?;
-    let facts = dsse::check_attestation(keys, digest, envelope)
-        .map_err(|e| Failure::new("dsse_envelope", e.to_string()))?;
-    if facts.predicate_type != MODEL_SIGNING_PREDICATE_V1 {
-        let reason = format!(
-            "statement predicate type `{}` is not `{MODEL_SIGNING_PREDICATE_V1}`",
-            facts.predicate_type
-        );
-        return Err(Failure::new("predicate_type", reason));
-    }
-    // The signature verified over this payload, so reading it again reads the signed bytes.
-    let statement = envelope
-        .get("payload")
+) -> Result<(Verified, usize), Rejected> {
+    let parsed = parse_bundle(bundle)?;
+    let SignatureContent::DsseEnvelope(envelope) = &parsed.content else {
+        return Err(Failure::new("bundle_format", "model-signing bundle has no DSSE envelope").into());
+    };
+    let verified = verifier.verify(Artifact::Sha256(sha256_of(digest)?), &parsed)?;
+    // The signature verified over this payload, so what is read here is what was signed.
+    let statement: Value = serde_json::from_slice(envelope.payload.as_bytes())
+        .map_err(|_| Failure::new("statement", "payload is not a json statement"))?;
+    let predicate_type = statement
+        .get("predicateType")
         .and_then(Value::as_str)
-        .and_then(dsse::decode_base64)
-        .and_then(|p| serde_json::from_slice::<Value>(&p).ok())
-        .ok_or_else(|| Failure::new("dsse_envelope", "payload is not a json statement"))?;
+        .unwrap_or("");
+    if predicate_type != MODEL_SIGNING_PREDICATE_V1 {
+        let reason =
+            format!("statement predicate type `{predicate_type}` is not `{MODEL_SIGNING_PREDICATE_V1}`");
+        return Err(Failure::new("predicate_type", reason).into());
+    }
     let files = file_digests(&statement)?;
     let model_digest = model_digest(&files);
-    if digest.algorithm() != "sha256" || digest.hex() != model_digest {
+    if digest.hex() != model_digest {
         let reason =
             format!("the files listed hash to `sha256:{model_digest}`, not the artifact's `{digest}`");
-        return Err(Failure::new("resources_digest", reason));
+        return Err(Failure::new("resources_digest", reason).into());
     }
-    Ok(Verified {
-        key_id: facts.key_id,
-        files: files.len(),
-    })
+    Ok((verified, files.len()))
 }
 
 /// The statement's files as name → raw sha256, refusing duplicates and other algorithms.

@@ -9,9 +9,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Failure;
-use super::bundle::{BUNDLE_MEDIA_TYPES, BundleTrust, verify_blob_bundle};
+use super::bundle::{BUNDLE_MEDIA_TYPES, check_bundle};
 use super::cosign::CosignError;
-use super::dsse::{self, AttestationError};
+use super::dsse;
+use super::verifier::SigstoreVerifier;
 use crate::domain::{Digest, Evidence, EvidenceResult};
 use crate::registry::client::{IMAGE_INDEX_MEDIA_TYPE, referrers_in_index};
 use crate::registry::{RegistryClient, RegistryClientError};
@@ -185,7 +186,11 @@ pub async fn fetch_referrer_bundles(
 
 /// One referrer bundle's check against the image `digest`: a `signature` or an `attestation`
 /// evidence record with `details.source` = `referrers` and `details.referrer` naming it.
-pub fn verify_referrer_bundle(trust: &BundleTrust<'_>, digest: &Digest, found: &ReferrerBundle) -> Evidence {
+pub fn verify_referrer_bundle(
+    verifier: &SigstoreVerifier,
+    digest: &Digest,
+    found: &ReferrerBundle,
+) -> Evidence {
     let mut evidence = match &found.content {
         Err(failure) => failed("signature", failure.clone()),
         Ok(bytes) => match serde_json::from_slice::<Value>(bytes) {
@@ -193,16 +198,7 @@ pub fn verify_referrer_bundle(trust: &BundleTrust<'_>, digest: &Digest, found: &
                 "signature",
                 Failure::new("bundle_format", "referrer bundle is not json"),
             ),
-            Ok(bundle)
-                if bundle.get("dsseEnvelope").is_some() && bundle.get("messageSignature").is_none() =>
-            {
-                verify_dsse_bundle(trust, digest, &bundle)
-            }
-            Ok(bundle) => {
-                let mut evidence = verify_blob_bundle(trust, digest, &bundle);
-                evidence.evidence_type = "signature".to_owned();
-                evidence
-            }
+            Ok(bundle) => verify_bundle(verifier, digest, &bundle),
         },
     };
     if !evidence.details.is_object() {
@@ -213,45 +209,48 @@ pub fn verify_referrer_bundle(trust: &BundleTrust<'_>, digest: &Digest, found: &
     evidence
 }
 
-/// A DSSE bundle: its envelope checked with the configured keys (keyed only; its log entries,
-/// of kinds other than `hashedrekord`, are not checked). Cosign's `sign/v1` statement is a
-/// signature, and then a required log entry fails it, as for model-signing bundles.
-fn verify_dsse_bundle(trust: &BundleTrust<'_>, digest: &Digest, bundle: &Value) -> Evidence {
-    let envelope = &bundle["dsseEnvelope"];
-    let kind = if claimed_predicate(envelope).as_deref() == Some(COSIGN_SIGN_PREDICATE) {
-        "signature"
-    } else {
-        "attestation"
-    };
-    let media_type = bundle.get("mediaType").and_then(Value::as_str).unwrap_or("");
-    if !BUNDLE_MEDIA_TYPES.contains(&media_type) {
-        let reason = format!("bundle media type `{media_type}` is not a known sigstore bundle version");
-        return failed(kind, Failure::new("media_type", reason));
-    }
-    if bundle.pointer("/verificationMaterial/publicKey").is_none() {
-        let reason =
-            "DSSE bundles are verified with configured keys only: this one has no public-key material";
-        return failed(kind, Failure::new("verification_material", reason));
-    }
-    if kind == "signature" && trust.require_tlog {
-        let reason =
-            "a transparency-log entry is required, and DSSE bundles carry none the gateway can check";
-        return failed(kind, Failure::new("tlog_present", reason));
-    }
-    match dsse::check_attestation(trust.keys, digest, envelope) {
-        Ok(facts) if kind == "signature" => Evidence {
-            evidence_type: kind.to_owned(),
-            result: EvidenceResult::Pass,
-            reason: format!("signed for `{digest}` by key `{}` (cosign bundle)", facts.key_id),
-            checked_at: Utc::now(),
-            details: json!({ "check": "verified", "key_id": facts.key_id, "predicate_type": facts.predicate_type }),
-        },
-        Ok(_) => {
-            let mut evidence = dsse::verify_attestation(trust.keys, digest, envelope);
-            evidence.details["check"] = json!("verified");
-            evidence
+/// A message signature, or cosign's own DSSE `sign/v1` statement, is a `signature`; any other
+/// DSSE statement an `attestation` carrying its predicate type (and SLSA builder id).
+fn verify_bundle(verifier: &SigstoreVerifier, digest: &Digest, bundle: &Value) -> Evidence {
+    let is_dsse = bundle.get("dsseEnvelope").is_some() && bundle.get("messageSignature").is_none();
+    let kind =
+        if is_dsse && claimed_predicate(&bundle["dsseEnvelope"]).as_deref() != Some(COSIGN_SIGN_PREDICATE) {
+            "attestation"
+        } else {
+            "signature"
+        };
+    let mut details = json!({ "media_type": bundle.get("mediaType") });
+    let (result, reason) = match check_bundle(verifier, digest, bundle) {
+        Ok(outcome) => {
+            let by = outcome.verified.describe(&mut details);
+            if let (Some(Value::Object(facts)), Some(fields)) = (outcome.statement, details.as_object_mut()) {
+                fields.extend(facts);
+            }
+            details["check"] = json!("verified");
+            let what = if kind == "attestation" {
+                format!(
+                    "attestation `{}`",
+                    details["predicate_type"].as_str().unwrap_or_default()
+                )
+            } else {
+                "signed".to_owned()
+            };
+            (
+                EvidenceResult::Pass,
+                format!("{what} for `{digest}` by {by} (sigstore bundle)"),
+            )
         }
-        Err(e) => failed(kind, Failure::new(attestation_check(&e), e.to_string())),
+        Err(rejected) => {
+            rejected.describe(&mut details);
+            (EvidenceResult::Fail, rejected.failure.reason)
+        }
+    };
+    Evidence {
+        evidence_type: kind.to_owned(),
+        result,
+        reason,
+        checked_at: Utc::now(),
+        details,
     }
 }
 
@@ -261,17 +260,6 @@ fn claimed_predicate(envelope: &Value) -> Option<String> {
     let payload = envelope.get("payload")?.as_str()?;
     let statement: Value = serde_json::from_slice(&dsse::decode_base64(payload)?).ok()?;
     statement.get("predicateType")?.as_str().map(str::to_owned)
-}
-
-/// The check an envelope failed, for `details.check`.
-fn attestation_check(error: &AttestationError) -> &'static str {
-    match error {
-        AttestationError::Malformed(_) | AttestationError::PayloadTooLarge => "dsse_envelope",
-        AttestationError::UnsupportedPayloadType(_) => "payload_type",
-        AttestationError::SignatureInvalid => "signature_verifies",
-        AttestationError::NotAStatement(_) => "statement",
-        AttestationError::SubjectMismatch(_) => "subject_digest",
-    }
 }
 
 fn failed(kind: &str, failure: Failure) -> Evidence {
@@ -333,10 +321,10 @@ mod tests {
     use sha2::{Digest as _, Sha256};
 
     use super::*;
-    use crate::trust::bundle::TransparencyLogKeys;
     use crate::trust::dsse::{IN_TOTO_PAYLOAD_TYPE, pae};
-    use crate::trust::keyless::Keyless;
+    use crate::trust::identity::Identities;
     use crate::trust::keys::TrustKeys;
+    use crate::trust::verifier::LoadedRoot;
 
     const MANIFEST: &[u8] = b"image manifest";
     const REFERRER: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
@@ -359,15 +347,14 @@ mod tests {
             .unwrap()
     }
 
+    fn verifier(require_tlog: bool) -> SigstoreVerifier {
+        let root = LoadedRoot::empty().unwrap();
+        SigstoreVerifier::new(&root, keys(), Identities::default(), require_tlog).unwrap()
+    }
+
     /// Checks `bundle` as a referrer of [`image`], keyed, with or without a required log.
     fn check(bundle: &Value, require_tlog: bool) -> Evidence {
-        let (keys, logs, keyless) = (keys(), TransparencyLogKeys::default(), Keyless::default());
-        let trust = BundleTrust {
-            keys: &keys,
-            logs: &logs,
-            keyless: &keyless,
-            require_tlog,
-        };
+        let trust = verifier(require_tlog);
         let found = ReferrerBundle {
             manifest: REFERRER.to_owned(),
             content: Ok(serde_json::to_vec(bundle).unwrap()),
@@ -424,12 +411,12 @@ mod tests {
             provenance.details["predicate_type"],
             "https://slsa.dev/provenance/v1"
         );
-        // Attestations are keyed DSSE as `.att` envelopes are: the log requirement is for signatures.
+        // A required log holds for keyed attestations as for signatures.
         is(
             &check(&dsse_bundle("https://spdx.dev/Document"), true),
             "attestation",
-            PASS,
-            "verified",
+            FAIL,
+            "tlog_present",
         );
     }
 
@@ -444,31 +431,15 @@ mod tests {
     fn unusable_referrers_fail_naming_the_check() {
         let mut keyless = dsse_bundle("https://slsa.dev/provenance/v1");
         keyless["verificationMaterial"] = json!({ "certificate": { "rawBytes": "" } });
-        is(
-            &check(&keyless, false),
-            "attestation",
-            FAIL,
-            "verification_material",
-        );
+        is(&check(&keyless, false), "attestation", FAIL, "keyless_configured");
         let mut tampered = dsse_bundle("https://slsa.dev/provenance/v1");
         tampered["dsseEnvelope"]["payload"] = json!(STANDARD.encode(b"{}"));
-        is(
-            &check(&tampered, false),
-            "attestation",
-            FAIL,
-            "signature_verifies",
-        );
+        is(&check(&tampered, false), "attestation", FAIL, "signature");
         let mut old = message_bundle();
         old["mediaType"] = json!("application/vnd.dev.sigstore.bundle+json;version=0.9");
         is(&check(&old, false), "signature", FAIL, "media_type");
 
-        let (keys, logs, keyless) = (keys(), TransparencyLogKeys::default(), Keyless::default());
-        let trust = BundleTrust {
-            keys: &keys,
-            logs: &logs,
-            keyless: &keyless,
-            require_tlog: false,
-        };
+        let trust = verifier(false);
         let not_json = ReferrerBundle {
             manifest: REFERRER.to_owned(),
             content: Ok(b"<html>".to_vec()),

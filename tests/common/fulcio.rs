@@ -3,7 +3,8 @@
 //! the way Fulcio does — the issuer in extension 1.3.6.1.4.1.57264.1.8 (DER UTF8String) or the
 //! legacy 1.3.6.1.4.1.57264.1.1 (raw bytes), the subject as the one email or URI SAN. Also what a
 //! keyless signer publishes with them: the `certificateAuthorities` entry of a
-//! `trusted_root.json`, cosign's `dev.sigstore.cosign/bundle` annotation (a Rekor SET over a
+//! `trusted_root.json` (with a test CT log whose SCT every leaf embeds, as Fulcio's do), cosign's
+//! `dev.sigstore.cosign/bundle` annotation (a Rekor SET over a
 //! `hashedrekord` entry), and a keyless sigstore bundle over a blob.
 //!
 //! Shared with the library's unit tests (`src/trust/test_support.rs`), so it names only its
@@ -70,6 +71,8 @@ pub struct LeafSpec {
     pub legacy_issuer: bool,
     /// Seed of the leaf's P-256 key.
     pub key_seed: u8,
+    /// Whether the leaf embeds an SCT from the test CT log ([`ct_log`]), as Fulcio's do.
+    pub sct: bool,
 }
 
 impl LeafSpec {
@@ -83,6 +86,7 @@ impl LeafSpec {
             code_signing: true,
             legacy_issuer: false,
             key_seed: 7,
+            sct: true,
         }
     }
 }
@@ -206,9 +210,26 @@ impl TestFulcio {
             CustomExtension::from_oid_content(ISSUER_V2, der_utf8(&spec.issuer))
         }];
         params.use_authority_key_identifier_extension = true;
+        // Fixed, so the certificate with the SCT has the precertificate's TBS plus that extension.
+        let mut serial = Sha256::digest(spec.subject.as_bytes())[..16].to_vec();
+        serial[0] &= 0x7f;
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
         // rcgen takes the leaf key as PKCS#8; only its public half goes into the certificate.
         let pkcs8 = key.to_pkcs8_der().unwrap();
         let public = KeyPair::try_from(pkcs8.as_bytes()).unwrap();
+        if spec.sct {
+            let precert = params.signed_by(&public, &self.intermediate).unwrap();
+            let sct_list = sct_list(
+                &ct_log(),
+                &precert_tbs(precert.der()),
+                &self.intermediate_spki(),
+                spec.not_before,
+            );
+            params.custom_extensions.push(CustomExtension::from_oid_content(
+                SCT_LIST,
+                der_octet_string(&sct_list),
+            ));
+        }
         let cert = params.signed_by(&public, &self.intermediate).unwrap();
         Leaf {
             der: cert.der().to_vec(),
@@ -216,13 +237,101 @@ impl TestFulcio {
             key,
         }
     }
+
+    /// The intermediate's DER SubjectPublicKeyInfo (whose hash an SCT signs).
+    fn intermediate_spki(&self) -> Vec<u8> {
+        use x509_cert::der::{Decode as _, Encode as _};
+        let cert = x509_cert::Certificate::from_der(&self.intermediate_der).unwrap();
+        cert.tbs_certificate.subject_public_key_info.to_der().unwrap()
+    }
 }
 
-/// A sigstore `trusted_root.json` with `log` and the CAs of `fulcios`.
+/// A sigstore `trusted_root.json` with `log`, the CAs of `fulcios` and the test CT log.
 pub fn trusted_root(log: &SigningKey, fulcios: &[&TestFulcio]) -> Value {
     let mut root = fx::trusted_root(log);
     root["certificateAuthorities"] = json!(fulcios.iter().map(|f| f.authority()).collect::<Vec<_>>());
+    root["ctlogs"] = json!([ct_log_entry(&ct_log())]);
     root
+}
+
+/// Certificate Transparency's embedded SCT list extension (RFC 6962 §3.3).
+pub const SCT_LIST: &[u64] = &[1, 3, 6, 1, 4, 1, 11129, 2, 4, 2];
+
+/// The test CT log that signs the SCTs of issued leaves.
+pub fn ct_log() -> SigningKey {
+    fx::log_key("ctlog")
+}
+
+/// Its `ctlogs[]` entry in a trusted root.
+pub fn ct_log_entry(log: &SigningKey) -> Value {
+    use p256::pkcs8::EncodePublicKey as _;
+    let der = log.verifying_key().to_public_key_der().unwrap();
+    json!({
+        "baseUrl": "https://ctfe.test",
+        "hashAlgorithm": "SHA2_256",
+        "publicKey": {
+            "rawBytes": STANDARD.encode(der.as_bytes()),
+            "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+            "validFor": { "start": "2020-01-01T00:00:00Z" },
+        },
+        "logId": { "keyId": STANDARD.encode(Sha256::digest(der.as_bytes())) },
+    })
+}
+
+/// The TBSCertificate of a DER certificate, as a precertificate entry logs it.
+fn precert_tbs(der: &[u8]) -> Vec<u8> {
+    use x509_cert::der::{Decode as _, Encode as _};
+    x509_cert::Certificate::from_der(der)
+        .unwrap()
+        .tbs_certificate
+        .to_der()
+        .unwrap()
+}
+
+/// A TLS-encoded `SignedCertificateTimestampList` with one v1 SCT by `log` over a precertificate
+/// entry (RFC 6962 §3.2): version, type, timestamp (ms), entry type 1, issuer key hash, TBS.
+fn sct_list(log: &SigningKey, tbs: &[u8], issuer_spki: &[u8], issued_at: i64) -> Vec<u8> {
+    use p256::pkcs8::EncodePublicKey as _;
+    let timestamp = u64::try_from(issued_at * 1000).unwrap().to_be_bytes();
+    let mut signed = vec![0u8, 0u8];
+    signed.extend(timestamp);
+    signed.extend([0, 1]);
+    signed.extend(Sha256::digest(issuer_spki));
+    signed.extend(&u32::try_from(tbs.len()).unwrap().to_be_bytes()[1..]);
+    signed.extend(tbs);
+    signed.extend([0, 0]);
+    let signature: Signature = log.sign(&signed);
+    let signature = signature.to_der().as_bytes().to_vec();
+    let log_id = Sha256::digest(log.verifying_key().to_public_key_der().unwrap().as_bytes());
+    let mut sct = vec![0u8];
+    sct.extend(log_id);
+    sct.extend(timestamp);
+    sct.extend([0, 0]);
+    // SHA-256 (4) with ECDSA (3), then the signature with its length.
+    sct.extend([4, 3]);
+    sct.extend(u16::try_from(signature.len()).unwrap().to_be_bytes());
+    sct.extend(signature);
+    let mut list = Vec::new();
+    list.extend(u16::try_from(sct.len() + 2).unwrap().to_be_bytes());
+    list.extend(u16::try_from(sct.len()).unwrap().to_be_bytes());
+    list.extend(sct);
+    list
+}
+
+/// DER OCTET STRING of `bytes` (short or long form).
+fn der_octet_string(bytes: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x04];
+    let len = bytes.len();
+    if len < 0x80 {
+        out.push(u8::try_from(len).unwrap());
+    } else if len < 0x100 {
+        out.extend([0x81, u8::try_from(len).unwrap()]);
+    } else {
+        out.extend([0x82]);
+        out.extend(u16::try_from(len).unwrap().to_be_bytes());
+    }
+    out.extend_from_slice(bytes);
+    out
 }
 
 /// The `hashedrekord` body Rekor logs for a keyless signature: the certificate PEM as its key.

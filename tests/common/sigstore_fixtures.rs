@@ -140,10 +140,24 @@ pub fn tlog_entry(log: &SigningKey, body: &[u8], integrated_time: i64, log_index
             "rootHash": STANDARD.encode(root),
             "treeSize": TREE_SIZE.to_string(),
             "hashes": path.iter().map(|h| STANDARD.encode(h)).collect::<Vec<_>>(),
-            "checkpoint": { "envelope": "" },
+            "checkpoint": { "envelope": checkpoint(log, TREE_SIZE, &root) },
         },
         "canonicalizedBody": body_b64,
     })
+}
+
+/// The origin line of the fake log's checkpoints.
+pub const CHECKPOINT_ORIGIN: &str = "rekor.test - 1";
+
+/// The signed note (checkpoint) `log` gives a tree of `tree_size` with `root`: the body
+/// `origin\nsize\nbase64(root)\n`, a blank line, and `— <name> base64(key hint || DER ECDSA)` where
+/// the key hint is the first four bytes of the log id.
+pub fn checkpoint(log: &SigningKey, tree_size: u64, root: &[u8; 32]) -> String {
+    let body = format!("{CHECKPOINT_ORIGIN}\n{tree_size}\n{}\n", STANDARD.encode(root));
+    let signature: Signature = log.sign(body.as_bytes());
+    let mut hinted = hex::decode(log_id_hex(log)).unwrap()[..4].to_vec();
+    hinted.extend_from_slice(signature.to_der().as_bytes());
+    format!("{body}\n\u{2014} rekor.test {}\n", STANDARD.encode(hinted))
 }
 
 /// A sigstore `trusted_root.json` with one Rekor log.

@@ -153,7 +153,7 @@ async fn observe(app: &TestApp, case: &Case) -> Verdict {
     let Some(item) = evidence.iter().find(|e| e["type"] == case.evidence_type.as_str()) else {
         let seen: Vec<String> = evidence
             .iter()
-            .map(|e| format!("{}={}", e["type"], e["result"]))
+            .map(|e| format!("{}={} ({})", e["type"], e["result"], e["reason"]))
             .collect();
         return Verdict::Broken(format!(
             "no `{}` evidence (got {})",

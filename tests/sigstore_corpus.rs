@@ -175,10 +175,10 @@ async fn observe(app: &TestApp, case: &Case) -> Verdict {
     if trust_state != expected_state {
         return Verdict::Broken(format!("{verdict}, but trust_state `{trust_state}`: {item}"));
     }
-    if verdict == Verdict::Pass {
-        if let Some(missing) = missing_facts(case, item) {
-            return Verdict::Broken(format!("pass without {missing}: {item}"));
-        }
+    if verdict == Verdict::Pass
+        && let Some(missing) = missing_facts(case, item)
+    {
+        return Verdict::Broken(format!("pass without {missing}: {item}"));
     }
     verdict
 }
@@ -186,17 +186,16 @@ async fn observe(app: &TestApp, case: &Case) -> Verdict {
 /// What a passing evidence item must name: the signer, and a DSSE bundle's predicate type.
 fn missing_facts(case: &Case, item: &Value) -> Option<String> {
     let details = &item["details"];
-    if let Some(key_id) = case.signer.get("key_id") {
-        if &details["key_id"] != key_id {
-            return Some(format!("details.key_id {key_id}"));
-        }
+    if let Some(key_id) = case.signer.get("key_id")
+        && &details["key_id"] != key_id
+    {
+        return Some(format!("details.key_id {key_id}"));
     }
-    if let Some(identity) = case.signer.get("identity") {
-        if &details["identity"]["issuer"] != &identity["issuer"]
-            || &details["identity"]["subject"] != &identity["subject"]
-        {
-            return Some(format!("details.identity {identity}"));
-        }
+    if let Some(identity) = case.signer.get("identity")
+        && (details["identity"]["issuer"] != identity["issuer"]
+            || details["identity"]["subject"] != identity["subject"])
+    {
+        return Some(format!("details.identity {identity}"));
     }
     match &case.predicate_type {
         Some(predicate) if details["predicate_type"] != predicate.as_str() => {

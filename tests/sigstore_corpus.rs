@@ -53,6 +53,7 @@ struct Case {
     evidence_type: String,
     signer: Value,
     predicate_type: Option<String>,
+    builder_id: Option<String>,
 }
 
 fn cases(manifest: &Value) -> Vec<Case> {
@@ -82,6 +83,7 @@ fn cases(manifest: &Value) -> Vec<Case> {
                 evidence_type: c["evidence_type"].as_str().unwrap().to_owned(),
                 signer: c["signer"].clone(),
                 predicate_type: c["predicate_type"].as_str().map(str::to_owned),
+                builder_id: c["builder_id"].as_str().map(str::to_owned),
             }
         })
         .collect()
@@ -183,7 +185,8 @@ async fn observe(app: &TestApp, case: &Case) -> Verdict {
     verdict
 }
 
-/// What a passing evidence item must name: the signer, and a DSSE bundle's predicate type.
+/// What a passing evidence item must name: the signer, and a DSSE bundle's predicate type and
+/// SLSA builder id.
 fn missing_facts(case: &Case, item: &Value) -> Option<String> {
     let details = &item["details"];
     if let Some(key_id) = case.signer.get("key_id")
@@ -197,9 +200,14 @@ fn missing_facts(case: &Case, item: &Value) -> Option<String> {
     {
         return Some(format!("details.identity {identity}"));
     }
-    match &case.predicate_type {
-        Some(predicate) if details["predicate_type"] != predicate.as_str() => {
-            Some(format!("details.predicate_type {predicate}"))
+    if let Some(predicate) = &case.predicate_type
+        && details["predicate_type"] != predicate.as_str()
+    {
+        return Some(format!("details.predicate_type {predicate}"));
+    }
+    match &case.builder_id {
+        Some(builder) if details["builder_id"] != builder.as_str() => {
+            Some(format!("details.builder_id {builder}"))
         }
         _ => None,
     }

@@ -1,6 +1,7 @@
 //! Keyed cosign signatures against a real CNCF distribution registry: images pushed with skopeo,
-//! signatures made by the test helper from the cosign spec (not by the verifier), found and
-//! verified by `trust::fetch_signatures` + `trust::verify_signatures`. Also the registry client's
+//! signatures made (and logged in a test Rekor) by the test helper from the cosign spec, not by
+//! the verifier; found and verified by `trust::fetch_signatures` + `trust::verify_signatures`,
+//! which needs a valid log entry for exactly that signature while `trust.require_tlog` is on. Also the registry client's
 //! manifest and blob reads, against the real registry and a loopback server that lies.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -15,14 +16,20 @@ use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use common::cosign::{push_signature, sig_tag, sign, sign_and_push, simple_signing_payload};
+use common::cosign::{
+    REKOR_BUNDLE_ANNOTATION, SIGNATURE_ANNOTATION, keyed_rekor_bundle, public_pem,
+    push_signature_with, sig_tag, sign, sign_and_push, simple_signing_payload, test_log,
+};
+use common::sigstore_fixtures as fx;
 use common::registry::{
     Auth, Credential, Recorder, RegistryOptions, TestRegistry, fixture_signer, sha256_digest, skopeo_push,
     start_token_realm, tools_available, write_oci_image,
 };
 use gatehouse::domain::{AccessGrant, Digest, Evidence, EvidenceResult};
 use gatehouse::registry::{RegistryClient, RegistryClientError};
-use gatehouse::trust::{Keyless, TrustKeys, fetch_signatures, verify_signatures};
+use gatehouse::trust::identity::Identities;
+use gatehouse::trust::{LoadedRoot, SigstoreVerifier, TrustKeys, fetch_signatures, verify_signatures};
+use serde_json::json;
 
 const REPO: &str = "gpuaas/apps/demo/signed";
 const USER: &str = "pusher";
@@ -92,12 +99,20 @@ impl Setup {
         pushed.parse().unwrap()
     }
 
-    /// What the gateway would record for `digest` with `keys`.
+    /// What the gateway would record for `digest` with `keys`, the test Rekor trusted and a
+    /// log entry required.
     async fn verify(&self, digest: &Digest, keys: &TrustKeys) -> Evidence {
+        self.verify_with(digest, keys, true).await
+    }
+
+    async fn verify_with(&self, digest: &Digest, keys: &TrustKeys, require_tlog: bool) -> Evidence {
         let layers = fetch_signatures(&self.client, REPO, digest, &self.pull_token)
             .await
             .unwrap();
-        verify_signatures(keys, &Keyless::default(), digest, &layers)
+        let dir = tempfile::tempdir().unwrap();
+        let root = LoadedRoot::load(&common::cosign::write_test_trusted_root(dir.path())).unwrap();
+        let verifier = SigstoreVerifier::new(&root, keys.clone(), Identities::default(), require_tlog).unwrap();
+        verify_signatures(&verifier, digest, &layers)
     }
 
     fn host(&self) -> &str {
@@ -130,6 +145,12 @@ async fn signed_with_the_configured_key_passes_naming_it_and_fails_with_another_
     assert_eq!(evidence.evidence_type, "signature");
     assert_eq!(evidence.details["key_id"], keys.keys()[0].key_id.as_str());
     assert_eq!(evidence.details["key_file"], "cosign.pub");
+    assert_eq!(evidence.details["check"], "verified");
+    assert_eq!(evidence.details["tlog"], "verified");
+    assert_eq!(
+        evidence.details["tlog_entries"][0]["log_id"],
+        fx::log_id_hex(&test_log())
+    );
     assert!(
         evidence.reason.contains(&keys.keys()[0].key_id),
         "{}",
@@ -187,11 +208,76 @@ async fn a_tampered_payload_fails() {
     // Same claims, one byte changed in the identity: the signature no longer covers the bytes.
     let tampered = simple_signing_payload(&format!("{reference}x"), digest.as_str());
     let auth = Auth::Creds(USER, PASS);
-    push_signature(s.host(), REPO, digest.as_str(), &tampered, &signature, &auth)
+    let logged = keyed_rekor_bundle(&test_log(), &public_pem(&key("cosign.key")), &tampered, &signature);
+    let annotations = json!({ SIGNATURE_ANNOTATION: signature, REKOR_BUNDLE_ANNOTATION: logged });
+    push_signature_with(s.host(), REPO, digest.as_str(), &tampered, annotations, &auth)
         .await
         .unwrap();
     let evidence = s.verify(&digest, &trust("cosign.pub")).await;
     assert_fail(&evidence, "signature does not verify with any configured key");
+    assert_eq!(evidence.details["check"], "signature");
+}
+
+/// Pushes a layer signed by the fixture key for `digest` with `rekor` as its log annotation
+/// (none when `None`).
+async fn push_logged(s: &Setup, digest: &Digest, rekor: impl FnOnce(&[u8], &str) -> Option<String>) {
+    let payload = simple_signing_payload(&format!("{}/{REPO}", s.host()), digest.as_str());
+    let signature = sign(&key("cosign.key"), &payload);
+    let mut annotations = json!({ SIGNATURE_ANNOTATION: signature });
+    if let Some(logged) = rekor(&payload, &signature) {
+        annotations[REKOR_BUNDLE_ANNOTATION] = json!(logged);
+    }
+    push_signature_with(s.host(), REPO, digest.as_str(), &payload, annotations, &Auth::Creds(USER, PASS))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_keyed_signature_without_a_log_entry_fails_unless_the_log_is_off() {
+    let Some(s) = setup().await else { return };
+    let digest = s.push_image("unlogged-image").await;
+    push_logged(&s, &digest, |_, _| None).await;
+    let evidence = s.verify(&digest, &trust("cosign.pub")).await;
+    assert_fail(&evidence, "no transparency-log entry");
+    assert_eq!(evidence.details["check"], "tlog_present");
+    // With `require_tlog` off it passes, saying the log was not checked.
+    let evidence = s.verify_with(&digest, &trust("cosign.pub"), false).await;
+    assert_eq!(evidence.result, EvidenceResult::Pass, "{evidence:?}");
+    assert_eq!(evidence.details["tlog"], "not_checked");
+    assert!(evidence.reason.contains("not checked"), "{}", evidence.reason);
+}
+
+#[tokio::test]
+async fn a_log_entry_for_another_signature_fails_on_the_entry() {
+    let Some(s) = setup().await else { return };
+    let digest = s.push_image("borrowed-entry-image").await;
+    // A genuine entry of the same key, for a signature over another payload.
+    let other = simple_signing_payload("elsewhere/repo", digest.as_str());
+    let other_signature = sign(&key("cosign.key"), &other);
+    let borrowed = keyed_rekor_bundle(&test_log(), &public_pem(&key("cosign.key")), &other, &other_signature);
+    push_logged(&s, &digest, |_, _| Some(borrowed)).await;
+    let evidence = s.verify(&digest, &trust("cosign.pub")).await;
+    assert_fail(&evidence, "not for this signature");
+    assert_eq!(evidence.details["check"], "tlog_entry");
+}
+
+#[tokio::test]
+async fn a_forged_signed_entry_timestamp_fails_on_the_set() {
+    let Some(s) = setup().await else { return };
+    let digest = s.push_image("forged-set-image").await;
+    push_logged(&s, &digest, |payload, signature| {
+        let real = keyed_rekor_bundle(&test_log(), &public_pem(&key("cosign.key")), payload, signature);
+        // The same entry, its timestamp signed by a key that is not the log's.
+        let forged = keyed_rekor_bundle(&fx::log_key("forger"), &public_pem(&key("cosign.key")), payload, signature);
+        let mut real: serde_json::Value = serde_json::from_str(&real).unwrap();
+        let forged: serde_json::Value = serde_json::from_str(&forged).unwrap();
+        real["SignedEntryTimestamp"] = forged["SignedEntryTimestamp"].clone();
+        Some(real.to_string())
+    })
+    .await;
+    let evidence = s.verify(&digest, &trust("cosign.pub")).await;
+    assert_eq!(evidence.details["check"], "tlog_set", "{evidence:?}");
+    assert_fail(&evidence, "SET verification failed");
 }
 
 #[tokio::test]

@@ -21,8 +21,8 @@ use common::stack::{
 };
 use common::{Db, TestApp};
 use gatehouse::domain::{Digest, Evidence, EvidenceResult};
-use gatehouse::trust::bundle::{BundleTrust, verify_blob_bundle};
-use gatehouse::trust::{Identities, Keyless, KeylessIdentity, TrustKeys, TrustedRoot};
+use gatehouse::trust::bundle::verify_blob_bundle;
+use gatehouse::trust::{Identities, KeylessIdentity, LoadedRoot, SigstoreVerifier, TrustKeys};
 use p256::ecdsa::SigningKey;
 use serde_json::{Value, json};
 
@@ -76,18 +76,16 @@ const OTHER_WORKFLOW: &str = "https://github.com/acme/other/.github/workflows/re
 
 // ---- The library: bundles over blobs -------------------------------------------------------
 
+/// The verifier over the root at `root_file` for `identities`.
+fn verifier(root_file: &std::path::Path, identities: &[KeylessIdentity]) -> SigstoreVerifier {
+    let root = LoadedRoot::load(root_file).unwrap();
+    // A keyless bundle needs its log entry whatever `require_tlog` says.
+    SigstoreVerifier::new(&root, TrustKeys::default(), Identities::compile(identities).unwrap(), false).unwrap()
+}
+
 fn verify(sigstore: &Sigstore, identities: &[KeylessIdentity], digest: &str, bundle: &Value) -> Evidence {
-    let root = TrustedRoot::load(&sigstore.root_file).unwrap();
-    let keyless = Keyless::new(&root, Identities::compile(identities).unwrap());
-    let trust = BundleTrust {
-        keys: &TrustKeys::default(),
-        logs: &root.logs,
-        keyless: &keyless,
-        // A keyless bundle needs its log entry whatever this says.
-        require_tlog: false,
-    };
     let digest: Digest = digest.parse().unwrap();
-    verify_blob_bundle(&trust, &digest, bundle)
+    verify_blob_bundle(&verifier(&sigstore.root_file, identities), &digest, bundle)
 }
 
 fn fails_on(evidence: &Evidence, check: &str, reason: &str) {
@@ -104,10 +102,7 @@ fn a_keyless_bundle_verifies_naming_the_identity_in_every_bundle_form() {
     assert_eq!(evidence.result, EvidenceResult::Pass, "{}", evidence.reason);
     assert_eq!(evidence.evidence_type, "blob_bundle");
     assert_eq!(evidence.details["identity"], identity_json());
-    assert_eq!(
-        evidence.details["certificate_authority"],
-        json!(sigstore.fulcio.uri())
-    );
+    assert_eq!(evidence.details["check"], json!("verified"));
     assert_eq!(
         evidence.details["tlog_entries"][0]["integrated_time"],
         json!(SIGNED_AT)
@@ -157,11 +152,11 @@ fn keyless_bundle_failures_name_their_check() {
 
     // A bundle for other bytes.
     let (other, other_digest) = sigstore.bundle(b"other weights", &workflow());
-    let reason = format!("bundle digest `{other_digest}` differs from the artifact's `{digest}`");
+    assert_ne!(other_digest, digest);
     fails_on(
         &verify(&sigstore, &allowed, &digest, &other),
-        "message_digest",
-        &reason,
+        "digest",
+        "does not match artifact hash",
     );
 
     // A tampered signature.
@@ -170,8 +165,8 @@ fn keyless_bundle_failures_name_their_check() {
     tampered["messageSignature"]["messageDigest"] = good["messageSignature"]["messageDigest"].clone();
     fails_on(
         &verify(&sigstore, &allowed, &digest, &tampered),
-        "signature_verifies",
-        "signing certificate's key",
+        "signature",
+        "signature verification failed",
     );
 
     // A tampered log entry: another integrated time, or no entry at all.
@@ -180,7 +175,7 @@ fn keyless_bundle_failures_name_their_check() {
     fails_on(
         &verify(&sigstore, &allowed, &digest, &moved),
         "tlog_set",
-        "signed timestamp does not verify",
+        "SET verification failed",
     );
     let mut unlogged = good.clone();
     unlogged["verificationMaterial"]["tlogEntries"] = json!([]);
@@ -195,7 +190,7 @@ fn keyless_bundle_failures_name_their_check() {
     fails_on(
         &verify(&sigstore, &allowed, &digest, &unproven),
         "tlog_inclusion_proof",
-        "does not lead to its root hash",
+        "inclusion proof verification failed",
     );
 
     // A certificate from a CA the trusted root does not list.
@@ -204,7 +199,19 @@ fn keyless_bundle_failures_name_their_check() {
     fails_on(
         &verify(&sigstore, &allowed, &digest, &forged),
         "chain",
-        "not issued by a configured Fulcio certificate authority",
+        "certificate chain validation failed",
+    );
+
+    // A certificate without the SCT a CT log of the trusted root signed.
+    let unlogged_cert = LeafSpec {
+        sct: false,
+        ..workflow()
+    };
+    let (no_sct, _) = sigstore.bundle(b"weights", &unlogged_cert);
+    fails_on(
+        &verify(&sigstore, &allowed, &digest, &no_sct),
+        "sct",
+        "missing SCT extension",
     );
 
     // A certificate that had expired when the log saw the signature.
@@ -219,55 +226,60 @@ fn keyless_bundle_failures_name_their_check() {
         "validity",
         "outside the signing certificate's validity",
     );
+    // Valid from one second after it was logged: not yet valid then.
+    let early = LeafSpec {
+        not_before: SIGNED_AT + 1,
+        not_after: SIGNED_AT + 600,
+        ..workflow()
+    };
+    let (early, _) = sigstore.bundle(b"weights", &early);
+    fails_on(
+        &verify(&sigstore, &allowed, &digest, &early),
+        "validity",
+        "outside the signing certificate's validity",
+    );
+    // Both ends of the validity window are inside it.
+    for (not_before, not_after) in [(SIGNED_AT, SIGNED_AT + 600), (SIGNED_AT - 600, SIGNED_AT)] {
+        let edge = LeafSpec {
+            not_before,
+            not_after,
+            ..workflow()
+        };
+        let (bundle, digest) = sigstore.bundle(b"weights", &edge);
+        let evidence = verify(&sigstore, &allowed, &digest, &bundle);
+        assert_eq!(evidence.result, EvidenceResult::Pass, "{}", evidence.reason);
+    }
 }
 
 #[test]
-fn the_public_good_trusted_root_loads_with_its_fulcio_chains_checked() {
-    // Sigstore's own trusted root (fixtures/keyless/README.md): real Fulcio chains, checked at load.
-    let root = TrustedRoot::load(&common::repo_path(
-        "fixtures/keyless/public-good-trusted_root.json",
-    ))
-    .unwrap();
-    let names: Vec<&str> = root.authorities.iter().map(|ca| ca.name.as_str()).collect();
-    assert_eq!(
-        names,
-        ["https://fulcio.sigstore.dev", "https://fulcio.sigstore.dev"]
-    );
-    // The first CA's window closed at the end of 2022; the second is open-ended.
-    assert!(root.authorities[0].not_valid_at(SIGNED_AT).is_some());
-    assert_eq!(root.authorities[1].not_valid_at(SIGNED_AT), None);
-    // Rekor's P-256 key (its log id is the SHA-256 of the key); the Ed25519 log is skipped.
-    assert_eq!(
-        root.logs.log_ids().collect::<Vec<_>>(),
-        ["c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d"]
-    );
+fn the_public_good_trusted_root_loads_and_test_certificates_do_not_chain_to_it() {
+    // Sigstore's own trusted root (fixtures/keyless/README.md), read and checked by the verifier.
+    let root_file = common::repo_path("fixtures/keyless/public-good-trusted_root.json");
+    let root = LoadedRoot::load(&root_file).unwrap();
+    assert!(root.has_certificate_authorities());
     // A test Fulcio certificate does not chain to the real CAs.
-    let keyless = Keyless::new(&root, Identities::compile(&[allow(WORKFLOW)]).unwrap());
-    let leaf = TestFulcio::new("fulcio").issue(&workflow());
-    let leaf = gatehouse::trust::x509::Cert::from_der(&leaf.der).unwrap();
-    assert_eq!(keyless.check_chain(&leaf).unwrap_err().check, "chain");
+    let log = fx::log_key("rekor");
+    let (bundle, digest) = fulcio::keyless_bundle(b"weights", &TestFulcio::new("fulcio").issue(&workflow()), &log);
+    let evidence = verify_blob_bundle(
+        &verifier(&root_file, &[allow(WORKFLOW)]),
+        &digest.parse().unwrap(),
+        &bundle,
+    );
+    assert_eq!(evidence.result, EvidenceResult::Fail, "{}", evidence.reason);
+    assert_ne!(evidence.details["check"], json!("verified"));
 }
 
 /// What the public-good fixtures verify against: the real trusted root and `identities`.
 fn public_good(identities: &[KeylessIdentity], digest: &str, bundle: &Value) -> Evidence {
-    let root = TrustedRoot::load(&common::repo_path(
-        "fixtures/keyless/public-good-trusted_root.json",
-    ))
-    .unwrap();
-    let keyless = Keyless::new(&root, Identities::compile(identities).unwrap());
-    let trust = BundleTrust {
-        keys: &TrustKeys::default(),
-        logs: &root.logs,
-        keyless: &keyless,
-        require_tlog: true,
-    };
-    verify_blob_bundle(&trust, &digest.parse().unwrap(), bundle)
+    let root_file = common::repo_path("fixtures/keyless/public-good-trusted_root.json");
+    verify_blob_bundle(&verifier(&root_file, identities), &digest.parse().unwrap(), bundle)
 }
 
 #[test]
 fn a_real_keyless_bundle_made_by_the_public_good_instance_verifies_offline() {
     // CPython 3.12.5's release bundle (fixtures/keyless/README.md): a P-384 Fulcio leaf, a v0.1
-    // bundle, a Rekor v1 entry with SET and inclusion proof, checked without the tarball.
+    // bundle, a Rekor v1 entry with SET and an inclusion proof without a checkpoint (so it stands
+    // on its SET), checked without the tarball.
     let text =
         std::fs::read_to_string(common::repo_path("fixtures/keyless/Python-3.12.5.tgz.sigstore")).unwrap();
     let bundle: Value = serde_json::from_str(&text).unwrap();
@@ -285,7 +297,7 @@ fn a_real_keyless_bundle_made_by_the_public_good_instance_verifies_offline() {
     );
     assert_eq!(
         evidence.details["tlog_entries"][0]["inclusion_proof"],
-        json!(true)
+        json!(false)
     );
     // Someone else's identity, another digest, or a moved log time all fail.
     let evidence = public_good(&[allow(WORKFLOW)], digest, &bundle);
@@ -293,13 +305,13 @@ fn a_real_keyless_bundle_made_by_the_public_good_instance_verifies_offline() {
     let other = format!("sha256:{}", "0".repeat(64));
     fails_on(
         &public_good(std::slice::from_ref(&release_manager), &other, &bundle),
-        "message_digest",
-        "differs",
+        "digest",
+        "does not match artifact hash",
     );
     let mut moved = bundle.clone();
     moved["verificationMaterial"]["tlogEntries"][0]["integratedTime"] = json!("1722976368");
     let evidence = public_good(&[release_manager], digest, &moved);
-    fails_on(&evidence, "tlog_set", "signed timestamp does not verify");
+    fails_on(&evidence, "tlog_set", "SET verification failed");
 }
 
 // ---- The API: blobs registered with a keyless bundle ---------------------------------------
@@ -399,19 +411,29 @@ async fn keyless_configuration_errors_stop_start_up_naming_the_key() {
         err.contains("`trust.keyless_identities`") && err.contains("Fulcio certificate authority"),
         "{err}"
     );
-    // A CA whose chain is out of order.
+    // A CA certificate that is not a certificate: the verifier refuses the root, naming it.
     let mut root = fulcio::trusted_root(&sigstore.log, &[&sigstore.fulcio]);
-    let certs = root["certificateAuthorities"][0]["certChain"]["certificates"]
-        .as_array_mut()
-        .unwrap();
-    certs.reverse();
+    root["certificateAuthorities"][0]["certChain"]["certificates"][0]["rawBytes"] = json!("AAAA");
     let bad_root = dir.path().join("bad_root.json");
     std::fs::write(&bad_root, root.to_string()).unwrap();
     let mut config = common::test_config(&db);
     config.trust.trusted_root_file = Some(bad_root);
     let err = format!("{:#}", gatehouse::Application::build(config).await.err().unwrap());
     assert!(
-        err.contains("`trust.trusted_root_file`") && err.contains("certificateAuthorities[0]"),
+        err.contains("`trust.trusted_root_file`") && err.contains("bad_root.json"),
+        "{err}"
+    );
+    // A validity window that ends before it starts.
+    let mut root = fulcio::trusted_root(&sigstore.log, &[&sigstore.fulcio]);
+    root["certificateAuthorities"][0]["validFor"] =
+        json!({ "start": "2024-01-02T00:00:00Z", "end": "2024-01-01T00:00:00Z" });
+    let backwards = dir.path().join("backwards_root.json");
+    std::fs::write(&backwards, root.to_string()).unwrap();
+    let mut config = common::test_config(&db);
+    config.trust.trusted_root_file = Some(backwards);
+    let err = format!("{:#}", gatehouse::Application::build(config).await.err().unwrap());
+    assert!(
+        err.contains("backwards_root.json") && err.contains("window"),
         "{err}"
     );
 }

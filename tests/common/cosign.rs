@@ -1,7 +1,9 @@
 //! Cosign-format image signatures for tests, written from the cosign signature spec
 //! (sigstore/cosign `specs/SIGNATURE_SPEC.md`) and deliberately separate from the verifier under
 //! test: it builds the simple-signing payload, signs it with a PKCS#8 P-256 key (DER ECDSA over
-//! SHA-256), lays it out as an OCI image and pushes it with skopeo to `sha256-<hex>.sig`.
+//! SHA-256), logs it in the test Rekor (`sigstore_fixtures::log_key("rekor")`: cosign's
+//! `dev.sigstore.cosign/bundle` annotation with a SET, as `cosign sign --key` writes by default),
+//! lays it out as an OCI image and pushes it with skopeo to `sha256-<hex>.sig`.
 
 use std::path::Path;
 
@@ -12,7 +14,10 @@ use p256::ecdsa::{Signature, SigningKey};
 use p256::pkcs8::DecodePrivateKey as _;
 use serde_json::{Value, json};
 
+use sha2::{Digest as _, Sha256};
+
 use super::registry::{Auth, OciImage, sha256_digest, skopeo_push};
+use super::sigstore_fixtures as fx;
 
 /// Layer media type of a simple-signing payload.
 pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -45,9 +50,74 @@ pub fn sign(key_pem: &Path, bytes: &[u8]) -> String {
     STANDARD.encode(signature.to_der().as_bytes())
 }
 
-/// Signs `image_digest` with the key at `signing_key_pem` and pushes the signature to the image's
-/// `.sig` tag; `payload_digest_override` puts another digest in the signed payload. Answers the
-/// signature manifest's digest or skopeo's error text.
+/// Layer annotation carrying the Rekor entry.
+pub const REKOR_BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
+
+/// The test Rekor keyed signatures made here are logged in.
+pub fn test_log() -> SigningKey {
+    fx::log_key("rekor")
+}
+
+/// Writes a `trusted_root.json` naming the test Rekor into `dir`; answers its path (for
+/// `trust.trusted_root_file`).
+pub fn write_test_trusted_root(dir: &Path) -> std::path::PathBuf {
+    let file = dir.join("trusted_root.json");
+    std::fs::write(&file, fx::trusted_root(&test_log()).to_string()).unwrap();
+    file
+}
+
+/// The PEM of the public half of the PKCS#8 key at `key_pem`.
+pub fn public_pem(key_pem: &Path) -> String {
+    use p256::pkcs8::{EncodePublicKey as _, LineEnding};
+    let key = SigningKey::from_pkcs8_pem(&std::fs::read_to_string(key_pem).unwrap()).unwrap();
+    key.verifying_key().to_public_key_pem(LineEnding::LF).unwrap()
+}
+
+/// Cosign's `dev.sigstore.cosign/bundle` annotation: `body` logged by `log` at the fixtures' time.
+pub fn rekor_annotation(log: &SigningKey, body: &[u8]) -> String {
+    let set = fx::signed_entry_timestamp(log, body, fx::INTEGRATED_TIME, fx::LOG_INDEX);
+    json!({
+        "SignedEntryTimestamp": STANDARD.encode(set),
+        "Payload": {
+            "body": STANDARD.encode(body),
+            "integratedTime": fx::INTEGRATED_TIME,
+            "logIndex": fx::LOG_INDEX,
+            "logID": fx::log_id_hex(log),
+        },
+    })
+    .to_string()
+}
+
+/// The annotation for a keyed signature (`signature_b64` over `payload` by the key whose public
+/// half is `public_pem`), logged as a `hashedrekord` by `log`.
+pub fn keyed_rekor_bundle(log: &SigningKey, public_pem: &str, payload: &[u8], signature_b64: &str) -> String {
+    let signature = STANDARD.decode(signature_b64).unwrap();
+    let body = fx::hashedrekord_body(&hex::encode(Sha256::digest(payload)), &signature, public_pem);
+    rekor_annotation(log, &body)
+}
+
+/// The annotation for a DSSE envelope's one signature by `verifier_pem` (a public key or a
+/// certificate), logged as a `dsse` v0.0.1 entry by `log`.
+pub fn dsse_rekor_bundle(log: &SigningKey, verifier_pem: &str, envelope: &Value) -> String {
+    let payload = STANDARD.decode(envelope["payload"].as_str().unwrap()).unwrap();
+    let envelope_bytes = serde_json::to_vec(envelope).unwrap();
+    // Keys in sorted order, no whitespace: the canonical form Rekor logs.
+    let body = format!(
+        concat!(
+            r#"{{"apiVersion":"0.0.1","kind":"dsse","spec":{{"envelopeHash":{{"algorithm":"sha256","value":"{}"}},"#,
+            r#""payloadHash":{{"algorithm":"sha256","value":"{}"}},"signatures":[{{"signature":"{}","verifier":"{}"}}]}}}}"#
+        ),
+        hex::encode(Sha256::digest(&envelope_bytes)),
+        hex::encode(Sha256::digest(&payload)),
+        envelope["signatures"][0]["sig"].as_str().unwrap(),
+        STANDARD.encode(verifier_pem.as_bytes()),
+    );
+    rekor_annotation(log, body.as_bytes())
+}
+
+/// Signs `image_digest` with the key at `signing_key_pem`, logs the signature in the test Rekor,
+/// and pushes it to the image's `.sig` tag; `payload_digest_override` puts another digest in the
+/// signed payload. Answers the signature manifest's digest or skopeo's error text.
 pub async fn sign_and_push(
     registry_host: &str,
     repository: &str,
@@ -61,15 +131,23 @@ pub async fn sign_and_push(
         payload_digest_override.unwrap_or(image_digest),
     );
     let signature = sign(signing_key_pem, &payload);
-    push_signature(
-        registry_host,
-        repository,
-        image_digest,
-        &payload,
-        &signature,
-        auth,
-    )
-    .await
+    let logged = keyed_rekor_bundle(&test_log(), &public_pem(signing_key_pem), &payload, &signature);
+    let annotations = json!({ SIGNATURE_ANNOTATION: signature, REKOR_BUNDLE_ANNOTATION: logged });
+    let image = single_layer_layout(&sig_tag(image_digest), SIMPLE_SIGNING, &payload, annotations);
+    skopeo_push(&image, registry_host, repository, auth).await
+}
+
+/// Pushes one signature layer with exactly `annotations` to the `.sig` tag of `image_digest`.
+pub async fn push_signature_with(
+    registry_host: &str,
+    repository: &str,
+    image_digest: &str,
+    payload: &[u8],
+    annotations: Value,
+    auth: &Auth<'_>,
+) -> Result<String, String> {
+    let image = single_layer_layout(&sig_tag(image_digest), SIMPLE_SIGNING, payload, annotations);
+    skopeo_push(&image, registry_host, repository, auth).await
 }
 
 /// Pushes one signature layer (`payload` with `signature_b64` as its annotation) to the `.sig`
@@ -175,17 +253,22 @@ pub fn dsse_envelope(key_pem: &Path, subject_digest: &str, predicate_type: &str)
 }
 
 /// Pushes `envelope` as the one layer of the `.att` tag of `image_digest`, as cosign stores
-/// attestations.
+/// attestations, logged in the test Rekor as signed by the key at `key_pem` (`None`: unlogged).
 pub async fn push_attestation(
     registry_host: &str,
     repository: &str,
     image_digest: &str,
     envelope: &Value,
+    logged_by: Option<&Path>,
     auth: &Auth<'_>,
 ) -> Result<String, String> {
     let tag = format!("{}.att", image_digest.replacen(':', "-", 1));
     let bytes = serde_json::to_vec(envelope).unwrap();
-    let image = single_layer_layout(&tag, "application/vnd.dsse.envelope.v1+json", &bytes, json!({}));
+    let annotations = match logged_by {
+        Some(key) => json!({ REKOR_BUNDLE_ANNOTATION: dsse_rekor_bundle(&test_log(), &public_pem(key), envelope) }),
+        None => json!({}),
+    };
+    let image = single_layer_layout(&tag, "application/vnd.dsse.envelope.v1+json", &bytes, annotations);
     skopeo_push(&image, registry_host, repository, auth).await
 }
 

@@ -321,6 +321,14 @@ impl SigstoreVerifier {
     /// mismatch when the signed content does name the artifact can only be the log entry's.
     fn failure_of(&self, error: &Error, artifact: Artifact<'_>, bundle: &Bundle) -> Failure {
         let mut check = check_of(error);
+        // The chain is checked at the logged signing time, so a leaf that was not valid then
+        // fails there first; that is the certificate's validity, not its issuer.
+        if check == "chain" && signed_outside_validity(bundle) {
+            return Failure::new(
+                "validity",
+                format!("signed outside the signing certificate's validity: {error}"),
+            );
+        }
         if check == "digest" && content_names(bundle, &artifact.sha256()) {
             return Failure::new(
                 "tlog_entry",
@@ -342,6 +350,22 @@ impl SigstoreVerifier {
         }
         Failure::new(check, error.to_string())
     }
+}
+
+/// Whether a logged signing time of the bundle falls outside its certificate's validity.
+fn signed_outside_validity(bundle: &Bundle) -> bool {
+    let Some(info) = bundle
+        .signing_certificate()
+        .and_then(|cert| sigstore_verify::crypto::parse_certificate_info(cert).ok())
+    else {
+        return false;
+    };
+    bundle
+        .verification_material
+        .tlog_entries
+        .iter()
+        .filter_map(|entry| entry.integrated_time)
+        .any(|time| time < info.not_before || time > info.not_after)
 }
 
 /// Whether the bundle's signed content is about `sha256`: the declared message digest, or a
@@ -413,8 +437,36 @@ pub fn parse_bundle(bundle: &Value) -> Result<Bundle, Failure> {
             format!("bundle media type `{media_type}` is not a known sigstore bundle version"),
         ));
     }
+    let mut bundle = bundle.clone();
+    if media_type == BUNDLE_MEDIA_TYPES[0] {
+        drop_unsigned_proofs(&mut bundle);
+    }
     Bundle::from_json(&bundle.to_string())
         .map_err(|e| Failure::new("bundle_format", format!("malformed sigstore bundle: {e}")))
+}
+
+/// v0.1 bundles (sigstore clients before checkpoints, e.g. CPython's 2024 release bundles) carry
+/// inclusion proofs without a checkpoint; `sigstore-bundle` 0.15.1 refuses those outright. Such
+/// a proof's root is signed by no one, so it proves nothing: it is dropped and the entry stands
+/// on its signed entry timestamp, which v0.1 requires and the verifier checks.
+fn drop_unsigned_proofs(bundle: &mut Value) {
+    let Some(entries) = bundle
+        .pointer_mut("/verificationMaterial/tlogEntries")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for entry in entries.iter_mut().filter_map(Value::as_object_mut) {
+        let unsigned = entry.get("inclusionProof").is_some_and(|proof| {
+            proof
+                .pointer("/checkpoint/envelope")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+        });
+        if unsigned {
+            entry.remove("inclusionProof");
+        }
+    }
 }
 
 /// Bundle media types accepted: v0.1 to v0.3, including v0.3's older spelling.

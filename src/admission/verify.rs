@@ -17,7 +17,7 @@ use crate::policy::{Action, Resource};
 use crate::registry::RegistryClient;
 use crate::store::ArtifactChange;
 use crate::trust::SigstoreVerifier;
-use crate::trust::bundle::verify_blob_bundle;
+use crate::trust::bundle::{verify_attestation_bundle, verify_blob_bundle};
 use crate::trust::cache::VerificationCache;
 use crate::trust::content::ContentFetcher;
 use crate::trust::cosign::{fetch_signatures, verify_signatures};
@@ -25,7 +25,7 @@ use crate::trust::cosign_attestations::{AttestationLayer, fetch_attestations, ve
 use crate::trust::dsse::{passing_predicate_types, verify_attestation};
 use crate::trust::envelope_check;
 use crate::trust::evidence_facts::trust_facts;
-use crate::trust::model_signing::{is_dsse_bundle, verify_model_signing_bundle};
+use crate::trust::model_signing::{is_dsse_bundle, is_model_signing_bundle, verify_model_signing_bundle};
 use crate::trust::referrers::{
     ReferrerBundle, combine_signatures, fetch_referrer_bundles, verify_referrer_bundle,
 };
@@ -390,8 +390,10 @@ impl Admission {
         self.trust
             .cache
             .get_or_verify("attachment", digest, &material, || {
-                if is_sigstore_bundle(attachment) && is_dsse_bundle(attachment) {
+                if is_sigstore_bundle(attachment) && is_model_signing_bundle(attachment) {
                     verify_model_signing_bundle(verifier, digest, attachment)
+                } else if is_sigstore_bundle(attachment) && is_dsse_bundle(attachment) {
+                    verify_attestation_bundle(verifier, digest, attachment)
                 } else if is_sigstore_bundle(attachment) {
                     verify_blob_bundle(verifier, digest, attachment)
                 } else {

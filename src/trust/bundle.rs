@@ -44,6 +44,16 @@ pub fn dsse_statement(bundle: &Bundle) -> Option<Value> {
     }
 }
 
+/// Checks a DSSE bundle (an in-toto statement about the artifact, as `cosign attest
+/// --new-bundle-format` and `sigstore attest` write) for `digest`: one `attestation` evidence record
+/// with the statement's predicate facts, checked exactly as a blob bundle is.
+pub fn verify_attestation_bundle(verifier: &SigstoreVerifier, digest: &Digest, bundle: &Value) -> Evidence {
+    Evidence {
+        evidence_type: "attestation".to_owned(),
+        ..verify_blob_bundle(verifier, digest, bundle)
+    }
+}
+
 /// Checks a bundle for `digest`; one `blob_bundle` evidence record naming the check that failed,
 /// or the signer (key or certificate identity) and log entries when it passes.
 pub fn verify_blob_bundle(verifier: &SigstoreVerifier, digest: &Digest, bundle: &Value) -> Evidence {

@@ -19,10 +19,22 @@ pub const MODEL_SIGNING_PREDICATE_V1: &str = "https://model_signing/signature/v1
 /// Most files one model manifest may list; a bound on the work a bundle can ask for.
 pub const MAX_RESOURCES: usize = 100_000;
 
-/// Whether a sigstore bundle carries a DSSE envelope (model signing) rather than a message
-/// signature over the blob.
+/// Whether a sigstore bundle carries a DSSE envelope rather than a message signature over the blob.
 pub fn is_dsse_bundle(bundle: &Value) -> bool {
     bundle.get("dsseEnvelope").is_some() && bundle.get("messageSignature").is_none()
+}
+
+/// Whether a DSSE bundle's statement says it is a model-signing manifest. Read before the
+/// signature is checked, so it only chooses which checks run: both paths verify the signature.
+pub fn is_model_signing_bundle(bundle: &Value) -> bool {
+    use base64::Engine as _;
+    is_dsse_bundle(bundle)
+        && bundle
+            .pointer("/dsseEnvelope/payload")
+            .and_then(Value::as_str)
+            .and_then(|payload| base64::engine::general_purpose::STANDARD.decode(payload).ok())
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+            .is_some_and(|statement| statement["predicateType"] == MODEL_SIGNING_PREDICATE_V1)
 }
 
 /// Checks a model-signing bundle for `digest`; one `blob_bundle` evidence record naming the

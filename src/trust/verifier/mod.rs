@@ -142,7 +142,14 @@ impl SigstoreVerifier {
         }
         Err(match refused {
             Some(error) => self.failure_of(&error, artifact, bundle).into(),
-            None => Failure::new("signature", "signature does not verify with any configured key").into(),
+            None => match unconfigured_hint(&self.keys, bundle) {
+                Some(hint) => Failure::new(
+                    "key_configured",
+                    format!("signed by key `{hint}`, which is not a configured key"),
+                )
+                .into(),
+                None => Failure::new("signature", "signature does not verify with any configured key").into(),
+            },
         })
     }
 
@@ -269,6 +276,32 @@ fn content_names(bundle: &Bundle, sha256: &Sha256Hash) -> bool {
         }
         _ => false,
     }
+}
+
+/// The bundle's public-key hint when it names none of the configured keys. The hint is not
+/// authenticated, so it only chooses the words of a failure (a signature that does not verify
+/// with any configured key fails either way). Hints are the key's SHA-256 fingerprint, as
+/// base64 (sigstore clients), hex or our `sha256:<hex>` key id.
+fn unconfigured_hint<'b>(keys: &TrustKeys, bundle: &'b Bundle) -> Option<&'b str> {
+    use base64::Engine as _;
+    let VerificationMaterialContent::PublicKey(key) = &bundle.verification_material.content else {
+        return None;
+    };
+    let hint = key.hint.trim();
+    if hint.is_empty() {
+        return None;
+    }
+    let fingerprint = base64::engine::general_purpose::STANDARD
+        .decode(hint)
+        .ok()
+        .filter(|bytes| bytes.len() == 32)
+        .map(hex::encode)
+        .unwrap_or_else(|| hint.trim_start_matches("sha256:").to_ascii_lowercase());
+    let configured = keys
+        .keys()
+        .iter()
+        .any(|k| k.key_id.trim_start_matches("sha256:") == fingerprint);
+    (!configured).then_some(hint)
 }
 
 fn signer_of(key: &NamedKey) -> Signer {

@@ -16,9 +16,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::cosign::{SIMPLE_SIGNING, sig_tag, single_layer_layout};
-use common::registry::{Auth, OciImage, sha256_digest, skopeo_push, write_oci_image};
+use common::registry::{Auth, LayoutWriter, OciImage, sha256_digest, skopeo_push, write_oci_image};
 use common::stack::{
-    Stack, WEBHOOK_SECRET, artifact_by_digest, creds, eventually, operator, publish_intent, stack_with,
+    Stack, WEBHOOK_SECRET, artifact_by_digest, creds, eventually, operator, promote_to_prod, publish_intent,
+    releaser, stack_with,
 };
 use common::{Db, TestApp, read};
 use gatehouse::domain::{ProjectProvenance, ProvenanceTrust};
@@ -100,31 +101,6 @@ async fn ci_stack_trusting(db: Db, builder: &str) -> Stack {
     .await
 }
 
-/// Runs the pipeline and releases to prod.
-fn releaser() -> String {
-    common::token("rita", json!({ "team-a": ["operator", "releaser"] }))
-}
-
-/// Promotes through dev, test and staging, then answers the prod promotion.
-async fn promote_to_prod(app: &TestApp, id: &str) -> (u16, Value) {
-    for channel in ["dev", "test", "staging"] {
-        let (status, body) = app
-            .post(
-                &format!("/v1/artifacts/{id}/promote"),
-                &releaser(),
-                json!({ "channel": channel }),
-            )
-            .await;
-        assert_eq!(status, 200, "{channel}: {body}");
-    }
-    app.post(
-        &format!("/v1/artifacts/{id}/promote"),
-        &releaser(),
-        json!({ "channel": "prod" }),
-    )
-    .await
-}
-
 /// A CI job's whole push: the image, then cosign's `.sig` and `.att` with the intent's credential;
 /// answers the artifact once the notifications alone verified it with its provenance.
 async fn push_signed_image(app: &TestApp, registry_host: &str) -> Value {
@@ -182,28 +158,21 @@ fn attestation_layout(digest: &str) -> OciImage {
 
 /// An OCI 1.1 referrer (an SBOM-like artifact) whose `subject` is `subject_digest`, under `tag`.
 fn referrer_layout(subject_digest: &str, tag: &str) -> OciImage {
-    let dir = tempfile::tempdir().unwrap();
-    let blobs = dir.path().join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    let put = |bytes: &[u8]| -> String {
-        let digest = sha256_digest(bytes);
-        std::fs::write(blobs.join(&digest["sha256:".len()..]), bytes).unwrap();
-        digest
-    };
+    let layout = LayoutWriter::new();
     let config = b"{}";
     let layer = format!("sbom of {subject_digest}").into_bytes();
-    let manifest = serde_json::to_vec(&json!({
+    let manifest = json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "artifactType": "application/vnd.example.sbom+json",
         "config": {
             "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": put(config),
+            "digest": layout.put(config),
             "size": config.len(),
         },
         "layers": [{
             "mediaType": "application/vnd.example.sbom+json",
-            "digest": put(&layer),
+            "digest": layout.put(&layer),
             "size": layer.len(),
         }],
         "subject": {
@@ -211,30 +180,8 @@ fn referrer_layout(subject_digest: &str, tag: &str) -> OciImage {
             "digest": subject_digest,
             "size": 1,
         },
-    }))
-    .unwrap();
-    let manifest_digest = put(&manifest);
-    let index = json!({
-        "schemaVersion": 2,
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest,
-            "size": manifest.len(),
-            "annotations": { "org.opencontainers.image.ref.name": tag },
-        }],
     });
-    std::fs::write(dir.path().join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
-    std::fs::write(
-        dir.path().join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
-    OciImage {
-        dir,
-        tag: tag.to_owned(),
-        manifest_digest,
-        manifest_size: manifest.len(),
-    }
+    layout.finish(tag, &manifest)
 }
 
 /// Every push event the gateway stored, oldest first: (tag, digest, status, result).
@@ -553,7 +500,7 @@ async fn signing_flow(db: Db) {
         after["provenance"]["source_repository"], SOURCE_REPOSITORY,
         "{after}"
     );
-    let (status, promoted) = promote_to_prod(&app, &id).await;
+    let (status, promoted) = promote_to_prod(&app, "team-a", &id).await;
     assert_eq!(status, 200, "{promoted}");
     assert_eq!(promoted["channels"], json!(["dev", "test", "staging", "prod"]));
 }
@@ -566,7 +513,7 @@ async fn prod_is_refused_naming_the_policy_when_another_builder_is_trusted() {
     let Stack { app, registry, .. } =
         ci_stack_trusting(Db::sqlite(), "https://builders.example.com/other@v1").await;
     let artifact = push_signed_image(&app, &registry.host).await;
-    let (status, denied) = promote_to_prod(&app, artifact["id"].as_str().unwrap()).await;
+    let (status, denied) = promote_to_prod(&app, "team-a", artifact["id"].as_str().unwrap()).await;
     assert_eq!(status, 403, "{denied}");
     assert_eq!(
         denied["policy_ids"],
@@ -577,7 +524,7 @@ async fn prod_is_refused_naming_the_policy_when_another_builder_is_trusted() {
     let (_, shown) = app
         .get(
             &format!("/v1/artifacts/{}", artifact["id"].as_str().unwrap()),
-            &releaser(),
+            &releaser("team-a"),
         )
         .await;
     assert_eq!(shown["channels"], json!(["dev", "test", "staging"]), "{shown}");

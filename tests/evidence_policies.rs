@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::stack::{promote_to_prod, releaser};
 use common::{Db, TestApp, repo_path, token};
 use gatehouse::domain::{ProjectProvenance, ProvenanceTrust};
 use p256::pkcs8::{DecodePublicKey, EncodePublicKey};
@@ -57,17 +58,12 @@ fn config(db: &Db) -> gatehouse::Config {
     config
 }
 
-/// Runs the pipeline (operator) and releases to prod (releaser).
-fn releaser() -> String {
-    token("rita", json!({ "team-a": ["operator", "releaser"] }))
-}
-
 /// Registers a blob of `bytes` and verifies it with the fixture envelope `name`.
 async fn register_and_verify(app: &TestApp, bytes: &str, name: &str) -> Value {
     let (status, registered) = app
         .post(
             "/v1/projects/team-a/artifacts",
-            &releaser(),
+            &releaser("team-a"),
             json!({
                 "app": "web", "artifact_kind": "blob", "digest": subject(bytes),
                 "source": { "source_type": "https", "uri": format!("https://downloads.example/{name}") },
@@ -79,33 +75,13 @@ async fn register_and_verify(app: &TestApp, bytes: &str, name: &str) -> Value {
     let (status, verified) = app
         .post(
             &format!("/v1/artifacts/{id}/verify"),
-            &releaser(),
+            &releaser("team-a"),
             json!({ "attestations": [envelope(name)] }),
         )
         .await;
     assert_eq!(status, 200, "{verified}");
     assert_eq!(verified["trust_state"], "verified", "{verified}");
     verified
-}
-
-/// Promotes through dev, test and staging, then answers the prod promotion.
-async fn promote_to_prod(app: &TestApp, id: &str) -> (u16, Value) {
-    for channel in ["dev", "test", "staging"] {
-        let (status, body) = app
-            .post(
-                &format!("/v1/artifacts/{id}/promote"),
-                &releaser(),
-                json!({ "channel": channel }),
-            )
-            .await;
-        assert_eq!(status, 200, "{channel}: {body}");
-    }
-    app.post(
-        &format!("/v1/artifacts/{id}/promote"),
-        &releaser(),
-        json!({ "channel": "prod" }),
-    )
-    .await
 }
 
 async fn provenance_decides_prod(db: Db) {
@@ -139,11 +115,11 @@ async fn provenance_decides_prod(db: Db) {
     assert_eq!(attestation["details"]["provenance"], expected, "{attestation}");
     assert_eq!(attestation["details"]["builder_id"], TRUSTED_BUILDER);
     let id = trusted["id"].as_str().unwrap().to_owned();
-    let (status, shown) = app.get(&format!("/v1/artifacts/{id}"), &releaser()).await;
+    let (status, shown) = app.get(&format!("/v1/artifacts/{id}"), &releaser("team-a")).await;
     assert_eq!(status, 200, "{shown}");
     assert_eq!(shown["provenance"], expected, "{shown}");
     assert_eq!(shown["signer_key_ids"], trusted["signer_key_ids"], "{shown}");
-    let (status, promoted) = promote_to_prod(&app, &id).await;
+    let (status, promoted) = promote_to_prod(&app, "team-a", &id).await;
     assert_eq!(status, 200, "{promoted}");
     assert_eq!(promoted["channels"], json!(["dev", "test", "staging", "prod"]));
 
@@ -154,7 +130,7 @@ async fn provenance_decides_prod(db: Db) {
         "provenance-other-builder.dsse.json",
     )
     .await;
-    let (status, denied) = promote_to_prod(&app, other["id"].as_str().unwrap()).await;
+    let (status, denied) = promote_to_prod(&app, "team-a", other["id"].as_str().unwrap()).await;
     assert_eq!(status, 403, "{denied}");
     assert_eq!(
         denied["policy_ids"],
@@ -173,7 +149,7 @@ async fn provenance_decides_prod(db: Db) {
         fork["provenance"]["source_repository"],
         "https://github.com/evil/web"
     );
-    let (status, denied) = promote_to_prod(&app, fork["id"].as_str().unwrap()).await;
+    let (status, denied) = promote_to_prod(&app, "team-a", fork["id"].as_str().unwrap()).await;
     assert_eq!(status, 403, "{denied}");
     assert_eq!(
         denied["policy_ids"],
@@ -186,7 +162,7 @@ async fn provenance_decides_prod(db: Db) {
     let (status, failed) = app
         .post(
             &format!("/v1/artifacts/{id}/verify"),
-            &releaser(),
+            &releaser("team-a"),
             json!({ "attestations": [envelope("provenance-unknown-key.dsse.json")] }),
         )
         .await;
@@ -197,7 +173,7 @@ async fn provenance_decides_prod(db: Db) {
     let (status, review) = app
         .post(
             "/v1/admission/review",
-            &releaser(),
+            &releaser("team-a"),
             json!({ "project": "team-a", "artifact_id": id, "action": "deploy", "channel": "prod" }),
         )
         .await;

@@ -408,21 +408,8 @@ impl Admission {
     /// One cosign `.att` layer's check, remembered by its envelope and annotations.
     async fn checked_attestation_layer(&self, artifact: &Artifact, layer: &AttestationLayer) -> Evidence {
         let envelope = serde_json::to_vec(&layer.envelope).unwrap_or_default();
-        let material = framed([
-            envelope.as_slice(),
-            layer
-                .annotations
-                .certificate_pem
-                .as_deref()
-                .unwrap_or_default()
-                .as_bytes(),
-            layer
-                .annotations
-                .rekor_bundle
-                .as_deref()
-                .unwrap_or_default()
-                .as_bytes(),
-        ]);
+        let [certificate, rekor_entry] = layer.annotations.material();
+        let material = framed([envelope.as_slice(), certificate, rekor_entry]);
         self.trust
             .cache
             .get_or_verify("attestation_layer", &artifact.digest, &material, || {
@@ -537,22 +524,13 @@ impl Admission {
 /// The signature layers as one byte string: each field length-prefixed, in order.
 fn signature_material(layers: &[crate::trust::SignatureLayer]) -> Vec<u8> {
     framed(layers.iter().flat_map(|layer| {
+        let [certificate, rekor_entry] = layer.annotations.material();
         [
             &layer.payload[..],
             layer.signature_b64.as_bytes(),
             layer.media_type.as_bytes(),
-            layer
-                .annotations
-                .certificate_pem
-                .as_deref()
-                .unwrap_or_default()
-                .as_bytes(),
-            layer
-                .annotations
-                .rekor_bundle
-                .as_deref()
-                .unwrap_or_default()
-                .as_bytes(),
+            certificate,
+            rekor_entry,
         ]
     }))
 }

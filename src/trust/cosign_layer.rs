@@ -42,6 +42,16 @@ pub struct SignerAnnotations {
     pub rekor_bundle: Option<String>,
 }
 
+impl SignerAnnotations {
+    /// The certificate and the Rekor entry as bytes (empty when absent), for cache keys.
+    pub fn material(&self) -> [&[u8]; 2] {
+        [
+            self.certificate_pem.as_deref().unwrap_or_default().as_bytes(),
+            self.rekor_bundle.as_deref().unwrap_or_default().as_bytes(),
+        ]
+    }
+}
+
 #[derive(Deserialize)]
 struct RekorBundle {
     #[serde(rename = "SignedEntryTimestamp")]

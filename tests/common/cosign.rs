@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use sha2::{Digest as _, Sha256};
 
-use super::registry::{Auth, OciImage, sha256_digest, skopeo_push};
+use super::registry::{Auth, LayoutWriter, OciImage, skopeo_push};
 use super::sigstore_fixtures as fx;
 
 /// Layer media type of a simple-signing payload.
@@ -171,54 +171,24 @@ pub fn signature_layout(image_digest: &str, payload: &[u8], signature_b64: &str)
 
 /// An OCI layout with one manifest under `tag`: an empty config and `payload` as its one layer.
 pub fn single_layer_layout(tag: &str, media_type: &str, payload: &[u8], annotations: Value) -> OciImage {
-    let dir = tempfile::tempdir().unwrap();
-    let blobs = dir.path().join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    let put = |bytes: &[u8]| -> String {
-        let digest = sha256_digest(bytes);
-        std::fs::write(blobs.join(&digest["sha256:".len()..]), bytes).unwrap();
-        digest
-    };
+    let layout = LayoutWriter::new();
     let config = b"{}";
-    let manifest = serde_json::to_vec(&json!({
+    let manifest = json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {
             "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": put(config),
+            "digest": layout.put(config),
             "size": config.len(),
         },
         "layers": [{
             "mediaType": media_type,
-            "digest": put(payload),
+            "digest": layout.put(payload),
             "size": payload.len(),
             "annotations": annotations,
         }],
-    }))
-    .unwrap();
-    let manifest_digest = put(&manifest);
-    let tag = tag.to_owned();
-    let index = json!({
-        "schemaVersion": 2,
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest,
-            "size": manifest.len(),
-            "annotations": { "org.opencontainers.image.ref.name": tag },
-        }],
     });
-    std::fs::write(dir.path().join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
-    std::fs::write(
-        dir.path().join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
-    OciImage {
-        dir,
-        tag,
-        manifest_digest,
-        manifest_size: manifest.len(),
-    }
+    layout.finish(tag, &manifest)
 }
 
 /// A DSSE envelope (signed over the spec's PAE with the PKCS#8 key at `key_pem`) carrying an

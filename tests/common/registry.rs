@@ -405,20 +405,62 @@ pub struct OciImage {
     pub manifest_size: usize,
 }
 
+/// An OCI image layout being written: blobs first, then one manifest under a tag.
+pub struct LayoutWriter {
+    dir: tempfile::TempDir,
+}
+
+impl LayoutWriter {
+    /// A new, empty layout in a temporary directory.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("blobs/sha256")).unwrap();
+        Self { dir }
+    }
+
+    /// Stores a blob; answers its digest.
+    pub fn put(&self, bytes: &[u8]) -> String {
+        let digest = sha256_digest(bytes);
+        let path = self
+            .dir
+            .path()
+            .join("blobs/sha256")
+            .join(&digest["sha256:".len()..]);
+        std::fs::write(path, bytes).unwrap();
+        digest
+    }
+
+    /// Stores `manifest` (an OCI image manifest) and names it `tag` in the layout's index.
+    pub fn finish(self, tag: &str, manifest: &serde_json::Value) -> OciImage {
+        let manifest = serde_json::to_vec(manifest).unwrap();
+        let manifest_digest = self.put(&manifest);
+        let index = json!({
+            "schemaVersion": 2,
+            "manifests": [{
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": manifest_digest,
+                "size": manifest.len(),
+                "annotations": { "org.opencontainers.image.ref.name": tag },
+            }],
+        });
+        let root = self.dir.path();
+        std::fs::write(root.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+        std::fs::write(root.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        OciImage {
+            dir: self.dir,
+            tag: tag.to_owned(),
+            manifest_digest,
+            manifest_size: manifest.len(),
+        }
+    }
+}
+
 /// Writes a one-layer OCI image (a gzip layer holding one file whose content is `seed`).
 pub fn write_oci_image(seed: &str, tag: &str) -> OciImage {
-    let dir = tempfile::tempdir().unwrap();
-    let blobs = dir.path().join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    let put = |bytes: &[u8]| -> String {
-        let digest = sha256_digest(bytes);
-        std::fs::write(blobs.join(&digest["sha256:".len()..]), bytes).unwrap();
-        digest
-    };
+    let layout = LayoutWriter::new();
     let tar = tar_one_file("hello.txt", seed.as_bytes());
     // Already gzip, so skopeo pushes the bytes as they are and the manifest digest holds.
     let layer = gzip_stored(&tar);
-    let layer_digest = put(&layer);
     let config = serde_json::to_vec(&json!({
         "architecture": "amd64",
         "os": "linux",
@@ -426,44 +468,21 @@ pub fn write_oci_image(seed: &str, tag: &str) -> OciImage {
         "rootfs": { "type": "layers", "diff_ids": [sha256_digest(&tar)] },
     }))
     .unwrap();
-    let config_digest = put(&config);
-    let manifest = serde_json::to_vec(&json!({
+    let manifest = json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {
             "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": config_digest,
+            "digest": layout.put(&config),
             "size": config.len(),
         },
         "layers": [{
             "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-            "digest": layer_digest,
+            "digest": layout.put(&layer),
             "size": layer.len(),
         }],
-    }))
-    .unwrap();
-    let manifest_digest = put(&manifest);
-    let index = json!({
-        "schemaVersion": 2,
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest,
-            "size": manifest.len(),
-            "annotations": { "org.opencontainers.image.ref.name": tag },
-        }],
     });
-    std::fs::write(dir.path().join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
-    std::fs::write(
-        dir.path().join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
-    OciImage {
-        dir,
-        tag: tag.to_owned(),
-        manifest_digest,
-        manifest_size: manifest.len(),
-    }
+    layout.finish(tag, &manifest)
 }
 
 /// A ustar archive holding one regular file.

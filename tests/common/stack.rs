@@ -80,6 +80,25 @@ pub fn operator(project: &str) -> String {
     token("olivia", json!({ project: ["operator"] }))
 }
 
+/// Runs `project`'s pipeline (operator) and releases it to prod (releaser).
+pub fn releaser(project: &str) -> String {
+    token("rita", json!({ project: ["operator", "releaser"] }))
+}
+
+/// Promotes artifact `id` of `project` through dev, test and staging as its releaser (asserting
+/// each 200), then answers the prod promotion.
+pub async fn promote_to_prod(app: &TestApp, project: &str, id: &str) -> (u16, Value) {
+    let path = format!("/v1/artifacts/{id}/promote");
+    for channel in ["dev", "test", "staging"] {
+        let (status, body) = app
+            .post(&path, &releaser(project), json!({ "channel": channel }))
+            .await;
+        assert_eq!(status, 200, "{channel}: {body}");
+    }
+    app.post(&path, &releaser(project), json!({ "channel": "prod" }))
+        .await
+}
+
 /// Creates a publish intent (asserting 201).
 pub async fn publish_intent(app: &TestApp, project: &str, body: Value) -> Value {
     let (status, intent) = app

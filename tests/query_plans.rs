@@ -143,6 +143,32 @@ fn expected() -> BTreeMap<&'static str, Fit> {
             "bundle_latest",
             Read("policy_bundles", &[Walk(&["activated_at"])]),
         ),
+        ("app_insert", Write),
+        ("app_by_slug", Read("apps", &[Search(&["slug"])])),
+        // `($1 is null or slug > $1)` pins nothing: the page walks the slugs in order.
+        ("apps_page", Read("apps", &[Walk(&["slug"])])),
+        ("app_version_insert", Write),
+        (
+            "app_version",
+            Read("app_versions", &[Search(&["app", "version"])]),
+        ),
+        ("app_versions_of_app", Read("app_versions", &[Search(&["app"])])),
+        ("app_version_link_insert", Write),
+        (
+            "app_version_links",
+            Read("app_version_artifacts", &[Search(&["version_id"])]),
+        ),
+        ("app_version_publish", Read("app_versions", PK)),
+        ("entitlement_insert", Write),
+        (
+            "entitlement",
+            Read("entitlements", &[Search(&["project", "app"])]),
+        ),
+        (
+            "entitlements_of_project",
+            Read("entitlements", &[Search(&["project"])]),
+        ),
+        ("entitlements_of_app", Read("entitlements", &[Search(&["app"])])),
         ("artifacts_first_page", Read("artifacts", &[Walk(&["id"])])),
         ("artifacts_next_page", Read("artifacts", PK)),
         ("artifacts_of_project", Read("artifacts", &[Search(&["project"])])),
@@ -449,7 +475,8 @@ fn pg_constrained(cond: &str, index_columns: &[String]) -> Vec<String> {
 }
 
 /// Rows shaped like a busy installation (20 projects of 1,000 artifacts, a long audit trail and
-/// decision log, registry events and verification jobs that are almost all finished), planned
+/// decision log, registry events and verification jobs that are almost all finished, 500 apps
+/// with 10 versions each, every project entitled to every app), planned
 /// before and after `analyze`: PostgreSQL chooses among indexes by size and statistics, and on
 /// empty tables it picks whichever is smallest (a one-page partial queue index for a primary-key
 /// lookup), which says nothing.
@@ -487,38 +514,54 @@ const PG_ROWS: &[&str] = &[
      'oci_image', 'container', 'user', 'u', 'x', now(), now(), 'c' || n, '{}', \
      case when n % 50 = 0 then null else now() end \
      from generate_series(1, 5000) as n",
+    "insert into apps (slug, project, display_name, manifest, created_by_type, created_by_id, \
+     created_at) \
+     select 'app' || n, 'p' || (n % 20), 'App', '{}', 'user', 'u', now() \
+     from generate_series(0, 499) as n",
+    "insert into app_versions (id, app, version, status, manifest, manifest_digest, \
+     created_by_type, created_by_id, created_at) \
+     select gen_random_uuid(), 'app' || (n % 500), '1.' || n, 'published', '{}', md5(n::text), \
+     'user', 'u', now() \
+     from generate_series(1, 5000) as n",
+    "insert into entitlements (project, app, granted_by_type, granted_by_id, granted_at) \
+     select 'p' || p, 'app' || a, 'user', 'u', now() \
+     from generate_series(0, 19) as p, generate_series(0, 499) as a",
 ];
 
 /// The generic plan of `sql` on `conn`, as table accesses and a one-line rendering.
 async fn pg_plan(conn: &mut sqlx::PgConnection, name: &str, sql: &str) -> (Vec<Access>, String) {
     let n = parameter_count(sql);
-    // A parameter PostgreSQL cannot type from its first use (`$3 is null or …`) is text,
-    // as the store binds it; the rest are inferred.
+    // A parameter PostgreSQL cannot type from its first use (`$3 is null or …`) gets the
+    // first of these its later uses accept, as the store's bind gives it one.
+    const GUESSES: [&str; 4] = ["text", "uuid", "bigint", "timestamptz"];
     let mut types = vec!["unknown"; n];
+    let mut guessing: Option<(usize, usize)> = None;
     loop {
         let declared = if n == 0 {
             String::new()
         } else {
             format!("({})", types.join(", "))
         };
-        match sqlx::query(AssertSqlSafe(format!("prepare hot{declared} as {sql}")))
+        let Err(e) = sqlx::query(AssertSqlSafe(format!("prepare hot{declared} as {sql}")))
             .execute(&mut *conn)
             .await
-        {
-            Ok(_) => break,
-            Err(e) => {
-                let message = e.to_string();
-                let untyped = message
-                    .split("could not determine data type of parameter $")
-                    .nth(1)
-                    .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
-                    .and_then(|d| d.parse::<usize>().ok());
-                match untyped {
-                    Some(k) if (1..=n).contains(&k) && types[k - 1] == "unknown" => types[k - 1] = "text",
-                    _ => panic!("{name}: cannot prepare `{sql}`: {message}"),
-                }
-            }
-        }
+        else {
+            break;
+        };
+        let message = e.to_string();
+        let untyped = message
+            .split("could not determine data type of parameter $")
+            .nth(1)
+            .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|d| d.parse::<usize>().ok())
+            .filter(|k| (1..=n).contains(k) && types[k - 1] == "unknown");
+        let (k, guess) = match (untyped, guessing) {
+            (Some(k), _) => (k, 0),
+            (None, Some((k, g))) if g + 1 < GUESSES.len() => (k, g + 1),
+            _ => panic!("{name}: cannot prepare `{sql}`: {message}"),
+        };
+        types[k - 1] = GUESSES[guess];
+        guessing = Some((k, guess));
     }
     let nulls = if n == 0 {
         String::new()

@@ -302,6 +302,8 @@ pub(super) const LATEST_BUNDLE: &str =
 // The hot statements, named, so `tests/query_plans.rs` can check that each one's plan on both
 // databases uses an index that fits its filter (no full scan, no walk of a whole project).
 
+use super::apps;
+
 /// A listing's base statement with the clauses `listing` appends for one filter combination.
 fn listed(base: &str, clauses: &str) -> String {
     format!("{base}{clauses}")
@@ -358,6 +360,19 @@ pub fn hot_queries() -> Vec<(&'static str, String)> {
         ("attestations_of_artifact", SELECT_ATTESTATIONS),
         ("bundle_upsert", UPSERT_BUNDLE),
         ("bundle_latest", LATEST_BUNDLE),
+        ("app_insert", apps::INSERT_APP),
+        ("app_by_slug", apps::SELECT_APP),
+        ("apps_page", apps::LIST_APPS),
+        ("app_version_insert", apps::INSERT_VERSION),
+        ("app_version", apps::SELECT_VERSION),
+        ("app_versions_of_app", apps::LIST_VERSIONS),
+        ("app_version_link_insert", apps::INSERT_LINK),
+        ("app_version_links", apps::SELECT_LINKS),
+        ("app_version_publish", apps::PUBLISH_VERSION),
+        ("entitlement_insert", apps::INSERT_ENTITLEMENT),
+        ("entitlement", apps::SELECT_ENTITLEMENT),
+        ("entitlements_of_project", apps::LIST_ENTITLEMENTS),
+        ("entitlements_of_app", apps::APP_ENTITLEMENTS),
     ]
     .into_iter()
     .map(|(name, sql)| (name, sql.to_owned()))

@@ -37,6 +37,8 @@ pub use apps::AppStore;
 pub use catalog::{CatalogStore, SeedCatalogError, seed_catalog};
 pub use policy_changes::{POLICY_CHANNEL, PolicyChangeListener};
 pub use postgres::PostgresStore;
+#[doc(hidden)]
+pub use sql::hot_queries;
 pub use sqlite::SqliteStore;
 
 /// What can go wrong in storage.

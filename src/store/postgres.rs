@@ -35,6 +35,12 @@ impl PostgresStore {
         &self.pool
     }
 
+    /// The pool reads outside a transaction use: the same pool (PostgreSQL's connections all
+    /// read and write concurrently).
+    pub fn reads(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Takes the transaction-scoped chain lock, so two instances never read the same last
     /// record and fork the chain; it is released at commit or rollback.
     async fn lock_audit_chain(conn: &mut PgConnection) -> Result<(), StoreError> {

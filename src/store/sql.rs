@@ -107,9 +107,9 @@ pub(super) const INSERT_DECISION: &str = concat!(
 /// Head of the multi-row decision insert; the store appends `values (..), (..)` for each chunk.
 pub(super) const INSERT_DECISIONS_HEAD: &str = concat!("insert into decisions (", decision_cols!(), ") ");
 
-/// Most rows one multi-row decision insert carries: 128 rows of 16 values stay far below
-/// SQLite's bound-variable limit (32,766; 999 before 3.32) and PostgreSQL's (65,535).
-pub(super) const DECISION_ROWS_PER_INSERT: usize = 128;
+/// Most rows one multi-row decision insert carries on SQLite: 128 rows of 16 values stay far
+/// below its bound-variable limit (32,766; 999 before 3.32).
+pub(super) const SQLITE_DECISION_ROWS_PER_INSERT: usize = 128;
 
 /// Base of the filtered decision listing.
 pub(super) const LIST_DECISIONS: &str = concat!("select ", decision_cols!(), " from decisions where 1 = 1");

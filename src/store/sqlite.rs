@@ -105,6 +105,9 @@ impl SqliteStore {
         &self.reads
     }
 
+    /// Rows per decision-log insert statement (see `sql::SQLITE_DECISION_ROWS_PER_INSERT`).
+    const DECISION_ROWS_PER_INSERT: usize = super::sql::SQLITE_DECISION_ROWS_PER_INSERT;
+
     /// Nothing to take: the single connection already serializes chain appenders.
     async fn lock_audit_chain(_conn: &mut SqliteConnection) -> Result<(), StoreError> {
         Ok(())

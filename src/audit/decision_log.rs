@@ -20,7 +20,7 @@ pub enum DecisionLogError {
     Stopped,
 }
 
-type Pending = (DecisionRecord, oneshot::Sender<Result<(), DecisionLogError>>);
+type Pending = (DecisionRecord, Waiter);
 
 /// Handle to the writer task; cheap to clone.
 #[derive(Clone)]
@@ -52,15 +52,58 @@ impl DecisionLogWriter {
 
 async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>, max_batch: usize) {
     let mut batch: Vec<Pending> = Vec::with_capacity(max_batch);
+    // Reused across batches; records move in and out, never cloned.
+    let mut records: Vec<DecisionRecord> = Vec::with_capacity(max_batch);
+    let mut waiters: Vec<Waiter> = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut batch, max_batch).await > 0 {
-        let records: Vec<DecisionRecord> = batch.iter().map(|(d, _)| d.clone()).collect();
-        let outcome = store.append_decisions(&records).await.map_err(|error| {
-            tracing::error!(error = %error, batch = records.len(), "decision log batch failed");
-            DecisionLogError::WriteFailed
-        });
-        for (_, done) in batch.drain(..) {
-            // A caller that gave up (timeout) no longer listens; that is fine.
-            let _ = done.send(outcome.clone());
+        for (record, done) in batch.drain(..) {
+            records.push(record);
+            waiters.push(done);
         }
+        match store.append_decisions(&records).await {
+            Ok(()) => answer_all(&mut waiters, &Ok(())),
+            Err(error) if records.len() > 1 && error.is_refusal() => {
+                tracing::warn!(error = %error, batch = records.len(), "decision log batch refused; writing its records one by one");
+                commit_one_by_one(store.as_ref(), &records, &mut waiters).await;
+            }
+            Err(error) => {
+                tracing::error!(error = %error, batch = records.len(), "decision log batch failed");
+                answer_all(&mut waiters, &Err(DecisionLogError::WriteFailed));
+            }
+        }
+        records.clear();
+    }
+}
+
+type Waiter = oneshot::Sender<Result<(), DecisionLogError>>;
+
+fn answer_all(waiters: &mut Vec<Waiter>, outcome: &Result<(), DecisionLogError>) {
+    for done in waiters.drain(..) {
+        // A caller that gave up (timeout) no longer listens; that is fine.
+        let _ = done.send(outcome.clone());
+    }
+}
+
+/// The database refused the batch for what one of its records holds (e.g. a NUL byte that
+/// PostgreSQL text cannot store): the batch rolled back whole, so each record is retried in its
+/// own transaction. The refused one fails closed; the others are committed and answered, so one
+/// caller's input never fails another's request.
+async fn commit_one_by_one(store: &dyn Store, records: &[DecisionRecord], waiters: &mut Vec<Waiter>) {
+    let mut database_failed = false;
+    for (record, done) in records.iter().zip(waiters.drain(..)) {
+        // Once the database itself fails (not a refusal), the rest would only wait to fail too.
+        let outcome = if database_failed {
+            Err(DecisionLogError::WriteFailed)
+        } else {
+            store
+                .append_decisions(std::slice::from_ref(record))
+                .await
+                .map_err(|error| {
+                    tracing::error!(error = %error, decision = %record.id, "decision log record refused");
+                    database_failed = !error.is_refusal();
+                    DecisionLogError::WriteFailed
+                })
+        };
+        let _ = done.send(outcome);
     }
 }

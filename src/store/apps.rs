@@ -188,7 +188,7 @@ macro_rules! apps_impl {
                 async fn with_links(&self, row: VersionRow) -> Result<AppVersion, StoreError> {
                     let links: Vec<LinkRow> = sqlx::query_as(SELECT_LINKS)
                         .bind(row.id)
-                        .fetch_all(&self.pool)
+                        .fetch_all(self.reads())
                         .await?;
                     row.into_version(convert(links)?)
                 }
@@ -221,9 +221,7 @@ macro_rules! apps_impl {
                     for audit in audits {
                         Self::append_audit_in(&mut *tx, audit).await?;
                     }
-                    for d in decisions {
-                        Self::insert_decision_in(&mut *tx, d).await?;
-                    }
+                    Self::insert_decisions_in(&mut *tx, decisions).await?;
                     tx.commit().await?;
                     Ok(())
                 }
@@ -245,7 +243,7 @@ macro_rules! apps_impl {
                 async fn get_app(&self, slug: &AppSlug) -> Result<Option<App>, StoreError> {
                     let row: Option<AppRow> = sqlx::query_as(SELECT_APP)
                         .bind(slug.as_str())
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(self.reads())
                         .await?;
                     row.map(App::try_from).transpose()
                 }
@@ -256,7 +254,7 @@ macro_rules! apps_impl {
                     let rows: Vec<AppRow> = sqlx::query_as(LIST_APPS)
                         .bind(after)
                         .bind(i64::from(limit) + 1)
-                        .fetch_all(&self.pool)
+                        .fetch_all(self.reads())
                         .await?;
                     Ok(paginate(convert(rows)?, limit, |a: &App| {
                         a.slug.to_string()
@@ -271,7 +269,7 @@ macro_rules! apps_impl {
                     let row: Option<VersionRow> = sqlx::query_as(SELECT_VERSION)
                         .bind(app.as_str())
                         .bind(version.as_str())
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(self.reads())
                         .await?;
                     match row {
                         Some(row) => Ok(Some(self.with_links(row).await?)),
@@ -292,7 +290,7 @@ macro_rules! apps_impl {
                         .bind(status.map(|s| s.as_str()))
                         .bind(after)
                         .bind(i64::from(limit) + 1)
-                        .fetch_all(&self.pool)
+                        .fetch_all(self.reads())
                         .await?;
                     let mut versions = Vec::with_capacity(rows.len());
                     for row in rows {
@@ -366,7 +364,7 @@ macro_rules! apps_impl {
                         .bind(project.as_str())
                         .bind(after)
                         .bind(i64::from(limit) + 1)
-                        .fetch_all(&self.pool)
+                        .fetch_all(self.reads())
                         .await?;
                     Ok(paginate(convert(rows)?, limit, |e: &Entitlement| {
                         e.app.to_string()
@@ -376,7 +374,7 @@ macro_rules! apps_impl {
                 async fn entitled_projects(&self, app: &AppSlug) -> Result<Vec<ProjectSlug>, StoreError> {
                     let rows: Vec<EntitlementRow> = sqlx::query_as(APP_ENTITLEMENTS)
                         .bind(app.as_str())
-                        .fetch_all(&self.pool)
+                        .fetch_all(self.reads())
                         .await?;
                     let entitlements: Vec<Entitlement> = convert(rows)?;
                     Ok(entitlements.into_iter().map(|e| e.project).collect())

@@ -31,7 +31,7 @@ macro_rules! bundles_impl {
                 ) -> Result<Option<(String, Vec<(String, String)>)>, StoreError> {
                     let row: Option<(String, Json<Vec<(String, String)>>)> =
                         sqlx::query_as(sql::LATEST_BUNDLE)
-                            .fetch_optional(&self.pool)
+                            .fetch_optional(self.reads())
                             .await?;
                     Ok(row.map(|(hash, files)| (hash, files.0)))
                 }

@@ -134,7 +134,9 @@ macro_rules! catalog_impl {
             #[async_trait::async_trait]
             impl CatalogStore for $store {
                 async fn catalog_entries(&self) -> Result<Vec<CatalogEntry>, StoreError> {
-                    let rows: Vec<CatalogRow> = sqlx::query_as(SELECT_ENTRIES).fetch_all(&self.pool).await?;
+                    let rows: Vec<CatalogRow> = sqlx::query_as(SELECT_ENTRIES)
+                        .fetch_all(self.reads())
+                        .await?;
                     rows.into_iter().map(CatalogEntry::try_from).collect()
                 }
 

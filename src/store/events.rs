@@ -68,9 +68,7 @@ macro_rules! events_impl {
                     }
                     // Every decision is logged, a redelivery's too: the decision log records
                     // what was decided, not what it changed.
-                    for d in decisions {
-                        Self::insert_decision_in(&mut *tx, d).await?;
-                    }
+                    Self::insert_decisions_in(&mut *tx, decisions).await?;
                     tx.commit().await?;
                     Ok(fresh)
                 }
@@ -179,14 +177,14 @@ macro_rules! events_impl {
                 async fn get_event_impl(&self, id: &str) -> Result<Option<RegistryEvent>, StoreError> {
                     let row: Option<EventRow> = sqlx::query_as(sql::SELECT_EVENT)
                         .bind(id)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(self.reads())
                         .await?;
                     row.map(RegistryEvent::try_from).transpose()
                 }
 
                 async fn pending_events_impl(&self) -> Result<i64, StoreError> {
                     let (n,): (i64,) = sqlx::query_as(sql::PENDING_EVENTS)
-                        .fetch_one(&self.pool)
+                        .fetch_one(self.reads())
                         .await?;
                     Ok(n)
                 }
@@ -205,7 +203,7 @@ macro_rules! events_impl {
                     }
                     qb.push(" order by id limit ")
                         .push_bind(i64::from(limit) + 1);
-                    let rows: Vec<PushRow> = qb.build_query_as().fetch_all(&self.pool).await?;
+                    let rows: Vec<PushRow> = qb.build_query_as().fetch_all(self.reads()).await?;
                     Ok(paginate(convert(rows)?, limit, |p: &UnregisteredPush| {
                         p.id.to_string()
                     }))
@@ -214,7 +212,7 @@ macro_rules! events_impl {
                 async fn artifact_links_impl(&self, id: ArtifactId) -> Result<ArtifactLinks, StoreError> {
                     let row: Option<LinksRow> = sqlx::query_as(sql::SELECT_LINKS)
                         .bind(id.0)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(self.reads())
                         .await?;
                     Ok(row.map(ArtifactLinks::from).unwrap_or_default())
                 }

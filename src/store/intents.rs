@@ -93,7 +93,7 @@ macro_rules! intents_impl {
                 ) -> Result<Option<PublishIntent>, StoreError> {
                     let row: Option<PublishIntentRow> = sqlx::query_as(sql::SELECT_PUBLISH_INTENT)
                         .bind(id)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(self.reads())
                         .await?;
                     row.map(PublishIntent::try_from).transpose()
                 }
@@ -106,7 +106,7 @@ macro_rules! intents_impl {
                     let rows: Vec<PublishIntentRow> = sqlx::query_as(sql::OPEN_PUBLISH_INTENTS)
                         .bind(repository.as_str())
                         .bind(now)
-                        .fetch_all(&self.pool)
+                        .fetch_all(self.reads())
                         .await?;
                     convert(rows)
                 }
@@ -143,7 +143,7 @@ macro_rules! intents_impl {
                 async fn get_pull_intent_impl(&self, id: Uuid) -> Result<Option<PullIntent>, StoreError> {
                     let row: Option<PullIntentRow> = sqlx::query_as(sql::SELECT_PULL_INTENT)
                         .bind(id)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(self.reads())
                         .await?;
                     row.map(PullIntent::try_from).transpose()
                 }
@@ -168,7 +168,7 @@ macro_rules! intents_impl {
                 ) -> Result<Vec<IssuedToken>, StoreError> {
                     let rows: Vec<TokenRow> = sqlx::query_as(sql::TOKENS_FOR_INTENT)
                         .bind(intent_id)
-                        .fetch_all(&self.pool)
+                        .fetch_all(self.reads())
                         .await?;
                     convert(rows)
                 }

@@ -125,7 +125,7 @@ macro_rules! listing_impl {
                     }
                     qb.push(" order by id limit ")
                         .push_bind(i64::from(limit) + 1);
-                    let rows: Vec<ArtifactRow> = qb.build_query_as().fetch_all(&self.pool).await?;
+                    let rows: Vec<ArtifactRow> = qb.build_query_as().fetch_all(self.reads()).await?;
                     Ok(paginate(convert(rows)?, limit, |a: &Artifact| {
                         a.id.0.to_string()
                     }))
@@ -144,7 +144,7 @@ macro_rules! listing_impl {
                     }
                     qb.push(" order by seq limit ")
                         .push_bind(i64::from(limit) + 1);
-                    let rows: Vec<AuditRow> = qb.build_query_as().fetch_all(&self.pool).await?;
+                    let rows: Vec<AuditRow> = qb.build_query_as().fetch_all(self.reads()).await?;
                     Ok(paginate(convert(rows)?, limit, |r: &AuditRecord| {
                         r.seq.to_string()
                     }))
@@ -166,7 +166,7 @@ macro_rules! listing_impl {
                     }
                     qb.push(" order by id limit ")
                         .push_bind(i64::from(limit) + 1);
-                    let rows: Vec<DecisionRow> = qb.build_query_as().fetch_all(&self.pool).await?;
+                    let rows: Vec<DecisionRow> = qb.build_query_as().fetch_all(self.reads()).await?;
                     Ok(paginate(convert(rows)?, limit, |d: &DecisionRecord| {
                         d.id.to_string()
                     }))

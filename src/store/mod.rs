@@ -68,6 +68,15 @@ pub enum StoreError {
     UnsupportedUrl,
 }
 
+impl StoreError {
+    /// The database answered and refused the statement (a constraint, a value it cannot store),
+    /// as opposed to being unreachable or failing: retrying the same data fails the same way,
+    /// while retrying part of it may succeed.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Self::Database(sqlx::Error::Database(_)))
+    }
+}
+
 /// Opens the store named by `url`: PostgreSQL for `postgres://`/`postgresql://`, SQLite for
 /// `sqlite:`.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {

@@ -35,6 +35,18 @@ impl PostgresStore {
         &self.pool
     }
 
+    /// The pool reads outside a transaction use: the same pool (PostgreSQL's connections all
+    /// read and write concurrently).
+    pub fn reads(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Rows per decision-log insert statement: one. Multi-row inserts halved the loadgen's
+    /// review throughput here (about 450 against 1,000 decisions/s, BENCHMARKS.md "Issue 12
+    /// steps") although a lone batch inserts faster; until that is understood, one statement
+    /// per row inside the batch's transaction.
+    const DECISION_ROWS_PER_INSERT: usize = 1;
+
     /// Takes the transaction-scoped chain lock, so two instances never read the same last
     /// record and fork the chain; it is released at commit or rollback.
     async fn lock_audit_chain(conn: &mut PgConnection) -> Result<(), StoreError> {

@@ -88,7 +88,7 @@ macro_rules! releases_impl {
 
                 pub(super) async fn list_releases_impl(&self) -> Result<Vec<ReleaseSummary>, StoreError> {
                     let rows: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(q::LIST_RELEASES)
-                        .fetch_all(&self.pool)
+                        .fetch_all(self.reads())
                         .await?;
                     Ok(rows
                         .into_iter()
@@ -107,14 +107,14 @@ macro_rules! releases_impl {
                     let row: Option<(String, String, String, String, DateTime<Utc>)> =
                         sqlx::query_as(q::SELECT_RELEASE)
                             .bind(version)
-                            .fetch_optional(&self.pool)
+                            .fetch_optional(self.reads())
                             .await?;
                     let Some((version, channel, actor_type, actor_id, created_at)) = row else {
                         return Ok(None);
                     };
                     let rows: Vec<ArtifactRow> = sqlx::query_as(q::SELECT_RELEASE_ARTIFACTS)
                         .bind(&version)
-                        .fetch_all(&self.pool)
+                        .fetch_all(self.reads())
                         .await?;
                     let artifacts = rows
                         .into_iter()

@@ -55,7 +55,7 @@ macro_rules! store_impl {
                 async fn get_artifact(&self, id: ArtifactId) -> Result<Option<Artifact>, StoreError> {
                     let row: Option<ArtifactRow> = sqlx::query_as(sql::SELECT_ARTIFACT_BY_ID)
                         .bind(id.0)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(self.reads())
                         .await?;
                     row.map(Artifact::try_from).transpose()
                 }
@@ -70,7 +70,7 @@ macro_rules! store_impl {
                         .bind(project.as_str())
                         .bind(digest.as_str())
                         .bind(repository.map(|r| r.as_str()))
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(self.reads())
                         .await?;
                     row.map(Artifact::try_from).transpose()
                 }
@@ -95,7 +95,7 @@ macro_rules! store_impl {
                 async fn evidence(&self, id: ArtifactId) -> Result<Vec<Evidence>, StoreError> {
                     let rows: Vec<EvidenceRow> = sqlx::query_as(sql::SELECT_EVIDENCE)
                         .bind(id.0)
-                        .fetch_all(&self.pool)
+                        .fetch_all(self.reads())
                         .await?;
                     convert(rows)
                 }
@@ -103,7 +103,7 @@ macro_rules! store_impl {
                 async fn promotions(&self, id: ArtifactId) -> Result<Vec<Promotion>, StoreError> {
                     let rows: Vec<PromotionRow> = sqlx::query_as(sql::SELECT_PROMOTIONS)
                         .bind(id.0)
-                        .fetch_all(&self.pool)
+                        .fetch_all(self.reads())
                         .await?;
                     convert(rows)
                 }
@@ -117,9 +117,7 @@ macro_rules! store_impl {
 
                 async fn append_decisions(&self, decisions: &[DecisionRecord]) -> Result<(), StoreError> {
                     let mut tx = self.pool.begin().await?;
-                    for d in decisions {
-                        Self::insert_decision_in(&mut *tx, d).await?;
-                    }
+                    Self::insert_decisions_in(&mut *tx, decisions).await?;
                     tx.commit().await?;
                     Ok(())
                 }
@@ -148,7 +146,7 @@ macro_rules! store_impl {
                     let rows: Vec<AuditRow> = sqlx::query_as(sql::AUDIT_CHAIN_PAGE)
                         .bind(after_seq)
                         .bind(i64::from(limit))
-                        .fetch_all(&self.pool)
+                        .fetch_all(self.reads())
                         .await?;
                     convert(rows)
                 }

@@ -104,6 +104,13 @@ pub(super) const INSERT_DECISION: &str = concat!(
     ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
 );
 
+/// Head of the multi-row decision insert; the store appends `values (..), (..)` for each chunk.
+pub(super) const INSERT_DECISIONS_HEAD: &str = concat!("insert into decisions (", decision_cols!(), ") ");
+
+/// Most rows one multi-row decision insert carries on SQLite: 128 rows of 16 values stay far
+/// below its bound-variable limit (32,766; 999 before 3.32).
+pub(super) const SQLITE_DECISION_ROWS_PER_INSERT: usize = 128;
+
 /// Base of the filtered decision listing.
 pub(super) const LIST_DECISIONS: &str = concat!("select ", decision_cols!(), " from decisions where 1 = 1");
 

@@ -1,4 +1,9 @@
 //! SQLite: the embedded default, so `gatehouse serve` works with no database server.
+//!
+//! One writer connection and, beside it, a pool of read-only connections. SQLite allows one
+//! writer at a time, and in WAL mode readers never wait for it: each read sees the last
+//! committed state at the moment it starts, so a request that reads after its write committed
+//! sees that write.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -12,10 +17,18 @@ use super::StoreError;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// Read-only connections beside the writer: enough to keep both cores of a small machine busy
+/// while the writer commits, few enough that idle ones cost nothing worth counting.
+const READ_CONNECTIONS: u32 = 4;
+
 /// The SQLite store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// The single writer: every write and every read inside a write transaction.
     pool: SqlitePool,
+    /// Read-only connections for reads outside a transaction; the writer itself when the
+    /// database cannot share (in memory, or not in WAL mode).
+    reads: SqlitePool,
 }
 
 impl SqliteStore {
@@ -35,26 +48,65 @@ impl SqliteStore {
         {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
         }
-        // One connection: SQLite allows one writer, and a deferred transaction that reads the
-        // chain head then writes can fail with SQLITE_BUSY mid-way if another connection got
-        // there first. A single connection makes every transaction, and so every audit-chain
-        // append, strictly serial; it also keeps a `:memory:` database one database.
+        // One writer connection: SQLite allows one writer, and a deferred transaction that reads
+        // the chain head then writes can fail with SQLITE_BUSY mid-way if another connection got
+        // there first. A single writer makes every transaction, and so every audit-chain append,
+        // strictly serial; it also keeps a `:memory:` database one database.
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        Ok(Self { pool })
+        let reads = if Self::shares_reads(&pool).await? {
+            // Opened after the writer, so the file, its WAL and shared-memory index exist (a
+            // read-only connection cannot create them). No journal mode: a reader may not set it.
+            let read_options = SqliteConnectOptions::from_str(url)?
+                .read_only(true)
+                .busy_timeout(Duration::from_secs(5));
+            SqlitePoolOptions::new()
+                .max_connections(READ_CONNECTIONS)
+                .connect_with(read_options)
+                .await?
+        } else {
+            pool.clone()
+        };
+        Ok(Self { pool, reads })
     }
 
-    /// Wraps an existing pool (it should have one connection; see `connect`).
+    /// Whether separate connections can read beside the writer: only a file in WAL mode. An
+    /// in-memory database is private to its connection (or, shared-cache, locked table by
+    /// table, which makes readers fail rather than wait); a rollback journal blocks readers
+    /// while the writer commits.
+    async fn shares_reads(writer: &SqlitePool) -> Result<bool, StoreError> {
+        let (mode,): (String,) = sqlx::query_as("pragma journal_mode").fetch_one(writer).await?;
+        let files: Vec<(i64, String, String)> =
+            sqlx::query_as("pragma database_list").fetch_all(writer).await?;
+        let on_disk = files
+            .iter()
+            .any(|(_, name, file)| name == "main" && !file.is_empty());
+        Ok(on_disk && mode.eq_ignore_ascii_case("wal"))
+    }
+
+    /// Wraps an existing pool for reads and writes alike (it should have one connection; see
+    /// `connect`).
     pub fn from_pool(pool: SqlitePool) -> Self {
-        Self { pool }
+        Self {
+            reads: pool.clone(),
+            pool,
+        }
     }
 
-    /// The underlying pool (for tests and maintenance tools).
+    /// The writer pool (for tests and maintenance tools).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+
+    /// The pool reads outside a transaction use (read-only connections, or the writer).
+    pub fn reads(&self) -> &SqlitePool {
+        &self.reads
+    }
+
+    /// Rows per decision-log insert statement (see `sql::SQLITE_DECISION_ROWS_PER_INSERT`).
+    const DECISION_ROWS_PER_INSERT: usize = super::sql::SQLITE_DECISION_ROWS_PER_INSERT;
 
     /// Nothing to take: the single connection already serializes chain appenders.
     async fn lock_audit_chain(_conn: &mut SqliteConnection) -> Result<(), StoreError> {

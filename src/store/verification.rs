@@ -167,7 +167,7 @@ macro_rules! verification_impl {
 
                 async fn pending_verifications_impl(&self) -> Result<i64, StoreError> {
                     let (n,): (i64,) = sqlx::query_as(sql::PENDING_JOBS)
-                        .fetch_one(&self.pool)
+                        .fetch_one(self.reads())
                         .await?;
                     Ok(n)
                 }
@@ -207,7 +207,7 @@ macro_rules! verification_impl {
                 ) -> Result<Vec<serde_json::Value>, StoreError> {
                     let rows: Vec<(Json<serde_json::Value>,)> = sqlx::query_as(sql::SELECT_ATTESTATIONS)
                         .bind(artifact.0)
-                        .fetch_all(&self.pool)
+                        .fetch_all(self.reads())
                         .await?;
                     Ok(rows.into_iter().map(|(envelope,)| envelope.0).collect())
                 }

@@ -79,6 +79,50 @@ macro_rules! write_impl {
                     Ok(())
                 }
 
+                /// Inserts `decisions` with multi-row statements (up to the backend's
+                /// `DECISION_ROWS_PER_INSERT` rows each), in order. Chunks are powers of
+                /// two (128, 64, .., 1 rows), so a connection prepares at most eight statement
+                /// texts whatever the batch sizes, instead of one per size.
+                pub(super) async fn insert_decisions_in(
+                    conn: &mut Conn,
+                    decisions: &[DecisionRecord],
+                ) -> Result<(), StoreError> {
+                    if Self::DECISION_ROWS_PER_INSERT <= 1 {
+                        for d in decisions {
+                            Self::insert_decision_in(&mut *conn, d).await?;
+                        }
+                        return Ok(());
+                    }
+                    let mut rest = decisions;
+                    while !rest.is_empty() {
+                        let rows = rest.len().min(Self::DECISION_ROWS_PER_INSERT);
+                        let rows = 1_usize << rows.ilog2();
+                        let (chunk, tail) = rest.split_at(rows);
+                        let mut insert = sqlx::QueryBuilder::<$db>::new(sql::INSERT_DECISIONS_HEAD);
+                        insert.push_values(chunk, |mut row, d| {
+                            row.push_bind(d.id)
+                                .push_bind(d.decided_at)
+                                .push_bind(&d.correlation_id)
+                                .push_bind(actor_type_str(d.actor.actor_type))
+                                .push_bind(&d.actor.id)
+                                .push_bind(&d.action)
+                                .push_bind(&d.project)
+                                .push_bind(d.artifact_id.map(|a| a.0))
+                                .push_bind(&d.resource)
+                                .push_bind(&d.effect)
+                                .push_bind(Json(&d.policy_ids))
+                                .push_bind(Json(&d.reasons))
+                                .push_bind(Json(&d.errors))
+                                .push_bind(&d.policy_hash)
+                                .push_bind(Json(&d.request))
+                                .push_bind(Json(&d.entities));
+                        });
+                        insert.build().execute(&mut *conn).await?;
+                        rest = tail;
+                    }
+                    Ok(())
+                }
+
                 async fn insert_evidence_in(
                     conn: &mut Conn,
                     a: &Artifact,

@@ -1,0 +1,195 @@
+//! Read/write routing and the decision-log batches: reads on SQLite's read pool see every
+//! committed write (and only committed ones), multi-row decision inserts round-trip, a burst
+//! through the group-committing writer keeps every decision, and one record the database
+//! refuses fails alone.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+use common::store_harness::{Raw, artifact, conformance, decision, now, page, register};
+use gatehouse::audit::{DecisionLogError, DecisionLogWriter, DecisionRecord};
+use gatehouse::domain::{ArtifactId, ArtifactKind};
+use gatehouse::store::{ArtifactFilter, LogFilter, SqliteStore, Store};
+
+conformance!(
+    plain: [
+        case_reads_after_writes_see_them,
+        case_multi_row_batches_round_trip,
+        case_decision_burst_keeps_every_decision,
+    ],
+    raw: [case_one_refused_decision_fails_alone]
+);
+
+/// Every decision stored, oldest first, paging through the whole log.
+async fn all_decisions(store: &Arc<dyn Store>) -> Vec<DecisionRecord> {
+    let mut seen = Vec::new();
+    let mut req = page(500);
+    loop {
+        let p = store.list_decisions(&LogFilter::default(), &req).await.unwrap();
+        seen.extend(p.items);
+        match p.next_cursor {
+            Some(c) => req.cursor = Some(c),
+            None => return seen,
+        }
+    }
+}
+
+async fn case_reads_after_writes_see_them(store: Arc<dyn Store>) {
+    for n in 0..20 {
+        let a = register(&store, &artifact("team-a", "trainer", n, ArtifactKind::Oci)).await;
+        let got = store.get_artifact(a.id).await.unwrap();
+        assert_eq!(got.as_ref().map(|g| g.id), Some(a.id), "get after register {n}");
+        let found = store
+            .find_artifact_by_digest(&a.project, &a.digest, None)
+            .await
+            .unwrap();
+        assert_eq!(found.map(|f| f.id), Some(a.id), "find after register {n}");
+        let listed = store
+            .list_artifacts(
+                &ArtifactFilter {
+                    project: Some(a.project.clone()),
+                    ..Default::default()
+                },
+                &page(500),
+            )
+            .await
+            .unwrap();
+        assert_eq!(listed.items.len(), n as usize + 1, "listing after register {n}");
+    }
+}
+
+async fn case_multi_row_batches_round_trip(store: Arc<dyn Store>) {
+    // 300 rows cross every chunk size (128, 128, 32, 8, 4); varied fields catch a misaligned
+    // column in any of them.
+    let t0 = now() - TimeDelta::hours(1);
+    let records: Vec<DecisionRecord> = (0..300_i64)
+        .map(|i| {
+            let mut d = decision(
+                if i % 3 == 0 { "promote" } else { "deploy" },
+                &format!("team-{}", i % 7),
+                if i % 2 == 0 { "allow" } else { "deny" },
+                t0 + TimeDelta::milliseconds(i),
+            );
+            d.correlation_id = format!("req-{i}");
+            d.artifact_id = (i % 5 == 0).then(|| ArtifactId(uuid::Uuid::now_v7()));
+            d.reasons = vec![format!("reason-{i}")];
+            d
+        })
+        .collect();
+    store.append_decisions(&records).await.unwrap();
+    assert_eq!(all_decisions(&store).await, records);
+}
+
+async fn case_decision_burst_keeps_every_decision(store: Arc<dyn Store>) {
+    let (writer, handle) = DecisionLogWriter::spawn(Arc::clone(&store), 64);
+    let burst: Vec<DecisionRecord> = (0..600)
+        .map(|i| decision("deploy", &format!("team-{}", i % 3), "allow", now()))
+        .collect();
+    let ids: HashSet<_> = burst.iter().map(|d| d.id).collect();
+    let tasks: Vec<_> = burst
+        .into_iter()
+        .map(|d| {
+            let writer = writer.clone();
+            tokio::spawn(async move { writer.record(d).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    drop(writer);
+    handle.await.unwrap();
+    let stored = all_decisions(&store).await;
+    assert_eq!(stored.len(), 600, "every acknowledged decision is stored once");
+    assert_eq!(stored.iter().map(|d| d.id).collect::<HashSet<_>>(), ids);
+}
+
+async fn case_one_refused_decision_fails_alone(store: Arc<dyn Store>, raw: Raw) {
+    let (writer, handle) = DecisionLogWriter::spawn(Arc::clone(&store), 64);
+    let mut burst: Vec<DecisionRecord> = (0..20)
+        .map(|_| decision("deploy", "team-a", "allow", now()))
+        .collect();
+    // PostgreSQL text cannot hold a NUL byte; SQLite stores it.
+    burst[7].resource = "Gatehouse::Project::\"team-b\0\"".into();
+    let poisoned = burst[7].id;
+    // Queue them all before the writer runs, so they share a batch.
+    let tasks: Vec<_> = burst
+        .iter()
+        .cloned()
+        .map(|d| {
+            let writer = writer.clone();
+            tokio::spawn(async move { (d.id, writer.record(d).await) })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    drop(writer);
+    handle.await.unwrap();
+
+    let refused = matches!(raw, Raw::Pg(_));
+    for (id, outcome) in &outcomes {
+        if *id == poisoned && refused {
+            assert!(
+                matches!(outcome, Err(DecisionLogError::WriteFailed)),
+                "the refused record fails closed: {outcome:?}"
+            );
+        } else {
+            assert!(outcome.is_ok(), "{id}: {outcome:?}");
+        }
+    }
+    let stored: HashSet<_> = all_decisions(&store).await.iter().map(|d| d.id).collect();
+    let expected: HashSet<_> = burst
+        .iter()
+        .map(|d| d.id)
+        .filter(|id| !(refused && *id == poisoned))
+        .collect();
+    assert_eq!(
+        stored, expected,
+        "every acknowledged decision, and only those, is stored"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQLite's read pool
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_reads_do_not_wait_for_the_writer_and_see_only_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+    let sqlite = SqliteStore::connect(&url).await.unwrap();
+    let writer = sqlite.pool().clone();
+    let reads = sqlite.reads().clone();
+    let store: Arc<dyn Store> = Arc::new(sqlite);
+    store.migrate().await.unwrap();
+    let a = register(&store, &artifact("team-a", "trainer", 1, ArtifactKind::Oci)).await;
+
+    // The writer's only connection is inside an open transaction: a read that needed it would
+    // wait for the pool's acquire timeout and fail.
+    let mut tx = writer.begin().await.unwrap();
+    sqlx::query("update artifacts set tag = 'uncommitted' where id = $1")
+        .bind(a.id.0)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let during = store.get_artifact(a.id).await.unwrap().unwrap();
+    assert_eq!(during.tag, a.tag, "an uncommitted write is not visible to reads");
+    tx.commit().await.unwrap();
+    let after = store.get_artifact(a.id).await.unwrap().unwrap();
+    assert_eq!(after.tag.as_deref(), Some("uncommitted"), "a committed write is");
+
+    let refused = sqlx::query("delete from decisions").execute(&reads).await;
+    assert!(refused.is_err(), "read connections cannot write");
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_reads_share_the_writers_database() {
+    let store = gatehouse::store::connect("sqlite::memory:").await.unwrap();
+    store.migrate().await.unwrap();
+    let a = register(&store, &artifact("team-a", "trainer", 1, ArtifactKind::Oci)).await;
+    assert_eq!(store.get_artifact(a.id).await.unwrap().map(|g| g.id), Some(a.id));
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use cedar_policy::{
     Authorizer, Context, Decision as CedarDecision, Entities, EntityUid, PolicyId, PolicySet, Request,
-    Response,
+    Response, RestrictedExpression,
 };
 use serde_json::{Value, json};
 
@@ -179,10 +179,11 @@ impl PolicyEngine {
             "resource": uid_string(&slice.resource),
             "context": context,
         });
-        let entities = slice.to_json();
         let verdict = self
-            .evaluate(&slice, &action, context, entities.clone())
+            .evaluate(&slice, &action, &context, req.context.channel.as_deref())
             .map(|e| self.verdict(&e, req.action));
+        // Serialised for the record only: the evaluation above used the typed entities.
+        let entities = slice.to_json();
         // Fail closed: a request we cannot even build is denied, with the cause recorded.
         self.decision(verdict, "the request", request, entities)
     }
@@ -215,17 +216,30 @@ impl PolicyEngine {
         }
     }
 
+    /// Evaluates a live request over its slice's typed entities: no JSON is parsed.
     fn evaluate(
         &self,
         slice: &EntitySlice<'_>,
         action: &Uid,
-        context: Value,
-        entities: Value,
+        context: &Value,
+        channel: Option<&str>,
     ) -> Result<Evaluated, String> {
-        let (principal, resource) = (slice.principal.to_cedar()?, slice.resource.to_cedar()?);
-        self.evaluate_uids(principal, action.to_cedar()?, resource, context, entities)
+        let schema = &self.set.schema;
+        let (principal, resource, action) = (
+            slice.principal.to_cedar()?,
+            slice.resource.to_cedar()?,
+            action.to_cedar()?,
+        );
+        let context = Context::from_pairs(context_pairs(context)?)
+            .map_err(|e| format!("invalid request context: {e}"))?;
+        // With the schema, the context is checked against the action as `from_json_value` would.
+        let request = Request::new(principal, action, resource, context, Some(schema))
+            .map_err(|e| format!("invalid request: {e}"))?;
+        let entities = slice.to_cedar(schema)?;
+        Ok(self.evaluate_request(&request, &entities, channel))
     }
 
+    /// Evaluates a stored request and its entities-JSON, as recorded.
     fn evaluate_uids(
         &self,
         principal: EntityUid,
@@ -234,17 +248,17 @@ impl PolicyEngine {
         context: Value,
         entities: Value,
     ) -> Result<Evaluated, String> {
-        // Per-channel dry-run: on a listed channel every forbid only warns.
-        let channel_dry_run = context
-            .get("channel")
-            .and_then(Value::as_str)
-            .is_some_and(|channel| self.dry_run_channels.contains(channel));
+        let channel = context.get("channel").and_then(Value::as_str).map(str::to_owned);
         let (request, entities) = self.cedar_request(principal, action, resource, context, entities)?;
-        let candidates = self.candidates(&request, &entities);
+        Ok(self.evaluate_request(&request, &entities, channel.as_deref()))
+    }
+
+    fn evaluate_request(&self, request: &Request, entities: &Entities, channel: Option<&str>) -> Evaluated {
+        // Per-channel dry-run: on a listed channel every forbid only warns.
+        let channel_dry_run = channel.is_some_and(|channel| self.dry_run_channels.contains(channel));
+        let candidates = self.candidates(request, entities);
         let set = |part| self.sliced(&candidates, part);
-        let full = self
-            .authorizer
-            .is_authorized(&request, &set(Part::All), &entities);
+        let full = self.authorizer.is_authorized(request, &set(Part::All), entities);
         // A deny that only dry-run forbids decided is asked again without them: the answer
         // that counts is the enforced one, and the dry-run forbids are reported as "would deny".
         // Forbids are the only policies that decide a deny, so on a dry-run channel every
@@ -263,21 +277,21 @@ impl PolicyEngine {
             } else {
                 Part::Enforced
             };
-            let enforced = self.authorizer.is_authorized(&request, &set(part), &entities);
+            let enforced = self.authorizer.is_authorized(request, &set(part), entities);
             if enforced.decision() == CedarDecision::Allow {
                 let mut would_deny: Vec<String> =
                     full.diagnostics().reason().map(ToString::to_string).collect();
                 would_deny.sort();
-                return Ok(Evaluated {
+                return Evaluated {
                     response: enforced,
                     would_deny,
-                });
+                };
             }
         }
-        Ok(Evaluated {
+        Evaluated {
             response: full,
             would_deny: Vec::new(),
-        })
+        }
     }
 
     /// The positions of the policies that can apply to `request` (all of them when slicing is
@@ -461,6 +475,24 @@ fn split_dry_run(policies: &PolicySet) -> Result<(PolicySet, HashSet<String>), P
                 .collect(),
         })
     }
+}
+
+/// The context record's fields as Cedar values; the schema check happens in `Request::new`.
+fn context_pairs(context: &Value) -> Result<Vec<(String, RestrictedExpression)>, String> {
+    let Value::Object(fields) = context else {
+        return Err("the request context is not a record".to_owned());
+    };
+    fields
+        .iter()
+        .map(|(name, value)| {
+            let value = match value {
+                Value::String(s) => RestrictedExpression::new_string(s.clone()),
+                Value::Bool(b) => RestrictedExpression::new_bool(*b),
+                other => return Err(format!("context field `{name}` has an unexpected value: {other}")),
+            };
+            Ok((name.clone(), value))
+        })
+        .collect()
 }
 
 /// The Cedar string form of a uid, e.g. `Gatehouse::User::"alice"`.

@@ -35,6 +35,9 @@ pub struct PolicyEngine {
     index: ScopeIndex,
     /// Off only to check, in tests, that the slice decides as the whole set does.
     slicing: bool,
+    /// The schema's action entities, built once, when it groups actions: every request's
+    /// entities then start from them. Without groups `action in …` is equality: none needed.
+    actions: Option<Entities>,
     authorizer: Authorizer,
     // Kept so a reload reads the same files the running set came from.
     schema_file: PathBuf,
@@ -84,7 +87,20 @@ impl PolicyEngine {
     fn from_set(set: LoadedSet, schema_file: &Path, policy_dir: &Path) -> Result<Self, PolicyLoadError> {
         let (enforced, dry_run) = split_dry_run(&set.policies)?;
         let index = ScopeIndex::new(&set.policies, &|id| dry_run.contains(id));
+        let actions = Entities::from_entities([], Some(&set.schema)).map_err(|e| PolicyLoadError {
+            problems: vec![super::loader::PolicyProblem {
+                file: "schema".to_owned(),
+                line: None,
+                reason: format!("the schema's actions do not form entities: {e}"),
+            }],
+        })?;
+        let grouped = actions.iter().any(|action| {
+            actions
+                .ancestors(&action.uid())
+                .is_some_and(|mut a| a.next().is_some())
+        });
         Ok(Self {
+            actions: grouped.then_some(actions),
             set,
             enforced,
             dry_run,
@@ -235,7 +251,7 @@ impl PolicyEngine {
         // With the schema, the context is checked against the action as `from_json_value` would.
         let request = Request::new(principal, action, resource, context, Some(schema))
             .map_err(|e| format!("invalid request: {e}"))?;
-        let entities = slice.to_cedar(schema)?;
+        let entities = slice.to_cedar(schema, self.actions.as_ref())?;
         Ok(self.evaluate_request(&request, &entities, channel))
     }
 
@@ -309,13 +325,14 @@ impl PolicyEngine {
     }
 
     /// The policies of `part` among `candidates` (`None`: the whole set).
-    fn sliced(&self, candidates: &Option<Vec<usize>>, part: Part) -> std::borrow::Cow<'_, PolicySet> {
-        use std::borrow::Cow;
+    fn sliced(&self, candidates: &Option<Vec<usize>>, part: Part) -> SetRef<'_> {
         match (candidates, part) {
-            (Some(candidates), part) => Cow::Owned(self.index.set(candidates, part)),
-            (None, Part::All) => Cow::Borrowed(&self.set.policies),
-            (None, Part::Enforced) => Cow::Borrowed(&self.enforced),
-            (None, Part::Permits) => Cow::Owned(self.index.set(&self.index.everything(), Part::Permits)),
+            (Some(candidates), part) => SetRef::Shared(self.index.shared_set(candidates, part)),
+            (None, Part::All) => SetRef::Borrowed(&self.set.policies),
+            (None, Part::Enforced) => SetRef::Borrowed(&self.enforced),
+            (None, Part::Permits) => {
+                SetRef::Shared(self.index.shared_set(&self.index.everything(), Part::Permits))
+            }
         }
     }
 
@@ -513,6 +530,23 @@ pub(crate) struct Verdict {
     pub(crate) would_deny: Vec<String>,
 }
 
+/// A policy set the engine holds or one the scope index built and shares.
+enum SetRef<'a> {
+    Borrowed(&'a PolicySet),
+    Shared(Arc<PolicySet>),
+}
+
+impl std::ops::Deref for SetRef<'_> {
+    type Target = PolicySet;
+
+    fn deref(&self) -> &PolicySet {
+        match self {
+            Self::Borrowed(set) => set,
+            Self::Shared(set) => set,
+        }
+    }
+}
+
 /// Cedar's answer, and the dry-run forbids it set aside.
 struct Evaluated {
     response: Response,
@@ -617,5 +651,86 @@ mod tests {
         assert_eq!(v.reasons.len(), 2);
         let ok = combine(true, vec!["p".into()], Vec::new(), Action::Read, &reason);
         assert!(ok.allowed && ok.reasons.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod action_group_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::*;
+    use crate::domain::{Actor, ActorType, CiClaims, Principal};
+    use crate::policy::{Caller, RequestContext, Resource};
+
+    /// With action groups in the schema the request's entities carry the action entities, so
+    /// `action in <group>` still matches the group's members (and only them).
+    #[test]
+    fn a_policy_on_an_action_group_matches_its_members_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = include_str!("../../schemas/gatehouse.cedarschema").replace(
+            "action verify, promote, deprecate, retire, revoke, request_pull_intent, admit appliesTo {",
+            "action lifecycle;\n  action verify, promote, deprecate, retire, revoke, request_pull_intent, admit \
+             in [lifecycle] appliesTo {",
+        );
+        let schema_file = dir.path().join("grouped.cedarschema");
+        std::fs::write(&schema_file, schema).unwrap();
+        let policy =
+            "@id(\"by-group\")\npermit (principal, action in Gatehouse::Action::\"lifecycle\", resource);\n";
+        let engine = PolicyEngine::load_bundle(
+            &schema_file,
+            dir.path(),
+            vec![("group.cedar".to_owned(), policy.to_owned())],
+        )
+        .unwrap();
+        assert!(
+            engine.actions.is_some(),
+            "a grouped schema keeps its action entities"
+        );
+        let user = Principal {
+            actor: Actor {
+                actor_type: ActorType::User,
+                id: "olivia".to_owned(),
+            },
+            issuer: "https://issuer.test".to_owned(),
+            project_roles: BTreeMap::new(),
+            platform_roles: BTreeSet::new(),
+            ci: CiClaims::default(),
+        };
+        let artifact: crate::domain::Artifact = serde_json::from_value(json!({
+            "id": "01900000-0000-7000-8000-000000000001",
+            "project": "team-a",
+            "app": "trainer",
+            "artifact_kind": "oci",
+            "artifact_type": "oci.image",
+            "repository": "gpuaas/apps/team-a/trainer",
+            "digest": format!("sha256:{}", "ab".repeat(32)),
+            "tag": null,
+            "media_type": null,
+            "source": { "source_type": "oci_registry", "uri": "registry.local/x" },
+            "lifecycle_state": "published",
+            "trust_state": "unverified",
+            "channels": [],
+            "signature_verified": false,
+            "attestations": [],
+            "created_by": { "type": "user", "id": "olivia" },
+            "created_at": "2025-01-01T00:00:00Z",
+            "updated_at": "2025-01-01T00:00:00Z",
+            "version": 1,
+        }))
+        .unwrap();
+        let ask = |action| {
+            engine.decide(&PolicyRequest {
+                caller: Caller::Principal(&user),
+                action,
+                resource: Resource::Artifact(&artifact),
+                context: RequestContext::default(),
+            })
+        };
+        let promote = ask(Action::Promote);
+        assert!(promote.allowed && promote.errors.is_empty(), "{promote:?}");
+        assert_eq!(promote.policy_ids, vec!["by-group".to_owned()]);
+        assert!(!ask(Action::Read).allowed);
     }
 }

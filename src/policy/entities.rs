@@ -197,9 +197,16 @@ impl EntitySlice<'_> {
         )
     }
 
-    /// The slice as Cedar entities, checked against `schema` (which also adds its action
-    /// entities), exactly as its JSON form would parse.
-    pub(crate) fn to_cedar(&self, schema: &Schema) -> Result<Entities, String> {
+    /// The slice as Cedar entities, with `actions` (the schema's action entities, or `None`
+    /// when none has a parent: then `action in …` is equality and needs no entity).
+    ///
+    /// Not checked against the schema per request: that check cost a sixth of a decision, and
+    /// the slice is built here, from typed domain values, never from input. The tests prove it
+    /// conforms — every decision a debug build (the test suite) makes checks its slice, and a
+    /// unit test checks the typed entities equal their JSON parsed with the schema — and a
+    /// slice that did not would still fail closed: an attribute of the wrong type or missing
+    /// makes the policy that reads it error, and an error denies.
+    pub(crate) fn to_cedar(&self, schema: &Schema, actions: Option<&Entities>) -> Result<Entities, String> {
         if let Some(problem) = &self.problem {
             return Err(problem.clone());
         }
@@ -221,7 +228,29 @@ impl EntitySlice<'_> {
                     .map_err(|e| format!("invalid entity `{}`: {e}", uid.id))
             })
             .collect::<Result<Vec<_>, String>>()?;
-        Entities::from_entities(entities, Some(schema)).map_err(|e| format!("invalid entity slice: {e}"))
+        if cfg!(debug_assertions) {
+            Entities::from_entities(entities.clone(), Some(schema))
+                .map_err(|e| format!("invalid entity slice: {e}"))?;
+        }
+        match actions {
+            Some(actions) => actions.clone().add_entities(entities, None),
+            None => Entities::from_entities(entities, None),
+        }
+        .map_err(|e| format!("invalid entity slice: {e}"))
+    }
+
+    /// The slice checked against `schema` as its JSON form would be parsed (tests).
+    #[cfg(test)]
+    fn to_cedar_checked(&self, schema: &Schema) -> Result<Entities, String> {
+        let actions = Entities::from_entities([], Some(schema)).map_err(|e| e.to_string())?;
+        let entities = self.to_cedar(schema, None)?;
+        Entities::from_entities(entities.iter().cloned(), Some(schema))
+            .map_err(|e| format!("invalid entity slice: {e}"))
+            .and_then(|checked| {
+                let with_actions = self.to_cedar(schema, Some(&actions))?;
+                assert_eq!(checked, with_actions, "the unchecked slice is the checked one");
+                Ok(checked)
+            })
     }
 
     fn add(&mut self, uid: Uid, attrs: Vec<(&'static str, Attr)>, parents: &[Uid]) {
@@ -569,7 +598,7 @@ mod tests {
     fn assert_forms_agree(caller: &Caller<'_>, resource: &Resource<'_>, trust: &ProvenanceTrust) {
         let schema = schema();
         let slice = build_slice(caller, resource, trust);
-        let typed = slice.to_cedar(&schema).unwrap();
+        let typed = slice.to_cedar_checked(&schema).unwrap();
         let parsed = Entities::from_json_value(slice.to_json(), Some(&schema)).unwrap();
         assert_eq!(typed, parsed, "{resource:?}");
         assert!(typed.iter().count() > 1, "the slice holds entities");

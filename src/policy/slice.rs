@@ -57,8 +57,11 @@ pub(crate) struct ScopeIndex {
     enabled: bool,
     /// The sets already built, by candidates and part: requests of one kind share their
     /// candidates, and building a `PolicySet` cost more than evaluating it.
-    built: Arc<Mutex<HashMap<(Vec<usize>, Part), Arc<PolicySet>>>>,
+    built: Arc<Mutex<BuiltSets>>,
 }
+
+/// Policy sets by the candidates and part they were built from.
+type BuiltSets = HashMap<(Vec<usize>, Part), Arc<PolicySet>>;
 
 /// How many built sets are kept; past it the memo starts again (bounded memory).
 const MAX_BUILT_SETS: usize = 4096;

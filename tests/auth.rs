@@ -196,6 +196,63 @@ async fn forged_signature_is_refused() {
     );
 }
 
+// ---- the cache of verified tokens ------------------------------------------------------
+
+#[tokio::test]
+async fn a_token_is_verified_once_then_answered_from_the_cache() {
+    let auth = authenticator(&static_config());
+    let token = sign_es("issuer-es256.key", None, &claims(ES_ISSUER));
+    let first = auth.authenticate(&token).await.unwrap();
+    assert_eq!(auth.signature_checks(), 1);
+    for _ in 0..3 {
+        assert_eq!(auth.authenticate(&token).await.unwrap(), first);
+    }
+    assert_eq!(auth.signature_checks(), 1, "a cached token is not verified again");
+    // Another token of the same subject is its own entry.
+    auth.authenticate(&sign_rs(&claims(RS_ISSUER))).await.unwrap();
+    assert_eq!(auth.signature_checks(), 2);
+}
+
+#[tokio::test]
+async fn a_forged_signature_over_cached_claims_is_refused() {
+    let auth = authenticator(&static_config());
+    let c = claims(ES_ISSUER);
+    let good = sign_es("issuer-es256.key", None, &c);
+    auth.authenticate(&good).await.unwrap();
+    // The same header and claims, signed by another key: a different token, so a cache miss
+    // that fails verification; and it is not remembered as good either.
+    let forged = sign_es("other-es256.key", None, &c);
+    assert_eq!(
+        forged.rsplit_once('.').unwrap().0,
+        good.rsplit_once('.').unwrap().0
+    );
+    for _ in 0..2 {
+        assert_eq!(auth.authenticate(&forged).await, Err(AuthError::InvalidSignature));
+    }
+    assert_eq!(auth.signature_checks(), 3);
+    auth.authenticate(&good).await.unwrap();
+    assert_eq!(auth.signature_checks(), 3);
+}
+
+#[tokio::test]
+async fn a_token_past_its_exp_is_never_served_from_the_cache() {
+    let auth = authenticator(&static_config());
+    // Expired moments ago: accepted within the leeway, but never remembered past its `exp`.
+    let mut c = claims(ES_ISSUER);
+    c["exp"] = json!(now() - 5);
+    let token = sign_es("issuer-es256.key", None, &c);
+    auth.authenticate(&token).await.unwrap();
+    auth.authenticate(&token).await.unwrap();
+    assert_eq!(auth.signature_checks(), 2, "each use past exp is verified again");
+    // A refused token is not remembered either: refused again, verified again.
+    c["exp"] = json!(now() - 120);
+    let expired = sign_es("issuer-es256.key", None, &c);
+    for _ in 0..2 {
+        assert_eq!(auth.authenticate(&expired).await, Err(AuthError::Expired));
+    }
+    assert_eq!(auth.signature_checks(), 4);
+}
+
 #[tokio::test]
 async fn time_and_audience_are_checked() {
     let auth = authenticator(&static_config());
@@ -372,6 +429,43 @@ async fn unknown_kid_refetches_at_most_once_per_interval() {
         2,
         "refetches are rate limited"
     );
+}
+
+#[tokio::test]
+async fn a_jwks_rotation_ends_the_cached_tokens_of_the_removed_key() {
+    // The issuer's set: first its key as `k1`; after rotation only the other key, as `k2`.
+    let jwk = |key_file: &str, kid: &str| {
+        let key = EncodingKey::from_ec_pem(&read_key(key_file)).unwrap();
+        let mut jwk = Jwk::from_encoding_key(&key, Algorithm::ES256).unwrap();
+        jwk.common.key_id = Some(kid.to_owned());
+        serde_json::to_value(JwkSet { keys: vec![jwk] }).unwrap()
+    };
+    let set = Arc::new(std::sync::Mutex::new(jwk("issuer-es256.key", "k1")));
+    let app = Router::new()
+        .route(
+            "/jwks.json",
+            get(|State(set): State<Arc<std::sync::Mutex<Value>>>| async move {
+                Json(set.lock().unwrap().clone())
+            }),
+        )
+        .with_state(set.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let auth = authenticator(&jwks_config(format!("http://{addr}/jwks.json")));
+
+    let old = sign_es("issuer-es256.key", Some("k1"), &claims(JWKS_ISSUER));
+    auth.authenticate(&old).await.unwrap();
+    auth.authenticate(&old).await.unwrap();
+    assert_eq!(auth.signature_checks(), 1);
+
+    *set.lock().unwrap() = jwk("other-es256.key", "k2");
+    // A token with the new kid makes the gateway fetch the rotated set …
+    let new = sign_es("other-es256.key", Some("k2"), &claims(JWKS_ISSUER));
+    auth.authenticate(&new).await.unwrap();
+    // … after which the token of the removed key is checked again, and refused.
+    assert_eq!(auth.authenticate(&old).await, Err(AuthError::InvalidSignature));
+    assert_eq!(auth.signature_checks(), 3);
 }
 
 #[tokio::test]

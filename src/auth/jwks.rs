@@ -1,5 +1,6 @@
 //! An issuer's JWK set: fetched over http(s) with a deadline, parsed once, cached with moka.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,13 +34,23 @@ struct PublishedKey {
     key: DecodingKey,
 }
 
+/// Numbers every fetched key set, so a cached verification can tell the set it was made with
+/// from a newer one. Starts at 1: 0 is a static key's generation.
+static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
+
+/// One fetched JWK set.
+struct KeySet {
+    generation: u64,
+    keys: Vec<PublishedKey>,
+}
+
 /// The keys of one JWKS issuer.
 pub(crate) struct JwksKeys {
     issuer: String,
     url: reqwest::Url,
     family: AlgorithmFamily,
     http: reqwest::Client,
-    cache: Cache<(), Arc<Vec<PublishedKey>>>,
+    cache: Cache<(), Arc<KeySet>>,
     last_forced_refetch: Mutex<Option<Instant>>,
 }
 
@@ -84,22 +95,30 @@ impl JwksKeys {
         })
     }
 
-    /// The keys that may have signed a token with this `kid` and `alg`; refetches once (rate
-    /// limited) when a `kid` is not in the cached set, since the issuer may have rotated.
+    /// The keys that may have signed a token with this `kid` and `alg`, and the generation of
+    /// the set they came from; refetches once (rate limited) when a `kid` is not in the cached
+    /// set, since the issuer may have rotated.
     pub(crate) async fn candidates(
         &self,
         kid: Option<&str>,
         alg: Algorithm,
-    ) -> Result<Vec<DecodingKey>, AuthError> {
-        let found = select(&self.current().await?, kid, alg);
+    ) -> Result<(u64, Vec<DecodingKey>), AuthError> {
+        let set = self.current().await?;
+        let found = select(&set.keys, kid, alg);
         if !found.is_empty() || kid.is_none() || !self.may_force_refetch() {
-            return Ok(found);
+            return Ok((set.generation, found));
         }
         self.cache.invalidate(&()).await;
-        Ok(select(&self.current().await?, kid, alg))
+        let set = self.current().await?;
+        Ok((set.generation, select(&set.keys, kid, alg)))
     }
 
-    async fn current(&self) -> Result<Arc<Vec<PublishedKey>>, AuthError> {
+    /// The generation of the current key set (fetching it if the cached one has expired).
+    pub(crate) async fn generation(&self) -> Result<u64, AuthError> {
+        Ok(self.current().await?.generation)
+    }
+
+    async fn current(&self) -> Result<Arc<KeySet>, AuthError> {
         // try_get_with coalesces concurrent misses into one fetch; errors are not cached.
         self.cache.try_get_with((), self.fetch()).await.map_err(|error| {
             tracing::warn!(issuer = %self.issuer, url = %self.url, %error, "jwks fetch failed");
@@ -118,7 +137,7 @@ impl JwksKeys {
         true
     }
 
-    async fn fetch(&self) -> Result<Arc<Vec<PublishedKey>>, FetchError> {
+    async fn fetch(&self) -> Result<Arc<KeySet>, FetchError> {
         let mut response = self
             .http
             .get(self.url.clone())
@@ -138,7 +157,10 @@ impl JwksKeys {
         let set: RawJwkSet = serde_json::from_slice(&body)?;
         let keys: Vec<PublishedKey> = set.keys.into_iter().filter_map(|raw| self.usable(raw)).collect();
         tracing::debug!(issuer = %self.issuer, keys = keys.len(), "jwks fetched");
-        Ok(Arc::new(keys))
+        Ok(Arc::new(KeySet {
+            generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
+            keys,
+        }))
     }
 
     /// Keeps a key only if it is a signing key of this issuer's family; each key is parsed on

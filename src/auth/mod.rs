@@ -12,9 +12,11 @@ mod config;
 mod issuer;
 mod jwks;
 mod mint;
+mod token_cache;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -26,9 +28,11 @@ pub use config::{AuthConfig, AuthConfigError, ClaimNames, IssuerConfig};
 pub use issuer::LEEWAY_SECONDS;
 pub use jwks::{JWKS_FETCH_TIMEOUT, JWKS_MIN_REFETCH_INTERVAL, JWKS_TTL};
 pub use mint::{MAX_MINT_TTL_SECONDS, MintError, MintRequest, mint_dev_token};
+pub use token_cache::TOKEN_CACHE_CAPACITY;
 
 use crate::domain::Principal;
 use issuer::{Issuer, KeySource};
+use token_cache::{TokenCache, TokenHash};
 
 /// Tokens longer than this are refused unparsed; real ones are a few KiB at most.
 const MAX_TOKEN_BYTES: usize = 16 * 1024;
@@ -80,6 +84,10 @@ impl AuthError {
 pub struct Authenticator {
     issuers: HashMap<String, Issuer>,
     claims: ClaimNames,
+    /// Tokens that passed every check, until their `exp`.
+    verified: TokenCache,
+    /// Signature verifications run, for the cache's tests and metrics.
+    signature_checks: AtomicU64,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -111,14 +119,27 @@ impl Authenticator {
         Ok(Self {
             issuers,
             claims: cfg.claims.clone(),
+            verified: TokenCache::new(),
+            signature_checks: AtomicU64::new(0),
         })
     }
 
-    /// Verifies a bearer token (without the `Bearer ` prefix) and returns who it names.
+    /// How many tokens this authenticator has run signature verification on (a token answered
+    /// from the cache of verified tokens is not counted).
+    pub fn signature_checks(&self) -> u64 {
+        self.signature_checks.load(Ordering::Relaxed)
+    }
+
+    /// Verifies a bearer token (without the `Bearer ` prefix) and returns who it names; a token
+    /// verified before is answered from the cache until its `exp`.
     pub async fn authenticate(&self, bearer_token: &str) -> Result<Principal, AuthError> {
         let token = bearer_token;
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::Malformed);
+        }
+        let hash = token_cache::token_hash(token);
+        if let Some(principal) = self.cached(&hash).await? {
+            return Ok(principal);
         }
         let header = parse_header(token)?;
         if header.alg.family() == AlgorithmFamily::Hmac {
@@ -137,18 +158,41 @@ impl Authenticator {
             return Err(AuthError::AlgorithmNotAllowed);
         }
         let fetched;
-        let keys: &[DecodingKey] = match &issuer.keys {
-            KeySource::Static(key) => std::slice::from_ref(key),
+        let (key_generation, keys): (u64, &[DecodingKey]) = match &issuer.keys {
+            KeySource::Static(key) => (STATIC_KEY_GENERATION, std::slice::from_ref(key)),
             KeySource::Jwks(jwks) => {
-                fetched = jwks.candidates(header.kid.as_deref(), header.alg).await?;
-                &fetched
+                let (generation, keys) = jwks.candidates(header.kid.as_deref(), header.alg).await?;
+                fetched = keys;
+                (generation, &fetched)
             }
         };
-        // One or two signature checks per request are cheap enough (tens of µs) to run inline.
+        self.signature_checks.fetch_add(1, Ordering::Relaxed);
         let claims = verify(token, keys, &issuer.validation)?;
-        claims::principal_from_claims(&issuer.name, &claims, &self.claims)
+        let principal = claims::principal_from_claims(&issuer.name, &claims, &self.claims)?;
+        // Only now, with every check passed, is the token remembered.
+        self.verified
+            .remember(hash, &claims, &principal, &issuer.name, key_generation)
+            .await;
+        Ok(principal)
+    }
+
+    /// The principal of a token verified before, unless its issuer's key set changed since
+    /// (then it is verified again against the current keys).
+    async fn cached(&self, hash: &TokenHash) -> Result<Option<Principal>, AuthError> {
+        let Some(verified) = self.verified.get(hash).await else {
+            return Ok(None);
+        };
+        let current = match self.issuers.get(&verified.issuer).map(|issuer| &issuer.keys) {
+            Some(KeySource::Static(_)) => STATIC_KEY_GENERATION,
+            Some(KeySource::Jwks(jwks)) => jwks.generation().await?,
+            None => return Ok(None),
+        };
+        Ok((current == verified.key_generation).then(|| verified.principal.clone()))
     }
 }
+
+/// A static key is read once at start-up and never changes while the authenticator lives.
+const STATIC_KEY_GENERATION: u64 = 0;
 
 /// Parses the header; an `alg` jsonwebtoken does not know (such as `none`) is an algorithm
 /// refusal, anything else unparsable is malformed.

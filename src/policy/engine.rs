@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use cedar_policy::{
     Authorizer, Context, Decision as CedarDecision, Entities, EntityUid, PolicyId, PolicySet, Request,
-    Response,
+    Response, RestrictedExpression,
 };
 use serde_json::{Value, json};
 
@@ -35,6 +35,9 @@ pub struct PolicyEngine {
     index: ScopeIndex,
     /// Off only to check, in tests, that the slice decides as the whole set does.
     slicing: bool,
+    /// The schema's action entities, built once, when it groups actions: every request's
+    /// entities then start from them. Without groups `action in …` is equality: none needed.
+    actions: Option<Entities>,
     authorizer: Authorizer,
     // Kept so a reload reads the same files the running set came from.
     schema_file: PathBuf,
@@ -84,7 +87,20 @@ impl PolicyEngine {
     fn from_set(set: LoadedSet, schema_file: &Path, policy_dir: &Path) -> Result<Self, PolicyLoadError> {
         let (enforced, dry_run) = split_dry_run(&set.policies)?;
         let index = ScopeIndex::new(&set.policies, &|id| dry_run.contains(id));
+        let actions = Entities::from_entities([], Some(&set.schema)).map_err(|e| PolicyLoadError {
+            problems: vec![super::loader::PolicyProblem {
+                file: "schema".to_owned(),
+                line: None,
+                reason: format!("the schema's actions do not form entities: {e}"),
+            }],
+        })?;
+        let grouped = actions.iter().any(|action| {
+            actions
+                .ancestors(&action.uid())
+                .is_some_and(|mut a| a.next().is_some())
+        });
         Ok(Self {
+            actions: grouped.then_some(actions),
             set,
             enforced,
             dry_run,
@@ -179,10 +195,11 @@ impl PolicyEngine {
             "resource": uid_string(&slice.resource),
             "context": context,
         });
-        let entities = slice.to_json();
         let verdict = self
-            .evaluate(&slice, &action, context, entities.clone())
+            .evaluate(&slice, &action, &context, req.context.channel.as_deref())
             .map(|e| self.verdict(&e, req.action));
+        // Serialised for the record only: the evaluation above used the typed entities.
+        let entities = slice.to_json();
         // Fail closed: a request we cannot even build is denied, with the cause recorded.
         self.decision(verdict, "the request", request, entities)
     }
@@ -215,17 +232,30 @@ impl PolicyEngine {
         }
     }
 
+    /// Evaluates a live request over its slice's typed entities: no JSON is parsed.
     fn evaluate(
         &self,
         slice: &EntitySlice<'_>,
         action: &Uid,
-        context: Value,
-        entities: Value,
+        context: &Value,
+        channel: Option<&str>,
     ) -> Result<Evaluated, String> {
-        let (principal, resource) = (slice.principal.to_cedar()?, slice.resource.to_cedar()?);
-        self.evaluate_uids(principal, action.to_cedar()?, resource, context, entities)
+        let schema = &self.set.schema;
+        let (principal, resource, action) = (
+            slice.principal.to_cedar()?,
+            slice.resource.to_cedar()?,
+            action.to_cedar()?,
+        );
+        let context = Context::from_pairs(context_pairs(context)?)
+            .map_err(|e| format!("invalid request context: {e}"))?;
+        // With the schema, the context is checked against the action as `from_json_value` would.
+        let request = Request::new(principal, action, resource, context, Some(schema))
+            .map_err(|e| format!("invalid request: {e}"))?;
+        let entities = slice.to_cedar(schema, self.actions.as_ref())?;
+        Ok(self.evaluate_request(&request, &entities, channel))
     }
 
+    /// Evaluates a stored request and its entities-JSON, as recorded.
     fn evaluate_uids(
         &self,
         principal: EntityUid,
@@ -234,17 +264,17 @@ impl PolicyEngine {
         context: Value,
         entities: Value,
     ) -> Result<Evaluated, String> {
-        // Per-channel dry-run: on a listed channel every forbid only warns.
-        let channel_dry_run = context
-            .get("channel")
-            .and_then(Value::as_str)
-            .is_some_and(|channel| self.dry_run_channels.contains(channel));
+        let channel = context.get("channel").and_then(Value::as_str).map(str::to_owned);
         let (request, entities) = self.cedar_request(principal, action, resource, context, entities)?;
-        let candidates = self.candidates(&request, &entities);
+        Ok(self.evaluate_request(&request, &entities, channel.as_deref()))
+    }
+
+    fn evaluate_request(&self, request: &Request, entities: &Entities, channel: Option<&str>) -> Evaluated {
+        // Per-channel dry-run: on a listed channel every forbid only warns.
+        let channel_dry_run = channel.is_some_and(|channel| self.dry_run_channels.contains(channel));
+        let candidates = self.candidates(request, entities);
         let set = |part| self.sliced(&candidates, part);
-        let full = self
-            .authorizer
-            .is_authorized(&request, &set(Part::All), &entities);
+        let full = self.authorizer.is_authorized(request, &set(Part::All), entities);
         // A deny that only dry-run forbids decided is asked again without them: the answer
         // that counts is the enforced one, and the dry-run forbids are reported as "would deny".
         // Forbids are the only policies that decide a deny, so on a dry-run channel every
@@ -263,21 +293,21 @@ impl PolicyEngine {
             } else {
                 Part::Enforced
             };
-            let enforced = self.authorizer.is_authorized(&request, &set(part), &entities);
+            let enforced = self.authorizer.is_authorized(request, &set(part), entities);
             if enforced.decision() == CedarDecision::Allow {
                 let mut would_deny: Vec<String> =
                     full.diagnostics().reason().map(ToString::to_string).collect();
                 would_deny.sort();
-                return Ok(Evaluated {
+                return Evaluated {
                     response: enforced,
                     would_deny,
-                });
+                };
             }
         }
-        Ok(Evaluated {
+        Evaluated {
             response: full,
             would_deny: Vec::new(),
-        })
+        }
     }
 
     /// The positions of the policies that can apply to `request` (all of them when slicing is
@@ -295,13 +325,14 @@ impl PolicyEngine {
     }
 
     /// The policies of `part` among `candidates` (`None`: the whole set).
-    fn sliced(&self, candidates: &Option<Vec<usize>>, part: Part) -> std::borrow::Cow<'_, PolicySet> {
-        use std::borrow::Cow;
+    fn sliced(&self, candidates: &Option<Vec<usize>>, part: Part) -> SetRef<'_> {
         match (candidates, part) {
-            (Some(candidates), part) => Cow::Owned(self.index.set(candidates, part)),
-            (None, Part::All) => Cow::Borrowed(&self.set.policies),
-            (None, Part::Enforced) => Cow::Borrowed(&self.enforced),
-            (None, Part::Permits) => Cow::Owned(self.index.set(&self.index.everything(), Part::Permits)),
+            (Some(candidates), part) => SetRef::Shared(self.index.shared_set(candidates, part)),
+            (None, Part::All) => SetRef::Borrowed(&self.set.policies),
+            (None, Part::Enforced) => SetRef::Borrowed(&self.enforced),
+            (None, Part::Permits) => {
+                SetRef::Shared(self.index.shared_set(&self.index.everything(), Part::Permits))
+            }
         }
     }
 
@@ -463,6 +494,24 @@ fn split_dry_run(policies: &PolicySet) -> Result<(PolicySet, HashSet<String>), P
     }
 }
 
+/// The context record's fields as Cedar values; the schema check happens in `Request::new`.
+fn context_pairs(context: &Value) -> Result<Vec<(String, RestrictedExpression)>, String> {
+    let Value::Object(fields) = context else {
+        return Err("the request context is not a record".to_owned());
+    };
+    fields
+        .iter()
+        .map(|(name, value)| {
+            let value = match value {
+                Value::String(s) => RestrictedExpression::new_string(s.clone()),
+                Value::Bool(b) => RestrictedExpression::new_bool(*b),
+                other => return Err(format!("context field `{name}` has an unexpected value: {other}")),
+            };
+            Ok((name.clone(), value))
+        })
+        .collect()
+}
+
 /// The Cedar string form of a uid, e.g. `Gatehouse::User::"alice"`.
 fn uid_string(uid: &Uid) -> String {
     uid.to_cedar().map_or_else(
@@ -479,6 +528,23 @@ pub(crate) struct Verdict {
     pub(crate) reasons: Vec<String>,
     pub(crate) errors: Vec<String>,
     pub(crate) would_deny: Vec<String>,
+}
+
+/// A policy set the engine holds or one the scope index built and shares.
+enum SetRef<'a> {
+    Borrowed(&'a PolicySet),
+    Shared(Arc<PolicySet>),
+}
+
+impl std::ops::Deref for SetRef<'_> {
+    type Target = PolicySet;
+
+    fn deref(&self) -> &PolicySet {
+        match self {
+            Self::Borrowed(set) => set,
+            Self::Shared(set) => set,
+        }
+    }
 }
 
 /// Cedar's answer, and the dry-run forbids it set aside.
@@ -585,5 +651,86 @@ mod tests {
         assert_eq!(v.reasons.len(), 2);
         let ok = combine(true, vec!["p".into()], Vec::new(), Action::Read, &reason);
         assert!(ok.allowed && ok.reasons.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod action_group_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::*;
+    use crate::domain::{Actor, ActorType, CiClaims, Principal};
+    use crate::policy::{Caller, RequestContext, Resource};
+
+    /// With action groups in the schema the request's entities carry the action entities, so
+    /// `action in <group>` still matches the group's members (and only them).
+    #[test]
+    fn a_policy_on_an_action_group_matches_its_members_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = include_str!("../../schemas/gatehouse.cedarschema").replace(
+            "action verify, promote, deprecate, retire, revoke, request_pull_intent, admit appliesTo {",
+            "action lifecycle;\n  action verify, promote, deprecate, retire, revoke, request_pull_intent, admit \
+             in [lifecycle] appliesTo {",
+        );
+        let schema_file = dir.path().join("grouped.cedarschema");
+        std::fs::write(&schema_file, schema).unwrap();
+        let policy =
+            "@id(\"by-group\")\npermit (principal, action in Gatehouse::Action::\"lifecycle\", resource);\n";
+        let engine = PolicyEngine::load_bundle(
+            &schema_file,
+            dir.path(),
+            vec![("group.cedar".to_owned(), policy.to_owned())],
+        )
+        .unwrap();
+        assert!(
+            engine.actions.is_some(),
+            "a grouped schema keeps its action entities"
+        );
+        let user = Principal {
+            actor: Actor {
+                actor_type: ActorType::User,
+                id: "olivia".to_owned(),
+            },
+            issuer: "https://issuer.test".to_owned(),
+            project_roles: BTreeMap::new(),
+            platform_roles: BTreeSet::new(),
+            ci: CiClaims::default(),
+        };
+        let artifact: crate::domain::Artifact = serde_json::from_value(json!({
+            "id": "01900000-0000-7000-8000-000000000001",
+            "project": "team-a",
+            "app": "trainer",
+            "artifact_kind": "oci",
+            "artifact_type": "oci.image",
+            "repository": "gpuaas/apps/team-a/trainer",
+            "digest": format!("sha256:{}", "ab".repeat(32)),
+            "tag": null,
+            "media_type": null,
+            "source": { "source_type": "oci_registry", "uri": "registry.local/x" },
+            "lifecycle_state": "published",
+            "trust_state": "unverified",
+            "channels": [],
+            "signature_verified": false,
+            "attestations": [],
+            "created_by": { "type": "user", "id": "olivia" },
+            "created_at": "2025-01-01T00:00:00Z",
+            "updated_at": "2025-01-01T00:00:00Z",
+            "version": 1,
+        }))
+        .unwrap();
+        let ask = |action| {
+            engine.decide(&PolicyRequest {
+                caller: Caller::Principal(&user),
+                action,
+                resource: Resource::Artifact(&artifact),
+                context: RequestContext::default(),
+            })
+        };
+        let promote = ask(Action::Promote);
+        assert!(promote.allowed && promote.errors.is_empty(), "{promote:?}");
+        assert_eq!(promote.policy_ids, vec!["by-group".to_owned()]);
+        assert!(!ask(Action::Read).allowed);
     }
 }

@@ -1,12 +1,15 @@
 //! Builds the Cedar entity slice for one request: the caller, the resource and their parents.
 //!
-//! The slice is produced as Cedar entities-JSON so that the exact same value is both parsed
-//! (against the schema) for evaluation and stored with the decision for later replay.
+//! Each entity is built once as typed values ([`Attr`]) that give both forms of the slice: the
+//! Cedar entities evaluated (no JSON round trip, which cost most of a decision) and the
+//! entities-JSON stored with the decision for later replay. The two can only differ if this
+//! module's conversions do, and a test checks they parse to the same entities.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
+use std::sync::LazyLock;
 
-use cedar_policy::{EntityId, EntityTypeName, EntityUid};
+use cedar_policy::{Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression, Schema};
 use serde_json::{Map, Value, json};
 
 use super::request::{Caller, Resource};
@@ -20,6 +23,30 @@ const NAMESPACE: &str = "Gatehouse";
 
 /// The id of the one `Platform` entity.
 pub(crate) const PLATFORM_ID: &str = "platform";
+
+/// Every entity type the slice builds, parsed once: parsing a type name runs Cedar's parser.
+static TYPE_NAMES: LazyLock<HashMap<&'static str, EntityTypeName>> = LazyLock::new(|| {
+    [
+        "User",
+        "ServiceAccount",
+        "Registry",
+        "Project",
+        "Repository",
+        "Artifact",
+        "Platform",
+        "App",
+        "AppVersion",
+        "CatalogEntry",
+        "Action",
+    ]
+    .into_iter()
+    .filter_map(|ty| {
+        EntityTypeName::from_str(&format!("{NAMESPACE}::{ty}"))
+            .ok()
+            .map(|name| (ty, name))
+    })
+    .collect()
+});
 
 /// A Gatehouse entity uid before it is handed to Cedar.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -51,10 +78,89 @@ impl Uid {
 
     /// The Cedar uid; fails only if the type name were malformed, which would be our bug.
     pub(crate) fn to_cedar(&self) -> Result<EntityUid, String> {
-        let ty = EntityTypeName::from_str(&self.qualified_type())
-            .map_err(|e| format!("entity type `{}` is invalid: {e}", self.ty))?;
+        let ty = match TYPE_NAMES.get(self.ty) {
+            Some(ty) => ty.clone(),
+            None => EntityTypeName::from_str(&self.qualified_type())
+                .map_err(|e| format!("entity type `{}` is invalid: {e}", self.ty))?,
+        };
         Ok(EntityUid::from_type_name_and_id(ty, EntityId::new(&self.id)))
     }
+}
+
+/// An attribute value as the schema types it; only the shapes the schema uses.
+#[derive(Debug, Clone, PartialEq)]
+enum Attr {
+    Str(String),
+    Bool(bool),
+    Set(Vec<Attr>),
+    Record(Vec<(String, Attr)>),
+    Entity(Uid),
+}
+
+impl Attr {
+    fn str(value: impl Into<String>) -> Self {
+        Self::Str(value.into())
+    }
+
+    fn strings<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> Self {
+        Self::Set(values.into_iter().map(|v| Self::str(v.as_ref())).collect())
+    }
+
+    /// A serialised fact (a JSON object of strings): a record with the same fields.
+    fn from_json(value: &Value) -> Result<Self, String> {
+        match value {
+            Value::String(s) => Ok(Self::Str(s.clone())),
+            Value::Bool(b) => Ok(Self::Bool(*b)),
+            Value::Array(items) => items
+                .iter()
+                .map(Self::from_json)
+                .collect::<Result<_, _>>()
+                .map(Self::Set),
+            Value::Object(fields) => fields
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), Self::from_json(v)?)))
+                .collect::<Result<_, String>>()
+                .map(Self::Record),
+            other => Err(format!("a fact of unexpected shape: {other}")),
+        }
+    }
+
+    fn json(&self) -> Value {
+        match self {
+            Self::Str(s) => Value::String(s.clone()),
+            Self::Bool(b) => Value::Bool(*b),
+            Self::Set(items) => Value::Array(items.iter().map(Self::json).collect()),
+            Self::Record(fields) => {
+                Value::Object(fields.iter().map(|(k, v)| (k.clone(), v.json())).collect())
+            }
+            Self::Entity(uid) => uid.entity_ref(),
+        }
+    }
+
+    fn to_cedar(&self) -> Result<RestrictedExpression, String> {
+        Ok(match self {
+            Self::Str(s) => RestrictedExpression::new_string(s.clone()),
+            Self::Bool(b) => RestrictedExpression::new_bool(*b),
+            Self::Set(items) => RestrictedExpression::new_set(
+                items.iter().map(Self::to_cedar).collect::<Result<Vec<_>, _>>()?,
+            ),
+            Self::Record(fields) => RestrictedExpression::new_record(
+                fields
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), v.to_cedar()?)))
+                    .collect::<Result<Vec<_>, String>>()?,
+            )
+            .map_err(|e| format!("invalid record attribute: {e}"))?,
+            Self::Entity(uid) => RestrictedExpression::new_entity_uid(uid.to_cedar()?),
+        })
+    }
+}
+
+/// One entity of the slice.
+#[derive(Debug, Clone)]
+struct SliceEntity {
+    attrs: Vec<(&'static str, Attr)>,
+    parents: Vec<Uid>,
 }
 
 /// The caller and resource uids plus every entity the request may touch.
@@ -65,36 +171,107 @@ pub(crate) struct EntitySlice<'a> {
     /// The resource of the request.
     pub(crate) resource: Uid,
     // Keyed by uid so a Project reached twice (role set and resource parent) appears once.
-    entities: BTreeMap<Uid, Value>,
+    entities: BTreeMap<Uid, SliceEntity>,
     /// Configured provenance trust: every Project entity carries its part.
     provenance: &'a ProvenanceTrust,
+    /// A fact that could not be typed; the decision is then a deny carrying it (fail closed).
+    problem: Option<String>,
 }
 
 impl EntitySlice<'_> {
-    /// The slice as a Cedar entities-JSON array, in a stable order.
+    /// The slice as a Cedar entities-JSON array, in a stable order: the form stored for replay.
     pub(crate) fn to_json(&self) -> Value {
-        Value::Array(self.entities.values().cloned().collect())
+        Value::Array(
+            self.entities
+                .iter()
+                .map(|(uid, entity)| {
+                    let attrs: Map<String, Value> = entity
+                        .attrs
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), v.json()))
+                        .collect();
+                    let parents: Vec<Value> = entity.parents.iter().map(Uid::json).collect();
+                    json!({ "uid": uid.json(), "attrs": attrs, "parents": parents })
+                })
+                .collect(),
+        )
     }
 
-    fn add(&mut self, uid: Uid, attrs: Map<String, Value>, parents: &[Uid]) {
-        let parents: Vec<Value> = parents.iter().map(Uid::json).collect();
-        let entity = json!({ "uid": uid.json(), "attrs": attrs, "parents": parents });
-        self.entities.insert(uid, entity);
+    /// The slice as Cedar entities, with `actions` (the schema's action entities, or `None`
+    /// when none has a parent: then `action in …` is equality and needs no entity).
+    ///
+    /// Not checked against the schema per request: that check cost a sixth of a decision, and
+    /// the slice is built here, from typed domain values, never from input. The tests prove it
+    /// conforms — every decision a debug build (the test suite) makes checks its slice, and a
+    /// unit test checks the typed entities equal their JSON parsed with the schema — and a
+    /// slice that did not would still fail closed: an attribute of the wrong type or missing
+    /// makes the policy that reads it error, and an error denies.
+    pub(crate) fn to_cedar(&self, schema: &Schema, actions: Option<&Entities>) -> Result<Entities, String> {
+        if let Some(problem) = &self.problem {
+            return Err(problem.clone());
+        }
+        let entities = self
+            .entities
+            .iter()
+            .map(|(uid, entity)| {
+                let attrs = entity
+                    .attrs
+                    .iter()
+                    .map(|(k, v)| Ok(((*k).to_owned(), v.to_cedar()?)))
+                    .collect::<Result<Vec<_>, String>>()?;
+                let parents = entity
+                    .parents
+                    .iter()
+                    .map(Uid::to_cedar)
+                    .collect::<Result<Vec<_>, _>>()?;
+                Entity::new_with_tags(uid.to_cedar()?, attrs, parents, [])
+                    .map_err(|e| format!("invalid entity `{}`: {e}", uid.id))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        if cfg!(debug_assertions) {
+            Entities::from_entities(entities.clone(), Some(schema))
+                .map_err(|e| format!("invalid entity slice: {e}"))?;
+        }
+        match actions {
+            Some(actions) => actions.clone().add_entities(entities, None),
+            None => Entities::from_entities(entities, None),
+        }
+        .map_err(|e| format!("invalid entity slice: {e}"))
+    }
+
+    /// The slice checked against `schema` as its JSON form would be parsed (tests).
+    #[cfg(test)]
+    fn to_cedar_checked(&self, schema: &Schema) -> Result<Entities, String> {
+        let actions = Entities::from_entities([], Some(schema)).map_err(|e| e.to_string())?;
+        let entities = self.to_cedar(schema, None)?;
+        Entities::from_entities(entities.iter().cloned(), Some(schema))
+            .map_err(|e| format!("invalid entity slice: {e}"))
+            .and_then(|checked| {
+                let with_actions = self.to_cedar(schema, Some(&actions))?;
+                assert_eq!(checked, with_actions, "the unchecked slice is the checked one");
+                Ok(checked)
+            })
+    }
+
+    fn add(&mut self, uid: Uid, attrs: Vec<(&'static str, Attr)>, parents: &[Uid]) {
+        let parents = parents.to_vec();
+        self.entities.insert(uid, SliceEntity { attrs, parents });
     }
 
     /// A Project, always with the same attributes however it is reached (role set, parent).
     fn add_project(&mut self, slug: &ProjectSlug) -> Uid {
         let uid = project_uid(slug);
-        let mut attrs = Map::new();
-        attrs.insert("slug".into(), json!(slug.as_str()));
-        attrs.insert(
-            "trusted_builders".into(),
-            json!(self.provenance.builders_for(slug)),
-        );
-        attrs.insert(
-            "source_repositories".into(),
-            json!(self.provenance.sources_for(slug)),
-        );
+        let attrs = vec![
+            ("slug", Attr::str(slug.as_str())),
+            (
+                "trusted_builders",
+                Attr::strings(self.provenance.builders_for(slug)),
+            ),
+            (
+                "source_repositories",
+                Attr::strings(self.provenance.sources_for(slug)),
+            ),
+        ];
         self.add(uid.clone(), attrs, &[]);
         uid
     }
@@ -117,6 +294,7 @@ pub(crate) fn build_slice<'a>(
         resource: resource_uid,
         entities: BTreeMap::new(),
         provenance,
+        problem: None,
     };
     add_caller(&mut slice, caller);
     add_resource(&mut slice, resource);
@@ -161,8 +339,7 @@ fn add_caller(slice: &mut EntitySlice<'_>, caller: &Caller<'_>) {
         Caller::Principal(p) if uid.ty != "Registry" => *p,
         // A registry carries only its name; it holds no project roles.
         _ => {
-            let mut attrs = Map::new();
-            attrs.insert("name".into(), json!(uid.id));
+            let attrs = vec![("name", Attr::str(uid.id.as_str()))];
             slice.add(uid, attrs, &[]);
             return;
         }
@@ -171,22 +348,21 @@ fn add_caller(slice: &mut EntitySlice<'_>, caller: &Caller<'_>) {
     slice.add(uid, attrs, &[]);
 }
 
-fn principal_attrs(slice: &mut EntitySlice<'_>, p: &Principal) -> Map<String, Value> {
-    let mut attrs = Map::new();
-    attrs.insert("issuer".into(), json!(p.issuer));
+fn principal_attrs(slice: &mut EntitySlice<'_>, p: &Principal) -> Vec<(&'static str, Attr)> {
+    let mut attrs = vec![("issuer", Attr::str(p.issuer.as_str()))];
     for (attr, role) in [
         ("admin_of", Role::Admin),
         ("operator_of", Role::Operator),
         ("releaser_of", Role::Releaser),
         ("viewer_of", Role::Viewer),
     ] {
-        let projects: Vec<Value> = p
+        let projects: Vec<Attr> = p
             .projects_with(role)
-            .map(|slug| slice.add_project(slug).entity_ref())
+            .map(|slug| Attr::Entity(slice.add_project(slug)))
             .collect();
-        attrs.insert(attr.into(), Value::Array(projects));
+        attrs.push((attr, Attr::Set(projects)));
     }
-    attrs.insert("platform_roles".into(), json!(p.platform_roles));
+    attrs.push(("platform_roles", Attr::strings(&p.platform_roles)));
     // The CI facts exist only on service accounts, and only when the token carried them.
     if p.actor.actor_type == ActorType::ServiceAccount {
         for (attr, value) in [
@@ -195,7 +371,7 @@ fn principal_attrs(slice: &mut EntitySlice<'_>, p: &Principal) -> Map<String, Va
             ("ci_workflow", &p.ci.workflow),
         ] {
             if let Some(v) = value {
-                attrs.insert(attr.into(), json!(v));
+                attrs.push((attr, Attr::str(v.as_str())));
             }
         }
     }
@@ -213,17 +389,18 @@ fn add_resource(slice: &mut EntitySlice<'_>, resource: &Resource<'_>) {
         Resource::Project(slug) => {
             slice.add_project(slug);
         }
-        Resource::Platform => slice.add(Uid::new("Platform", PLATFORM_ID), Map::new(), &[]),
+        Resource::Platform => slice.add(Uid::new("Platform", PLATFORM_ID), Vec::new(), &[]),
         Resource::CatalogEntry {
             id,
             family,
             owner_product,
             status,
         } => {
-            let mut attrs = Map::new();
-            attrs.insert("family".into(), json!(family));
-            attrs.insert("owner_product".into(), json!(owner_product));
-            attrs.insert("status".into(), json!(status));
+            let attrs = vec![
+                ("family", Attr::str(*family)),
+                ("owner_product", Attr::str(*owner_product)),
+                ("status", Attr::str(*status)),
+            ];
             slice.add(Uid::new("CatalogEntry", *id), attrs, &[]);
         }
         Resource::App(app) => {
@@ -234,46 +411,49 @@ fn add_resource(slice: &mut EntitySlice<'_>, resource: &Resource<'_>) {
 }
 
 /// A repository's path and visibility class; `tenant` only for the tenant class.
-fn repository_attrs(path: &RepositoryPath, scope: &Scope) -> Map<String, Value> {
-    let mut attrs = Map::new();
-    attrs.insert("path".into(), json!(path.as_str()));
-    attrs.insert("visibility".into(), json!(scope.visibility().as_str()));
+fn repository_attrs(path: &RepositoryPath, scope: &Scope) -> Vec<(&'static str, Attr)> {
+    let mut attrs = vec![
+        ("path", Attr::str(path.as_str())),
+        ("visibility", Attr::str(scope.visibility().as_str())),
+    ];
     if let Some(tenant) = scope.tenant() {
-        attrs.insert("tenant".into(), json!(tenant.as_str()));
+        attrs.push(("tenant", Attr::str(tenant.as_str())));
     }
     attrs
 }
 
 fn add_app(slice: &mut EntitySlice<'_>, app: &AppFacts) -> Uid {
     let owner = slice.add_project(&app.owner_project);
-    let entitled: Vec<Value> = app
+    let entitled: Vec<Attr> = app
         .entitled_projects
         .iter()
-        .map(|p| slice.add_project(p).entity_ref())
+        .map(|p| Attr::Entity(slice.add_project(p)))
         .collect();
     let uid = app_uid(app);
-    let mut attrs = Map::new();
-    attrs.insert("slug".into(), json!(app.slug.as_str()));
-    attrs.insert("owner_project".into(), owner.entity_ref());
-    attrs.insert("entitled_projects".into(), Value::Array(entitled));
+    let attrs = vec![
+        ("slug", Attr::str(app.slug.as_str())),
+        ("owner_project", Attr::Entity(owner)),
+        ("entitled_projects", Attr::Set(entitled)),
+    ];
     slice.add(uid.clone(), attrs, &[]);
     uid
 }
 
 fn add_app_version(slice: &mut EntitySlice<'_>, app: &AppFacts, version: &AppVersionFacts) {
     let parent = add_app(slice, app);
-    let mut attrs = Map::new();
-    attrs.insert("app".into(), parent.entity_ref());
-    attrs.insert("version".into(), json!(version.version.as_str()));
-    attrs.insert("status".into(), json!(version.status.as_str()));
-    attrs.insert(
-        "artifact_trust_states".into(),
-        json!(version.artifact_trust_states),
-    );
-    attrs.insert(
-        "artifact_lifecycle_states".into(),
-        json!(version.artifact_lifecycle_states),
-    );
+    let attrs = vec![
+        ("app", Attr::Entity(parent.clone())),
+        ("version", Attr::str(version.version.as_str())),
+        ("status", Attr::str(version.status.as_str())),
+        (
+            "artifact_trust_states",
+            Attr::strings(&version.artifact_trust_states),
+        ),
+        (
+            "artifact_lifecycle_states",
+            Attr::strings(&version.artifact_lifecycle_states),
+        ),
+    ];
     slice.add(app_version_uid(app, version), attrs, &[parent]);
 }
 
@@ -283,25 +463,29 @@ fn add_artifact(slice: &mut EntitySlice<'_>, a: &Artifact) {
     let repo_attrs = repository_attrs(&a.repository, &a.scope);
     slice.add(repository.clone(), repo_attrs, std::slice::from_ref(&project));
 
-    let channels: Vec<&str> = a.channels.iter().map(|c| c.as_str()).collect();
-    let mut attrs = Map::new();
-    attrs.insert("project".into(), project.entity_ref());
-    attrs.insert("app".into(), json!(a.app.as_str()));
-    attrs.insert("kind".into(), json!(a.artifact_kind.as_str()));
-    attrs.insert("artifact_type".into(), json!(a.artifact_type.as_str()));
-    attrs.insert("source_type".into(), json!(a.source.source_type.as_str()));
-    attrs.insert("repository".into(), json!(a.repository.as_str()));
-    attrs.insert("visibility".into(), json!(a.scope.visibility().as_str()));
+    let mut attrs = vec![
+        ("project", Attr::Entity(project.clone())),
+        ("app", Attr::str(a.app.as_str())),
+        ("kind", Attr::str(a.artifact_kind.as_str())),
+        ("artifact_type", Attr::str(a.artifact_type.as_str())),
+        ("source_type", Attr::str(a.source.source_type.as_str())),
+        ("repository", Attr::str(a.repository.as_str())),
+        ("visibility", Attr::str(a.scope.visibility().as_str())),
+    ];
     if let Some(tenant) = a.scope.tenant() {
-        attrs.insert("tenant".into(), json!(tenant.as_str()));
+        attrs.push(("tenant", Attr::str(tenant.as_str())));
     }
-    attrs.insert("digest".into(), json!(a.digest.as_str()));
-    attrs.insert("lifecycle_state".into(), json!(a.lifecycle_state.as_str()));
-    attrs.insert("trust_state".into(), json!(a.trust_state.as_str()));
-    attrs.insert("channels".into(), json!(channels));
-    attrs.insert("signature_verified".into(), json!(a.signature_verified));
-    attrs.insert("attestations".into(), json!(a.attestations));
-    add_trust_facts(&mut attrs, a);
+    attrs.extend([
+        ("digest", Attr::str(a.digest.as_str())),
+        ("lifecycle_state", Attr::str(a.lifecycle_state.as_str())),
+        ("trust_state", Attr::str(a.trust_state.as_str())),
+        ("channels", Attr::strings(a.channels.iter().map(|c| c.as_str()))),
+        ("signature_verified", Attr::Bool(a.signature_verified)),
+        ("attestations", Attr::strings(&a.attestations)),
+    ]);
+    if let Err(problem) = add_trust_facts(&mut attrs, a) {
+        slice.problem = Some(problem);
+    }
     slice.add(
         Uid::new("Artifact", a.id.to_string()),
         attrs,
@@ -311,17 +495,192 @@ fn add_artifact(slice: &mut EntitySlice<'_>, a: &Artifact) {
 
 /// Signers and provenance, only while the artifact is verified: a fact of an earlier verdict
 /// must not outlive it, whatever the row holds (fail closed).
-fn add_trust_facts(attrs: &mut Map<String, Value>, a: &Artifact) {
+fn add_trust_facts(attrs: &mut Vec<(&'static str, Attr)>, a: &Artifact) -> Result<(), String> {
     let verified = a.trust_state == TrustState::Verified;
     let facts = &a.trust_facts;
     let (identities, key_ids) = if verified {
-        (json!(facts.signer_identities), json!(facts.signer_key_ids))
+        let identities = facts
+            .signer_identities
+            .iter()
+            .map(|identity| {
+                Attr::Record(vec![
+                    ("issuer".to_owned(), Attr::str(identity.issuer.as_str())),
+                    ("subject".to_owned(), Attr::str(identity.subject.as_str())),
+                ])
+            })
+            .collect();
+        (Attr::Set(identities), Attr::strings(&facts.signer_key_ids))
     } else {
-        (json!([]), json!([]))
+        (Attr::Set(Vec::new()), Attr::Set(Vec::new()))
     };
-    attrs.insert("signer_identities".into(), identities);
-    attrs.insert("signer_key_ids".into(), key_ids);
+    attrs.push(("signer_identities", identities));
+    attrs.push(("signer_key_ids", key_ids));
     if let Some(provenance) = facts.provenance.as_ref().filter(|_| verified) {
-        attrs.insert("provenance".into(), json!(provenance));
+        // Through serde so every field the record holds is carried, whatever fields it gains.
+        let value = serde_json::to_value(provenance).map_err(|e| format!("provenance: {e}"))?;
+        attrs.push(("provenance", Attr::from_json(&value)?));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use cedar_policy::{Entities, Schema};
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::{Actor, CiClaims};
+
+    fn schema() -> Schema {
+        Schema::from_cedarschema_str(include_str!("../../schemas/gatehouse.cedarschema"))
+            .unwrap()
+            .0
+    }
+
+    fn principal(actor_type: ActorType, ci: CiClaims) -> Principal {
+        fn roles(slugs: &[&'static str], role: Role) -> Vec<(ProjectSlug, BTreeSet<Role>)> {
+            slugs
+                .iter()
+                .map(|s| (s.parse().unwrap(), BTreeSet::from([role])))
+                .collect()
+        }
+        Principal {
+            actor: Actor {
+                actor_type,
+                id: "olivia".to_owned(),
+            },
+            issuer: "https://issuer.test".to_owned(),
+            project_roles: roles(&["team-a", "team-b"], Role::Operator)
+                .into_iter()
+                .chain(roles(&["team-c"], Role::Admin))
+                .collect::<BTreeMap<_, _>>(),
+            platform_roles: BTreeSet::from(["security_admin".to_owned()]),
+            ci,
+        }
+    }
+
+    /// A verified tenant artifact carrying every trust fact.
+    fn artifact(trust_state: &str) -> Artifact {
+        serde_json::from_value(json!({
+            "id": "01900000-0000-7000-8000-000000000001",
+            "project": "team-a",
+            "app": "trainer",
+            "artifact_kind": "oci",
+            "artifact_type": "oci.image",
+            "repository": "gpuaas/tenants/acme/team-a/trainer",
+            "visibility": "tenant",
+            "tenant": "acme",
+            "digest": format!("sha256:{}", "ab".repeat(32)),
+            "tag": "v1",
+            "media_type": null,
+            "source": { "source_type": "oci_registry", "uri": "registry.local/x" },
+            "lifecycle_state": "promoted",
+            "trust_state": trust_state,
+            "channels": ["dev", "test"],
+            "signature_verified": true,
+            "attestations": ["https://slsa.dev/provenance/v1"],
+            "signer_identities": [{ "issuer": "https://token.actions", "subject": "repo:org/x" }],
+            "signer_key_ids": ["release-key"],
+            "provenance": { "builder_id": "https://builder.test", "source_repository": "https://github.com/org/x" },
+            "created_by": { "type": "user", "id": "olivia" },
+            "created_at": "2025-01-01T00:00:00Z",
+            "updated_at": "2025-01-01T00:00:00Z",
+            "version": 4,
+        }))
+        .unwrap()
+    }
+
+    /// The typed entities are exactly what the stored JSON parses to against the schema.
+    fn assert_forms_agree(caller: &Caller<'_>, resource: &Resource<'_>, trust: &ProvenanceTrust) {
+        let schema = schema();
+        let slice = build_slice(caller, resource, trust);
+        let typed = slice.to_cedar_checked(&schema).unwrap();
+        let parsed = Entities::from_json_value(slice.to_json(), Some(&schema)).unwrap();
+        assert_eq!(typed, parsed, "{resource:?}");
+        assert!(typed.iter().count() > 1, "the slice holds entities");
+    }
+
+    #[test]
+    fn typed_entities_match_their_json_form_for_every_resource() {
+        let trust = ProvenanceTrust {
+            builders: vec!["https://builder.test".to_owned()],
+            ..ProvenanceTrust::default()
+        };
+        let ci = CiClaims {
+            repository: Some("org/x".to_owned()),
+            git_ref: Some("refs/heads/main".to_owned()),
+            workflow: None,
+        };
+        let (user, robot) = (
+            principal(ActorType::User, CiClaims::default()),
+            principal(ActorType::ServiceAccount, ci),
+        );
+        let (verified, revoked) = (artifact("verified"), artifact("revoked"));
+        let slug: ProjectSlug = "team-a".parse().unwrap();
+        let app = AppFacts {
+            slug: "trainer".parse().unwrap(),
+            owner_project: slug.clone(),
+            entitled_projects: BTreeSet::from(["team-b".parse().unwrap()]),
+        };
+        let version = AppVersionFacts {
+            version: "1.0.0".parse().unwrap(),
+            status: serde_json::from_value(json!("draft")).unwrap(),
+            artifact_trust_states: BTreeSet::from(["verified".to_owned()]),
+            artifact_lifecycle_states: BTreeSet::from(["promoted".to_owned(), "published".to_owned()]),
+        };
+        let resources = [
+            Resource::Artifact(&verified),
+            Resource::Artifact(&revoked),
+            Resource::Repository {
+                project: &verified.project,
+                path: &verified.repository,
+                scope: &verified.scope,
+            },
+            Resource::Project(&slug),
+            Resource::Platform,
+            Resource::CatalogEntry {
+                id: "oci.image",
+                family: "artifact_types",
+                owner_product: "gatehouse",
+                status: "active",
+            },
+            Resource::App(&app),
+            Resource::AppVersion {
+                app: &app,
+                version: &version,
+            },
+        ];
+        for resource in &resources {
+            for caller in [
+                Caller::Principal(&user),
+                Caller::Principal(&robot),
+                Caller::Registry { name: "zot" },
+            ] {
+                assert_forms_agree(&caller, resource, &trust);
+            }
+        }
+    }
+
+    #[test]
+    fn facts_of_an_earlier_verdict_are_left_out_of_both_forms() {
+        let (revoked, trust) = (artifact("revoked"), ProvenanceTrust::default());
+        let slice = build_slice(
+            &Caller::Registry { name: "zot" },
+            &Resource::Artifact(&revoked),
+            &trust,
+        );
+        let json = slice.to_json();
+        let artifact = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["uid"]["type"] == "Gatehouse::Artifact")
+            .unwrap();
+        assert_eq!(artifact["attrs"]["signer_key_ids"], json!([]));
+        assert!(artifact["attrs"].get("provenance").is_none());
     }
 }

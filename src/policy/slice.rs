@@ -10,6 +10,7 @@
 //! could neither decide nor error: the sliced answer is the full answer.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use cedar_policy::{
     ActionConstraint, Effect, Entities, EntityUid, Policy, PolicySet, PrincipalConstraint, ResourceConstraint,
@@ -54,7 +55,16 @@ pub(crate) struct ScopeIndex {
     /// Off when the set holds something the index does not understand (templates): then every
     /// request gets every policy.
     enabled: bool,
+    /// The sets already built, by candidates and part: requests of one kind share their
+    /// candidates, and building a `PolicySet` cost more than evaluating it.
+    built: Arc<Mutex<BuiltSets>>,
 }
+
+/// Policy sets by the candidates and part they were built from.
+type BuiltSets = HashMap<(Vec<usize>, Part), Arc<PolicySet>>;
+
+/// How many built sets are kept; past it the memo starts again (bounded memory).
+const MAX_BUILT_SETS: usize = 4096;
 
 impl ScopeIndex {
     /// Indexes `policies`; `dry_run` says which ids are dry-run forbids.
@@ -67,6 +77,7 @@ impl ScopeIndex {
             by_action: HashMap::new(),
             // Templates and linked policies are not sliced: the index only reads static scopes.
             enabled: policies.templates().next().is_none(),
+            built: Arc::default(),
         };
         for policy in policies.policies() {
             let position = index.entries.len();
@@ -122,6 +133,23 @@ impl ScopeIndex {
         // An action list may name both an action and its group.
         found.dedup();
         found
+    }
+
+    /// The policy set of `part` of the candidates, built once and then shared.
+    pub(crate) fn shared_set(&self, candidates: &[usize], part: Part) -> Arc<PolicySet> {
+        let key = (candidates.to_vec(), part);
+        // A poisoned lock only means another thread panicked between two map operations.
+        let lock = || self.built.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(set) = lock().get(&key) {
+            return Arc::clone(set);
+        }
+        let set = Arc::new(self.set(candidates, part));
+        let mut built = lock();
+        if built.len() >= MAX_BUILT_SETS {
+            built.clear();
+        }
+        built.insert(key, Arc::clone(&set));
+        set
     }
 
     /// The policy set of `part` of the candidates: a few policies, whatever the set's size.

@@ -10,6 +10,7 @@ pub mod fulcio;
 pub mod pg;
 pub mod registry;
 pub mod sigstore_fixtures;
+pub mod skip;
 pub mod stack;
 pub mod store_harness;
 

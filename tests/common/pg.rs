@@ -25,7 +25,9 @@ pub async fn fresh_db() -> Option<FreshDb> {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("CI=true but PostgreSQL is unreachable at GATEHOUSE_TEST_DATABASE_URL: {error}");
             }
-            eprintln!("notice: PostgreSQL unreachable ({error}); skipping the PostgreSQL half of this test");
+            super::skip::notice(&format!(
+                "PostgreSQL unreachable ({error}); the PostgreSQL halves of these tests did not run"
+            ));
             return None;
         }
     };

@@ -11,7 +11,9 @@ mod principal;
 mod provenance_trust;
 mod release;
 mod slugs;
+mod source_location;
 mod source_repository;
+mod text;
 mod trust;
 mod trust_facts;
 mod verification;
@@ -37,7 +39,9 @@ pub use release::{
     check_version,
 };
 pub use slugs::{AppSlug, ProjectSlug, RepositoryPath, SlugError, TenantSlug};
+pub use source_location::{MAX_LOCATION_LEN, SourceRefusal, check_source};
 pub use source_repository::{MAX_SOURCE_URI_LEN, SourceUri, normalise_source_uri};
+pub use text::{is_refused_control, is_single_line, is_storable_text, json_may_hold_control, refused_text_path};
 pub use trust::{TrustError, TrustMove, TrustState};
 pub use trust_facts::{Provenance, SignerIdentity, TrustFacts};
 pub use verification::VerificationJob;

@@ -40,6 +40,10 @@ pub enum AdmissionError {
     /// A catalog entry the request relies on is unknown, pending, retired or disabled (409).
     #[error("{0}")]
     Catalog(crate::catalog::Refusal),
+    /// The digest is already registered in the repository with other values for these fields,
+    /// named as in the request (409).
+    #[error("the digest is already registered in this repository with a different {}", .0.join(", "))]
+    RegistrationConflict(Vec<String>),
     /// The artifact changed concurrently (409).
     #[error("the artifact was changed by another request; read it again and retry")]
     Conflict,

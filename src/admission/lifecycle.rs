@@ -7,7 +7,9 @@ use super::decide::{Allowed, artifact_audit};
 use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
 use crate::audit::{NewAuditRecord, PromotionFacts, Transition};
 use crate::catalog::Family;
-use crate::domain::{Artifact, Channel, LifecycleMove, Principal, Promotion, TrustMove, VerificationJob};
+use crate::domain::{
+    Artifact, Channel, LifecycleMove, Principal, Promotion, TrustMove, VerificationJob, is_storable_text,
+};
 use crate::policy::{Action, RequestContext, Resource};
 use crate::store::ArtifactChange;
 
@@ -34,6 +36,10 @@ fn check_reason(reason: Option<String>, required: bool) -> Result<Option<String>
         Some(r) if r.len() > 1024 => Err(AdmissionError::invalid(
             "reason",
             "must be at most 1024 characters",
+        )),
+        Some(r) if !is_storable_text(&r) => Err(AdmissionError::invalid(
+            "reason",
+            "must not contain control characters other than tab and line breaks",
         )),
         Some(r) if r.trim().is_empty() && required => Err(AdmissionError::invalid("reason", "is required")),
         None if required => Err(AdmissionError::invalid("reason", "is required")),
@@ -96,15 +102,18 @@ impl Admission {
             .lifecycle_state
             .apply(LifecycleMove::Promote, artifact.trust_state)
             .map_err(|e| AdmissionError::Rule(e.to_string()))?;
+        if self.already_promoted(&artifact, &channel, input.target_environment.as_deref()).await? {
+            // Reached already: an idempotent success that writes nothing but its decision.
+            self.log_decision(allowed.record).await?;
+            return self.view(artifact).await;
+        }
         let mut updated = artifact.clone();
         updated.lifecycle_state = to;
-        if !updated.channels.contains(&channel) {
-            updated.channels.push(channel.clone());
-            let order = self.channels.channels();
-            updated
-                .channels
-                .sort_by_key(|c| order.iter().position(|o| o == c));
-        }
+        updated.channels.push(channel.clone());
+        let order = self.channels.channels();
+        updated
+            .channels
+            .sort_by_key(|c| order.iter().position(|o| o == c));
         let promotion = Promotion {
             channel: channel.clone(),
             target_environment: input.target_environment.clone(),
@@ -123,16 +132,49 @@ impl Admission {
             to: to.to_string(),
             reason,
         });
+        let target = input.target_environment;
         audit.promotion = Some(PromotionFacts {
             channel: channel.to_string(),
-            target_environment: input.target_environment,
+            target_environment: target.clone(),
         });
         let change = ArtifactChange {
             artifact: updated,
             promotion: Some(promotion),
             evidence: Vec::new(),
         };
-        self.commit(change, audit, allowed).await
+        let record = allowed.record.clone();
+        match self.commit(change, audit, allowed).await {
+            Err(AdmissionError::Conflict) => {
+                // Lost to a concurrent writer: if that was the same promotion, this one is done.
+                let fresh = self.load_artifact(id).await?;
+                if self.already_promoted(&fresh, &channel, target.as_deref()).await? {
+                    self.log_decision(record).await?;
+                    return self.view(fresh).await;
+                }
+                Err(AdmissionError::Conflict)
+            }
+            other => other,
+        }
+    }
+
+    /// Whether `artifact` has reached `channel` already, for `target` when one is named: a
+    /// promotion to the same channel for another target environment is a new fact to record.
+    async fn already_promoted(
+        &self,
+        artifact: &Artifact,
+        channel: &Channel,
+        target: Option<&str>,
+    ) -> Result<bool, AdmissionError> {
+        if !artifact.channels.contains(channel) {
+            return Ok(false);
+        }
+        let Some(target) = target else {
+            return Ok(true);
+        };
+        let promotions = self.store.promotions(artifact.id).await?;
+        Ok(promotions
+            .iter()
+            .any(|p| &p.channel == channel && p.target_environment.as_deref() == Some(target)))
     }
 
     /// Deprecates (no new use) or retires (terminal) an artifact.

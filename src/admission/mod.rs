@@ -19,6 +19,7 @@ mod register;
 mod registry_setup;
 mod registry_token;
 mod releases;
+mod reregistration;
 mod review;
 mod single_flight;
 mod trust_inputs;

@@ -4,12 +4,13 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::decide::registration_audit;
+use super::reregistration::{SentFields, differing_fields};
 use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
 use crate::catalog::Family;
 use crate::domain::{
     AppSlug, Artifact, ArtifactId, ArtifactKind, ArtifactType, Digest, LifecycleState, Principal,
     ProjectSlug, RepositoryRoots, Scope, Source, SourceType, TenantSlug, TrustState, Visibility,
-    VisibilityError,
+    VisibilityError, check_source, is_single_line,
 };
 use crate::policy::{Action, RequestContext, Resource};
 use crate::store::{Registered, RegistrationLinks};
@@ -97,7 +98,15 @@ impl RegisterInput {
         project: ProjectSlug,
         roots: &RepositoryRoots,
         principal: &Principal,
-    ) -> Result<(Artifact, Option<Uuid>), AdmissionError> {
+    ) -> Result<(Artifact, Option<Uuid>, SentFields), AdmissionError> {
+        let sent = SentFields {
+            artifact_type: self.artifact_type.is_some(),
+            tag: self.tag.is_some(),
+            media_type: self.media_type.is_some(),
+            source_ref: self.source.as_ref().is_some_and(|s| s.source_ref.is_some()),
+            size_bytes: self.source.as_ref().is_some_and(|s| s.size_bytes.is_some()),
+            content_encoding: self.source.as_ref().is_some_and(|s| s.content_encoding.is_some()),
+        };
         let intent_id = self
             .publish_intent_id
             .as_deref()
@@ -148,11 +157,11 @@ impl RegisterInput {
         if self
             .media_type
             .as_deref()
-            .is_some_and(|m| m.is_empty() || m.len() > 255)
+            .is_some_and(|m| m.is_empty() || m.len() > 255 || !is_single_line(m))
         {
             return Err(AdmissionError::invalid(
                 "media_type",
-                "must be 1 to 255 characters",
+                "must be 1 to 255 characters on one line",
             ));
         }
         let source = self
@@ -183,7 +192,7 @@ impl RegisterInput {
             updated_at: now,
             version: 0,
         };
-        Ok((artifact, intent_id))
+        Ok((artifact, intent_id, sent))
     }
 }
 
@@ -193,10 +202,16 @@ impl SourceInput {
             .source_type
             .parse()
             .map_err(|e| AdmissionError::invalid("source.source_type", e))?;
-        if self.uri.trim().is_empty() || self.uri.len() > 2048 {
+        check_source(source_type, &self.uri, self.source_ref.as_deref())
+            .map_err(|refusal| AdmissionError::invalid(format!("source.{}", refusal.field), refusal.reason))?;
+        if self
+            .content_encoding
+            .as_deref()
+            .is_some_and(|e| e.is_empty() || e.len() > 64 || !is_single_line(e))
+        {
             return Err(AdmissionError::invalid(
-                "source.uri",
-                "must be 1 to 2048 characters",
+                "source.content_encoding",
+                "must be 1 to 64 characters on one line",
             ));
         }
         if self.size_bytes.is_some_and(|s| s < 0) {
@@ -237,7 +252,7 @@ impl Admission {
             .map_err(|e| AdmissionError::invalid("project", e))?;
         let attachments =
             super::verify::checked_attachments(&input.attestations, input.sigstore_bundle.as_ref())?;
-        let (mut candidate, intent_id) = input.parse(project, &self.repository_roots(), principal)?;
+        let (mut candidate, intent_id, sent) = input.parse(project, &self.repository_roots(), principal)?;
         if let Some(id) = intent_id {
             self.check_intent_for(&candidate, id).await?;
         }
@@ -277,7 +292,7 @@ impl Admission {
             .await?;
         if let Some(existing) = existing {
             self.log_decision(allowed.record).await?;
-            return Ok(RegisterOutcome::Existing(self.view(existing).await?));
+            return self.repeat(sent, &candidate, existing).await;
         }
         let audit = registration_audit(
             &candidate,
@@ -300,11 +315,28 @@ impl Admission {
                 Ok(RegisterOutcome::Created(self.view(artifact).await?))
             }
             Registered::Existing(artifact) => {
-                // Lost a race with an identical registration: answer like any repeat.
+                // Lost a race with another registration: answer like any repeat.
                 self.log_decision(allowed.record).await?;
-                Ok(RegisterOutcome::Existing(self.view(artifact).await?))
+                self.repeat(sent, &candidate, artifact).await
             }
         }
+    }
+
+    /// A repeat registration: the stored artifact when the caller sent the same values, else a
+    /// conflict naming what differs.
+    async fn repeat(
+        &self,
+        sent: SentFields,
+        candidate: &Artifact,
+        existing: Artifact,
+    ) -> Result<RegisterOutcome, AdmissionError> {
+        let differing = differing_fields(sent, candidate, &existing);
+        if !differing.is_empty() {
+            return Err(AdmissionError::RegistrationConflict(
+                differing.into_iter().map(str::to_owned).collect(),
+            ));
+        }
+        Ok(RegisterOutcome::Existing(self.view(existing).await?))
     }
 }
 

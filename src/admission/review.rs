@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Admission, AdmissionError, RequestMeta};
-use crate::domain::{Artifact, Channel, Digest, LifecycleMove, Principal, ProjectSlug};
+use crate::domain::{Artifact, Channel, Digest, LifecycleMove, Principal, ProjectSlug, is_single_line};
 use crate::policy::{Action, RequestContext, Resource};
 
 /// Body of `POST /v1/admission/review`.
@@ -70,6 +70,18 @@ impl Admission {
             .parse()
             .map_err(|e| AdmissionError::invalid("project", e))?;
         let (action, deploy_action) = review_action(&input.action)?;
+        for (field, value) in [
+            ("target_environment", &input.target_environment),
+            ("runtime_class", &input.runtime_class),
+        ] {
+            // Both reach policy context and the decision log: one line, bounded.
+            if value.as_deref().is_some_and(|v| v.len() > 256 || !is_single_line(v)) {
+                return Err(AdmissionError::invalid(
+                    field,
+                    "must be at most 256 characters on one line, without control characters",
+                ));
+            }
+        }
         let channel: Option<Channel> = input
             .channel
             .as_deref()

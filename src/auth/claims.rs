@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::AuthError;
 use super::config::ClaimNames;
-use crate::domain::{Actor, ActorType, CiClaims, Principal, ProjectSlug, Role};
+use crate::domain::{Actor, ActorType, CiClaims, Principal, ProjectSlug, Role, is_single_line};
 
 /// Builds the principal from claims whose signature, issuer, audience and times are checked.
 /// Errors name the logical claim (`sub`, `act_type`, …) even when its configured name differs.
@@ -17,7 +17,9 @@ pub(crate) fn principal_from_claims(
 ) -> Result<Principal, AuthError> {
     let subject = match claims.get(&names.subject) {
         None | Some(Value::Null) => return Err(AuthError::MissingClaim("sub")),
-        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        // A subject is recorded on every audit row: one line, no control character (NUL would
+        // fail the write on PostgreSQL only).
+        Some(Value::String(s)) if !s.trim().is_empty() && is_single_line(s) => s.clone(),
         Some(_) => return Err(AuthError::InvalidClaim("sub")),
     };
     let actor_type = match claims.get(&names.actor_type) {
@@ -96,7 +98,7 @@ fn platform_roles(raw: Option<&Value>) -> Result<BTreeSet<String>, AuthError> {
 fn optional_string(claims: &Map<String, Value>, name: &'static str) -> Result<Option<String>, AuthError> {
     match claims.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) if is_single_line(s) => Ok(Some(s.clone())),
         Some(_) => Err(AuthError::InvalidClaim(name)),
     }
 }
@@ -112,6 +114,18 @@ mod tests {
             unreachable!()
         };
         principal_from_claims("iss", &map, &ClaimNames::default())
+    }
+
+    #[test]
+    fn control_characters_in_recorded_claims_are_refused() {
+        for sub in ["ali\u{0}ce", "alice\nbob", "\u{1b}[31malice"] {
+            assert!(
+                matches!(principal(json!({ "sub": sub })), Err(AuthError::InvalidClaim("sub"))),
+                "{sub:?}"
+            );
+        }
+        let ci = json!({ "sub": "ci", "act_type": "service_account", "workflow": "build\u{0}" });
+        assert!(matches!(principal(ci), Err(AuthError::InvalidClaim("workflow"))));
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub enum ApiError {
     NotFound(String),
     /// 409: a lifecycle/trust rule or a concurrent change.
     Conflict(String),
+    /// 409: the digest is registered already with other values for the fields named.
+    RegistrationConflict(Vec<String>),
     /// 409: a catalog entry the request relies on is not usable; the detail names it.
     Catalog(crate::catalog::Refusal),
     /// 503: a dependency is unavailable.
@@ -60,6 +62,7 @@ impl From<AdmissionError> for ApiError {
             AdmissionError::NotFound(what) => Self::NotFound(what),
             e @ (AdmissionError::Rule(_) | AdmissionError::Conflict) => Self::Conflict(e.to_string()),
             AdmissionError::Catalog(refusal) => Self::Catalog(refusal),
+            AdmissionError::RegistrationConflict(fields) => Self::RegistrationConflict(fields),
             AdmissionError::Unavailable => Self::Unavailable,
             AdmissionError::Internal => Self::Internal,
         }
@@ -118,6 +121,16 @@ impl ApiError {
                 "Conflict with the artifact's state",
                 d.clone(),
             ),
+            Self::RegistrationConflict(fields) => (
+                S::CONFLICT,
+                "registration-conflict",
+                "Conflicts with the registered artifact",
+                format!(
+                    "the digest is already registered in this repository with a different {}; \
+                     register it again with the same values, or under another digest",
+                    fields.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+                ),
+            ),
             Self::Catalog(refusal) => (
                 S::CONFLICT,
                 "catalog-entry-unusable",
@@ -164,6 +177,10 @@ impl IntoResponse for ApiError {
         });
         if let (Self::Invalid { field, .. }, Value::Object(map)) = (&self, &mut body) {
             map.insert("field".to_owned(), json!(field));
+        }
+        if let (Self::RegistrationConflict(fields), Value::Object(map)) = (&self, &mut body) {
+            map.insert("field".to_owned(), json!(fields.first()));
+            map.insert("fields".to_owned(), json!(fields));
         }
         if let (Self::Catalog(refusal), Value::Object(map)) = (&self, &mut body) {
             let (family, id) = refusal.entry();

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::domain::Principal;
+use crate::domain::{Principal, is_refused_control, json_may_hold_control, refused_text_path};
 
 /// The authenticated caller.
 pub struct Caller(pub Principal);
@@ -89,8 +89,29 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })?;
     // Trailing garbage after the document is malformed input too.
     de.end().map_err(|e| json_error(".", &e))?;
+    refuse_control_characters(bytes)?;
     Ok(value)
 }
+
+/// A string holding NUL or another control character is refused for every backend alike
+/// (PostgreSQL cannot store NUL), naming its field; tab and line breaks stay allowed.
+fn refuse_control_characters(bytes: &[u8]) -> Result<(), ApiError> {
+    if !json_may_hold_control(bytes) {
+        return Ok(());
+    }
+    let document: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| json_error(".", &e))?;
+    match refused_text_path(&document) {
+        None => Ok(()),
+        Some(path) => Err(ApiError::Invalid {
+            field: if path.is_empty() { "body".to_owned() } else { path },
+            reason: CONTROL_CHARACTER_REASON.to_owned(),
+        }),
+    }
+}
+
+const CONTROL_CHARACTER_REASON: &str =
+    "must not contain NUL or other control characters (tab and line breaks are allowed in free text)";
 
 fn json_error(path: &str, error: &serde_json::Error) -> ApiError {
     if error.is_syntax() || error.is_eof() {
@@ -124,6 +145,17 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for QueryParams<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // Decoded, a query value may hold NUL (`%00`): refused before it reaches a query.
+        if let Ok(Query(pairs)) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            && let Some((name, _)) = pairs
+                .iter()
+                .find(|(name, value)| name.chars().chain(value.chars()).any(is_refused_control))
+        {
+            return Err(ApiError::Invalid {
+                field: name.escape_default().to_string(),
+                reason: CONTROL_CHARACTER_REASON.to_owned(),
+            });
+        }
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(v)| Self(v))

@@ -1,0 +1,41 @@
+//! A repeat registration of a digest already registered in the same repository: identical is an
+//! idempotent success; anything the caller sent that differs from the stored artifact is a
+//! conflict naming those fields, never silently dropped.
+
+use crate::domain::Artifact;
+
+/// Which optional registration fields the caller sent (an omitted field never conflicts).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct SentFields {
+    pub(super) artifact_type: bool,
+    pub(super) tag: bool,
+    pub(super) media_type: bool,
+    pub(super) source_ref: bool,
+    pub(super) size_bytes: bool,
+    pub(super) content_encoding: bool,
+}
+
+/// The fields of `candidate` the caller sent that differ from the stored `existing` artifact,
+/// named as in the request body.
+pub(super) fn differing_fields(sent: SentFields, candidate: &Artifact, existing: &Artifact) -> Vec<&'static str> {
+    let (c, e) = (&candidate.source, &existing.source);
+    [
+        (true, "artifact_kind", candidate.artifact_kind == existing.artifact_kind),
+        (sent.artifact_type, "artifact_type", candidate.artifact_type == existing.artifact_type),
+        (sent.tag, "tag", candidate.tag == existing.tag),
+        (sent.media_type, "media_type", candidate.media_type == existing.media_type),
+        (true, "source.source_type", c.source_type == e.source_type),
+        (true, "source.uri", c.uri == e.uri),
+        (sent.source_ref, "source.source_ref", c.source_ref == e.source_ref),
+        (sent.size_bytes, "source.size_bytes", c.size_bytes == e.size_bytes),
+        (
+            sent.content_encoding,
+            "source.content_encoding",
+            c.content_encoding == e.content_encoding,
+        ),
+    ]
+    .into_iter()
+    .filter(|(was_sent, _, same)| *was_sent && !same)
+    .map(|(_, field, _)| field)
+    .collect()
+}

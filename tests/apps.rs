@@ -258,7 +258,7 @@ async fn publish_waits_for_verification_and_a_platform_admin(db: Db) {
             json!({
                 "app": "llm-serving", "artifact_kind": "blob", "artifact_type": "blob.model_weights",
                 "digest": good.digest,
-                "source": { "source_type": "huggingface", "uri": "hf://acme/llm-7b/model.safetensors" },
+                "source": { "source_type": "huggingface", "uri": "hf://acme/llm-7b/model.safetensors", "source_ref": "main" },
             }),
         )
         .await;

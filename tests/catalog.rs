@@ -30,10 +30,18 @@ fn contributor() -> String {
 }
 
 fn blob(artifact_type: &str, source_type: &str, seed: &str) -> Value {
+    // Each source type has its own URI grammar.
+    let source = match source_type {
+        "s3" => json!({ "source_type": "s3", "uri": format!("s3://ckpt-bucket/{seed}") }),
+        "huggingface" => {
+            json!({ "source_type": "huggingface", "uri": format!("hf://acme/{seed}"), "source_ref": "main" })
+        }
+        other => json!({ "source_type": other, "uri": format!("store://ckpt/{seed}") }),
+    };
     json!({
         "app": "trainer", "artifact_kind": "blob", "artifact_type": artifact_type,
         "digest": digest(seed),
-        "source": { "source_type": source_type, "uri": format!("store://ckpt/{seed}") },
+        "source": source,
     })
 }
 

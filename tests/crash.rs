@@ -55,13 +55,18 @@ fn serve(database_url: &str) -> (Child, String) {
     while Instant::now() < deadline {
         let Some(Ok(line)) = lines.next() else { break };
         if let Some(at) = line.find("address=") {
-            let addr = line[at + "address=".len()..].split_whitespace().next().unwrap().to_owned();
+            let addr = line[at + "address=".len()..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_owned();
             // Keep draining the log so the child never blocks on a full pipe.
             std::thread::spawn(move || lines.for_each(drop));
             return (child, format!("http://{addr}"));
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("gatehouse did not start");
 }
 
@@ -88,7 +93,10 @@ struct Acknowledged {
 
 /// Registers and promotes until the server dies; records every success it was answered.
 async fn write_until_killed(base: String, writer: usize, cycle: usize, acked: Arc<Mutex<Acknowledged>>) {
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
     let who = token("olivia", json!({ "team-a": ["operator"] }));
     for n in 0.. {
         let body = oci_registration("crash", &digest(&format!("crash-{cycle}-{writer}-{n}")));
@@ -159,7 +167,9 @@ impl Checker {
 async fn check_after_crash(url: &str, acked: &Acknowledged, cycle: usize) {
     let mut db = Checker::open(url).await;
     for id in &acked.registered {
-        let n = db.count("select count(*) from artifacts where id = $1", Some(*id)).await;
+        let n = db
+            .count("select count(*) from artifacts where id = $1", Some(*id))
+            .await;
         assert_eq!(n, 1, "cycle {cycle}: acknowledged registration {id} lost");
     }
     for id in &acked.promoted {
@@ -169,7 +179,10 @@ async fn check_after_crash(url: &str, acked: &Acknowledged, cycle: usize) {
                 Some(*id),
             )
             .await;
-        assert_eq!(n, 1, "cycle {cycle}: acknowledged promotion of {id} lost or doubled");
+        assert_eq!(
+            n, 1,
+            "cycle {cycle}: acknowledged promotion of {id} lost or doubled"
+        );
     }
     let duplicates = db
         .count(
@@ -216,7 +229,10 @@ async fn kill_cycles(url: String) {
                 promoted: acked.promoted.clone(),
             }
         };
-        assert!(!snapshot.registered.is_empty(), "cycle {cycle}: no write was acknowledged");
+        assert!(
+            !snapshot.registered.is_empty(),
+            "cycle {cycle}: no write was acknowledged"
+        );
         check_after_crash(&url, &snapshot, cycle).await;
     }
     let acked = acked.lock().unwrap();

@@ -240,9 +240,15 @@ async fn conflicting_reregistration(db: Db) {
     assert_eq!(status, 409, "{problem}");
     assert_eq!(problem["type"], "urn:gatehouse:problem:registration-conflict");
     assert_eq!(problem["fields"], json!(["tag", "source.uri"]), "{problem}");
-    assert!(problem["detail"].as_str().unwrap().contains("`source.uri`"), "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("`source.uri`"),
+        "{problem}"
+    );
     let (_, stored) = app
-        .get(&format!("/v1/artifacts/{}", first["id"].as_str().unwrap()), &team_a())
+        .get(
+            &format!("/v1/artifacts/{}", first["id"].as_str().unwrap()),
+            &team_a(),
+        )
         .await;
     assert_eq!(stored["tag"], "v1", "the first registration stands: {stored}");
     let registrations = audit(&app, first["id"].as_str().unwrap(), "app_artifact.register").await;
@@ -288,21 +294,63 @@ async fn every_source_type_accepts_its_grammar_and_refuses_others() {
     assert_eq!(status, 201, "{body}");
 
     let refused = [
-        (json!({ "source_type": "https", "uri": "file:///etc/passwd" }), "source.uri"),
-        (json!({ "source_type": "https", "uri": "gopher://models.example.com/" }), "source.uri"),
-        (json!({ "source_type": "https", "uri": "http://169.254.169.254/latest/meta-data/" }), "source.uri"),
-        (json!({ "source_type": "https", "uri": "https://169.254.169.254/latest/meta-data/" }), "source.uri"),
-        (json!({ "source_type": "https", "uri": "not a uri" }), "source.uri"),
-        (json!({ "source_type": "https", "uri": "https://models.example.com/w\r\nX: 1" }), "source.uri"),
-        (json!({ "source_type": "s3", "uri": "gs://models-bucket/w.bin" }), "source.uri"),
-        (json!({ "source_type": "gcs", "uri": "gs://models-bucket" }), "source.uri"),
-        (json!({ "source_type": "azure_blob", "uri": "https://models.example.com/c/w.bin" }), "source.uri"),
-        (json!({ "source_type": "huggingface", "uri": "hf://acme/llm" }), "source.source_ref"),
-        (json!({ "source_type": "artifact_store", "uri": "store://../etc/passwd" }), "source.uri"),
-        (json!({ "source_type": "oci_registry", "uri": "oci://x" }), "source.uri"),
+        (
+            json!({ "source_type": "https", "uri": "file:///etc/passwd" }),
+            "source.uri",
+        ),
+        (
+            json!({ "source_type": "https", "uri": "gopher://models.example.com/" }),
+            "source.uri",
+        ),
+        (
+            json!({ "source_type": "https", "uri": "http://169.254.169.254/latest/meta-data/" }),
+            "source.uri",
+        ),
+        (
+            json!({ "source_type": "https", "uri": "https://169.254.169.254/latest/meta-data/" }),
+            "source.uri",
+        ),
+        (
+            json!({ "source_type": "https", "uri": "not a uri" }),
+            "source.uri",
+        ),
+        (
+            json!({ "source_type": "https", "uri": "https://models.example.com/w\r\nX: 1" }),
+            "source.uri",
+        ),
+        (
+            json!({ "source_type": "s3", "uri": "gs://models-bucket/w.bin" }),
+            "source.uri",
+        ),
+        (
+            json!({ "source_type": "gcs", "uri": "gs://models-bucket" }),
+            "source.uri",
+        ),
+        (
+            json!({ "source_type": "azure_blob", "uri": "https://models.example.com/c/w.bin" }),
+            "source.uri",
+        ),
+        (
+            json!({ "source_type": "huggingface", "uri": "hf://acme/llm" }),
+            "source.source_ref",
+        ),
+        (
+            json!({ "source_type": "artifact_store", "uri": "store://../etc/passwd" }),
+            "source.uri",
+        ),
+        (
+            json!({ "source_type": "oci_registry", "uri": "oci://x" }),
+            "source.uri",
+        ),
     ];
     for (i, (source, field)) in refused.into_iter().enumerate() {
-        let (status, body) = register(&app, &team_a(), "team-a", blob(&format!("bad-{i}"), source.clone())).await;
+        let (status, body) = register(
+            &app,
+            &team_a(),
+            "team-a",
+            blob(&format!("bad-{i}"), source.clone()),
+        )
+        .await;
         assert_invalid(status, &body, field);
     }
 }

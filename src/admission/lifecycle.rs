@@ -102,7 +102,10 @@ impl Admission {
             .lifecycle_state
             .apply(LifecycleMove::Promote, artifact.trust_state)
             .map_err(|e| AdmissionError::Rule(e.to_string()))?;
-        if self.already_promoted(&artifact, &channel, input.target_environment.as_deref()).await? {
+        if self
+            .already_promoted(&artifact, &channel, input.target_environment.as_deref())
+            .await?
+        {
             // Reached already: an idempotent success that writes nothing but its decision.
             self.log_decision(allowed.record).await?;
             return self.view(artifact).await;

@@ -202,8 +202,9 @@ impl SourceInput {
             .source_type
             .parse()
             .map_err(|e| AdmissionError::invalid("source.source_type", e))?;
-        check_source(source_type, &self.uri, self.source_ref.as_deref())
-            .map_err(|refusal| AdmissionError::invalid(format!("source.{}", refusal.field), refusal.reason))?;
+        check_source(source_type, &self.uri, self.source_ref.as_deref()).map_err(|refusal| {
+            AdmissionError::invalid(format!("source.{}", refusal.field), refusal.reason)
+        })?;
         if self
             .content_encoding
             .as_deref()

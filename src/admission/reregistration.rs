@@ -17,13 +17,29 @@ pub(super) struct SentFields {
 
 /// The fields of `candidate` the caller sent that differ from the stored `existing` artifact,
 /// named as in the request body.
-pub(super) fn differing_fields(sent: SentFields, candidate: &Artifact, existing: &Artifact) -> Vec<&'static str> {
+pub(super) fn differing_fields(
+    sent: SentFields,
+    candidate: &Artifact,
+    existing: &Artifact,
+) -> Vec<&'static str> {
     let (c, e) = (&candidate.source, &existing.source);
     [
-        (true, "artifact_kind", candidate.artifact_kind == existing.artifact_kind),
-        (sent.artifact_type, "artifact_type", candidate.artifact_type == existing.artifact_type),
+        (
+            true,
+            "artifact_kind",
+            candidate.artifact_kind == existing.artifact_kind,
+        ),
+        (
+            sent.artifact_type,
+            "artifact_type",
+            candidate.artifact_type == existing.artifact_type,
+        ),
         (sent.tag, "tag", candidate.tag == existing.tag),
-        (sent.media_type, "media_type", candidate.media_type == existing.media_type),
+        (
+            sent.media_type,
+            "media_type",
+            candidate.media_type == existing.media_type,
+        ),
         (true, "source.source_type", c.source_type == e.source_type),
         (true, "source.uri", c.uri == e.uri),
         (sent.source_ref, "source.source_ref", c.source_ref == e.source_ref),

@@ -75,7 +75,10 @@ impl Admission {
             ("runtime_class", &input.runtime_class),
         ] {
             // Both reach policy context and the decision log: one line, bounded.
-            if value.as_deref().is_some_and(|v| v.len() > 256 || !is_single_line(v)) {
+            if value
+                .as_deref()
+                .is_some_and(|v| v.len() > 256 || !is_single_line(v))
+            {
                 return Err(AdmissionError::invalid(
                     field,
                     "must be at most 256 characters on one line, without control characters",

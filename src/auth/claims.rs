@@ -120,7 +120,10 @@ mod tests {
     fn control_characters_in_recorded_claims_are_refused() {
         for sub in ["ali\u{0}ce", "alice\nbob", "\u{1b}[31malice"] {
             assert!(
-                matches!(principal(json!({ "sub": sub })), Err(AuthError::InvalidClaim("sub"))),
+                matches!(
+                    principal(json!({ "sub": sub })),
+                    Err(AuthError::InvalidClaim("sub"))
+                ),
                 "{sub:?}"
             );
         }

@@ -41,7 +41,9 @@ pub use release::{
 pub use slugs::{AppSlug, ProjectSlug, RepositoryPath, SlugError, TenantSlug};
 pub use source_location::{MAX_LOCATION_LEN, SourceRefusal, check_source};
 pub use source_repository::{MAX_SOURCE_URI_LEN, SourceUri, normalise_source_uri};
-pub use text::{is_refused_control, is_single_line, is_storable_text, json_may_hold_control, refused_text_path};
+pub use text::{
+    is_refused_control, is_single_line, is_storable_text, json_may_hold_control, refused_text_path,
+};
 pub use trust::{TrustError, TrustMove, TrustState};
 pub use trust_facts::{Provenance, SignerIdentity, TrustFacts};
 pub use verification::VerificationJob;

@@ -40,7 +40,11 @@ fn refuse(reason: impl Into<String>) -> SourceRefusal {
 }
 
 /// Checks `uri` (and `source_ref` where the type needs a revision) against `source_type`.
-pub fn check_source(source_type: SourceType, uri: &str, source_ref: Option<&str>) -> Result<(), SourceRefusal> {
+pub fn check_source(
+    source_type: SourceType,
+    uri: &str,
+    source_ref: Option<&str>,
+) -> Result<(), SourceRefusal> {
     if uri.is_empty() || uri.len() > MAX_LOCATION_LEN {
         return Err(refuse(format!("must be 1 to {MAX_LOCATION_LEN} characters")));
     }
@@ -69,7 +73,9 @@ pub fn check_source(source_type: SourceType, uri: &str, source_ref: Option<&str>
 fn oci_reference(uri: &str) -> Result<(), SourceRefusal> {
     let expected = "an OCI reference `[oci://]registry/repository[:tag|@digest]`";
     let rest = uri.strip_prefix("oci://").unwrap_or(uri);
-    let (host, path) = rest.split_once('/').ok_or_else(|| refuse(format!("must be {expected}")))?;
+    let (host, path) = rest
+        .split_once('/')
+        .ok_or_else(|| refuse(format!("must be {expected}")))?;
     host_and_port(host).map_err(|why| refuse(format!("must be {expected}: the registry {why}")))?;
     let (path, digest) = match path.split_once('@') {
         Some((path, digest)) => (path, Some(digest)),
@@ -112,7 +118,9 @@ fn is_oci_component(component: &str) -> bool {
 fn is_oci_tag(tag: &str) -> bool {
     let bytes = tag.as_bytes();
     bytes.len() <= 128
-        && bytes.first().is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        && bytes
+            .first()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
         && bytes
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
@@ -145,14 +153,19 @@ fn bucket_object(uri: &str, scheme: &str, expected: &str) -> Result<(), SourceRe
 fn azure_blob(uri: &str) -> Result<(), SourceRefusal> {
     let expected = "an Azure blob URL `https://<account>.blob.core.windows.net/<container>/<blob>`";
     let url = https_url(uri).map_err(|e| refuse(format!("must be {expected}: {}", e.reason)))?;
-    let account_ok = url
-        .host
-        .strip_suffix(".blob.core.windows.net")
-        .is_some_and(|a| (3..=24).contains(&a.len()) && a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+    let account_ok = url.host.strip_suffix(".blob.core.windows.net").is_some_and(|a| {
+        (3..=24).contains(&a.len()) && a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    });
     if !account_ok {
-        return Err(refuse(format!("must be {expected}: the account is 3 to 24 of `a-z 0-9`")));
+        return Err(refuse(format!(
+            "must be {expected}: the account is 3 to 24 of `a-z 0-9`"
+        )));
     }
-    let (container, blob) = url.path.trim_start_matches('/').split_once('/').unwrap_or((url.path, ""));
+    let (container, blob) = url
+        .path
+        .trim_start_matches('/')
+        .split_once('/')
+        .unwrap_or((url.path, ""));
     let container_ok = (3..=63).contains(&container.len())
         && container.starts_with(|c: char| c.is_ascii_alphanumeric())
         && container.ends_with(|c: char| c.is_ascii_alphanumeric())
@@ -199,7 +212,8 @@ fn https_url(uri: &str) -> Result<HttpsUrl<'_>, SourceRefusal> {
 fn host_and_port(authority: &str) -> Result<String, &'static str> {
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
         let (v6, after) = rest.split_once(']').ok_or("is not a valid host")?;
-        v6.parse::<Ipv6Addr>().map_err(|_| "is not a valid IPv6 address")?;
+        v6.parse::<Ipv6Addr>()
+            .map_err(|_| "is not a valid IPv6 address")?;
         let port = match after {
             "" => None,
             p => Some(p.strip_prefix(':').ok_or("is not a valid host")?),
@@ -216,7 +230,10 @@ fn host_and_port(authority: &str) -> Result<String, &'static str> {
         (host.to_ascii_lowercase(), port)
     };
     if let Some(port) = port
-        && (port.is_empty() || port.len() > 5 || !port.chars().all(|c| c.is_ascii_digit()) || port.parse::<u16>().is_err())
+        && (port.is_empty()
+            || port.len() > 5
+            || !port.chars().all(|c| c.is_ascii_digit())
+            || port.parse::<u16>().is_err())
     {
         return Err("has an invalid port");
     }
@@ -243,7 +260,12 @@ fn is_dns_name_or_ipv4(host: &str) -> bool {
 
 /// Link-local addresses (169.254/16, fe80::/10) and the cloud metadata host names.
 fn is_metadata_or_link_local(host: &str) -> bool {
-    const METADATA_HOSTS: &[&str] = &["metadata", "metadata.google.internal", "instance-data", "instance-data.ec2.internal"];
+    const METADATA_HOSTS: &[&str] = &[
+        "metadata",
+        "metadata.google.internal",
+        "instance-data",
+        "instance-data.ec2.internal",
+    ];
     if METADATA_HOSTS.contains(&host.trim_end_matches('.')) {
         return true;
     }
@@ -262,7 +284,8 @@ fn is_metadata_or_link_local(host: &str) -> bool {
 }
 
 fn huggingface(uri: &str, source_ref: Option<&str>) -> Result<(), SourceRefusal> {
-    let expected = "a Hugging Face repository `hf://org/repo[@revision][/path]` or `https://huggingface.co/org/repo`";
+    let expected =
+        "a Hugging Face repository `hf://org/repo[@revision][/path]` or `https://huggingface.co/org/repo`";
     let (path, pinned_in_uri) = if let Some(rest) = uri.strip_prefix("hf://") {
         let rest = ["models/", "datasets/", "spaces/"]
             .iter()
@@ -318,8 +341,7 @@ fn is_hf_name(name: &str) -> bool {
 /// A git revision or ref name as sources pin them: `main`, a commit, `refs/pr/1`, `v1.2`.
 fn is_revision(r: &str) -> bool {
     (1..=255).contains(&r.len())
-        && r
-            .chars()
+        && r.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'))
         && !r.starts_with('/')
         && !r.contains("..")

@@ -69,7 +69,12 @@ fn s3_grammar() {
 #[test]
 fn gcs_grammar() {
     accepts(SourceType::Gcs, "gs://my-bucket/path/to/object.safetensors");
-    for uri in ["gs://my-bucket", "gs://UP/object", "s3://my-bucket/o", "gcs://my-bucket/o"] {
+    for uri in [
+        "gs://my-bucket",
+        "gs://UP/object",
+        "s3://my-bucket/o",
+        "gcs://my-bucket/o",
+    ] {
         refuses(SourceType::Gcs, uri);
     }
 }
@@ -135,7 +140,11 @@ fn huggingface_grammar_needs_a_revision() {
         accepts(SourceType::Huggingface, uri);
     }
     assert_eq!(
-        check_source(SourceType::Huggingface, "hf://acme/llm@0123abc/model.safetensors", None),
+        check_source(
+            SourceType::Huggingface,
+            "hf://acme/llm@0123abc/model.safetensors",
+            None
+        ),
         Ok(())
     );
     assert_eq!(
@@ -164,7 +173,10 @@ fn huggingface_grammar_needs_a_revision() {
 
 #[test]
 fn artifact_store_grammar() {
-    accepts(SourceType::ArtifactStore, "store://models/llm/weights.safetensors");
+    accepts(
+        SourceType::ArtifactStore,
+        "store://models/llm/weights.safetensors",
+    );
     for uri in [
         "store://",
         "store://../x",

@@ -28,9 +28,10 @@ pub fn is_single_line(text: &str) -> bool {
 pub fn refused_text_path(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => (!is_storable_text(s)).then(String::new),
-        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
-            refused_text_path(item).map(|rest| format!("[{i}]{}", dotted(&rest)))
-        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| refused_text_path(item).map(|rest| format!("[{i}]{}", dotted(&rest)))),
         Value::Object(map) => map.iter().find_map(|(key, item)| {
             if !is_storable_text(key) {
                 // The key itself cannot be shown as it is: name where it sits, escaped.
@@ -70,7 +71,13 @@ mod tests {
     #[test]
     fn free_text_keeps_line_breaks_but_not_nul_or_other_controls() {
         assert!(is_storable_text("line one\nline two\ttabbed\r\n"));
-        for bad in ["k8s\u{0}gpu", "bell\u{7}", "del\u{7f}", "c1\u{85}", "esc\u{1b}[31m"] {
+        for bad in [
+            "k8s\u{0}gpu",
+            "bell\u{7}",
+            "del\u{7f}",
+            "c1\u{85}",
+            "esc\u{1b}[31m",
+        ] {
             assert!(!is_storable_text(bad), "{bad:?}");
         }
         assert!(is_single_line("k8s-gpu"));

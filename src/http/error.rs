@@ -128,7 +128,11 @@ impl ApiError {
                 format!(
                     "the digest is already registered in this repository with a different {}; \
                      register it again with the same values, or under another digest",
-                    fields.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+                    fields
+                        .iter()
+                        .map(|f| format!("`{f}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ),
             Self::Catalog(refusal) => (

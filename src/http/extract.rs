@@ -99,8 +99,7 @@ fn refuse_control_characters(bytes: &[u8]) -> Result<(), ApiError> {
     if !json_may_hold_control(bytes) {
         return Ok(());
     }
-    let document: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| json_error(".", &e))?;
+    let document: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| json_error(".", &e))?;
     match refused_text_path(&document) {
         None => Ok(()),
         Some(path) => Err(ApiError::Invalid {

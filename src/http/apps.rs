@@ -1,13 +1,13 @@
 //! App routes: manifest registration (JSON or YAML), the app catalog, publishing, entitlements.
 
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 
-use super::extract::{Caller, JsonBody, QueryParams, read_body};
+use super::extract::{Caller, JsonBody, PathParams, QueryParams, read_body};
 use super::{ApiError, AppState, meta};
 use crate::admission::{AppListQuery, EntitlementInput, Outcome, VersionListQuery};
 use crate::manifest::{self, Format};
@@ -86,7 +86,7 @@ async fn list(
 async fn show(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(slug): Path<String>,
+    PathParams(slug): PathParams<String>,
 ) -> Result<Response, ApiError> {
     Ok(Json(state.admission.get_app(&principal, &slug, &meta()).await?).into_response())
 }
@@ -94,7 +94,7 @@ async fn show(
 async fn register_version(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(slug): Path<String>,
+    PathParams(slug): PathParams<String>,
     ManifestBody(document): ManifestBody,
 ) -> Result<Response, ApiError> {
     let outcome = state
@@ -107,7 +107,7 @@ async fn register_version(
 async fn versions(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(slug): Path<String>,
+    PathParams(slug): PathParams<String>,
     QueryParams(query): QueryParams<VersionListQuery>,
 ) -> Result<Response, ApiError> {
     let page = state
@@ -120,7 +120,7 @@ async fn versions(
 async fn publish(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path((slug, version)): Path<(String, String)>,
+    PathParams((slug, version)): PathParams<(String, String)>,
 ) -> Result<Response, ApiError> {
     let published = state
         .admission
@@ -132,7 +132,7 @@ async fn publish(
 async fn grant(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(project): Path<String>,
+    PathParams(project): PathParams<String>,
     JsonBody(input): JsonBody<EntitlementInput>,
 ) -> Result<Response, ApiError> {
     let (entitlement, created) = state
@@ -150,7 +150,7 @@ async fn grant(
 async fn entitlements(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(project): Path<String>,
+    PathParams(project): PathParams<String>,
     QueryParams(query): QueryParams<AppListQuery>,
 ) -> Result<Response, ApiError> {
     let page = state

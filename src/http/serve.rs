@@ -15,7 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use tower::ServiceExt as _;
 
@@ -159,6 +159,7 @@ impl Connection {
                         connection.as_mut().graceful_shutdown();
                     }
                 }
+                () = activity.request_ended.notified() => {}
                 () = tokio::time::sleep_until(wake) => {
                     if activity.deadline(&self.limits).is_some_and(|d| d <= Instant::now()) {
                         tracing::debug!("closing a connection past its header-read or idle timeout");
@@ -173,6 +174,8 @@ impl Connection {
 /// What a connection is doing, for its timeouts.
 struct Activity {
     state: Mutex<State>,
+    /// Wakes the watchdog when a request ends, so the idle clock starts then.
+    request_ended: Notify,
 }
 
 struct State {
@@ -192,6 +195,7 @@ impl Activity {
                 head_started: None,
                 last_activity: Instant::now(),
             }),
+            request_ended: Notify::new(),
         }
     }
 
@@ -254,6 +258,8 @@ impl Drop for InRequest {
             s.served += 1;
             s.last_activity = Instant::now();
         });
+        // A stored permit if the watchdog is not waiting: it looks again on its next turn.
+        self.0.request_ended.notify_one();
     }
 }
 

@@ -210,6 +210,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        crate::http::warn_if_above_descriptor_limit(self.connection_limits.max_connections);
         crate::http::serve(self.listener, self.router, self.connection_limits, shutdown).await;
         // The worker finishes the event in hand, then stops; an unapplied event stays queued.
         let _ = self.stop_worker.send(true);

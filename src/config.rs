@@ -262,8 +262,14 @@ impl HttpConfig {
     /// timeout, disconnect every client), so it is a mistake rather than "off".
     fn zero_limit(&self) -> Option<&'static str> {
         [
-            ("header_read_timeout_seconds", self.header_read_timeout_seconds == 0),
-            ("keep_alive_idle_timeout_seconds", self.keep_alive_idle_timeout_seconds == 0),
+            (
+                "header_read_timeout_seconds",
+                self.header_read_timeout_seconds == 0,
+            ),
+            (
+                "keep_alive_idle_timeout_seconds",
+                self.keep_alive_idle_timeout_seconds == 0,
+            ),
             ("max_connections", self.max_connections == 0),
             ("max_requests_in_flight", self.max_requests_in_flight == 0),
             ("max_uri_bytes", self.max_uri_bytes == 0),
@@ -340,7 +346,7 @@ impl Default for HttpConfig {
             decision_batch_max: 256,
             header_read_timeout_seconds: 10,
             keep_alive_idle_timeout_seconds: 60,
-            max_connections: 1024,
+            max_connections: 512,
             max_requests_in_flight: 256,
             max_uri_bytes: 8 * 1024,
             max_header_bytes: 32 * 1024,

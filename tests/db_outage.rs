@@ -58,14 +58,21 @@ impl Cluster {
     fn init(bin: PathBuf) -> Self {
         let dir = tempfile::Builder::new().prefix("gh-pg").tempdir().unwrap();
         // The server user must own the directory (and reach it, for the socket).
-        let _ = Command::new("chown").args(["postgres:postgres"]).arg(dir.path()).status();
+        let _ = Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(dir.path())
+            .status();
         let cluster = Self { bin, dir };
         let out = as_server_user(&cluster.bin.join("initdb"))
             .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
             .arg(cluster.data())
             .output()
             .unwrap();
-        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         cluster
     }
 
@@ -99,7 +106,10 @@ impl Cluster {
     }
 
     fn url(&self) -> String {
-        format!("postgres://postgres@localhost/postgres?host={}", self.dir.path().display())
+        format!(
+            "postgres://postgres@localhost/postgres?host={}",
+            self.dir.path().display()
+        )
     }
 }
 

@@ -47,12 +47,12 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Ve
 fn parse_raw(bytes: &[u8]) -> (u16, String, Value) {
     let text = String::from_utf8_lossy(bytes);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, head.to_lowercase(), serde_json::from_str(body).unwrap_or(Value::Null))
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (
+        status,
+        head.to_lowercase(),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
 }
 
 /// A problem+json answer with the request id in body and header.
@@ -63,7 +63,13 @@ async fn expect_problem(response: reqwest::Response, status: u16) -> Value {
     let (_, body) = read(response).await;
     assert_eq!(content_type, "application/problem+json", "{status}: {body}");
     assert_eq!(body["status"], status, "{body}");
-    assert!(body["type"].as_str().unwrap().starts_with("urn:gatehouse:problem:"), "{body}");
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:gatehouse:problem:"),
+        "{body}"
+    );
     assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
     assert_eq!(body["request_id"], header_id.as_str(), "{body}");
     assert!(!header_id.is_empty());
@@ -89,7 +95,10 @@ async fn slow_request_heads_are_closed_at_the_header_timeout() {
                 closed_after = Some(started.elapsed());
                 break;
             }
-            Ok(Ok(n)) => panic!("a slow head got an answer: {:?}", String::from_utf8_lossy(&buf[..n])),
+            Ok(Ok(n)) => panic!(
+                "a slow head got an answer: {:?}",
+                String::from_utf8_lossy(&buf[..n])
+            ),
             Err(_) => {}
         }
     }
@@ -105,7 +114,14 @@ async fn slow_request_heads_are_closed_at_the_header_timeout() {
         read_until_closed(&mut silent, Duration::from_secs(5)).await,
         Some(Vec::new())
     );
-    let (status, _) = read(app.http.get(format!("{}/healthz", app.base)).send().await.unwrap()).await;
+    let (status, _) = read(
+        app.http
+            .get(format!("{}/healthz", app.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 200);
 }
 
@@ -149,9 +165,18 @@ async fn over_the_in_flight_limit_requests_are_shed_and_health_still_answers() {
     assert!(response.headers().get("retry-after").is_some());
     let problem = expect_problem(response, 503).await;
     assert_eq!(problem["type"], "urn:gatehouse:problem:overloaded");
-    assert!(started.elapsed() < Duration::from_secs(2), "shedding was not immediate");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "shedding was not immediate"
+    );
     for probe in ["/healthz", "/readyz", "/metrics"] {
-        let status = app.http.get(format!("{}{probe}", app.base)).send().await.unwrap().status();
+        let status = app
+            .http
+            .get(format!("{}{probe}", app.base))
+            .send()
+            .await
+            .unwrap()
+            .status();
         assert_eq!(status, 200, "{probe} while overloaded");
     }
 
@@ -181,7 +206,11 @@ async fn a_principal_over_its_rate_gets_429_and_others_do_not() {
         .send()
         .await
         .unwrap();
-    let retry: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=2).contains(&retry), "retry-after {retry}");
     let problem = expect_problem(response, 429).await;
     assert_eq!(problem["type"], "urn:gatehouse:problem:rate-limited");
@@ -216,7 +245,14 @@ async fn the_connection_cap_holds_and_frees_up() {
         .await
         .expect("the queued request was not served once the cap freed up");
     assert_eq!(parse_raw(&answer).0, 200);
-    let (status, _) = read(app.http.get(format!("{}/healthz", app.base)).send().await.unwrap()).await;
+    let (status, _) = read(
+        app.http
+            .get(format!("{}/healthz", app.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 200);
 }
 
@@ -245,7 +281,11 @@ async fn json_bodies_need_the_json_media_type() {
     let app = spawn(|_| {}).await;
     let url = format!("{}/v1/projects/team-a/artifacts", app.base);
     let body = oci_registration("trainer", &digest("media")).to_string();
-    for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
         let mut request = app.http.post(&url).bearer_auth(operator()).body(body.clone());
         if let Some(ct) = content_type {
             request = request.header("content-type", ct);
@@ -291,7 +331,10 @@ async fn the_registry_webhook_keeps_its_own_media_type() {
         .http
         .post(&url)
         .bearer_auth(secret)
-        .header("content-type", "application/vnd.docker.distribution.events.v1+json")
+        .header(
+            "content-type",
+            "application/vnd.docker.distribution.events.v1+json",
+        )
         .body(r#"{"events":[]}"#)
         .send()
         .await
@@ -301,7 +344,10 @@ async fn the_registry_webhook_keeps_its_own_media_type() {
         .http
         .post(&url)
         .bearer_auth(secret)
-        .header("content-type", "application/vnd.docker.distribution.events.v1+json")
+        .header(
+            "content-type",
+            "application/vnd.docker.distribution.events.v1+json",
+        )
         .body(format!(r#"{{"events":[],"padding":"{}"}}"#, "x".repeat(10_000)))
         .send()
         .await

@@ -26,10 +26,7 @@ pub struct HeadLimits {
 
 /// 414 for a long target, 431 for too many or too large headers; nothing else is read first.
 pub async fn check_head(State(limits): State<HeadLimits>, request: Request, next: Next) -> Response {
-    let target = request
-        .uri()
-        .path_and_query()
-        .map_or(0, |pq| pq.as_str().len());
+    let target = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if target > limits.uri_bytes {
         return ApiError::UriTooLong.into_response();
     }

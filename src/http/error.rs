@@ -176,8 +176,7 @@ impl ApiError {
                 S::TOO_MANY_REQUESTS,
                 "rate-limited",
                 "Too many requests",
-                "this caller's request rate limit is spent; retry after the time in `Retry-After`"
-                    .to_owned(),
+                "this caller's request rate limit is spent; retry after the time in `Retry-After`".to_owned(),
             ),
             Self::UriTooLong => (
                 S::URI_TOO_LONG,
@@ -215,11 +214,20 @@ fn bare_status_parts(status: StatusCode) -> (StatusCode, &'static str, &'static 
         404 => ("not-found", "no such route"),
         405 => ("method-not-allowed", "this route does not accept this method"),
         408 => ("request-timeout", "the request did not arrive in time"),
-        413 => ("payload-too-large", "the request body exceeds the configured limit"),
+        413 => (
+            "payload-too-large",
+            "the request body exceeds the configured limit",
+        ),
         414 => ("uri-too-long", "the request target exceeds the configured limit"),
-        415 => ("unsupported-media-type", "the request body has an unsupported media type"),
+        415 => (
+            "unsupported-media-type",
+            "the request body has an unsupported media type",
+        ),
         422 => ("invalid-input", "the request could not be processed"),
-        431 => ("headers-too-large", "the request headers exceed the configured limit"),
+        431 => (
+            "headers-too-large",
+            "the request headers exceed the configured limit",
+        ),
         s if s >= 500 => ("server-error", "the gateway could not answer this request"),
         _ => ("client-error", "the request was refused"),
     };

@@ -140,11 +140,11 @@ where
     }
 }
 
-#[expect(clippy::disallowed_types, reason = "the one place the raw extractor is wrapped")]
-async fn axum_path<T, S>(
-    parts: &mut Parts,
-    state: &S,
-) -> Result<T, axum::extract::rejection::PathRejection>
+#[expect(
+    clippy::disallowed_types,
+    reason = "the one place the raw extractor is wrapped"
+)]
+async fn axum_path<T, S>(parts: &mut Parts, state: &S) -> Result<T, axum::extract::rejection::PathRejection>
 where
     T: DeserializeOwned + Send,
     S: Send + Sync,
@@ -158,8 +158,7 @@ where
 /// ids are names, and one resource has one name. Any other spelling is as unknown as a missing
 /// id: 404 naming what was looked for.
 pub fn canonical_id(id: String, what: &str) -> Result<String, ApiError> {
-    let canonical = uuid::Uuid::try_parse(&id)
-        .is_ok_and(|uuid| uuid.hyphenated().to_string() == id);
+    let canonical = uuid::Uuid::try_parse(&id).is_ok_and(|uuid| uuid.hyphenated().to_string() == id);
     if canonical {
         Ok(id)
     } else {

@@ -31,7 +31,7 @@ pub use edge::HeadLimits;
 pub use error::ApiError;
 pub use rate_limit::RateLimiter;
 pub use request_id::{REQUEST_ID_HEADER, current_request_id};
-pub use serve::{ConnectionLimits, serve};
+pub use serve::{ConnectionLimits, serve, warn_if_above_descriptor_limit};
 
 /// Shared, read-only state of every handler.
 #[derive(Clone)]

@@ -47,9 +47,7 @@ impl RateLimiter {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if buckets.len() > PRUNE_ABOVE {
             let (rate, burst) = (self.per_second, self.burst);
-            buckets.retain(|_, b| {
-                b.tokens + now.duration_since(b.refilled_at).as_secs_f64() * rate < burst
-            });
+            buckets.retain(|_, b| b.tokens + now.duration_since(b.refilled_at).as_secs_f64() * rate < burst);
         }
         let bucket = buckets.entry(principal.to_owned()).or_insert(Bucket {
             tokens: self.burst,

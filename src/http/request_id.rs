@@ -82,9 +82,7 @@ pub async fn request_context(State(timeout): State<Duration>, request: Request, 
                 tell_would_deny(&mut response, &would_deny);
                 response
             }
-            Err(_) if READING_BODY.try_with(Cell::get).unwrap_or(false) => {
-                ApiError::SlowBody.into_response()
-            }
+            Err(_) if READING_BODY.try_with(Cell::get).unwrap_or(false) => ApiError::SlowBody.into_response(),
             Err(_) => ApiError::Timeout.into_response(),
         }
     };

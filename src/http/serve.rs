@@ -91,6 +91,31 @@ pub async fn serve(
     alive.closed().await;
 }
 
+/// Descriptors the gateway needs besides client connections: database pool, files, listener.
+const DESCRIPTORS_BESIDES_CLIENTS: u64 = 64;
+
+/// Warns when `max_connections` could run the process out of descriptors (Linux: read from
+/// `/proc/self/limits`; elsewhere nothing is checked).
+pub fn warn_if_above_descriptor_limit(max_connections: usize) {
+    let Ok(limits) = std::fs::read_to_string("/proc/self/limits") else {
+        return;
+    };
+    let soft = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(soft) = soft
+        && (max_connections as u64).saturating_add(DESCRIPTORS_BESIDES_CLIENTS) > soft
+    {
+        tracing::warn!(
+            max_connections,
+            open_file_limit = soft,
+            "config key `http.max_connections` is close to or above the open-file limit; lower it or raise `ulimit -n`"
+        );
+    }
+}
+
 /// A failed accept that is about one client (reset before accept) is skipped; any other
 /// (out of descriptors) pauses briefly rather than spinning.
 async fn pause_after_accept_error(error: &io::Error) {

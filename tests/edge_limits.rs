@@ -304,6 +304,16 @@ async fn json_bodies_need_the_json_media_type() {
         .unwrap();
     let (status, artifact) = read(response).await;
     assert_eq!(status, 201, "{artifact}");
+    // App manifests take JSON or YAML, but only when they say which.
+    let response = app
+        .http
+        .post(format!("{}/v1/apps", app.base))
+        .bearer_auth(operator())
+        .body("{\"app\": {}, \"version\": {}}")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(response, 415).await;
     // An empty body needs no media type (`verify` with nothing to add).
     let id = artifact["id"].as_str().unwrap();
     let response = app

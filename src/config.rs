@@ -727,6 +727,36 @@ mod tests {
     }
 
     #[test]
+    fn server_limits_load_from_env_and_a_zero_limit_names_its_key() {
+        let vars = env(&[
+            ("GATEHOUSE_HTTP__MAX_REQUESTS_IN_FLIGHT", "8"),
+            ("GATEHOUSE_HTTP__RATE_LIMIT_PER_SECOND", "5"),
+            ("GATEHOUSE_DATABASE_ACQUIRE_TIMEOUT_MS", "250"),
+            ("GATEHOUSE_PLATFORM__DOWNLOAD_MAX_BYTES", "1024"),
+        ]);
+        let cfg = Config::load_with_env(None, &vars).unwrap();
+        assert_eq!(cfg.http.max_requests_in_flight, 8);
+        assert_eq!(cfg.http.rate_limit_per_second, 5);
+        assert_eq!(cfg.database_acquire_timeout_ms, 250);
+        assert_eq!(cfg.platform.download_max_bytes, 1024);
+        let defaults = Config::load_with_env(None, &[]).unwrap();
+        assert_eq!(defaults.database_acquire_timeout_ms, 1000);
+        assert_eq!(
+            defaults.http.rate_limit_per_second, 0,
+            "the rate limit is off by default"
+        );
+
+        let err = Config::load_with_env(None, &env(&[("GATEHOUSE_HTTP__MAX_CONNECTIONS", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`http.max_connections`"), "{err}");
+        let err = Config::load_with_env(None, &env(&[("GATEHOUSE_DATABASE_ACQUIRE_TIMEOUT_MS", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`database_acquire_timeout_ms`"), "{err}");
+    }
+
+    #[test]
     fn a_bad_database_url_is_named_but_not_echoed() {
         let vars = env(&[("GATEHOUSE_DATABASE_URL", "mysql://root:hunter2@db/x")]);
         let err = Config::load_with_env(None, &vars).unwrap_err().to_string();

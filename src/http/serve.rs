@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1::Builder;
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
@@ -46,9 +46,11 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (stop, stopping) = watch::channel(false);
     let (alive, alive_watch) = watch::channel(());
-    let mut builder = Builder::new(TokioExecutor::new());
+    let mut builder = Builder::new();
+    // The header-read timeout is the watchdog's (below), not the library's: the library's also
+    // counts the idle time between keep-alive requests.
     builder
-        .http1()
+        .header_read_timeout(None)
         .max_headers(limits.library_max_headers)
         .max_buf_size(limits.library_max_buf_size);
     let builder = Arc::new(builder);
@@ -131,7 +133,7 @@ async fn pause_after_accept_error(error: &io::Error) {
 }
 
 struct Connection {
-    builder: Arc<Builder<TokioExecutor>>,
+    builder: Arc<Builder>,
     router: Router,
     limits: ConnectionLimits,
     stopping: watch::Receiver<bool>,

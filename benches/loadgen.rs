@@ -10,7 +10,10 @@
 //! `GATEHOUSE_BENCH_ARTIFACTS` (M, 200), `GATEHOUSE_BENCH_CLIENTS` (C, 8),
 //! `GATEHOUSE_BENCH_SECONDS` (D per phase, 10), `GATEHOUSE_BENCH_REVIEW_PERCENT` (share of
 //! reviews in the read mix, 50), `GATEHOUSE_BENCH_DATABASE_URL` (a PostgreSQL server URL: a fresh
-//! database is created on it and dropped afterwards; unset means embedded SQLite in a tempdir).
+//! database is created on it and dropped afterwards; unset means embedded SQLite in a tempdir),
+//! `GATEHOUSE_BENCH_MAX_IN_FLIGHT` (`http.max_requests_in_flight`; unset keeps the default).
+//! Requests shed with 503 `overloaded` are reported on a line of their own, not as errors, so
+//! the other lines show the latency of the requests admitted.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -32,6 +35,7 @@ struct Params {
     seconds: u64,
     review_percent: u64,
     database_url: Option<String>,
+    max_in_flight: Option<usize>,
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -51,6 +55,9 @@ impl Params {
             seconds: env_or("GATEHOUSE_BENCH_SECONDS", 10_u64),
             review_percent: env_or("GATEHOUSE_BENCH_REVIEW_PERCENT", 50_u64).min(100),
             database_url: std::env::var("GATEHOUSE_BENCH_DATABASE_URL").ok(),
+            max_in_flight: std::env::var("GATEHOUSE_BENCH_MAX_IN_FLIGHT")
+                .ok()
+                .map(|raw| raw.parse().expect("GATEHOUSE_BENCH_MAX_IN_FLIGHT is a number")),
         }
     }
 }
@@ -146,8 +153,13 @@ impl Gateway {
             }
             Err(e) => Err(format!("transport: {e}")),
         };
+        let shed = matches!(&outcome, Err(m) if m.starts_with("503") && m.contains("problem:overloaded"));
+        let label = if shed { SHED } else { label };
         let stats = rec.0.entry(label).or_default();
         stats.latencies.push(started.elapsed());
+        if shed {
+            return None;
+        }
         match outcome {
             Ok(bytes) => Some(serde_json::from_slice(&bytes).unwrap_or(Value::Null)),
             Err(message) => {
@@ -173,6 +185,9 @@ impl Gateway {
         created["id"].as_str().map(str::to_owned)
     }
 }
+
+/// The line shed requests are counted on.
+const SHED: &str = "shed: 503 overloaded";
 
 /// Deterministic per-client pseudo-random choices (xorshift64), no extra dependency.
 struct Pick(u64);
@@ -334,10 +349,19 @@ async fn main() {
     if let Some(pg) = &pg {
         config.database_url = pg.url.clone();
     }
+    if let Some(limit) = params.max_in_flight {
+        config.http.max_requests_in_flight = limit;
+    }
     let database = if pg.is_some() { "PostgreSQL" } else { "SQLite" };
     println!(
-        "gatehouse loadgen: database {database}, artifacts {}, clients {}, {} s per phase, {}% reviews",
-        params.artifacts, params.clients, params.seconds, params.review_percent
+        "gatehouse loadgen: database {database}, artifacts {}, clients {}, {} s per phase, {}% reviews, in-flight limit {}",
+        params.artifacts,
+        params.clients,
+        params.seconds,
+        params.review_percent,
+        params
+            .max_in_flight
+            .map_or_else(|| "default".to_owned(), |l| l.to_string())
     );
 
     let app = gatehouse::Application::build(config).await.unwrap();

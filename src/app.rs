@@ -21,7 +21,7 @@ use crate::audit::DecisionLogWriter;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::domain::{ArtifactKind, SourceType};
-use crate::http::{AppState, Limits};
+use crate::http::{AppState, ConnectionLimits, HeadLimits, Limits, RateLimiter};
 use crate::metrics::Metrics;
 use crate::policy::PolicyEngine;
 use crate::registry::{RegistryClient, TokenSigner};
@@ -34,6 +34,7 @@ use crate::trust::{Identities, LoadedRoot, SigstoreVerifier, TrustKeys};
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    connection_limits: ConnectionLimits,
     decision_writer: JoinHandle<()>,
     worker: Option<JoinHandle<()>>,
     stop_worker: watch::Sender<bool>,
@@ -92,7 +93,8 @@ impl Application {
                 "no token issuers are configured under [[auth.issuers]]: every /v1 request will be refused"
             );
         }
-        let store = crate::store::connect(&config.database_url)
+        let acquire_timeout = Duration::from_millis(config.database_acquire_timeout_ms);
+        let store = crate::store::connect_with(&config.database_url, acquire_timeout)
             .await
             .context("cannot open the database")?;
         store.migrate().await.context("cannot migrate the database")?;
@@ -138,10 +140,20 @@ impl Application {
             admission,
             auth: Arc::new(auth),
             metrics,
+            rate_limiter: Arc::new(RateLimiter::new(
+                config.http.rate_limit_per_second,
+                config.http.rate_limit_burst,
+            )),
         };
         let limits = Limits {
             body_bytes: config.http.body_limit_bytes,
             timeout: Duration::from_secs(config.http.request_timeout_seconds),
+            head: HeadLimits {
+                uri_bytes: config.http.max_uri_bytes,
+                header_bytes: config.http.max_header_bytes,
+                headers: config.http.max_headers,
+            },
+            in_flight: config.http.max_requests_in_flight,
         };
         state
             .admission
@@ -180,6 +192,7 @@ impl Application {
         Ok(Self {
             listener,
             router: crate::http::router(state, limits),
+            connection_limits: connection_limits(&config),
             decision_writer,
             worker,
             stop_worker,
@@ -197,10 +210,8 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("server failed")?;
+        crate::http::warn_if_above_descriptor_limit(self.connection_limits.max_connections);
+        crate::http::serve(self.listener, self.router, self.connection_limits, shutdown).await;
         // The worker finishes the event in hand, then stops; an unapplied event stays queued.
         let _ = self.stop_worker.send(true);
         if let Some(worker) = self.worker {
@@ -212,6 +223,24 @@ impl Application {
         Ok(())
     }
 }
+
+/// The connection limits from `[http]`. The HTTP library's own head limits are set above the
+/// gateway's, so an oversized head meets the gateway's problem+json answer first.
+fn connection_limits(config: &Config) -> ConnectionLimits {
+    let http = &config.http;
+    ConnectionLimits {
+        header_read_timeout: Duration::from_secs(http.header_read_timeout_seconds),
+        idle_timeout: Duration::from_secs(http.keep_alive_idle_timeout_seconds),
+        max_connections: http.max_connections,
+        library_max_headers: http.max_headers.saturating_mul(2).max(100),
+        library_max_buf_size: (http.max_uri_bytes + http.max_header_bytes)
+            .saturating_mul(2)
+            .max(LIBRARY_DEFAULT_BUF_SIZE),
+    }
+}
+
+/// hyper's default read buffer limit (8 KiB + 100 × 4 KiB).
+const LIBRARY_DEFAULT_BUF_SIZE: usize = 8192 + 4096 * 100;
 
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {

@@ -16,6 +16,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `sqlite://…` (embedded default) or `postgres://user@host/db`.
     pub database_url: String,
+    /// Longest wait for a database connection before a request answers 503: short, so an
+    /// outage fails requests fast instead of piling them up.
+    pub database_acquire_timeout_ms: u64,
     /// Directory of `*.cedar` policy files.
     pub policy_dir: PathBuf,
     /// The Cedar schema policies are validated against.
@@ -230,6 +233,52 @@ pub struct HttpConfig {
     pub request_timeout_seconds: u64,
     /// Most decisions the decision-log writer commits in one transaction.
     pub decision_batch_max: usize,
+    /// Time a client has to send a complete request head, from its first byte (and, on a new
+    /// connection, from the connect); a slower client is disconnected.
+    pub header_read_timeout_seconds: u64,
+    /// How long a keep-alive connection may sit between requests before it is closed.
+    pub keep_alive_idle_timeout_seconds: u64,
+    /// Open client connections at most; above it the listener stops accepting until one closes.
+    pub max_connections: usize,
+    /// Requests handled at once at most; one more answers 503 with `Retry-After` at once.
+    /// `/healthz`, `/readyz` and `/metrics` are not counted and always answer.
+    pub max_requests_in_flight: usize,
+    /// Longest request target (path and query) accepted; longer ones answer 414.
+    pub max_uri_bytes: usize,
+    /// Largest request head (all header names and values) accepted; larger ones answer 431.
+    pub max_header_bytes: usize,
+    /// Most header fields accepted; more answer 431.
+    pub max_headers: usize,
+    /// Requests per second each authenticated principal may make on average; 0 turns the
+    /// per-principal rate limit off (the default).
+    pub rate_limit_per_second: u32,
+    /// Requests a principal may make in a burst above the average (the token bucket's size);
+    /// 0 means the same as `rate_limit_per_second`.
+    pub rate_limit_burst: u32,
+}
+
+impl HttpConfig {
+    /// The first server limit set to zero: a zero limit would refuse everything (or, for a
+    /// timeout, disconnect every client), so it is a mistake rather than "off".
+    fn zero_limit(&self) -> Option<&'static str> {
+        [
+            (
+                "header_read_timeout_seconds",
+                self.header_read_timeout_seconds == 0,
+            ),
+            (
+                "keep_alive_idle_timeout_seconds",
+                self.keep_alive_idle_timeout_seconds == 0,
+            ),
+            ("max_connections", self.max_connections == 0),
+            ("max_requests_in_flight", self.max_requests_in_flight == 0),
+            ("max_uri_bytes", self.max_uri_bytes == 0),
+            ("max_header_bytes", self.max_header_bytes == 0),
+            ("max_headers", self.max_headers == 0),
+        ]
+        .into_iter()
+        .find_map(|(key, zero)| zero.then_some(key))
+    }
 }
 
 /// The first of the platform and tenant roots that equals or nests with another root: the
@@ -250,6 +299,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: "sqlite://gatehouse-data/gatehouse.db".to_owned(),
+            database_acquire_timeout_ms: 1000,
             policy_dir: PathBuf::from("policies"),
             schema_file: PathBuf::from("schemas/gatehouse.cedarschema"),
             policy_watch_seconds: 0,
@@ -294,6 +344,15 @@ impl Default for HttpConfig {
             body_limit_bytes: 1024 * 1024,
             request_timeout_seconds: 30,
             decision_batch_max: 256,
+            header_read_timeout_seconds: 10,
+            keep_alive_idle_timeout_seconds: 60,
+            max_connections: 512,
+            max_requests_in_flight: 256,
+            max_uri_bytes: 8 * 1024,
+            max_header_bytes: 32 * 1024,
+            max_headers: 100,
+            rate_limit_per_second: 0,
+            rate_limit_burst: 0,
         }
     }
 }
@@ -334,6 +393,7 @@ pub enum ConfigError {
 const TOP_LEVEL_KEYS: &[&str] = &[
     "listen",
     "database_url",
+    "database_acquire_timeout_ms",
     "policy_dir",
     "schema_file",
     "policy_watch_seconds",
@@ -345,6 +405,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "trust",
     "http",
     "artifact_store",
+    "platform",
 ];
 
 impl Config {
@@ -490,6 +551,20 @@ impl Config {
                 key: "http".to_owned(),
                 origin: origin.to_owned(),
                 reason: "body_limit_bytes and request_timeout_seconds must be positive".to_owned(),
+            });
+        }
+        if let Some(key) = self.http.zero_limit() {
+            return Err(ConfigError::Key {
+                key: format!("http.{key}"),
+                origin: origin.to_owned(),
+                reason: "must be positive".to_owned(),
+            });
+        }
+        if self.database_acquire_timeout_ms == 0 {
+            return Err(ConfigError::Key {
+                key: "database_acquire_timeout_ms".to_owned(),
+                origin: origin.to_owned(),
+                reason: "must be positive".to_owned(),
             });
         }
         Ok(())
@@ -649,6 +724,36 @@ mod tests {
         )]);
         let cfg = Config::load_with_env(None, &vars).unwrap();
         assert_eq!(cfg.trust.provenance.builders, ["https://b.example"]);
+    }
+
+    #[test]
+    fn server_limits_load_from_env_and_a_zero_limit_names_its_key() {
+        let vars = env(&[
+            ("GATEHOUSE_HTTP__MAX_REQUESTS_IN_FLIGHT", "8"),
+            ("GATEHOUSE_HTTP__RATE_LIMIT_PER_SECOND", "5"),
+            ("GATEHOUSE_DATABASE_ACQUIRE_TIMEOUT_MS", "250"),
+            ("GATEHOUSE_PLATFORM__DOWNLOAD_MAX_BYTES", "1024"),
+        ]);
+        let cfg = Config::load_with_env(None, &vars).unwrap();
+        assert_eq!(cfg.http.max_requests_in_flight, 8);
+        assert_eq!(cfg.http.rate_limit_per_second, 5);
+        assert_eq!(cfg.database_acquire_timeout_ms, 250);
+        assert_eq!(cfg.platform.download_max_bytes, 1024);
+        let defaults = Config::load_with_env(None, &[]).unwrap();
+        assert_eq!(defaults.database_acquire_timeout_ms, 1000);
+        assert_eq!(
+            defaults.http.rate_limit_per_second, 0,
+            "the rate limit is off by default"
+        );
+
+        let err = Config::load_with_env(None, &env(&[("GATEHOUSE_HTTP__MAX_CONNECTIONS", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`http.max_connections`"), "{err}");
+        let err = Config::load_with_env(None, &env(&[("GATEHOUSE_DATABASE_ACQUIRE_TIMEOUT_MS", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`database_acquire_timeout_ms`"), "{err}");
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! App routes: manifest registration (JSON or YAML), the app catalog, publishing, entitlements.
 
-use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 
-use super::extract::{Caller, JsonBody, QueryParams, read_body};
+use super::extract::{Caller, JsonBody, PathParams, QueryParams, media_type, read_body};
 use super::{ApiError, AppState, meta};
 use crate::admission::{AppListQuery, EntitlementInput, Outcome, VersionListQuery};
 use crate::manifest::{self, Format};
@@ -25,29 +25,19 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// A manifest document: JSON (`application/json`, or no content type) or YAML
-/// (`application/yaml`, `application/x-yaml`, `text/yaml`). Unparseable input is 400.
+/// A manifest document: JSON (`application/json`) or YAML (`application/yaml`,
+/// `application/x-yaml`, `text/yaml`); any other media type, or none, is 415. Unparseable input
+/// is 400.
 pub struct ManifestBody(pub serde_json::Value);
 
 impl FromRequest<AppState> for ManifestBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let content_type = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_ascii_lowercase()
-            });
-        let format = match content_type.as_deref() {
-            None | Some("application/json") => Format::Json,
+        let format = match media_type(request.headers()).as_deref() {
+            Some("application/json") => Format::Json,
             Some("application/yaml" | "application/x-yaml" | "text/yaml") => Format::Yaml,
-            Some(_) => return Err(ApiError::UnsupportedMediaType),
+            _ => return Err(ApiError::UnsupportedMediaType),
         };
         let bytes = read_body(request, state).await?;
         manifest::parse(&bytes, format)
@@ -86,7 +76,7 @@ async fn list(
 async fn show(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(slug): Path<String>,
+    PathParams(slug): PathParams<String>,
 ) -> Result<Response, ApiError> {
     Ok(Json(state.admission.get_app(&principal, &slug, &meta()).await?).into_response())
 }
@@ -94,7 +84,7 @@ async fn show(
 async fn register_version(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(slug): Path<String>,
+    PathParams(slug): PathParams<String>,
     ManifestBody(document): ManifestBody,
 ) -> Result<Response, ApiError> {
     let outcome = state
@@ -107,7 +97,7 @@ async fn register_version(
 async fn versions(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(slug): Path<String>,
+    PathParams(slug): PathParams<String>,
     QueryParams(query): QueryParams<VersionListQuery>,
 ) -> Result<Response, ApiError> {
     let page = state
@@ -120,7 +110,7 @@ async fn versions(
 async fn publish(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path((slug, version)): Path<(String, String)>,
+    PathParams((slug, version)): PathParams<(String, String)>,
 ) -> Result<Response, ApiError> {
     let published = state
         .admission
@@ -132,7 +122,7 @@ async fn publish(
 async fn grant(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(project): Path<String>,
+    PathParams(project): PathParams<String>,
     JsonBody(input): JsonBody<EntitlementInput>,
 ) -> Result<Response, ApiError> {
     let (entitlement, created) = state
@@ -150,7 +140,7 @@ async fn grant(
 async fn entitlements(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(project): Path<String>,
+    PathParams(project): PathParams<String>,
     QueryParams(query): QueryParams<AppListQuery>,
 ) -> Result<Response, ApiError> {
     let page = state

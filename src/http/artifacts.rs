@@ -1,12 +1,12 @@
 //! Artifact routes: thin handlers that hand off to the admission service.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use super::extract::{Caller, JsonBody, QueryParams};
+use super::extract::{Caller, JsonBody, PathParams, QueryParams, canonical_id};
 use super::{ApiError, AppState, meta};
 use crate::admission::{
     LifecycleInput, ListQuery, PromoteInput, RegisterInput, RegisterOutcome, VerifyInput,
@@ -29,7 +29,7 @@ pub fn router() -> Router<AppState> {
 async fn register(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(project): Path<String>,
+    PathParams(project): PathParams<String>,
     JsonBody(input): JsonBody<RegisterInput>,
 ) -> Result<Response, ApiError> {
     Ok(
@@ -47,7 +47,7 @@ async fn register(
 async fn list(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(project): Path<String>,
+    PathParams(project): PathParams<String>,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Response, ApiError> {
     Ok(Json(
@@ -62,43 +62,48 @@ async fn list(
 async fn show(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Response, ApiError> {
+    let id = canonical_id(id, "artifact")?;
     Ok(Json(state.admission.get_artifact(&principal, &id, &meta()).await?).into_response())
 }
 
 async fn explain(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Response, ApiError> {
+    let id = canonical_id(id, "artifact")?;
     Ok(Json(state.admission.explain(&principal, &id, &meta()).await?).into_response())
 }
 
 async fn verify(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(input): JsonBody<VerifyInput>,
 ) -> Result<Response, ApiError> {
+    let id = canonical_id(id, "artifact")?;
     Ok(Json(state.admission.verify(&principal, &id, input, &meta()).await?).into_response())
 }
 
 async fn promote(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(input): JsonBody<PromoteInput>,
 ) -> Result<Response, ApiError> {
+    let id = canonical_id(id, "artifact")?;
     Ok(Json(state.admission.promote(&principal, &id, input, &meta()).await?).into_response())
 }
 
 async fn deprecate(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(input): JsonBody<LifecycleInput>,
 ) -> Result<Response, ApiError> {
+    let id = canonical_id(id, "artifact")?;
     let view = state
         .admission
         .end_of_life(&principal, &id, LifecycleMove::Deprecate, input, &meta())
@@ -109,9 +114,10 @@ async fn deprecate(
 async fn retire(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(input): JsonBody<LifecycleInput>,
 ) -> Result<Response, ApiError> {
+    let id = canonical_id(id, "artifact")?;
     let view = state
         .admission
         .end_of_life(&principal, &id, LifecycleMove::Retire, input, &meta())
@@ -122,8 +128,9 @@ async fn retire(
 async fn revoke(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(input): JsonBody<LifecycleInput>,
 ) -> Result<Response, ApiError> {
+    let id = canonical_id(id, "artifact")?;
     Ok(Json(state.admission.revoke(&principal, &id, input, &meta()).await?).into_response())
 }

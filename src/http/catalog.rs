@@ -1,13 +1,13 @@
 //! Catalog routes: list a family, contribute an entry, approve, enable and disable it.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::Value;
 
-use super::extract::{Caller, JsonBody};
+use super::extract::{Caller, JsonBody, PathParams};
 use super::{ApiError, AppState, meta};
 use crate::admission::CatalogChangeInput;
 
@@ -23,7 +23,7 @@ pub fn router() -> Router<AppState> {
 async fn list(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(family): Path<String>,
+    PathParams(family): PathParams<String>,
 ) -> Result<Response, ApiError> {
     let list = state.admission.list_catalog(&principal, &family, &meta()).await?;
     Ok(Json(list).into_response())
@@ -32,7 +32,7 @@ async fn list(
 async fn contribute(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(family): Path<String>,
+    PathParams(family): PathParams<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let entry = state
@@ -45,7 +45,7 @@ async fn contribute(
 async fn approve(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path((family, id)): Path<(String, String)>,
+    PathParams((family, id)): PathParams<(String, String)>,
 ) -> Result<Response, ApiError> {
     let entry = state
         .admission
@@ -57,7 +57,7 @@ async fn approve(
 async fn enable(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path((family, id)): Path<(String, String)>,
+    PathParams((family, id)): PathParams<(String, String)>,
     JsonBody(input): JsonBody<CatalogChangeInput>,
 ) -> Result<Response, ApiError> {
     let entry = state
@@ -70,7 +70,7 @@ async fn enable(
 async fn disable(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path((family, id)): Path<(String, String)>,
+    PathParams((family, id)): PathParams<(String, String)>,
     JsonBody(input): JsonBody<CatalogChangeInput>,
 ) -> Result<Response, ApiError> {
     let entry = state

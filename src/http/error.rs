@@ -46,6 +46,24 @@ pub enum ApiError {
     NotConfigured(String),
     /// 503: the request ran past its deadline.
     Timeout,
+    /// 408: the client sent its request body too slowly for the deadline.
+    SlowBody,
+    /// 503: too many requests in flight; shed before any work is done.
+    Overloaded,
+    /// 429: the caller's rate limit is spent; it may retry after this many seconds.
+    RateLimited {
+        /// Whole seconds until a request would be admitted.
+        retry_after_seconds: u64,
+    },
+    /// 414: the request target is longer than the configured limit.
+    UriTooLong,
+    /// 431: the request head is larger than the configured limit.
+    HeadersTooLarge,
+    /// 405: the route exists, the method does not.
+    MethodNotAllowed,
+    /// Any other error status the router or a library produced without a problem body; the
+    /// detail is fixed per status.
+    Status(StatusCode),
     /// 500: an invariant broke; details are in the log only.
     Internal,
 }
@@ -159,12 +177,89 @@ impl ApiError {
                 "Request timed out",
                 "the request did not complete within the configured deadline".to_owned(),
             ),
+            Self::SlowBody => (
+                S::REQUEST_TIMEOUT,
+                "request-timeout",
+                "Request timed out",
+                "the request body did not arrive within the configured deadline".to_owned(),
+            ),
+            Self::Overloaded => (
+                S::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "Overloaded",
+                "the gateway is handling as many requests as it is configured to; retry later".to_owned(),
+            ),
+            Self::RateLimited { .. } => (
+                S::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                "this caller's request rate limit is spent; retry after the time in `Retry-After`".to_owned(),
+            ),
+            Self::UriTooLong => (
+                S::URI_TOO_LONG,
+                "uri-too-long",
+                "URI too long",
+                "the request target exceeds the configured limit".to_owned(),
+            ),
+            Self::HeadersTooLarge => (
+                S::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers-too-large",
+                "Request header fields too large",
+                "the request headers exceed the configured limit".to_owned(),
+            ),
+            Self::MethodNotAllowed => (
+                S::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+                "this route does not accept this method; see the `Allow` header".to_owned(),
+            ),
+            Self::Status(status) => bare_status_parts(*status),
             Self::Internal => (
                 S::INTERNAL_SERVER_ERROR,
                 "internal-error",
                 "Internal error",
                 "the gateway hit an internal error; it has been logged".to_owned(),
             ),
+        }
+    }
+}
+
+/// Fixed text for a status some layer produced without a problem body.
+fn bare_status_parts(status: StatusCode) -> (StatusCode, &'static str, &'static str, String) {
+    let (slug, detail) = match status.as_u16() {
+        400 => ("malformed-request", "the request could not be parsed"),
+        404 => ("not-found", "no such route"),
+        405 => ("method-not-allowed", "this route does not accept this method"),
+        408 => ("request-timeout", "the request did not arrive in time"),
+        413 => (
+            "payload-too-large",
+            "the request body exceeds the configured limit",
+        ),
+        414 => ("uri-too-long", "the request target exceeds the configured limit"),
+        415 => (
+            "unsupported-media-type",
+            "the request body has an unsupported media type",
+        ),
+        422 => ("invalid-input", "the request could not be processed"),
+        431 => (
+            "headers-too-large",
+            "the request headers exceed the configured limit",
+        ),
+        s if s >= 500 => ("server-error", "the gateway could not answer this request"),
+        _ => ("client-error", "the request was refused"),
+    };
+    let title = status.canonical_reason().unwrap_or("Error");
+    (status, slug, title, detail.to_owned())
+}
+
+impl ApiError {
+    /// Seconds a client should wait before retrying, for the errors that pass with time.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Unavailable => Some(2),
+            Self::Overloaded | Self::Timeout => Some(1),
+            Self::RateLimited { retry_after_seconds } => Some((*retry_after_seconds).max(1)),
+            _ => None,
         }
     }
 }
@@ -208,6 +303,9 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = self.retry_after() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(
                 header::WWW_AUTHENTICATE,

@@ -1,13 +1,14 @@
 //! Extractors that turn every rejection into problem+json: the caller (bearer token), JSON
-//! bodies and query strings.
+//! bodies, raw bodies, path parameters and query strings.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
-use axum::http::{StatusCode, header, request::Parts};
+use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 
 use super::AppState;
 use super::error::ApiError;
+use super::request_id::reading_body;
 use crate::domain::{Principal, is_refused_control, json_may_hold_control, refused_text_path};
 
 /// The authenticated caller.
@@ -36,48 +37,133 @@ impl Caller {
             .ok_or_else(|| {
                 ApiError::Unauthenticated("the Authorization header must be `Bearer <token>`".to_owned())
             })?;
-        match state.auth.authenticate(token).await {
-            Ok(principal) => Ok(Self(principal)),
-            Err(e) if e.is_unavailable() => Err(ApiError::Unavailable),
-            Err(e) => Err(ApiError::Unauthenticated(e.to_string())),
-        }
+        let principal = match state.auth.authenticate(token).await {
+            Ok(principal) => principal,
+            Err(e) if e.is_unavailable() => return Err(ApiError::Unavailable),
+            Err(e) => return Err(ApiError::Unauthenticated(e.to_string())),
+        };
+        // Keyed by issuer and subject: the same `sub` from two issuers is two callers.
+        let key = format!("{}\n{}", principal.issuer, principal.actor.id);
+        state
+            .rate_limiter
+            .admit(&key)
+            .map_err(|retry_after_seconds| ApiError::RateLimited { retry_after_seconds })?;
+        Ok(Self(principal))
     }
 }
 
-/// A JSON body: malformed JSON is 400, well-formed JSON of the wrong shape is 422 naming the
-/// field, an oversized body is 413. An empty body reads as `{}`.
+/// A JSON body: it must be sent as `application/json` (415 otherwise); malformed JSON is 400,
+/// well-formed JSON of the wrong shape is 422 naming the field, an oversized body is 413. An
+/// empty body reads as `{}` and needs no content type (`POST …/verify` with nothing to say).
 pub struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let content_type = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok());
-        if content_type.is_some_and(|ct| !ct.starts_with("application/json")) {
+        let declared = media_type(request.headers());
+        if declared.as_deref().is_some_and(|m| m != "application/json") {
             return Err(ApiError::UnsupportedMediaType);
         }
         let bytes = read_body(request, state).await?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
-        parse_json(bytes).map(Self)
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return parse_json(b"{}").map(Self);
+        }
+        // INVARIANT: a body is parsed as JSON only when the client said it is JSON.
+        if declared.is_none() {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        parse_json(&bytes).map(Self)
     }
 }
 
-/// The whole request body: 413 above the configured limit, 400 when it cannot be read.
+/// The media type of the body (lowercase, parameters dropped), if the request names one.
+pub(super) fn media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?;
+    let text = value.to_str().unwrap_or("invalid");
+    Some(
+        text.split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase(),
+    )
+}
+
+/// The whole request body: 413 above the configured limit, 400 when it cannot be read. While
+/// it is being read, a request deadline answers 408 (the client was slow), not 503.
 pub(super) async fn read_body(request: Request, state: &AppState) -> Result<Bytes, ApiError> {
-    Bytes::from_request(request, state).await.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::BadRequest("the request body could not be read".to_owned())
-        }
-    })
+    reading_body(Bytes::from_request(request, state))
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest("the request body could not be read".to_owned())
+            }
+        })
+}
+
+/// The raw body, for endpoints that parse it themselves (the registry webhook): 413 above the
+/// limit as problem+json, 408 when it arrives too slowly.
+pub struct RawBody(pub Bytes);
+
+impl FromRequest<AppState> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        read_body(request, state).await.map(Self)
+    }
+}
+
+/// Path parameters; a segment that is not valid UTF-8 after percent-decoding is 400.
+pub struct PathParams<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for PathParams<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum_path(parts, state).await.map(Self).map_err(|rejection| {
+            if rejection.status() == StatusCode::BAD_REQUEST {
+                ApiError::BadRequest(
+                    "a path segment is not valid UTF-8 or not of the expected form".to_owned(),
+                )
+            } else {
+                tracing::error!(%rejection, "path parameters do not match the route");
+                ApiError::Internal
+            }
+        })
+    }
+}
+
+#[expect(
+    clippy::disallowed_types,
+    reason = "the one place the raw extractor is wrapped"
+)]
+async fn axum_path<T, S>(parts: &mut Parts, state: &S) -> Result<T, axum::extract::rejection::PathRejection>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    axum::extract::Path::<T>::from_request_parts(parts, state)
+        .await
+        .map(|axum::extract::Path(v)| v)
+}
+
+/// An id from the path, accepted only in canonical form (lowercase, hyphenated, 36 characters):
+/// ids are names, and one resource has one name. Any other spelling is as unknown as a missing
+/// id: 404 naming what was looked for.
+pub fn canonical_id(id: String, what: &str) -> Result<String, ApiError> {
+    let canonical = uuid::Uuid::try_parse(&id).is_ok_and(|uuid| uuid.hyphenated().to_string() == id);
+    if canonical {
+        Ok(id)
+    } else {
+        Err(ApiError::NotFound(format!("no {what} with id `{id}`")))
+    }
 }
 
 /// Parses JSON, telling syntax errors (400) from shape errors (422, naming the field).

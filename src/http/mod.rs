@@ -4,27 +4,34 @@
 mod apps;
 mod artifacts;
 mod catalog;
+mod edge;
 mod error;
 mod extract;
 mod ops;
 mod policies;
+mod rate_limit;
 mod registry;
 mod releases;
 mod request_id;
+mod serve;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn, from_fn_with_state};
+use tokio::sync::Semaphore;
 
 use crate::admission::{Admission, RequestMeta};
 use crate::auth::Authenticator;
 use crate::metrics::Metrics;
 
+pub use edge::HeadLimits;
 pub use error::ApiError;
+pub use rate_limit::RateLimiter;
 pub use request_id::{REQUEST_ID_HEADER, current_request_id};
+pub use serve::{ConnectionLimits, serve, warn_if_above_descriptor_limit};
 
 /// Shared, read-only state of every handler.
 #[derive(Clone)]
@@ -35,6 +42,8 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
+    /// Per-principal token buckets, taken when a caller authenticates.
+    pub rate_limiter: Arc<RateLimiter>,
 }
 
 /// Limits applied to every request.
@@ -44,6 +53,10 @@ pub struct Limits {
     pub body_bytes: usize,
     /// Deadline of a whole request.
     pub timeout: Duration,
+    /// Limits on the request line and headers.
+    pub head: HeadLimits,
+    /// Requests handled at once at most; more are shed with 503.
+    pub in_flight: usize,
 }
 
 /// The request metadata of the request being served.
@@ -58,6 +71,10 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("no such route".to_owned())
 }
 
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
 /// The whole API.
 pub fn router(state: AppState, limits: Limits) -> Router {
     let metrics = Arc::clone(&state.metrics);
@@ -70,8 +87,17 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .merge(registry::router())
         .merge(releases::router())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .route_layer(from_fn_with_state(metrics, request_id::record_metrics))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
+        // Outermost last: the request id and deadline wrap everything, then every error becomes
+        // problem+json, then the head is checked, then load is shed, all before any handler.
+        .layer(from_fn_with_state(
+            Arc::new(Semaphore::new(limits.in_flight)),
+            edge::shed_load,
+        ))
+        .layer(from_fn_with_state(limits.head, edge::check_head))
+        .layer(from_fn(edge::problem_for_bare_errors))
         .layer(from_fn_with_state(limits.timeout, request_id::request_context))
         .with_state(state)
 }

@@ -1,5 +1,7 @@
 //! Decision-only, log, policy and operational routes.
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -64,8 +66,17 @@ async fn healthz() -> Response {
     Json(json!({ "status": "ok" })).into_response()
 }
 
+/// The longest `/readyz` waits for the database: a probe with a one-second timeout must get an
+/// answer, "not ready" included.
+const READINESS_PROBE: Duration = Duration::from_millis(800);
+
+/// The longest `/metrics` waits for the database-backed gauges; without them it still answers.
+const METRICS_PROBE: Duration = Duration::from_millis(500);
+
 async fn readyz(State(state): State<AppState>) -> Response {
-    let database = state.admission.database_ready().await;
+    let database = tokio::time::timeout(READINESS_PROBE, state.admission.database_ready())
+        .await
+        .unwrap_or(false);
     let policy_hash = state.admission.policy().hash().to_owned();
     // A refused reload does not make the gateway unready (the last good set serves), but it shows.
     let last_policy_reload_error = state.admission.last_policy_reload_error().await;
@@ -86,7 +97,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>) -> Response {
     let mut text = state.metrics.render();
     // Read at scrape time from the database: the queue is shared by every instance.
-    if let Some(depth) = state.admission.queued_notifications().await {
+    let depth = tokio::time::timeout(METRICS_PROBE, state.admission.queued_notifications()).await;
+    if let Ok(Some(depth)) = depth {
         text.push_str(
             "# HELP gatehouse_notification_queue_depth Registry events queued and not yet applied.\n",
         );

@@ -1,15 +1,14 @@
 //! Registry routes: publish and pull intents, the Docker token endpoint, the notification webhook,
 //! unregistered pushes.
 
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 
-use super::extract::{Caller, JsonBody, QueryParams};
+use super::extract::{Caller, JsonBody, PathParams, QueryParams, RawBody, canonical_id};
 use super::{ApiError, AppState, meta};
 use crate::admission::{ListQuery, PublishIntentInput, PullIntentInput, TokenCaller, TokenRequest};
 
@@ -30,7 +29,7 @@ pub fn router() -> Router<AppState> {
 async fn publish_intent(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(project): Path<String>,
+    PathParams(project): PathParams<String>,
     JsonBody(input): JsonBody<PublishIntentInput>,
 ) -> Result<Response, ApiError> {
     let answer = state
@@ -43,7 +42,7 @@ async fn publish_intent(
 async fn pull_intent(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(project): Path<String>,
+    PathParams(project): PathParams<String>,
     JsonBody(input): JsonBody<PullIntentInput>,
 ) -> Result<Response, ApiError> {
     let answer = state
@@ -56,8 +55,9 @@ async fn pull_intent(
 async fn get_pull_intent(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Response, ApiError> {
+    let id = canonical_id(id, "pull intent")?;
     let answer = state.admission.get_pull_intent(&principal, &id, &meta()).await?;
     Ok(Json(answer).into_response())
 }
@@ -65,7 +65,7 @@ async fn get_pull_intent(
 async fn unregistered_pushes(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(project): Path<String>,
+    PathParams(project): PathParams<String>,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Response, ApiError> {
     Ok(Json(
@@ -134,7 +134,7 @@ fn decode_basic(encoded: &str) -> Result<(String, String), ApiError> {
 async fn webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let presented = headers
         .get(header::AUTHORIZATION)

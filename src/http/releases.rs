@@ -2,14 +2,14 @@
 //! streamed convenience download.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::extract::{Caller, JsonBody};
+use super::extract::{Caller, JsonBody, PathParams};
 use super::request_id::current_request_id;
 use super::{ApiError, AppState, meta};
 use crate::admission::{ReleaseDownload, ReleaseInput};
@@ -41,7 +41,7 @@ async fn list(State(state): State<AppState>, Caller(principal): Caller) -> Resul
 async fn show(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(version): Path<String>,
+    PathParams(version): PathParams<String>,
 ) -> Result<Response, ApiError> {
     Ok(Json(state.admission.release(&principal, &version, &meta()).await?).into_response())
 }
@@ -49,7 +49,7 @@ async fn show(
 async fn download(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path((version, name)): Path<(String, String)>,
+    PathParams((version, name)): PathParams<(String, String)>,
 ) -> Result<Response, ApiError> {
     match state
         .admission

@@ -1,6 +1,8 @@
 //! Request ids (accepted from `X-Request-Id` or generated), the request deadline, and
 //! per-route metrics.
 
+use std::cell::Cell;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +19,17 @@ use crate::metrics::Metrics;
 tokio::task_local! {
     static REQUEST_ID: String;
     static BREAK_GLASS: Option<String>;
+    /// Set while the request body is being read, so a deadline can tell a slow client (408)
+    /// from a slow gateway (503).
+    static READING_BODY: Cell<bool>;
+}
+
+/// Runs `read` (a body read) marked as such for the request deadline.
+pub(super) async fn reading_body<F: Future>(read: F) -> F::Output {
+    let _ = READING_BODY.try_with(|flag| flag.set(true));
+    let output = read.await;
+    let _ = READING_BODY.try_with(|flag| flag.set(false));
+    output
 }
 
 /// The header carrying a break-glass justification.
@@ -61,23 +74,24 @@ pub async fn request_context(State(timeout): State<Duration>, request: Request, 
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty());
+    let handled = async move {
+        let (response, would_deny) =
+            noting_would_deny(tokio::time::timeout(timeout, next.run(request))).await;
+        match response {
+            Ok(mut response) => {
+                tell_would_deny(&mut response, &would_deny);
+                response
+            }
+            Err(_) if READING_BODY.try_with(Cell::get).unwrap_or(false) => ApiError::SlowBody.into_response(),
+            Err(_) => ApiError::Timeout.into_response(),
+        }
+    };
     let mut response = REQUEST_ID
         .scope(
             id.clone(),
             BREAK_GLASS.scope(
                 break_glass,
-                async move {
-                    let (response, would_deny) =
-                        noting_would_deny(tokio::time::timeout(timeout, next.run(request))).await;
-                    match response {
-                        Ok(mut response) => {
-                            tell_would_deny(&mut response, &would_deny);
-                            response
-                        }
-                        Err(_) => ApiError::Timeout.into_response(),
-                    }
-                }
-                .instrument(span),
+                READING_BODY.scope(Cell::new(false), handled.instrument(span)),
             ),
         )
         .await;

@@ -80,10 +80,22 @@ impl StoreError {
 /// Opens the store named by `url`: PostgreSQL for `postgres://`/`postgresql://`, SQLite for
 /// `sqlite:`.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    connect_with(url, DEFAULT_ACQUIRE_TIMEOUT).await
+}
+
+/// How long a request waits for a database connection by default (config key
+/// `database_acquire_timeout_ms`).
+pub const DEFAULT_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Like `connect`, waiting at most `acquire_timeout` for a pooled connection.
+pub async fn connect_with(
+    url: &str,
+    acquire_timeout: std::time::Duration,
+) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::connect(url).await?))
+        Ok(Arc::new(PostgresStore::connect_with(url, acquire_timeout).await?))
     } else if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url).await?))
+        Ok(Arc::new(SqliteStore::connect_with(url, acquire_timeout).await?))
     } else {
         Err(StoreError::UnsupportedUrl)
     }

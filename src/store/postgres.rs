@@ -1,5 +1,7 @@
 //! PostgreSQL: the production backend, shared by many gateway instances.
 
+use std::time::Duration;
+
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgConnection, PgPool};
@@ -21,7 +23,17 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects to `url` (migrations are not run: call `Store::migrate`).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new().max_connections(10).connect(url).await?;
+        Self::connect_with(url, super::DEFAULT_ACQUIRE_TIMEOUT).await
+    }
+
+    /// Connects to `url`; a request waits at most `acquire_timeout` for a connection, so an
+    /// outage answers 503 fast and the pool reconnects by itself once the server is back.
+    pub async fn connect_with(url: &str, acquire_timeout: Duration) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(acquire_timeout)
+            .connect(url)
+            .await?;
         Ok(Self { pool })
     }
 

@@ -35,6 +35,12 @@ impl SqliteStore {
     /// Opens (creating the file and its directory if missing) the database at `url`, e.g.
     /// `sqlite://gatehouse-data/gatehouse.db` or `sqlite::memory:`.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, super::DEFAULT_ACQUIRE_TIMEOUT).await
+    }
+
+    /// Like `connect`; a request waits at most `acquire_timeout` for the writer or a reader, so
+    /// a stuck database answers 503 fast instead of piling requests up.
+    pub async fn connect_with(url: &str, acquire_timeout: Duration) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -54,6 +60,7 @@ impl SqliteStore {
         // strictly serial; it also keeps a `:memory:` database one database.
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
+            .acquire_timeout(acquire_timeout)
             .connect_with(options.clone())
             .await?;
         let reads = if Self::shares_reads(&pool).await? {
@@ -64,6 +71,7 @@ impl SqliteStore {
                 .busy_timeout(Duration::from_secs(5));
             SqlitePoolOptions::new()
                 .max_connections(READ_CONNECTIONS)
+                .acquire_timeout(acquire_timeout)
                 .connect_with(read_options)
                 .await?
         } else {

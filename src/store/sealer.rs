@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -25,6 +26,9 @@ use crate::audit::{AuditRecord, UnsealedAudit};
 
 /// Most records one sealing transaction places (and most waiting mutations one round answers).
 const BATCH: usize = 512;
+
+/// How long the sealer waits for work before it looks for records nobody asked it to seal.
+const SWEEP_WHEN_IDLE: Duration = Duration::from_secs(10);
 
 /// Places every unsealed record in the chain after the current head, in one transaction.
 const SEAL_AUDIT: &str = "update audit_records as a set seq = v.seq, prev_hash = v.prev_hash, \
@@ -80,7 +84,19 @@ pub(super) async fn seal_backlog(pool: &PgPool) -> Result<u64, StoreError> {
 }
 
 async fn run(pool: PgPool, mut queue: mpsc::UnboundedReceiver<Request>) {
-    while let Some(first) = queue.recv().await {
+    loop {
+        let first = match tokio::time::timeout(SWEEP_WHEN_IDLE, queue.recv()).await {
+            Ok(Some(first)) => first,
+            Ok(None) => return,
+            Err(_idle) => {
+                // A mutation whose caller went away between its commit and its seal request
+                // left its record unsealed; chain it now rather than at the next start.
+                if let Err(error) = seal_backlog(&pool).await {
+                    tracing::warn!(?error, "sealing left-over audit records failed");
+                }
+                continue;
+            }
+        };
         let mut waiting = HashMap::from([(first.record.id, first)]);
         // Everything that arrived while the last batch was sealing goes into this one.
         while waiting.len() < BATCH {

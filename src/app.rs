@@ -103,7 +103,10 @@ impl Application {
             .await
             .context("cannot seal the audit records an earlier run left unsealed")?;
         if sealed > 0 {
-            tracing::warn!(records = sealed, "sealed audit records an earlier run left unsealed");
+            tracing::warn!(
+                records = sealed,
+                "sealed audit records an earlier run left unsealed"
+            );
         }
         seed_catalog(&*store).await?;
         let metrics = Arc::new(Metrics::default());

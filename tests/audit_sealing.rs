@@ -89,7 +89,11 @@ async fn case_concurrent_mutations_make_a_whole_chain(store: Arc<dyn Store>) {
     assert_eq!(store.unsealed_audit_records().await.unwrap(), 0);
     // What each caller was answered is what the chain holds.
     for record in &answered {
-        assert!(chain.contains(record), "answered record {} not in the chain", record.seq);
+        assert!(
+            chain.contains(record),
+            "answered record {} not in the chain",
+            record.seq
+        );
     }
     // A promotion waited for its registration: it comes after it in the chain.
     for a in chain.iter().filter_map(|r| r.body.artifact_id) {
@@ -169,12 +173,19 @@ async fn a_record_left_unsealed_is_pending_until_the_next_start_seals_it() {
         .await
         .unwrap();
     assert_eq!(store.unsealed_audit_records().await.unwrap(), 1);
-    assert_eq!(whole_chain(&store).await.len(), sealed_before, "not in the chain yet");
+    assert_eq!(
+        whole_chain(&store).await.len(),
+        sealed_before,
+        "not in the chain yet"
+    );
     assert_eq!(audit_count(&store).await, sealed_before, "not listed yet");
     let out = audit_verify(&url);
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{said}");
-    assert!(said.contains(&format!("intact: {sealed_before} records")), "{said}");
+    assert!(
+        said.contains(&format!("intact: {sealed_before} records")),
+        "{said}"
+    );
     assert!(said.contains("1 audit records pending"), "{said}");
 
     // The next gateway seals it before it serves.

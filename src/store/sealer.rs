@@ -152,7 +152,10 @@ async fn sealed_by_id(pool: &PgPool, id: Uuid) -> Result<AuditRecord, StoreError
 /// Seals up to `BATCH` of the oldest unsealed records after the chain head, in one transaction
 /// under the chain lock; `own` holds the bodies this process's mutations wrote. Answers the
 /// records sealed, in chain order.
-async fn seal_batch(pool: &PgPool, own: &HashMap<Uuid, &UnsealedAudit>) -> Result<Vec<AuditRecord>, StoreError> {
+async fn seal_batch(
+    pool: &PgPool,
+    own: &HashMap<Uuid, &UnsealedAudit>,
+) -> Result<Vec<AuditRecord>, StoreError> {
     let mut tx = pool.begin().await?;
     super::PostgresStore::lock_audit_chain(&mut tx).await?;
     let head: Option<(i64, String)> = sqlx::query_as(sql::LAST_AUDIT).fetch_optional(&mut *tx).await?;

@@ -107,6 +107,10 @@ pub(super) const INSERT_UNSEALED_AUDIT: &str = concat!(
     ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
 );
 
+/// Lets a transaction that wrote an unsealed audit record commit without waiting for its WAL
+/// flush (PostgreSQL only; see `append_audit_in`).
+pub(super) const DEFER_COMMIT_FLUSH: &str = "set local synchronous_commit = off";
+
 /// The sealer's queue: the oldest records not yet in the chain, in the order they were written
 /// (PostgreSQL only: SQLite has no unsealed records, nor the `append_order` column).
 pub(super) const UNSEALED_AUDIT_PAGE: &str = concat!(

@@ -45,7 +45,9 @@ macro_rules! write_impl {
                         // nothing before the seal's commit, which is synchronous and later in
                         // the log, so flushing it flushes this one. A crash before then loses
                         // the change and its record together, neither acknowledged.
-                        sqlx::query(sql::DEFER_COMMIT_FLUSH).execute(&mut *conn).await?;
+                        sqlx::query(sql::DEFER_COMMIT_FLUSH)
+                            .execute(&mut *conn)
+                            .await?;
                         let record = UnsealedAudit::new(body, Utc::now());
                         let b = &record.body;
                         sqlx::query(sql::INSERT_UNSEALED_AUDIT)

@@ -98,6 +98,18 @@ impl Application {
             .await
             .context("cannot open the database")?;
         store.migrate().await.context("cannot migrate the database")?;
+        // A crash between a mutation's commit and its audit seal leaves the record unsealed:
+        // chain it before serving, so the trail is whole when the first request arrives.
+        let sealed = store
+            .seal_audit_backlog()
+            .await
+            .context("cannot seal the audit records an earlier run left unsealed")?;
+        if sealed > 0 {
+            tracing::warn!(
+                records = sealed,
+                "sealed audit records an earlier run left unsealed"
+            );
+        }
         seed_catalog(&*store).await?;
         let metrics = Arc::new(Metrics::default());
         let (decisions, decision_writer) =

@@ -8,5 +8,6 @@ pub use chain::{ChainBreak, verify_chain};
 pub use decision_log::{DecisionLogError, DecisionLogWriter};
 
 pub use record::{
-    AuditDecision, AuditRecord, DecisionRecord, NewAuditRecord, PromotionFacts, Transition, seal,
+    AuditDecision, AuditRecord, DecisionRecord, NewAuditRecord, PromotionFacts, Transition, UnsealedAudit,
+    seal,
 };

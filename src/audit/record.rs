@@ -131,17 +131,43 @@ fn hash_fields(id: Uuid, seq: i64, at: DateTime<Utc>, body: &NewAuditRecord, pre
 
 /// Places `body` in the chain after the record with `prev_seq` and `prev_hash`.
 pub fn seal(body: NewAuditRecord, prev_seq: i64, prev_hash: &str, now: DateTime<Utc>) -> AuditRecord {
-    let id = Uuid::now_v7();
-    let seq = prev_seq + 1;
-    let occurred_at = now.trunc_subsecs(6);
-    let hash = hash_fields(id, seq, occurred_at, &body, prev_hash);
-    AuditRecord {
-        id,
-        seq,
-        occurred_at,
-        body,
-        prev_hash: prev_hash.to_owned(),
-        hash,
+    UnsealedAudit::new(body, now).seal(prev_seq, prev_hash)
+}
+
+/// An audit record written with its state change but not yet placed in the chain: its id and
+/// time are fixed (they are hashed), its position and hashes are given by `seal`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnsealedAudit {
+    /// Record id.
+    pub id: Uuid,
+    /// When it happened (microsecond precision).
+    pub occurred_at: DateTime<Utc>,
+    /// The record body.
+    pub body: NewAuditRecord,
+}
+
+impl UnsealedAudit {
+    /// A new record of `body` at `now`.
+    pub fn new(body: NewAuditRecord, now: DateTime<Utc>) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            occurred_at: now.trunc_subsecs(6),
+            body,
+        }
+    }
+
+    /// Places the record in the chain after the record with `prev_seq` and `prev_hash`.
+    pub fn seal(self, prev_seq: i64, prev_hash: &str) -> AuditRecord {
+        let seq = prev_seq + 1;
+        let hash = hash_fields(self.id, seq, self.occurred_at, &self.body, prev_hash);
+        AuditRecord {
+            id: self.id,
+            seq,
+            occurred_at: self.occurred_at,
+            body: self.body,
+            prev_hash: prev_hash.to_owned(),
+            hash,
+        }
     }
 }
 

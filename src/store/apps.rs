@@ -218,11 +218,15 @@ macro_rules! apps_impl {
                         return Err(StoreError::Conflict);
                     }
                     Self::insert_version_in(&mut *tx, version).await?;
+                    let mut appended = Vec::with_capacity(audits.len());
                     for audit in audits {
-                        Self::append_audit_in(&mut *tx, audit).await?;
+                        appended.push(Self::append_audit_in(&mut *tx, audit).await?);
                     }
                     Self::insert_decisions_in(&mut *tx, decisions).await?;
                     tx.commit().await?;
+                    for record in appended {
+                        self.audit_sealed(record).await?;
+                    }
                     Ok(())
                 }
 
@@ -234,9 +238,10 @@ macro_rules! apps_impl {
                 ) -> Result<(), StoreError> {
                     let mut tx = self.pool.begin().await?;
                     Self::insert_version_in(&mut *tx, version).await?;
-                    Self::append_audit_in(&mut *tx, audit).await?;
+                    let appended = Self::append_audit_in(&mut *tx, audit).await?;
                     Self::insert_decision_in(&mut *tx, decision).await?;
                     tx.commit().await?;
+                    self.audit_sealed(appended).await?;
                     Ok(())
                 }
 
@@ -318,9 +323,10 @@ macro_rules! apps_impl {
                     if updated.rows_affected() == 0 {
                         return Err(StoreError::Conflict);
                     }
-                    Self::append_audit_in(&mut *tx, audit).await?;
+                    let appended = Self::append_audit_in(&mut *tx, audit).await?;
                     Self::insert_decision_in(&mut *tx, decision).await?;
                     tx.commit().await?;
+                    self.audit_sealed(appended).await?;
                     Ok(())
                 }
 
@@ -347,9 +353,10 @@ macro_rules! apps_impl {
                             .await?;
                         return Ok((Entitlement::try_from(held)?, false));
                     }
-                    Self::append_audit_in(&mut *tx, audit).await?;
+                    let appended = Self::append_audit_in(&mut *tx, audit).await?;
                     Self::insert_decision_in(&mut *tx, decision).await?;
                     tx.commit().await?;
+                    self.audit_sealed(appended).await?;
                     Ok((e.clone(), true))
                 }
 

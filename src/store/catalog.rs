@@ -171,9 +171,10 @@ macro_rules! catalog_impl {
                     if !insert_in(&mut *tx, entry).await? {
                         return Err(StoreError::Conflict);
                     }
-                    Self::append_audit_in(&mut *tx, audit).await?;
+                    let appended = Self::append_audit_in(&mut *tx, audit).await?;
                     Self::insert_decision_in(&mut *tx, decision).await?;
                     tx.commit().await?;
+                    self.audit_sealed(appended).await?;
                     Ok(())
                 }
 
@@ -197,9 +198,10 @@ macro_rules! catalog_impl {
                     if done.rows_affected() != 1 {
                         return Err(StoreError::Conflict);
                     }
-                    Self::append_audit_in(&mut *tx, audit).await?;
+                    let appended = Self::append_audit_in(&mut *tx, audit).await?;
                     Self::insert_decision_in(&mut *tx, decision).await?;
                     tx.commit().await?;
+                    self.audit_sealed(appended).await?;
                     Ok(())
                 }
             }

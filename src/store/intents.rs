@@ -81,9 +81,10 @@ macro_rules! intents_impl {
                         .bind(sqlx::types::Json(&i.principal))
                         .execute(&mut *tx)
                         .await?;
-                    Self::append_audit_in(&mut *tx, audit).await?;
+                    let appended = Self::append_audit_in(&mut *tx, audit).await?;
                     Self::insert_decision_in(&mut *tx, decision).await?;
                     tx.commit().await?;
+                    self.audit_sealed(appended).await?;
                     Ok(())
                 }
 
@@ -134,9 +135,10 @@ macro_rules! intents_impl {
                         .bind(&i.runtime_class)
                         .execute(&mut *tx)
                         .await?;
-                    Self::append_audit_in(&mut *tx, audit).await?;
+                    let appended = Self::append_audit_in(&mut *tx, audit).await?;
                     Self::insert_decision_in(&mut *tx, decision).await?;
                     tx.commit().await?;
+                    self.audit_sealed(appended).await?;
                     Ok(())
                 }
 

@@ -27,6 +27,7 @@ mod postgres;
 mod registry_rows;
 mod releases;
 mod rows;
+mod sealer;
 mod shared;
 mod sql;
 mod sqlite;
@@ -56,6 +57,10 @@ pub enum StoreError {
     /// The cursor given is not one this store produced.
     #[error("invalid cursor")]
     BadCursor,
+    /// A committed audit record could not be placed in the hash chain (yet): the change it
+    /// describes is stored, but is not acknowledged until its record is sealed.
+    #[error("the audit record could not be sealed into the chain")]
+    AuditSealing,
     /// The database is unreachable or failed.
     #[error("database error")]
     Database(#[from] sqlx::Error),
@@ -267,6 +272,12 @@ pub trait Store: CatalogStore + AppStore + Send + Sync + 'static {
         filter: &LogFilter,
         page: &PageRequest,
     ) -> Result<Page<AuditRecord>, StoreError>;
+    /// Places in the chain the audit records an earlier run committed but did not seal (it
+    /// stopped between a mutation's commit and its seal); answers how many. Run at start-up,
+    /// before serving.
+    async fn seal_audit_backlog(&self) -> Result<u64, StoreError>;
+    /// How many committed audit records wait for their place in the chain (not yet verifiable).
+    async fn unsealed_audit_records(&self) -> Result<i64, StoreError>;
     /// Audit records with `seq > after_seq`, in chain order, at most `limit` (for chain checks).
     async fn audit_chain_page(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
 

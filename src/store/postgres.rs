@@ -7,6 +7,8 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgConnection, PgPool};
 
 use super::StoreError;
+use super::sealer::{AuditSealer, SealerCell, seal_backlog};
+use crate::audit::{AuditRecord, UnsealedAudit};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -18,6 +20,8 @@ const AUDIT_CHAIN_LOCK: i64 = 0x6768_2d61_7564_6974;
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Chains the audit records mutations commit unsealed (see `sealer`).
+    sealer: SealerCell,
 }
 
 impl PostgresStore {
@@ -34,12 +38,15 @@ impl PostgresStore {
             .acquire_timeout(acquire_timeout)
             .connect(url)
             .await?;
-        Ok(Self { pool })
+        Ok(Self::from_pool(pool))
     }
 
     /// Wraps an existing pool.
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            sealer: SealerCell::default(),
+        }
     }
 
     /// The underlying pool (for tests and maintenance tools).
@@ -59,9 +66,26 @@ impl PostgresStore {
     /// per row inside the batch's transaction.
     const DECISION_ROWS_PER_INSERT: usize = 1;
 
-    /// Takes the transaction-scoped chain lock, so two instances never read the same last
-    /// record and fork the chain; it is released at commit or rollback.
-    async fn lock_audit_chain(conn: &mut PgConnection) -> Result<(), StoreError> {
+    /// Audit records are written unsealed and chained by the sealer after commit, so mutations
+    /// do not hold the chain lock across their commits.
+    const SEALS_AFTER_COMMIT: bool = true;
+
+    /// Waits for the sealer to chain `record`, which the caller's transaction committed.
+    async fn seal_committed(&self, record: UnsealedAudit) -> Result<AuditRecord, StoreError> {
+        self.sealer
+            .get_or_init(|| AuditSealer::spawn(&self.pool))
+            .seal(record)
+            .await
+    }
+
+    /// Chains the records a crash left unsealed; answers how many.
+    async fn seal_backlog_impl(&self) -> Result<u64, StoreError> {
+        seal_backlog(&self.pool).await
+    }
+
+    /// Takes the transaction-scoped chain lock, so two sealers (of two instances) never read
+    /// the same head and fork the chain; it is released at commit or rollback.
+    pub(super) async fn lock_audit_chain(conn: &mut PgConnection) -> Result<(), StoreError> {
         sqlx::query("select pg_advisory_xact_lock($1)")
             .bind(AUDIT_CHAIN_LOCK)
             .execute(conn)

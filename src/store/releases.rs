@@ -80,9 +80,10 @@ macro_rules! releases_impl {
                             .execute(&mut *tx)
                             .await?;
                     }
-                    Self::append_audit_in(&mut *tx, audit).await?;
+                    let appended = Self::append_audit_in(&mut *tx, audit).await?;
                     Self::insert_decision_in(&mut *tx, decision).await?;
                     tx.commit().await?;
+                    self.audit_sealed(appended).await?;
                     Ok(true)
                 }
 

@@ -8,7 +8,9 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::StoreError;
-use crate::audit::{AuditDecision, AuditRecord, DecisionRecord, NewAuditRecord, PromotionFacts, Transition};
+use crate::audit::{
+    AuditDecision, AuditRecord, DecisionRecord, NewAuditRecord, PromotionFacts, Transition, UnsealedAudit,
+};
 use crate::domain::{
     Actor, ActorType, Artifact, ArtifactId, Evidence, EvidenceResult, Promotion, Scope, Source, TrustFacts,
 };
@@ -182,12 +184,9 @@ impl TryFrom<PromotionRow> for Promotion {
     }
 }
 
-/// One `audit_records` row.
+/// The body columns of an `audit_records` row (everything but its place in the chain).
 #[derive(sqlx::FromRow)]
-pub(super) struct AuditRow {
-    id: Uuid,
-    seq: i64,
-    occurred_at: DateTime<Utc>,
+pub(super) struct AuditBodyRow {
     actor_type: String,
     actor_id: String,
     action: String,
@@ -201,6 +200,39 @@ pub(super) struct AuditRow {
     promotion: Option<Json<PromotionFacts>>,
     decision: Option<Json<AuditDecision>>,
     correlation_id: String,
+}
+
+impl TryFrom<AuditBodyRow> for NewAuditRecord {
+    type Error = StoreError;
+
+    // Audit fields stay plain strings (the record hashes what was written); no re-parsing here,
+    // so a tampered row is reported by the chain check rather than hidden by a read error.
+    fn try_from(r: AuditBodyRow) -> Result<Self, StoreError> {
+        Ok(NewAuditRecord {
+            actor: actor(&r.actor_type, r.actor_id)?,
+            action: r.action,
+            project: r.project,
+            artifact_id: r.artifact_id.map(ArtifactId),
+            repository: r.repository,
+            digest: r.digest,
+            artifact_kind: r.artifact_kind,
+            source_type: r.source_type,
+            transition: r.transition.map(|j| j.0),
+            promotion: r.promotion.map(|j| j.0),
+            decision: r.decision.map(|j| j.0),
+            correlation_id: r.correlation_id,
+        })
+    }
+}
+
+/// One sealed `audit_records` row.
+#[derive(sqlx::FromRow)]
+pub(super) struct AuditRow {
+    id: Uuid,
+    seq: i64,
+    occurred_at: DateTime<Utc>,
+    #[sqlx(flatten)]
+    body: AuditBodyRow,
     prev_hash: String,
     hash: String,
 }
@@ -208,29 +240,42 @@ pub(super) struct AuditRow {
 impl TryFrom<AuditRow> for AuditRecord {
     type Error = StoreError;
 
-    // Audit fields stay plain strings (the record hashes what was written); no re-parsing here,
-    // so a tampered row is reported by the chain check rather than hidden by a read error.
     fn try_from(r: AuditRow) -> Result<Self, StoreError> {
         Ok(AuditRecord {
             id: r.id,
             seq: r.seq,
             occurred_at: r.occurred_at,
-            body: NewAuditRecord {
-                actor: actor(&r.actor_type, r.actor_id)?,
-                action: r.action,
-                project: r.project,
-                artifact_id: r.artifact_id.map(ArtifactId),
-                repository: r.repository,
-                digest: r.digest,
-                artifact_kind: r.artifact_kind,
-                source_type: r.source_type,
-                transition: r.transition.map(|j| j.0),
-                promotion: r.promotion.map(|j| j.0),
-                decision: r.decision.map(|j| j.0),
-                correlation_id: r.correlation_id,
-            },
+            body: r.body.try_into()?,
             prev_hash: r.prev_hash,
             hash: r.hash,
+        })
+    }
+}
+
+/// One `audit_records` row not yet placed in the chain.
+#[derive(sqlx::FromRow)]
+pub(super) struct UnsealedRow {
+    id: Uuid,
+    occurred_at: DateTime<Utc>,
+    #[sqlx(flatten)]
+    body: AuditBodyRow,
+}
+
+impl UnsealedRow {
+    /// The record's id (read before the body, which may no longer parse).
+    pub(super) fn id(&self) -> Uuid {
+        self.id
+    }
+}
+
+impl TryFrom<UnsealedRow> for UnsealedAudit {
+    type Error = StoreError;
+
+    fn try_from(r: UnsealedRow) -> Result<Self, StoreError> {
+        Ok(UnsealedAudit {
+            id: r.id,
+            occurred_at: r.occurred_at,
+            body: r.body.try_into()?,
         })
     }
 }

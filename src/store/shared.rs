@@ -110,9 +110,9 @@ macro_rules! store_impl {
 
                 async fn append_audit(&self, audit: NewAuditRecord) -> Result<AuditRecord, StoreError> {
                     let mut tx = self.pool.begin().await?;
-                    let record = Self::append_audit_in(&mut *tx, audit).await?;
+                    let appended = Self::append_audit_in(&mut *tx, audit).await?;
                     tx.commit().await?;
-                    Ok(record)
+                    self.audit_sealed(appended).await
                 }
 
                 async fn append_decisions(&self, decisions: &[DecisionRecord]) -> Result<(), StoreError> {
@@ -136,6 +136,17 @@ macro_rules! store_impl {
                     page: &PageRequest,
                 ) -> Result<Page<AuditRecord>, StoreError> {
                     self.list_audit_impl(filter, page).await
+                }
+
+                async fn seal_audit_backlog(&self) -> Result<u64, StoreError> {
+                    self.seal_backlog_impl().await
+                }
+
+                async fn unsealed_audit_records(&self) -> Result<i64, StoreError> {
+                    let (n,): (i64,) = sqlx::query_as(sql::COUNT_UNSEALED_AUDIT)
+                        .fetch_one(self.reads())
+                        .await?;
+                    Ok(n)
                 }
 
                 async fn audit_chain_page(

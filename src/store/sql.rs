@@ -20,6 +20,15 @@ macro_rules! audit_cols {
     };
 }
 
+/// Columns of an audit record not yet in the chain, in the order `rows::UnsealedRow` and the
+/// unsealed insert use.
+macro_rules! unsealed_audit_cols {
+    () => {
+        "id, occurred_at, actor_type, actor_id, action, project, artifact_id, repository, digest, \
+         artifact_kind, source_type, transition, promotion, decision, correlation_id"
+    };
+}
+
 /// Decision record columns, in the order `rows::DecisionRow` and the insert use.
 macro_rules! decision_cols {
     () => {
@@ -81,12 +90,42 @@ pub(super) const INSERT_PROMOTION: &str = "insert into artifact_promotions (arti
 pub(super) const SELECT_PROMOTIONS: &str = "select channel, target_environment, actor_type, actor_id, \
      promoted_at, decision, reason from artifact_promotions where artifact_id = $1 order by id";
 
-pub(super) const LAST_AUDIT: &str = "select seq, hash from audit_records order by seq desc limit 1";
+pub(super) const LAST_AUDIT: &str =
+    "select seq, hash from audit_records where seq is not null order by seq desc limit 1";
 
 pub(super) const INSERT_AUDIT: &str = concat!(
     "insert into audit_records (",
     audit_cols!(),
     ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+);
+
+/// An audit record written with its state change, to be sealed into the chain after commit
+/// (PostgreSQL; SQLite seals in the transaction).
+pub(super) const INSERT_UNSEALED_AUDIT: &str = concat!(
+    "insert into audit_records (",
+    unsealed_audit_cols!(),
+    ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+);
+
+/// Lets a transaction that wrote an unsealed audit record commit without waiting for its WAL
+/// flush (PostgreSQL only; see `append_audit_in`).
+pub(super) const DEFER_COMMIT_FLUSH: &str = "set local synchronous_commit = off";
+
+/// The sealer's queue: the oldest records not yet in the chain, in the order they were written
+/// (PostgreSQL only: SQLite has no unsealed records, nor the `append_order` column).
+pub(super) const UNSEALED_AUDIT_PAGE: &str = concat!(
+    "select ",
+    unsealed_audit_cols!(),
+    " from audit_records where seq is null order by append_order limit $1"
+);
+
+pub(super) const COUNT_UNSEALED_AUDIT: &str = "select count(*) from audit_records where seq is null";
+
+/// One sealed record by id (the sealer answers with it when another instance sealed it).
+pub(super) const SEALED_AUDIT_BY_ID: &str = concat!(
+    "select ",
+    audit_cols!(),
+    " from audit_records where id = $1 and seq is not null"
 );
 
 pub(super) const AUDIT_CHAIN_PAGE: &str = concat!(
@@ -95,8 +134,13 @@ pub(super) const AUDIT_CHAIN_PAGE: &str = concat!(
     " from audit_records where seq > $1 order by seq limit $2"
 );
 
-/// Base of the filtered audit listing.
-pub(super) const LIST_AUDIT: &str = concat!("select ", audit_cols!(), " from audit_records where 1 = 1");
+/// Base of the filtered audit listing: sealed records only (a record still waiting for its
+/// place in the chain is listed once it has one).
+pub(super) const LIST_AUDIT: &str = concat!(
+    "select ",
+    audit_cols!(),
+    " from audit_records where seq is not null"
+);
 
 pub(super) const INSERT_DECISION: &str = concat!(
     "insert into decisions (",
@@ -335,6 +379,10 @@ pub fn hot_queries() -> Vec<(&'static str, String)> {
         ("audit_chain_head", LAST_AUDIT),
         ("audit_insert", INSERT_AUDIT),
         ("audit_chain_page", AUDIT_CHAIN_PAGE),
+        ("audit_unsealed_insert", INSERT_UNSEALED_AUDIT),
+        ("audit_unsealed_page", UNSEALED_AUDIT_PAGE),
+        ("audit_unsealed_count", COUNT_UNSEALED_AUDIT),
+        ("audit_sealed_by_id", SEALED_AUDIT_BY_ID),
         ("decision_insert", INSERT_DECISION),
         ("publish_intent_insert", INSERT_PUBLISH_INTENT),
         ("publish_intent_by_id", SELECT_PUBLISH_INTENT),

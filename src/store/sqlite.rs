@@ -14,6 +14,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::StoreError;
+use crate::audit::{AuditRecord, UnsealedAudit};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -115,6 +116,20 @@ impl SqliteStore {
 
     /// Rows per decision-log insert statement (see `sql::SQLITE_DECISION_ROWS_PER_INSERT`).
     const DECISION_ROWS_PER_INSERT: usize = super::sql::SQLITE_DECISION_ROWS_PER_INSERT;
+
+    /// Audit records are chained inside their mutation's transaction: the single writer
+    /// serializes commits anyway, so sealing later would save nothing.
+    const SEALS_AFTER_COMMIT: bool = false;
+
+    /// Never reached: records are sealed before commit here. Fails closed if it ever is.
+    async fn seal_committed(&self, _record: UnsealedAudit) -> Result<AuditRecord, StoreError> {
+        Err(StoreError::AuditSealing)
+    }
+
+    /// Nothing can be left unsealed: records are sealed in their mutation's transaction.
+    async fn seal_backlog_impl(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
 
     /// Nothing to take: the single connection already serializes chain appenders.
     async fn lock_audit_chain(_conn: &mut SqliteConnection) -> Result<(), StoreError> {

@@ -147,8 +147,9 @@ macro_rules! verification_impl {
                     }
                     // On a version conflict the transaction is dropped, which rolls it back and
                     // leaves the job pending.
-                    let stored = Self::apply_change_in(&mut *tx, change, audit, decision).await?;
+                    let (stored, appended) = Self::apply_change_in(&mut *tx, change, audit, decision).await?;
                     tx.commit().await?;
+                    self.audit_sealed(appended).await?;
                     Ok(Some(stored))
                 }
 

@@ -1,27 +1,75 @@
 //! The write paths shared by both backends: idempotent registration, version-guarded changes,
-//! and the audit-chain append that every mutation makes inside its own transaction.
+//! and the audit record every mutation appends inside its own transaction.
 
-/// Generates the write helpers for one backend. The backend provides
-/// `lock_audit_chain(&mut Connection)`, which serializes chain appenders.
+use crate::audit::{AuditRecord, UnsealedAudit};
+
+/// An audit record appended inside a transaction: chained there (`Sealed`), or written unsealed
+/// (`Pending`) for the backend's sealer to chain once the transaction has committed.
+#[derive(Debug)]
+#[must_use = "a mutation is acknowledged only once its audit record is sealed: pass it to `audit_sealed`"]
+pub(super) enum AuditAppend {
+    /// Already in the chain.
+    Sealed(AuditRecord),
+    /// Committed without a place in the chain yet.
+    Pending(UnsealedAudit),
+}
+
+/// Generates the write helpers for one backend. The backend provides `SEALS_AFTER_COMMIT`;
+/// `lock_audit_chain(&mut Connection)`, which serializes chain appenders; and
+/// `seal_committed(&self, UnsealedAudit)`, which waits for a committed record's seal.
 macro_rules! write_impl {
     ($store:ty, $db:ty) => {
         const _: () = {
             use chrono::Utc;
             use sqlx::types::Json;
-            use $crate::audit::{AuditRecord, DecisionRecord, NewAuditRecord, seal};
+            use $crate::audit::{AuditRecord, DecisionRecord, NewAuditRecord, UnsealedAudit, seal};
             use $crate::domain::{Artifact, Evidence, Promotion};
             use $crate::store::rows::{ArtifactRow, actor_type_str, result_str};
+            use $crate::store::writes::AuditAppend;
             use $crate::store::{ArtifactChange, Registered, RegistrationLinks, StoreError, sql};
 
             type Conn = <$db as sqlx::Database>::Connection;
 
             impl $store {
-                /// Chains `body` after the last record. Call inside a transaction only, so the
-                /// record commits (or not) with the change it describes.
+                /// Appends `body` inside the caller's transaction, so the record commits (or
+                /// not) with the change it describes. Where the backend seals after commit, the
+                /// record is written unsealed and the caller passes the answer to
+                /// `audit_sealed` once committed; otherwise it is chained here, under the chain
+                /// lock.
                 pub(super) async fn append_audit_in(
                     conn: &mut Conn,
                     body: NewAuditRecord,
-                ) -> Result<AuditRecord, StoreError> {
+                ) -> Result<AuditAppend, StoreError> {
+                    if Self::SEALS_AFTER_COMMIT {
+                        // This commit need not wait for its own flush: the caller acknowledges
+                        // nothing before the seal's commit, which is synchronous and later in
+                        // the log, so flushing it flushes this one. A crash before then loses
+                        // the change and its record together, neither acknowledged.
+                        sqlx::query(sql::DEFER_COMMIT_FLUSH)
+                            .execute(&mut *conn)
+                            .await?;
+                        let record = UnsealedAudit::new(body, Utc::now());
+                        let b = &record.body;
+                        sqlx::query(sql::INSERT_UNSEALED_AUDIT)
+                            .bind(record.id)
+                            .bind(record.occurred_at)
+                            .bind(actor_type_str(b.actor.actor_type))
+                            .bind(&b.actor.id)
+                            .bind(&b.action)
+                            .bind(&b.project)
+                            .bind(b.artifact_id.map(|a| a.0))
+                            .bind(&b.repository)
+                            .bind(&b.digest)
+                            .bind(&b.artifact_kind)
+                            .bind(&b.source_type)
+                            .bind(b.transition.as_ref().map(Json))
+                            .bind(b.promotion.as_ref().map(Json))
+                            .bind(b.decision.as_ref().map(Json))
+                            .bind(&b.correlation_id)
+                            .execute(&mut *conn)
+                            .await?;
+                        return Ok(AuditAppend::Pending(record));
+                    }
                     Self::lock_audit_chain(&mut *conn).await?;
                     let last: Option<(i64, String)> = sqlx::query_as(sql::LAST_AUDIT)
                         .fetch_optional(&mut *conn)
@@ -50,7 +98,20 @@ macro_rules! write_impl {
                         .bind(&r.hash)
                         .execute(&mut *conn)
                         .await?;
-                    Ok(r)
+                    Ok(AuditAppend::Sealed(r))
+                }
+
+                /// Answers `appended` once it has its place in the chain, durably. Call after
+                /// the transaction that wrote it committed: the mutation is acknowledged only
+                /// then.
+                pub(super) async fn audit_sealed(
+                    &self,
+                    appended: AuditAppend,
+                ) -> Result<AuditRecord, StoreError> {
+                    match appended {
+                        AuditAppend::Sealed(record) => Ok(record),
+                        AuditAppend::Pending(record) => self.seal_committed(record).await,
+                    }
                 }
 
                 pub(super) async fn insert_decision_in(
@@ -222,9 +283,10 @@ macro_rules! write_impl {
                         tx.rollback().await?;
                         return Err(e);
                     }
-                    Self::append_audit_in(&mut *tx, audit).await?;
+                    let appended = Self::append_audit_in(&mut *tx, audit).await?;
                     Self::insert_decision_in(&mut *tx, decision).await?;
                     tx.commit().await?;
+                    self.audit_sealed(appended).await?;
                     Ok(Registered::Created(stored))
                 }
 
@@ -236,19 +298,21 @@ macro_rules! write_impl {
                 ) -> Result<Artifact, StoreError> {
                     let mut tx = self.pool.begin().await?;
                     // On an error the transaction is dropped, which rolls it back.
-                    let stored = Self::apply_change_in(&mut *tx, change, audit, decision).await?;
+                    let (stored, appended) = Self::apply_change_in(&mut *tx, change, audit, decision).await?;
                     tx.commit().await?;
+                    self.audit_sealed(appended).await?;
                     Ok(stored)
                 }
 
                 /// Applies `change` with its records inside the caller's transaction; on
-                /// `Conflict` or `NotFound` the caller rolls back.
+                /// `Conflict` or `NotFound` the caller rolls back. After commit the caller
+                /// awaits the audit record with `audit_sealed`.
                 pub(super) async fn apply_change_in(
                     conn: &mut Conn,
                     change: &ArtifactChange,
                     audit: NewAuditRecord,
                     decision: &DecisionRecord,
-                ) -> Result<Artifact, StoreError> {
+                ) -> Result<(Artifact, AuditAppend), StoreError> {
                     let a = &change.artifact;
                     let channels: Vec<&str> = a.channels.iter().map(|c| c.as_str()).collect();
                     // The version guard is the optimistic lock: a concurrent writer that
@@ -290,9 +354,9 @@ macro_rules! write_impl {
                     for e in &change.evidence {
                         Self::insert_evidence_in(&mut *conn, a, e).await?;
                     }
-                    Self::append_audit_in(&mut *conn, audit).await?;
+                    let appended = Self::append_audit_in(&mut *conn, audit).await?;
                     Self::insert_decision_in(&mut *conn, decision).await?;
-                    Ok(stored)
+                    Ok((stored, appended))
                 }
             }
         };

@@ -16,6 +16,19 @@ json_headers = {
   ["Authorization"] = "Bearer " .. (os.getenv("GATEHOUSE_LOAD_TOKEN") or ""),
 }
 
+-- Milliseconds on the monotonic clock (wrk's Lua is LuaJIT: its FFI reaches clock_gettime).
+local ffi = require("ffi")
+ffi.cdef [[
+  typedef struct { long tv_sec; long tv_nsec; } gh_load_timespec;
+  int clock_gettime(int clock_id, gh_load_timespec *tp);
+]]
+local CLOCK_MONOTONIC = 1
+local timespec = ffi.new("gh_load_timespec")
+function now_ms()
+  ffi.C.clock_gettime(CLOCK_MONOTONIC, timespec)
+  return tonumber(timespec.tv_sec) * 1000 + tonumber(timespec.tv_nsec) / 1e6
+end
+
 -- Sums a global counter every thread keeps (0 when a script keeps none).
 function sum_threads(name)
   local total = 0

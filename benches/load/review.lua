@@ -36,17 +36,6 @@ end
 
 local rate = tonumber(os.getenv("GATEHOUSE_LOAD_RATE") or "")
 if rate and rate > 0 then
-  local ffi = require("ffi")
-  ffi.cdef [[
-    typedef struct { long tv_sec; long tv_nsec; } gh_load_timespec;
-    int clock_gettime(int clock_id, gh_load_timespec *tp);
-  ]]
-  local CLOCK_MONOTONIC = 1
-  local now = ffi.new("gh_load_timespec")
-  local function now_ms()
-    ffi.C.clock_gettime(CLOCK_MONOTONIC, now)
-    return tonumber(now.tv_sec) * 1000 + tonumber(now.tv_nsec) / 1e6
-  end
   local interval_ms = 1000 * nthreads / rate
   local next_slot = nil
 

@@ -140,9 +140,9 @@ record_row() {
   errors=$(($(field "$result" status_errors) + $(field "$result" socket_errors) + $(field "$result" unexpected)))
   awk -v t="$target" -v d="$database" -v m="$m" -v p="$phase" -v n="$requests" -v s="$seconds" \
     -v p50="$(field "$result" p50_ms)" -v p90="$(field "$result" p90_ms)" -v p99="$(field "$result" p99_ms)" \
-    -v e="$errors" -v ticks=$((ticks_after - ticks_before)) -v hz="$clk_tck" -v load="$(load_average)" \
+    -v e="$errors" -v ticks=$((ticks_after - ticks_before)) -v hz="$clk_tck" -v la="$(load_average)" \
     'BEGIN { printf "| %s | %s | %s | %s | %d | %.0f | %.2f | %.2f | %.2f | %d | %.0f | %s |\n",
-             t, d, m, p, n, n / s, p50, p90, p99, e, (n > 0 ? ticks * 1e6 / hz / n : 0), load }' |
+             t, d, m, p, n, n / s, p50, p90, p99, e, (n > 0 ? ticks * 1e6 / hz / n : 0), la }' |
     tee -a "$results" >&2
 }
 
@@ -205,10 +205,10 @@ seed() { # database m
   rm -f "$work"/targets*
   ticks_before=$(cpu_ticks "$server_pid")
   started=$(date +%s.%N)
-  # wrk stops only at -d: give it a day and interrupt it once every thread wrote its marker.
+  # wrk stops only at -d: give it a day (24h) and interrupt it once every thread wrote its marker.
   env GATEHOUSE_LOAD_DIR="$here" GATEHOUSE_LOAD_THREADS="$threads" GATEHOUSE_LOAD_TOKEN="$token" \
     GATEHOUSE_LOAD_ARTIFACTS="$m" GATEHOUSE_LOAD_TARGETS="$work/targets" \
-    wrk -t"$threads" -c"$connections" -d1d --latency -s "$here/seed.lua" "$base/" >"$work/seed.out" &
+    wrk -t"$threads" -c"$connections" -d24h --latency -s "$here/seed.lua" "$base/" >"$work/seed.out" &
   wrk_pid=$!
   while [[ $(find "$work" -maxdepth 1 -name 'targets.*.done' | wc -l) -lt $threads ]]; do
     kill -0 "$wrk_pid" 2>/dev/null || die "wrk exited before seeding finished: $(cat "$work/seed.out")"
@@ -253,8 +253,9 @@ profile_reviews() { # database m: one more review-by-id run under perf; top 15 s
   {
     printf '\nperf: %s, M = %s, review by id (perf record -g -p <gateway>, %s s), top 15 by self %%\n\n```\n' \
       "$database" "$m" "$phase_seconds"
-    perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null |
-      grep -E '^ +[0-9.]+%' | head -n 15
+    # awk, not head: head closing the pipe early would fail the run under pipefail.
+    perf report -i "$work/perf.data" --no-children --sort symbol --stdio -g none 2>/dev/null |
+      awk '/^ +[0-9.]+%/ && shown < 15 { sub(/[ -]+$/, ""); print; shown++ }'
     printf '```\n'
   } | tee -a "$results" >&2
 }

@@ -1,16 +1,21 @@
 -- Registers GATEHOUSE_LOAD_ARTIFACTS artifacts through POST /v1/projects/team-a/artifacts, split
 -- across wrk's threads (thread t registers indexes t, t+T, t+2T, ...), each with a unique digest.
--- Every 201 answer's id and digest go to "<GATEHOUSE_LOAD_TARGETS>.<thread>" for review.lua.
--- A thread whose share is registered and answered sends cheap GET /healthz fillers, writes
--- "<targets>.<thread>.done" and stops; run.sh interrupts wrk once every thread is done (wrk
--- itself only stops at -d).
+-- Every answer's id and digest go to "<GATEHOUSE_LOAD_TARGETS>.<thread>" for review.lua.
+--
+-- wrk may build a request and never send it (a first write that would block is rebuilt), so a
+-- thread tracks what is still unanswered, not what it sent: once its share is handed out, a
+-- registration unanswered for 0.5 s is sent again (registration by digest is idempotent: the same
+-- artifact, 200), else a cheap GET /healthz filler goes out. When every index is answered the
+-- thread writes "<targets>.<thread>.done" and stops (so does one that got an error); run.sh interrupts wrk once every thread is
+-- done (wrk itself only stops at -d).
 
 dofile(os.getenv("GATEHOUSE_LOAD_DIR") .. "/common.lua")
 
 local quota = tonumber(os.getenv("GATEHOUSE_LOAD_ARTIFACTS"))
 local out_path = os.getenv("GATEHOUSE_LOAD_TARGETS")
-local next_index, sent, answered, finished = 0, 0, 0, false
-local out
+local RESEND_AFTER_MS = 500
+local next_index, finished, out
+local unanswered, unanswered_count = {}, 0 -- index -> when its request was last built
 unexpected = 0
 
 function init(args)
@@ -18,43 +23,70 @@ function init(args)
   out = assert(io.open(out_path .. "." .. tid, "w"))
 end
 
-local function finish()
-  finished = true
-  out:close()
-  local marker = assert(io.open(out_path .. "." .. tid .. ".done", "w"))
-  marker:close()
-  wrk.thread:stop()
+local function digest_of(index)
+  return string.format("sha256:%016x%048d", index, 0)
+end
+
+local function registration(index)
+  unanswered[index] = now_ms()
+  local body = '{"app":"trainer","artifact_kind":"oci","digest":"' .. digest_of(index)
+    .. '","tag":"v1","source":{"source_type":"oci_registry","uri":"registry.local/gpuaas/apps/trainer"}}'
+  return wrk.format("POST", "/v1/projects/team-a/artifacts", json_headers, body)
 end
 
 function request()
   if next_index < quota then
-    local digest = string.format("sha256:%016x%048d", next_index, 0)
+    local index = next_index
     next_index = next_index + nthreads
-    sent = sent + 1
-    local body = '{"app":"trainer","artifact_kind":"oci","digest":"' .. digest
-      .. '","tag":"v1","source":{"source_type":"oci_registry","uri":"registry.local/gpuaas/apps/trainer"}}'
-    return wrk.format("POST", "/v1/projects/team-a/artifacts", json_headers, body)
+    unanswered_count = unanswered_count + 1
+    return registration(index)
+  end
+  local now = now_ms()
+  for index, built_at in pairs(unanswered) do
+    if now - built_at > RESEND_AFTER_MS then
+      return registration(index)
+    end
   end
   return wrk.format("GET", "/healthz")
 end
 
-function response(status, headers, body)
-  if finished then
-    return
+-- Once its share is handed out a thread idles its connections (20 ms between fillers), so the
+-- fillers neither load the gateway nor crowd the registrations out of wrk's latency figures.
+function delay()
+  if next_index < quota then
+    return 0
   end
-  local is_filler = status == 200 and body:find('"status":"ok"', 1, true)
-  if not is_filler then
-    answered = answered + 1
+  return 20
+end
+
+local function finish()
+  finished = true
+  out:close()
+  assert(io.open(out_path .. "." .. tid .. ".done", "w")):close()
+  wrk.thread:stop()
+end
+
+function response(status, headers, body)
+  if finished or (status == 200 and body:find('"status":"ok"', 1, true)) then
+    -- a filler's answer: nothing to record
+  elseif status == 201 or status == 200 then
     local id = body:match('^{"id":"([0-9a-f-]+)"')
     local digest = body:match('"digest":"(sha256:[0-9a-f]+)"')
-    if status == 201 and id and digest then
+    local index = digest and tonumber(digest:sub(8, 23), 16)
+    if id and index and unanswered[index] then
+      unanswered[index] = nil
+      unanswered_count = unanswered_count - 1
       out:write(id, " ", digest, "\n")
-    else
+    elseif not (id and index) then
       unexpected = unexpected + 1
       first_unexpected = first_unexpected or (status .. " " .. body:sub(1, 300))
     end
+  else
+    unexpected = unexpected + 1
+    first_unexpected = first_unexpected or (status .. " " .. body:sub(1, 300))
   end
-  if next_index >= quota and answered >= sent then
+  -- A refused registration ends the thread: run.sh then reports the shortfall and the answer.
+  if not finished and (unexpected > 0 or (next_index >= quota and unanswered_count == 0)) then
     finish()
   end
 end

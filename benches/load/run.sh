@@ -20,6 +20,7 @@
 #   GATEHOUSE_LOAD_PERF          1: one more review-by-id run on SQLite under `perf record -g` [0]
 #   GATEHOUSE_LOAD_BINARY        an already built gatehouse binary (skips the build; lets a
 #                                before/after pair run from one script)
+#   GATEHOUSE_LOAD_SEED_TIMEOUT  seconds seeding may take before the run fails [3600]
 #   GATEHOUSE_LOAD_RESULTS       where the results table is written
 #                                [${TMPDIR:-/tmp}/gatehouse-load-<time>.md]
 set -euo pipefail
@@ -38,6 +39,7 @@ run_cedar_agent=${GATEHOUSE_LOAD_CEDAR_AGENT:-1}
 cedar_agent_root=${GATEHOUSE_LOAD_CEDAR_AGENT_ROOT:-$HOME/.cache/cedar-agent}
 run_perf=${GATEHOUSE_LOAD_PERF:-0}
 binary=${GATEHOUSE_LOAD_BINARY:-}
+seed_timeout=${GATEHOUSE_LOAD_SEED_TIMEOUT:-3600}
 results=${GATEHOUSE_LOAD_RESULTS:-${TMPDIR:-/tmp}/gatehouse-load-$(date -u +%Y%m%dT%H%M%SZ).md}
 
 # The test issuer of fixtures/keys: public, committed, for tests and benchmarks only.
@@ -91,6 +93,7 @@ as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 need_command() { # command, apt package
   command -v "$1" >/dev/null && return 0
   say "installing $2 (apt-get)"
+  as_root apt-get update -qq >&2
   as_root apt-get install -y "$2" >&2
 }
 
@@ -210,8 +213,13 @@ seed() { # database m
     GATEHOUSE_LOAD_ARTIFACTS="$m" GATEHOUSE_LOAD_TARGETS="$work/targets" \
     wrk -t"$threads" -c"$connections" -d24h --latency -s "$here/seed.lua" "$base/" >"$work/seed.out" &
   wrk_pid=$!
+  local deadline=$(($(date +%s) + seed_timeout))
   while [[ $(find "$work" -maxdepth 1 -name 'targets.*.done' | wc -l) -lt $threads ]]; do
     kill -0 "$wrk_pid" 2>/dev/null || die "wrk exited before seeding finished: $(cat "$work/seed.out")"
+    if [[ $(date +%s) -gt $deadline ]]; then
+      kill -INT "$wrk_pid" 2>/dev/null || true
+      die "seeding $m artifacts took more than $seed_timeout s (GATEHOUSE_LOAD_SEED_TIMEOUT)"
+    fi
     sleep 0.2
   done
   local wall

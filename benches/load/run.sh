@@ -1,0 +1,383 @@
+#!/usr/bin/env bash
+# The issue-12 load script: the real release binary under wrk, on SQLite and PostgreSQL, beside
+# its own /healthz ceiling and cedar-agent. Not part of CI. See BENCHMARKS.md ("Issue 12 — the
+# load script") for what each phase measures and how to read it.
+#
+#   benches/load/run.sh                                        # M = 200, both databases, ~5 min
+#   GATEHOUSE_LOAD_ARTIFACTS="200 200000" benches/load/run.sh  # flat with scale (opt-in, long)
+#
+# Environment (defaults in brackets):
+#   GATEHOUSE_LOAD_ARTIFACTS     artifacts seeded before the runs; a list runs each in turn [200]
+#   GATEHOUSE_LOAD_BACKENDS      "sqlite", "postgres" or both ["sqlite postgres"]
+#   GATEHOUSE_LOAD_SECONDS       seconds per wrk phase [10]
+#   GATEHOUSE_LOAD_CONNECTIONS   wrk connections [32]
+#   GATEHOUSE_LOAD_THREADS       wrk threads [2]
+#   GATEHOUSE_LOAD_RATE          requests/s of the paced review phase (0: skip it) [2000]
+#   GATEHOUSE_LOAD_PG_URL        PostgreSQL server (a fresh database is created on it and dropped)
+#                                [postgres://postgres@127.0.0.1:5432/postgres]
+#   GATEHOUSE_LOAD_CEDAR_AGENT   1: build (once, cargo install from crates.io) and run cedar-agent [1]
+#   GATEHOUSE_LOAD_CEDAR_AGENT_ROOT   where cargo installs it [$HOME/.cache/cedar-agent]
+#   GATEHOUSE_LOAD_PERF          1: one more review-by-id run on SQLite under `perf record -g` [0]
+#   GATEHOUSE_LOAD_BINARY        an already built gatehouse binary (skips the build; lets a
+#                                before/after pair run from one script)
+#   GATEHOUSE_LOAD_SEED_TIMEOUT  seconds seeding may take before the run fails [3600]
+#   GATEHOUSE_LOAD_RESULTS       where the results table is written
+#                                [${TMPDIR:-/tmp}/gatehouse-load-<time>.md]
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+
+artifact_counts=${GATEHOUSE_LOAD_ARTIFACTS:-200}
+backends=${GATEHOUSE_LOAD_BACKENDS:-sqlite postgres}
+phase_seconds=${GATEHOUSE_LOAD_SECONDS:-10}
+connections=${GATEHOUSE_LOAD_CONNECTIONS:-32}
+threads=${GATEHOUSE_LOAD_THREADS:-2}
+paced_rate=${GATEHOUSE_LOAD_RATE:-2000}
+pg_admin=${GATEHOUSE_LOAD_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+run_cedar_agent=${GATEHOUSE_LOAD_CEDAR_AGENT:-1}
+cedar_agent_root=${GATEHOUSE_LOAD_CEDAR_AGENT_ROOT:-$HOME/.cache/cedar-agent}
+run_perf=${GATEHOUSE_LOAD_PERF:-0}
+binary=${GATEHOUSE_LOAD_BINARY:-}
+seed_timeout=${GATEHOUSE_LOAD_SEED_TIMEOUT:-3600}
+results=${GATEHOUSE_LOAD_RESULTS:-${TMPDIR:-/tmp}/gatehouse-load-$(date -u +%Y%m%dT%H%M%SZ).md}
+
+# The test issuer of fixtures/keys: public, committed, for tests and benchmarks only.
+issuer="https://load.gatehouse.invalid"
+clk_tck=$(getconf CLK_TCK)
+
+work=$(mktemp -d -t gatehouse-load.XXXXXX)
+server_pid=""
+agent_pid=""
+pg_database=""
+
+say() { printf '\n== %s\n' "$*" >&2; }
+die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
+
+stop_process() { # pid: TERM, then wait for it (a gateway finishes in-flight requests first)
+  local pid=$1
+  [[ -n $pid ]] || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+drop_pg_database() {
+  [[ -n $pg_database ]] || return 0
+  psql "$pg_admin" -qAtc "drop database if exists $pg_database with (force)" >/dev/null
+  pg_database=""
+}
+
+cleanup() {
+  local rc=$?
+  stop_process "$server_pid"
+  stop_process "$agent_pid"
+  drop_pg_database || true
+  if [[ $rc -ne 0 && -f $work/server.log ]]; then
+    echo "--- last lines of the gateway log:" >&2
+    tail -n 20 "$work/server.log" >&2 || true
+  fi
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- tools and binaries -------------------------------------------------------------------------
+
+as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+need_command() { # command, apt package
+  command -v "$1" >/dev/null && return 0
+  say "installing $2 (apt-get)"
+  as_root apt-get update -qq >&2
+  as_root apt-get install -y "$2" >&2
+}
+
+need_command wrk wrk
+need_command psql postgresql-client
+need_command curl curl
+
+if [[ -z $binary ]]; then
+  say "building the release binary"
+  (cd "$repo" && cargo build --release --bin gatehouse >&2)
+  binary=${CARGO_TARGET_DIR:-$repo/target}/release/gatehouse
+fi
+[[ -x $binary ]] || die "no gatehouse binary at $binary"
+
+cedar_agent=$cedar_agent_root/bin/cedar-agent
+if [[ $run_cedar_agent == 1 && ! -x $cedar_agent ]]; then
+  say "installing cedar-agent from crates.io into $cedar_agent_root (once)"
+  # Its own target dir: its dependency tree has nothing to share with ours.
+  CARGO_TARGET_DIR=$cedar_agent_root/target cargo install --locked cedar-agent --root "$cedar_agent_root" >&2 ||
+    CARGO_TARGET_DIR=$cedar_agent_root/target cargo install cedar-agent --root "$cedar_agent_root" >&2 ||
+    die "cargo install cedar-agent failed (GATEHOUSE_LOAD_CEDAR_AGENT=0 skips it)"
+fi
+
+# --- measuring ----------------------------------------------------------------------------------
+
+cpu_ticks() { # pid -> utime + stime in clock ticks (fields 14 and 15 of /proc/PID/stat)
+  sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+load_average() { cut -d' ' -f1 /proc/loadavg; }
+
+printf '| target | database | M | phase | requests | req/s | p50 ms | p90 ms | p99 ms | errors | CPU µs/req | load avg |\n' >"$results"
+printf '|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n' >>"$results"
+
+field() { # RESULT line, key -> value
+  sed -n "s/.*[[:space:]]$2=\([^[:space:]]*\).*/\1/p" <<<"$1"
+}
+
+# Appends one row to the results: target, database, M, phase, pid, ticks before, RESULT line,
+# and optionally the wall time to divide by instead of wrk's duration (the seeding phase).
+record_row() {
+  local target=$1 database=$2 m=$3 phase=$4 pid=$5 ticks_before=$6 result=$7 wall=${8:-}
+  local ticks_after requests seconds errors
+  ticks_after=$(cpu_ticks "$pid")
+  requests=$(field "$result" requests)
+  seconds=${wall:-$(field "$result" seconds)}
+  errors=$(($(field "$result" status_errors) + $(field "$result" socket_errors) + $(field "$result" unexpected)))
+  awk -v t="$target" -v d="$database" -v m="$m" -v p="$phase" -v n="$requests" -v s="$seconds" \
+    -v p50="$(field "$result" p50_ms)" -v p90="$(field "$result" p90_ms)" -v p99="$(field "$result" p99_ms)" \
+    -v e="$errors" -v ticks=$((ticks_after - ticks_before)) -v hz="$clk_tck" -v la="$(load_average)" \
+    'BEGIN { printf "| %s | %s | %s | %s | %d | %.0f | %.2f | %.2f | %.2f | %d | %.0f | %s |\n",
+             t, d, m, p, n, n / s, p50, p90, p99, e, (n > 0 ? ticks * 1e6 / hz / n : 0), la }' |
+    tee -a "$results" >&2
+}
+
+# Runs wrk for phase_seconds against base+path with a script; prints its RESULT line.
+run_wrk() { # base path script [ENV=VALUE...]
+  local base=$1 path=$2 script=$3
+  shift 3
+  local out
+  out=$(env GATEHOUSE_LOAD_DIR="$here" GATEHOUSE_LOAD_THREADS="$threads" "$@" \
+    wrk -t"$threads" -c"$connections" -d"${phase_seconds}s" --latency -s "$here/$script" "$base$path")
+  printf '%s\n' "$out" >&2
+  grep '^RESULT ' <<<"$out" || die "wrk printed no RESULT line"
+}
+
+# --- the gateway --------------------------------------------------------------------------------
+
+start_gateway() { # database_url -> sets server_pid, base, token
+  local database_url=$1
+  cat >"$work/gatehouse.toml" <<EOF
+listen = "127.0.0.1:0"
+database_url = "$database_url"
+policy_dir = "$repo/policies"
+schema_file = "$repo/schemas/gatehouse.cedarschema"
+
+[trust]
+verify_on_register = false   # no background verification: the phases measure the request path
+
+[[auth.issuers]]
+issuer = "$issuer"
+audience = "gatehouse"
+algorithms = ["ES256"]
+public_key_file = "$repo/fixtures/keys/issuer-es256.pub.pem"
+dev_private_key_file = "$repo/fixtures/keys/issuer-es256.key"
+EOF
+  RUST_LOG=${RUST_LOG:-info,sqlx=warn} "$binary" --config "$work/gatehouse.toml" serve 2>"$work/server.log" &
+  server_pid=$!
+  local address=""
+  for _ in $(seq 600); do
+    kill -0 "$server_pid" 2>/dev/null || die "the gateway exited during start-up"
+    address=$(sed -n 's/.*gatehouse listening.*address=\([0-9.:]*\).*/\1/p' "$work/server.log" | head -n1)
+    [[ -n $address ]] && break
+    sleep 0.1
+  done
+  [[ -n $address ]] || die "the gateway did not start within 60 s"
+  base="http://$address"
+  token=$("$binary" --config "$work/gatehouse.toml" token mint --issuer "$issuer" --sub olivia \
+    --project team-a=operator --ttl 86400)
+  curl -fsS "$base/healthz" >/dev/null || die "GET /healthz failed"
+}
+
+stop_gateway() {
+  stop_process "$server_pid"
+  server_pid=""
+}
+
+# Registers m artifacts through the API with seed.lua; writes $work/targets ("<id> <digest>").
+seed() { # database m
+  local database=$1 m=$2 ticks_before started wrk_pid result
+  say "$database: registering $m artifacts through the API"
+  rm -f "$work"/targets*
+  ticks_before=$(cpu_ticks "$server_pid")
+  started=$(date +%s.%N)
+  # wrk stops only at -d: give it a day (24h) and interrupt it once every thread wrote its marker.
+  env GATEHOUSE_LOAD_DIR="$here" GATEHOUSE_LOAD_THREADS="$threads" GATEHOUSE_LOAD_TOKEN="$token" \
+    GATEHOUSE_LOAD_ARTIFACTS="$m" GATEHOUSE_LOAD_TARGETS="$work/targets" \
+    wrk -t"$threads" -c"$connections" -d24h --latency -s "$here/seed.lua" "$base/" >"$work/seed.out" &
+  wrk_pid=$!
+  local deadline=$(($(date +%s) + seed_timeout))
+  while [[ $(find "$work" -maxdepth 1 -name 'targets.*.done' | wc -l) -lt $threads ]]; do
+    kill -0 "$wrk_pid" 2>/dev/null || die "wrk exited before seeding finished: $(cat "$work/seed.out")"
+    if [[ $(date +%s) -gt $deadline ]]; then
+      kill -INT "$wrk_pid" 2>/dev/null || true
+      die "seeding $m artifacts took more than $seed_timeout s (GATEHOUSE_LOAD_SEED_TIMEOUT)"
+    fi
+    sleep 0.2
+  done
+  local wall
+  wall=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')
+  kill -INT "$wrk_pid"
+  wait "$wrk_pid" || true
+  cat "$work/seed.out" >&2
+  result=$(grep '^RESULT ' "$work/seed.out") || die "wrk printed no RESULT line while seeding"
+  for t in $(seq 0 $((threads - 1))); do cat "$work/targets.$t"; done >"$work/targets"
+  local registered
+  registered=$(wc -l <"$work/targets")
+  [[ $registered -eq $m && $(field "$result" unexpected) -eq 0 ]] ||
+    die "seeding registered $registered of $m artifacts ($(grep -m1 '^first unexpected' "$work/seed.out" || true))"
+  # The RESULT line counts the /healthz fillers too: the row reports the registrations.
+  result=$(sed "s/requests=[0-9]*/requests=$m/" <<<"$result")
+  record_row gateway "$database" "$m" "register (seeding, ${wall} s)" "$server_pid" "$ticks_before" "$result" "$wall"
+}
+
+# One wrk phase against the gateway, recorded as a row.
+gateway_phase() { # database m phase path script [ENV=VALUE...]
+  local database=$1 m=$2 phase=$3 path=$4 script=$5
+  shift 5
+  say "$database, M = $m: $phase"
+  local ticks_before result
+  ticks_before=$(cpu_ticks "$server_pid")
+  result=$(run_wrk "$base" "$path" "$script" GATEHOUSE_LOAD_TOKEN="$token" GATEHOUSE_LOAD_TARGETS="$work/targets" "$@")
+  record_row gateway "$database" "$m" "$phase" "$server_pid" "$ticks_before" "$result"
+}
+
+profile_reviews() { # database m: one more review-by-id run under perf; top 15 symbols by self %
+  local database=$1 m=$2
+  say "$database, M = $m: review by id under perf record -g"
+  need_command perf linux-perf
+  perf record -g -o "$work/perf.data" -p "$server_pid" -- sleep "$phase_seconds" 2>"$work/perf.log" &
+  local perf_pid=$!
+  run_wrk "$base" /v1/admission/review review.lua GATEHOUSE_LOAD_TOKEN="$token" \
+    GATEHOUSE_LOAD_TARGETS="$work/targets" >/dev/null
+  wait "$perf_pid"
+  {
+    printf '\nperf: %s, M = %s, review by id (perf record -g -p <gateway>, %s s), top 15 by self %%\n\n```\n' \
+      "$database" "$m" "$phase_seconds"
+    # awk, not head: head closing the pipe early would fail the run under pipefail.
+    perf report -i "$work/perf.data" --no-children --sort symbol --stdio -g none 2>/dev/null |
+      awk '/^ +[0-9.]+%/ && shown < 15 { sub(/[ -]+$/, ""); print; shown++ }'
+    printf '```\n'
+  } | tee -a "$results" >&2
+}
+
+run_backend() { # database m
+  local database=$1 m=$2 url
+  case $database in
+    sqlite) url="sqlite://$work/gatehouse.db" ;;
+    postgres)
+      pg_database="gh_load_$(date +%s)_$$"
+      psql "$pg_admin" -qAtc "create database $pg_database" >/dev/null
+      url="${pg_admin%/*}/$pg_database"
+      ;;
+    *) die "unknown database \`$database\` in GATEHOUSE_LOAD_BACKENDS" ;;
+  esac
+  rm -f "$work"/gatehouse.db*
+  say "$database, M = $m: starting the gateway"
+  start_gateway "$url"
+  seed "$database" "$m"
+  gateway_phase "$database" "$m" "review by id" /v1/admission/review review.lua GATEHOUSE_LOAD_REVIEW_BY=id
+  gateway_phase "$database" "$m" "review by digest" /v1/admission/review review.lua GATEHOUSE_LOAD_REVIEW_BY=digest
+  gateway_phase "$database" "$m" "GET /healthz" /healthz healthz.lua
+  if [[ $paced_rate -gt 0 ]]; then
+    gateway_phase "$database" "$m" "review by id, paced at $paced_rate/s" /v1/admission/review review.lua \
+      GATEHOUSE_LOAD_REVIEW_BY=id GATEHOUSE_LOAD_RATE="$paced_rate"
+  fi
+  gateway_phase "$database" "$m" "register + verify + promote" /v1/projects/team-a/artifacts mutate.lua
+  if [[ $run_perf == 1 && $database == sqlite ]]; then
+    profile_reviews "$database" "$m"
+  fi
+  stop_gateway
+  [[ $database == postgres ]] && drop_pg_database
+  return 0
+}
+
+# --- cedar-agent --------------------------------------------------------------------------------
+
+# 2,000 entities: olivia, her role, two projects and 1,996 artifacts of team-a (every other one
+# verified), and the policy the shipped set applies to deploy: a team-a operator may deploy a
+# team-a artifact, and nothing unverified reaches prod.
+agent_artifacts=1996
+
+write_agent_inputs() {
+  awk -v n="$agent_artifacts" 'BEGIN {
+    printf "[{\"uid\":{\"type\":\"User\",\"id\":\"olivia\"},\"attrs\":{},\"parents\":[{\"type\":\"Role\",\"id\":\"team-a-operator\"}]}"
+    printf ",{\"uid\":{\"type\":\"Role\",\"id\":\"team-a-operator\"},\"attrs\":{},\"parents\":[]}"
+    printf ",{\"uid\":{\"type\":\"Project\",\"id\":\"team-a\"},\"attrs\":{},\"parents\":[]}"
+    printf ",{\"uid\":{\"type\":\"Project\",\"id\":\"team-b\"},\"attrs\":{},\"parents\":[]}"
+    for (i = 0; i < n; i++)
+      printf ",{\"uid\":{\"type\":\"Artifact\",\"id\":\"a%d\"},\"attrs\":{\"verified\":%s},\"parents\":[{\"type\":\"Project\",\"id\":\"team-a\"}]}", i, (i % 2 ? "true" : "false")
+    print "]"
+  }' >"$work/agent-data.json"
+  cat >"$work/agent-policies.json" <<'EOF'
+[
+  {"id": "role-operator-deploy", "content": "permit (principal in Role::\"team-a-operator\", action == Action::\"deploy\", resource in Project::\"team-a\");"},
+  {"id": "prod-needs-verified", "content": "forbid (principal, action == Action::\"deploy\", resource) when { context.channel == \"prod\" && !resource.verified };"}
+]
+EOF
+}
+
+run_cedar_agent_phase() {
+  say "cedar-agent: $agent_artifacts artifacts (2,000 entities)"
+  write_agent_inputs
+  local port
+  port=$(awk 'BEGIN { srand(); print 20000 + int(rand() * 20000) }')
+  "$cedar_agent" --addr 127.0.0.1 --port "$port" --log-level error \
+    --data "$work/agent-data.json" --policies "$work/agent-policies.json" >"$work/agent.log" 2>&1 &
+  agent_pid=$!
+  local agent_base="http://127.0.0.1:$port"
+  for _ in $(seq 100); do
+    curl -fsS "$agent_base/v1/policies" >/dev/null 2>&1 && break
+    kill -0 "$agent_pid" 2>/dev/null || die "cedar-agent exited: $(cat "$work/agent.log")"
+    sleep 0.1
+  done
+  local count answer
+  count=$(curl -fsS "$agent_base/v1/data" | grep -o '"uid"' | wc -l)
+  [[ $count -eq 2000 ]] || die "cedar-agent holds $count entities, expected 2000"
+  answer=$(curl -fsS -H 'Content-Type: application/json' "$agent_base/v1/is_authorized" \
+    -d '{"principal":"User::\"olivia\"","action":"Action::\"deploy\"","resource":"Artifact::\"a0\"","context":{"channel":"prod"}}')
+  grep -q '"Deny"' <<<"$answer" || die "cedar-agent should deny prod for an unverified artifact: $answer"
+  answer=$(curl -fsS -H 'Content-Type: application/json' "$agent_base/v1/is_authorized" \
+    -d '{"principal":"User::\"olivia\"","action":"Action::\"deploy\"","resource":"Artifact::\"a0\"","context":{"channel":"dev"}}')
+  grep -q '"Allow"' <<<"$answer" || die "cedar-agent should allow dev: $answer"
+  local ticks_before result
+  ticks_before=$(cpu_ticks "$agent_pid")
+  result=$(run_wrk "$agent_base" /v1/is_authorized cedar_agent.lua GATEHOUSE_LOAD_AGENT_ARTIFACTS="$agent_artifacts")
+  record_row cedar-agent "in memory" 2000 "is_authorized" "$agent_pid" "$ticks_before" "$result"
+  stop_process "$agent_pid"
+  agent_pid=""
+}
+
+# --- the run ------------------------------------------------------------------------------------
+
+say "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs; results in $results"
+if [[ $run_cedar_agent == 1 ]]; then
+  run_cedar_agent_phase
+fi
+for m in $artifact_counts; do
+  for database in $backends; do
+    run_backend "$database" "$m"
+  done
+done
+
+# Flat with scale: review-by-id throughput at the largest M over the smallest, per database.
+set -- $artifact_counts
+if [[ $# -gt 1 ]]; then
+  awk -F'|' -v small="$1" -v large="${!#}" '
+    $5 ~ /^ review by id $/ { gsub(/ /, "", $3); gsub(/ /, "", $4); rate[$3 "/" $4] = $7 + 0 }
+    END {
+      for (k in rate) { split(k, part, "/"); dbs[part[1]] = 1 }
+      for (d in dbs) if (rate[d "/" small] > 0)
+        printf "\nflat with scale, %s: review by id at M = %s is %.2fx of M = %s\n", d, large, rate[d "/" large] / rate[d "/" small], small
+    }' "$results" | tee -a "$results" >&2
+fi
+
+printf '\nload average at end: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$results"
+cat "$results"

@@ -5,6 +5,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgConnection, PgPool};
 
 use super::StoreError;
+use crate::audit::DecisionRecord;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -41,11 +42,13 @@ impl PostgresStore {
         &self.pool
     }
 
-    /// Rows per decision-log insert statement: one. Multi-row inserts halved the loadgen's
-    /// review throughput here (about 450 against 1,000 decisions/s, BENCHMARKS.md "Issue 12
-    /// steps") although a lone batch inserts faster; until that is understood, one statement
-    /// per row inside the batch's transaction.
-    const DECISION_ROWS_PER_INSERT: usize = 1;
+    /// Inserts a batch of decisions with one `unnest` statement (see `pg_decisions`).
+    pub(super) async fn insert_decisions_in(
+        conn: &mut PgConnection,
+        decisions: &[DecisionRecord],
+    ) -> Result<(), StoreError> {
+        super::pg_decisions::insert_decisions(conn, decisions).await
+    }
 
     /// Takes the transaction-scoped chain lock, so two instances never read the same last
     /// record and fork the chain; it is released at commit or rollback.

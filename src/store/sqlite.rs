@@ -14,6 +14,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::StoreError;
+use crate::audit::DecisionRecord;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -105,8 +106,13 @@ impl SqliteStore {
         &self.reads
     }
 
-    /// Rows per decision-log insert statement (see `sql::SQLITE_DECISION_ROWS_PER_INSERT`).
-    const DECISION_ROWS_PER_INSERT: usize = super::sql::SQLITE_DECISION_ROWS_PER_INSERT;
+    /// Inserts a batch of decisions with multi-row `values` statements.
+    pub(super) async fn insert_decisions_in(
+        conn: &mut SqliteConnection,
+        decisions: &[DecisionRecord],
+    ) -> Result<(), StoreError> {
+        Self::insert_decision_values_in(conn, decisions).await
+    }
 
     /// Nothing to take: the single connection already serializes chain appenders.
     async fn lock_audit_chain(_conn: &mut SqliteConnection) -> Result<(), StoreError> {

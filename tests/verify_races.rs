@@ -245,13 +245,27 @@ async fn jobs(url: &str) -> Vec<(String, String, i32)> {
     }
 }
 
-/// Waits until no job is pending; answers them all.
+/// Audit records committed but not yet given their place in the chain (PostgreSQL seals them
+/// right after the commit that finished the job; SQLite seals inside it).
+async fn unsealed_audit_records(url: &str) -> i64 {
+    if url.starts_with("sqlite:") {
+        return 0;
+    }
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    let (n,): (i64,) = sqlx::query_as("select count(*) from audit_records where seq is null")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    n
+}
+
+/// Waits until no job is pending and every audit record they wrote is sealed; answers the jobs.
 async fn jobs_settled(url: &str) -> Vec<(String, String, i32)> {
     eventually("every verification job to finish", async || {
         let all = jobs(url).await;
-        all.iter()
-            .all(|(_, status, _)| status != "pending")
-            .then_some(all)
+        let finished = all.iter().all(|(_, status, _)| status != "pending");
+        (finished && unsealed_audit_records(url).await == 0).then_some(all)
     })
     .await
 }

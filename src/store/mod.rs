@@ -22,6 +22,7 @@ mod catalog;
 mod events;
 mod intents;
 mod listing;
+mod pg_decisions;
 mod policy_changes;
 mod postgres;
 mod registry_rows;

@@ -8,7 +8,7 @@ use sqlx::{PgConnection, PgPool};
 
 use super::StoreError;
 use super::sealer::{AuditSealer, SealerCell, seal_backlog};
-use crate::audit::{AuditRecord, UnsealedAudit};
+use crate::audit::{AuditRecord, DecisionRecord, UnsealedAudit};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -60,11 +60,13 @@ impl PostgresStore {
         &self.pool
     }
 
-    /// Rows per decision-log insert statement: one. Multi-row inserts halved the loadgen's
-    /// review throughput here (about 450 against 1,000 decisions/s, BENCHMARKS.md "Issue 12
-    /// steps") although a lone batch inserts faster; until that is understood, one statement
-    /// per row inside the batch's transaction.
-    const DECISION_ROWS_PER_INSERT: usize = 1;
+    /// Inserts a batch of decisions with one `unnest` statement (see `pg_decisions`).
+    pub(super) async fn insert_decisions_in(
+        conn: &mut PgConnection,
+        decisions: &[DecisionRecord],
+    ) -> Result<(), StoreError> {
+        super::pg_decisions::insert_decisions(conn, decisions).await
+    }
 
     /// Audit records are written unsealed and chained by the sealer after commit, so mutations
     /// do not hold the chain lock across their commits.

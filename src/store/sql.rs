@@ -155,6 +155,16 @@ pub(super) const INSERT_DECISIONS_HEAD: &str = concat!("insert into decisions ("
 /// below its bound-variable limit (32,766; 999 before 3.32).
 pub(super) const SQLITE_DECISION_ROWS_PER_INSERT: usize = 128;
 
+/// PostgreSQL's batch insert: one array per column, unnested in step (`unnest` with several
+/// arrays zips them), so the statement text and its plan are the same for every batch size.
+pub(super) const PG_INSERT_DECISIONS_UNNEST: &str = concat!(
+    "insert into decisions (",
+    decision_cols!(),
+    ") select * from unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], \
+     $6::text[], $7::text[], $8::uuid[], $9::text[], $10::text[], $11::jsonb[], $12::jsonb[], \
+     $13::jsonb[], $14::text[], $15::jsonb[], $16::jsonb[])"
+);
+
 /// Base of the filtered decision listing.
 pub(super) const LIST_DECISIONS: &str = concat!("select ", decision_cols!(), " from decisions where 1 = 1");
 

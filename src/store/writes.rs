@@ -140,23 +140,19 @@ macro_rules! write_impl {
                     Ok(())
                 }
 
-                /// Inserts `decisions` with multi-row statements (up to the backend's
-                /// `DECISION_ROWS_PER_INSERT` rows each), in order. Chunks are powers of
+                /// Inserts `decisions` with multi-row statements (up to
+                /// `SQLITE_DECISION_ROWS_PER_INSERT` rows each), in order. Chunks are powers of
                 /// two (128, 64, .., 1 rows), so a connection prepares at most eight statement
-                /// texts whatever the batch sizes, instead of one per size.
-                pub(super) async fn insert_decisions_in(
+                /// texts whatever the batch sizes, instead of one per size. SQLite's batch
+                /// path; PostgreSQL unnests arrays instead (`pg_decisions`).
+                #[allow(dead_code, reason = "generated for both backends, used by SQLite")]
+                pub(super) async fn insert_decision_values_in(
                     conn: &mut Conn,
                     decisions: &[DecisionRecord],
                 ) -> Result<(), StoreError> {
-                    if Self::DECISION_ROWS_PER_INSERT <= 1 {
-                        for d in decisions {
-                            Self::insert_decision_in(&mut *conn, d).await?;
-                        }
-                        return Ok(());
-                    }
                     let mut rest = decisions;
                     while !rest.is_empty() {
-                        let rows = rest.len().min(Self::DECISION_ROWS_PER_INSERT);
+                        let rows = rest.len().min(sql::SQLITE_DECISION_ROWS_PER_INSERT);
                         let rows = 1_usize << rows.ilog2();
                         let (chunk, tail) = rest.split_at(rows);
                         let mut insert = sqlx::QueryBuilder::<$db>::new(sql::INSERT_DECISIONS_HEAD);

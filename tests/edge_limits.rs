@@ -411,6 +411,47 @@ async fn only_canonical_ids_name_a_resource() {
         .await
         .unwrap();
     expect_problem(response, 404).await;
+    // Ids in bodies and queries: only the canonical spelling, else 422 naming the field.
+    let response = app
+        .http
+        .post(format!("{}/v1/admission/review", app.base))
+        .bearer_auth(operator())
+        .json(&json!({ "project": "team-a", "artifact_id": id.to_uppercase(), "action": "deploy" }))
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(response, 422).await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("artifact_id"),
+        "{problem}"
+    );
+    let response = app
+        .http
+        .get(format!("{}/v1/decisions?artifact_id={}", app.base, uuid.simple()))
+        .bearer_auth(operator())
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(response, 422).await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("artifact_id"),
+        "{problem}"
+    );
+    // A control character escaped into a path segment is refused like any text field.
+    for path in ["/v1/artifacts/%00", "/v1/projects/team-a%01/artifacts"] {
+        let response = app
+            .http
+            .get(format!("{}{path}", app.base))
+            .bearer_auth(operator())
+            .send()
+            .await
+            .unwrap();
+        let problem = expect_problem(response, 422).await;
+        assert!(
+            problem["detail"].as_str().unwrap().contains("`path`"),
+            "{path}: {problem}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use super::{Admission, AdmissionError, RequestMeta};
 use crate::artifact_store::{ObjectGrant, redact_uri, uri_has_credentials};
 use crate::domain::{
     AccessGrant, Artifact, ArtifactId, ArtifactKind, Channel, Digest, IntentKind, IssuedToken,
-    LifecycleState, Principal, PullIntent, RepositoryPath, SourceType, TrustState,
+    LifecycleState, Principal, PullIntent, RepositoryPath, SourceType, TrustState, parse_canonical_uuid,
 };
 use crate::policy::{Action, RequestContext, Resource};
 
@@ -226,7 +226,7 @@ impl Admission {
         meta: &RequestMeta,
     ) -> Result<PullAnswer, AdmissionError> {
         let not_found = || AdmissionError::NotFound(format!("no pull intent with id `{id}`"));
-        let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
+        let uuid = parse_canonical_uuid(id).ok_or_else(not_found)?;
         let intent = self.store.get_pull_intent(uuid).await?.ok_or_else(not_found)?;
         let artifact = self
             .store

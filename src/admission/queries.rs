@@ -2,13 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::{AuditRecord, DecisionRecord};
 use crate::domain::{
     Artifact, ArtifactId, Evidence, IssuedToken, Principal, ProjectSlug, Promotion, PublishIntent,
-    RegistryEvent, UnregisteredPush,
+    RegistryEvent, UnregisteredPush, parse_canonical_uuid,
 };
 use crate::policy::{Action, Resource};
 use crate::store::{ArtifactFilter, LogFilter, Page, PageRequest};
@@ -167,7 +166,7 @@ impl Admission {
     /// Loads an artifact by its path id; an unparseable id is as unknown as a missing one.
     pub(super) async fn load_artifact(&self, id: &str) -> Result<Artifact, AdmissionError> {
         let not_found = || AdmissionError::NotFound(format!("no artifact with id `{id}`"));
-        let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
+        let uuid = parse_canonical_uuid(id).ok_or_else(not_found)?;
         self.store
             .get_artifact(ArtifactId(uuid))
             .await?
@@ -311,9 +310,9 @@ impl Admission {
             .artifact_id
             .as_deref()
             .map(|raw| {
-                Uuid::parse_str(raw)
+                parse_canonical_uuid(raw)
                     .map(ArtifactId)
-                    .map_err(|_| AdmissionError::invalid("artifact_id", "is not a UUID"))
+                    .ok_or_else(|| AdmissionError::invalid("artifact_id", "is not a canonical UUID"))
             })
             .transpose()?;
         if let Some(effect) = query.decision.as_deref()

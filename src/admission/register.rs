@@ -10,7 +10,7 @@ use crate::catalog::Family;
 use crate::domain::{
     AppSlug, Artifact, ArtifactId, ArtifactKind, ArtifactType, Digest, LifecycleState, Principal,
     ProjectSlug, RepositoryRoots, Scope, Source, SourceType, TenantSlug, TrustState, Visibility,
-    VisibilityError, check_source, is_single_line,
+    VisibilityError, check_source, is_single_line, parse_canonical_uuid,
 };
 use crate::policy::{Action, RequestContext, Resource};
 use crate::store::{Registered, RegistrationLinks};
@@ -111,8 +111,8 @@ impl RegisterInput {
             .publish_intent_id
             .as_deref()
             .map(|raw| {
-                Uuid::parse_str(raw)
-                    .map_err(|_| AdmissionError::invalid("publish_intent_id", "is not a UUID"))
+                parse_canonical_uuid(raw)
+                    .ok_or_else(|| AdmissionError::invalid("publish_intent_id", "is not a canonical UUID"))
             })
             .transpose()?;
         let app: AppSlug = self.app.parse().map_err(|e| AdmissionError::invalid("app", e))?;

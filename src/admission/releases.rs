@@ -5,13 +5,12 @@
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::Value;
-use uuid::Uuid;
 
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::NewAuditRecord;
 use crate::domain::{
     Artifact, ArtifactId, ArtifactKind, Digest, LifecycleState, Principal, Release, ReleaseArtifact,
-    ReleaseSummary, Scope, TrustState, check_name, check_platform_label, check_version,
+    ReleaseSummary, Scope, TrustState, check_name, check_platform_label, check_version, parse_canonical_uuid,
 };
 use crate::policy::{Action, RequestContext, Resource};
 use crate::registry::RegistryClientError;
@@ -182,7 +181,8 @@ impl Admission {
     /// A release may name only registered platform artifacts that are verified and current.
     async fn release_candidate(&self, i: usize, raw_id: &str) -> Result<Artifact, AdmissionError> {
         let key = field(i, "artifact_id");
-        let id = Uuid::parse_str(raw_id).map_err(|_| AdmissionError::invalid(&key, "is not a UUID"))?;
+        let id = parse_canonical_uuid(raw_id)
+            .ok_or_else(|| AdmissionError::invalid(&key, "is not a canonical UUID"))?;
         let artifact = self
             .store
             .get_artifact(ArtifactId(id))

@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Admission, AdmissionError, RequestMeta};
-use crate::domain::{Artifact, Channel, Digest, LifecycleMove, Principal, ProjectSlug, is_single_line};
+use crate::domain::{
+    Artifact, Channel, Digest, LifecycleMove, Principal, ProjectSlug, is_single_line, parse_canonical_uuid,
+};
 use crate::policy::{Action, RequestContext, Resource};
 
 /// Body of `POST /v1/admission/review`.
@@ -95,7 +97,17 @@ impl Admission {
             return Err(AdmissionError::invalid("channel", "is not a configured channel"));
         }
         let artifact = match (input.artifact_id.as_deref(), input.digest.as_deref()) {
-            (Some(id), None) => self.load_artifact(id).await.ok().filter(|a| a.project == project),
+            (Some(id), None) => {
+                if parse_canonical_uuid(id).is_none() {
+                    return Err(AdmissionError::invalid("artifact_id", "is not a canonical UUID"));
+                }
+                // Only a missing artifact is an answer (deny); a failing store fails the request.
+                match self.load_artifact(id).await {
+                    Ok(artifact) => Some(artifact).filter(|a| a.project == project),
+                    Err(AdmissionError::NotFound(_)) => None,
+                    Err(error) => return Err(error),
+                }
+            }
             (None, Some(digest)) => {
                 let digest: Digest = digest.parse().map_err(|e| AdmissionError::invalid("digest", e))?;
                 self.store

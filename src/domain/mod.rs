@@ -4,6 +4,7 @@ mod app;
 mod artifact;
 mod channel;
 mod digest;
+mod ids;
 mod intent;
 mod kinds;
 mod lifecycle;
@@ -26,6 +27,7 @@ pub use app::{
 pub use artifact::{Actor, ActorType, Artifact, ArtifactId, Evidence, EvidenceResult, Promotion, Source};
 pub use channel::{Channel, ChannelOrder, ChannelOrderError};
 pub use digest::{Digest, DigestError};
+pub use ids::parse_canonical_uuid;
 pub use intent::{
     AccessGrant, EventStatus, IntentKind, IssuedToken, PublishIntent, PullIntent, RegistryAction,
     RegistryEvent, UnregisteredPush,

@@ -127,6 +127,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        refuse_control_in_path(parts.uri.path())?;
         axum_path(parts, state).await.map(Self).map_err(|rejection| {
             if rejection.status() == StatusCode::BAD_REQUEST {
                 ApiError::BadRequest(
@@ -138,6 +139,49 @@ where
             }
         })
     }
+}
+
+/// A path segment that decodes to NUL or another control character is refused like any other
+/// text field (422 naming `path`), the same on every backend. Raw control characters cannot
+/// reach here (the HTTP parser refuses them), so only percent-escapes need decoding.
+fn refuse_control_in_path(path: &str) -> Result<(), ApiError> {
+    if !path.contains('%') {
+        return Ok(());
+    }
+    let decoded = percent_decoded(path);
+    if String::from_utf8_lossy(&decoded).chars().any(is_refused_control) {
+        return Err(ApiError::Invalid {
+            field: "path".to_owned(),
+            reason: CONTROL_CHARACTER_REASON.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// `%XX` escapes decoded to bytes; anything else (including a malformed escape) kept as is.
+fn percent_decoded(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 #[expect(
@@ -158,7 +202,7 @@ where
 /// ids are names, and one resource has one name. Any other spelling is as unknown as a missing
 /// id: 404 naming what was looked for.
 pub fn canonical_id(id: String, what: &str) -> Result<String, ApiError> {
-    let canonical = uuid::Uuid::try_parse(&id).is_ok_and(|uuid| uuid.hyphenated().to_string() == id);
+    let canonical = crate::domain::parse_canonical_uuid(&id).is_some();
     if canonical {
         Ok(id)
     } else {

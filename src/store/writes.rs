@@ -29,6 +29,26 @@ macro_rules! write_impl {
             use $crate::store::{ArtifactChange, Registered, RegistrationLinks, StoreError, sql};
 
             type Conn = <$db as sqlx::Database>::Connection;
+            type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>;
+
+            /// Binds the body's columns, in the order both audit inserts list them after
+            /// their leading id (and seq) columns.
+            fn bind_audit_body<'q>(query: Query<'q>, b: &'q NewAuditRecord) -> Query<'q> {
+                query
+                    .bind(actor_type_str(b.actor.actor_type))
+                    .bind(&b.actor.id)
+                    .bind(&b.action)
+                    .bind(&b.project)
+                    .bind(b.artifact_id.map(|a| a.0))
+                    .bind(&b.repository)
+                    .bind(&b.digest)
+                    .bind(&b.artifact_kind)
+                    .bind(&b.source_type)
+                    .bind(b.transition.as_ref().map(Json))
+                    .bind(b.promotion.as_ref().map(Json))
+                    .bind(b.decision.as_ref().map(Json))
+                    .bind(&b.correlation_id)
+            }
 
             impl $store {
                 /// Appends `body` inside the caller's transaction, so the record commits (or
@@ -49,23 +69,10 @@ macro_rules! write_impl {
                             .execute(&mut *conn)
                             .await?;
                         let record = UnsealedAudit::new(body, Utc::now());
-                        let b = &record.body;
-                        sqlx::query(sql::INSERT_UNSEALED_AUDIT)
+                        let insert = sqlx::query(sql::INSERT_UNSEALED_AUDIT)
                             .bind(record.id)
-                            .bind(record.occurred_at)
-                            .bind(actor_type_str(b.actor.actor_type))
-                            .bind(&b.actor.id)
-                            .bind(&b.action)
-                            .bind(&b.project)
-                            .bind(b.artifact_id.map(|a| a.0))
-                            .bind(&b.repository)
-                            .bind(&b.digest)
-                            .bind(&b.artifact_kind)
-                            .bind(&b.source_type)
-                            .bind(b.transition.as_ref().map(Json))
-                            .bind(b.promotion.as_ref().map(Json))
-                            .bind(b.decision.as_ref().map(Json))
-                            .bind(&b.correlation_id)
+                            .bind(record.occurred_at);
+                        bind_audit_body(insert, &record.body)
                             .execute(&mut *conn)
                             .await?;
                         return Ok(AuditAppend::Pending(record));
@@ -76,24 +83,11 @@ macro_rules! write_impl {
                         .await?;
                     let (seq, hash) = last.unwrap_or((0, String::new()));
                     let r = seal(body, seq, &hash, Utc::now());
-                    let b = &r.body;
-                    sqlx::query(sql::INSERT_AUDIT)
+                    let insert = sqlx::query(sql::INSERT_AUDIT)
                         .bind(r.id)
                         .bind(r.seq)
-                        .bind(r.occurred_at)
-                        .bind(actor_type_str(b.actor.actor_type))
-                        .bind(&b.actor.id)
-                        .bind(&b.action)
-                        .bind(&b.project)
-                        .bind(b.artifact_id.map(|a| a.0))
-                        .bind(&b.repository)
-                        .bind(&b.digest)
-                        .bind(&b.artifact_kind)
-                        .bind(&b.source_type)
-                        .bind(b.transition.as_ref().map(Json))
-                        .bind(b.promotion.as_ref().map(Json))
-                        .bind(b.decision.as_ref().map(Json))
-                        .bind(&b.correlation_id)
+                        .bind(r.occurred_at);
+                    bind_audit_body(insert, &r.body)
                         .bind(&r.prev_hash)
                         .bind(&r.hash)
                         .execute(&mut *conn)

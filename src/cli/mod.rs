@@ -1,10 +1,15 @@
-//! The command line: `serve`, `migrate`, `policy validate|test|replay`, `audit verify`, `token mint`,
-//! `fetch`, `app validate|register`.
+//! The command line: `serve`, `migrate`, `policy validate|test|replay|prove|authorize|format`,
+//! `audit verify`, `token mint`, `fetch`, `verify`, `app validate|register`.
 
 mod app;
 mod audit;
+mod authorize;
 mod fetch;
+mod format;
+mod junit;
+mod output;
 mod policy;
+mod progress;
 mod replay;
 mod token;
 

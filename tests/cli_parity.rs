@@ -108,11 +108,22 @@ fn authorize_answers_allow_0_deny_2_and_error_1_like_the_cedar_cli() {
     // A request the schema refuses is not a deny: it could not be asked.
     let error = authorize("User::\"bob\"", "Action::\"no_such_action\"", &entities, &[]);
     assert_eq!(code(&error), 1, "{}{}", stdout(&error), stderr(&error));
-    assert!(stderr(&error).contains("`no_such_action` is not known"), "{}", stderr(&error));
+    assert!(
+        stderr(&error).contains("`no_such_action` is not known"),
+        "{}",
+        stderr(&error)
+    );
     assert!(stdout(&error).is_empty(), "{}", stdout(&error));
-    let missing = gatehouse(&["policy", "authorize", "--action", "Action::\"read_platform\""], &[]);
+    let missing = gatehouse(
+        &["policy", "authorize", "--action", "Action::\"read_platform\""],
+        &[],
+    );
     assert_eq!(code(&missing), 1);
-    assert!(stderr(&missing).contains("needs a `principal`"), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("needs a `principal`"),
+        "{}",
+        stderr(&missing)
+    );
     let bad_entities = write(dir.path(), "bad.json", "[{\"uid\": 1}]");
     let out = authorize("User::\"alice\"", "Action::\"read_platform\"", &bad_entities, &[]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
@@ -125,7 +136,12 @@ fn authorize_json_has_stable_fields_for_allow_deny_and_error() {
     let entities = entities(dir.path());
     let json_flag = ["--format", "json"];
 
-    let allow = authorize("User::\"alice\"", "Action::\"read_platform\"", &entities, &json_flag);
+    let allow = authorize(
+        "User::\"alice\"",
+        "Action::\"read_platform\"",
+        &entities,
+        &json_flag,
+    );
     assert_eq!(code(&allow), 0);
     let doc = json_out(&allow);
     assert_eq!(doc["decision"], "allow", "{doc}");
@@ -133,18 +149,31 @@ fn authorize_json_has_stable_fields_for_allow_deny_and_error() {
     assert_eq!(doc["errors"], json!([]), "{doc}");
     assert_eq!(doc["policy_hash"].as_str().unwrap().len(), 64, "{doc}");
 
-    let deny = authorize("User::\"bob\"", "Action::\"read_platform\"", &entities, &json_flag);
+    let deny = authorize(
+        "User::\"bob\"",
+        "Action::\"read_platform\"",
+        &entities,
+        &json_flag,
+    );
     assert_eq!(code(&deny), 2);
     let doc = json_out(&deny);
     assert_eq!(doc["decision"], "deny", "{doc}");
     assert_eq!(doc["policy_ids"], json!([]), "{doc}");
     assert_eq!(doc["reasons"].as_array().unwrap().len(), 1, "{doc}");
 
-    let error = authorize("User::\"bob\"", "Action::\"no_such_action\"", &entities, &json_flag);
+    let error = authorize(
+        "User::\"bob\"",
+        "Action::\"no_such_action\"",
+        &entities,
+        &json_flag,
+    );
     assert_eq!(code(&error), 1);
     let doc = json_out(&error);
     assert_eq!(doc["decision"], Value::Null, "{doc}");
-    assert!(doc["errors"][0].as_str().unwrap().contains("no_such_action"), "{doc}");
+    assert!(
+        doc["errors"][0].as_str().unwrap().contains("no_such_action"),
+        "{doc}"
+    );
 }
 
 #[test]
@@ -163,7 +192,14 @@ fn authorize_takes_a_decision_log_request_file_with_full_names_and_a_context() {
         .to_string(),
     );
     let out = gatehouse(
-        &["policy", "authorize", "--request-json", &request, "--entities", &entities],
+        &[
+            "policy",
+            "authorize",
+            "--request-json",
+            &request,
+            "--entities",
+            &entities,
+        ],
         &[],
     );
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
@@ -191,7 +227,11 @@ fn format_rewrites_in_place_and_check_fails_until_it_has() {
     assert_eq!(code(&check), 1, "{}{}", stdout(&check), stderr(&check));
     assert!(stdout(&check).contains("not formatted: "), "{}", stdout(&check));
     assert!(stdout(&check).contains("p.cedar"), "{}", stdout(&check));
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), UNFORMATTED, "--check wrote");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        UNFORMATTED,
+        "--check wrote"
+    );
 
     let json = gatehouse(&["policy", "format", "--check", "--format", "json", &file], &[]);
     assert_eq!(code(&json), 1);
@@ -208,7 +248,11 @@ fn format_rewrites_in_place_and_check_fails_until_it_has() {
 
     let check = gatehouse(&["policy", "format", "--check", dir_text], &[]);
     assert_eq!(code(&check), 0, "{}{}", stdout(&check), stderr(&check));
-    assert!(stdout(&check).contains("1 policy files already formatted"), "{}", stdout(&check));
+    assert!(
+        stdout(&check).contains("1 policy files already formatted"),
+        "{}",
+        stdout(&check)
+    );
 }
 
 #[test]
@@ -219,7 +263,11 @@ fn format_of_an_unparsable_file_fails_and_writes_nothing() {
     let out = gatehouse(&["policy", "format", dir.path().to_str().unwrap()], &[]);
     assert_eq!(code(&out), 2, "{}{}", stdout(&out), stderr(&out));
     assert!(stderr(&out).contains("b.cedar"), "{}", stderr(&out));
-    assert_eq!(std::fs::read_to_string(&good).unwrap(), UNFORMATTED, "a.cedar was written");
+    assert_eq!(
+        std::fs::read_to_string(&good).unwrap(),
+        UNFORMATTED,
+        "a.cedar was written"
+    );
     let out = gatehouse(&["policy", "format", "--check", "no/such/dir"], &[]);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("no/such/dir"), "{}", stderr(&out));
@@ -241,7 +289,13 @@ fn validate_and_test_print_one_json_document() {
         "@id(\"broken\")\npermit(principal, action, resource)\nwhen { resource.no_such_attribute == 1 };\n",
     );
     let out = gatehouse(
-        &["policy", "validate", "--format", "json", dir.path().to_str().unwrap()],
+        &[
+            "policy",
+            "validate",
+            "--format",
+            "json",
+            dir.path().to_str().unwrap(),
+        ],
         &[],
     );
     assert_eq!(code(&out), 1);
@@ -249,7 +303,10 @@ fn validate_and_test_print_one_json_document() {
     assert_eq!(doc["valid"], false, "{doc}");
     let problem = &doc["problems"][0];
     assert_eq!(problem["file"], "broken.cedar", "{doc}");
-    assert!(problem["reason"].as_str().unwrap().contains("no_such_attribute"), "{doc}");
+    assert!(
+        problem["reason"].as_str().unwrap().contains("no_such_attribute"),
+        "{doc}"
+    );
 
     let out = gatehouse(&["policy", "test", "--format", "json"], &[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -306,11 +363,24 @@ fn policy_test_writes_junit_with_one_testcase_per_case_and_the_failure() {
     );
     assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
     let doc = json_out(&out);
-    assert_eq!((doc["total"].as_u64(), doc["failed"].as_u64()), (Some(2), Some(1)), "{doc}");
-    assert!(doc["cases"][1]["failure"].as_str().unwrap().contains("expected Allow, got Deny"), "{doc}");
+    assert_eq!(
+        (doc["total"].as_u64(), doc["failed"].as_u64()),
+        (Some(2), Some(1)),
+        "{doc}"
+    );
+    assert!(
+        doc["cases"][1]["failure"]
+            .as_str()
+            .unwrap()
+            .contains("expected Allow, got Deny"),
+        "{doc}"
+    );
 
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"), "{xml}");
+    assert!(
+        xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"),
+        "{xml}"
+    );
     assert!(
         xml.contains("<testsuites name=\"gatehouse policy test\" tests=\"2\" failures=\"1\">"),
         "{xml}"
@@ -328,7 +398,10 @@ fn policy_test_writes_junit_with_one_testcase_per_case_and_the_failure() {
         .split("<testcase classname=\"platform.json\" name=\"a &lt;visitor&gt; &amp; friends read the platform\">")
         .nth(1)
         .unwrap_or_else(|| panic!("no escaped failing testcase:\n{xml}"));
-    assert!(failing.trim_start().starts_with("<failure message=\"decision:"), "{xml}");
+    assert!(
+        failing.trim_start().starts_with("<failure message=\"decision:"),
+        "{xml}"
+    );
     assert!(failing.contains("expected Allow, got Deny"), "{xml}");
     assert!(failing.contains("</failure>\n    </testcase>"), "{xml}");
     // Well formed at the level CI readers need: every element opened is closed.
@@ -355,12 +428,27 @@ fn replay_prints_one_json_document_and_no_progress_off_a_terminal() {
     );
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
     let doc = json_out(&out);
-    assert_eq!((doc["replayed"].as_u64(), doc["changed"].as_u64()), (Some(0), Some(0)), "{doc}");
+    assert_eq!(
+        (doc["replayed"].as_u64(), doc["changed"].as_u64()),
+        (Some(0), Some(0)),
+        "{doc}"
+    );
     assert_eq!(doc["changes"], json!([]), "{doc}");
-    assert!(stderr(&out).is_empty(), "stderr is not a terminal: {:?}", stderr(&out));
+    assert!(
+        stderr(&out).is_empty(),
+        "stderr is not a terminal: {:?}",
+        stderr(&out)
+    );
 
     let out = gatehouse(
-        &["policy", "replay", "--candidate", "no/such/dir", "--format", "json"],
+        &[
+            "policy",
+            "replay",
+            "--candidate",
+            "no/such/dir",
+            "--format",
+            "json",
+        ],
         &env,
     );
     assert_eq!(code(&out), 2);
@@ -393,7 +481,11 @@ async fn fetch_shows_no_progress_when_stderr_is_not_a_terminal() {
     .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(std::fs::read(&output).unwrap(), content);
-    assert!(stderr(&out).is_empty(), "stderr is not a terminal: {:?}", stderr(&out));
+    assert!(
+        stderr(&out).is_empty(),
+        "stderr is not a terminal: {:?}",
+        stderr(&out)
+    );
 }
 
 // ---- verify ----
@@ -426,58 +518,103 @@ fn verify_envelope_passes_the_fixture_and_fails_a_tampered_one_naming_the_check(
         "require_tlog = false",
     );
     let verify = |file: &str, extra: &[&str]| {
-        let mut args = vec!["--config", &config, "verify", "envelope", file, "--digest", ATTESTED];
+        let mut args = vec![
+            "--config", &config, "verify", "envelope", file, "--digest", ATTESTED,
+        ];
         args.extend(extra);
         gatehouse(&args, &[])
     };
     let out = verify("fixtures/attestations/slsa-provenance-v1.dsse.json", &[]);
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).contains("PASS attestation [verified]"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("PASS attestation [verified]"),
+        "{}",
+        stdout(&out)
+    );
     assert!(stdout(&out).ends_with("verified\n"), "{}", stdout(&out));
 
-    let out = verify("fixtures/attestations/slsa-provenance-v1.dsse.json", &["--format", "json"]);
+    let out = verify(
+        "fixtures/attestations/slsa-provenance-v1.dsse.json",
+        &["--format", "json"],
+    );
     let doc = json_out(&out);
     assert_eq!(doc["verified"], true, "{doc}");
     assert_eq!(doc["subject"], ATTESTED, "{doc}");
     let evidence = &doc["evidence"][0];
     assert_eq!(evidence["type"], "attestation", "{doc}");
     assert_eq!(evidence["result"], "pass", "{doc}");
-    assert_eq!(evidence["details"]["predicate_type"], "https://slsa.dev/provenance/v1", "{doc}");
+    assert_eq!(
+        evidence["details"]["predicate_type"], "https://slsa.dev/provenance/v1",
+        "{doc}"
+    );
 
     let out = verify("fixtures/attestations/tampered.dsse.json", &[]);
     assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
     assert!(
-        stdout(&out).contains("FAIL attestation [signature]: signature does not verify with any configured key"),
+        stdout(&out)
+            .contains("FAIL attestation [signature]: signature does not verify with any configured key"),
         "{}",
         stdout(&out)
     );
-    assert!(stdout(&out).contains("not verified: 1 of 1 checks failed"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("not verified: 1 of 1 checks failed"),
+        "{}",
+        stdout(&out)
+    );
 
-    let out = verify("fixtures/attestations/wrong-subject.dsse.json", &["--format", "json"]);
+    let out = verify(
+        "fixtures/attestations/wrong-subject.dsse.json",
+        &["--format", "json"],
+    );
     assert_eq!(code(&out), 1);
     assert_eq!(json_out(&out)["evidence"][0]["result"], "fail");
 
     // The wrong kind of file is refused by name, not reported as a failed check.
     let out = gatehouse(
-        &["--config", &config, "verify", "bundle", "fixtures/attestations/tampered.dsse.json", "--digest", ATTESTED],
+        &[
+            "--config",
+            &config,
+            "verify",
+            "bundle",
+            "fixtures/attestations/tampered.dsse.json",
+            "--digest",
+            ATTESTED,
+        ],
         &[],
     );
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("is not a sigstore bundle"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not a sigstore bundle"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn verify_bundle_passes_the_model_signing_fixture_and_fails_for_another_digest() {
     let dir = tempfile::tempdir().unwrap();
-    let config = trust_config(dir.path(), &["fixtures/cosign/cosign.pub"], "require_tlog = false");
+    let config = trust_config(
+        dir.path(),
+        &["fixtures/cosign/cosign.pub"],
+        "require_tlog = false",
+    );
     let bundle = "fixtures/bundles/tiny-model.sig.json";
-    let out = gatehouse(&["--config", &config, "verify", "bundle", bundle, "--digest", MODEL], &[]);
+    let out = gatehouse(
+        &["--config", &config, "verify", "bundle", bundle, "--digest", MODEL],
+        &[],
+    );
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).contains("PASS blob_bundle [verified]"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("PASS blob_bundle [verified]"),
+        "{}",
+        stdout(&out)
+    );
 
     let other = format!("sha256:{}", "ab".repeat(32));
     let out = gatehouse(
-        &["--config", &config, "verify", "bundle", bundle, "--digest", &other, "--format", "json"],
+        &[
+            "--config", &config, "verify", "bundle", bundle, "--digest", &other, "--format", "json",
+        ],
         &[],
     );
     assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
@@ -487,7 +624,12 @@ fn verify_bundle_passes_the_model_signing_fixture_and_fails_for_another_digest()
 
     // An untrusted key: the same bundle fails the key check.
     let untrusted = trust_config(dir.path(), &["fixtures/cosign/other.pub"], "require_tlog = false");
-    let out = gatehouse(&["--config", &untrusted, "verify", "bundle", bundle, "--digest", MODEL], &[]);
+    let out = gatehouse(
+        &[
+            "--config", &untrusted, "verify", "bundle", bundle, "--digest", MODEL,
+        ],
+        &[],
+    );
     assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("FAIL blob_bundle"), "{}", stdout(&out));
 
@@ -579,7 +721,11 @@ fn signature_layout(payload: Option<&[u8]>) -> (tempfile::TempDir, String) {
         json!({ "schemaVersion": 2, "manifests": index }).to_string(),
     )
     .unwrap();
-    std::fs::write(dir.path().join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(
+        dir.path().join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
     (dir, digest)
 }
 
@@ -588,7 +734,10 @@ fn ci_flow_config(dir: &Path) -> String {
     trust_config(
         dir,
         &["fixtures/ci-flow/cosign.pub.pem"],
-        &format!("require_tlog = true\ntrusted_root_file = {:?}", root.display().to_string()),
+        &format!(
+            "require_tlog = true\ntrusted_root_file = {:?}",
+            root.display().to_string()
+        ),
     )
 }
 
@@ -598,7 +747,9 @@ fn verify_image_checks_signature_and_attestation_layers_of_an_oci_layout() {
     let config = ci_flow_config(layout.path());
     let reference = format!("oci:{}", layout.path().display());
     let out = gatehouse(
-        &["--config", &config, "verify", "image", &reference, "--digest", &digest, "--format", "json"],
+        &[
+            "--config", &config, "verify", "image", &reference, "--digest", &digest, "--format", "json",
+        ],
         &[],
     );
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
@@ -610,8 +761,7 @@ fn verify_image_checks_signature_and_attestation_layers_of_an_oci_layout() {
     assert_eq!(evidence[0]["details"]["source"], "signature_tag", "{doc}");
     assert_eq!(evidence[1]["type"], "attestation", "{doc}");
     assert_eq!(
-        evidence[1]["details"]["predicate_type"],
-        "https://slsa.dev/provenance/v1",
+        evidence[1]["details"]["predicate_type"], "https://slsa.dev/provenance/v1",
         "{doc}"
     );
 
@@ -619,16 +769,26 @@ fn verify_image_checks_signature_and_attestation_layers_of_an_oci_layout() {
     let by_digest = format!("oci:{}@{digest}", layout.path().display());
     let out = gatehouse(&["--config", &config, "verify", "image", &by_digest], &[]);
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).contains("PASS signature [verified]"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("PASS signature [verified]"),
+        "{}",
+        stdout(&out)
+    );
 
     // Another digest has no signature in the layout: the required signature fails, saying so.
     let other = format!("sha256:{}", "cd".repeat(32));
     let out = gatehouse(
-        &["--config", &config, "verify", "image", &reference, "--digest", &other],
+        &[
+            "--config", &config, "verify", "image", &reference, "--digest", &other,
+        ],
         &[],
     );
     assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).contains("FAIL signature [signature_found]: no signature found"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("FAIL signature [signature_found]: no signature found"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -640,7 +800,9 @@ fn verify_image_fails_a_tampered_signature_payload_with_a_clear_reason() {
     let config = ci_flow_config(layout.path());
     let reference = format!("oci:{}", layout.path().display());
     let out = gatehouse(
-        &["--config", &config, "verify", "image", &reference, "--digest", &digest],
+        &[
+            "--config", &config, "verify", "image", &reference, "--digest", &digest,
+        ],
         &[],
     );
     assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
@@ -649,15 +811,28 @@ fn verify_image_fails_a_tampered_signature_payload_with_a_clear_reason() {
         .lines()
         .find(|l| l.starts_with("FAIL signature"))
         .unwrap_or_else(|| panic!("no failing signature line:\n{text}"));
-    assert!(line.contains("signature") && line.len() > "FAIL signature: ".len(), "{text}");
+    assert!(
+        line.contains("signature") && line.len() > "FAIL signature: ".len(),
+        "{text}"
+    );
     assert!(text.contains("not verified: 1 of 2 checks failed"), "{text}");
 
     // Not a layout at all: an error naming the directory, exit 2.
     let empty = tempfile::tempdir().unwrap();
     let out = gatehouse(
-        &["--config", &config, "verify", "image", &format!("oci:{}", empty.path().display())],
+        &[
+            "--config",
+            &config,
+            "verify",
+            "image",
+            &format!("oci:{}", empty.path().display()),
+        ],
         &[],
     );
     assert_eq!(code(&out), 2, "{}{}", stdout(&out), stderr(&out));
-    assert!(stderr(&out).contains("is not an OCI image layout"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not an OCI image layout"),
+        "{}",
+        stderr(&out)
+    );
 }

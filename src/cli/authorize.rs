@@ -139,7 +139,8 @@ fn request(args: &AuthorizeArgs) -> Result<Value, String> {
         return Err("the request context must be a JSON object".to_owned());
     }
     let uid = |name: &str, value: Option<String>| -> Result<String, String> {
-        let text = value.ok_or_else(|| format!("the request needs a `{name}` (`--{name}` or `--request-json`)"))?;
+        let text =
+            value.ok_or_else(|| format!("the request needs a `{name}` (`--{name}` or `--request-json`)"))?;
         qualified(&text).map_err(|e| format!("`{name}` `{text}` is not an entity uid: {e}"))
     };
     Ok(json!({

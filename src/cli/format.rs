@@ -112,8 +112,8 @@ fn policy_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     for path in paths {
         if path.is_dir() {
             let mut found = Vec::new();
-            let entries =
-                std::fs::read_dir(path).with_context(|| format!("cannot read directory `{}`", path.display()))?;
+            let entries = std::fs::read_dir(path)
+                .with_context(|| format!("cannot read directory `{}`", path.display()))?;
             for entry in entries {
                 let file = entry
                     .with_context(|| format!("cannot list directory `{}`", path.display()))?
@@ -136,11 +136,10 @@ fn policy_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 /// The formatted text when it differs from the file's, `None` when the file is formatted.
 fn formatted(file: &Path, style: &FormatConfig) -> anyhow::Result<Option<String>> {
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read `{}`", file.display()))?;
-    let pretty = policies_str_to_pretty(&text, style)
-        .map_err(|e| {
-            let causes: Vec<String> = e.chain().map(ToString::to_string).collect();
-            anyhow::anyhow!("`{}` cannot be formatted: {}", file.display(), causes.join(": "))
-        })?;
+    let pretty = policies_str_to_pretty(&text, style).map_err(|e| {
+        let causes: Vec<String> = e.chain().map(ToString::to_string).collect();
+        anyhow::anyhow!("`{}` cannot be formatted: {}", file.display(), causes.join(": "))
+    })?;
     Ok((pretty != text).then_some(pretty))
 }
 

@@ -76,10 +76,15 @@ impl Progress {
         let line = match self.unit {
             Unit::Bytes => {
                 let of = self.total.map_or_else(String::new, |t| {
-                    let percent = if t == 0 { 100 } else { self.done.saturating_mul(100) / t };
+                    let percent = self.done.saturating_mul(100).checked_div(t).unwrap_or(100);
                     format!(" / {} ({percent}%)", bytes(t as f64))
                 });
-                format!("{} {}{of}, {}/s", self.label, bytes(self.done as f64), bytes(rate))
+                format!(
+                    "{} {}{of}, {}/s",
+                    self.label,
+                    bytes(self.done as f64),
+                    bytes(rate)
+                )
             }
             Unit::Records => {
                 let of = self.total.map_or_else(String::new, |t| format!(" of {t}"));

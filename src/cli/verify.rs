@@ -137,7 +137,11 @@ pub(super) fn report(format: OutputFormat, subject: &Digest, evidence: &[Evidenc
     } else {
         println!("subject {subject}");
         for e in evidence {
-            let result = if e.result == EvidenceResult::Pass { "PASS" } else { "FAIL" };
+            let result = if e.result == EvidenceResult::Pass {
+                "PASS"
+            } else {
+                "FAIL"
+            };
             let check = e
                 .details
                 .get("check")
@@ -151,7 +155,10 @@ pub(super) fn report(format: OutputFormat, subject: &Digest, evidence: &[Evidenc
         } else if evidence.is_empty() {
             println!("not verified: no trust material found");
         } else {
-            let failed = evidence.iter().filter(|e| e.result != EvidenceResult::Pass).count();
+            let failed = evidence
+                .iter()
+                .filter(|e| e.result != EvidenceResult::Pass)
+                .count();
             println!("not verified: {failed} of {} checks failed", evidence.len());
         }
     }

@@ -57,7 +57,10 @@ pub async fn check(
     let given = args
         .digest
         .as_deref()
-        .map(|raw| raw.parse::<Digest>().map_err(|e| anyhow::anyhow!("`--digest`: {e}")))
+        .map(|raw| {
+            raw.parse::<Digest>()
+                .map_err(|e| anyhow::anyhow!("`--digest`: {e}"))
+        })
         .transpose()?;
     let (subject, mut evidence) = if let Some(layout) = args.reference.strip_prefix("oci:") {
         from_layout(verifier, layout, given).await?
@@ -122,7 +125,8 @@ async fn from_registry(
         },
     };
     let scheme = if args.plain_http { "http" } else { "https" };
-    let client = RegistryClient::new(&format!("{scheme}://{host}")).context("cannot build the registry client")?;
+    let client =
+        RegistryClient::new(&format!("{scheme}://{host}")).context("cannot build the registry client")?;
     let token = args
         .registry_token
         .as_ref()
@@ -172,8 +176,9 @@ async fn cosign_evidence(
     let layers = read_signatures(source, subject)
         .await
         .context("cannot read the signature tag")?;
-    let (signatures, attestations): (Vec<Evidence>, Vec<Evidence>) =
-        referrers.into_iter().partition(|e| e.evidence_type == "signature");
+    let (signatures, attestations): (Vec<Evidence>, Vec<Evidence>) = referrers
+        .into_iter()
+        .partition(|e| e.evidence_type == "signature");
     let mut evidence = vec![combine_signatures(
         verify_signatures(verifier, subject, &layers),
         lookup,
@@ -183,6 +188,10 @@ async fn cosign_evidence(
     let stored = read_attestations(source, subject)
         .await
         .context("cannot read the attestation tag")?;
-    evidence.extend(stored.iter().map(|layer| verify_cosign_attestation(verifier, subject, layer)));
+    evidence.extend(
+        stored
+            .iter()
+            .map(|layer| verify_cosign_attestation(verifier, subject, layer)),
+    );
     Ok(evidence)
 }

@@ -38,7 +38,12 @@ struct IndexEntry {
 impl OciLayout {
     /// Opens the layout at `root`, reading its `index.json`.
     pub fn open(root: &Path) -> Result<Self, CosignError> {
-        let bad = |reason: String| CosignError::Layout(format!("`{}` is not an OCI image layout: {reason}", root.display()));
+        let bad = |reason: String| {
+            CosignError::Layout(format!(
+                "`{}` is not an OCI image layout: {reason}",
+                root.display()
+            ))
+        };
         if !root.join("oci-layout").is_file() {
             return Err(bad("it has no `oci-layout` file".to_owned()));
         }
@@ -87,8 +92,9 @@ impl OciLayout {
     fn read_blob(&self, digest: &Digest, max_bytes: u64) -> Result<Vec<u8>, CosignError> {
         let path = self.blob_path(digest);
         let bytes = read_capped(&path, max_bytes).map_err(CosignError::Layout)?;
-        let mut hasher = Hasher::for_digest(digest)
-            .ok_or_else(|| CosignError::Layout(format!("digest algorithm of `{digest}` cannot be checked")))?;
+        let mut hasher = Hasher::for_digest(digest).ok_or_else(|| {
+            CosignError::Layout(format!("digest algorithm of `{digest}` cannot be checked"))
+        })?;
         hasher.update(&bytes);
         if hasher.hex() != digest.hex() {
             return Err(CosignError::Layout(format!(

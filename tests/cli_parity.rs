@@ -7,10 +7,17 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use common::blob_store::BlobStore;
+use common::registry::{
+    Auth, LayoutWriter, OciImage, RegistryOptions, TestRegistry, fixture_signer, skopeo_push,
+    start_token_realm,
+};
+use gatehouse::domain::AccessGrant;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -835,4 +842,99 @@ fn verify_image_fails_a_tampered_signature_payload_with_a_clear_reason() {
         "{}",
         stderr(&out)
     );
+}
+
+/// One of cosign's tags for the ci-flow image as its own layout, to push to a registry.
+fn cosign_tag_image(
+    digest: &str,
+    suffix: &str,
+    media_type: &str,
+    layer: &str,
+    annotations: &str,
+) -> OciImage {
+    let layout = LayoutWriter::new();
+    let layer = ci_flow(layer);
+    let annotations: Value = serde_json::from_slice(&ci_flow(annotations)).unwrap();
+    let config = layout.put(b"{}");
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 2 },
+        "layers": [{ "mediaType": media_type, "digest": layout.put(&layer), "size": layer.len(), "annotations": annotations }],
+    });
+    layout.finish(&format!("{}.{suffix}", digest.replacen(':', "-", 1)), &manifest)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_image_reads_the_signature_tags_from_a_local_registry() {
+    if !common::registry::tools_available() {
+        return;
+    }
+    let realm = start_token_realm(fixture_signer(), HashMap::new()).await;
+    let registry = TestRegistry::start(&RegistryOptions {
+        realm,
+        // Nothing listens there: the registry's notifications go nowhere, which is fine here.
+        notify_url: "http://127.0.0.1:9/notifications".to_owned(),
+        notify_secret: "unused".to_owned(),
+    });
+    let repository = "team-a/ci-demo";
+    let grant = AccessGrant::repository(repository, &["pull", "push"]);
+    let token = fixture_signer()
+        .sign("release-bot", &[grant], Duration::from_secs(300))
+        .unwrap()
+        .token;
+    let subject: Value = serde_json::from_slice(&ci_flow("subject.json")).unwrap();
+    let digest = subject["digest"].as_str().unwrap().to_owned();
+    for image in [
+        cosign_tag_image(
+            &digest,
+            "sig",
+            "application/vnd.dev.cosign.simplesigning.v1+json",
+            "signature.payload.json",
+            "signature.annotations.json",
+        ),
+        cosign_tag_image(
+            &digest,
+            "att",
+            "application/vnd.dsse.envelope.v1+json",
+            "attestation.envelope.json",
+            "attestation.annotations.json",
+        ),
+    ] {
+        skopeo_push(&image, &registry.host, repository, &Auth::Token(&token))
+            .await
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = ci_flow_config(dir.path());
+    let reference = format!("{}/{repository}@{digest}", registry.host);
+    let run = |args: Vec<String>, token: String| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            gatehouse(&args, &[("GATEHOUSE_REGISTRY_TOKEN", token.as_str())])
+        })
+    };
+    let args: Vec<String> = [
+        "--config",
+        &config,
+        "verify",
+        "image",
+        &reference,
+        "--plain-http",
+        "--format",
+        "json",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let out = run(args.clone(), token.clone()).await.unwrap();
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let doc = json_out(&out);
+    assert_eq!(doc["verified"], true, "{doc}");
+    assert_eq!(doc["evidence"][0]["type"], "signature", "{doc}");
+    assert_eq!(doc["evidence"][1]["type"], "attestation", "{doc}");
+
+    // A token the registry does not accept: the registry is at fault, not the image (exit 2).
+    let out = run(args, "not-a-token".to_owned()).await.unwrap();
+    assert_eq!(code(&out), 2, "{}{}", stdout(&out), stderr(&out));
+    assert!(json_out(&out)["error"].as_str().is_some(), "{}", stdout(&out));
 }

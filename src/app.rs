@@ -456,6 +456,26 @@ fn object_tokens(config: &Config) -> anyhow::Result<Option<ObjectTokens>> {
 /// the keyless identities once into the sigstore verifier; a bad file or identity stops start-up
 /// naming its config key.
 fn trust_setup(config: &Config) -> anyhow::Result<TrustSetup> {
+    let (verifier, config_hash) = trust_verifier(config)?;
+    let content = ContentFetcher::new(&config.trust.content_fetch, config.artifact_store.url.as_deref())
+        .map_err(|e| anyhow::anyhow!("config key `trust.content_fetch`: {e}"))?;
+    // The gateway presents an object token too, so a store that requires one serves it.
+    let content = match content {
+        Some(fetcher) => Some(fetcher.with_object_tokens(object_tokens(config)?)),
+        None => None,
+    };
+    Ok(TrustSetup {
+        cache: VerificationCache::new(config_hash),
+        verifier,
+        content,
+        config: config.trust.clone(),
+    })
+}
+
+/// The sigstore verifier `[trust]` describes (the one the gateway verifies with, and `gatehouse
+/// verify` too), and the hash of every input a check's outcome depends on; a bad file or
+/// identity is an error naming its config key.
+pub fn trust_verifier(config: &Config) -> anyhow::Result<(SigstoreVerifier, [u8; 32])> {
     let keys = TrustKeys::load(&config.trust.cosign_public_key_files)
         .map_err(|e| anyhow::anyhow!("config key `trust.cosign_public_key_files`: {e}"))?;
     let root_key = |e: &dyn std::fmt::Display| anyhow::anyhow!("config key `trust.trusted_root_file`: {e}");
@@ -469,13 +489,6 @@ fn trust_setup(config: &Config) -> anyhow::Result<TrustSetup> {
             "config key `trust.keyless_identities` needs `trust.trusted_root_file` with at least one Fulcio certificate authority"
         );
     }
-    let content = ContentFetcher::new(&config.trust.content_fetch, config.artifact_store.url.as_deref())
-        .map_err(|e| anyhow::anyhow!("config key `trust.content_fetch`: {e}"))?;
-    // The gateway presents an object token too, so a store that requires one serves it.
-    let content = match content {
-        Some(fetcher) => Some(fetcher.with_object_tokens(object_tokens(config)?)),
-        None => None,
-    };
     // Every input a check's outcome depends on: keys, the trusted root, the identities and the
     // log rule. The cache lives in this process only, so a Debug rendering is a stable enough key.
     let rules = format!(
@@ -499,10 +512,5 @@ fn trust_setup(config: &Config) -> anyhow::Result<TrustSetup> {
                 "config key `trust.trusted_root_file`: `{file}` is not a usable sigstore trusted root: {e}"
             )
         })?;
-    Ok(TrustSetup {
-        cache: VerificationCache::new(config_hash),
-        verifier,
-        content,
-        config: config.trust.clone(),
-    })
+    Ok((verifier, config_hash))
 }

@@ -17,18 +17,17 @@ use crate::policy::{Action, Resource};
 use crate::registry::RegistryClient;
 use crate::store::ArtifactChange;
 use crate::trust::SigstoreVerifier;
-use crate::trust::bundle::{verify_attestation_bundle, verify_blob_bundle};
+use crate::trust::attachment::{is_sigstore_bundle, verify_attachment};
 use crate::trust::cache::VerificationCache;
 use crate::trust::content::ContentFetcher;
 use crate::trust::cosign::{fetch_signatures, verify_signatures};
 use crate::trust::cosign_attestations::{AttestationLayer, fetch_attestations, verify_cosign_attestation};
-use crate::trust::dsse::{passing_predicate_types, verify_attestation};
-use crate::trust::envelope_check;
+use crate::trust::dsse::passing_predicate_types;
 use crate::trust::evidence_facts::trust_facts;
-use crate::trust::model_signing::{is_dsse_bundle, is_model_signing_bundle, verify_model_signing_bundle};
 use crate::trust::referrers::{
     ReferrerBundle, combine_signatures, fetch_referrer_bundles, verify_referrer_bundle,
 };
+use crate::trust::required::missing_required;
 
 /// The trust material and rules, loaded once at start-up.
 pub struct TrustSetup {
@@ -99,14 +98,6 @@ pub(super) fn checked_attachments(
         attachments.push(bundle.clone());
     }
     Ok(attachments)
-}
-
-/// Whether an attachment is a sigstore bundle (the rest are DSSE envelopes).
-fn is_sigstore_bundle(value: &Value) -> bool {
-    value
-        .get("mediaType")
-        .and_then(Value::as_str)
-        .is_some_and(|m| m.starts_with("application/vnd.dev.sigstore.bundle"))
 }
 
 /// Most envelopes one verify call may attach.
@@ -390,17 +381,7 @@ impl Admission {
         self.trust
             .cache
             .get_or_verify("attachment", digest, &material, || {
-                if is_sigstore_bundle(attachment) && is_model_signing_bundle(attachment) {
-                    verify_model_signing_bundle(verifier, digest, attachment)
-                } else if is_sigstore_bundle(attachment) && is_dsse_bundle(attachment) {
-                    verify_attestation_bundle(verifier, digest, attachment)
-                } else if is_sigstore_bundle(attachment) {
-                    verify_blob_bundle(verifier, digest, attachment)
-                } else {
-                    // A bare envelope has no log entry to check: configured keys only.
-                    let evidence = verify_attestation(verifier.keys(), digest, attachment);
-                    envelope_check::with_check(evidence, verifier.keys(), digest, attachment)
-                }
+                verify_attachment(verifier, digest, attachment)
             })
             .await
     }
@@ -460,25 +441,9 @@ impl Admission {
         }))
     }
 
-    /// A failing record for each required evidence type that was not checked at all (a check
-    /// that ran and failed already fails the verification).
+    /// A failing record for each required evidence type that was not checked at all.
     fn missing_required(&self, artifact: &Artifact, evidence: &[Evidence]) -> Vec<Evidence> {
-        self.trust
-            .config
-            .required_for(artifact.artifact_type.as_str())
-            .into_iter()
-            .filter(|required| !evidence.iter().any(|e| &e.evidence_type == required))
-            .map(|required| Evidence {
-                evidence_type: required.clone(),
-                result: EvidenceResult::Fail,
-                reason: format!(
-                    "a passing `{required}` is required for `{}` and none was found",
-                    artifact.artifact_type
-                ),
-                checked_at: Utc::now(),
-                details: Value::Null,
-            })
-            .collect()
+        missing_required(&self.trust.config, artifact.artifact_type.as_str(), evidence)
     }
 
     /// The source allowlist is policy: ask Cedar `accept_source` and record the answer.

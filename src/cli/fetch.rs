@@ -18,6 +18,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::progress::Progress;
 use crate::artifact_store::redact_uri;
 use crate::domain::Digest;
 use crate::trust::content::Hasher;
@@ -309,6 +310,10 @@ async fn download_once(client: &reqwest::Client, plan: &Plan, partial: &Path) ->
         _ => return Err(Attempt::Refused(format!("`{shown}` answered {status}"))),
     };
     let mut written = if status == StatusCode::OK { 0 } else { offset };
+    let total = plan
+        .size
+        .or_else(|| response.content_length().map(|len| len + written));
+    let mut progress = Progress::bytes_on_terminal("fetching", total, written);
     loop {
         let chunk = response
             .chunk()
@@ -325,8 +330,12 @@ async fn download_once(client: &reqwest::Client, plan: &Plan, partial: &Path) ->
                     )));
                 }
                 file.write_all(&bytes).map_err(io)?;
+                progress.set(written);
             }
-            Ok(None) => break,
+            Ok(None) => {
+                progress.finish();
+                break;
+            }
             Err(interrupted) => {
                 // Keep what arrived: the next attempt asks for the rest.
                 file.flush().map_err(io)?;

@@ -1,12 +1,19 @@
-//! The command line: `serve`, `migrate`, `policy validate|test|replay`, `audit verify`, `token mint`,
-//! `fetch`, `app validate|register`.
+//! The command line: `serve`, `migrate`, `policy validate|test|replay|prove|authorize|format`,
+//! `audit verify`, `token mint`, `fetch`, `verify`, `app validate|register`.
 
 mod app;
 mod audit;
+mod authorize;
 mod fetch;
+mod format;
+mod junit;
+mod output;
 mod policy;
+mod progress;
 mod replay;
 mod token;
+mod verify;
+mod verify_image;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +58,10 @@ pub enum Command {
     /// App manifests: validate offline, register with a gateway.
     #[command(subcommand)]
     App(app::AppCommand),
+    /// Check signatures, attestations and bundles offline against `[trust]`, printing the
+    /// evidence the gateway would record; exit 0 verified, 1 not verified, 2 on error.
+    #[command(subcommand)]
+    Verify(verify::VerifyCommand),
 }
 
 /// Entry point of the binary: runs the command and turns failure into a message and exit code.
@@ -104,6 +115,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(command) => audit::run(&config, command).await,
         Command::Token(command) => token::run(&config, command),
         Command::Fetch(args) => fetch::run(args).await,
+        Command::Verify(command) => Ok(verify::run(&config, command).await),
         Command::App(_) => Ok(ExitCode::SUCCESS),
     }
 }

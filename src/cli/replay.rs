@@ -8,6 +8,8 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::Args;
 
+use super::output::{OutputFormat, fail, print_json};
+use super::progress::Progress;
 use crate::config::Config;
 use crate::policy::{PolicyEngine, ReplayReport};
 use crate::store::{LogFilter, PageRequest};
@@ -34,40 +36,39 @@ pub struct ReplayArgs {
     /// Only decisions on this Cedar action, e.g. `promote`.
     #[arg(long)]
     pub action: Option<String>,
-    /// Print the report as JSON instead of a table.
-    #[arg(long)]
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+    /// The same as `--format json` (kept for scripts written before `--format`).
+    #[arg(long, hide = true)]
     pub json: bool,
 }
 
 /// Runs the replay; 0 = nothing would change, 1 = something would, 2 = it could not run.
 pub async fn run(config: &Config, args: ReplayArgs) -> ExitCode {
+    let format = if args.json {
+        OutputFormat::Json
+    } else {
+        args.format
+    };
     let candidate = match PolicyEngine::load(&config.schema_file, &args.candidate) {
         Ok(engine) => {
             engine.with_dry_run_channels(config.policy_dry_run_channels.iter().map(ToString::to_string))
         }
         Err(error) => {
-            eprintln!(
+            let message = format!(
                 "candidate policy set in `{}` is invalid:\n{error}",
                 args.candidate.display()
             );
-            return ExitCode::from(ERROR);
+            return fail(format, &message, ERROR);
         }
     };
     let report = match replay_log(config, &candidate, &args).await {
         Ok(report) => report,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            return ExitCode::from(ERROR);
-        }
+        Err(error) => return fail(format, &format!("{error:#}"), ERROR),
     };
-    if args.json {
-        match serde_json::to_string_pretty(&report) {
-            Ok(text) => println!("{text}"),
-            Err(error) => {
-                eprintln!("error: cannot render the report: {error}");
-                return ExitCode::from(ERROR);
-            }
-        }
+    if format.is_json() {
+        print_json(&report);
     } else {
         print!("{report}");
     }
@@ -90,6 +91,8 @@ async fn replay_log(
         ..LogFilter::default()
     };
     let mut report = ReplayReport::new(candidate);
+    // Records processed, on stderr only when a person watches it.
+    let mut progress = Progress::on_terminal("replayed", None);
     let mut page = PageRequest {
         limit: 500,
         cursor: None,
@@ -102,9 +105,13 @@ async fn replay_log(
         for record in &found.items {
             report.add(candidate, record);
         }
+        progress.set(report.replayed as u64);
         match found.next_cursor {
             Some(cursor) => page.cursor = Some(cursor),
-            None => return Ok(report),
+            None => {
+                progress.finish();
+                return Ok(report);
+            }
         }
     }
 }

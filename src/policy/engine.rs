@@ -390,6 +390,15 @@ impl PolicyEngine {
         self.decision(verdict, "the stored request", request.clone(), entities.clone())
     }
 
+    /// Decides a `request` and `entities` given in the stored form (an offline question), or says
+    /// why they could not be evaluated at all: unlike [`Self::decide_stored`] a request that does
+    /// not fit the schema is an error, not a deny, so a caller can tell the two apart.
+    pub fn try_decide_stored(&self, request: &Value, entities: &Value) -> Result<Decision, String> {
+        let (evaluated, action) = self.evaluate_stored(request, entities)?;
+        let verdict = self.verdict(&evaluated, action);
+        Ok(self.decision(Ok(verdict), "the request", request.clone(), entities.clone()))
+    }
+
     fn evaluate_stored(&self, request: &Value, entities: &Value) -> Result<(Evaluated, Action), String> {
         let uid = |field: &str| -> Result<EntityUid, String> {
             let text = request

@@ -18,4 +18,4 @@ pub use loader::{PolicyLoadError, PolicyProblem};
 pub use prove::{ProofOutcome, ProofResult, prove};
 pub use replay::{ReplayChange, ReplayReport, replay};
 pub use request::{Action, Caller, Decision, PolicyRequest, RequestContext, Resource};
-pub use testing::{PolicyTestError, TestFailure, TestReport, run_policy_tests};
+pub use testing::{CaseOutcome, PolicyTestError, TestFailure, TestReport, run_policy_tests};

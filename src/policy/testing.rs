@@ -37,6 +37,17 @@ pub struct TestFailure {
     pub diff: String,
 }
 
+/// One case that ran, passed or not (for per-case reports such as JUnit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseOutcome {
+    /// The file holding the case.
+    pub file: String,
+    /// The case name.
+    pub name: String,
+    /// Expected versus got when it failed; `None` when it passed.
+    pub failure: Option<String>,
+}
+
 /// The outcome of a test run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TestReport {
@@ -44,6 +55,8 @@ pub struct TestReport {
     pub total: usize,
     /// The cases that failed.
     pub failures: Vec<TestFailure>,
+    /// Every case in the order run.
+    pub cases: Vec<CaseOutcome>,
 }
 
 impl TestReport {
@@ -104,13 +117,19 @@ pub fn run_policy_tests(engine: &PolicyEngine, dir: &Path) -> Result<TestReport,
         };
         for case in cases {
             report.total += 1;
-            if let Some(diff) = run_case(engine, &case) {
+            let failure = run_case(engine, &case);
+            if let Some(diff) = &failure {
                 report.failures.push(TestFailure {
                     file: file.clone(),
                     name: case.name.clone(),
-                    diff,
+                    diff: diff.clone(),
                 });
             }
+            report.cases.push(CaseOutcome {
+                file: file.clone(),
+                name: case.name.clone(),
+                failure,
+            });
         }
     }
     Ok(report)

@@ -50,6 +50,9 @@ pub enum CosignError {
     /// The registry call failed.
     #[error(transparent)]
     Registry(#[from] RegistryClientError),
+    /// An OCI image layout on disk could not be read.
+    #[error("{0}")]
+    Layout(String),
     /// The signature manifest is not an image manifest we can read.
     #[error("the signature manifest `{tag}` is unreadable: {reason}")]
     BadManifest {
@@ -82,12 +85,63 @@ pub(super) struct Descriptor {
     pub(super) annotations: HashMap<String, String>,
 }
 
+/// Where cosign's tags are read from: a registry repository, or an OCI image layout on disk
+/// (`gatehouse verify`). Content read by digest is checked against it by the source.
+#[async_trait::async_trait]
+pub trait ManifestSource: Send + Sync {
+    /// The manifest at a tag or digest; `None` when there is none.
+    async fn manifest(&self, reference: &str) -> Result<Option<Vec<u8>>, CosignError>;
+    /// A blob, at most `max_bytes`, checked against `digest`.
+    async fn blob(&self, digest: &Digest, max_bytes: u64) -> Result<Vec<u8>, CosignError>;
+}
+
+/// One repository of a registry, read with a bearer token.
+pub struct RegistryRepository<'a> {
+    /// The registry.
+    pub client: &'a RegistryClient,
+    /// The repository path.
+    pub repository: &'a str,
+    /// The bearer token to read with.
+    pub token: &'a str,
+}
+
+#[async_trait::async_trait]
+impl ManifestSource for RegistryRepository<'_> {
+    async fn manifest(&self, reference: &str) -> Result<Option<Vec<u8>>, CosignError> {
+        let found = self
+            .client
+            .get_manifest(self.repository, reference, self.token)
+            .await?;
+        Ok(found.map(|m| m.bytes))
+    }
+
+    async fn blob(&self, digest: &Digest, max_bytes: u64) -> Result<Vec<u8>, CosignError> {
+        Ok(self
+            .client
+            .get_blob(self.repository, digest, self.token, max_bytes)
+            .await?)
+    }
+}
+
 /// The signature layers stored for `digest`; empty when there is no `.sig` tag.
 pub async fn fetch_signatures(
     client: &RegistryClient,
     repository: &str,
     digest: &Digest,
     token: &str,
+) -> Result<Vec<SignatureLayer>, CosignError> {
+    let source = RegistryRepository {
+        client,
+        repository,
+        token,
+    };
+    read_signatures(&source, digest).await
+}
+
+/// The signature layers `source` holds for `digest` under cosign's `.sig` tag.
+pub async fn read_signatures(
+    source: &dyn ManifestSource,
+    digest: &Digest,
 ) -> Result<Vec<SignatureLayer>, CosignError> {
     // Layers without a signature annotation are not signatures (cosign may add others).
     let is_signature = |l: &Descriptor| {
@@ -98,7 +152,7 @@ pub async fn fetch_signatures(
         max_layers: MAX_SIGNATURE_LAYERS,
         max_bytes: MAX_PAYLOAD_BYTES,
     };
-    let layers = fetch_layers(client, repository, token, &read, is_signature).await?;
+    let layers = fetch_layers(source, &read, is_signature).await?;
     Ok(layers
         .into_iter()
         .map(|(mut layer, payload)| SignatureLayer {
@@ -131,20 +185,18 @@ pub(super) struct TagRead {
 /// The layers of the manifest at `read.tag` that `keep` selects, each with its bytes (size-capped
 /// and checked against its digest); empty when the tag does not exist.
 pub(super) async fn fetch_layers(
-    client: &RegistryClient,
-    repository: &str,
-    token: &str,
+    source: &dyn ManifestSource,
     read: &TagRead,
     keep: impl Fn(&Descriptor) -> bool,
 ) -> Result<Vec<(Descriptor, Vec<u8>)>, CosignError> {
-    let Some(manifest) = client.get_manifest(repository, &read.tag, token).await? else {
+    let Some(manifest) = source.manifest(&read.tag).await? else {
         return Ok(Vec::new());
     };
     let bad = |reason: String| CosignError::BadManifest {
         tag: read.tag.clone(),
         reason,
     };
-    let manifest: Manifest = serde_json::from_slice(&manifest.bytes).map_err(|e| bad(e.to_string()))?;
+    let manifest: Manifest = serde_json::from_slice(&manifest).map_err(|e| bad(e.to_string()))?;
     let selected: Vec<Descriptor> = manifest.layers.into_iter().filter(|l| keep(l)).collect();
     if selected.len() > read.max_layers {
         return Err(bad(format!(
@@ -159,9 +211,7 @@ pub(super) async fn fetch_layers(
             .digest
             .parse()
             .map_err(|_| bad(format!("layer digest `{}` is not a digest", layer.digest)))?;
-        let bytes = client
-            .get_blob(repository, &layer_digest, token, read.max_bytes)
-            .await?;
+        let bytes = source.blob(&layer_digest, read.max_bytes).await?;
         out.push((layer, bytes));
     }
     Ok(out)

@@ -6,7 +6,9 @@
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::cosign::{CosignError, TagRead, fetch_layers, signer_annotations};
+use super::cosign::{
+    CosignError, ManifestSource, RegistryRepository, TagRead, fetch_layers, signer_annotations,
+};
 use super::cosign_layer::{Signed, SignerAnnotations, layer_bundle};
 use super::verifier::{Artifact, Rejected, SigstoreVerifier, sha256_of};
 use crate::domain::{Digest, Evidence, EvidenceResult};
@@ -42,15 +44,25 @@ pub async fn fetch_attestations(
     digest: &Digest,
     token: &str,
 ) -> Result<Vec<AttestationLayer>, CosignError> {
+    let source = RegistryRepository {
+        client,
+        repository,
+        token,
+    };
+    read_attestations(&source, digest).await
+}
+
+/// The DSSE layers `source` holds for `digest` under cosign's `.att` tag.
+pub async fn read_attestations(
+    source: &dyn ManifestSource,
+    digest: &Digest,
+) -> Result<Vec<AttestationLayer>, CosignError> {
     let read = TagRead {
         tag: attestation_tag(digest),
         max_layers: MAX_ATTESTATION_LAYERS,
         max_bytes: MAX_ENVELOPE_BYTES,
     };
-    let layers = fetch_layers(client, repository, token, &read, |l| {
-        l.media_type == DSSE_MEDIA_TYPE
-    })
-    .await?;
+    let layers = fetch_layers(source, &read, |l| l.media_type == DSSE_MEDIA_TYPE).await?;
     // A layer that is not JSON is still evidence: it becomes a failing attestation record.
     Ok(layers
         .into_iter()

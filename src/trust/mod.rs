@@ -1,6 +1,7 @@
 //! Trust inputs: the configured keys and the verifiers that turn signatures and attestations
 //! into evidence. Verification is pure; fetching is separate so a caller can bound and retry it.
 
+pub mod attachment;
 pub mod bundle;
 pub mod cache;
 pub mod content;
@@ -13,8 +14,10 @@ pub mod evidence_facts;
 pub mod identity;
 pub mod keys;
 pub mod model_signing;
+pub mod oci_layout;
 pub mod provenance;
 pub mod referrers;
+pub mod required;
 pub mod verifier;
 
 #[cfg(test)]

@@ -775,6 +775,108 @@ mod tests {
     }
 
     #[test]
+    fn a_dev_issuer_needs_dev_mode_to_serve_naming_the_issuer_and_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gatehouse.toml");
+        let issuer = "[[auth.issuers]]\nissuer = \"https://dev.test\"\naudience = \"g\"\n\
+                      algorithms = [\"ES256\"]\npublic_key_file = \"dev.pub\"\n\
+                      dev_private_key_file = \"keys/dev.key\"\n";
+        std::fs::write(&file, issuer).unwrap();
+        // Loading is fine (token minting reads the same file); serving is not.
+        let cfg = Config::load_with_env(Some(&file), &[]).unwrap();
+        assert!(!cfg.dev_mode);
+        let err = cfg.check_serving_safety().unwrap_err().to_string();
+        assert!(
+            err.contains("auth.issuers[0].dev_private_key_file")
+                && err.contains("`https://dev.test`")
+                && err.contains("keys/dev.key")
+                && err.contains("dev_mode = true"),
+            "{err}"
+        );
+
+        std::fs::write(&file, format!("dev_mode = true\n{issuer}")).unwrap();
+        let cfg = Config::load_with_env(Some(&file), &[]).unwrap();
+        cfg.check_serving_safety().unwrap();
+        assert_eq!(cfg.dev_issuers().len(), 1);
+
+        // The environment can turn it on too, like any key.
+        std::fs::write(&file, issuer).unwrap();
+        let cfg = Config::load_with_env(Some(&file), &env(&[("GATEHOUSE_DEV_MODE", "true")])).unwrap();
+        cfg.check_serving_safety().unwrap();
+        // No dev issuer: nothing to refuse.
+        Config::load_with_env(None, &[])
+            .unwrap()
+            .check_serving_safety()
+            .unwrap();
+    }
+
+    #[test]
+    fn an_unknown_gatehouse_variable_stops_loading_naming_it() {
+        for name in [
+            "GATEHOUSE_FOO",
+            "GATEHOUSE_DATABSE_URL",
+            "GATEHOUSE_HTTP_BODY_LIMIT_BYTES",
+        ] {
+            let err = Config::load_with_env(None, &env(&[(name, "1")]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("`{name}`")), "{err}");
+        }
+        // A known section with an unknown key names the variable, not the file.
+        let err = Config::load_with_env(None, &env(&[("GATEHOUSE_HTTP__BODY_LIMIT", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`GATEHOUSE_HTTP__BODY_LIMIT`") && err.contains("body_limit"),
+            "{err}"
+        );
+        let err = Config::load_with_env(None, &env(&[("GATEHOUSE_PLATFORM__DOWNLOAD_MAX_BYTES", "lots")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`GATEHOUSE_PLATFORM__DOWNLOAD_MAX_BYTES`")
+                && err.contains("platform.download_max_bytes"),
+            "{err}"
+        );
+        // Variables that are not configuration by design are left alone.
+        let vars = env(&[
+            ("GATEHOUSE_TEST_DATABASE_URL", "postgres://x"),
+            ("GATEHOUSE_TOKEN", "t"),
+            ("GATEHOUSE_URL", "http://127.0.0.1:8080"),
+            ("GATEHOUSE_BENCH_SECONDS", "5"),
+            ("GATEHOUSE_LOAD_RATE", "10"),
+            ("GATEHOUSE_CAPTURE_NOTIFICATIONS", "/tmp/x"),
+        ]);
+        Config::load_with_env(None, &vars).unwrap();
+    }
+
+    #[test]
+    fn every_section_takes_overrides_including_logging() {
+        let vars = env(&[
+            ("GATEHOUSE_LOGGING__FORMAT", "json"),
+            ("GATEHOUSE_ARTIFACT_STORE__AUDIENCE", "store-b"),
+            ("GATEHOUSE_TRUST__CONTENT_FETCH__MAX_BYTES", "10"),
+            ("GATEHOUSE_AUTH__CLAIMS__SUBJECT", "uid"),
+        ]);
+        let cfg = Config::load_with_env(None, &vars).unwrap();
+        assert_eq!(cfg.logging.format, LogFormat::Json);
+        assert_eq!(cfg.artifact_store.audience, "store-b");
+        assert_eq!(cfg.trust.content_fetch.max_bytes, 10);
+        assert_eq!(cfg.auth.claims.subject, "uid");
+        assert_eq!(
+            Config::load_with_env(None, &[]).unwrap().logging.format,
+            LogFormat::Text
+        );
+        let err = Config::load_with_env(None, &env(&[("GATEHOUSE_LOGGING__FORMAT", "xml")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("logging.format") && err.contains("GATEHOUSE_LOGGING__FORMAT"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_bad_database_url_is_named_but_not_echoed() {
         let vars = env(&[("GATEHOUSE_DATABASE_URL", "mysql://root:hunter2@db/x")]);
         let err = Config::load_with_env(None, &vars).unwrap_err().to_string();

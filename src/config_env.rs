@@ -91,7 +91,9 @@ pub fn apply(table: &mut toml::Table, env: &[(String, String)]) -> Result<Vec<Ov
 pub fn variable_for<'a>(overrides: &'a [Override], key: &str) -> Option<&'a str> {
     overrides
         .iter()
-        .find(|o| key == o.key || key.starts_with(&format!("{}.", o.key)) || key.starts_with(&format!("{}[", o.key)))
+        .find(|o| {
+            key == o.key || key.starts_with(&format!("{}.", o.key)) || key.starts_with(&format!("{}[", o.key))
+        })
         .map(|o| o.variable.as_str())
 }
 
@@ -148,7 +150,9 @@ mod tests {
     #[test]
     fn every_section_is_a_key_without_a_list_to_maintain() {
         let keys = top_level_keys();
-        for key in ["listen", "dev_mode", "platform", "logging", "http", "auth", "trust"] {
+        for key in [
+            "listen", "dev_mode", "platform", "logging", "http", "auth", "trust",
+        ] {
             assert!(keys.contains(&key), "{key} missing from {keys:?}");
         }
     }

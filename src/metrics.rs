@@ -297,9 +297,17 @@ impl Scraped {
                 max.get_or_create(&labels).set(i64::from(p.max));
             }
             registry.register("gatehouse_db_pool_size", "Database connections open", size);
-            registry.register("gatehouse_db_pool_idle", "Database connections open and idle", idle);
+            registry.register(
+                "gatehouse_db_pool_idle",
+                "Database connections open and idle",
+                idle,
+            );
             registry.register("gatehouse_db_pool_in_use", "Database connections in use", in_use);
-            registry.register("gatehouse_db_pool_max", "Most database connections the pool opens", max);
+            registry.register(
+                "gatehouse_db_pool_max",
+                "Most database connections the pool opens",
+                max,
+            );
         }
         registry
     }
@@ -330,7 +338,9 @@ mod tests {
         assert!(text.contains(r#"le="+Inf"} 2"#), "{text}");
         assert!(text.contains(r#"gatehouse_decisions_total{action="promote",effect="deny"} 1"#));
         assert!(text.contains(r#"gatehouse_verifications_total{result="verified"} 1"#));
-        assert!(text.contains(r#"gatehouse_verification_duration_seconds_bucket{result="verified",le="0.5"} 1"#));
+        assert!(
+            text.contains(r#"gatehouse_verification_duration_seconds_bucket{result="verified",le="0.5"} 1"#)
+        );
         assert!(text.contains("gatehouse_http_requests_shed_total 1"));
         assert!(text.contains("gatehouse_http_requests_rate_limited_total 0"));
         assert!(text.contains(&format!(

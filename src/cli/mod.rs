@@ -122,7 +122,8 @@ mod tests {
         assert!(!found.is_empty());
         for name in found {
             assert!(
-                !name.starts_with(crate::config_env::PREFIX) || crate::config_env::is_not_configuration(&name),
+                !name.starts_with(crate::config_env::PREFIX)
+                    || crate::config_env::is_not_configuration(&name),
                 "`{name}` is read by the CLI but not allow-listed in config_env"
             );
         }

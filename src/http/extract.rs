@@ -46,13 +46,10 @@ impl Caller {
         crate::access::note_principal(&principal.actor);
         // Keyed by issuer and subject: the same `sub` from two issuers is two callers.
         let key = format!("{}\n{}", principal.issuer, principal.actor.id);
-        state
-            .rate_limiter
-            .admit(&key)
-            .map_err(|retry_after_seconds| {
-                state.metrics.count_rate_limited();
-                ApiError::RateLimited { retry_after_seconds }
-            })?;
+        state.rate_limiter.admit(&key).map_err(|retry_after_seconds| {
+            state.metrics.count_rate_limited();
+            ApiError::RateLimited { retry_after_seconds }
+        })?;
         Ok(Self(principal))
     }
 }

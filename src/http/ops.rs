@@ -97,13 +97,15 @@ async fn readyz(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>) -> Response {
     // Read at scrape time from the database: the queues are shared by every instance. Bounded,
     // so a slow database leaves those series out rather than hanging the scrape.
+    // Pools first: the queue queries below would otherwise count themselves as in use.
+    let pools = state.admission.pool_figures();
     let queues = tokio::time::timeout(METRICS_PROBE, state.admission.queue_figures())
         .await
         .ok()
         .flatten();
     let scraped = crate::metrics::Scraped {
         queues,
-        pools: state.admission.pool_figures(),
+        pools,
         at: Some(chrono::Utc::now()),
     };
     let text = state.metrics.render(&scraped);

@@ -398,3 +398,65 @@ async fn json_logs_have_one_access_line_per_request_and_metrics_parse() {
     assert!(unmatched.get("principal").is_none() && unmatched.get("decision").is_none());
     assert_eq!(access["req-metrics"][0]["route"], "/metrics");
 }
+
+/// The queue figures come from the database on both backends: a verification job left pending
+/// (no worker here) shows as depth 1 with an age, and the pool is reported.
+async fn queue_and_pool_series(db: common::Db) {
+    let mut config = common::test_config(&db);
+    config.trust.verify_on_register = true;
+    config.registry.apply_notifications = false;
+    let app = common::TestApp::spawn_with(db, config).await;
+    let operator = common::token("olivia", json!({ "team-a": ["operator"] }));
+    let (status, body) = app
+        .post(
+            "/v1/projects/team-a/artifacts",
+            &operator,
+            json!({
+                "app": "weights",
+                "artifact_kind": "blob",
+                "digest": common::digest("queued weights"),
+                "source": { "source_type": "https", "uri": "https://models.example/weights.bin" },
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let gauge = |name: &str| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name)
+            .map(|s| match s.value {
+                prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+                _ => panic!("{name} is not a gauge"),
+            })
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+    };
+    assert_eq!(gauge("gatehouse_verification_queue_depth"), 1.0, "{text}");
+    assert!(gauge("gatehouse_verification_queue_oldest_age_seconds") >= 0.0);
+    assert_eq!(gauge("gatehouse_notification_queue_depth"), 0.0, "{text}");
+    assert!(gauge("gatehouse_db_pool_max") >= 1.0, "{text}");
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_and_pool_series_on_sqlite() {
+    queue_and_pool_series(common::Db::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_and_pool_series_on_postgres() {
+    let Some(db) = common::pg::fresh_db().await else {
+        return;
+    };
+    queue_and_pool_series(common::Db::Postgres(db)).await;
+}

@@ -84,6 +84,8 @@ impl Application {
     /// Like `build`, on a listener the caller bound (tests bind first so a registry can be
     /// pointed at the gateway before the gateway is configured with the registry).
     pub async fn build_on(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+        config.check_serving_safety()?;
+        warn_dev_mode(&config);
         let channels = config.channel_order()?;
         let engine = Arc::new(load_policies(&config)?);
         let auth =
@@ -233,6 +235,21 @@ impl Application {
         // drains and stops.
         self.decision_writer.await.context("decision log writer failed")?;
         Ok(())
+    }
+}
+
+/// With `dev_mode`, says so at every start, naming each issuer whose key is a development key.
+fn warn_dev_mode(config: &Config) {
+    if !config.dev_mode {
+        return;
+    }
+    tracing::warn!("dev_mode = true: this gateway is configured for local development only");
+    for (_, issuer, key) in config.dev_issuers() {
+        tracing::warn!(
+            issuer,
+            key = %key.display(),
+            "dev_mode: accepting tokens of an issuer whose private key is a local file; never expose this gateway"
+        );
     }
 }
 

@@ -46,6 +46,30 @@ pub struct Config {
     pub artifact_store: ArtifactStoreConfig,
     /// The platform release catalog.
     pub platform: PlatformConfig,
+    /// Must be `true` for `serve` to accept an issuer with `dev_private_key_file` (a key that
+    /// is typically committed to a repository); the gateway then warns at every start.
+    pub dev_mode: bool,
+    /// Log output.
+    pub logging: LoggingConfig,
+}
+
+/// Log output: `[logging]`. `RUST_LOG` still chooses what is logged.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoggingConfig {
+    /// `text` (default) or `json` (one JSON object per line, for log collectors).
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// The platform release catalog.
@@ -312,6 +336,8 @@ impl Default for Config {
             http: HttpConfig::default(),
             artifact_store: ArtifactStoreConfig::default(),
             platform: PlatformConfig::default(),
+            dev_mode: false,
+            logging: LoggingConfig::default(),
         }
     }
 }
@@ -386,27 +412,18 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
+    /// A `GATEHOUSE_…` environment variable that names no configuration key.
+    #[error(
+        "environment variable `{variable}` is not a configuration key (expected GATEHOUSE_<SECTION>__<KEY>); \
+         unset it or fix its name (variables that are not configuration: {allowed})"
+    )]
+    UnknownVariable {
+        /// The variable.
+        variable: String,
+        /// The documented allow-list.
+        allowed: String,
+    },
 }
-
-/// Top-level keys an environment variable may override; other `GATEHOUSE_*` variables (such
-/// as test settings) are not configuration and are left alone.
-const TOP_LEVEL_KEYS: &[&str] = &[
-    "listen",
-    "database_url",
-    "database_acquire_timeout_ms",
-    "policy_dir",
-    "schema_file",
-    "policy_watch_seconds",
-    "policy_sync_seconds",
-    "policy_dry_run_channels",
-    "channels",
-    "registry",
-    "auth",
-    "trust",
-    "http",
-    "artifact_store",
-    "platform",
-];
 
 impl Config {
     /// Loads the file (if any), applies environment overrides and checks the result.
@@ -422,18 +439,23 @@ impl Config {
             Some(path) => read_table(path)?,
             None => toml::Table::new(),
         };
-        let overridden = apply_env_overrides(&mut table, env)?;
-        let origin = if overridden {
-            format!("{origin} with environment overrides")
-        } else {
+        let overrides = crate::config_env::apply(&mut table, env)?;
+        let origin = if overrides.is_empty() {
             origin
+        } else {
+            format!("{origin} with environment overrides")
         };
-        let config: Config =
-            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Key {
-                key: e.path().to_string(),
-                origin: origin.clone(),
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let key = e.path().to_string();
+            // A bad value from the environment names its variable, not the file.
+            let origin = crate::config_env::variable_for(&overrides, &key)
+                .map_or_else(|| origin.clone(), |v| format!("environment variable `{v}`"));
+            ConfigError::Key {
+                key,
+                origin,
                 reason: e.inner().to_string(),
-            })?;
+            }
+        })?;
         config.check(&origin)?;
         Ok(config)
     }
@@ -445,6 +467,41 @@ impl Config {
             origin: "configuration".to_owned(),
             reason: e.to_string(),
         })
+    }
+
+    /// The issuers that carry a development private key, as `(index, issuer, key file)`.
+    pub fn dev_issuers(&self) -> Vec<(usize, &str, &Path)> {
+        self.auth
+            .issuers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, issuer)| {
+                let key = issuer.dev_private_key_file.as_deref()?;
+                Some((i, issuer.issuer.as_str(), key))
+            })
+            .collect()
+    }
+
+    /// What `serve` refuses: an issuer with `dev_private_key_file` unless `dev_mode = true`,
+    /// since anyone holding that (usually committed) key could mint any token. Token minting
+    /// and the offline commands do not call this.
+    pub fn check_serving_safety(&self) -> Result<(), ConfigError> {
+        if self.dev_mode {
+            return Ok(());
+        }
+        match self.dev_issuers().first() {
+            None => Ok(()),
+            Some((index, issuer, key)) => Err(ConfigError::Key {
+                key: format!("auth.issuers[{index}].dev_private_key_file"),
+                origin: "configuration".to_owned(),
+                reason: format!(
+                    "issuer `{issuer}` has the development private key `{}`: anyone with that file can \
+                     mint tokens it accepts. `serve` refuses it unless `dev_mode = true` is set; remove \
+                     the key (production) or set `dev_mode = true` (local development only)",
+                    key.display()
+                ),
+            }),
+        }
     }
 
     fn check(&self, origin: &str) -> Result<(), ConfigError> {
@@ -583,45 +640,6 @@ fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
     })
 }
 
-/// Sets `GATEHOUSE_SECTION__KEY=value` into the table; a value that parses as a TOML value
-/// (`true`, `8`, `["a"]`) keeps its type, anything else is a string.
-fn apply_env_overrides(table: &mut toml::Table, env: &[(String, String)]) -> Result<bool, ConfigError> {
-    let mut any = false;
-    for (name, raw) in env {
-        let Some(rest) = name.strip_prefix("GATEHOUSE_") else {
-            continue;
-        };
-        let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
-        if !path.first().is_some_and(|k| TOP_LEVEL_KEYS.contains(&k.as_str())) {
-            continue;
-        }
-        let value = parse_env_value(raw);
-        let mut cursor = &mut *table;
-        let (last, parents) = path.split_last().unwrap_or((&path[0], &[]));
-        for segment in parents {
-            let entry = cursor
-                .entry(segment.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            cursor = entry.as_table_mut().ok_or_else(|| ConfigError::Key {
-                key: path.join("."),
-                origin: format!("environment variable `{name}`"),
-                reason: format!("`{segment}` is not a section"),
-            })?;
-        }
-        cursor.insert(last.clone(), value);
-        any = true;
-    }
-    Ok(any)
-}
-
-fn parse_env_value(raw: &str) -> toml::Value {
-    format!("v = {raw}")
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -754,6 +772,108 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`database_acquire_timeout_ms`"), "{err}");
+    }
+
+    #[test]
+    fn a_dev_issuer_needs_dev_mode_to_serve_naming_the_issuer_and_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gatehouse.toml");
+        let issuer = "[[auth.issuers]]\nissuer = \"https://dev.test\"\naudience = \"g\"\n\
+                      algorithms = [\"ES256\"]\npublic_key_file = \"dev.pub\"\n\
+                      dev_private_key_file = \"keys/dev.key\"\n";
+        std::fs::write(&file, issuer).unwrap();
+        // Loading is fine (token minting reads the same file); serving is not.
+        let cfg = Config::load_with_env(Some(&file), &[]).unwrap();
+        assert!(!cfg.dev_mode);
+        let err = cfg.check_serving_safety().unwrap_err().to_string();
+        assert!(
+            err.contains("auth.issuers[0].dev_private_key_file")
+                && err.contains("`https://dev.test`")
+                && err.contains("keys/dev.key")
+                && err.contains("dev_mode = true"),
+            "{err}"
+        );
+
+        std::fs::write(&file, format!("dev_mode = true\n{issuer}")).unwrap();
+        let cfg = Config::load_with_env(Some(&file), &[]).unwrap();
+        cfg.check_serving_safety().unwrap();
+        assert_eq!(cfg.dev_issuers().len(), 1);
+
+        // The environment can turn it on too, like any key.
+        std::fs::write(&file, issuer).unwrap();
+        let cfg = Config::load_with_env(Some(&file), &env(&[("GATEHOUSE_DEV_MODE", "true")])).unwrap();
+        cfg.check_serving_safety().unwrap();
+        // No dev issuer: nothing to refuse.
+        Config::load_with_env(None, &[])
+            .unwrap()
+            .check_serving_safety()
+            .unwrap();
+    }
+
+    #[test]
+    fn an_unknown_gatehouse_variable_stops_loading_naming_it() {
+        for name in [
+            "GATEHOUSE_FOO",
+            "GATEHOUSE_DATABSE_URL",
+            "GATEHOUSE_HTTP_BODY_LIMIT_BYTES",
+        ] {
+            let err = Config::load_with_env(None, &env(&[(name, "1")]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("`{name}`")), "{err}");
+        }
+        // A known section with an unknown key names the variable, not the file.
+        let err = Config::load_with_env(None, &env(&[("GATEHOUSE_HTTP__BODY_LIMIT", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`GATEHOUSE_HTTP__BODY_LIMIT`") && err.contains("body_limit"),
+            "{err}"
+        );
+        let err = Config::load_with_env(None, &env(&[("GATEHOUSE_PLATFORM__DOWNLOAD_MAX_BYTES", "lots")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`GATEHOUSE_PLATFORM__DOWNLOAD_MAX_BYTES`")
+                && err.contains("platform.download_max_bytes"),
+            "{err}"
+        );
+        // Variables that are not configuration by design are left alone.
+        let vars = env(&[
+            ("GATEHOUSE_TEST_DATABASE_URL", "postgres://x"),
+            ("GATEHOUSE_TOKEN", "t"),
+            ("GATEHOUSE_URL", "http://127.0.0.1:8080"),
+            ("GATEHOUSE_BENCH_SECONDS", "5"),
+            ("GATEHOUSE_LOAD_RATE", "10"),
+            ("GATEHOUSE_CAPTURE_NOTIFICATIONS", "/tmp/x"),
+        ]);
+        Config::load_with_env(None, &vars).unwrap();
+    }
+
+    #[test]
+    fn every_section_takes_overrides_including_logging() {
+        let vars = env(&[
+            ("GATEHOUSE_LOGGING__FORMAT", "json"),
+            ("GATEHOUSE_ARTIFACT_STORE__AUDIENCE", "store-b"),
+            ("GATEHOUSE_TRUST__CONTENT_FETCH__MAX_BYTES", "10"),
+            ("GATEHOUSE_AUTH__CLAIMS__SUBJECT", "uid"),
+        ]);
+        let cfg = Config::load_with_env(None, &vars).unwrap();
+        assert_eq!(cfg.logging.format, LogFormat::Json);
+        assert_eq!(cfg.artifact_store.audience, "store-b");
+        assert_eq!(cfg.trust.content_fetch.max_bytes, 10);
+        assert_eq!(cfg.auth.claims.subject, "uid");
+        assert_eq!(
+            Config::load_with_env(None, &[]).unwrap().logging.format,
+            LogFormat::Text
+        );
+        let err = Config::load_with_env(None, &env(&[("GATEHOUSE_LOGGING__FORMAT", "xml")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("logging.format") && err.contains("GATEHOUSE_LOGGING__FORMAT"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Gatehouse: the artifact admission gateway.
 
+pub mod access;
 pub mod admission;
 pub mod app;
 pub mod artifact_store;
@@ -8,8 +9,10 @@ pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod config_env;
 pub mod domain;
 pub mod http;
+pub mod logging;
 pub mod manifest;
 pub mod metrics;
 pub mod policy;

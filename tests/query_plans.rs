@@ -117,6 +117,10 @@ fn expected() -> BTreeMap<&'static str, Fit> {
         ("event_release", Read("registry_events", PK)),
         ("event_exists", Read("registry_events", PK)),
         ("events_pending", Read("registry_events", &[Search(&["status"])])),
+        (
+            "event_oldest_pending",
+            Read("registry_events", &[Search(&["status"])]),
+        ),
         ("push_insert", Write),
         ("links_insert", Write),
         ("presence_upsert", Write),
@@ -136,6 +140,10 @@ fn expected() -> BTreeMap<&'static str, Fit> {
         ("job_claim", Read("verification_jobs", PK)),
         ("job_finish", Read("verification_jobs", PK)),
         ("job_release", Read("verification_jobs", PK)),
+        (
+            "job_oldest_pending",
+            Read("verification_jobs", &[Walk(&["enqueued_at", "id"])]),
+        ),
         // Counts the pending jobs: either partial index holds exactly those.
         (
             "jobs_pending",

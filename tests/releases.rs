@@ -480,3 +480,47 @@ async fn a_push_to_a_platform_repository_registers_from_its_notification() {
     assert_eq!(found["repository"], pushed.repository);
     assert_eq!(found["visibility"], "platform");
 }
+
+/// `GATEHOUSE_PLATFORM__DOWNLOAD_MAX_BYTES` reaches the download: with the override, a file far
+/// under the default cap (64 MiB) is refused with 413 naming the overridden cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_download_cap_is_taken_from_the_environment() {
+    if !common::registry::tools_available() {
+        return;
+    }
+    let vars = [(
+        "GATEHOUSE_PLATFORM__DOWNLOAD_MAX_BYTES".to_owned(),
+        "2048".to_owned(),
+    )];
+    let from_env = gatehouse::Config::load_with_env(None, &vars).unwrap().platform;
+    let stack = stack_with(Db::sqlite(), move |config| config.platform = from_env).await;
+    let small = payload("small", 1024);
+    let large = payload("above the overridden cap", 4096);
+    let small = push_platform_artifact(&stack, "gatehouse-cli", &small).await;
+    let large = push_platform_artifact(&stack, "sdk-python", &large).await;
+    let body = json!({ "version": "3.0.0", "artifacts": [
+        { "name": "cli", "artifact_id": small.id },
+        { "name": "sdk", "artifact_id": large.id },
+    ] });
+    let (status, created) = stack
+        .app
+        .post("/v1/platform/releases", &platform_admin(), body)
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let response = download(
+        &stack.app,
+        "/v1/platform/releases/3.0.0/artifacts/cli",
+        &developer(),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let response = download(
+        &stack.app,
+        "/v1/platform/releases/3.0.0/artifacts/sdk",
+        &developer(),
+    )
+    .await;
+    assert_eq!(response.status(), 413);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["max_bytes"], 2048, "{problem}");
+}

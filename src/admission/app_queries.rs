@@ -76,13 +76,16 @@ impl Admission {
         let mut items = Vec::with_capacity(page.items.len());
         for app in page.items {
             let facts = self.app_facts(&app.slug, &app.project).await?;
-            let (decision, _) = self.evaluate(
-                principal,
-                Action::Read,
-                Resource::App(&facts),
-                RequestContext::default(),
-                meta,
-            );
+            // A filter: hidden items are not the request's decision.
+            let (decision, _) = crate::access::unnoted(|| {
+                self.evaluate(
+                    principal,
+                    Action::Read,
+                    Resource::App(&facts),
+                    RequestContext::default(),
+                    meta,
+                )
+            });
             if decision.allowed {
                 items.push(app);
             }
@@ -124,8 +127,9 @@ impl Admission {
                 app: &facts,
                 version: &version_facts,
             };
-            let (decision, _) =
-                self.evaluate(principal, Action::Read, resource, RequestContext::default(), meta);
+            let (decision, _) = crate::access::unnoted(|| {
+                self.evaluate(principal, Action::Read, resource, RequestContext::default(), meta)
+            });
             if decision.allowed {
                 items.push(version);
             }

@@ -174,6 +174,7 @@ impl Admission {
         self.audit_allowed(&audit).await?;
         self.store.append_audit(audit).await?;
         self.metrics.count_decision(&record.action, "break_glass");
+        crate::access::note_decision("break_glass");
         tracing::warn!(
             actor = %principal.actor.id,
             action = %record.action,
@@ -250,6 +251,7 @@ impl Admission {
         });
         let effect = if decision.allowed { "allow" } else { "deny" };
         self.metrics.count_decision(action.as_str(), effect);
+        crate::access::note_decision(effect);
         if !decision.would_deny.is_empty() {
             // A dry-run forbid matched: allowed now, but the shadowed rule is counted and logged.
             self.metrics.count_decision(action.as_str(), "would_deny");

@@ -183,9 +183,14 @@ impl Admission {
         self.registry_setup.webhook_secret_matches(presented)
     }
 
-    /// Registry events waiting to be applied, or `None` if the database does not answer.
-    pub async fn queued_notifications(&self) -> Option<i64> {
-        self.store.pending_registry_events().await.ok()
+    /// Queue depths and oldest entries (metrics), or `None` if the database does not answer.
+    pub async fn queue_figures(&self) -> Option<crate::store::QueueFigures> {
+        self.store.queue_figures().await.ok()
+    }
+
+    /// Database connection pools (metrics).
+    pub fn pool_figures(&self) -> Vec<crate::store::PoolFigures> {
+        self.store.pool_figures()
     }
 
     /// Whether the database answers (for readiness).

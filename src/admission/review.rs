@@ -181,6 +181,7 @@ impl Admission {
         {
             outcome.decision = "deny";
             outcome.reasons = vec![rule.to_string()];
+            crate::access::note_decision("deny");
         }
         if outcome.decision == "allow" {
             outcome.artifact = Some(artifact);

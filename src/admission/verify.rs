@@ -11,7 +11,7 @@ use crate::audit::Transition;
 use crate::config::TrustConfig;
 use crate::domain::{
     AccessGrant, Artifact, ArtifactId, ArtifactKind, Digest, Evidence, EvidenceResult, Principal, TrustFacts,
-    TrustMove, VerificationJob,
+    TrustMove, TrustState, VerificationJob,
 };
 use crate::policy::{Action, Resource};
 use crate::registry::RegistryClient;
@@ -170,6 +170,7 @@ impl Admission {
         job: Option<&VerificationJob>,
     ) -> Result<Option<ArtifactView>, AdmissionError> {
         let id = artifact_id.to_string();
+        let started = std::time::Instant::now();
         let runs = async {
             let mut run = 1;
             loop {
@@ -186,7 +187,12 @@ impl Admission {
                 }
             }
         };
-        self.verification_turns.serialize(artifact_id, runs).await
+        let outcome = self.verification_turns.serialize(artifact_id, runs).await;
+        if let Some(result) = verification_result(&outcome) {
+            self.metrics
+                .observe_verification(result, started.elapsed().as_secs_f64());
+        }
+        outcome
     }
 
     /// One run: decide, check every trust input, and commit the trust state with its evidence
@@ -453,13 +459,16 @@ impl Admission {
         artifact: &Artifact,
         meta: &RequestMeta,
     ) -> Result<Evidence, AdmissionError> {
-        let (decision, record) = self.evaluate(
-            principal,
-            Action::AcceptSource,
-            Resource::Artifact(artifact),
-            artifact_context(artifact),
-            meta,
-        );
+        // Evidence, not the request's answer: a refused source fails the verification.
+        let (decision, record) = crate::access::unnoted(|| {
+            self.evaluate(
+                principal,
+                Action::AcceptSource,
+                Resource::Artifact(artifact),
+                artifact_context(artifact),
+                meta,
+            )
+        });
         self.log_decision(record).await?;
         let source_type = artifact.source.source_type;
         let (result, reason) = if decision.allowed {
@@ -483,6 +492,20 @@ impl Admission {
             checked_at: Utc::now(),
             details: serde_json::json!({ "policy_ids": decision.policy_ids, "policy_hash": decision.policy_hash }),
         })
+    }
+}
+
+/// How a verification ended, for the metrics; `None` for a job an earlier claim already finished.
+fn verification_result(outcome: &Result<Option<ArtifactView>, AdmissionError>) -> Option<&'static str> {
+    match outcome {
+        Ok(Some(view)) => Some(match view.artifact.trust_state {
+            TrustState::Verified => "verified",
+            TrustState::FailedVerification => "failed_verification",
+            TrustState::Unverified | TrustState::Revoked => "other",
+        }),
+        Ok(None) => None,
+        Err(AdmissionError::Denied(_)) => Some("denied"),
+        Err(_) => Some("error"),
     }
 }
 

@@ -67,7 +67,6 @@ pub enum Command {
 /// Entry point of the binary: runs the command and turns failure into a message and exit code.
 pub async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
     match run(cli).await {
         Ok(code) => code,
         Err(error) => {
@@ -77,24 +76,16 @@ pub async fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    // Colour only for a person at a terminal; log collectors get plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .try_init();
-}
-
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // App commands need no gateway configuration: `validate` is offline, `register` a client.
     if let Command::App(command) = cli.command {
+        crate::logging::init(crate::config::LogFormat::Text);
         return app::run(command).await;
     }
+    // A configuration that cannot be loaded is reported on stderr as plain text (no subscriber
+    // yet); from here on logs take the configured format.
     let config = Config::load(cli.config.as_deref())?;
+    crate::logging::init(config.logging.format);
     match cli.command {
         Command::Serve => {
             let app = Application::build(config).await?;
@@ -117,5 +108,36 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fetch(args) => fetch::run(args).await,
         Command::Verify(command) => Ok(verify::run(&config, command).await),
         Command::App(_) => Ok(ExitCode::SUCCESS),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// The CLI's own `GATEHOUSE_…` variables are not configuration: each must be on the config
+    /// loader's allow-list, or every command would refuse to start when it is set.
+    #[test]
+    fn every_cli_environment_variable_is_allow_listed() {
+        fn walk(command: &clap::Command, found: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                if let Some(env) = arg.get_env() {
+                    found.push(env.to_string_lossy().into_owned());
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, found);
+            }
+        }
+        let mut found = Vec::new();
+        walk(&super::Cli::command(), &mut found);
+        assert!(!found.is_empty());
+        for name in found {
+            assert!(
+                !name.starts_with(crate::config_env::PREFIX)
+                    || crate::config_env::is_not_configuration(&name),
+                "`{name}` is read by the CLI but not allow-listed in config_env"
+            );
+        }
     }
 }

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
 
 use super::error::ApiError;
+use crate::metrics::Metrics;
 
 /// Limits on the request head, checked before routing.
 #[derive(Debug, Clone, Copy)]
@@ -46,13 +47,23 @@ fn exempt_from_shedding(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics")
 }
 
+/// The in-flight slots, and the counter of requests shed for want of one.
+#[derive(Clone)]
+pub struct Shedding {
+    /// One permit per request handled at once.
+    pub slots: Arc<Semaphore>,
+    /// Where shed requests are counted.
+    pub metrics: Arc<Metrics>,
+}
+
 /// Admits a request only while a slot is free; over the limit it answers 503 at once, before
 /// authentication or any database work.
-pub async fn shed_load(State(slots): State<Arc<Semaphore>>, request: Request, next: Next) -> Response {
+pub async fn shed_load(State(shedding): State<Shedding>, request: Request, next: Next) -> Response {
     if exempt_from_shedding(request.uri().path()) {
         return next.run(request).await;
     }
-    let Ok(_slot) = slots.try_acquire_owned() else {
+    let Ok(_slot) = shedding.slots.try_acquire_owned() else {
+        shedding.metrics.count_shed();
         return ApiError::Overloaded.into_response();
     };
     next.run(request).await

@@ -42,12 +42,14 @@ impl Caller {
             Err(e) if e.is_unavailable() => return Err(ApiError::Unavailable),
             Err(e) => return Err(ApiError::Unauthenticated(e.to_string())),
         };
+        // Before the rate limit: a limited caller's access line still says who it was.
+        crate::access::note_principal(&principal.actor);
         // Keyed by issuer and subject: the same `sub` from two issuers is two callers.
         let key = format!("{}\n{}", principal.issuer, principal.actor.id);
-        state
-            .rate_limiter
-            .admit(&key)
-            .map_err(|retry_after_seconds| ApiError::RateLimited { retry_after_seconds })?;
+        state.rate_limiter.admit(&key).map_err(|retry_after_seconds| {
+            state.metrics.count_rate_limited();
+            ApiError::RateLimited { retry_after_seconds }
+        })?;
         Ok(Self(principal))
     }
 }

@@ -93,7 +93,10 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         // Outermost last: the request id and deadline wrap everything, then every error becomes
         // problem+json, then the head is checked, then load is shed, all before any handler.
         .layer(from_fn_with_state(
-            Arc::new(Semaphore::new(limits.in_flight)),
+            edge::Shedding {
+                slots: Arc::new(Semaphore::new(limits.in_flight)),
+                metrics: Arc::clone(&state.metrics),
+            },
             edge::shed_load,
         ))
         .layer(from_fn_with_state(limits.head, edge::check_head))

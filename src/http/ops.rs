@@ -95,17 +95,21 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let mut text = state.metrics.render();
-    // Read at scrape time from the database: the queue is shared by every instance.
-    let depth = tokio::time::timeout(METRICS_PROBE, state.admission.queued_notifications()).await;
-    if let Ok(Some(depth)) = depth {
-        text.push_str(
-            "# HELP gatehouse_notification_queue_depth Registry events queued and not yet applied.\n",
-        );
-        text.push_str("# TYPE gatehouse_notification_queue_depth gauge\n");
-        text.push_str(&format!("gatehouse_notification_queue_depth {depth}\n"));
-    }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    // Read at scrape time from the database: the queues are shared by every instance. Bounded,
+    // so a slow database leaves those series out rather than hanging the scrape.
+    // Pools first: the queue queries below would otherwise count themselves as in use.
+    let pools = state.admission.pool_figures();
+    let queues = tokio::time::timeout(METRICS_PROBE, state.admission.queue_figures())
+        .await
+        .ok()
+        .flatten();
+    let scraped = crate::metrics::Scraped {
+        queues,
+        pools,
+        at: Some(chrono::Utc::now()),
+    };
+    let text = state.metrics.render(&scraped);
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
 }
 
 async fn openapi() -> Response {

@@ -1,5 +1,5 @@
-//! Request ids (accepted from `X-Request-Id` or generated), the request deadline, and
-//! per-route metrics.
+//! Request ids (accepted from `X-Request-Id` or generated), the request deadline, the access
+//! line, and per-route metrics.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -60,14 +60,20 @@ fn accept_caller_id(value: &HeaderValue) -> Option<String> {
     (plain && (1..=128).contains(&text.len())).then(|| text.to_owned())
 }
 
-/// Sets the request id for the whole request, enforces the deadline and echoes the id.
+/// Sets the request id for the whole request, enforces the deadline, echoes the id and logs the
+/// request's one access line. It wraps each route (and the fallback), so the matched route is
+/// known, and every answer — shed, rate-limited and timed out included — is logged.
 pub async fn request_context(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
     let id = request
         .headers()
         .get(REQUEST_ID_HEADER)
         .and_then(accept_caller_id)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+    let method = request.method().clone();
+    let route = matched_route(&request);
+    // The route template, never the raw path: no ids in every line of the request.
+    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let break_glass = request
         .headers()
         .get(BREAK_GLASS_HEADER)
@@ -86,19 +92,54 @@ pub async fn request_context(State(timeout): State<Duration>, request: Request, 
             Err(_) => ApiError::Timeout.into_response(),
         }
     };
-    let mut response = REQUEST_ID
+    let (mut response, note) = REQUEST_ID
         .scope(
             id.clone(),
             BREAK_GLASS.scope(
                 break_glass,
-                READING_BODY.scope(Cell::new(false), handled.instrument(span)),
+                READING_BODY.scope(Cell::new(false), crate::access::noting(handled.instrument(span))),
             ),
         )
         .await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
+    log_access(&method, &route, &response, started, &id, &note);
     response
+}
+
+/// The route template the request matched, or `unmatched` (a 404 of the fallback).
+fn matched_route(request: &Request) -> String {
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned()
+}
+
+/// The access line: method, route template, status, latency, request id, and the principal and
+/// decision when the request got that far. Never a header, token, query or body.
+fn log_access(
+    method: &axum::http::Method,
+    route: &str,
+    response: &Response,
+    started: Instant,
+    request_id: &str,
+    note: &crate::access::AccessNote,
+) {
+    // Microsecond resolution is plenty and keeps the number short.
+    let latency_ms = (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
+    tracing::info!(
+        target: crate::logging::ACCESS_TARGET,
+        method = %method,
+        route,
+        status = response.status().as_u16(),
+        latency_ms,
+        request_id,
+        principal = note.principal.as_deref(),
+        decision = note.decision,
+        "request"
+    );
 }
 
 /// Names the dry-run forbids on an answer that went through; a refused request was not allowed,
@@ -114,11 +155,7 @@ fn tell_would_deny(response: &mut Response, ids: &[String]) {
 
 /// Counts requests and latency by route template (never the raw path).
 pub async fn record_metrics(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
+    let route = matched_route(&request);
     let method = request.method().to_string();
     let started = Instant::now();
     let response = next.run(request).await;

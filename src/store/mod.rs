@@ -20,6 +20,7 @@ mod apps;
 mod bundles;
 mod catalog;
 mod events;
+mod figures;
 mod intents;
 mod listing;
 mod pg_decisions;
@@ -37,6 +38,7 @@ mod writes;
 
 pub use apps::AppStore;
 pub use catalog::{CatalogStore, SeedCatalogError, seed_catalog};
+pub use figures::{PoolFigures, QueueFigures};
 pub use policy_changes::{POLICY_CHANNEL, PolicyChangeListener};
 pub use postgres::PostgresStore;
 #[doc(hidden)]
@@ -359,6 +361,10 @@ pub trait Store: CatalogStore + AppStore + Send + Sync + 'static {
     async fn release_verification(&self, id: Uuid, result: &serde_json::Value) -> Result<(), StoreError>;
     /// Pending verification jobs (for queue-depth metrics).
     async fn pending_verifications(&self) -> Result<i64, StoreError>;
+    /// Depth and oldest entry of the registry-event and verification-job queues (metrics).
+    async fn queue_figures(&self) -> Result<QueueFigures, StoreError>;
+    /// Connections of each pool (metrics); no database round trip.
+    fn pool_figures(&self) -> Vec<PoolFigures>;
     /// Attaches DSSE envelopes to an artifact; every later verification re-checks them.
     async fn add_attestations(
         &self,

@@ -60,6 +60,11 @@ impl PostgresStore {
         &self.pool
     }
 
+    /// The one pool.
+    pub(super) fn pool_figures_impl(&self) -> Vec<super::PoolFigures> {
+        vec![super::PoolFigures::of("primary", &self.pool)]
+    }
+
     /// Inserts a batch of decisions with one `unnest` statement (see `pg_decisions`).
     pub(super) async fn insert_decisions_in(
         conn: &mut PgConnection,

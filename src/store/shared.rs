@@ -11,6 +11,7 @@ macro_rules! store_impl {
         $crate::store::intents::intents_impl!($store, $db);
         $crate::store::events::events_impl!($store, $db);
         $crate::store::verification::verification_impl!($store, $db);
+        $crate::store::figures::figures_impl!($store, $db);
         $crate::store::bundles::bundles_impl!($store, $db);
         $crate::store::catalog::catalog_impl!($store, $db);
         $crate::store::apps::apps_impl!($store, $db);
@@ -276,6 +277,14 @@ macro_rules! store_impl {
 
                 async fn pending_verifications(&self) -> Result<i64, StoreError> {
                     self.pending_verifications_impl().await
+                }
+
+                async fn queue_figures(&self) -> Result<$crate::store::QueueFigures, StoreError> {
+                    self.queue_figures_impl().await
+                }
+
+                fn pool_figures(&self) -> Vec<$crate::store::PoolFigures> {
+                    self.pool_figures_impl()
                 }
 
                 async fn add_attestations(

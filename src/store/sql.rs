@@ -289,6 +289,9 @@ pub(super) const EVENT_EXISTS: &str = "select count(*) from registry_events wher
 
 pub(super) const PENDING_EVENTS: &str = "select count(*) from registry_events where status = 'pending'";
 
+pub(super) const OLDEST_PENDING_EVENT: &str =
+    "select received_at from registry_events where status = 'pending' order by received_at, id limit 1";
+
 pub(super) const INSERT_PUSH: &str = concat!(
     "insert into unregistered_pushes (",
     push_cols!(),
@@ -342,6 +345,9 @@ pub(super) const RELEASE_JOB: &str =
     "update verification_jobs set result = $2 where id = $1 and status = 'pending'";
 
 pub(super) const PENDING_JOBS: &str = "select count(*) from verification_jobs where status = 'pending'";
+
+pub(super) const OLDEST_PENDING_JOB: &str =
+    "select enqueued_at from verification_jobs where status = 'pending' order by enqueued_at, id limit 1";
 
 pub(super) const INSERT_ATTESTATION: &str =
     "insert into artifact_attestations (id, artifact_id, envelope, added_at) values ($1, $2, $3, $4)";
@@ -410,6 +416,7 @@ pub fn hot_queries() -> Vec<(&'static str, String)> {
         ("event_release", RELEASE_EVENT),
         ("event_exists", EVENT_EXISTS),
         ("events_pending", PENDING_EVENTS),
+        ("event_oldest_pending", OLDEST_PENDING_EVENT),
         ("push_insert", INSERT_PUSH),
         ("links_insert", INSERT_LINKS),
         ("presence_upsert", UPSERT_PRESENCE),
@@ -421,6 +428,7 @@ pub fn hot_queries() -> Vec<(&'static str, String)> {
         ("job_finish", FINISH_JOB),
         ("job_release", RELEASE_JOB),
         ("jobs_pending", PENDING_JOBS),
+        ("job_oldest_pending", OLDEST_PENDING_JOB),
         ("attestation_insert", INSERT_ATTESTATION),
         ("attestations_of_artifact", SELECT_ATTESTATIONS),
         ("bundle_upsert", UPSERT_BUNDLE),

@@ -30,6 +30,8 @@ pub struct SqliteStore {
     /// Read-only connections for reads outside a transaction; the writer itself when the
     /// database cannot share (in memory, or not in WAL mode).
     reads: SqlitePool,
+    /// Whether `reads` is its own pool (not the writer), for the pool metrics.
+    separate_reads: bool,
 }
 
 impl SqliteStore {
@@ -68,7 +70,8 @@ impl SqliteStore {
             .acquire_timeout(acquire_timeout)
             .connect_with(options.clone())
             .await?;
-        let reads = if Self::shares_reads(&pool).await? {
+        let separate_reads = Self::shares_reads(&pool).await?;
+        let reads = if separate_reads {
             // Opened after the writer, so the file, its WAL and shared-memory index exist (a
             // read-only connection cannot create them). No journal mode: a reader may not set it.
             let read_options = SqliteConnectOptions::from_str(url)?
@@ -82,7 +85,11 @@ impl SqliteStore {
         } else {
             pool.clone()
         };
-        Ok(Self { pool, reads })
+        Ok(Self {
+            pool,
+            reads,
+            separate_reads,
+        })
     }
 
     /// Whether separate connections can read beside the writer: only a file in WAL mode. An
@@ -104,6 +111,7 @@ impl SqliteStore {
     pub fn from_pool(pool: SqlitePool) -> Self {
         Self {
             reads: pool.clone(),
+            separate_reads: false,
             pool,
         }
     }
@@ -116,6 +124,15 @@ impl SqliteStore {
     /// The pool reads outside a transaction use (read-only connections, or the writer).
     pub fn reads(&self) -> &SqlitePool {
         &self.reads
+    }
+
+    /// The writer pool, and the read-only pool when it is a separate one.
+    pub(super) fn pool_figures_impl(&self) -> Vec<super::PoolFigures> {
+        let mut figures = vec![super::PoolFigures::of("primary", &self.pool)];
+        if self.separate_reads {
+            figures.push(super::PoolFigures::of("reads", &self.reads));
+        }
+        figures
     }
 
     /// Inserts a batch of decisions with multi-row `values` statements.

@@ -13,7 +13,7 @@ pub const PREFIX: &str = "GATEHOUSE_";
 
 /// `GATEHOUSE_…` variables that are not configuration by design: the CLI's client settings
 /// (clap `env`; a unit test in `cli` checks every one is listed here).
-pub const NOT_CONFIGURATION: &[&str] = &["GATEHOUSE_TOKEN", "GATEHOUSE_URL"];
+pub const NOT_CONFIGURATION: &[&str] = &["GATEHOUSE_TOKEN", "GATEHOUSE_URL", "GATEHOUSE_REGISTRY_TOKEN"];
 
 /// Prefixes of `GATEHOUSE_…` variables that are not configuration by design: test settings
 /// (`GATEHOUSE_TEST_DATABASE_URL`, `GATEHOUSE_CAPTURE_NOTIFICATIONS`), the benchmarks'

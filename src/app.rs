@@ -35,6 +35,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     connection_limits: ConnectionLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     decision_writer: JoinHandle<()>,
     worker: Option<JoinHandle<()>>,
     stop_worker: watch::Sender<bool>,
@@ -85,6 +86,7 @@ impl Application {
     /// pointed at the gateway before the gateway is configured with the registry).
     pub async fn build_on(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
         let channels = config.channel_order()?;
+        let tls = config.tls.acceptor()?;
         let engine = Arc::new(load_policies(&config)?);
         let auth =
             Authenticator::from_config(&config.auth, Path::new(".")).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -205,10 +207,16 @@ impl Application {
             listener,
             router: crate::http::router(state, limits),
             connection_limits: connection_limits(&config),
+            tls,
             decision_writer,
             worker,
             stop_worker,
         })
+    }
+
+    /// `https` when `[tls]` is configured (the listener then speaks nothing else), else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// The address actually bound (useful with port 0).
@@ -223,7 +231,14 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         crate::http::warn_if_above_descriptor_limit(self.connection_limits.max_connections);
-        crate::http::serve(self.listener, self.router, self.connection_limits, shutdown).await;
+        crate::http::serve(
+            self.listener,
+            self.router,
+            self.connection_limits,
+            self.tls,
+            shutdown,
+        )
+        .await;
         // The worker finishes the event in hand, then stops; an unapplied event stays queued.
         let _ = self.stop_worker.send(true);
         if let Some(worker) = self.worker {

@@ -46,6 +46,8 @@ pub struct Config {
     pub artifact_store: ArtifactStoreConfig,
     /// The platform release catalog.
     pub platform: PlatformConfig,
+    /// TLS for the listener: `[tls]`.
+    pub tls: crate::http::TlsConfig,
 }
 
 /// The platform release catalog.
@@ -312,6 +314,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             artifact_store: ArtifactStoreConfig::default(),
             platform: PlatformConfig::default(),
+            tls: crate::http::TlsConfig::default(),
         }
     }
 }
@@ -406,6 +409,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "http",
     "artifact_store",
     "platform",
+    "tls",
 ];
 
 impl Config {
@@ -560,6 +564,11 @@ impl Config {
                 reason: "must be positive".to_owned(),
             });
         }
+        self.tls.check().map_err(|e| ConfigError::Key {
+            key: format!("tls.{}", e.key),
+            origin: origin.to_owned(),
+            reason: e.reason,
+        })?;
         if self.database_acquire_timeout_ms == 0 {
             return Err(ConfigError::Key {
                 key: "database_acquire_timeout_ms".to_owned(),

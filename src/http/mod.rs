@@ -14,6 +14,7 @@ mod registry;
 mod releases;
 mod request_id;
 mod serve;
+mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +33,7 @@ pub use error::ApiError;
 pub use rate_limit::RateLimiter;
 pub use request_id::{REQUEST_ID_HEADER, current_request_id};
 pub use serve::{ConnectionLimits, serve, warn_if_above_descriptor_limit};
+pub use tls::{ClientAuth, ClientCertificate, TlsConfig, TlsSetupError};
 
 /// Shared, read-only state of every handler.
 #[derive(Clone)]

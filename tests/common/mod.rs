@@ -12,6 +12,7 @@ pub mod registry;
 pub mod sigstore_fixtures;
 pub mod skip;
 pub mod stack;
+pub mod tls;
 pub mod store_harness;
 
 use std::net::SocketAddr;

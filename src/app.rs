@@ -14,7 +14,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::admission::{
-    Admission, AdmissionParts, RegistryInfo, RegistrySettings, RegistrySetup, TrustSetup, run_worker,
+    Admission, AdmissionParts, KubernetesSetup, RegistryInfo, RegistrySettings, RegistrySetup, TrustSetup,
+    run_worker,
 };
 use crate::artifact_store::{ObjectTokens, StoreLocation};
 use crate::audit::DecisionLogWriter;
@@ -140,6 +141,7 @@ impl Application {
             files = engine.files().len(),
             "policy set loaded"
         );
+        warn_if_webhook_cannot_admit(&config, &engine);
         let admission = Arc::new(Admission::new(AdmissionParts {
             store,
             policy: engine,
@@ -149,6 +151,7 @@ impl Application {
             registry_setup: registry_setup(&config)?,
             trust: trust_setup(&config)?,
             metrics: Arc::clone(&metrics),
+            kubernetes: kubernetes_setup(&config)?,
         }));
         let state = AppState {
             admission,
@@ -445,6 +448,43 @@ fn registry_setup(config: &Config) -> anyhow::Result<RegistrySetup> {
             download_max_bytes: config.platform.download_max_bytes,
         },
     })
+}
+
+/// Reads `[kubernetes] token_file`; a missing, unreadable or short token stops start-up.
+fn kubernetes_setup(config: &Config) -> anyhow::Result<KubernetesSetup> {
+    let k8s = &config.kubernetes;
+    let token = match &k8s.token_file {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).with_context(|| {
+                format!("config key `kubernetes.token_file`: cannot read `{}`", file.display())
+            })?;
+            let token = text.trim().to_owned();
+            if token.len() < 16 {
+                bail!("config key `kubernetes.token_file`: the token must be at least 16 characters");
+            }
+            Some(SecretString::from(token))
+        }
+        None => None,
+    };
+    if !k8s.client_cert_names.is_empty() && config.tls.client_ca_file.is_none() {
+        bail!("config key `kubernetes.client_cert_names` needs `tls.client_ca_file` to verify client certificates");
+    }
+    Ok(KubernetesSetup {
+        token,
+        config: k8s.clone(),
+    })
+}
+
+/// The webhook is configured but no permit names the API server on `admit`: every pod in a
+/// mapped namespace would be refused. Said once at start-up, naming what to add.
+fn warn_if_webhook_cannot_admit(config: &Config, engine: &PolicyEngine) {
+    let k8s = &config.kubernetes;
+    let configured = !k8s.namespaces.is_empty() || k8s.token_file.is_some() || !k8s.client_cert_names.is_empty();
+    if configured && !engine.permits_principal_type("KubernetesApiServer", crate::policy::Action::Admit) {
+        tracing::warn!(
+            "no permit in the policy set names `Gatehouse::KubernetesApiServer` for action `admit`: the Kubernetes webhook will refuse every workload (see policies/kubernetes.cedar)"
+        );
+    }
 }
 
 /// The object-token signer: `artifact_store.token_key_file`, else the registry token key.

@@ -48,6 +48,8 @@ pub struct Config {
     pub platform: PlatformConfig,
     /// TLS for the listener: `[tls]`.
     pub tls: crate::http::TlsConfig,
+    /// The Kubernetes admission webhook: `[kubernetes]`.
+    pub kubernetes: crate::k8s::KubernetesConfig,
 }
 
 /// The platform release catalog.
@@ -315,6 +317,7 @@ impl Default for Config {
             artifact_store: ArtifactStoreConfig::default(),
             platform: PlatformConfig::default(),
             tls: crate::http::TlsConfig::default(),
+            kubernetes: crate::k8s::KubernetesConfig::default(),
         }
     }
 }
@@ -410,6 +413,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "artifact_store",
     "platform",
     "tls",
+    "kubernetes",
 ];
 
 impl Config {
@@ -569,6 +573,13 @@ impl Config {
             origin: origin.to_owned(),
             reason: e.reason,
         })?;
+        self.kubernetes
+            .check(&self.channels)
+            .map_err(|(key, reason)| ConfigError::Key {
+                key: format!("kubernetes.{key}"),
+                origin: origin.to_owned(),
+                reason,
+            })?;
         if self.database_acquire_timeout_ms == 0 {
             return Err(ConfigError::Key {
                 key: "database_acquire_timeout_ms".to_owned(),

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod k8s;
 pub mod manifest;
 pub mod metrics;
 pub mod policy;

@@ -7,6 +7,7 @@ mod catalog;
 mod edge;
 mod error;
 mod extract;
+mod k8s;
 mod ops;
 mod policies;
 mod rate_limit;
@@ -84,6 +85,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .merge(apps::router())
         .merge(artifacts::router())
         .merge(catalog::router())
+        .merge(k8s::router())
         .merge(ops::router())
         .merge(policies::router())
         .merge(registry::router())

@@ -130,12 +130,19 @@ impl Admission {
             ));
         };
         let project = &mapping.project;
-        let gateway_repository = self.gateway_repository_of(&reference);
-        let Some(artifact) = self
-            .store
-            .find_artifact_by_digest(project, digest, gateway_repository.as_ref())
-            .await?
-        else {
+        // One digest may be registered in several of the project's repositories: the one the
+        // image is pulled from (on the gateway's registry) first, else any (checked below).
+        let mut artifact = None;
+        if let Some(repository) = self.gateway_repository_of(&reference) {
+            artifact = self
+                .store
+                .find_artifact_by_digest(project, digest, Some(&repository))
+                .await?;
+        }
+        if artifact.is_none() {
+            artifact = self.store.find_artifact_by_digest(project, digest, None).await?;
+        }
+        let Some(artifact) = artifact else {
             return Ok(Some(format!("is not registered in project `{project}`")));
         };
         if artifact.artifact_kind != ArtifactKind::Oci {

@@ -456,7 +456,10 @@ fn kubernetes_setup(config: &Config) -> anyhow::Result<KubernetesSetup> {
     let token = match &k8s.token_file {
         Some(file) => {
             let text = std::fs::read_to_string(file).with_context(|| {
-                format!("config key `kubernetes.token_file`: cannot read `{}`", file.display())
+                format!(
+                    "config key `kubernetes.token_file`: cannot read `{}`",
+                    file.display()
+                )
             })?;
             let token = text.trim().to_owned();
             if token.len() < 16 {
@@ -467,7 +470,9 @@ fn kubernetes_setup(config: &Config) -> anyhow::Result<KubernetesSetup> {
         None => None,
     };
     if !k8s.client_cert_names.is_empty() && config.tls.client_ca_file.is_none() {
-        bail!("config key `kubernetes.client_cert_names` needs `tls.client_ca_file` to verify client certificates");
+        bail!(
+            "config key `kubernetes.client_cert_names` needs `tls.client_ca_file` to verify client certificates"
+        );
     }
     Ok(KubernetesSetup {
         token,
@@ -479,7 +484,8 @@ fn kubernetes_setup(config: &Config) -> anyhow::Result<KubernetesSetup> {
 /// mapped namespace would be refused. Said once at start-up, naming what to add.
 fn warn_if_webhook_cannot_admit(config: &Config, engine: &PolicyEngine) {
     let k8s = &config.kubernetes;
-    let configured = !k8s.namespaces.is_empty() || k8s.token_file.is_some() || !k8s.client_cert_names.is_empty();
+    let configured =
+        !k8s.namespaces.is_empty() || k8s.token_file.is_some() || !k8s.client_cert_names.is_empty();
     if configured && !engine.permits_principal_type("KubernetesApiServer", crate::policy::Action::Admit) {
         tracing::warn!(
             "no permit in the policy set names `Gatehouse::KubernetesApiServer` for action `admit`: the Kubernetes webhook will refuse every workload (see policies/kubernetes.cedar)"

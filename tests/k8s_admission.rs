@@ -83,7 +83,11 @@ async fn artifact(app: &TestApp, name: &str, seed: &str, verify: bool, revoke: b
         let (status, body) = app
             .post(&format!("/v1/artifacts/{id}/verify"), &operator(), json!({}))
             .await;
-        assert_eq!((status, body["trust_state"].as_str()), (200, Some("verified")), "{body}");
+        assert_eq!(
+            (status, body["trust_state"].as_str()),
+            (200, Some("verified")),
+            "{body}"
+        );
     }
     if revoke {
         let (status, body) = app
@@ -152,7 +156,14 @@ fn cronjob(images: &[&str]) -> Value {
 }
 
 /// A review as the API server sends it.
-fn review(uid: &str, namespace: &str, kind: (&str, &str, &str), object: Value, operation: &str, dry_run: bool) -> Value {
+fn review(
+    uid: &str,
+    namespace: &str,
+    kind: (&str, &str, &str),
+    object: Value,
+    operation: &str,
+    dry_run: bool,
+) -> Value {
     let (group, kind, resource) = kind;
     let version = "v1";
     json!({
@@ -206,7 +217,10 @@ fn message(response: &Value) -> &str {
 
 async fn admit_decisions(app: &TestApp, actor: &str) -> Vec<Value> {
     let (status, body) = app
-        .get(&format!("/v1/decisions?action=admit&actor={actor}&limit=500"), &auditor_token())
+        .get(
+            &format!("/v1/decisions?action=admit&actor={actor}&limit=500"),
+            &auditor_token(),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     body["items"].as_array().unwrap().clone()
@@ -228,25 +242,45 @@ async fn scenario(db: Db) {
     // A Pod whose every image is allowed; an image repeated in an init container is decided once.
     let allowed = answer(
         &hook,
-        &review("uid-pod-ok", "team-a-dev", POD, pod(&[&good_image], &[&good_image]), "CREATE", false),
+        &review(
+            "uid-pod-ok",
+            "team-a-dev",
+            POD,
+            pod(&[&good_image], &[&good_image]),
+            "CREATE",
+            false,
+        ),
     )
     .await;
     assert_eq!(allowed["allowed"], true, "{allowed}");
-    assert!(allowed.get("status").is_none() && allowed.get("warnings").is_none(), "{allowed}");
+    assert!(
+        allowed.get("status").is_none() && allowed.get("warnings").is_none(),
+        "{allowed}"
+    );
     let decisions = admit_decisions(app, "kube-apiserver").await;
     assert_eq!(decisions.len(), 1, "{decisions:?}");
     let decision = &decisions[0];
     assert_eq!(decision["effect"], "allow");
     assert_eq!(decision["artifact_id"], good.as_str());
-    assert_eq!(decision["actor"], json!({ "type": "kubernetes_api_server", "id": "kube-apiserver" }));
+    assert_eq!(
+        decision["actor"],
+        json!({ "type": "kubernetes_api_server", "id": "kube-apiserver" })
+    );
     assert_eq!(decision["policy_ids"], json!(["kubernetes-admit"]));
     let context = &decision["request"]["context"];
     assert_eq!(
-        (context["channel"].as_str(), context["runtime_class"].as_str(), context["deploy_action"].as_str()),
+        (
+            context["channel"].as_str(),
+            context["runtime_class"].as_str(),
+            context["deploy_action"].as_str()
+        ),
         (Some("dev"), Some("k8s-gpu"), Some("deploy")),
         "{decision}"
     );
-    assert_eq!(decision["request"]["principal"], "Gatehouse::KubernetesApiServer::\"kube-apiserver\"");
+    assert_eq!(
+        decision["request"]["principal"],
+        "Gatehouse::KubernetesApiServer::\"kube-apiserver\""
+    );
 
     // A Deployment with one image by tag: refused, naming the image and where it is.
     let denied = answer(
@@ -266,7 +300,10 @@ async fn scenario(db: Db) {
         text.contains("image `registry.local/gpuaas/apps/web:v1` (spec.template.spec.containers[1].image) is not referenced by digest"),
         "{text}"
     );
-    assert!(!text.contains(&good_image), "an allowed image is not listed: {text}");
+    assert!(
+        !text.contains(&good_image),
+        "an allowed image is not listed: {text}"
+    );
 
     // A CronJob with an unregistered and a revoked digest: both refused, with the deciding policies.
     let cron = review(
@@ -279,7 +316,10 @@ async fn scenario(db: Db) {
     );
     let denied = answer(&hook, &cron).await;
     let text = message(&denied);
-    assert!(text.contains("Gatehouse denied 2 image(s) for namespace `team-a-dev`"), "{text}");
+    assert!(
+        text.contains("Gatehouse denied 2 image(s) for namespace `team-a-dev`"),
+        "{text}"
+    );
     assert!(
         text.contains(&format!("image `{unregistered_image}` (spec.jobTemplate.spec.template.spec.containers[0].image) is not registered in project `team-a`")),
         "{text}"
@@ -316,14 +356,26 @@ async fn scenario(db: Db) {
         .map(|w| w.as_str().unwrap())
         .collect();
     assert_eq!(warnings.len(), 2, "{warnings:?}");
-    assert!(warnings.iter().all(|w| w.starts_with("Gatehouse would deny (dry run): image `")), "{warnings:?}");
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w.starts_with("Gatehouse would deny (dry run): image `")),
+        "{warnings:?}"
+    );
     assert!(warnings[1].contains("no-use-revoked-or-retired"), "{warnings:?}");
 
     // An unverified artifact is refused by the webhook's own forbid.
     let text = message(
         &answer(
             &hook,
-            &review("uid-unverified", "team-a-dev", POD, pod(&[&unverified_image], &[]), "CREATE", false),
+            &review(
+                "uid-unverified",
+                "team-a-dev",
+                POD,
+                pod(&[&unverified_image], &[]),
+                "CREATE",
+                false,
+            ),
         )
         .await,
     )
@@ -334,7 +386,14 @@ async fn scenario(db: Db) {
     let text = message(
         &answer(
             &hook,
-            &review("uid-prod", "team-a-prod", POD, pod(&[&good_image], &[]), "CREATE", false),
+            &review(
+                "uid-prod",
+                "team-a-prod",
+                POD,
+                pod(&[&good_image], &[]),
+                "CREATE",
+                false,
+            ),
         )
         .await,
     )
@@ -345,47 +404,130 @@ async fn scenario(db: Db) {
     // The right digest from another repository is not the registered artifact.
     let elsewhere = format!("evil.example/web@{}", digest("k8s-good"));
     let text = message(
-        &answer(&hook, &review("uid-repo", "team-a-dev", POD, pod(&[&elsewhere], &[]), "CREATE", false)).await,
+        &answer(
+            &hook,
+            &review(
+                "uid-repo",
+                "team-a-dev",
+                POD,
+                pod(&[&elsewhere], &[]),
+                "CREATE",
+                false,
+            ),
+        )
+        .await,
     )
     .to_owned();
     assert!(text.contains("is pulled from `evil.example/web`"), "{text}");
     // The gateway's own repository of the artifact is where it lives too.
     let canonical = format!("{REGISTRY}/gpuaas/apps/team-a/web@{}", digest("k8s-good"));
-    let ok = answer(&hook, &review("uid-canonical", "team-a-dev", POD, pod(&[&canonical], &[]), "CREATE", false)).await;
+    let ok = answer(
+        &hook,
+        &review(
+            "uid-canonical",
+            "team-a-dev",
+            POD,
+            pod(&[&canonical], &[]),
+            "CREATE",
+            false,
+        ),
+    )
+    .await;
     assert_eq!(ok["allowed"], true, "{ok}");
 
     // Fail closed: an unmapped namespace, an unknown kind, a malformed object, CONNECT.
     let text = message(
-        &answer(&hook, &review("uid-ns", "default", POD, pod(&[&good_image], &[]), "CREATE", false)).await,
+        &answer(
+            &hook,
+            &review(
+                "uid-ns",
+                "default",
+                POD,
+                pod(&[&good_image], &[]),
+                "CREATE",
+                false,
+            ),
+        )
+        .await,
     )
     .to_owned();
-    assert!(text.contains("namespace `default` is not mapped to a project"), "{text}");
+    assert!(
+        text.contains("namespace `default` is not mapped to a project"),
+        "{text}"
+    );
     let config_map = json!({ "apiVersion": "v1", "kind": "ConfigMap", "data": {} });
     let text = message(
-        &answer(&hook, &review("uid-kind", "team-a-dev", ("", "ConfigMap", "configmaps"), config_map, "CREATE", false)).await,
+        &answer(
+            &hook,
+            &review(
+                "uid-kind",
+                "team-a-dev",
+                ("", "ConfigMap", "configmaps"),
+                config_map,
+                "CREATE",
+                false,
+            ),
+        )
+        .await,
     )
     .to_owned();
-    assert!(text.contains("kind `v1/ConfigMap` is not one the webhook reviews"), "{text}");
+    assert!(
+        text.contains("kind `v1/ConfigMap` is not one the webhook reviews"),
+        "{text}"
+    );
     let text = message(
-        &answer(&hook, &review("uid-bad", "team-a-dev", POD, json!({ "spec": { "containers": [] } }), "CREATE", true)).await,
+        &answer(
+            &hook,
+            &review(
+                "uid-bad",
+                "team-a-dev",
+                POD,
+                json!({ "spec": { "containers": [] } }),
+                "CREATE",
+                true,
+            ),
+        )
+        .await,
     )
     .to_owned();
-    assert!(text.contains("`spec.containers` must be a non-empty list"), "{text}");
+    assert!(
+        text.contains("`spec.containers` must be a non-empty list"),
+        "{text}"
+    );
     let text = message(
-        &answer(&hook, &review("uid-connect", "team-a-dev", POD, json!({}), "CONNECT", false)).await,
+        &answer(
+            &hook,
+            &review("uid-connect", "team-a-dev", POD, json!({}), "CONNECT", false),
+        )
+        .await,
     )
     .to_owned();
     assert!(text.contains("operation `CONNECT` is not reviewed"), "{text}");
     // DELETE starts nothing: allowed, without a decision.
     let before = admit_decisions(app, "kube-apiserver").await.len();
-    let deleted = answer(&hook, &review("uid-delete", "team-a-dev", POD, Value::Null, "DELETE", false)).await;
+    let deleted = answer(
+        &hook,
+        &review("uid-delete", "team-a-dev", POD, Value::Null, "DELETE", false),
+    )
+    .await;
     assert_eq!(deleted["allowed"], true, "{deleted}");
     assert_eq!(admit_decisions(app, "kube-apiserver").await.len(), before);
 
     // The client certificate authenticates as its name, without a token.
-    let ok_review = review("uid-cert", "team-a-dev", POD, pod(&[&good_image], &[]), "CREATE", false);
+    let ok_review = review(
+        "uid-cert",
+        "team-a-dev",
+        POD,
+        pod(&[&good_image], &[]),
+        "CREATE",
+        false,
+    );
     let (status, body) = post(&hook.cert_client, app, None, &ok_review).await;
-    assert_eq!((status, &body["response"]["allowed"]), (200, &json!(true)), "{body}");
+    assert_eq!(
+        (status, &body["response"]["allowed"]),
+        (200, &json!(true)),
+        "{body}"
+    );
     let by_cert = admit_decisions(app, CERT_NAME).await;
     assert_eq!(by_cert.len(), 1, "{by_cert:?}");
     assert_eq!(by_cert[0]["actor"]["type"], "kubernetes_api_server");
@@ -408,7 +550,14 @@ async fn webhook_on_postgres() {
 async fn callers_without_the_token_or_a_named_certificate_are_refused() {
     let hook = spawn(Db::sqlite()).await;
     let app = &hook.app;
-    let body = review("uid-auth", "team-a-dev", POD, pod(&["nginx:1"], &[]), "CREATE", false);
+    let body = review(
+        "uid-auth",
+        "team-a-dev",
+        POD,
+        pod(&["nginx:1"], &[]),
+        "CREATE",
+        false,
+    );
     for (client, bearer) in [
         (&app.http, None),
         (&app.http, Some("not-the-webhook-token")),
@@ -421,7 +570,10 @@ async fn callers_without_the_token_or_a_named_certificate_are_refused() {
     ] {
         let (status, problem) = post(client, app, bearer, &body).await;
         assert_eq!(status, 401, "{bearer:?}: {problem}");
-        assert_eq!(problem["type"], "urn:gatehouse:problem:unauthenticated", "{problem}");
+        assert_eq!(
+            problem["type"], "urn:gatehouse:problem:unauthenticated",
+            "{problem}"
+        );
         assert!(problem["request_id"].is_string(), "{problem}");
     }
     // No decision was taken for any of them.
@@ -445,17 +597,30 @@ async fn malformed_reviews_are_problem_json() {
     assert_eq!(status, 400, "{problem}");
     assert_eq!(problem["type"], "urn:gatehouse:problem:malformed-request");
 
-    let mut old = review("uid-v1beta1", "team-a-dev", POD, pod(&["nginx:1"], &[]), "CREATE", false);
+    let mut old = review(
+        "uid-v1beta1",
+        "team-a-dev",
+        POD,
+        pod(&["nginx:1"], &[]),
+        "CREATE",
+        false,
+    );
     old["apiVersion"] = json!("admission.k8s.io/v1beta1");
     let (status, problem) = post(&app.http, app, Some(TOKEN), &old).await;
     assert_eq!(status, 422, "{problem}");
-    assert!(problem["detail"].as_str().unwrap().contains("`apiVersion`"), "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("`apiVersion`"),
+        "{problem}"
+    );
 
     let mut no_uid = review("", "team-a-dev", POD, pod(&["nginx:1"], &[]), "CREATE", false);
     no_uid["request"]["uid"] = json!("");
     let (status, problem) = post(&app.http, app, Some(TOKEN), &no_uid).await;
     assert_eq!(status, 422, "{problem}");
-    assert!(problem["detail"].as_str().unwrap().contains("`request.uid`"), "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("`request.uid`"),
+        "{problem}"
+    );
 }
 
 #[test]

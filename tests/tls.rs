@@ -23,7 +23,12 @@ async fn spawn_tls(pki: &Pki, edit: impl FnOnce(&mut gatehouse::Config)) -> Test
 }
 
 async fn healthz(client: &reqwest::Client, base: &str) -> Result<u16, reqwest::Error> {
-    Ok(client.get(format!("{base}/healthz")).send().await?.status().as_u16())
+    Ok(client
+        .get(format!("{base}/healthz"))
+        .send()
+        .await?
+        .status()
+        .as_u16())
 }
 
 #[tokio::test]

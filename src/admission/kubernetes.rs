@@ -59,7 +59,12 @@ impl Admission {
     }
 
     /// Decides a review; never an error: what cannot be decided is refused with the reason.
-    pub async fn review_kubernetes(&self, caller: &KubernetesCaller, review: &Review, meta: &RequestMeta) -> Verdict {
+    pub async fn review_kubernetes(
+        &self,
+        caller: &KubernetesCaller,
+        review: &Review,
+        meta: &RequestMeta,
+    ) -> Verdict {
         match self.review_workload(caller, review, meta).await {
             Ok(verdict) => verdict,
             Err(error) => {
@@ -229,7 +234,11 @@ impl Admission {
             if places.is_empty() {
                 "unknown".to_owned()
             } else {
-                places.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(" or ")
+                places
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
             }
         ))
     }

@@ -42,8 +42,8 @@ pub use catalog::{CATALOG_MAX_AGE, CatalogChangeInput, CatalogEntryView, Catalog
 pub use credentials::Credential;
 pub use decide::noting_would_deny;
 pub use error::AdmissionError;
-pub use kubernetes::{KubernetesCaller, KubernetesSetup, TOKEN_CALLER};
 pub use intents::{PublishIntentAnswer, PublishIntentInput, PullIntentAnswer, PullIntentInput};
+pub use kubernetes::{KubernetesCaller, KubernetesSetup, TOKEN_CALLER};
 pub use lifecycle::{LifecycleInput, PromoteInput};
 pub use notifications::IntakeOutcome;
 pub use policies::{

@@ -149,7 +149,10 @@ fn check_request(req: &MintRequest) -> Result<(), MintError> {
     if req.subject.trim().is_empty() {
         return Err(MintError::EmptySubject);
     }
-    if matches!(req.actor_type, ActorType::Registry | ActorType::KubernetesApiServer) {
+    if matches!(
+        req.actor_type,
+        ActorType::Registry | ActorType::KubernetesApiServer
+    ) {
         return Err(MintError::ActorType);
     }
     if !(1..=MAX_MINT_TTL_SECONDS).contains(&req.ttl_seconds) {

@@ -72,7 +72,10 @@ impl TlsConfig {
             _ => {}
         }
         if self.client_ca_file.is_some() && !self.enabled() {
-            return Err(refuse("client_ca_file", "needs `tls.cert_file` and `tls.key_file`"));
+            return Err(refuse(
+                "client_ca_file",
+                "needs `tls.cert_file` and `tls.key_file`",
+            ));
         }
         if self.client_auth == ClientAuth::Required && self.client_ca_file.is_none() {
             return Err(refuse("client_auth", "`required` needs `tls.client_ca_file`"));
@@ -107,7 +110,10 @@ impl TlsConfig {
                     roots.add(ca).map_err(|e| {
                         refuse(
                             "client_ca_file",
-                            format!("`{}` holds a certificate that is not a usable CA: {e}", ca_file.display()),
+                            format!(
+                                "`{}` holds a certificate that is not a usable CA: {e}",
+                                ca_file.display()
+                            ),
                         )
                     })?;
                 }
@@ -194,8 +200,16 @@ fn directory_string(value: &x509_cert::der::Any) -> Option<String> {
     value
         .decode_as::<Utf8StringRef<'_>>()
         .map(|s| s.as_str().to_owned())
-        .or_else(|_| value.decode_as::<PrintableStringRef<'_>>().map(|s| s.as_str().to_owned()))
-        .or_else(|_| value.decode_as::<Ia5StringRef<'_>>().map(|s| s.as_str().to_owned()))
+        .or_else(|_| {
+            value
+                .decode_as::<PrintableStringRef<'_>>()
+                .map(|s| s.as_str().to_owned())
+        })
+        .or_else(|_| {
+            value
+                .decode_as::<Ia5StringRef<'_>>()
+                .map(|s| s.as_str().to_owned())
+        })
         .ok()
 }
 

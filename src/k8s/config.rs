@@ -123,10 +123,23 @@ mod tests {
             namespaces,
             ..KubernetesConfig::default()
         };
-        assert!(config(vec![mapping("team-a-prod", "prod")]).check(&channels).is_ok());
+        assert!(
+            config(vec![mapping("team-a-prod", "prod")])
+                .check(&channels)
+                .is_ok()
+        );
         let key = |c: KubernetesConfig| c.check(&channels).unwrap_err().0;
-        assert_eq!(key(config(vec![mapping("Team_A", "prod")])), "namespaces[0].namespace");
-        assert_eq!(key(config(vec![mapping("a", "dev"), mapping("a", "prod")])), "namespaces[1].namespace");
-        assert_eq!(key(config(vec![mapping("a", "staging")])), "namespaces[0].channel");
+        assert_eq!(
+            key(config(vec![mapping("Team_A", "prod")])),
+            "namespaces[0].namespace"
+        );
+        assert_eq!(
+            key(config(vec![mapping("a", "dev"), mapping("a", "prod")])),
+            "namespaces[1].namespace"
+        );
+        assert_eq!(
+            key(config(vec![mapping("a", "staging")])),
+            "namespaces[0].channel"
+        );
     }
 }

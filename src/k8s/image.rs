@@ -135,7 +135,10 @@ mod tests {
         assert_eq!(r.tag.as_deref(), Some("v1"));
         assert_eq!(r.digest.unwrap().to_string(), format!("sha256:{HEX}"));
         let r: ImageReference = "nginx:1.27".parse().unwrap();
-        assert_eq!((r.repository.as_str(), r.digest), ("docker.io/library/nginx", None));
+        assert_eq!(
+            (r.repository.as_str(), r.digest),
+            ("docker.io/library/nginx", None)
+        );
         let r: ImageReference = "bitnami/redis".parse().unwrap();
         assert_eq!(r.repository, "docker.io/bitnami/redis");
         let r: ImageReference = "localhost/x".parse().unwrap();

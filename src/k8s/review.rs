@@ -123,14 +123,9 @@ impl TryFrom<AdmissionReview> for Review {
         if review.kind != KIND {
             return Err(refuse("kind", "must be `AdmissionReview`"));
         }
-        let request = review
-            .request
-            .ok_or_else(|| refuse("request", "is required"))?;
+        let request = review.request.ok_or_else(|| refuse("request", "is required"))?;
         if request.uid.is_empty() || request.uid.len() > MAX_UID_LEN || !is_single_line(&request.uid) {
-            return Err(refuse(
-                "request.uid",
-                "must be 1 to 128 characters on one line",
-            ));
+            return Err(refuse("request.uid", "must be 1 to 128 characters on one line"));
         }
         let operation = match request.operation.as_str() {
             "CREATE" => Operation::Create,
@@ -258,20 +253,36 @@ mod tests {
         let request = json!({"uid": "u-1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
             "namespace": "ns", "operation": "CREATE", "object": {}, "dryRun": true});
         let ok = review(json!({"apiVersion": API_VERSION, "kind": KIND, "request": request})).unwrap();
-        assert_eq!((ok.uid.as_str(), ok.dry_run, ok.operation), ("u-1", true, Operation::Create));
+        assert_eq!(
+            (ok.uid.as_str(), ok.dry_run, ok.operation),
+            ("u-1", true, Operation::Create)
+        );
         let field = |v| review(v).unwrap_err().field;
-        assert_eq!(field(json!({"apiVersion": "admission.k8s.io/v1beta1", "kind": KIND, "request": request})), "apiVersion");
-        assert_eq!(field(json!({"apiVersion": API_VERSION, "kind": "Pod", "request": request})), "kind");
+        assert_eq!(
+            field(json!({"apiVersion": "admission.k8s.io/v1beta1", "kind": KIND, "request": request})),
+            "apiVersion"
+        );
+        assert_eq!(
+            field(json!({"apiVersion": API_VERSION, "kind": "Pod", "request": request})),
+            "kind"
+        );
         assert_eq!(field(json!({"apiVersion": API_VERSION, "kind": KIND})), "request");
         let mut blank = request.clone();
         blank["uid"] = json!("");
-        assert_eq!(field(json!({"apiVersion": API_VERSION, "kind": KIND, "request": blank})), "request.uid");
+        assert_eq!(
+            field(json!({"apiVersion": API_VERSION, "kind": KIND, "request": blank})),
+            "request.uid"
+        );
     }
 
     #[test]
     fn a_refusal_carries_a_forbidden_status_and_an_allow_none() {
-        let denied = serde_json::to_value(AdmissionReviewAnswer::new("u".into(), Verdict::deny("no"))).unwrap();
-        assert_eq!(denied["response"]["status"], json!({"code": 403, "reason": "Forbidden", "message": "no"}));
+        let denied =
+            serde_json::to_value(AdmissionReviewAnswer::new("u".into(), Verdict::deny("no"))).unwrap();
+        assert_eq!(
+            denied["response"]["status"],
+            json!({"code": 403, "reason": "Forbidden", "message": "no"})
+        );
         let allowed = serde_json::to_value(AdmissionReviewAnswer::new("u".into(), Verdict::allow())).unwrap();
         assert_eq!(
             allowed,

@@ -20,7 +20,9 @@ pub struct ImageUse {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WorkloadError {
     /// A kind the webhook does not know how to read.
-    #[error("kind `{0}` is not one the webhook reviews (Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob)")]
+    #[error(
+        "kind `{0}` is not one the webhook reviews (Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob)"
+    )]
     UnknownKind(String),
     /// The object lacks the shape of its kind.
     #[error("the object is malformed: {0}")]
@@ -32,9 +34,8 @@ fn pod_spec_path(kind: &GroupVersionKind) -> Option<&'static [&'static str]> {
     const TEMPLATE: &[&str] = &["spec", "template", "spec"];
     match (kind.group.as_str(), kind.version.as_str(), kind.kind.as_str()) {
         ("", "v1", "Pod") => Some(&["spec"]),
-        ("apps", "v1", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") | ("batch", "v1", "Job") => {
-            Some(TEMPLATE)
-        }
+        ("apps", "v1", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet")
+        | ("batch", "v1", "Job") => Some(TEMPLATE),
         ("batch", "v1", "CronJob") => Some(&["spec", "jobTemplate", "spec", "template", "spec"]),
         _ => None,
     }
@@ -75,7 +76,11 @@ pub fn images_of(kind: &GroupVersionKind, object: &Value) -> Result<Vec<ImageUse
                     field,
                     image: image.clone(),
                 }),
-                _ => return Err(WorkloadError::Malformed(format!("`{field}` must be a non-empty string"))),
+                _ => {
+                    return Err(WorkloadError::Malformed(format!(
+                        "`{field}` must be a non-empty string"
+                    )));
+                }
             }
         }
     }
@@ -104,7 +109,10 @@ mod tests {
             "ephemeralContainers": [{"name": "e", "image": "e"}],
         }});
         let images = images_of(&kind("", "Pod"), &pod).unwrap();
-        let fields: Vec<_> = images.iter().map(|i| (i.field.as_str(), i.image.as_str())).collect();
+        let fields: Vec<_> = images
+            .iter()
+            .map(|i| (i.field.as_str(), i.image.as_str()))
+            .collect();
         assert_eq!(
             fields,
             [
@@ -131,7 +139,10 @@ mod tests {
         }
         let cron = json!({"spec": {"jobTemplate": {"spec": template}}});
         let images = images_of(&kind("batch", "CronJob"), &cron).unwrap();
-        assert_eq!(images[0].field, "spec.jobTemplate.spec.template.spec.containers[0].image");
+        assert_eq!(
+            images[0].field,
+            "spec.jobTemplate.spec.template.spec.containers[0].image"
+        );
     }
 
     #[test]

@@ -364,8 +364,17 @@ fn add_caller(slice: &mut EntitySlice<'_>, caller: &Caller<'_>) {
 /// The API server holds no roles: its role sets are empty, and exist so that policies written
 /// for users and service accounts on `admit` stay valid with it as a principal.
 fn kubernetes_attrs(uid: &Uid, issuer: &str) -> Vec<(&'static str, Attr)> {
-    let mut attrs = vec![("name", Attr::str(uid.id.as_str())), ("issuer", Attr::str(issuer))];
-    for attr in ["admin_of", "operator_of", "releaser_of", "viewer_of", "platform_roles"] {
+    let mut attrs = vec![
+        ("name", Attr::str(uid.id.as_str())),
+        ("issuer", Attr::str(issuer)),
+    ];
+    for attr in [
+        "admin_of",
+        "operator_of",
+        "releaser_of",
+        "viewer_of",
+        "platform_roles",
+    ] {
         attrs.push((attr, Attr::Set(Vec::new())));
     }
     attrs

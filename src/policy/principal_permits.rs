@@ -56,7 +56,8 @@ mod tests {
         )
         .unwrap();
         assert!(shipped.permits_principal_type("KubernetesApiServer", Action::Admit));
-        let open = engine("@id(\"open\")\npermit (principal, action == Gatehouse::Action::\"admit\", resource);");
+        let open =
+            engine("@id(\"open\")\npermit (principal, action == Gatehouse::Action::\"admit\", resource);");
         assert!(!open.permits_principal_type("KubernetesApiServer", Action::Admit));
         let forbid = engine(
             "@id(\"f\")\nforbid (principal is Gatehouse::KubernetesApiServer, action == Gatehouse::Action::\"admit\", resource);",

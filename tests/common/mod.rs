@@ -12,8 +12,8 @@ pub mod registry;
 pub mod sigstore_fixtures;
 pub mod skip;
 pub mod stack;
-pub mod tls;
 pub mod store_harness;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -40,10 +40,7 @@ impl Pki {
             ca,
             ca_file,
         };
-        let (cert, key) = pki.leaf(
-            "gatehouse",
-            vec!["127.0.0.1".to_owned(), "localhost".to_owned()],
-        );
+        let (cert, key) = pki.leaf("gatehouse", vec!["127.0.0.1".to_owned(), "localhost".to_owned()]);
         std::fs::write(&pki.server_cert, cert).unwrap();
         std::fs::write(&pki.server_key, key).unwrap();
         pki

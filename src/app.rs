@@ -14,7 +14,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::admission::{
-    Admission, AdmissionParts, RegistryInfo, RegistrySettings, RegistrySetup, TrustSetup, run_worker,
+    Admission, AdmissionParts, KubernetesSetup, RegistryInfo, RegistrySettings, RegistrySetup, TrustSetup,
+    run_worker,
 };
 use crate::artifact_store::{ObjectTokens, StoreLocation};
 use crate::audit::DecisionLogWriter;
@@ -35,6 +36,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     connection_limits: ConnectionLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     decision_writer: JoinHandle<()>,
     worker: Option<JoinHandle<()>>,
     stop_worker: watch::Sender<bool>,
@@ -87,6 +89,7 @@ impl Application {
         config.check_serving_safety()?;
         warn_dev_mode(&config);
         let channels = config.channel_order()?;
+        let tls = config.tls.acceptor()?;
         let engine = Arc::new(load_policies(&config)?);
         let auth =
             Authenticator::from_config(&config.auth, Path::new(".")).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -140,6 +143,7 @@ impl Application {
             files = engine.files().len(),
             "policy set loaded"
         );
+        warn_if_webhook_cannot_admit(&config, &engine);
         let admission = Arc::new(Admission::new(AdmissionParts {
             store,
             policy: engine,
@@ -149,6 +153,7 @@ impl Application {
             registry_setup: registry_setup(&config)?,
             trust: trust_setup(&config)?,
             metrics: Arc::clone(&metrics),
+            kubernetes: kubernetes_setup(&config)?,
         }));
         let state = AppState {
             admission,
@@ -207,10 +212,16 @@ impl Application {
             listener,
             router: crate::http::router(state, limits),
             connection_limits: connection_limits(&config),
+            tls,
             decision_writer,
             worker,
             stop_worker,
         })
+    }
+
+    /// `https` when `[tls]` is configured (the listener then speaks nothing else), else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// The address actually bound (useful with port 0).
@@ -225,7 +236,14 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         crate::http::warn_if_above_descriptor_limit(self.connection_limits.max_connections);
-        crate::http::serve(self.listener, self.router, self.connection_limits, shutdown).await;
+        crate::http::serve(
+            self.listener,
+            self.router,
+            self.connection_limits,
+            self.tls,
+            shutdown,
+        )
+        .await;
         // The worker finishes the event in hand, then stops; an unapplied event stays queued.
         let _ = self.stop_worker.send(true);
         if let Some(worker) = self.worker {
@@ -447,6 +465,49 @@ fn registry_setup(config: &Config) -> anyhow::Result<RegistrySetup> {
             download_max_bytes: config.platform.download_max_bytes,
         },
     })
+}
+
+/// Reads `[kubernetes] token_file`; a missing, unreadable or short token stops start-up.
+fn kubernetes_setup(config: &Config) -> anyhow::Result<KubernetesSetup> {
+    let k8s = &config.kubernetes;
+    let token = match &k8s.token_file {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).with_context(|| {
+                format!(
+                    "config key `kubernetes.token_file`: cannot read `{}`",
+                    file.display()
+                )
+            })?;
+            let token = text.trim().to_owned();
+            if token.len() < 16 {
+                bail!("config key `kubernetes.token_file`: the token must be at least 16 characters");
+            }
+            Some(SecretString::from(token))
+        }
+        None => None,
+    };
+    if !k8s.client_cert_names.is_empty() && config.tls.client_ca_file.is_none() {
+        bail!(
+            "config key `kubernetes.client_cert_names` needs `tls.client_ca_file` to verify client certificates"
+        );
+    }
+    Ok(KubernetesSetup {
+        token,
+        config: k8s.clone(),
+    })
+}
+
+/// The webhook is configured but no permit names the API server on `admit`: every pod in a
+/// mapped namespace would be refused. Said once at start-up, naming what to add.
+fn warn_if_webhook_cannot_admit(config: &Config, engine: &PolicyEngine) {
+    let k8s = &config.kubernetes;
+    let configured =
+        !k8s.namespaces.is_empty() || k8s.token_file.is_some() || !k8s.client_cert_names.is_empty();
+    if configured && !engine.permits_principal_type("KubernetesApiServer", crate::policy::Action::Admit) {
+        tracing::warn!(
+            "no permit in the policy set names `Gatehouse::KubernetesApiServer` for action `admit`: the Kubernetes webhook will refuse every workload (see policies/kubernetes.cedar)"
+        );
+    }
 }
 
 /// The object-token signer: `artifact_store.token_key_file`, else the registry token key.

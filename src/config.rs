@@ -51,6 +51,10 @@ pub struct Config {
     pub dev_mode: bool,
     /// Log output.
     pub logging: LoggingConfig,
+    /// TLS for the listener: `[tls]`.
+    pub tls: crate::http::TlsConfig,
+    /// The Kubernetes admission webhook: `[kubernetes]`.
+    pub kubernetes: crate::k8s::KubernetesConfig,
 }
 
 /// Log output: `[logging]`. `RUST_LOG` still chooses what is logged.
@@ -338,6 +342,8 @@ impl Default for Config {
             platform: PlatformConfig::default(),
             dev_mode: false,
             logging: LoggingConfig::default(),
+            tls: crate::http::TlsConfig::default(),
+            kubernetes: crate::k8s::KubernetesConfig::default(),
         }
     }
 }
@@ -617,6 +623,18 @@ impl Config {
                 reason: "must be positive".to_owned(),
             });
         }
+        self.tls.check().map_err(|e| ConfigError::Key {
+            key: format!("tls.{}", e.key),
+            origin: origin.to_owned(),
+            reason: e.reason,
+        })?;
+        self.kubernetes
+            .check(&self.channels)
+            .map_err(|(key, reason)| ConfigError::Key {
+                key: format!("kubernetes.{key}"),
+                origin: origin.to_owned(),
+                reason,
+            })?;
         if self.database_acquire_timeout_ms == 0 {
             return Err(ConfigError::Key {
                 key: "database_acquire_timeout_ms".to_owned(),

@@ -12,6 +12,7 @@ pub mod config;
 pub mod config_env;
 pub mod domain;
 pub mod http;
+pub mod k8s;
 pub mod logging;
 pub mod manifest;
 pub mod metrics;

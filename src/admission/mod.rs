@@ -10,6 +10,7 @@ mod credentials;
 mod decide;
 mod error;
 mod intents;
+mod kubernetes;
 mod lifecycle;
 mod notifications;
 mod policies;
@@ -42,6 +43,7 @@ pub use credentials::Credential;
 pub use decide::noting_would_deny;
 pub use error::AdmissionError;
 pub use intents::{PublishIntentAnswer, PublishIntentInput, PullIntentAnswer, PullIntentInput};
+pub use kubernetes::{KubernetesCaller, KubernetesSetup, TOKEN_CALLER};
 pub use lifecycle::{LifecycleInput, PromoteInput};
 pub use notifications::IntakeOutcome;
 pub use policies::{
@@ -97,6 +99,8 @@ pub struct Admission {
     catalog: crate::catalog::CatalogCache,
     /// Verifications of one artifact take turns in this process (calls and queued jobs alike).
     verification_turns: single_flight::ArtifactTurns,
+    /// The Kubernetes admission webhook's configuration and token.
+    kubernetes: KubernetesSetup,
 }
 
 /// Everything the admission service is built from, loaded once at start-up.
@@ -117,6 +121,8 @@ pub struct AdmissionParts {
     pub trust: TrustSetup,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
+    /// The Kubernetes admission webhook's configuration and token.
+    pub kubernetes: KubernetesSetup,
 }
 
 impl Admission {
@@ -131,6 +137,7 @@ impl Admission {
             registry_setup,
             trust,
             metrics,
+            kubernetes,
         } = parts;
         Self {
             store,
@@ -145,6 +152,7 @@ impl Admission {
             policy_status: tokio::sync::Mutex::new(policies::PolicyStatus::new()),
             catalog: crate::catalog::CatalogCache::new(CATALOG_MAX_AGE),
             verification_turns: single_flight::ArtifactTurns::default(),
+            kubernetes,
         }
     }
 

@@ -126,7 +126,7 @@ pub fn mint_dev_token(cfg: &AuthConfig, base_dir: &Path, req: &MintRequest) -> R
     let actor_type = match req.actor_type {
         ActorType::User => "user",
         ActorType::ServiceAccount => "service_account",
-        ActorType::Registry => return Err(MintError::ActorType),
+        ActorType::Registry | ActorType::KubernetesApiServer => return Err(MintError::ActorType),
     };
     let mut claims = Map::new();
     claims.insert("iss".to_owned(), json!(issuer.issuer));
@@ -149,7 +149,10 @@ fn check_request(req: &MintRequest) -> Result<(), MintError> {
     if req.subject.trim().is_empty() {
         return Err(MintError::EmptySubject);
     }
-    if req.actor_type == ActorType::Registry {
+    if matches!(
+        req.actor_type,
+        ActorType::Registry | ActorType::KubernetesApiServer
+    ) {
         return Err(MintError::ActorType);
     }
     if !(1..=MAX_MINT_TTL_SECONDS).contains(&req.ttl_seconds) {

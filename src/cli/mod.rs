@@ -89,7 +89,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve => {
             let app = Application::build(config).await?;
-            tracing::info!(address = %app.local_addr()?, "gatehouse listening");
+            tracing::info!(address = %app.local_addr()?, scheme = app.scheme(), "gatehouse listening");
             app.run_until_stopped(shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }

@@ -43,6 +43,8 @@ pub enum ActorType {
     ServiceAccount,
     /// The registry calling back.
     Registry,
+    /// The Kubernetes API server calling the admission webhook.
+    KubernetesApiServer,
 }
 
 /// Who did something: recorded on artifacts, promotions and audit records.

@@ -7,6 +7,7 @@ mod catalog;
 mod edge;
 mod error;
 mod extract;
+mod k8s;
 mod ops;
 mod policies;
 mod rate_limit;
@@ -14,6 +15,7 @@ mod registry;
 mod releases;
 mod request_id;
 mod serve;
+mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +34,7 @@ pub use error::ApiError;
 pub use rate_limit::RateLimiter;
 pub use request_id::{REQUEST_ID_HEADER, current_request_id};
 pub use serve::{ConnectionLimits, serve, warn_if_above_descriptor_limit};
+pub use tls::{ClientAuth, ClientCertificate, TlsConfig, TlsSetupError};
 
 /// Shared, read-only state of every handler.
 #[derive(Clone)]
@@ -82,6 +85,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .merge(apps::router())
         .merge(artifacts::router())
         .merge(catalog::router())
+        .merge(k8s::router())
         .merge(ops::router())
         .merge(policies::router())
         .merge(registry::router())

@@ -1,6 +1,7 @@
 //! The server loop: accepts at most `max_connections` clients (above it the listener waits, so
 //! descriptors never run out), closes a connection whose request head arrives too slowly or that
-//! sits idle too long, and shuts down gracefully.
+//! sits idle too long, and shuts down gracefully. With TLS, the handshake happens on the
+//! connection's own task, holding its slot, within the header-read timeout.
 
 use std::future::Future;
 use std::io;
@@ -17,7 +18,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
+
+use super::tls::ClientCertificate;
 
 /// Connection-level limits.
 #[derive(Debug, Clone, Copy)]
@@ -35,12 +39,14 @@ pub struct ConnectionLimits {
     pub library_max_buf_size: usize,
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting, lets every
-/// open connection finish its request in hand, and returns once all are closed.
+/// Serves `router` on `listener` (over TLS when `tls` is given: HTTPS only) until `shutdown`
+/// resolves, then stops accepting, lets every open connection finish its request in hand, and
+/// returns once all are closed.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -84,7 +90,7 @@ pub async fn serve(
             _alive: alive.subscribe(),
             _slot: slot,
         };
-        tokio::spawn(connection.run(stream));
+        tokio::spawn(connection.start(stream, tls.clone()));
     }
     drop(listener);
     let _ = stop.send(true);
@@ -142,7 +148,32 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(mut self, stream: TcpStream) {
+    /// Runs the TLS handshake first when configured. A client that does not finish it within
+    /// the header-read timeout, or fails it (plain HTTP, an unverifiable certificate), is
+    /// dropped: the connection has no HTTP to answer in.
+    async fn start(self, stream: TcpStream, tls: Option<TlsAcceptor>) {
+        let Some(acceptor) = tls else {
+            return self.run(stream, None).await;
+        };
+        match tokio::time::timeout(self.limits.header_read_timeout, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => {
+                let certificate = stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(<[_]>::first)
+                    .map(|leaf| ClientCertificate::from_der(leaf));
+                self.run(stream, certificate).await;
+            }
+            Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
+            Err(_) => tracing::debug!("closing a connection whose TLS handshake took too long"),
+        }
+    }
+
+    async fn run<S>(mut self, stream: S, certificate: Option<ClientCertificate>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let activity = Arc::new(Activity::new());
         let io = TokioIo::new(Watched {
             inner: stream,
@@ -151,9 +182,13 @@ impl Connection {
         let service = {
             let activity = Arc::clone(&activity);
             let router = self.router.clone();
-            hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
                 let in_request = InRequest::start(&activity);
                 let router = router.clone();
+                // The verified client certificate travels with every request of its connection.
+                if let Some(certificate) = &certificate {
+                    request.extensions_mut().insert(certificate.clone());
+                }
                 async move {
                     let response = router.oneshot(request).await;
                     drop(in_request);
@@ -290,13 +325,14 @@ impl Drop for InRequest {
     }
 }
 
-/// The socket, telling the connection's `Activity` about every byte read or written.
-struct Watched {
-    inner: TcpStream,
+/// The socket (or TLS stream), telling the connection's `Activity` about every byte read or
+/// written.
+struct Watched<S> {
+    inner: S,
     activity: Arc<Activity>,
 }
 
-impl AsyncRead for Watched {
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
@@ -308,7 +344,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_write(cx, data);

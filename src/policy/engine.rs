@@ -679,8 +679,8 @@ mod action_group_tests {
     fn a_policy_on_an_action_group_matches_its_members_only() {
         let dir = tempfile::tempdir().unwrap();
         let schema = include_str!("../../schemas/gatehouse.cedarschema").replace(
-            "action verify, promote, deprecate, retire, revoke, request_pull_intent, admit appliesTo {",
-            "action lifecycle;\n  action verify, promote, deprecate, retire, revoke, request_pull_intent, admit \
+            "action verify, promote, deprecate, retire, revoke, request_pull_intent appliesTo {",
+            "action lifecycle;\n  action verify, promote, deprecate, retire, revoke, request_pull_intent \
              in [lifecycle] appliesTo {",
         );
         let schema_file = dir.path().join("grouped.cedarschema");

@@ -30,6 +30,7 @@ static TYPE_NAMES: LazyLock<HashMap<&'static str, EntityTypeName>> = LazyLock::n
         "User",
         "ServiceAccount",
         "Registry",
+        "KubernetesApiServer",
         "Project",
         "Repository",
         "Artifact",
@@ -304,10 +305,12 @@ pub(crate) fn build_slice<'a>(
 fn caller_uid(caller: &Caller<'_>) -> Uid {
     match caller {
         Caller::Registry { name } => Uid::new("Registry", *name),
+        Caller::KubernetesApiServer { name, .. } => Uid::new("KubernetesApiServer", *name),
         Caller::Principal(p) => match p.actor.actor_type {
             ActorType::User => Uid::new("User", p.actor.id.as_str()),
             ActorType::ServiceAccount => Uid::new("ServiceAccount", p.actor.id.as_str()),
             ActorType::Registry => Uid::new("Registry", p.actor.id.as_str()),
+            ActorType::KubernetesApiServer => Uid::new("KubernetesApiServer", p.actor.id.as_str()),
         },
     }
 }
@@ -336,6 +339,16 @@ fn app_version_uid(app: &AppFacts, version: &AppVersionFacts) -> Uid {
 fn add_caller(slice: &mut EntitySlice<'_>, caller: &Caller<'_>) {
     let uid = slice.principal.clone();
     let principal = match caller {
+        Caller::KubernetesApiServer { issuer, .. } => {
+            let attrs = kubernetes_attrs(&uid, issuer);
+            slice.add(uid, attrs, &[]);
+            return;
+        }
+        Caller::Principal(p) if uid.ty == "KubernetesApiServer" => {
+            let attrs = kubernetes_attrs(&uid, &p.issuer);
+            slice.add(uid, attrs, &[]);
+            return;
+        }
         Caller::Principal(p) if uid.ty != "Registry" => *p,
         // A registry carries only its name; it holds no project roles.
         _ => {
@@ -346,6 +359,25 @@ fn add_caller(slice: &mut EntitySlice<'_>, caller: &Caller<'_>) {
     };
     let attrs = principal_attrs(slice, principal);
     slice.add(uid, attrs, &[]);
+}
+
+/// The API server holds no roles: its role sets are empty, and exist so that policies written
+/// for users and service accounts on `admit` stay valid with it as a principal.
+fn kubernetes_attrs(uid: &Uid, issuer: &str) -> Vec<(&'static str, Attr)> {
+    let mut attrs = vec![
+        ("name", Attr::str(uid.id.as_str())),
+        ("issuer", Attr::str(issuer)),
+    ];
+    for attr in [
+        "admin_of",
+        "operator_of",
+        "releaser_of",
+        "viewer_of",
+        "platform_roles",
+    ] {
+        attrs.push((attr, Attr::Set(Vec::new())));
+    }
+    attrs
 }
 
 fn principal_attrs(slice: &mut EntitySlice<'_>, p: &Principal) -> Vec<(&'static str, Attr)> {

@@ -4,6 +4,7 @@
 mod engine;
 mod entities;
 mod loader;
+mod principal_permits;
 mod prove;
 mod replay;
 mod request;

@@ -134,6 +134,13 @@ pub enum Caller<'a> {
         /// The registry's configured name.
         name: &'a str,
     },
+    /// The Kubernetes API server calling the admission webhook.
+    KubernetesApiServer {
+        /// `kube-apiserver` (bearer token) or the client certificate's matched name.
+        name: &'a str,
+        /// How it was authenticated: `token` or `client_certificate`.
+        issuer: &'a str,
+    },
 }
 
 /// What the action is about.

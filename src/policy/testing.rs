@@ -188,6 +188,10 @@ pub(crate) fn decide_case(engine: &PolicyEngine, case: &TestCase) -> Result<Deci
         ActorType::Registry => Caller::Registry {
             name: &case.principal.id,
         },
+        ActorType::KubernetesApiServer => Caller::KubernetesApiServer {
+            name: &case.principal.id,
+            issuer: &case.principal.issuer,
+        },
         _ => Caller::Principal(&principal),
     };
     let artifact = match &case.resource {

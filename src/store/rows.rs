@@ -30,6 +30,7 @@ pub(super) fn actor_type_str(t: ActorType) -> &'static str {
         ActorType::User => "user",
         ActorType::ServiceAccount => "service_account",
         ActorType::Registry => "registry",
+        ActorType::KubernetesApiServer => "kubernetes_api_server",
     }
 }
 
@@ -38,6 +39,7 @@ pub(super) fn actor(actor_type: &str, id: String) -> Result<Actor, StoreError> {
         "user" => ActorType::User,
         "service_account" => ActorType::ServiceAccount,
         "registry" => ActorType::Registry,
+        "kubernetes_api_server" => ActorType::KubernetesApiServer,
         other => return Err(StoreError::Corrupt(format!("unknown actor type `{other}`"))),
     };
     Ok(Actor { actor_type, id })

@@ -13,6 +13,7 @@ pub mod sigstore_fixtures;
 pub mod skip;
 pub mod stack;
 pub mod store_harness;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,0 +1,75 @@
+//! `POST /k8s/admission`: the Kubernetes validating admission webhook. The API server
+//! authenticates with the configured bearer token or a verified client certificate; a
+//! well-formed review is always answered 200 with an `AdmissionReview` carrying its `uid`.
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+
+use super::extract::JsonBody;
+use super::tls::ClientCertificate;
+use super::{ApiError, AppState, meta};
+use crate::admission::KubernetesCaller;
+use crate::k8s::{AdmissionReview, AdmissionReviewAnswer, Review};
+
+/// The webhook route.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/k8s/admission", post(review))
+}
+
+async fn review(
+    State(state): State<AppState>,
+    ApiServer(caller): ApiServer,
+    JsonBody(review): JsonBody<AdmissionReview>,
+) -> Result<Response, ApiError> {
+    let review = Review::try_from(review).map_err(|e| ApiError::Invalid {
+        field: e.field.to_owned(),
+        reason: e.reason,
+    })?;
+    let verdict = state.admission.review_kubernetes(&caller, &review, &meta()).await;
+    Ok(Json(AdmissionReviewAnswer::new(review.uid, verdict)).into_response())
+}
+
+/// The authenticated Kubernetes API server: the bearer token of `kubernetes.token_file`, or
+/// (without an `Authorization` header) a verified client certificate named in
+/// `kubernetes.client_cert_names`.
+struct ApiServer(KubernetesCaller);
+
+impl FromRequestParts<AppState> for ApiServer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(header) = parts.headers.get(header::AUTHORIZATION) {
+            // A presented token is judged alone: a wrong one is never rescued by a certificate.
+            let token = header
+                .to_str()
+                .ok()
+                .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+                .map(str::trim)
+                .unwrap_or_default();
+            return state
+                .admission
+                .kubernetes_token_caller(token)
+                .map(Self)
+                .ok_or_else(|| {
+                    ApiError::Unauthenticated(
+                        "the bearer token is not the webhook's (`kubernetes.token_file`)".to_owned(),
+                    )
+                });
+        }
+        parts
+            .extensions
+            .get::<ClientCertificate>()
+            .and_then(|certificate| state.admission.kubernetes_certificate_caller(&certificate.names))
+            .map(Self)
+            .ok_or_else(|| {
+                ApiError::Unauthenticated(
+                    "the webhook needs the bearer token of `kubernetes.token_file` or a verified client certificate named in `kubernetes.client_cert_names`"
+                        .to_owned(),
+                )
+            })
+    }
+}

@@ -44,6 +44,7 @@ pub fn note_principal(actor: &crate::domain::Actor) {
         ActorType::User => "user",
         ActorType::ServiceAccount => "service_account",
         ActorType::Registry => "registry",
+        ActorType::KubernetesApiServer => "kubernetes_api_server",
     };
     let _ = NOTE.try_with(|n| n.borrow_mut().note.principal = Some(format!("{kind}:{}", actor.id)));
 }

@@ -42,6 +42,17 @@ impl FromRequestParts<AppState> for ApiServer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = Self::authenticate(parts, state)?;
+        crate::access::note_principal(&crate::domain::Actor {
+            actor_type: crate::domain::ActorType::KubernetesApiServer,
+            id: caller.0.name.clone(),
+        });
+        Ok(caller)
+    }
+}
+
+impl ApiServer {
+    fn authenticate(parts: &Parts, state: &AppState) -> Result<Self, ApiError> {
         if let Some(header) = parts.headers.get(header::AUTHORIZATION) {
             // A presented token is judged alone: a wrong one is never rescued by a certificate.
             let token = header

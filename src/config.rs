@@ -46,6 +46,18 @@ pub struct Config {
     pub artifact_store: ArtifactStoreConfig,
     /// The platform release catalog.
     pub platform: PlatformConfig,
+    /// Signed verification summaries (SLSA VSA); off unless `key_file` is set.
+    pub vsa: VsaConfig,
+}
+
+/// `[vsa]`: the key verification summaries are signed with, and the verifier they name.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VsaConfig {
+    /// PEM P-256 private key; without it no summary is produced.
+    pub key_file: Option<PathBuf>,
+    /// The summary's `verifier.id`, an absolute URI; required with `key_file`.
+    pub verifier_id: Option<String>,
 }
 
 /// The platform release catalog.
@@ -312,6 +324,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             artifact_store: ArtifactStoreConfig::default(),
             platform: PlatformConfig::default(),
+            vsa: VsaConfig::default(),
         }
     }
 }
@@ -406,6 +419,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "http",
     "artifact_store",
     "platform",
+    "vsa",
 ];
 
 impl Config {
@@ -560,6 +574,13 @@ impl Config {
                 reason: "must be positive".to_owned(),
             });
         }
+        if let Some(key) = vsa_problem(&self.vsa) {
+            return Err(ConfigError::Key {
+                key: key.0.to_owned(),
+                origin: origin.to_owned(),
+                reason: key.1.to_owned(),
+            });
+        }
         if self.database_acquire_timeout_ms == 0 {
             return Err(ConfigError::Key {
                 key: "database_acquire_timeout_ms".to_owned(),
@@ -568,6 +589,18 @@ impl Config {
             });
         }
         Ok(())
+    }
+}
+
+/// A `[vsa]` section that would sign with no verifier named, or name one with nothing to sign.
+fn vsa_problem(v: &VsaConfig) -> Option<(&'static str, &'static str)> {
+    match (&v.key_file, &v.verifier_id) {
+        (Some(_), None) => Some(("vsa.verifier_id", "is required with `vsa.key_file`")),
+        (None, Some(_)) => Some((
+            "vsa.key_file",
+            "is required with `vsa.verifier_id` (summaries are signed with it)",
+        )),
+        _ => None,
     }
 }
 

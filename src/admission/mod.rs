@@ -22,6 +22,7 @@ mod releases;
 mod reregistration;
 mod review;
 mod single_flight;
+mod summaries;
 mod trust_inputs;
 mod verify;
 mod worker;
@@ -89,6 +90,8 @@ pub struct Admission {
     registry_setup: RegistrySetup,
     trust: TrustSetup,
     metrics: Arc<Metrics>,
+    /// Signs verification summaries; `None` when `[vsa]` is not configured.
+    vsa: Option<crate::vsa::VsaSigner>,
     /// Woken when notifications are queued, so the local worker applies them at once.
     events_waiting: tokio::sync::Notify,
     /// Held through a reload; also records when the set was loaded and the last refusal.
@@ -117,6 +120,8 @@ pub struct AdmissionParts {
     pub trust: TrustSetup,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
+    /// Signs verification summaries (config `[vsa]`); without it none are produced.
+    pub vsa: Option<crate::vsa::VsaSigner>,
 }
 
 impl Admission {
@@ -131,6 +136,7 @@ impl Admission {
             registry_setup,
             trust,
             metrics,
+            vsa,
         } = parts;
         Self {
             store,
@@ -141,6 +147,7 @@ impl Admission {
             registry_setup,
             trust,
             metrics,
+            vsa,
             events_waiting: tokio::sync::Notify::new(),
             policy_status: tokio::sync::Mutex::new(policies::PolicyStatus::new()),
             catalog: crate::catalog::CatalogCache::new(CATALOG_MAX_AGE),

@@ -380,9 +380,9 @@ impl Admission {
                     .await?;
                     let att_tag = attestation_tag(&artifact.digest);
                     for layer in &stored {
-                        inputs.push(InputAttestation::of(
+                        inputs.push(InputAttestation::of_json(
                             format!("{image}:{att_tag}"),
-                            &serde_json::to_vec(&layer.envelope).unwrap_or_default(),
+                            &layer.envelope,
                             Some(DSSE_MEDIA_TYPE),
                         ));
                         evidence.push(self.checked_attestation_layer(artifact, layer).await);
@@ -414,9 +414,9 @@ impl Admission {
         }
         for (i, attachment) in self.store.attestations(artifact.id).await?.iter().enumerate() {
             let media_type = (!is_sigstore_bundle(attachment)).then_some(DSSE_MEDIA_TYPE);
-            inputs.push(InputAttestation::of(
+            inputs.push(InputAttestation::of_json(
                 format!("gatehouse:artifacts/{}/attachments/{i}", artifact.id),
-                &serde_json::to_vec(attachment).unwrap_or_default(),
+                attachment,
                 media_type,
             ));
             evidence.push(self.checked_attachment(artifact, attachment).await);

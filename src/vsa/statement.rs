@@ -53,6 +53,15 @@ impl InputAttestation {
         }
     }
 
+    /// A descriptor of a JSON document (an envelope, a bundle) found at `name`, digested in its
+    /// canonical form (keys sorted, no whitespace) so the digest does not depend on how a
+    /// database or a client ordered its keys.
+    pub fn of_json(name: impl Into<String>, document: &Value, media_type: Option<&str>) -> Self {
+        let mut bytes = Vec::new();
+        write_canonical(document, &mut bytes);
+        Self::of(name, &bytes, media_type)
+    }
+
     fn to_json(&self) -> Value {
         let mut d = Map::new();
         d.insert("name".into(), json!(self.name));
@@ -61,6 +70,38 @@ impl InputAttestation {
             d.insert("mediaType".into(), json!(m));
         }
         Value::Object(d)
+    }
+}
+
+/// `value` as compact JSON with every object's keys in byte order.
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(&Value::String(key.clone()), out);
+                out.push(b':');
+                write_canonical(item, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(b']');
+        }
+        // Scalars serialize the same whatever the map order: `Value`'s own rendering.
+        scalar => out.extend(scalar.to_string().into_bytes()),
     }
 }
 
@@ -182,6 +223,18 @@ mod tests {
         let d = digest();
         let s = statement(&summary(&d, true, BuildLevel::L0));
         assert_eq!(s["predicate"]["verifiedLevels"], json!(["SLSA_BUILD_LEVEL_0"]));
+    }
+
+    #[test]
+    fn a_json_input_is_digested_the_same_whatever_its_key_order() {
+        let a: Value = serde_json::from_str(r#"{"b":[{"y":1,"x":"é\n"}],"a":null}"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{ "a": null, "b": [ { "x": "é\n", "y": 1 } ] }"#).unwrap();
+        let (da, db) = (InputAttestation::of_json("a", &a, None), InputAttestation::of_json("b", &b, None));
+        assert_eq!(da.sha256, db.sha256);
+        // The canonical bytes, as Python's json.dumps(sort_keys=True, separators=(",", ":"),
+        // ensure_ascii=False) writes them.
+        let expected = InputAttestation::of("c", r#"{"a":null,"b":[{"x":"é\n","y":1}]}"#.as_bytes(), None);
+        assert_eq!(da.sha256, expected.sha256);
     }
 
     #[test]

@@ -139,6 +139,7 @@ impl Application {
             files = engine.files().len(),
             "policy set loaded"
         );
+        engine.warn_uncovered_actions();
         let admission = Arc::new(Admission::new(AdmissionParts {
             store,
             policy: engine,

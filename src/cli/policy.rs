@@ -7,15 +7,19 @@ use clap::Subcommand;
 
 use super::replay::{self, ReplayArgs};
 use crate::config::Config;
-use crate::policy::{PolicyEngine, ProofOutcome, run_policy_tests};
+use crate::policy::{PolicyEngine, ProofOutcome, run_policy_tests, uncovered_consequence};
 
 /// Policy subcommands.
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
-    /// Parse and strictly validate every `*.cedar` file in DIR against the schema.
+    /// Parse and strictly validate every `*.cedar` file in DIR against the schema; warn for
+    /// every gated action no `permit` can allow.
     Validate {
         /// Policy directory (defaults to `policy_dir`).
         dir: Option<PathBuf>,
+        /// Exit non-zero when an action is left without a permit, too.
+        #[arg(long)]
+        strict: bool,
     },
     /// Run the data-file policy tests in DIR/tests against the policies in DIR.
     Test {
@@ -42,7 +46,7 @@ pub async fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<Exit
     match command {
         PolicyCommand::Replay(args) => Ok(replay::run(config, args).await),
         PolicyCommand::Prove { dir, candidate } => Ok(prove(config, dir, candidate).await),
-        PolicyCommand::Validate { dir } => {
+        PolicyCommand::Validate { dir, strict } => {
             let dir = dir.unwrap_or_else(|| config.policy_dir.clone());
             match PolicyEngine::load(&config.schema_file, &dir) {
                 Ok(engine) => {
@@ -53,7 +57,18 @@ pub async fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<Exit
                         engine.files().len(),
                         engine.hash()
                     );
-                    Ok(ExitCode::SUCCESS)
+                    let uncovered = engine.uncovered_actions();
+                    for action in &uncovered {
+                        eprintln!(
+                            "warning: no permit can allow action `{action}`: {}",
+                            uncovered_consequence(*action)
+                        );
+                    }
+                    Ok(if strict && !uncovered.is_empty() {
+                        ExitCode::FAILURE
+                    } else {
+                        ExitCode::SUCCESS
+                    })
                 }
                 Err(error) => {
                     eprintln!("policy set in `{}` is invalid:\n{error}", dir.display());

@@ -690,6 +690,34 @@ mod tests {
     }
 
     #[test]
+    fn the_vsa_section_loads_from_file_and_env_and_half_a_section_names_the_missing_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gatehouse.toml");
+        std::fs::write(
+            &file,
+            "[vsa]\nkey_file = \"keys/vsa.key\"\nverifier_id = \"https://gatehouse.example/verifier\"\n",
+        )
+        .unwrap();
+        let cfg = Config::load_with_env(Some(&file), &[]).unwrap();
+        assert_eq!(cfg.vsa.key_file.as_deref(), Some(Path::new("keys/vsa.key")));
+        let vars = env(&[("GATEHOUSE_VSA__VERIFIER_ID", "https://other.example/v")]);
+        let cfg = Config::load_with_env(Some(&file), &vars).unwrap();
+        assert_eq!(cfg.vsa.verifier_id.as_deref(), Some("https://other.example/v"));
+
+        std::fs::write(&file, "[vsa]\nkey_file = \"keys/vsa.key\"\n").unwrap();
+        let err = Config::load_with_env(Some(&file), &[]).unwrap_err().to_string();
+        assert!(err.contains("vsa.verifier_id"), "{err}");
+        std::fs::write(&file, "[vsa]\nverifier_id = \"https://g.example/v\"\n").unwrap();
+        let err = Config::load_with_env(Some(&file), &[]).unwrap_err().to_string();
+        assert!(err.contains("vsa.key_file"), "{err}");
+        std::fs::write(&file, "[vsa]\nkey = \"x\"\n").unwrap();
+        let err = Config::load_with_env(Some(&file), &[]).unwrap_err().to_string();
+        assert!(err.contains("vsa"), "{err}");
+        // No section: no summaries, and that is valid.
+        assert!(Config::load_with_env(None, &[]).unwrap().vsa.key_file.is_none());
+    }
+
+    #[test]
     fn bad_values_name_the_key_and_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("gatehouse.toml");

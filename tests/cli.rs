@@ -81,7 +81,9 @@ fn validate_warns_for_every_action_no_permit_can_allow_and_strict_fails_on_it() 
     let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning:")).collect();
     assert_eq!(warnings.len(), gatehouse::policy::Action::ALL.len() - 1, "{err}");
     assert!(
-        warnings.iter().any(|w| w.contains("`accept_source`") && w.contains("source_policy")),
+        warnings
+            .iter()
+            .any(|w| w.contains("`accept_source`") && w.contains("source_policy")),
         "{err}"
     );
     // A forbid allows nothing: `verify` is named; `read` has its permit and is not.
@@ -139,7 +141,8 @@ fn serve_warns_naming_each_action_no_permit_can_allow() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(
-        seen.lines().any(|l| l.contains("WARN") && l.contains("no permit in the policy set can allow action `accept_source`")),
+        seen.lines().any(|l| l.contains("WARN")
+            && l.contains("no permit in the policy set can allow action `accept_source`")),
         "{seen}"
     );
 }

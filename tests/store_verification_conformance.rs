@@ -227,7 +227,10 @@ async fn case_a_job_commit_on_a_changed_artifact_writes_nothing_and_keeps_the_jo
     assert_eq!(audit_count(&store).await, audits);
     assert_eq!(decision_count(&store).await, decisions);
     assert!(store.evidence(a.id).await.unwrap().is_empty());
-    assert!(store.latest_summary(a.id).await.unwrap().is_none(), "a lost run keeps no summary");
+    assert!(
+        store.latest_summary(a.id).await.unwrap().is_none(),
+        "a lost run keeps no summary"
+    );
     // Losing the race is not the job's end: it is still pending, and a re-run on the fresh
     // version commits and finishes it.
     assert_eq!(store.pending_verifications().await.unwrap(), 1);

@@ -113,7 +113,11 @@ fn python_check(envelope: &Value, public_pem: &str, inputs: &[Value]) -> Option<
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("key.pem"), public_pem).unwrap();
     std::fs::write(dir.path().join("envelope.json"), envelope.to_string()).unwrap();
-    std::fs::write(dir.path().join("inputs.json"), Value::from(inputs.to_vec()).to_string()).unwrap();
+    std::fs::write(
+        dir.path().join("inputs.json"),
+        Value::from(inputs.to_vec()).to_string(),
+    )
+    .unwrap();
     let output = std::process::Command::new("python3")
         .arg("-c")
         .arg(PYTHON_CHECK)
@@ -210,9 +214,13 @@ async fn a_verified_blob_has_a_summary_that_in_toto_verifies(db: Db) {
     assert_eq!(vsa["payloadType"], "application/vnd.in-toto+json");
 
     // The statement, read without the gateway's code, says what was verified.
-    let payload: Value = serde_json::from_slice(&STANDARD.decode(vsa["payload"].as_str().unwrap()).unwrap()).unwrap();
+    let payload: Value =
+        serde_json::from_slice(&STANDARD.decode(vsa["payload"].as_str().unwrap()).unwrap()).unwrap();
     assert_eq!(payload["_type"], "https://in-toto.io/Statement/v1");
-    assert_eq!(payload["predicateType"], "https://slsa.dev/verification_summary/v1");
+    assert_eq!(
+        payload["predicateType"],
+        "https://slsa.dev/verification_summary/v1"
+    );
     assert_eq!(
         payload["subject"][0]["digest"]["sha256"],
         subject(TRUSTED_BYTES).trim_start_matches("sha256:")
@@ -230,7 +238,12 @@ async fn a_verified_blob_has_a_summary_that_in_toto_verifies(db: Db) {
     let (status, policies) = app.get("/v1/policies", &security_admin()).await;
     assert_eq!(status, 200, "{policies}");
     assert_eq!(p["policy"]["digest"]["sha256"], policies["hash"], "{p}");
-    assert!(p["policy"]["uri"].as_str().unwrap().contains(policies["hash"].as_str().unwrap()));
+    assert!(
+        p["policy"]["uri"]
+            .as_str()
+            .unwrap()
+            .contains(policies["hash"].as_str().unwrap())
+    );
     let inputs = p["inputAttestations"].as_array().unwrap();
     assert_eq!(inputs.len(), 1, "{p}");
 
@@ -242,11 +255,20 @@ async fn a_verified_blob_has_a_summary_that_in_toto_verifies(db: Db) {
 
     // Provenance from a builder the project does not trust: verified, but no level above 0.
     let other = register_blob(&app, OTHER_BUILDER_BYTES, "other.tar").await;
-    let verified = verify(&app, &other, json!([envelope("provenance-other-builder.dsse.json")])).await;
+    let verified = verify(
+        &app,
+        &other,
+        json!([envelope("provenance-other-builder.dsse.json")]),
+    )
+    .await;
     assert_eq!(verified["trust_state"], "verified", "{verified}");
     let vsa = summary(&app, &other).await;
-    let payload: Value = serde_json::from_slice(&STANDARD.decode(vsa["payload"].as_str().unwrap()).unwrap()).unwrap();
-    assert_eq!(payload["predicate"]["verifiedLevels"], json!(["SLSA_BUILD_LEVEL_0"]));
+    let payload: Value =
+        serde_json::from_slice(&STANDARD.decode(vsa["payload"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(
+        payload["predicate"]["verifiedLevels"],
+        json!(["SLSA_BUILD_LEVEL_0"])
+    );
     app.shutdown().await;
 }
 
@@ -282,7 +304,9 @@ async fn a_failed_verification_yields_failed_and_only_the_summary_of_the_current
     let id = register_blob(&app, TRUSTED_BYTES, "web.tar").await;
 
     // Unverified: nothing to serve yet.
-    let (status, body) = app.get(&format!("/v1/artifacts/{id}/vsa"), &releaser("team-a")).await;
+    let (status, body) = app
+        .get(&format!("/v1/artifacts/{id}/vsa"), &releaser("team-a"))
+        .await;
     assert_eq!(status, 404, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("verify it"), "{body}");
 
@@ -290,7 +314,10 @@ async fn a_failed_verification_yields_failed_and_only_the_summary_of_the_current
     verify(&app, &id, json!([])).await;
     let passed = statement_of(&summary(&app, &id).await);
     assert_eq!(passed["predicate"]["verificationResult"], "PASSED");
-    assert_eq!(passed["predicate"]["verifiedLevels"], json!(["SLSA_BUILD_LEVEL_0"]));
+    assert_eq!(
+        passed["predicate"]["verifiedLevels"],
+        json!(["SLSA_BUILD_LEVEL_0"])
+    );
     assert_eq!(passed["predicate"]["inputAttestations"], json!([]));
 
     // An envelope by a key the gateway does not trust fails the run: FAILED, and the level is
@@ -301,7 +328,13 @@ async fn a_failed_verification_yields_failed_and_only_the_summary_of_the_current
     let statement = statement_of(&vsa);
     assert_eq!(statement["predicate"]["verificationResult"], "FAILED");
     assert_eq!(statement["predicate"]["verifiedLevels"], json!(["FAILED"]));
-    assert_eq!(statement["predicate"]["inputAttestations"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        statement["predicate"]["inputAttestations"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     if let Some((checked, _)) = verified_statement(&vsa, &pem, &[]) {
         assert_eq!(checked, statement);
     }
@@ -309,10 +342,16 @@ async fn a_failed_verification_yields_failed_and_only_the_summary_of_the_current
     // Revoked: no summary holds any more, not even the last one.
     let admin = token("ada", json!({ "team-a": ["admin"] }));
     let (status, body) = app
-        .post(&format!("/v1/artifacts/{id}/revoke"), &admin, json!({ "reason": "leaked" }))
+        .post(
+            &format!("/v1/artifacts/{id}/revoke"),
+            &admin,
+            json!({ "reason": "leaked" }),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) = app.get(&format!("/v1/artifacts/{id}/vsa"), &releaser("team-a")).await;
+    let (status, body) = app
+        .get(&format!("/v1/artifacts/{id}/vsa"), &releaser("team-a"))
+        .await;
     assert_eq!(status, 409, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("revoked"), "{body}");
     app.shutdown().await;
@@ -345,7 +384,9 @@ async fn a_reader_without_access_gets_what_reading_the_artifact_gives() {
     // An unknown or malformed id answers as it does when reading the artifact.
     for id in [uuid::Uuid::now_v7().to_string(), "not-an-id".to_owned()] {
         let (artifact_status, _) = app.get(&format!("/v1/artifacts/{id}"), &releaser("team-a")).await;
-        let (status, body) = app.get(&format!("/v1/artifacts/{id}/vsa"), &releaser("team-a")).await;
+        let (status, body) = app
+            .get(&format!("/v1/artifacts/{id}/vsa"), &releaser("team-a"))
+            .await;
         assert_eq!(status, 404, "{body}");
         assert_eq!(status, artifact_status, "{body}");
     }
@@ -436,9 +477,14 @@ async fn a_signed_image_has_a_summary_listing_its_signature() {
     let (user, pass) = creds(&intent);
     let repository = intent["repository"].as_str().unwrap().to_owned();
     let image = write_oci_image("vsa image", "v1");
-    let digest = skopeo_push(&image, &stack.registry.host, &repository, &Auth::Creds(&user, &pass))
-        .await
-        .unwrap();
+    let digest = skopeo_push(
+        &image,
+        &stack.registry.host,
+        &repository,
+        &Auth::Creds(&user, &pass),
+    )
+    .await
+    .unwrap();
     let grant = gatehouse::domain::AccessGrant {
         resource_type: "repository".to_owned(),
         name: repository.clone(),
@@ -469,7 +515,10 @@ async fn a_signed_image_has_a_summary_listing_its_signature() {
     let statement = statement_of(&vsa);
     let image_name = format!("{}/{repository}", stack.registry.host);
     assert_eq!(statement["subject"][0]["name"], image_name.as_str());
-    assert_eq!(statement["predicate"]["resourceUri"], format!("{image_name}@{digest}"));
+    assert_eq!(
+        statement["predicate"]["resourceUri"],
+        format!("{image_name}@{digest}")
+    );
     assert_eq!(statement["predicate"]["verificationResult"], "PASSED");
     let inputs = statement["predicate"]["inputAttestations"].as_array().unwrap();
     let signature = inputs

@@ -138,5 +138,4 @@ impl Admission {
     }
 }
 
-const NOT_CONFIGURED: &str =
-    "this gateway signs no verification summaries: no `[vsa]` key is configured";
+const NOT_CONFIGURED: &str = "this gateway signs no verification summaries: no `[vsa]` key is configured";

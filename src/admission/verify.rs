@@ -28,10 +28,10 @@ use crate::trust::dsse::{passing_predicate_types, verify_attestation};
 use crate::trust::envelope_check;
 use crate::trust::evidence_facts::trust_facts;
 use crate::trust::model_signing::{is_dsse_bundle, is_model_signing_bundle, verify_model_signing_bundle};
-use crate::vsa::InputAttestation;
 use crate::trust::referrers::{
     ReferrerBundle, combine_signatures, fetch_referrer_bundles, verify_referrer_bundle,
 };
+use crate::vsa::InputAttestation;
 
 /// The trust material and rules, loaded once at start-up.
 pub struct TrustSetup {

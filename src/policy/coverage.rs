@@ -112,9 +112,30 @@ mod tests {
     }
 
     #[test]
+    fn a_permit_on_an_action_group_covers_its_members() {
+        let schema = r#"namespace Gatehouse {
+            entity User;
+            entity Artifact;
+            action readers;
+            action read in [readers] appliesTo { principal: [User], resource: [Artifact] };
+            action verify appliesTo { principal: [User], resource: [Artifact] };
+        }"#;
+        let (schema, _) = cedar_policy::Schema::from_cedarschema_str(schema).unwrap();
+        let actions = schema.action_entities().unwrap();
+        let set =
+            PolicySet::from_str(r#"permit (principal, action in Gatehouse::Action::"readers", resource);"#)
+                .unwrap();
+        let uncovered = uncovered_actions(&set, Some(&actions));
+        assert!(!uncovered.contains(&Action::Read), "{uncovered:?}");
+        assert!(uncovered.contains(&Action::Verify), "{uncovered:?}");
+    }
+
+    #[test]
     fn the_shipped_policies_cover_every_action() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
-        let engine = crate::policy::PolicyEngine::load(std::path::Path::new(SCHEMA), std::path::Path::new(dir)).unwrap();
+        let engine =
+            crate::policy::PolicyEngine::load(std::path::Path::new(SCHEMA), std::path::Path::new(dir))
+                .unwrap();
         assert_eq!(engine.uncovered_actions(), Vec::<Action>::new());
     }
 }

@@ -200,7 +200,10 @@ mod tests {
         let p = &s["predicate"];
         assert_eq!(p["verifier"]["id"], "https://gatehouse.example/verifier");
         assert_eq!(p["timeVerified"], "2023-11-14T22:13:20.000Z");
-        assert_eq!(p["resourceUri"], format!("registry.test/gpuaas/apps/team-a/web@{d}"));
+        assert_eq!(
+            p["resourceUri"],
+            format!("registry.test/gpuaas/apps/team-a/web@{d}")
+        );
         assert_eq!(p["policy"]["digest"]["sha256"], "cd");
         assert!(p["policy"]["uri"].as_str().unwrap().ends_with("sha256:cd"));
         assert_eq!(p["verificationResult"], "PASSED");
@@ -229,7 +232,10 @@ mod tests {
     fn a_json_input_is_digested_the_same_whatever_its_key_order() {
         let a: Value = serde_json::from_str(r#"{"b":[{"y":1,"x":"é\n"}],"a":null}"#).unwrap();
         let b: Value = serde_json::from_str(r#"{ "a": null, "b": [ { "x": "é\n", "y": 1 } ] }"#).unwrap();
-        let (da, db) = (InputAttestation::of_json("a", &a, None), InputAttestation::of_json("b", &b, None));
+        let (da, db) = (
+            InputAttestation::of_json("a", &a, None),
+            InputAttestation::of_json("b", &b, None),
+        );
         assert_eq!(da.sha256, db.sha256);
         // The canonical bytes, as Python's json.dumps(sort_keys=True, separators=(",", ":"),
         // ensure_ascii=False) writes them.

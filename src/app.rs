@@ -30,6 +30,7 @@ use crate::store::PolicyChangeListener;
 use crate::trust::cache::{VerificationCache, trust_config_hash};
 use crate::trust::content::ContentFetcher;
 use crate::trust::{Identities, LoadedRoot, SigstoreVerifier, TrustKeys};
+use crate::vsa::{VsaKeyError, VsaSigner};
 
 /// A built, bound, not yet serving gateway.
 pub struct Application {
@@ -144,6 +145,7 @@ impl Application {
             "policy set loaded"
         );
         warn_if_webhook_cannot_admit(&config, &engine);
+        engine.warn_uncovered_actions();
         let admission = Arc::new(Admission::new(AdmissionParts {
             store,
             policy: engine,
@@ -154,6 +156,7 @@ impl Application {
             trust: trust_setup(&config)?,
             metrics: Arc::clone(&metrics),
             kubernetes: kubernetes_setup(&config)?,
+            vsa: vsa_signer(&config)?,
         }));
         let state = AppState {
             admission,
@@ -402,6 +405,26 @@ async fn reload_on_edit(admission: std::sync::Weak<Admission>, every: Duration) 
             tracing::error!(%error, "policy reload after an edit failed");
         }
     }
+}
+
+/// The verification summary signer from `[vsa]`; a bad key or verifier id stops start-up.
+fn vsa_signer(config: &Config) -> anyhow::Result<Option<VsaSigner>> {
+    let (Some(file), Some(verifier_id)) = (&config.vsa.key_file, &config.vsa.verifier_id) else {
+        tracing::info!(
+            "no `[vsa]` key is configured: verifications produce no signed summary and `GET /v1/artifacts/{{id}}/vsa` answers 404"
+        );
+        return Ok(None);
+    };
+    let signer = VsaSigner::load(file, verifier_id).map_err(|e| match e {
+        VsaKeyError::VerifierId => anyhow::anyhow!("config key `vsa.verifier_id`: {e}"),
+        other => anyhow::anyhow!("config key `vsa.key_file`: {other}"),
+    })?;
+    tracing::info!(
+        key_id = signer.key_id(),
+        verifier_id = signer.verifier_id(),
+        "verification summaries are signed"
+    );
+    Ok(Some(signer))
 }
 
 /// Builds the registry parts from `[registry]`; a bad key or secret file stops start-up.

@@ -55,6 +55,8 @@ pub struct Config {
     pub tls: crate::http::TlsConfig,
     /// The Kubernetes admission webhook: `[kubernetes]`.
     pub kubernetes: crate::k8s::KubernetesConfig,
+    /// Signed verification summaries (SLSA VSA); off unless `key_file` is set.
+    pub vsa: VsaConfig,
 }
 
 /// Log output: `[logging]`. `RUST_LOG` still chooses what is logged.
@@ -74,6 +76,16 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// `[vsa]`: the key verification summaries are signed with, and the verifier they name.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VsaConfig {
+    /// PEM P-256 private key; without it no summary is produced.
+    pub key_file: Option<PathBuf>,
+    /// The summary's `verifier.id`, an absolute URI; required with `key_file`.
+    pub verifier_id: Option<String>,
 }
 
 /// The platform release catalog.
@@ -344,6 +356,7 @@ impl Default for Config {
             logging: LoggingConfig::default(),
             tls: crate::http::TlsConfig::default(),
             kubernetes: crate::k8s::KubernetesConfig::default(),
+            vsa: VsaConfig::default(),
         }
     }
 }
@@ -635,6 +648,13 @@ impl Config {
                 origin: origin.to_owned(),
                 reason,
             })?;
+        if let Some(key) = vsa_problem(&self.vsa) {
+            return Err(ConfigError::Key {
+                key: key.0.to_owned(),
+                origin: origin.to_owned(),
+                reason: key.1.to_owned(),
+            });
+        }
         if self.database_acquire_timeout_ms == 0 {
             return Err(ConfigError::Key {
                 key: "database_acquire_timeout_ms".to_owned(),
@@ -643,6 +663,18 @@ impl Config {
             });
         }
         Ok(())
+    }
+}
+
+/// A `[vsa]` section that would sign with no verifier named, or name one with nothing to sign.
+fn vsa_problem(v: &VsaConfig) -> Option<(&'static str, &'static str)> {
+    match (&v.key_file, &v.verifier_id) {
+        (Some(_), None) => Some(("vsa.verifier_id", "is required with `vsa.key_file`")),
+        (None, Some(_)) => Some((
+            "vsa.key_file",
+            "is required with `vsa.verifier_id` (summaries are signed with it)",
+        )),
+        _ => None,
     }
 }
 
@@ -690,6 +722,34 @@ mod tests {
         assert!(cfg.database_url.starts_with("postgres://"));
         assert_eq!(cfg.registry.verify_manifest_on_register, Some(true));
         assert_eq!(cfg.channels.len(), 2);
+    }
+
+    #[test]
+    fn the_vsa_section_loads_from_file_and_env_and_half_a_section_names_the_missing_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gatehouse.toml");
+        std::fs::write(
+            &file,
+            "[vsa]\nkey_file = \"keys/vsa.key\"\nverifier_id = \"https://gatehouse.example/verifier\"\n",
+        )
+        .unwrap();
+        let cfg = Config::load_with_env(Some(&file), &[]).unwrap();
+        assert_eq!(cfg.vsa.key_file.as_deref(), Some(Path::new("keys/vsa.key")));
+        let vars = env(&[("GATEHOUSE_VSA__VERIFIER_ID", "https://other.example/v")]);
+        let cfg = Config::load_with_env(Some(&file), &vars).unwrap();
+        assert_eq!(cfg.vsa.verifier_id.as_deref(), Some("https://other.example/v"));
+
+        std::fs::write(&file, "[vsa]\nkey_file = \"keys/vsa.key\"\n").unwrap();
+        let err = Config::load_with_env(Some(&file), &[]).unwrap_err().to_string();
+        assert!(err.contains("vsa.verifier_id"), "{err}");
+        std::fs::write(&file, "[vsa]\nverifier_id = \"https://g.example/v\"\n").unwrap();
+        let err = Config::load_with_env(Some(&file), &[]).unwrap_err().to_string();
+        assert!(err.contains("vsa.key_file"), "{err}");
+        std::fs::write(&file, "[vsa]\nkey = \"x\"\n").unwrap();
+        let err = Config::load_with_env(Some(&file), &[]).unwrap_err().to_string();
+        assert!(err.contains("vsa"), "{err}");
+        // No section: no summaries, and that is valid.
+        assert!(Config::load_with_env(None, &[]).unwrap().vsa.key_file.is_none());
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod policy;
 pub mod registry;
 pub mod store;
 pub mod trust;
+pub mod vsa;
 
 pub use app::Application;
 pub use config::Config;

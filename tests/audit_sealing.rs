@@ -64,6 +64,7 @@ async fn case_concurrent_mutations_make_a_whole_chain(store: Arc<dyn Store>) {
                         reason: None,
                     }),
                     evidence: vec![],
+                    summary: None,
                 };
                 let d = decision("promote", "team-a", "allow", now());
                 store

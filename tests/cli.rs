@@ -61,6 +61,93 @@ fn serve_refuses_an_invalid_policy_set_naming_file_line_and_reason() {
 }
 
 #[test]
+fn validate_warns_for_every_action_no_permit_can_allow_and_strict_fails_on_it() {
+    // The shipped set without the roles' permits: `accept_source` (among others) loses its only
+    // permits, and only a forbid still names `read`.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("narrow.cedar"),
+        concat!(
+            "@id(\"readers\")\npermit(principal, action == Gatehouse::Action::\"read\", resource);\n",
+            "@id(\"no-verify\")\nforbid(principal, action == Gatehouse::Action::\"verify\", resource);\n",
+        ),
+    )
+    .unwrap();
+    let dir_text = dir.path().to_str().unwrap();
+    let out = gatehouse(&["policy", "validate", dir_text], &[]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(stdout(&out).contains("is valid"), "{}", stdout(&out));
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(warnings.len(), gatehouse::policy::Action::ALL.len() - 1, "{err}");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("`accept_source`") && w.contains("source_policy")),
+        "{err}"
+    );
+    // A forbid allows nothing: `verify` is named; `read` has its permit and is not.
+    assert!(warnings.iter().any(|w| w.contains("`verify`")), "{err}");
+    assert!(!warnings.iter().any(|w| w.contains("`read`")), "{err}");
+
+    let out = gatehouse(&["policy", "validate", "--strict", dir_text], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("`accept_source`"), "{}", stderr(&out));
+
+    // The shipped set covers every action: no warning, and --strict passes.
+    let out = gatehouse(&["policy", "validate", "--strict"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warning:"), "{}", stderr(&out));
+}
+
+#[test]
+fn serve_warns_naming_each_action_no_permit_can_allow() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("readers.cedar"),
+        "@id(\"readers\")\npermit(principal, action == Gatehouse::Action::\"read\", resource);\n",
+    )
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", data.path().join("g.db").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("serve")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "warn")
+        .env("GATEHOUSE_POLICY_DIR", dir.path())
+        .env("GATEHOUSE_LISTEN", "127.0.0.1:0")
+        .env("GATEHOUSE_DATABASE_URL", &db)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Lines arrive on a channel so a server that never warns fails the test instead of hanging it.
+    let stderr = child.stderr.take().unwrap();
+    let (lines, arrived) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+            if lines.send(line.unwrap_or_default()).is_err() {
+                return;
+            }
+        }
+    });
+    let mut seen = String::new();
+    while let Ok(line) = arrived.recv_timeout(std::time::Duration::from_secs(60)) {
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("accept_source") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        seen.lines().any(|l| l.contains("WARN")
+            && l.contains("no permit in the policy set can allow action `accept_source`")),
+        "{seen}"
+    );
+}
+
+#[test]
 fn shipped_policies_validate_and_pass_their_tests() {
     let out = gatehouse(&["policy", "validate"], &[]);
     assert!(out.status.success(), "{}", stderr(&out));

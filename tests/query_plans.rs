@@ -152,6 +152,11 @@ fn expected() -> BTreeMap<&'static str, Fit> {
                 &[Walk(&["enqueued_at", "id"]), Walk(&["artifact_id"])],
             ),
         ),
+        ("summary_insert", Write),
+        (
+            "summary_latest",
+            Read("verification_summaries", &[Search(&["artifact_id"])]),
+        ),
         ("attestation_insert", Write),
         (
             "attestations_of_artifact",

@@ -54,6 +54,7 @@ fn promote_change(a: &Artifact, channel: &str) -> ArtifactChange {
             reason: Some("ship it".into()),
         }),
         evidence: vec![],
+        summary: None,
     }
 }
 
@@ -141,6 +142,7 @@ async fn case_list_artifacts_filters_and_pages(store: Arc<dyn Store>) {
         artifact: verify,
         promotion: None,
         evidence: vec![],
+        summary: None,
     };
     let verified = store
         .apply_change(

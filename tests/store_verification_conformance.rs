@@ -16,7 +16,7 @@ use gatehouse::domain::{
     Artifact, ArtifactKind, Evidence, EvidenceResult, LifecycleState, Principal, Role, TrustState,
     VerificationJob,
 };
-use gatehouse::store::{ArtifactChange, Store, StoreError};
+use gatehouse::store::{ArtifactChange, NewSummary, Store, StoreError};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -27,6 +27,7 @@ conformance!(
         case_two_claimers_committing_at_once_record_once,
         case_a_job_commit_on_a_changed_artifact_writes_nothing_and_keeps_the_job,
         case_a_finished_job_is_never_committed,
+        case_the_latest_summary_of_an_artifact_is_served,
     ],
     raw: []
 );
@@ -71,6 +72,17 @@ fn verified(a: &Artifact) -> ArtifactChange {
             checked_at: now(),
             details: json!({ "check": "verified" }),
         }],
+        summary: Some(summary(a, "PASSED")),
+    }
+}
+
+/// A stand-in signed summary naming `a` and `result` (the store keeps it as given).
+fn summary(a: &Artifact, result: &str) -> NewSummary {
+    NewSummary {
+        id: Uuid::now_v7(),
+        passed: result == "PASSED",
+        created_at: now(),
+        envelope: json!({ "payloadType": "application/vnd.in-toto+json", "artifact": a.id.to_string(), "result": result }),
     }
 }
 
@@ -117,6 +129,9 @@ async fn case_a_job_commit_writes_the_verification_and_finishes_the_job(store: A
     assert_eq!(audit_count(&store).await, audits + 1);
     assert_eq!(decision_count(&store).await, decisions + 1);
     assert_eq!(store.evidence(a.id).await.unwrap().len(), 1);
+    let served = store.latest_summary(a.id).await.unwrap().unwrap();
+    assert!(served.passed);
+    assert_eq!(served.envelope["artifact"], a.id.to_string());
     // The commit finished the job: a crash after it leaves nothing to run again.
     assert_eq!(store.pending_verifications().await.unwrap(), 0);
     assert_nothing_to_claim(&store).await;
@@ -195,6 +210,7 @@ async fn case_a_job_commit_on_a_changed_artifact_writes_nothing_and_keeps_the_jo
         artifact: deprecated,
         promotion: None,
         evidence: vec![],
+        summary: None,
     };
     let fresh = store
         .apply_change(
@@ -211,6 +227,10 @@ async fn case_a_job_commit_on_a_changed_artifact_writes_nothing_and_keeps_the_jo
     assert_eq!(audit_count(&store).await, audits);
     assert_eq!(decision_count(&store).await, decisions);
     assert!(store.evidence(a.id).await.unwrap().is_empty());
+    assert!(
+        store.latest_summary(a.id).await.unwrap().is_none(),
+        "a lost run keeps no summary"
+    );
     // Losing the race is not the job's end: it is still pending, and a re-run on the fresh
     // version commits and finishes it.
     assert_eq!(store.pending_verifications().await.unwrap(), 1);
@@ -243,4 +263,34 @@ async fn case_a_finished_job_is_never_committed(store: Arc<dyn Store>) {
     let unchanged = store.get_artifact(a.id).await.unwrap().unwrap();
     assert_eq!(unchanged.trust_state, TrustState::Unverified);
     assert_eq!(unchanged.version, a.version);
+}
+
+async fn case_the_latest_summary_of_an_artifact_is_served(store: Arc<dyn Store>) {
+    let (a, _) = queued(&store, 1).await;
+    let (other, _) = queued(&store, 2).await;
+    assert!(store.latest_summary(a.id).await.unwrap().is_none());
+    let passed = store
+        .apply_change(
+            &verified(&a),
+            audit_for(Some(&a), "app_artifact.verify", "ci"),
+            &decision("verify", "team-a", "allow", now()),
+        )
+        .await
+        .unwrap();
+    let mut failed = verified(&passed);
+    failed.artifact.trust_state = TrustState::FailedVerification;
+    failed.summary = Some(summary(&passed, "FAILED"));
+    store
+        .apply_change(
+            &failed,
+            audit_for(Some(&passed), "app_artifact.verify", "ci"),
+            &decision("verify", "team-a", "allow", now()),
+        )
+        .await
+        .unwrap();
+    let latest = store.latest_summary(a.id).await.unwrap().unwrap();
+    assert!(!latest.passed);
+    assert_eq!(latest.envelope["result"], "FAILED");
+    // Another artifact's summaries are its own.
+    assert!(store.latest_summary(other.id).await.unwrap().is_none());
 }

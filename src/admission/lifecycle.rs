@@ -144,6 +144,7 @@ impl Admission {
             artifact: updated,
             promotion: Some(promotion),
             evidence: Vec::new(),
+            summary: None,
         };
         let record = allowed.record.clone();
         match self.commit(change, audit, allowed).await {
@@ -216,6 +217,7 @@ impl Admission {
             artifact: updated,
             promotion: None,
             evidence: Vec::new(),
+            summary: None,
         };
         self.commit(change, audit, allowed).await
     }
@@ -259,6 +261,7 @@ impl Admission {
             artifact: updated,
             promotion: None,
             evidence: Vec::new(),
+            summary: None,
         };
         self.commit(change, audit, allowed).await
     }

@@ -23,6 +23,7 @@ mod releases;
 mod reregistration;
 mod review;
 mod single_flight;
+mod summaries;
 mod trust_inputs;
 mod verify;
 mod worker;
@@ -91,6 +92,8 @@ pub struct Admission {
     registry_setup: RegistrySetup,
     trust: TrustSetup,
     metrics: Arc<Metrics>,
+    /// Signs verification summaries; `None` when `[vsa]` is not configured.
+    vsa: Option<crate::vsa::VsaSigner>,
     /// Woken when notifications are queued, so the local worker applies them at once.
     events_waiting: tokio::sync::Notify,
     /// Held through a reload; also records when the set was loaded and the last refusal.
@@ -123,6 +126,8 @@ pub struct AdmissionParts {
     pub metrics: Arc<Metrics>,
     /// The Kubernetes admission webhook's configuration and token.
     pub kubernetes: KubernetesSetup,
+    /// Signs verification summaries (config `[vsa]`); without it none are produced.
+    pub vsa: Option<crate::vsa::VsaSigner>,
 }
 
 impl Admission {
@@ -138,6 +143,7 @@ impl Admission {
             trust,
             metrics,
             kubernetes,
+            vsa,
         } = parts;
         Self {
             store,
@@ -148,6 +154,7 @@ impl Admission {
             registry_setup,
             trust,
             metrics,
+            vsa,
             events_waiting: tokio::sync::Notify::new(),
             policy_status: tokio::sync::Mutex::new(policies::PolicyStatus::new()),
             catalog: crate::catalog::CatalogCache::new(CATALOG_MAX_AGE),

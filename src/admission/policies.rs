@@ -171,6 +171,7 @@ impl Admission {
         status.last_reload_error = None;
         self.metrics.count_policy_reload("applied");
         tracing::info!(hash = %report.hash, previous = %report.previous_hash, "policy set reloaded");
+        self.policy().warn_uncovered_actions();
         Ok(ReloadOutcome::Applied(report))
     }
 

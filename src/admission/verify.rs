@@ -20,14 +20,17 @@ use crate::trust::SigstoreVerifier;
 use crate::trust::attachment::{is_sigstore_bundle, verify_attachment};
 use crate::trust::cache::VerificationCache;
 use crate::trust::content::ContentFetcher;
-use crate::trust::cosign::{fetch_signatures, verify_signatures};
-use crate::trust::cosign_attestations::{AttestationLayer, fetch_attestations, verify_cosign_attestation};
+use crate::trust::cosign::{fetch_signatures, signature_tag, verify_signatures};
+use crate::trust::cosign_attestations::{
+    AttestationLayer, attestation_tag, fetch_attestations, verify_cosign_attestation,
+};
 use crate::trust::dsse::passing_predicate_types;
 use crate::trust::evidence_facts::trust_facts;
 use crate::trust::referrers::{
     ReferrerBundle, combine_signatures, fetch_referrer_bundles, verify_referrer_bundle,
 };
 use crate::trust::required::missing_required;
+use crate::vsa::InputAttestation;
 
 /// The trust material and rules, loaded once at start-up.
 pub struct TrustSetup {
@@ -99,6 +102,9 @@ pub(super) fn checked_attachments(
     }
     Ok(attachments)
 }
+
+/// The media type of a DSSE envelope in JSON.
+const DSSE_MEDIA_TYPE: &str = "application/vnd.dsse.envelope.v1+json";
 
 /// Most envelopes one verify call may attach.
 const MAX_ATTESTATIONS_PER_CALL: usize = 16;
@@ -228,8 +234,10 @@ impl Admission {
             digest_evidence(&artifact),
             self.source_policy_evidence(principal, &artifact, meta).await?,
         ];
-        evidence.extend(self.trust_evidence(&artifact).await?);
+        let mut inputs = Vec::new();
+        evidence.extend(self.trust_evidence(&artifact, &mut inputs).await?);
         evidence.extend(self.missing_required(&artifact, &evidence));
+        let checked_at = Utc::now();
 
         let passed = evidence.iter().all(|e| e.result == EvidenceResult::Pass);
         let mv = if passed {
@@ -260,10 +268,12 @@ impl Admission {
             to: to.to_string(),
             reason: (!passed).then(|| failure_summary(&evidence)),
         });
+        let summary = self.summary_of_run(&updated, inputs, &allowed.record.policy_hash, checked_at);
         let change = ArtifactChange {
             artifact: updated,
             promotion: None,
             evidence,
+            summary,
         };
         match job {
             None => self.commit(change, audit, allowed).await.map(Some),
@@ -289,8 +299,13 @@ impl Admission {
         })
     }
 
-    /// Signatures and attestations from the registry (OCI), and every attached attestation.
-    async fn trust_evidence(&self, artifact: &Artifact) -> Result<Vec<Evidence>, AdmissionError> {
+    /// Signatures and attestations from the registry (OCI), and every attached attestation;
+    /// each piece of material checked is also described in `inputs` for the run's summary.
+    async fn trust_evidence(
+        &self,
+        artifact: &Artifact,
+        inputs: &mut Vec<InputAttestation>,
+    ) -> Result<Vec<Evidence>, AdmissionError> {
         let mut evidence = Vec::new();
         let required = self.trust.config.required_for(artifact.artifact_type.as_str());
         let signature_required = required.iter().any(|r| r == "signature");
@@ -306,6 +321,15 @@ impl Admission {
                         &reader.token,
                     ))
                     .await?;
+                    let image = self.image_name(artifact);
+                    let sig_tag = signature_tag(&artifact.digest);
+                    inputs.extend(layers.iter().map(|layer| {
+                        InputAttestation::of(
+                            format!("{image}:{sig_tag}"),
+                            &layer.payload,
+                            Some(&layer.media_type),
+                        )
+                    }));
                     let material = signature_material(&layers);
                     let checked =
                         self.trust
@@ -324,6 +348,13 @@ impl Admission {
                     let mut referrer_signatures = Vec::new();
                     let mut referrer_attestations = Vec::new();
                     for bundle in &found.bundles {
+                        if let Ok(bytes) = &bundle.content {
+                            inputs.push(InputAttestation::of(
+                                format!("{image}@{}", bundle.manifest),
+                                bytes,
+                                None,
+                            ));
+                        }
                         let checked = self.checked_referrer(artifact, bundle).await;
                         if checked.evidence_type == "signature" {
                             referrer_signatures.push(checked);
@@ -344,7 +375,13 @@ impl Admission {
                         &reader.token,
                     ))
                     .await?;
+                    let att_tag = attestation_tag(&artifact.digest);
                     for layer in &stored {
+                        inputs.push(InputAttestation::of_json(
+                            format!("{image}:{att_tag}"),
+                            &layer.envelope,
+                            Some(DSSE_MEDIA_TYPE),
+                        ));
                         evidence.push(self.checked_attestation_layer(artifact, layer).await);
                     }
                 }
@@ -372,8 +409,14 @@ impl Admission {
                 })?;
             evidence.push(checked);
         }
-        for attachment in self.store.attestations(artifact.id).await? {
-            evidence.push(self.checked_attachment(artifact, &attachment).await);
+        for (i, attachment) in self.store.attestations(artifact.id).await?.iter().enumerate() {
+            let media_type = (!is_sigstore_bundle(attachment)).then_some(DSSE_MEDIA_TYPE);
+            inputs.push(InputAttestation::of_json(
+                format!("gatehouse:artifacts/{}/attachments/{i}", artifact.id),
+                attachment,
+                media_type,
+            ));
+            evidence.push(self.checked_attachment(artifact, attachment).await);
         }
         Ok(evidence)
     }

@@ -11,18 +11,24 @@ use super::format::{self, FormatArgs};
 use super::output::{OutputFormat, fail, print_json};
 use super::replay::{self, ReplayArgs};
 use crate::config::Config;
-use crate::policy::{PolicyEngine, PolicyProblem, ProofOutcome, TestReport, run_policy_tests};
+use crate::policy::{
+    PolicyEngine, PolicyProblem, ProofOutcome, TestReport, run_policy_tests, uncovered_consequence,
+};
 
 /// Policy subcommands.
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
-    /// Parse and strictly validate every `*.cedar` file in DIR against the schema.
+    /// Parse and strictly validate every `*.cedar` file in DIR against the schema; warn for
+    /// every gated action no `permit` can allow.
     Validate {
         /// Policy directory (defaults to `policy_dir`).
         dir: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
+        /// Exit non-zero when an action is left without a permit, too.
+        #[arg(long)]
+        strict: bool,
     },
     /// Run the data-file policy tests in DIR/tests against the policies in DIR.
     Test {
@@ -61,7 +67,7 @@ pub async fn run(config: &Config, command: PolicyCommand) -> anyhow::Result<Exit
     match command {
         PolicyCommand::Replay(args) => Ok(replay::run(config, args).await),
         PolicyCommand::Prove { dir, candidate } => Ok(prove(config, dir, candidate).await),
-        PolicyCommand::Validate { dir, format } => Ok(validate(config, dir, format)),
+        PolicyCommand::Validate { dir, format, strict } => Ok(validate(config, dir, format, strict)),
         PolicyCommand::Test { dir, format, junit } => Ok(test(config, dir, format, junit)),
         PolicyCommand::Authorize(args) => Ok(authorize::run(config, &args)),
         PolicyCommand::Format(args) => Ok(format::run(config, &args)),
@@ -79,12 +85,24 @@ struct ValidateOutput<'a> {
     hash: Option<&'a str>,
     /// Every problem found, when invalid.
     problems: &'a [PolicyProblem],
+    /// Gated actions no permit can allow, with what that means (`--strict` fails on them).
+    warnings: Vec<String>,
 }
 
-fn validate(config: &Config, dir: Option<PathBuf>, format: OutputFormat) -> ExitCode {
+fn validate(config: &Config, dir: Option<PathBuf>, format: OutputFormat, strict: bool) -> ExitCode {
     let dir = dir.unwrap_or_else(|| config.policy_dir.clone());
     let shown = dir.display().to_string();
     let loaded = PolicyEngine::load(&config.schema_file, &dir);
+    let warnings: Vec<String> = loaded.as_ref().map_or_else(
+        |_| Vec::new(),
+        |engine| {
+            engine
+                .uncovered_actions()
+                .into_iter()
+                .map(|action| format!("no permit can allow action `{action}`: {}", uncovered_consequence(action)))
+                .collect()
+        },
+    );
     if format.is_json() {
         let output = match &loaded {
             Ok(engine) => ValidateOutput {
@@ -94,6 +112,7 @@ fn validate(config: &Config, dir: Option<PathBuf>, format: OutputFormat) -> Exit
                 files: Some(engine.files().len()),
                 hash: Some(engine.hash()),
                 problems: &[],
+                warnings: warnings.clone(),
             },
             Err(error) => ValidateOutput {
                 valid: false,
@@ -102,6 +121,7 @@ fn validate(config: &Config, dir: Option<PathBuf>, format: OutputFormat) -> Exit
                 files: None,
                 hash: None,
                 problems: &error.problems,
+                warnings: Vec::new(),
             },
         };
         print_json(&output);
@@ -115,8 +135,15 @@ fn validate(config: &Config, dir: Option<PathBuf>, format: OutputFormat) -> Exit
                     engine.files().len(),
                     engine.hash()
                 );
+                for warning in &warnings {
+                    eprintln!("warning: {warning}");
+                }
             }
-            ExitCode::SUCCESS
+            if strict && !warnings.is_empty() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Err(error) => {
             eprintln!("policy set in `{shown}` is invalid:\n{error}");

@@ -1,7 +1,7 @@
 //! Artifact routes: thin handlers that hand off to the admission service.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -19,6 +19,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/projects/{project}/artifacts", post(register).get(list))
         .route("/v1/artifacts/{id}", get(show))
         .route("/v1/artifacts/{id}/explain", get(explain))
+        .route("/v1/artifacts/{id}/vsa", get(summary))
+        .route("/v1/vsa/public-key", get(summary_key))
         .route("/v1/artifacts/{id}/verify", post(verify))
         .route("/v1/artifacts/{id}/promote", post(promote))
         .route("/v1/artifacts/{id}/deprecate", post(deprecate))
@@ -75,6 +77,26 @@ async fn explain(
 ) -> Result<Response, ApiError> {
     let id = canonical_id(id, "artifact")?;
     Ok(Json(state.admission.explain(&principal, &id, &meta()).await?).into_response())
+}
+
+/// The latest signed verification summary (a DSSE envelope), as stored.
+async fn summary(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    PathParams(id): PathParams<String>,
+) -> Result<Response, ApiError> {
+    let id = canonical_id(id, "artifact")?;
+    let envelope = state
+        .admission
+        .verification_summary(&principal, &id, &meta())
+        .await?;
+    Ok(Json(envelope).into_response())
+}
+
+/// The PEM public key summaries verify with.
+async fn summary_key(State(state): State<AppState>, Caller(principal): Caller) -> Result<Response, ApiError> {
+    let pem = state.admission.vsa_public_key(&principal, &meta()).await?;
+    Ok(([(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response())
 }
 
 async fn verify(

@@ -171,6 +171,24 @@ impl PolicyEngine {
         &self.set.files
     }
 
+    /// The gated actions no `permit` in the set names (so none can be allowed), in schema order.
+    pub fn uncovered_actions(&self) -> Vec<Action> {
+        let actions = self.set.schema.action_entities().ok();
+        super::coverage::uncovered_actions(&self.set.policies, actions.as_ref())
+    }
+
+    /// Warns once per action no permit can allow (start-up and every reload call it).
+    pub fn warn_uncovered_actions(&self) {
+        for action in self.uncovered_actions() {
+            tracing::warn!(
+                action = action.as_str(),
+                policy_hash = self.hash(),
+                "no permit in the policy set can allow action `{action}`: {}",
+                super::coverage::uncovered_consequence(action)
+            );
+        }
+    }
+
     /// Every policy id (the `@id` annotations), sorted.
     pub fn policy_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = self.set.policies.policies().map(|p| p.id().to_string()).collect();

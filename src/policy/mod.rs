@@ -1,6 +1,7 @@
 //! Cedar authorization: the validated policy set, the per-request entity slice, decisions that
 //! can be explained and replayed, and the data-file policy test runner.
 
+mod coverage;
 mod engine;
 mod entities;
 mod loader;
@@ -14,6 +15,7 @@ mod slice_props;
 mod test_case;
 mod testing;
 
+pub use coverage::uncovered_consequence;
 pub use engine::PolicyEngine;
 pub use loader::{PolicyLoadError, PolicyProblem};
 pub use prove::{ProofOutcome, ProofResult, prove};

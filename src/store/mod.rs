@@ -183,6 +183,30 @@ pub struct ArtifactChange {
     pub promotion: Option<Promotion>,
     /// Evidence records to append.
     pub evidence: Vec<Evidence>,
+    /// The signed verification summary of a verification run, kept with its trust change.
+    pub summary: Option<NewSummary>,
+}
+
+/// A signed verification summary (a DSSE envelope of a SLSA VSA) to store with its run.
+#[derive(Debug, Clone)]
+pub struct NewSummary {
+    /// Its id (UUIDv7: later summaries sort after earlier ones).
+    pub id: Uuid,
+    /// Whether the run passed (`PASSED`) or failed (`FAILED`).
+    pub passed: bool,
+    /// When the run finished checking.
+    pub created_at: DateTime<Utc>,
+    /// The DSSE envelope, served as stored.
+    pub envelope: serde_json::Value,
+}
+
+/// A stored verification summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSummary {
+    /// Whether it states `PASSED`.
+    pub passed: bool,
+    /// The DSSE envelope, as stored.
+    pub envelope: serde_json::Value,
 }
 
 /// How a registration came about, linked atomically with it.
@@ -373,6 +397,8 @@ pub trait Store: CatalogStore + AppStore + Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// An artifact's attached envelopes, oldest first.
     async fn attestations(&self, artifact: ArtifactId) -> Result<Vec<serde_json::Value>, StoreError>;
+    /// An artifact's latest verification summary, if any run produced one.
+    async fn latest_summary(&self, artifact: ArtifactId) -> Result<Option<StoredSummary>, StoreError>;
     /// Queues events as given, deduplicated by id, with the `notify` decisions (all of them, even
     /// for duplicates: each was a decision taken) in one transaction; answers, per event in input
     /// order, whether it was new. A duplicate id leaves its stored copy untouched.

@@ -302,6 +302,13 @@ macro_rules! store_impl {
                     self.attestations_impl(artifact).await
                 }
 
+                async fn latest_summary(
+                    &self,
+                    artifact: ArtifactId,
+                ) -> Result<Option<$crate::store::StoredSummary>, StoreError> {
+                    self.latest_summary_impl(artifact).await
+                }
+
                 async fn enqueue_registry_events(
                     &self,
                     events: &[RegistryEvent],

@@ -356,6 +356,15 @@ pub(super) const SELECT_ATTESTATIONS: &str =
     "select envelope from artifact_attestations where artifact_id = $1 order by added_at, id";
 
 // ---------------------------------------------------------------------------------------------
+// Verification summaries (0012): the latest is the one served.
+
+pub(super) const INSERT_SUMMARY: &str = "insert into verification_summaries (id, artifact_id, result, \
+     created_at, envelope) values ($1, $2, $3, $4, $5)";
+
+pub(super) const LATEST_SUMMARY: &str = "select result, envelope from verification_summaries \
+     where artifact_id = $1 order by created_at desc, id desc limit 1";
+
+// ---------------------------------------------------------------------------------------------
 // Policy bundles (0004): re-activating a known set only moves its activation time.
 
 pub(super) const UPSERT_BUNDLE: &str = "insert into policy_bundles (hash, files, activated_at, activated_by) \
@@ -431,6 +440,8 @@ pub fn hot_queries() -> Vec<(&'static str, String)> {
         ("job_oldest_pending", OLDEST_PENDING_JOB),
         ("attestation_insert", INSERT_ATTESTATION),
         ("attestations_of_artifact", SELECT_ATTESTATIONS),
+        ("summary_insert", INSERT_SUMMARY),
+        ("summary_latest", LATEST_SUMMARY),
         ("bundle_upsert", UPSERT_BUNDLE),
         ("bundle_latest", LATEST_BUNDLE),
         ("app_insert", apps::INSERT_APP),

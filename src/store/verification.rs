@@ -202,6 +202,38 @@ macro_rules! verification_impl {
                     Ok(())
                 }
 
+                /// Stores a run's summary inside the caller's transaction.
+                pub(super) async fn insert_summary_in(
+                    conn: &mut Conn,
+                    artifact: ArtifactId,
+                    summary: &$crate::store::NewSummary,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(sql::INSERT_SUMMARY)
+                        .bind(summary.id)
+                        .bind(artifact.0)
+                        .bind(if summary.passed { "PASSED" } else { "FAILED" })
+                        .bind(summary.created_at)
+                        .bind(Json(&summary.envelope))
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn latest_summary_impl(
+                    &self,
+                    artifact: ArtifactId,
+                ) -> Result<Option<$crate::store::StoredSummary>, StoreError> {
+                    let row: Option<(String, Json<serde_json::Value>)> = sqlx::query_as(sql::LATEST_SUMMARY)
+                        .bind(artifact.0)
+                        .fetch_optional(self.reads())
+                        .await?;
+                    Ok(row.map(|(result, envelope)| $crate::store::StoredSummary {
+                        // Anything but an explicit pass reads as a failure (fail closed).
+                        passed: result == "PASSED",
+                        envelope: envelope.0,
+                    }))
+                }
+
                 async fn attestations_impl(
                     &self,
                     artifact: ArtifactId,

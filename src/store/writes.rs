@@ -344,6 +344,9 @@ macro_rules! write_impl {
                     for e in &change.evidence {
                         Self::insert_evidence_in(&mut *conn, a, e).await?;
                     }
+                    if let Some(summary) = &change.summary {
+                        Self::insert_summary_in(&mut *conn, a.id, summary).await?;
+                    }
                     let appended = Self::append_audit_in(&mut *conn, audit).await?;
                     Self::insert_decision_in(&mut *conn, decision).await?;
                     Ok((stored, appended))

@@ -215,6 +215,15 @@ fn message(response: &Value) -> &str {
     response["status"]["message"].as_str().unwrap()
 }
 
+/// The webhook's decisions about `resource` that the gateway took before asking policy.
+async fn gateway_refusals(app: &TestApp, resource: &str) -> Vec<Value> {
+    admit_decisions(app, "kube-apiserver")
+        .await
+        .into_iter()
+        .filter(|d| d["resource"] == resource)
+        .collect()
+}
+
 async fn admit_decisions(app: &TestApp, actor: &str) -> Vec<Value> {
     let (status, body) = app
         .get(
@@ -303,6 +312,19 @@ async fn scenario(db: Db) {
     assert!(
         !text.contains(&good_image),
         "an allowed image is not listed: {text}"
+    );
+    // The gateway's own refusal (no policy asked) is in the decision log like any decision.
+    let by_tag = gateway_refusals(app, "image:registry.local/gpuaas/apps/web:v1").await;
+    assert_eq!(by_tag.len(), 1, "{by_tag:?}");
+    assert_eq!(by_tag[0]["effect"], "deny");
+    assert_eq!(by_tag[0]["project"], "team-a");
+    assert_eq!(by_tag[0]["policy_ids"], json!([]));
+    assert!(
+        by_tag[0]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("refused by the gateway before policy evaluation: is not referenced by digest"),
+        "{by_tag:?}"
     );
 
     // A CronJob with an unregistered and a revoked digest: both refused, with the deciding policies.
@@ -455,6 +477,10 @@ async fn scenario(db: Db) {
         text.contains("namespace `default` is not mapped to a project"),
         "{text}"
     );
+    let unmapped = gateway_refusals(app, "admission_review:uid-ns").await;
+    assert_eq!(unmapped.len(), 1, "{unmapped:?}");
+    assert_eq!(unmapped[0]["effect"], "deny");
+    assert!(unmapped[0]["project"].is_null(), "{unmapped:?}");
     let config_map = json!({ "apiVersion": "v1", "kind": "ConfigMap", "data": {} });
     let text = message(
         &answer(

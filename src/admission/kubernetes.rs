@@ -5,11 +5,15 @@
 
 use std::collections::BTreeSet;
 
+use chrono::Utc;
+use uuid::Uuid;
+
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{Admission, AdmissionError, RequestMeta};
+use crate::audit::DecisionRecord;
 use crate::domain::{Actor, ActorType, Artifact, ArtifactKind, Channel, RepositoryPath, SourceType};
 use crate::k8s::{ImageReference, KubernetesConfig, NamespaceMapping, Operation, Review, Verdict, images_of};
 use crate::policy::{Action, Caller, RequestContext, Resource};
@@ -65,15 +69,23 @@ impl Admission {
         review: &Review,
         meta: &RequestMeta,
     ) -> Verdict {
-        match self.review_workload(caller, review, meta).await {
+        let verdict = match self.review_workload(caller, review, meta).await {
             Ok(verdict) => verdict,
             Err(error) => {
                 tracing::warn!(%error, uid = %review.uid, "kubernetes review failed; refusing");
-                Verdict::deny(format!(
-                    "Gatehouse could not decide this request ({error}); refusing it (fail closed)"
-                ))
+                let reason =
+                    format!("Gatehouse could not decide this request ({error}); refusing it (fail closed)");
+                (Verdict::deny(reason.clone()), Reviewed::Refused(reason, None))
+            }
+        };
+        if let Reviewed::Refused(reason, project) = verdict.1 {
+            let target = format!("admission_review:{}", review.uid);
+            // Best effort: when the store is what failed, the refusal stands unlogged.
+            if let Err(error) = self.log_refusal(caller, project, target, &reason, meta).await {
+                tracing::warn!(%error, uid = %review.uid, "could not log the kubernetes refusal");
             }
         }
+        verdict.0
     }
 
     async fn review_workload(
@@ -81,30 +93,33 @@ impl Admission {
         caller: &KubernetesCaller,
         review: &Review,
         meta: &RequestMeta,
-    ) -> Result<Verdict, AdmissionError> {
+    ) -> Result<(Verdict, Reviewed), AdmissionError> {
         match &review.operation {
             // Deleting starts nothing; refusing it could only keep a revoked image running.
-            Operation::Delete => return Ok(Verdict::allow()),
+            Operation::Delete => return Ok((Verdict::allow(), Reviewed::NotAsked)),
             Operation::Create | Operation::Update => {}
-            Operation::Connect => return Ok(Verdict::deny(unreviewed_operation("CONNECT"))),
-            Operation::Other(other) => return Ok(Verdict::deny(unreviewed_operation(other))),
+            Operation::Connect => return Ok(refused(unreviewed_operation("CONNECT"))),
+            Operation::Other(other) => return Ok(refused(unreviewed_operation(other))),
         }
         let Some(namespace) = review.namespace.as_deref().filter(|n| !n.is_empty()) else {
-            return Ok(Verdict::deny(
-                "the object has no namespace: Gatehouse admits namespaced workloads only",
+            return Ok(refused(
+                "the object has no namespace: Gatehouse admits namespaced workloads only".to_owned(),
             ));
         };
         let Some(mapping) = self.kubernetes.config.mapping(namespace) else {
-            return Ok(Verdict::deny(format!(
+            return Ok(refused(format!(
                 "namespace `{namespace}` is not mapped to a project in Gatehouse (`[[kubernetes.namespaces]]`); nothing is admitted there"
             )));
         };
         let Some(object) = review.object.as_ref() else {
-            return Ok(Verdict::deny("the review carries no object to check"));
+            return Ok(refused_in(
+                mapping,
+                "the review carries no object to check".to_owned(),
+            ));
         };
         let images = match images_of(&review.kind, object) {
             Ok(images) => images,
-            Err(error) => return Ok(Verdict::deny(error.to_string())),
+            Err(error) => return Ok(refused_in(mapping, error.to_string())),
         };
         let mut refusals = Vec::new();
         let mut decided = BTreeSet::new();
@@ -114,7 +129,8 @@ impl Admission {
                 refusals.push(format!("image `{}` ({}) {reason}", image.image, image.field));
             }
         }
-        Ok(verdict(review.dry_run, mapping, refusals))
+        // Each image was logged as its own decision (Cedar's, or the gateway's refusal).
+        Ok((verdict(review.dry_run, mapping, refusals), Reviewed::NotAsked))
     }
 
     /// Why `image` may not run in `mapping`'s namespace, or `None` when it may.
@@ -127,12 +143,18 @@ impl Admission {
     ) -> Result<Option<String>, AdmissionError> {
         let reference: ImageReference = match image.parse() {
             Ok(reference) => reference,
-            Err(error) => return Ok(Some(format!("is not a valid image reference: {error}"))),
+            Err(error) => {
+                let reason = format!("is not a valid image reference: {error}");
+                return self
+                    .refuse_before_policy(caller, mapping, image, None, reason, meta)
+                    .await;
+            }
         };
         let Some(digest) = &reference.digest else {
-            return Ok(Some(
-                "is not referenced by digest: use `repository@sha256:…`, tags are never admitted".to_owned(),
-            ));
+            let reason = "is not referenced by digest: use `repository@sha256:…`, tags are never admitted";
+            return self
+                .refuse_before_policy(caller, mapping, image, None, reason.to_owned(), meta)
+                .await;
         };
         let project = &mapping.project;
         // One digest may be registered in several of the project's repositories: the one the
@@ -148,16 +170,21 @@ impl Admission {
             artifact = self.store.find_artifact_by_digest(project, digest, None).await?;
         }
         let Some(artifact) = artifact else {
-            return Ok(Some(format!("is not registered in project `{project}`")));
+            let reason = format!("is not registered in project `{project}`");
+            return self
+                .refuse_before_policy(caller, mapping, image, None, reason, meta)
+                .await;
         };
         if artifact.artifact_kind != ArtifactKind::Oci {
-            return Ok(Some(format!(
-                "names artifact `{}`, which is a blob, not an image",
-                artifact.id
-            )));
+            let reason = format!("names artifact `{}`, which is a blob, not an image", artifact.id);
+            return self
+                .refuse_before_policy(caller, mapping, image, Some(&artifact), reason, meta)
+                .await;
         }
         if let Some(mismatch) = self.repository_mismatch(&reference, &artifact) {
-            return Ok(Some(mismatch));
+            return self
+                .refuse_before_policy(caller, mapping, image, Some(&artifact), mismatch, meta)
+                .await;
         }
         let context = RequestContext {
             artifact_kind: Some(artifact.artifact_kind.to_string()),
@@ -205,6 +232,79 @@ impl Admission {
         )))
     }
 
+    /// Logs an image the gateway refuses before asking any policy, and answers its refusal.
+    async fn refuse_before_policy(
+        &self,
+        caller: &KubernetesCaller,
+        mapping: &NamespaceMapping,
+        image: &str,
+        artifact: Option<&Artifact>,
+        reason: String,
+        meta: &RequestMeta,
+    ) -> Result<Option<String>, AdmissionError> {
+        let target = artifact.map_or_else(
+            || format!("image:{image}"),
+            |a| format!("Gatehouse::Artifact::\"{}\"", a.id),
+        );
+        let mut record =
+            self.refusal_record(caller, Some(mapping.project.to_string()), target, &reason, meta);
+        record.artifact_id = artifact.map(|a| a.id);
+        record.request["image"] = image.into();
+        record.request["namespace"] = mapping.namespace.clone().into();
+        self.log_decision(record).await?;
+        Ok(Some(reason))
+    }
+
+    /// Logs a whole review the gateway refuses before any image reaches policy.
+    async fn log_refusal(
+        &self,
+        caller: &KubernetesCaller,
+        project: Option<String>,
+        target: String,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), AdmissionError> {
+        let record = self.refusal_record(caller, project, target, reason, meta);
+        self.log_decision(record).await
+    }
+
+    /// A deny the gateway itself decided (no policy was asked), so the webhook's every refusal
+    /// is in the decision log like any decision. Its request names no Cedar entities: a replay
+    /// against any candidate set re-decides it as a deny, which it stays whatever the policies.
+    fn refusal_record(
+        &self,
+        caller: &KubernetesCaller,
+        project: Option<String>,
+        target: String,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> DecisionRecord {
+        self.metrics.count_decision(Action::Admit.as_str(), "deny");
+        crate::access::note_decision("deny");
+        DecisionRecord {
+            id: Uuid::now_v7(),
+            decided_at: Utc::now(),
+            correlation_id: meta.correlation_id.clone(),
+            actor: Actor {
+                actor_type: ActorType::KubernetesApiServer,
+                id: caller.name.clone(),
+            },
+            action: Action::Admit.as_str().to_owned(),
+            project,
+            artifact_id: None,
+            resource: target,
+            effect: "deny".to_owned(),
+            policy_ids: Vec::new(),
+            reasons: vec![format!(
+                "refused by the gateway before policy evaluation: {reason}"
+            )],
+            errors: Vec::new(),
+            policy_hash: self.policy().hash().to_owned(),
+            request: serde_json::json!({ "refused_before_policy": true }),
+            entities: serde_json::json!([]),
+        }
+    }
+
     /// The repository path on the gateway's own registry, when the image is pulled from it.
     fn gateway_repository_of(&self, reference: &ImageReference) -> Option<RepositoryPath> {
         let host = self.registry.registry.as_deref()?;
@@ -242,6 +342,23 @@ impl Admission {
             }
         ))
     }
+}
+
+/// What a review asked of policy, for the decision log.
+enum Reviewed {
+    /// Each image was decided (and logged) on its own, or nothing needed deciding (DELETE).
+    NotAsked,
+    /// The whole review was refused before any image reached policy (reason, mapped project).
+    Refused(String, Option<String>),
+}
+
+fn refused(reason: String) -> (Verdict, Reviewed) {
+    (Verdict::deny(reason.clone()), Reviewed::Refused(reason, None))
+}
+
+fn refused_in(mapping: &NamespaceMapping, reason: String) -> (Verdict, Reviewed) {
+    let project = Some(mapping.project.to_string());
+    (Verdict::deny(reason.clone()), Reviewed::Refused(reason, project))
 }
 
 fn unreviewed_operation(operation: &str) -> String {

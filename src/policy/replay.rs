@@ -253,6 +253,11 @@ mod tests {
         assert!(!d.allowed && d.errors[0].contains("no_such"));
         let d = engine.decide_stored(&serde_json::json!("garbage"), &serde_json::json!({"x": 1}));
         assert!(!d.allowed && !d.errors.is_empty());
+        // The webhook's refusals taken before any policy (src/admission/kubernetes.rs) replay
+        // as denies under every candidate.
+        let refusal = serde_json::json!({"refused_before_policy": true, "image": "x:latest"});
+        let d = engine.decide_stored(&refusal, &serde_json::json!([]));
+        assert!(!d.allowed && !d.errors.is_empty());
     }
 
     #[test]

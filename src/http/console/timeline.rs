@@ -106,7 +106,7 @@ fn entries(explanation: &Explanation) -> Vec<Entry> {
             .map(|d| decision_entry(id, d)),
     );
     entries.extend(verification_runs(&explanation.view.evidence));
-    entries.sort_by(|a, b| b.at.cmp(&a.at));
+    entries.sort_by_key(|entry| std::cmp::Reverse(entry.at));
     entries
 }
 

@@ -88,7 +88,7 @@ impl From<AdmissionError> for ApiError {
 }
 
 impl ApiError {
-    fn parts(&self) -> (StatusCode, &'static str, &'static str, String) {
+    pub(super) fn parts(&self) -> (StatusCode, &'static str, &'static str, String) {
         use StatusCode as S;
         match self {
             Self::Unauthenticated(d) => (S::UNAUTHORIZED, "unauthenticated", "Unauthenticated", d.clone()),

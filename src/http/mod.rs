@@ -4,6 +4,7 @@
 mod apps;
 mod artifacts;
 mod catalog;
+mod console;
 mod edge;
 mod error;
 mod extract;
@@ -82,6 +83,7 @@ async fn method_not_allowed() -> ApiError {
 pub fn router(state: AppState, limits: Limits) -> Router {
     let metrics = Arc::clone(&state.metrics);
     Router::new()
+        .merge(console::router(state.clone()))
         .merge(apps::router())
         .merge(artifacts::router())
         .merge(catalog::router())

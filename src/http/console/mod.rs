@@ -1,0 +1,173 @@
+//! The web console at `/ui`: server-rendered pages for people, each a client of the admission
+//! service through the same methods (and so the same Cedar actions) as the JSON API, so a page
+//! never shows more than the API would answer the same caller.
+
+mod pages;
+mod session;
+mod signin;
+mod timeline;
+mod views;
+mod whatif;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
+use axum::middleware::{Next, from_fn};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use secrecy::ExposeSecret;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{Caller, QueryParams};
+use crate::admission::AdmissionError;
+use crate::domain::Principal;
+use session::{SESSION_COOKIE, Session, Sessions, cookie};
+
+/// What every console handler sees: the API's state and the session table.
+#[derive(Clone)]
+pub struct ConsoleState {
+    api: AppState,
+    sessions: Arc<Sessions>,
+}
+
+/// The console's routes, with their own state, ready to merge into the API router.
+pub fn router<S: Clone + Send + Sync + 'static>(api: AppState) -> Router<S> {
+    let state = ConsoleState {
+        api,
+        sessions: Arc::new(Sessions::default()),
+    };
+    Router::new()
+        .route("/ui", get(pages::projects))
+        .route("/ui/projects/{project}", get(pages::artifacts))
+        .route("/ui/artifacts/{id}", get(timeline::page))
+        .route("/ui/decisions", get(pages::decisions))
+        .route("/ui/audit", get(pages::audit))
+        .route("/ui/policies", get(whatif::policies))
+        .route("/ui/policies/what-if", post(whatif::run))
+        .route("/ui/login", get(signin::form).post(signin::sign_in))
+        .route("/ui/logout", post(signin::sign_out))
+        .route("/ui/console.css", get(stylesheet))
+        .layer(from_fn(security_headers))
+        .with_state(state)
+}
+
+/// The stylesheet, served from the gateway itself (no external assets, nothing inline).
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("console.css"),
+    )
+        .into_response()
+}
+
+/// Headers on every console answer: nothing but the gateway's own resources, no inline script,
+/// no framing, no referrer leaking ids, no caching of pages that show decisions.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; \
+             form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// The signed-in person behind a console request.
+pub struct Viewer {
+    /// Who the session's token names, verified now.
+    pub principal: Principal,
+    /// The session (its CSRF token goes into every form).
+    pub session: Arc<Session>,
+}
+
+impl FromRequestParts<ConsoleState> for Viewer {
+    type Rejection = ConsoleError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ConsoleState) -> Result<Self, Self::Rejection> {
+        let id = cookie(&parts.headers, SESSION_COOKIE).ok_or(ConsoleError::SignIn)?;
+        let session = state.sessions.get(&id).await.ok_or(ConsoleError::SignIn)?;
+        // The token is verified on every page exactly as the API verifies a bearer token
+        // (issuer keys, expiry, rate limit), so a revoked key ends the session too.
+        let mut headers = HeaderMap::new();
+        let bearer = format!("Bearer {}", session.token.expose_secret());
+        let value = HeaderValue::from_str(&bearer).map_err(|_| ConsoleError::SignIn)?;
+        headers.insert(header::AUTHORIZATION, value);
+        match Caller::from_headers(&headers, &state.api).await {
+            Ok(Caller(principal)) => Ok(Self { principal, session }),
+            Err(ApiError::Unauthenticated(_)) => {
+                state.sessions.end(&id).await;
+                Err(ConsoleError::SignIn)
+            }
+            Err(other) => Err(ConsoleError::Api(other)),
+        }
+    }
+}
+
+/// A query string, parsed and checked exactly as the API's `QueryParams` does.
+pub struct Query<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send> FromRequestParts<ConsoleState> for Query<T> {
+    type Rejection = ConsoleError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ConsoleState) -> Result<Self, Self::Rejection> {
+        let QueryParams(query) = QueryParams::from_request_parts(parts, &state.api).await?;
+        Ok(Self(query))
+    }
+}
+
+/// Why a console page is not shown.
+pub enum ConsoleError {
+    /// No live session: go to the sign-in form.
+    SignIn,
+    /// What the API would have answered, shown as a page with the same status.
+    Api(ApiError),
+    /// A form without the session's CSRF token.
+    Csrf,
+}
+
+impl From<ApiError> for ConsoleError {
+    fn from(error: ApiError) -> Self {
+        Self::Api(error)
+    }
+}
+
+impl From<AdmissionError> for ConsoleError {
+    fn from(error: AdmissionError) -> Self {
+        Self::Api(error.into())
+    }
+}
+
+impl IntoResponse for ConsoleError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::SignIn => Redirect::to("/ui/login").into_response(),
+            Self::Csrf => views::error_page(
+                StatusCode::FORBIDDEN,
+                "Form expired",
+                "the form was not sent with this session's anti-forgery token; reload the page and try again",
+            ),
+            Self::Api(error) => {
+                let (status, _, title, detail) = error.parts();
+                views::error_page(status, title, &detail)
+            }
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! List pages: projects, a project's artifacts, the decision log and the audit trail. Each
+//! calls the admission method its JSON twin calls, so the same Cedar action decides it.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::views::{self, label, list_or_dash, query_string, short_digest, when};
+use super::{ConsoleError, ConsoleState, Query, Viewer};
+use crate::admission::{ListQuery, LogQuery};
+use crate::http::extract::PathParams;
+use crate::http::meta;
+
+/// `GET /ui`: the projects the signed-in token names, with its roles in each.
+pub async fn projects(viewer: Viewer) -> Result<Response, ConsoleError> {
+    let principal = &viewer.principal;
+    let body = html! {
+        @if principal.project_roles.is_empty() {
+            p { "Your token names no project roles." }
+        } @else {
+            table {
+                thead { tr { th { "Project" } th { "Your roles" } } }
+                tbody {
+                    @for (project, roles) in &principal.project_roles {
+                        tr {
+                            td { a href={ "/ui/projects/" (project) } { (project) } }
+                            td { (roles.iter().map(label).collect::<Vec<_>>().join(", ")) }
+                        }
+                    }
+                }
+            }
+        }
+        @if !principal.platform_roles.is_empty() {
+            p { "Platform roles: " (principal.platform_roles.iter().cloned().collect::<Vec<_>>().join(", ")) }
+        }
+    };
+    Ok(views::page(StatusCode::OK, "Projects", Some(&viewer), body))
+}
+
+/// `GET /ui/projects/{project}`: artifacts with the API's filters and paging.
+pub async fn artifacts(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    PathParams(project): PathParams<String>,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, ConsoleError> {
+    let query = ListQuery {
+        app: nonempty(&query.app),
+        artifact_kind: nonempty(&query.artifact_kind),
+        lifecycle_state: nonempty(&query.lifecycle_state),
+        trust_state: nonempty(&query.trust_state),
+        channel: nonempty(&query.channel),
+        digest: nonempty(&query.digest),
+        limit: query.limit,
+        cursor: nonempty(&query.cursor),
+    };
+    let page = state
+        .api
+        .admission
+        .list_artifacts(&viewer.principal, &project, query.clone(), &meta())
+        .await?;
+    let filters = [
+        ("app", query.app.as_deref()),
+        ("artifact_kind", query.artifact_kind.as_deref()),
+        ("lifecycle_state", query.lifecycle_state.as_deref()),
+        ("trust_state", query.trust_state.as_deref()),
+        ("channel", query.channel.as_deref()),
+        ("digest", query.digest.as_deref()),
+    ];
+    let body = html! {
+        (filter_form(&format!("/ui/projects/{project}"), &filters))
+        @if page.items.is_empty() {
+            p { "No artifacts match." }
+        } @else {
+            table.artifacts {
+                thead { tr {
+                    th { "App" } th { "Kind" } th { "Type" } th { "Source" } th { "Digest" }
+                    th { "Lifecycle" } th { "Trust" } th { "Channels" } th { "Registered" }
+                } }
+                tbody {
+                    @for artifact in &page.items {
+                        tr {
+                            td { a href={ "/ui/artifacts/" (artifact.id) } { (artifact.app) } }
+                            td { (label(&artifact.artifact_kind)) }
+                            td { (label(&artifact.artifact_type)) }
+                            td { (label(&artifact.source.source_type)) }
+                            td { (short_digest(&artifact.digest.to_string())) }
+                            td { span.state { (label(&artifact.lifecycle_state)) } }
+                            td { span.state { (label(&artifact.trust_state)) } }
+                            td { (list_or_dash(&artifact.channels.iter().map(label).collect::<Vec<_>>())) }
+                            td { (when(&artifact.created_at)) }
+                        }
+                    }
+                }
+            }
+        }
+        (next_link(&filters, page.next_cursor.as_deref()))
+    };
+    Ok(views::page(
+        StatusCode::OK,
+        &format!("Artifacts of {project}"),
+        Some(&viewer),
+        body,
+    ))
+}
+
+/// A GET form of text filters (GET changes nothing, so it carries no CSRF token).
+fn filter_form(action: &str, filters: &[(&str, Option<&str>)]) -> Markup {
+    html! {
+        form.filters method="get" action=(action) {
+            @for (name, value) in filters {
+                label {
+                    span { (name.replace('_', " ")) }
+                    input type="text" name=(name) value=(value.unwrap_or_default());
+                }
+            }
+            button type="submit" { "Filter" }
+        }
+    }
+}
+
+/// The link to the next page, keeping the filters.
+fn next_link(filters: &[(&str, Option<&str>)], cursor: Option<&str>) -> Markup {
+    let mut pairs = filters.to_vec();
+    pairs.push(("cursor", cursor));
+    html! {
+        @if cursor.is_some() {
+            p.paging { a rel="next" href=(query_string(&pairs)) { "Next page →" } }
+        }
+    }
+}
+
+/// The decision search's query string: the names (`effect`, `principal`) over the API's.
+#[derive(Debug, Default, Deserialize)]
+pub struct DecisionSearch {
+    project: Option<String>,
+    action: Option<String>,
+    effect: Option<String>,
+    principal: Option<String>,
+    artifact_id: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /ui/decisions`: the decision log, decided as `read` on the project (or
+/// `read_platform` without one), exactly as `GET /v1/decisions`.
+pub async fn decisions(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    Query(search): Query<DecisionSearch>,
+) -> Result<Response, ConsoleError> {
+    let query = LogQuery {
+        project: nonempty(&search.project),
+        artifact_id: nonempty(&search.artifact_id),
+        action: nonempty(&search.action),
+        actor: nonempty(&search.principal),
+        since: nonempty(&search.since),
+        until: nonempty(&search.until),
+        decision: nonempty(&search.effect),
+        limit: None,
+        cursor: nonempty(&search.cursor),
+    };
+    let filters = [
+        ("project", search.project.as_deref()),
+        ("action", search.action.as_deref()),
+        ("effect", search.effect.as_deref()),
+        ("principal", search.principal.as_deref()),
+        ("artifact_id", search.artifact_id.as_deref()),
+        ("since", search.since.as_deref()),
+        ("until", search.until.as_deref()),
+    ];
+    let page = state
+        .api
+        .admission
+        .decision_log(&viewer.principal, query, &meta())
+        .await?;
+    let body = html! {
+        (filter_form("/ui/decisions", &filters))
+        @if page.items.is_empty() { p { "No decisions match." } }
+        @for decision in &page.items {
+            article.decision id={ "decision-" (decision.id) } {
+                h2 {
+                    span class={ "effect " (decision.effect) } { (decision.effect) }
+                    " " (decision.action) " by " (decision.actor.id)
+                }
+                p.meta {
+                    (when(&decision.decided_at))
+                    @if let Some(project) = &decision.project { " · project " (project) }
+                    @if let Some(artifact) = decision.artifact_id {
+                        " · " a href={ "/ui/artifacts/" (artifact) } { "artifact" }
+                    }
+                    " · request " code { (decision.correlation_id) }
+                }
+                p { "Resource: " code { (decision.resource) } }
+                p { "Deciding policies: " (list_or_dash(&decision.policy_ids)) }
+                @if !decision.reasons.is_empty() { p { "Reasons: " (decision.reasons.join("; ")) } }
+                @if !decision.errors.is_empty() { p.error { "Errors: " (decision.errors.join("; ")) } }
+                p { "Policy set " code { (decision.policy_hash) } }
+                (views::json_details("Request", &decision.request))
+                (views::json_details("Entity slice", &decision.entities))
+            }
+        }
+        (next_link(&filters, page.next_cursor.as_deref()))
+    };
+    Ok(views::page(StatusCode::OK, "Decisions", Some(&viewer), body))
+}
+
+/// `GET /ui/audit`: audit records with the API's filters, decided as `GET /v1/audit` is.
+pub async fn audit(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    Query(query): Query<LogQuery>,
+) -> Result<Response, ConsoleError> {
+    let query = LogQuery {
+        project: nonempty(&query.project),
+        artifact_id: nonempty(&query.artifact_id),
+        action: nonempty(&query.action),
+        actor: nonempty(&query.actor),
+        since: nonempty(&query.since),
+        until: nonempty(&query.until),
+        decision: None,
+        limit: query.limit,
+        cursor: nonempty(&query.cursor),
+    };
+    let filters = [
+        ("project", query.project.clone()),
+        ("artifact_id", query.artifact_id.clone()),
+        ("action", query.action.clone()),
+        ("actor", query.actor.clone()),
+        ("since", query.since.clone()),
+        ("until", query.until.clone()),
+    ];
+    let filters: Vec<(&str, Option<&str>)> = filters.iter().map(|(k, v)| (*k, v.as_deref())).collect();
+    let page = state
+        .api
+        .admission
+        .audit_log(&viewer.principal, query.clone(), &meta())
+        .await?;
+    let body = html! {
+        (filter_form("/ui/audit", &filters))
+        @if page.items.is_empty() { p { "No audit records match." } }
+        @else {
+            table.audit {
+                thead { tr {
+                    th { "Seq" } th { "When" } th { "Actor" } th { "Action" } th { "Project" }
+                    th { "Artifact" } th { "Change" } th { "Decision" } th { "Hash" }
+                } }
+                tbody {
+                    @for record in &page.items {
+                        tr id={ "audit-" (record.seq) } {
+                            td { (record.seq) }
+                            td { (when(&record.occurred_at)) }
+                            td { (record.body.actor.id) }
+                            td { (record.body.action) }
+                            td { (record.body.project.clone().unwrap_or_default()) }
+                            td { @if let Some(id) = record.body.artifact_id {
+                                a href={ "/ui/artifacts/" (id) } { "open" }
+                            } }
+                            td {
+                                @if let Some(t) = &record.body.transition { (t.from) " → " (t.to) }
+                                @if let Some(p) = &record.body.promotion { "to " (p.channel) }
+                            }
+                            td { @if let Some(d) = &record.body.decision {
+                                (d.effect) " (" (list_or_dash(&d.policy_ids)) ")"
+                            } }
+                            td { code title=(record.hash) { (record.hash.chars().take(12).collect::<String>()) } }
+                        }
+                    }
+                }
+            }
+        }
+        (next_link(&filters, page.next_cursor.as_deref()))
+    };
+    Ok(views::page(StatusCode::OK, "Audit", Some(&viewer), body))
+}
+
+/// An empty form field means "no filter", as leaving the query parameter out would.
+fn nonempty(value: &Option<String>) -> Option<String> {
+    value.as_ref().filter(|v| !v.trim().is_empty()).cloned()
+}

@@ -14,13 +14,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::StoreError;
+use super::sqlite_reads::SqliteReads;
 use crate::audit::{AuditRecord, DecisionRecord, UnsealedAudit};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Read-only connections beside the writer: enough to keep both cores of a small machine busy
 /// while the writer commits, few enough that idle ones cost nothing worth counting.
-const READ_CONNECTIONS: u32 = 4;
+const READ_CONNECTIONS: usize = 4;
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
@@ -29,7 +30,7 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Read-only connections for reads outside a transaction; the writer itself when the
     /// database cannot share (in memory, or not in WAL mode).
-    reads: SqlitePool,
+    reads: SqliteReads,
 }
 
 impl SqliteStore {
@@ -66,6 +67,9 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(acquire_timeout)
+            // An embedded connection cannot hang up: the pool's ping before each use would only
+            // add a round trip to the connection's thread (its ping on release stays).
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         let reads = if Self::shares_reads(&pool).await? {
@@ -74,13 +78,9 @@ impl SqliteStore {
             let read_options = SqliteConnectOptions::from_str(url)?
                 .read_only(true)
                 .busy_timeout(Duration::from_secs(5));
-            SqlitePoolOptions::new()
-                .max_connections(READ_CONNECTIONS)
-                .acquire_timeout(acquire_timeout)
-                .connect_with(read_options)
-                .await?
+            SqliteReads::open(read_options, READ_CONNECTIONS, acquire_timeout).await?
         } else {
-            pool.clone()
+            SqliteReads::through_writer(pool.clone())
         };
         Ok(Self { pool, reads })
     }
@@ -103,7 +103,7 @@ impl SqliteStore {
     /// `connect`).
     pub fn from_pool(pool: SqlitePool) -> Self {
         Self {
-            reads: pool.clone(),
+            reads: SqliteReads::through_writer(pool.clone()),
             pool,
         }
     }
@@ -113,8 +113,8 @@ impl SqliteStore {
         &self.pool
     }
 
-    /// The pool reads outside a transaction use (read-only connections, or the writer).
-    pub fn reads(&self) -> &SqlitePool {
+    /// Where reads outside a transaction go (read-only connections, or the writer's pool).
+    pub fn reads(&self) -> &SqliteReads {
         &self.reads
     }
 

@@ -1,6 +1,6 @@
 //! SQLite: the embedded default, so `gatehouse serve` works with no database server.
 //!
-//! One writer connection and, beside it, a pool of read-only connections. SQLite allows one
+//! One writer connection and, beside it, a few read-only connections (`sqlite_reads`). SQLite allows one
 //! writer at a time, and in WAL mode readers never wait for it: each read sees the last
 //! committed state at the moment it starts, so a request that reads after its write committed
 //! sees that write.

@@ -8,7 +8,9 @@
 //! work. Here a read locks one of a few connections, runs its one statement and unlocks it.
 //!
 //! Coherence is SQLite's own: each read sees the last commit at the moment it starts (WAL), the
-//! same as through the pool. Nothing is cached.
+//! same as through the pool. Nothing is cached, artifacts included: this process is not known to
+//! be the database's only writer (two gateways may serve one file, `tests/verify_races.rs`), and
+//! a cache here could not see another process's revocation.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

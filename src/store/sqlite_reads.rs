@@ -178,3 +178,86 @@ impl<'p> Executor<'p> for &'_ SqliteReads {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::*;
+
+    /// A file database in WAL mode with one table, and `count` read connections on it.
+    async fn reads_on_a_file(dir: &tempfile::TempDir, count: usize, wait: Duration) -> SqliteReads {
+        let url = format!("sqlite://{}", dir.path().join("reads.db").display());
+        let writer = SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+        let mut conn = writer.connect().await.unwrap();
+        sqlx::query("create table t (x integer)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("insert into t values (7)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let read_only = SqliteConnectOptions::from_str(&url).unwrap().read_only(true);
+        SqliteReads::open(read_only, count, wait).await.unwrap()
+    }
+
+    fn direct(reads: &SqliteReads) -> &ReadConnections {
+        match &reads.0 {
+            Readers::Direct(connections) => connections,
+            Readers::Writer(_) => panic!("a file in WAL mode reads on its own connections"),
+        }
+    }
+
+    async fn read_x(reads: &SqliteReads) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("select x from t").fetch_one(reads).await
+    }
+
+    #[tokio::test]
+    async fn a_read_waits_for_a_busy_connection_only_up_to_the_acquire_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let reads = reads_on_a_file(&dir, 1, Duration::from_millis(50)).await;
+        let held = direct(&reads).acquire().await.unwrap();
+        assert!(
+            matches!(read_x(&reads).await, Err(sqlx::Error::PoolTimedOut)),
+            "the only connection is busy: the read fails as a pool timeout would (503)"
+        );
+        drop(held);
+        assert_eq!(
+            read_x(&reads).await.unwrap(),
+            7,
+            "free again: the read goes through"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dropped_connection_is_reopened_by_the_next_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let reads = reads_on_a_file(&dir, 2, Duration::from_secs(1)).await;
+        for slot in &direct(&reads).slots {
+            *slot.lock().await = None;
+        }
+        assert_eq!(read_x(&reads).await.unwrap(), 7);
+        let listed: Vec<i64> = sqlx::query_scalar("select x from t")
+            .fetch_all(&reads)
+            .await
+            .unwrap();
+        assert_eq!(listed, [7], "rows gathered then streamed");
+    }
+
+    #[tokio::test]
+    async fn read_connections_refuse_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let reads = reads_on_a_file(&dir, 1, Duration::from_secs(1)).await;
+        assert!(
+            sqlx::query("insert into t values (8)")
+                .execute(&reads)
+                .await
+                .is_err()
+        );
+        assert_eq!(read_x(&reads).await.unwrap(), 7);
+    }
+}

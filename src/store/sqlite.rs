@@ -23,9 +23,6 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 /// while the writer commits, few enough that idle ones cost nothing worth counting.
 const READ_CONNECTIONS: usize = 4;
 
-/// Prepared statement texts the writer keeps (sqlx's default is 100).
-const WRITER_STATEMENTS: usize = 320;
-
 /// The SQLite store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -54,10 +51,7 @@ impl SqliteStore {
             // (FULL is also SQLite's default; stated here so nobody weakens it unnoticed.)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5))
-            // Room for a decision-batch text per batch size (up to 128, `insert_decision_values_in`)
-            // beside every other statement, so none is prepared again per batch.
-            .statement_cache_capacity(WRITER_STATEMENTS);
+            .busy_timeout(Duration::from_secs(5));
         let file = options.get_filename();
         // In-memory databases have no file (their name is not a path), so nothing to create.
         if let Some(dir) = file

@@ -134,46 +134,42 @@ macro_rules! write_impl {
                     Ok(())
                 }
 
-                /// Inserts `decisions` with multi-row statements, in order: each run of up to
-                /// `SQLITE_DECISION_ROWS_PER_INSERT` rows goes to the connection as one command
-                /// (one thread round trip), its rows split into power-of-two statements (128, 64,
-                /// .., 1 rows) so each statement's text is one of eight. SQLite's batch path;
-                /// PostgreSQL unnests arrays instead (`pg_decisions`).
+                /// Inserts `decisions` with multi-row statements (up to
+                /// `SQLITE_DECISION_ROWS_PER_INSERT` rows each), in order. Chunks are powers of
+                /// two (128, 64, .., 1 rows), so a connection prepares at most eight statement
+                /// texts whatever the batch sizes, instead of one per size. SQLite's batch
+                /// path; PostgreSQL unnests arrays instead (`pg_decisions`).
                 #[allow(dead_code, reason = "generated for both backends, used by SQLite")]
                 pub(super) async fn insert_decision_values_in(
                     conn: &mut Conn,
                     decisions: &[DecisionRecord],
                 ) -> Result<(), StoreError> {
-                    for run in decisions.chunks(sql::SQLITE_DECISION_ROWS_PER_INSERT) {
-                        let mut insert = sqlx::QueryBuilder::<$db>::new("");
-                        let mut rest = run;
-                        while !rest.is_empty() {
-                            let (chunk, tail) = rest.split_at(1_usize << rest.len().ilog2());
-                            if tail.len() + chunk.len() < run.len() {
-                                insert.push("; ");
-                            }
-                            insert.push(sql::INSERT_DECISIONS_HEAD);
-                            insert.push_values(chunk, |mut row, d| {
-                                row.push_bind(d.id)
-                                    .push_bind(d.decided_at)
-                                    .push_bind(&d.correlation_id)
-                                    .push_bind(actor_type_str(d.actor.actor_type))
-                                    .push_bind(&d.actor.id)
-                                    .push_bind(&d.action)
-                                    .push_bind(&d.project)
-                                    .push_bind(d.artifact_id.map(|a| a.0))
-                                    .push_bind(&d.resource)
-                                    .push_bind(&d.effect)
-                                    .push_bind(Json(&d.policy_ids))
-                                    .push_bind(Json(&d.reasons))
-                                    .push_bind(Json(&d.errors))
-                                    .push_bind(&d.policy_hash)
-                                    .push_bind(Json(&d.request))
-                                    .push_bind(Json(&d.entities));
-                            });
-                            rest = tail;
-                        }
+                    let mut rest = decisions;
+                    while !rest.is_empty() {
+                        let rows = rest.len().min(sql::SQLITE_DECISION_ROWS_PER_INSERT);
+                        let rows = 1_usize << rows.ilog2();
+                        let (chunk, tail) = rest.split_at(rows);
+                        let mut insert = sqlx::QueryBuilder::<$db>::new(sql::INSERT_DECISIONS_HEAD);
+                        insert.push_values(chunk, |mut row, d| {
+                            row.push_bind(d.id)
+                                .push_bind(d.decided_at)
+                                .push_bind(&d.correlation_id)
+                                .push_bind(actor_type_str(d.actor.actor_type))
+                                .push_bind(&d.actor.id)
+                                .push_bind(&d.action)
+                                .push_bind(&d.project)
+                                .push_bind(d.artifact_id.map(|a| a.0))
+                                .push_bind(&d.resource)
+                                .push_bind(&d.effect)
+                                .push_bind(Json(&d.policy_ids))
+                                .push_bind(Json(&d.reasons))
+                                .push_bind(Json(&d.errors))
+                                .push_bind(&d.policy_hash)
+                                .push_bind(Json(&d.request))
+                                .push_bind(Json(&d.entities));
+                        });
                         insert.build().execute(&mut *conn).await?;
+                        rest = tail;
                     }
                     Ok(())
                 }

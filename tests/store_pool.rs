@@ -10,16 +10,17 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::TimeDelta;
-use common::store_harness::{Raw, artifact, conformance, decision, now, page, register};
+use common::store_harness::{Raw, artifact, audit_for, conformance, decision, now, page, register};
 use gatehouse::audit::{DecisionLogError, DecisionLogWriter, DecisionRecord};
 use gatehouse::domain::{ArtifactId, ArtifactKind};
-use gatehouse::store::{ArtifactFilter, LogFilter, SqliteStore, Store};
+use gatehouse::store::{ArtifactChange, ArtifactFilter, LogFilter, SqliteStore, Store};
 
 conformance!(
     plain: [
         case_reads_after_writes_see_them,
         case_multi_row_batches_round_trip,
         case_decision_burst_keeps_every_decision,
+        case_reads_during_writes_see_each_commit_in_order,
     ],
     raw: [case_one_refused_decision_fails_alone]
 );
@@ -105,6 +106,82 @@ async fn case_decision_burst_keeps_every_decision(store: Arc<dyn Store>) {
     let stored = all_decisions(&store).await;
     assert_eq!(stored.len(), 600, "every acknowledged decision is stored once");
     assert_eq!(stored.iter().map(|d| d.id).collect::<HashSet<_>>(), ids);
+}
+
+/// Readers hammer one artifact (by id and by digest) while a writer changes it again and again:
+/// every read answers the artifact as of some commit — never an error, never a torn row (its tag
+/// always names the version it was written at) — each reader's versions never go back, and the
+/// writer reads its own change as soon as it is answered (a revocation is seen by the next
+/// review).
+async fn case_reads_during_writes_see_each_commit_in_order(store: Arc<dyn Store>) {
+    const CHANGES: i64 = 40;
+    let first = register(&store, &artifact("team-a", "trainer", 1, ArtifactKind::Oci)).await;
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|reader| {
+            let (store, done, first) = (Arc::clone(&store), Arc::clone(&done), first.clone());
+            tokio::spawn(async move {
+                let (mut last, mut reads) = (first.version, 0);
+                while !done.load(std::sync::atomic::Ordering::Acquire) || reads == 0 {
+                    let seen = if (reader + reads) % 2 == 0 {
+                        store.get_artifact(first.id).await
+                    } else {
+                        store
+                            .find_artifact_by_digest(&first.project, &first.digest, None)
+                            .await
+                    };
+                    let seen = seen
+                        .expect("a read during writes fails")
+                        .expect("the artifact vanished");
+                    if seen.version > first.version {
+                        assert_eq!(
+                            seen.tag,
+                            Some(format!("v{}", seen.version)),
+                            "a torn read: {seen:?}"
+                        );
+                    }
+                    assert!(
+                        seen.version >= last,
+                        "reader {reader} went back: {} after {last}",
+                        seen.version
+                    );
+                    last = seen.version;
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    let mut current = first.clone();
+    for _ in 0..CHANGES {
+        let mut next = current.clone();
+        next.tag = Some(format!("v{}", current.version + 1));
+        let change = ArtifactChange {
+            artifact: next,
+            promotion: None,
+            evidence: vec![],
+            summary: None,
+        };
+        current = store
+            .apply_change(
+                &change,
+                audit_for(Some(&current), "app_artifact.retag", "ci"),
+                &decision("verify", "team-a", "allow", now()),
+            )
+            .await
+            .unwrap();
+        let read = store.get_artifact(first.id).await.unwrap().unwrap();
+        assert_eq!(
+            read.version, current.version,
+            "the writer's next read sees its change"
+        );
+        assert_eq!(read.tag, current.tag);
+    }
+    done.store(true, std::sync::atomic::Ordering::Release);
+    for reader in readers {
+        assert!(reader.await.unwrap() > 0);
+    }
+    assert_eq!(current.version, first.version + CHANGES);
 }
 
 async fn case_one_refused_decision_fails_alone(store: Arc<dyn Store>, raw: Raw) {

@@ -33,6 +33,7 @@ mod sealer;
 mod shared;
 mod sql;
 mod sqlite;
+mod sqlite_reads;
 mod verification;
 mod writes;
 
@@ -44,6 +45,7 @@ pub use postgres::PostgresStore;
 #[doc(hidden)]
 pub use sql::hot_queries;
 pub use sqlite::SqliteStore;
+pub use sqlite_reads::SqliteReads;
 
 /// What can go wrong in storage.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,6 @@
 //! SQLite: the embedded default, so `gatehouse serve` works with no database server.
 //!
-//! One writer connection and, beside it, a pool of read-only connections. SQLite allows one
+//! One writer connection and, beside it, a few read-only connections (`sqlite_reads`). SQLite allows one
 //! writer at a time, and in WAL mode readers never wait for it: each read sees the last
 //! committed state at the moment it starts, so a request that reads after its write committed
 //! sees that write.
@@ -14,13 +14,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::StoreError;
+use super::sqlite_reads::SqliteReads;
 use crate::audit::{AuditRecord, DecisionRecord, UnsealedAudit};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Read-only connections beside the writer: enough to keep both cores of a small machine busy
 /// while the writer commits, few enough that idle ones cost nothing worth counting.
-const READ_CONNECTIONS: u32 = 4;
+const READ_CONNECTIONS: usize = 4;
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
@@ -29,9 +30,7 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Read-only connections for reads outside a transaction; the writer itself when the
     /// database cannot share (in memory, or not in WAL mode).
-    reads: SqlitePool,
-    /// Whether `reads` is its own pool (not the writer), for the pool metrics.
-    separate_reads: bool,
+    reads: SqliteReads,
 }
 
 impl SqliteStore {
@@ -68,28 +67,22 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(acquire_timeout)
+            // An embedded connection cannot hang up: the pool's ping before each use would only
+            // add a round trip to the connection's thread (its ping on release stays).
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
-        let separate_reads = Self::shares_reads(&pool).await?;
-        let reads = if separate_reads {
+        let reads = if Self::shares_reads(&pool).await? {
             // Opened after the writer, so the file, its WAL and shared-memory index exist (a
             // read-only connection cannot create them). No journal mode: a reader may not set it.
             let read_options = SqliteConnectOptions::from_str(url)?
                 .read_only(true)
                 .busy_timeout(Duration::from_secs(5));
-            SqlitePoolOptions::new()
-                .max_connections(READ_CONNECTIONS)
-                .acquire_timeout(acquire_timeout)
-                .connect_with(read_options)
-                .await?
+            SqliteReads::open(read_options, READ_CONNECTIONS, acquire_timeout).await?
         } else {
-            pool.clone()
+            SqliteReads::through_writer(pool.clone())
         };
-        Ok(Self {
-            pool,
-            reads,
-            separate_reads,
-        })
+        Ok(Self { pool, reads })
     }
 
     /// Whether separate connections can read beside the writer: only a file in WAL mode. An
@@ -110,8 +103,7 @@ impl SqliteStore {
     /// `connect`).
     pub fn from_pool(pool: SqlitePool) -> Self {
         Self {
-            reads: pool.clone(),
-            separate_reads: false,
+            reads: SqliteReads::through_writer(pool.clone()),
             pool,
         }
     }
@@ -121,17 +113,15 @@ impl SqliteStore {
         &self.pool
     }
 
-    /// The pool reads outside a transaction use (read-only connections, or the writer).
-    pub fn reads(&self) -> &SqlitePool {
+    /// Where reads outside a transaction go (read-only connections, or the writer's pool).
+    pub fn reads(&self) -> &SqliteReads {
         &self.reads
     }
 
-    /// The writer pool, and the read-only pool when it is a separate one.
+    /// The writer pool, and the read-only connections when they are separate.
     pub(super) fn pool_figures_impl(&self) -> Vec<super::PoolFigures> {
         let mut figures = vec![super::PoolFigures::of("primary", &self.pool)];
-        if self.separate_reads {
-            figures.push(super::PoolFigures::of("reads", &self.reads));
-        }
+        figures.extend(self.reads.figures());
         figures
     }
 

@@ -3,6 +3,8 @@
 //! method is documented, nothing documented is unrouted, and the statuses the server answers are
 //! the ones the document lists.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -203,3 +203,25 @@ async fn the_served_document_is_the_generated_one() {
     );
     app.shutdown().await;
 }
+
+/// Response bodies typed in Rust appear with their serde names: an app's creator is an `Actor`
+/// whose kind serializes as `type`.
+#[test]
+fn typed_response_bodies_follow_serde() {
+    let doc = serde_json::to_value(gatehouse::http::openapi_document()).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    assert!(
+        schemas["Actor"]["properties"]["type"].is_object(),
+        "{}",
+        schemas["Actor"]
+    );
+    assert!(schemas["Actor"]["properties"].get("actor_type").is_none());
+    let created =
+        &doc["paths"]["/v1/apps"]["post"]["responses"]["201"]["content"]["application/json"]["schema"];
+    assert_eq!(created["$ref"], "#/components/schemas/AppRegistration");
+    let release = &doc["paths"]["/v1/platform/releases/{version}"]["get"]["responses"]["200"];
+    assert_eq!(
+        release["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Release"
+    );
+}

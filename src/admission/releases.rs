@@ -48,7 +48,7 @@ pub struct ReleaseArtifactInput {
 }
 
 /// The catalog listing.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ReleaseList {
     /// Releases, newest first.
     pub items: Vec<ReleaseSummary>,

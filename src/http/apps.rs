@@ -58,8 +58,8 @@ fn answer<T: Serialize>(outcome: Outcome<T>) -> Response {
     request_body(description = "a manifest package: one document with `app` and `version`, validated against `schemas/app-manifest.schema.json`",
         content((Value = "application/json"), (Value = "application/yaml"))),
     responses(Authenticated, JsonInput,
-        (status = 201, description = "registered", body = Value),
-        (status = 200, description = "identical registration already stored", body = Value),
+        (status = 201, description = "registered", body = crate::admission::AppRegistration),
+        (status = 200, description = "identical registration already stored", body = crate::admission::AppRegistration),
         (status = 400, description = "not JSON or YAML", content_type = "application/problem+json", body = super::openapi::Problem),
         (status = 409, description = "the slug is registered with other content", content_type = "application/problem+json", body = super::openapi::Problem),
         (status = 415, description = "neither JSON nor YAML", content_type = "application/problem+json", body = super::openapi::Problem),
@@ -79,7 +79,7 @@ async fn register(
 /// Apps the caller may read (owning-project members, entitled projects' members, platform
 /// admins); a page may hold fewer than `limit` items.
 #[utoipa::path(get, path = "/v1/apps", tag = "apps", security(("bearer" = [])), params(AppListQuery),
-    responses(Authenticated, (status = 200, description = "a page: `items` and `next_cursor`", body = Value),
+    responses(Authenticated, (status = 200, description = "a page: `items` and `next_cursor`", body = crate::store::Page<crate::domain::App>),
         (status = 422, description = "invalid query", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn list(
     State(state): State<AppState>,
@@ -92,7 +92,7 @@ async fn list(
 /// One app.
 #[utoipa::path(get, path = "/v1/apps/{slug}", tag = "apps", security(("bearer" = [])),
     params(("slug" = String, Path, description = "app slug")),
-    responses(Authenticated, (status = 200, description = "ok", body = Value), (status = 404, description = "unknown app", content_type = "application/problem+json", body = super::openapi::Problem)))]
+    responses(Authenticated, (status = 200, description = "ok", body = crate::domain::App), (status = 404, description = "unknown app", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn show(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -108,8 +108,8 @@ async fn show(
     request_body(description = "a manifest package: one document with `app` and `version`",
         content((Value = "application/json"), (Value = "application/yaml"))),
     responses(Authenticated, JsonInput,
-        (status = 201, description = "registered", body = Value),
-        (status = 200, description = "identical version already stored", body = Value),
+        (status = 201, description = "registered", body = crate::domain::AppVersion),
+        (status = 200, description = "identical version already stored", body = crate::domain::AppVersion),
         (status = 400, description = "not JSON or YAML", content_type = "application/problem+json", body = super::openapi::Problem),
         (status = 404, description = "unknown app", content_type = "application/problem+json", body = super::openapi::Problem),
         (status = 409, description = "the version exists with other content", content_type = "application/problem+json", body = super::openapi::Problem),
@@ -131,7 +131,7 @@ async fn register_version(
 /// Versions the caller may read: owning-project members and platform admins see drafts too.
 #[utoipa::path(get, path = "/v1/apps/{slug}/versions", tag = "apps", security(("bearer" = [])),
     params(("slug" = String, Path, description = "app slug"), VersionListQuery),
-    responses(Authenticated, (status = 200, description = "a page: `items` and `next_cursor`", body = Value),
+    responses(Authenticated, (status = 200, description = "a page: `items` and `next_cursor`", body = crate::store::Page<crate::domain::AppVersion>),
         (status = 404, description = "unknown app", content_type = "application/problem+json", body = super::openapi::Problem), (status = 422, description = "invalid status or cursor", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn versions(
     State(state): State<AppState>,
@@ -150,7 +150,7 @@ async fn versions(
 /// artifact is verified and none is retired (Cedar `publish_app_version`).
 #[utoipa::path(post, path = "/v1/apps/{slug}/versions/{version}/publish", tag = "apps", security(("bearer" = [])),
     params(("slug" = String, Path, description = "app slug"), ("version" = String, Path, description = "app version")),
-    responses(Authenticated, (status = 200, description = "published", body = Value),
+    responses(Authenticated, (status = 200, description = "published", body = crate::domain::AppVersion),
         (status = 404, description = "unknown app or version", content_type = "application/problem+json", body = super::openapi::Problem), (status = 409, description = "already published", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn publish(
     State(state): State<AppState>,
@@ -169,8 +169,8 @@ async fn publish(
 #[utoipa::path(post, path = "/v1/projects/{project}/entitlements", tag = "apps", security(("bearer" = [])),
     params(("project" = String, Path, description = "project slug")), request_body = EntitlementInput,
     responses(Authenticated, JsonInput,
-        (status = 201, description = "granted", body = Value),
-        (status = 200, description = "already granted", body = Value),
+        (status = 201, description = "granted", body = crate::domain::Entitlement),
+        (status = 200, description = "already granted", body = crate::domain::Entitlement),
         (status = 404, description = "unknown app", content_type = "application/problem+json", body = super::openapi::Problem), (status = 409, description = "the app has no published version", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn grant(
     State(state): State<AppState>,
@@ -193,7 +193,7 @@ async fn grant(
 /// The project's entitlements.
 #[utoipa::path(get, path = "/v1/projects/{project}/entitlements", tag = "apps", security(("bearer" = [])),
     params(("project" = String, Path, description = "project slug"), AppListQuery),
-    responses(Authenticated, (status = 200, description = "a page: `items` and `next_cursor`", body = Value),
+    responses(Authenticated, (status = 200, description = "a page: `items` and `next_cursor`", body = crate::store::Page<crate::domain::Entitlement>),
         (status = 422, description = "invalid query", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn entitlements(
     State(state): State<AppState>,

@@ -27,7 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Publish a platform release: a version naming registered, verified platform artifacts.
 #[utoipa::path(post, path = "/v1/platform/releases", tag = "releases", security(("bearer" = [])),
     request_body = ReleaseInput,
-    responses(Authenticated, JsonInput, (status = 201, description = "published", body = serde_json::Value),
+    responses(Authenticated, JsonInput, (status = 201, description = "published", body = crate::domain::Release),
         (status = 409, description = "the version exists, or an artifact is not releasable", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn publish(
     State(state): State<AppState>,
@@ -43,7 +43,7 @@ async fn publish(
 
 /// The platform releases, newest first.
 #[utoipa::path(get, path = "/v1/platform/releases", tag = "releases", security(("bearer" = [])),
-    responses(Authenticated, (status = 200, description = "`items`: release summaries", body = serde_json::Value)))]
+    responses(Authenticated, (status = 200, description = "`items`: release summaries, newest first", body = crate::admission::ReleaseList)))]
 async fn list(State(state): State<AppState>, Caller(principal): Caller) -> Result<Response, ApiError> {
     Ok(Json(state.admission.list_releases(&principal, &meta()).await?).into_response())
 }
@@ -51,7 +51,7 @@ async fn list(State(state): State<AppState>, Caller(principal): Caller) -> Resul
 /// One release with its files.
 #[utoipa::path(get, path = "/v1/platform/releases/{version}", tag = "releases", security(("bearer" = [])),
     params(("version" = String, Path, description = "release version")),
-    responses(Authenticated, (status = 200, description = "ok", body = serde_json::Value), (status = 404, description = "unknown release", content_type = "application/problem+json", body = super::openapi::Problem)))]
+    responses(Authenticated, (status = 200, description = "ok", body = crate::domain::Release), (status = 404, description = "unknown release", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn show(
     State(state): State<AppState>,
     Caller(principal): Caller,

@@ -99,12 +99,7 @@ fn validate(config: &Config, dir: Option<PathBuf>, format: OutputFormat, strict:
             engine
                 .uncovered_actions()
                 .into_iter()
-                .map(|action| {
-                    format!(
-                        "no permit can allow action `{action}`: {}",
-                        uncovered_consequence(action)
-                    )
-                })
+                .map(|action| format!("no permit can allow action `{action}`: {}", uncovered_consequence(action)))
                 .collect()
         },
     );

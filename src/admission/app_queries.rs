@@ -12,7 +12,8 @@ use crate::policy::{Action, RequestContext, Resource};
 use crate::store::{Page, PageRequest};
 
 /// Query of `GET /v1/apps` and `GET /v1/projects/{project}/entitlements`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AppListQuery {
     /// Page size (default 50, at most 500).
     pub limit: Option<u32>,
@@ -21,7 +22,8 @@ pub struct AppListQuery {
 }
 
 /// Query of `GET /v1/apps/{slug}/versions`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VersionListQuery {
     /// `draft` or `published`.
     pub status: Option<String>,
@@ -32,7 +34,7 @@ pub struct VersionListQuery {
 }
 
 /// Body of `POST /v1/projects/{project}/entitlements`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct EntitlementInput {
     /// The app's slug.
     pub app: String,

@@ -14,7 +14,7 @@ use crate::policy::{Action, RequestContext, Resource};
 use crate::store::StoreError;
 
 /// The answer to registering an app: the app and its first version.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AppRegistration {
     /// The app.
     pub app: App,

@@ -51,7 +51,7 @@ pub struct CatalogList {
 }
 
 /// Body of enable and disable.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct CatalogChangeInput {
     /// Why (recorded in the audit trail).
     pub reason: Option<String>,

@@ -18,7 +18,7 @@ use crate::domain::{
 use crate::policy::{Action, RequestContext, Resource};
 
 /// Body of `POST /v1/projects/{project}/publish-intents`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct PublishIntentInput {
     /// App slug.
     pub app: String,
@@ -60,7 +60,7 @@ pub struct PublishIntentAnswer {
 }
 
 /// Body of `POST /v1/projects/{project}/pull-intents`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct PullIntentInput {
     /// The artifact (or give `digest`).
     pub artifact_id: Option<String>,

@@ -14,7 +14,7 @@ use crate::policy::{Action, RequestContext, Resource};
 use crate::store::ArtifactChange;
 
 /// Body of `promote`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct PromoteInput {
     /// The channel to reach.
     pub channel: String,
@@ -25,7 +25,7 @@ pub struct PromoteInput {
 }
 
 /// Body of `deprecate`, `retire` and `revoke`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct LifecycleInput {
     /// Why (required for `revoke`).
     pub reason: Option<String>,

@@ -62,7 +62,7 @@ pub enum ReloadOutcome {
 }
 
 /// `POST /v1/policies/simulate`: a candidate set in the body and filters on the decision log.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SimulateInput {
     /// Plain `*.cedar` file name → policy text.

@@ -90,7 +90,8 @@ pub struct RegistryInfo {
 }
 
 /// Query string of the artifact listing; each value is checked and named on failure.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// App slug.
     pub app: Option<String>,
@@ -111,7 +112,8 @@ pub struct ListQuery {
 }
 
 /// Query string of the audit and decision listings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// Project (decides `read` on it; without, `read_platform`).
     pub project: Option<String>,

@@ -17,7 +17,7 @@ use crate::store::{Registered, RegistrationLinks};
 use uuid::Uuid;
 
 /// The registration body as sent; every field is checked and named on failure.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct RegisterInput {
     /// App slug.
     pub app: String,
@@ -49,7 +49,7 @@ pub struct RegisterInput {
 }
 
 /// The `source` object as sent.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct SourceInput {
     /// One of the known source types.
     pub source_type: String,

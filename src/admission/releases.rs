@@ -22,7 +22,7 @@ pub const RELEASE_AUDIT_ACTION: &str = "platform_release.publish";
 const DEFAULT_CHANNEL: &str = "stable";
 
 /// Body of `POST /v1/platform/releases`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseInput {
     /// Version, e.g. `1.4.0`.
@@ -34,7 +34,7 @@ pub struct ReleaseInput {
 }
 
 /// One file of a release as asked for.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseArtifactInput {
     /// Name within the release.
@@ -48,7 +48,7 @@ pub struct ReleaseArtifactInput {
 }
 
 /// The catalog listing.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ReleaseList {
     /// Releases, newest first.
     pub items: Vec<ReleaseSummary>,

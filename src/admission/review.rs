@@ -9,7 +9,7 @@ use crate::domain::{
 use crate::policy::{Action, RequestContext, Resource};
 
 /// Body of `POST /v1/admission/review`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct ReviewInput {
     /// Project the artifact belongs to.
     pub project: String,

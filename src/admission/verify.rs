@@ -110,7 +110,7 @@ const DSSE_MEDIA_TYPE: &str = "application/vnd.dsse.envelope.v1+json";
 const MAX_ATTESTATIONS_PER_CALL: usize = 16;
 
 /// Trust material that travels with a verify call.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct VerifyInput {
     /// DSSE envelopes whose in-toto statements name the artifact's digest; kept with the
     /// artifact, so every later verification checks them again.

@@ -105,7 +105,7 @@ impl FromStr for AppVersionStatus {
 super::string_newtype_serde!(AppVersionStatus);
 
 /// A registered app: the app layer of its first manifest, owned by one project.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct App {
     /// Globally unique slug.
     pub slug: AppSlug,
@@ -122,7 +122,7 @@ pub struct App {
 }
 
 /// One artifact a version links to, resolved by digest at registration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LinkedArtifact {
     /// The manifest's name for it.
     pub name: String,
@@ -133,7 +133,7 @@ pub struct LinkedArtifact {
 }
 
 /// An immutable app version.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AppVersion {
     /// Row id (UUIDv7, so versions list in registration order).
     pub id: Uuid,
@@ -161,7 +161,7 @@ pub struct AppVersion {
 }
 
 /// A project's grant to use an app.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Entitlement {
     /// The entitled project.
     pub project: ProjectSlug,

@@ -14,6 +14,8 @@ use super::{
 #[serde(transparent)]
 pub struct ArtifactId(pub Uuid);
 
+super::string_schema!(ArtifactId);
+
 impl ArtifactId {
     /// A fresh, time-ordered id.
     pub fn new() -> Self {
@@ -34,7 +36,7 @@ impl std::fmt::Display for ArtifactId {
 }
 
 /// Whether the caller is a person or a machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActorType {
     /// A person.
@@ -48,7 +50,7 @@ pub enum ActorType {
 }
 
 /// Who did something: recorded on artifacts, promotions and audit records.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Actor {
     /// Person, machine or registry.
     #[serde(rename = "type")]

@@ -71,6 +71,22 @@ macro_rules! string_newtype_serde {
                 f.write_str(self.as_str())
             }
         }
+        $crate::domain::string_schema!($ty);
     };
 }
 pub(crate) use string_newtype_serde;
+
+/// The OpenAPI schema of a type that serializes as a string (`/openapi.json`).
+macro_rules! string_schema {
+    ($ty:ty) => {
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::Type::String)
+                    .into()
+            }
+        }
+        impl utoipa::ToSchema for $ty {}
+    };
+}
+pub(crate) use string_schema;

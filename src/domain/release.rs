@@ -53,7 +53,7 @@ pub fn check_platform_label(raw: &str) -> Result<(), ReleaseFieldError> {
 }
 
 /// One downloadable file of a release.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ReleaseArtifact {
     /// Name within the release.
     pub name: String,
@@ -78,7 +78,7 @@ pub struct ReleaseArtifact {
 }
 
 /// A platform release.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Release {
     /// Version.
     pub version: String,
@@ -93,7 +93,7 @@ pub struct Release {
 }
 
 /// A release as the catalog lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ReleaseSummary {
     /// Version.
     pub version: String,

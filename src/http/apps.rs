@@ -1,28 +1,27 @@
 //! App routes: manifest registration (JSON or YAML), the app catalog, publishing, entitlements.
 
+use axum::Json;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{Caller, JsonBody, PathParams, QueryParams, media_type, read_body};
+use super::openapi::{Authenticated, JsonInput};
 use super::{ApiError, AppState, meta};
 use crate::admission::{AppListQuery, EntitlementInput, Outcome, VersionListQuery};
 use crate::manifest::{self, Format};
 
 /// Routes under `/v1/apps` and `/v1/projects/{project}/entitlements`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/apps", post(register).get(list))
-        .route("/v1/apps/{slug}", get(show))
-        .route("/v1/apps/{slug}/versions", post(register_version).get(versions))
-        .route("/v1/apps/{slug}/versions/{version}/publish", post(publish))
-        .route(
-            "/v1/projects/{project}/entitlements",
-            post(grant).get(entitlements),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register, list))
+        .routes(routes!(show))
+        .routes(routes!(register_version, versions))
+        .routes(routes!(publish))
+        .routes(routes!(grant, entitlements))
 }
 
 /// A manifest document: JSON (`application/json`) or YAML (`application/yaml`,
@@ -53,6 +52,18 @@ fn answer<T: Serialize>(outcome: Outcome<T>) -> Response {
     }
 }
 
+/// Register an app and its first version from a manifest package; the owning project is
+/// `app.project`; artifacts resolve by digest in that project. Identical repeats answer 200.
+#[utoipa::path(post, path = "/v1/apps", tag = "apps", security(("bearer" = [])),
+    request_body(description = "a manifest package: one document with `app` and `version`, validated against `schemas/app-manifest.schema.json`",
+        content((Value = "application/json"), (Value = "application/yaml"))),
+    responses(Authenticated, JsonInput,
+        (status = 201, description = "registered", body = crate::admission::AppRegistration),
+        (status = 200, description = "identical registration already stored", body = crate::admission::AppRegistration),
+        (status = 400, description = "not JSON or YAML", content_type = "application/problem+json", body = super::openapi::Problem),
+        (status = 409, description = "the slug is registered with other content", content_type = "application/problem+json", body = super::openapi::Problem),
+        (status = 415, description = "neither JSON nor YAML", content_type = "application/problem+json", body = super::openapi::Problem),
+        (status = 422, description = "invalid manifest: `field` is the first fault's JSON pointer, `errors` lists every fault {pointer, rule, message}", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn register(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -65,6 +76,11 @@ async fn register(
     Ok(answer(outcome))
 }
 
+/// Apps the caller may read (owning-project members, entitled projects' members, platform
+/// admins); a page may hold fewer than `limit` items.
+#[utoipa::path(get, path = "/v1/apps", tag = "apps", security(("bearer" = [])), params(AppListQuery),
+    responses(Authenticated, (status = 200, description = "a page: `items` and `next_cursor`", body = crate::store::Page<crate::domain::App>),
+        (status = 422, description = "invalid query", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn list(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -73,6 +89,10 @@ async fn list(
     Ok(Json(state.admission.list_apps(&principal, query, &meta()).await?).into_response())
 }
 
+/// One app.
+#[utoipa::path(get, path = "/v1/apps/{slug}", tag = "apps", security(("bearer" = [])),
+    params(("slug" = String, Path, description = "app slug")),
+    responses(Authenticated, (status = 200, description = "ok", body = crate::domain::App), (status = 404, description = "unknown app", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn show(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -81,6 +101,20 @@ async fn show(
     Ok(Json(state.admission.get_app(&principal, &slug, &meta()).await?).into_response())
 }
 
+/// Register a version from a manifest package (`app.slug` must be `{slug}`; `app.project`, if
+/// given, the owner). Versions are immutable: the same version with other content is 409.
+#[utoipa::path(post, path = "/v1/apps/{slug}/versions", tag = "apps", security(("bearer" = [])),
+    params(("slug" = String, Path, description = "app slug")),
+    request_body(description = "a manifest package: one document with `app` and `version`",
+        content((Value = "application/json"), (Value = "application/yaml"))),
+    responses(Authenticated, JsonInput,
+        (status = 201, description = "registered", body = crate::domain::AppVersion),
+        (status = 200, description = "identical version already stored", body = crate::domain::AppVersion),
+        (status = 400, description = "not JSON or YAML", content_type = "application/problem+json", body = super::openapi::Problem),
+        (status = 404, description = "unknown app", content_type = "application/problem+json", body = super::openapi::Problem),
+        (status = 409, description = "the version exists with other content", content_type = "application/problem+json", body = super::openapi::Problem),
+        (status = 415, description = "neither JSON nor YAML", content_type = "application/problem+json", body = super::openapi::Problem),
+        (status = 422, description = "invalid manifest, or an artifact reference that does not resolve", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn register_version(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -94,6 +128,11 @@ async fn register_version(
     Ok(answer(outcome))
 }
 
+/// Versions the caller may read: owning-project members and platform admins see drafts too.
+#[utoipa::path(get, path = "/v1/apps/{slug}/versions", tag = "apps", security(("bearer" = [])),
+    params(("slug" = String, Path, description = "app slug"), VersionListQuery),
+    responses(Authenticated, (status = 200, description = "a page: `items` and `next_cursor`", body = crate::store::Page<crate::domain::AppVersion>),
+        (status = 404, description = "unknown app", content_type = "application/problem+json", body = super::openapi::Problem), (status = 422, description = "invalid status or cursor", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn versions(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -107,6 +146,12 @@ async fn versions(
     Ok(Json(page).into_response())
 }
 
+/// Publish (approve) a draft version: platform admins only, and only while every linked
+/// artifact is verified and none is retired (Cedar `publish_app_version`).
+#[utoipa::path(post, path = "/v1/apps/{slug}/versions/{version}/publish", tag = "apps", security(("bearer" = [])),
+    params(("slug" = String, Path, description = "app slug"), ("version" = String, Path, description = "app version")),
+    responses(Authenticated, (status = 200, description = "published", body = crate::domain::AppVersion),
+        (status = 404, description = "unknown app or version", content_type = "application/problem+json", body = super::openapi::Problem), (status = 409, description = "already published", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn publish(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -119,6 +164,14 @@ async fn publish(
     Ok(Json(published).into_response())
 }
 
+/// Grant the project an entitlement to an app with a published version (project admins); a
+/// repeat answers 200 with the stored grant.
+#[utoipa::path(post, path = "/v1/projects/{project}/entitlements", tag = "apps", security(("bearer" = [])),
+    params(("project" = String, Path, description = "project slug")), request_body = EntitlementInput,
+    responses(Authenticated, JsonInput,
+        (status = 201, description = "granted", body = crate::domain::Entitlement),
+        (status = 200, description = "already granted", body = crate::domain::Entitlement),
+        (status = 404, description = "unknown app", content_type = "application/problem+json", body = super::openapi::Problem), (status = 409, description = "the app has no published version", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn grant(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -137,6 +190,11 @@ async fn grant(
     Ok((status, Json(entitlement)).into_response())
 }
 
+/// The project's entitlements.
+#[utoipa::path(get, path = "/v1/projects/{project}/entitlements", tag = "apps", security(("bearer" = [])),
+    params(("project" = String, Path, description = "project slug"), AppListQuery),
+    responses(Authenticated, (status = 200, description = "a page: `items` and `next_cursor`", body = crate::store::Page<crate::domain::Entitlement>),
+        (status = 422, description = "invalid query", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn entitlements(
     State(state): State<AppState>,
     Caller(principal): Caller,

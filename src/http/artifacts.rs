@@ -1,12 +1,14 @@
 //! Artifact routes: thin handlers that hand off to the admission service.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{Caller, JsonBody, PathParams, QueryParams, canonical_id};
+use super::openapi::{Authenticated, JsonInput};
 use super::{ApiError, AppState, meta};
 use crate::admission::{
     LifecycleInput, ListQuery, PromoteInput, RegisterInput, RegisterOutcome, VerifyInput,
@@ -14,20 +16,28 @@ use crate::admission::{
 use crate::domain::LifecycleMove;
 
 /// Routes under `/v1/projects/{project}/artifacts` and `/v1/artifacts/{id}`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/projects/{project}/artifacts", post(register).get(list))
-        .route("/v1/artifacts/{id}", get(show))
-        .route("/v1/artifacts/{id}/explain", get(explain))
-        .route("/v1/artifacts/{id}/vsa", get(summary))
-        .route("/v1/vsa/public-key", get(summary_key))
-        .route("/v1/artifacts/{id}/verify", post(verify))
-        .route("/v1/artifacts/{id}/promote", post(promote))
-        .route("/v1/artifacts/{id}/deprecate", post(deprecate))
-        .route("/v1/artifacts/{id}/retire", post(retire))
-        .route("/v1/artifacts/{id}/revoke", post(revoke))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register, list))
+        .routes(routes!(show))
+        .routes(routes!(explain))
+        .routes(routes!(summary))
+        .routes(routes!(summary_key))
+        .routes(routes!(verify))
+        .routes(routes!(promote))
+        .routes(routes!(deprecate))
+        .routes(routes!(retire))
+        .routes(routes!(revoke))
 }
 
+/// Register an artifact by digest (idempotent on project, repository, digest).
+#[utoipa::path(post, path = "/v1/projects/{project}/artifacts", tag = "artifacts", security(("bearer" = [])),
+    params(("project" = String, Path, description = "project slug")), request_body = RegisterInput,
+    responses(Authenticated, JsonInput,
+        (status = 201, description = "created: the artifact with `evidence` and `promotions`", body = serde_json::Value),
+        (status = 200, description = "already registered with the same values (idempotent)", body = serde_json::Value),
+        (status = 409, description = "the digest is already registered in this repository with other values: `fields` names them (`registration-conflict`); or a catalog entry is unusable", content_type = "application/problem+json", body = super::openapi::Problem),
+        (status = 422, description = "invalid input, naming the field: a source URI that does not fit its source type, a control character in any string", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn register(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -46,6 +56,11 @@ async fn register(
     )
 }
 
+/// List a project's artifacts.
+#[utoipa::path(get, path = "/v1/projects/{project}/artifacts", tag = "artifacts", security(("bearer" = [])),
+    params(("project" = String, Path, description = "project slug"), ListQuery),
+    responses(Authenticated, (status = 200, description = "a page: `items` and `next_cursor`", body = serde_json::Value),
+        (status = 422, description = "invalid query, naming the field", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn list(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -61,6 +76,9 @@ async fn list(
     .into_response())
 }
 
+/// One artifact with evidence and promotions.
+#[utoipa::path(get, path = "/v1/artifacts/{id}", tag = "artifacts", security(("bearer" = [])), params(("id" = String, Path, description = "artifact id: a canonical lowercase hyphenated UUID")),
+    responses(Authenticated, (status = 200, description = "ok", body = serde_json::Value), (status = 404, description = "unknown id", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn show(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -70,6 +88,9 @@ async fn show(
     Ok(Json(state.admission.get_artifact(&principal, &id, &meta()).await?).into_response())
 }
 
+/// Evidence, promotions, decisions, audit records and registry trail of an artifact.
+#[utoipa::path(get, path = "/v1/artifacts/{id}/explain", tag = "artifacts", security(("bearer" = [])), params(("id" = String, Path, description = "artifact id: a canonical lowercase hyphenated UUID")),
+    responses(Authenticated, (status = 200, description = "ok", body = serde_json::Value), (status = 404, description = "unknown id", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn explain(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -79,7 +100,12 @@ async fn explain(
     Ok(Json(state.admission.explain(&principal, &id, &meta()).await?).into_response())
 }
 
-/// The latest signed verification summary (a DSSE envelope), as stored.
+/// The artifact's latest signed verification summary (SLSA VSA v1 in a DSSE envelope), decided
+/// as `read` on the artifact.
+#[utoipa::path(get, path = "/v1/artifacts/{id}/vsa", tag = "artifacts", security(("bearer" = [])), params(("id" = String, Path, description = "artifact id: a canonical lowercase hyphenated UUID")),
+    responses(Authenticated, (status = 200, description = "the DSSE envelope, as stored", body = serde_json::Value),
+        (status = 404, description = "unknown id; no summary holds for the current trust state; or no `[vsa]` key is configured", content_type = "application/problem+json", body = super::openapi::Problem),
+        (status = 409, description = "the artifact is revoked", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn summary(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -93,12 +119,25 @@ async fn summary(
     Ok(Json(envelope).into_response())
 }
 
-/// The PEM public key summaries verify with.
+/// The PEM public key verification summaries are signed with, decided as `describe` on the
+/// platform.
+#[utoipa::path(get, path = "/v1/vsa/public-key", tag = "artifacts", security(("bearer" = [])),
+    responses(Authenticated, (status = 200, description = "PEM SubjectPublicKeyInfo", body = String, content_type = "application/x-pem-file"),
+        (status = 404, description = "no `[vsa]` key is configured", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn summary_key(State(state): State<AppState>, Caller(principal): Caller) -> Result<Response, ApiError> {
     let pem = state.admission.vsa_public_key(&principal, &meta()).await?;
     Ok(([(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response())
 }
 
+/// Run verification now: canonical digest, source policy, cosign signatures from the registry
+/// (OCI), and every attached DSSE attestation; answers the artifact with its new `trust_state`.
+#[utoipa::path(post, path = "/v1/artifacts/{id}/verify", tag = "artifacts", security(("bearer" = [])), params(("id" = String, Path, description = "artifact id: a canonical lowercase hyphenated UUID")),
+    request_body(content = VerifyInput, description = "optional: an empty body reads as `{}`"),
+    responses(Authenticated, JsonInput, (status = 200, description = "ok", body = serde_json::Value),
+        (status = 404, description = "unknown id", content_type = "application/problem+json", body = super::openapi::Problem),
+        (status = 409, description = "lifecycle or trust rule (a revoked artifact is never verified again)", content_type = "application/problem+json", body = super::openapi::Problem),
+        (status = 422, description = "invalid attestations", content_type = "application/problem+json", body = super::openapi::Problem),
+        (status = 503, description = "dependency unavailable, or the artifact kept changing under four verification runs in a row: retry later", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn verify(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -109,6 +148,12 @@ async fn verify(
     Ok(Json(state.admission.verify(&principal, &id, input, &meta()).await?).into_response())
 }
 
+/// Promote to a channel.
+#[utoipa::path(post, path = "/v1/artifacts/{id}/promote", tag = "artifacts", security(("bearer" = [])), params(("id" = String, Path, description = "artifact id: a canonical lowercase hyphenated UUID")),
+    request_body = PromoteInput,
+    responses(Authenticated, JsonInput,
+        (status = 200, description = "promoted; or the channel (and target environment) was reached already: nothing is written", body = serde_json::Value),
+        (status = 404, description = "unknown id", content_type = "application/problem+json", body = super::openapi::Problem), (status = 409, description = "lifecycle or trust rule, or concurrent change", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn promote(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -119,6 +164,11 @@ async fn promote(
     Ok(Json(state.admission.promote(&principal, &id, input, &meta()).await?).into_response())
 }
 
+/// Deprecate (no new use).
+#[utoipa::path(post, path = "/v1/artifacts/{id}/deprecate", tag = "artifacts", security(("bearer" = [])), params(("id" = String, Path, description = "artifact id: a canonical lowercase hyphenated UUID")),
+    request_body = LifecycleInput,
+    responses(Authenticated, JsonInput, (status = 200, description = "ok", body = serde_json::Value),
+        (status = 404, description = "unknown id", content_type = "application/problem+json", body = super::openapi::Problem), (status = 409, description = "lifecycle or trust rule, or concurrent change", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn deprecate(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -133,6 +183,11 @@ async fn deprecate(
     Ok(Json(view).into_response())
 }
 
+/// Retire (terminal).
+#[utoipa::path(post, path = "/v1/artifacts/{id}/retire", tag = "artifacts", security(("bearer" = [])), params(("id" = String, Path, description = "artifact id: a canonical lowercase hyphenated UUID")),
+    request_body = LifecycleInput,
+    responses(Authenticated, JsonInput, (status = 200, description = "ok", body = serde_json::Value),
+        (status = 404, description = "unknown id", content_type = "application/problem+json", body = super::openapi::Problem), (status = 409, description = "lifecycle or trust rule, or concurrent change", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn retire(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -147,6 +202,11 @@ async fn retire(
     Ok(Json(view).into_response())
 }
 
+/// Revoke trust (terminal); `reason` required.
+#[utoipa::path(post, path = "/v1/artifacts/{id}/revoke", tag = "artifacts", security(("bearer" = [])), params(("id" = String, Path, description = "artifact id: a canonical lowercase hyphenated UUID")),
+    request_body = LifecycleInput,
+    responses(Authenticated, JsonInput, (status = 200, description = "ok", body = serde_json::Value),
+        (status = 404, description = "unknown id", content_type = "application/problem+json", body = super::openapi::Problem), (status = 409, description = "lifecycle or trust rule, or concurrent change", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn revoke(
     State(state): State<AppState>,
     Caller(principal): Caller,

@@ -1,25 +1,31 @@
 //! Catalog routes: list a family, contribute an entry, approve, enable and disable it.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{Caller, JsonBody, PathParams};
+use super::openapi::{Authenticated, JsonInput};
 use super::{ApiError, AppState, meta};
 use crate::admission::CatalogChangeInput;
 
 /// Routes under `/v1/catalog`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/catalog/{family}", post(contribute).get(list))
-        .route("/v1/catalog/{family}/{id}/approve", post(approve))
-        .route("/v1/catalog/{family}/{id}/enable", post(enable))
-        .route("/v1/catalog/{family}/{id}/disable", post(disable))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(contribute, list))
+        .routes(routes!(approve))
+        .routes(routes!(enable))
+        .routes(routes!(disable))
 }
 
+/// The entries of a catalog family.
+#[utoipa::path(get, path = "/v1/catalog/{family}", tag = "catalog", security(("bearer" = [])),
+    params(("family" = String, Path, description = "catalog family, e.g. `artifact_types`")),
+    responses(Authenticated, (status = 200, description = "ok", body = Value), (status = 404, description = "unknown family", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn list(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -29,6 +35,13 @@ async fn list(
     Ok(Json(list).into_response())
 }
 
+/// Contribute an entry to a family (validated against the family's schema); it serves once
+/// approved.
+#[utoipa::path(post, path = "/v1/catalog/{family}", tag = "catalog", security(("bearer" = [])),
+    params(("family" = String, Path, description = "catalog family, e.g. `artifact_types`")),
+    request_body(content = Value, description = "an entry of the family (see `schemas/catalog-entry.schema.json`)"),
+    responses(Authenticated, JsonInput, (status = 201, description = "contributed", body = Value),
+        (status = 404, description = "unknown family", content_type = "application/problem+json", body = super::openapi::Problem), (status = 409, description = "the id exists", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn contribute(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -42,6 +55,10 @@ async fn contribute(
     Ok((StatusCode::CREATED, Json(entry)).into_response())
 }
 
+/// Approve a contributed entry.
+#[utoipa::path(post, path = "/v1/catalog/{family}/{id}/approve", tag = "catalog", security(("bearer" = [])), params(("family" = String, Path, description = "catalog family, e.g. `artifact_types`"), ("id" = String, Path, description = "entry id")),
+    responses(Authenticated, (status = 200, description = "approved", body = Value),
+        (status = 404, description = "unknown family or entry", content_type = "application/problem+json", body = super::openapi::Problem), (status = 409, description = "already approved", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn approve(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -54,6 +71,11 @@ async fn approve(
     Ok(Json(entry).into_response())
 }
 
+/// Enable an entry.
+#[utoipa::path(post, path = "/v1/catalog/{family}/{id}/enable", tag = "catalog", security(("bearer" = [])), params(("family" = String, Path, description = "catalog family, e.g. `artifact_types`"), ("id" = String, Path, description = "entry id")),
+    request_body = CatalogChangeInput,
+    responses(Authenticated, JsonInput, (status = 200, description = "enabled", body = Value),
+        (status = 404, description = "unknown family or entry", content_type = "application/problem+json", body = super::openapi::Problem), (status = 409, description = "not approved", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn enable(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -67,6 +89,11 @@ async fn enable(
     Ok(Json(entry).into_response())
 }
 
+/// Disable an entry.
+#[utoipa::path(post, path = "/v1/catalog/{family}/{id}/disable", tag = "catalog", security(("bearer" = [])), params(("family" = String, Path, description = "catalog family, e.g. `artifact_types`"), ("id" = String, Path, description = "entry id")),
+    request_body = CatalogChangeInput,
+    responses(Authenticated, JsonInput, (status = 200, description = "disabled", body = Value),
+        (status = 404, description = "unknown family or entry", content_type = "application/problem+json", body = super::openapi::Problem), (status = 409, description = "the entry is in use or not approved", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn disable(
     State(state): State<AppState>,
     Caller(principal): Caller,

@@ -2,24 +2,36 @@
 //! authenticates with the configured bearer token or a verified client certificate; a
 //! well-formed review is always answered 200 with an `AdmissionReview` carrying its `uid`.
 
+use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::JsonBody;
+use super::openapi::JsonInput;
 use super::tls::ClientCertificate;
 use super::{ApiError, AppState, meta};
 use crate::admission::KubernetesCaller;
 use crate::k8s::{AdmissionReview, AdmissionReviewAnswer, Review};
 
 /// The webhook route.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/k8s/admission", post(review))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(review))
 }
 
+/// Kubernetes ValidatingAdmissionWebhook: an `admission.k8s.io/v1` `AdmissionReview` in, one with
+/// the same `uid` out; refused images and deciding policies in `status.message`.
+#[utoipa::path(post, path = "/k8s/admission", tag = "kubernetes",
+    security(("bearer" = []), ()),
+    request_body(content = serde_json::Value, description = "an `admission.k8s.io/v1` `AdmissionReview`"),
+    responses(JsonInput,
+        (status = 200, description = "an `AdmissionReview` with `response.uid`, `allowed`, `status.message` and `warnings`; errors fail closed as `allowed: false`", body = serde_json::Value),
+        (status = 401, description = "neither the bearer token of `kubernetes.token_file` nor a verified client certificate named in `kubernetes.client_cert_names`", content_type = "application/problem+json", body = super::openapi::Problem),
+        (status = 422, description = "not an AdmissionReview: the field is named", content_type = "application/problem+json", body = super::openapi::Problem),
+        (status = 503, description = "the gateway is overloaded", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn review(
     State(state): State<AppState>,
     ApiServer(caller): ApiServer,

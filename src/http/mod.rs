@@ -9,6 +9,7 @@ mod edge;
 mod error;
 mod extract;
 mod k8s;
+mod openapi;
 mod ops;
 mod policies;
 mod rate_limit;
@@ -25,6 +26,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
 use tokio::sync::Semaphore;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::admission::{Admission, RequestMeta};
 use crate::auth::Authenticator;
@@ -32,6 +34,7 @@ use crate::metrics::Metrics;
 
 pub use edge::HeadLimits;
 pub use error::ApiError;
+pub use openapi::document as openapi_document;
 pub use rate_limit::RateLimiter;
 pub use request_id::{REQUEST_ID_HEADER, current_request_id};
 pub use serve::{ConnectionLimits, serve, warn_if_above_descriptor_limit};
@@ -79,11 +82,11 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-/// The whole API.
-pub fn router(state: AppState, limits: Limits) -> Router {
-    let metrics = Arc::clone(&state.metrics);
-    Router::new()
-        .merge(console::router(state.clone()))
+/// Every route with its OpenAPI entry: the one list both the server and `/openapi.json` are
+/// built from. Register routes only with `.routes(routes!(handler))`, never `.route(..)`: a
+/// route without its `#[utoipa::path]` would be served but not documented.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(apps::router())
         .merge(artifacts::router())
         .merge(catalog::router())
@@ -92,6 +95,15 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .merge(policies::router())
         .merge(registry::router())
         .merge(releases::router())
+}
+
+/// The whole API.
+pub fn router(state: AppState, limits: Limits) -> Router {
+    let metrics = Arc::clone(&state.metrics);
+    let (routes, _) = routes().split_for_parts();
+    // The console's HTML pages are not API operations: outside the OpenAPI document.
+    routes
+        .merge(console::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(from_fn_with_state(metrics, request_id::record_metrics))

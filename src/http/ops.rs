@@ -2,34 +2,38 @@
 
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{Caller, JsonBody, QueryParams};
+use super::openapi::{Authenticated, JsonInput};
 use super::{ApiError, AppState, meta};
 use crate::admission::{LogQuery, ReviewInput};
 
-/// The OpenAPI document, kept beside the schema so policy and API contracts live together.
-const OPENAPI: &str = include_str!("../../schemas/openapi.json");
-
 /// Admission review, logs, policies, registry info, health and metrics.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/admission/review", post(review))
-        .route("/v1/audit", get(audit))
-        .route("/v1/decisions", get(decisions))
-        .route("/v1/policies", get(policies))
-        .route("/v1/registry", get(registry))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(review))
+        .routes(routes!(audit))
+        .routes(routes!(decisions))
+        .routes(routes!(policies))
+        .routes(routes!(registry))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi))
 }
 
+/// Side-effect-free gate: would this action be allowed? A deny is a 200.
+#[utoipa::path(post, path = "/v1/admission/review", tag = "policies",
+    request_body = ReviewInput, security(("bearer" = [])),
+    responses(Authenticated, JsonInput,
+        (status = 200, description = "`decision` (`allow` or `deny`), `policy_ids`, `reasons` and, when allowed, the artifact", body = Value)))]
 async fn review(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -38,6 +42,11 @@ async fn review(
     Ok(Json(state.admission.review(&principal, input, &meta()).await?).into_response())
 }
 
+/// Audit records (hash-chained).
+#[utoipa::path(get, path = "/v1/audit", tag = "policies", params(LogQuery), security(("bearer" = [])),
+    responses(Authenticated,
+        (status = 200, description = "a page: `items` and `next_cursor`", body = Value),
+        (status = 422, description = "invalid query, naming the field", body = super::openapi::Problem, content_type = "application/problem+json")))]
 async fn audit(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -46,6 +55,11 @@ async fn audit(
     Ok(Json(state.admission.audit_log(&principal, query, &meta()).await?).into_response())
 }
 
+/// Decision log (allow and deny).
+#[utoipa::path(get, path = "/v1/decisions", tag = "policies", params(LogQuery), security(("bearer" = [])),
+    responses(Authenticated,
+        (status = 200, description = "a page: `items` and `next_cursor`", body = Value),
+        (status = 422, description = "invalid query, naming the field", body = super::openapi::Problem, content_type = "application/problem+json")))]
 async fn decisions(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -54,14 +68,23 @@ async fn decisions(
     Ok(Json(state.admission.decision_log(&principal, query, &meta()).await?).into_response())
 }
 
+/// The serving policy set (`manage_policies` on the platform).
+#[utoipa::path(get, path = "/v1/policies", tag = "policies", security(("bearer" = [])),
+    responses(Authenticated, (status = 200, description = "hash, load time and files of the serving set", body = Value)))]
 async fn policies(State(state): State<AppState>, Caller(principal): Caller) -> Result<Response, ApiError> {
     Ok(Json(state.admission.policy_set(&principal, &meta()).await?).into_response())
 }
 
+/// Registry facts: root, token realm and service, kinds, source types, channels.
+#[utoipa::path(get, path = "/v1/registry", tag = "registry", security(("bearer" = [])),
+    responses(Authenticated, (status = 200, description = "ok", body = Value)))]
 async fn registry(State(state): State<AppState>, Caller(principal): Caller) -> Result<Response, ApiError> {
     Ok(Json(state.admission.describe_registry(&principal, &meta()).await?).into_response())
 }
 
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Value)))]
 async fn healthz() -> Response {
     Json(json!({ "status": "ok" })).into_response()
 }
@@ -73,6 +96,11 @@ const READINESS_PROBE: Duration = Duration::from_millis(800);
 /// The longest `/metrics` waits for the database-backed gauges; without them it still answers.
 const METRICS_PROBE: Duration = Duration::from_millis(500);
 
+/// Readiness: database reachable, policy set loaded.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "ready: `database`, `policy_hash`, `last_policy_reload_error`", body = Value),
+        (status = 503, description = "not ready: the database did not answer", body = Value)))]
 async fn readyz(State(state): State<AppState>) -> Response {
     let database = tokio::time::timeout(READINESS_PROBE, state.admission.database_ready())
         .await
@@ -94,6 +122,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "text exposition", body = String, content_type = "text/plain; version=0.0.4")))]
 async fn metrics(State(state): State<AppState>) -> Response {
     // Read at scrape time from the database: the queues are shared by every instance. Bounded,
     // so a slow database leaves those series out rather than hanging the scrape.
@@ -112,6 +143,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
 }
 
+/// This document, generated from the routes and types.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "OpenAPI 3.1", body = Value)))]
 async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+    let document: &str = &super::openapi::DOCUMENT_JSON;
+    ([(header::CONTENT_TYPE, "application/json")], document).into_response()
 }

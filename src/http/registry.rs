@@ -1,31 +1,37 @@
 //! Registry routes: publish and pull intents, the Docker token endpoint, the notification webhook,
 //! unregistered pushes.
 
+use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use base64::Engine as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{Caller, JsonBody, PathParams, QueryParams, RawBody, canonical_id};
+use super::openapi::{Authenticated, JsonInput};
 use super::{ApiError, AppState, meta};
 use crate::admission::{ListQuery, PublishIntentInput, PullIntentInput, TokenCaller, TokenRequest};
 
 /// Routes of the registry integration.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/projects/{project}/publish-intents", post(publish_intent))
-        .route("/v1/projects/{project}/pull-intents", post(pull_intent))
-        .route("/v1/pull-intents/{id}", get(get_pull_intent))
-        .route(
-            "/v1/projects/{project}/unregistered-pushes",
-            get(unregistered_pushes),
-        )
-        .route("/v1/registry/token", get(token))
-        .route("/v1/webhooks/registry", post(webhook))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(publish_intent))
+        .routes(routes!(pull_intent))
+        .routes(routes!(get_pull_intent))
+        .routes(routes!(unregistered_pushes))
+        .routes(routes!(token))
+        .routes(routes!(webhook))
 }
 
+/// Publish intent: a short-lived credential to push to the canonical repository
+/// `<root>/<project>/<app>`.
+#[utoipa::path(post, path = "/v1/projects/{project}/publish-intents", tag = "registry", security(("bearer" = [])),
+    params(("project" = String, Path, description = "project slug")), request_body = PublishIntentInput,
+    responses(Authenticated, JsonInput,
+        (status = 201, description = "created: `id`, `repository`, `credential`, `expires_at`", body = serde_json::Value),
+        (status = 503, description = "registry tokens are not configured, or a dependency is unavailable", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn publish_intent(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -39,6 +45,14 @@ async fn publish_intent(
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
+/// Pull intent: a pull-only credential for one OCI artifact, or for a blob its source reference,
+/// digest and (artifact store) object token.
+#[utoipa::path(post, path = "/v1/projects/{project}/pull-intents", tag = "registry", security(("bearer" = [])),
+    params(("project" = String, Path, description = "project slug")), request_body = PullIntentInput,
+    responses(Authenticated, JsonInput,
+        (status = 201, description = "created", body = serde_json::Value),
+        (status = 404, description = "unknown artifact", content_type = "application/problem+json", body = super::openapi::Problem), (status = 409, description = "revoked or retired", content_type = "application/problem+json", body = super::openapi::Problem),
+        (status = 503, description = "registry tokens or the artifact store are not configured", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn pull_intent(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -52,6 +66,12 @@ async fn pull_intent(
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
+/// One pull intent (decided as `read` on its artifact).
+#[utoipa::path(get, path = "/v1/pull-intents/{id}", tag = "registry", security(("bearer" = [])),
+    params(("id" = String, Path, description = "pull intent id: a canonical lowercase hyphenated UUID")),
+    responses(Authenticated,
+        (status = 200, description = "the intent; a credential only for its asker while it is live (an OCI password is never shown again)", body = serde_json::Value),
+        (status = 404, description = "unknown pull intent", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn get_pull_intent(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -62,6 +82,11 @@ async fn get_pull_intent(
     Ok(Json(answer).into_response())
 }
 
+/// Pushes the registry reported that no publish intent covered.
+#[utoipa::path(get, path = "/v1/projects/{project}/unregistered-pushes", tag = "registry", security(("bearer" = [])),
+    params(("project" = String, Path, description = "project slug"), ListQuery),
+    responses(Authenticated, (status = 200, description = "a page: `items` and `next_cursor`", body = serde_json::Value),
+        (status = 422, description = "invalid query, naming the field", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn unregistered_pushes(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -77,8 +102,18 @@ async fn unregistered_pushes(
     .into_response())
 }
 
-/// Docker registry token endpoint: `service` and repeated `scope` query values; HTTP Basic with an
-/// intent credential, or a gateway bearer token.
+/// Docker registry token endpoint (the token realm): `service` and repeated `scope` query values;
+/// HTTP Basic with an intent credential, or a gateway bearer token. Grants the intersection of
+/// the requested scopes and what the intent allows.
+#[utoipa::path(get, path = "/v1/registry/token", tag = "registry", security(("bearer" = []), ("intent_basic" = [])),
+    params(("service" = Option<String>, Query, description = "the registry's service name"),
+        ("scope" = Option<Vec<String>>, Query, description = "`repository:<name>:<actions>`, repeated", explode = true)),
+    responses(
+        (status = 200, description = "`token`, `access_token`, `expires_in`, `issued_at`", body = serde_json::Value),
+        (status = 401, description = "unknown or malformed credential", content_type = "application/problem+json", body = super::openapi::Problem), (status = 403, description = "denied by policy", content_type = "application/problem+json", body = super::openapi::Problem),
+        (status = 422, description = "wrong service or malformed scope", content_type = "application/problem+json", body = super::openapi::Problem),
+        (status = 429, description = "the caller's rate limit is spent", content_type = "application/problem+json", body = super::openapi::Problem),
+        (status = 503, description = "registry tokens are not configured, or a dependency is unavailable", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -129,8 +164,17 @@ fn decode_basic(encoded: &str) -> Result<(String, String), ApiError> {
     Ok((user.to_owned(), pass.to_owned()))
 }
 
-/// Registry notifications: the shared secret first (401, nothing stored), then the envelope
-/// (400 if malformed), then durable queueing before the 202.
+/// Registry notifications (CNCF distribution envelope v1/v2, Harbor webhook); `Authorization:
+/// Bearer <webhook secret>`; 202 once durably queued, deduplicated by event id. The secret is
+/// checked first (401, nothing stored), then the envelope (400 if malformed).
+#[utoipa::path(post, path = "/v1/webhooks/registry", tag = "registry", security(("webhook_secret" = [])),
+    request_body(content((serde_json::Value = "application/vnd.docker.distribution.events.v1+json"), (serde_json::Value = "application/json"))),
+    responses(
+        (status = 202, description = "queued: `accepted` and `duplicates`", body = serde_json::Value),
+        (status = 400, description = "malformed envelope", content_type = "application/problem+json", body = super::openapi::Problem), (status = 401, description = "wrong or missing secret", content_type = "application/problem+json", body = super::openapi::Problem),
+        (status = 408, description = "the request body did not arrive within the request deadline", content_type = "application/problem+json", body = super::openapi::Problem),
+        (status = 413, description = "body above `http.body_limit_bytes`", content_type = "application/problem+json", body = super::openapi::Problem),
+        (status = 503, description = "a dependency is unavailable, or the gateway is overloaded", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn webhook(
     State(state): State<AppState>,
     headers: HeaderMap,

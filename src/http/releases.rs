@@ -1,27 +1,34 @@
 //! Platform release catalog routes: thin handlers over the admission service, plus the
 //! streamed convenience download.
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{Caller, JsonBody, PathParams};
+use super::openapi::{Authenticated, JsonInput};
 use super::request_id::current_request_id;
 use super::{ApiError, AppState, meta};
 use crate::admission::{ReleaseDownload, ReleaseInput};
 
 /// Routes under `/v1/platform/releases`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/platform/releases", get(list).post(publish))
-        .route("/v1/platform/releases/{version}", get(show))
-        .route("/v1/platform/releases/{version}/artifacts/{name}", get(download))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, publish))
+        .routes(routes!(show))
+        .routes(routes!(download))
 }
 
+/// Publish a platform release: a version naming registered, verified platform artifacts.
+#[utoipa::path(post, path = "/v1/platform/releases", tag = "releases", security(("bearer" = [])),
+    request_body = ReleaseInput,
+    responses(Authenticated, JsonInput, (status = 201, description = "published", body = crate::domain::Release),
+        (status = 409, description = "the version exists, or an artifact is not releasable", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn publish(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -34,10 +41,17 @@ async fn publish(
     Ok((StatusCode::CREATED, Json(release)).into_response())
 }
 
+/// The platform releases, newest first.
+#[utoipa::path(get, path = "/v1/platform/releases", tag = "releases", security(("bearer" = [])),
+    responses(Authenticated, (status = 200, description = "`items`: release summaries, newest first", body = crate::admission::ReleaseList)))]
 async fn list(State(state): State<AppState>, Caller(principal): Caller) -> Result<Response, ApiError> {
     Ok(Json(state.admission.list_releases(&principal, &meta()).await?).into_response())
 }
 
+/// One release with its files.
+#[utoipa::path(get, path = "/v1/platform/releases/{version}", tag = "releases", security(("bearer" = [])),
+    params(("version" = String, Path, description = "release version")),
+    responses(Authenticated, (status = 200, description = "ok", body = crate::domain::Release), (status = 404, description = "unknown release", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn show(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -46,6 +60,14 @@ async fn show(
     Ok(Json(state.admission.release(&principal, &version, &meta()).await?).into_response())
 }
 
+/// Convenience download of one file of a release, streamed from where it lives and checked
+/// against its digest (`docker-content-digest` names it).
+#[utoipa::path(get, path = "/v1/platform/releases/{version}/artifacts/{name}", tag = "releases", security(("bearer" = [])),
+    params(("version" = String, Path, description = "release version"), ("name" = String, Path, description = "file name within the release")),
+    responses(Authenticated,
+        (status = 200, description = "the file's bytes", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 404, description = "unknown release or file", content_type = "application/problem+json", body = super::openapi::Problem),
+        (status = 413, description = "above the download limit: `reference` and `digest` name where to pull it from the registry instead", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn download(
     State(state): State<AppState>,
     Caller(principal): Caller,

@@ -43,7 +43,8 @@ impl Format {
 }
 
 /// One broken rule: where (`pointer`, a JSON pointer into the document) and which rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = ManifestFault)]
 pub struct Fault {
     /// JSON pointer of the offending value (of the missing property, for `required`).
     pub pointer: String,

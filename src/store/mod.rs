@@ -112,7 +112,7 @@ pub async fn connect_with(
 }
 
 /// A page of results with an opaque cursor for the next one.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// This page.
     pub items: Vec<T>,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Admission, AdmissionError, RequestMeta};
-use crate::audit::NewAuditRecord;
+use crate::audit::{NewAuditRecord, Transition};
 use crate::catalog::{CatalogEntry, Family, Refusal, Snapshot};
 use crate::domain::{Artifact, Principal};
 use crate::policy::{Action, Resource};
@@ -123,6 +123,57 @@ impl Admission {
     /// written, and so the change it describes is not made.
     pub(super) async fn audit_allowed(&self, audit: &NewAuditRecord) -> Result<(), AdmissionError> {
         self.require_catalog(Family::AuditActions, &audit.action).await
+    }
+
+    /// Refuses like `require_catalog`, and records the refusal in the audit trail as
+    /// `catalog.refuse` on `audit` (the subject's record: project, artifact…), with the
+    /// requested action as the transition's `from`.
+    pub(super) async fn require_catalog_audited(
+        &self,
+        family: Family,
+        id: &str,
+        requested: &str,
+        audit: &NewAuditRecord,
+    ) -> Result<(), AdmissionError> {
+        match self.catalog().await.check(family, id) {
+            Ok(_) => Ok(()),
+            Err(refusal) => {
+                self.record_catalog_refusal(audit.clone(), requested, &[refusal.to_string()])
+                    .await;
+                Err(refusal.into())
+            }
+        }
+    }
+
+    /// Writes the `catalog.refuse` audit record of a request refused for `reasons` (each naming
+    /// a catalog entry). Best effort, like the webhook's refusals: the refusal stands (and is
+    /// logged) when the record cannot be written.
+    pub(super) async fn record_catalog_refusal(
+        &self,
+        mut audit: NewAuditRecord,
+        requested: &str,
+        reasons: &[String],
+    ) {
+        audit.action = "catalog.refuse".to_owned();
+        audit.decision = None;
+        audit.promotion = None;
+        audit.transition = Some(Transition {
+            from: requested.to_owned(),
+            to: "refused".to_owned(),
+            reason: Some(reasons.join("; ")),
+        });
+        let written = match self.audit_allowed(&audit).await {
+            Ok(()) => self
+                .store
+                .append_audit(audit)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(error) = written {
+            tracing::warn!(%error, requested, reasons = ?reasons, "could not audit a catalog refusal");
+        }
     }
 
     /// Promotion also needs the artifact's type to be usable and marked promotable.

@@ -229,6 +229,130 @@ async fn vocabulary_comes_from_the_catalog(app: TestApp) {
     app.shutdown().await;
 }
 
+/// A version shows what it ships, as it stands now; disabling the artifacts' type refuses pull
+/// intents, admission reviews and promotions naming the entry, each refusal audited.
+async fn a_disabled_artifact_type_governs_every_path(app: TestApp) {
+    register_artifacts(&app).await;
+    let admin = hpc_admin();
+    let (status, body) = post_yaml(&app, "/v1/apps", &admin, guide()).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, version) = app.get("/v1/apps/slurm-reference/versions/0.1.0", &admin).await;
+    assert_eq!(status, 200, "{version}");
+    assert_eq!(version["status"], "draft");
+    let linked = version["linked_artifacts"].as_array().unwrap();
+    assert_eq!(linked.len(), 2, "{version}");
+    assert_eq!(
+        (
+            linked[0]["name"].as_str(),
+            linked[0]["digest"].as_str(),
+            linked[0]["artifact_type"].as_str(),
+            linked[0]["trust_state"].as_str(),
+            linked[0]["lifecycle_state"].as_str(),
+        ),
+        (
+            Some("slurm-controller"),
+            Some(CONTROLLER),
+            Some("oci.image"),
+            Some("unverified"),
+            Some("published")
+        )
+    );
+    assert_eq!(linked[0]["catalog_refusals"], json!([]));
+    let (status, _) = app.get("/v1/apps/slurm-reference/versions/9.9.9", &admin).await;
+    assert_eq!(status, 404);
+    let outsider = token("bea", json!({ "team-b": ["admin"] }));
+    let (status, _) = app
+        .get("/v1/apps/slurm-reference/versions/0.1.0", &outsider)
+        .await;
+    assert_eq!(status, 403);
+
+    let pull = json!({ "digest": CONTROLLER });
+    let review = json!({ "project": "hpc", "digest": CONTROLLER, "action": "read" });
+    let (status, body) = app
+        .post("/v1/projects/hpc/pull-intents", &admin, pull.clone())
+        .await;
+    assert!(status == 200 || status == 201, "{body}");
+    let (status, body) = app.post("/v1/admission/review", &admin, review.clone()).await;
+    assert_eq!(
+        (status, body["decision"].as_str()),
+        (200, Some("allow")),
+        "{body}"
+    );
+
+    let platform = with_platform_roles("pat", &["platform_admin"]);
+    let (status, _) = app
+        .post(
+            "/v1/catalog/artifact_types/oci.image/disable",
+            &platform,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let disabled = "artifact type `oci.image` is disabled in the catalog";
+    let assert_unusable = |status: u16, body: &Value| {
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(
+            body["type"], "urn:gatehouse:problem:catalog-entry-unusable",
+            "{body}"
+        );
+        assert_eq!(body["detail"], disabled, "{body}");
+        assert_eq!(
+            (body["catalog_family"].as_str(), body["catalog_id"].as_str()),
+            (Some("artifact_types"), Some("oci.image"))
+        );
+    };
+    let (status, body) = app.post("/v1/projects/hpc/pull-intents", &admin, pull).await;
+    assert_unusable(status, &body);
+    let (status, body) = app.post("/v1/admission/review", &admin, review).await;
+    assert_eq!((status, body["decision"].as_str()), (200, Some("deny")), "{body}");
+    assert_eq!(body["reasons"], json!([disabled]));
+    assert!(body["artifact"].is_null());
+    let id = linked[0]["artifact_id"].as_str().unwrap();
+    let (status, body) = app
+        .post(
+            &format!("/v1/artifacts/{id}/promote"),
+            &admin,
+            json!({ "channel": "dev" }),
+        )
+        .await;
+    assert_unusable(status, &body);
+    let (_, version) = app.get("/v1/apps/slurm-reference/versions/0.1.0", &admin).await;
+    assert_eq!(
+        version["linked_artifacts"][0]["catalog_refusals"],
+        json!([disabled])
+    );
+    assert_eq!(version["linked_artifacts"][0]["lifecycle_state"], "published");
+
+    let refusals = audit(&app, "catalog.refuse").await;
+    let seen: Vec<(&str, &str, &str)> = refusals
+        .iter()
+        .map(|r| {
+            (
+                r["transition"]["from"].as_str().unwrap(),
+                r["transition"]["reason"].as_str().unwrap(),
+                r["artifact_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("request_pull_intent", disabled, id),
+            ("read", disabled, id),
+            ("promote", disabled, id)
+        ]
+    );
+    app.shutdown().await;
+}
+
+/// A gateway that issues registry tokens, so pull intents can be granted.
+async fn with_registry_tokens(db: Db) -> TestApp {
+    let mut config = common::test_config(&db);
+    config.registry.token_key_file = Some(repo_path("fixtures/registry/token.key"));
+    config.registry.token_cert_file = Some(repo_path("fixtures/registry/token.crt"));
+    TestApp::spawn_with(db, config).await
+}
+
 #[tokio::test]
 async fn the_guides_manifest_registers_on_sqlite() {
     the_guides_manifest_registers(TestApp::spawn(Db::sqlite()).await).await;
@@ -253,4 +377,17 @@ async fn vocabulary_comes_from_the_catalog_on_postgres() {
         return;
     };
     vocabulary_comes_from_the_catalog(TestApp::spawn(Db::Postgres(db)).await).await;
+}
+
+#[tokio::test]
+async fn a_disabled_artifact_type_governs_every_path_on_sqlite() {
+    a_disabled_artifact_type_governs_every_path(with_registry_tokens(Db::sqlite()).await).await;
+}
+
+#[tokio::test]
+async fn a_disabled_artifact_type_governs_every_path_on_postgres() {
+    let Some(db) = common::pg::fresh_db().await else {
+        return;
+    };
+    a_disabled_artifact_type_governs_every_path(with_registry_tokens(Db::Postgres(db)).await).await;
 }

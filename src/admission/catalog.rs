@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::{NewAuditRecord, Transition};
 use crate::catalog::{CatalogEntry, Family, Refusal, Snapshot};
-use crate::domain::{Artifact, Principal};
+use crate::domain::{Actor, Artifact, Principal};
 use crate::policy::{Action, Resource};
 use crate::store::StoreError;
 
@@ -143,6 +143,35 @@ impl Admission {
                 Err(refusal.into())
             }
         }
+    }
+
+    /// Refuses (409, naming the entry, audited as `catalog.refuse` on the artifact) unless the
+    /// artifact's type and source type are both usable now: a disabled type stops every path
+    /// that hands an artifact out or moves it, not only new registrations.
+    pub(super) async fn require_artifact_entries(
+        &self,
+        artifact: &Artifact,
+        actor: &Actor,
+        requested: &str,
+        correlation_id: &str,
+    ) -> Result<(), AdmissionError> {
+        let audit = NewAuditRecord {
+            project: Some(artifact.project.to_string()),
+            artifact_id: Some(artifact.id),
+            repository: Some(artifact.repository.to_string()),
+            digest: Some(artifact.digest.to_string()),
+            artifact_kind: Some(artifact.artifact_kind.to_string()),
+            source_type: Some(artifact.source.source_type.to_string()),
+            ..NewAuditRecord::new(actor.clone(), "catalog.refuse", correlation_id)
+        };
+        for (family, id) in [
+            (Family::ArtifactTypes, artifact.artifact_type.as_str()),
+            (Family::SourceTypes, artifact.source.source_type.as_str()),
+        ] {
+            self.require_catalog_audited(family, id, requested, &audit)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Writes the `catalog.refuse` audit record of a request refused for `reasons` (each naming

@@ -18,6 +18,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/apps", post(register).get(list))
         .route("/v1/apps/{slug}", get(show))
         .route("/v1/apps/{slug}/versions", post(register_version).get(versions))
+        .route("/v1/apps/{slug}/versions/{version}", get(show_version))
         .route("/v1/apps/{slug}/versions/{version}/publish", post(publish))
         .route(
             "/v1/projects/{project}/entitlements",
@@ -105,6 +106,18 @@ async fn versions(
         .list_app_versions(&principal, &slug, query, &meta())
         .await?;
     Ok(Json(page).into_response())
+}
+
+async fn show_version(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    PathParams((slug, version)): PathParams<(String, String)>,
+) -> Result<Response, ApiError> {
+    let view = state
+        .admission
+        .get_app_version(&principal, &slug, &version, &meta())
+        .await?;
+    Ok(Json(view).into_response())
 }
 
 async fn publish(

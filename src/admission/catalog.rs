@@ -147,17 +147,19 @@ impl Admission {
 
     /// Refuses (409, naming the entry, audited as `catalog.refuse` on the artifact) unless the
     /// artifact's type and source type are both usable now: a disabled type stops every path
-    /// that hands an artifact out or moves it, not only new registrations.
+    /// that hands an artifact out or moves it, not only new registrations. `stored` says whether
+    /// the artifact exists (a refused registration's record names no artifact id).
     pub(super) async fn require_artifact_entries(
         &self,
         artifact: &Artifact,
+        stored: bool,
         actor: &Actor,
         requested: &str,
         correlation_id: &str,
     ) -> Result<(), AdmissionError> {
         let audit = NewAuditRecord {
             project: Some(artifact.project.to_string()),
-            artifact_id: Some(artifact.id),
+            artifact_id: stored.then_some(artifact.id),
             repository: Some(artifact.repository.to_string()),
             digest: Some(artifact.digest.to_string()),
             artifact_kind: Some(artifact.artifact_kind.to_string()),

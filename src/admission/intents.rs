@@ -271,6 +271,7 @@ impl Admission {
         if let Err(refused) = self
             .require_artifact_entries(
                 &artifact,
+                true,
                 &principal.actor,
                 "request_pull_intent",
                 &meta.correlation_id,

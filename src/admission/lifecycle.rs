@@ -97,7 +97,7 @@ impl Admission {
             )
             .await?;
         let usable = match self
-            .require_artifact_entries(&artifact, &principal.actor, "promote", &meta.correlation_id)
+            .require_artifact_entries(&artifact, true, &principal.actor, "promote", &meta.correlation_id)
             .await
         {
             Ok(()) => self.require_catalog(Family::Channels, channel.as_str()).await,

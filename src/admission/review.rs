@@ -186,7 +186,13 @@ impl Admission {
         // Fail closed on the catalog: a disabled artifact or source type is never admitted.
         if outcome.decision == "allow"
             && let Err(AdmissionError::Catalog(refusal)) = self
-                .require_artifact_entries(&artifact, &principal.actor, action.as_str(), &meta.correlation_id)
+                .require_artifact_entries(
+                    &artifact,
+                    true,
+                    &principal.actor,
+                    action.as_str(),
+                    &meta.correlation_id,
+                )
                 .await
         {
             outcome.decision = "deny";

@@ -4,7 +4,8 @@
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::{Admission, AdmissionError};
+use super::{Admission, AdmissionError, RequestMeta};
+use crate::audit::NewAuditRecord;
 use crate::domain::{
     App, AppFacts, AppSlug, AppVersion, AppVersionFacts, AppVersionStatus, LinkedArtifact, Principal,
     ProjectSlug, VersionNumber,
@@ -18,7 +19,9 @@ impl Admission {
         principal: &Principal,
         project: &ProjectSlug,
         manifest: &Manifest,
+        meta: &RequestMeta,
     ) -> Result<AppVersion, AdmissionError> {
+        self.check_vocabulary(principal, project, manifest, meta).await?;
         let mut links = Vec::new();
         let mut faults = Vec::new();
         for (i, r) in manifest.version.artifacts.iter().enumerate() {
@@ -45,7 +48,7 @@ impl Admission {
                     format!("the registered artifact is of kind `{}`", artifact.artifact_kind),
                 ));
             }
-            if artifact.source.source_type != r.source_type {
+            if artifact.source.source_type.as_str() != r.source_type {
                 faults.push(Fault::new(
                     at("source_type"),
                     "registered",
@@ -53,6 +56,15 @@ impl Admission {
                         "the registered artifact's source type is `{}`",
                         artifact.source.source_type
                     ),
+                ));
+            }
+            if let Some(t) = r.artifact_type.as_deref()
+                && artifact.artifact_type.as_str() != t
+            {
+                faults.push(Fault::new(
+                    at("artifact_type"),
+                    "registered",
+                    format!("the registered artifact's type is `{}`", artifact.artifact_type),
                 ));
             }
             links.push(LinkedArtifact {
@@ -77,6 +89,46 @@ impl Admission {
             published_by: None,
             published_at: None,
         })
+    }
+
+    /// Refuses a manifest any of whose vocabulary values is not an active, enabled entry of its
+    /// catalog family: a 422 whose faults name each value's pointer and entry, recorded in the
+    /// audit trail as `catalog.refuse`.
+    async fn check_vocabulary(
+        &self,
+        principal: &Principal,
+        project: &ProjectSlug,
+        manifest: &Manifest,
+        meta: &RequestMeta,
+    ) -> Result<(), AdmissionError> {
+        let catalog = self.catalog().await;
+        let faults: Vec<Fault> = manifest
+            .vocabulary
+            .iter()
+            .filter_map(|used| {
+                let refusal = catalog.check(used.family, &used.value).err()?;
+                Some(Fault::new(used.pointer.clone(), "catalog", refusal.to_string()))
+            })
+            .collect();
+        if faults.is_empty() {
+            return Ok(());
+        }
+        let audit = NewAuditRecord {
+            project: Some(project.to_string()),
+            ..NewAuditRecord::new(
+                principal.actor.clone(),
+                "catalog.refuse",
+                meta.correlation_id.clone(),
+            )
+        };
+        let subject = format!(
+            "app `{}` version `{}`",
+            manifest.app.slug, manifest.version.version
+        );
+        let reasons: Vec<String> = faults.iter().map(|f| format!("{subject}: {f}")).collect();
+        self.record_catalog_refusal(audit, "register_app_version", &reasons)
+            .await;
+        Err(AdmissionError::Manifest(faults))
     }
 
     /// An app by slug, or 404.

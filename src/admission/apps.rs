@@ -65,6 +65,25 @@ fn validated(document: &serde_json::Value) -> Result<Manifest, AdmissionError> {
 }
 
 impl Admission {
+    /// The project that owns the app being registered: `app.project`, or else the one project
+    /// every artifact's canonical repository (`<root>/<project>/<app>`) names, as the guide's
+    /// manifests carry no project of their own.
+    fn owning_project(&self, manifest: &Manifest) -> Option<ProjectSlug> {
+        if let Some(project) = &manifest.app.project {
+            return Some(project.clone());
+        }
+        let root = self.registry_root().as_str();
+        let mut named = manifest.version.artifacts.iter().map(|a| {
+            let rest = a.repository.as_str().strip_prefix(root)?.strip_prefix('/')?;
+            match rest.split('/').collect::<Vec<_>>()[..] {
+                [project, app] if app == manifest.app.slug.as_str() => project.parse::<ProjectSlug>().ok(),
+                _ => None,
+            }
+        });
+        let first = named.next()??;
+        named.all(|p| p.as_ref() == Some(&first)).then_some(first)
+    }
+
     /// Registers an app and its first version (`POST /v1/apps`). The owning project is the
     /// manifest's `app.project`. Repeating an identical registration answers `Existing`.
     pub async fn register_app(
@@ -74,11 +93,12 @@ impl Admission {
         meta: &RequestMeta,
     ) -> Result<Outcome<AppRegistration>, AdmissionError> {
         let manifest = validated(document)?;
-        let Some(project) = manifest.app.project.clone() else {
+        let Some(project) = self.owning_project(&manifest) else {
             return Err(AdmissionError::Manifest(vec![Fault::new(
                 "/app/project",
                 "required",
-                "the owning project is required to register an app",
+                "the owning project is required to register an app: name it in `app.project`, or \
+                 reference artifacts only in its canonical repositories",
             )]));
         };
         let existing = self.store.get_app(&manifest.app.slug).await?;
@@ -116,7 +136,7 @@ impl Admission {
             created_by: principal.actor.clone(),
             created_at: now,
         };
-        let version = match self.new_version(principal, &project, &manifest).await {
+        let version = match self.new_version(principal, &project, &manifest, meta).await {
             Ok(version) => version,
             Err(refused) => {
                 // Allowed but not acted on: the decisions were still taken, so they are logged.
@@ -239,7 +259,7 @@ impl Admission {
             }
             return Err(immutable(&existing));
         }
-        let version = match self.new_version(principal, &app.project, &manifest).await {
+        let version = match self.new_version(principal, &app.project, &manifest, meta).await {
             Ok(version) => version,
             Err(refused) => {
                 self.log_decision(allowed.record).await?;

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Admission, AdmissionError, RequestMeta};
-use crate::audit::NewAuditRecord;
+use crate::audit::{NewAuditRecord, Transition};
 use crate::catalog::{CatalogEntry, Family, Refusal, Snapshot};
-use crate::domain::{Artifact, Principal};
+use crate::domain::{Actor, Artifact, Principal};
 use crate::policy::{Action, Resource};
 use crate::store::StoreError;
 
@@ -123,6 +123,88 @@ impl Admission {
     /// written, and so the change it describes is not made.
     pub(super) async fn audit_allowed(&self, audit: &NewAuditRecord) -> Result<(), AdmissionError> {
         self.require_catalog(Family::AuditActions, &audit.action).await
+    }
+
+    /// Refuses like `require_catalog`, and records the refusal in the audit trail as
+    /// `catalog.refuse` on `audit` (the subject's record: project, artifact…), with the
+    /// requested action as the transition's `from`.
+    pub(super) async fn require_catalog_audited(
+        &self,
+        family: Family,
+        id: &str,
+        requested: &str,
+        audit: &NewAuditRecord,
+    ) -> Result<(), AdmissionError> {
+        match self.catalog().await.check(family, id) {
+            Ok(_) => Ok(()),
+            Err(refusal) => {
+                self.record_catalog_refusal(audit.clone(), requested, &[refusal.to_string()])
+                    .await;
+                Err(refusal.into())
+            }
+        }
+    }
+
+    /// Refuses (409, naming the entry, audited as `catalog.refuse` on the artifact) unless the
+    /// artifact's type and source type are both usable now: a disabled type stops every path
+    /// that hands an artifact out or moves it, not only new registrations. `stored` says whether
+    /// the artifact exists (a refused registration's record names no artifact id).
+    pub(super) async fn require_artifact_entries(
+        &self,
+        artifact: &Artifact,
+        stored: bool,
+        actor: &Actor,
+        requested: &str,
+        correlation_id: &str,
+    ) -> Result<(), AdmissionError> {
+        let audit = NewAuditRecord {
+            project: Some(artifact.project.to_string()),
+            artifact_id: stored.then_some(artifact.id),
+            repository: Some(artifact.repository.to_string()),
+            digest: Some(artifact.digest.to_string()),
+            artifact_kind: Some(artifact.artifact_kind.to_string()),
+            source_type: Some(artifact.source.source_type.to_string()),
+            ..NewAuditRecord::new(actor.clone(), "catalog.refuse", correlation_id)
+        };
+        for (family, id) in [
+            (Family::ArtifactTypes, artifact.artifact_type.as_str()),
+            (Family::SourceTypes, artifact.source.source_type.as_str()),
+        ] {
+            self.require_catalog_audited(family, id, requested, &audit)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the `catalog.refuse` audit record of a request refused for `reasons` (each naming
+    /// a catalog entry). Best effort, like the webhook's refusals: the refusal stands (and is
+    /// logged) when the record cannot be written.
+    pub(super) async fn record_catalog_refusal(
+        &self,
+        mut audit: NewAuditRecord,
+        requested: &str,
+        reasons: &[String],
+    ) {
+        audit.action = "catalog.refuse".to_owned();
+        audit.decision = None;
+        audit.promotion = None;
+        audit.transition = Some(Transition {
+            from: requested.to_owned(),
+            to: "refused".to_owned(),
+            reason: Some(reasons.join("; ")),
+        });
+        let written = match self.audit_allowed(&audit).await {
+            Ok(()) => self
+                .store
+                .append_audit(audit)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(error) = written {
+            tracing::warn!(%error, requested, reasons = ?reasons, "could not audit a catalog refusal");
+        }
     }
 
     /// Promotion also needs the artifact's type to be usable and marked promotable.

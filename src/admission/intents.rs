@@ -268,6 +268,20 @@ impl Admission {
                 meta,
             )
             .await?;
+        if let Err(refused) = self
+            .require_artifact_entries(
+                &artifact,
+                true,
+                &principal.actor,
+                "request_pull_intent",
+                &meta.correlation_id,
+            )
+            .await
+        {
+            // Allowed by policy but not acted on: the decision was still taken, so it is logged.
+            self.log_decision(allowed.record).await?;
+            return Err(refused);
+        }
         if artifact.trust_state == TrustState::Revoked || artifact.lifecycle_state == LifecycleState::Retired
         {
             return Err(AdmissionError::Rule(

@@ -96,7 +96,18 @@ impl Admission {
                 meta,
             )
             .await?;
-        self.require_catalog(Family::Channels, channel.as_str()).await?;
+        let usable = match self
+            .require_artifact_entries(&artifact, true, &principal.actor, "promote", &meta.correlation_id)
+            .await
+        {
+            Ok(()) => self.require_catalog(Family::Channels, channel.as_str()).await,
+            refused => refused,
+        };
+        if let Err(refused) = usable {
+            // Allowed by policy but not acted on: the decision was still taken, so it is logged.
+            self.log_decision(allowed.record).await?;
+            return Err(refused);
+        }
         self.require_promotable(&artifact).await?;
         let to = artifact
             .lifecycle_state

@@ -3,6 +3,7 @@
 
 mod app_links;
 mod app_queries;
+mod app_version_view;
 mod apps;
 mod blob_pull;
 mod catalog;
@@ -37,6 +38,7 @@ use crate::policy::PolicyEngine;
 use crate::store::Store;
 
 pub use app_queries::{AppListQuery, EntitlementInput, VersionListQuery};
+pub use app_version_view::{AppVersionView, LinkedArtifactView};
 pub use apps::{AppRegistration, Outcome};
 pub use blob_pull::{BlobPullAnswer, ObjectCredential, PullAnswer};
 pub use catalog::{CATALOG_MAX_AGE, CatalogChangeInput, CatalogEntryView, CatalogList};

@@ -6,7 +6,6 @@ use serde::Deserialize;
 use super::decide::registration_audit;
 use super::reregistration::{SentFields, differing_fields};
 use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
-use crate::catalog::Family;
 use crate::domain::{
     AppSlug, Artifact, ArtifactId, ArtifactKind, ArtifactType, Digest, LifecycleState, Principal,
     ProjectSlug, RepositoryRoots, Scope, Source, SourceType, TenantSlug, TrustState, Visibility,
@@ -287,10 +286,20 @@ impl Admission {
             )
             .await?;
         // Fail closed on the catalog: a disabled or unknown type or source is never registered.
-        self.require_catalog(Family::ArtifactTypes, candidate.artifact_type.as_str())
-            .await?;
-        self.require_catalog(Family::SourceTypes, candidate.source.source_type.as_str())
-            .await?;
+        if let Err(refused) = self
+            .require_artifact_entries(
+                &candidate,
+                false,
+                &principal.actor,
+                "register",
+                &meta.correlation_id,
+            )
+            .await
+        {
+            // Allowed by policy but not acted on: the decision was still taken, so it is logged.
+            self.log_decision(allowed.record).await?;
+            return Err(refused);
+        }
         if let Some(existing) = existing {
             self.log_decision(allowed.record).await?;
             return self.repeat(sent, &candidate, existing).await;

@@ -183,6 +183,22 @@ impl Admission {
             outcome.reasons = vec![rule.to_string()];
             crate::access::note_decision("deny");
         }
+        // Fail closed on the catalog: a disabled artifact or source type is never admitted.
+        if outcome.decision == "allow"
+            && let Err(AdmissionError::Catalog(refusal)) = self
+                .require_artifact_entries(
+                    &artifact,
+                    true,
+                    &principal.actor,
+                    action.as_str(),
+                    &meta.correlation_id,
+                )
+                .await
+        {
+            outcome.decision = "deny";
+            outcome.reasons = vec![refusal.to_string()];
+            crate::access::note_decision("deny");
+        }
         if outcome.decision == "allow" {
             outcome.artifact = Some(artifact);
         }

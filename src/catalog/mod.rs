@@ -36,6 +36,16 @@ pub enum Family {
     SourceTypes,
     /// Promotion channels.
     Channels,
+    /// App manifest vocabulary: how an app may be operated (`tenant_dedicated`, …).
+    OperatingModes,
+    /// App manifest vocabulary: where an app's control plane may sit (`project`, …).
+    ControlPlaneScopes,
+    /// App manifest vocabulary: what runs an app (`k8s-gpu`, …).
+    RuntimeBackends,
+    /// App manifest vocabulary: credentials an app's runtime is given.
+    CredentialClasses,
+    /// App manifest vocabulary: how work reaches an app's external worker.
+    WorkerDeliveries,
 }
 
 impl Family {
@@ -51,6 +61,11 @@ impl Family {
         Self::SdkContracts,
         Self::SourceTypes,
         Self::Channels,
+        Self::OperatingModes,
+        Self::ControlPlaneScopes,
+        Self::RuntimeBackends,
+        Self::CredentialClasses,
+        Self::WorkerDeliveries,
     ];
 
     /// The wire name, e.g. `artifact_types`.
@@ -66,6 +81,11 @@ impl Family {
             Self::SdkContracts => "sdk_contracts",
             Self::SourceTypes => "source_types",
             Self::Channels => "channels",
+            Self::OperatingModes => "operating_modes",
+            Self::ControlPlaneScopes => "control_plane_scopes",
+            Self::RuntimeBackends => "runtime_backends",
+            Self::CredentialClasses => "credential_classes",
+            Self::WorkerDeliveries => "worker_deliveries",
         }
     }
 
@@ -82,6 +102,11 @@ impl Family {
             Self::SdkContracts => "sdk contract",
             Self::SourceTypes => "source type",
             Self::Channels => "channel",
+            Self::OperatingModes => "operating mode",
+            Self::ControlPlaneScopes => "control plane scope",
+            Self::RuntimeBackends => "runtime backend",
+            Self::CredentialClasses => "credential class",
+            Self::WorkerDeliveries => "worker delivery",
         }
     }
 

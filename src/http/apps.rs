@@ -20,6 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(register, list))
         .routes(routes!(show))
         .routes(routes!(register_version, versions))
+        .routes(routes!(show_version))
         .routes(routes!(publish))
         .routes(routes!(grant, entitlements))
 }
@@ -144,6 +145,23 @@ async fn versions(
         .list_app_versions(&principal, &slug, query, &meta())
         .await?;
     Ok(Json(page).into_response())
+}
+
+/// One version with the artifacts it links and their current trust and lifecycle state.
+#[utoipa::path(get, path = "/v1/apps/{slug}/versions/{version}", tag = "apps", security(("bearer" = [])),
+    params(("slug" = String, Path, description = "app slug"), ("version" = String, Path, description = "app version")),
+    responses(Authenticated, (status = 200, description = "the version and its linked artifacts (`linked_artifacts[]`: id, digest, kind, type, source type, repository, trust_state, lifecycle_state, channels, catalog_refusals)", body = serde_json::Value),
+        (status = 404, description = "unknown app or version", content_type = "application/problem+json", body = super::openapi::Problem)))]
+async fn show_version(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    PathParams((slug, version)): PathParams<(String, String)>,
+) -> Result<Response, ApiError> {
+    let view = state
+        .admission
+        .get_app_version(&principal, &slug, &version, &meta())
+        .await?;
+    Ok(Json(view).into_response())
 }
 
 /// Publish (approve) a draft version: platform admins only, and only while every linked

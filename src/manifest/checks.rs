@@ -1,5 +1,6 @@
 //! Rules a JSON Schema cannot state: the embedded schemas must compile (regexes, references),
-//! and artifact names are unique within a version.
+//! artifact names are unique within a version, and the worker contract names each operation in
+//! exactly one of its two spellings.
 
 use std::collections::BTreeMap;
 
@@ -10,9 +11,33 @@ use super::Fault;
 /// The version-layer members that are themselves JSON Schemas.
 const EMBEDDED_SCHEMAS: [&str; 2] = ["placement_schema", "config_schema"];
 
+/// The worker contract's operations: (the guide's name, the project's earlier name).
+const OPERATION_SPELLINGS: [(&str, &str); 2] = [
+    ("root", "root_operation"),
+    ("child_operation", "child_operations"),
+];
+
 /// Faults of a document that already satisfies the manifest schema.
 pub(super) fn semantic_faults(document: &Value) -> Vec<Fault> {
     let mut faults = Vec::new();
+    let contract = "/version/external_worker_contract";
+    if let Some(contract_value) = document.pointer(contract) {
+        for (guide, earlier) in OPERATION_SPELLINGS {
+            match (contract_value.get(guide), contract_value.get(earlier)) {
+                (Some(_), Some(_)) => faults.push(Fault::new(
+                    format!("{contract}/{earlier}"),
+                    "oneOf",
+                    format!("give `{guide}` or `{earlier}`, not both (`{guide}` is canonical)"),
+                )),
+                (None, None) => faults.push(Fault::new(
+                    format!("{contract}/{guide}"),
+                    "required",
+                    format!("`{guide}` (or its earlier spelling `{earlier}`) is required"),
+                )),
+                _ => {}
+            }
+        }
+    }
     for member in EMBEDDED_SCHEMAS {
         if let Some(schema) = document.pointer(&format!("/version/{member}")) {
             // References are resolved offline only: a remote `$ref` fails to compile here.

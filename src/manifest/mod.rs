@@ -5,6 +5,7 @@
 
 mod checks;
 mod typed;
+mod vocabulary;
 
 use std::fmt;
 use std::sync::LazyLock;
@@ -14,6 +15,7 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 pub use typed::{AppLayer, ArtifactRef, Manifest, VersionLayer};
+pub use vocabulary::VocabularyUse;
 
 /// The manifest JSON Schema (2020-12), as shipped in `schemas/`.
 pub const SCHEMA: &str = include_str!("../../schemas/app-manifest.schema.json");

@@ -5,7 +5,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::Fault;
-use crate::domain::{AppSlug, ArtifactKind, Digest, ProjectSlug, RepositoryPath, SourceType, VersionNumber};
+use super::vocabulary::{self, VocabularyUse};
+use crate::domain::{AppSlug, ArtifactKind, Digest, ProjectSlug, RepositoryPath, VersionNumber};
 
 /// A valid manifest package.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,6 +15,8 @@ pub struct Manifest {
     pub app: AppLayer,
     /// The version layer.
     pub version: VersionLayer,
+    /// Every vocabulary value it uses, each to be checked against its catalog family.
+    pub vocabulary: Vec<VocabularyUse>,
 }
 
 /// The app layer's identifying fields and the layer itself.
@@ -47,8 +50,12 @@ pub struct ArtifactRef {
     pub name: String,
     /// `oci` or `blob`.
     pub artifact_kind: ArtifactKind,
-    /// Where its bytes live.
-    pub source_type: SourceType,
+    /// Where its bytes live: a `source_types` catalog id (checked against the catalog, so a
+    /// contributed and approved source type needs no code change).
+    pub source_type: String,
+    /// Its `artifact_types` catalog id, when the manifest names one.
+    #[serde(default)]
+    pub artifact_type: Option<String>,
     /// The canonical repository it is registered in.
     pub repository: RepositoryPath,
     /// Its digest.
@@ -101,6 +108,7 @@ impl Manifest {
                     artifacts: version.artifacts,
                     document: document.get("version").cloned().unwrap_or(Value::Null),
                 },
+                vocabulary: vocabulary::uses(document),
             }),
             (app, version) => Err([app.err(), version.err()].into_iter().flatten().collect()),
         }

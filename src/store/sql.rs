@@ -43,9 +43,7 @@ pub(super) const INSERT_ARTIFACT: &str = concat!(
     "insert into artifacts (",
     artifact_cols!(),
     ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-     $19, $20, $21, $22, $23, $24, $25, $26, $27) on conflict (project, repository, digest) do nothing \
-     returning ",
-    artifact_cols!()
+     $19, $20, $21, $22, $23, $24, $25, $26, $27) on conflict (project, repository, digest) do nothing"
 );
 
 pub(super) const SELECT_ARTIFACT_BY_ID: &str =

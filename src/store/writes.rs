@@ -217,8 +217,7 @@ macro_rules! write_impl {
                 ) -> Result<Registered, StoreError> {
                     let channels: Vec<&str> = a.channels.iter().map(|c| c.as_str()).collect();
                     let mut tx = self.pool.begin().await?;
-                    // `returning` answers the stored row in the insert's round trip.
-                    let inserted: Option<ArtifactRow> = sqlx::query_as(sql::INSERT_ARTIFACT)
+                    let inserted = sqlx::query(sql::INSERT_ARTIFACT)
                         .bind(a.id.0)
                         .bind(a.project.as_str())
                         .bind(a.app.as_str())
@@ -246,9 +245,10 @@ macro_rules! write_impl {
                         .bind(a.scope.visibility().as_str())
                         .bind(a.scope.tenant().map(|t| t.as_str()))
                         .bind(Json(&a.trust_facts))
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    let Some(row) = inserted else {
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if inserted == 0 {
                         // Idempotent: the same (project, repository, digest) exists; write nothing.
                         let row: Option<ArtifactRow> = sqlx::query_as(sql::SELECT_ARTIFACT_BY_KEY)
                             .bind(a.project.as_str())
@@ -259,7 +259,11 @@ macro_rules! write_impl {
                         tx.rollback().await?;
                         let row = row.ok_or(StoreError::Conflict)?;
                         return Ok(Registered::Existing(row.try_into()?));
-                    };
+                    }
+                    let row: ArtifactRow = sqlx::query_as(sql::SELECT_ARTIFACT_BY_ID)
+                        .bind(a.id.0)
+                        .fetch_one(&mut *tx)
+                        .await?;
                     let stored = Artifact::try_from(row)?;
                     // An intent already completed means this registration was not granted:
                     // nothing of it may stay, not even the artifact row.

@@ -100,9 +100,13 @@ impl Application {
             );
         }
         let acquire_timeout = Duration::from_millis(config.database_acquire_timeout_ms);
-        let store = crate::store::connect_with(&config.database_url, acquire_timeout)
-            .await
-            .context("cannot open the database")?;
+        let store = crate::store::connect_sized(
+            &config.database_url,
+            acquire_timeout,
+            config.database_max_connections,
+        )
+        .await
+        .context("cannot open the database")?;
         store.migrate().await.context("cannot migrate the database")?;
         // A crash between a mutation's commit and its audit seal leaves the record unsealed:
         // chain it before serving, so the trail is whole when the first request arrives.

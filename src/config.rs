@@ -19,6 +19,9 @@ pub struct Config {
     /// Longest wait for a database connection before a request answers 503: short, so an
     /// outage fails requests fast instead of piling them up.
     pub database_acquire_timeout_ms: u64,
+    /// Most connections the gateway opens to PostgreSQL (its pool, besides the audit sealer's
+    /// own one); ignored by SQLite, whose single writer and small read pool are fixed.
+    pub database_max_connections: u32,
     /// Directory of `*.cedar` policy files.
     pub policy_dir: PathBuf,
     /// The Cedar schema policies are validated against.
@@ -340,6 +343,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: "sqlite://gatehouse-data/gatehouse.db".to_owned(),
             database_acquire_timeout_ms: 1000,
+            database_max_connections: crate::store::DEFAULT_MAX_CONNECTIONS,
             policy_dir: PathBuf::from("policies"),
             schema_file: PathBuf::from("schemas/gatehouse.cedarschema"),
             policy_watch_seconds: 0,
@@ -662,6 +666,13 @@ impl Config {
                 reason: "must be positive".to_owned(),
             });
         }
+        if self.database_max_connections == 0 {
+            return Err(ConfigError::Key {
+                key: "database_max_connections".to_owned(),
+                origin: origin.to_owned(),
+                reason: "must be positive".to_owned(),
+            });
+        }
         Ok(())
     }
 }
@@ -952,6 +963,21 @@ mod tests {
             err.contains("logging.format") && err.contains("GATEHOUSE_LOGGING__FORMAT"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_database_pool_size_loads_from_env_and_zero_names_its_key() {
+        let cfg = Config::load_with_env(None, &env(&[("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "32")])).unwrap();
+        assert_eq!(cfg.database_max_connections, 32);
+        let defaults = Config::load_with_env(None, &[]).unwrap();
+        assert_eq!(
+            defaults.database_max_connections,
+            crate::store::DEFAULT_MAX_CONNECTIONS
+        );
+        let err = Config::load_with_env(None, &env(&[("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`database_max_connections`"), "{err}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Read/write routing and the decision-log batches: reads on SQLite's read pool see every
 //! committed write (and only committed ones), multi-row decision inserts round-trip, a burst
-//! through the group-committing writer keeps every decision, and one record the database
-//! refuses fails alone.
+//! through the group-committing writer keeps every decision, one record the database refuses
+//! fails alone, and a batch too heavy for one PostgreSQL statement still commits (or not) whole.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -21,8 +21,12 @@ conformance!(
         case_multi_row_batches_round_trip,
         case_decision_burst_keeps_every_decision,
         case_reads_during_writes_see_each_commit_in_order,
+        case_heavy_decisions_round_trip,
     ],
-    raw: [case_one_refused_decision_fails_alone]
+    raw: [
+        case_one_refused_decision_fails_alone,
+        case_a_refused_heavy_batch_stores_none_of_it
+    ]
 );
 
 /// Every decision stored, oldest first, paging through the whole log.
@@ -83,6 +87,51 @@ async fn case_multi_row_batches_round_trip(store: Arc<dyn Store>) {
         .collect();
     store.append_decisions(&records).await.unwrap();
     assert_eq!(all_decisions(&store).await, records);
+}
+
+/// `n` decisions whose entity slices weigh ~4 KB each: PostgreSQL sends 40 of them as several
+/// statements (each under its 12 KiB bound) in one transaction.
+fn heavy_decisions(n: i64) -> Vec<DecisionRecord> {
+    let t0 = now() - TimeDelta::hours(1);
+    (0..n)
+        .map(|i| {
+            let mut d = decision("deploy", "team-a", "allow", t0 + TimeDelta::milliseconds(i));
+            d.correlation_id = format!("heavy-{i}");
+            d.entities = serde_json::json!({ "row": i, "padding": "e".repeat(4_000) });
+            d
+        })
+        .collect()
+}
+
+async fn case_heavy_decisions_round_trip(store: Arc<dyn Store>) {
+    let records = heavy_decisions(40);
+    store.append_decisions(&records).await.unwrap();
+    assert_eq!(
+        all_decisions(&store).await,
+        records,
+        "every row, in order, intact"
+    );
+}
+
+async fn case_a_refused_heavy_batch_stores_none_of_it(store: Arc<dyn Store>, raw: Raw) {
+    let mut records = heavy_decisions(40);
+    // PostgreSQL text cannot hold a NUL byte: the last statement of the batch is refused.
+    records[39].resource = "Gatehouse::Project::\"team-b\0\"".into();
+    let outcome = store.append_decisions(&records).await;
+    if matches!(raw, Raw::Pg(_)) {
+        let error = outcome.expect_err("the batch with a NUL byte is refused");
+        assert!(
+            error.is_refusal(),
+            "a refusal, so the writer retries record by record: {error}"
+        );
+        assert!(
+            all_decisions(&store).await.is_empty(),
+            "the statements before the refused one rolled back with it"
+        );
+    } else {
+        outcome.unwrap();
+        assert_eq!(all_decisions(&store).await.len(), 40);
+    }
 }
 
 async fn case_decision_burst_keeps_every_decision(store: Arc<dyn Store>) {

@@ -18,6 +18,8 @@
 #   GATEHOUSE_LOAD_CEDAR_AGENT   1: build (once, cargo install from crates.io) and run cedar-agent [1]
 #   GATEHOUSE_LOAD_CEDAR_AGENT_ROOT   where cargo installs it [$HOME/.cache/cedar-agent]
 #   GATEHOUSE_LOAD_PERF          1: one more review-by-id run on SQLite under `perf record -g` [0]
+#   GATEHOUSE_LOAD_PG_STATS      1: per PostgreSQL phase, commits, WAL flushes, backend CPU and
+#                                statements per request, in a second table (pg_stats.sh) [0]
 #   GATEHOUSE_LOAD_BINARY        an already built gatehouse binary (skips the build; lets a
 #                                before/after pair run from one script)
 #   GATEHOUSE_LOAD_SEED_TIMEOUT  seconds seeding may take before the run fails [3600]
@@ -125,6 +127,9 @@ cpu_ticks() { # pid -> utime + stime in clock ticks (fields 14 and 15 of /proc/P
 
 load_average() { cut -d' ' -f1 /proc/loadavg; }
 
+# shellcheck source=pg_stats.sh
+source "$here/pg_stats.sh"
+
 printf '| target | database | M | phase | requests | req/s | p50 ms | p90 ms | p99 ms | errors | CPU µs/req | load avg |\n' >"$results"
 printf '|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n' >>"$results"
 
@@ -181,7 +186,10 @@ algorithms = ["ES256"]
 public_key_file = "$repo/fixtures/keys/issuer-es256.pub.pem"
 dev_private_key_file = "$repo/fixtures/keys/issuer-es256.key"
 EOF
-  RUST_LOG=${RUST_LOG:-info,sqlx=warn} "$binary" --config "$work/gatehouse.toml" serve 2>"$work/server.log" &
+  local log_filter=info,sqlx=warn
+  # pg_stats.sh counts statements from sqlx's log lines.
+  [[ ${GATEHOUSE_LOAD_PG_STATS:-0} == 1 ]] && log_filter=info,sqlx=warn,sqlx::query=debug
+  RUST_LOG=${RUST_LOG:-$log_filter} "$binary" --config "$work/gatehouse.toml" serve 2>"$work/server.log" &
   server_pid=$!
   local address=""
   for _ in $(seq 600); do
@@ -200,6 +208,7 @@ EOF
 stop_gateway() {
   stop_process "$server_pid"
   server_pid=""
+  pg_stats_keep_log
 }
 
 # Registers m artifacts through the API with seed.lua; writes $work/targets ("<id> <digest>").
@@ -207,6 +216,7 @@ seed() { # database m
   local database=$1 m=$2 ticks_before started wrk_pid result
   say "$database: registering $m artifacts through the API"
   rm -f "$work"/targets*
+  pg_stats_begin
   ticks_before=$(cpu_ticks "$server_pid")
   started=$(date +%s.%N)
   # wrk stops only at -d: give it a day (24h) and interrupt it once every thread wrote its marker.
@@ -237,6 +247,7 @@ seed() { # database m
   # The RESULT line counts the /healthz fillers too: the row reports the registrations.
   result=$(sed "s/requests=[0-9]*/requests=$m/" <<<"$result")
   record_row gateway "$database" "$m" "register (seeding, ${wall} s)" "$server_pid" "$ticks_before" "$result" "$wall"
+  pg_stats_end "$m" "register (seeding)" "$m"
 }
 
 # One wrk phase against the gateway, recorded as a row.
@@ -245,9 +256,11 @@ gateway_phase() { # database m phase path script [ENV=VALUE...]
   shift 5
   say "$database, M = $m: $phase"
   local ticks_before result
+  pg_stats_begin
   ticks_before=$(cpu_ticks "$server_pid")
   result=$(run_wrk "$base" "$path" "$script" GATEHOUSE_LOAD_TOKEN="$token" GATEHOUSE_LOAD_TARGETS="$work/targets" "$@")
   record_row gateway "$database" "$m" "$phase" "$server_pid" "$ticks_before" "$result"
+  pg_stats_end "$m" "$phase" "$(field "$result" requests)"
 }
 
 profile_reviews() { # database m: one more review-by-id run under perf; top 15 symbols by self %
@@ -380,5 +393,6 @@ if [[ $# -gt 1 ]]; then
     }' "$results" | tee -a "$results" >&2
 fi
 
+pg_stats_report
 printf '\nload average at end: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$results"
 cat "$results"

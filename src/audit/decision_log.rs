@@ -1,10 +1,11 @@
 //! The decision-log writer: one task that group-commits decisions, while each caller waits for
-//! its own record to be durable.
+//! its own record to be durable. Where the store takes concurrent writers (PostgreSQL) a few
+//! batches commit at once, each answering only its own callers.
 
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use super::DecisionRecord;
 use crate::store::Store;
@@ -29,13 +30,15 @@ pub struct DecisionLogWriter {
 }
 
 impl DecisionLogWriter {
-    /// Starts the writer; it commits up to `max_batch` queued decisions per transaction and
+    /// Starts the writer; it commits up to `max_batch` queued decisions per transaction, with
+    /// as many batches in flight at once as the store takes (`decision_batches_in_flight`), and
     /// stops once every handle is dropped and the queue is drained.
     pub fn spawn(store: Arc<dyn Store>, max_batch: usize) -> (Self, JoinHandle<()>) {
         let max_batch = max_batch.max(1);
+        let in_flight = store.decision_batches_in_flight().max(1);
         // The queue bound gives back-pressure: callers wait rather than grow memory without limit.
         let (tx, rx) = mpsc::channel(max_batch * 4);
-        let handle = tokio::spawn(run(store, rx, max_batch));
+        let handle = tokio::spawn(run(store, rx, max_batch, in_flight));
         (Self { tx }, handle)
     }
 
@@ -50,28 +53,46 @@ impl DecisionLogWriter {
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>, max_batch: usize) {
-    let mut batch: Vec<Pending> = Vec::with_capacity(max_batch);
-    // Reused across batches; records move in and out, never cloned.
-    let mut records: Vec<DecisionRecord> = Vec::with_capacity(max_batch);
-    let mut waiters: Vec<Waiter> = Vec::with_capacity(max_batch);
-    while rx.recv_many(&mut batch, max_batch).await > 0 {
-        for (record, done) in batch.drain(..) {
-            records.push(record);
-            waiters.push(done);
+/// Gathers the next batch while earlier ones commit: with one batch in flight a review waits
+/// for the batch ahead of it to finish before its own starts, and the writer's round trips to
+/// the database, not the database, set the rate.
+async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>, max_batch: usize, in_flight: usize) {
+    let mut commits = JoinSet::new();
+    loop {
+        if commits.len() >= in_flight {
+            // Every slot is busy: the queue fills meanwhile and becomes the next batch.
+            let _ = commits.join_next().await;
+            continue;
         }
-        match store.append_decisions(&records).await {
-            Ok(()) => answer_all(&mut waiters, &Ok(())),
-            Err(error) if records.len() > 1 && error.is_refusal() => {
-                tracing::warn!(error = %error, batch = records.len(), "decision log batch refused; writing its records one by one");
-                commit_one_by_one(store.as_ref(), &records, &mut waiters).await;
-            }
-            Err(error) => {
-                tracing::error!(error = %error, batch = records.len(), "decision log batch failed");
-                answer_all(&mut waiters, &Err(DecisionLogError::WriteFailed));
-            }
+        let mut batch: Vec<Pending> = Vec::with_capacity(max_batch);
+        let received = tokio::select! {
+            // A finished commit frees a slot but gathers nothing: go round again.
+            Some(_) = commits.join_next(), if !commits.is_empty() => continue,
+            received = rx.recv_many(&mut batch, max_batch) => received,
+        };
+        if received == 0 {
+            break;
         }
-        records.clear();
+        commits.spawn(commit_batch(Arc::clone(&store), batch));
+    }
+    // Every handle is gone and the queue is drained: let the last batches finish.
+    while commits.join_next().await.is_some() {}
+}
+
+/// Commits one batch and answers each of its callers.
+async fn commit_batch(store: Arc<dyn Store>, batch: Vec<Pending>) {
+    // Records move out of the batch, never cloned.
+    let (records, mut waiters): (Vec<DecisionRecord>, Vec<Waiter>) = batch.into_iter().unzip();
+    match store.append_decisions(&records).await {
+        Ok(()) => answer_all(&mut waiters, &Ok(())),
+        Err(error) if records.len() > 1 && error.is_refusal() => {
+            tracing::warn!(error = %error, batch = records.len(), "decision log batch refused; writing its records one by one");
+            commit_one_by_one(store.as_ref(), &records, &mut waiters).await;
+        }
+        Err(error) => {
+            tracing::error!(error = %error, batch = records.len(), "decision log batch failed");
+            answer_all(&mut waiters, &Err(DecisionLogError::WriteFailed));
+        }
     }
 }
 

@@ -19,6 +19,7 @@ mod app_rows;
 mod apps;
 mod bundles;
 mod catalog;
+mod decision_batches;
 mod events;
 mod figures;
 mod intents;
@@ -97,13 +98,29 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 /// `database_acquire_timeout_ms`).
 pub const DEFAULT_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How many connections a PostgreSQL store opens at most by default (config key
+/// `database_max_connections`).
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+
 /// Like `connect`, waiting at most `acquire_timeout` for a pooled connection.
 pub async fn connect_with(
     url: &str,
     acquire_timeout: std::time::Duration,
 ) -> Result<Arc<dyn Store>, StoreError> {
+    connect_sized(url, acquire_timeout, DEFAULT_MAX_CONNECTIONS).await
+}
+
+/// Like `connect_with`, with a PostgreSQL pool of at most `max_connections` (SQLite's
+/// connections are fixed: one writer and a small read pool).
+pub async fn connect_sized(
+    url: &str,
+    acquire_timeout: std::time::Duration,
+    max_connections: u32,
+) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::connect_with(url, acquire_timeout).await?))
+        Ok(Arc::new(
+            PostgresStore::connect_sized(url, acquire_timeout, max_connections).await?,
+        ))
     } else if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::connect_with(url, acquire_timeout).await?))
     } else {
@@ -289,6 +306,9 @@ pub trait Store: CatalogStore + AppStore + Send + Sync + 'static {
     async fn append_audit(&self, audit: NewAuditRecord) -> Result<AuditRecord, StoreError>;
     /// Appends decision records in one transaction (the group-commit path).
     async fn append_decisions(&self, decisions: &[DecisionRecord]) -> Result<(), StoreError>;
+    /// How many `append_decisions` batches the decision-log writer may have committing at once:
+    /// 1 where writes serialize anyway (SQLite's single writer).
+    fn decision_batches_in_flight(&self) -> usize;
     /// Decision records, oldest first.
     async fn list_decisions(
         &self,

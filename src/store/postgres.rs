@@ -33,8 +33,18 @@ impl PostgresStore {
     /// Connects to `url`; a request waits at most `acquire_timeout` for a connection, so an
     /// outage answers 503 fast and the pool reconnects by itself once the server is back.
     pub async fn connect_with(url: &str, acquire_timeout: Duration) -> Result<Self, StoreError> {
+        Self::connect_sized(url, acquire_timeout, super::DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    /// Like `connect_with`, opening at most `max_connections` (the audit sealer opens one more
+    /// of its own).
+    pub async fn connect_sized(
+        url: &str,
+        acquire_timeout: Duration,
+        max_connections: u32,
+    ) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
-            .max_connections(10)
+            .max_connections(max_connections)
             .acquire_timeout(acquire_timeout)
             .connect(url)
             .await?;

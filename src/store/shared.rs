@@ -117,10 +117,11 @@ macro_rules! store_impl {
                 }
 
                 async fn append_decisions(&self, decisions: &[DecisionRecord]) -> Result<(), StoreError> {
-                    let mut tx = self.pool.begin().await?;
-                    Self::insert_decisions_in(&mut *tx, decisions).await?;
-                    tx.commit().await?;
-                    Ok(())
+                    self.append_decision_batch(decisions).await
+                }
+
+                fn decision_batches_in_flight(&self) -> usize {
+                    self.decision_batches_in_flight_impl()
                 }
 
                 async fn list_decisions(

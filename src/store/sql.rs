@@ -101,15 +101,16 @@ pub(super) const INSERT_AUDIT: &str = concat!(
 
 /// An audit record written with its state change, to be sealed into the chain after commit
 /// (PostgreSQL; SQLite seals in the transaction).
+/// Writes an unsealed audit record and, in the same statement (one round trip, not two), lets
+/// its transaction commit without waiting for its WAL flush: `set_config(…, true)` is
+/// `set local synchronous_commit = off`, evaluated once for the one row inserted (PostgreSQL
+/// only; see `append_audit_in`).
 pub(super) const INSERT_UNSEALED_AUDIT: &str = concat!(
     "insert into audit_records (",
     unsealed_audit_cols!(),
-    ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+    ") select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 \
+     from (select set_config('synchronous_commit', 'off', true)) as deferred_flush"
 );
-
-/// Lets a transaction that wrote an unsealed audit record commit without waiting for its WAL
-/// flush (PostgreSQL only; see `append_audit_in`).
-pub(super) const DEFER_COMMIT_FLUSH: &str = "set local synchronous_commit = off";
 
 /// The sealer's queue: the oldest records not yet in the chain, in the order they were written
 /// (PostgreSQL only: SQLite has no unsealed records, nor the `append_order` column).
@@ -156,13 +157,16 @@ pub(super) const INSERT_DECISIONS_HEAD: &str = concat!("insert into decisions ("
 pub(super) const SQLITE_DECISION_ROWS_PER_INSERT: usize = 128;
 
 /// PostgreSQL's batch insert: one array per column, unnested in step (`unnest` with several
-/// arrays zips them), so the statement text and its plan are the same for every batch size.
+/// arrays zips them), so the statement text and its plan are the same for every batch size. The
+/// request and entity JSON arrive as text (serialized once, so the writer knows a statement's
+/// size before sending it; see `pg_decisions`) and become jsonb in the server, which parses them
+/// either way.
 pub(super) const PG_INSERT_DECISIONS_UNNEST: &str = concat!(
     "insert into decisions (",
     decision_cols!(),
     ") select * from unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], \
      $6::text[], $7::text[], $8::uuid[], $9::text[], $10::text[], $11::jsonb[], $12::jsonb[], \
-     $13::jsonb[], $14::text[], $15::jsonb[], $16::jsonb[])"
+     $13::jsonb[], $14::text[], $15::text[]::jsonb[], $16::text[]::jsonb[])"
 );
 
 /// Base of the filtered decision listing.

@@ -64,10 +64,8 @@ macro_rules! write_impl {
                         // This commit need not wait for its own flush: the caller acknowledges
                         // nothing before the seal's commit, which is synchronous and later in
                         // the log, so flushing it flushes this one. A crash before then loses
-                        // the change and its record together, neither acknowledged.
-                        sqlx::query(sql::DEFER_COMMIT_FLUSH)
-                            .execute(&mut *conn)
-                            .await?;
+                        // the change and its record together, neither acknowledged. The insert
+                        // itself defers the flush (`INSERT_UNSEALED_AUDIT`).
                         let record = UnsealedAudit::new(body, Utc::now());
                         let insert = sqlx::query(sql::INSERT_UNSEALED_AUDIT)
                             .bind(record.id)

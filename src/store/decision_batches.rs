@@ -1,0 +1,43 @@
+//! How each backend commits a decision-log batch, and how many batches it commits at once.
+
+use super::StoreError;
+use super::postgres::PostgresStore;
+use super::sqlite::SqliteStore;
+use crate::audit::DecisionRecord;
+
+/// Most decision batches committing at once on PostgreSQL: past a few, batches only get
+/// smaller (each takes what queued while the others committed) and take connections from reads.
+const PG_BATCHES_IN_FLIGHT: usize = 4;
+
+impl PostgresStore {
+    /// The batch is one `insert … select … from unnest(…)` statement, atomic on its own: sent
+    /// outside a transaction it commits, synchronously, in one round trip instead of three
+    /// (begin, insert, commit), each of which waits for the server to be scheduled.
+    pub(super) async fn append_decision_batch(&self, decisions: &[DecisionRecord]) -> Result<(), StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        Self::insert_decisions_in(&mut conn, decisions).await
+    }
+
+    /// Each batch in flight holds a pooled connection through its commit's flush: a quarter
+    /// of the pool at most, so reviews still find one for their artifact read.
+    pub(super) fn decision_batches_in_flight_impl(&self) -> usize {
+        let pool_size = self.pool().options().get_max_connections() as usize;
+        (pool_size / 4).clamp(1, PG_BATCHES_IN_FLIGHT)
+    }
+}
+
+impl SqliteStore {
+    /// SQLite inserts a batch in several multi-row statements: one transaction keeps them
+    /// atomic.
+    pub(super) async fn append_decision_batch(&self, decisions: &[DecisionRecord]) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        Self::insert_decisions_in(&mut tx, decisions).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One writer: a second batch would only wait for the first.
+    pub(super) fn decision_batches_in_flight_impl(&self) -> usize {
+        1
+    }
+}

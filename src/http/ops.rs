@@ -21,6 +21,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/admission/review", post(review))
         .route("/v1/audit", get(audit))
+        .route("/v1/audit/chain", get(audit_chain))
         .route("/v1/decisions", get(decisions))
         .route("/v1/policies", get(policies))
         .route("/v1/registry", get(registry))
@@ -44,6 +45,10 @@ async fn audit(
     QueryParams(query): QueryParams<LogQuery>,
 ) -> Result<Response, ApiError> {
     Ok(Json(state.admission.audit_log(&principal, query, &meta()).await?).into_response())
+}
+
+async fn audit_chain(State(state): State<AppState>, Caller(principal): Caller) -> Result<Response, ApiError> {
+    Ok(Json(state.admission.audit_chain(&principal, &meta()).await?).into_response())
 }
 
 async fn decisions(

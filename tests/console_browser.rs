@@ -269,6 +269,19 @@ async fn a_reviewer_signs_in_by_keyboard_reads_a_denied_promotion_and_signs_out(
     browser.set_window_size(1280, 1300).await.unwrap();
     let picture = screenshot(&browser, &shots, "timeline").await;
 
+    // A narrow window (a phone's width): the timeline reflows instead of scrolling sideways.
+    browser.set_window_size(390, 1300).await.unwrap();
+    let overflow = browser
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(overflow, json!(0), "no sideways scrolling at 390px");
+    screenshot(&browser, &shots, "timeline-narrow").await;
+    browser.set_window_size(1280, 900).await.unwrap();
+
     // Sign out: back to the form, and the old session no longer opens the console.
     browser
         .find(Locator::Css("form.signout button"))
@@ -280,6 +293,36 @@ async fn a_reviewer_signs_in_by_keyboard_reads_a_denied_promotion_and_signs_out(
     arrive(&browser, "/ui/login").await;
     browser.goto(&format!("{}/ui", app.base)).await.unwrap();
     arrive(&browser, "/ui/login").await;
+
+    // An auditor signs in and opens the audit page from the header: the chain is intact.
+    let field = browser.find(Locator::Css("textarea#token")).await.unwrap();
+    field.send_keys(&common::auditor_token()).await.unwrap();
+    browser
+        .find(Locator::Css("form.signin button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(&browser, "/ui").await;
+    browser
+        .find(Locator::Css(r#"nav a[href="/ui/audit"]"#))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(&browser, "/ui/audit").await;
+    let chain = text_of(&browser, "section.chain").await;
+    assert!(chain.contains("intact"), "{chain}");
+    let rows = browser
+        .find_all(Locator::Css("table.audit tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2, "registration and promotion to dev");
+    let promotion = rows[1].text().await.unwrap();
+    assert!(promotion.contains("published → promoted to dev"), "{promotion}");
+    screenshot(&browser, &shots, "audit").await;
 
     browser.close().await.unwrap();
     let _ = std::io::Write::write_all(

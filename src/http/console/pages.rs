@@ -277,7 +277,7 @@ pub async fn audit(
                             } }
                             td {
                                 @if let Some(t) = &record.body.transition { (t.from) " → " (t.to) }
-                                @if let Some(p) = &record.body.promotion { "to " (p.channel) }
+                                @if let Some(p) = &record.body.promotion { " to " (p.channel) }
                             }
                             td { @if let Some(d) = &record.body.decision {
                                 (d.effect) " (" (list_or_dash(&d.policy_ids)) ")"

@@ -324,6 +324,18 @@ async fn a_reviewer_signs_in_by_keyboard_reads_a_denied_promotion_and_signs_out(
     assert!(promotion.contains("published → promoted to dev"), "{promotion}");
     screenshot(&browser, &shots, "audit").await;
 
+    // The decision log, searched for denials: the staging promotion, with its reasons.
+    browser
+        .goto(&format!("{}/ui/decisions?effect=deny", app.base))
+        .await
+        .unwrap();
+    arrive(&browser, "/ui/decisions").await;
+    let found = browser.find_all(Locator::Css("article.decision")).await.unwrap();
+    assert_eq!(found.len(), 1, "one denial");
+    let text = found[0].text().await.unwrap();
+    assert!(text.contains(reasons[0]), "{text}");
+    screenshot(&browser, &shots, "decisions").await;
+
     browser.close().await.unwrap();
     let _ = std::io::Write::write_all(
         &mut std::io::stderr(),

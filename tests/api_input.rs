@@ -272,6 +272,7 @@ async fn operational_endpoints_answer() {
         "/v1/artifacts/{id}/revoke",
         "/v1/admission/review",
         "/v1/audit",
+        "/v1/audit/chain",
         "/v1/decisions",
         "/v1/policies",
         "/v1/policies/reload",

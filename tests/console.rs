@@ -523,3 +523,82 @@ async fn a_what_if_lists_exactly_the_decisions_the_api_says_would_change() {
     assert!(refused.body.contains("candidate.cedar"), "{}", refused.body);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_audit_page_shows_the_chain_status_the_api_reports_and_a_break() {
+    let app = TestApp::spawn(Db::sqlite()).await;
+    let id = register(&app, "team-a", "c-1").await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/artifacts/{id}/promote"),
+            &operator("team-a"),
+            json!({ "channel": "dev" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let auditor = common::auditor_token();
+    let (status, chain) = app.get("/v1/audit/chain", &auditor).await;
+    assert_eq!(status, 200, "{chain}");
+    assert_eq!(
+        (&chain["intact"], &chain["pending"]),
+        (&json!(true), &json!(0)),
+        "{chain}"
+    );
+    let records = chain["records"].as_i64().unwrap();
+    assert!(records >= 2, "registration and promotion are chained: {chain}");
+    let head = chain["head_hash"].as_str().unwrap().to_owned();
+    // Platform-wide, so a project viewer is refused as for the unfiltered audit log.
+    let (status, _) = app.get("/v1/audit/chain", &viewer("team-a")).await;
+    assert_eq!(status, 403);
+
+    let session = sign_in(&app, &auditor).await;
+    let audit = get(&app, "/ui/audit", Some(&session)).await;
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    let html = &audit.body;
+    assert!(html.contains(r#"<span class="state">intact</span>"#), "{html}");
+    assert!(html.contains(&format!("<dd>{records}</dd>")), "{html}");
+    assert!(
+        html.contains(&format!(r#"<code class="head">{head}</code>"#)),
+        "{html}"
+    );
+    // A project's view of the log does not claim anything about the whole chain.
+    let project_viewer = sign_in(&app, &viewer("team-a")).await;
+    let scoped = get(&app, "/ui/audit?project=team-a", Some(&project_viewer)).await;
+    assert_eq!(scoped.status, 200, "{}", scoped.body);
+    assert!(!scoped.body.contains("Hash chain"), "{}", scoped.body);
+
+    // Edit the first record behind the gateway's back: the API and the page both say where.
+    let Db::Sqlite(dir) = &app.db else { unreachable!() };
+    let url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query("update audit_records set actor_id = 'mallory' where seq = 1")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (status, chain) = app.get("/v1/audit/chain", &auditor).await;
+    assert_eq!(status, 200, "{chain}");
+    assert_eq!(
+        (&chain["intact"], &chain["records"]),
+        (&json!(false), &json!(0)),
+        "{chain}"
+    );
+    let broken = chain["broken"].as_str().unwrap();
+    assert!(broken.contains("seq 1") && broken.contains("altered"), "{chain}");
+    let audit = get(&app, "/ui/audit", Some(&session)).await;
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    assert!(
+        audit.body.contains(r#"<span class="state">broken</span>"#),
+        "{}",
+        audit.body
+    );
+    assert!(audit.body.contains(&escaped(broken)), "{}", audit.body);
+    assert!(
+        !audit.body.contains(r#"<code class="head">"#),
+        "no head claimed: {}",
+        audit.body
+    );
+    app.shutdown().await;
+}

@@ -357,6 +357,18 @@ impl Admission {
         Ok(self.store.list_audit(&filter, &page).await?)
     }
 
+    /// The audit chain's status, recomputed from the first record (as `gatehouse audit verify`
+    /// does). The chain spans every project, so it is decided as `read_platform`.
+    pub async fn audit_chain(
+        &self,
+        principal: &Principal,
+        meta: &RequestMeta,
+    ) -> Result<crate::audit::ChainStatus, AdmissionError> {
+        self.authorize_read(principal, Action::ReadPlatform, Resource::Platform, meta)
+            .await?;
+        Ok(crate::audit::chain_status(self.store.as_ref()).await?)
+    }
+
     /// Decision records.
     pub async fn decision_log(
         &self,

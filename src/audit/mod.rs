@@ -3,9 +3,11 @@
 mod chain;
 mod decision_log;
 mod record;
+mod status;
 
 pub use chain::{ChainBreak, verify_chain};
 pub use decision_log::{DecisionLogError, DecisionLogWriter};
+pub use status::{ChainStatus, chain_status};
 
 pub use record::{
     AuditDecision, AuditRecord, DecisionRecord, NewAuditRecord, PromotionFacts, Transition, UnsealedAudit,

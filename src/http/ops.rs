@@ -20,6 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(review))
         .routes(routes!(audit))
+        .routes(routes!(audit_chain))
         .routes(routes!(decisions))
         .routes(routes!(policies))
         .routes(routes!(registry))
@@ -53,6 +54,15 @@ async fn audit(
     QueryParams(query): QueryParams<LogQuery>,
 ) -> Result<Response, ApiError> {
     Ok(Json(state.admission.audit_log(&principal, query, &meta()).await?).into_response())
+}
+
+/// The audit hash chain's status: intact, records, head hash, pending (not yet sealed) and the
+/// first break, as `gatehouse audit verify` reports it. Platform-wide: `read_platform`.
+#[utoipa::path(get, path = "/v1/audit/chain", tag = "policies", security(("bearer" = [])),
+    responses(Authenticated,
+        (status = 200, description = "`intact`, `records`, `head_hash`, `pending` and, when broken, the first break", body = Value)))]
+async fn audit_chain(State(state): State<AppState>, Caller(principal): Caller) -> Result<Response, ApiError> {
+    Ok(Json(state.admission.audit_chain(&principal, &meta()).await?).into_response())
 }
 
 /// Decision log (allow and deny).

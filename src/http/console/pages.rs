@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::views::{self, label, list_or_dash, query_string, short_digest, when};
 use super::{ConsoleError, ConsoleState, Query, Viewer};
 use crate::admission::{ListQuery, LogQuery};
+use crate::audit::ChainStatus;
 use crate::http::extract::PathParams;
 use crate::http::meta;
 
@@ -239,7 +240,22 @@ pub async fn audit(
         .admission
         .audit_log(&viewer.principal, query.clone(), &meta())
         .await?;
+    // The chain spans every project, so it belongs to the platform-wide view, which the log
+    // above has already decided as `read_platform` (asking on a project view would only log
+    // a denial per page).
+    let chain = if query.project.is_none() {
+        Some(
+            state
+                .api
+                .admission
+                .audit_chain(&viewer.principal, &meta())
+                .await?,
+        )
+    } else {
+        None
+    };
     let body = html! {
+        @if let Some(chain) = &chain { (chain_status(chain)) }
         (filter_form("/ui/audit", &filters))
         @if page.items.is_empty() { p { "No audit records match." } }
         @else {
@@ -261,7 +277,7 @@ pub async fn audit(
                             } }
                             td {
                                 @if let Some(t) = &record.body.transition { (t.from) " → " (t.to) }
-                                @if let Some(p) = &record.body.promotion { "to " (p.channel) }
+                                @if let Some(p) = &record.body.promotion { " to " (p.channel) }
                             }
                             td { @if let Some(d) = &record.body.decision {
                                 (d.effect) " (" (list_or_dash(&d.policy_ids)) ")"
@@ -280,4 +296,26 @@ pub async fn audit(
 /// An empty form field means "no filter", as leaving the query parameter out would.
 fn nonempty(value: &Option<String>) -> Option<String> {
     value.as_ref().filter(|v| !v.trim().is_empty()).cloned()
+}
+
+/// The chain's status as `gatehouse audit verify` reports it.
+fn chain_status(chain: &ChainStatus) -> Markup {
+    html! {
+        section.chain aria-labelledby="chain" {
+            h2 id="chain" { "Hash chain" }
+            dl.facts {
+                dt { "Status" }
+                @if let Some(broken) = &chain.broken {
+                    dd.error role="alert" { span.state { "broken" } " — " (broken) }
+                } @else {
+                    dd { span.state { "intact" } }
+                }
+                dt { "Verified records" } dd { (chain.records) }
+                dt { "Verified head" }
+                dd { @match &chain.head_hash { Some(hash) => { code.head { (hash) } }, None => { "none yet" } } }
+                dt { "Pending" }
+                dd { (chain.pending) " committed, not yet sealed into the chain (not verified)" }
+            }
+        }
+    }
 }

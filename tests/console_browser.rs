@@ -1,0 +1,354 @@
+//! The web console in a real browser: headless Chromium, driven over WebDriver by chromedriver,
+//! against a gateway holding real data. A reviewer signs in through the form using only the
+//! keyboard, opens a project and an artifact, reads a denied promotion's reason on its
+//! timeline, and signs out. Screenshots of each page land in the test's temp dir.
+//!
+//! Chromium and chromedriver are Debian packages (`chromium`, `chromium-driver`). Under
+//! `CI=true` a missing one is a failure; elsewhere the test is skipped with a notice.
+//! `GATEHOUSE_TEST_CHROMIUM` / `GATEHOUSE_TEST_CHROMEDRIVER` point at other binaries.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{Db, TestApp, digest, oci_registration, token};
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+
+/// The browser and its driver, or `None` (skip) when either is missing outside CI.
+fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
+    let chromium = binary("GATEHOUSE_TEST_CHROMIUM", "/usr/bin/chromium");
+    let driver = binary("GATEHOUSE_TEST_CHROMEDRIVER", "/usr/bin/chromedriver");
+    let missing: Vec<String> = [&chromium, &driver]
+        .into_iter()
+        .filter(|path| !path.is_file())
+        .map(|path| path.display().to_string())
+        .collect();
+    if missing.is_empty() {
+        return Some((chromium, driver));
+    }
+    let missing = missing.join(", ");
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "CI=true but the browser tests cannot run: {missing} not found (apt-get install chromium chromium-driver)"
+        );
+    }
+    common::skip::notice(&format!(
+        "{missing} not found (apt-get install chromium chromium-driver); the browser tests did not run"
+    ));
+    None
+}
+
+fn binary(variable: &str, default: &str) -> PathBuf {
+    std::env::var_os(variable).map_or_else(|| PathBuf::from(default), PathBuf::from)
+}
+
+/// A chromedriver process on its own port, killed when dropped.
+struct Driver {
+    process: Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start(driver: &Path) -> Self {
+        // A port the kernel just handed out; chromedriver binds it right after.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let process = Command::new(driver)
+            .arg(format!("--port={port}"))
+            // Its own process group, so the browser it launches ends with it even when a
+            // failed assertion skips closing the session.
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", driver.display()));
+        let this = Self {
+            process,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        // Ready once it accepts connections (bounded, so a broken driver fails the test).
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return this;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("chromedriver did not listen on port {port}");
+    }
+
+    /// A headless Chromium session with a throwaway profile.
+    async fn session(&self, chromium: &Path, profile: &Path) -> Client {
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("browserName".to_owned(), json!("chrome"));
+        capabilities.insert(
+            "goog:chromeOptions".to_owned(),
+            json!({
+                "binary": chromium,
+                "args": [
+                    "--headless=new",
+                    // Containers run tests as root, where Chromium's sandbox cannot start.
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--no-first-run",
+                    "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            }),
+        );
+        ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("no WebDriver session from chromedriver: {e}"))
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // The group this test started: chromedriver and the Chromium processes under it.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.process.id())])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// Waits (bounded) until the browser shows `path`, after a click or a submit.
+async fn arrive(browser: &Client, path: &str) {
+    let mut seen = String::new();
+    for _ in 0..200 {
+        let url = browser.current_url().await.unwrap();
+        seen = url.path().to_owned();
+        if seen == path && browser.find(Locator::Css("main h1")).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the browser stayed on {seen}, expected {path}");
+}
+
+/// Writes the visible page to `dir/name.png`.
+async fn screenshot(browser: &Client, dir: &Path, name: &str) -> PathBuf {
+    let png = browser.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+    let path = dir.join(format!("{name}.png"));
+    std::fs::write(&path, png).unwrap();
+    path
+}
+
+/// Where a run's screenshots go: a directory under cargo's test temp dir, kept for a look.
+fn screenshot_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console_browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn text_of(browser: &Client, css: &str) -> String {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} on the page: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Registers an artifact, promotes it to dev, and has its staging promotion denied.
+async fn artifact_with_a_denied_promotion(app: &TestApp) -> (String, Value) {
+    let op = token("olivia", json!({ "team-a": ["operator"] }));
+    let (status, body) = app
+        .post(
+            "/v1/projects/team-a/artifacts",
+            &op,
+            oci_registration("trainer", &digest("browser-1")),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .post(
+            &format!("/v1/artifacts/{id}/promote"),
+            &op,
+            json!({ "channel": "dev" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, denied) = app
+        .post(
+            &format!("/v1/artifacts/{id}/promote"),
+            &op,
+            json!({ "channel": "staging" }),
+        )
+        .await;
+    assert_eq!((status, &denied["decision"]), (403, &json!("deny")), "{denied}");
+    (id, denied)
+}
+
+#[tokio::test]
+async fn a_reviewer_signs_in_by_keyboard_reads_a_denied_promotion_and_signs_out() {
+    let Some((chromium, driver)) = browser_binaries() else {
+        return;
+    };
+    let app = TestApp::spawn(Db::sqlite()).await;
+    let (id, denied) = artifact_with_a_denied_promotion(&app).await;
+    let shots = screenshot_dir();
+    let profile = tempfile::tempdir().unwrap();
+    let driver = Driver::start(&driver).await;
+    let browser = driver.session(&chromium, profile.path()).await;
+
+    // Not signed in: the console sends the browser to the sign-in form.
+    browser.goto(&format!("{}/ui", app.base)).await.unwrap();
+    arrive(&browser, "/ui/login").await;
+    screenshot(&browser, &shots, "login").await;
+
+    // Keyboard only: type the token, Tab to the button, Enter.
+    let field = browser.find(Locator::Css("textarea#token")).await.unwrap();
+    field.click().await.unwrap();
+    let viewer = token("victor", json!({ "team-a": ["viewer"] }));
+    field.send_keys(&viewer).await.unwrap();
+    field.send_keys(&Key::Tab.to_string()).await.unwrap();
+    let focused = browser.active_element().await.unwrap();
+    assert_eq!(
+        (focused.tag_name().await.unwrap(), focused.text().await.unwrap()),
+        ("button".to_owned(), "Sign in".to_owned()),
+        "Tab from the token field reaches the sign-in button"
+    );
+    focused.send_keys(&Key::Enter.to_string()).await.unwrap();
+    arrive(&browser, "/ui").await;
+    assert_eq!(text_of(&browser, "form.signout .who").await, "victor");
+    screenshot(&browser, &shots, "projects").await;
+
+    // Projects → the project's artifacts → the artifact's timeline, by following links.
+    browser
+        .find(Locator::Css(r#"a[href="/ui/projects/team-a"]"#))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(&browser, "/ui/projects/team-a").await;
+    let row = text_of(&browser, "table.artifacts tbody tr").await;
+    assert!(row.contains("trainer") && row.contains("dev"), "{row}");
+    screenshot(&browser, &shots, "artifacts").await;
+
+    browser
+        .find(Locator::Css(&format!(r#"a[href="/ui/artifacts/{id}"]"#)))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(&browser, &format!("/ui/artifacts/{id}")).await;
+    let denial = text_of(&browser, "article.entry.decision.deny").await;
+    assert!(
+        denial.contains("promote") && denial.contains("olivia"),
+        "{denial}"
+    );
+    let shown = text_of(&browser, "article.entry.decision.deny p.reasons").await;
+    let reasons: Vec<&str> = denied["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(!reasons.is_empty(), "the API gave reasons: {denied}");
+    assert_eq!(shown, reasons.join("; "), "the timeline shows the API's reasons");
+    let mut entries = Vec::new();
+    for entry in browser.find_all(Locator::Css("article.entry")).await.unwrap() {
+        entries.push(entry.text().await.unwrap());
+    }
+    assert!(
+        entries.iter().any(|e| e.contains("Promoted to dev")),
+        "the allowed promotion is on the timeline too: {entries:?}"
+    );
+    browser.set_window_size(1280, 1300).await.unwrap();
+    let picture = screenshot(&browser, &shots, "timeline").await;
+
+    // A narrow window (a phone's width): the timeline reflows instead of scrolling sideways.
+    browser.set_window_size(390, 1300).await.unwrap();
+    let overflow = browser
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(overflow, json!(0), "no sideways scrolling at 390px");
+    screenshot(&browser, &shots, "timeline-narrow").await;
+    browser.set_window_size(1280, 900).await.unwrap();
+
+    // Sign out: back to the form, and the old session no longer opens the console.
+    browser
+        .find(Locator::Css("form.signout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(&browser, "/ui/login").await;
+    browser.goto(&format!("{}/ui", app.base)).await.unwrap();
+    arrive(&browser, "/ui/login").await;
+
+    // An auditor signs in and opens the audit page from the header: the chain is intact.
+    let field = browser.find(Locator::Css("textarea#token")).await.unwrap();
+    field.send_keys(&common::auditor_token()).await.unwrap();
+    browser
+        .find(Locator::Css("form.signin button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(&browser, "/ui").await;
+    browser
+        .find(Locator::Css(r#"nav a[href="/ui/audit"]"#))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(&browser, "/ui/audit").await;
+    let chain = text_of(&browser, "section.chain").await;
+    assert!(chain.contains("intact"), "{chain}");
+    let rows = browser
+        .find_all(Locator::Css("table.audit tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2, "registration and promotion to dev");
+    let promotion = rows[1].text().await.unwrap();
+    assert!(promotion.contains("published → promoted to dev"), "{promotion}");
+    screenshot(&browser, &shots, "audit").await;
+
+    // The decision log, searched for denials: the staging promotion, with its reasons.
+    browser
+        .goto(&format!("{}/ui/decisions?effect=deny", app.base))
+        .await
+        .unwrap();
+    arrive(&browser, "/ui/decisions").await;
+    let found = browser.find_all(Locator::Css("article.decision")).await.unwrap();
+    assert_eq!(found.len(), 1, "one denial");
+    let text = found[0].text().await.unwrap();
+    assert!(text.contains(reasons[0]), "{text}");
+    screenshot(&browser, &shots, "decisions").await;
+
+    browser.close().await.unwrap();
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("console screenshots: {}\n", picture.parent().unwrap().display()).as_bytes(),
+    );
+    app.shutdown().await;
+}

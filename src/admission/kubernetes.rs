@@ -81,7 +81,8 @@ impl Admission {
         if let Reviewed::Refused(reason, project) = verdict.1 {
             let target = format!("admission_review:{}", review.uid);
             // Best effort: when the store is what failed, the refusal stands unlogged.
-            if let Err(error) = self.log_refusal(caller, project, target, &reason, meta).await {
+            let record = self.refusal_record(caller, project, target, &reason, meta);
+            if let Err(error) = self.log_decision(record).await {
                 tracing::warn!(%error, uid = %review.uid, "could not log the kubernetes refusal");
             }
         }
@@ -253,19 +254,6 @@ impl Admission {
         record.request["namespace"] = mapping.namespace.clone().into();
         self.log_decision(record).await?;
         Ok(Some(reason))
-    }
-
-    /// Logs a whole review the gateway refuses before any image reaches policy.
-    async fn log_refusal(
-        &self,
-        caller: &KubernetesCaller,
-        project: Option<String>,
-        target: String,
-        reason: &str,
-        meta: &RequestMeta,
-    ) -> Result<(), AdmissionError> {
-        let record = self.refusal_record(caller, project, target, reason, meta);
-        self.log_decision(record).await
     }
 
     /// A deny the gateway itself decided (no policy was asked), so the webhook's every refusal

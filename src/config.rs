@@ -60,6 +60,8 @@ pub struct Config {
     pub kubernetes: crate::k8s::KubernetesConfig,
     /// Signed verification summaries (SLSA VSA); off unless `key_file` is set.
     pub vsa: VsaConfig,
+    /// The web console: `[console]` (sign-in with an OpenID Connect provider).
+    pub console: crate::http::ConsoleConfig,
 }
 
 /// Log output: `[logging]`. `RUST_LOG` still chooses what is logged.
@@ -361,6 +363,7 @@ impl Default for Config {
             tls: crate::http::TlsConfig::default(),
             kubernetes: crate::k8s::KubernetesConfig::default(),
             vsa: VsaConfig::default(),
+            console: crate::http::ConsoleConfig::default(),
         }
     }
 }

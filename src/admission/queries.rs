@@ -331,6 +331,7 @@ impl Admission {
             since: parse_time("since", query.since.as_deref())?,
             until: parse_time("until", query.until.as_deref())?,
             effect: query.decision,
+            decision_id: None,
         };
         let page = page(query.limit, query.cursor)?;
         match &project {
@@ -378,6 +379,53 @@ impl Admission {
     ) -> Result<Page<DecisionRecord>, AdmissionError> {
         let (filter, page) = self.authorize_log(principal, query, meta).await?;
         Ok(self.store.list_decisions(&filter, &page).await?)
+    }
+
+    /// One decision record, decided as the decision log is: `read` on its project (or
+    /// `read_platform` for a decision of no project). A decision the caller may not read is as
+    /// unknown as a missing one (404), so ids of other projects' decisions reveal nothing;
+    /// the refusal is still recorded.
+    pub async fn decision(
+        &self,
+        principal: &Principal,
+        id: &str,
+        meta: &RequestMeta,
+    ) -> Result<DecisionRecord, AdmissionError> {
+        let not_found = || AdmissionError::NotFound(format!("no decision with id `{id}`"));
+        let uuid = parse_canonical_uuid(id).ok_or_else(not_found)?;
+        let filter = LogFilter {
+            decision_id: Some(uuid),
+            ..LogFilter::default()
+        };
+        let one = PageRequest {
+            limit: 1,
+            cursor: None,
+        };
+        let record = self
+            .store
+            .list_decisions(&filter, &one)
+            .await?
+            .items
+            .into_iter()
+            .next()
+            .ok_or_else(not_found)?;
+        let project: Option<ProjectSlug> = record.project.as_deref().and_then(|p| p.parse().ok());
+        // No project (or one that no longer parses as a slug): only the platform view shows it.
+        let decided = match &project {
+            Some(p) => {
+                self.authorize_read(principal, Action::Read, Resource::Project(p), meta)
+                    .await
+            }
+            None => {
+                self.authorize_read(principal, Action::ReadPlatform, Resource::Platform, meta)
+                    .await
+            }
+        };
+        match decided {
+            Ok(_) => Ok(record),
+            Err(AdmissionError::Denied(_)) => Err(not_found()),
+            Err(other) => Err(other),
+        }
     }
 
     /// Registry facts, decided as `describe` on the platform.

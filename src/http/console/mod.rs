@@ -144,6 +144,7 @@ impl<T: serde::de::DeserializeOwned + Send> FromRequestParts<ConsoleState> for Q
 }
 
 /// Why a console page is not shown.
+#[derive(Debug)]
 pub enum ConsoleError {
     /// No live session: go to the sign-in form.
     SignIn,

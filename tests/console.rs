@@ -317,6 +317,11 @@ async fn a_viewer_of_one_project_is_refused_what_the_api_refuses() {
     )
     .await;
     assert_eq!(missing.status, 404);
+    // A platform reader sees it, as in the platform-wide log.
+    let auditor = sign_in(&app, &common::auditor_token()).await;
+    let audited = get(&app, &format!("/ui/decisions/{their_decision}"), Some(&auditor)).await;
+    assert_eq!(audited.status, 200, "{}", audited.body);
+    assert!(audited.body.contains("team-b"), "{}", audited.body);
     // An id in another spelling is as unknown as in the API.
     let upper = get(
         &app,

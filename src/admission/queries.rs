@@ -9,7 +9,7 @@ use crate::domain::{
     Artifact, ArtifactId, Evidence, IssuedToken, Principal, ProjectSlug, Promotion, PublishIntent,
     RegistryEvent, UnregisteredPush, parse_canonical_uuid,
 };
-use crate::policy::{Action, Resource};
+use crate::policy::{Action, RequestContext, Resource};
 use crate::store::{ArtifactFilter, LogFilter, Page, PageRequest};
 
 /// An artifact with its evidence and promotion history, as the API answers it.
@@ -381,10 +381,12 @@ impl Admission {
         Ok(self.store.list_decisions(&filter, &page).await?)
     }
 
-    /// One decision record, decided as the decision log is: `read` on its project (or
-    /// `read_platform` for a decision of no project). A decision the caller may not read is as
-    /// unknown as a missing one (404), so ids of other projects' decisions reveal nothing;
-    /// the refusal is still recorded.
+    /// One decision record, shown to whoever the decision log would show it: `read` on its
+    /// project (`GET /v1/decisions?project=…`), or else `read_platform` (the platform-wide
+    /// log). Only the deciding evaluation is recorded (a platform reader is not logged as
+    /// denied on the project first). A decision the caller may not read is as unknown as a
+    /// missing one (404), so ids of other projects' decisions reveal nothing; that refusal is
+    /// recorded too.
     pub async fn decision(
         &self,
         principal: &Principal,
@@ -409,23 +411,27 @@ impl Admission {
             .into_iter()
             .next()
             .ok_or_else(not_found)?;
+        // No project (or one that no longer parses as a slug): only the platform log shows it.
         let project: Option<ProjectSlug> = record.project.as_deref().and_then(|p| p.parse().ok());
-        // No project (or one that no longer parses as a slug): only the platform view shows it.
-        let decided = match &project {
-            Some(p) => {
-                self.authorize_read(principal, Action::Read, Resource::Project(p), meta)
-                    .await
-            }
-            None => {
-                self.authorize_read(principal, Action::ReadPlatform, Resource::Platform, meta)
-                    .await
-            }
-        };
-        match decided {
-            Ok(_) => Ok(record),
-            Err(AdmissionError::Denied(_)) => Err(not_found()),
-            Err(other) => Err(other),
+        let context = RequestContext::default;
+        let on_project = project
+            .as_ref()
+            .map(|p| self.evaluate(principal, Action::Read, Resource::Project(p), context(), meta));
+        if let Some((decision, log)) = &on_project
+            && decision.allowed
+        {
+            self.decisions.record(log.clone()).await?;
+            return Ok(record);
         }
+        let (decision, log) =
+            self.evaluate(principal, Action::ReadPlatform, Resource::Platform, context(), meta);
+        if decision.allowed {
+            self.decisions.record(log).await?;
+            return Ok(record);
+        }
+        let refusal = on_project.map_or(log, |(_, log)| log);
+        self.decisions.record(refusal).await?;
+        Err(not_found())
     }
 
     /// Registry facts, decided as `describe` on the platform.

@@ -1,6 +1,7 @@
 //! `GET /ui/decisions/{id}`: one decision — the request, the entity slice, the deciding
-//! policies, the policy-set hash, effect and reasons. Decided as the decision log is (`read` on
-//! the decision's project, `read_platform` without one); another project's decision is 404.
+//! policies, the policy-set hash, effect and reasons. Shown to whoever the API's decision log
+//! shows it (`read` on the decision's project, or `read_platform` for the platform-wide log);
+//! to anyone else it is 404, as an unknown id.
 
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -739,6 +739,32 @@ mod tests {
     }
 
     #[test]
+    fn the_console_oidc_section_takes_environment_overrides_and_never_prints_its_secret() {
+        let vars = env(&[
+            ("GATEHOUSE_CONSOLE__OIDC__ISSUER", "https://login.example"),
+            ("GATEHOUSE_CONSOLE__OIDC__CLIENT_ID", "console"),
+            ("GATEHOUSE_CONSOLE__OIDC__CLIENT_SECRET", "s3cr3t-value"),
+            (
+                "GATEHOUSE_CONSOLE__OIDC__REDIRECT_URL",
+                "https://g.example/ui/oidc/callback",
+            ),
+            ("GATEHOUSE_CONSOLE__OIDC__SESSION_TOKEN", "id_token"),
+            ("GATEHOUSE_CONSOLE__OIDC__SCOPES", r#"["openid", "email"]"#),
+        ]);
+        let cfg = Config::load_with_env(None, &vars).unwrap();
+        let oidc = cfg.console.oidc.as_ref().unwrap();
+        assert_eq!(oidc.issuer, "https://login.example");
+        assert_eq!(oidc.client_secret.as_deref(), Some("s3cr3t-value"));
+        assert_eq!(oidc.session_token, crate::http::SessionToken::IdToken);
+        assert_eq!(oidc.scopes, ["openid", "email"]);
+        assert!(
+            !format!("{cfg:?}").contains("s3cr3t-value"),
+            "the secret stays out of Debug"
+        );
+        assert!(Config::load_with_env(None, &[]).unwrap().console.oidc.is_none());
+    }
+
+    #[test]
     fn the_vsa_section_loads_from_file_and_env_and_half_a_section_names_the_missing_key() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("gatehouse.toml");

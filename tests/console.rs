@@ -302,9 +302,7 @@ async fn a_viewer_of_one_project_is_refused_what_the_api_refuses() {
         assert!(!shown.body.contains("trainer"), "{ui} shows nothing of team-b");
     }
     // Another project's decision, by id: as unknown as a missing one.
-    let (status, log) = app
-        .get("/v1/decisions?project=team-b", &operator("team-b"))
-        .await;
+    let (status, log) = app.get("/v1/decisions?project=team-b", &operator("team-b")).await;
     assert_eq!(status, 200, "{log}");
     let their_decision = log["items"][0]["id"].as_str().unwrap().to_owned();
     let hidden = get(&app, &format!("/ui/decisions/{their_decision}"), Some(&session)).await;
@@ -445,11 +443,17 @@ async fn timeline_flow(db: Db) {
         assert!(shown.contains(policy.as_str().unwrap()), "{policy}: {shown}");
     }
     for reason in denial["reasons"].as_array().unwrap() {
-        assert!(shown.contains(&escaped(reason.as_str().unwrap())), "{reason}: {shown}");
+        assert!(
+            shown.contains(&escaped(reason.as_str().unwrap())),
+            "{reason}: {shown}"
+        );
     }
     assert!(shown.contains(denial["policy_hash"].as_str().unwrap()), "{shown}");
     assert!(shown.contains(r#"<pre class="request">"#) && shown.contains(r#"<pre class="entities">"#));
-    assert!(shown.contains(r#"<span class="effect deny">deny</span>"#), "{shown}");
+    assert!(
+        shown.contains(r#"<span class="effect deny">deny</span>"#),
+        "{shown}"
+    );
     // The entity slice as recorded: the artifact's entity is in it.
     assert!(shown.contains(&id), "{shown}");
 
@@ -754,7 +758,10 @@ async fn start_oidc(app: &TestApp) -> (String, String) {
     assert_eq!(started.status, 303, "{}", started.body);
     let cookie = set_cookie(&started.headers, "gatehouse_oidc_state").expect("a state cookie");
     for flag in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/ui/oidc"] {
-        assert!(cookie.split("; ").any(|part| part == flag), "{flag} missing: {cookie}");
+        assert!(
+            cookie.split("; ").any(|part| part == flag),
+            "{flag} missing: {cookie}"
+        );
     }
     let location = started.headers[header::LOCATION].to_str().unwrap().to_owned();
     (cookie_value(&cookie), location)
@@ -797,8 +804,15 @@ async fn oidc_sign_in_with_pkce_lands_on_the_console_as_the_apis_principal() {
     );
 
     let (state, location) = start_oidc(&app).await;
-    assert!(location.starts_with(&format!("{}/authorize?", provider.issuer)), "{location}");
-    assert_eq!(param(&location, "state"), state, "the cookie holds the state sent");
+    assert!(
+        location.starts_with(&format!("{}/authorize?", provider.issuer)),
+        "{location}"
+    );
+    assert_eq!(
+        param(&location, "state"),
+        state,
+        "the cookie holds the state sent"
+    );
     assert_eq!(param(&location, "code_challenge_method"), "S256");
     assert_eq!(param(&location, "code_challenge").len(), 43);
     assert_eq!(param(&location, "client_id"), CLIENT_ID);
@@ -806,22 +820,39 @@ async fn oidc_sign_in_with_pkce_lands_on_the_console_as_the_apis_principal() {
     assert!(!param(&location, "nonce").is_empty());
 
     let back = authorize(&location).await;
-    assert!(back.starts_with(&format!("{}/ui/oidc/callback?", app.base)), "{back}");
+    assert!(
+        back.starts_with(&format!("{}/ui/oidc/callback?", app.base)),
+        "{back}"
+    );
     let signed = callback(&back, Some(&state)).await;
     assert_eq!(signed.status, 200, "{}", signed.body);
     assert_eq!(signed.headers[header::REFRESH], "0; url=/ui");
     let session = set_cookie(&signed.headers, "gatehouse_session").expect("a session cookie");
     for flag in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/ui"] {
-        assert!(session.split("; ").any(|part| part == flag), "{flag} missing: {session}");
+        assert!(
+            session.split("; ").any(|part| part == flag),
+            "{flag} missing: {session}"
+        );
     }
     let spent = set_cookie(&signed.headers, "gatehouse_oidc_state").unwrap();
-    assert!(spent.contains("Max-Age=0"), "the state cookie is cleared: {spent}");
+    assert!(
+        spent.contains("Max-Age=0"),
+        "the state cookie is cleared: {spent}"
+    );
 
     // Signed in as the provider's user, with the roles its access token grants the API.
     let projects = get(&app, "/ui", Some(&cookie_value(&session))).await;
     assert_eq!(projects.status, 200, "{}", projects.body);
-    assert!(projects.body.contains(r#"<span class="who">alice</span>"#), "{}", projects.body);
-    assert!(projects.body.contains(r#"href="/ui/projects/team-a""#), "{}", projects.body);
+    assert!(
+        projects.body.contains(r#"<span class="who">alice</span>"#),
+        "{}",
+        projects.body
+    );
+    assert!(
+        projects.body.contains(r#"href="/ui/projects/team-a""#),
+        "{}",
+        projects.body
+    );
     app.shutdown().await;
 }
 

@@ -20,8 +20,8 @@ use common::oidc_provider::{CLIENT_ID, Provider};
 use common::{Db, TestApp, digest, oci_registration, token};
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
-use hyper_util::client::legacy::connect::HttpConnector;
 use gatehouse::http::{OidcConfig, SessionToken};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 
 /// The browser and its driver, or `None` (skip) when either is missing outside CI.
@@ -457,7 +457,11 @@ async fn oidc_sign_in_project_walls_an_uploaded_what_if_and_a_forged_form_in_the
     // Project B's artifact and project pages answer as the API answers alice.
     let bearer = token("alice", json!({ "team-a": ["viewer"] }));
     for (ui, api, name) in [
-        (format!("/ui/artifacts/{theirs}"), format!("/v1/artifacts/{theirs}"), "other-artifact"),
+        (
+            format!("/ui/artifacts/{theirs}"),
+            format!("/v1/artifacts/{theirs}"),
+            "other-artifact",
+        ),
         (
             "/ui/projects/team-b".to_owned(),
             "/v1/projects/team-b/artifacts".to_owned(),
@@ -469,7 +473,10 @@ async fn oidc_sign_in_project_walls_an_uploaded_what_if_and_a_forged_form_in_the
         arrive(&browser, &ui).await;
         assert_eq!(text_of(&browser, "main h1").await, title_for(status), "{ui}");
         let page = text_of(&browser, "main").await;
-        assert!(!page.contains("secret-model"), "{ui} shows nothing of team-b: {page}");
+        assert!(
+            !page.contains("secret-model"),
+            "{ui} shows nothing of team-b: {page}"
+        );
         screenshot(&browser, &shots, name).await;
     }
 
@@ -520,7 +527,11 @@ async fn oidc_sign_in_project_walls_an_uploaded_what_if_and_a_forged_form_in_the
         .map(|c| {
             (
                 c["decision_id"].as_str().unwrap().to_owned(),
-                format!("{} → {}", c["old_effect"].as_str().unwrap(), c["new_effect"].as_str().unwrap()),
+                format!(
+                    "{} → {}",
+                    c["old_effect"].as_str().unwrap(),
+                    c["new_effect"].as_str().unwrap()
+                ),
             )
         })
         .collect();
@@ -561,18 +572,28 @@ async fn oidc_sign_in_project_walls_an_uploaded_what_if_and_a_forged_form_in_the
             assert!(now_by.contains("freeze-registration"), "{id}: {now_by}");
         } else {
             let then_by = cells[6].text().await.unwrap();
-            assert!(then_by.contains("promotion-verified-beyond-dev"), "{id}: {then_by}");
+            assert!(
+                then_by.contains("promotion-verified-beyond-dev"),
+                "{id}: {then_by}"
+            );
         }
         shown.push((id, change));
     }
     shown.sort();
-    assert_eq!(shown, expected, "the what-if lists exactly what the API's simulate does");
+    assert_eq!(
+        shown, expected,
+        "the what-if lists exactly what the API's simulate does"
+    );
     browser.set_window_size(1280, 1300).await.unwrap();
     screenshot(&browser, &shots, "what-if").await;
     browser.set_window_size(1280, 900).await.unwrap();
 
     // A changed row opens its decision's page.
-    let (denied_id, _) = expected.iter().find(|(_, c)| c == "deny → allow").unwrap().clone();
+    let (denied_id, _) = expected
+        .iter()
+        .find(|(_, c)| c == "deny → allow")
+        .unwrap()
+        .clone();
     browser
         .goto(&format!("{}/ui/decisions/{denied_id}", app.base))
         .await
@@ -580,7 +601,9 @@ async fn oidc_sign_in_project_walls_an_uploaded_what_if_and_a_forged_form_in_the
     arrive(&browser, &format!("/ui/decisions/{denied_id}")).await;
     let facts = text_of(&browser, "dl.facts").await.to_lowercase();
     assert!(
-        facts.contains("deny") && facts.contains("promote") && facts.contains("promotion-verified-beyond-dev"),
+        facts.contains("deny")
+            && facts.contains("promote")
+            && facts.contains("promotion-verified-beyond-dev"),
         "{facts}"
     );
     screenshot(&browser, &shots, "decision").await;

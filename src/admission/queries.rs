@@ -423,8 +423,13 @@ impl Admission {
             self.decisions.record(log.clone()).await?;
             return Ok(record);
         }
-        let (decision, log) =
-            self.evaluate(principal, Action::ReadPlatform, Resource::Platform, context(), meta);
+        let (decision, log) = self.evaluate(
+            principal,
+            Action::ReadPlatform,
+            Resource::Platform,
+            context(),
+            meta,
+        );
         if decision.allowed {
             self.decisions.record(log).await?;
             return Ok(record);

@@ -99,7 +99,9 @@ mod tests {
     }
 
     fn sign(claims: &Value, key: &str) -> String {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/keys").join(key);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/keys")
+            .join(key);
         let key = EncodingKey::from_ec_pem(&std::fs::read(path).unwrap()).unwrap();
         jsonwebtoken::encode(&Header::new(Algorithm::ES256), claims, &key).unwrap()
     }
@@ -114,7 +116,9 @@ mod tests {
 
     async fn check(claims: &Value) -> Result<(), AuthError> {
         let token = sign(claims, "issuer-es256.key");
-        authenticator().verify_id_token(ISSUER, &token, "console", "n-1").await
+        authenticator()
+            .verify_id_token(ISSUER, &token, "console", "n-1")
+            .await
     }
 
     #[tokio::test]
@@ -129,7 +133,11 @@ mod tests {
     #[tokio::test]
     async fn every_check_refuses() {
         let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, AuthError)> = vec![
-            ("nonce", Box::new(|c| c["nonce"] = json!("n-2")), AuthError::InvalidClaim("nonce")),
+            (
+                "nonce",
+                Box::new(|c| c["nonce"] = json!("n-2")),
+                AuthError::InvalidClaim("nonce"),
+            ),
             (
                 "no nonce",
                 Box::new(|c| {
@@ -137,9 +145,21 @@ mod tests {
                 }),
                 AuthError::MissingClaim("nonce"),
             ),
-            ("audience", Box::new(|c| c["aud"] = json!("gatehouse")), AuthError::WrongAudience),
-            ("expired", Box::new(|c| c["exp"] = json!(1000)), AuthError::Expired),
-            ("issuer", Box::new(|c| c["iss"] = json!("https://evil.test")), AuthError::UnknownIssuer),
+            (
+                "audience",
+                Box::new(|c| c["aud"] = json!("gatehouse")),
+                AuthError::WrongAudience,
+            ),
+            (
+                "expired",
+                Box::new(|c| c["exp"] = json!(1000)),
+                AuthError::Expired,
+            ),
+            (
+                "issuer",
+                Box::new(|c| c["iss"] = json!("https://evil.test")),
+                AuthError::UnknownIssuer,
+            ),
             (
                 "azp",
                 Box::new(|c| c["aud"] = json!(["console", "other"])),

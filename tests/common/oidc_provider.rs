@@ -211,7 +211,11 @@ async fn authorize(State(shared): State<Arc<Shared>>, Query(q): Query<AuthorizeQ
             redirect_uri: q.redirect_uri.clone(),
         },
     );
-    back(format!("code={code}&state={}&iss={}", q.state, encode(&shared.issuer)))
+    back(format!(
+        "code={code}&state={}&iss={}",
+        q.state,
+        encode(&shared.issuer)
+    ))
 }
 
 #[derive(Deserialize)]

@@ -45,7 +45,9 @@ pub async fn page(
                 }
                 dt { "Resource" } dd { code { (decision.resource) } }
                 dt { "Deciding policies" } dd.policies { (list_or_dash(&decision.policy_ids)) }
-                dt { "Reasons" } dd.reasons { (list_or_dash(&decision.reasons)) }
+                dt { "Reasons" } dd.reasons {
+                    @if decision.reasons.is_empty() { "—" } @else { (decision.reasons.join("; ")) }
+                }
                 @if !decision.errors.is_empty() {
                     dt { "Errors" } dd.error { (decision.errors.join("; ")) }
                 }

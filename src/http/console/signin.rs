@@ -102,7 +102,12 @@ pub async fn sign_in(
     match Caller::from_headers(&bearer, &state.api).await {
         Ok(_) => {}
         Err(ApiError::Unauthenticated(reason)) => {
-            return Ok(login_page(&state, StatusCode::UNAUTHORIZED, &expected, Some(&reason)));
+            return Ok(login_page(
+                &state,
+                StatusCode::UNAUTHORIZED,
+                &expected,
+                Some(&reason),
+            ));
         }
         Err(other) => return Err(other.into()),
     }

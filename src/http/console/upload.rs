@@ -45,7 +45,11 @@ impl WhatIf {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+            .is_some_and(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("multipart/form-data")
+            });
         if !multipart {
             let form = Form::<Self>::from_request(request, &()).await;
             let fields = form_body(form)?;
@@ -118,7 +122,11 @@ impl WhatIf {
             }
         }
         if !self.policies.trim().is_empty() {
-            let name = if files.is_empty() { PASTED_NAME } else { "pasted.cedar" };
+            let name = if files.is_empty() {
+                PASTED_NAME
+            } else {
+                "pasted.cedar"
+            };
             if files.insert(name.to_owned(), self.policies.clone()).is_some() {
                 return Err(ConsoleError::Api(ApiError::BadRequest(format!(
                     "an uploaded file is named `{name}`, as the pasted text would be; rename it"
@@ -168,19 +176,27 @@ mod tests {
 
     #[test]
     fn pasted_text_alone_is_the_candidate() {
-        let set = form(&[], "permit(principal, action, resource);").candidate().unwrap();
+        let set = form(&[], "permit(principal, action, resource);")
+            .candidate()
+            .unwrap();
         assert_eq!(set.keys().collect::<Vec<_>>(), ["candidate.cedar"]);
     }
 
     #[test]
     fn uploads_keep_their_names_and_a_lone_file_is_the_whole_set() {
-        let set = form(&[("a.cedar", "x"), ("b.cedar", "y")], "").candidate().unwrap();
+        let set = form(&[("a.cedar", "x"), ("b.cedar", "y")], "")
+            .candidate()
+            .unwrap();
         assert_eq!(set.keys().collect::<Vec<_>>(), ["a.cedar", "b.cedar"]);
         let set = form(&[("policies.txt", "x")], "").candidate().unwrap();
         assert_eq!(set.keys().collect::<Vec<_>>(), ["candidate.cedar"]);
         let set = form(&[("a.cedar", "x")], "z").candidate().unwrap();
         assert_eq!(set.keys().collect::<Vec<_>>(), ["a.cedar", "pasted.cedar"]);
-        assert!(form(&[("a.cedar", "x"), ("a.cedar", "y")], "").candidate().is_err());
+        assert!(
+            form(&[("a.cedar", "x"), ("a.cedar", "y")], "")
+                .candidate()
+                .is_err()
+        );
     }
 
     #[test]

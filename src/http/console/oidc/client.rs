@@ -159,7 +159,10 @@ impl OidcClient {
             scopes: scopes.join(" "),
             session_token: cfg.session_token,
             http,
-            discovery: Cache::builder().max_capacity(1).time_to_live(DISCOVERY_TTL).build(),
+            discovery: Cache::builder()
+                .max_capacity(1)
+                .time_to_live(DISCOVERY_TTL)
+                .build(),
             attempts: Attempts::default(),
         })
     }
@@ -253,7 +256,9 @@ impl OidcClient {
         let body = bounded_body(response).await?;
         if !status.is_success() {
             return Err(match serde_json::from_slice::<TokenError>(&body) {
-                Ok(refusal) => ProviderError::Refused(describe(&refusal.error, refusal.error_description.as_deref())),
+                Ok(refusal) => {
+                    ProviderError::Refused(describe(&refusal.error, refusal.error_description.as_deref()))
+                }
                 Err(_) => ProviderError::Unavailable(format!("the token endpoint answered {status}")),
             });
         }
@@ -284,7 +289,10 @@ pub fn describe(error: &str, description: Option<&str>) -> String {
             .take(max)
             .collect()
     };
-    match description.map(|d| clean(d, 200)).filter(|d| !d.trim().is_empty()) {
+    match description
+        .map(|d| clean(d, 200))
+        .filter(|d| !d.trim().is_empty())
+    {
         Some(description) => format!("{} ({description})", clean(error, 64)),
         None => clean(error, 64),
     }

@@ -146,10 +146,13 @@ async fn complete(
         .code
         .filter(|c| !c.is_empty())
         .ok_or_else(|| Failure::Refused("the provider sent no code".to_owned()))?;
-    let tokens = oidc.exchange(&code, &attempt).await.map_err(|error| match error {
-        ProviderError::Refused(why) => Failure::Refused(why),
-        ProviderError::Unavailable(why) => Failure::Unavailable(why),
-    })?;
+    let tokens = oidc
+        .exchange(&code, &attempt)
+        .await
+        .map_err(|error| match error {
+            ProviderError::Refused(why) => Failure::Refused(why),
+            ProviderError::Unavailable(why) => Failure::Unavailable(why),
+        })?;
     match state
         .api
         .auth
@@ -177,7 +180,9 @@ async fn complete(
             return Err(Failure::Refused(format!("the session token: {reason}")));
         }
         Err(ApiError::Unavailable) => {
-            return Err(Failure::Unavailable("the issuer's keys are unavailable".to_owned()));
+            return Err(Failure::Unavailable(
+                "the issuer's keys are unavailable".to_owned(),
+            ));
         }
         Err(_) => return Err(Failure::Unavailable("try again later".to_owned())),
     };
@@ -249,7 +254,13 @@ mod tests {
     #[test]
     fn the_state_cookie_is_lax_http_only_secure_and_scoped_to_the_callback() {
         let cookie = state_cookie("abc", 600);
-        for part in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/ui/oidc", "Max-Age=600"] {
+        for part in [
+            "HttpOnly",
+            "Secure",
+            "SameSite=Lax",
+            "Path=/ui/oidc",
+            "Max-Age=600",
+        ] {
             assert!(cookie.contains(part), "{cookie}");
         }
     }

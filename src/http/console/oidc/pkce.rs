@@ -114,6 +114,9 @@ mod tests {
         // 32 random bytes: 43 characters, within RFC 7636's 43..=128.
         assert_eq!(attempt.verifier.expose_secret().len(), 43);
         assert_eq!(challenge(attempt.verifier.expose_secret()), started.challenge);
-        assert!(attempts.take(&started.state).await.is_none(), "a replay finds nothing");
+        assert!(
+            attempts.take(&started.state).await.is_none(),
+            "a replay finds nothing"
+        );
     }
 }

@@ -130,9 +130,12 @@ mod tests {
         assert_eq!(check(&with_azp).await, Ok(()));
     }
 
+    /// A named change to the claims and the refusal it must cause.
+    type Case = (&'static str, Box<dyn Fn(&mut Value)>, AuthError);
+
     #[tokio::test]
     async fn every_check_refuses() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, AuthError)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "nonce",
                 Box::new(|c| c["nonce"] = json!("n-2")),

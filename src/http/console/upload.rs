@@ -86,17 +86,17 @@ impl WhatIf {
                 "project" => fields.project = text,
                 "action" => fields.action = text,
                 // A file input with nothing chosen still sends an empty part with no name.
-                "files" => match file_name.as_deref().map(base_name).filter(|n| !n.is_empty()) {
-                    Some(file) => {
-                        if fields.uploads.len() == MAX_FILES {
-                            return Err(ConsoleError::Api(ApiError::BadRequest(format!(
-                                "upload at most {MAX_FILES} files"
-                            ))));
-                        }
-                        fields.uploads.push((file.to_owned(), text));
+                "files" => {
+                    let Some(file) = file_name.as_deref().map(base_name).filter(|n| !n.is_empty()) else {
+                        continue;
+                    };
+                    if fields.uploads.len() == MAX_FILES {
+                        return Err(ConsoleError::Api(ApiError::BadRequest(format!(
+                            "upload at most {MAX_FILES} files"
+                        ))));
                     }
-                    None => {}
-                },
+                    fields.uploads.push((file.to_owned(), text));
+                }
                 _ => {}
             }
         }

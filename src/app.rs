@@ -94,6 +94,12 @@ impl Application {
         let engine = Arc::new(load_policies(&config)?);
         let auth =
             Authenticator::from_config(&config.auth, Path::new(".")).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let console_oidc = match &config.console.oidc {
+            Some(oidc) => Some(Arc::new(
+                crate::http::OidcClient::from_config(oidc, &auth).map_err(|e| anyhow::anyhow!("{e}"))?,
+            )),
+            None => None,
+        };
         if config.auth.issuers.is_empty() {
             tracing::warn!(
                 "no token issuers are configured under [[auth.issuers]]: every /v1 request will be refused"
@@ -217,7 +223,7 @@ impl Application {
             .then(|| tokio::spawn(run_worker(Arc::clone(&state.admission), stop)));
         Ok(Self {
             listener,
-            router: crate::http::router(state, limits),
+            router: crate::http::router(state, limits, console_oidc),
             connection_limits: connection_limits(&config),
             tls,
             decision_writer,

@@ -60,6 +60,8 @@ pub struct Config {
     pub kubernetes: crate::k8s::KubernetesConfig,
     /// Signed verification summaries (SLSA VSA); off unless `key_file` is set.
     pub vsa: VsaConfig,
+    /// The web console: `[console]` (sign-in with an OpenID Connect provider).
+    pub console: crate::http::ConsoleConfig,
 }
 
 /// Log output: `[logging]`. `RUST_LOG` still chooses what is logged.
@@ -361,6 +363,7 @@ impl Default for Config {
             tls: crate::http::TlsConfig::default(),
             kubernetes: crate::k8s::KubernetesConfig::default(),
             vsa: VsaConfig::default(),
+            console: crate::http::ConsoleConfig::default(),
         }
     }
 }
@@ -733,6 +736,32 @@ mod tests {
         assert!(cfg.database_url.starts_with("postgres://"));
         assert_eq!(cfg.registry.verify_manifest_on_register, Some(true));
         assert_eq!(cfg.channels.len(), 2);
+    }
+
+    #[test]
+    fn the_console_oidc_section_takes_environment_overrides_and_never_prints_its_secret() {
+        let vars = env(&[
+            ("GATEHOUSE_CONSOLE__OIDC__ISSUER", "https://login.example"),
+            ("GATEHOUSE_CONSOLE__OIDC__CLIENT_ID", "console"),
+            ("GATEHOUSE_CONSOLE__OIDC__CLIENT_SECRET", "s3cr3t-value"),
+            (
+                "GATEHOUSE_CONSOLE__OIDC__REDIRECT_URL",
+                "https://g.example/ui/oidc/callback",
+            ),
+            ("GATEHOUSE_CONSOLE__OIDC__SESSION_TOKEN", "id_token"),
+            ("GATEHOUSE_CONSOLE__OIDC__SCOPES", r#"["openid", "email"]"#),
+        ]);
+        let cfg = Config::load_with_env(None, &vars).unwrap();
+        let oidc = cfg.console.oidc.as_ref().unwrap();
+        assert_eq!(oidc.issuer, "https://login.example");
+        assert_eq!(oidc.client_secret.as_deref(), Some("s3cr3t-value"));
+        assert_eq!(oidc.session_token, crate::http::SessionToken::IdToken);
+        assert_eq!(oidc.scopes, ["openid", "email"]);
+        assert!(
+            !format!("{cfg:?}").contains("s3cr3t-value"),
+            "the secret stays out of Debug"
+        );
+        assert!(Config::load_with_env(None, &[]).unwrap().console.oidc.is_none());
     }
 
     #[test]

@@ -6,7 +6,9 @@
 
 mod common;
 
+use common::oidc_provider::{CLIENT_ID, Provider};
 use common::{Db, TestApp, digest, oci_registration, token};
+use gatehouse::http::{OidcConfig, SessionToken};
 use reqwest::header::{self, HeaderMap};
 use reqwest::redirect::Policy;
 use serde_json::json;
@@ -299,6 +301,25 @@ async fn a_viewer_of_one_project_is_refused_what_the_api_refuses() {
         );
         assert!(!shown.body.contains("trainer"), "{ui} shows nothing of team-b");
     }
+    // Another project's decision, by id: as unknown as a missing one.
+    let (status, log) = app.get("/v1/decisions?project=team-b", &operator("team-b")).await;
+    assert_eq!(status, 200, "{log}");
+    let their_decision = log["items"][0]["id"].as_str().unwrap().to_owned();
+    let hidden = get(&app, &format!("/ui/decisions/{their_decision}"), Some(&session)).await;
+    assert_eq!(hidden.status, 404, "{}", hidden.body);
+    assert!(!hidden.body.contains("team-b"), "{}", hidden.body);
+    let missing = get(
+        &app,
+        "/ui/decisions/00000000-0000-7000-8000-000000000000",
+        Some(&session),
+    )
+    .await;
+    assert_eq!(missing.status, 404);
+    // A platform reader sees it, as in the platform-wide log.
+    let auditor = sign_in(&app, &common::auditor_token()).await;
+    let audited = get(&app, &format!("/ui/decisions/{their_decision}"), Some(&auditor)).await;
+    assert_eq!(audited.status, 200, "{}", audited.body);
+    assert!(audited.body.contains("team-b"), "{}", audited.body);
     // An id in another spelling is as unknown as in the API.
     let upper = get(
         &app,
@@ -404,10 +425,37 @@ async fn timeline_flow(db: Db) {
         html.contains(&format!("/ui/audit?artifact_id={id}#audit-")),
         "links to audit"
     );
+    // Each decision on the timeline links to its own page.
+    let (status, denials) = app
+        .get("/v1/decisions?project=team-a&decision=deny", &viewer("team-a"))
+        .await;
+    assert_eq!(status, 200, "{denials}");
+    let denial = &denials["items"][0];
+    let denial_id = denial["id"].as_str().unwrap();
     assert!(
-        html.contains(&format!("/ui/decisions?artifact_id={id}#decision-")),
-        "links to decisions"
+        html.contains(&format!(r#"href="/ui/decisions/{denial_id}""#)),
+        "links to the denial's page: {html}"
     );
+    let page_of = get(&app, &format!("/ui/decisions/{denial_id}"), Some(&session)).await;
+    assert_eq!(page_of.status, 200, "{}", page_of.body);
+    let shown = &page_of.body;
+    for policy in denial["policy_ids"].as_array().unwrap() {
+        assert!(shown.contains(policy.as_str().unwrap()), "{policy}: {shown}");
+    }
+    for reason in denial["reasons"].as_array().unwrap() {
+        assert!(
+            shown.contains(&escaped(reason.as_str().unwrap())),
+            "{reason}: {shown}"
+        );
+    }
+    assert!(shown.contains(denial["policy_hash"].as_str().unwrap()), "{shown}");
+    assert!(shown.contains(r#"<pre class="request">"#) && shown.contains(r#"<pre class="entities">"#));
+    assert!(
+        shown.contains(r#"<span class="effect deny">deny</span>"#),
+        "{shown}"
+    );
+    // The entity slice as recorded: the artifact's entity is in it.
+    assert!(shown.contains(&id), "{shown}");
 
     let decisions = get(
         &app,
@@ -433,6 +481,71 @@ async fn timeline_flow(db: Db) {
     app.shutdown().await;
 }
 
+/// A forbid on registration, added to the serving set as a candidate.
+const FREEZE: &str = "@id(\"freeze-registration\")\n@reason(\"registration is frozen\")\nforbid (principal, action == Gatehouse::Action::\"register\", resource);\n";
+
+/// The serving set's files, in name order.
+fn policy_files() -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(common::repo_path("policies"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cedar"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The decision ids a what-if report lists, sorted.
+fn changed_rows(html: &str) -> Vec<String> {
+    let table = &html[html.find("<table class=\"changes\"").unwrap_or(html.len())..];
+    let mut ids: Vec<String> = table
+        .split(r#"href="/ui/decisions/"#)
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// POSTs a multipart form as a browser sends the what-if form with files chosen.
+async fn post_multipart(
+    app: &TestApp,
+    path: &str,
+    cookie: &str,
+    csrf: &str,
+    files: &[(String, String)],
+) -> Page {
+    let boundary = "----gatehouse-test-boundary";
+    let mut body = String::new();
+    let mut field = |disposition: String, value: &str| {
+        body.push_str(&format!("--{boundary}\r\nContent-Disposition: {disposition}\r\n"));
+        if disposition.contains("filename=") {
+            body.push_str("Content-Type: application/octet-stream\r\n");
+        }
+        body.push_str(&format!("\r\n{value}\r\n"));
+    };
+    field(r#"form-data; name="csrf""#.to_owned(), csrf);
+    for (name, text) in files {
+        field(format!(r#"form-data; name="files"; filename="{name}""#), text);
+    }
+    field(r#"form-data; name="policies""#.to_owned(), "");
+    field(r#"form-data; name="project""#.to_owned(), "");
+    field(r#"form-data; name="action""#.to_owned(), "");
+    body.push_str(&format!("--{boundary}--\r\n"));
+    let response = browser()
+        .post(format!("{}{path}", app.base))
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .header(header::COOKIE, cookie)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    page(response).await
+}
+
 #[tokio::test]
 async fn a_what_if_lists_exactly_the_decisions_the_api_says_would_change() {
     let app = TestApp::spawn(Db::sqlite()).await;
@@ -447,19 +560,11 @@ async fn a_what_if_lists_exactly_the_decisions_the_api_says_would_change() {
 
     // The serving set plus a forbid on registration, pasted as one file.
     let mut candidate = String::new();
-    let mut files: Vec<_> = std::fs::read_dir(common::repo_path("policies"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "cedar"))
-        .collect();
-    files.sort();
-    for file in files {
+    for file in policy_files() {
         candidate.push_str(&std::fs::read_to_string(file).unwrap());
         candidate.push('\n');
     }
-    candidate.push_str(
-        "@id(\"freeze-registration\")\n@reason(\"registration is frozen\")\nforbid (principal, action == Gatehouse::Action::\"register\", resource);\n",
-    );
+    candidate.push_str(FREEZE);
     let admin = security_admin();
     let (status, api) = app
         .post(
@@ -495,18 +600,34 @@ async fn a_what_if_lists_exactly_the_decisions_the_api_says_would_change() {
     )
     .await;
     assert_eq!(report.status, 200, "{}", report.body);
-    let mut shown: Vec<String> = report
-        .body
-        .split("#decision-")
-        .skip(1)
-        .map(|rest| rest.split('"').next().unwrap().to_owned())
-        .collect();
-    shown.sort();
-    assert_eq!(shown, expected, "{}", report.body);
+    assert_eq!(changed_rows(&report.body), expected, "{}", report.body);
     assert!(
         report.body.contains("freeze-registration"),
         "the deciding policy is named"
     );
+
+    // The same candidate uploaded as files (multipart): the serving set's files plus one more.
+    let mut parts: Vec<(String, String)> = policy_files()
+        .into_iter()
+        .map(|path| {
+            (
+                path.file_name().unwrap().to_str().unwrap().to_owned(),
+                std::fs::read_to_string(&path).unwrap(),
+            )
+        })
+        .collect();
+    parts.push(("freeze.cedar".to_owned(), FREEZE.to_owned()));
+    let uploaded = post_multipart(&app, "/ui/policies/what-if", &cookie, &csrf, &parts).await;
+    assert_eq!(uploaded.status, 200, "{}", uploaded.body);
+    assert_eq!(changed_rows(&uploaded.body), expected, "{}", uploaded.body);
+    assert!(uploaded.body.contains("freeze.cedar"), "the files are named");
+    // Without the form's token, an upload is refused like any form.
+    let forged = post_multipart(&app, "/ui/policies/what-if", &cookie, "guess", &parts).await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    // Too large a candidate is 413, before anything is replayed.
+    let huge = vec![("big.cedar".to_owned(), "/".repeat(600 * 1024))];
+    let too_large = post_multipart(&app, "/ui/policies/what-if", &cookie, &csrf, &huge).await;
+    assert_eq!(too_large.status, 413, "{}", too_large.body);
 
     // An invalid candidate is 422 listing the problem, and nothing is replayed.
     let refused = post_form(
@@ -601,4 +722,222 @@ async fn the_audit_page_shows_the_chain_status_the_api_reports_and_a_break() {
         audit.body
     );
     app.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in with an OpenID Connect provider (authorization code + PKCE) against a test provider.
+
+/// A gateway whose console signs in with a provider the test runs.
+async fn with_provider() -> (TestApp, Provider) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let callback = format!("http://{}/ui/oidc/callback", listener.local_addr().unwrap());
+    let provider = Provider::start(&callback).await;
+    provider.sign_in_as("alice", json!({ "team-a": ["viewer"] }));
+    let db = Db::sqlite();
+    let mut config = common::test_config(&db);
+    config.auth.issuers.push(provider.issuer_config());
+    config.console.oidc = Some(oidc_config(&provider.issuer, &callback));
+    (TestApp::spawn_on(db, config, listener).await, provider)
+}
+
+fn oidc_config(issuer: &str, callback: &str) -> OidcConfig {
+    OidcConfig {
+        issuer: issuer.to_owned(),
+        client_id: CLIENT_ID.to_owned(),
+        client_secret: None,
+        redirect_url: callback.to_owned(),
+        scopes: vec!["openid".to_owned(), "profile".to_owned()],
+        session_token: SessionToken::AccessToken,
+        display_name: Some("Test SSO".to_owned()),
+    }
+}
+
+/// Starts a sign-in: the state cookie's value and where the console sent the browser.
+async fn start_oidc(app: &TestApp) -> (String, String) {
+    let started = get(app, "/ui/oidc/login", None).await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let cookie = set_cookie(&started.headers, "gatehouse_oidc_state").expect("a state cookie");
+    for flag in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/ui/oidc"] {
+        assert!(
+            cookie.split("; ").any(|part| part == flag),
+            "{flag} missing: {cookie}"
+        );
+    }
+    let location = started.headers[header::LOCATION].to_str().unwrap().to_owned();
+    (cookie_value(&cookie), location)
+}
+
+/// Has the provider answer the authorization request: the callback URL it redirects to.
+async fn authorize(location: &str) -> String {
+    let answer = browser().get(location).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 302, "{}", answer.text().await.unwrap());
+    answer.headers()[header::LOCATION].to_str().unwrap().to_owned()
+}
+
+/// Calls the callback as the browser would, with the state cookie if given.
+async fn callback(url: &str, state_cookie: Option<&str>) -> Page {
+    let mut request = browser().get(url);
+    if let Some(value) = state_cookie {
+        request = request.header(header::COOKIE, format!("gatehouse_oidc_state={value}"));
+    }
+    page(request.send().await.unwrap()).await
+}
+
+/// The query parameter `name` of a URL.
+fn param(url: &str, name: &str) -> String {
+    reqwest::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("{name} in {url}"))
+}
+
+#[tokio::test]
+async fn oidc_sign_in_with_pkce_lands_on_the_console_as_the_apis_principal() {
+    let (app, provider) = with_provider().await;
+    let form = get(&app, "/ui/login", None).await;
+    assert!(
+        form.body.contains(r#"href="/ui/oidc/login""#) && form.body.contains("Sign in with Test SSO"),
+        "{}",
+        form.body
+    );
+
+    let (state, location) = start_oidc(&app).await;
+    assert!(
+        location.starts_with(&format!("{}/authorize?", provider.issuer)),
+        "{location}"
+    );
+    assert_eq!(
+        param(&location, "state"),
+        state,
+        "the cookie holds the state sent"
+    );
+    assert_eq!(param(&location, "code_challenge_method"), "S256");
+    assert_eq!(param(&location, "code_challenge").len(), 43);
+    assert_eq!(param(&location, "client_id"), CLIENT_ID);
+    assert_eq!(param(&location, "scope"), "openid profile");
+    assert!(!param(&location, "nonce").is_empty());
+
+    let back = authorize(&location).await;
+    assert!(
+        back.starts_with(&format!("{}/ui/oidc/callback?", app.base)),
+        "{back}"
+    );
+    let signed = callback(&back, Some(&state)).await;
+    assert_eq!(signed.status, 200, "{}", signed.body);
+    assert_eq!(signed.headers[header::REFRESH], "0; url=/ui");
+    let session = set_cookie(&signed.headers, "gatehouse_session").expect("a session cookie");
+    for flag in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/ui"] {
+        assert!(
+            session.split("; ").any(|part| part == flag),
+            "{flag} missing: {session}"
+        );
+    }
+    let spent = set_cookie(&signed.headers, "gatehouse_oidc_state").unwrap();
+    assert!(
+        spent.contains("Max-Age=0"),
+        "the state cookie is cleared: {spent}"
+    );
+
+    // Signed in as the provider's user, with the roles its access token grants the API.
+    let projects = get(&app, "/ui", Some(&cookie_value(&session))).await;
+    assert_eq!(projects.status, 200, "{}", projects.body);
+    assert!(
+        projects.body.contains(r#"<span class="who">alice</span>"#),
+        "{}",
+        projects.body
+    );
+    assert!(
+        projects.body.contains(r#"href="/ui/projects/team-a""#),
+        "{}",
+        projects.body
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn oidc_callbacks_that_fail_a_check_open_no_session() {
+    let (app, provider) = with_provider().await;
+    let no_session = |page: &Page| set_cookie(&page.headers, "gatehouse_session").is_none();
+
+    // Wrong state: the cookie of this browser's attempt, the state of another.
+    let (state, location) = start_oidc(&app).await;
+    let back = authorize(&location).await;
+    let (other, _) = start_oidc(&app).await;
+    let wrong = callback(&back, Some(&other)).await;
+    assert_eq!(wrong.status, 400, "{}", wrong.body);
+    assert!(wrong.body.contains("state does not match"), "{}", wrong.body);
+    assert!(no_session(&wrong));
+    let cookieless = callback(&back, None).await;
+    assert_eq!(cookieless.status, 400);
+    assert!(no_session(&cookieless));
+    assert_eq!(provider.token_requests(), 0, "no code was exchanged");
+
+    // The right one still works once; replayed, it is refused and exchanges nothing.
+    let first = callback(&back, Some(&state)).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let replay = callback(&back, Some(&state)).await;
+    assert_eq!(replay.status, 400, "{}", replay.body);
+    assert!(replay.body.contains("already completed"), "{}", replay.body);
+    assert!(no_session(&replay));
+    assert_eq!(provider.token_requests(), 1);
+
+    // A verifier that does not match the challenge: the provider refuses, the page says so.
+    provider.corrupt_challenges(true);
+    let (state, location) = start_oidc(&app).await;
+    let refused = callback(&authorize(&location).await, Some(&state)).await;
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert!(
+        refused.body.contains("invalid_grant") && refused.body.contains("PKCE verification failed"),
+        "{}",
+        refused.body
+    );
+    assert!(no_session(&refused));
+    provider.corrupt_challenges(false);
+
+    // An ID token for another sign-in (its nonce differs).
+    provider.wrong_nonce(true);
+    let (state, location) = start_oidc(&app).await;
+    let replayed_token = callback(&authorize(&location).await, Some(&state)).await;
+    assert_eq!(replayed_token.status, 401, "{}", replayed_token.body);
+    assert!(replayed_token.body.contains("nonce"), "{}", replayed_token.body);
+    assert!(no_session(&replayed_token));
+    provider.wrong_nonce(false);
+
+    // The provider's own refusal (the user said no) is shown, escaped, with no session.
+    provider.deny(true);
+    let (state, location) = start_oidc(&app).await;
+    let denied = callback(&authorize(&location).await, Some(&state)).await;
+    assert_eq!(denied.status, 401, "{}", denied.body);
+    assert!(denied.body.contains("access_denied"), "{}", denied.body);
+    assert!(no_session(&denied));
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_oidc_issuer_the_api_does_not_trust_stops_start_up() {
+    let db = Db::sqlite();
+    let mut config = common::test_config(&db);
+    config.console.oidc = Some(oidc_config(
+        "https://unknown.issuer.test",
+        "https://gatehouse.test/ui/oidc/callback",
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let error = gatehouse::Application::build_on(config, listener)
+        .await
+        .err()
+        .expect("start-up refused")
+        .to_string();
+    assert!(error.contains("console.oidc.issuer"), "{error}");
+
+    let mut config = common::test_config(&db);
+    config.console.oidc = Some(oidc_config(common::ES_ISSUER, "https://gatehouse.test/callback"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let error = gatehouse::Application::build_on(config, listener)
+        .await
+        .err()
+        .expect("start-up refused")
+        .to_string();
+    assert!(error.contains("console.oidc.redirect_url"), "{error}");
 }

@@ -16,9 +16,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::oidc_provider::{CLIENT_ID, Provider};
 use common::{Db, TestApp, digest, oci_registration, token};
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
+use gatehouse::http::{OidcConfig, SessionToken};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 
@@ -350,5 +352,290 @@ async fn a_reviewer_signs_in_by_keyboard_reads_a_denied_promotion_and_signs_out(
         &mut std::io::stderr(),
         format!("console screenshots: {}\n", picture.parent().unwrap().display()).as_bytes(),
     );
+    app.shutdown().await;
+}
+
+/// The serving set as files in `dir`, with the forbids that keep an unverified artifact that
+/// skipped `test` out of staging removed and a forbid on registration added: the staging
+/// denial would now be allowed, and every registration denied.
+fn candidate_files(dir: &Path) -> Vec<PathBuf> {
+    let mut written = Vec::new();
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(common::repo_path("policies"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cedar"))
+        .collect();
+    sources.sort();
+    for source in sources {
+        let mut text = std::fs::read_to_string(&source).unwrap();
+        if source.ends_with("promotion.cedar") {
+            for id in ["promotion-no-channel-skipping", "promotion-verified-beyond-dev"] {
+                let start = text.find(&format!("@id(\"{id}\")")).unwrap();
+                let end = start + text[start..].find("};").unwrap() + 2;
+                text.replace_range(start..end, "");
+            }
+        }
+        let path = dir.join(source.file_name().unwrap());
+        std::fs::write(&path, text).unwrap();
+        written.push(path);
+    }
+    let freeze = dir.join("freeze.cedar");
+    std::fs::write(
+        &freeze,
+        "@id(\"freeze-registration\")\n@reason(\"registration is frozen\")\n\
+         forbid (principal, action == Gatehouse::Action::\"register\", resource);\n",
+    )
+    .unwrap();
+    written.push(freeze);
+    written
+}
+
+/// The h1 the console shows for the status the API answered.
+fn title_for(status: u16) -> &'static str {
+    match status {
+        403 => "Denied by policy",
+        404 => "Not found",
+        other => panic!("unexpected status {other}"),
+    }
+}
+
+#[tokio::test]
+async fn oidc_sign_in_project_walls_an_uploaded_what_if_and_a_forged_form_in_the_browser() {
+    let Some((chromium, driver)) = browser_binaries() else {
+        return;
+    };
+    // A gateway whose console signs in with a provider the test runs.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let callback = format!("http://{}/ui/oidc/callback", listener.local_addr().unwrap());
+    let provider = Provider::start(&callback).await;
+    provider.sign_in_as("alice", json!({ "team-a": ["viewer"] }));
+    let db = Db::sqlite();
+    let mut config = common::test_config(&db);
+    config.auth.issuers.push(provider.issuer_config());
+    config.console.oidc = Some(OidcConfig {
+        issuer: provider.issuer.clone(),
+        client_id: CLIENT_ID.to_owned(),
+        client_secret: None,
+        redirect_url: callback.clone(),
+        scopes: vec!["openid".to_owned()],
+        session_token: SessionToken::AccessToken,
+        display_name: Some("Test SSO".to_owned()),
+    });
+    let app = TestApp::spawn_on(db, config, listener).await;
+    let (_, _) = artifact_with_a_denied_promotion(&app).await;
+    let (status, body) = app
+        .post(
+            "/v1/projects/team-b/artifacts",
+            &token("bob", json!({ "team-b": ["operator"] })),
+            oci_registration("secret-model", &digest("browser-b")),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let theirs = body["id"].as_str().unwrap().to_owned();
+
+    let shots = screenshot_dir();
+    let profile = tempfile::tempdir().unwrap();
+    let driver = Driver::start(&driver).await;
+    let browser = driver.session(&chromium, profile.path()).await;
+
+    // OIDC: the button, the provider's redirect back, and the console signed in as alice.
+    browser.goto(&format!("{}/ui/login", app.base)).await.unwrap();
+    arrive(&browser, "/ui/login").await;
+    screenshot(&browser, &shots, "login-oidc").await;
+    browser
+        .find(Locator::Css(r#"a[href="/ui/oidc/login"]"#))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(&browser, "/ui").await;
+    assert_eq!(text_of(&browser, "form.signout .who").await, "alice");
+    assert_eq!(provider.token_requests(), 1);
+    screenshot(&browser, &shots, "projects-oidc").await;
+
+    // Project B's artifact and project pages answer as the API answers alice.
+    let bearer = token("alice", json!({ "team-a": ["viewer"] }));
+    for (ui, api, name) in [
+        (
+            format!("/ui/artifacts/{theirs}"),
+            format!("/v1/artifacts/{theirs}"),
+            "other-artifact",
+        ),
+        (
+            "/ui/projects/team-b".to_owned(),
+            "/v1/projects/team-b/artifacts".to_owned(),
+            "other-project",
+        ),
+    ] {
+        let (status, _) = app.get(&api, &bearer).await;
+        browser.goto(&format!("{}{ui}", app.base)).await.unwrap();
+        arrive(&browser, &ui).await;
+        assert_eq!(text_of(&browser, "main h1").await, title_for(status), "{ui}");
+        let page = text_of(&browser, "main").await;
+        assert!(
+            !page.contains("secret-model"),
+            "{ui} shows nothing of team-b: {page}"
+        );
+        screenshot(&browser, &shots, name).await;
+    }
+
+    // Sign out (error pages have no header form: from the projects page); a security admin
+    // signs in with a token and uploads a candidate set.
+    browser.goto(&format!("{}/ui", app.base)).await.unwrap();
+    arrive(&browser, "/ui").await;
+    browser
+        .find(Locator::Css("form.signout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(&browser, "/ui/login").await;
+    let mut admin = common::user_claims("sam", json!({}));
+    admin["platform_roles"] = json!(["security_admin"]);
+    let admin = common::sign_es256(&admin);
+    let field = browser.find(Locator::Css("textarea#token")).await.unwrap();
+    field.send_keys(&admin).await.unwrap();
+    browser
+        .find(Locator::Css("form.signin button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(&browser, "/ui").await;
+
+    // What the API's simulate says the candidate would change.
+    let upload = tempfile::tempdir().unwrap();
+    let files = candidate_files(upload.path());
+    let mut set = serde_json::Map::new();
+    for path in &files {
+        set.insert(
+            path.file_name().unwrap().to_str().unwrap().to_owned(),
+            json!(std::fs::read_to_string(path).unwrap()),
+        );
+    }
+    let (status, api) = app
+        .post("/v1/policies/simulate", &admin, json!({ "files": set }))
+        .await;
+    assert_eq!(status, 200, "{api}");
+    let mut expected: Vec<(String, String)> = api["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["decision_id"].as_str().unwrap().to_owned(),
+                format!(
+                    "{} → {}",
+                    c["old_effect"].as_str().unwrap(),
+                    c["new_effect"].as_str().unwrap()
+                ),
+            )
+        })
+        .collect();
+    expected.sort();
+    assert!(expected.iter().any(|(_, c)| c == "allow → deny"), "{api}");
+    assert!(expected.iter().any(|(_, c)| c == "deny → allow"), "{api}");
+
+    browser.goto(&format!("{}/ui/policies", app.base)).await.unwrap();
+    arrive(&browser, "/ui/policies").await;
+    let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    browser
+        .find(Locator::Css("input#files"))
+        .await
+        .unwrap()
+        .send_keys(&paths.join("\n"))
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("form.whatif button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(&browser, "/ui/policies/what-if").await;
+    let mut shown = Vec::new();
+    for row in browser
+        .find_all(Locator::Css("table.changes tbody tr"))
+        .await
+        .unwrap()
+    {
+        let cells = row.find_all(Locator::Css("td")).await.unwrap();
+        let id = cells[0].text().await.unwrap();
+        // Rendered text: the stylesheet upper-cases effects.
+        let change = cells[5].text().await.unwrap().to_lowercase();
+        let now_by = cells[7].text().await.unwrap();
+        if change == "allow → deny" {
+            assert!(now_by.contains("freeze-registration"), "{id}: {now_by}");
+        } else {
+            let then_by = cells[6].text().await.unwrap();
+            assert!(
+                then_by.contains("promotion-verified-beyond-dev"),
+                "{id}: {then_by}"
+            );
+        }
+        shown.push((id, change));
+    }
+    shown.sort();
+    assert_eq!(
+        shown, expected,
+        "the what-if lists exactly what the API's simulate does"
+    );
+    browser.set_window_size(1280, 1300).await.unwrap();
+    screenshot(&browser, &shots, "what-if").await;
+    browser.set_window_size(1280, 900).await.unwrap();
+
+    // A changed row opens its decision's page.
+    let (denied_id, _) = expected
+        .iter()
+        .find(|(_, c)| c == "deny → allow")
+        .unwrap()
+        .clone();
+    browser
+        .goto(&format!("{}/ui/decisions/{denied_id}", app.base))
+        .await
+        .unwrap();
+    arrive(&browser, &format!("/ui/decisions/{denied_id}")).await;
+    let facts = text_of(&browser, "dl.facts").await.to_lowercase();
+    assert!(
+        facts.contains("deny")
+            && facts.contains("promote")
+            && facts.contains("promotion-verified-beyond-dev"),
+        "{facts}"
+    );
+    screenshot(&browser, &shots, "decision").await;
+
+    // The what-if form without its anti-forgery field (removed in the page): refused.
+    browser.goto(&format!("{}/ui/policies", app.base)).await.unwrap();
+    arrive(&browser, "/ui/policies").await;
+    browser
+        .execute(
+            "document.querySelector('form.whatif input[name=csrf]').remove();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("textarea#policies"))
+        .await
+        .unwrap()
+        .send_keys("permit (principal, action, resource);")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("form.whatif button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(&browser, "/ui/policies/what-if").await;
+    assert_eq!(text_of(&browser, "main h1").await, "Form expired");
+    screenshot(&browser, &shots, "csrf-refused").await;
+
+    browser.close().await.unwrap();
     app.shutdown().await;
 }

@@ -9,7 +9,7 @@ use crate::domain::{
     Artifact, ArtifactId, Evidence, IssuedToken, Principal, ProjectSlug, Promotion, PublishIntent,
     RegistryEvent, UnregisteredPush, parse_canonical_uuid,
 };
-use crate::policy::{Action, Resource};
+use crate::policy::{Action, RequestContext, Resource};
 use crate::store::{ArtifactFilter, LogFilter, Page, PageRequest};
 
 /// An artifact with its evidence and promotion history, as the API answers it.
@@ -331,6 +331,7 @@ impl Admission {
             since: parse_time("since", query.since.as_deref())?,
             until: parse_time("until", query.until.as_deref())?,
             effect: query.decision,
+            decision_id: None,
         };
         let page = page(query.limit, query.cursor)?;
         match &project {
@@ -378,6 +379,64 @@ impl Admission {
     ) -> Result<Page<DecisionRecord>, AdmissionError> {
         let (filter, page) = self.authorize_log(principal, query, meta).await?;
         Ok(self.store.list_decisions(&filter, &page).await?)
+    }
+
+    /// One decision record, shown to whoever the decision log would show it: `read` on its
+    /// project (`GET /v1/decisions?project=…`), or else `read_platform` (the platform-wide
+    /// log). Only the deciding evaluation is recorded (a platform reader is not logged as
+    /// denied on the project first). A decision the caller may not read is as unknown as a
+    /// missing one (404), so ids of other projects' decisions reveal nothing; that refusal is
+    /// recorded too.
+    pub async fn decision(
+        &self,
+        principal: &Principal,
+        id: &str,
+        meta: &RequestMeta,
+    ) -> Result<DecisionRecord, AdmissionError> {
+        let not_found = || AdmissionError::NotFound(format!("no decision with id `{id}`"));
+        let uuid = parse_canonical_uuid(id).ok_or_else(not_found)?;
+        let filter = LogFilter {
+            decision_id: Some(uuid),
+            ..LogFilter::default()
+        };
+        let one = PageRequest {
+            limit: 1,
+            cursor: None,
+        };
+        let record = self
+            .store
+            .list_decisions(&filter, &one)
+            .await?
+            .items
+            .into_iter()
+            .next()
+            .ok_or_else(not_found)?;
+        // No project (or one that no longer parses as a slug): only the platform log shows it.
+        let project: Option<ProjectSlug> = record.project.as_deref().and_then(|p| p.parse().ok());
+        let context = RequestContext::default;
+        let on_project = project
+            .as_ref()
+            .map(|p| self.evaluate(principal, Action::Read, Resource::Project(p), context(), meta));
+        if let Some((decision, log)) = &on_project
+            && decision.allowed
+        {
+            self.decisions.record(log.clone()).await?;
+            return Ok(record);
+        }
+        let (decision, log) = self.evaluate(
+            principal,
+            Action::ReadPlatform,
+            Resource::Platform,
+            context(),
+            meta,
+        );
+        if decision.allowed {
+            self.decisions.record(log).await?;
+            return Ok(record);
+        }
+        let refusal = on_project.map_or(log, |(_, log)| log);
+        self.decisions.record(refusal).await?;
+        Err(not_found())
     }
 
     /// Registry facts, decided as `describe` on the platform.

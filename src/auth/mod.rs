@@ -9,11 +9,13 @@
 
 mod claims;
 mod config;
+mod id_token;
 mod issuer;
 mod jwks;
 mod mint;
 mod token_cache;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -157,17 +159,9 @@ impl Authenticator {
         if !issuer.algorithms.contains(&header.alg) {
             return Err(AuthError::AlgorithmNotAllowed);
         }
-        let fetched;
-        let (key_generation, keys): (u64, &[DecodingKey]) = match &issuer.keys {
-            KeySource::Static(key) => (STATIC_KEY_GENERATION, std::slice::from_ref(key)),
-            KeySource::Jwks(jwks) => {
-                let (generation, keys) = jwks.candidates(header.kid.as_deref(), header.alg).await?;
-                fetched = keys;
-                (generation, &fetched)
-            }
-        };
+        let (key_generation, keys) = issuer.candidates(&header).await?;
         self.signature_checks.fetch_add(1, Ordering::Relaxed);
-        let claims = verify(token, keys, &issuer.validation)?;
+        let claims = verify(token, &keys, &issuer.validation)?;
         let principal = claims::principal_from_claims(&issuer.name, &claims, &self.claims)?;
         // Only now, with every check passed, is the token remembered.
         self.verified
@@ -193,6 +187,20 @@ impl Authenticator {
 
 /// A static key is read once at start-up and never changes while the authenticator lives.
 const STATIC_KEY_GENERATION: u64 = 0;
+
+impl Issuer {
+    /// The keys that may have signed a token with this header, and their generation.
+    /// (Borrowed for a static key: no copy on the verification path.)
+    async fn candidates(&self, header: &Header) -> Result<(u64, Cow<'_, [DecodingKey]>), AuthError> {
+        match &self.keys {
+            KeySource::Static(key) => Ok((STATIC_KEY_GENERATION, Cow::Borrowed(std::slice::from_ref(key)))),
+            KeySource::Jwks(jwks) => {
+                let (generation, keys) = jwks.candidates(header.kid.as_deref(), header.alg).await?;
+                Ok((generation, Cow::Owned(keys)))
+            }
+        }
+    }
+}
 
 /// Parses the header; an `alg` jsonwebtoken does not know (such as `none`) is an algorithm
 /// refusal, anything else unparsable is malformed.

@@ -32,6 +32,7 @@ use crate::admission::{Admission, RequestMeta};
 use crate::auth::Authenticator;
 use crate::metrics::Metrics;
 
+pub use console::{ConsoleConfig, OidcClient, OidcConfig, OidcConfigError, SessionToken};
 pub use edge::HeadLimits;
 pub use error::ApiError;
 pub use openapi::document as openapi_document;
@@ -98,12 +99,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// The whole API.
-pub fn router(state: AppState, limits: Limits) -> Router {
+pub fn router(state: AppState, limits: Limits, console_oidc: Option<Arc<OidcClient>>) -> Router {
     let metrics = Arc::clone(&state.metrics);
     let (routes, _) = routes().split_for_parts();
     // The console's HTML pages are not API operations: outside the OpenAPI document.
     routes
-        .merge(console::router(state.clone()))
+        .merge(console::router(state.clone(), console_oidc))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(from_fn_with_state(metrics, request_id::record_metrics))

@@ -161,6 +161,9 @@ macro_rules! listing_impl {
                     if let Some(v) = &f.effect {
                         qb.push(" and effect = ").push_bind(v.clone());
                     }
+                    if let Some(id) = f.decision_id {
+                        qb.push(" and id = ").push_bind(id);
+                    }
                     if let Some(c) = &page.cursor {
                         qb.push(" and id > ").push_bind(uuid_after(c)?);
                     }

@@ -182,6 +182,8 @@ pub struct LogFilter {
     pub until: Option<DateTime<Utc>>,
     /// Decisions only: `allow` or `deny`.
     pub effect: Option<String>,
+    /// Decisions only: the one decision with this id.
+    pub decision_id: Option<uuid::Uuid>,
 }
 
 /// The outcome of an idempotent registration.

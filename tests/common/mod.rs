@@ -7,6 +7,7 @@ pub mod blob_store;
 pub mod cosign;
 pub mod fake_registry;
 pub mod fulcio;
+pub mod oidc_provider;
 pub mod pg;
 pub mod registry;
 pub mod sigstore_fixtures;

@@ -2,10 +2,13 @@
 //! service through the same methods (and so the same Cedar actions) as the JSON API, so a page
 //! never shows more than the API would answer the same caller.
 
+mod decision;
+mod oidc;
 mod pages;
 mod session;
 mod signin;
 mod timeline;
+mod upload;
 mod views;
 mod whatif;
 
@@ -24,6 +27,7 @@ use super::error::ApiError;
 use super::extract::{Caller, QueryParams};
 use crate::admission::AdmissionError;
 use crate::domain::Principal;
+pub use oidc::{ConsoleConfig, OidcClient, OidcConfig, OidcConfigError, SessionToken};
 use session::{SESSION_COOKIE, Session, Sessions, cookie};
 
 /// What every console handler sees: the API's state and the session table.
@@ -31,24 +35,30 @@ use session::{SESSION_COOKIE, Session, Sessions, cookie};
 pub struct ConsoleState {
     api: AppState,
     sessions: Arc<Sessions>,
+    /// Sign-in with an OpenID Connect provider, when `[console.oidc]` is configured.
+    oidc: Option<Arc<OidcClient>>,
 }
 
 /// The console's routes, with their own state, ready to merge into the API router.
-pub fn router<S: Clone + Send + Sync + 'static>(api: AppState) -> Router<S> {
+pub fn router<S: Clone + Send + Sync + 'static>(api: AppState, oidc: Option<Arc<OidcClient>>) -> Router<S> {
     let state = ConsoleState {
         api,
         sessions: Arc::new(Sessions::default()),
+        oidc,
     };
     Router::new()
         .route("/ui", get(pages::projects))
         .route("/ui/projects/{project}", get(pages::artifacts))
         .route("/ui/artifacts/{id}", get(timeline::page))
         .route("/ui/decisions", get(pages::decisions))
+        .route("/ui/decisions/{id}", get(decision::page))
         .route("/ui/audit", get(pages::audit))
         .route("/ui/policies", get(whatif::policies))
         .route("/ui/policies/what-if", post(whatif::run))
         .route("/ui/login", get(signin::form).post(signin::sign_in))
         .route("/ui/logout", post(signin::sign_out))
+        .route("/ui/oidc/login", get(oidc::start))
+        .route(oidc::CALLBACK_PATH, get(oidc::callback))
         .route("/ui/console.css", get(stylesheet))
         .layer(from_fn(security_headers))
         .with_state(state)
@@ -134,6 +144,7 @@ impl<T: serde::de::DeserializeOwned + Send> FromRequestParts<ConsoleState> for Q
 }
 
 /// Why a console page is not shown.
+#[derive(Debug)]
 pub enum ConsoleError {
     /// No live session: go to the sign-in form.
     SignIn,

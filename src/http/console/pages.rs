@@ -194,6 +194,7 @@ pub async fn decisions(
                         " · " a href={ "/ui/artifacts/" (artifact) } { "artifact" }
                     }
                     " · request " code { (decision.correlation_id) }
+                    " · " a.open href={ "/ui/decisions/" (decision.id) } { "open decision" }
                 }
                 p { "Resource: " code { (decision.resource) } }
                 p { "Deciding policies: " (list_or_dash(&decision.policy_ids)) }

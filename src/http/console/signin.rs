@@ -46,15 +46,20 @@ pub fn form_body<T>(form: Result<Form<T>, FormRejection>) -> Result<T, ConsoleEr
 }
 
 /// `GET /ui/login`: the form, with a fresh double-submit token in a cookie and a field.
-pub async fn form() -> Result<Response, ConsoleError> {
+pub async fn form(State(state): State<ConsoleState>) -> Result<Response, ConsoleError> {
     let csrf = random_token().map_err(|_| ConsoleError::Api(ApiError::Internal))?;
-    Ok(login_page(StatusCode::OK, &csrf, None))
+    Ok(login_page(&state, StatusCode::OK, &csrf, None))
 }
 
-fn login_page(status: StatusCode, csrf: &str, problem: Option<&str>) -> Response {
+fn login_page(state: &ConsoleState, status: StatusCode, csrf: &str, problem: Option<&str>) -> Response {
     let body = html! {
         @if let Some(problem) = problem {
             p.error role="alert" { (problem) }
+        }
+        @if let Some(oidc) = &state.oidc {
+            // A plain link: starting a sign-in changes nothing a forged request could abuse.
+            p.provider { a.button href="/ui/oidc/login" { "Sign in with " (oidc.display_name) } }
+            p.hint { "Or paste a bearer token:" }
         }
         form.signin method="post" action="/ui/login" {
             input type="hidden" name="csrf" value=(csrf);
@@ -87,6 +92,7 @@ pub async fn sign_in(
     let mut bearer = HeaderMap::new();
     let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}")) else {
         return Ok(login_page(
+            &state,
             StatusCode::UNAUTHORIZED,
             &expected,
             Some("the token is not a well-formed jwt"),
@@ -96,7 +102,12 @@ pub async fn sign_in(
     match Caller::from_headers(&bearer, &state.api).await {
         Ok(_) => {}
         Err(ApiError::Unauthenticated(reason)) => {
-            return Ok(login_page(StatusCode::UNAUTHORIZED, &expected, Some(&reason)));
+            return Ok(login_page(
+                &state,
+                StatusCode::UNAUTHORIZED,
+                &expected,
+                Some(&reason),
+            ));
         }
         Err(other) => return Err(other.into()),
     }

@@ -103,7 +103,7 @@ fn entries(explanation: &Explanation) -> Vec<Entry> {
             .iter()
             // An allow that changed state is already shown by its audit record.
             .filter(|d| d.effect != "allow" || !audited.contains(&d.correlation_id.as_str()))
-            .map(|d| decision_entry(id, d)),
+            .map(decision_entry),
     );
     entries.extend(verification_runs(&explanation.view.evidence));
     entries.sort_by_key(|entry| std::cmp::Reverse(entry.at));
@@ -133,7 +133,7 @@ fn audit_entry(
             p.links {
                 a href={ "/ui/audit?artifact_id=" (id) "#audit-" (record.seq) } { "audit record #" (record.seq) }
                 @if let Some(d) = decision {
-                    " · " a href=(decision_link(id, d)) { "decision" }
+                    " · " a href=(decision_link(d)) { "decision" }
                 }
             }
         }
@@ -144,14 +144,14 @@ fn audit_entry(
     }
 }
 
-fn decision_entry(id: crate::domain::ArtifactId, decision: &DecisionRecord) -> Entry {
+fn decision_entry(decision: &DecisionRecord) -> Entry {
     let markup = html! {
         article class={ "entry decision " (decision.effect) } {
             h3 { span class={ "effect " (decision.effect) } { (decision.effect) } " " (decision.action) " by " (decision.actor.id) }
             p.meta { (when(&decision.decided_at)) }
             @if !decision.reasons.is_empty() { p.reasons { (decision.reasons.join("; ")) } }
             p { "Deciding policies: " (list_or_dash(&decision.policy_ids)) }
-            p.links { a href=(decision_link(id, decision)) { "decision" } }
+            p.links { a href=(decision_link(decision)) { "decision" } }
         }
     };
     Entry {
@@ -160,8 +160,8 @@ fn decision_entry(id: crate::domain::ArtifactId, decision: &DecisionRecord) -> E
     }
 }
 
-fn decision_link(id: crate::domain::ArtifactId, decision: &DecisionRecord) -> String {
-    format!("/ui/decisions?artifact_id={id}#decision-{}", decision.id)
+fn decision_link(decision: &DecisionRecord) -> String {
+    format!("/ui/decisions/{}", decision.id)
 }
 
 /// Evidence items checked at the same instant are one verification run.

@@ -1,37 +1,18 @@
 //! `/ui/policies`: the serving set, and a what-if that replays the decision log against a
-//! pasted candidate (decided as `manage_policies`, like `/v1/policies` and its simulate).
+//! pasted or uploaded candidate (decided as `manage_policies`, like `/v1/policies` and its simulate).
 
-use std::collections::BTreeMap;
-
-use axum::Form;
-use axum::extract::State;
-use axum::extract::rejection::FormRejection;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
-use serde::Deserialize;
 
 use super::session::csrf_matches;
-use super::signin::form_body;
+use super::upload::{MAX_CANDIDATE_BYTES, MAX_FILES, WhatIf};
 use super::views::{self, csrf_field, list_or_dash, when};
 use super::{ConsoleError, ConsoleState, Viewer};
 use crate::admission::{SimulateInput, SimulateOutcome};
 use crate::http::meta;
 use crate::policy::ReplayReport;
-
-/// The what-if form: one pasted file is the whole candidate set.
-#[derive(Deserialize)]
-pub struct WhatIf {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    file_name: String,
-    policies: String,
-    #[serde(default)]
-    project: String,
-    #[serde(default)]
-    action: String,
-}
 
 /// `GET /ui/policies`.
 pub async fn policies(State(state): State<ConsoleState>, viewer: Viewer) -> Result<Response, ConsoleError> {
@@ -40,35 +21,32 @@ pub async fn policies(State(state): State<ConsoleState>, viewer: Viewer) -> Resu
     Ok(views::page(StatusCode::OK, "Policies", Some(&viewer), body))
 }
 
-/// `POST /ui/policies/what-if`: the decisions the candidate would change.
+/// `POST /ui/policies/what-if`: the decisions the candidate (pasted, uploaded or both) would
+/// change. urlencoded or multipart; the candidate is bounded by [`MAX_CANDIDATE_BYTES`].
 pub async fn run(
     State(state): State<ConsoleState>,
     viewer: Viewer,
-    form: Result<Form<WhatIf>, FormRejection>,
+    request: Request,
 ) -> Result<Response, ConsoleError> {
-    let fields = form_body(form)?;
+    let fields = WhatIf::read(request).await?;
     if !csrf_matches(&fields.csrf, &viewer.session.csrf) {
         return Err(ConsoleError::Csrf);
     }
-    let name = if fields.file_name.trim().is_empty() {
-        "candidate.cedar".to_owned()
-    } else {
-        fields.file_name.trim().to_owned()
-    };
     let input = SimulateInput {
-        files: BTreeMap::from([(name, fields.policies.clone())]),
+        files: fields.candidate()?,
         since: None,
         project: Some(fields.project.trim().to_owned()).filter(|p| !p.is_empty()),
         action: Some(fields.action.trim().to_owned()).filter(|a| !a.is_empty()),
         limit: None,
     };
+    let names: Vec<String> = input.files.keys().cloned().collect();
     let outcome = state
         .api
         .admission
         .simulate_policies(&viewer.principal, input, &meta())
         .await?;
     let (status, result) = match outcome {
-        SimulateOutcome::Report(report) => (StatusCode::OK, report_table(&report)),
+        SimulateOutcome::Report(report) => (StatusCode::OK, report_table(&report, &names)),
         SimulateOutcome::Refused(error) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             html! {
@@ -102,20 +80,23 @@ fn what_if_form(viewer: &Viewer, previous: Option<&WhatIf>) -> Markup {
     let action = previous.map_or("", |p| p.action.as_str());
     html! {
         h2 { "What if" }
-        form.whatif method="post" action="/ui/policies/what-if" {
+        form.whatif method="post" action="/ui/policies/what-if" enctype="multipart/form-data" {
             (csrf_field(viewer))
-            input type="hidden" name="file_name" value="candidate.cedar";
-            label for="policies" { "Candidate policy set (the whole set, Cedar text)" }
-            textarea id="policies" name="policies" rows="14" spellcheck="false" required { (text) }
+            label for="files" { "Candidate policy files (the whole set: several " code { ".cedar" } " files, or one file)" }
+            input id="files" type="file" name="files" multiple accept=".cedar,text/plain";
+            label for="policies" { "Or paste the candidate (Cedar text; added to any files chosen)" }
+            textarea id="policies" name="policies" rows="14" spellcheck="false" { (text) }
             label { span { "Only project" } input type="text" name="project" value=(project); }
             label { span { "Only action" } input type="text" name="action" value=(action); }
+            p.hint { "At most " (MAX_CANDIDATE_BYTES / 1024) " KiB and " (MAX_FILES) " files." }
             button type="submit" { "Replay the decision log" }
         }
     }
 }
 
-fn report_table(report: &ReplayReport) -> Markup {
+fn report_table(report: &ReplayReport, files: &[String]) -> Markup {
     html! {
+        p.files { "Candidate files: " (list_or_dash(files)) }
         p.summary {
             "Replayed " (report.replayed) " decisions against candidate "
             code { (report.candidate_hash) } ": " strong { (report.changed) " would change" } "."
@@ -129,7 +110,7 @@ fn report_table(report: &ReplayReport) -> Markup {
                 tbody {
                     @for change in &report.changes {
                         tr {
-                            td { a href={ "/ui/decisions" @if let Some(p) = &change.project { "?project=" (views::encode(p)) } "#decision-" (change.decision_id) } { code { (change.decision_id) } } }
+                            td { a href={ "/ui/decisions/" (change.decision_id) } { code { (change.decision_id) } } }
                             td { (when(&change.decided_at)) }
                             td { (change.actor.id) }
                             td { (change.action) }

@@ -195,9 +195,22 @@ impl Admission {
         resource: Resource<'_>,
         meta: &RequestMeta,
     ) -> Result<Decision, AdmissionError> {
-        let allowed = self
+        let outsider_of = outsider_project(principal, &resource);
+        let allowed = match self
             .authorize(principal, action, resource, RequestContext::default(), meta)
-            .await?;
+            .await
+        {
+            Ok(allowed) => allowed,
+            // Another tenant's artifact or project is as unknown as a missing one: a 403 would
+            // confirm it exists. The deny is still in the decision log.
+            Err(AdmissionError::Denied(decision)) => {
+                return Err(match outsider_of {
+                    Some(message) => AdmissionError::NotFound(message),
+                    None => AdmissionError::Denied(decision),
+                });
+            }
+            Err(other) => return Err(other),
+        };
         self.decisions.record(allowed.record).await?;
         Ok(allowed.decision)
     }
@@ -294,4 +307,15 @@ impl Admission {
     pub(super) async fn log_decision(&self, record: DecisionRecord) -> Result<(), AdmissionError> {
         Ok(self.decisions.record(record).await?)
     }
+}
+
+/// When `principal` holds no role in the project that owns `resource` (an artifact or a
+/// project), the not-found message a denied read answers instead of 403.
+fn outsider_project(principal: &Principal, resource: &Resource<'_>) -> Option<String> {
+    let (project, message) = match resource {
+        Resource::Artifact(artifact) => (&artifact.project, "no such artifact"),
+        Resource::Project(project) => (*project, "no such project"),
+        _ => return None,
+    };
+    (!principal.project_roles.contains_key(project)).then(|| message.to_owned())
 }

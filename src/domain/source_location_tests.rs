@@ -153,7 +153,7 @@ fn huggingface_grammar_needs_a_revision() {
     }
     assert_eq!(
         check_source(
-            SourceType::Huggingface,
+            &SourceType::Huggingface,
             "hf://acme/llm@0123abc/model.safetensors",
             None
         ),
@@ -161,7 +161,7 @@ fn huggingface_grammar_needs_a_revision() {
     );
     assert_eq!(
         check_source(
-            SourceType::Huggingface,
+            &SourceType::Huggingface,
             "https://huggingface.co/acme/llm/resolve/main/w.safetensors",
             None
         ),

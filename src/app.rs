@@ -140,7 +140,10 @@ impl Application {
             token_realm: "/v1/registry/token".to_owned(),
             token_service: config.registry.service.clone(),
             supported_kinds: ArtifactKind::ALL.iter().map(|k| k.as_str().to_owned()).collect(),
-            source_types: SourceType::BUILTIN.iter().map(|s| s.as_str().to_owned()).collect(),
+            source_types: SourceType::BUILTIN
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
             channels: channels.channels().iter().map(ToString::to_string).collect(),
         };
         tracing::info!(

@@ -400,7 +400,11 @@ impl Admission {
             digest: expected_digest.map(ToString::to_string),
             artifact_kind: Some(ArtifactKind::Oci.to_string()),
             source_type: Some(SourceType::OciRegistry.to_string()),
-            ..NewAuditRecord::new(principal.actor.clone(), "catalog.refuse", meta.correlation_id.clone())
+            ..NewAuditRecord::new(
+                principal.actor.clone(),
+                "catalog.refuse",
+                meta.correlation_id.clone(),
+            )
         };
         let requested = Action::RequestPublishIntent.as_str();
         for (family, id) in [

@@ -64,9 +64,17 @@ mod tests {
                 Family::ArtifactTypes,
                 json!({"kind": "blob", "trust_inputs": [], "promotable": false}),
             ),
-            entry("minio", Family::SourceTypes, json!({"kinds": ["blob"], "protocol": "https"})),
+            entry(
+                "minio",
+                Family::SourceTypes,
+                json!({"kinds": ["blob"], "protocol": "https"}),
+            ),
             entry("tape", Family::SourceTypes, json!({"kinds": ["blob"]})),
-            entry("loop", Family::SourceTypes, json!({"kinds": ["blob"], "protocol": "tape"})),
+            entry(
+                "loop",
+                Family::SourceTypes,
+                json!({"kinds": ["blob"], "protocol": "tape"}),
+            ),
             entry("canary", Family::Channels, json!({"rank": 5})),
         ]);
         let name = |s: &str| ContributedName::parse(s).unwrap();

@@ -43,7 +43,19 @@ mod tests {
             assert!(is_catalog_id(ok), "{ok}");
         }
         let long = "a".repeat(129);
-        for bad in ["", "a", "S3", "9p", ".a", "a.", "a..b", "a b", "a/b", "é1", long.as_str()] {
+        for bad in [
+            "",
+            "a",
+            "S3",
+            "9p",
+            ".a",
+            "a.",
+            "a..b",
+            "a b",
+            "a/b",
+            "é1",
+            long.as_str(),
+        ] {
             assert!(!is_catalog_id(bad), "{bad}");
         }
     }

@@ -224,8 +224,7 @@ mod tests {
             Ok(ArtifactType::OciImage)
         );
         assert!(
-            ArtifactType::resolve(ArtifactKind::Oci, Some(ArtifactType::BlobTarball), no_catalog)
-                .is_err()
+            ArtifactType::resolve(ArtifactKind::Oci, Some(ArtifactType::BlobTarball), no_catalog).is_err()
         );
         assert_eq!(
             ArtifactType::resolve(
@@ -244,11 +243,19 @@ mod tests {
         let catalog_says = |k| move |_: &ContributedName| Some(k);
         // The catalog's kind wins over the id's prefix.
         assert!(
-            ArtifactType::resolve(ArtifactKind::Oci, Some(wasm.clone()), catalog_says(ArtifactKind::Blob))
-                .is_err()
+            ArtifactType::resolve(
+                ArtifactKind::Oci,
+                Some(wasm.clone()),
+                catalog_says(ArtifactKind::Blob)
+            )
+            .is_err()
         );
         assert_eq!(
-            ArtifactType::resolve(ArtifactKind::Blob, Some(wasm.clone()), catalog_says(ArtifactKind::Blob)),
+            ArtifactType::resolve(
+                ArtifactKind::Blob,
+                Some(wasm.clone()),
+                catalog_says(ArtifactKind::Blob)
+            ),
             Ok(wasm.clone())
         );
         // Unknown to the catalog: passes here; the catalog check refuses it by name.

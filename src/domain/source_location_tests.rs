@@ -19,7 +19,10 @@ fn every_type_refuses_empty_multi_line_and_oversized_uris() {
         refuses(source_type.clone(), "s3://bucket/key\r\nX-Injected: 1");
         refuses(source_type.clone(), "https://models.example/w\u{0}.bin");
         refuses(source_type.clone(), "not a uri");
-        refuses(source_type.clone(), &format!("store://{}", "a".repeat(MAX_LOCATION_LEN)));
+        refuses(
+            source_type.clone(),
+            &format!("store://{}", "a".repeat(MAX_LOCATION_LEN)),
+        );
     }
 }
 
@@ -29,7 +32,14 @@ fn a_contributed_type_without_protocol_needs_a_scheme() {
     for uri in ["minio://eu-1/bucket/w.bin", "s3+tls://b/k", "x://y"] {
         accepts(minio.clone(), uri);
     }
-    for uri in ["minio:/b", "://b/k", "1x://b", "bucket/key", "minio://", "mi_nio://b"] {
+    for uri in [
+        "minio:/b",
+        "://b/k",
+        "1x://b",
+        "bucket/key",
+        "minio://",
+        "mi_nio://b",
+    ] {
         refuses(minio.clone(), uri);
     }
 }

@@ -125,11 +125,7 @@ impl ContentFetcher {
     pub fn url_for(&self, protocol: &SourceType, uri: &str) -> Option<reqwest::Url> {
         match protocol {
             // Keys are relative paths inside the store: nothing that climbs out of it.
-            SourceType::ArtifactStore => self
-                .artifact_store
-                .as_ref()?
-                .object(uri)
-                .map(|(_, url)| url),
+            SourceType::ArtifactStore => self.artifact_store.as_ref()?.object(uri).map(|(_, url)| url),
             SourceType::Https => {
                 let url = reqwest::Url::parse(uri).ok()?;
                 let host = url.host_str()?.to_ascii_lowercase();

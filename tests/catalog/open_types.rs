@@ -30,10 +30,18 @@ async fn contribute_and_approve(app: &TestApp, family: &str, entry: Value, appro
     let (status, created) = app
         .post(&format!("/v1/catalog/{family}"), &contributor(), entry)
         .await;
-    assert_eq!((status, created["status"].as_str()), (201, Some("pending")), "{created}");
+    assert_eq!(
+        (status, created["status"].as_str()),
+        (201, Some("pending")),
+        "{created}"
+    );
     if approve {
         let (status, body) = app
-            .post(&format!("/v1/catalog/{family}/{id}/approve"), &platform_admin(), json!({}))
+            .post(
+                &format!("/v1/catalog/{family}/{id}/approve"),
+                &platform_admin(),
+                json!({}),
+            )
             .await;
         assert_eq!((status, body["usable"].as_bool()), (200, Some(true)), "{body}");
     }
@@ -41,7 +49,11 @@ async fn contribute_and_approve(app: &TestApp, family: &str, entry: Value, appro
 
 async fn disable(app: &TestApp, family: &str, id: &str) {
     let (status, body) = app
-        .post(&format!("/v1/catalog/{family}/{id}/disable"), &platform_admin(), json!({}))
+        .post(
+            &format!("/v1/catalog/{family}/{id}/disable"),
+            &platform_admin(),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
 }
@@ -53,7 +65,10 @@ async fn refusals(app: &TestApp) -> Vec<(String, String)> {
         .iter()
         .map(|r| {
             let t = &r["transition"];
-            (t["from"].as_str().unwrap().to_owned(), t["reason"].as_str().unwrap().to_owned())
+            (
+                t["from"].as_str().unwrap().to_owned(),
+                t["reason"].as_str().unwrap().to_owned(),
+            )
         })
         .collect()
 }
@@ -75,7 +90,11 @@ async fn contributed_source_types(app: TestApp) {
     let pending = "source type `minio_eu` is pending approval in the catalog";
     assert_unusable(status, &body, "source_types", "minio_eu", pending);
     let (status, body) = app
-        .post("/v1/catalog/source_types/minio_eu/approve", &platform_admin(), json!({}))
+        .post(
+            "/v1/catalog/source_types/minio_eu/approve",
+            &platform_admin(),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
 
@@ -95,7 +114,11 @@ async fn contributed_source_types(app: TestApp) {
     let (status, verified) = app
         .post(&format!("/v1/artifacts/{id}/verify"), &operator(), json!({}))
         .await;
-    assert_eq!((status, verified["trust_state"].as_str()), (200, Some("failed_verification")), "{verified}");
+    assert_eq!(
+        (status, verified["trust_state"].as_str()),
+        (200, Some("failed_verification")),
+        "{verified}"
+    );
     let content = verified["evidence"]
         .as_array()
         .unwrap()
@@ -105,7 +128,10 @@ async fn contributed_source_types(app: TestApp) {
         .unwrap_or_else(|| panic!("no blob_digest evidence: {verified}"));
     assert_eq!(content["result"], "fail", "{content}");
     assert!(
-        content["reason"].as_str().unwrap().contains("`minio_eu` names no fetch protocol"),
+        content["reason"]
+            .as_str()
+            .unwrap()
+            .contains("`minio_eu` names no fetch protocol"),
         "{content}"
     );
 
@@ -116,16 +142,27 @@ async fn contributed_source_types(app: TestApp) {
     });
     contribute_and_approve(&app, "source_types", entry, true).await;
     let (status, body) = register(&app, weights("minio_https", "minio://eu-1/w", "w-2")).await;
-    assert_eq!((status, body["field"].as_str()), (422, Some("source.uri")), "{body}");
-    let (status, body) =
-        register(&app, weights("minio_https", "https://minio.example.com/w.bin", "w-2")).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("source.uri")),
+        "{body}"
+    );
+    let (status, body) = register(
+        &app,
+        weights("minio_https", "https://minio.example.com/w.bin", "w-2"),
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
     let bad = json!({
         "id": "minio_loop", "description": "d", "owner_product": "gpuaas",
         "fields": { "kinds": ["blob"], "protocol": "minio_eu" },
     });
     let (status, body) = app.post("/v1/catalog/source_types", &contributor(), bad).await;
-    assert_eq!((status, body["field"].as_str()), (422, Some("/fields/protocol")), "{body}");
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("/fields/protocol")),
+        "{body}"
+    );
 
     // Disabled: registration is refused again, naming the entry.
     disable(&app, "source_types", "minio_eu").await;
@@ -144,7 +181,10 @@ async fn contributed_source_types(app: TestApp) {
     ] {
         let (status, answer) = register(&app, body).await;
         assert_eq!((status, answer["field"].as_str()), (422, Some(field)), "{answer}");
-        assert!(answer["detail"].as_str().unwrap().contains("catalog id"), "{answer}");
+        assert!(
+            answer["detail"].as_str().unwrap().contains("catalog id"),
+            "{answer}"
+        );
     }
 
     let seen = refusals(&app).await;
@@ -169,34 +209,59 @@ async fn contributed_artifact_types(app: TestApp) {
         body
     };
     let (status, body) = register(&app, module("blob", "wasm-1")).await;
-    assert_eq!((status, body["field"].as_str()), (422, Some("artifact_type")), "{body}");
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("artifact_type")),
+        "{body}"
+    );
     assert!(
-        body["detail"].as_str().unwrap().contains("`wasm_module` is not of kind `blob`"),
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("`wasm_module` is not of kind `blob`"),
         "{body}"
     );
     let (status, artifact) = register(&app, module("oci", "wasm-1")).await;
     assert_eq!(status, 201, "{artifact}");
     assert_eq!(
-        (artifact["artifact_type"].as_str(), artifact["artifact_kind"].as_str()),
+        (
+            artifact["artifact_type"].as_str(),
+            artifact["artifact_kind"].as_str()
+        ),
         (Some("wasm_module"), Some("oci"))
     );
     let id = artifact["id"].as_str().unwrap();
 
     let pull = json!({ "artifact_id": id });
     let review = json!({ "project": "team-a", "digest": digest("wasm-1"), "action": "read" });
-    let publish = json!({ "app": "trainer", "artifact_kind": "oci", "artifact_type": "wasm_module", "tag": "v2" });
-    let (status, body) = app.post("/v1/projects/team-a/pull-intents", &operator(), pull.clone()).await;
-    assert!(status == 200 || status == 201, "{body}");
-    let (status, body) = app.post("/v1/admission/review", &operator(), review.clone()).await;
-    assert_eq!((status, body["decision"].as_str()), (200, Some("allow")), "{body}");
+    let publish =
+        json!({ "app": "trainer", "artifact_kind": "oci", "artifact_type": "wasm_module", "tag": "v2" });
     let (status, body) = app
-        .post("/v1/projects/team-a/publish-intents", &operator(), publish.clone())
+        .post("/v1/projects/team-a/pull-intents", &operator(), pull.clone())
+        .await;
+    assert!(status == 200 || status == 201, "{body}");
+    let (status, body) = app
+        .post("/v1/admission/review", &operator(), review.clone())
+        .await;
+    assert_eq!(
+        (status, body["decision"].as_str()),
+        (200, Some("allow")),
+        "{body}"
+    );
+    let (status, body) = app
+        .post(
+            "/v1/projects/team-a/publish-intents",
+            &operator(),
+            publish.clone(),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
 
     disable(&app, "artifact_types", "wasm_module").await;
     let disabled = "artifact type `wasm_module` is disabled in the catalog";
-    let (status, body) = app.post("/v1/projects/team-a/pull-intents", &operator(), pull).await;
+    let (status, body) = app
+        .post("/v1/projects/team-a/pull-intents", &operator(), pull)
+        .await;
     assert_unusable(status, &body, "artifact_types", "wasm_module", disabled);
     let (status, body) = app.post("/v1/admission/review", &operator(), review).await;
     assert_eq!((status, body["decision"].as_str()), (200, Some("deny")), "{body}");

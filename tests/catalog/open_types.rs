@@ -58,6 +58,13 @@ async fn disable(app: &TestApp, family: &str, id: &str) {
     assert_eq!(status, 200, "{body}");
 }
 
+/// The source types `GET /v1/registry` says registration accepts now.
+async fn accepted_source_types(app: &TestApp) -> Vec<String> {
+    let (status, info) = app.get("/v1/registry", &operator()).await;
+    assert_eq!(status, 200, "{info}");
+    serde_json::from_value(info["source_types"].clone()).unwrap()
+}
+
 /// The `from` and `reason` of every `catalog.refuse` record, in the order written.
 async fn refusals(app: &TestApp) -> Vec<(String, String)> {
     audit_actions(app, "catalog.refuse")
@@ -98,6 +105,7 @@ async fn contributed_source_types(app: TestApp) {
         .await;
     assert_eq!(status, 200, "{body}");
 
+    assert!(accepted_source_types(&app).await.contains(&"minio_eu".to_owned()));
     let (status, artifact) = register(&app, minio("w-1")).await;
     assert_eq!(status, 201, "{artifact}");
     assert_eq!(artifact["source"]["source_type"], "minio_eu", "{artifact}");
@@ -168,6 +176,8 @@ async fn contributed_source_types(app: TestApp) {
     disable(&app, "source_types", "minio_eu").await;
     let (status, body) = register(&app, minio("w-3")).await;
     let disabled = "source type `minio_eu` is disabled in the catalog";
+    let accepted = accepted_source_types(&app).await;
+    assert!(!accepted.contains(&"minio_eu".to_owned()) && accepted.contains(&"s3".to_owned()));
     assert_unusable(status, &body, "source_types", "minio_eu", disabled);
 
     // Forged values are refused by the grammar, naming the field.

@@ -21,7 +21,7 @@ use crate::artifact_store::{ObjectTokens, StoreLocation};
 use crate::audit::DecisionLogWriter;
 use crate::auth::Authenticator;
 use crate::config::Config;
-use crate::domain::{ArtifactKind, SourceType};
+use crate::domain::ArtifactKind;
 use crate::http::{AppState, ConnectionLimits, HeadLimits, Limits, RateLimiter};
 use crate::metrics::Metrics;
 use crate::policy::PolicyEngine;
@@ -146,7 +146,8 @@ impl Application {
             token_realm: "/v1/registry/token".to_owned(),
             token_service: config.registry.service.clone(),
             supported_kinds: ArtifactKind::ALL.iter().map(|k| k.as_str().to_owned()).collect(),
-            source_types: SourceType::ALL.iter().map(|s| s.as_str().to_owned()).collect(),
+            // Read from the catalog on each request (`describe_registry`).
+            source_types: Vec::new(),
             channels: channels.channels().iter().map(ToString::to_string).collect(),
         };
         tracing::info!(

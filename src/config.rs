@@ -253,6 +253,12 @@ impl TrustConfig {
     /// The evidence types that must pass for an artifact of `artifact_type` (e.g. `oci.image`).
     pub fn required_for(&self, artifact_type: &str) -> Vec<String> {
         let kind = artifact_type.split('.').next().unwrap_or_default();
+        self.required_for_kind(artifact_type, kind)
+    }
+
+    /// Like `required_for`, with the artifact's kind given rather than read from the type's
+    /// prefix (a contributed artifact type's kind comes from its catalog entry).
+    pub fn required_for_kind(&self, artifact_type: &str, kind: &str) -> Vec<String> {
         if let Some(list) = self
             .required
             .get(artifact_type)

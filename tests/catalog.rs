@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "catalog/open_types.rs"]
+mod open_types;
 
 use common::{Db, TestApp, auditor_token, digest, sign_es256, token, user_claims};
 use gatehouse::catalog::{EntrySchemas, Family, SEED_YAML, Seed};

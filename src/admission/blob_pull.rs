@@ -205,7 +205,7 @@ impl Admission {
             repository: artifact.repository.clone(),
             digest: artifact.digest.clone(),
             size_bytes: source.size_bytes,
-            source_type: source.source_type,
+            source_type: source.source_type.clone(),
             reference: redact_uri(&source.uri),
             source_ref: source.source_ref.clone(),
             reference_redacted: redacted,

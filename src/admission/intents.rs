@@ -11,9 +11,10 @@ use super::decide::artifact_audit;
 use super::queries::parse_opt;
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::NewAuditRecord;
+use crate::catalog::Family;
 use crate::domain::{
     AccessGrant, AppSlug, Artifact, ArtifactKind, ArtifactType, Channel, Digest, IntentKind, LifecycleState,
-    Principal, ProjectSlug, PublishIntent, PullIntent, RepositoryPath, TrustState,
+    Principal, ProjectSlug, PublishIntent, PullIntent, RepositoryPath, SourceType, TrustState,
 };
 use crate::policy::{Action, RequestContext, Resource};
 
@@ -124,7 +125,8 @@ impl Admission {
             .parse()
             .map_err(|e| AdmissionError::invalid("artifact_kind", e))?;
         let given_type: Option<ArtifactType> = parse_opt("artifact_type", input.artifact_type.as_deref())?;
-        let artifact_type = ArtifactType::resolve(kind, given_type)
+        let catalog = self.catalog().await;
+        let artifact_type = ArtifactType::resolve(kind, given_type, |name| catalog.artifact_kind_of(name))
             .map_err(|e| AdmissionError::invalid("artifact_type", e))?;
         let expected_digest: Option<Digest> = parse_opt("expected_digest", input.expected_digest.as_deref())?;
         if let Some(tag) = input.tag.as_deref()
@@ -154,8 +156,21 @@ impl Admission {
         let allowed = self
             .authorize(principal, Action::RequestPublishIntent, resource, context, meta)
             .await?;
-        self.require_catalog(crate::catalog::Family::ArtifactTypes, artifact_type.as_str())
-            .await?;
+        if let Err(refused) = self
+            .require_publish_entries(
+                &artifact_type,
+                &project,
+                &repository,
+                expected_digest.as_ref(),
+                principal,
+                meta,
+            )
+            .await
+        {
+            // Allowed by policy but not acted on: the decision was still taken, so it is logged.
+            self.log_decision(allowed.record).await?;
+            return Err(refused);
+        }
 
         let now = Utc::now();
         let id = Uuid::now_v7();
@@ -364,5 +379,41 @@ impl Admission {
             credential,
             expires_at: intent.expires_at,
         }
+    }
+}
+
+impl Admission {
+    /// A publish intent needs its artifact type and the registry's source type usable now; a
+    /// refusal names the entry and is audited as `catalog.refuse`, like a registration's.
+    async fn require_publish_entries(
+        &self,
+        artifact_type: &ArtifactType,
+        project: &ProjectSlug,
+        repository: &RepositoryPath,
+        expected_digest: Option<&Digest>,
+        principal: &Principal,
+        meta: &RequestMeta,
+    ) -> Result<(), AdmissionError> {
+        let audit = NewAuditRecord {
+            project: Some(project.to_string()),
+            repository: Some(repository.to_string()),
+            digest: expected_digest.map(ToString::to_string),
+            artifact_kind: Some(ArtifactKind::Oci.to_string()),
+            source_type: Some(SourceType::OciRegistry.to_string()),
+            ..NewAuditRecord::new(
+                principal.actor.clone(),
+                "catalog.refuse",
+                meta.correlation_id.clone(),
+            )
+        };
+        let requested = Action::RequestPublishIntent.as_str();
+        for (family, id) in [
+            (Family::ArtifactTypes, artifact_type.as_str()),
+            (Family::SourceTypes, SourceType::OciRegistry.as_str()),
+        ] {
+            self.require_catalog_audited(family, id, requested, &audit)
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -83,7 +83,7 @@ pub struct RegistryInfo {
     pub token_service: String,
     /// `oci`, `blob`.
     pub supported_kinds: Vec<String>,
-    /// Accepted source types.
+    /// Source types registration accepts now (the catalog's usable ones).
     pub source_types: Vec<String>,
     /// Channels in promotion order.
     pub channels: Vec<String>,
@@ -447,7 +447,17 @@ impl Admission {
     ) -> Result<RegistryInfo, AdmissionError> {
         self.authorize_read(principal, Action::Describe, Resource::Platform, meta)
             .await?;
-        Ok(self.registry.clone())
+        let mut info = self.registry.clone();
+        // What registration accepts now: usable catalog entries, contributed ones included.
+        info.source_types = self
+            .catalog()
+            .await
+            .family(crate::catalog::Family::SourceTypes)
+            .into_iter()
+            .filter(|e| e.usable())
+            .map(|e| e.id.clone())
+            .collect();
+        Ok(info)
     }
 
     /// The serving policy set, decided as `manage_policies` on the platform.

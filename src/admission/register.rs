@@ -6,6 +6,7 @@ use serde::Deserialize;
 use super::decide::registration_audit;
 use super::reregistration::{SentFields, differing_fields};
 use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
+use crate::catalog::Snapshot;
 use crate::domain::{
     AppSlug, Artifact, ArtifactId, ArtifactKind, ArtifactType, Digest, LifecycleState, Principal,
     ProjectSlug, RepositoryRoots, Scope, Source, SourceType, TenantSlug, TrustState, Visibility,
@@ -50,7 +51,7 @@ pub struct RegisterInput {
 /// The `source` object as sent.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct SourceInput {
-    /// One of the known source types.
+    /// A built-in source type or an approved contributed one (a catalog id).
     pub source_type: String,
     /// Location.
     pub uri: String,
@@ -97,6 +98,7 @@ impl RegisterInput {
         project: ProjectSlug,
         roots: &RepositoryRoots,
         principal: &Principal,
+        catalog: &Snapshot,
     ) -> Result<(Artifact, Option<Uuid>, SentFields), AdmissionError> {
         let sent = SentFields {
             artifact_type: self.artifact_type.is_some(),
@@ -126,7 +128,7 @@ impl RegisterInput {
             ),
             None => None,
         };
-        let artifact_type = ArtifactType::resolve(kind, given_type)
+        let artifact_type = ArtifactType::resolve(kind, given_type, |name| catalog.artifact_kind_of(name))
             .map_err(|e| AdmissionError::invalid("artifact_type", e))?;
         let digest: Digest = match self.digest.as_deref() {
             Some(d) => d.parse().map_err(|e| AdmissionError::invalid("digest", e))?,
@@ -166,7 +168,7 @@ impl RegisterInput {
         let source = self
             .source
             .ok_or_else(|| AdmissionError::invalid("source", "is required"))?
-            .parse()?;
+            .parse(catalog)?;
         let now = Utc::now();
         let artifact = Artifact {
             id: ArtifactId::new(),
@@ -196,12 +198,17 @@ impl RegisterInput {
 }
 
 impl SourceInput {
-    fn parse(self) -> Result<Source, AdmissionError> {
+    /// A contributed source type's location is read with its catalog protocol's grammar; whether
+    /// the type may be used at all is checked (and audited) after the policy decision.
+    fn parse(self, catalog: &Snapshot) -> Result<Source, AdmissionError> {
         let source_type: SourceType = self
             .source_type
             .parse()
             .map_err(|e| AdmissionError::invalid("source.source_type", e))?;
-        check_source(source_type, &self.uri, self.source_ref.as_deref()).map_err(|refusal| {
+        let grammar = catalog
+            .source_protocol(&source_type)
+            .unwrap_or_else(|| source_type.clone());
+        check_source(&grammar, &self.uri, self.source_ref.as_deref()).map_err(|refusal| {
             AdmissionError::invalid(format!("source.{}", refusal.field), refusal.reason)
         })?;
         if self
@@ -252,7 +259,9 @@ impl Admission {
             .map_err(|e| AdmissionError::invalid("project", e))?;
         let attachments =
             super::verify::checked_attachments(&input.attestations, input.sigstore_bundle.as_ref())?;
-        let (mut candidate, intent_id, sent) = input.parse(project, &self.repository_roots(), principal)?;
+        let catalog = self.catalog().await;
+        let (mut candidate, intent_id, sent) =
+            input.parse(project, &self.repository_roots(), principal, &catalog)?;
         if let Some(id) = intent_id {
             self.check_intent_for(&candidate, id).await?;
         }

@@ -44,7 +44,7 @@ pub(super) fn differing_fields(
         (
             true,
             "source.uri",
-            same_location(c.source_type, &c.uri, &e.uri, &existing.digest),
+            same_location(&c.source_type, &c.uri, &e.uri, &existing.digest),
         ),
         (sent.source_ref, "source.source_ref", c.source_ref == e.source_ref),
         (sent.size_bytes, "source.size_bytes", c.size_bytes == e.size_bytes),
@@ -63,8 +63,8 @@ pub(super) fn differing_fields(
 /// Whether two source URIs name the same place for this digest: an OCI reference may spell the
 /// registration's own digest (`host/repo@sha256:…`, as a registry push records it) or an
 /// `oci://` prefix, or not.
-fn same_location(source_type: SourceType, a: &str, b: &str, digest: &Digest) -> bool {
-    if source_type != SourceType::OciRegistry {
+fn same_location(source_type: &SourceType, a: &str, b: &str, digest: &Digest) -> bool {
+    if *source_type != SourceType::OciRegistry {
         return a == b;
     }
     let pinned = format!("@{digest}");
@@ -82,7 +82,7 @@ mod tests {
     #[test]
     fn an_oci_reference_may_spell_its_own_digest() {
         let digest: Digest = format!("sha256:{}", "a".repeat(64)).parse().unwrap();
-        let oci = SourceType::OciRegistry;
+        let oci = &SourceType::OciRegistry;
         assert!(same_location(
             oci,
             "r.local/team/app",
@@ -103,6 +103,6 @@ mod tests {
         ));
         let other = format!("r.local/team/app@sha256:{}", "b".repeat(64));
         assert!(!same_location(oci, "r.local/team/app", &other, &digest));
-        assert!(!same_location(SourceType::S3, "s3://b/k", "s3://b/k2", &digest));
+        assert!(!same_location(&SourceType::S3, "s3://b/k", "s3://b/k2", &digest));
     }
 }

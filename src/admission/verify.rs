@@ -29,7 +29,7 @@ use crate::trust::evidence_facts::trust_facts;
 use crate::trust::referrers::{
     ReferrerBundle, combine_signatures, fetch_referrer_bundles, verify_referrer_bundle,
 };
-use crate::trust::required::missing_required;
+use crate::trust::required::missing_required_for_kind;
 use crate::vsa::InputAttestation;
 
 /// The trust material and rules, loaded once at start-up.
@@ -307,7 +307,10 @@ impl Admission {
         inputs: &mut Vec<InputAttestation>,
     ) -> Result<Vec<Evidence>, AdmissionError> {
         let mut evidence = Vec::new();
-        let required = self.trust.config.required_for(artifact.artifact_type.as_str());
+        let required = self
+            .trust
+            .config
+            .required_for_kind(artifact.artifact_type.as_str(), artifact.artifact_kind.as_str());
         let signature_required = required.iter().any(|r| r == "signature");
         if artifact.artifact_kind == ArtifactKind::Oci {
             // Signatures live in the registry: look when they are required, or when there are
@@ -398,16 +401,23 @@ impl Admission {
         }
         if artifact.artifact_kind == ArtifactKind::Blob
             && let Some(content) = &self.trust.content
-            && let Some(url) = content.url_for(&artifact.source)
         {
-            let checked = content
-                .check(url, &artifact.digest, artifact.source.size_bytes)
-                .await
-                .map_err(|e| {
-                    tracing::warn!(error = %e, "cannot fetch blob content to hash it");
-                    AdmissionError::Unavailable
-                })?;
-            evidence.push(checked);
+            let source = &artifact.source;
+            match self.catalog().await.source_protocol(&source.source_type) {
+                Some(protocol) => {
+                    if let Some(url) = content.url_for(&protocol, &source.uri) {
+                        let checked = content
+                            .check(url, &artifact.digest, source.size_bytes)
+                            .await
+                            .map_err(|e| {
+                                tracing::warn!(error = %e, "cannot fetch blob content to hash it");
+                                AdmissionError::Unavailable
+                            })?;
+                        evidence.push(checked);
+                    }
+                }
+                None => evidence.push(crate::trust::content::unfetchable(&source.source_type)),
+            }
         }
         for (i, attachment) in self.store.attestations(artifact.id).await?.iter().enumerate() {
             let media_type = (!is_sigstore_bundle(attachment)).then_some(DSSE_MEDIA_TYPE);
@@ -492,7 +502,12 @@ impl Admission {
 
     /// A failing record for each required evidence type that was not checked at all.
     fn missing_required(&self, artifact: &Artifact, evidence: &[Evidence]) -> Vec<Evidence> {
-        missing_required(&self.trust.config, artifact.artifact_type.as_str(), evidence)
+        missing_required_for_kind(
+            &self.trust.config,
+            artifact.artifact_type.as_str(),
+            artifact.artifact_kind.as_str(),
+            evidence,
+        )
     }
 
     /// The source allowlist is policy: ask Cedar `accept_source` and record the answer.
@@ -513,7 +528,7 @@ impl Admission {
             )
         });
         self.log_decision(record).await?;
-        let source_type = artifact.source.source_type;
+        let source_type = &artifact.source.source_type;
         let (result, reason) = if decision.allowed {
             (
                 EvidenceResult::Pass,

@@ -241,7 +241,7 @@ impl Admission {
             project: intent.project.clone(),
             app: intent.app.clone(),
             artifact_kind: intent.artifact_kind,
-            artifact_type: intent.artifact_type,
+            artifact_type: intent.artifact_type.clone(),
             repository: intent.repository.clone(),
             scope: self.repository_roots().scope_of(&intent.repository),
             digest: digest.clone(),

@@ -3,6 +3,7 @@
 //! privileged paths so an unknown, pending, retired or disabled entry fails closed.
 
 mod cache;
+mod open;
 mod schema;
 mod seed;
 
@@ -116,10 +117,12 @@ impl Family {
     }
 
     /// The field whose value is part of an entry's meaning and so may never change once
-    /// published (an artifact type's `kind`).
+    /// published (an artifact type's `kind`, a source type's `protocol`).
     fn identity_field(&self) -> Option<&'static str> {
         match self {
             Self::ArtifactTypes => Some("kind"),
+            // A contributed source type's protocol decides how its locations are read.
+            Self::SourceTypes => Some("protocol"),
             _ => None,
         }
     }

@@ -2,6 +2,7 @@
 
 mod app;
 mod artifact;
+mod catalog_name;
 mod channel;
 mod digest;
 mod ids;
@@ -25,6 +26,7 @@ pub use app::{
     VersionNumber,
 };
 pub use artifact::{Actor, ActorType, Artifact, ArtifactId, Evidence, EvidenceResult, Promotion, Source};
+pub use catalog_name::{ContributedName, is_catalog_id};
 pub use channel::{Channel, ChannelOrder, ChannelOrderError};
 pub use digest::{Digest, DigestError};
 pub use ids::parse_canonical_uuid;

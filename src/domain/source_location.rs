@@ -11,7 +11,9 @@
 //!   allowed: mirrors live there, and fetching is separately limited to configured places;
 //! - `huggingface`: `hf://[models/|datasets/|spaces/]org/repo[@revision][/path]` or
 //!   `https://huggingface.co/org/repo[/…]`, pinned to a revision (`@revision` or `source_ref`);
-//! - `artifact_store`: `store://key`, a relative path that cannot climb out of the store.
+//! - `artifact_store`: `store://key`, a relative path that cannot climb out of the store;
+//! - a contributed source type: the grammar of the built-in `protocol` its catalog entry names
+//!   (the caller passes that built-in here), or, naming none, any `scheme://location`.
 //!
 //! Every URI is one line: no whitespace or control character (CR/LF included). Credentials in
 //! user info or a signed query are accepted and redacted wherever the URI is shown.
@@ -41,7 +43,7 @@ fn refuse(reason: impl Into<String>) -> SourceRefusal {
 
 /// Checks `uri` (and `source_ref` where the type needs a revision) against `source_type`.
 pub fn check_source(
-    source_type: SourceType,
+    source_type: &SourceType,
     uri: &str,
     source_ref: Option<&str>,
 ) -> Result<(), SourceRefusal> {
@@ -67,6 +69,24 @@ pub fn check_source(
         SourceType::Https => https_url(uri).map(|_| ()),
         SourceType::Huggingface => huggingface(uri, source_ref),
         SourceType::ArtifactStore => store_key(uri),
+        SourceType::Contributed(_) => any_scheme(uri),
+    }
+}
+
+/// A contributed source type with no built-in protocol: only the shape `scheme://location` is
+/// known (RFC 3986 scheme); the gateway never fetches such a location.
+fn any_scheme(uri: &str) -> Result<(), SourceRefusal> {
+    let valid = uri.split_once("://").is_some_and(|(scheme, rest)| {
+        scheme.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'.' | b'-'))
+            && !rest.is_empty()
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(refuse("must be a URI `scheme://location`"))
     }
 }
 

@@ -2,23 +2,45 @@ use super::*;
 
 fn accepts(source_type: SourceType, uri: &str) {
     let source_ref = (source_type == SourceType::Huggingface).then_some("main");
-    assert_eq!(check_source(source_type, uri, source_ref), Ok(()), "{uri}");
+    assert_eq!(check_source(&source_type, uri, source_ref), Ok(()), "{uri}");
 }
 
 fn refuses(source_type: SourceType, uri: &str) {
     let source_ref = (source_type == SourceType::Huggingface).then_some("main");
-    let refusal = check_source(source_type, uri, source_ref).expect_err(uri);
+    let refusal = check_source(&source_type, uri, source_ref).expect_err(uri);
     assert_eq!(refusal.field, "uri", "{uri}: {refusal:?}");
 }
 
 #[test]
 fn every_type_refuses_empty_multi_line_and_oversized_uris() {
-    for source_type in SourceType::ALL {
-        refuses(*source_type, "");
-        refuses(*source_type, "s3://bucket/key\r\nX-Injected: 1");
-        refuses(*source_type, "https://models.example/w\u{0}.bin");
-        refuses(*source_type, "not a uri");
-        refuses(*source_type, &format!("store://{}", "a".repeat(MAX_LOCATION_LEN)));
+    let contributed: SourceType = "minio_eu".parse().unwrap();
+    for source_type in SourceType::BUILTIN.iter().chain([&contributed]) {
+        refuses(source_type.clone(), "");
+        refuses(source_type.clone(), "s3://bucket/key\r\nX-Injected: 1");
+        refuses(source_type.clone(), "https://models.example/w\u{0}.bin");
+        refuses(source_type.clone(), "not a uri");
+        refuses(
+            source_type.clone(),
+            &format!("store://{}", "a".repeat(MAX_LOCATION_LEN)),
+        );
+    }
+}
+
+#[test]
+fn a_contributed_type_without_protocol_needs_a_scheme() {
+    let minio: SourceType = "minio_eu".parse().unwrap();
+    for uri in ["minio://eu-1/bucket/w.bin", "s3+tls://b/k", "x://y"] {
+        accepts(minio.clone(), uri);
+    }
+    for uri in [
+        "minio:/b",
+        "://b/k",
+        "1x://b",
+        "bucket/key",
+        "minio://",
+        "mi_nio://b",
+    ] {
+        refuses(minio.clone(), uri);
     }
 }
 
@@ -141,7 +163,7 @@ fn huggingface_grammar_needs_a_revision() {
     }
     assert_eq!(
         check_source(
-            SourceType::Huggingface,
+            &SourceType::Huggingface,
             "hf://acme/llm@0123abc/model.safetensors",
             None
         ),
@@ -149,15 +171,15 @@ fn huggingface_grammar_needs_a_revision() {
     );
     assert_eq!(
         check_source(
-            SourceType::Huggingface,
+            &SourceType::Huggingface,
             "https://huggingface.co/acme/llm/resolve/main/w.safetensors",
             None
         ),
         Ok(())
     );
-    let unpinned = check_source(SourceType::Huggingface, "hf://acme/llm", None).unwrap_err();
+    let unpinned = check_source(&SourceType::Huggingface, "hf://acme/llm", None).unwrap_err();
     assert_eq!(unpinned.field, "source_ref");
-    let bad_ref = check_source(SourceType::Huggingface, "hf://acme/llm", Some("main\n")).unwrap_err();
+    let bad_ref = check_source(&SourceType::Huggingface, "hf://acme/llm", Some("main\n")).unwrap_err();
     assert_eq!(bad_ref.field, "source_ref");
     for uri in [
         "hf://acme",

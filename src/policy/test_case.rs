@@ -237,6 +237,7 @@ pub(crate) fn build_artifact(a: &CaseArtifact) -> Result<Artifact, String> {
         artifact_kind: a.kind,
         artifact_type: a
             .artifact_type
+            .clone()
             .unwrap_or_else(|| ArtifactType::default_for(a.kind)),
         repository,
         scope,
@@ -244,7 +245,7 @@ pub(crate) fn build_artifact(a: &CaseArtifact) -> Result<Artifact, String> {
         tag: None,
         media_type: None,
         source: Source {
-            source_type: a.source_type,
+            source_type: a.source_type.clone(),
             uri: "test://source".into(),
             source_ref: None,
             size_bytes: None,

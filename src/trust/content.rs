@@ -13,7 +13,7 @@ use sha2::{Digest as _, Sha256, Sha512};
 
 use crate::artifact_store::{ObjectGrant, ObjectTokens, StoreLocation};
 use crate::config::ContentFetchConfig;
-use crate::domain::{Digest, Evidence, EvidenceResult, Source, SourceType};
+use crate::domain::{Digest, Evidence, EvidenceResult, SourceType};
 
 /// Why content could not be judged at all: the source is down, so the verification is retried
 /// rather than failed.
@@ -120,17 +120,14 @@ impl ContentFetcher {
         }
     }
 
-    /// The URL to fetch `source` from, when it is one the gateway may reach.
-    pub fn url_for(&self, source: &Source) -> Option<reqwest::Url> {
-        match source.source_type {
+    /// The URL to fetch `uri` from, read as a location of the built-in source type `protocol`
+    /// (a contributed source type's catalog protocol), when it is one the gateway may reach.
+    pub fn url_for(&self, protocol: &SourceType, uri: &str) -> Option<reqwest::Url> {
+        match protocol {
             // Keys are relative paths inside the store: nothing that climbs out of it.
-            SourceType::ArtifactStore => self
-                .artifact_store
-                .as_ref()?
-                .object(&source.uri)
-                .map(|(_, url)| url),
+            SourceType::ArtifactStore => self.artifact_store.as_ref()?.object(uri).map(|(_, url)| url),
             SourceType::Https => {
-                let url = reqwest::Url::parse(&source.uri).ok()?;
+                let url = reqwest::Url::parse(uri).ok()?;
                 let host = url.host_str()?.to_ascii_lowercase();
                 let host_port = url.port().map(|p| format!("{host}:{p}"));
                 let allowed = url.scheme() == "https"
@@ -239,6 +236,22 @@ impl ContentFetcher {
     }
 }
 
+/// The failing `blob_digest` record of a blob whose source type has no protocol the gateway can
+/// fetch with (a contributed source type whose catalog entry names none, or that the catalog no
+/// longer knows): its content cannot be checked, so the check fails closed instead of passing.
+pub fn unfetchable(source_type: &SourceType) -> Evidence {
+    Evidence {
+        evidence_type: "blob_digest".to_owned(),
+        result: EvidenceResult::Fail,
+        reason: format!(
+            "source type `{source_type}` names no fetch protocol in the catalog: its content cannot \
+             be fetched to check it against the digest"
+        ),
+        checked_at: Utc::now(),
+        details: json!({ "method": "content_hash", "check": "no_protocol", "source_type": source_type }),
+    }
+}
+
 fn unavailable(e: reqwest::Error) -> FetchUnavailable {
     // Without the URL: a signed query string in it would be a secret in the logs.
     FetchUnavailable::Source(e.without_url().to_string())
@@ -269,20 +282,10 @@ mod tests {
             .unwrap()
     }
 
-    fn source(source_type: SourceType, uri: &str) -> Source {
-        Source {
-            source_type,
-            uri: uri.to_owned(),
-            source_ref: None,
-            size_bytes: None,
-            content_encoding: None,
-        }
-    }
-
     #[test]
     fn only_configured_places_are_reachable() {
         let f = fetcher(&["models.example.com", "cdn.example.com:8443"]);
-        let url = |t, u| f.url_for(&source(t, u)).map(|u| u.to_string());
+        let url = |t: SourceType, u: &str| f.url_for(&t, u).map(|u| u.to_string());
         assert_eq!(
             url(SourceType::ArtifactStore, "store://models/llm/w.bin").as_deref(),
             Some("http://127.0.0.1:9/store/models/llm/w.bin")
@@ -303,6 +306,8 @@ mod tests {
             (SourceType::Https, "https://user:pw@models.example.com/w.bin"),
             (SourceType::Https, "https://cdn.example.com/w"),
             (SourceType::Huggingface, "https://huggingface.co/a/b"),
+            // A contributed type is only ever fetched through its catalog protocol.
+            ("minio_eu".parse().unwrap(), "https://models.example.com/w.bin"),
         ] {
             assert_eq!(url(t, uri), None, "{uri}");
         }

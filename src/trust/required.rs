@@ -8,10 +8,22 @@ use crate::config::TrustConfig;
 use crate::domain::{Evidence, EvidenceResult};
 
 /// A failing record for each evidence type `config` requires of `artifact_type` that `evidence`
-/// lacks.
+/// lacks (the kind read from a built-in type's prefix: for the command line).
 pub fn missing_required(config: &TrustConfig, artifact_type: &str, evidence: &[Evidence]) -> Vec<Evidence> {
+    let kind = artifact_type.split('.').next().unwrap_or_default();
+    missing_required_for_kind(config, artifact_type, kind, evidence)
+}
+
+/// Like `missing_required`, for an artifact whose kind is known (a contributed type's kind is
+/// its catalog entry's, not its id's prefix).
+pub fn missing_required_for_kind(
+    config: &TrustConfig,
+    artifact_type: &str,
+    kind: &str,
+    evidence: &[Evidence],
+) -> Vec<Evidence> {
     config
-        .required_for(artifact_type)
+        .required_for_kind(artifact_type, kind)
         .into_iter()
         .filter(|required| !evidence.iter().any(|e| &e.evidence_type == required))
         .map(|required| Evidence {

@@ -468,7 +468,9 @@ async fn oidc_sign_in_project_walls_an_uploaded_what_if_and_a_forged_form_in_the
             "other-project",
         ),
     ] {
+        // As unknown as a missing one, in the API and in the console.
         let (status, _) = app.get(&api, &bearer).await;
+        assert_eq!(status, 404, "{api}");
         browser.goto(&format!("{}{ui}", app.base)).await.unwrap();
         arrive(&browser, &ui).await;
         assert_eq!(text_of(&browser, "main h1").await, title_for(status), "{ui}");

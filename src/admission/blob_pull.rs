@@ -233,7 +233,7 @@ impl Admission {
             .get_artifact(intent.artifact_id)
             .await?
             .ok_or_else(not_found)?;
-        self.authorize_read(principal, Action::Read, Resource::Artifact(&artifact), meta)
+        self.authorize_tenant_read(principal, Resource::Artifact(&artifact), meta)
             .await?;
         if artifact.artifact_kind == ArtifactKind::Oci {
             return Ok(PullAnswer::Oci(self.oci_answer(&intent, &artifact, None)));

@@ -195,24 +195,31 @@ impl Admission {
         resource: Resource<'_>,
         meta: &RequestMeta,
     ) -> Result<Decision, AdmissionError> {
-        let outsider_of = outsider_project(principal, &resource);
-        let allowed = match self
+        let allowed = self
             .authorize(principal, action, resource, RequestContext::default(), meta)
-            .await
-        {
-            Ok(allowed) => allowed,
-            // Another tenant's artifact or project is as unknown as a missing one: a 403 would
-            // confirm it exists. The deny is still in the decision log.
-            Err(AdmissionError::Denied(decision)) => {
-                return Err(match outsider_of {
-                    Some(message) => AdmissionError::NotFound(message),
-                    None => AdmissionError::Denied(decision),
-                });
-            }
-            Err(other) => return Err(other),
-        };
+            .await?;
         self.decisions.record(allowed.record).await?;
         Ok(allowed.decision)
+    }
+
+    /// A `read` of an artifact or of a project's artifacts, where another tenant's are as unknown
+    /// as missing ones: a caller with no role in the owning project who is denied gets the 404 an
+    /// unknown id gets, since a 403 would confirm the artifact or project exists. The deny stays
+    /// in the decision log.
+    pub(super) async fn authorize_tenant_read(
+        &self,
+        principal: &Principal,
+        resource: Resource<'_>,
+        meta: &RequestMeta,
+    ) -> Result<Decision, AdmissionError> {
+        let outsider_of = outsider_project(principal, &resource);
+        match self.authorize_read(principal, Action::Read, resource, meta).await {
+            Err(AdmissionError::Denied(decision)) => Err(match outsider_of {
+                Some(message) => AdmissionError::NotFound(message),
+                None => AdmissionError::Denied(decision),
+            }),
+            other => other,
+        }
     }
 
     /// Evaluates without recording; answers the decision and its log record. The request and

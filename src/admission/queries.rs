@@ -196,7 +196,7 @@ impl Admission {
         meta: &RequestMeta,
     ) -> Result<ArtifactView, AdmissionError> {
         let artifact = self.load_artifact(id).await?;
-        self.authorize_read(principal, Action::Read, Resource::Artifact(&artifact), meta)
+        self.authorize_tenant_read(principal, Resource::Artifact(&artifact), meta)
             .await?;
         self.view(artifact).await
     }
@@ -222,7 +222,7 @@ impl Admission {
             digest: parse_opt("digest", query.digest.as_deref())?,
         };
         let page = page(query.limit, query.cursor)?;
-        self.authorize_read(principal, Action::Read, Resource::Project(&project), meta)
+        self.authorize_tenant_read(principal, Resource::Project(&project), meta)
             .await?;
         let mut listed = self.store.list_artifacts(&filter, &page).await?;
         for artifact in &mut listed.items {
@@ -239,7 +239,7 @@ impl Admission {
         meta: &RequestMeta,
     ) -> Result<Explanation, AdmissionError> {
         let artifact = self.load_artifact(id).await?;
-        self.authorize_read(principal, Action::Read, Resource::Artifact(&artifact), meta)
+        self.authorize_tenant_read(principal, Resource::Artifact(&artifact), meta)
             .await?;
         let filter = LogFilter {
             artifact_id: Some(artifact.id),
@@ -294,7 +294,7 @@ impl Admission {
             .parse()
             .map_err(|e| AdmissionError::invalid("project", e))?;
         let page = page(query.limit, query.cursor)?;
-        self.authorize_read(principal, Action::Read, Resource::Project(&project), meta)
+        self.authorize_tenant_read(principal, Resource::Project(&project), meta)
             .await?;
         Ok(self.store.list_unregistered_pushes(&project, &page).await?)
     }

@@ -327,7 +327,7 @@ impl Admission {
             .get_artifact(file.artifact_id)
             .await?
             .ok_or(AdmissionError::Internal)?;
-        self.authorize_read(principal, Action::Read, Resource::Artifact(&artifact), meta)
+        self.authorize_tenant_read(principal, Resource::Artifact(&artifact), meta)
             .await?;
         let max_bytes = self.registry_setup.settings.download_max_bytes;
         let size = u64::try_from(file.size).map_err(|_| AdmissionError::Internal)?;

@@ -56,7 +56,7 @@ impl Admission {
         meta: &RequestMeta,
     ) -> Result<Value, AdmissionError> {
         let artifact = self.load_artifact(id).await?;
-        self.authorize_read(principal, Action::Read, Resource::Artifact(&artifact), meta)
+        self.authorize_tenant_read(principal, Resource::Artifact(&artifact), meta)
             .await?;
         let holds = match artifact.trust_state {
             TrustState::Verified => true,

@@ -86,6 +86,7 @@ async fn get_pull_intent(
 #[utoipa::path(get, path = "/v1/projects/{project}/unregistered-pushes", tag = "registry", security(("bearer" = [])),
     params(("project" = String, Path, description = "project slug"), ListQuery),
     responses(Authenticated, (status = 200, description = "a page: `items` and `next_cursor`", body = serde_json::Value),
+        (status = 404, description = "a project the caller holds no role in and may not read: as unknown as a missing one", content_type = "application/problem+json", body = super::openapi::Problem),
         (status = 422, description = "invalid query, naming the field", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn unregistered_pushes(
     State(state): State<AppState>,

@@ -56,7 +56,7 @@ pub use queries::{
     ArtifactView, Explanation, ListQuery, LogQuery, PolicySetView, RegistryInfo, RegistryTrail,
 };
 pub use register::{RegisterInput, RegisterOutcome, SourceInput};
-pub use registry_setup::{RegistrySettings, RegistrySetup};
+pub use registry_setup::{PlatformConfig, RegistrySettings, RegistrySetup};
 pub use registry_token::{TokenCaller, TokenRequest};
 pub use releases::{
     DownloadStream, RELEASE_AUDIT_ACTION, ReleaseArtifactInput, ReleaseDownload, ReleaseInput, ReleaseList,

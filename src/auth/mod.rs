@@ -11,6 +11,7 @@ mod claims;
 mod config;
 mod issuer;
 mod jwks;
+mod key_kind;
 mod mint;
 mod token_cache;
 

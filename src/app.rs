@@ -18,7 +18,6 @@ use crate::admission::{
     run_worker,
 };
 use crate::artifact_store::{ObjectTokens, StoreLocation};
-use crate::audit::DecisionLogWriter;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::domain::{ArtifactKind, SourceType};
@@ -26,6 +25,7 @@ use crate::http::{AppState, ConnectionLimits, HeadLimits, Limits, RateLimiter};
 use crate::metrics::Metrics;
 use crate::policy::PolicyEngine;
 use crate::registry::{RegistryClient, TokenSigner};
+use crate::store::DecisionLogWriter;
 use crate::store::PolicyChangeListener;
 use crate::trust::cache::{VerificationCache, trust_config_hash};
 use crate::trust::content::ContentFetcher;

@@ -32,10 +32,10 @@ mod worker;
 
 use std::sync::{Arc, RwLock};
 
-use crate::audit::DecisionLogWriter;
 use crate::domain::{ChannelOrder, RepositoryPath};
 use crate::metrics::Metrics;
 use crate::policy::PolicyEngine;
+use crate::store::DecisionLogWriter;
 use crate::store::Store;
 
 pub use app_queries::{AppListQuery, EntitlementInput, VersionListQuery};

@@ -18,7 +18,6 @@ use crate::admission::{
     run_worker,
 };
 use crate::artifact_store::{ObjectTokens, StoreLocation};
-use crate::audit::DecisionLogWriter;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::domain::ArtifactKind;
@@ -26,6 +25,7 @@ use crate::http::{AppState, ConnectionLimits, HeadLimits, Limits, RateLimiter};
 use crate::metrics::Metrics;
 use crate::policy::PolicyEngine;
 use crate::registry::{RegistryClient, TokenSigner};
+use crate::store::DecisionLogWriter;
 use crate::store::PolicyChangeListener;
 use crate::trust::cache::{VerificationCache, trust_config_hash};
 use crate::trust::content::ContentFetcher;
@@ -59,7 +59,7 @@ pub fn load_policies(config: &Config) -> anyhow::Result<PolicyEngine> {
 /// Validates the compiled-in catalog seed (`schemas/catalog.yaml`) and upserts it; refuses a
 /// seed that would change what a published id means.
 pub async fn seed_catalog(store: &dyn crate::store::Store) -> anyhow::Result<()> {
-    let schemas = crate::catalog::EntrySchemas::embedded().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let schemas = crate::catalog::EntrySchemas::embedded().map_err(anyhow::Error::msg)?;
     let seed = crate::catalog::Seed::embedded(&schemas)?;
     let plan = crate::store::seed_catalog(store, &seed)
         .await
@@ -92,12 +92,9 @@ impl Application {
         let channels = config.channel_order()?;
         let tls = config.tls.acceptor()?;
         let engine = Arc::new(load_policies(&config)?);
-        let auth =
-            Authenticator::from_config(&config.auth, Path::new(".")).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let auth = Authenticator::from_config(&config.auth, Path::new("."))?;
         let console_oidc = match &config.console.oidc {
-            Some(oidc) => Some(Arc::new(
-                crate::http::OidcClient::from_config(oidc, &auth).map_err(|e| anyhow::anyhow!("{e}"))?,
-            )),
+            Some(oidc) => Some(Arc::new(crate::http::OidcClient::from_config(oidc, &auth)?)),
             None => None,
         };
         if config.auth.issuers.is_empty() {
@@ -208,7 +205,7 @@ impl Application {
             .admission
             .activate_serving_policy()
             .await
-            .map_err(|e| anyhow::anyhow!("cannot record the serving policy set in the database: {e}"))?;
+            .context("cannot record the serving policy set in the database")?;
         if config.policy_sync_seconds > 0 {
             let every = Duration::from_secs(config.policy_sync_seconds);
             tokio::spawn(adopt_active_policies(Arc::downgrade(&state.admission), every));
@@ -426,9 +423,12 @@ fn vsa_signer(config: &Config) -> anyhow::Result<Option<VsaSigner>> {
         );
         return Ok(None);
     };
-    let signer = VsaSigner::load(file, verifier_id).map_err(|e| match e {
-        VsaKeyError::VerifierId => anyhow::anyhow!("config key `vsa.verifier_id`: {e}"),
-        other => anyhow::anyhow!("config key `vsa.key_file`: {other}"),
+    let signer = VsaSigner::load(file, verifier_id).map_err(|e| {
+        let key = match e {
+            VsaKeyError::VerifierId => "vsa.verifier_id",
+            _ => "vsa.key_file",
+        };
+        anyhow::Error::new(e).context(format!("config key `{key}`"))
     })?;
     tracing::info!(
         key_id = signer.key_id(),
@@ -443,16 +443,13 @@ fn registry_setup(config: &Config) -> anyhow::Result<RegistrySetup> {
     let r = &config.registry;
     let signer = match (&r.token_key_file, &r.token_cert_file) {
         (Some(key), Some(cert)) => Some(
-            TokenSigner::from_files(key, cert, r.token_issuer.clone(), r.service.clone()).map_err(|e| {
-                anyhow::anyhow!("config keys `registry.token_key_file`/`registry.token_cert_file`: {e}")
-            })?,
+            TokenSigner::from_files(key, cert, r.token_issuer.clone(), r.service.clone())
+                .context("config keys `registry.token_key_file`/`registry.token_cert_file`")?,
         ),
         _ => None,
     };
     let client = match &r.url {
-        Some(url) => {
-            Some(RegistryClient::new(url).map_err(|e| anyhow::anyhow!("config key `registry.url`: {e}"))?)
-        }
+        Some(url) => Some(RegistryClient::new(url).context("config key `registry.url`")?),
         None => None,
     };
     let webhook_secret = match &r.webhook_secret_file {
@@ -560,7 +557,7 @@ fn object_tokens(config: &Config) -> anyhow::Result<Option<ObjectTokens>> {
         store.audience.clone(),
         store.token_ttl_seconds,
     )
-    .map_err(|e| anyhow::anyhow!("config key `artifact_store.token_key_file`: {e}"))?;
+    .context("config key `artifact_store.token_key_file`")?;
     Ok(Some(tokens))
 }
 
@@ -589,12 +586,12 @@ fn trust_setup(config: &Config) -> anyhow::Result<TrustSetup> {
 /// identity is an error naming its config key.
 pub fn trust_verifier(config: &Config) -> anyhow::Result<(SigstoreVerifier, [u8; 32])> {
     let keys = TrustKeys::load(&config.trust.cosign_public_key_files)
-        .map_err(|e| anyhow::anyhow!("config key `trust.cosign_public_key_files`: {e}"))?;
-    let root_key = |e: &dyn std::fmt::Display| anyhow::anyhow!("config key `trust.trusted_root_file`: {e}");
+        .context("config key `trust.cosign_public_key_files`")?;
     let root = match &config.trust.trusted_root_file {
-        Some(file) => LoadedRoot::load(file).map_err(|e| root_key(&e))?,
-        None => LoadedRoot::empty().map_err(|e| root_key(&e))?,
-    };
+        Some(file) => LoadedRoot::load(file),
+        None => LoadedRoot::empty(),
+    }
+    .context("config key `trust.trusted_root_file`")?;
     let identities = Identities::compile(&config.trust.keyless_identities)?;
     if !identities.is_empty() && !root.has_certificate_authorities() {
         bail!(

@@ -1,12 +1,10 @@
 //! `GATEHOUSE_<SECTION>__<KEY>` environment overrides. The keys a variable may set are read from
 //! the `Config` struct itself, so a section added later is overridable without touching a list,
 //! and a `GATEHOUSE_…` variable that is neither configuration nor on the documented allow-list
-//! below stops start-up naming it (a typo must not be silently ignored).
+//! below stops start-up naming it (a typo must not be silently ignored). It knows no section:
+//! the loader (`config`) passes the key list, so this file depends on nothing of the crate.
 
-use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
-
-use crate::config::{Config, ConfigError};
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 
 /// The prefix of every configuration variable.
 pub const PREFIX: &str = "GATEHOUSE_";
@@ -30,13 +28,39 @@ pub fn is_not_configuration(name: &str) -> bool {
     NOT_CONFIGURATION.contains(&name) || NOT_CONFIGURATION_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
-/// The top-level keys of the configuration (`listen`, `http`, `logging`, …), read from the
-/// field list serde derives for `Config`.
-pub fn top_level_keys() -> &'static [&'static str] {
+/// The top-level keys of a configuration struct (`listen`, `http`, `logging`, …), read from the
+/// field list serde derives for it.
+pub fn top_level_keys<T: DeserializeOwned>() -> &'static [&'static str] {
     let mut names = FieldNames(&[]);
     // The introspecting deserializer always fails after noting the field list.
-    let _ = Config::deserialize(&mut names);
+    let _ = T::deserialize(&mut names);
     names.0
+}
+
+/// A variable that cannot be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    /// A `GATEHOUSE_…` variable that names no configuration key.
+    #[error(
+        "environment variable `{variable}` is not a configuration key (expected GATEHOUSE_<SECTION>__<KEY>); \
+         unset it or fix its name (variables that are not configuration: {allowed})"
+    )]
+    UnknownVariable {
+        /// The variable.
+        variable: String,
+        /// The documented allow-list.
+        allowed: String,
+    },
+    /// A variable sets a key below a value that is not a section.
+    #[error("config key `{key}` (environment variable `{variable}`): `{segment}` is not a section")]
+    NotASection {
+        /// Dotted key path.
+        key: String,
+        /// The variable.
+        variable: String,
+        /// The path segment that is a value.
+        segment: String,
+    },
 }
 
 /// One variable's override, for naming the variable when its value is refused.
@@ -50,9 +74,12 @@ pub struct Override {
 
 /// Sets every `GATEHOUSE_SECTION__KEY=value` into the table; a value that parses as a TOML
 /// value (`true`, `8`, `["a"]`) keeps its type, anything else is a string. A variable naming no
-/// top-level key, and not allow-listed, is refused by name.
-pub fn apply(table: &mut toml::Table, env: &[(String, String)]) -> Result<Vec<Override>, ConfigError> {
-    let keys = top_level_keys();
+/// top-level key of `keys`, and not allow-listed, is refused by name.
+pub fn apply(
+    table: &mut toml::Table,
+    env: &[(String, String)],
+    keys: &[&str],
+) -> Result<Vec<Override>, EnvError> {
     let mut applied = Vec::new();
     let mut vars: Vec<&(String, String)> = env.iter().filter(|(n, _)| n.starts_with(PREFIX)).collect();
     // Deterministic: the first unknown variable named is the same on every run.
@@ -72,10 +99,10 @@ pub fn apply(table: &mut toml::Table, env: &[(String, String)]) -> Result<Vec<Ov
             let entry = cursor
                 .entry(segment.clone())
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            cursor = entry.as_table_mut().ok_or_else(|| ConfigError::Key {
+            cursor = entry.as_table_mut().ok_or_else(|| EnvError::NotASection {
                 key: path.join("."),
-                origin: format!("environment variable `{name}`"),
-                reason: format!("`{segment}` is not a section"),
+                variable: name.clone(),
+                segment: segment.clone(),
             })?;
         }
         cursor.insert(last.clone(), parse_value(raw));
@@ -97,8 +124,8 @@ pub fn variable_for<'a>(overrides: &'a [Override], key: &str) -> Option<&'a str>
         .map(|o| o.variable.as_str())
 }
 
-fn unknown_variable(name: &str) -> ConfigError {
-    ConfigError::UnknownVariable {
+fn unknown_variable(name: &str) -> EnvError {
+    EnvError::UnknownVariable {
         variable: name.to_owned(),
         allowed: format!(
             "{}, and names starting {}",
@@ -148,13 +175,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_section_is_a_key_without_a_list_to_maintain() {
-        let keys = top_level_keys();
-        for key in [
-            "listen", "dev_mode", "platform", "logging", "http", "auth", "trust",
-        ] {
-            assert!(keys.contains(&key), "{key} missing from {keys:?}");
+    fn the_key_list_is_read_from_the_struct() {
+        #[derive(serde::Deserialize)]
+        #[expect(dead_code, reason = "only its field list is read")]
+        struct Sections {
+            listen: String,
+            logging: toml::Table,
         }
+        assert_eq!(top_level_keys::<Sections>(), ["listen", "logging"]);
     }
 
     #[test]
@@ -166,12 +194,14 @@ mod tests {
             ("GATEHOUSE_LOGGING__FORMAT".to_owned(), "json".to_owned()),
             ("PATH".to_owned(), "/bin".to_owned()),
         ];
-        let applied = apply(&mut table, &env).unwrap();
+        let applied = apply(&mut table, &env, &["logging"]).unwrap();
         assert_eq!(applied.len(), 1);
         assert_eq!(table["logging"]["format"].as_str(), Some("json"));
 
         let env = vec![("GATEHOUSE_FOO".to_owned(), "1".to_owned())];
-        let err = apply(&mut toml::Table::new(), &env).unwrap_err().to_string();
+        let err = apply(&mut toml::Table::new(), &env, &["logging"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`GATEHOUSE_FOO`"), "{err}");
     }
 }

@@ -1,9 +1,28 @@
 //! The log subscriber: text for people, JSON lines for collectors (`[logging] format`);
 //! `RUST_LOG` chooses what is logged either way.
 
-use crate::config::LogFormat;
+use serde::Deserialize;
 
-/// The target of the one line logged per HTTP request (see `http::access_log`).
+/// Log output: `[logging]`. `RUST_LOG` still chooses what is logged.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoggingConfig {
+    /// `text` (default) or `json` (one JSON object per line, for log collectors).
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The target of the one line logged per HTTP request (written in `src/http/context.rs`).
 pub const ACCESS_TARGET: &str = "gatehouse::access";
 
 /// Installs the process-wide subscriber (a second call changes nothing).

@@ -192,6 +192,30 @@ async fn requests_fail_fast_while_postgres_is_down_and_recover_when_it_is_back()
     let (status, _) = app.get(&path, &operator).await;
     assert_eq!(status, 503, "a second request did not fail fast either");
 
+    // An outage is never read as a missing artifact (404), a refused input (422) or an internal
+    // error (500): review (by id and by digest), register and promote all answer 503.
+    let id = artifact["id"].as_str().unwrap();
+    let calls = [
+        (
+            "/v1/admission/review".to_owned(),
+            json!({ "project": "team-a", "artifact_id": id, "action": "deploy", "channel": "dev" }),
+        ),
+        (
+            "/v1/admission/review".to_owned(),
+            json!({ "project": "team-a", "digest": digest("outage"), "action": "deploy", "channel": "dev" }),
+        ),
+        (
+            "/v1/projects/team-a/artifacts".to_owned(),
+            oci_registration("trainer", &digest("outage-2")),
+        ),
+        (format!("/v1/artifacts/{id}/promote"), json!({ "channel": "dev" })),
+    ];
+    for (call, body) in calls {
+        let (status, problem) = app.post(&call, &operator, body).await;
+        assert_eq!(status, 503, "{call} while the database is down: {problem}");
+        assert_eq!(problem["status"], 503, "{call}: not problem+json: {problem}");
+    }
+
     cluster.start();
     answers_within(Duration::from_secs(2), 200, async || {
         http.get(format!("{base}{path}"))

@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 use common::store_harness::{Raw, artifact, audit_for, conformance, decision, now, page, register};
-use gatehouse::audit::{DecisionLogError, DecisionLogWriter, DecisionRecord};
+use gatehouse::audit::DecisionRecord;
 use gatehouse::domain::{ArtifactId, ArtifactKind};
 use gatehouse::store::{ArtifactChange, ArtifactFilter, LogFilter, SqliteStore, Store};
+use gatehouse::store::{DecisionLogError, DecisionLogWriter};
 
 conformance!(
     plain: [

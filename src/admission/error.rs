@@ -1,7 +1,7 @@
 //! What the admission service answers when it does not act.
 
-use crate::audit::DecisionLogError;
 use crate::policy::Decision;
+use crate::store::DecisionLogError;
 use crate::store::StoreError;
 
 /// Why a request was not carried out; the http layer maps each to a status code.

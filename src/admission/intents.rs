@@ -5,9 +5,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::blob_pull::PullAnswer;
 use super::credentials::{Credential, new_password, password_sha256};
 use super::decide::artifact_audit;
+use super::pull_answers::{PullAnswer, PullIntentAnswer};
 use super::queries::parse_opt;
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::NewAuditRecord;
@@ -73,28 +73,6 @@ pub struct PullIntentInput {
     pub channel: Option<String>,
     /// The runtime asking.
     pub runtime_class: Option<String>,
-}
-
-/// The answer to a pull intent for an OCI artifact.
-#[derive(Debug, Clone, Serialize)]
-pub struct PullIntentAnswer {
-    /// Intent id.
-    pub id: Uuid,
-    /// Always `oci`.
-    pub artifact_kind: ArtifactKind,
-    /// Registry host.
-    pub registry: Option<String>,
-    /// Repository.
-    pub repository: RepositoryPath,
-    /// Digest.
-    pub digest: Digest,
-    /// `<registry>/<repository>@<digest>`.
-    pub reference: String,
-    /// Pull-only credential (shown once: reading the intent later does not show it).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub credential: Option<Credential>,
-    /// Expiry.
-    pub expires_at: DateTime<Utc>,
 }
 
 impl Admission {

@@ -16,6 +16,7 @@ mod lifecycle;
 mod notifications;
 mod policies;
 mod policy_sync;
+mod pull_answers;
 mod queries;
 mod register;
 mod registry_setup;
@@ -31,32 +32,32 @@ mod worker;
 
 use std::sync::{Arc, RwLock};
 
-use crate::audit::DecisionLogWriter;
 use crate::domain::{ChannelOrder, RepositoryPath};
 use crate::metrics::Metrics;
 use crate::policy::PolicyEngine;
+use crate::store::DecisionLogWriter;
 use crate::store::Store;
 
 pub use app_queries::{AppListQuery, EntitlementInput, VersionListQuery};
 pub use app_version_view::{AppVersionView, LinkedArtifactView};
 pub use apps::{AppRegistration, Outcome};
-pub use blob_pull::{BlobPullAnswer, ObjectCredential, PullAnswer};
 pub use catalog::{CATALOG_MAX_AGE, CatalogChangeInput, CatalogEntryView, CatalogList};
 pub use credentials::Credential;
 pub use decide::noting_would_deny;
 pub use error::AdmissionError;
-pub use intents::{PublishIntentAnswer, PublishIntentInput, PullIntentAnswer, PullIntentInput};
+pub use intents::{PublishIntentAnswer, PublishIntentInput, PullIntentInput};
 pub use kubernetes::{KubernetesCaller, KubernetesSetup, TOKEN_CALLER};
 pub use lifecycle::{LifecycleInput, PromoteInput};
 pub use notifications::IntakeOutcome;
 pub use policies::{
     ReloadOutcome, ReloadReport, SIMULATE_MAX_DECISIONS, SimulateInput, SimulateOutcome, signal_actor,
 };
+pub use pull_answers::{BlobPullAnswer, ObjectCredential, PullAnswer, PullIntentAnswer};
 pub use queries::{
     ArtifactView, Explanation, ListQuery, LogQuery, PolicySetView, RegistryInfo, RegistryTrail,
 };
 pub use register::{RegisterInput, RegisterOutcome, SourceInput};
-pub use registry_setup::{RegistrySettings, RegistrySetup};
+pub use registry_setup::{PlatformConfig, RegistrySettings, RegistrySetup};
 pub use registry_token::{TokenCaller, TokenRequest};
 pub use releases::{
     DownloadStream, RELEASE_AUDIT_ACTION, ReleaseArtifactInput, ReleaseDownload, ReleaseInput, ReleaseList,

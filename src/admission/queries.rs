@@ -364,10 +364,10 @@ impl Admission {
         &self,
         principal: &Principal,
         meta: &RequestMeta,
-    ) -> Result<crate::audit::ChainStatus, AdmissionError> {
+    ) -> Result<crate::store::ChainStatus, AdmissionError> {
         self.authorize_read(principal, Action::ReadPlatform, Resource::Platform, meta)
             .await?;
-        Ok(crate::audit::chain_status(self.store.as_ref()).await?)
+        Ok(crate::store::chain_status(self.store.as_ref()).await?)
     }
 
     /// Decision records.

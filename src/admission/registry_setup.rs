@@ -2,6 +2,7 @@
 //! the webhook secret and the intent settings — all built once at start-up.
 
 use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -80,5 +81,21 @@ impl RegistrySetup {
         self.webhook_secret
             .as_ref()
             .is_some_and(|secret| digest(secret.expose_secret()).ct_eq(&digest(presented)).into())
+    }
+}
+
+/// `[platform]`: the platform release catalog (its convenience download is sequenced here).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlatformConfig {
+    /// Largest artifact the convenience download streams; bigger ones are pulled from the registry.
+    pub download_max_bytes: u64,
+}
+
+impl Default for PlatformConfig {
+    fn default() -> Self {
+        Self {
+            download_max_bytes: 64 * 1024 * 1024,
+        }
     }
 }

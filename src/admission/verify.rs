@@ -8,7 +8,6 @@ use serde_json::Value;
 use super::lifecycle::artifact_context;
 use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
 use crate::audit::Transition;
-use crate::config::TrustConfig;
 use crate::domain::{
     AccessGrant, Artifact, ArtifactId, ArtifactKind, Digest, Evidence, EvidenceResult, Principal, TrustFacts,
     TrustMove, TrustState, VerificationJob,
@@ -17,6 +16,7 @@ use crate::policy::{Action, Resource};
 use crate::registry::RegistryClient;
 use crate::store::ArtifactChange;
 use crate::trust::SigstoreVerifier;
+use crate::trust::TrustConfig;
 use crate::trust::attachment::{is_sigstore_bundle, verify_attachment};
 use crate::trust::cache::VerificationCache;
 use crate::trust::content::ContentFetcher;

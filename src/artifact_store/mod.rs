@@ -1,9 +1,11 @@
 //! The internal artifact store as the gateway sees it: where `store://<key>` objects live, the
 //! short-lived object tokens it accepts, and the redaction of source URIs shown to clients.
 
+mod config;
 mod redact;
 mod token;
 
+pub use config::ArtifactStoreConfig;
 pub use redact::{redact_uri, uri_has_credentials};
 pub use token::{ObjectGrant, ObjectTokenClaims, ObjectTokenError, ObjectTokens};
 

@@ -10,7 +10,7 @@ use moka::future::Cache;
 
 use super::AuthError;
 use super::config::AuthConfigError;
-use super::issuer::{KeyKind, key_fits, key_kind};
+use super::key_kind::{KeyKind, key_fits, key_kind};
 
 /// How long a fetched JWK set is trusted before it is fetched again.
 pub const JWKS_TTL: Duration = Duration::from_secs(5 * 60);

@@ -12,6 +12,7 @@ mod config;
 mod id_token;
 mod issuer;
 mod jwks;
+mod key_kind;
 mod mint;
 mod token_cache;
 

@@ -206,7 +206,7 @@ mod tests {
         for c in ["dev", "test", "staging", "prod"] {
             assert!(find(Family::Channels, c).is_some(), "{c}");
         }
-        for e in crate::config::REQUIRABLE_EVIDENCE {
+        for e in crate::trust::REQUIRABLE_EVIDENCE {
             assert!(find(Family::EvidenceTypes, e).is_some(), "{e}");
         }
         // Cross-family references resolve: owners are products, template events audit actions.

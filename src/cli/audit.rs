@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Subcommand;
 
-use crate::audit::chain_status;
 use crate::config::Config;
+use crate::store::chain_status;
 
 /// Audit subcommands.
 #[derive(Debug, Subcommand)]

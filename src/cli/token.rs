@@ -77,7 +77,7 @@ pub fn run(config: &Config, command: TokenCommand) -> anyhow::Result<ExitCode> {
         ttl_seconds: ttl,
         audience,
     };
-    let token = mint_dev_token(&config.auth, Path::new("."), &request).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let token = mint_dev_token(&config.auth, Path::new("."), &request)?;
     println!("{token}");
     Ok(ExitCode::SUCCESS)
 }

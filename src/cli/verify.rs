@@ -7,6 +7,7 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::Value;
@@ -167,17 +168,16 @@ pub(super) fn report(format: OutputFormat, subject: &Digest, evidence: &[Evidenc
 
 fn read_json(file: &Path) -> anyhow::Result<Value> {
     let bytes = read_capped(file, MAX_FILE_BYTES)?;
-    serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("`{}` is not JSON: {e}", file.display()))
+    serde_json::from_slice(&bytes).with_context(|| format!("`{}` is not JSON", file.display()))
 }
 
 fn read_capped(file: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
-    let handle =
-        std::fs::File::open(file).map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", file.display()))?;
+    let handle = std::fs::File::open(file).with_context(|| format!("cannot read `{}`", file.display()))?;
     let mut bytes = Vec::new();
     handle
         .take(max + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", file.display()))?;
+        .with_context(|| format!("cannot read `{}`", file.display()))?;
     if bytes.len() as u64 > max {
         anyhow::bail!("`{}` is larger than {max} bytes", file.display());
     }
@@ -187,19 +187,17 @@ fn read_capped(file: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
 /// The sha256 digest of a file, read in chunks (artifacts can be large).
 fn sha256_of_file(file: &Path) -> anyhow::Result<Digest> {
     let mut handle =
-        std::fs::File::open(file).map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", file.display()))?;
+        std::fs::File::open(file).with_context(|| format!("cannot read `{}`", file.display()))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0_u8; 1 << 16];
     loop {
         let n = handle
             .read(&mut buffer)
-            .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", file.display()))?;
+            .with_context(|| format!("cannot read `{}`", file.display()))?;
         if n == 0 {
             break;
         }
         hasher.update(&buffer[..n]);
     }
-    format!("sha256:{}", hex::encode(hasher.finalize()))
-        .parse()
-        .map_err(|e| anyhow::anyhow!("{e}"))
+    Ok(format!("sha256:{}", hex::encode(hasher.finalize())).parse()?)
 }

@@ -7,8 +7,8 @@ use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 
 use super::AppState;
+use super::deadline::reading_body;
 use super::error::ApiError;
-use super::request_id::reading_body;
 use crate::domain::{Principal, is_refused_control, json_may_hold_control, refused_text_path};
 
 /// The authenticated caller.

@@ -3,8 +3,12 @@
 
 mod apps;
 mod artifacts;
+mod break_glass;
 mod catalog;
+mod config;
 mod console;
+mod context;
+mod deadline;
 mod edge;
 mod error;
 mod extract;
@@ -16,8 +20,10 @@ mod rate_limit;
 mod registry;
 mod releases;
 mod request_id;
+mod route_metrics;
 mod serve;
 mod tls;
+mod would_deny;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +39,7 @@ use crate::auth::Authenticator;
 use crate::metrics::Metrics;
 
 pub use console::{ConsoleConfig, OidcClient, OidcConfig, OidcConfigError, SessionToken};
+pub use config::HttpConfig;
 pub use edge::HeadLimits;
 pub use error::ApiError;
 pub use openapi::document as openapi_document;
@@ -71,7 +78,7 @@ pub struct Limits {
 fn meta() -> RequestMeta {
     RequestMeta {
         correlation_id: current_request_id(),
-        break_glass: request_id::current_break_glass(),
+        break_glass: break_glass::current_break_glass(),
     }
 }
 
@@ -107,7 +114,7 @@ pub fn router(state: AppState, limits: Limits, console_oidc: Option<Arc<OidcClie
         .merge(console::router(state.clone(), console_oidc))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(from_fn_with_state(metrics, request_id::record_metrics))
+        .route_layer(from_fn_with_state(metrics, route_metrics::record_metrics))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         // Outermost last: the request id and deadline wrap everything, then every error becomes
         // problem+json, then the head is checked, then load is shed, all before any handler.
@@ -120,6 +127,6 @@ pub fn router(state: AppState, limits: Limits, console_oidc: Option<Arc<OidcClie
         ))
         .layer(from_fn_with_state(limits.head, edge::check_head))
         .layer(from_fn(edge::problem_for_bare_errors))
-        .layer(from_fn_with_state(limits.timeout, request_id::request_context))
+        .layer(from_fn_with_state(limits.timeout, context::request_context))
         .with_state(state)
 }

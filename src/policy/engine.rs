@@ -679,6 +679,17 @@ mod tests {
         let ok = combine(true, vec!["p".into()], Vec::new(), Action::Read, &reason);
         assert!(ok.allowed && ok.reasons.is_empty());
     }
+
+    #[test]
+    fn the_shipped_policies_cover_every_action() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let engine = PolicyEngine::load(
+            &std::path::Path::new(root).join("schemas/gatehouse.cedarschema"),
+            &std::path::Path::new(root).join("policies"),
+        )
+        .unwrap();
+        assert_eq!(engine.uncovered_actions(), Vec::<Action>::new());
+    }
 }
 
 #[cfg(test)]

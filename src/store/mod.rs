@@ -19,7 +19,9 @@ mod app_rows;
 mod apps;
 mod bundles;
 mod catalog;
+mod chain_status;
 mod decision_batches;
+mod decision_log;
 mod events;
 mod figures;
 mod intents;
@@ -40,6 +42,8 @@ mod writes;
 
 pub use apps::AppStore;
 pub use catalog::{CatalogStore, SeedCatalogError, seed_catalog};
+pub use chain_status::{ChainStatus, chain_status};
+pub use decision_log::{DecisionLogError, DecisionLogWriter};
 pub use figures::{PoolFigures, QueueFigures};
 pub use policy_changes::{POLICY_CHANNEL, PolicyChangeListener};
 pub use postgres::PostgresStore;

@@ -11,8 +11,8 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256, Sha512};
 
+use super::ContentFetchConfig;
 use crate::artifact_store::{ObjectGrant, ObjectTokens, StoreLocation};
-use crate::config::ContentFetchConfig;
 use crate::domain::{Digest, Evidence, EvidenceResult, SourceType};
 
 /// Why content could not be judged at all: the source is down, so the verification is retried

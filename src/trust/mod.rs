@@ -4,6 +4,7 @@
 pub mod attachment;
 pub mod bundle;
 pub mod cache;
+mod config;
 pub mod content;
 pub mod cosign;
 pub mod cosign_attestations;
@@ -23,6 +24,7 @@ pub mod verifier;
 #[cfg(test)]
 mod test_support;
 
+pub use config::{ContentFetchConfig, REQUIRABLE_EVIDENCE, TrustConfig};
 pub use cosign::{CosignError, SignatureLayer, fetch_signatures, signature_tag, verify_signatures};
 pub use identity::{Identities, Identity, KeylessIdentity};
 pub use keys::{NamedKey, TrustKeyError, TrustKeys};

@@ -4,7 +4,7 @@
 use chrono::Utc;
 use serde_json::Value;
 
-use crate::config::TrustConfig;
+use super::TrustConfig;
 use crate::domain::{Evidence, EvidenceResult};
 
 /// A failing record for each evidence type `config` requires of `artifact_type` that `evidence`

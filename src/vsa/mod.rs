@@ -3,8 +3,10 @@
 //! `verified` or `failed_verification`, signed as a DSSE envelope with the gateway's key
 //! (config `[vsa]`), so a downstream system can check the verdict offline.
 
+mod config;
 mod signer;
 mod statement;
 
+pub use config::VsaConfig;
 pub use signer::{VsaKeyError, VsaSigner};
 pub use statement::{BuildLevel, InputAttestation, PREDICATE_TYPE, STATEMENT_TYPE, Summary, statement};

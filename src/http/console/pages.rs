@@ -10,9 +10,9 @@ use serde::Deserialize;
 use super::views::{self, label, list_or_dash, query_string, short_digest, when};
 use super::{ConsoleError, ConsoleState, Query, Viewer};
 use crate::admission::{ListQuery, LogQuery};
-use crate::audit::ChainStatus;
 use crate::http::extract::PathParams;
 use crate::http::meta;
+use crate::store::ChainStatus;
 
 /// `GET /ui`: the projects the signed-in token names, with its roles in each.
 pub async fn projects(viewer: Viewer) -> Result<Response, ConsoleError> {

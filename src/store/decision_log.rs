@@ -7,8 +7,8 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::DecisionRecord;
-use crate::store::Store;
+use super::Store;
+use crate::audit::DecisionRecord;
 
 /// The decision could not be made durable; the request must fail closed.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use super::chain::verify_chain;
-use crate::store::{Store, StoreError};
+use super::{Store, StoreError};
+use crate::audit::verify_chain;
 
 /// Records read per round trip.
 const PAGE: u32 = 1000;

@@ -1,0 +1,136 @@
+//! Manifests: whether the registry holds one (HEAD) and its bytes (GET), checked against the
+//! digest asked for or named by the digest they hash to.
+
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+
+use super::checks::{check_digest, check_status, is_repository_name, is_tag, read_capped, sha256_hex};
+use super::{FetchedManifest, MAX_MANIFEST_BYTES, ManifestInfo, RegistryClient, RegistryClientError};
+use crate::domain::Digest;
+use crate::registry::notification::MANIFEST_MEDIA_TYPES;
+
+impl RegistryClient {
+    /// The manifest's media type and size, `None` when the registry does not hold it.
+    pub async fn manifest_info(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        token: &str,
+    ) -> Result<Option<ManifestInfo>, RegistryClientError> {
+        if !is_repository_name(repository) {
+            return Err(RegistryClientError::BadRepository(repository.to_owned()));
+        }
+        let url = format!("{}/v2/{repository}/manifests/{digest}", self.base);
+        let response = self
+            .http
+            .head(url)
+            .header(ACCEPT, MANIFEST_MEDIA_TYPES.join(", "))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(RegistryClientError::Unreachable)?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let response = check_status(response)?;
+        let headers = response.headers();
+        let header = |name: &'static str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .ok_or(RegistryClientError::BadHeader(name))
+        };
+        // Asked by digest, so the registry must confirm that very digest.
+        let confirmed = header("docker-content-digest")?;
+        if confirmed != digest.as_str() {
+            return Err(RegistryClientError::DigestMismatch(confirmed.to_owned()));
+        }
+        let media_type = header(CONTENT_TYPE.as_str())?.to_owned();
+        let size = header(CONTENT_LENGTH.as_str())?
+            .parse::<u64>()
+            .map_err(|_| RegistryClientError::BadHeader("content-length"))?;
+        Ok(Some(ManifestInfo {
+            digest: digest.clone(),
+            media_type,
+            size,
+        }))
+    }
+
+    /// The manifest at a tag or digest, `None` when the registry does not hold it.
+    pub async fn get_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        token: &str,
+    ) -> Result<Option<FetchedManifest>, RegistryClientError> {
+        if !is_repository_name(repository) {
+            return Err(RegistryClientError::BadRepository(repository.to_owned()));
+        }
+        // By digest, the bytes must hash to it; by tag, they are named by what they hash to.
+        let asked: Option<Digest> = if reference.contains(':') {
+            let digest = reference
+                .parse()
+                .map_err(|_| RegistryClientError::BadReference(reference.to_owned()))?;
+            Some(digest)
+        } else if is_tag(reference) {
+            None
+        } else {
+            return Err(RegistryClientError::BadReference(reference.to_owned()));
+        };
+        let url = format!("{}/v2/{repository}/manifests/{reference}", self.base);
+        let response = self
+            .http
+            .get(url)
+            .header(ACCEPT, MANIFEST_MEDIA_TYPES.join(", "))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(RegistryClientError::Unreachable)?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let response = check_status(response)?;
+        let media_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_owned())
+            .ok_or(RegistryClientError::BadHeader("content-type"))?;
+        let bytes = read_capped(response, MAX_MANIFEST_BYTES).await?;
+        let digest = match asked {
+            Some(asked) => {
+                check_digest(&asked, &bytes)?;
+                asked
+            }
+            // A computed `sha256:` digest always parses; the error arm is never taken.
+            None => {
+                let computed = sha256_hex(&bytes);
+                computed
+                    .parse()
+                    .map_err(|_| RegistryClientError::DigestMismatch(computed))?
+            }
+        };
+        Ok(Some(FetchedManifest {
+            digest,
+            media_type,
+            bytes,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn unreachable_registry_is_an_error_not_none() {
+        // Port 9 on loopback (discard) is closed here; the call must fail, never answer None.
+        let client = RegistryClient::with_timeout("http://127.0.0.1:9", Duration::from_secs(2)).unwrap();
+        let digest: Digest = format!("sha256:{}", "0".repeat(64)).parse().unwrap();
+        let err = client.manifest_info("a/b", &digest, "t").await.unwrap_err();
+        assert!(matches!(err, RegistryClientError::Unreachable(_)), "{err:?}");
+    }
+}

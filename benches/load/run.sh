@@ -125,13 +125,32 @@ cpu_ticks() { # pid -> utime + stime in clock ticks (fields 14 and 15 of /proc/P
   sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
 }
 
+sys_ticks() { # pid -> stime alone: the kernel's share of the process's CPU
+  sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $13 }'
+}
+
+context_switches() { # pid -> voluntary + involuntary context switches of all its threads so far
+  cat /proc/"$1"/task/*/status 2>/dev/null |
+    awk '/^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print n + 0 }'
+}
+
+# Kernel ticks and context switches when the phase being measured started (see phase_start).
+sys_before=0
+switches_before=0
+
+phase_start() { # pid: sets ticks_before (the caller's local), sys_before and switches_before
+  ticks_before=$(cpu_ticks "$1")
+  sys_before=$(sys_ticks "$1")
+  switches_before=$(context_switches "$1")
+}
+
 load_average() { cut -d' ' -f1 /proc/loadavg; }
 
 # shellcheck source=pg_stats.sh
 source "$here/pg_stats.sh"
 
-printf '| target | database | M | phase | requests | req/s | p50 ms | p90 ms | p99 ms | errors | CPU µs/req | load avg |\n' >"$results"
-printf '|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n' >>"$results"
+printf '| target | database | M | phase | requests | req/s | p50 ms | p90 ms | p99 ms | errors | CPU µs/req | sys %% | switches/req | load avg |\n' >"$results"
+printf '|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n' >>"$results"
 
 field() { # RESULT line, key -> value
   sed -n "s/.*[[:space:]]$2=\([^[:space:]]*\).*/\1/p" <<<"$1"
@@ -141,16 +160,20 @@ field() { # RESULT line, key -> value
 # and optionally the wall time to divide by instead of wrk's duration (the seeding phase).
 record_row() {
   local target=$1 database=$2 m=$3 phase=$4 pid=$5 ticks_before=$6 result=$7 wall=${8:-}
-  local ticks_after requests seconds errors
+  local ticks_after sys_after switches_after requests seconds errors
   ticks_after=$(cpu_ticks "$pid")
+  sys_after=$(sys_ticks "$pid")
+  switches_after=$(context_switches "$pid")
   requests=$(field "$result" requests)
   seconds=${wall:-$(field "$result" seconds)}
   errors=$(($(field "$result" status_errors) + $(field "$result" socket_errors) + $(field "$result" unexpected)))
   awk -v t="$target" -v d="$database" -v m="$m" -v p="$phase" -v n="$requests" -v s="$seconds" \
     -v p50="$(field "$result" p50_ms)" -v p90="$(field "$result" p90_ms)" -v p99="$(field "$result" p99_ms)" \
     -v e="$errors" -v ticks=$((ticks_after - ticks_before)) -v hz="$clk_tck" -v la="$(load_average)" \
-    'BEGIN { printf "| %s | %s | %s | %s | %d | %.0f | %.2f | %.2f | %.2f | %d | %.0f | %s |\n",
-             t, d, m, p, n, n / s, p50, p90, p99, e, (n > 0 ? ticks * 1e6 / hz / n : 0), la }' |
+    -v sys=$((sys_after - sys_before)) -v sw=$((switches_after - switches_before)) \
+    'BEGIN { printf "| %s | %s | %s | %s | %d | %.0f | %.2f | %.2f | %.2f | %d | %.0f | %.0f | %.1f | %s |\n",
+             t, d, m, p, n, n / s, p50, p90, p99, e, (n > 0 ? ticks * 1e6 / hz / n : 0),
+             (ticks > 0 ? 100 * sys / ticks : 0), (n > 0 ? sw / n : 0), la }' |
     tee -a "$results" >&2
 }
 
@@ -217,7 +240,7 @@ seed() { # database m
   say "$database: registering $m artifacts through the API"
   rm -f "$work"/targets*
   pg_stats_begin
-  ticks_before=$(cpu_ticks "$server_pid")
+  phase_start "$server_pid"
   started=$(date +%s.%N)
   # wrk stops only at -d: give it a day (24h) and interrupt it once every thread wrote its marker.
   env GATEHOUSE_LOAD_DIR="$here" GATEHOUSE_LOAD_THREADS="$threads" GATEHOUSE_LOAD_TOKEN="$token" \
@@ -257,7 +280,7 @@ gateway_phase() { # database m phase path script [ENV=VALUE...]
   say "$database, M = $m: $phase"
   local ticks_before result
   pg_stats_begin
-  ticks_before=$(cpu_ticks "$server_pid")
+  phase_start "$server_pid"
   result=$(run_wrk "$base" "$path" "$script" GATEHOUSE_LOAD_TOKEN="$token" GATEHOUSE_LOAD_TARGETS="$work/targets" "$@")
   record_row gateway "$database" "$m" "$phase" "$server_pid" "$ticks_before" "$result"
   pg_stats_end "$m" "$phase" "$(field "$result" requests)"
@@ -362,7 +385,7 @@ run_cedar_agent_phase() {
     -d '{"principal":"User::\"olivia\"","action":"Action::\"deploy\"","resource":"Artifact::\"a0\"","context":{"channel":"dev"}}')
   grep -q '"Allow"' <<<"$answer" || die "cedar-agent should allow dev: $answer"
   local ticks_before result
-  ticks_before=$(cpu_ticks "$agent_pid")
+  phase_start "$agent_pid"
   result=$(run_wrk "$agent_base" /v1/is_authorized cedar_agent.lua GATEHOUSE_LOAD_AGENT_ARTIFACTS="$agent_artifacts")
   record_row cedar-agent "in memory" 2000 "is_authorized" "$agent_pid" "$ticks_before" "$result"
   stop_process "$agent_pid"

@@ -9,6 +9,7 @@ use sqlx::{PgConnection, PgPool};
 use super::StoreError;
 use super::sealer::{AuditSealer, SealerCell, seal_backlog};
 use crate::audit::{AuditRecord, DecisionRecord, UnsealedAudit};
+use crate::domain::{Artifact, ArtifactId, Digest, ProjectSlug, RepositoryPath};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -68,6 +69,22 @@ impl PostgresStore {
     /// read and write concurrently).
     pub fn reads(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// An artifact by id: one pooled read (no per-process copy, see `sqlite_inline`).
+    pub(super) async fn get_artifact_impl(&self, id: ArtifactId) -> Result<Option<Artifact>, StoreError> {
+        self.get_artifact_pooled(id).await
+    }
+
+    /// An artifact by digest: one pooled read.
+    pub(super) async fn find_artifact_by_digest_impl(
+        &self,
+        project: &ProjectSlug,
+        digest: &Digest,
+        repository: Option<&RepositoryPath>,
+    ) -> Result<Option<Artifact>, StoreError> {
+        self.find_artifact_by_digest_pooled(project, digest, repository)
+            .await
     }
 
     /// The one pool.

@@ -20,6 +20,9 @@
 #   GATEHOUSE_LOAD_PERF          1: one more review-by-id run on SQLite under `perf record -g` [0]
 #   GATEHOUSE_LOAD_PG_STATS      1: per PostgreSQL phase, commits, WAL flushes, backend CPU and
 #                                statements per request, in a second table (pg_stats.sh) [0]
+#   GATEHOUSE_LOAD_CALLGRIND     1: run the gateway under valgrind's callgrind and add, per phase,
+#                                the instructions the gateway executed per request (user space,
+#                                every thread; immune to a busy machine, ~50x slower) [0]
 #   GATEHOUSE_LOAD_BINARY        an already built gatehouse binary (skips the build; lets a
 #                                before/after pair run from one script)
 #   GATEHOUSE_LOAD_SEED_TIMEOUT  seconds seeding may take before the run fails [3600]
@@ -40,6 +43,7 @@ pg_admin=${GATEHOUSE_LOAD_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 run_cedar_agent=${GATEHOUSE_LOAD_CEDAR_AGENT:-1}
 cedar_agent_root=${GATEHOUSE_LOAD_CEDAR_AGENT_ROOT:-$HOME/.cache/cedar-agent}
 run_perf=${GATEHOUSE_LOAD_PERF:-0}
+run_callgrind=${GATEHOUSE_LOAD_CALLGRIND:-0}
 binary=${GATEHOUSE_LOAD_BINARY:-}
 seed_timeout=${GATEHOUSE_LOAD_SEED_TIMEOUT:-3600}
 results=${GATEHOUSE_LOAD_RESULTS:-${TMPDIR:-/tmp}/gatehouse-load-$(date -u +%Y%m%dT%H%M%SZ).md}
@@ -212,16 +216,23 @@ EOF
   local log_filter=info,sqlx=warn
   # pg_stats.sh counts statements from sqlx's log lines.
   [[ ${GATEHOUSE_LOAD_PG_STATS:-0} == 1 ]] && log_filter=info,sqlx=warn,sqlx::query=debug
-  RUST_LOG=${RUST_LOG:-$log_filter} "$binary" --config "$work/gatehouse.toml" serve 2>"$work/server.log" &
+  local -a launch=("$binary")
+  if [[ $run_callgrind == 1 ]]; then
+    need_command valgrind valgrind
+    # Nothing is counted until a phase turns collection on (callgrind_begin).
+    launch=(valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file="$work/callgrind.out" "$binary")
+  fi
+  RUST_LOG=${RUST_LOG:-$log_filter} "${launch[@]}" --config "$work/gatehouse.toml" serve 2>"$work/server.log" &
   server_pid=$!
-  local address=""
-  for _ in $(seq 600); do
+  local address="" start_wait=60
+  [[ $run_callgrind == 1 ]] && start_wait=600
+  for _ in $(seq $((start_wait * 10))); do
     kill -0 "$server_pid" 2>/dev/null || die "the gateway exited during start-up"
     address=$(sed -n 's/.*gatehouse listening.*address=\([0-9.:]*\).*/\1/p' "$work/server.log" | head -n1)
     [[ -n $address ]] && break
     sleep 0.1
   done
-  [[ -n $address ]] || die "the gateway did not start within 60 s"
+  [[ -n $address ]] || die "the gateway did not start within ${start_wait} s"
   base="http://$address"
   token=$("$binary" --config "$work/gatehouse.toml" token mint --issuer "$issuer" --sub olivia \
     --project team-a=operator --ttl 86400)
@@ -273,6 +284,24 @@ seed() { # database m
   pg_stats_end "$m" "register (seeding)" "$m"
 }
 
+# With GATEHOUSE_LOAD_CALLGRIND=1: counters zeroed and collection on for the phase only.
+callgrind_begin() {
+  [[ $run_callgrind == 1 ]] || return 0
+  callgrind_control -z "$server_pid" >/dev/null
+  callgrind_control -i on "$server_pid" >/dev/null
+}
+
+callgrind_end() { # database m phase requests: the phase's instructions per request, as a line
+  [[ $run_callgrind == 1 ]] || return 0
+  local database=$1 m=$2 phase=$3 requests=$4 dump
+  callgrind_control -i off "$server_pid" >/dev/null
+  callgrind_control -d "$server_pid" >/dev/null
+  dump=$(ls -t "$work"/callgrind.out* | head -n1)
+  awk -v d="$database" -v m="$m" -v p="$phase" -v n="$requests" \
+    '/^(summary|totals):/ { ir = $2 } END { printf "callgrind: %s, M = %s, %s: %d requests, %.0f instructions per request\n", d, m, p, n, (n > 0 ? ir / n : 0) }' \
+    "$dump" | tee -a "$results" >&2
+}
+
 # One wrk phase against the gateway, recorded as a row.
 gateway_phase() { # database m phase path script [ENV=VALUE...]
   local database=$1 m=$2 phase=$3 path=$4 script=$5
@@ -280,9 +309,11 @@ gateway_phase() { # database m phase path script [ENV=VALUE...]
   say "$database, M = $m: $phase"
   local ticks_before result
   pg_stats_begin
+  callgrind_begin
   phase_start "$server_pid"
   result=$(run_wrk "$base" "$path" "$script" GATEHOUSE_LOAD_TOKEN="$token" GATEHOUSE_LOAD_TARGETS="$work/targets" "$@")
   record_row gateway "$database" "$m" "$phase" "$server_pid" "$ticks_before" "$result"
+  callgrind_end "$database" "$m" "$phase" "$(field "$result" requests)"
   pg_stats_end "$m" "$phase" "$(field "$result" requests)"
 }
 

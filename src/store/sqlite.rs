@@ -134,7 +134,10 @@ impl SqliteStore {
             .as_ref()
             .and_then(|inline| inline.artifact_by_id(id.0))
         {
-            Some(row) => row.map(Artifact::try_from).transpose(),
+            Some(row) => {
+                yield_if_due().await;
+                row.map(Artifact::try_from).transpose()
+            }
             None => self.get_artifact_pooled(id).await,
         }
     }
@@ -150,7 +153,10 @@ impl SqliteStore {
             inline.artifact_by_digest(project.as_str(), digest.as_str(), repository.map(|r| r.as_str()))
         });
         match inline {
-            Some(row) => row.map(Artifact::try_from).transpose(),
+            Some(row) => {
+                yield_if_due().await;
+                row.map(Artifact::try_from).transpose()
+            }
             None => {
                 self.find_artifact_by_digest_pooled(project, digest, repository)
                     .await
@@ -197,6 +203,13 @@ impl SqliteStore {
     async fn lock_audit_chain(_conn: &mut SqliteConnection) -> Result<(), StoreError> {
         Ok(())
     }
+}
+
+/// An inline read never suspends, so a task that only reads (a poller, a loop of reads) would hold
+/// its thread forever: it counts against tokio's cooperative budget like any other I/O and
+/// yields once that is spent.
+async fn yield_if_due() {
+    tokio::task::consume_budget().await;
 }
 
 super::shared::store_impl!(SqliteStore, sqlx::Sqlite, MIGRATOR);

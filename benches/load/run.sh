@@ -219,8 +219,8 @@ EOF
   local -a launch=("$binary")
   if [[ $run_callgrind == 1 ]]; then
     need_command valgrind valgrind
-    # Nothing is counted until a phase turns collection on (callgrind_begin).
-    launch=(valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file="$work/callgrind.out" "$binary")
+    # Nothing is counted until a phase turns instrumentation on (callgrind_begin).
+    launch=(valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/callgrind.out" "$binary")
   fi
   RUST_LOG=${RUST_LOG:-$log_filter} "${launch[@]}" --config "$work/gatehouse.toml" serve 2>"$work/server.log" &
   server_pid=$!

@@ -89,7 +89,7 @@ impl SqliteStore {
         } else {
             SqliteReads::through_writer(pool.clone())
         };
-        let inline = shares.then(|| Arc::new(InlineReads::new(&file, READ_CONNECTIONS)));
+        let inline = shares.then(|| Arc::new(InlineReads::new(file, READ_CONNECTIONS)));
         Ok(Self { pool, reads, inline })
     }
 

@@ -20,6 +20,9 @@
 #   GATEHOUSE_LOAD_PERF          1: one more review-by-id run on SQLite under `perf record -g` [0]
 #   GATEHOUSE_LOAD_PG_STATS      1: per PostgreSQL phase, commits, WAL flushes, backend CPU and
 #                                statements per request, in a second table (pg_stats.sh) [0]
+#   GATEHOUSE_LOAD_CALLGRIND     1: run the gateway under valgrind's callgrind and add, per phase,
+#                                the instructions the gateway executed per request (user space,
+#                                every thread; immune to a busy machine, ~50x slower) [0]
 #   GATEHOUSE_LOAD_BINARY        an already built gatehouse binary (skips the build; lets a
 #                                before/after pair run from one script)
 #   GATEHOUSE_LOAD_SEED_TIMEOUT  seconds seeding may take before the run fails [3600]
@@ -40,6 +43,7 @@ pg_admin=${GATEHOUSE_LOAD_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 run_cedar_agent=${GATEHOUSE_LOAD_CEDAR_AGENT:-1}
 cedar_agent_root=${GATEHOUSE_LOAD_CEDAR_AGENT_ROOT:-$HOME/.cache/cedar-agent}
 run_perf=${GATEHOUSE_LOAD_PERF:-0}
+run_callgrind=${GATEHOUSE_LOAD_CALLGRIND:-0}
 binary=${GATEHOUSE_LOAD_BINARY:-}
 seed_timeout=${GATEHOUSE_LOAD_SEED_TIMEOUT:-3600}
 results=${GATEHOUSE_LOAD_RESULTS:-${TMPDIR:-/tmp}/gatehouse-load-$(date -u +%Y%m%dT%H%M%SZ).md}
@@ -125,13 +129,32 @@ cpu_ticks() { # pid -> utime + stime in clock ticks (fields 14 and 15 of /proc/P
   sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
 }
 
+sys_ticks() { # pid -> stime alone: the kernel's share of the process's CPU
+  sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $13 }'
+}
+
+context_switches() { # pid -> voluntary + involuntary context switches of all its threads so far
+  cat /proc/"$1"/task/*/status 2>/dev/null |
+    awk '/^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print n + 0 }'
+}
+
+# Kernel ticks and context switches when the phase being measured started (see phase_start).
+sys_before=0
+switches_before=0
+
+phase_start() { # pid: sets ticks_before (the caller's local), sys_before and switches_before
+  ticks_before=$(cpu_ticks "$1")
+  sys_before=$(sys_ticks "$1")
+  switches_before=$(context_switches "$1")
+}
+
 load_average() { cut -d' ' -f1 /proc/loadavg; }
 
 # shellcheck source=pg_stats.sh
 source "$here/pg_stats.sh"
 
-printf '| target | database | M | phase | requests | req/s | p50 ms | p90 ms | p99 ms | errors | CPU µs/req | load avg |\n' >"$results"
-printf '|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n' >>"$results"
+printf '| target | database | M | phase | requests | req/s | p50 ms | p90 ms | p99 ms | errors | CPU µs/req | sys %% | switches/req | load avg |\n' >"$results"
+printf '|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n' >>"$results"
 
 field() { # RESULT line, key -> value
   sed -n "s/.*[[:space:]]$2=\([^[:space:]]*\).*/\1/p" <<<"$1"
@@ -141,16 +164,20 @@ field() { # RESULT line, key -> value
 # and optionally the wall time to divide by instead of wrk's duration (the seeding phase).
 record_row() {
   local target=$1 database=$2 m=$3 phase=$4 pid=$5 ticks_before=$6 result=$7 wall=${8:-}
-  local ticks_after requests seconds errors
+  local ticks_after sys_after switches_after requests seconds errors
   ticks_after=$(cpu_ticks "$pid")
+  sys_after=$(sys_ticks "$pid")
+  switches_after=$(context_switches "$pid")
   requests=$(field "$result" requests)
   seconds=${wall:-$(field "$result" seconds)}
   errors=$(($(field "$result" status_errors) + $(field "$result" socket_errors) + $(field "$result" unexpected)))
   awk -v t="$target" -v d="$database" -v m="$m" -v p="$phase" -v n="$requests" -v s="$seconds" \
     -v p50="$(field "$result" p50_ms)" -v p90="$(field "$result" p90_ms)" -v p99="$(field "$result" p99_ms)" \
     -v e="$errors" -v ticks=$((ticks_after - ticks_before)) -v hz="$clk_tck" -v la="$(load_average)" \
-    'BEGIN { printf "| %s | %s | %s | %s | %d | %.0f | %.2f | %.2f | %.2f | %d | %.0f | %s |\n",
-             t, d, m, p, n, n / s, p50, p90, p99, e, (n > 0 ? ticks * 1e6 / hz / n : 0), la }' |
+    -v sys=$((sys_after - sys_before)) -v sw=$((switches_after - switches_before)) \
+    'BEGIN { printf "| %s | %s | %s | %s | %d | %.0f | %.2f | %.2f | %.2f | %d | %.0f | %.0f | %.1f | %s |\n",
+             t, d, m, p, n, n / s, p50, p90, p99, e, (n > 0 ? ticks * 1e6 / hz / n : 0),
+             (ticks > 0 ? 100 * sys / ticks : 0), (n > 0 ? sw / n : 0), la }' |
     tee -a "$results" >&2
 }
 
@@ -189,16 +216,23 @@ EOF
   local log_filter=info,sqlx=warn
   # pg_stats.sh counts statements from sqlx's log lines.
   [[ ${GATEHOUSE_LOAD_PG_STATS:-0} == 1 ]] && log_filter=info,sqlx=warn,sqlx::query=debug
-  RUST_LOG=${RUST_LOG:-$log_filter} "$binary" --config "$work/gatehouse.toml" serve 2>"$work/server.log" &
+  local -a launch=("$binary")
+  if [[ $run_callgrind == 1 ]]; then
+    need_command valgrind valgrind
+    # Nothing is counted until a phase turns instrumentation on (callgrind_begin).
+    launch=(valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/callgrind.out" "$binary")
+  fi
+  RUST_LOG=${RUST_LOG:-$log_filter} "${launch[@]}" --config "$work/gatehouse.toml" serve 2>"$work/server.log" &
   server_pid=$!
-  local address=""
-  for _ in $(seq 600); do
+  local address="" start_wait=60
+  [[ $run_callgrind == 1 ]] && start_wait=600
+  for _ in $(seq $((start_wait * 10))); do
     kill -0 "$server_pid" 2>/dev/null || die "the gateway exited during start-up"
     address=$(sed -n 's/.*gatehouse listening.*address=\([0-9.:]*\).*/\1/p' "$work/server.log" | head -n1)
     [[ -n $address ]] && break
     sleep 0.1
   done
-  [[ -n $address ]] || die "the gateway did not start within 60 s"
+  [[ -n $address ]] || die "the gateway did not start within ${start_wait} s"
   base="http://$address"
   token=$("$binary" --config "$work/gatehouse.toml" token mint --issuer "$issuer" --sub olivia \
     --project team-a=operator --ttl 86400)
@@ -217,7 +251,7 @@ seed() { # database m
   say "$database: registering $m artifacts through the API"
   rm -f "$work"/targets*
   pg_stats_begin
-  ticks_before=$(cpu_ticks "$server_pid")
+  phase_start "$server_pid"
   started=$(date +%s.%N)
   # wrk stops only at -d: give it a day (24h) and interrupt it once every thread wrote its marker.
   env GATEHOUSE_LOAD_DIR="$here" GATEHOUSE_LOAD_THREADS="$threads" GATEHOUSE_LOAD_TOKEN="$token" \
@@ -250,6 +284,24 @@ seed() { # database m
   pg_stats_end "$m" "register (seeding)" "$m"
 }
 
+# With GATEHOUSE_LOAD_CALLGRIND=1: counters zeroed and collection on for the phase only.
+callgrind_begin() {
+  [[ $run_callgrind == 1 ]] || return 0
+  callgrind_control -z "$server_pid" >/dev/null
+  callgrind_control -i on "$server_pid" >/dev/null
+}
+
+callgrind_end() { # database m phase requests: the phase's instructions per request, as a line
+  [[ $run_callgrind == 1 ]] || return 0
+  local database=$1 m=$2 phase=$3 requests=$4 dump
+  callgrind_control -i off "$server_pid" >/dev/null
+  callgrind_control -d "$server_pid" >/dev/null
+  dump=$(ls -t "$work"/callgrind.out* | head -n1)
+  awk -v d="$database" -v m="$m" -v p="$phase" -v n="$requests" \
+    '/^(summary|totals):/ { ir = $2 } END { printf "callgrind: %s, M = %s, %s: %d requests, %.0f instructions per request\n", d, m, p, n, (n > 0 ? ir / n : 0) }' \
+    "$dump" | tee -a "$results" >&2
+}
+
 # One wrk phase against the gateway, recorded as a row.
 gateway_phase() { # database m phase path script [ENV=VALUE...]
   local database=$1 m=$2 phase=$3 path=$4 script=$5
@@ -257,9 +309,11 @@ gateway_phase() { # database m phase path script [ENV=VALUE...]
   say "$database, M = $m: $phase"
   local ticks_before result
   pg_stats_begin
-  ticks_before=$(cpu_ticks "$server_pid")
+  callgrind_begin
+  phase_start "$server_pid"
   result=$(run_wrk "$base" "$path" "$script" GATEHOUSE_LOAD_TOKEN="$token" GATEHOUSE_LOAD_TARGETS="$work/targets" "$@")
   record_row gateway "$database" "$m" "$phase" "$server_pid" "$ticks_before" "$result"
+  callgrind_end "$database" "$m" "$phase" "$(field "$result" requests)"
   pg_stats_end "$m" "$phase" "$(field "$result" requests)"
 }
 
@@ -362,7 +416,7 @@ run_cedar_agent_phase() {
     -d '{"principal":"User::\"olivia\"","action":"Action::\"deploy\"","resource":"Artifact::\"a0\"","context":{"channel":"dev"}}')
   grep -q '"Allow"' <<<"$answer" || die "cedar-agent should allow dev: $answer"
   local ticks_before result
-  ticks_before=$(cpu_ticks "$agent_pid")
+  phase_start "$agent_pid"
   result=$(run_wrk "$agent_base" /v1/is_authorized cedar_agent.lua GATEHOUSE_LOAD_AGENT_ARTIFACTS="$agent_artifacts")
   record_row cedar-agent "in memory" 2000 "is_authorized" "$agent_pid" "$ticks_before" "$result"
   stop_process "$agent_pid"

@@ -36,6 +36,7 @@ mod sealer;
 mod shared;
 mod sql;
 mod sqlite;
+mod sqlite_inline;
 mod sqlite_reads;
 mod verification;
 mod writes;

@@ -4,11 +4,15 @@ use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 
 use super::StoreError;
 use super::sealer::{AuditSealer, SealerCell, seal_backlog};
 use crate::audit::{AuditRecord, DecisionRecord, UnsealedAudit};
+use crate::domain::{Artifact, ArtifactId, Digest, ProjectSlug, RepositoryPath};
+
+/// A pooled connection idle at least this long is pinged before it is handed out.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -46,6 +50,19 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(acquire_timeout)
+            // sqlx pings every connection before handing it out: a round trip to the server
+            // (and a wake-up of its backend) per review read and per decision batch. A
+            // connection in steady use has just answered its last statement and been pinged on
+            // release, so only one that sat idle a while is pinged (after an outage, every one).
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IF_IDLE_FOR {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect(url)
             .await?;
         Ok(Self::from_pool(pool))
@@ -68,6 +85,22 @@ impl PostgresStore {
     /// read and write concurrently).
     pub fn reads(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// An artifact by id: one pooled read (no per-process copy, see `sqlite_inline`).
+    pub(super) async fn get_artifact_impl(&self, id: ArtifactId) -> Result<Option<Artifact>, StoreError> {
+        self.get_artifact_pooled(id).await
+    }
+
+    /// An artifact by digest: one pooled read.
+    pub(super) async fn find_artifact_by_digest_impl(
+        &self,
+        project: &ProjectSlug,
+        digest: &Digest,
+        repository: Option<&RepositoryPath>,
+    ) -> Result<Option<Artifact>, StoreError> {
+        self.find_artifact_by_digest_pooled(project, digest, repository)
+            .await
     }
 
     /// The one pool.

@@ -31,6 +31,36 @@ macro_rules! store_impl {
                 RegistrationLinks, Store, StoreError, sql,
             };
 
+            impl $store {
+                /// The artifact with this id, read through sqlx.
+                pub(super) async fn get_artifact_pooled(
+                    &self,
+                    id: ArtifactId,
+                ) -> Result<Option<Artifact>, StoreError> {
+                    let row: Option<ArtifactRow> = sqlx::query_as(sql::SELECT_ARTIFACT_BY_ID)
+                        .bind(id.0)
+                        .fetch_optional(self.reads())
+                        .await?;
+                    row.map(Artifact::try_from).transpose()
+                }
+
+                /// A project's artifact by digest, read through sqlx.
+                pub(super) async fn find_artifact_by_digest_pooled(
+                    &self,
+                    project: &ProjectSlug,
+                    digest: &Digest,
+                    repository: Option<&RepositoryPath>,
+                ) -> Result<Option<Artifact>, StoreError> {
+                    let row: Option<ArtifactRow> = sqlx::query_as(sql::SELECT_ARTIFACT_BY_DIGEST)
+                        .bind(project.as_str())
+                        .bind(digest.as_str())
+                        .bind(repository.map(|r| r.as_str()))
+                        .fetch_optional(self.reads())
+                        .await?;
+                    row.map(Artifact::try_from).transpose()
+                }
+            }
+
             #[async_trait::async_trait]
             impl Store for $store {
                 async fn migrate(&self) -> Result<(), StoreError> {
@@ -54,11 +84,7 @@ macro_rules! store_impl {
                 }
 
                 async fn get_artifact(&self, id: ArtifactId) -> Result<Option<Artifact>, StoreError> {
-                    let row: Option<ArtifactRow> = sqlx::query_as(sql::SELECT_ARTIFACT_BY_ID)
-                        .bind(id.0)
-                        .fetch_optional(self.reads())
-                        .await?;
-                    row.map(Artifact::try_from).transpose()
+                    self.get_artifact_impl(id).await
                 }
 
                 async fn find_artifact_by_digest(
@@ -67,13 +93,8 @@ macro_rules! store_impl {
                     digest: &Digest,
                     repository: Option<&RepositoryPath>,
                 ) -> Result<Option<Artifact>, StoreError> {
-                    let row: Option<ArtifactRow> = sqlx::query_as(sql::SELECT_ARTIFACT_BY_DIGEST)
-                        .bind(project.as_str())
-                        .bind(digest.as_str())
-                        .bind(repository.map(|r| r.as_str()))
-                        .fetch_optional(self.reads())
-                        .await?;
-                    row.map(Artifact::try_from).transpose()
+                    self.find_artifact_by_digest_impl(project, digest, repository)
+                        .await
                 }
 
                 async fn list_artifacts(

@@ -7,6 +7,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -14,8 +15,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::StoreError;
+use super::sqlite_inline::InlineReads;
 use super::sqlite_reads::SqliteReads;
 use crate::audit::{AuditRecord, DecisionRecord, UnsealedAudit};
+use crate::domain::{Artifact, ArtifactId, Digest, ProjectSlug, RepositoryPath};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -31,6 +34,9 @@ pub struct SqliteStore {
     /// Read-only connections for reads outside a transaction; the writer itself when the
     /// database cannot share (in memory, or not in WAL mode).
     reads: SqliteReads,
+    /// The review's artifact lookups, run on the calling thread (`sqlite_inline`); only beside
+    /// separate read connections (a file in WAL mode).
+    inline: Option<Arc<InlineReads>>,
 }
 
 impl SqliteStore {
@@ -72,7 +78,8 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
-        let reads = if Self::shares_reads(&pool).await? {
+        let shares = Self::shares_reads(&pool).await?;
+        let reads = if shares {
             // Opened after the writer, so the file, its WAL and shared-memory index exist (a
             // read-only connection cannot create them). No journal mode: a reader may not set it.
             let read_options = SqliteConnectOptions::from_str(url)?
@@ -82,7 +89,8 @@ impl SqliteStore {
         } else {
             SqliteReads::through_writer(pool.clone())
         };
-        Ok(Self { pool, reads })
+        let inline = shares.then(|| Arc::new(InlineReads::new(file, READ_CONNECTIONS)));
+        Ok(Self { pool, reads, inline })
     }
 
     /// Whether separate connections can read beside the writer: only a file in WAL mode. An
@@ -105,6 +113,7 @@ impl SqliteStore {
         Self {
             reads: SqliteReads::through_writer(pool.clone()),
             pool,
+            inline: None,
         }
     }
 
@@ -116,6 +125,49 @@ impl SqliteStore {
     /// Where reads outside a transaction go (read-only connections, or the writer's pool).
     pub fn reads(&self) -> &SqliteReads {
         &self.reads
+    }
+
+    /// An artifact by id: inline when a connection is free, else through sqlx.
+    pub(super) async fn get_artifact_impl(&self, id: ArtifactId) -> Result<Option<Artifact>, StoreError> {
+        match self
+            .inline
+            .as_ref()
+            .and_then(|inline| inline.artifact_by_id(id.0))
+        {
+            Some(row) => {
+                yield_if_due().await;
+                row.map(Artifact::try_from).transpose()
+            }
+            None => self.get_artifact_pooled(id).await,
+        }
+    }
+
+    /// An artifact by digest: inline when a connection is free, else through sqlx.
+    pub(super) async fn find_artifact_by_digest_impl(
+        &self,
+        project: &ProjectSlug,
+        digest: &Digest,
+        repository: Option<&RepositoryPath>,
+    ) -> Result<Option<Artifact>, StoreError> {
+        let inline = self.inline.as_ref().and_then(|inline| {
+            inline.artifact_by_digest(project.as_str(), digest.as_str(), repository.map(|r| r.as_str()))
+        });
+        match inline {
+            Some(row) => {
+                yield_if_due().await;
+                row.map(Artifact::try_from).transpose()
+            }
+            None => {
+                self.find_artifact_by_digest_pooled(project, digest, repository)
+                    .await
+            }
+        }
+    }
+
+    /// The inline readers, when this database has them.
+    #[cfg(test)]
+    pub(super) fn inline_reads(&self) -> Option<&InlineReads> {
+        self.inline.as_deref()
     }
 
     /// The writer pool, and the read-only connections when they are separate.
@@ -151,6 +203,13 @@ impl SqliteStore {
     async fn lock_audit_chain(_conn: &mut SqliteConnection) -> Result<(), StoreError> {
         Ok(())
     }
+}
+
+/// An inline read never suspends, so a task that only reads (a poller, a loop of reads) would hold
+/// its thread forever: it counts against tokio's cooperative budget like any other I/O and
+/// yields once that is spent.
+async fn yield_if_due() {
+    tokio::task::consume_budget().await;
 }
 
 super::shared::store_impl!(SqliteStore, sqlx::Sqlite, MIGRATOR);

@@ -1,0 +1,276 @@
+//! The artifact reads of a review on SQLite, run on the calling thread.
+//!
+//! Through sqlx every SQLite statement is a hand-off to the connection's worker thread and back:
+//! two context switches and two wake-ups for a lookup that SQLite answers from its page cache in
+//! a few microseconds. Under load those switches were most of the review's kernel time. Here a
+//! few read-only connections (rusqlite, on the same bundled SQLite as sqlx) each sit behind a
+//! plain mutex; a lookup takes a free one and runs its prepared statement where it is, as the
+//! Cedar evaluation beside it already does.
+//!
+//! Coherence is unchanged: each lookup is its own autocommit read and sees the last commit when
+//! it starts (WAL). Nothing is cached across lookups (another process may revoke an artifact).
+//!
+//! Never a wait on the async thread: when every connection is in use, or SQLite answers busy
+//! past a short timeout, or anything else fails, the caller is told `None` and reads through
+//! sqlx as before (which reports any real error the usual way).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::rows::ArtifactRow;
+use super::sql;
+
+/// A busy database (a checkpoint or recovery holding the WAL index) is waited for this long at
+/// most on the calling thread; past it the read goes the slower way.
+const BUSY_WAIT: Duration = Duration::from_millis(20);
+
+/// Read-only connections used inline; `None` in a slot until first used (or after a failure).
+#[derive(Debug)]
+pub(super) struct InlineReads {
+    path: PathBuf,
+    slots: Vec<Mutex<Option<Connection>>>,
+    next: AtomicUsize,
+}
+
+impl InlineReads {
+    /// `count` connections on the database file at `path`, opened on first use.
+    pub(super) fn new(path: &Path, count: usize) -> Self {
+        Self {
+            path: path.to_owned(),
+            slots: (0..count.max(1)).map(|_| Mutex::new(None)).collect(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// The artifact with this id, or `None` when the read must go through sqlx instead.
+    pub(super) fn artifact_by_id(&self, id: Uuid) -> Option<Option<ArtifactRow>> {
+        self.read(sql::SELECT_ARTIFACT_BY_ID, |conn| {
+            let mut statement = conn.prepare_cached(sql::SELECT_ARTIFACT_BY_ID)?;
+            statement.query_row([id], artifact_row).optional()
+        })
+    }
+
+    /// The artifact of `project` with `digest` (in `repository`, when given), as
+    /// `SELECT_ARTIFACT_BY_DIGEST` picks it; `None` when the read must go through sqlx.
+    pub(super) fn artifact_by_digest(
+        &self,
+        project: &str,
+        digest: &str,
+        repository: Option<&str>,
+    ) -> Option<Option<ArtifactRow>> {
+        self.read(sql::SELECT_ARTIFACT_BY_DIGEST, |conn| {
+            let mut statement = conn.prepare_cached(sql::SELECT_ARTIFACT_BY_DIGEST)?;
+            statement
+                .query_row(rusqlite::params![project, digest, repository], artifact_row)
+                .optional()
+        })
+    }
+
+    /// Runs `read` on a free connection without waiting for one.
+    fn read<T>(&self, what: &str, read: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Option<T> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let count = self.slots.len();
+        let mut slot = (0..count).find_map(|i| self.slots[(start + i) % count].try_lock().ok())?;
+        if slot.is_none() {
+            *slot = open(&self.path)
+                .map_err(|error| tracing::debug!(%error, "cannot open an inline SQLite reader"))
+                .ok();
+        }
+        let conn = slot.as_ref()?;
+        match read(conn) {
+            Ok(found) => Some(found),
+            Err(error) => {
+                // A fresh connection next time; this read goes the pooled way.
+                tracing::debug!(%error, statement = what, "inline SQLite read failed; reading through the pool");
+                *slot = None;
+                None
+            }
+        }
+    }
+}
+
+fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    conn.busy_timeout(BUSY_WAIT)?;
+    Ok(conn)
+}
+
+/// Decodes one row of `artifact_cols!()` as sqlx stores it: UUIDs as 16-byte blobs, times as
+/// RFC 3339 text, JSON as text, booleans as integers.
+fn artifact_row(row: &Row<'_>) -> rusqlite::Result<ArtifactRow> {
+    Ok(ArtifactRow {
+        id: row.get(0)?,
+        project: row.get(1)?,
+        app: row.get(2)?,
+        artifact_kind: row.get(3)?,
+        artifact_type: row.get(4)?,
+        repository: row.get(5)?,
+        digest: row.get(6)?,
+        tag: row.get(7)?,
+        media_type: row.get(8)?,
+        source_type: row.get(9)?,
+        source_uri: row.get(10)?,
+        source_ref: row.get(11)?,
+        size_bytes: row.get(12)?,
+        content_encoding: row.get(13)?,
+        lifecycle_state: row.get(14)?,
+        trust_state: row.get(15)?,
+        channels: Json(json(row, 16)?),
+        signature_verified: row.get(17)?,
+        attestations: Json(json(row, 18)?),
+        created_by_type: row.get(19)?,
+        created_by_id: row.get(20)?,
+        created_at: row.get(21)?,
+        updated_at: row.get(22)?,
+        version: row.get(23)?,
+        visibility: row.get(24)?,
+        tenant: row.get(25)?,
+        trust_facts: Json(json(row, 26)?),
+    })
+}
+
+fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
+    let text = row.get_ref(index)?.as_str()?;
+    serde_json::from_str(text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::sqlite::SqliteStore;
+    use super::super::{RegistrationLinks, Store};
+    use crate::audit::{DecisionRecord, NewAuditRecord};
+    use crate::domain::{Actor, ActorType, Artifact, ArtifactId};
+
+    fn ci() -> Actor {
+        Actor {
+            actor_type: ActorType::ServiceAccount,
+            id: "ci".to_owned(),
+        }
+    }
+
+    /// An artifact with every optional column filled, so each decodes from a real value.
+    fn artifact() -> Artifact {
+        serde_json::from_value(serde_json::json!({
+            "id": ArtifactId::new(),
+            "project": "team-a",
+            "app": "trainer",
+            "artifact_kind": "oci",
+            "artifact_type": "oci.image",
+            "repository": "gpuaas/apps/team-a/trainer",
+            "digest": format!("sha256:{}", "ab".repeat(32)),
+            "tag": "v1",
+            "media_type": "application/vnd.oci.image.manifest.v1+json",
+            "source": { "source_type": "oci_registry", "uri": "registry.local/gpuaas/apps/team-a/trainer",
+                        "source_ref": "main", "size_bytes": 1024, "content_encoding": "gzip" },
+            "lifecycle_state": "promoted",
+            "trust_state": "verified",
+            "channels": ["dev", "test"],
+            "signature_verified": true,
+            "attestations": ["https://slsa.dev/provenance/v1"],
+            "created_by": { "type": "service_account", "id": "ci" },
+            "created_at": "2025-01-01T00:00:00.123456Z",
+            "updated_at": "2025-01-02T03:04:05Z",
+            "version": 3
+        }))
+        .unwrap()
+    }
+
+    fn decision(a: &Artifact) -> DecisionRecord {
+        DecisionRecord {
+            id: uuid::Uuid::now_v7(),
+            decided_at: chrono::Utc::now(),
+            correlation_id: "req-1".to_owned(),
+            actor: ci(),
+            action: "register".to_owned(),
+            project: Some(a.project.to_string()),
+            artifact_id: None,
+            resource: String::new(),
+            effect: "allow".to_owned(),
+            policy_ids: vec![],
+            reasons: vec![],
+            errors: vec![],
+            policy_hash: "h".to_owned(),
+            request: serde_json::json!({}),
+            entities: serde_json::json!([]),
+        }
+    }
+
+    #[tokio::test]
+    async fn inline_lookups_answer_what_the_pooled_ones_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("inline.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let a = artifact();
+        let dyn_store: Arc<dyn Store> = Arc::new(store.clone());
+        dyn_store
+            .register_artifact(
+                &a,
+                NewAuditRecord::new(ci(), "app_artifact.register", "req-1"),
+                &decision(&a),
+                &RegistrationLinks::default(),
+            )
+            .await
+            .unwrap();
+        let inline = store.inline_reads().expect("a WAL file reads inline");
+
+        let by_id = inline.artifact_by_id(a.id.0).expect("a free connection answers");
+        let by_id = Artifact::try_from(by_id.expect("registered")).unwrap();
+        assert_eq!(by_id, a, "every column decodes as sqlx stored it");
+        assert_eq!(store.get_artifact_pooled(a.id).await.unwrap(), Some(by_id));
+
+        let repository = a.repository.to_string();
+        for repo in [None, Some(repository.as_str())] {
+            let row = inline
+                .artifact_by_digest(a.project.as_str(), a.digest.as_str(), repo)
+                .expect("a free connection answers")
+                .expect("registered");
+            assert_eq!(Artifact::try_from(row).unwrap(), a);
+        }
+        assert!(
+            inline
+                .artifact_by_digest(
+                    a.project.as_str(),
+                    a.digest.as_str(),
+                    Some("gpuaas/apps/team-a/other")
+                )
+                .expect("answered")
+                .is_none()
+        );
+        assert!(
+            inline
+                .artifact_by_id(uuid::Uuid::now_v7())
+                .expect("answered")
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_busy_set_of_connections_hands_the_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("busy.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let inline = store.inline_reads().unwrap();
+        let held: Vec<_> = inline.slots.iter().map(|slot| slot.lock().unwrap()).collect();
+        assert!(
+            inline.artifact_by_id(uuid::Uuid::now_v7()).is_none(),
+            "no free connection: the caller reads through sqlx, never waits here"
+        );
+        drop(held);
+        assert!(matches!(inline.artifact_by_id(uuid::Uuid::now_v7()), Some(None)));
+    }
+}

@@ -159,20 +159,34 @@ async fn seal_batch(
     let mut tx = pool.begin().await?;
     super::PostgresStore::lock_audit_chain(&mut tx).await?;
     let head: Option<(i64, String)> = sqlx::query_as(sql::LAST_AUDIT).fetch_optional(&mut *tx).await?;
-    let rows: Vec<UnsealedRow> = sqlx::query_as(sql::UNSEALED_AUDIT_PAGE)
+    // Ids first: this process's own records are hashed from the bodies it holds, so only the
+    // others' rows (another instance's, a crash's) are read whole.
+    let ids: Vec<Uuid> = sqlx::query_scalar(sql::UNSEALED_AUDIT_IDS)
         .bind(BATCH as i64)
         .fetch_all(&mut *tx)
         .await?;
-    if rows.is_empty() {
+    if ids.is_empty() {
         tx.rollback().await?;
         return Ok(Vec::new());
     }
+    let others: Vec<Uuid> = ids.iter().filter(|id| !own.contains_key(id)).copied().collect();
+    let mut theirs = HashMap::with_capacity(others.len());
+    if !others.is_empty() {
+        let rows: Vec<UnsealedRow> = sqlx::query_as(sql::UNSEALED_AUDIT_BY_IDS)
+            .bind(&others)
+            .fetch_all(&mut *tx)
+            .await?;
+        for row in rows {
+            theirs.insert(row.id(), UnsealedAudit::try_from(row)?);
+        }
+    }
     let (mut seq, mut hash) = head.unwrap_or((0, String::new()));
-    let mut sealed = Vec::with_capacity(rows.len());
-    for row in rows {
-        let record = match own.get(&row.id()) {
+    let mut sealed = Vec::with_capacity(ids.len());
+    for id in ids {
+        let record = match own.get(&id) {
             Some(record) => (*record).clone(),
-            None => UnsealedAudit::try_from(row)?,
+            // Unsealed under the chain lock a moment ago: still there, still unsealed.
+            None => theirs.remove(&id).ok_or(StoreError::AuditSealing)?,
         };
         let record = record.seal(seq, &hash);
         seq = record.seq;

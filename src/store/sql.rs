@@ -46,6 +46,16 @@ pub(super) const INSERT_ARTIFACT: &str = concat!(
      $19, $20, $21, $22, $23, $24, $25, $26, $27) on conflict (project, repository, digest) do nothing"
 );
 
+/// `INSERT_ARTIFACT` answering the new row (none on a conflict); PostgreSQL's registration.
+pub(super) const INSERT_ARTIFACT_RETURNING: &str = concat!(
+    "insert into artifacts (",
+    artifact_cols!(),
+    ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+     $19, $20, $21, $22, $23, $24, $25, $26, $27) on conflict (project, repository, digest) do nothing \
+     returning ",
+    artifact_cols!()
+);
+
 pub(super) const SELECT_ARTIFACT_BY_ID: &str =
     concat!("select ", artifact_cols!(), " from artifacts where id = $1");
 
@@ -112,12 +122,30 @@ pub(super) const INSERT_UNSEALED_AUDIT: &str = concat!(
      from (select set_config('synchronous_commit', 'off', true)) as deferred_flush"
 );
 
-/// The sealer's queue: the oldest records not yet in the chain, in the order they were written
-/// (PostgreSQL only: SQLite has no unsealed records, nor the `append_order` column).
-pub(super) const UNSEALED_AUDIT_PAGE: &str = concat!(
+/// `INSERT_UNSEALED_AUDIT` and `INSERT_DECISION` in one statement (PostgreSQL's data-modifying
+/// `with`: both rows or neither), so a mutation sends its two log rows in one round trip. `$1`
+/// to `$15` are the audit record's, `$16` to `$31` the decision's.
+pub(super) const INSERT_UNSEALED_AUDIT_WITH_DECISION: &str = concat!(
+    "with audit as (insert into audit_records (",
+    unsealed_audit_cols!(),
+    ") select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 \
+     from (select set_config('synchronous_commit', 'off', true)) as deferred_flush) \
+     insert into decisions (",
+    decision_cols!(),
+    ") values ($16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)"
+);
+
+/// The sealer's queue: the oldest records not yet in the chain, in the order they were written,
+/// by id (PostgreSQL only: SQLite has no unsealed records, nor the `append_order` column).
+pub(super) const UNSEALED_AUDIT_IDS: &str =
+    "select id from audit_records where seq is null order by append_order limit $1";
+
+/// Records by id, as unsealed records (the sealer reads those it holds no body of, which it
+/// found unsealed under the chain lock).
+pub(super) const UNSEALED_AUDIT_BY_IDS: &str = concat!(
     "select ",
     unsealed_audit_cols!(),
-    " from audit_records where seq is null order by append_order limit $1"
+    " from audit_records where id = any($1)"
 );
 
 pub(super) const COUNT_UNSEALED_AUDIT: &str = "select count(*) from audit_records where seq is null";
@@ -396,6 +424,7 @@ fn listed(base: &str, clauses: &str) -> String {
 pub fn hot_queries() -> Vec<(&'static str, String)> {
     let mut q: Vec<(&'static str, String)> = [
         ("artifact_insert", INSERT_ARTIFACT),
+        ("artifact_insert_returning", INSERT_ARTIFACT_RETURNING),
         ("artifact_by_id", SELECT_ARTIFACT_BY_ID),
         ("artifact_by_key", SELECT_ARTIFACT_BY_KEY),
         ("artifact_by_digest", SELECT_ARTIFACT_BY_DIGEST),
@@ -409,7 +438,12 @@ pub fn hot_queries() -> Vec<(&'static str, String)> {
         ("audit_insert", INSERT_AUDIT),
         ("audit_chain_page", AUDIT_CHAIN_PAGE),
         ("audit_unsealed_insert", INSERT_UNSEALED_AUDIT),
-        ("audit_unsealed_page", UNSEALED_AUDIT_PAGE),
+        (
+            "audit_unsealed_with_decision_insert",
+            INSERT_UNSEALED_AUDIT_WITH_DECISION,
+        ),
+        ("audit_unsealed_ids", UNSEALED_AUDIT_IDS),
+        ("audit_unsealed_by_ids", UNSEALED_AUDIT_BY_IDS),
         ("audit_unsealed_count", COUNT_UNSEALED_AUDIT),
         ("audit_sealed_by_id", SEALED_AUDIT_BY_ID),
         ("decision_insert", INSERT_DECISION),

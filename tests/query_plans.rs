@@ -83,12 +83,18 @@ fn expected() -> BTreeMap<&'static str, Fit> {
         ("audit_chain_page", Read("audit_records", &[Search(&["seq"])])),
         ("audit_unsealed_insert", Write),
         ("audit_unsealed_with_decision_insert", Write),
-        // The sealer's queue is the partial index of unsealed records, walked in append order.
+        // The sealer's queue is its own table, walked in append order; records moved by id.
         (
             "audit_unsealed_ids",
+            Read("audit_pending", &[Walk(&["append_order"])]),
+        ),
+        ("audit_unsealed_by_ids", Read("audit_pending", PK)),
+        ("audit_seal_pending", Read("audit_pending", PK)),
+        // What an earlier release left unsealed in place: the partial index of such records.
+        (
+            "audit_queue_legacy_unsealed",
             Read("audit_records", &[Walk(&["append_order"])]),
         ),
-        ("audit_unsealed_by_ids", Read("audit_records", PK)),
         (
             "audit_unsealed_count",
             Read("audit_records", &[Walk(&["append_order"])]),
@@ -430,6 +436,8 @@ async fn hot_statements_use_fitting_indexes_on_sqlite() {
                     | "audit_unsealed_with_decision_insert"
                     | "audit_unsealed_ids"
                     | "audit_unsealed_by_ids"
+                    | "audit_seal_pending"
+                    | "audit_queue_legacy_unsealed"
                     | "audit_unsealed_count"
             )
         },

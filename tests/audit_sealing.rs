@@ -205,7 +205,11 @@ async fn a_record_left_unsealed_is_pending_until_the_next_start_seals_it() {
         .iter()
         .map(|r| r.body.correlation_id.as_str())
         .collect();
-    assert_eq!(last_two, ["req-crashed", "req-crashed-earlier"], "in append order");
+    assert_eq!(
+        last_two,
+        ["req-crashed", "req-crashed-earlier"],
+        "in append order"
+    );
     let out = audit_verify(&url);
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{said}");

@@ -90,6 +90,11 @@ pub(super) const ARTIFACT_EXISTS: &str = "select count(*) from artifacts where i
 pub(super) const INSERT_EVIDENCE: &str = "insert into artifact_evidence (artifact_id, evidence_type, \
      result, reason, checked_at, details) values ($1, $2, $3, $4, $5, $6)";
 
+/// Head of the multi-row evidence insert; the store appends `values (..), (..)`, one row per
+/// check of the run. `INSERT_EVIDENCE` is its one-row form.
+pub(super) const INSERT_EVIDENCE_HEAD: &str = "insert into artifact_evidence (artifact_id, evidence_type, \
+     result, reason, checked_at, details) ";
+
 pub(super) const SELECT_EVIDENCE: &str = "select evidence_type, result, reason, checked_at, details \
      from artifact_evidence where artifact_id = $1 order by id";
 
@@ -137,8 +142,7 @@ pub(super) const INSERT_UNSEALED_AUDIT_WITH_DECISION: &str = concat!(
 
 /// The sealer's queue: the oldest records not yet in the chain, in the order they were written,
 /// by id (PostgreSQL only: SQLite has no unsealed records).
-pub(super) const UNSEALED_AUDIT_IDS: &str =
-    "select id from audit_pending order by append_order limit $1";
+pub(super) const UNSEALED_AUDIT_IDS: &str = "select id from audit_pending order by append_order limit $1";
 
 /// Waiting records by id, whole (the sealer reads those it holds no body of).
 pub(super) const UNSEALED_AUDIT_BY_IDS: &str = concat!(

@@ -201,20 +201,26 @@ macro_rules! write_impl {
                     Ok(())
                 }
 
+                /// Inserts a run's evidence rows, in order, with one statement (one round trip
+                /// however many checks the run made).
                 async fn insert_evidence_in(
                     conn: &mut Conn,
                     a: &Artifact,
-                    e: &Evidence,
+                    evidence: &[Evidence],
                 ) -> Result<(), StoreError> {
-                    sqlx::query(sql::INSERT_EVIDENCE)
-                        .bind(a.id.0)
-                        .bind(&e.evidence_type)
-                        .bind(result_str(e.result))
-                        .bind(&e.reason)
-                        .bind(e.checked_at)
-                        .bind(Json(&e.details))
-                        .execute(&mut *conn)
-                        .await?;
+                    if evidence.is_empty() {
+                        return Ok(());
+                    }
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(sql::INSERT_EVIDENCE_HEAD);
+                    insert.push_values(evidence, |mut row, e| {
+                        row.push_bind(a.id.0)
+                            .push_bind(&e.evidence_type)
+                            .push_bind(result_str(e.result))
+                            .push_bind(&e.reason)
+                            .push_bind(e.checked_at)
+                            .push_bind(Json(&e.details));
+                    });
+                    insert.build().execute(&mut *conn).await?;
                     Ok(())
                 }
 
@@ -382,9 +388,7 @@ macro_rules! write_impl {
                     if let Some(p) = &change.promotion {
                         Self::insert_promotion_in(&mut *conn, a, p).await?;
                     }
-                    for e in &change.evidence {
-                        Self::insert_evidence_in(&mut *conn, a, e).await?;
-                    }
+                    Self::insert_evidence_in(&mut *conn, a, &change.evidence).await?;
                     if let Some(summary) = &change.summary {
                         Self::insert_summary_in(&mut *conn, a.id, summary).await?;
                     }

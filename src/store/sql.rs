@@ -154,13 +154,13 @@ pub(super) const UNSEALED_AUDIT_BY_IDS: &str = concat!(
 /// Moves the sealed records out of the queue into the chain, in one statement: each leaves
 /// `audit_pending` exactly when it enters `audit_records` with its `seq` and hashes.
 pub(super) const SEAL_PENDING_AUDIT: &str = concat!(
-    "with moved as (delete from audit_pending as p using unnest($1::uuid[], $2::bigint[], \
-     $3::text[], $4::text[]) as v(id, seq, prev_hash, hash) where p.id = v.id returning p.*, \
-     v.seq, v.prev_hash, v.hash) insert into audit_records (",
+    "with moved as (delete from audit_pending where id = any($1::uuid[]) returning *), \
+     placed as (select * from unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[]) \
+     as v(id, seq, prev_hash, hash)) insert into audit_records (",
     audit_cols!(),
     ", append_order) select ",
     audit_cols!(),
-    ", append_order from moved"
+    ", append_order from moved join placed using (id)"
 );
 
 /// Records an earlier release left unsealed in `audit_records` itself (it wrote them there and

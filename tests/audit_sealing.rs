@@ -143,10 +143,16 @@ fn audit_verify(url: &str) -> Output {
 }
 
 /// What a gateway that committed a promotion and stopped before sealing its record leaves
-/// behind: the record, unsealed.
-const CRASH_LEFT_RECORD: &str = "insert into audit_records (id, occurred_at, actor_type, actor_id, \
+/// behind: the record, unsealed, in the sealer's queue.
+const CRASH_LEFT_RECORD: &str = "insert into audit_pending (id, occurred_at, actor_type, actor_id, \
      action, project, correlation_id) values ('01890000-0000-7000-8000-000000000001', now(), \
      'service_account', 'ci', 'app_artifact.promote', 'team-a', 'req-crashed')";
+
+/// The same left by a gateway of an earlier release, which wrote unsealed records into
+/// `audit_records` itself (migration 0011) and sealed them in place.
+const CRASH_LEFT_LEGACY_RECORD: &str = "insert into audit_records (id, occurred_at, actor_type, \
+     actor_id, action, project, correlation_id) values ('01890000-0000-7000-8000-000000000002', \
+     now(), 'service_account', 'ci', 'app_artifact.promote', 'team-a', 'req-crashed-earlier')";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_left_unsealed_is_pending_until_the_next_start_seals_it() {
@@ -169,11 +175,12 @@ async fn a_record_left_unsealed_is_pending_until_the_next_start_seals_it() {
     let sealed_before = whole_chain(&store).await.len();
     assert!(sealed_before >= 1);
 
-    sqlx::query(CRASH_LEFT_RECORD)
-        .execute(&PostgresStore::connect(&url).await.unwrap().pool().clone())
-        .await
-        .unwrap();
-    assert_eq!(store.unsealed_audit_records().await.unwrap(), 1);
+    let pool = PostgresStore::connect(&url).await.unwrap().pool().clone();
+    for left in [CRASH_LEFT_RECORD, CRASH_LEFT_LEGACY_RECORD] {
+        sqlx::query(left).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    assert_eq!(store.unsealed_audit_records().await.unwrap(), 2);
     assert_eq!(
         whole_chain(&store).await.len(),
         sealed_before,
@@ -187,14 +194,22 @@ async fn a_record_left_unsealed_is_pending_until_the_next_start_seals_it() {
         said.contains(&format!("intact: {sealed_before} records")),
         "{said}"
     );
-    assert!(said.contains("1 audit records pending"), "{said}");
+    assert!(said.contains("2 audit records pending"), "{said}");
 
     // The next gateway seals it before it serves.
     let app = TestApp::spawn(db).await;
     assert_eq!(store.unsealed_audit_records().await.unwrap(), 0);
     let chain = whole_chain(&store).await;
-    assert_eq!(chain.len(), sealed_before + 1);
-    assert_eq!(chain.last().unwrap().body.correlation_id, "req-crashed");
+    assert_eq!(chain.len(), sealed_before + 2);
+    let last_two: Vec<&str> = chain[sealed_before..]
+        .iter()
+        .map(|r| r.body.correlation_id.as_str())
+        .collect();
+    assert_eq!(
+        last_two,
+        ["req-crashed", "req-crashed-earlier"],
+        "in append order"
+    );
     let out = audit_verify(&url);
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{said}");

@@ -48,6 +48,7 @@ fn expected() -> BTreeMap<&'static str, Fit> {
     const PK: &[Way] = &[Search(&["id"])];
     BTreeMap::from([
         ("artifact_insert", Write),
+        ("artifact_insert_returning", Write),
         ("artifact_by_id", Read("artifacts", PK)),
         // A point lookup either way: the unique key, or the digest within the project.
         (
@@ -81,9 +82,17 @@ fn expected() -> BTreeMap<&'static str, Fit> {
         ("audit_insert", Write),
         ("audit_chain_page", Read("audit_records", &[Search(&["seq"])])),
         ("audit_unsealed_insert", Write),
-        // The sealer's queue is the partial index of unsealed records, walked in append order.
+        ("audit_unsealed_with_decision_insert", Write),
+        // The sealer's queue is its own table, walked in append order; records moved by id.
         (
-            "audit_unsealed_page",
+            "audit_unsealed_ids",
+            Read("audit_pending", &[Walk(&["append_order"])]),
+        ),
+        ("audit_unsealed_by_ids", Read("audit_pending", PK)),
+        ("audit_seal_pending", Read("audit_pending", PK)),
+        // What an earlier release left unsealed in place: the partial index of such records.
+        (
+            "audit_queue_legacy_unsealed",
             Read("audit_records", &[Walk(&["append_order"])]),
         ),
         (
@@ -416,12 +425,20 @@ async fn hot_statements_use_fitting_indexes_on_sqlite() {
     check_all(
         "SQLite",
         // SQLite seals each audit record in its own transaction: it never has unsealed records
-        // (its `seq` is not null), so the sealer's statements, and the unsealed insert (which
-        // defers its commit's flush with PostgreSQL's `set_config`), are PostgreSQL's alone.
+        // (its `seq` is not null), so the sealer's statements, and the unsealed inserts (which
+        // defer their commit's flush with PostgreSQL's `set_config`), are PostgreSQL's alone,
+        // as is the artifact insert with `returning` (see `INSERT_RETURNS_ARTIFACT`).
         |name| {
             !matches!(
                 name,
-                "audit_unsealed_insert" | "audit_unsealed_page" | "audit_unsealed_count"
+                "artifact_insert_returning"
+                    | "audit_unsealed_insert"
+                    | "audit_unsealed_with_decision_insert"
+                    | "audit_unsealed_ids"
+                    | "audit_unsealed_by_ids"
+                    | "audit_seal_pending"
+                    | "audit_queue_legacy_unsealed"
+                    | "audit_unsealed_count"
             )
         },
         |_name, sql| {

@@ -252,7 +252,7 @@ async fn unsealed_audit_records(url: &str) -> i64 {
         return 0;
     }
     let pool = sqlx::PgPool::connect(url).await.unwrap();
-    let (n,): (i64,) = sqlx::query_as("select count(*) from audit_records where seq is null")
+    let (n,): (i64,) = sqlx::query_as("select count(*) from audit_pending")
         .fetch_one(&pool)
         .await
         .unwrap();

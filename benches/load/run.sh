@@ -13,6 +13,8 @@
 #   GATEHOUSE_LOAD_CONNECTIONS   wrk connections [32]
 #   GATEHOUSE_LOAD_THREADS       wrk threads [2]
 #   GATEHOUSE_LOAD_RATE          requests/s of the paced review phase (0: skip it) [2000]
+#   GATEHOUSE_LOAD_PHASES        the phases run after seeding, any of "review-id review-digest
+#                                healthz paced mutate" [all five]
 #   GATEHOUSE_LOAD_PG_URL        PostgreSQL server (a fresh database is created on it and dropped)
 #                                [postgres://postgres@127.0.0.1:5432/postgres]
 #   GATEHOUSE_LOAD_CEDAR_AGENT   1: build (once, cargo install from crates.io) and run cedar-agent [1]
@@ -39,6 +41,7 @@ phase_seconds=${GATEHOUSE_LOAD_SECONDS:-10}
 connections=${GATEHOUSE_LOAD_CONNECTIONS:-32}
 threads=${GATEHOUSE_LOAD_THREADS:-2}
 paced_rate=${GATEHOUSE_LOAD_RATE:-2000}
+phases=" ${GATEHOUSE_LOAD_PHASES:-review-id review-digest healthz paced mutate} "
 pg_admin=${GATEHOUSE_LOAD_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 run_cedar_agent=${GATEHOUSE_LOAD_CEDAR_AGENT:-1}
 cedar_agent_root=${GATEHOUSE_LOAD_CEDAR_AGENT_ROOT:-$HOME/.cache/cedar-agent}
@@ -336,6 +339,8 @@ profile_reviews() { # database m: one more review-by-id run under perf; top 15 s
   } | tee -a "$results" >&2
 }
 
+wanted() { [[ $phases == *" $1 "* ]]; } # phase: is it in GATEHOUSE_LOAD_PHASES?
+
 run_backend() { # database m
   local database=$1 m=$2 url
   case $database in
@@ -351,14 +356,22 @@ run_backend() { # database m
   say "$database, M = $m: starting the gateway"
   start_gateway "$url"
   seed "$database" "$m"
-  gateway_phase "$database" "$m" "review by id" /v1/admission/review review.lua GATEHOUSE_LOAD_REVIEW_BY=id
-  gateway_phase "$database" "$m" "review by digest" /v1/admission/review review.lua GATEHOUSE_LOAD_REVIEW_BY=digest
-  gateway_phase "$database" "$m" "GET /healthz" /healthz healthz.lua
-  if [[ $paced_rate -gt 0 ]]; then
+  if wanted review-id; then
+    gateway_phase "$database" "$m" "review by id" /v1/admission/review review.lua GATEHOUSE_LOAD_REVIEW_BY=id
+  fi
+  if wanted review-digest; then
+    gateway_phase "$database" "$m" "review by digest" /v1/admission/review review.lua GATEHOUSE_LOAD_REVIEW_BY=digest
+  fi
+  if wanted healthz; then
+    gateway_phase "$database" "$m" "GET /healthz" /healthz healthz.lua
+  fi
+  if [[ $paced_rate -gt 0 ]] && wanted paced; then
     gateway_phase "$database" "$m" "review by id, paced at $paced_rate/s" /v1/admission/review review.lua \
       GATEHOUSE_LOAD_REVIEW_BY=id GATEHOUSE_LOAD_RATE="$paced_rate"
   fi
-  gateway_phase "$database" "$m" "register + verify + promote" /v1/projects/team-a/artifacts mutate.lua
+  if wanted mutate; then
+    gateway_phase "$database" "$m" "register + verify + promote" /v1/projects/team-a/artifacts mutate.lua
+  fi
   if [[ $run_perf == 1 && $database == sqlite ]]; then
     profile_reviews "$database" "$m"
   fi

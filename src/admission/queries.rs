@@ -175,12 +175,29 @@ impl Admission {
             .ok_or_else(not_found)
     }
 
+    /// The view of an artifact its own transaction just created: nothing can have recorded
+    /// evidence or a promotion of it before that commit, so there is nothing to read back.
+    pub(super) fn new_view(mut artifact: Artifact) -> ArtifactView {
+        artifact.source.uri = crate::artifact_store::redact_uri(&artifact.source.uri);
+        ArtifactView {
+            artifact,
+            evidence: Vec::new(),
+            promotions: Vec::new(),
+        }
+    }
+
     /// The artifact with its evidence and promotions.
     pub(super) async fn view(&self, mut artifact: Artifact) -> Result<ArtifactView, AdmissionError> {
         // Answers never show a credential the registered URI embeds; the stored row keeps it.
         artifact.source.uri = crate::artifact_store::redact_uri(&artifact.source.uri);
         let evidence = self.store.evidence(artifact.id).await?;
-        let promotions = self.store.promotions(artifact.id).await?;
+        // A promotion is only ever written with its channel added to the artifact's list, and
+        // channels are never removed: with none, there is no promotion to read.
+        let promotions = if artifact.channels.is_empty() {
+            Vec::new()
+        } else {
+            self.store.promotions(artifact.id).await?
+        };
         Ok(ArtifactView {
             artifact,
             evidence,

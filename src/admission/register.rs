@@ -331,7 +331,7 @@ impl Admission {
                     // queued verification runs now, not at the next idle poll.
                     self.events_waiting.notify_one();
                 }
-                Ok(RegisterOutcome::Created(self.view(artifact).await?))
+                Ok(RegisterOutcome::Created(Self::new_view(artifact)))
             }
             Registered::Existing(artifact) => {
                 // Lost a race with another registration: answer like any repeat.

@@ -137,17 +137,18 @@ impl Admission {
         meta: &RequestMeta,
     ) -> Result<ArtifactView, AdmissionError> {
         let attachments = checked_attachments(&input.attestations, input.sigstore_bundle.as_ref())?;
-        let artifact = self.load_artifact(id).await?;
-        match self
-            .verify_in_turn(principal, artifact.id, attachments, meta, None)
-            .await
-        {
+        // Read once, in the turn (an unknown id is a 404 from there): a read before waiting
+        // for the turn would be one more statement per call, and possibly stale.
+        let id = crate::domain::parse_canonical_uuid(id)
+            .map(ArtifactId)
+            .ok_or_else(|| AdmissionError::NotFound(format!("no artifact with id `{id}`")))?;
+        match self.verify_in_turn(principal, id, attachments, meta, None).await {
             Ok(Some(view)) => Ok(view),
             // Only a job's commit can find its job already finished.
             Ok(None) => Err(AdmissionError::Internal),
             Err(AdmissionError::Conflict) => {
                 // Verify asks nothing of the caller that it could resolve: answer "try later".
-                tracing::warn!(artifact = %artifact.id, runs = MAX_RUNS, "verification kept losing to concurrent changes");
+                tracing::warn!(artifact = %id, runs = MAX_RUNS, "verification kept losing to concurrent changes");
                 Err(AdmissionError::Unavailable)
             }
             Err(other) => Err(other),
@@ -561,7 +562,8 @@ fn verification_result(outcome: &Result<Option<ArtifactView>, AdmissionError>) -
             TrustState::FailedVerification => "failed_verification",
             TrustState::Unverified | TrustState::Revoked => "other",
         }),
-        Ok(None) => None,
+        // No verification ran: a job already finished, or no such artifact.
+        Ok(None) | Err(AdmissionError::NotFound(_)) => None,
         Err(AdmissionError::Denied(_)) => Some("denied"),
         Err(_) => Some("error"),
     }

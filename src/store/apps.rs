@@ -238,8 +238,7 @@ macro_rules! apps_impl {
                 ) -> Result<(), StoreError> {
                     let mut tx = self.pool.begin().await?;
                     Self::insert_version_in(&mut *tx, version).await?;
-                    let appended = Self::append_audit_in(&mut *tx, audit).await?;
-                    Self::insert_decision_in(&mut *tx, decision).await?;
+                    let appended = Self::append_audit_with_decision_in(&mut *tx, audit, decision).await?;
                     tx.commit().await?;
                     self.audit_sealed(appended).await?;
                     Ok(())
@@ -323,8 +322,7 @@ macro_rules! apps_impl {
                     if updated.rows_affected() == 0 {
                         return Err(StoreError::Conflict);
                     }
-                    let appended = Self::append_audit_in(&mut *tx, audit).await?;
-                    Self::insert_decision_in(&mut *tx, decision).await?;
+                    let appended = Self::append_audit_with_decision_in(&mut *tx, audit, decision).await?;
                     tx.commit().await?;
                     self.audit_sealed(appended).await?;
                     Ok(())
@@ -353,8 +351,7 @@ macro_rules! apps_impl {
                             .await?;
                         return Ok((Entitlement::try_from(held)?, false));
                     }
-                    let appended = Self::append_audit_in(&mut *tx, audit).await?;
-                    Self::insert_decision_in(&mut *tx, decision).await?;
+                    let appended = Self::append_audit_with_decision_in(&mut *tx, audit, decision).await?;
                     tx.commit().await?;
                     self.audit_sealed(appended).await?;
                     Ok((e.clone(), true))

@@ -171,8 +171,7 @@ macro_rules! catalog_impl {
                     if !insert_in(&mut *tx, entry).await? {
                         return Err(StoreError::Conflict);
                     }
-                    let appended = Self::append_audit_in(&mut *tx, audit).await?;
-                    Self::insert_decision_in(&mut *tx, decision).await?;
+                    let appended = Self::append_audit_with_decision_in(&mut *tx, audit, decision).await?;
                     tx.commit().await?;
                     self.audit_sealed(appended).await?;
                     Ok(())
@@ -198,8 +197,7 @@ macro_rules! catalog_impl {
                     if done.rows_affected() != 1 {
                         return Err(StoreError::Conflict);
                     }
-                    let appended = Self::append_audit_in(&mut *tx, audit).await?;
-                    Self::insert_decision_in(&mut *tx, decision).await?;
+                    let appended = Self::append_audit_with_decision_in(&mut *tx, audit, decision).await?;
                     tx.commit().await?;
                     self.audit_sealed(appended).await?;
                     Ok(())

@@ -81,8 +81,7 @@ macro_rules! intents_impl {
                         .bind(sqlx::types::Json(&i.principal))
                         .execute(&mut *tx)
                         .await?;
-                    let appended = Self::append_audit_in(&mut *tx, audit).await?;
-                    Self::insert_decision_in(&mut *tx, decision).await?;
+                    let appended = Self::append_audit_with_decision_in(&mut *tx, audit, decision).await?;
                     tx.commit().await?;
                     self.audit_sealed(appended).await?;
                     Ok(())
@@ -135,8 +134,7 @@ macro_rules! intents_impl {
                         .bind(&i.runtime_class)
                         .execute(&mut *tx)
                         .await?;
-                    let appended = Self::append_audit_in(&mut *tx, audit).await?;
-                    Self::insert_decision_in(&mut *tx, decision).await?;
+                    let appended = Self::append_audit_with_decision_in(&mut *tx, audit, decision).await?;
                     tx.commit().await?;
                     self.audit_sealed(appended).await?;
                     Ok(())

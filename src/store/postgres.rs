@@ -116,6 +116,9 @@ impl PostgresStore {
         super::pg_decisions::insert_decisions(conn, decisions).await
     }
 
+    /// Registration reads the new row back from its insert (`returning`): one round trip.
+    const INSERT_RETURNS_ARTIFACT: bool = true;
+
     /// Audit records are written unsealed and chained by the sealer after commit, so mutations
     /// do not hold the chain lock across their commits.
     const SEALS_AFTER_COMMIT: bool = true;

@@ -80,8 +80,7 @@ macro_rules! releases_impl {
                             .execute(&mut *tx)
                             .await?;
                     }
-                    let appended = Self::append_audit_in(&mut *tx, audit).await?;
-                    Self::insert_decision_in(&mut *tx, decision).await?;
+                    let appended = Self::append_audit_with_decision_in(&mut *tx, audit, decision).await?;
                     tx.commit().await?;
                     self.audit_sealed(appended).await?;
                     Ok(true)

@@ -1,8 +1,9 @@
-//! PostgreSQL's audit sealer. A mutation writes its audit record unsealed in its own
-//! transaction, so concurrent mutations commit side by side (and share fsyncs) instead of
+//! PostgreSQL's audit sealer. A mutation writes its audit record unsealed (into the queue,
+//! `audit_pending`) in its own transaction, so concurrent mutations commit side by side (and share fsyncs) instead of
 //! queueing on the chain lock across each other's commits. Once committed, the mutation hands
 //! the record to this process's sealer and waits: the sealer places every unsealed record in
-//! the chain, oldest append first, in batches of one transaction under the chain lock, and
+//! the chain, oldest append first, in batches of one transaction under the chain lock (each
+//! record moves from the queue into `audit_records` with its `seq` and hashes), and
 //! answers each waiting mutation once its record is sealed and durable.
 //!
 //! A record this process wrote is hashed from the body the mutation passed, not from what the
@@ -29,11 +30,6 @@ const BATCH: usize = 512;
 
 /// How long the sealer waits for work before it looks for records nobody asked it to seal.
 const SWEEP_WHEN_IDLE: Duration = Duration::from_secs(10);
-
-/// Places every unsealed record in the chain after the current head, in one transaction.
-const SEAL_AUDIT: &str = "update audit_records as a set seq = v.seq, prev_hash = v.prev_hash, \
-     hash = v.hash from unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[]) \
-     as v(id, seq, prev_hash, hash) where a.id = v.id and a.seq is null";
 
 /// A committed record waiting for its seal.
 struct Request {
@@ -73,6 +69,7 @@ impl AuditSealer {
 /// Seals what earlier runs left unsealed (a crash between a mutation's commit and its seal);
 /// answers how many records it sealed.
 pub(super) async fn seal_backlog(pool: &PgPool) -> Result<u64, StoreError> {
+    queue_legacy_unsealed(pool).await?;
     let mut total = 0;
     loop {
         let sealed = seal_batch(pool, &HashMap::new()).await?;
@@ -81,6 +78,22 @@ pub(super) async fn seal_backlog(pool: &PgPool) -> Result<u64, StoreError> {
             return Ok(total);
         }
     }
+}
+
+/// Moves the records an earlier release left unsealed in `audit_records` (it sealed in place)
+/// into the queue, under the chain lock so no such sealer is halfway through them.
+async fn queue_legacy_unsealed(pool: &PgPool) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    super::PostgresStore::lock_audit_chain(&mut tx).await?;
+    let queued = sqlx::query(sql::QUEUE_LEGACY_UNSEALED_AUDIT)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    if queued > 0 {
+        tracing::info!(queued, "queued audit records an earlier release left unsealed");
+    }
+    Ok(())
 }
 
 async fn run(pool: PgPool, mut queue: mpsc::UnboundedReceiver<Request>) {
@@ -159,27 +172,41 @@ async fn seal_batch(
     let mut tx = pool.begin().await?;
     super::PostgresStore::lock_audit_chain(&mut tx).await?;
     let head: Option<(i64, String)> = sqlx::query_as(sql::LAST_AUDIT).fetch_optional(&mut *tx).await?;
-    let rows: Vec<UnsealedRow> = sqlx::query_as(sql::UNSEALED_AUDIT_PAGE)
+    // Ids first: this process's own records are hashed from the bodies it holds, so only the
+    // others' rows (another instance's, a crash's) are read whole.
+    let ids: Vec<Uuid> = sqlx::query_scalar(sql::UNSEALED_AUDIT_IDS)
         .bind(BATCH as i64)
         .fetch_all(&mut *tx)
         .await?;
-    if rows.is_empty() {
+    if ids.is_empty() {
         tx.rollback().await?;
         return Ok(Vec::new());
     }
+    let others: Vec<Uuid> = ids.iter().filter(|id| !own.contains_key(id)).copied().collect();
+    let mut theirs = HashMap::with_capacity(others.len());
+    if !others.is_empty() {
+        let rows: Vec<UnsealedRow> = sqlx::query_as(sql::UNSEALED_AUDIT_BY_IDS)
+            .bind(&others)
+            .fetch_all(&mut *tx)
+            .await?;
+        for row in rows {
+            theirs.insert(row.id(), UnsealedAudit::try_from(row)?);
+        }
+    }
     let (mut seq, mut hash) = head.unwrap_or((0, String::new()));
-    let mut sealed = Vec::with_capacity(rows.len());
-    for row in rows {
-        let record = match own.get(&row.id()) {
+    let mut sealed = Vec::with_capacity(ids.len());
+    for id in ids {
+        let record = match own.get(&id) {
             Some(record) => (*record).clone(),
-            None => UnsealedAudit::try_from(row)?,
+            // Unsealed under the chain lock a moment ago: still there, still unsealed.
+            None => theirs.remove(&id).ok_or(StoreError::AuditSealing)?,
         };
         let record = record.seal(seq, &hash);
         seq = record.seq;
         hash.clone_from(&record.hash);
         sealed.push(record);
     }
-    let updated = sqlx::query(SEAL_AUDIT)
+    let moved = sqlx::query(sql::SEAL_PENDING_AUDIT)
         .bind(sealed.iter().map(|r| r.id).collect::<Vec<_>>())
         .bind(sealed.iter().map(|r| r.seq).collect::<Vec<_>>())
         .bind(sealed.iter().map(|r| r.prev_hash.as_str()).collect::<Vec<_>>())
@@ -187,7 +214,7 @@ async fn seal_batch(
         .execute(&mut *tx)
         .await?
         .rows_affected();
-    if updated != sealed.len() as u64 {
+    if moved != sealed.len() as u64 {
         // Cannot happen under the chain lock; if it does, seal nothing rather than fork.
         return Err(StoreError::AuditSealing);
     }

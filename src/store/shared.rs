@@ -166,6 +166,10 @@ macro_rules! store_impl {
                 }
 
                 async fn unsealed_audit_records(&self) -> Result<i64, StoreError> {
+                    if !Self::SEALS_AFTER_COMMIT {
+                        // Sealed inside each mutation's transaction: there is no queue.
+                        return Ok(0);
+                    }
                     let (n,): (i64,) = sqlx::query_as(sql::COUNT_UNSEALED_AUDIT)
                         .fetch_one(self.reads())
                         .await?;

@@ -46,6 +46,16 @@ pub(super) const INSERT_ARTIFACT: &str = concat!(
      $19, $20, $21, $22, $23, $24, $25, $26, $27) on conflict (project, repository, digest) do nothing"
 );
 
+/// `INSERT_ARTIFACT` answering the new row (none on a conflict); PostgreSQL's registration.
+pub(super) const INSERT_ARTIFACT_RETURNING: &str = concat!(
+    "insert into artifacts (",
+    artifact_cols!(),
+    ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+     $19, $20, $21, $22, $23, $24, $25, $26, $27) on conflict (project, repository, digest) do nothing \
+     returning ",
+    artifact_cols!()
+);
+
 pub(super) const SELECT_ARTIFACT_BY_ID: &str =
     concat!("select ", artifact_cols!(), " from artifacts where id = $1");
 
@@ -80,6 +90,11 @@ pub(super) const ARTIFACT_EXISTS: &str = "select count(*) from artifacts where i
 pub(super) const INSERT_EVIDENCE: &str = "insert into artifact_evidence (artifact_id, evidence_type, \
      result, reason, checked_at, details) values ($1, $2, $3, $4, $5, $6)";
 
+/// Head of the multi-row evidence insert; the store appends `values (..), (..)`, one row per
+/// check of the run. `INSERT_EVIDENCE` is its one-row form.
+pub(super) const INSERT_EVIDENCE_HEAD: &str = "insert into artifact_evidence (artifact_id, evidence_type, \
+     result, reason, checked_at, details) ";
+
 pub(super) const SELECT_EVIDENCE: &str = "select evidence_type, result, reason, checked_at, details \
      from artifact_evidence where artifact_id = $1 order by id";
 
@@ -100,27 +115,68 @@ pub(super) const INSERT_AUDIT: &str = concat!(
 );
 
 /// An audit record written with its state change, to be sealed into the chain after commit
-/// (PostgreSQL; SQLite seals in the transaction).
-/// Writes an unsealed audit record and, in the same statement (one round trip, not two), lets
-/// its transaction commit without waiting for its WAL flush: `set_config(…, true)` is
-/// `set local synchronous_commit = off`, evaluated once for the one row inserted (PostgreSQL
-/// only; see `append_audit_in`).
+/// (PostgreSQL; SQLite seals in the transaction): it waits in `audit_pending` until the sealer
+/// moves it into `audit_records` with its place in the chain.
+/// In the same statement (one round trip, not two) its transaction is let commit without
+/// waiting for its WAL flush: `set_config(…, true)` is `set local synchronous_commit = off`,
+/// evaluated once for the one row inserted (PostgreSQL only; see `append_audit_in`).
 pub(super) const INSERT_UNSEALED_AUDIT: &str = concat!(
-    "insert into audit_records (",
+    "insert into audit_pending (",
     unsealed_audit_cols!(),
     ") select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 \
      from (select set_config('synchronous_commit', 'off', true)) as deferred_flush"
 );
 
-/// The sealer's queue: the oldest records not yet in the chain, in the order they were written
-/// (PostgreSQL only: SQLite has no unsealed records, nor the `append_order` column).
-pub(super) const UNSEALED_AUDIT_PAGE: &str = concat!(
-    "select ",
+/// `INSERT_UNSEALED_AUDIT` and `INSERT_DECISION` in one statement (PostgreSQL's data-modifying
+/// `with`: both rows or neither), so a mutation sends its two log rows in one round trip. `$1`
+/// to `$15` are the audit record's, `$16` to `$31` the decision's.
+pub(super) const INSERT_UNSEALED_AUDIT_WITH_DECISION: &str = concat!(
+    "with audit as (insert into audit_pending (",
     unsealed_audit_cols!(),
-    " from audit_records where seq is null order by append_order limit $1"
+    ") select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 \
+     from (select set_config('synchronous_commit', 'off', true)) as deferred_flush) \
+     insert into decisions (",
+    decision_cols!(),
+    ") values ($16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)"
 );
 
-pub(super) const COUNT_UNSEALED_AUDIT: &str = "select count(*) from audit_records where seq is null";
+/// The sealer's queue: the oldest records not yet in the chain, in the order they were written,
+/// by id (PostgreSQL only: SQLite has no unsealed records).
+pub(super) const UNSEALED_AUDIT_IDS: &str = "select id from audit_pending order by append_order limit $1";
+
+/// Waiting records by id, whole (the sealer reads those it holds no body of).
+pub(super) const UNSEALED_AUDIT_BY_IDS: &str = concat!(
+    "select ",
+    unsealed_audit_cols!(),
+    " from audit_pending where id = any($1)"
+);
+
+/// Moves the sealed records out of the queue into the chain, in one statement: each leaves
+/// `audit_pending` exactly when it enters `audit_records` with its `seq` and hashes.
+pub(super) const SEAL_PENDING_AUDIT: &str = concat!(
+    "with moved as (delete from audit_pending where id = any($1::uuid[]) returning *), \
+     placed as (select * from unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[]) \
+     as v(id, seq, prev_hash, hash)) insert into audit_records (",
+    audit_cols!(),
+    ", append_order) select ",
+    audit_cols!(),
+    ", append_order from moved join placed using (id)"
+);
+
+/// Records an earlier release left unsealed in `audit_records` itself (it wrote them there and
+/// sealed them in place) join the queue, keeping their append order; the sealer's sweep.
+pub(super) const QUEUE_LEGACY_UNSEALED_AUDIT: &str = concat!(
+    "with moved as (delete from audit_records where seq is null returning *) \
+     insert into audit_pending (",
+    unsealed_audit_cols!(),
+    ", append_order) select ",
+    unsealed_audit_cols!(),
+    ", append_order from moved"
+);
+
+/// Records committed and not yet in the chain: queued, or left in place by an earlier release.
+pub(super) const COUNT_UNSEALED_AUDIT: &str = "select (select count(*) from audit_pending) \
+     + (select count(*) from audit_records where seq is null)";
 
 /// One sealed record by id (the sealer answers with it when another instance sealed it).
 pub(super) const SEALED_AUDIT_BY_ID: &str = concat!(
@@ -396,6 +452,7 @@ fn listed(base: &str, clauses: &str) -> String {
 pub fn hot_queries() -> Vec<(&'static str, String)> {
     let mut q: Vec<(&'static str, String)> = [
         ("artifact_insert", INSERT_ARTIFACT),
+        ("artifact_insert_returning", INSERT_ARTIFACT_RETURNING),
         ("artifact_by_id", SELECT_ARTIFACT_BY_ID),
         ("artifact_by_key", SELECT_ARTIFACT_BY_KEY),
         ("artifact_by_digest", SELECT_ARTIFACT_BY_DIGEST),
@@ -409,7 +466,14 @@ pub fn hot_queries() -> Vec<(&'static str, String)> {
         ("audit_insert", INSERT_AUDIT),
         ("audit_chain_page", AUDIT_CHAIN_PAGE),
         ("audit_unsealed_insert", INSERT_UNSEALED_AUDIT),
-        ("audit_unsealed_page", UNSEALED_AUDIT_PAGE),
+        (
+            "audit_unsealed_with_decision_insert",
+            INSERT_UNSEALED_AUDIT_WITH_DECISION,
+        ),
+        ("audit_unsealed_ids", UNSEALED_AUDIT_IDS),
+        ("audit_unsealed_by_ids", UNSEALED_AUDIT_BY_IDS),
+        ("audit_seal_pending", SEAL_PENDING_AUDIT),
+        ("audit_queue_legacy_unsealed", QUEUE_LEGACY_UNSEALED_AUDIT),
         ("audit_unsealed_count", COUNT_UNSEALED_AUDIT),
         ("audit_sealed_by_id", SEALED_AUDIT_BY_ID),
         ("decision_insert", INSERT_DECISION),

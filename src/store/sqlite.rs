@@ -185,6 +185,10 @@ impl SqliteStore {
         Self::insert_decision_values_in(conn, decisions).await
     }
 
+    /// `insert … returning` is planned here with scans of the tables whose foreign keys point
+    /// at `artifacts`: registration reads the new row back with a select instead.
+    const INSERT_RETURNS_ARTIFACT: bool = false;
+
     /// Audit records are chained inside their mutation's transaction: the single writer
     /// serializes commits anyway, so sealing later would save nothing.
     const SEALS_AFTER_COMMIT: bool = false;

@@ -50,7 +50,52 @@ macro_rules! write_impl {
                     .bind(&b.correlation_id)
             }
 
+            /// Binds a decision record's columns, in the order `decision_cols!` lists them.
+            fn bind_decision<'q>(query: Query<'q>, d: &'q DecisionRecord) -> Query<'q> {
+                query
+                    .bind(d.id)
+                    .bind(d.decided_at)
+                    .bind(&d.correlation_id)
+                    .bind(actor_type_str(d.actor.actor_type))
+                    .bind(&d.actor.id)
+                    .bind(&d.action)
+                    .bind(&d.project)
+                    .bind(d.artifact_id.map(|a| a.0))
+                    .bind(&d.resource)
+                    .bind(&d.effect)
+                    .bind(Json(&d.policy_ids))
+                    .bind(Json(&d.reasons))
+                    .bind(Json(&d.errors))
+                    .bind(&d.policy_hash)
+                    .bind(Json(&d.request))
+                    .bind(Json(&d.entities))
+            }
+
             impl $store {
+                /// `append_audit_in` and `insert_decision_in` for the decision that allowed the
+                /// change. Where records are sealed after commit, both rows go in one statement:
+                /// one round trip fewer per mutation.
+                pub(super) async fn append_audit_with_decision_in(
+                    conn: &mut Conn,
+                    body: NewAuditRecord,
+                    decision: &DecisionRecord,
+                ) -> Result<AuditAppend, StoreError> {
+                    if Self::SEALS_AFTER_COMMIT {
+                        // As in `append_audit_in`: unsealed, the commit's flush deferred.
+                        let record = UnsealedAudit::new(body, Utc::now());
+                        let insert = sqlx::query(sql::INSERT_UNSEALED_AUDIT_WITH_DECISION)
+                            .bind(record.id)
+                            .bind(record.occurred_at);
+                        bind_decision(bind_audit_body(insert, &record.body), decision)
+                            .execute(&mut *conn)
+                            .await?;
+                        return Ok(AuditAppend::Pending(record));
+                    }
+                    let appended = Self::append_audit_in(&mut *conn, body).await?;
+                    Self::insert_decision_in(&mut *conn, decision).await?;
+                    Ok(appended)
+                }
+
                 /// Appends `body` inside the caller's transaction, so the record commits (or
                 /// not) with the change it describes. Where the backend seals after commit, the
                 /// record is written unsealed and the caller passes the answer to
@@ -110,23 +155,7 @@ macro_rules! write_impl {
                     conn: &mut Conn,
                     d: &DecisionRecord,
                 ) -> Result<(), StoreError> {
-                    sqlx::query(sql::INSERT_DECISION)
-                        .bind(d.id)
-                        .bind(d.decided_at)
-                        .bind(&d.correlation_id)
-                        .bind(actor_type_str(d.actor.actor_type))
-                        .bind(&d.actor.id)
-                        .bind(&d.action)
-                        .bind(&d.project)
-                        .bind(d.artifact_id.map(|a| a.0))
-                        .bind(&d.resource)
-                        .bind(&d.effect)
-                        .bind(Json(&d.policy_ids))
-                        .bind(Json(&d.reasons))
-                        .bind(Json(&d.errors))
-                        .bind(&d.policy_hash)
-                        .bind(Json(&d.request))
-                        .bind(Json(&d.entities))
+                    bind_decision(sqlx::query(sql::INSERT_DECISION), d)
                         .execute(&mut *conn)
                         .await?;
                     Ok(())
@@ -172,20 +201,26 @@ macro_rules! write_impl {
                     Ok(())
                 }
 
+                /// Inserts a run's evidence rows, in order, with one statement (one round trip
+                /// however many checks the run made).
                 async fn insert_evidence_in(
                     conn: &mut Conn,
                     a: &Artifact,
-                    e: &Evidence,
+                    evidence: &[Evidence],
                 ) -> Result<(), StoreError> {
-                    sqlx::query(sql::INSERT_EVIDENCE)
-                        .bind(a.id.0)
-                        .bind(&e.evidence_type)
-                        .bind(result_str(e.result))
-                        .bind(&e.reason)
-                        .bind(e.checked_at)
-                        .bind(Json(&e.details))
-                        .execute(&mut *conn)
-                        .await?;
+                    if evidence.is_empty() {
+                        return Ok(());
+                    }
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(sql::INSERT_EVIDENCE_HEAD);
+                    insert.push_values(evidence, |mut row, e| {
+                        row.push_bind(a.id.0)
+                            .push_bind(&e.evidence_type)
+                            .push_bind(result_str(e.result))
+                            .push_bind(&e.reason)
+                            .push_bind(e.checked_at)
+                            .push_bind(Json(&e.details));
+                    });
+                    insert.build().execute(&mut *conn).await?;
                     Ok(())
                 }
 
@@ -217,7 +252,12 @@ macro_rules! write_impl {
                 ) -> Result<Registered, StoreError> {
                     let channels: Vec<&str> = a.channels.iter().map(|c| c.as_str()).collect();
                     let mut tx = self.pool.begin().await?;
-                    let inserted = sqlx::query(sql::INSERT_ARTIFACT)
+                    let insert = if Self::INSERT_RETURNS_ARTIFACT {
+                        sql::INSERT_ARTIFACT_RETURNING
+                    } else {
+                        sql::INSERT_ARTIFACT
+                    };
+                    let inserted = sqlx::query(insert)
                         .bind(a.id.0)
                         .bind(a.project.as_str())
                         .bind(a.app.as_str())
@@ -244,11 +284,25 @@ macro_rules! write_impl {
                         .bind(a.version)
                         .bind(a.scope.visibility().as_str())
                         .bind(a.scope.tenant().map(|t| t.as_str()))
-                        .bind(Json(&a.trust_facts))
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    if inserted == 0 {
+                        .bind(Json(&a.trust_facts));
+                    // The new row (`None`: the key exists already). Read back from the insert
+                    // where the backend plans `returning` well, else with a select.
+                    let row: Option<ArtifactRow> = if Self::INSERT_RETURNS_ARTIFACT {
+                        match inserted.fetch_optional(&mut *tx).await? {
+                            Some(row) => Some(<ArtifactRow as sqlx::FromRow<_>>::from_row(&row)?),
+                            None => None,
+                        }
+                    } else if inserted.execute(&mut *tx).await?.rows_affected() == 0 {
+                        None
+                    } else {
+                        Some(
+                            sqlx::query_as(sql::SELECT_ARTIFACT_BY_ID)
+                                .bind(a.id.0)
+                                .fetch_one(&mut *tx)
+                                .await?,
+                        )
+                    };
+                    let Some(row) = row else {
                         // Idempotent: the same (project, repository, digest) exists; write nothing.
                         let row: Option<ArtifactRow> = sqlx::query_as(sql::SELECT_ARTIFACT_BY_KEY)
                             .bind(a.project.as_str())
@@ -259,11 +313,7 @@ macro_rules! write_impl {
                         tx.rollback().await?;
                         let row = row.ok_or(StoreError::Conflict)?;
                         return Ok(Registered::Existing(row.try_into()?));
-                    }
-                    let row: ArtifactRow = sqlx::query_as(sql::SELECT_ARTIFACT_BY_ID)
-                        .bind(a.id.0)
-                        .fetch_one(&mut *tx)
-                        .await?;
+                    };
                     let stored = Artifact::try_from(row)?;
                     // An intent already completed means this registration was not granted:
                     // nothing of it may stay, not even the artifact row.
@@ -271,8 +321,7 @@ macro_rules! write_impl {
                         tx.rollback().await?;
                         return Err(e);
                     }
-                    let appended = Self::append_audit_in(&mut *tx, audit).await?;
-                    Self::insert_decision_in(&mut *tx, decision).await?;
+                    let appended = Self::append_audit_with_decision_in(&mut *tx, audit, decision).await?;
                     tx.commit().await?;
                     self.audit_sealed(appended).await?;
                     Ok(Registered::Created(stored))
@@ -339,14 +388,11 @@ macro_rules! write_impl {
                     if let Some(p) = &change.promotion {
                         Self::insert_promotion_in(&mut *conn, a, p).await?;
                     }
-                    for e in &change.evidence {
-                        Self::insert_evidence_in(&mut *conn, a, e).await?;
-                    }
+                    Self::insert_evidence_in(&mut *conn, a, &change.evidence).await?;
                     if let Some(summary) = &change.summary {
                         Self::insert_summary_in(&mut *conn, a.id, summary).await?;
                     }
-                    let appended = Self::append_audit_in(&mut *conn, audit).await?;
-                    Self::insert_decision_in(&mut *conn, decision).await?;
+                    let appended = Self::append_audit_with_decision_in(&mut *conn, audit, decision).await?;
                     Ok((stored, appended))
                 }
             }

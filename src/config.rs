@@ -131,35 +131,10 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
-    /// A `GATEHOUSE_…` environment variable that names no configuration key.
-    #[error(
-        "environment variable `{variable}` is not a configuration key (expected GATEHOUSE_<SECTION>__<KEY>); \
-         unset it or fix its name (variables that are not configuration: {allowed})"
-    )]
-    UnknownVariable {
-        /// The variable.
-        variable: String,
-        /// The documented allow-list.
-        allowed: String,
-    },
-}
-
-impl From<crate::config_env::EnvError> for ConfigError {
-    fn from(error: crate::config_env::EnvError) -> Self {
-        use crate::config_env::EnvError;
-        match error {
-            EnvError::UnknownVariable { variable, allowed } => Self::UnknownVariable { variable, allowed },
-            EnvError::NotASection {
-                key,
-                variable,
-                segment,
-            } => Self::Key {
-                key,
-                origin: format!("environment variable `{variable}`"),
-                reason: format!("`{segment}` is not a section"),
-            },
-        }
-    }
+    /// A `GATEHOUSE_…` environment variable that cannot be applied (it names no configuration
+    /// key, or sets a key below a value).
+    #[error(transparent)]
+    Environment(#[from] crate::config_env::EnvError),
 }
 
 impl Config {

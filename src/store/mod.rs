@@ -37,6 +37,8 @@ mod shared;
 mod sql;
 mod sqlite;
 mod sqlite_inline;
+#[cfg(test)]
+mod sqlite_inline_tests;
 mod sqlite_reads;
 mod verification;
 mod writes;

@@ -1,0 +1,128 @@
+//! The review's inline SQLite lookups (`sqlite_inline`), through the store that uses them.
+
+use std::sync::Arc;
+
+use super::sqlite::SqliteStore;
+use super::{RegistrationLinks, Store};
+use crate::audit::{DecisionRecord, NewAuditRecord};
+use crate::domain::{Actor, ActorType, Artifact, ArtifactId};
+
+fn ci() -> Actor {
+    Actor {
+        actor_type: ActorType::ServiceAccount,
+        id: "ci".to_owned(),
+    }
+}
+
+/// An artifact with every optional column filled, so each decodes from a real value.
+fn artifact() -> Artifact {
+    serde_json::from_value(serde_json::json!({
+        "id": ArtifactId::new(),
+        "project": "team-a",
+        "app": "trainer",
+        "artifact_kind": "oci",
+        "artifact_type": "oci.image",
+        "repository": "gpuaas/apps/team-a/trainer",
+        "digest": format!("sha256:{}", "ab".repeat(32)),
+        "tag": "v1",
+        "media_type": "application/vnd.oci.image.manifest.v1+json",
+        "source": { "source_type": "oci_registry", "uri": "registry.local/gpuaas/apps/team-a/trainer",
+                    "source_ref": "main", "size_bytes": 1024, "content_encoding": "gzip" },
+        "lifecycle_state": "promoted",
+        "trust_state": "verified",
+        "channels": ["dev", "test"],
+        "signature_verified": true,
+        "attestations": ["https://slsa.dev/provenance/v1"],
+        "created_by": { "type": "service_account", "id": "ci" },
+        "created_at": "2025-01-01T00:00:00.123456Z",
+        "updated_at": "2025-01-02T03:04:05Z",
+        "version": 3
+    }))
+    .unwrap()
+}
+
+fn decision(a: &Artifact) -> DecisionRecord {
+    DecisionRecord {
+        id: uuid::Uuid::now_v7(),
+        decided_at: chrono::Utc::now(),
+        correlation_id: "req-1".to_owned(),
+        actor: ci(),
+        action: "register".to_owned(),
+        project: Some(a.project.to_string()),
+        artifact_id: None,
+        resource: String::new(),
+        effect: "allow".to_owned(),
+        policy_ids: vec![],
+        reasons: vec![],
+        errors: vec![],
+        policy_hash: "h".to_owned(),
+        request: serde_json::json!({}),
+        entities: serde_json::json!([]),
+    }
+}
+
+#[tokio::test]
+async fn inline_lookups_answer_what_the_pooled_ones_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("inline.db").display());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let a = artifact();
+    let dyn_store: Arc<dyn Store> = Arc::new(store.clone());
+    dyn_store
+        .register_artifact(
+            &a,
+            NewAuditRecord::new(ci(), "app_artifact.register", "req-1"),
+            &decision(&a),
+            &RegistrationLinks::default(),
+        )
+        .await
+        .unwrap();
+    let inline = store.inline_reads().expect("a WAL file reads inline");
+
+    let by_id = inline.artifact_by_id(a.id.0).expect("a free connection answers");
+    let by_id = Artifact::try_from(by_id.expect("registered")).unwrap();
+    assert_eq!(by_id, a, "every column decodes as sqlx stored it");
+    assert_eq!(store.get_artifact_pooled(a.id).await.unwrap(), Some(by_id));
+
+    let repository = a.repository.to_string();
+    for repo in [None, Some(repository.as_str())] {
+        let row = inline
+            .artifact_by_digest(a.project.as_str(), a.digest.as_str(), repo)
+            .expect("a free connection answers")
+            .expect("registered");
+        assert_eq!(Artifact::try_from(row).unwrap(), a);
+    }
+    assert!(
+        inline
+            .artifact_by_digest(
+                a.project.as_str(),
+                a.digest.as_str(),
+                Some("gpuaas/apps/team-a/other")
+            )
+            .expect("answered")
+            .is_none()
+    );
+    assert!(
+        inline
+            .artifact_by_id(uuid::Uuid::now_v7())
+            .expect("answered")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_busy_set_of_connections_hands_the_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("busy.db").display());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let inline = store.inline_reads().unwrap();
+    let held: Vec<_> = inline.slots.iter().map(|slot| slot.lock().unwrap()).collect();
+    assert!(
+        inline.artifact_by_id(uuid::Uuid::now_v7()).is_none(),
+        "no free connection: the caller reads through sqlx, never waits here"
+    );
+    drop(held);
+    assert!(matches!(inline.artifact_by_id(uuid::Uuid::now_v7()), Some(None)));
+}

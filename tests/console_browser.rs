@@ -159,6 +159,28 @@ fn screenshot_dir() -> PathBuf {
     dir
 }
 
+/// Clicks the element `css` names.
+async fn click(browser: &Client, css: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Types `keys` into the element `css` names.
+async fn type_into(browser: &Client, css: &str, keys: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .send_keys(keys)
+        .await
+        .unwrap();
+}
+
 async fn text_of(browser: &Client, css: &str) -> String {
     browser
         .find(Locator::Css(css))
@@ -235,25 +257,13 @@ async fn a_reviewer_signs_in_by_keyboard_reads_a_denied_promotion_and_signs_out(
     screenshot(&browser, &shots, "projects").await;
 
     // Projects → the project's artifacts → the artifact's timeline, by following links.
-    browser
-        .find(Locator::Css(r#"a[href="/ui/projects/team-a"]"#))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, r#"a[href="/ui/projects/team-a"]"#).await;
     arrive(&browser, "/ui/projects/team-a").await;
     let row = text_of(&browser, "table.artifacts tbody tr").await;
     assert!(row.contains("trainer") && row.contains("dev"), "{row}");
     screenshot(&browser, &shots, "artifacts").await;
 
-    browser
-        .find(Locator::Css(&format!(r#"a[href="/ui/artifacts/{id}"]"#)))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, &format!(r#"a[href="/ui/artifacts/{id}"]"#)).await;
     arrive(&browser, &format!("/ui/artifacts/{id}")).await;
     let denial = text_of(&browser, "article.entry.decision.deny").await;
     assert!(
@@ -294,35 +304,16 @@ async fn a_reviewer_signs_in_by_keyboard_reads_a_denied_promotion_and_signs_out(
     browser.set_window_size(1280, 900).await.unwrap();
 
     // Sign out: back to the form, and the old session no longer opens the console.
-    browser
-        .find(Locator::Css("form.signout button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "form.signout button").await;
     arrive(&browser, "/ui/login").await;
     browser.goto(&format!("{}/ui", app.base)).await.unwrap();
     arrive(&browser, "/ui/login").await;
 
     // An auditor signs in and opens the audit page from the header: the chain is intact.
-    let field = browser.find(Locator::Css("textarea#token")).await.unwrap();
-    field.send_keys(&common::auditor_token()).await.unwrap();
-    browser
-        .find(Locator::Css("form.signin button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&browser, "textarea#token", &common::auditor_token()).await;
+    click(&browser, "form.signin button").await;
     arrive(&browser, "/ui").await;
-    browser
-        .find(Locator::Css(r#"nav a[href="/ui/audit"]"#))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, r#"nav a[href="/ui/audit"]"#).await;
     arrive(&browser, "/ui/audit").await;
     let chain = text_of(&browser, "section.chain").await;
     assert!(chain.contains("intact"), "{chain}");
@@ -442,13 +433,7 @@ async fn oidc_sign_in_project_walls_an_uploaded_what_if_and_a_forged_form_in_the
     browser.goto(&format!("{}/ui/login", app.base)).await.unwrap();
     arrive(&browser, "/ui/login").await;
     screenshot(&browser, &shots, "login-oidc").await;
-    browser
-        .find(Locator::Css(r#"a[href="/ui/oidc/login"]"#))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, r#"a[href="/ui/oidc/login"]"#).await;
     arrive(&browser, "/ui").await;
     assert_eq!(text_of(&browser, "form.signout .who").await, "alice");
     assert_eq!(provider.token_requests(), 1);
@@ -486,26 +471,13 @@ async fn oidc_sign_in_project_walls_an_uploaded_what_if_and_a_forged_form_in_the
     // signs in with a token and uploads a candidate set.
     browser.goto(&format!("{}/ui", app.base)).await.unwrap();
     arrive(&browser, "/ui").await;
-    browser
-        .find(Locator::Css("form.signout button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "form.signout button").await;
     arrive(&browser, "/ui/login").await;
     let mut admin = common::user_claims("sam", json!({}));
     admin["platform_roles"] = json!(["security_admin"]);
     let admin = common::sign_es256(&admin);
-    let field = browser.find(Locator::Css("textarea#token")).await.unwrap();
-    field.send_keys(&admin).await.unwrap();
-    browser
-        .find(Locator::Css("form.signin button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&browser, "textarea#token", &admin).await;
+    click(&browser, "form.signin button").await;
     arrive(&browser, "/ui").await;
 
     // What the API's simulate says the candidate would change.
@@ -544,20 +516,8 @@ async fn oidc_sign_in_project_walls_an_uploaded_what_if_and_a_forged_form_in_the
     browser.goto(&format!("{}/ui/policies", app.base)).await.unwrap();
     arrive(&browser, "/ui/policies").await;
     let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
-    browser
-        .find(Locator::Css("input#files"))
-        .await
-        .unwrap()
-        .send_keys(&paths.join("\n"))
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("form.whatif button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&browser, "input#files", &paths.join("\n")).await;
+    click(&browser, "form.whatif button").await;
     arrive(&browser, "/ui/policies/what-if").await;
     let mut shown = Vec::new();
     for row in browser
@@ -620,20 +580,13 @@ async fn oidc_sign_in_project_walls_an_uploaded_what_if_and_a_forged_form_in_the
         )
         .await
         .unwrap();
-    browser
-        .find(Locator::Css("textarea#policies"))
-        .await
-        .unwrap()
-        .send_keys("permit (principal, action, resource);")
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("form.whatif button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(
+        &browser,
+        "textarea#policies",
+        "permit (principal, action, resource);",
+    )
+    .await;
+    click(&browser, "form.whatif button").await;
     arrive(&browser, "/ui/policies/what-if").await;
     assert_eq!(text_of(&browser, "main h1").await, "Form expired");
     screenshot(&browser, &shots, "csrf-refused").await;

@@ -129,6 +129,16 @@ pub fn set_cookie(name: &str, value: &str, path: &str, max_age_seconds: u64) -> 
     format!("{name}={value}; Path={path}; Max-Age={max_age_seconds}; HttpOnly; Secure; SameSite=Strict")
 }
 
+/// Adds `cookie` as a `Set-Cookie` header. Cookies are made here from ids and random tokens, so
+/// one that is not a valid header value cannot occur; it would be left out, never sent mangled.
+pub fn append_cookie(response: &mut axum::response::Response, cookie: &str) {
+    if let Ok(value) = axum::http::HeaderValue::from_str(cookie) {
+        response
+            .headers_mut()
+            .append(axum::http::header::SET_COOKIE, value);
+    }
+}
+
 /// The `exp` of a token that has just passed verification (so its payload is trusted).
 pub fn verified_token_exp(token: &SecretString) -> Option<u64> {
     let claims: serde_json::Value =

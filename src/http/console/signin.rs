@@ -10,8 +10,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::session::{
-    LOGIN_CSRF_COOKIE, LOGIN_FORM_SECONDS, SESSION_COOKIE, cookie, csrf_matches, now, random_token,
-    set_cookie, verified_token_exp,
+    LOGIN_CSRF_COOKIE, LOGIN_FORM_SECONDS, SESSION_COOKIE, append_cookie, cookie, csrf_matches, now,
+    random_token, set_cookie, verified_token_exp,
 };
 use super::{ConsoleError, ConsoleState, Viewer, views};
 use crate::http::ApiError;
@@ -71,9 +71,7 @@ fn login_page(state: &ConsoleState, status: StatusCode, csrf: &str, problem: Opt
     };
     let mut response = views::page(status, "Sign in", None, body);
     let cookie = set_cookie(LOGIN_CSRF_COOKIE, csrf, "/ui/login", LOGIN_FORM_SECONDS);
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
+    append_cookie(&mut response, &cookie);
     response
 }
 
@@ -123,9 +121,7 @@ pub async fn sign_in(
     let session = set_cookie(SESSION_COOKIE, &id, "/ui", expires_at.saturating_sub(now()));
     let spent = set_cookie(LOGIN_CSRF_COOKIE, "", "/ui/login", 0);
     for cookie in [session, spent] {
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
+        append_cookie(&mut response, &cookie);
     }
     Ok(response)
 }
@@ -145,8 +141,6 @@ pub async fn sign_out(
         state.sessions.end(&id).await;
     }
     let mut response = Redirect::to("/ui/login").into_response();
-    if let Ok(value) = HeaderValue::from_str(&set_cookie(SESSION_COOKIE, "", "/ui", 0)) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
+    append_cookie(&mut response, &set_cookie(SESSION_COOKIE, "", "/ui", 0));
     Ok(response)
 }

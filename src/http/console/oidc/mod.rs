@@ -28,7 +28,9 @@ use serde::Deserialize;
 pub use client::{CALLBACK_PATH, OidcClient, OidcConfigError};
 pub use config::{ConsoleConfig, OidcConfig, SessionToken};
 
-use super::session::{SESSION_COOKIE, cookie, csrf_matches, now, set_cookie, verified_token_exp};
+use super::session::{
+    SESSION_COOKIE, append_cookie, cookie, csrf_matches, now, set_cookie, verified_token_exp,
+};
 use super::{ConsoleState, views};
 use crate::http::ApiError;
 use crate::http::extract::Caller;
@@ -93,9 +95,7 @@ pub async fn start(State(state): State<ConsoleState>) -> Response {
     };
     let mut response = Redirect::to(url.as_str()).into_response();
     let cookie = state_cookie(&started.state, pkce::ATTEMPT_SECONDS);
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
+    append_cookie(&mut response, &cookie);
     response
 }
 
@@ -110,9 +110,7 @@ pub async fn callback(
         Err(failure) => failure_page(failure),
     };
     // The attempt is over either way: its cookie goes.
-    if let Ok(value) = HeaderValue::from_str(&state_cookie("", 0)) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
+    append_cookie(&mut response, &state_cookie("", 0));
     response
 }
 
@@ -204,12 +202,11 @@ async fn complete(
         p { a href="/ui" { "Continue to the console" } }
     };
     let mut response = views::page(StatusCode::OK, "Signed in", None, body);
-    let headers = response.headers_mut();
-    headers.insert(header::REFRESH, HeaderValue::from_static("0; url=/ui"));
+    response
+        .headers_mut()
+        .insert(header::REFRESH, HeaderValue::from_static("0; url=/ui"));
     let session = set_cookie(SESSION_COOKIE, &id, "/ui", expires_at.saturating_sub(now()));
-    if let Ok(value) = HeaderValue::from_str(&session) {
-        headers.append(header::SET_COOKIE, value);
-    }
+    append_cookie(&mut response, &session);
     Ok(response)
 }
 

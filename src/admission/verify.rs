@@ -1,5 +1,6 @@
-//! Verification: gather every trust input for an artifact, record each as evidence, move the
-//! trust state — on request (`POST /v1/artifacts/{id}/verify`) or from a queued job.
+//! Verification: decide, let `trust::Verifier` turn the artifact's trust material into evidence,
+//! and commit the trust state with it — on request (`POST /v1/artifacts/{id}/verify`) or from a
+//! queued job.
 
 use chrono::Utc;
 use serde::Deserialize;

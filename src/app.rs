@@ -14,8 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::admission::{
-    Admission, AdmissionParts, KubernetesSetup, RegistryInfo, RegistrySettings, RegistrySetup, TrustSetup,
-    run_worker,
+    Admission, AdmissionParts, KubernetesSetup, RegistryInfo, RegistrySettings, RegistrySetup, run_worker,
 };
 use crate::artifact_store::{ObjectTokens, StoreLocation};
 use crate::auth::Authenticator;
@@ -564,7 +563,7 @@ fn object_tokens(config: &Config) -> anyhow::Result<Option<ObjectTokens>> {
 /// Loads the trust keys, the trusted root (logs, Fulcio CAs, CT logs, timestamp authorities) and
 /// the keyless identities once into the sigstore verifier; a bad file or identity stops start-up
 /// naming its config key.
-fn trust_setup(config: &Config) -> anyhow::Result<TrustSetup> {
+fn trust_setup(config: &Config) -> anyhow::Result<crate::trust::Verifier> {
     let (verifier, config_hash) = trust_verifier(config)?;
     let content = ContentFetcher::new(&config.trust.content_fetch, config.artifact_store.url.as_deref())
         .map_err(|e| anyhow::anyhow!("config key `trust.content_fetch`: {e}"))?;
@@ -573,12 +572,12 @@ fn trust_setup(config: &Config) -> anyhow::Result<TrustSetup> {
         Some(fetcher) => Some(fetcher.with_object_tokens(object_tokens(config)?)),
         None => None,
     };
-    Ok(TrustSetup {
-        cache: VerificationCache::new(config_hash),
+    Ok(crate::trust::Verifier::new(
         verifier,
         content,
-        config: config.trust.clone(),
-    })
+        VerificationCache::new(config_hash),
+        config.trust.clone(),
+    ))
 }
 
 /// The sigstore verifier `[trust]` describes (the one the gateway verifies with, and `gatehouse

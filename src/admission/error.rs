@@ -99,3 +99,10 @@ impl From<DecisionLogError> for AdmissionError {
         Self::Unavailable
     }
 }
+
+impl From<crate::trust::Unavailable> for AdmissionError {
+    fn from(_: crate::trust::Unavailable) -> Self {
+        // Logged where the read failed; an unreachable source is "try later", never a verdict.
+        Self::Unavailable
+    }
+}

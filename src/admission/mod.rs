@@ -27,6 +27,7 @@ mod review;
 mod single_flight;
 mod summaries;
 mod trust_inputs;
+mod trust_material;
 mod verify;
 mod worker;
 
@@ -63,7 +64,7 @@ pub use releases::{
     DownloadStream, RELEASE_AUDIT_ACTION, ReleaseArtifactInput, ReleaseDownload, ReleaseInput, ReleaseList,
 };
 pub use review::{ReviewInput, ReviewOutcome};
-pub use verify::{TrustSetup, VerifyInput};
+pub use verify::VerifyInput;
 pub use worker::run_worker;
 
 /// Facts about the HTTP request that travel into audit and decision records.
@@ -93,7 +94,7 @@ pub struct Admission {
     channels: ChannelOrder,
     registry: RegistryInfo,
     registry_setup: RegistrySetup,
-    trust: TrustSetup,
+    trust: crate::trust::Verifier,
     metrics: Arc<Metrics>,
     /// Signs verification summaries; `None` when `[vsa]` is not configured.
     vsa: Option<crate::vsa::VsaSigner>,
@@ -124,7 +125,7 @@ pub struct AdmissionParts {
     /// Token signer, registry client, webhook secret.
     pub registry_setup: RegistrySetup,
     /// Trust keys and rules.
-    pub trust: TrustSetup,
+    pub trust: crate::trust::Verifier,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
     /// The Kubernetes admission webhook's configuration and token.

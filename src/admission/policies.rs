@@ -195,7 +195,7 @@ impl Admission {
             Err(poisoned) => *poisoned.into_inner() = engine,
         }
         // A policy change re-runs every trust check rather than trusting remembered results.
-        self.trust.cache.invalidate_all();
+        self.trust.invalidate_cache();
     }
 
     /// Why the last reload was refused, if the last reload was refused (for readiness).

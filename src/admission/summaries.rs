@@ -8,6 +8,7 @@ use super::{Admission, AdmissionError, RequestMeta};
 use crate::domain::{Artifact, ArtifactKind, Principal, TrustState};
 use crate::policy::{Action, Resource};
 use crate::store::NewSummary;
+use crate::trust::evidence::{Input, InputContent};
 use crate::vsa::{BuildLevel, InputAttestation, Summary, statement};
 
 impl Admission {
@@ -16,7 +17,7 @@ impl Admission {
     pub(super) fn summary_of_run(
         &self,
         run: &Artifact,
-        inputs: Vec<InputAttestation>,
+        inputs: &[Input],
         policy_hash: &str,
         at: DateTime<Utc>,
     ) -> Option<NewSummary> {
@@ -33,7 +34,7 @@ impl Admission {
             digest: &run.digest,
             resource_uri: self.resource_uri(run),
             policy_hash,
-            inputs,
+            inputs: inputs.iter().map(input_attestation).collect(),
             passed,
             build_level: self.build_level(run),
             time_verified: at,
@@ -139,3 +140,12 @@ impl Admission {
 }
 
 const NOT_CONFIGURED: &str = "this gateway signs no verification summaries: no `[vsa]` key is configured";
+
+/// A piece of material the run read, described for the summary (JSON digested canonically).
+fn input_attestation(input: &Input) -> InputAttestation {
+    let media_type = input.media_type.as_deref();
+    match &input.content {
+        InputContent::Bytes(bytes) => InputAttestation::of(input.name.clone(), bytes, media_type),
+        InputContent::Json(document) => InputAttestation::of_json(input.name.clone(), document, media_type),
+    }
+}

@@ -1,5 +1,6 @@
 //! Trust inputs: the configured keys and the verifiers that turn signatures and attestations
-//! into evidence. Verification is pure; fetching is separate so a caller can bound and retry it.
+//! into evidence. Checks are pure; `Verifier` (`evidence`) sequences them over the material a
+//! caller's `Material` reads, bounding each read so an outage is a retry, not a verdict.
 
 pub mod attachment;
 pub mod bundle;
@@ -11,6 +12,7 @@ pub mod cosign_attestations;
 pub mod cosign_layer;
 pub mod dsse;
 pub mod envelope_check;
+pub mod evidence;
 pub mod evidence_facts;
 pub mod identity;
 pub mod keys;
@@ -26,6 +28,7 @@ mod test_support;
 
 pub use config::{ContentFetchConfig, REQUIRABLE_EVIDENCE, TrustConfig};
 pub use cosign::{CosignError, SignatureLayer, fetch_signatures, signature_tag, verify_signatures};
+pub use evidence::{Material, Unavailable, Verification, Verifier};
 pub use identity::{Identities, Identity, KeylessIdentity};
 pub use keys::{NamedKey, TrustKeyError, TrustKeys};
 pub use verifier::{LoadedRoot, SigstoreVerifier, TrustedRootError};

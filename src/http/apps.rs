@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{Caller, JsonBody, PathParams, QueryParams, media_type, read_body};
+use super::extract::{AppQuery, Caller, JsonBody, PathParams, media_type, read_body};
 use super::openapi::{Authenticated, JsonInput};
 use super::{ApiError, AppState, meta};
 use crate::admission::{AppListQuery, EntitlementInput, Outcome, VersionListQuery};
@@ -85,7 +85,7 @@ async fn register(
 async fn list(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    QueryParams(query): QueryParams<AppListQuery>,
+    AppQuery(query): AppQuery<AppListQuery>,
 ) -> Result<Response, ApiError> {
     Ok(Json(state.admission.list_apps(&principal, query, &meta()).await?).into_response())
 }
@@ -138,7 +138,7 @@ async fn versions(
     State(state): State<AppState>,
     Caller(principal): Caller,
     PathParams(slug): PathParams<String>,
-    QueryParams(query): QueryParams<VersionListQuery>,
+    AppQuery(query): AppQuery<VersionListQuery>,
 ) -> Result<Response, ApiError> {
     let page = state
         .admission
@@ -217,7 +217,7 @@ async fn entitlements(
     State(state): State<AppState>,
     Caller(principal): Caller,
     PathParams(project): PathParams<String>,
-    QueryParams(query): QueryParams<AppListQuery>,
+    AppQuery(query): AppQuery<AppListQuery>,
 ) -> Result<Response, ApiError> {
     let page = state
         .admission

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{Caller, JsonBody, PathParams, QueryParams, canonical_id};
+use super::extract::{AppQuery, Caller, JsonBody, PathParams, canonical_id};
 use super::openapi::{Authenticated, JsonInput};
 use super::{ApiError, AppState, meta};
 use crate::admission::{
@@ -66,7 +66,7 @@ async fn list(
     State(state): State<AppState>,
     Caller(principal): Caller,
     PathParams(project): PathParams<String>,
-    QueryParams(query): QueryParams<ListQuery>,
+    AppQuery(query): AppQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     Ok(Json(
         state

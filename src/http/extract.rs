@@ -2,7 +2,7 @@
 //! bodies, raw bodies, path parameters and query strings.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 
@@ -269,30 +269,42 @@ fn strip_position(message: &str) -> String {
     message.split(" at line ").next().unwrap_or(message).to_owned()
 }
 
-/// A query string; a value of the wrong type is 422.
-pub struct QueryParams<T>(pub T);
+/// A query string: a value of the wrong form is 422 naming its parameter (`limit`, `project`),
+/// the message the domain type gives; a control character in any value is 422 too. The raw
+/// `axum::extract::Query` is banned (clippy.toml) so every query rejects as problem+json.
+pub struct AppQuery<T>(pub T);
 
-impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for QueryParams<T> {
+impl<T, S> FromRequestParts<S> for AppQuery<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        // Decoded, a query value may hold NUL (`%00`): refused before it reaches a query.
-        if let Ok(Query(pairs)) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
-            && let Some((name, _)) = pairs
-                .iter()
-                .find(|(name, value)| name.chars().chain(value.chars()).any(is_refused_control))
-        {
-            return Err(ApiError::Invalid {
-                field: name.escape_default().to_string(),
-                reason: CONTROL_CHARACTER_REASON.to_owned(),
-            });
-        }
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(v)| Self(v))
-            .map_err(|e| ApiError::Invalid {
-                field: "query".to_owned(),
-                reason: e.body_text(),
-            })
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parse_query(parts.uri.query().unwrap_or_default()).map(Self)
     }
+}
+
+/// Parses a query string the way `AppQuery` does (also for callers holding only the text).
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    // Decoded, a query value may hold NUL (`%00`): refused before it reaches a query.
+    let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default();
+    if let Some((name, _)) = pairs
+        .iter()
+        .find(|(name, value)| name.chars().chain(value.chars()).any(is_refused_control))
+    {
+        return Err(ApiError::Invalid {
+            field: name.escape_default().to_string(),
+            reason: CONTROL_CHARACTER_REASON.to_owned(),
+        });
+    }
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize::<_, T>(de).map_err(|error| {
+        let path = error.path().to_string();
+        ApiError::Invalid {
+            field: if path == "." { "query".to_owned() } else { path },
+            reason: error.into_inner().to_string(),
+        }
+    })
 }

@@ -38,8 +38,8 @@ use crate::admission::{Admission, RequestMeta};
 use crate::auth::Authenticator;
 use crate::metrics::Metrics;
 
-pub use console::{ConsoleConfig, OidcClient, OidcConfig, OidcConfigError, SessionToken};
 pub use config::HttpConfig;
+pub use console::{ConsoleConfig, OidcClient, OidcConfig, OidcConfigError, SessionToken};
 pub use edge::HeadLimits;
 pub use error::ApiError;
 pub use openapi::document as openapi_document;

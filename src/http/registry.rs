@@ -2,14 +2,14 @@
 //! unregistered pushes.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{Caller, JsonBody, PathParams, QueryParams, RawBody, canonical_id};
+use super::extract::{AppQuery, Caller, JsonBody, PathParams, RawBody, canonical_id};
 use super::openapi::{Authenticated, JsonInput};
 use super::{ApiError, AppState, meta};
 use crate::admission::{ListQuery, PublishIntentInput, PullIntentInput, TokenCaller, TokenRequest};
@@ -92,7 +92,7 @@ async fn unregistered_pushes(
     State(state): State<AppState>,
     Caller(principal): Caller,
     PathParams(project): PathParams<String>,
-    QueryParams(query): QueryParams<ListQuery>,
+    AppQuery(query): AppQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     Ok(Json(
         state
@@ -118,7 +118,7 @@ async fn unregistered_pushes(
 async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(pairs): Query<Vec<(String, String)>>,
+    AppQuery(pairs): AppQuery<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let service = pairs.iter().find(|(k, _)| k == "service").map(|(_, v)| v.clone());
     let scopes = pairs

@@ -14,7 +14,7 @@ use crate::audit::NewAuditRecord;
 use crate::catalog::Family;
 use crate::domain::{
     AccessGrant, AppSlug, Artifact, ArtifactKind, ArtifactType, Channel, Digest, IntentKind, LifecycleState,
-    Principal, ProjectSlug, PublishIntent, PullIntent, RepositoryPath, SourceType, TrustState,
+    Principal, ProjectSlug, PublishIntent, PullIntent, RepositoryPath, SourceType, Tag, TrustState,
 };
 use crate::policy::{Action, RequestContext, Resource};
 
@@ -28,7 +28,7 @@ pub struct PublishIntentInput {
     /// Catalog type.
     pub artifact_type: Option<String>,
     /// Tag the pusher will use (a label only).
-    pub tag: Option<String>,
+    pub tag: Option<Tag>,
     /// Only this digest may complete the intent.
     pub expected_digest: Option<String>,
     /// Requested lifetime (capped by configuration).
@@ -107,11 +107,6 @@ impl Admission {
         let artifact_type = ArtifactType::resolve(kind, given_type, |name| catalog.artifact_kind_of(name))
             .map_err(|e| AdmissionError::invalid("artifact_type", e))?;
         let expected_digest: Option<Digest> = parse_opt("expected_digest", input.expected_digest.as_deref())?;
-        if let Some(tag) = input.tag.as_deref()
-            && !super::register::is_valid_tag(tag)
-        {
-            return Err(AdmissionError::invalid("tag", "is not a valid OCI tag"));
-        }
         let ttl = self.intent_ttl(input.ttl_seconds)?;
         if kind == ArtifactKind::Blob {
             return Err(AdmissionError::invalid(
@@ -160,7 +155,7 @@ impl Admission {
             repository: repository.clone(),
             artifact_kind: kind,
             artifact_type,
-            tag_hint: input.tag.clone(),
+            tag_hint: input.tag.clone().map(Tag::into_string),
             expected_digest: expected_digest.clone(),
             actor: principal.actor.clone(),
             principal: principal.clone(),
@@ -199,7 +194,7 @@ impl Admission {
             id,
             registry: self.registry.registry.clone(),
             repository,
-            tag_hint: input.tag,
+            tag_hint: input.tag.map(Tag::into_string),
             digest_required: true,
             expected_digest,
             credential: Credential {

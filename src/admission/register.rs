@@ -9,7 +9,7 @@ use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
 use crate::catalog::Snapshot;
 use crate::domain::{
     AppSlug, Artifact, ArtifactId, ArtifactKind, ArtifactType, Digest, LifecycleState, Principal,
-    ProjectSlug, RepositoryRoots, Scope, Source, SourceType, TenantSlug, TrustState, Visibility,
+    ProjectSlug, RepositoryRoots, Scope, Source, SourceType, Tag, TenantSlug, TrustState, Visibility,
     VisibilityError, check_source, is_single_line, parse_canonical_uuid,
 };
 use crate::policy::{Action, RequestContext, Resource};
@@ -34,7 +34,7 @@ pub struct RegisterInput {
     /// Required: the truth.
     pub digest: Option<String>,
     /// Convenience label only.
-    pub tag: Option<String>,
+    pub tag: Option<Tag>,
     /// OCI media type.
     pub media_type: Option<String>,
     /// Where the bytes live.
@@ -78,17 +78,6 @@ pub(super) fn parse_scope(visibility: Option<&str>, tenant: Option<&str>) -> Res
         VisibilityError::UnexpectedTenant => AdmissionError::invalid("tenant", e),
         _ => AdmissionError::invalid("visibility", e),
     })
-}
-
-pub(super) fn is_valid_tag(tag: &str) -> bool {
-    // OCI distribution: [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}
-    let mut bytes = tag.bytes();
-    let first_ok = bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
-    first_ok
-        && tag.len() <= 128
-        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 impl RegisterInput {
@@ -150,11 +139,6 @@ impl RegisterInput {
                 format!("must be the canonical repository `{repository}` chosen by the gateway"),
             ));
         }
-        if let Some(tag) = self.tag.as_deref()
-            && !is_valid_tag(tag)
-        {
-            return Err(AdmissionError::invalid("tag", "is not a valid OCI tag"));
-        }
         if self
             .media_type
             .as_deref()
@@ -179,7 +163,7 @@ impl RegisterInput {
             repository,
             scope,
             digest,
-            tag: self.tag,
+            tag: self.tag.map(Tag::into_string),
             media_type: self.media_type,
             source,
             lifecycle_state: LifecycleState::Published,

@@ -15,6 +15,7 @@ mod release;
 mod slugs;
 mod source_location;
 mod source_repository;
+mod tag;
 mod text;
 mod trust;
 mod trust_facts;
@@ -45,6 +46,7 @@ pub use release::{
 pub use slugs::{AppSlug, ProjectSlug, RepositoryPath, SlugError, TenantSlug};
 pub use source_location::{MAX_LOCATION_LEN, SourceRefusal, check_source};
 pub use source_repository::{MAX_SOURCE_URI_LEN, SourceUri, normalise_source_uri};
+pub use tag::{Tag, TagError};
 pub use text::{
     is_refused_control, is_single_line, is_storable_text, json_may_hold_control, refused_text_path,
 };

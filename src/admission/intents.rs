@@ -13,8 +13,9 @@ use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::NewAuditRecord;
 use crate::catalog::Family;
 use crate::domain::{
-    AccessGrant, AppSlug, Artifact, ArtifactKind, ArtifactType, Channel, Digest, IntentKind, LifecycleState,
-    Principal, ProjectSlug, PublishIntent, PullIntent, RepositoryPath, SourceType, Tag, TrustState,
+    AccessGrant, AppSlug, Artifact, ArtifactId, ArtifactKind, ArtifactType, Channel, Digest, IntentKind,
+    LifecycleState, Principal, ProjectSlug, PublishIntent, PullIntent, RepositoryPath, SourceType, Tag,
+    TrustState, parse_canonical_uuid,
 };
 use crate::policy::{Action, RequestContext, Resource};
 
@@ -90,13 +91,11 @@ impl Admission {
     pub async fn publish_intent(
         &self,
         principal: &Principal,
-        project: &str,
+        project: &ProjectSlug,
         input: PublishIntentInput,
         meta: &RequestMeta,
     ) -> Result<PublishIntentAnswer, AdmissionError> {
-        let project: ProjectSlug = project
-            .parse()
-            .map_err(|e| AdmissionError::invalid("project", e))?;
+        let project = project.clone();
         let app: AppSlug = input.app.parse().map_err(|e| AdmissionError::invalid("app", e))?;
         let kind: ArtifactKind = input
             .artifact_kind
@@ -211,20 +210,23 @@ impl Admission {
     pub async fn pull_intent(
         &self,
         principal: &Principal,
-        project: &str,
+        project: &ProjectSlug,
         input: PullIntentInput,
         meta: &RequestMeta,
     ) -> Result<PullAnswer, AdmissionError> {
-        let project: ProjectSlug = project
-            .parse()
-            .map_err(|e| AdmissionError::invalid("project", e))?;
+        let project = project.clone();
         let channel: Option<Channel> = parse_opt("channel", input.channel.as_deref())?;
         if channel.as_ref().is_some_and(|c| !self.channels.contains(c)) {
             return Err(AdmissionError::invalid("channel", "is not a configured channel"));
         }
         let repository: Option<RepositoryPath> = parse_opt("repository", input.repository.as_deref())?;
         let artifact = match (input.artifact_id.as_deref(), input.digest.as_deref()) {
-            (Some(id), None) => Some(self.load_artifact(id).await?).filter(|a| a.project == project),
+            (Some(id), None) => {
+                let id = parse_canonical_uuid(id)
+                    .map(ArtifactId)
+                    .ok_or_else(|| AdmissionError::NotFound(format!("no artifact with id `{id}`")))?;
+                Some(self.load_artifact(id).await?).filter(|a| a.project == project)
+            }
             (None, Some(raw)) => {
                 let digest: Digest = raw.parse().map_err(|e| AdmissionError::invalid("digest", e))?;
                 self.store

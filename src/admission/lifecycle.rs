@@ -8,7 +8,8 @@ use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
 use crate::audit::{NewAuditRecord, PromotionFacts, Transition};
 use crate::catalog::Family;
 use crate::domain::{
-    Artifact, Channel, LifecycleMove, Principal, Promotion, TrustMove, VerificationJob, is_storable_text,
+    Artifact, ArtifactId, Channel, LifecycleMove, Principal, Promotion, TrustMove, VerificationJob,
+    is_storable_text,
 };
 use crate::policy::{Action, RequestContext, Resource};
 use crate::store::ArtifactChange;
@@ -60,7 +61,7 @@ impl Admission {
     pub async fn promote(
         &self,
         principal: &Principal,
-        id: &str,
+        id: ArtifactId,
         input: PromoteInput,
         meta: &RequestMeta,
     ) -> Result<ArtifactView, AdmissionError> {
@@ -196,7 +197,7 @@ impl Admission {
     pub async fn end_of_life(
         &self,
         principal: &Principal,
-        id: &str,
+        id: ArtifactId,
         mv: LifecycleMove,
         input: LifecycleInput,
         meta: &RequestMeta,
@@ -237,7 +238,7 @@ impl Admission {
     pub async fn revoke(
         &self,
         principal: &Principal,
-        id: &str,
+        id: ArtifactId,
         input: LifecycleInput,
         meta: &RequestMeta,
     ) -> Result<ArtifactView, AdmissionError> {

@@ -234,13 +234,11 @@ impl Admission {
     pub async fn register(
         &self,
         principal: &Principal,
-        project: &str,
+        project: &ProjectSlug,
         input: RegisterInput,
         meta: &RequestMeta,
     ) -> Result<RegisterOutcome, AdmissionError> {
-        let project: ProjectSlug = project
-            .parse()
-            .map_err(|e| AdmissionError::invalid("project", e))?;
+        let project = project.clone();
         let attachments =
             super::verify::checked_attachments(&input.attestations, input.sigstore_bundle.as_ref())?;
         let catalog = self.catalog().await;

@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::domain::{
-    Artifact, Channel, Digest, LifecycleMove, Principal, ProjectSlug, is_single_line, parse_canonical_uuid,
+    Artifact, ArtifactId, Channel, Digest, LifecycleMove, Principal, ProjectSlug, is_single_line,
+    parse_canonical_uuid,
 };
 use crate::policy::{Action, RequestContext, Resource};
 
@@ -98,11 +99,11 @@ impl Admission {
         }
         let artifact = match (input.artifact_id.as_deref(), input.digest.as_deref()) {
             (Some(id), None) => {
-                if parse_canonical_uuid(id).is_none() {
+                let Some(uuid) = parse_canonical_uuid(id) else {
                     return Err(AdmissionError::invalid("artifact_id", "is not a canonical UUID"));
-                }
+                };
                 // Only a missing artifact is an answer (deny); a failing store fails the request.
-                match self.load_artifact(id).await {
+                match self.load_artifact(ArtifactId(uuid)).await {
                     Ok(artifact) => Some(artifact).filter(|a| a.project == project),
                     Err(AdmissionError::NotFound(_)) => None,
                     Err(error) => return Err(error),

@@ -12,6 +12,7 @@ use super::extract::{AppQuery, Caller, JsonBody, PathParams, media_type, read_bo
 use super::openapi::{Authenticated, JsonInput};
 use super::{ApiError, AppState, meta};
 use crate::admission::{AppListQuery, EntitlementInput, Outcome, VersionListQuery};
+use crate::domain::ProjectSlug;
 use crate::manifest::{self, Format};
 
 /// Routes under `/v1/apps` and `/v1/projects/{project}/entitlements`.
@@ -193,7 +194,7 @@ async fn publish(
 async fn grant(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(project): PathParams<String>,
+    PathParams(project): PathParams<ProjectSlug>,
     JsonBody(input): JsonBody<EntitlementInput>,
 ) -> Result<Response, ApiError> {
     let (entitlement, created) = state
@@ -216,7 +217,7 @@ async fn grant(
 async fn entitlements(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(project): PathParams<String>,
+    PathParams(project): PathParams<ProjectSlug>,
     AppQuery(query): AppQuery<AppListQuery>,
 ) -> Result<Response, ApiError> {
     let page = state

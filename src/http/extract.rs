@@ -118,7 +118,9 @@ impl FromRequest<AppState> for RawBody {
     }
 }
 
-/// Path parameters; a segment that is not valid UTF-8 after percent-decoding is 400.
+/// Path parameters; a segment that is not valid UTF-8 after percent-decoding is 400. A segment
+/// read into a domain type (`ProjectSlug`) that refuses it is 422 naming the parameter with the
+/// type's message, as the same value in a body would be.
 pub struct PathParams<T>(pub T);
 
 impl<T, S> FromRequestParts<S> for PathParams<T>
@@ -131,7 +133,14 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         refuse_control_in_path(parts.uri.path())?;
         axum_path(parts, state).await.map(Self).map_err(|rejection| {
-            if rejection.status() == StatusCode::BAD_REQUEST {
+            if let axum::extract::rejection::PathRejection::FailedToDeserializePathParams(failed) = &rejection
+                && let axum::extract::path::ErrorKind::DeserializeError { key, message, .. } = failed.kind()
+            {
+                ApiError::Invalid {
+                    field: key.clone(),
+                    reason: message.clone(),
+                }
+            } else if rejection.status() == StatusCode::BAD_REQUEST {
                 ApiError::BadRequest(
                     "a path segment is not valid UTF-8 or not of the expected form".to_owned(),
                 )
@@ -198,6 +207,15 @@ where
     axum::extract::Path::<T>::from_request_parts(parts, state)
         .await
         .map(|axum::extract::Path(v)| v)
+}
+
+/// An artifact id from the path, accepted only in canonical form: 404 otherwise, as an unknown
+/// id is (see `canonical_id`).
+pub fn artifact_id(id: String) -> Result<crate::domain::ArtifactId, ApiError> {
+    match crate::domain::parse_canonical_uuid(&id) {
+        Some(uuid) => Ok(crate::domain::ArtifactId(uuid)),
+        None => Err(ApiError::NotFound(format!("no artifact with id `{id}`"))),
+    }
 }
 
 /// An id from the path, accepted only in canonical form (lowercase, hyphenated, 36 characters):

@@ -13,6 +13,7 @@ use super::extract::{AppQuery, Caller, JsonBody, PathParams, RawBody, canonical_
 use super::openapi::{Authenticated, JsonInput};
 use super::{ApiError, AppState, meta};
 use crate::admission::{ListQuery, PublishIntentInput, PullIntentInput, TokenCaller, TokenRequest};
+use crate::domain::ProjectSlug;
 
 /// Routes of the registry integration.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -35,7 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn publish_intent(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(project): PathParams<String>,
+    PathParams(project): PathParams<ProjectSlug>,
     JsonBody(input): JsonBody<PublishIntentInput>,
 ) -> Result<Response, ApiError> {
     let answer = state
@@ -56,7 +57,7 @@ async fn publish_intent(
 async fn pull_intent(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(project): PathParams<String>,
+    PathParams(project): PathParams<ProjectSlug>,
     JsonBody(input): JsonBody<PullIntentInput>,
 ) -> Result<Response, ApiError> {
     let answer = state
@@ -91,7 +92,7 @@ async fn get_pull_intent(
 async fn unregistered_pushes(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(project): PathParams<String>,
+    PathParams(project): PathParams<ProjectSlug>,
     AppQuery(query): AppQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     Ok(Json(

@@ -5,10 +5,10 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::artifact_ref::{ArtifactRef, Blame};
 use super::credentials::{Credential, new_password, password_sha256};
 use super::decide::artifact_audit;
 use super::pull_answers::{PullAnswer, PullIntentAnswer};
-use super::queries::parse_opt;
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::NewAuditRecord;
 use crate::catalog::Family;
@@ -23,15 +23,15 @@ use crate::policy::{Action, RequestContext, Resource};
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct PublishIntentInput {
     /// App slug.
-    pub app: String,
+    pub app: AppSlug,
     /// `oci` or `blob`.
-    pub artifact_kind: String,
+    pub artifact_kind: ArtifactKind,
     /// Catalog type.
-    pub artifact_type: Option<String>,
+    pub artifact_type: Option<ArtifactType>,
     /// Tag the pusher will use (a label only).
     pub tag: Option<Tag>,
     /// Only this digest may complete the intent.
-    pub expected_digest: Option<String>,
+    pub expected_digest: Option<Digest>,
     /// Requested lifetime (capped by configuration).
     pub ttl_seconds: Option<i64>,
     /// `project` (default), `tenant` or `platform`: picks the canonical repository.
@@ -67,11 +67,11 @@ pub struct PullIntentInput {
     /// The artifact (or give `digest`).
     pub artifact_id: Option<String>,
     /// The digest (or give `artifact_id`).
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
     /// The repository, when several hold the digest.
-    pub repository: Option<String>,
+    pub repository: Option<RepositoryPath>,
     /// The channel the pull is for (policy may demand the artifact reached it).
-    pub channel: Option<String>,
+    pub channel: Option<Channel>,
     /// The runtime asking.
     pub runtime_class: Option<String>,
 }
@@ -96,16 +96,13 @@ impl Admission {
         meta: &RequestMeta,
     ) -> Result<PublishIntentAnswer, AdmissionError> {
         let project = project.clone();
-        let app: AppSlug = input.app.parse().map_err(|e| AdmissionError::invalid("app", e))?;
-        let kind: ArtifactKind = input
-            .artifact_kind
-            .parse()
-            .map_err(|e| AdmissionError::invalid("artifact_kind", e))?;
-        let given_type: Option<ArtifactType> = parse_opt("artifact_type", input.artifact_type.as_deref())?;
+        let app = input.app.clone();
+        let kind = input.artifact_kind;
+        let given_type = input.artifact_type.clone();
         let catalog = self.catalog().await;
         let artifact_type = ArtifactType::resolve(kind, given_type, |name| catalog.artifact_kind_of(name))
             .map_err(|e| AdmissionError::invalid("artifact_type", e))?;
-        let expected_digest: Option<Digest> = parse_opt("expected_digest", input.expected_digest.as_deref())?;
+        let expected_digest = input.expected_digest.clone();
         let ttl = self.intent_ttl(input.ttl_seconds)?;
         if kind == ArtifactKind::Blob {
             return Err(AdmissionError::invalid(
@@ -215,29 +212,26 @@ impl Admission {
         meta: &RequestMeta,
     ) -> Result<PullAnswer, AdmissionError> {
         let project = project.clone();
-        let channel: Option<Channel> = parse_opt("channel", input.channel.as_deref())?;
+        let channel = input.channel.clone();
         if channel.as_ref().is_some_and(|c| !self.channels.contains(c)) {
             return Err(AdmissionError::invalid("channel", "is not a configured channel"));
         }
-        let repository: Option<RepositoryPath> = parse_opt("repository", input.repository.as_deref())?;
-        let artifact = match (input.artifact_id.as_deref(), input.digest.as_deref()) {
-            (Some(id), None) => {
+        let repository = input.repository.clone();
+        let artifact = match ArtifactRef::exactly_one(
+            input.artifact_id.as_deref(),
+            input.digest.clone(),
+            Blame::ArtifactId,
+        )? {
+            ArtifactRef::Id(id) => {
                 let id = parse_canonical_uuid(id)
                     .map(ArtifactId)
                     .ok_or_else(|| AdmissionError::NotFound(format!("no artifact with id `{id}`")))?;
                 Some(self.load_artifact(id).await?).filter(|a| a.project == project)
             }
-            (None, Some(raw)) => {
-                let digest: Digest = raw.parse().map_err(|e| AdmissionError::invalid("digest", e))?;
+            ArtifactRef::Digest(digest) => {
                 self.store
                     .find_artifact_by_digest(&project, &digest, repository.as_ref())
                     .await?
-            }
-            _ => {
-                return Err(AdmissionError::invalid(
-                    "artifact_id",
-                    "give exactly one of `artifact_id` or `digest`",
-                ));
             }
         }
         .ok_or_else(|| AdmissionError::NotFound(format!("no such artifact in project `{project}`")))?;

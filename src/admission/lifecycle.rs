@@ -18,7 +18,7 @@ use crate::store::ArtifactChange;
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct PromoteInput {
     /// The channel to reach.
-    pub channel: String,
+    pub channel: Channel,
     /// Optional target environment such as `prod-eu`.
     pub target_environment: Option<String>,
     /// Why.
@@ -65,10 +65,7 @@ impl Admission {
         input: PromoteInput,
         meta: &RequestMeta,
     ) -> Result<ArtifactView, AdmissionError> {
-        let channel: Channel = input
-            .channel
-            .parse()
-            .map_err(|e| AdmissionError::invalid("channel", e))?;
+        let channel = input.channel.clone();
         if !self.channels.contains(&channel) {
             let known: Vec<&str> = self.channels.channels().iter().map(Channel::as_str).collect();
             return Err(AdmissionError::invalid(

@@ -15,7 +15,7 @@ use crate::catalog::Family;
 use crate::domain::{
     AccessGrant, AppSlug, Artifact, ArtifactId, ArtifactKind, ArtifactType, Channel, Digest, IntentKind,
     LifecycleState, Principal, ProjectSlug, PublishIntent, PullIntent, RepositoryPath, SourceType, Tag,
-    TrustState, parse_canonical_uuid,
+    TenantSlug, TrustState, Visibility, parse_canonical_uuid,
 };
 use crate::policy::{Action, RequestContext, Resource};
 
@@ -35,9 +35,9 @@ pub struct PublishIntentInput {
     /// Requested lifetime (capped by configuration).
     pub ttl_seconds: Option<i64>,
     /// `project` (default), `tenant` or `platform`: picks the canonical repository.
-    pub visibility: Option<String>,
+    pub visibility: Option<Visibility>,
     /// The tenant of a `tenant` repository.
-    pub tenant: Option<String>,
+    pub tenant: Option<TenantSlug>,
 }
 
 /// The answer to a publish intent.
@@ -111,7 +111,7 @@ impl Admission {
             ));
         }
         let signer = self.registry_setup.signer()?;
-        let scope = super::register::parse_scope(input.visibility.as_deref(), input.tenant.as_deref())?;
+        let scope = super::register::parse_scope(input.visibility, input.tenant.clone())?;
         let repository = self.repository_roots().path(&scope, &project, &app);
         let context = RequestContext {
             artifact_kind: Some(kind.to_string()),

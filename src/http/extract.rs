@@ -235,7 +235,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|error| {
         let path = error.path().to_string();
-        json_error(&path, &error.into_inner())
+        let error = json_error(&path, &error.into_inner());
+        // A domain type refusing a value that holds a control character: the control
+        // character is the answer, as it was when the field was plain text.
+        match (&error, refuse_control_characters(bytes)) {
+            (ApiError::Invalid { field, .. }, Err(control)) if control_field(&control) == Some(field) => {
+                control
+            }
+            _ => error,
+        }
     })?;
     // Trailing garbage after the document is malformed input too.
     de.end().map_err(|e| json_error(".", &e))?;
@@ -256,6 +264,13 @@ fn refuse_control_characters(bytes: &[u8]) -> Result<(), ApiError> {
             field: if path.is_empty() { "body".to_owned() } else { path },
             reason: CONTROL_CHARACTER_REASON.to_owned(),
         }),
+    }
+}
+
+fn control_field(error: &ApiError) -> Option<&String> {
+    match error {
+        ApiError::Invalid { field, .. } => Some(field),
+        _ => None,
     }
 }
 

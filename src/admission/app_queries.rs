@@ -37,7 +37,7 @@ pub struct VersionListQuery {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct EntitlementInput {
     /// The app's slug.
-    pub app: String,
+    pub app: AppSlug,
 }
 
 fn page(limit: Option<u32>, cursor: Option<String>) -> PageRequest {
@@ -147,7 +147,7 @@ impl Admission {
         input: EntitlementInput,
         meta: &RequestMeta,
     ) -> Result<(Entitlement, bool), AdmissionError> {
-        let slug: AppSlug = input.app.parse().map_err(|e| AdmissionError::invalid("app", e))?;
+        let slug = input.app;
         let allowed = self
             .authorize(
                 principal,

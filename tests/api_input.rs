@@ -116,6 +116,13 @@ async fn malformed_oversized_and_unknown_requests() {
         .get("/v1/projects/team-a/artifacts?limit=0", &operator())
         .await;
     assert_eq!((status, body["field"].as_str()), (422, Some("limit")), "{body}");
+    // A query value of the wrong form, and a path slug the domain refuses, name their field.
+    let (status, body) = app
+        .get("/v1/projects/team-a/artifacts?limit=many", &operator())
+        .await;
+    expect_invalid(status, &body, "limit");
+    let (status, body) = app.get("/v1/projects/Team_A/artifacts", &operator()).await;
+    expect_invalid(status, &body, "project");
 }
 
 #[tokio::test]

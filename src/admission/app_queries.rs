@@ -37,7 +37,7 @@ pub struct VersionListQuery {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct EntitlementInput {
     /// The app's slug.
-    pub app: String,
+    pub app: AppSlug,
 }
 
 fn page(limit: Option<u32>, cursor: Option<String>) -> PageRequest {
@@ -45,10 +45,6 @@ fn page(limit: Option<u32>, cursor: Option<String>) -> PageRequest {
         limit: limit.unwrap_or(50),
         cursor,
     }
-}
-
-fn project_slug(project: &str) -> Result<ProjectSlug, AdmissionError> {
-    project.parse().map_err(|e| AdmissionError::invalid("project", e))
 }
 
 impl Admission {
@@ -147,17 +143,16 @@ impl Admission {
     pub async fn grant_entitlement(
         &self,
         principal: &Principal,
-        project: &str,
+        project: &ProjectSlug,
         input: EntitlementInput,
         meta: &RequestMeta,
     ) -> Result<(Entitlement, bool), AdmissionError> {
-        let project = project_slug(project)?;
-        let slug: AppSlug = input.app.parse().map_err(|e| AdmissionError::invalid("app", e))?;
+        let slug = input.app;
         let allowed = self
             .authorize(
                 principal,
                 Action::GrantEntitlement,
-                Resource::Project(&project),
+                Resource::Project(project),
                 RequestContext::default(),
                 meta,
             )
@@ -216,16 +211,15 @@ impl Admission {
     pub async fn list_entitlements(
         &self,
         principal: &Principal,
-        project: &str,
+        project: &ProjectSlug,
         query: AppListQuery,
         meta: &RequestMeta,
     ) -> Result<Page<Entitlement>, AdmissionError> {
-        let project = project_slug(project)?;
-        self.authorize_read(principal, Action::Read, Resource::Project(&project), meta)
+        self.authorize_read(principal, Action::Read, Resource::Project(project), meta)
             .await?;
         Ok(self
             .store
-            .list_entitlements(&project, &page(query.limit, query.cursor))
+            .list_entitlements(project, &page(query.limit, query.cursor))
             .await?)
     }
 }

@@ -5,16 +5,17 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::artifact_ref::{ArtifactRef, Blame};
 use super::credentials::{Credential, new_password, password_sha256};
 use super::decide::artifact_audit;
 use super::pull_answers::{PullAnswer, PullIntentAnswer};
-use super::queries::parse_opt;
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::NewAuditRecord;
 use crate::catalog::Family;
 use crate::domain::{
-    AccessGrant, AppSlug, Artifact, ArtifactKind, ArtifactType, Channel, Digest, IntentKind, LifecycleState,
-    Principal, ProjectSlug, PublishIntent, PullIntent, RepositoryPath, SourceType, TrustState,
+    AccessGrant, AppSlug, Artifact, ArtifactId, ArtifactKind, ArtifactType, Channel, Digest, IntentKind,
+    LifecycleState, Principal, ProjectSlug, PublishIntent, PullIntent, RepositoryPath, SourceType, Tag,
+    TenantSlug, TrustState, Visibility, parse_canonical_uuid,
 };
 use crate::policy::{Action, RequestContext, Resource};
 
@@ -22,21 +23,21 @@ use crate::policy::{Action, RequestContext, Resource};
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct PublishIntentInput {
     /// App slug.
-    pub app: String,
+    pub app: AppSlug,
     /// `oci` or `blob`.
-    pub artifact_kind: String,
+    pub artifact_kind: ArtifactKind,
     /// Catalog type.
-    pub artifact_type: Option<String>,
+    pub artifact_type: Option<ArtifactType>,
     /// Tag the pusher will use (a label only).
-    pub tag: Option<String>,
+    pub tag: Option<Tag>,
     /// Only this digest may complete the intent.
-    pub expected_digest: Option<String>,
+    pub expected_digest: Option<Digest>,
     /// Requested lifetime (capped by configuration).
     pub ttl_seconds: Option<i64>,
     /// `project` (default), `tenant` or `platform`: picks the canonical repository.
-    pub visibility: Option<String>,
+    pub visibility: Option<Visibility>,
     /// The tenant of a `tenant` repository.
-    pub tenant: Option<String>,
+    pub tenant: Option<TenantSlug>,
 }
 
 /// The answer to a publish intent.
@@ -66,11 +67,11 @@ pub struct PullIntentInput {
     /// The artifact (or give `digest`).
     pub artifact_id: Option<String>,
     /// The digest (or give `artifact_id`).
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
     /// The repository, when several hold the digest.
-    pub repository: Option<String>,
+    pub repository: Option<RepositoryPath>,
     /// The channel the pull is for (policy may demand the artifact reached it).
-    pub channel: Option<String>,
+    pub channel: Option<Channel>,
     /// The runtime asking.
     pub runtime_class: Option<String>,
 }
@@ -90,28 +91,18 @@ impl Admission {
     pub async fn publish_intent(
         &self,
         principal: &Principal,
-        project: &str,
+        project: &ProjectSlug,
         input: PublishIntentInput,
         meta: &RequestMeta,
     ) -> Result<PublishIntentAnswer, AdmissionError> {
-        let project: ProjectSlug = project
-            .parse()
-            .map_err(|e| AdmissionError::invalid("project", e))?;
-        let app: AppSlug = input.app.parse().map_err(|e| AdmissionError::invalid("app", e))?;
-        let kind: ArtifactKind = input
-            .artifact_kind
-            .parse()
-            .map_err(|e| AdmissionError::invalid("artifact_kind", e))?;
-        let given_type: Option<ArtifactType> = parse_opt("artifact_type", input.artifact_type.as_deref())?;
+        let project = project.clone();
+        let app = input.app.clone();
+        let kind = input.artifact_kind;
+        let given_type = input.artifact_type.clone();
         let catalog = self.catalog().await;
         let artifact_type = ArtifactType::resolve(kind, given_type, |name| catalog.artifact_kind_of(name))
             .map_err(|e| AdmissionError::invalid("artifact_type", e))?;
-        let expected_digest: Option<Digest> = parse_opt("expected_digest", input.expected_digest.as_deref())?;
-        if let Some(tag) = input.tag.as_deref()
-            && !super::register::is_valid_tag(tag)
-        {
-            return Err(AdmissionError::invalid("tag", "is not a valid OCI tag"));
-        }
+        let expected_digest = input.expected_digest.clone();
         let ttl = self.intent_ttl(input.ttl_seconds)?;
         if kind == ArtifactKind::Blob {
             return Err(AdmissionError::invalid(
@@ -120,7 +111,7 @@ impl Admission {
             ));
         }
         let signer = self.registry_setup.signer()?;
-        let scope = super::register::parse_scope(input.visibility.as_deref(), input.tenant.as_deref())?;
+        let scope = super::register::parse_scope(input.visibility, input.tenant.clone())?;
         let repository = self.repository_roots().path(&scope, &project, &app);
         let context = RequestContext {
             artifact_kind: Some(kind.to_string()),
@@ -160,7 +151,7 @@ impl Admission {
             repository: repository.clone(),
             artifact_kind: kind,
             artifact_type,
-            tag_hint: input.tag.clone(),
+            tag_hint: input.tag.clone().map(Tag::into_string),
             expected_digest: expected_digest.clone(),
             actor: principal.actor.clone(),
             principal: principal.clone(),
@@ -199,7 +190,7 @@ impl Admission {
             id,
             registry: self.registry.registry.clone(),
             repository,
-            tag_hint: input.tag,
+            tag_hint: input.tag.map(Tag::into_string),
             digest_required: true,
             expected_digest,
             credential: Credential {
@@ -216,31 +207,31 @@ impl Admission {
     pub async fn pull_intent(
         &self,
         principal: &Principal,
-        project: &str,
+        project: &ProjectSlug,
         input: PullIntentInput,
         meta: &RequestMeta,
     ) -> Result<PullAnswer, AdmissionError> {
-        let project: ProjectSlug = project
-            .parse()
-            .map_err(|e| AdmissionError::invalid("project", e))?;
-        let channel: Option<Channel> = parse_opt("channel", input.channel.as_deref())?;
+        let project = project.clone();
+        let channel = input.channel.clone();
         if channel.as_ref().is_some_and(|c| !self.channels.contains(c)) {
             return Err(AdmissionError::invalid("channel", "is not a configured channel"));
         }
-        let repository: Option<RepositoryPath> = parse_opt("repository", input.repository.as_deref())?;
-        let artifact = match (input.artifact_id.as_deref(), input.digest.as_deref()) {
-            (Some(id), None) => Some(self.load_artifact(id).await?).filter(|a| a.project == project),
-            (None, Some(raw)) => {
-                let digest: Digest = raw.parse().map_err(|e| AdmissionError::invalid("digest", e))?;
+        let repository = input.repository.clone();
+        let artifact = match ArtifactRef::exactly_one(
+            input.artifact_id.as_deref(),
+            input.digest.clone(),
+            Blame::ArtifactId,
+        )? {
+            ArtifactRef::Id(id) => {
+                let id = parse_canonical_uuid(id)
+                    .map(ArtifactId)
+                    .ok_or_else(|| AdmissionError::NotFound(format!("no artifact with id `{id}`")))?;
+                Some(self.load_artifact(id).await?).filter(|a| a.project == project)
+            }
+            ArtifactRef::Digest(digest) => {
                 self.store
                     .find_artifact_by_digest(&project, &digest, repository.as_ref())
                     .await?
-            }
-            _ => {
-                return Err(AdmissionError::invalid(
-                    "artifact_id",
-                    "give exactly one of `artifact_id` or `digest`",
-                ));
             }
         }
         .ok_or_else(|| AdmissionError::NotFound(format!("no such artifact in project `{project}`")))?;

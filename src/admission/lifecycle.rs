@@ -8,7 +8,8 @@ use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
 use crate::audit::{NewAuditRecord, PromotionFacts, Transition};
 use crate::catalog::Family;
 use crate::domain::{
-    Artifact, Channel, LifecycleMove, Principal, Promotion, TrustMove, VerificationJob, is_storable_text,
+    Artifact, ArtifactId, Channel, LifecycleMove, Principal, Promotion, TrustMove, VerificationJob,
+    is_storable_text,
 };
 use crate::policy::{Action, RequestContext, Resource};
 use crate::store::ArtifactChange;
@@ -17,7 +18,7 @@ use crate::store::ArtifactChange;
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct PromoteInput {
     /// The channel to reach.
-    pub channel: String,
+    pub channel: Channel,
     /// Optional target environment such as `prod-eu`.
     pub target_environment: Option<String>,
     /// Why.
@@ -60,14 +61,11 @@ impl Admission {
     pub async fn promote(
         &self,
         principal: &Principal,
-        id: &str,
+        id: ArtifactId,
         input: PromoteInput,
         meta: &RequestMeta,
     ) -> Result<ArtifactView, AdmissionError> {
-        let channel: Channel = input
-            .channel
-            .parse()
-            .map_err(|e| AdmissionError::invalid("channel", e))?;
+        let channel = input.channel.clone();
         if !self.channels.contains(&channel) {
             let known: Vec<&str> = self.channels.channels().iter().map(Channel::as_str).collect();
             return Err(AdmissionError::invalid(
@@ -196,7 +194,7 @@ impl Admission {
     pub async fn end_of_life(
         &self,
         principal: &Principal,
-        id: &str,
+        id: ArtifactId,
         mv: LifecycleMove,
         input: LifecycleInput,
         meta: &RequestMeta,
@@ -237,7 +235,7 @@ impl Admission {
     pub async fn revoke(
         &self,
         principal: &Principal,
-        id: &str,
+        id: ArtifactId,
         input: LifecycleInput,
         meta: &RequestMeta,
     ) -> Result<ArtifactView, AdmissionError> {

@@ -5,6 +5,7 @@ mod app_links;
 mod app_queries;
 mod app_version_view;
 mod apps;
+mod artifact_ref;
 mod blob_pull;
 mod catalog;
 mod credentials;

@@ -165,14 +165,12 @@ fn parse_time(field: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, A
 }
 
 impl Admission {
-    /// Loads an artifact by its path id; an unparseable id is as unknown as a missing one.
-    pub(super) async fn load_artifact(&self, id: &str) -> Result<Artifact, AdmissionError> {
-        let not_found = || AdmissionError::NotFound(format!("no artifact with id `{id}`"));
-        let uuid = parse_canonical_uuid(id).ok_or_else(not_found)?;
+    /// Loads an artifact by id: 404 when there is none.
+    pub(super) async fn load_artifact(&self, id: ArtifactId) -> Result<Artifact, AdmissionError> {
         self.store
-            .get_artifact(ArtifactId(uuid))
+            .get_artifact(id)
             .await?
-            .ok_or_else(not_found)
+            .ok_or_else(|| AdmissionError::NotFound(format!("no artifact with id `{id}`")))
     }
 
     /// The view of an artifact its own transaction just created: nothing can have recorded
@@ -209,7 +207,7 @@ impl Admission {
     pub async fn get_artifact(
         &self,
         principal: &Principal,
-        id: &str,
+        id: ArtifactId,
         meta: &RequestMeta,
     ) -> Result<ArtifactView, AdmissionError> {
         let artifact = self.load_artifact(id).await?;
@@ -222,13 +220,10 @@ impl Admission {
     pub async fn list_artifacts(
         &self,
         principal: &Principal,
-        project: &str,
+        project: &ProjectSlug,
         query: ListQuery,
         meta: &RequestMeta,
     ) -> Result<Page<Artifact>, AdmissionError> {
-        let project: ProjectSlug = project
-            .parse()
-            .map_err(|e| AdmissionError::invalid("project", e))?;
         let filter = ArtifactFilter {
             project: Some(project.clone()),
             app: query.app,
@@ -239,7 +234,7 @@ impl Admission {
             digest: parse_opt("digest", query.digest.as_deref())?,
         };
         let page = page(query.limit, query.cursor)?;
-        self.authorize_tenant_read(principal, Resource::Project(&project), meta)
+        self.authorize_tenant_read(principal, Resource::Project(project), meta)
             .await?;
         let mut listed = self.store.list_artifacts(&filter, &page).await?;
         for artifact in &mut listed.items {
@@ -252,7 +247,7 @@ impl Admission {
     pub async fn explain(
         &self,
         principal: &Principal,
-        id: &str,
+        id: ArtifactId,
         meta: &RequestMeta,
     ) -> Result<Explanation, AdmissionError> {
         let artifact = self.load_artifact(id).await?;
@@ -303,17 +298,14 @@ impl Admission {
     pub async fn unregistered_pushes(
         &self,
         principal: &Principal,
-        project: &str,
+        project: &ProjectSlug,
         query: ListQuery,
         meta: &RequestMeta,
     ) -> Result<Page<UnregisteredPush>, AdmissionError> {
-        let project: ProjectSlug = project
-            .parse()
-            .map_err(|e| AdmissionError::invalid("project", e))?;
         let page = page(query.limit, query.cursor)?;
-        self.authorize_tenant_read(principal, Resource::Project(&project), meta)
+        self.authorize_tenant_read(principal, Resource::Project(project), meta)
             .await?;
-        Ok(self.store.list_unregistered_pushes(&project, &page).await?)
+        Ok(self.store.list_unregistered_pushes(project, &page).await?)
     }
 
     /// Parses log filters and decides who may read them: `read` on the project when one is

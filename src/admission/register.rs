@@ -9,7 +9,7 @@ use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
 use crate::catalog::Snapshot;
 use crate::domain::{
     AppSlug, Artifact, ArtifactId, ArtifactKind, ArtifactType, Digest, LifecycleState, Principal,
-    ProjectSlug, RepositoryRoots, Scope, Source, SourceType, TenantSlug, TrustState, Visibility,
+    ProjectSlug, RepositoryRoots, Scope, Source, SourceType, Tag, TenantSlug, TrustState, Visibility,
     VisibilityError, check_source, is_single_line, parse_canonical_uuid,
 };
 use crate::policy::{Action, RequestContext, Resource};
@@ -20,21 +20,21 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct RegisterInput {
     /// App slug.
-    pub app: String,
+    pub app: AppSlug,
     /// `oci` or `blob`.
-    pub artifact_kind: String,
+    pub artifact_kind: ArtifactKind,
     /// Catalog type id; defaults by kind.
-    pub artifact_type: Option<String>,
+    pub artifact_type: Option<ArtifactType>,
     /// Must equal the canonical repository if given.
     pub repository: Option<String>,
     /// `project` (default), `tenant` or `platform`: picks the canonical repository.
-    pub visibility: Option<String>,
+    pub visibility: Option<Visibility>,
     /// The tenant of a `tenant` repository.
-    pub tenant: Option<String>,
+    pub tenant: Option<TenantSlug>,
     /// Required: the truth.
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
     /// Convenience label only.
-    pub tag: Option<String>,
+    pub tag: Option<Tag>,
     /// OCI media type.
     pub media_type: Option<String>,
     /// Where the bytes live.
@@ -52,7 +52,7 @@ pub struct RegisterInput {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct SourceInput {
     /// A built-in source type or an approved contributed one (a catalog id).
-    pub source_type: String,
+    pub source_type: SourceType,
     /// Location.
     pub uri: String,
     /// Pinned revision.
@@ -64,31 +64,14 @@ pub struct SourceInput {
 }
 
 /// The visibility class a request names (`project` when it names none), with its tenant.
-pub(super) fn parse_scope(visibility: Option<&str>, tenant: Option<&str>) -> Result<Scope, AdmissionError> {
-    let class: Visibility = visibility
-        .map(str::parse)
-        .transpose()
-        .map_err(|e| AdmissionError::invalid("visibility", e))?
-        .unwrap_or_default();
-    let tenant: Option<TenantSlug> = tenant
-        .map(str::parse)
-        .transpose()
-        .map_err(|e| AdmissionError::invalid("tenant", e))?;
-    Scope::new(class, tenant).map_err(|e| match e {
+pub(super) fn parse_scope(
+    visibility: Option<Visibility>,
+    tenant: Option<TenantSlug>,
+) -> Result<Scope, AdmissionError> {
+    Scope::new(visibility.unwrap_or_default(), tenant).map_err(|e| match e {
         VisibilityError::UnexpectedTenant => AdmissionError::invalid("tenant", e),
         _ => AdmissionError::invalid("visibility", e),
     })
-}
-
-pub(super) fn is_valid_tag(tag: &str) -> bool {
-    // OCI distribution: [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}
-    let mut bytes = tag.bytes();
-    let first_ok = bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
-    first_ok
-        && tag.len() <= 128
-        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 impl RegisterInput {
@@ -116,22 +99,13 @@ impl RegisterInput {
                     .ok_or_else(|| AdmissionError::invalid("publish_intent_id", "is not a canonical UUID"))
             })
             .transpose()?;
-        let app: AppSlug = self.app.parse().map_err(|e| AdmissionError::invalid("app", e))?;
-        let kind: ArtifactKind = self
-            .artifact_kind
-            .parse()
-            .map_err(|e| AdmissionError::invalid("artifact_kind", e))?;
-        let given_type = match self.artifact_type.as_deref() {
-            Some(t) => Some(
-                t.parse::<ArtifactType>()
-                    .map_err(|e| AdmissionError::invalid("artifact_type", e))?,
-            ),
-            None => None,
-        };
+        let app = self.app;
+        let kind = self.artifact_kind;
+        let given_type = self.artifact_type;
         let artifact_type = ArtifactType::resolve(kind, given_type, |name| catalog.artifact_kind_of(name))
             .map_err(|e| AdmissionError::invalid("artifact_type", e))?;
-        let digest: Digest = match self.digest.as_deref() {
-            Some(d) => d.parse().map_err(|e| AdmissionError::invalid("digest", e))?,
+        let digest = match self.digest {
+            Some(d) => d,
             None if self.tag.is_some() => {
                 return Err(AdmissionError::invalid(
                     "digest",
@@ -140,7 +114,7 @@ impl RegisterInput {
             }
             None => return Err(AdmissionError::invalid("digest", "is required")),
         };
-        let scope = parse_scope(self.visibility.as_deref(), self.tenant.as_deref())?;
+        let scope = parse_scope(self.visibility, self.tenant)?;
         let repository = roots.path(&scope, &project, &app);
         if let Some(given) = self.repository.as_deref()
             && given != repository.as_str()
@@ -149,11 +123,6 @@ impl RegisterInput {
                 "repository",
                 format!("must be the canonical repository `{repository}` chosen by the gateway"),
             ));
-        }
-        if let Some(tag) = self.tag.as_deref()
-            && !is_valid_tag(tag)
-        {
-            return Err(AdmissionError::invalid("tag", "is not a valid OCI tag"));
         }
         if self
             .media_type
@@ -179,7 +148,7 @@ impl RegisterInput {
             repository,
             scope,
             digest,
-            tag: self.tag,
+            tag: self.tag.map(Tag::into_string),
             media_type: self.media_type,
             source,
             lifecycle_state: LifecycleState::Published,
@@ -201,10 +170,7 @@ impl SourceInput {
     /// A contributed source type's location is read with its catalog protocol's grammar; whether
     /// the type may be used at all is checked (and audited) after the policy decision.
     fn parse(self, catalog: &Snapshot) -> Result<Source, AdmissionError> {
-        let source_type: SourceType = self
-            .source_type
-            .parse()
-            .map_err(|e| AdmissionError::invalid("source.source_type", e))?;
+        let source_type = self.source_type;
         let grammar = catalog
             .source_protocol(&source_type)
             .unwrap_or_else(|| source_type.clone());
@@ -250,13 +216,11 @@ impl Admission {
     pub async fn register(
         &self,
         principal: &Principal,
-        project: &str,
+        project: &ProjectSlug,
         input: RegisterInput,
         meta: &RequestMeta,
     ) -> Result<RegisterOutcome, AdmissionError> {
-        let project: ProjectSlug = project
-            .parse()
-            .map_err(|e| AdmissionError::invalid("project", e))?;
+        let project = project.clone();
         let attachments =
             super::verify::checked_attachments(&input.attestations, input.sigstore_bundle.as_ref())?;
         let catalog = self.catalog().await;

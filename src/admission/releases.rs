@@ -28,7 +28,7 @@ pub struct ReleaseInput {
     /// Version, e.g. `1.4.0`.
     pub version: String,
     /// Channel label (default `stable`).
-    pub channel: Option<String>,
+    pub channel: Option<crate::domain::Channel>,
     /// The files, each a registered platform artifact.
     pub artifacts: Vec<ReleaseArtifactInput>,
 }
@@ -101,10 +101,9 @@ impl Admission {
         meta: &RequestMeta,
     ) -> Result<Release, AdmissionError> {
         check_version(&input.version).map_err(|e| AdmissionError::invalid("version", e))?;
-        let channel = input.channel.unwrap_or_else(|| DEFAULT_CHANNEL.to_owned());
-        channel
-            .parse::<crate::domain::Channel>()
-            .map_err(|e| AdmissionError::invalid("channel", e))?;
+        let channel = input
+            .channel
+            .map_or_else(|| DEFAULT_CHANNEL.to_owned(), |c| c.to_string());
         if input.artifacts.is_empty() {
             return Err(AdmissionError::invalid(
                 "artifacts",

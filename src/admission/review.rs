@@ -2,9 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::artifact_ref::{ArtifactRef, Blame};
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::domain::{
-    Artifact, Channel, Digest, LifecycleMove, Principal, ProjectSlug, is_single_line, parse_canonical_uuid,
+    Artifact, ArtifactId, Channel, Digest, LifecycleMove, Principal, ProjectSlug, is_single_line,
+    parse_canonical_uuid,
 };
 use crate::policy::{Action, RequestContext, Resource};
 
@@ -12,15 +14,15 @@ use crate::policy::{Action, RequestContext, Resource};
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct ReviewInput {
     /// Project the artifact belongs to.
-    pub project: String,
+    pub project: ProjectSlug,
     /// The artifact's digest (or give `artifact_id`).
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
     /// The artifact's id (or give `digest`).
     pub artifact_id: Option<String>,
     /// `deploy`, `pull`, `promote`, or another artifact action.
     pub action: String,
     /// Channel asked about.
-    pub channel: Option<String>,
+    pub channel: Option<Channel>,
     /// Target environment.
     pub target_environment: Option<String>,
     /// The runtime asking (e.g. `k8s-gpu`).
@@ -67,10 +69,7 @@ impl Admission {
         input: ReviewInput,
         meta: &RequestMeta,
     ) -> Result<ReviewOutcome, AdmissionError> {
-        let project: ProjectSlug = input
-            .project
-            .parse()
-            .map_err(|e| AdmissionError::invalid("project", e))?;
+        let project = input.project.clone();
         let (action, deploy_action) = review_action(&input.action)?;
         for (field, value) in [
             ("target_environment", &input.target_environment),
@@ -87,38 +86,30 @@ impl Admission {
                 ));
             }
         }
-        let channel: Option<Channel> = input
-            .channel
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(|e| AdmissionError::invalid("channel", e))?;
+        let channel = input.channel.clone();
         if channel.as_ref().is_some_and(|c| !self.channels.contains(c)) {
             return Err(AdmissionError::invalid("channel", "is not a configured channel"));
         }
-        let artifact = match (input.artifact_id.as_deref(), input.digest.as_deref()) {
-            (Some(id), None) => {
-                if parse_canonical_uuid(id).is_none() {
+        let artifact = match ArtifactRef::exactly_one(
+            input.artifact_id.as_deref(),
+            input.digest.clone(),
+            Blame::Digest,
+        )? {
+            ArtifactRef::Id(id) => {
+                let Some(uuid) = parse_canonical_uuid(id) else {
                     return Err(AdmissionError::invalid("artifact_id", "is not a canonical UUID"));
-                }
+                };
                 // Only a missing artifact is an answer (deny); a failing store fails the request.
-                match self.load_artifact(id).await {
+                match self.load_artifact(ArtifactId(uuid)).await {
                     Ok(artifact) => Some(artifact).filter(|a| a.project == project),
                     Err(AdmissionError::NotFound(_)) => None,
                     Err(error) => return Err(error),
                 }
             }
-            (None, Some(digest)) => {
-                let digest: Digest = digest.parse().map_err(|e| AdmissionError::invalid("digest", e))?;
+            ArtifactRef::Digest(digest) => {
                 self.store
                     .find_artifact_by_digest(&project, &digest, None)
                     .await?
-            }
-            _ => {
-                return Err(AdmissionError::invalid(
-                    "digest",
-                    "give exactly one of `digest` or `artifact_id`",
-                ));
             }
         };
         let Some(artifact) = artifact else {

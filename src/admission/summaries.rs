@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{Admission, AdmissionError, RequestMeta};
-use crate::domain::{Artifact, ArtifactKind, Principal, TrustState};
+use crate::domain::{Artifact, ArtifactId, ArtifactKind, Principal, TrustState};
 use crate::policy::{Action, Resource};
 use crate::store::NewSummary;
 use crate::trust::evidence::{Input, InputContent};
@@ -53,7 +53,7 @@ impl Admission {
     pub async fn verification_summary(
         &self,
         principal: &Principal,
-        id: &str,
+        id: ArtifactId,
         meta: &RequestMeta,
     ) -> Result<Value, AdmissionError> {
         let artifact = self.load_artifact(id).await?;

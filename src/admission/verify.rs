@@ -74,7 +74,7 @@ impl Admission {
     pub async fn verify(
         &self,
         principal: &Principal,
-        id: &str,
+        id: ArtifactId,
         input: VerifyInput,
         meta: &RequestMeta,
     ) -> Result<ArtifactView, AdmissionError> {
@@ -118,12 +118,11 @@ impl Admission {
         meta: &RequestMeta,
         job: Option<&VerificationJob>,
     ) -> Result<Option<ArtifactView>, AdmissionError> {
-        let id = artifact_id.to_string();
         let started = std::time::Instant::now();
         let runs = async {
             let mut run = 1;
             loop {
-                let artifact = self.load_artifact(&id).await?;
+                let artifact = self.load_artifact(artifact_id).await?;
                 match self
                     .verify_once(principal, artifact, &mut attachments, meta, job)
                     .await

@@ -15,6 +15,7 @@ mod release;
 mod slugs;
 mod source_location;
 mod source_repository;
+mod tag;
 mod text;
 mod trust;
 mod trust_facts;
@@ -45,6 +46,7 @@ pub use release::{
 pub use slugs::{AppSlug, ProjectSlug, RepositoryPath, SlugError, TenantSlug};
 pub use source_location::{MAX_LOCATION_LEN, SourceRefusal, check_source};
 pub use source_repository::{MAX_SOURCE_URI_LEN, SourceUri, normalise_source_uri};
+pub use tag::{Tag, TagError};
 pub use text::{
     is_refused_control, is_single_line, is_storable_text, json_may_hold_control, refused_text_path,
 };
@@ -52,6 +54,32 @@ pub use trust::{TrustError, TrustMove, TrustState};
 pub use trust_facts::{Provenance, SignerIdentity, TrustFacts};
 pub use verification::VerificationJob;
 pub use visibility::{RepositoryRoots, Scope, Visibility, VisibilityError};
+
+/// Deserializes a string through `FromStr` inside the visitor, so the deserializer that asked
+/// (a JSON body, a path, a query) names the failing field with the type's own message.
+pub struct FromStrVisitor<T>(std::marker::PhantomData<T>);
+
+impl<T> Default for FromStrVisitor<T> {
+    fn default() -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+impl<T> serde::de::Visitor<'_> for FromStrVisitor<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, raw: &str) -> Result<T, E> {
+        raw.parse().map_err(E::custom)
+    }
+}
 
 /// Implements `Serialize` as the string form and `Deserialize` through `FromStr`, so a value of
 /// the type can never be built from unchecked input.
@@ -64,8 +92,7 @@ macro_rules! string_newtype_serde {
         }
         impl<'de> serde::Deserialize<'de> for $ty {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let raw = String::deserialize(d)?;
-                raw.parse().map_err(serde::de::Error::custom)
+                d.deserialize_str($crate::domain::FromStrVisitor::<$ty>::default())
             }
         }
         impl std::fmt::Display for $ty {

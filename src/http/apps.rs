@@ -8,10 +8,11 @@ use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{Caller, JsonBody, PathParams, QueryParams, media_type, read_body};
+use super::extract::{AppQuery, Caller, JsonBody, PathParams, media_type, read_body};
 use super::openapi::{Authenticated, JsonInput};
 use super::{ApiError, AppState, meta};
 use crate::admission::{AppListQuery, EntitlementInput, Outcome, VersionListQuery};
+use crate::domain::ProjectSlug;
 use crate::manifest::{self, Format};
 
 /// Routes under `/v1/apps` and `/v1/projects/{project}/entitlements`.
@@ -85,7 +86,7 @@ async fn register(
 async fn list(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    QueryParams(query): QueryParams<AppListQuery>,
+    AppQuery(query): AppQuery<AppListQuery>,
 ) -> Result<Response, ApiError> {
     Ok(Json(state.admission.list_apps(&principal, query, &meta()).await?).into_response())
 }
@@ -138,7 +139,7 @@ async fn versions(
     State(state): State<AppState>,
     Caller(principal): Caller,
     PathParams(slug): PathParams<String>,
-    QueryParams(query): QueryParams<VersionListQuery>,
+    AppQuery(query): AppQuery<VersionListQuery>,
 ) -> Result<Response, ApiError> {
     let page = state
         .admission
@@ -193,7 +194,7 @@ async fn publish(
 async fn grant(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(project): PathParams<String>,
+    PathParams(project): PathParams<ProjectSlug>,
     JsonBody(input): JsonBody<EntitlementInput>,
 ) -> Result<Response, ApiError> {
     let (entitlement, created) = state
@@ -216,8 +217,8 @@ async fn grant(
 async fn entitlements(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(project): PathParams<String>,
-    QueryParams(query): QueryParams<AppListQuery>,
+    PathParams(project): PathParams<ProjectSlug>,
+    AppQuery(query): AppQuery<AppListQuery>,
 ) -> Result<Response, ApiError> {
     let page = state
         .admission

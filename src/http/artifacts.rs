@@ -7,13 +7,13 @@ use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{Caller, JsonBody, PathParams, QueryParams, canonical_id};
+use super::extract::{AppQuery, Caller, JsonBody, PathParams, artifact_id};
 use super::openapi::{Authenticated, JsonInput};
 use super::{ApiError, AppState, meta};
 use crate::admission::{
     LifecycleInput, ListQuery, PromoteInput, RegisterInput, RegisterOutcome, VerifyInput,
 };
-use crate::domain::LifecycleMove;
+use crate::domain::{LifecycleMove, ProjectSlug};
 
 /// Routes under `/v1/projects/{project}/artifacts` and `/v1/artifacts/{id}`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -41,7 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn register(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(project): PathParams<String>,
+    PathParams(project): PathParams<ProjectSlug>,
     JsonBody(input): JsonBody<RegisterInput>,
 ) -> Result<Response, ApiError> {
     Ok(
@@ -65,8 +65,8 @@ async fn register(
 async fn list(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(project): PathParams<String>,
-    QueryParams(query): QueryParams<ListQuery>,
+    PathParams(project): PathParams<ProjectSlug>,
+    AppQuery(query): AppQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     Ok(Json(
         state
@@ -85,8 +85,8 @@ async fn show(
     Caller(principal): Caller,
     PathParams(id): PathParams<String>,
 ) -> Result<Response, ApiError> {
-    let id = canonical_id(id, "artifact")?;
-    Ok(Json(state.admission.get_artifact(&principal, &id, &meta()).await?).into_response())
+    let id = artifact_id(id)?;
+    Ok(Json(state.admission.get_artifact(&principal, id, &meta()).await?).into_response())
 }
 
 /// Evidence, promotions, decisions, audit records and registry trail of an artifact.
@@ -97,8 +97,8 @@ async fn explain(
     Caller(principal): Caller,
     PathParams(id): PathParams<String>,
 ) -> Result<Response, ApiError> {
-    let id = canonical_id(id, "artifact")?;
-    Ok(Json(state.admission.explain(&principal, &id, &meta()).await?).into_response())
+    let id = artifact_id(id)?;
+    Ok(Json(state.admission.explain(&principal, id, &meta()).await?).into_response())
 }
 
 /// The artifact's latest signed verification summary (SLSA VSA v1 in a DSSE envelope), decided
@@ -112,10 +112,10 @@ async fn summary(
     Caller(principal): Caller,
     PathParams(id): PathParams<String>,
 ) -> Result<Response, ApiError> {
-    let id = canonical_id(id, "artifact")?;
+    let id = artifact_id(id)?;
     let envelope = state
         .admission
-        .verification_summary(&principal, &id, &meta())
+        .verification_summary(&principal, id, &meta())
         .await?;
     Ok(Json(envelope).into_response())
 }
@@ -145,8 +145,8 @@ async fn verify(
     PathParams(id): PathParams<String>,
     JsonBody(input): JsonBody<VerifyInput>,
 ) -> Result<Response, ApiError> {
-    let id = canonical_id(id, "artifact")?;
-    Ok(Json(state.admission.verify(&principal, &id, input, &meta()).await?).into_response())
+    let id = artifact_id(id)?;
+    Ok(Json(state.admission.verify(&principal, id, input, &meta()).await?).into_response())
 }
 
 /// Promote to a channel.
@@ -161,8 +161,8 @@ async fn promote(
     PathParams(id): PathParams<String>,
     JsonBody(input): JsonBody<PromoteInput>,
 ) -> Result<Response, ApiError> {
-    let id = canonical_id(id, "artifact")?;
-    Ok(Json(state.admission.promote(&principal, &id, input, &meta()).await?).into_response())
+    let id = artifact_id(id)?;
+    Ok(Json(state.admission.promote(&principal, id, input, &meta()).await?).into_response())
 }
 
 /// Deprecate (no new use).
@@ -176,10 +176,10 @@ async fn deprecate(
     PathParams(id): PathParams<String>,
     JsonBody(input): JsonBody<LifecycleInput>,
 ) -> Result<Response, ApiError> {
-    let id = canonical_id(id, "artifact")?;
+    let id = artifact_id(id)?;
     let view = state
         .admission
-        .end_of_life(&principal, &id, LifecycleMove::Deprecate, input, &meta())
+        .end_of_life(&principal, id, LifecycleMove::Deprecate, input, &meta())
         .await?;
     Ok(Json(view).into_response())
 }
@@ -195,10 +195,10 @@ async fn retire(
     PathParams(id): PathParams<String>,
     JsonBody(input): JsonBody<LifecycleInput>,
 ) -> Result<Response, ApiError> {
-    let id = canonical_id(id, "artifact")?;
+    let id = artifact_id(id)?;
     let view = state
         .admission
-        .end_of_life(&principal, &id, LifecycleMove::Retire, input, &meta())
+        .end_of_life(&principal, id, LifecycleMove::Retire, input, &meta())
         .await?;
     Ok(Json(view).into_response())
 }
@@ -214,6 +214,6 @@ async fn revoke(
     PathParams(id): PathParams<String>,
     JsonBody(input): JsonBody<LifecycleInput>,
 ) -> Result<Response, ApiError> {
-    let id = canonical_id(id, "artifact")?;
-    Ok(Json(state.admission.revoke(&principal, &id, input, &meta()).await?).into_response())
+    let id = artifact_id(id)?;
+    Ok(Json(state.admission.revoke(&principal, id, input, &meta()).await?).into_response())
 }

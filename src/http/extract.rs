@@ -2,7 +2,7 @@
 //! bodies, raw bodies, path parameters and query strings.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 
@@ -118,7 +118,9 @@ impl FromRequest<AppState> for RawBody {
     }
 }
 
-/// Path parameters; a segment that is not valid UTF-8 after percent-decoding is 400.
+/// Path parameters; a segment that is not valid UTF-8 after percent-decoding is 400. A segment
+/// read into a domain type (`ProjectSlug`) that refuses it is 422 naming the parameter with the
+/// type's message, as the same value in a body would be.
 pub struct PathParams<T>(pub T);
 
 impl<T, S> FromRequestParts<S> for PathParams<T>
@@ -131,7 +133,14 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         refuse_control_in_path(parts.uri.path())?;
         axum_path(parts, state).await.map(Self).map_err(|rejection| {
-            if rejection.status() == StatusCode::BAD_REQUEST {
+            if let axum::extract::rejection::PathRejection::FailedToDeserializePathParams(failed) = &rejection
+                && let axum::extract::path::ErrorKind::DeserializeError { key, message, .. } = failed.kind()
+            {
+                ApiError::Invalid {
+                    field: key.clone(),
+                    reason: message.clone(),
+                }
+            } else if rejection.status() == StatusCode::BAD_REQUEST {
                 ApiError::BadRequest(
                     "a path segment is not valid UTF-8 or not of the expected form".to_owned(),
                 )
@@ -200,6 +209,15 @@ where
         .map(|axum::extract::Path(v)| v)
 }
 
+/// An artifact id from the path, accepted only in canonical form: 404 otherwise, as an unknown
+/// id is (see `canonical_id`).
+pub fn artifact_id(id: String) -> Result<crate::domain::ArtifactId, ApiError> {
+    match crate::domain::parse_canonical_uuid(&id) {
+        Some(uuid) => Ok(crate::domain::ArtifactId(uuid)),
+        None => Err(ApiError::NotFound(format!("no artifact with id `{id}`"))),
+    }
+}
+
 /// An id from the path, accepted only in canonical form (lowercase, hyphenated, 36 characters):
 /// ids are names, and one resource has one name. Any other spelling is as unknown as a missing
 /// id: 404 naming what was looked for.
@@ -217,7 +235,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|error| {
         let path = error.path().to_string();
-        json_error(&path, &error.into_inner())
+        let error = json_error(&path, &error.into_inner());
+        // A domain type refusing a value that holds a control character: the control
+        // character is the answer, as it was when the field was plain text.
+        match (&error, refuse_control_characters(bytes)) {
+            (ApiError::Invalid { field, .. }, Err(control)) if control_field(&control) == Some(field) => {
+                control
+            }
+            _ => error,
+        }
     })?;
     // Trailing garbage after the document is malformed input too.
     de.end().map_err(|e| json_error(".", &e))?;
@@ -238,6 +264,13 @@ fn refuse_control_characters(bytes: &[u8]) -> Result<(), ApiError> {
             field: if path.is_empty() { "body".to_owned() } else { path },
             reason: CONTROL_CHARACTER_REASON.to_owned(),
         }),
+    }
+}
+
+fn control_field(error: &ApiError) -> Option<&String> {
+    match error {
+        ApiError::Invalid { field, .. } => Some(field),
+        _ => None,
     }
 }
 
@@ -269,30 +302,42 @@ fn strip_position(message: &str) -> String {
     message.split(" at line ").next().unwrap_or(message).to_owned()
 }
 
-/// A query string; a value of the wrong type is 422.
-pub struct QueryParams<T>(pub T);
+/// A query string: a value of the wrong form is 422 naming its parameter (`limit`, `project`),
+/// the message the domain type gives; a control character in any value is 422 too. The raw
+/// `axum::extract::Query` is banned (clippy.toml) so every query rejects as problem+json.
+pub struct AppQuery<T>(pub T);
 
-impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for QueryParams<T> {
+impl<T, S> FromRequestParts<S> for AppQuery<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        // Decoded, a query value may hold NUL (`%00`): refused before it reaches a query.
-        if let Ok(Query(pairs)) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
-            && let Some((name, _)) = pairs
-                .iter()
-                .find(|(name, value)| name.chars().chain(value.chars()).any(is_refused_control))
-        {
-            return Err(ApiError::Invalid {
-                field: name.escape_default().to_string(),
-                reason: CONTROL_CHARACTER_REASON.to_owned(),
-            });
-        }
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(v)| Self(v))
-            .map_err(|e| ApiError::Invalid {
-                field: "query".to_owned(),
-                reason: e.body_text(),
-            })
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parse_query(parts.uri.query().unwrap_or_default()).map(Self)
     }
+}
+
+/// Parses a query string the way `AppQuery` does (also for callers holding only the text).
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    // Decoded, a query value may hold NUL (`%00`): refused before it reaches a query.
+    let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default();
+    if let Some((name, _)) = pairs
+        .iter()
+        .find(|(name, value)| name.chars().chain(value.chars()).any(is_refused_control))
+    {
+        return Err(ApiError::Invalid {
+            field: name.escape_default().to_string(),
+            reason: CONTROL_CHARACTER_REASON.to_owned(),
+        });
+    }
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize::<_, T>(de).map_err(|error| {
+        let path = error.path().to_string();
+        ApiError::Invalid {
+            field: if path == "." { "query".to_owned() } else { path },
+            reason: error.into_inner().to_string(),
+        }
+    })
 }

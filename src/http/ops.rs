@@ -10,7 +10,7 @@ use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{Caller, JsonBody, QueryParams};
+use super::extract::{AppQuery, Caller, JsonBody};
 use super::openapi::{Authenticated, JsonInput};
 use super::{ApiError, AppState, meta};
 use crate::admission::{LogQuery, ReviewInput};
@@ -51,7 +51,7 @@ async fn review(
 async fn audit(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    QueryParams(query): QueryParams<LogQuery>,
+    AppQuery(query): AppQuery<LogQuery>,
 ) -> Result<Response, ApiError> {
     Ok(Json(state.admission.audit_log(&principal, query, &meta()).await?).into_response())
 }
@@ -73,7 +73,7 @@ async fn audit_chain(State(state): State<AppState>, Caller(principal): Caller) -
 async fn decisions(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    QueryParams(query): QueryParams<LogQuery>,
+    AppQuery(query): AppQuery<LogQuery>,
 ) -> Result<Response, ApiError> {
     Ok(Json(state.admission.decision_log(&principal, query, &meta()).await?).into_response())
 }

@@ -2,17 +2,18 @@
 //! unregistered pushes.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{Caller, JsonBody, PathParams, QueryParams, RawBody, canonical_id};
+use super::extract::{AppQuery, Caller, JsonBody, PathParams, RawBody, canonical_id};
 use super::openapi::{Authenticated, JsonInput};
 use super::{ApiError, AppState, meta};
 use crate::admission::{ListQuery, PublishIntentInput, PullIntentInput, TokenCaller, TokenRequest};
+use crate::domain::ProjectSlug;
 
 /// Routes of the registry integration.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -35,7 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn publish_intent(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(project): PathParams<String>,
+    PathParams(project): PathParams<ProjectSlug>,
     JsonBody(input): JsonBody<PublishIntentInput>,
 ) -> Result<Response, ApiError> {
     let answer = state
@@ -56,7 +57,7 @@ async fn publish_intent(
 async fn pull_intent(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(project): PathParams<String>,
+    PathParams(project): PathParams<ProjectSlug>,
     JsonBody(input): JsonBody<PullIntentInput>,
 ) -> Result<Response, ApiError> {
     let answer = state
@@ -91,8 +92,8 @@ async fn get_pull_intent(
 async fn unregistered_pushes(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(project): PathParams<String>,
-    QueryParams(query): QueryParams<ListQuery>,
+    PathParams(project): PathParams<ProjectSlug>,
+    AppQuery(query): AppQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     Ok(Json(
         state
@@ -118,7 +119,7 @@ async fn unregistered_pushes(
 async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(pairs): Query<Vec<(String, String)>>,
+    AppQuery(pairs): AppQuery<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let service = pairs.iter().find(|(k, _)| k == "service").map(|(_, v)| v.clone());
     let scopes = pairs

@@ -4,7 +4,7 @@
 
 use std::str::FromStr;
 
-use crate::domain::Digest;
+use crate::domain::{Digest, Tag};
 
 /// Longest reference accepted.
 const MAX_REFERENCE_LEN: usize = 1024;
@@ -55,7 +55,7 @@ impl FromStr for ImageReference {
             Some((name, tag)) if !tag.contains('/') => (name, Some(tag.to_owned())),
             _ => (name, None),
         };
-        if tag.as_deref().is_some_and(|t| !is_tag(t)) {
+        if tag.as_deref().is_some_and(|t| !Tag::is_valid(t)) {
             return Err(refuse("names a tag that is not a valid tag"));
         }
         Ok(Self {
@@ -107,17 +107,6 @@ fn is_component(component: &str) -> bool {
     bytes.first().is_some_and(alnum)
         && bytes.last().is_some_and(alnum)
         && bytes.iter().all(|b| alnum(b) || matches!(b, b'.' | b'_' | b'-'))
-}
-
-fn is_tag(tag: &str) -> bool {
-    let bytes = tag.as_bytes();
-    (1..=128).contains(&bytes.len())
-        && bytes
-            .first()
-            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 #[cfg(test)]

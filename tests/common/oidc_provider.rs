@@ -3,6 +3,11 @@
 //! with a code), and a token endpoint that checks the PKCE verifier against the challenge and
 //! answers an ES256 ID token and access token. Knobs make it misbehave on purpose.
 
+#![allow(
+    clippy::disallowed_types,
+    reason = "a stand-in identity provider, not the gateway: its rejections need not be problem+json"
+)]
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

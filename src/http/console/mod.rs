@@ -24,7 +24,7 @@ use secrecy::ExposeSecret;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{Caller, QueryParams};
+use super::extract::{AppQuery, Caller};
 use crate::admission::AdmissionError;
 use crate::domain::Principal;
 pub use oidc::{ConsoleConfig, OidcClient, OidcConfig, OidcConfigError, SessionToken};
@@ -131,14 +131,14 @@ impl FromRequestParts<ConsoleState> for Viewer {
     }
 }
 
-/// A query string, parsed and checked exactly as the API's `QueryParams` does.
+/// A query string, parsed and checked exactly as the API's `AppQuery` does.
 pub struct Query<T>(pub T);
 
 impl<T: serde::de::DeserializeOwned + Send> FromRequestParts<ConsoleState> for Query<T> {
     type Rejection = ConsoleError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ConsoleState) -> Result<Self, Self::Rejection> {
-        let QueryParams(query) = QueryParams::from_request_parts(parts, &state.api).await?;
+        let AppQuery(query) = AppQuery::from_request_parts(parts, &state.api).await?;
         Ok(Self(query))
     }
 }

@@ -10,8 +10,9 @@ use serde::Deserialize;
 use super::views::{self, label, list_or_dash, query_string, short_digest, when};
 use super::{ConsoleError, ConsoleState, Query, Viewer};
 use crate::admission::{ListQuery, LogQuery};
+use crate::domain::ProjectSlug;
 use crate::http::extract::PathParams;
-use crate::http::meta;
+use crate::http::{ApiError, meta};
 use crate::store::ChainStatus;
 
 /// `GET /ui`: the projects the signed-in token names, with its roles in each.
@@ -47,6 +48,13 @@ pub async fn artifacts(
     PathParams(project): PathParams<String>,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ConsoleError> {
+    // Read here, not by the extractor: a refused slug is a console page, not problem+json.
+    let project: ProjectSlug = project
+        .parse()
+        .map_err(|e: crate::domain::SlugError| ApiError::Invalid {
+            field: "project".to_owned(),
+            reason: e.to_string(),
+        })?;
     let query = ListQuery {
         app: nonempty(&query.app),
         artifact_kind: nonempty(&query.artifact_kind),

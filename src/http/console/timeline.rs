@@ -14,7 +14,7 @@ use super::{ConsoleError, ConsoleState, Viewer};
 use crate::admission::Explanation;
 use crate::audit::{AuditRecord, DecisionRecord};
 use crate::domain::Evidence;
-use crate::http::extract::{PathParams, canonical_id};
+use crate::http::extract::{PathParams, artifact_id};
 use crate::http::meta;
 
 /// One dated entry of the timeline.
@@ -29,11 +29,11 @@ pub async fn page(
     viewer: Viewer,
     PathParams(id): PathParams<String>,
 ) -> Result<Response, ConsoleError> {
-    let id = canonical_id(id, "artifact")?;
+    let id = artifact_id(id)?;
     let explanation = state
         .api
         .admission
-        .explain(&viewer.principal, &id, &meta())
+        .explain(&viewer.principal, id, &meta())
         .await?;
     let artifact = &explanation.view.artifact;
     let title = format!("{} {}", artifact.app, artifact.tag.clone().unwrap_or_default());

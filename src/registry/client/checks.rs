@@ -51,14 +51,9 @@ pub(super) fn sha256_hex(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
 }
 
-/// The OCI tag grammar: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+/// The OCI tag grammar (written once, on `domain::Tag`).
 pub(super) fn is_tag(tag: &str) -> bool {
-    let mut bytes = tag.bytes();
-    bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && tag.len() <= 128
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    crate::domain::Tag::is_valid(tag)
 }
 
 /// Distribution's repository grammar, loosely: lowercase path components of `[a-z0-9._-]`

@@ -17,8 +17,7 @@ mod client;
 mod config;
 mod pkce;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
@@ -33,7 +32,7 @@ use super::session::{
 };
 use super::{ConsoleState, views};
 use crate::http::ApiError;
-use crate::http::extract::Caller;
+use crate::http::extract::{AppQuery, Caller};
 use client::ProviderError;
 
 /// The cookie binding a callback to the browser that started the sign-in.
@@ -103,7 +102,7 @@ pub async fn start(State(state): State<ConsoleState>) -> Response {
 pub async fn callback(
     State(state): State<ConsoleState>,
     headers: HeaderMap,
-    query: Result<Query<Callback>, QueryRejection>,
+    query: Result<AppQuery<Callback>, ApiError>,
 ) -> Response {
     let mut response = match complete(&state, &headers, query).await {
         Ok(response) => response,
@@ -117,10 +116,10 @@ pub async fn callback(
 async fn complete(
     state: &ConsoleState,
     headers: &HeaderMap,
-    query: Result<Query<Callback>, QueryRejection>,
+    query: Result<AppQuery<Callback>, ApiError>,
 ) -> Result<Response, Failure> {
     let oidc = state.oidc.as_deref().ok_or(Failure::State)?;
-    let Ok(Query(callback)) = query else {
+    let Ok(AppQuery(callback)) = query else {
         return Err(Failure::State);
     };
     // The state must be the one this browser's cookie holds (constant time): a callback

@@ -1,0 +1,44 @@
+//! How a request names one artifact: by id or by digest, never both, never neither.
+
+use super::AdmissionError;
+use crate::domain::Digest;
+
+/// The artifact a request names. The id stays text here: what a non-canonical id means (an
+/// unknown artifact, or an invalid field) is the endpoint's to say.
+pub(super) enum ArtifactRef<'a> {
+    /// By `artifact_id`.
+    Id(&'a str),
+    /// By `digest`.
+    Digest(Digest),
+}
+
+impl<'a> ArtifactRef<'a> {
+    /// Exactly one of `artifact_id` or `digest`; otherwise 422 naming `blame` (each endpoint
+    /// keeps the field it has always named).
+    pub(super) fn exactly_one(
+        artifact_id: Option<&'a str>,
+        digest: Option<Digest>,
+        blame: Blame,
+    ) -> Result<Self, AdmissionError> {
+        match (artifact_id, digest) {
+            (Some(id), None) => Ok(Self::Id(id)),
+            (None, Some(digest)) => Ok(Self::Digest(digest)),
+            _ => Err(match blame {
+                Blame::ArtifactId => {
+                    AdmissionError::invalid("artifact_id", "give exactly one of `artifact_id` or `digest`")
+                }
+                Blame::Digest => {
+                    AdmissionError::invalid("digest", "give exactly one of `digest` or `artifact_id`")
+                }
+            }),
+        }
+    }
+}
+
+/// The field a request naming both or neither is refused on.
+pub(super) enum Blame {
+    /// `artifact_id` (pull intents).
+    ArtifactId,
+    /// `digest` (admission review).
+    Digest,
+}

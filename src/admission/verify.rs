@@ -81,9 +81,6 @@ impl Admission {
         let attachments = checked_attachments(&input.attestations, input.sigstore_bundle.as_ref())?;
         // Read once, in the turn (an unknown id is a 404 from there): a read before waiting
         // for the turn would be one more statement per call, and possibly stale.
-        let id = crate::domain::parse_canonical_uuid(id)
-            .map(ArtifactId)
-            .ok_or_else(|| AdmissionError::NotFound(format!("no artifact with id `{id}`")))?;
         match self.verify_in_turn(principal, id, attachments, meta, None).await {
             Ok(Some(view)) => Ok(view),
             // Only a job's commit can find its job already finished.

@@ -1,8 +1,8 @@
 //! Manifests: whether the registry holds one (HEAD) and its bytes (GET), checked against the
 //! digest asked for or named by the digest they hash to.
 
-use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use reqwest::{Method, StatusCode};
 
 use super::checks::{check_digest, check_status, is_repository_name, is_tag, read_capped, sha256_hex};
 use super::{FetchedManifest, MAX_MANIFEST_BYTES, ManifestInfo, RegistryClient, RegistryClientError};
@@ -20,19 +20,12 @@ impl RegistryClient {
         if !is_repository_name(repository) {
             return Err(RegistryClientError::BadRepository(repository.to_owned()));
         }
-        let url = format!("{}/v2/{repository}/manifests/{digest}", self.base);
-        let response = self
-            .http
-            .head(url)
-            .header(ACCEPT, MANIFEST_MEDIA_TYPES.join(", "))
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(RegistryClientError::Unreachable)?;
-        if response.status() == StatusCode::NOT_FOUND {
+        let Some(response) = self
+            .manifest_request(Method::HEAD, repository, digest.as_str(), token)
+            .await?
+        else {
             return Ok(None);
-        }
-        let response = check_status(response)?;
+        };
         let headers = response.headers();
         let header = |name: &'static str| {
             headers
@@ -78,19 +71,12 @@ impl RegistryClient {
         } else {
             return Err(RegistryClientError::BadReference(reference.to_owned()));
         };
-        let url = format!("{}/v2/{repository}/manifests/{reference}", self.base);
-        let response = self
-            .http
-            .get(url)
-            .header(ACCEPT, MANIFEST_MEDIA_TYPES.join(", "))
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(RegistryClientError::Unreachable)?;
-        if response.status() == StatusCode::NOT_FOUND {
+        let Some(response) = self
+            .manifest_request(Method::GET, repository, reference, token)
+            .await?
+        else {
             return Ok(None);
-        }
-        let response = check_status(response)?;
+        };
         let media_type = response
             .headers()
             .get(CONTENT_TYPE)
@@ -116,6 +102,30 @@ impl RegistryClient {
             media_type,
             bytes,
         }))
+    }
+
+    /// Asks for the manifest at `reference` with every manifest type accepted: `None` when the
+    /// registry does not hold it, an error for any other failure.
+    async fn manifest_request(
+        &self,
+        method: Method,
+        repository: &str,
+        reference: &str,
+        token: &str,
+    ) -> Result<Option<reqwest::Response>, RegistryClientError> {
+        let url = format!("{}/v2/{repository}/manifests/{reference}", self.base);
+        let response = self
+            .http
+            .request(method, url)
+            .header(ACCEPT, MANIFEST_MEDIA_TYPES.join(", "))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(RegistryClientError::Unreachable)?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        check_status(response).map(Some)
     }
 }
 

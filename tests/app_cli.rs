@@ -13,7 +13,7 @@ use serde_json::json;
 fn gatehouse(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
     cmd.args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(common::repo_path(""))
         .env("RUST_LOG", "error")
         .env_remove("GATEHOUSE_TOKEN");
     for (k, v) in env {

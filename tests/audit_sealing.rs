@@ -135,7 +135,7 @@ async fn case_failed_registration_leaves_no_audit_record(store: Arc<dyn Store>) 
 fn audit_verify(url: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gatehouse"))
         .args(["audit", "verify"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(common::repo_path(""))
         .env("RUST_LOG", "error")
         .env("GATEHOUSE_DATABASE_URL", url)
         .output()

@@ -87,7 +87,7 @@ async fn fetch(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
     cmd.arg("fetch")
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(common::repo_path(""))
         .env_remove("GATEHOUSE_TOKEN")
         .env("RUST_LOG", "error");
     for (k, v) in env {

@@ -13,7 +13,7 @@ use serde_json::json;
 fn gatehouse(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
     cmd.args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(common::repo_path(""))
         .env("RUST_LOG", "error");
     for (k, v) in env {
         cmd.env(k, v);
@@ -112,7 +112,7 @@ fn serve_warns_naming_each_action_no_permit_can_allow() {
     let db = format!("sqlite://{}", data.path().join("g.db").display());
     let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
         .arg("serve")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(common::repo_path(""))
         .env("RUST_LOG", "warn")
         .env("GATEHOUSE_POLICY_DIR", dir.path())
         .env("GATEHOUSE_LISTEN", "127.0.0.1:0")

@@ -24,7 +24,7 @@ use sha2::{Digest as _, Sha256};
 fn gatehouse(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
     cmd.args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(common::repo_path(""))
         .env("RUST_LOG", "error")
         .env_remove("GATEHOUSE_REGISTRY_TOKEN");
     for (k, v) in env {

@@ -32,7 +32,7 @@ fn gatehouse(database_url: &str) -> Command {
     );
     let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
     command
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(common::repo_path(""))
         .env("RUST_LOG", "info")
         .env("GATEHOUSE_LISTEN", "127.0.0.1:0")
         .env("GATEHOUSE_DATABASE_URL", database_url)

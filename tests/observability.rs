@@ -50,7 +50,7 @@ fn serve(dir: &std::path::Path) -> (Served, Vec<String>) {
         .arg("--config")
         .arg(&config)
         .arg("serve")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(common::repo_path(""))
         // Debug too: every line the gateway could write must be JSON, not just the defaults.
         .env(
             "RUST_LOG",

@@ -266,7 +266,7 @@ fn replay(db_url: &str, candidate: &Path, extra: &[&str]) -> Output {
     args.extend_from_slice(extra);
     Command::new(env!("CARGO_BIN_EXE_gatehouse"))
         .args(&args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(common::repo_path(""))
         .env("RUST_LOG", "error")
         .env("GATEHOUSE_DATABASE_URL", db_url)
         .output()

@@ -43,7 +43,7 @@ fn serve_syncing_every(policy_dir: &std::path::Path, database_url: &str, sync_se
     );
     let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
         .arg("serve")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(common::repo_path(""))
         .env("RUST_LOG", "info")
         .env("GATEHOUSE_LISTEN", "127.0.0.1:0")
         .env("GATEHOUSE_DATABASE_URL", database_url)

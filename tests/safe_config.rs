@@ -52,7 +52,7 @@ fn gatehouse(config: &Path, args: &[&str]) -> Command {
         .arg("--config")
         .arg(config)
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(common::repo_path(""))
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -73,8 +73,6 @@ fn same(presented: &str, expected: &str) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-    use std::path::Path;
-
     use jsonwebtoken::{Algorithm, EncodingKey, Header};
     use serde_json::json;
 
@@ -95,13 +93,11 @@ mod tests {
             }],
             ..AuthConfig::default()
         };
-        Authenticator::from_config(&cfg, Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap()
+        Authenticator::from_config(&cfg, &crate::repo_path("")).unwrap()
     }
 
     fn sign(claims: &Value, key: &str) -> String {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/keys")
-            .join(key);
+        let path = &crate::repo_path("").join("fixtures/keys").join(key);
         let key = EncodingKey::from_ec_pem(&std::fs::read(path).unwrap()).unwrap();
         jsonwebtoken::encode(&Header::new(Algorithm::ES256), claims, &key).unwrap()
     }

@@ -61,11 +61,9 @@ mod tests {
 
     use super::*;
 
-    const SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/gatehouse.cedarschema");
-
     fn uncovered(text: &str) -> Vec<&'static str> {
         let set = PolicySet::from_str(text).unwrap();
-        let schema = std::fs::read_to_string(SCHEMA).unwrap();
+        let schema = std::fs::read_to_string(crate::repo_path("schemas/gatehouse.cedarschema")).unwrap();
         let (schema, _) = cedar_policy::Schema::from_cedarschema_str(&schema).unwrap();
         let actions = schema.action_entities().unwrap();
         uncovered_actions(&set, Some(&actions))

@@ -682,10 +682,9 @@ mod tests {
 
     #[test]
     fn the_shipped_policies_cover_every_action() {
-        let root = env!("CARGO_MANIFEST_DIR");
         let engine = PolicyEngine::load(
-            &std::path::Path::new(root).join("schemas/gatehouse.cedarschema"),
-            &std::path::Path::new(root).join("policies"),
+            &crate::repo_path("schemas/gatehouse.cedarschema"),
+            &crate::repo_path("policies"),
         )
         .unwrap();
         assert_eq!(engine.uncovered_actions(), Vec::<Action>::new());

@@ -34,12 +34,11 @@ impl PolicyEngine {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
 
     use super::*;
 
     fn engine(policies: &str) -> PolicyEngine {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = &crate::repo_path("");
         PolicyEngine::load_bundle(
             &root.join("schemas/gatehouse.cedarschema"),
             root,
@@ -51,8 +50,8 @@ mod tests {
     #[test]
     fn only_a_permit_naming_the_type_and_action_counts() {
         let shipped = PolicyEngine::load(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/gatehouse.cedarschema"),
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
+            &crate::repo_path("schemas/gatehouse.cedarschema"),
+            &crate::repo_path("policies"),
         )
         .unwrap();
         assert!(shipped.permits_principal_type("KubernetesApiServer", Action::Admit));

@@ -168,7 +168,7 @@ mod tests {
     use crate::policy::testing::decide_case;
 
     fn repo(rel: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+        crate::repo_path(rel)
     }
 
     fn engine(dir: &std::path::Path) -> PolicyEngine {

@@ -3,8 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
-
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -272,8 +270,8 @@ fn engine(policies: &[Generated], per_project: &[Generated]) -> Option<PolicyEng
         };
         text.push_str(&scoped.render(1000 + i));
     }
-    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/gatehouse.cedarschema");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let schema = crate::repo_path("schemas/gatehouse.cedarschema");
+    let dir = crate::repo_path("policies");
     // A generated policy the strict validator refuses is not a case; the rest must load.
     PolicyEngine::load_bundle(&schema, &dir, vec![("generated.cedar".to_owned(), text)]).ok()
 }

@@ -372,9 +372,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/notifications")
-            .join(name);
+        let path = &crate::repo_path("").join("fixtures/notifications").join(name);
         std::fs::read(path).unwrap()
     }
 

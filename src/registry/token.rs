@@ -212,9 +212,7 @@ mod tests {
     use std::path::PathBuf;
 
     fn fixture(name: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/registry")
-            .join(name)
+        crate::repo_path("").join("fixtures/registry").join(name)
     }
 
     fn signer() -> TokenSigner {

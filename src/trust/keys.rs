@@ -139,9 +139,7 @@ mod tests {
     }
 
     fn fixture(name: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/cosign")
-            .join(name)
+        crate::repo_path("").join("fixtures/cosign").join(name)
     }
 
     #[test]

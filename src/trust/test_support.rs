@@ -5,7 +5,7 @@
 
 /// A path inside the repository.
 pub fn repo_path(rel: &str) -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+    crate::repo_path(rel)
 }
 
 #[path = "../../tests/common/fulcio.rs"]

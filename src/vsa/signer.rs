@@ -142,8 +142,7 @@ mod tests {
     const VERIFIER: &str = "https://gatehouse.example/verifier";
 
     fn signer() -> VsaSigner {
-        let pem =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/vsa/vsa.key")).unwrap();
+        let pem = std::fs::read_to_string(crate::repo_path("fixtures/vsa/vsa.key")).unwrap();
         VsaSigner::from_pem(&pem, VERIFIER).unwrap()
     }
 
@@ -181,16 +180,11 @@ mod tests {
 
     #[test]
     fn a_key_that_is_not_p256_or_a_bad_verifier_id_is_refused_without_echoing_the_key() {
-        let rsa = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/fixtures/keys/issuer-rs256.key"
-        ))
-        .unwrap();
+        let rsa = std::fs::read_to_string(crate::repo_path("fixtures/keys/issuer-rs256.key")).unwrap();
         let error = VsaSigner::from_pem(&rsa, VERIFIER).unwrap_err().to_string();
         assert!(error.contains("P-256"), "{error}");
         assert!(!error.contains("BEGIN"), "{error}");
-        let pem =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/vsa/vsa.key")).unwrap();
+        let pem = std::fs::read_to_string(crate::repo_path("fixtures/vsa/vsa.key")).unwrap();
         for bad in ["", "gatehouse", "not a uri: x", "1http://x"] {
             assert!(
                 matches!(VsaSigner::from_pem(&pem, bad), Err(VsaKeyError::VerifierId)),
@@ -203,8 +197,7 @@ mod tests {
 
     #[test]
     fn a_sec1_key_loads_too() {
-        let pem = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/vsa/vsa-sec1.key"))
-            .unwrap();
+        let pem = std::fs::read_to_string(crate::repo_path("fixtures/vsa/vsa-sec1.key")).unwrap();
         assert!(VsaSigner::from_pem(&pem, VERIFIER).is_ok());
     }
 

@@ -31,9 +31,12 @@ pub const RS_ISSUER: &str = "https://rs.issuer.test";
 /// Audience both issuers expect.
 pub const AUDIENCE: &str = "gatehouse";
 
-/// A path inside the repository.
+/// A path inside the checkout under test. Read when the test runs (cargo sets
+/// `CARGO_MANIFEST_DIR` for it), not baked in at compile time: a target directory shared between
+/// clones may hand this one a test binary compiled from another, whose path may be gone. Without
+/// the variable the path is relative to the working directory, which cargo sets to the same place.
 pub fn repo_path(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default()).join(rel)
 }
 
 /// Which database a test app runs on.

@@ -1,5 +1,5 @@
-//! Storage: one trait, two implementations (PostgreSQL for production, SQLite as the embedded
-//! default). All SQL lives under this module.
+//! Storage: one trait (a bundle of per-concern parts, see `Store`), two implementations
+//! (PostgreSQL for production, SQLite as the embedded default). All SQL lives under this module.
 
 use std::sync::Arc;
 

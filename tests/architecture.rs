@@ -12,30 +12,7 @@ use std::path::{Path, PathBuf};
 /// Cycles that remain, as the edge that closes each: `(module, from, to, why)`. Module `""` means
 /// between top-level modules. Each entry says which step of issue 17 removes it; an entry whose
 /// edge no longer exists fails the test, so the list only shrinks.
-const ALLOWED: &[(&str, &str, &str, &str)] = &[
-    // The store's files lean on each other through its forwarding `macro_rules!` (bodies that
-    // name `$crate::store::listing`, `…::policy_changes` from the file that expands them) and the
-    // sealer's use of `PostgresStore`'s chain lock: issue 17, "a store that says each query
-    // once" (no forwarding layers) removes these three.
-    (
-        "store",
-        "sql",
-        "apps",
-        "issue 17: a store that says each query once",
-    ),
-    (
-        "store",
-        "shared",
-        "policy_changes",
-        "issue 17: a store that says each query once",
-    ),
-    (
-        "store",
-        "sealer",
-        "postgres",
-        "issue 17: a store that says each query once",
-    ),
-];
+const ALLOWED: &[(&str, &str, &str, &str)] = &[];
 
 #[test]
 fn no_import_cycle_between_top_level_modules_or_between_files_of_a_module() {

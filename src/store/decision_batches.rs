@@ -1,35 +1,50 @@
 //! How each backend commits a decision-log batch, and how many batches it commits at once.
 
+use async_trait::async_trait;
+
 use super::StoreError;
 use super::postgres::PostgresStore;
 use super::sqlite::SqliteStore;
 use crate::audit::DecisionRecord;
 
+/// The decision log's batches, which each backend commits its own way; a part of
+/// [`super::Store`].
+#[async_trait]
+pub trait DecisionBatchStore: Send + Sync {
+    /// Appends decision records in one transaction (the group-commit path).
+    async fn append_decisions(&self, decisions: &[DecisionRecord]) -> Result<(), StoreError>;
+    /// How many `append_decisions` batches the decision-log writer may have committing at once:
+    /// 1 where writes serialize anyway (SQLite's single writer).
+    fn decision_batches_in_flight(&self) -> usize;
+}
+
 /// Most decision batches committing at once on PostgreSQL: past a few, batches only get
 /// smaller (each takes what queued while the others committed) and take connections from reads.
 const PG_BATCHES_IN_FLIGHT: usize = 4;
 
-impl PostgresStore {
+#[async_trait]
+impl DecisionBatchStore for PostgresStore {
     /// The batch is one `insert … select … from unnest(…)` statement, atomic on its own: sent
     /// outside a transaction it commits, synchronously, in one round trip instead of three
     /// (begin, insert, commit), each of which waits for the server to be scheduled.
-    pub(super) async fn append_decision_batch(&self, decisions: &[DecisionRecord]) -> Result<(), StoreError> {
+    async fn append_decisions(&self, decisions: &[DecisionRecord]) -> Result<(), StoreError> {
         let mut conn = self.pool().acquire().await?;
         Self::insert_decisions_in(&mut conn, decisions).await
     }
 
     /// Each batch in flight holds a pooled connection through its commit's flush: a quarter
     /// of the pool at most, so reviews still find one for their artifact read.
-    pub(super) fn decision_batches_in_flight_impl(&self) -> usize {
+    fn decision_batches_in_flight(&self) -> usize {
         let pool_size = self.pool().options().get_max_connections() as usize;
         (pool_size / 4).clamp(1, PG_BATCHES_IN_FLIGHT)
     }
 }
 
-impl SqliteStore {
+#[async_trait]
+impl DecisionBatchStore for SqliteStore {
     /// SQLite inserts a batch in several multi-row statements: one transaction keeps them
     /// atomic.
-    pub(super) async fn append_decision_batch(&self, decisions: &[DecisionRecord]) -> Result<(), StoreError> {
+    async fn append_decisions(&self, decisions: &[DecisionRecord]) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         Self::insert_decisions_in(&mut tx, decisions).await?;
         tx.commit().await?;
@@ -37,7 +52,7 @@ impl SqliteStore {
     }
 
     /// One writer: a second batch would only wait for the first.
-    pub(super) fn decision_batches_in_flight_impl(&self) -> usize {
+    fn decision_batches_in_flight(&self) -> usize {
         1
     }
 }

@@ -1,5 +1,59 @@
 //! The registry event queue (durable, deduplicated, leased to one worker at a time),
-//! unregistered pushes and artifact links, shared by both backends.
+//! unregistered pushes and artifact links, for both backends.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{ArtifactLinks, Page, PageRequest, StoreError};
+use crate::audit::DecisionRecord;
+use crate::domain::{ArtifactId, EventStatus, ProjectSlug, RegistryEvent, UnregisteredPush};
+
+/// The registry event queue, unregistered pushes and artifact links; a part of
+/// [`super::Store`].
+#[async_trait]
+pub trait RegistryEventStore: Send + Sync {
+    /// Queues events as given, deduplicated by id, with the `notify` decisions (all of them, even
+    /// for duplicates: each was a decision taken) in one transaction; answers, per event in input
+    /// order, whether it was new. A duplicate id leaves its stored copy untouched.
+    async fn enqueue_registry_events(
+        &self,
+        events: &[RegistryEvent],
+        decisions: &[DecisionRecord],
+    ) -> Result<Vec<bool>, StoreError>;
+    /// Claims the oldest pending event whose lease is free or expired: `lease_until = now +
+    /// lease`, `attempts += 1`. Safe when several processes claim at once.
+    async fn claim_registry_event(
+        &self,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+    ) -> Result<Option<RegistryEvent>, StoreError>;
+    /// Finishes a pending event with `status` and `result`, clearing its lease, and in the same
+    /// transaction records an unregistered push and/or sets an artifact's registry presence
+    /// (`present` | `deleted`). `NotFound` for an unknown id, `Conflict` if already finished.
+    async fn finish_registry_event(
+        &self,
+        id: &str,
+        status: EventStatus,
+        result: &serde_json::Value,
+        unregistered: Option<&UnregisteredPush>,
+        presence: Option<(ArtifactId, &str)>,
+    ) -> Result<(), StoreError>;
+    /// Puts a claimed event back for a retry once its lease expires (still pending), noting
+    /// `result`; keeping the lease is the backoff that spares a registry or database in an outage.
+    async fn release_registry_event(&self, id: &str, result: &serde_json::Value) -> Result<(), StoreError>;
+    /// One registry event by id.
+    async fn get_registry_event(&self, id: &str) -> Result<Option<RegistryEvent>, StoreError>;
+    /// How many events are pending (queue depth).
+    async fn pending_registry_events(&self) -> Result<i64, StoreError>;
+    /// A project's unregistered pushes, oldest first.
+    async fn list_unregistered_pushes(
+        &self,
+        project: &ProjectSlug,
+        page: &PageRequest,
+    ) -> Result<Page<UnregisteredPush>, StoreError>;
+    /// An artifact's links for explain (all `None` when nothing is known).
+    async fn artifact_links(&self, id: ArtifactId) -> Result<ArtifactLinks, StoreError>;
+}
 
 /// Candidates fetched per claim round; a claimer that loses all of them to others looks again.
 pub(super) const CLAIM_BATCH: i64 = 8;
@@ -8,7 +62,7 @@ pub(super) const CLAIM_BATCH: i64 = 8;
 /// making progress on the queue, and the worker polls again anyway.
 pub(super) const CLAIM_ROUNDS: usize = 4;
 
-/// Generates the registry event, unregistered push and link methods for one backend.
+/// Implements `RegistryEventStore` for one backend (`$db` is its `sqlx::Database`).
 macro_rules! events_impl {
     ($store:ty, $db:ty) => {
         const _: () = {
@@ -16,7 +70,7 @@ macro_rules! events_impl {
             use sqlx::types::Json;
             use $crate::audit::DecisionRecord;
             use $crate::domain::{ArtifactId, EventStatus, ProjectSlug, RegistryEvent, UnregisteredPush};
-            use $crate::store::events::{CLAIM_BATCH, CLAIM_ROUNDS};
+            use $crate::store::events::{CLAIM_BATCH, CLAIM_ROUNDS, RegistryEventStore};
             use $crate::store::listing::{clamp, paginate, uuid_after};
             use $crate::store::registry_rows::{EventRow, LinksRow, PushRow, action_str, status_str};
             use $crate::store::rows::convert;
@@ -37,8 +91,11 @@ macro_rules! events_impl {
                         StoreError::Conflict
                     })
                 }
+            }
 
-                async fn enqueue_events_impl(
+            #[async_trait::async_trait]
+            impl RegistryEventStore for $store {
+                async fn enqueue_registry_events(
                     &self,
                     events: &[RegistryEvent],
                     decisions: &[DecisionRecord],
@@ -73,7 +130,7 @@ macro_rules! events_impl {
                     Ok(fresh)
                 }
 
-                async fn claim_event_impl(
+                async fn claim_registry_event(
                     &self,
                     now: DateTime<Utc>,
                     lease: chrono::Duration,
@@ -106,7 +163,7 @@ macro_rules! events_impl {
                     Ok(None)
                 }
 
-                async fn finish_event_impl(
+                async fn finish_registry_event(
                     &self,
                     id: &str,
                     status: EventStatus,
@@ -153,7 +210,7 @@ macro_rules! events_impl {
                     Ok(())
                 }
 
-                async fn release_event_impl(
+                async fn release_registry_event(
                     &self,
                     id: &str,
                     result: &serde_json::Value,
@@ -174,7 +231,7 @@ macro_rules! events_impl {
                     Ok(())
                 }
 
-                async fn get_event_impl(&self, id: &str) -> Result<Option<RegistryEvent>, StoreError> {
+                async fn get_registry_event(&self, id: &str) -> Result<Option<RegistryEvent>, StoreError> {
                     let row: Option<EventRow> = sqlx::query_as(sql::SELECT_EVENT)
                         .bind(id)
                         .fetch_optional(self.reads())
@@ -182,14 +239,14 @@ macro_rules! events_impl {
                     row.map(RegistryEvent::try_from).transpose()
                 }
 
-                async fn pending_events_impl(&self) -> Result<i64, StoreError> {
+                async fn pending_registry_events(&self) -> Result<i64, StoreError> {
                     let (n,): (i64,) = sqlx::query_as(sql::PENDING_EVENTS)
                         .fetch_one(self.reads())
                         .await?;
                     Ok(n)
                 }
 
-                async fn list_pushes_impl(
+                async fn list_unregistered_pushes(
                     &self,
                     project: &ProjectSlug,
                     page: &PageRequest,
@@ -209,7 +266,7 @@ macro_rules! events_impl {
                     }))
                 }
 
-                async fn artifact_links_impl(&self, id: ArtifactId) -> Result<ArtifactLinks, StoreError> {
+                async fn artifact_links(&self, id: ArtifactId) -> Result<ArtifactLinks, StoreError> {
                     let row: Option<LinksRow> = sqlx::query_as(sql::SELECT_LINKS)
                         .bind(id.0)
                         .fetch_optional(self.reads())

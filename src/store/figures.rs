@@ -1,6 +1,9 @@
 //! Operational figures read at scrape time: queue depths and ages, pool connections.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+
+use super::StoreError;
 
 /// The two work queues the database holds (registry events, verification jobs).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,30 +44,40 @@ impl PoolFigures {
     }
 }
 
-/// Queue figures through one backend's reads pool (the macro instantiates it per backend).
-macro_rules! figures_impl {
-    ($store:ty, $db:ty) => {
-        impl $store {
-            pub(super) async fn queue_figures_impl(
-                &self,
-            ) -> Result<$crate::store::QueueFigures, $crate::store::StoreError> {
-                use chrono::{DateTime, Utc};
-                use $crate::store::sql;
-                let oldest_event: Option<(DateTime<Utc>,)> = sqlx::query_as(sql::OLDEST_PENDING_EVENT)
-                    .fetch_optional(self.reads())
-                    .await?;
-                let oldest_job: Option<(DateTime<Utc>,)> = sqlx::query_as(sql::OLDEST_PENDING_JOB)
-                    .fetch_optional(self.reads())
-                    .await?;
-                Ok($crate::store::QueueFigures {
-                    events_pending: self.pending_events_impl().await?,
-                    oldest_event: oldest_event.map(|(at,)| at),
-                    jobs_pending: self.pending_verifications_impl().await?,
-                    oldest_job: oldest_job.map(|(at,)| at),
-                })
-            }
-        }
-    };
+/// Queue figures; a part of [`super::Store`]. (Pool figures, which each backend keeps its own
+/// way, are `Store::pool_figures`.)
+#[async_trait]
+pub trait FigureStore: Send + Sync {
+    /// Depth and oldest entry of the registry-event and verification-job queues (metrics).
+    async fn queue_figures(&self) -> Result<QueueFigures, StoreError>;
 }
 
+/// Implements `FigureStore` for one backend, through its reads pool.
+macro_rules! figures_impl {
+    ($store:ty, $db:ty) => {
+        const _: () = {
+            use chrono::{DateTime, Utc};
+            use $crate::store::figures::{FigureStore, QueueFigures};
+            use $crate::store::{RegistryEventStore, StoreError, VerificationStore, sql};
+
+            #[async_trait::async_trait]
+            impl FigureStore for $store {
+                async fn queue_figures(&self) -> Result<QueueFigures, StoreError> {
+                    let oldest_event: Option<(DateTime<Utc>,)> = sqlx::query_as(sql::OLDEST_PENDING_EVENT)
+                        .fetch_optional(self.reads())
+                        .await?;
+                    let oldest_job: Option<(DateTime<Utc>,)> = sqlx::query_as(sql::OLDEST_PENDING_JOB)
+                        .fetch_optional(self.reads())
+                        .await?;
+                    Ok(QueueFigures {
+                        events_pending: self.pending_registry_events().await?,
+                        oldest_event: oldest_event.map(|(at,)| at),
+                        jobs_pending: self.pending_verifications().await?,
+                        oldest_job: oldest_job.map(|(at,)| at),
+                    })
+                }
+            }
+        };
+    };
+}
 pub(super) use figures_impl;

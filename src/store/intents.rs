@@ -1,7 +1,48 @@
-//! Publish and pull intents and the registry tokens issued for them, shared by both backends.
+//! Publish and pull intents and the registry tokens issued for them, for both backends.
 
-/// Generates the intent and token methods for one backend (`$db` is its `sqlx::Database`),
-/// plus the two helpers registration uses to complete an intent and link an artifact.
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::audit::{DecisionRecord, NewAuditRecord};
+use crate::domain::{IssuedToken, PublishIntent, PullIntent, RepositoryPath};
+
+/// Publish and pull intents and their registry tokens; a part of [`super::Store`].
+#[async_trait]
+pub trait IntentStore: Send + Sync {
+    /// Stores a new publish intent with its audit record and decision.
+    async fn create_publish_intent(
+        &self,
+        intent: &PublishIntent,
+        audit: NewAuditRecord,
+        decision: &DecisionRecord,
+    ) -> Result<(), StoreError>;
+    /// One publish intent by id.
+    async fn get_publish_intent(&self, id: Uuid) -> Result<Option<PublishIntent>, StoreError>;
+    /// Open (not completed, `expires_at > now`) publish intents for a repository, newest first.
+    async fn open_publish_intents(
+        &self,
+        repository: &RepositoryPath,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PublishIntent>, StoreError>;
+    /// Stores a new pull intent with its audit record and decision.
+    async fn create_pull_intent(
+        &self,
+        intent: &PullIntent,
+        audit: NewAuditRecord,
+        decision: &DecisionRecord,
+    ) -> Result<(), StoreError>;
+    /// One pull intent by id.
+    async fn get_pull_intent(&self, id: Uuid) -> Result<Option<PullIntent>, StoreError>;
+    /// Records a registry token the gateway signed.
+    async fn record_issued_token(&self, token: &IssuedToken) -> Result<(), StoreError>;
+    /// The tokens issued for an intent, oldest first.
+    async fn tokens_for_intent(&self, intent_id: Uuid) -> Result<Vec<IssuedToken>, StoreError>;
+}
+
+/// Implements `IntentStore` for one backend (`$db` is its `sqlx::Database`), plus the helper
+/// registration uses to complete an intent and link an artifact.
 macro_rules! intents_impl {
     ($store:ty, $db:ty) => {
         const _: () = {
@@ -10,6 +51,7 @@ macro_rules! intents_impl {
             use uuid::Uuid;
             use $crate::audit::{DecisionRecord, NewAuditRecord};
             use $crate::domain::{ArtifactId, IssuedToken, PublishIntent, PullIntent, RepositoryPath};
+            use $crate::store::intents::IntentStore;
             use $crate::store::registry_rows::{PublishIntentRow, PullIntentRow, TokenRow, intent_kind_str};
             use $crate::store::rows::{actor_type_str, convert};
             use $crate::store::{RegistrationLinks, StoreError, sql};
@@ -53,8 +95,11 @@ macro_rules! intents_impl {
                     }
                     Ok(())
                 }
+            }
 
-                async fn create_publish_intent_impl(
+            #[async_trait::async_trait]
+            impl IntentStore for $store {
+                async fn create_publish_intent(
                     &self,
                     i: &PublishIntent,
                     audit: NewAuditRecord,
@@ -87,10 +132,7 @@ macro_rules! intents_impl {
                     Ok(())
                 }
 
-                async fn get_publish_intent_impl(
-                    &self,
-                    id: Uuid,
-                ) -> Result<Option<PublishIntent>, StoreError> {
+                async fn get_publish_intent(&self, id: Uuid) -> Result<Option<PublishIntent>, StoreError> {
                     let row: Option<PublishIntentRow> = sqlx::query_as(sql::SELECT_PUBLISH_INTENT)
                         .bind(id)
                         .fetch_optional(self.reads())
@@ -98,7 +140,7 @@ macro_rules! intents_impl {
                     row.map(PublishIntent::try_from).transpose()
                 }
 
-                async fn open_publish_intents_impl(
+                async fn open_publish_intents(
                     &self,
                     repository: &RepositoryPath,
                     now: DateTime<Utc>,
@@ -111,7 +153,7 @@ macro_rules! intents_impl {
                     convert(rows)
                 }
 
-                async fn create_pull_intent_impl(
+                async fn create_pull_intent(
                     &self,
                     i: &PullIntent,
                     audit: NewAuditRecord,
@@ -140,7 +182,7 @@ macro_rules! intents_impl {
                     Ok(())
                 }
 
-                async fn get_pull_intent_impl(&self, id: Uuid) -> Result<Option<PullIntent>, StoreError> {
+                async fn get_pull_intent(&self, id: Uuid) -> Result<Option<PullIntent>, StoreError> {
                     let row: Option<PullIntentRow> = sqlx::query_as(sql::SELECT_PULL_INTENT)
                         .bind(id)
                         .fetch_optional(self.reads())
@@ -148,7 +190,7 @@ macro_rules! intents_impl {
                     row.map(PullIntent::try_from).transpose()
                 }
 
-                async fn record_issued_token_impl(&self, t: &IssuedToken) -> Result<(), StoreError> {
+                async fn record_issued_token(&self, t: &IssuedToken) -> Result<(), StoreError> {
                     sqlx::query(sql::INSERT_TOKEN)
                         .bind(&t.jti)
                         .bind(t.intent_id)
@@ -162,10 +204,7 @@ macro_rules! intents_impl {
                     Ok(())
                 }
 
-                async fn tokens_for_intent_impl(
-                    &self,
-                    intent_id: Uuid,
-                ) -> Result<Vec<IssuedToken>, StoreError> {
+                async fn tokens_for_intent(&self, intent_id: Uuid) -> Result<Vec<IssuedToken>, StoreError> {
                     let rows: Vec<TokenRow> = sqlx::query_as(sql::TOKENS_FOR_INTENT)
                         .bind(intent_id)
                         .fetch_all(self.reads())

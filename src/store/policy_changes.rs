@@ -11,6 +11,14 @@ use super::{PostgresStore, SqliteStore, StoreError};
 /// The channel activations are announced on (the payload is the activated hash).
 pub const POLICY_CHANNEL: &str = "gatehouse_policy_activated";
 
+/// How a backend tells other instances about an activation; a part of [`super::Store`].
+#[async_trait]
+pub trait PolicyChangeStore: Send + Sync {
+    /// A listener woken by every activation, where the database announces them (PostgreSQL);
+    /// `None` where instances must poll (SQLite).
+    async fn listen_policy_changes(&self) -> Result<Option<Box<dyn PolicyChangeListener>>, StoreError>;
+}
+
 /// Wakes the policy-sync loop when some instance activates a policy set.
 #[async_trait]
 pub trait PolicyChangeListener: Send {
@@ -37,10 +45,11 @@ impl PostgresStore {
             .await?;
         Ok(())
     }
+}
 
-    pub(super) async fn listen_policy_changes_impl(
-        &self,
-    ) -> Result<Option<Box<dyn PolicyChangeListener>>, StoreError> {
+#[async_trait]
+impl PolicyChangeStore for PostgresStore {
+    async fn listen_policy_changes(&self) -> Result<Option<Box<dyn PolicyChangeListener>>, StoreError> {
         let mut listener = PgListener::connect_with(self.pool()).await?;
         listener.listen(POLICY_CHANNEL).await?;
         Ok(Some(Box::new(PostgresListener(listener))))
@@ -52,11 +61,11 @@ impl SqliteStore {
     pub(super) async fn announce_policy_activation(&self, _hash: &str) -> Result<(), StoreError> {
         Ok(())
     }
+}
 
-    #[allow(clippy::unused_async, reason = "the same call shape as PostgreSQL's")]
-    pub(super) async fn listen_policy_changes_impl(
-        &self,
-    ) -> Result<Option<Box<dyn PolicyChangeListener>>, StoreError> {
+#[async_trait]
+impl PolicyChangeStore for SqliteStore {
+    async fn listen_policy_changes(&self) -> Result<Option<Box<dyn PolicyChangeListener>>, StoreError> {
         Ok(None)
     }
 }

@@ -6,19 +6,16 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 
-use super::StoreError;
+use super::rows::ArtifactRow;
 use super::sealer::{AuditSealer, SealerCell, seal_backlog};
+use super::{PoolFigures, Store, StoreError, sql};
 use crate::audit::{AuditRecord, DecisionRecord, UnsealedAudit};
-use crate::domain::{Artifact, ArtifactId, Digest, ProjectSlug, RepositoryPath};
+use crate::domain::{ArtifactId, Digest, ProjectSlug, RepositoryPath};
 
 /// A pooled connection idle at least this long is pinged before it is handed out.
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
-
-/// Advisory lock key that serializes audit-chain appends across every instance
-/// (ASCII "gh-audit" as a big-endian i64).
-const AUDIT_CHAIN_LOCK: i64 = 0x6768_2d61_7564_6974;
 
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]
@@ -87,25 +84,22 @@ impl PostgresStore {
         &self.pool
     }
 
-    /// An artifact by id: one pooled read (no per-process copy, see `sqlite_inline`).
-    pub(super) async fn get_artifact_impl(&self, id: ArtifactId) -> Result<Option<Artifact>, StoreError> {
-        self.get_artifact_pooled(id).await
+    /// Artifacts are read through the pool, one read each (no per-process copy, see
+    /// `sqlite_inline`).
+    #[allow(clippy::unused_async, reason = "the same call shape as SQLite's")]
+    pub(super) async fn artifact_by_id_inline(&self, _id: ArtifactId) -> Option<Option<ArtifactRow>> {
+        None
     }
 
-    /// An artifact by digest: one pooled read.
-    pub(super) async fn find_artifact_by_digest_impl(
+    /// Like `artifact_by_id_inline`: through the pool.
+    #[allow(clippy::unused_async, reason = "the same call shape as SQLite's")]
+    pub(super) async fn artifact_by_digest_inline(
         &self,
-        project: &ProjectSlug,
-        digest: &Digest,
-        repository: Option<&RepositoryPath>,
-    ) -> Result<Option<Artifact>, StoreError> {
-        self.find_artifact_by_digest_pooled(project, digest, repository)
-            .await
-    }
-
-    /// The one pool.
-    pub(super) fn pool_figures_impl(&self) -> Vec<super::PoolFigures> {
-        vec![super::PoolFigures::of("primary", &self.pool)]
+        _project: &ProjectSlug,
+        _digest: &Digest,
+        _repository: Option<&RepositoryPath>,
+    ) -> Option<Option<ArtifactRow>> {
+        None
     }
 
     /// Inserts a batch of decisions with one `unnest` statement (see `pg_decisions`).
@@ -131,20 +125,33 @@ impl PostgresStore {
             .await
     }
 
-    /// Chains the records a crash left unsealed; answers how many.
-    async fn seal_backlog_impl(&self) -> Result<u64, StoreError> {
-        seal_backlog(&self.pool).await
-    }
-
-    /// Takes the transaction-scoped chain lock, so two sealers (of two instances) never read
-    /// the same head and fork the chain; it is released at commit or rollback.
-    pub(super) async fn lock_audit_chain(conn: &mut PgConnection) -> Result<(), StoreError> {
-        sqlx::query("select pg_advisory_xact_lock($1)")
-            .bind(AUDIT_CHAIN_LOCK)
-            .execute(conn)
-            .await?;
-        Ok(())
+    /// Serializes chain appenders: the sealer's transaction-scoped lock.
+    async fn lock_audit_chain(conn: &mut PgConnection) -> Result<(), StoreError> {
+        super::sealer::lock_audit_chain(conn).await
     }
 }
 
-super::shared::store_impl!(PostgresStore, sqlx::Postgres, MIGRATOR);
+#[async_trait::async_trait]
+impl Store for PostgresStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query(sql::PING).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Chains the records a crash left unsealed; answers how many.
+    async fn seal_audit_backlog(&self) -> Result<u64, StoreError> {
+        seal_backlog(&self.pool).await
+    }
+
+    /// The one pool.
+    fn pool_figures(&self) -> Vec<PoolFigures> {
+        vec![PoolFigures::of("primary", &self.pool)]
+    }
+}
+
+super::shared::store_impl!(PostgresStore, sqlx::Postgres);

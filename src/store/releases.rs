@@ -1,6 +1,29 @@
 //! The platform release catalog, for both backends: a release and its files are written in
 //! one transaction with their audit record and decision.
 
+use async_trait::async_trait;
+
+use super::StoreError;
+use crate::audit::{DecisionRecord, NewAuditRecord};
+use crate::domain::{Release, ReleaseSummary};
+
+/// The platform release catalog; a part of [`super::Store`].
+#[async_trait]
+pub trait ReleaseStore: Send + Sync {
+    /// Defines a platform release with its audit record and decision; `false` (and nothing
+    /// written) when the version already exists.
+    async fn create_release(
+        &self,
+        release: &Release,
+        audit: NewAuditRecord,
+        decision: &DecisionRecord,
+    ) -> Result<bool, StoreError>;
+    /// Every platform release, newest first.
+    async fn list_releases(&self) -> Result<Vec<ReleaseSummary>, StoreError>;
+    /// One platform release with its files.
+    async fn get_release(&self, version: &str) -> Result<Option<Release>, StoreError>;
+}
+
 pub(super) const INSERT_RELEASE: &str = "insert into platform_releases (version, channel, \
      created_by_type, created_by_id, created_at) values ($1, $2, $3, $4, $5) \
      on conflict (version) do nothing";
@@ -19,7 +42,7 @@ pub(super) const SELECT_RELEASE_ARTIFACTS: &str = "select name, artifact_id, rep
      artifact_digest, digest, size_bytes, media_type, os, arch from platform_release_artifacts \
      where version = $1 order by name";
 
-/// Generates the release catalog methods for one backend.
+/// Implements `ReleaseStore` for one backend.
 macro_rules! releases_impl {
     ($store:ty, $db:ty) => {
         const _: () = {
@@ -28,7 +51,7 @@ macro_rules! releases_impl {
             use $crate::audit::{DecisionRecord, NewAuditRecord};
             use $crate::domain::{ArtifactId, Release, ReleaseArtifact, ReleaseSummary};
             use $crate::store::StoreError;
-            use $crate::store::releases as q;
+            use $crate::store::releases::{self as q, ReleaseStore};
             use $crate::store::rows::{actor, actor_type_str, parse};
 
             type ArtifactRow = (
@@ -43,8 +66,9 @@ macro_rules! releases_impl {
                 Option<String>,
             );
 
-            impl $store {
-                pub(super) async fn create_release_impl(
+            #[async_trait::async_trait]
+            impl ReleaseStore for $store {
+                async fn create_release(
                     &self,
                     r: &Release,
                     audit: NewAuditRecord,
@@ -86,7 +110,7 @@ macro_rules! releases_impl {
                     Ok(true)
                 }
 
-                pub(super) async fn list_releases_impl(&self) -> Result<Vec<ReleaseSummary>, StoreError> {
+                async fn list_releases(&self) -> Result<Vec<ReleaseSummary>, StoreError> {
                     let rows: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(q::LIST_RELEASES)
                         .fetch_all(self.reads())
                         .await?;
@@ -100,10 +124,7 @@ macro_rules! releases_impl {
                         .collect())
                 }
 
-                pub(super) async fn get_release_impl(
-                    &self,
-                    version: &str,
-                ) -> Result<Option<Release>, StoreError> {
+                async fn get_release(&self, version: &str) -> Result<Option<Release>, StoreError> {
                     let row: Option<(String, String, String, String, DateTime<Utc>)> =
                         sqlx::query_as(q::SELECT_RELEASE)
                             .bind(version)

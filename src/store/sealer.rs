@@ -16,14 +16,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::rows::{AuditRow, UnsealedRow};
 use super::{StoreError, sql};
 use crate::audit::{AuditRecord, UnsealedAudit};
+
+/// Advisory lock key that serializes audit-chain appends across every instance
+/// (ASCII "gh-audit" as a big-endian i64).
+const AUDIT_CHAIN_LOCK: i64 = 0x6768_2d61_7564_6974;
 
 /// Most records one sealing transaction places (and most waiting mutations one round answers).
 const BATCH: usize = 512;
@@ -84,7 +88,7 @@ pub(super) async fn seal_backlog(pool: &PgPool) -> Result<u64, StoreError> {
 /// into the queue, under the chain lock so no such sealer is halfway through them.
 async fn queue_legacy_unsealed(pool: &PgPool) -> Result<(), StoreError> {
     let mut tx = pool.begin().await?;
-    super::PostgresStore::lock_audit_chain(&mut tx).await?;
+    lock_audit_chain(&mut tx).await?;
     let queued = sqlx::query(sql::QUEUE_LEGACY_UNSEALED_AUDIT)
         .execute(&mut *tx)
         .await?
@@ -170,7 +174,7 @@ async fn seal_batch(
     own: &HashMap<Uuid, &UnsealedAudit>,
 ) -> Result<Vec<AuditRecord>, StoreError> {
     let mut tx = pool.begin().await?;
-    super::PostgresStore::lock_audit_chain(&mut tx).await?;
+    lock_audit_chain(&mut tx).await?;
     let head: Option<(i64, String)> = sqlx::query_as(sql::LAST_AUDIT).fetch_optional(&mut *tx).await?;
     // Ids first: this process's own records are hashed from the bodies it holds, so only the
     // others' rows (another instance's, a crash's) are read whole.
@@ -220,6 +224,16 @@ async fn seal_batch(
     }
     tx.commit().await?;
     Ok(sealed)
+}
+
+/// Takes the transaction-scoped chain lock, so two sealers (of two instances) never read the
+/// same head and fork the chain; it is released at commit or rollback.
+pub(super) async fn lock_audit_chain(conn: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query("select pg_advisory_xact_lock($1)")
+        .bind(AUDIT_CHAIN_LOCK)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Shared between a store's clones: the sealer starts with the first mutation that needs it.

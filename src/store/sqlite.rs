@@ -14,11 +14,12 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqliteConnection, SqlitePool};
 
-use super::StoreError;
+use super::rows::ArtifactRow;
 use super::sqlite_inline::InlineReads;
 use super::sqlite_reads::SqliteReads;
+use super::{PoolFigures, Store, StoreError, sql};
 use crate::audit::{AuditRecord, DecisionRecord, UnsealedAudit};
-use crate::domain::{Artifact, ArtifactId, Digest, ProjectSlug, RepositoryPath};
+use crate::domain::{ArtifactId, Digest, ProjectSlug, RepositoryPath};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -127,54 +128,33 @@ impl SqliteStore {
         &self.reads
     }
 
-    /// An artifact by id: inline when a connection is free, else through sqlx.
-    pub(super) async fn get_artifact_impl(&self, id: ArtifactId) -> Result<Option<Artifact>, StoreError> {
-        match self
-            .inline
-            .as_ref()
-            .and_then(|inline| inline.artifact_by_id(id.0))
-        {
-            Some(row) => {
-                yield_if_due().await;
-                row.map(Artifact::try_from).transpose()
-            }
-            None => self.get_artifact_pooled(id).await,
-        }
+    /// An artifact by id, read inline when a connection is free (`None`: go through sqlx).
+    pub(super) async fn artifact_by_id_inline(&self, id: ArtifactId) -> Option<Option<ArtifactRow>> {
+        let row = self.inline.as_ref()?.artifact_by_id(id.0)?;
+        yield_if_due().await;
+        Some(row)
     }
 
-    /// An artifact by digest: inline when a connection is free, else through sqlx.
-    pub(super) async fn find_artifact_by_digest_impl(
+    /// An artifact by digest, read inline when a connection is free (`None`: go through sqlx).
+    pub(super) async fn artifact_by_digest_inline(
         &self,
         project: &ProjectSlug,
         digest: &Digest,
         repository: Option<&RepositoryPath>,
-    ) -> Result<Option<Artifact>, StoreError> {
-        let inline = self.inline.as_ref().and_then(|inline| {
-            inline.artifact_by_digest(project.as_str(), digest.as_str(), repository.map(|r| r.as_str()))
-        });
-        match inline {
-            Some(row) => {
-                yield_if_due().await;
-                row.map(Artifact::try_from).transpose()
-            }
-            None => {
-                self.find_artifact_by_digest_pooled(project, digest, repository)
-                    .await
-            }
-        }
+    ) -> Option<Option<ArtifactRow>> {
+        let row = self.inline.as_ref()?.artifact_by_digest(
+            project.as_str(),
+            digest.as_str(),
+            repository.map(|r| r.as_str()),
+        )?;
+        yield_if_due().await;
+        Some(row)
     }
 
     /// The inline readers, when this database has them.
     #[cfg(test)]
     pub(super) fn inline_reads(&self) -> Option<&InlineReads> {
         self.inline.as_deref()
-    }
-
-    /// The writer pool, and the read-only connections when they are separate.
-    pub(super) fn pool_figures_impl(&self) -> Vec<super::PoolFigures> {
-        let mut figures = vec![super::PoolFigures::of("primary", &self.pool)];
-        figures.extend(self.reads.figures());
-        figures
     }
 
     /// Inserts a batch of decisions with multi-row `values` statements.
@@ -198,11 +178,6 @@ impl SqliteStore {
         Err(StoreError::AuditSealing)
     }
 
-    /// Nothing can be left unsealed: records are sealed in their mutation's transaction.
-    async fn seal_backlog_impl(&self) -> Result<u64, StoreError> {
-        Ok(0)
-    }
-
     /// Nothing to take: the single connection already serializes chain appenders.
     async fn lock_audit_chain(_conn: &mut SqliteConnection) -> Result<(), StoreError> {
         Ok(())
@@ -216,4 +191,29 @@ async fn yield_if_due() {
     tokio::task::consume_budget().await;
 }
 
-super::shared::store_impl!(SqliteStore, sqlx::Sqlite, MIGRATOR);
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query(sql::PING).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Nothing can be left unsealed: records are sealed in their mutation's transaction.
+    async fn seal_audit_backlog(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    /// The writer pool, and the read-only connections when they are separate.
+    fn pool_figures(&self) -> Vec<PoolFigures> {
+        let mut figures = vec![PoolFigures::of("primary", &self.pool)];
+        figures.extend(self.reads.figures());
+        figures
+    }
+}
+
+super::shared::store_impl!(SqliteStore, sqlx::Sqlite);

@@ -1,8 +1,69 @@
 //! Durable verification jobs (leased to one worker at a time) and attached attestations,
-//! shared by both backends. A job's verification commits with its completion, so a job is
-//! verified, audited and finished exactly once however often it is claimed.
+//! for both backends. A job's verification commits with its completion, so a job is verified,
+//! audited and finished exactly once however often it is claimed.
 
-/// Generates the verification-job and attestation methods for one backend.
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{ArtifactChange, StoreError, StoredSummary};
+use crate::audit::{DecisionRecord, NewAuditRecord};
+use crate::domain::{Artifact, ArtifactId, VerificationJob};
+
+/// The verification queue, attached attestations and verification summaries; a part of
+/// [`super::Store`].
+#[async_trait]
+pub trait VerificationStore: Send + Sync {
+    /// Queues a verification job on its own (registration queues one atomically through
+    /// `RegistrationLinks::verification`).
+    async fn enqueue_verification(&self, job: &VerificationJob) -> Result<(), StoreError>;
+    /// Queues `job` unless a job for the same artifact is pending and not yet claimed (it will see
+    /// the same registry state); answers whether `job` was queued. A claimed job does not count:
+    /// it may have read the registry before the change that asks for this one.
+    async fn enqueue_verification_unless_waiting(&self, job: &VerificationJob) -> Result<bool, StoreError>;
+    /// Claims the oldest pending job whose lease is free or expired, like `claim_registry_event`.
+    async fn claim_verification(
+        &self,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+    ) -> Result<Option<VerificationJob>, StoreError>;
+    /// Finishes a claimed job (`done`, or failed for good) with its result.
+    async fn finish_verification(
+        &self,
+        id: Uuid,
+        done: bool,
+        result: &serde_json::Value,
+    ) -> Result<(), StoreError>;
+    /// Commits a claimed job's verification: applies `change` with its audit and decision
+    /// records (as `apply_change` does) and finishes the job as done with `result`, in one
+    /// transaction. `None`, and nothing written, when the job is no longer pending (an earlier
+    /// claim of it committed); `Conflict`, and the job left pending, when the artifact changed.
+    async fn commit_verification(
+        &self,
+        job: Uuid,
+        change: &ArtifactChange,
+        audit: NewAuditRecord,
+        decision: &DecisionRecord,
+        result: &serde_json::Value,
+    ) -> Result<Option<Artifact>, StoreError>;
+    /// Puts a claimed job back for a later attempt.
+    async fn release_verification(&self, id: Uuid, result: &serde_json::Value) -> Result<(), StoreError>;
+    /// Pending verification jobs (for queue-depth metrics).
+    async fn pending_verifications(&self) -> Result<i64, StoreError>;
+    /// Attaches DSSE envelopes to an artifact; every later verification re-checks them.
+    async fn add_attestations(
+        &self,
+        artifact: ArtifactId,
+        envelopes: &[serde_json::Value],
+    ) -> Result<(), StoreError>;
+    /// An artifact's attached envelopes, oldest first.
+    async fn attestations(&self, artifact: ArtifactId) -> Result<Vec<serde_json::Value>, StoreError>;
+    /// An artifact's latest verification summary, if any run produced one.
+    async fn latest_summary(&self, artifact: ArtifactId) -> Result<Option<StoredSummary>, StoreError>;
+}
+
+/// Implements `VerificationStore` for one backend (`$db` is its `sqlx::Database`), plus the
+/// helpers registration and changes use inside their transactions.
 macro_rules! verification_impl {
     ($store:ty, $db:ty) => {
         const _: () = {
@@ -12,6 +73,7 @@ macro_rules! verification_impl {
             use $crate::audit::{DecisionRecord, NewAuditRecord};
             use $crate::domain::{Artifact, ArtifactId, Principal, VerificationJob};
             use $crate::store::events::{CLAIM_BATCH, CLAIM_ROUNDS};
+            use $crate::store::verification::VerificationStore;
             use $crate::store::{ArtifactChange, StoreError, sql};
 
             type Conn = <$db as sqlx::Database>::Connection;
@@ -42,13 +104,49 @@ macro_rules! verification_impl {
                         .await?;
                     Ok(())
                 }
+                /// Attaches trust material inside the caller's transaction.
+                pub(super) async fn add_attestations_in(
+                    conn: &mut Conn,
+                    artifact: ArtifactId,
+                    envelopes: &[serde_json::Value],
+                ) -> Result<(), StoreError> {
+                    for envelope in envelopes {
+                        sqlx::query(sql::INSERT_ATTESTATION)
+                            .bind(Uuid::now_v7())
+                            .bind(artifact.0)
+                            .bind(Json(envelope))
+                            .bind(Utc::now())
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                }
+                /// Stores a run's summary inside the caller's transaction.
+                pub(super) async fn insert_summary_in(
+                    conn: &mut Conn,
+                    artifact: ArtifactId,
+                    summary: &$crate::store::NewSummary,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(sql::INSERT_SUMMARY)
+                        .bind(summary.id)
+                        .bind(artifact.0)
+                        .bind(if summary.passed { "PASSED" } else { "FAILED" })
+                        .bind(summary.created_at)
+                        .bind(Json(&summary.envelope))
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                }
+            }
 
-                async fn enqueue_verification_impl(&self, job: &VerificationJob) -> Result<(), StoreError> {
+            #[async_trait::async_trait]
+            impl VerificationStore for $store {
+                async fn enqueue_verification(&self, job: &VerificationJob) -> Result<(), StoreError> {
                     let mut conn = self.pool.acquire().await?;
                     Self::enqueue_verification_in(&mut conn, job).await
                 }
 
-                async fn enqueue_verification_unless_waiting_impl(
+                async fn enqueue_verification_unless_waiting(
                     &self,
                     job: &VerificationJob,
                 ) -> Result<bool, StoreError> {
@@ -64,7 +162,7 @@ macro_rules! verification_impl {
                     Ok(inserted > 0)
                 }
 
-                async fn claim_verification_impl(
+                async fn claim_verification(
                     &self,
                     now: DateTime<Utc>,
                     lease: chrono::Duration,
@@ -103,7 +201,7 @@ macro_rules! verification_impl {
                     Ok(None)
                 }
 
-                async fn finish_verification_impl(
+                async fn finish_verification(
                     &self,
                     id: Uuid,
                     done: bool,
@@ -123,7 +221,7 @@ macro_rules! verification_impl {
                     }
                 }
 
-                async fn commit_verification_impl(
+                async fn commit_verification(
                     &self,
                     job: Uuid,
                     change: &ArtifactChange,
@@ -153,7 +251,7 @@ macro_rules! verification_impl {
                     Ok(Some(stored))
                 }
 
-                async fn release_verification_impl(
+                async fn release_verification(
                     &self,
                     id: Uuid,
                     result: &serde_json::Value,
@@ -166,32 +264,14 @@ macro_rules! verification_impl {
                     Ok(())
                 }
 
-                async fn pending_verifications_impl(&self) -> Result<i64, StoreError> {
+                async fn pending_verifications(&self) -> Result<i64, StoreError> {
                     let (n,): (i64,) = sqlx::query_as(sql::PENDING_JOBS)
                         .fetch_one(self.reads())
                         .await?;
                     Ok(n)
                 }
 
-                /// Attaches trust material inside the caller's transaction.
-                pub(super) async fn add_attestations_in(
-                    conn: &mut Conn,
-                    artifact: ArtifactId,
-                    envelopes: &[serde_json::Value],
-                ) -> Result<(), StoreError> {
-                    for envelope in envelopes {
-                        sqlx::query(sql::INSERT_ATTESTATION)
-                            .bind(Uuid::now_v7())
-                            .bind(artifact.0)
-                            .bind(Json(envelope))
-                            .bind(Utc::now())
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                    Ok(())
-                }
-
-                async fn add_attestations_impl(
+                async fn add_attestations(
                     &self,
                     artifact: ArtifactId,
                     envelopes: &[serde_json::Value],
@@ -202,24 +282,7 @@ macro_rules! verification_impl {
                     Ok(())
                 }
 
-                /// Stores a run's summary inside the caller's transaction.
-                pub(super) async fn insert_summary_in(
-                    conn: &mut Conn,
-                    artifact: ArtifactId,
-                    summary: &$crate::store::NewSummary,
-                ) -> Result<(), StoreError> {
-                    sqlx::query(sql::INSERT_SUMMARY)
-                        .bind(summary.id)
-                        .bind(artifact.0)
-                        .bind(if summary.passed { "PASSED" } else { "FAILED" })
-                        .bind(summary.created_at)
-                        .bind(Json(&summary.envelope))
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok(())
-                }
-
-                async fn latest_summary_impl(
+                async fn latest_summary(
                     &self,
                     artifact: ArtifactId,
                 ) -> Result<Option<$crate::store::StoredSummary>, StoreError> {
@@ -234,7 +297,7 @@ macro_rules! verification_impl {
                     }))
                 }
 
-                async fn attestations_impl(
+                async fn attestations(
                     &self,
                     artifact: ArtifactId,
                 ) -> Result<Vec<serde_json::Value>, StoreError> {

@@ -35,6 +35,21 @@ impl std::fmt::Display for ArtifactId {
     }
 }
 
+/// Why a request's id is refused: only the canonical spelling names a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("is not a canonical UUID")]
+pub struct IdError;
+
+/// The canonical spelling only (lowercase, hyphenated, 36 characters), as a request gives it.
+/// Request fields read it through [`super::optional_from_str`]; stored rows keep serde's own
+/// reading.
+impl std::str::FromStr for ArtifactId {
+    type Err = IdError;
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        super::parse_canonical_uuid(raw).map(Self).ok_or(IdError)
+    }
+}
+
 /// Whether the caller is a person or a machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -11,15 +11,20 @@ pub fn parse_canonical_uuid(raw: &str) -> Option<Uuid> {
         .filter(|uuid| raw.len() == 36 && uuid.hyphenated().to_string() == raw)
 }
 
+/// Why a request's id is refused: only the canonical spelling names a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("is not a canonical UUID")]
+pub struct IdError;
+
 /// A UUID a request names (a publish or pull intent, a decision): the canonical spelling only,
-/// else [`IdError`](super::IdError) ("is not a canonical UUID") naming the field or parameter.
+/// else [`IdError`] ("is not a canonical UUID") naming the field or parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CanonicalUuid(pub Uuid);
 
 impl std::str::FromStr for CanonicalUuid {
-    type Err = super::IdError;
+    type Err = IdError;
     fn from_str(raw: &str) -> Result<Self, Self::Err> {
-        parse_canonical_uuid(raw).map(Self).ok_or(super::IdError)
+        parse_canonical_uuid(raw).map(Self).ok_or(IdError)
     }
 }
 
@@ -91,7 +96,7 @@ impl<T> utoipa::ToSchema for Lookup<T> {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{AppSlug, ArtifactId, IdError};
+    use crate::domain::AppSlug;
 
     const CANONICAL: &str = "0191f3a2-7c4e-7b2a-9d1e-3f5a6b7c8d9e";
     const OTHERS: [&str; 6] = [
@@ -107,16 +112,14 @@ mod tests {
     fn request_ids_parse_in_canonical_form_only() {
         let uuid = parse_canonical_uuid(CANONICAL).unwrap();
         assert_eq!(CANONICAL.parse::<CanonicalUuid>(), Ok(CanonicalUuid(uuid)));
-        assert_eq!(CANONICAL.parse::<ArtifactId>(), Ok(ArtifactId(uuid)));
         assert_eq!(
-            CANONICAL.parse::<Lookup<ArtifactId>>(),
-            Ok(Lookup::Valid(ArtifactId(uuid)))
+            CANONICAL.parse::<Lookup<CanonicalUuid>>(),
+            Ok(Lookup::Valid(CanonicalUuid(uuid)))
         );
         for other in OTHERS {
             assert_eq!(other.parse::<CanonicalUuid>(), Err(IdError), "{other}");
-            assert_eq!(other.parse::<ArtifactId>(), Err(IdError), "{other}");
             assert_eq!(
-                other.parse::<Lookup<ArtifactId>>(),
+                other.parse::<Lookup<CanonicalUuid>>(),
                 Ok(Lookup::Unknown(other.to_owned())),
                 "{other}"
             );
@@ -141,7 +144,7 @@ mod tests {
         #[derive(Debug, serde::Deserialize)]
         struct Body {
             #[serde(default, deserialize_with = "crate::domain::optional_from_str")]
-            artifact_id: Option<ArtifactId>,
+            artifact_id: Option<CanonicalUuid>,
             intent: Option<CanonicalUuid>,
         }
         let body: Body =

@@ -28,14 +28,12 @@ pub use app::{
     App, AppError, AppFacts, AppVersion, AppVersionFacts, AppVersionStatus, Entitlement, LinkedArtifact,
     VersionNumber,
 };
-pub use artifact::{
-    Actor, ActorType, Artifact, ArtifactId, Evidence, EvidenceResult, IdError, Promotion, Source,
-};
+pub use artifact::{Actor, ActorType, Artifact, ArtifactId, Evidence, EvidenceResult, Promotion, Source};
 pub use catalog_name::{ContributedName, is_catalog_id};
 pub use channel::{Channel, ChannelOrder, ChannelOrderError};
 pub use digest::{Digest, DigestError};
 pub use filters::{Cursor, CursorError, Effect, EffectError, Timestamp, TimestampError};
-pub use ids::{CanonicalUuid, Lookup, parse_canonical_uuid};
+pub use ids::{CanonicalUuid, IdError, Lookup, parse_canonical_uuid};
 pub use intent::{
     AccessGrant, EventStatus, IntentKind, IssuedToken, PublishIntent, PullIntent, RegistryAction,
     RegistryEvent, UnregisteredPush,

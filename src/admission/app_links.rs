@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::NewAuditRecord;
 use crate::domain::{
-    App, AppFacts, AppSlug, AppVersion, AppVersionFacts, AppVersionStatus, LinkedArtifact, Principal,
+    App, AppFacts, AppSlug, AppVersion, AppVersionFacts, AppVersionStatus, LinkedArtifact, Lookup, Principal,
     ProjectSlug, VersionNumber,
 };
 use crate::manifest::{self, Fault, Manifest};
@@ -131,19 +131,27 @@ impl Admission {
         Err(AdmissionError::Manifest(faults))
     }
 
-    /// An app by slug, or 404.
-    pub(super) async fn load_app(&self, slug: &str) -> Result<App, AdmissionError> {
+    /// An app by slug, or 404 (a slug that does not parse names no app).
+    pub(super) async fn load_app(&self, slug: &Lookup<AppSlug>) -> Result<App, AdmissionError> {
         let not_found = || AdmissionError::NotFound(format!("no app `{slug}`"));
-        let slug: AppSlug = slug.parse().map_err(|_| not_found())?;
-        self.store.get_app(&slug).await?.ok_or_else(not_found)
+        let Lookup::Valid(slug) = slug else {
+            return Err(not_found());
+        };
+        self.store.get_app(slug).await?.ok_or_else(not_found)
     }
 
-    /// A version of `app`, or 404.
-    pub(super) async fn load_version(&self, app: &App, version: &str) -> Result<AppVersion, AdmissionError> {
+    /// A version of `app`, or 404 (a number that does not parse names no version).
+    pub(super) async fn load_version(
+        &self,
+        app: &App,
+        version: &Lookup<VersionNumber>,
+    ) -> Result<AppVersion, AdmissionError> {
         let not_found = || AdmissionError::NotFound(format!("app `{}` has no version `{version}`", app.slug));
-        let number: VersionNumber = version.parse().map_err(|_| not_found())?;
+        let Lookup::Valid(number) = version else {
+            return Err(not_found());
+        };
         self.store
-            .get_app_version(&app.slug, &number)
+            .get_app_version(&app.slug, number)
             .await?
             .ok_or_else(not_found)
     }

@@ -7,7 +7,9 @@ use serde::Deserialize;
 
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::{NewAuditRecord, Transition};
-use crate::domain::{App, AppSlug, AppVersion, AppVersionStatus, Entitlement, Principal, ProjectSlug};
+use crate::domain::{
+    App, AppSlug, AppVersion, AppVersionStatus, Cursor, Entitlement, Lookup, Principal, ProjectSlug,
+};
 use crate::policy::{Action, RequestContext, Resource};
 use crate::store::{Page, PageRequest};
 
@@ -18,7 +20,8 @@ pub struct AppListQuery {
     /// Page size (default 50, at most 500).
     pub limit: Option<u32>,
     /// Opaque cursor from a previous page.
-    pub cursor: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub cursor: Option<Cursor>,
 }
 
 /// Query of `GET /v1/apps/{slug}/versions`.
@@ -26,11 +29,13 @@ pub struct AppListQuery {
 #[into_params(parameter_in = Query)]
 pub struct VersionListQuery {
     /// `draft` or `published`.
-    pub status: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub status: Option<AppVersionStatus>,
     /// Page size (default 50, at most 500).
     pub limit: Option<u32>,
     /// Opaque cursor from a previous page.
-    pub cursor: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub cursor: Option<Cursor>,
 }
 
 /// Body of `POST /v1/projects/{project}/entitlements`.
@@ -40,10 +45,10 @@ pub struct EntitlementInput {
     pub app: AppSlug,
 }
 
-fn page(limit: Option<u32>, cursor: Option<String>) -> PageRequest {
+fn page(limit: Option<u32>, cursor: Option<Cursor>) -> PageRequest {
     PageRequest {
         limit: limit.unwrap_or(50),
-        cursor,
+        cursor: cursor.map(Cursor::into_string),
     }
 }
 
@@ -52,7 +57,7 @@ impl Admission {
     pub async fn get_app(
         &self,
         principal: &Principal,
-        slug: &str,
+        slug: &Lookup<AppSlug>,
         meta: &RequestMeta,
     ) -> Result<App, AdmissionError> {
         let app = self.load_app(slug).await?;
@@ -100,16 +105,11 @@ impl Admission {
     pub async fn list_app_versions(
         &self,
         principal: &Principal,
-        slug: &str,
+        slug: &Lookup<AppSlug>,
         query: VersionListQuery,
         meta: &RequestMeta,
     ) -> Result<Page<AppVersion>, AdmissionError> {
-        let status: Option<AppVersionStatus> = query
-            .status
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(|e| AdmissionError::invalid("status", e))?;
+        let status = query.status;
         let app = self.load_app(slug).await?;
         let facts = self.app_facts(&app.slug, &app.project).await?;
         self.authorize_read(principal, Action::Read, Resource::App(&facts), meta)
@@ -157,7 +157,7 @@ impl Admission {
                 meta,
             )
             .await?;
-        let app = self.load_app(slug.as_str()).await?;
+        let app = self.load_app(&Lookup::Valid(slug.clone())).await?;
         let published = self
             .store
             .list_app_versions(

@@ -7,8 +7,8 @@ use serde::Serialize;
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::catalog::Family;
 use crate::domain::{
-    AppVersion, ArtifactId, ArtifactKind, Channel, Digest, LifecycleState, Principal, RepositoryPath,
-    TrustState,
+    AppSlug, AppVersion, ArtifactId, ArtifactKind, Channel, Digest, LifecycleState, Lookup, Principal,
+    RepositoryPath, TrustState, VersionNumber,
 };
 use crate::policy::{Action, Resource};
 
@@ -55,8 +55,8 @@ impl Admission {
     pub async fn get_app_version(
         &self,
         principal: &Principal,
-        slug: &str,
-        version: &str,
+        slug: &Lookup<AppSlug>,
+        version: &Lookup<VersionNumber>,
         meta: &RequestMeta,
     ) -> Result<AppVersionView, AdmissionError> {
         let app = self.load_app(slug).await?;

@@ -8,7 +8,9 @@ use serde::Serialize;
 use super::decide::Allowed;
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::{NewAuditRecord, Transition};
-use crate::domain::{App, AppSlug, AppVersion, AppVersionStatus, Principal, ProjectSlug, VersionNumber};
+use crate::domain::{
+    App, AppSlug, AppVersion, AppVersionStatus, Lookup, Principal, ProjectSlug, VersionNumber,
+};
 use crate::manifest::{self, Fault, Manifest};
 use crate::policy::{Action, RequestContext, Resource};
 use crate::store::StoreError;
@@ -217,12 +219,12 @@ impl Admission {
     pub async fn register_app_version(
         &self,
         principal: &Principal,
-        slug: &str,
+        slug: &Lookup<AppSlug>,
         document: &serde_json::Value,
         meta: &RequestMeta,
     ) -> Result<Outcome<AppVersion>, AdmissionError> {
         let manifest = validated(document)?;
-        if manifest.app.slug.as_str() != slug {
+        if !matches!(slug, Lookup::Valid(s) if s == &manifest.app.slug) {
             return Err(AdmissionError::Manifest(vec![Fault::new(
                 "/app/slug",
                 "const",
@@ -292,8 +294,8 @@ impl Admission {
     pub async fn publish_app_version(
         &self,
         principal: &Principal,
-        slug: &str,
-        version: &str,
+        slug: &Lookup<AppSlug>,
+        version: &Lookup<VersionNumber>,
         meta: &RequestMeta,
     ) -> Result<AppVersion, AdmissionError> {
         let app = self.load_app(slug).await?;

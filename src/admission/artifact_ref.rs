@@ -3,20 +3,20 @@
 use super::AdmissionError;
 use crate::domain::Digest;
 
-/// The artifact a request names. The id stays text here: what a non-canonical id means (an
-/// unknown artifact, or an invalid field) is the endpoint's to say.
-pub(super) enum ArtifactRef<'a> {
+/// The artifact a request names. The id is as the endpoint reads it: an `ArtifactId` where a
+/// non-canonical spelling is an invalid field, a `Lookup<ArtifactId>` where it is an unknown artifact.
+pub(super) enum ArtifactRef<I> {
     /// By `artifact_id`.
-    Id(&'a str),
+    Id(I),
     /// By `digest`.
     Digest(Digest),
 }
 
-impl<'a> ArtifactRef<'a> {
+impl<I> ArtifactRef<I> {
     /// Exactly one of `artifact_id` or `digest`; otherwise 422 naming `blame` (each endpoint
     /// keeps the field it has always named).
     pub(super) fn exactly_one(
-        artifact_id: Option<&'a str>,
+        artifact_id: Option<I>,
         digest: Option<Digest>,
         blame: Blame,
     ) -> Result<Self, AdmissionError> {

@@ -12,8 +12,8 @@ use super::pull_answers::{BlobPullAnswer, ObjectCredential, PullAnswer};
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::artifact_store::{ObjectGrant, redact_uri, uri_has_credentials};
 use crate::domain::{
-    AccessGrant, Artifact, ArtifactKind, Channel, IntentKind, IssuedToken, LifecycleState, Principal,
-    PullIntent, SourceType, TrustState, parse_canonical_uuid,
+    AccessGrant, Artifact, ArtifactKind, CanonicalUuid, Channel, IntentKind, IssuedToken, LifecycleState,
+    Lookup, Principal, PullIntent, SourceType, TrustState,
 };
 use crate::policy::{Action, RequestContext, Resource};
 
@@ -160,12 +160,14 @@ impl Admission {
     pub async fn get_pull_intent(
         &self,
         principal: &Principal,
-        id: &str,
+        id: &Lookup<CanonicalUuid>,
         meta: &RequestMeta,
     ) -> Result<PullAnswer, AdmissionError> {
         let not_found = || AdmissionError::NotFound(format!("no pull intent with id `{id}`"));
-        let uuid = parse_canonical_uuid(id).ok_or_else(not_found)?;
-        let intent = self.store.get_pull_intent(uuid).await?.ok_or_else(not_found)?;
+        let Lookup::Valid(CanonicalUuid(uuid)) = id else {
+            return Err(not_found());
+        };
+        let intent = self.store.get_pull_intent(*uuid).await?.ok_or_else(not_found)?;
         let artifact = self
             .store
             .get_artifact(intent.artifact_id)

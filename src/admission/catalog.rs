@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::{NewAuditRecord, Transition};
 use crate::catalog::{CatalogEntry, Family, Refusal, Snapshot};
-use crate::domain::{Actor, Artifact, Principal};
+use crate::domain::{Actor, Artifact, Principal, Reason};
 use crate::policy::{Action, Resource};
 use crate::store::StoreError;
 
@@ -54,7 +54,7 @@ pub struct CatalogList {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct CatalogChangeInput {
     /// Why (recorded in the audit trail).
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
 }
 
 fn family_of(raw: &str) -> Result<Family, AdmissionError> {

@@ -14,8 +14,8 @@ use crate::audit::NewAuditRecord;
 use crate::catalog::Family;
 use crate::domain::{
     AccessGrant, AppSlug, Artifact, ArtifactId, ArtifactKind, ArtifactType, Channel, Digest, IntentKind,
-    LifecycleState, Principal, ProjectSlug, PublishIntent, PullIntent, RepositoryPath, SourceType, Tag,
-    TenantSlug, TrustState, Visibility, parse_canonical_uuid,
+    Label, LifecycleState, Lookup, Principal, ProjectSlug, PublishIntent, PullIntent, RepositoryPath,
+    SourceType, Tag, TenantSlug, TrustState, Visibility,
 };
 use crate::policy::{Action, RequestContext, Resource};
 
@@ -64,16 +64,17 @@ pub struct PublishIntentAnswer {
 /// Body of `POST /v1/projects/{project}/pull-intents`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct PullIntentInput {
-    /// The artifact (or give `digest`).
-    pub artifact_id: Option<String>,
+    /// The artifact (or give `digest`); a non-canonical id names no artifact (404).
+    #[schema(value_type = Option<String>)]
+    pub artifact_id: Option<Lookup<ArtifactId>>,
     /// The digest (or give `artifact_id`).
     pub digest: Option<Digest>,
     /// The repository, when several hold the digest.
     pub repository: Option<RepositoryPath>,
     /// The channel the pull is for (policy may demand the artifact reached it).
     pub channel: Option<Channel>,
-    /// The runtime asking.
-    pub runtime_class: Option<String>,
+    /// The runtime asking (one line, at most 256 characters).
+    pub runtime_class: Option<Label>,
 }
 
 impl Admission {
@@ -217,30 +218,28 @@ impl Admission {
             return Err(AdmissionError::invalid("channel", "is not a configured channel"));
         }
         let repository = input.repository.clone();
-        let artifact = match ArtifactRef::exactly_one(
-            input.artifact_id.as_deref(),
-            input.digest.clone(),
-            Blame::ArtifactId,
-        )? {
-            ArtifactRef::Id(id) => {
-                let id = parse_canonical_uuid(id)
-                    .map(ArtifactId)
-                    .ok_or_else(|| AdmissionError::NotFound(format!("no artifact with id `{id}`")))?;
-                Some(self.load_artifact(id).await?).filter(|a| a.project == project)
+        let runtime_class = input.runtime_class.map(Label::into_string);
+        let artifact =
+            match ArtifactRef::exactly_one(input.artifact_id, input.digest.clone(), Blame::ArtifactId)? {
+                ArtifactRef::Id(Lookup::Valid(id)) => {
+                    Some(self.load_artifact(id).await?).filter(|a| a.project == project)
+                }
+                ArtifactRef::Id(Lookup::Unknown(id)) => {
+                    return Err(AdmissionError::NotFound(format!("no artifact with id `{id}`")));
+                }
+                ArtifactRef::Digest(digest) => {
+                    self.store
+                        .find_artifact_by_digest(&project, &digest, repository.as_ref())
+                        .await?
+                }
             }
-            ArtifactRef::Digest(digest) => {
-                self.store
-                    .find_artifact_by_digest(&project, &digest, repository.as_ref())
-                    .await?
-            }
-        }
-        .ok_or_else(|| AdmissionError::NotFound(format!("no such artifact in project `{project}`")))?;
+            .ok_or_else(|| AdmissionError::NotFound(format!("no such artifact in project `{project}`")))?;
         let context = RequestContext {
             artifact_kind: Some(artifact.artifact_kind.to_string()),
             source_type: Some(artifact.source.source_type.to_string()),
             channel: channel.as_ref().map(ToString::to_string),
             deploy_action: Some("pull".to_owned()),
-            runtime_class: input.runtime_class.clone(),
+            runtime_class: runtime_class.clone(),
             ..RequestContext::default()
         };
         let allowed = self
@@ -274,7 +273,7 @@ impl Admission {
         }
         if artifact.artifact_kind == ArtifactKind::Blob {
             let answer = self
-                .blob_pull_intent(principal, artifact, channel, input.runtime_class, allowed, meta)
+                .blob_pull_intent(principal, artifact, channel, runtime_class, allowed, meta)
                 .await?;
             return Ok(PullAnswer::Blob(answer));
         }
@@ -294,7 +293,7 @@ impl Admission {
             created_at: now,
             expires_at: now + self.intent_ttl(None)?,
             correlation_id: meta.correlation_id.clone(),
-            runtime_class: input.runtime_class,
+            runtime_class,
         };
         let grant = vec![AccessGrant::repository(
             artifact.repository.to_string(),

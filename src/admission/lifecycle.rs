@@ -8,8 +8,8 @@ use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
 use crate::audit::{NewAuditRecord, PromotionFacts, Transition};
 use crate::catalog::Family;
 use crate::domain::{
-    Artifact, ArtifactId, Channel, LifecycleMove, Principal, Promotion, TrustMove, VerificationJob,
-    is_storable_text,
+    Artifact, ArtifactId, Channel, EnvironmentSlug, LifecycleMove, Principal, Promotion, Reason, TrustMove,
+    VerificationJob,
 };
 use crate::policy::{Action, RequestContext, Resource};
 use crate::store::ArtifactChange;
@@ -20,31 +20,24 @@ pub struct PromoteInput {
     /// The channel to reach.
     pub channel: Channel,
     /// Optional target environment such as `prod-eu`.
-    pub target_environment: Option<String>,
+    pub target_environment: Option<EnvironmentSlug>,
     /// Why.
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
 }
 
 /// Body of `deprecate`, `retire` and `revoke`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct LifecycleInput {
     /// Why (required for `revoke`).
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
 }
 
-fn check_reason(reason: Option<String>, required: bool) -> Result<Option<String>, AdmissionError> {
+/// The reason as recorded; a required one must say something.
+fn check_reason(reason: Option<Reason>, required: bool) -> Result<Option<String>, AdmissionError> {
     match reason {
-        Some(r) if r.len() > 1024 => Err(AdmissionError::invalid(
-            "reason",
-            "must be at most 1024 characters",
-        )),
-        Some(r) if !is_storable_text(&r) => Err(AdmissionError::invalid(
-            "reason",
-            "must not contain control characters other than tab and line breaks",
-        )),
-        Some(r) if r.trim().is_empty() && required => Err(AdmissionError::invalid("reason", "is required")),
+        Some(r) if r.is_blank() && required => Err(AdmissionError::invalid("reason", "is required")),
         None if required => Err(AdmissionError::invalid("reason", "is required")),
-        other => Ok(other),
+        other => Ok(other.map(Reason::into_string)),
     }
 }
 
@@ -73,16 +66,13 @@ impl Admission {
                 format!("unknown channel `{channel}`; configured: {}", known.join(", ")),
             ));
         }
-        if let Some(env) = input.target_environment.as_deref() {
-            env.parse::<crate::domain::ProjectSlug>()
-                .map_err(|e| AdmissionError::invalid("target_environment", e))?;
-        }
+        let target_environment = input.target_environment.map(|env| env.as_str().to_owned());
         let reason = check_reason(input.reason, false)?;
         let artifact = self.load_artifact(id).await?;
         let context = RequestContext {
             channel: Some(channel.to_string()),
             previous_channel: self.channels.previous(&channel).map(Channel::to_string),
-            target_environment: input.target_environment.clone(),
+            target_environment: target_environment.clone(),
             ..artifact_context(&artifact)
         };
         let allowed = self
@@ -112,7 +102,7 @@ impl Admission {
             .apply(LifecycleMove::Promote, artifact.trust_state)
             .map_err(|e| AdmissionError::Rule(e.to_string()))?;
         if self
-            .already_promoted(&artifact, &channel, input.target_environment.as_deref())
+            .already_promoted(&artifact, &channel, target_environment.as_deref())
             .await?
         {
             // Reached already: an idempotent success that writes nothing but its decision.
@@ -128,7 +118,7 @@ impl Admission {
             .sort_by_key(|c| order.iter().position(|o| o == c));
         let promotion = Promotion {
             channel: channel.clone(),
-            target_environment: input.target_environment.clone(),
+            target_environment: target_environment.clone(),
             actor: principal.actor.clone(),
             promoted_at: Utc::now(),
             decision: serde_json::json!({
@@ -144,7 +134,7 @@ impl Admission {
             to: to.to_string(),
             reason,
         });
-        let target = input.target_environment;
+        let target = target_environment;
         audit.promotion = Some(PromotionFacts {
             channel: channel.to_string(),
             target_environment: target.clone(),

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::decide::audit_decision;
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::{AuditDecision, NewAuditRecord, Transition};
-use crate::domain::{Actor, ActorType, Principal};
+use crate::domain::{Actor, ActorType, Label, Principal, ProjectSlug};
 use crate::policy::{Action, PolicyEngine, PolicyLoadError, ReplayReport, Resource};
 use crate::store::{LogFilter, PageRequest};
 
@@ -72,10 +72,12 @@ pub struct SimulateInput {
     pub since: Option<DateTime<Utc>>,
     /// Only decisions on this project.
     #[serde(default)]
-    pub project: Option<String>,
-    /// Only decisions on this Cedar action.
+    #[schema(value_type = Option<String>)]
+    pub project: Option<ProjectSlug>,
+    /// Only decisions on this Cedar action (one line, at most 256 characters).
     #[serde(default)]
-    pub action: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub action: Option<Label>,
     /// At most this many decisions (default and cap [`SIMULATE_MAX_DECISIONS`]).
     #[serde(default)]
     pub limit: Option<u32>,
@@ -242,8 +244,8 @@ impl Admission {
             Err(error) => return Ok(SimulateOutcome::Refused(error)),
         };
         let filter = LogFilter {
-            project: input.project,
-            action: input.action,
+            project: input.project.map(|p| p.as_str().to_owned()),
+            action: input.action.map(Label::into_string),
             since: input.since,
             ..LogFilter::default()
         };

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::{AuditRecord, DecisionRecord};
 use crate::domain::{
-    Artifact, ArtifactId, Evidence, IssuedToken, Principal, ProjectSlug, Promotion, PublishIntent,
-    RegistryEvent, UnregisteredPush, parse_canonical_uuid,
+    AppSlug, Artifact, ArtifactId, ArtifactKind, CanonicalUuid, Channel, Cursor, Digest, Effect, Evidence,
+    IssuedToken, Label, LifecycleState, Lookup, Principal, ProjectSlug, Promotion, PublishIntent,
+    RegistryEvent, Timestamp, TrustState, UnregisteredPush,
 };
 use crate::policy::{Action, RequestContext, Resource};
 use crate::store::{ArtifactFilter, LogFilter, Page, PageRequest};
@@ -89,26 +90,33 @@ pub struct RegistryInfo {
     pub channels: Vec<String>,
 }
 
-/// Query string of the artifact listing; each value is checked and named on failure.
+/// Query string of the artifact listing; each value is parsed at the edge and named on failure.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// App slug.
-    pub app: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub app: Option<AppSlug>,
     /// Kind.
-    pub artifact_kind: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub artifact_kind: Option<ArtifactKind>,
     /// Lifecycle state.
-    pub lifecycle_state: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub lifecycle_state: Option<LifecycleState>,
     /// Trust state.
-    pub trust_state: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub trust_state: Option<TrustState>,
     /// Channel reached.
-    pub channel: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub channel: Option<Channel>,
     /// Digest.
-    pub digest: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub digest: Option<Digest>,
     /// Page size.
     pub limit: Option<u32>,
     /// Cursor.
-    pub cursor: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub cursor: Option<Cursor>,
 }
 
 /// Query string of the audit and decision listings.
@@ -116,52 +124,43 @@ pub struct ListQuery {
 #[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// Project (decides `read` on it; without, `read_platform`).
-    pub project: Option<String>,
-    /// Artifact id.
-    pub artifact_id: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub project: Option<ProjectSlug>,
+    /// Artifact id (a canonical UUID).
+    #[serde(default, deserialize_with = "crate::domain::optional_from_str")]
+    #[param(value_type = Option<String>)]
+    pub artifact_id: Option<ArtifactId>,
     /// Action.
-    pub action: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub action: Option<Label>,
     /// Actor id.
-    pub actor: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub actor: Option<Label>,
     /// RFC 3339 lower bound.
-    pub since: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub since: Option<Timestamp>,
     /// RFC 3339 upper bound.
-    pub until: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub until: Option<Timestamp>,
     /// Decisions only: `allow` or `deny`.
-    pub decision: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub decision: Option<Effect>,
     /// Page size.
     pub limit: Option<u32>,
     /// Cursor.
-    pub cursor: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub cursor: Option<Cursor>,
 }
 
-fn page(limit: Option<u32>, cursor: Option<String>) -> Result<PageRequest, AdmissionError> {
+fn page(limit: Option<u32>, cursor: Option<Cursor>) -> Result<PageRequest, AdmissionError> {
     let limit = limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(AdmissionError::invalid("limit", "must be between 1 and 500"));
     }
-    Ok(PageRequest { limit, cursor })
-}
-
-/// Parses an optional value, naming `field` on failure.
-pub(super) fn parse_opt<T: std::str::FromStr>(
-    field: &str,
-    raw: Option<&str>,
-) -> Result<Option<T>, AdmissionError>
-where
-    T::Err: std::fmt::Display,
-{
-    raw.map(|r| r.parse::<T>().map_err(|e| AdmissionError::invalid(field, e)))
-        .transpose()
-}
-
-fn parse_time(field: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, AdmissionError> {
-    raw.map(|r| {
-        DateTime::parse_from_rfc3339(r)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| AdmissionError::invalid(field, "must be an RFC 3339 timestamp"))
+    Ok(PageRequest {
+        limit,
+        cursor: cursor.map(Cursor::into_string),
     })
-    .transpose()
 }
 
 impl Admission {
@@ -226,12 +225,12 @@ impl Admission {
     ) -> Result<Page<Artifact>, AdmissionError> {
         let filter = ArtifactFilter {
             project: Some(project.clone()),
-            app: query.app,
-            artifact_kind: parse_opt("artifact_kind", query.artifact_kind.as_deref())?,
-            lifecycle_state: parse_opt("lifecycle_state", query.lifecycle_state.as_deref())?,
-            trust_state: parse_opt("trust_state", query.trust_state.as_deref())?,
-            channel: parse_opt("channel", query.channel.as_deref())?,
-            digest: parse_opt("digest", query.digest.as_deref())?,
+            app: query.app.map(|app| app.as_str().to_owned()),
+            artifact_kind: query.artifact_kind,
+            lifecycle_state: query.lifecycle_state,
+            trust_state: query.trust_state,
+            channel: query.channel,
+            digest: query.digest,
         };
         let page = page(query.limit, query.cursor)?;
         self.authorize_tenant_read(principal, Resource::Project(project), meta)
@@ -316,30 +315,15 @@ impl Admission {
         query: LogQuery,
         meta: &RequestMeta,
     ) -> Result<(LogFilter, PageRequest), AdmissionError> {
-        let project: Option<ProjectSlug> = parse_opt("project", query.project.as_deref())?;
-        let artifact_id = query
-            .artifact_id
-            .as_deref()
-            .map(|raw| {
-                parse_canonical_uuid(raw)
-                    .map(ArtifactId)
-                    .ok_or_else(|| AdmissionError::invalid("artifact_id", "is not a canonical UUID"))
-            })
-            .transpose()?;
-        if let Some(effect) = query.decision.as_deref()
-            && effect != "allow"
-            && effect != "deny"
-        {
-            return Err(AdmissionError::invalid("decision", "must be `allow` or `deny`"));
-        }
+        let project = query.project;
         let filter = LogFilter {
             project: project.as_ref().map(ToString::to_string),
-            artifact_id,
-            action: query.action,
-            actor: query.actor,
-            since: parse_time("since", query.since.as_deref())?,
-            until: parse_time("until", query.until.as_deref())?,
-            effect: query.decision,
+            artifact_id: query.artifact_id,
+            action: query.action.map(Label::into_string),
+            actor: query.actor.map(Label::into_string),
+            since: query.since.map(|t| t.0),
+            until: query.until.map(|t| t.0),
+            effect: query.decision.map(|e| e.as_str().to_owned()),
             decision_id: None,
         };
         let page = page(query.limit, query.cursor)?;
@@ -399,13 +383,15 @@ impl Admission {
     pub async fn decision(
         &self,
         principal: &Principal,
-        id: &str,
+        id: &Lookup<CanonicalUuid>,
         meta: &RequestMeta,
     ) -> Result<DecisionRecord, AdmissionError> {
         let not_found = || AdmissionError::NotFound(format!("no decision with id `{id}`"));
-        let uuid = parse_canonical_uuid(id).ok_or_else(not_found)?;
+        let Lookup::Valid(CanonicalUuid(uuid)) = id else {
+            return Err(not_found());
+        };
         let filter = LogFilter {
-            decision_id: Some(uuid),
+            decision_id: Some(*uuid),
             ..LogFilter::default()
         };
         let one = PageRequest {

@@ -8,9 +8,9 @@ use super::reregistration::{SentFields, differing_fields};
 use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
 use crate::catalog::Snapshot;
 use crate::domain::{
-    AppSlug, Artifact, ArtifactId, ArtifactKind, ArtifactType, Digest, LifecycleState, Principal,
-    ProjectSlug, RepositoryRoots, Scope, Source, SourceType, Tag, TenantSlug, TrustState, Visibility,
-    VisibilityError, check_source, is_single_line, parse_canonical_uuid,
+    AppSlug, Artifact, ArtifactId, ArtifactKind, ArtifactType, CanonicalUuid, ContentEncoding, Digest,
+    LifecycleState, MediaTypeText, Principal, ProjectSlug, RepositoryPath, RepositoryRoots, Scope, Source,
+    SourceType, Tag, TenantSlug, TrustState, Visibility, VisibilityError, check_source,
 };
 use crate::policy::{Action, RequestContext, Resource};
 use crate::store::{Registered, RegistrationLinks};
@@ -26,7 +26,7 @@ pub struct RegisterInput {
     /// Catalog type id; defaults by kind.
     pub artifact_type: Option<ArtifactType>,
     /// Must equal the canonical repository if given.
-    pub repository: Option<String>,
+    pub repository: Option<RepositoryPath>,
     /// `project` (default), `tenant` or `platform`: picks the canonical repository.
     pub visibility: Option<Visibility>,
     /// The tenant of a `tenant` repository.
@@ -35,12 +35,12 @@ pub struct RegisterInput {
     pub digest: Option<Digest>,
     /// Convenience label only.
     pub tag: Option<Tag>,
-    /// OCI media type.
-    pub media_type: Option<String>,
+    /// OCI media type (1 to 255 characters on one line).
+    pub media_type: Option<MediaTypeText>,
     /// Where the bytes live.
     pub source: Option<SourceInput>,
-    /// Publish intent this registration completes.
-    pub publish_intent_id: Option<String>,
+    /// Publish intent this registration completes (a canonical UUID).
+    pub publish_intent_id: Option<CanonicalUuid>,
     /// DSSE envelopes about the digest, kept with the artifact for every verification.
     #[serde(default)]
     pub attestations: Vec<serde_json::Value>,
@@ -59,8 +59,8 @@ pub struct SourceInput {
     pub source_ref: Option<String>,
     /// Declared size.
     pub size_bytes: Option<i64>,
-    /// Declared encoding.
-    pub content_encoding: Option<String>,
+    /// Declared encoding (1 to 64 characters on one line).
+    pub content_encoding: Option<ContentEncoding>,
 }
 
 /// The visibility class a request names (`project` when it names none), with its tenant.
@@ -91,14 +91,7 @@ impl RegisterInput {
             size_bytes: self.source.as_ref().is_some_and(|s| s.size_bytes.is_some()),
             content_encoding: self.source.as_ref().is_some_and(|s| s.content_encoding.is_some()),
         };
-        let intent_id = self
-            .publish_intent_id
-            .as_deref()
-            .map(|raw| {
-                parse_canonical_uuid(raw)
-                    .ok_or_else(|| AdmissionError::invalid("publish_intent_id", "is not a canonical UUID"))
-            })
-            .transpose()?;
+        let intent_id = self.publish_intent_id.map(|id| id.0);
         let app = self.app;
         let kind = self.artifact_kind;
         let given_type = self.artifact_type;
@@ -116,22 +109,12 @@ impl RegisterInput {
         };
         let scope = parse_scope(self.visibility, self.tenant)?;
         let repository = roots.path(&scope, &project, &app);
-        if let Some(given) = self.repository.as_deref()
-            && given != repository.as_str()
+        if let Some(given) = &self.repository
+            && given != &repository
         {
             return Err(AdmissionError::invalid(
                 "repository",
                 format!("must be the canonical repository `{repository}` chosen by the gateway"),
-            ));
-        }
-        if self
-            .media_type
-            .as_deref()
-            .is_some_and(|m| m.is_empty() || m.len() > 255 || !is_single_line(m))
-        {
-            return Err(AdmissionError::invalid(
-                "media_type",
-                "must be 1 to 255 characters on one line",
             ));
         }
         let source = self
@@ -149,7 +132,7 @@ impl RegisterInput {
             scope,
             digest,
             tag: self.tag.map(Tag::into_string),
-            media_type: self.media_type,
+            media_type: self.media_type.map(MediaTypeText::into_string),
             source,
             lifecycle_state: LifecycleState::Published,
             trust_state: TrustState::Unverified,
@@ -177,16 +160,6 @@ impl SourceInput {
         check_source(&grammar, &self.uri, self.source_ref.as_deref()).map_err(|refusal| {
             AdmissionError::invalid(format!("source.{}", refusal.field), refusal.reason)
         })?;
-        if self
-            .content_encoding
-            .as_deref()
-            .is_some_and(|e| e.is_empty() || e.len() > 64 || !is_single_line(e))
-        {
-            return Err(AdmissionError::invalid(
-                "source.content_encoding",
-                "must be 1 to 64 characters on one line",
-            ));
-        }
         if self.size_bytes.is_some_and(|s| s < 0) {
             return Err(AdmissionError::invalid(
                 "source.size_bytes",
@@ -198,7 +171,7 @@ impl SourceInput {
             uri: self.uri,
             source_ref: self.source_ref,
             size_bytes: self.size_bytes,
-            content_encoding: self.content_encoding,
+            content_encoding: self.content_encoding.map(ContentEncoding::into_string),
         })
     }
 }

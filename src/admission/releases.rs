@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::NewAuditRecord;
 use crate::domain::{
-    Artifact, ArtifactId, ArtifactKind, Digest, LifecycleState, Principal, Release, ReleaseArtifact,
-    ReleaseSummary, Scope, TrustState, check_name, check_platform_label, check_version, parse_canonical_uuid,
+    Artifact, ArtifactId, ArtifactKind, Digest, LifecycleState, PlatformLabel, Principal, Release,
+    ReleaseArtifact, ReleaseFileName, ReleaseSummary, ReleaseVersion, Scope, TrustState, check_version,
 };
 use crate::policy::{Action, RequestContext, Resource};
 use crate::registry::RegistryClientError;
@@ -26,7 +26,7 @@ const DEFAULT_CHANNEL: &str = "stable";
 #[serde(deny_unknown_fields)]
 pub struct ReleaseInput {
     /// Version, e.g. `1.4.0`.
-    pub version: String,
+    pub version: ReleaseVersion,
     /// Channel label (default `stable`).
     pub channel: Option<crate::domain::Channel>,
     /// The files, each a registered platform artifact.
@@ -38,13 +38,21 @@ pub struct ReleaseInput {
 #[serde(deny_unknown_fields)]
 pub struct ReleaseArtifactInput {
     /// Name within the release.
-    pub name: String,
-    /// The registered platform artifact (an OCI artifact whose one layer is the file).
-    pub artifact_id: String,
+    pub name: ReleaseFileName,
+    /// The registered platform artifact (an OCI artifact whose one layer is the file): a
+    /// canonical UUID.
+    #[serde(deserialize_with = "artifact_id")]
+    #[schema(value_type = String)]
+    pub artifact_id: ArtifactId,
     /// Operating system, where it applies.
-    pub os: Option<String>,
+    pub os: Option<PlatformLabel>,
     /// Architecture, where it applies.
-    pub arch: Option<String>,
+    pub arch: Option<PlatformLabel>,
+}
+
+/// A release file's artifact id: the canonical spelling only, else 422 naming the field.
+fn artifact_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ArtifactId, D::Error> {
+    d.deserialize_str(crate::domain::FromStrVisitor::default())
 }
 
 /// The catalog listing.
@@ -100,7 +108,6 @@ impl Admission {
         input: ReleaseInput,
         meta: &RequestMeta,
     ) -> Result<Release, AdmissionError> {
-        check_version(&input.version).map_err(|e| AdmissionError::invalid("version", e))?;
         let channel = input
             .channel
             .map_or_else(|| DEFAULT_CHANNEL.to_owned(), |c| c.to_string());
@@ -121,34 +128,29 @@ impl Admission {
             .await?;
         let mut files: Vec<ReleaseArtifact> = Vec::with_capacity(input.artifacts.len());
         for (i, a) in input.artifacts.into_iter().enumerate() {
-            check_name(&a.name).map_err(|e| AdmissionError::invalid(field(i, "name"), e))?;
-            if files.iter().any(|f| f.name == a.name) {
+            let name = a.name.into_string();
+            if files.iter().any(|f| f.name == name) {
                 return Err(AdmissionError::invalid(
                     field(i, "name"),
                     "is already used in this release",
                 ));
             }
-            for (key, value) in [("os", &a.os), ("arch", &a.arch)] {
-                if let Some(v) = value {
-                    check_platform_label(v).map_err(|e| AdmissionError::invalid(field(i, key), e))?;
-                }
-            }
-            let artifact = self.release_candidate(i, &a.artifact_id).await?;
+            let artifact = self.release_candidate(i, a.artifact_id).await?;
             let (digest, size, media_type) = self.single_layer(i, &artifact).await?;
             files.push(ReleaseArtifact {
-                name: a.name,
+                name,
                 artifact_id: artifact.id,
                 repository: artifact.repository.to_string(),
                 artifact_digest: artifact.digest.clone(),
                 digest,
                 size,
                 media_type,
-                os: a.os,
-                arch: a.arch,
+                os: a.os.map(PlatformLabel::into_string),
+                arch: a.arch.map(PlatformLabel::into_string),
             });
         }
         let release = Release {
-            version: input.version,
+            version: input.version.into_string(),
             channel,
             created_by: principal.actor.clone(),
             created_at: Utc::now(),
@@ -178,13 +180,11 @@ impl Admission {
     }
 
     /// A release may name only registered platform artifacts that are verified and current.
-    async fn release_candidate(&self, i: usize, raw_id: &str) -> Result<Artifact, AdmissionError> {
+    async fn release_candidate(&self, i: usize, id: ArtifactId) -> Result<Artifact, AdmissionError> {
         let key = field(i, "artifact_id");
-        let id = parse_canonical_uuid(raw_id)
-            .ok_or_else(|| AdmissionError::invalid(&key, "is not a canonical UUID"))?;
         let artifact = self
             .store
-            .get_artifact(ArtifactId(id))
+            .get_artifact(id)
             .await?
             .ok_or_else(|| AdmissionError::invalid(&key, "no such artifact"))?;
         if artifact.scope != Scope::Platform {

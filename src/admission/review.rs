@@ -5,8 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::artifact_ref::{ArtifactRef, Blame};
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::domain::{
-    Artifact, ArtifactId, Channel, Digest, LifecycleMove, Principal, ProjectSlug, is_single_line,
-    parse_canonical_uuid,
+    Artifact, ArtifactId, Channel, Digest, Label, LifecycleMove, Principal, ProjectSlug, ReviewAction,
 };
 use crate::policy::{Action, RequestContext, Resource};
 
@@ -17,16 +16,18 @@ pub struct ReviewInput {
     pub project: ProjectSlug,
     /// The artifact's digest (or give `artifact_id`).
     pub digest: Option<Digest>,
-    /// The artifact's id (or give `digest`).
-    pub artifact_id: Option<String>,
+    /// The artifact's id (or give `digest`): a canonical UUID.
+    #[serde(default, deserialize_with = "crate::domain::optional_from_str")]
+    #[schema(value_type = Option<String>)]
+    pub artifact_id: Option<ArtifactId>,
     /// `deploy`, `pull`, `promote`, or another artifact action.
-    pub action: String,
+    pub action: ReviewAction,
     /// Channel asked about.
     pub channel: Option<Channel>,
-    /// Target environment.
-    pub target_environment: Option<String>,
-    /// The runtime asking (e.g. `k8s-gpu`).
-    pub runtime_class: Option<String>,
+    /// Target environment (one line, at most 256 characters: it reaches policy and the log).
+    pub target_environment: Option<Label>,
+    /// The runtime asking (e.g. `k8s-gpu`; one line, at most 256 characters).
+    pub runtime_class: Option<Label>,
 }
 
 /// The answer: a deny is an answer too, not an error.
@@ -45,19 +46,18 @@ pub struct ReviewOutcome {
 }
 
 /// Maps the review's action word to the Cedar action and its `deploy_action` context.
-fn review_action(raw: &str) -> Result<(Action, Option<String>), AdmissionError> {
-    match raw {
-        "deploy" | "pull" => Ok((Action::Admit, Some(raw.to_owned()))),
-        "admit" => Ok((Action::Admit, Some("deploy".to_owned()))),
-        "promote" | "verify" | "deprecate" | "retire" | "revoke" | "read" | "request_pull_intent" => {
-            Action::parse(raw)
-                .map(|a| (a, None))
-                .ok_or_else(|| AdmissionError::invalid("action", "unknown action"))
-        }
-        other => Err(AdmissionError::invalid(
-            "action",
-            format!("unknown action `{other}`"),
-        )),
+fn review_action(action: ReviewAction) -> (Action, Option<String>) {
+    match action {
+        ReviewAction::Deploy => (Action::Admit, Some("deploy".to_owned())),
+        ReviewAction::Pull => (Action::Admit, Some("pull".to_owned())),
+        ReviewAction::Admit => (Action::Admit, Some("deploy".to_owned())),
+        ReviewAction::Promote => (Action::Promote, None),
+        ReviewAction::Verify => (Action::Verify, None),
+        ReviewAction::Deprecate => (Action::Deprecate, None),
+        ReviewAction::Retire => (Action::Retire, None),
+        ReviewAction::Revoke => (Action::Revoke, None),
+        ReviewAction::Read => (Action::Read, None),
+        ReviewAction::RequestPullIntent => (Action::RequestPullIntent, None),
     }
 }
 
@@ -70,37 +70,16 @@ impl Admission {
         meta: &RequestMeta,
     ) -> Result<ReviewOutcome, AdmissionError> {
         let project = input.project.clone();
-        let (action, deploy_action) = review_action(&input.action)?;
-        for (field, value) in [
-            ("target_environment", &input.target_environment),
-            ("runtime_class", &input.runtime_class),
-        ] {
-            // Both reach policy context and the decision log: one line, bounded.
-            if value
-                .as_deref()
-                .is_some_and(|v| v.len() > 256 || !is_single_line(v))
-            {
-                return Err(AdmissionError::invalid(
-                    field,
-                    "must be at most 256 characters on one line, without control characters",
-                ));
-            }
-        }
+        let (action, deploy_action) = review_action(input.action);
         let channel = input.channel.clone();
         if channel.as_ref().is_some_and(|c| !self.channels.contains(c)) {
             return Err(AdmissionError::invalid("channel", "is not a configured channel"));
         }
-        let artifact = match ArtifactRef::exactly_one(
-            input.artifact_id.as_deref(),
-            input.digest.clone(),
-            Blame::Digest,
-        )? {
+        let artifact = match ArtifactRef::exactly_one(input.artifact_id, input.digest.clone(), Blame::Digest)?
+        {
             ArtifactRef::Id(id) => {
-                let Some(uuid) = parse_canonical_uuid(id) else {
-                    return Err(AdmissionError::invalid("artifact_id", "is not a canonical UUID"));
-                };
                 // Only a missing artifact is an answer (deny); a failing store fails the request.
-                match self.load_artifact(ArtifactId(uuid)).await {
+                match self.load_artifact(id).await {
                     Ok(artifact) => Some(artifact).filter(|a| a.project == project),
                     Err(AdmissionError::NotFound(_)) => None,
                     Err(error) => return Err(error),
@@ -148,9 +127,9 @@ impl Admission {
                 .and_then(|c| self.channels.previous(c))
                 .map(Channel::to_string),
             channel: channel.as_ref().map(Channel::to_string),
-            target_environment: input.target_environment,
+            target_environment: input.target_environment.map(Label::into_string),
             deploy_action,
-            runtime_class: input.runtime_class,
+            runtime_class: input.runtime_class.map(Label::into_string),
             ..RequestContext::default()
         };
         let (decision, record) =

@@ -7,6 +7,7 @@ mod authorize;
 mod fetch;
 mod format;
 mod junit;
+mod offline;
 mod output;
 mod policy;
 mod progress;

@@ -1,7 +1,8 @@
 //! `gatehouse verify`: check trust material offline against the `[trust]` configuration with
-//! the gateway's own verifier, printing the evidence records verification would store. Offline
-//! means no Rekor or Fulcio call: the trusted root, keys and identities come from config, and
-//! the only network is the registry an image reference names.
+//! the gateway's own verifier (`trust::Verifier`, the one the server's verification calls, so the
+//! two cannot disagree), printing the evidence records verification would store. Offline means
+//! no Rekor or Fulcio call and no content fetch: the trusted root, keys and identities come from
+//! config, and the only network is the registry an image reference names.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -13,13 +14,14 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
+use super::offline::{Offline, Source};
 use super::output::{OutputFormat, fail, print_json};
 use super::verify_image::{self, ImageArgs};
 use crate::config::Config;
-use crate::domain::{Digest, Evidence, EvidenceResult};
-use crate::trust::SigstoreVerifier;
-use crate::trust::attachment::{is_sigstore_bundle, verify_attachment};
-use crate::trust::required::missing_required;
+use crate::domain::{ArtifactKind, Digest, Evidence, EvidenceResult};
+use crate::trust::Verifier;
+use crate::trust::attachment::is_sigstore_bundle;
+use crate::trust::cache::VerificationCache;
 
 /// Exit status when every check passed.
 const VERIFIED: u8 = 0;
@@ -79,14 +81,14 @@ pub async fn run(config: &Config, command: VerifyCommand) -> ExitCode {
         VerifyCommand::Image(args) => args.format,
         VerifyCommand::Envelope(args) | VerifyCommand::Bundle(args) => args.format,
     };
-    let verifier = match crate::app::trust_verifier(config) {
-        Ok((verifier, _)) => verifier,
+    let verifier = match offline_verifier(config) {
+        Ok(verifier) => verifier,
         Err(error) => return fail(format, &format!("{error:#}"), ERROR),
     };
     let checked = match command {
-        VerifyCommand::Image(args) => verify_image::check(config, &verifier, &args).await,
-        VerifyCommand::Envelope(args) => check_file(config, &verifier, &args, false),
-        VerifyCommand::Bundle(args) => check_file(config, &verifier, &args, true),
+        VerifyCommand::Image(args) => verify_image::check(&verifier, &args).await,
+        VerifyCommand::Envelope(args) => check_file(&verifier, &args, false).await,
+        VerifyCommand::Bundle(args) => check_file(&verifier, &args, true).await,
     };
     match checked {
         Ok((subject, evidence)) => report(format, &subject, &evidence),
@@ -94,10 +96,20 @@ pub async fn run(config: &Config, command: VerifyCommand) -> ExitCode {
     }
 }
 
+/// The server's verifier as `[trust]` configures it, without content fetch (offline).
+fn offline_verifier(config: &Config) -> anyhow::Result<Verifier> {
+    let (sigstore, config_hash) = crate::app::trust_verifier(config)?;
+    Ok(Verifier::new(
+        sigstore,
+        None,
+        VerificationCache::new(config_hash),
+        config.trust.clone(),
+    ))
+}
+
 /// An envelope or bundle file checked against the digest, with any required evidence.
-fn check_file(
-    config: &Config,
-    verifier: &SigstoreVerifier,
+async fn check_file(
+    verifier: &Verifier,
     args: &FileArgs,
     bundle: bool,
 ) -> anyhow::Result<(Digest, Vec<Evidence>)> {
@@ -119,10 +131,12 @@ fn check_file(
         ),
         _ => {}
     }
-    let mut evidence = vec![verify_attachment(verifier, &subject, &material)];
-    if let Some(artifact_type) = &args.artifact_type {
-        evidence.extend(missing_required(&config.trust, artifact_type, &evidence));
-    }
+    // An attachment about the digest, as registration keeps one: no registry is read.
+    let offline = Offline::new(&subject, Source::Nothing, vec![material]);
+    let name = args.file.display().to_string();
+    let evidence = offline
+        .verify(verifier, ArtifactKind::Blob, args.artifact_type.as_deref(), &name)
+        .await?;
     Ok((subject, evidence))
 }
 

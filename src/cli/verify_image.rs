@@ -1,6 +1,6 @@
 //! `gatehouse verify image`: an image's cosign `.sig` and `.att` layers (and, from a registry,
-//! its sigstore-bundle referrers), read from an OCI layout or a registry and checked by the same
-//! functions the gateway's verification calls.
+//! its sigstore-bundle referrers), read from an OCI layout or a registry and checked by the
+//! gateway's own `trust::Verifier`.
 
 use std::path::PathBuf;
 
@@ -8,16 +8,13 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use secrecy::{ExposeSecret as _, SecretString};
 
+use super::offline::{Offline, Source};
 use super::output::OutputFormat;
-use crate::config::Config;
-use crate::domain::{Digest, Evidence};
+use crate::domain::{ArtifactKind, Digest, Evidence};
 use crate::registry::RegistryClient;
-use crate::trust::cosign::{ManifestSource, RegistryRepository, read_signatures};
-use crate::trust::cosign_attestations::{read_attestations, verify_cosign_attestation};
+use crate::trust::Verifier;
+use crate::trust::evidence::RegistryReader;
 use crate::trust::oci_layout::OciLayout;
-use crate::trust::referrers::{Lookup, combine_signatures, fetch_referrer_bundles, verify_referrer_bundle};
-use crate::trust::required::missing_required;
-use crate::trust::{SigstoreVerifier, verify_signatures};
 
 /// Arguments of `verify image`.
 #[derive(Debug, Args)]
@@ -49,11 +46,7 @@ fn secret(raw: &str) -> Result<SecretString, std::convert::Infallible> {
 
 /// The image's evidence: its signature record (tag and referrers combined), one record per
 /// attestation, and a failing one per required type never checked.
-pub async fn check(
-    config: &Config,
-    verifier: &SigstoreVerifier,
-    args: &ImageArgs,
-) -> anyhow::Result<(Digest, Vec<Evidence>)> {
+pub async fn check(verifier: &Verifier, args: &ImageArgs) -> anyhow::Result<(Digest, Vec<Evidence>)> {
     let given = args
         .digest
         .as_deref()
@@ -62,17 +55,16 @@ pub async fn check(
                 .map_err(|e| anyhow::anyhow!("`--digest`: {e}"))
         })
         .transpose()?;
-    let (subject, mut evidence) = if let Some(layout) = args.reference.strip_prefix("oci:") {
-        from_layout(verifier, layout, given).await?
+    if let Some(layout) = args.reference.strip_prefix("oci:") {
+        from_layout(verifier, args, layout, given).await
     } else {
-        from_registry(verifier, args, given).await?
-    };
-    evidence.extend(missing_required(&config.trust, &args.artifact_type, &evidence));
-    Ok((subject, evidence))
+        from_registry(verifier, args, given).await
+    }
 }
 
 async fn from_layout(
-    verifier: &SigstoreVerifier,
+    verifier: &Verifier,
+    args: &ImageArgs,
     reference: &str,
     given: Option<Digest>,
 ) -> anyhow::Result<(Digest, Vec<Evidence>)> {
@@ -96,8 +88,14 @@ async fn from_layout(
             format!("the layout `{dir}` does not hold exactly one image: name it (`oci:{dir}:TAG`) or give `--digest`")
         })?,
     };
-    // A layout has no referrers API: only cosign's tags are read, as from a registry without one.
-    let evidence = cosign_evidence(verifier, &layout, &subject, Lookup::Unsupported, Vec::new()).await?;
+    let evidence = Offline::new(&subject, Source::Layout(&layout), Vec::new())
+        .verify(
+            verifier,
+            ArtifactKind::Oci,
+            Some(&args.artifact_type),
+            &args.reference,
+        )
+        .await?;
     Ok((subject, evidence))
 }
 
@@ -107,7 +105,7 @@ enum Selector<'a> {
 }
 
 async fn from_registry(
-    verifier: &SigstoreVerifier,
+    verifier: &Verifier,
     args: &ImageArgs,
     given: Option<Digest>,
 ) -> anyhow::Result<(Digest, Vec<Evidence>)> {
@@ -147,51 +145,19 @@ async fn from_registry(
         }
         (None, None) => bail!("`{}` names no tag or digest", args.reference),
     };
-    let source = RegistryRepository {
+    let reader = RegistryReader {
         client: &client,
         repository,
-        token: &token,
+        digest: &subject,
+        token,
     };
-    let found = fetch_referrer_bundles(&client, repository, &subject, &token)
-        .await
-        .with_context(|| format!("cannot read the referrers of `{subject}`"))?;
-    let referrers: Vec<Evidence> = found
-        .bundles
-        .iter()
-        .map(|bundle| verify_referrer_bundle(verifier, &subject, bundle))
-        .collect();
-    let evidence = cosign_evidence(verifier, &source, &subject, found.lookup, referrers).await?;
+    let evidence = Offline::new(&subject, Source::Registry(reader), Vec::new())
+        .verify(
+            verifier,
+            ArtifactKind::Oci,
+            Some(&args.artifact_type),
+            &args.reference,
+        )
+        .await?;
     Ok((subject, evidence))
-}
-
-/// The signature record (cosign's tag combined with referrer signatures) and the attestation
-/// records, in the order the gateway stores them.
-async fn cosign_evidence(
-    verifier: &SigstoreVerifier,
-    source: &dyn ManifestSource,
-    subject: &Digest,
-    lookup: Lookup,
-    referrers: Vec<Evidence>,
-) -> anyhow::Result<Vec<Evidence>> {
-    let layers = read_signatures(source, subject)
-        .await
-        .context("cannot read the signature tag")?;
-    let (signatures, attestations): (Vec<Evidence>, Vec<Evidence>) = referrers
-        .into_iter()
-        .partition(|e| e.evidence_type == "signature");
-    let mut evidence = vec![combine_signatures(
-        verify_signatures(verifier, subject, &layers),
-        lookup,
-        signatures,
-    )];
-    evidence.extend(attestations);
-    let stored = read_attestations(source, subject)
-        .await
-        .context("cannot read the attestation tag")?;
-    evidence.extend(
-        stored
-            .iter()
-            .map(|layer| verify_cosign_attestation(verifier, subject, layer)),
-    );
-    Ok(evidence)
 }

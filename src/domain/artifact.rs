@@ -35,6 +35,16 @@ impl std::fmt::Display for ArtifactId {
     }
 }
 
+/// The canonical spelling only (lowercase, hyphenated, 36 characters), as a request gives it.
+/// Request fields read it through [`super::optional_from_str`]; stored rows keep serde's own
+/// reading.
+impl std::str::FromStr for ArtifactId {
+    type Err = super::IdError;
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        super::parse_canonical_uuid(raw).map(Self).ok_or(super::IdError)
+    }
+}
+
 /// Whether the caller is a person or a machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -171,4 +181,33 @@ pub struct Artifact {
     pub updated_at: DateTime<Utc>,
     /// Row version for optimistic concurrency.
     pub version: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{IdError, Lookup};
+
+    #[test]
+    fn a_request_names_an_artifact_by_its_canonical_id_only() {
+        let canonical = "0191f3a2-7c4e-7b2a-9d1e-3f5a6b7c8d9e";
+        let id: ArtifactId = canonical.parse().unwrap();
+        assert_eq!(id.to_string(), canonical);
+        for other in [
+            "0191F3A2-7C4E-7B2A-9D1E-3F5A6B7C8D9E",
+            "0191f3a27c4e7b2a9d1e3f5a6b7c8d9e",
+            "urn:uuid:0191f3a2-7c4e-7b2a-9d1e-3f5a6b7c8d9e",
+            "",
+        ] {
+            assert_eq!(other.parse::<ArtifactId>(), Err(IdError), "{other}");
+            assert_eq!(
+                other.parse::<Lookup<ArtifactId>>(),
+                Ok(Lookup::Unknown(other.to_owned()))
+            );
+        }
+        assert_eq!(canonical.parse::<Lookup<ArtifactId>>(), Ok(Lookup::Valid(id)));
+        // A stored row keeps serde's own reading.
+        let stored: ArtifactId = serde_json::from_str(&format!("\"{canonical}\"")).unwrap();
+        assert_eq!(stored, id);
+    }
 }

@@ -5,6 +5,7 @@ mod artifact;
 mod catalog_name;
 mod channel;
 mod digest;
+mod filters;
 mod ids;
 mod intent;
 mod kinds;
@@ -12,6 +13,7 @@ mod lifecycle;
 mod principal;
 mod provenance_trust;
 mod release;
+mod review;
 mod slugs;
 mod source_location;
 mod source_repository;
@@ -30,7 +32,8 @@ pub use artifact::{Actor, ActorType, Artifact, ArtifactId, Evidence, EvidenceRes
 pub use catalog_name::{ContributedName, is_catalog_id};
 pub use channel::{Channel, ChannelOrder, ChannelOrderError};
 pub use digest::{Digest, DigestError};
-pub use ids::parse_canonical_uuid;
+pub use filters::{Cursor, CursorError, Effect, EffectError, Timestamp, TimestampError};
+pub use ids::{CanonicalUuid, IdError, Lookup, parse_canonical_uuid};
 pub use intent::{
     AccessGrant, EventStatus, IntentKind, IssuedToken, PublishIntent, PullIntent, RegistryAction,
     RegistryEvent, UnregisteredPush,
@@ -40,15 +43,18 @@ pub use lifecycle::{LifecycleError, LifecycleMove, LifecycleState};
 pub use principal::{CiClaims, Principal, Role};
 pub use provenance_trust::{ProjectProvenance, ProvenanceTrust, ProvenanceTrustError};
 pub use release::{
-    Release, ReleaseArtifact, ReleaseFieldError, ReleaseSummary, check_name, check_platform_label,
-    check_version,
+    PlatformLabel, Release, ReleaseArtifact, ReleaseFieldError, ReleaseFileName, ReleaseSummary,
+    ReleaseVersion, check_name, check_platform_label, check_version,
 };
-pub use slugs::{AppSlug, ProjectSlug, RepositoryPath, SlugError, TenantSlug};
+pub use review::{ReviewAction, ReviewActionError};
+pub use slugs::{AppSlug, EnvironmentSlug, ProjectSlug, RepositoryPath, SlugError, TenantSlug};
 pub use source_location::{MAX_LOCATION_LEN, SourceRefusal, check_source};
 pub use source_repository::{MAX_SOURCE_URI_LEN, SourceUri, normalise_source_uri};
 pub use tag::{Tag, TagError};
 pub use text::{
-    is_refused_control, is_single_line, is_storable_text, json_may_hold_control, refused_text_path,
+    ContentEncoding, Label, LabelError, MAX_LABEL_LEN, MAX_REASON_LEN, MediaTypeText, OneLine, OneLineError,
+    Reason, ReasonError, is_refused_control, is_single_line, is_storable_text, json_may_hold_control,
+    refused_text_path,
 };
 pub use trust::{TrustError, TrustMove, TrustState};
 pub use trust_facts::{Provenance, SignerIdentity, TrustFacts};
@@ -79,6 +85,29 @@ where
     fn visit_str<E: serde::de::Error>(self, raw: &str) -> Result<T, E> {
         raw.parse().map_err(E::custom)
     }
+}
+
+/// Reads an optional request field through `FromStr` (`#[serde(default, deserialize_with =
+/// "crate::domain::optional_from_str")]`), for a type whose own `Deserialize` is not the
+/// request's reading (an [`ArtifactId`] in a stored row): the failing field is named with the
+/// type's message, as through [`FromStrVisitor`].
+pub fn optional_from_str<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    struct Parsed<T>(T);
+    impl<'de, T> serde::Deserialize<'de> for Parsed<T>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_str(FromStrVisitor::<T>::default()).map(Parsed)
+        }
+    }
+    <Option<Parsed<T>> as serde::Deserialize>::deserialize(d).map(|parsed| parsed.map(|p| p.0))
 }
 
 /// Implements `Serialize` as the string form and `Deserialize` through `FromStr`, so a value of

@@ -52,6 +52,52 @@ pub fn check_platform_label(raw: &str) -> Result<(), ReleaseFieldError> {
     check(raw, 32, b"_-", "letters, digits, `_` and `-`")
 }
 
+macro_rules! release_field {
+    ($(#[$doc:meta])* $name:ident, $check:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The text, owned (a stored release keeps it as text).
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = ReleaseFieldError;
+            fn from_str(raw: &str) -> Result<Self, Self::Err> {
+                $check(raw)?;
+                Ok(Self(raw.to_owned()))
+            }
+        }
+
+        super::string_newtype_serde!($name);
+    };
+}
+
+release_field!(
+    /// A release version as a request gives it ([`check_version`]).
+    ReleaseVersion,
+    check_version
+);
+release_field!(
+    /// A file's name within a release as a request gives it ([`check_name`]).
+    ReleaseFileName,
+    check_name
+);
+release_field!(
+    /// An `os` or `arch` label as a request gives it ([`check_platform_label`]).
+    PlatformLabel,
+    check_platform_label
+);
+
 /// One downloadable file of a release.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ReleaseArtifact {
@@ -118,5 +164,44 @@ mod tests {
         assert!(check_name(&"a".repeat(129)).is_err());
         assert!(check_platform_label("arm64").is_ok());
         assert!(check_platform_label("x86/64").is_err());
+    }
+
+    #[test]
+    fn request_fields_parse_through_the_same_checks() {
+        assert_eq!(
+            "1.5.0-rc.1+build.7"
+                .parse::<ReleaseVersion>()
+                .map(ReleaseVersion::into_string),
+            Ok("1.5.0-rc.1+build.7".to_owned())
+        );
+        assert!("v".repeat(64).parse::<ReleaseVersion>().is_ok());
+        assert_eq!(
+            "v".repeat(65).parse::<ReleaseVersion>(),
+            Err(ReleaseFieldError::Length(64))
+        );
+        assert_eq!("".parse::<ReleaseVersion>(), Err(ReleaseFieldError::Length(64)));
+        assert!(matches!(
+            ".1".parse::<ReleaseVersion>(),
+            Err(ReleaseFieldError::Characters(_))
+        ));
+        assert!("n".repeat(128).parse::<ReleaseFileName>().is_ok());
+        assert_eq!(
+            "n".repeat(129).parse::<ReleaseFileName>(),
+            Err(ReleaseFieldError::Length(128))
+        );
+        assert!(matches!(
+            "a+b".parse::<ReleaseFileName>(),
+            Err(ReleaseFieldError::Characters(_))
+        ));
+        assert!("x86_64".parse::<PlatformLabel>().is_ok());
+        assert!("l".repeat(32).parse::<PlatformLabel>().is_ok());
+        assert_eq!(
+            "l".repeat(33).parse::<PlatformLabel>(),
+            Err(ReleaseFieldError::Length(32))
+        );
+        assert!(matches!(
+            "linux.1".parse::<PlatformLabel>(),
+            Err(ReleaseFieldError::Characters(_))
+        ));
     }
 }

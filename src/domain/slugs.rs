@@ -66,6 +66,10 @@ slug_type!(
     /// A tenant slug: names a tenant-visible repository `<tenant root>/<tenant>/<name>`.
     TenantSlug
 );
+slug_type!(
+    /// A promotion's target environment such as `prod-eu` (the slug grammar).
+    EnvironmentSlug
+);
 
 /// A canonical repository path such as `gpuaas/apps/<project>/<app>`: lowercase OCI path
 /// components separated by `/`, no host part.
@@ -156,6 +160,22 @@ mod tests {
         assert_eq!("".parse::<AppSlug>(), Err(SlugError::Length));
         assert_eq!("a".repeat(64).parse::<AppSlug>(), Err(SlugError::Length));
         assert!("a/b".parse::<ProjectSlug>().is_err());
+    }
+
+    #[test]
+    fn environments_follow_the_slug_grammar() {
+        for good in ["prod-eu", "a", "0", &"e".repeat(63)] {
+            assert!(good.parse::<EnvironmentSlug>().is_ok(), "{good}");
+        }
+        assert_eq!("".parse::<EnvironmentSlug>(), Err(SlugError::Length));
+        assert_eq!("e".repeat(64).parse::<EnvironmentSlug>(), Err(SlugError::Length));
+        for bad in ["Prod", "prod_eu", "prod-", "-prod", "prod eu"] {
+            assert_eq!(
+                bad.parse::<EnvironmentSlug>(),
+                Err(SlugError::Characters),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

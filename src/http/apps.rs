@@ -12,7 +12,7 @@ use super::extract::{AppQuery, Caller, JsonBody, PathParams, media_type, read_bo
 use super::openapi::{Authenticated, JsonInput};
 use super::{ApiError, AppState, meta};
 use crate::admission::{AppListQuery, EntitlementInput, Outcome, VersionListQuery};
-use crate::domain::ProjectSlug;
+use crate::domain::{AppSlug, Lookup, ProjectSlug, VersionNumber};
 use crate::manifest::{self, Format};
 
 /// Routes under `/v1/apps` and `/v1/projects/{project}/entitlements`.
@@ -98,7 +98,7 @@ async fn list(
 async fn show(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(slug): PathParams<String>,
+    PathParams(slug): PathParams<Lookup<AppSlug>>,
 ) -> Result<Response, ApiError> {
     Ok(Json(state.admission.get_app(&principal, &slug, &meta()).await?).into_response())
 }
@@ -120,7 +120,7 @@ async fn show(
 async fn register_version(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(slug): PathParams<String>,
+    PathParams(slug): PathParams<Lookup<AppSlug>>,
     ManifestBody(document): ManifestBody,
 ) -> Result<Response, ApiError> {
     let outcome = state
@@ -138,7 +138,7 @@ async fn register_version(
 async fn versions(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(slug): PathParams<String>,
+    PathParams(slug): PathParams<Lookup<AppSlug>>,
     AppQuery(query): AppQuery<VersionListQuery>,
 ) -> Result<Response, ApiError> {
     let page = state
@@ -156,7 +156,7 @@ async fn versions(
 async fn show_version(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams((slug, version)): PathParams<(String, String)>,
+    PathParams((slug, version)): PathParams<(Lookup<AppSlug>, Lookup<VersionNumber>)>,
 ) -> Result<Response, ApiError> {
     let view = state
         .admission
@@ -174,7 +174,7 @@ async fn show_version(
 async fn publish(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams((slug, version)): PathParams<(String, String)>,
+    PathParams((slug, version)): PathParams<(Lookup<AppSlug>, Lookup<VersionNumber>)>,
 ) -> Result<Response, ApiError> {
     let published = state
         .admission

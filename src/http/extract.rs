@@ -209,24 +209,13 @@ where
         .map(|axum::extract::Path(v)| v)
 }
 
-/// An artifact id from the path, accepted only in canonical form: 404 otherwise, as an unknown
-/// id is (see `canonical_id`).
+/// An artifact id from the path, accepted only in canonical form (lowercase, hyphenated, 36
+/// characters): ids are names, and one resource has one name. Any other spelling is as unknown
+/// as a missing id: 404 naming what was looked for. (Other path ids read as `Lookup<T>`.)
 pub fn artifact_id(id: String) -> Result<crate::domain::ArtifactId, ApiError> {
     match crate::domain::parse_canonical_uuid(&id) {
         Some(uuid) => Ok(crate::domain::ArtifactId(uuid)),
         None => Err(ApiError::NotFound(format!("no artifact with id `{id}`"))),
-    }
-}
-
-/// An id from the path, accepted only in canonical form (lowercase, hyphenated, 36 characters):
-/// ids are names, and one resource has one name. Any other spelling is as unknown as a missing
-/// id: 404 naming what was looked for.
-pub fn canonical_id(id: String, what: &str) -> Result<String, ApiError> {
-    let canonical = crate::domain::parse_canonical_uuid(&id).is_some();
-    if canonical {
-        Ok(id)
-    } else {
-        Err(ApiError::NotFound(format!("no {what} with id `{id}`")))
     }
 }
 

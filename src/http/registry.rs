@@ -9,11 +9,11 @@ use base64::Engine as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{AppQuery, Caller, JsonBody, PathParams, RawBody, canonical_id};
+use super::extract::{AppQuery, Caller, JsonBody, PathParams, RawBody};
 use super::openapi::{Authenticated, JsonInput};
 use super::{ApiError, AppState, meta};
 use crate::admission::{ListQuery, PublishIntentInput, PullIntentInput, TokenCaller, TokenRequest};
-use crate::domain::ProjectSlug;
+use crate::domain::{CanonicalUuid, Lookup, ProjectSlug};
 
 /// Routes of the registry integration.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -76,9 +76,8 @@ async fn pull_intent(
 async fn get_pull_intent(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<Lookup<CanonicalUuid>>,
 ) -> Result<Response, ApiError> {
-    let id = canonical_id(id, "pull intent")?;
     let answer = state.admission.get_pull_intent(&principal, &id, &meta()).await?;
     Ok(Json(answer).into_response())
 }

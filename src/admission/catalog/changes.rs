@@ -10,7 +10,7 @@ use super::{CatalogChangeInput, CatalogEntryView, entry_resource, family_of};
 use crate::admission::{Admission, AdmissionError, RequestMeta};
 use crate::audit::{NewAuditRecord, Transition};
 use crate::catalog::{CatalogEntry, EntrySchemas, EntryStatus};
-use crate::domain::Principal;
+use crate::domain::{Principal, Reason};
 use crate::policy::{Action, RequestContext};
 use crate::store::StoreError;
 
@@ -110,15 +110,16 @@ impl Admission {
         input: CatalogChangeInput,
         meta: &RequestMeta,
     ) -> Result<CatalogEntryView, AdmissionError> {
-        if input.reason.as_ref().is_some_and(|r| r.len() > 1024) {
-            return Err(AdmissionError::invalid(
-                "reason",
-                "must be at most 1024 characters",
-            ));
-        }
         let change = if enabled { Change::Enable } else { Change::Disable };
-        self.change_catalog_entry(principal, family, id, change, input.reason, meta)
-            .await
+        self.change_catalog_entry(
+            principal,
+            family,
+            id,
+            change,
+            input.reason.map(Reason::into_string),
+            meta,
+        )
+        .await
     }
 
     async fn change_catalog_entry(

@@ -10,6 +10,7 @@ use maud::html;
 
 use super::views::{self, list_or_dash, when};
 use super::{ConsoleError, ConsoleState, Viewer};
+use crate::domain::{CanonicalUuid, Lookup};
 use crate::http::extract::PathParams;
 use crate::http::meta;
 
@@ -17,7 +18,7 @@ use crate::http::meta;
 pub async fn page(
     State(state): State<ConsoleState>,
     viewer: Viewer,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<Lookup<CanonicalUuid>>,
 ) -> Result<Response, ConsoleError> {
     let decision = state
         .api

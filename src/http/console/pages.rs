@@ -46,7 +46,7 @@ pub async fn artifacts(
     State(state): State<ConsoleState>,
     viewer: Viewer,
     PathParams(project): PathParams<String>,
-    Query(query): Query<ListQuery>,
+    Query(query): Query<ArtifactSearch>,
 ) -> Result<Response, ConsoleError> {
     // Read here, not by the extractor: a refused slug is a console page, not problem+json.
     let project: ProjectSlug = project
@@ -55,29 +55,29 @@ pub async fn artifacts(
             field: "project".to_owned(),
             reason: e.to_string(),
         })?;
-    let query = ListQuery {
-        app: nonempty(&query.app),
-        artifact_kind: nonempty(&query.artifact_kind),
-        lifecycle_state: nonempty(&query.lifecycle_state),
-        trust_state: nonempty(&query.trust_state),
-        channel: nonempty(&query.channel),
-        digest: nonempty(&query.digest),
-        limit: query.limit,
-        cursor: nonempty(&query.cursor),
-    };
+    let filters = [
+        ("app", nonempty(&query.app)),
+        ("artifact_kind", nonempty(&query.artifact_kind)),
+        ("lifecycle_state", nonempty(&query.lifecycle_state)),
+        ("trust_state", nonempty(&query.trust_state)),
+        ("channel", nonempty(&query.channel)),
+        ("digest", nonempty(&query.digest)),
+    ];
+    let filters: Vec<(&str, Option<&str>)> = filters.iter().map(|(k, v)| (*k, v.as_deref())).collect();
+    let mut typed = filters.clone();
+    typed.push(("cursor", query.cursor.as_deref()));
+    let limit = query.limit.map(|l| l.to_string());
+    typed.push(("limit", limit.as_deref()));
     let page = state
         .api
         .admission
-        .list_artifacts(&viewer.principal, &project, query.clone(), &meta())
+        .list_artifacts(
+            &viewer.principal,
+            &project,
+            api_query::<ListQuery>(&typed)?,
+            &meta(),
+        )
         .await?;
-    let filters = [
-        ("app", query.app.as_deref()),
-        ("artifact_kind", query.artifact_kind.as_deref()),
-        ("lifecycle_state", query.lifecycle_state.as_deref()),
-        ("trust_state", query.trust_state.as_deref()),
-        ("channel", query.channel.as_deref()),
-        ("digest", query.digest.as_deref()),
-    ];
     let body = html! {
         (filter_form(&format!("/ui/projects/{project}"), &filters))
         @if page.items.is_empty() {
@@ -161,17 +161,6 @@ pub async fn decisions(
     viewer: Viewer,
     Query(search): Query<DecisionSearch>,
 ) -> Result<Response, ConsoleError> {
-    let query = LogQuery {
-        project: nonempty(&search.project),
-        artifact_id: nonempty(&search.artifact_id),
-        action: nonempty(&search.action),
-        actor: nonempty(&search.principal),
-        since: nonempty(&search.since),
-        until: nonempty(&search.until),
-        decision: nonempty(&search.effect),
-        limit: None,
-        cursor: nonempty(&search.cursor),
-    };
     let filters = [
         ("project", search.project.as_deref()),
         ("action", search.action.as_deref()),
@@ -181,6 +170,17 @@ pub async fn decisions(
         ("since", search.since.as_deref()),
         ("until", search.until.as_deref()),
     ];
+    // The API's names for the issue's: `effect` is `decision`, `principal` is `actor`.
+    let query: LogQuery = api_query(&[
+        ("project", search.project.as_deref()),
+        ("artifact_id", search.artifact_id.as_deref()),
+        ("action", search.action.as_deref()),
+        ("actor", search.principal.as_deref()),
+        ("since", search.since.as_deref()),
+        ("until", search.until.as_deref()),
+        ("decision", search.effect.as_deref()),
+        ("cursor", search.cursor.as_deref()),
+    ])?;
     let page = state
         .api
         .admission
@@ -222,16 +222,15 @@ pub async fn decisions(
 pub async fn audit(
     State(state): State<ConsoleState>,
     viewer: Viewer,
-    Query(query): Query<LogQuery>,
+    Query(query): Query<AuditSearch>,
 ) -> Result<Response, ConsoleError> {
-    let query = LogQuery {
+    let query = AuditSearch {
         project: nonempty(&query.project),
         artifact_id: nonempty(&query.artifact_id),
         action: nonempty(&query.action),
         actor: nonempty(&query.actor),
         since: nonempty(&query.since),
         until: nonempty(&query.until),
-        decision: None,
         limit: query.limit,
         cursor: nonempty(&query.cursor),
     };
@@ -244,10 +243,14 @@ pub async fn audit(
         ("until", query.until.clone()),
     ];
     let filters: Vec<(&str, Option<&str>)> = filters.iter().map(|(k, v)| (*k, v.as_deref())).collect();
+    let mut typed = filters.clone();
+    typed.push(("cursor", query.cursor.as_deref()));
+    let limit = query.limit.map(|l| l.to_string());
+    typed.push(("limit", limit.as_deref()));
     let page = state
         .api
         .admission
-        .audit_log(&viewer.principal, query.clone(), &meta())
+        .audit_log(&viewer.principal, api_query::<LogQuery>(&typed)?, &meta())
         .await?;
     // The chain spans every project, so it belongs to the platform-wide view, which the log
     // above has already decided as `read_platform` (asking on a project view would only log
@@ -300,6 +303,44 @@ pub async fn audit(
         (next_link(&filters, page.next_cursor.as_deref()))
     };
     Ok(views::page(StatusCode::OK, "Audit", Some(&viewer), body))
+}
+
+/// The artifact search's query string as the form sends it (empty fields included).
+#[derive(Debug, Default, Deserialize)]
+pub struct ArtifactSearch {
+    app: Option<String>,
+    artifact_kind: Option<String>,
+    lifecycle_state: Option<String>,
+    trust_state: Option<String>,
+    channel: Option<String>,
+    digest: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// The audit search's query string as the form sends it (empty fields included).
+#[derive(Debug, Default, Deserialize)]
+pub struct AuditSearch {
+    project: Option<String>,
+    artifact_id: Option<String>,
+    action: Option<String>,
+    actor: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// The API's typed query from the form's filled-in fields, parsed exactly as the API parses its
+/// query string (same field, same message on a refused value).
+fn api_query<T: serde::de::DeserializeOwned>(pairs: &[(&str, Option<&str>)]) -> Result<T, ApiError> {
+    let given: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter_map(|(name, value)| value.filter(|v| !v.trim().is_empty()).map(|v| (*name, v)))
+        .collect();
+    let text = serde_urlencoded::to_string(&given)
+        .map_err(|_| ApiError::BadRequest("the filters cannot be read".to_owned()))?;
+    crate::http::extract::parse_query(&text)
 }
 
 /// An empty form field means "no filter", as leaving the query parameter out would.

@@ -11,8 +11,25 @@ use super::upload::{MAX_CANDIDATE_BYTES, MAX_FILES, WhatIf};
 use super::views::{self, csrf_field, list_or_dash, when};
 use super::{ConsoleError, ConsoleState, Viewer};
 use crate::admission::{SimulateInput, SimulateOutcome};
-use crate::http::meta;
+use crate::http::{ApiError, meta};
 use crate::policy::ReplayReport;
+
+/// A form field read as its domain type: empty means "no filter", a refused value is the
+/// field's 422 as in the API.
+fn form_value<T>(field: &str, raw: &str) -> Result<Option<T>, ApiError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse().map(Some).map_err(|e: T::Err| ApiError::Invalid {
+        field: field.to_owned(),
+        reason: e.to_string(),
+    })
+}
 
 /// `GET /ui/policies`.
 pub async fn policies(State(state): State<ConsoleState>, viewer: Viewer) -> Result<Response, ConsoleError> {
@@ -35,8 +52,8 @@ pub async fn run(
     let input = SimulateInput {
         files: fields.candidate()?,
         since: None,
-        project: Some(fields.project.trim().to_owned()).filter(|p| !p.is_empty()),
-        action: Some(fields.action.trim().to_owned()).filter(|a| !a.is_empty()),
+        project: form_value("project", &fields.project)?,
+        action: form_value("action", &fields.action)?,
         limit: None,
     };
     let names: Vec<String> = input.files.keys().cloned().collect();

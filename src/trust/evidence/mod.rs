@@ -23,9 +23,9 @@ use super::content::{ContentFetcher, unfetchable};
 use super::cosign::signature_tag;
 use super::cosign_attestations::attestation_tag;
 use super::referrers::combine_signatures;
-use super::required::missing_required_for_kind;
+use super::required::{missing_required, missing_required_for_kind};
 use super::verifier::SigstoreVerifier;
-use crate::domain::{Artifact, ArtifactKind, Evidence, EvidenceResult};
+use crate::domain::{Artifact, ArtifactKind, Digest, Evidence, EvidenceResult};
 
 /// Deadline for gathering an image's signatures from the registry.
 const SIGNATURE_FETCH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
@@ -88,23 +88,18 @@ impl Verifier {
             evidence: vec![checks::digest_evidence(artifact), source_policy],
             inputs: Vec::new(),
         };
-        if artifact.artifact_kind == ArtifactKind::Oci {
-            self.registry_evidence(artifact, image, material, &mut run)
+        let digest = &artifact.digest;
+        let (artifact_type, kind) = (artifact.artifact_type.as_str(), artifact.artifact_kind);
+        if kind == ArtifactKind::Oci {
+            self.registry_evidence(digest, artifact_type, kind, image, material, &mut run)
                 .await?;
         }
-        if artifact.artifact_kind == ArtifactKind::Blob {
+        if kind == ArtifactKind::Blob {
             self.content_evidence(artifact, material, &mut run).await?;
         }
-        for (i, attachment) in material.attachments().await?.iter().enumerate() {
-            let media_type = (!is_sigstore_bundle(attachment)).then_some(DSSE_MEDIA_TYPE);
-            run.inputs.push(json_input(
-                format!("gatehouse:artifacts/{}/attachments/{i}", artifact.id),
-                attachment,
-                media_type,
-            ));
-            run.evidence
-                .push(self.checked_attachment(&artifact.digest, attachment).await);
-        }
+        let attachments = format!("gatehouse:artifacts/{}/attachments", artifact.id);
+        self.attachment_evidence(digest, &attachments, material, &mut run)
+            .await?;
         let missing = missing_required_for_kind(
             &self.config,
             artifact.artifact_type.as_str(),
@@ -115,20 +110,69 @@ impl Verifier {
         Ok(run)
     }
 
+    /// The command line's check (`gatehouse verify`) of material about `digest` with no stored
+    /// artifact, through the same checks as [`Self::verify`]: an `oci` image's signatures,
+    /// referrers and attestations from `material`'s registry (under the same rule for when they
+    /// are read), then every attachment, then — when an artifact type is named — a failing
+    /// record per required type not checked (its kind read from the type's prefix). A `blob`
+    /// claim reads attachments only: no content is fetched offline.
+    pub async fn verify_offline<M: Material>(
+        &self,
+        digest: &Digest,
+        kind: ArtifactKind,
+        artifact_type: Option<&str>,
+        image: &str,
+        material: &M,
+    ) -> Result<Vec<Evidence>, M::Error> {
+        let mut run = Verification {
+            evidence: Vec::new(),
+            inputs: Vec::new(),
+        };
+        if kind == ArtifactKind::Oci {
+            let rules_for = artifact_type.unwrap_or(kind.as_str());
+            self.registry_evidence(digest, rules_for, kind, image, material, &mut run)
+                .await?;
+        }
+        self.attachment_evidence(digest, image, material, &mut run)
+            .await?;
+        if let Some(artifact_type) = artifact_type {
+            let missing = missing_required(&self.config, artifact_type, &run.evidence);
+            run.evidence.extend(missing);
+        }
+        Ok(run.evidence)
+    }
+
+    /// Every attachment kept with the artifact, each checked and named `{prefix}/{n}`.
+    async fn attachment_evidence<M: Material>(
+        &self,
+        digest: &Digest,
+        prefix: &str,
+        material: &M,
+        run: &mut Verification,
+    ) -> Result<(), M::Error> {
+        for (i, attachment) in material.attachments().await?.iter().enumerate() {
+            let media_type = (!is_sigstore_bundle(attachment)).then_some(DSSE_MEDIA_TYPE);
+            run.inputs
+                .push(json_input(format!("{prefix}/{i}"), attachment, media_type));
+            run.evidence
+                .push(self.checked_attachment(digest, attachment).await);
+        }
+        Ok(())
+    }
+
     /// Signatures, referrer bundles and attestations from the registry: read when a signature
     /// is required, or when there are keys to check them with and a registry to ask.
     async fn registry_evidence<M: Material>(
         &self,
-        artifact: &Artifact,
+        digest: &Digest,
+        artifact_type: &str,
+        kind: ArtifactKind,
         image: &str,
         material: &M,
         run: &mut Verification,
     ) -> Result<(), M::Error> {
-        let required = self
-            .config
-            .required_for_kind(artifact.artifact_type.as_str(), artifact.artifact_kind.as_str());
+        let required = self.config.required_for_kind(artifact_type, kind.as_str());
         let signature_required = required.iter().any(|r| r == "signature");
-        let digest = &artifact.digest;
         match material.registry().await? {
             Some(reader) if self.sigstore.is_configured() || signature_required => {
                 let layers = bounded(reader.signatures()).await?;

@@ -426,9 +426,22 @@ async fn timeline_flow(db: Db) {
     assert!(!html.contains("<script"), "no markup from stored text: {html}");
     // Newest first: the deprecation comes before the registration.
     assert!(html.find("app_artifact.deprecate").unwrap() < html.find("app_artifact.register").unwrap());
+    // Each audit record links to its row in the audit page, and the link works for the same
+    // viewer: it names the project, whose log a project reader may see.
+    let marker = r#"<a href="/ui/audit?"#;
+    let start = html.find(marker).expect("a link to the audit page") + r#"<a href=""#.len();
+    let link = html[start..].split('"').next().unwrap().replace("&amp;", "&");
     assert!(
-        html.contains(&format!("/ui/audit?artifact_id={id}#audit-")),
-        "links to audit"
+        link.starts_with(&format!("/ui/audit?project=team-a&artifact_id={id}#audit-")),
+        "{link}"
+    );
+    let (path, anchor) = link.split_once('#').unwrap();
+    let followed = get(&app, path, Some(&session)).await;
+    assert_eq!(followed.status, 200, "{link}: {}", followed.body);
+    assert!(
+        followed.body.contains(&format!(r#"id="{anchor}""#)),
+        "{link}: {}",
+        followed.body
     );
     // Each decision on the timeline links to its own page.
     let (status, denials) = app

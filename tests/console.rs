@@ -7,7 +7,7 @@
 mod common;
 
 use common::oidc_provider::{CLIENT_ID, Provider};
-use common::{Db, TestApp, digest, oci_registration, token};
+use common::{Db, TestApp, token};
 use gatehouse::http::{OidcConfig, SessionToken};
 use reqwest::header::{self, HeaderMap};
 use reqwest::redirect::Policy;
@@ -139,15 +139,7 @@ fn security_admin() -> String {
 }
 
 async fn register(app: &TestApp, project: &str, seed: &str) -> String {
-    let (status, body) = app
-        .post(
-            &format!("/v1/projects/{project}/artifacts"),
-            &operator(project),
-            oci_registration("trainer", &digest(seed)),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    body["id"].as_str().unwrap().to_owned()
+    app.register_oci(project, &operator(project), seed).await
 }
 
 #[tokio::test]

@@ -190,15 +190,7 @@ async fn text_of(browser: &Client, css: &str) -> String {
 /// Registers an artifact, promotes it to dev, and has its staging promotion denied.
 async fn artifact_with_a_denied_promotion(app: &TestApp) -> (String, Value) {
     let op = token("olivia", json!({ "team-a": ["operator"] }));
-    let (status, body) = app
-        .post(
-            "/v1/projects/team-a/artifacts",
-            &op,
-            oci_registration("trainer", &digest("browser-1")),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let id = body["id"].as_str().unwrap().to_owned();
+    let id = app.register_oci("team-a", &op, "browser-1").await;
     let (status, body) = app
         .post(
             &format!("/v1/artifacts/{id}/promote"),

@@ -259,6 +259,41 @@ async fn forms_without_their_anti_forgery_token_are_refused_and_change_nothing()
 }
 
 #[tokio::test]
+async fn the_next_page_link_keeps_the_filters_and_the_page_size() {
+    let app = TestApp::spawn(Db::sqlite()).await;
+    let mut ids = Vec::new();
+    for seed in ["page-1", "page-2", "page-3"] {
+        ids.push(register(&app, "team-a", seed).await);
+    }
+    let session = sign_in(&app, &viewer("team-a")).await;
+    let rows = |html: &str| {
+        ids.iter()
+            .filter(|id| html.contains(&format!("/ui/artifacts/{id}")))
+            .count()
+    };
+
+    let first = get(&app, "/ui/projects/team-a?limit=1&app=trainer", Some(&session)).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(rows(&first.body), 1, "{}", first.body);
+    let start = first.body.find(r#"rel="next" href=""#).expect("a next link") + r#"rel="next" href=""#.len();
+    let next = first.body[start..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    assert!(next.contains("app=trainer") && next.contains("limit=1"), "{next}");
+    let second = get(&app, &format!("/ui/projects/team-a{next}"), Some(&session)).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert_eq!(rows(&second.body), 1, "one artifact a page: {}", second.body);
+    assert_ne!(
+        ids.iter().position(|id| first.body.contains(id.as_str())),
+        ids.iter().position(|id| second.body.contains(id.as_str())),
+        "the second page is the next artifact"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_viewer_of_one_project_is_refused_what_the_api_refuses() {
     let app = TestApp::spawn(Db::sqlite()).await;
     let theirs = register(&app, "team-b", "b-1").await;

@@ -35,15 +35,7 @@ fn admin() -> String {
 }
 
 async fn register(app: &TestApp, seed: &str) -> String {
-    let (status, body) = app
-        .post(
-            "/v1/projects/team-a/artifacts",
-            &operator(),
-            oci_registration("trainer", &digest(seed)),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    body["id"].as_str().unwrap().to_owned()
+    app.register_oci("team-a", &operator(), seed).await
 }
 
 async fn promote(app: &TestApp, id: &str, who: &str, channel: &str) -> (u16, Value) {

@@ -7,7 +7,7 @@
 mod common;
 
 use common::oidc_provider::{CLIENT_ID, Provider};
-use common::{Db, TestApp, digest, oci_registration, token};
+use common::{Db, TestApp, token};
 use gatehouse::http::{OidcConfig, SessionToken};
 use reqwest::header::{self, HeaderMap};
 use reqwest::redirect::Policy;
@@ -139,15 +139,7 @@ fn security_admin() -> String {
 }
 
 async fn register(app: &TestApp, project: &str, seed: &str) -> String {
-    let (status, body) = app
-        .post(
-            &format!("/v1/projects/{project}/artifacts"),
-            &operator(project),
-            oci_registration("trainer", &digest(seed)),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    body["id"].as_str().unwrap().to_owned()
+    app.register_oci(project, &operator(project), seed).await
 }
 
 #[tokio::test]
@@ -263,6 +255,41 @@ async fn forms_without_their_anti_forgery_token_are_refused_and_change_nothing()
     let out = post_form(&app, "/ui/logout", &cookie, &[("csrf", &csrf_field(&still.body))]).await;
     assert_eq!(out.status, 303);
     assert_eq!(get(&app, "/ui", Some(&session)).await.status, 303);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_next_page_link_keeps_the_filters_and_the_page_size() {
+    let app = TestApp::spawn(Db::sqlite()).await;
+    let mut ids = Vec::new();
+    for seed in ["page-1", "page-2", "page-3"] {
+        ids.push(register(&app, "team-a", seed).await);
+    }
+    let session = sign_in(&app, &viewer("team-a")).await;
+    let rows = |html: &str| {
+        ids.iter()
+            .filter(|id| html.contains(&format!("/ui/artifacts/{id}")))
+            .count()
+    };
+
+    let first = get(&app, "/ui/projects/team-a?limit=1&app=trainer", Some(&session)).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(rows(&first.body), 1, "{}", first.body);
+    let start = first.body.find(r#"rel="next" href=""#).expect("a next link") + r#"rel="next" href=""#.len();
+    let next = first.body[start..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    assert!(next.contains("app=trainer") && next.contains("limit=1"), "{next}");
+    let second = get(&app, &format!("/ui/projects/team-a{next}"), Some(&session)).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert_eq!(rows(&second.body), 1, "one artifact a page: {}", second.body);
+    assert_ne!(
+        ids.iter().position(|id| first.body.contains(id.as_str())),
+        ids.iter().position(|id| second.body.contains(id.as_str())),
+        "the second page is the next artifact"
+    );
     app.shutdown().await;
 }
 
@@ -426,9 +453,22 @@ async fn timeline_flow(db: Db) {
     assert!(!html.contains("<script"), "no markup from stored text: {html}");
     // Newest first: the deprecation comes before the registration.
     assert!(html.find("app_artifact.deprecate").unwrap() < html.find("app_artifact.register").unwrap());
+    // Each audit record links to its row in the audit page, and the link works for the same
+    // viewer: it names the project, whose log a project reader may see.
+    let marker = r#"<a href="/ui/audit?"#;
+    let start = html.find(marker).expect("a link to the audit page") + r#"<a href=""#.len();
+    let link = html[start..].split('"').next().unwrap().replace("&amp;", "&");
     assert!(
-        html.contains(&format!("/ui/audit?artifact_id={id}#audit-")),
-        "links to audit"
+        link.starts_with(&format!("/ui/audit?project=team-a&artifact_id={id}#audit-")),
+        "{link}"
+    );
+    let (path, anchor) = link.split_once('#').unwrap();
+    let followed = get(&app, path, Some(&session)).await;
+    assert_eq!(followed.status, 200, "{link}: {}", followed.body);
+    assert!(
+        followed.body.contains(&format!(r#"id="{anchor}""#)),
+        "{link}: {}",
+        followed.body
     );
     // Each decision on the timeline links to its own page.
     let (status, denials) = app

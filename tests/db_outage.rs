@@ -143,10 +143,10 @@ async fn answers_within(within: Duration, want: u16, mut probe: impl AsyncFnMut(
 #[tokio::test]
 async fn requests_fail_fast_while_postgres_is_down_and_recover_when_it_is_back() {
     let Some(bin) = server_bin() else {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI=true but no PostgreSQL server binaries under /usr/lib/postgresql (see .ci/run)");
-        }
-        common::skip::notice("no PostgreSQL server binaries (initdb, pg_ctl); the outage test did not run");
+        common::skip::missing(
+            "no PostgreSQL server binaries (initdb, pg_ctl) under /usr/lib/postgresql",
+            "the outage test",
+        );
         return;
     };
     let cluster = Cluster::init(bin);

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{Db, TestApp, digest, oci_registration, token};
+use common::{Db, TestApp, token};
 use serde_json::{Value, json};
 
 const FREEZE: &str =
@@ -61,15 +61,7 @@ async fn spawn(db: Db, policy_dir: &Path) -> TestApp {
 }
 
 async fn register(app: &TestApp, seed: &str) -> String {
-    let (status, body) = app
-        .post(
-            "/v1/projects/team-a/artifacts",
-            &operator(),
-            oci_registration("trainer", &digest(seed)),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    body["id"].as_str().unwrap().to_owned()
+    app.register_oci("team-a", &operator(), seed).await
 }
 
 async fn reload_flow(db: Db) {

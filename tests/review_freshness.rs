@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Db, TestApp, digest, oci_registration, token};
+use common::{Db, TestApp, digest, token};
 use serde_json::{Value, json};
 
 fn operator() -> String {
@@ -18,15 +18,8 @@ fn admin() -> String {
 }
 
 async fn register(app: &TestApp, seed: &str) -> (String, String) {
-    let (status, body) = app
-        .post(
-            "/v1/projects/team-a/artifacts",
-            &operator(),
-            oci_registration("trainer", &digest(seed)),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    (body["id"].as_str().unwrap().to_owned(), digest(seed))
+    let id = app.register_oci("team-a", &operator(), seed).await;
+    (id, digest(seed))
 }
 
 async fn review(app: &TestApp, by: (&str, &str)) -> Value {

@@ -27,9 +27,7 @@ async fn register(app: &TestApp, who: &str, project: &str, body: Value) -> (u16,
 }
 
 async fn registered(app: &TestApp, who: &str, project: &str, seed: &str) -> String {
-    let (status, body) = register(app, who, project, oci_registration("trainer", &digest(seed))).await;
-    assert_eq!(status, 201, "{body}");
-    body["id"].as_str().unwrap().to_owned()
+    app.register_oci(project, who, seed).await
 }
 
 /// Asserts a 422 problem+json naming `field`.

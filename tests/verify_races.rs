@@ -16,7 +16,7 @@ use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use common::stack::{eventually, operator};
-use common::{Db, TestApp, auditor_token, digest, oci_registration};
+use common::{Db, TestApp, auditor_token, digest};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, watch};
 
@@ -164,16 +164,8 @@ async fn postgres() -> Option<Db> {
 
 /// Registers an image of `app` made from `seed`; answers (id, digest).
 async fn register(app: &TestApp, seed: &str) -> (String, String) {
-    let digest = digest(seed);
-    let (status, body) = app
-        .post(
-            "/v1/projects/team-a/artifacts",
-            &operator("team-a"),
-            oci_registration("trainer", &digest),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    (body["id"].as_str().unwrap().to_owned(), digest)
+    let id = app.register_oci("team-a", &operator("team-a"), seed).await;
+    (id, digest(seed))
 }
 
 /// `POST /v1/artifacts/{id}/verify` with our own request id (it becomes the audit correlation).

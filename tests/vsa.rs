@@ -171,10 +171,10 @@ fn python_modules_available() -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI=true but python3 cannot import in_toto/securesystemslib (see .ci/run)");
-        }
-        common::skip::notice("python3 lacks in_toto/securesystemslib; the offline VSA checks did not run");
+        common::skip::missing(
+            "python3 cannot import in_toto/securesystemslib",
+            "the offline VSA checks",
+        );
     }
     ok
 }

@@ -87,6 +87,13 @@ fn normalise(name: &str) -> Result<String, ImageReferenceError> {
         "index.docker.io" | "registry-1.docker.io" => "docker.io".to_owned(),
         other => other.to_owned(),
     };
+    // On Docker Hub a one-component path is an official image however the host is spelled:
+    // `docker.io/nginx` is `docker.io/library/nginx`, as `nginx` is.
+    let path = if host == "docker.io" && !path.contains('/') {
+        format!("library/{path}")
+    } else {
+        path
+    };
     if !host
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
@@ -128,6 +135,14 @@ mod tests {
             (r.repository.as_str(), r.digest),
             ("docker.io/library/nginx", None)
         );
+        for spelling in [
+            "docker.io/nginx",
+            "index.docker.io/nginx:1",
+            "docker.io/library/nginx",
+        ] {
+            let r: ImageReference = spelling.parse().unwrap();
+            assert_eq!(r.repository, "docker.io/library/nginx", "{spelling}");
+        }
         let r: ImageReference = "bitnami/redis".parse().unwrap();
         assert_eq!(r.repository, "docker.io/bitnami/redis");
         let r: ImageReference = "localhost/x".parse().unwrap();

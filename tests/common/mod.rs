@@ -169,6 +169,20 @@ impl TestApp {
         read(response).await
     }
 
+    /// Registers the OCI image `trainer` (digest from `seed`, see [`oci_registration`]) in
+    /// `project` as `bearer`; answers its id. Anything but 201 fails the test.
+    pub async fn register_oci(&self, project: &str, bearer: &str, seed: &str) -> String {
+        let (status, body) = self
+            .post(
+                &format!("/v1/projects/{project}/artifacts"),
+                bearer,
+                oci_registration("trainer", &digest(seed)),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
     /// POST JSON with a bearer token.
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
         let response = self

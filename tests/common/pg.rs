@@ -22,12 +22,10 @@ pub async fn fresh_db() -> Option<FreshDb> {
     let mut conn = match sqlx::PgConnection::connect(&admin).await {
         Ok(conn) => conn,
         Err(error) => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("CI=true but PostgreSQL is unreachable at GATEHOUSE_TEST_DATABASE_URL: {error}");
-            }
-            super::skip::notice(&format!(
-                "PostgreSQL unreachable ({error}); the PostgreSQL halves of these tests did not run"
-            ));
+            super::skip::missing(
+                &format!("PostgreSQL is unreachable at GATEHOUSE_TEST_DATABASE_URL ({error})"),
+                "the PostgreSQL halves of these tests",
+            );
             return None;
         }
     };

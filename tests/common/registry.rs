@@ -32,10 +32,6 @@ pub const SERVICE: &str = "gatehouse-registry-test";
 /// The tokens' `iss`.
 pub const ISSUER: &str = "gatehouse-test";
 
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
 fn on_path(binary: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
@@ -54,12 +50,7 @@ pub fn tools_available() -> bool {
     if missing.is_empty() {
         return true;
     }
-    if ci() {
-        panic!("CI=true but {missing:?} not installed (see .ci/run)");
-    }
-    super::skip::notice(&format!(
-        "{missing:?} not installed; the real-registry tests did not run"
-    ));
+    super::skip::missing(&format!("{missing:?} not installed"), "the real-registry tests");
     false
 }
 

@@ -9,6 +9,19 @@ use std::sync::Mutex;
 
 static SHOWN: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
+/// Whether the tests run under CI (`CI=true`), where nothing may be skipped.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Something the tests need is missing (`what`, e.g. "PostgreSQL is unreachable"). Under
+/// `CI=true` that fails the calling test, since `.ci/run` installs and starts everything;
+/// elsewhere `skipped` (the tests that needed it) are reported as not run.
+pub fn missing(what: &str, skipped: &str) {
+    assert!(!under_ci(), "CI=true but {what} (see .ci/run)");
+    notice(&format!("{what}; {skipped} did not run"));
+}
+
 /// Tells the runner that part of this binary's tests was skipped, and why.
 pub fn notice(reason: &str) {
     let first = SHOWN

@@ -116,12 +116,8 @@ impl FromRequestParts<ConsoleState> for Viewer {
         let session = state.sessions.get(&id).await.ok_or(ConsoleError::SignIn)?;
         // The token is verified on every page exactly as the API verifies a bearer token
         // (issuer keys, expiry, rate limit), so a revoked key ends the session too.
-        let mut headers = HeaderMap::new();
-        let bearer = format!("Bearer {}", session.token.expose_secret());
-        let value = HeaderValue::from_str(&bearer).map_err(|_| ConsoleError::SignIn)?;
-        headers.insert(header::AUTHORIZATION, value);
-        match Caller::from_headers(&headers, &state.api).await {
-            Ok(Caller(principal)) => Ok(Self { principal, session }),
+        match verify_bearer(session.token.expose_secret(), &state.api).await {
+            Ok(principal) => Ok(Self { principal, session }),
             Err(ApiError::Unauthenticated(_)) => {
                 state.sessions.end(&id).await;
                 Err(ConsoleError::SignIn)
@@ -129,6 +125,19 @@ impl FromRequestParts<ConsoleState> for Viewer {
             Err(other) => Err(ConsoleError::Api(other)),
         }
     }
+}
+
+/// Verifies `token` exactly as the API verifies the bearer token of a request (issuer keys,
+/// expiry, rate limit), answering the principal the API would see. Every place the console
+/// takes a token (sign-in, the provider's callback, each page of a session) goes through here.
+async fn verify_bearer(token: &str, api: &AppState) -> Result<Principal, ApiError> {
+    let value = HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| ApiError::Unauthenticated("the token is not a well-formed jwt".to_owned()))?;
+    let mut headers = HeaderMap::new();
+    headers.insert(header::AUTHORIZATION, value);
+    Caller::from_headers(&headers, api)
+        .await
+        .map(|Caller(principal)| principal)
 }
 
 /// A query string, parsed and checked exactly as the API's `AppQuery` does.

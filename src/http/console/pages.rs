@@ -105,7 +105,7 @@ pub async fn artifacts(
                 }
             }
         }
-        (next_link(&filters, page.next_cursor.as_deref()))
+        (next_link(&filters, query.limit, page.next_cursor.as_deref()))
     };
     Ok(views::page(
         StatusCode::OK,
@@ -130,9 +130,11 @@ fn filter_form(action: &str, filters: &[(&str, Option<&str>)]) -> Markup {
     }
 }
 
-/// The link to the next page, keeping the filters.
-fn next_link(filters: &[(&str, Option<&str>)], cursor: Option<&str>) -> Markup {
+/// The link to the next page, keeping the filters and the page size.
+fn next_link(filters: &[(&str, Option<&str>)], limit: Option<u32>, cursor: Option<&str>) -> Markup {
+    let limit = limit.map(|limit| limit.to_string());
     let mut pairs = filters.to_vec();
+    pairs.push(("limit", limit.as_deref()));
     pairs.push(("cursor", cursor));
     html! {
         @if cursor.is_some() {
@@ -213,7 +215,7 @@ pub async fn decisions(
                 (views::json_details("Entity slice", &decision.entities))
             }
         }
-        (next_link(&filters, page.next_cursor.as_deref()))
+        (next_link(&filters, None, page.next_cursor.as_deref()))
     };
     Ok(views::page(StatusCode::OK, "Decisions", Some(&viewer), body))
 }
@@ -300,7 +302,7 @@ pub async fn audit(
                 }
             }
         }
-        (next_link(&filters, page.next_cursor.as_deref()))
+        (next_link(&filters, query.limit, page.next_cursor.as_deref()))
     };
     Ok(views::page(StatusCode::OK, "Audit", Some(&viewer), body))
 }

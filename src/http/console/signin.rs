@@ -3,7 +3,7 @@
 use axum::Form;
 use axum::extract::State;
 use axum::extract::rejection::FormRejection;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use secrecy::SecretString;
@@ -13,9 +13,8 @@ use super::session::{
     LOGIN_CSRF_COOKIE, LOGIN_FORM_SECONDS, SESSION_COOKIE, append_cookie, cookie, csrf_matches, now,
     random_token, set_cookie, verified_token_exp,
 };
-use super::{ConsoleError, ConsoleState, Viewer, views};
+use super::{ConsoleError, ConsoleState, Viewer, verify_bearer, views};
 use crate::http::ApiError;
-use crate::http::extract::Caller;
 
 /// The sign-in form's fields.
 #[derive(Deserialize)]
@@ -87,17 +86,7 @@ pub async fn sign_in(
         return Err(ConsoleError::Csrf);
     }
     let token = fields.token.trim().to_owned();
-    let mut bearer = HeaderMap::new();
-    let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}")) else {
-        return Ok(login_page(
-            &state,
-            StatusCode::UNAUTHORIZED,
-            &expected,
-            Some("the token is not a well-formed jwt"),
-        ));
-    };
-    bearer.insert(header::AUTHORIZATION, value);
-    match Caller::from_headers(&bearer, &state.api).await {
+    match verify_bearer(&token, &state.api).await {
         Ok(_) => {}
         Err(ApiError::Unauthenticated(reason)) => {
             return Ok(login_page(

@@ -9,11 +9,11 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 
-use super::views::{self, json_details, label, list_or_dash, when};
+use super::views::{self, json_details, label, list_or_dash, query_string, when};
 use super::{ConsoleError, ConsoleState, Viewer};
 use crate::admission::Explanation;
 use crate::audit::{AuditRecord, DecisionRecord};
-use crate::domain::Evidence;
+use crate::domain::{Artifact, Evidence};
 use crate::http::extract::{PathParams, artifact_id};
 use crate::http::meta;
 
@@ -80,7 +80,7 @@ fn summary(explanation: &Explanation) -> Markup {
 /// Audit records (with the decision of the same request), verification runs, and decisions
 /// that changed nothing (denials, reviews), newest first.
 fn entries(explanation: &Explanation) -> Vec<Entry> {
-    let id = explanation.view.artifact.id;
+    let artifact = &explanation.view.artifact;
     let audited: Vec<&str> = explanation
         .audit
         .iter()
@@ -94,7 +94,7 @@ fn entries(explanation: &Explanation) -> Vec<Entry> {
                 .decisions
                 .iter()
                 .find(|d| d.correlation_id == record.body.correlation_id);
-            audit_entry(id, record, decision)
+            audit_entry(artifact, record, decision)
         })
         .collect();
     entries.extend(
@@ -110,12 +110,18 @@ fn entries(explanation: &Explanation) -> Vec<Entry> {
     entries
 }
 
-fn audit_entry(
-    id: crate::domain::ArtifactId,
-    record: &AuditRecord,
-    decision: Option<&DecisionRecord>,
-) -> Entry {
+fn audit_entry(artifact: &Artifact, record: &AuditRecord, decision: Option<&DecisionRecord>) -> Entry {
     let body = &record.body;
+    // Scoped to the artifact's project: the log of one project is what its readers may see
+    // (`read` on the project); without it the page would ask for the platform-wide log.
+    let audit_link = format!(
+        "/ui/audit{}#audit-{}",
+        query_string(&[
+            ("project", Some(artifact.project.as_str())),
+            ("artifact_id", Some(&artifact.id.to_string())),
+        ]),
+        record.seq
+    );
     let markup = html! {
         article.entry.audit {
             h3 { (body.action) " by " (body.actor.id) }
@@ -131,7 +137,7 @@ fn audit_entry(
                 p { "Decided " (d.effect) " by " (list_or_dash(&d.policy_ids)) }
             }
             p.links {
-                a href={ "/ui/audit?artifact_id=" (id) "#audit-" (record.seq) } { "audit record #" (record.seq) }
+                a href=(audit_link) { "audit record #" (record.seq) }
                 @if let Some(d) = decision {
                     " · " a href=(decision_link(d)) { "decision" }
                 }

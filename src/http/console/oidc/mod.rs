@@ -30,9 +30,9 @@ pub use config::{ConsoleConfig, OidcConfig, SessionToken};
 use super::session::{
     SESSION_COOKIE, append_cookie, cookie, csrf_matches, now, set_cookie, verified_token_exp,
 };
-use super::{ConsoleState, views};
+use super::{ConsoleState, verify_bearer, views};
 use crate::http::ApiError;
-use crate::http::extract::{AppQuery, Caller};
+use crate::http::extract::AppQuery;
 use client::ProviderError;
 
 /// The cookie binding a callback to the browser that started the sign-in.
@@ -167,12 +167,8 @@ async fn complete(
     }
     // The session's token, verified as the API verifies a bearer token (and re-verified on
     // every page): the console can never hold a principal the API would not.
-    let mut bearer = HeaderMap::new();
-    let value = HeaderValue::from_str(&format!("Bearer {}", tokens.session_token.expose_secret()))
-        .map_err(|_| Failure::Refused("the session token is not a well-formed jwt".to_owned()))?;
-    bearer.insert(header::AUTHORIZATION, value);
-    let principal = match Caller::from_headers(&bearer, &state.api).await {
-        Ok(Caller(principal)) => principal,
+    let principal = match verify_bearer(tokens.session_token.expose_secret(), &state.api).await {
+        Ok(principal) => principal,
         Err(ApiError::Unauthenticated(reason)) => {
             return Err(Failure::Refused(format!("the session token: {reason}")));
         }

@@ -158,7 +158,7 @@ impl Config {
         } else {
             format!("{origin} with environment overrides")
         };
-        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let config = Self::deserialize_overridden(table, &overrides).map_err(|e| {
             let key = e.path().to_string();
             // A bad value from the environment names its variable, not the file.
             let origin = crate::config_env::variable_for(&overrides, &key)
@@ -171,6 +171,31 @@ impl Config {
         })?;
         config.check(&origin)?;
         Ok(config)
+    }
+
+    /// Deserializes the table; a key an environment variable set that refuses the value's TOML
+    /// type (a numeric secret, say) is retried once with the variable's text.
+    fn deserialize_overridden(
+        mut table: toml::Table,
+        overrides: &[crate::config_env::Override],
+    ) -> Result<Config, serde_path_to_error::Error<toml::de::Error>> {
+        let mut retried = std::collections::HashSet::new();
+        loop {
+            let err = match serde_path_to_error::deserialize(toml::Value::Table(table.clone())) {
+                Ok(config) => return Ok(config),
+                Err(err) => err,
+            };
+            let key = err.path().to_string();
+            let retry = overrides
+                .iter()
+                .find(|o| o.key == key && !retried.contains(&o.key) && o.retry_as_text(&mut table));
+            match retry {
+                Some(o) => {
+                    retried.insert(o.key.clone());
+                }
+                None => return Err(err),
+            }
+        }
     }
 
     /// The configured channel order.
@@ -338,6 +363,34 @@ mod tests {
         assert!(cfg.database_url.starts_with("postgres://"));
         assert_eq!(cfg.registry.verify_manifest_on_register, Some(true));
         assert_eq!(cfg.channels.len(), 2);
+    }
+
+    #[test]
+    fn a_text_key_set_from_the_environment_to_digits_or_true_keeps_the_text() {
+        let vars = env(&[
+            ("GATEHOUSE_CONSOLE__OIDC__ISSUER", "https://login.example"),
+            ("GATEHOUSE_CONSOLE__OIDC__CLIENT_ID", "12345"),
+            ("GATEHOUSE_CONSOLE__OIDC__CLIENT_SECRET", "true"),
+            (
+                "GATEHOUSE_CONSOLE__OIDC__REDIRECT_URL",
+                "https://g.example/ui/oidc/callback",
+            ),
+        ]);
+        let cfg = Config::load_with_env(None, &vars).unwrap();
+        let oidc = cfg.console.oidc.as_ref().unwrap();
+        assert_eq!(oidc.client_id, "12345");
+        assert_eq!(oidc.client_secret.as_deref(), Some("true"));
+        // A typed key still refuses text that is not its type, naming the variable.
+        let err = Config::load_with_env(
+            None,
+            &env(&[("GATEHOUSE_REGISTRY__VERIFY_MANIFEST_ON_REGISTER", "yes")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("GATEHOUSE_REGISTRY__VERIFY_MANIFEST_ON_REGISTER"),
+            "{err}"
+        );
     }
 
     #[test]

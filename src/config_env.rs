@@ -70,6 +70,34 @@ pub struct Override {
     pub key: String,
     /// The variable, e.g. `GATEHOUSE_PLATFORM__DOWNLOAD_MAX_BYTES`.
     pub variable: String,
+    /// The value as the environment gave it.
+    raw: String,
+    /// Whether the value was read as a TOML number, boolean, array or table rather than text.
+    typed: bool,
+}
+
+impl Override {
+    /// Puts the variable's value back into `table` as the text it was given, when it had been
+    /// read as another TOML type: `GATEHOUSE_AUTH__SECRET=1234` sets a string key to "1234", not
+    /// to a number the key refuses. False when there is nothing to retry (already text).
+    pub fn retry_as_text(&self, table: &mut toml::Table) -> bool {
+        if !self.typed {
+            return false;
+        }
+        let path: Vec<&str> = self.key.split('.').collect();
+        let Some((last, parents)) = path.split_last() else {
+            return false;
+        };
+        let mut cursor = table;
+        for segment in parents {
+            match cursor.get_mut(*segment).and_then(toml::Value::as_table_mut) {
+                Some(next) => cursor = next,
+                None => return false,
+            }
+        }
+        cursor.insert((*last).to_owned(), toml::Value::String(self.raw.clone()));
+        true
+    }
 }
 
 /// Sets every `GATEHOUSE_SECTION__KEY=value` into the table; a value that parses as a TOML
@@ -105,10 +133,14 @@ pub fn apply(
                 segment: segment.clone(),
             })?;
         }
-        cursor.insert(last.clone(), parse_value(raw));
+        let value = parse_value(raw);
+        let typed = !value.is_str();
+        cursor.insert(last.clone(), value);
         applied.push(Override {
             key: path.join("."),
             variable: name.clone(),
+            raw: raw.clone(),
+            typed,
         });
     }
     Ok(applied)

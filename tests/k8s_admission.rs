@@ -16,6 +16,9 @@ use serde_json::{Value, json};
 const TOKEN: &str = "k8s-webhook-token-0123456789";
 const CERT_NAME: &str = "kube-apiserver-client";
 const REGISTRY: &str = "registry.local";
+/// The gateway's registry host as an operator may spell it: host names are case-insensitive,
+/// and image references arrive lower-cased, so `REGISTRY` images must still match it.
+const CONFIGURED_REGISTRY_HOST: &str = "Registry.Local";
 
 struct Webhook {
     app: TestApp,
@@ -32,7 +35,7 @@ async fn spawn(db: Db) -> Webhook {
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
     let mut config = test_config(&db);
     config.tls = pki.tls_config(true);
-    config.registry.public_host = Some(REGISTRY.to_owned());
+    config.registry.public_host = Some(CONFIGURED_REGISTRY_HOST.to_owned());
     let mapping = |namespace: &str, channel: &str, runtime_class: Option<&str>| NamespaceMapping {
         namespace: namespace.to_owned(),
         project: "team-a".parse().unwrap(),

@@ -295,9 +295,15 @@ impl Admission {
 
     /// The repository path on the gateway's own registry, when the image is pulled from it.
     fn gateway_repository_of(&self, reference: &ImageReference) -> Option<RepositoryPath> {
-        let host = self.registry.registry.as_deref()?;
-        let path = reference.repository.strip_prefix(host)?.strip_prefix('/')?;
+        let host = self.gateway_registry_host()?;
+        let path = reference.repository.strip_prefix(&host)?.strip_prefix('/')?;
         path.parse().ok()
+    }
+
+    /// The gateway's registry host as image references are normalised (host names are
+    /// case-insensitive; references arrive lower-cased), so `Registry.Example` matches.
+    fn gateway_registry_host(&self) -> Option<String> {
+        self.registry.registry.as_deref().map(str::to_ascii_lowercase)
     }
 
     /// Why the image's repository is not where the artifact lives: it must be the repository of
@@ -307,9 +313,7 @@ impl Admission {
             .then(|| ImageReference::repository_of_source(&artifact.source.uri))
             .flatten();
         let gateway = self
-            .registry
-            .registry
-            .as_deref()
+            .gateway_registry_host()
             .map(|host| format!("{host}/{}", artifact.repository));
         let places: Vec<String> = source.into_iter().chain(gateway).collect();
         if places.contains(&reference.repository) {

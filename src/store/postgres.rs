@@ -20,6 +20,10 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 /// (ASCII "gh-audit" as a big-endian i64).
 const AUDIT_CHAIN_LOCK: i64 = 0x6768_2d61_7564_6974;
 
+/// Opens a transaction and takes the chain lock in one round trip (two statements in one
+/// simple query; the key is `AUDIT_CHAIN_LOCK`, checked by a test).
+const BEGIN_LOCKED_AUDIT_CHAIN: &str = "begin; select pg_advisory_xact_lock(7451255480089078132)";
+
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
@@ -136,6 +140,14 @@ impl PostgresStore {
         seal_backlog(&self.pool).await
     }
 
+    /// A transaction holding the chain lock (see `lock_audit_chain`), opened in one round trip
+    /// instead of two.
+    pub(super) async fn begin_locked_audit_chain(
+        pool: &PgPool,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+        Ok(pool.begin_with(BEGIN_LOCKED_AUDIT_CHAIN).await?)
+    }
+
     /// Takes the transaction-scoped chain lock, so two sealers (of two instances) never read
     /// the same head and fork the chain; it is released at commit or rollback.
     pub(super) async fn lock_audit_chain(conn: &mut PgConnection) -> Result<(), StoreError> {
@@ -148,3 +160,13 @@ impl PostgresStore {
 }
 
 super::shared::store_impl!(PostgresStore, sqlx::Postgres, MIGRATOR);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_locking_begin_takes_the_chain_lock() {
+        assert!(BEGIN_LOCKED_AUDIT_CHAIN.ends_with(&format!("pg_advisory_xact_lock({AUDIT_CHAIN_LOCK})")));
+    }
+}

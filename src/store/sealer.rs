@@ -11,6 +11,11 @@
 //! instance (or a crash) left unsealed are sealed from their rows: someone must chain them, and
 //! sealing in append order keeps causally ordered mutations (one waited on the other's row
 //! lock) in order in the chain.
+//!
+//! A mutation's request can reach the sealer after a round already read its record's id from the
+//! queue: the round takes every request that arrived by then (so it hashes their bodies, not
+//! their rows), and keeps the few it still sealed from their rows for a while (`Recent`), so
+//! their requests, when they come, are answered without reading the chain back.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -79,24 +84,32 @@ impl AuditSealer {
 /// committed, a round already running read its id from the queue, and its request arrived only
 /// after that round had read the queue. The request that follows is answered from here (at
 /// most `RECENT` kept, oldest dropped first; a request that finds nothing here reads the chain).
-#[derive(Default)]
-struct Recent {
+struct Recent<V> {
     order: VecDeque<Uuid>,
-    records: HashMap<Uuid, AuditRecord>,
+    records: HashMap<Uuid, V>,
 }
 
-impl Recent {
-    fn keep(&mut self, record: AuditRecord) {
+impl<V> Default for Recent<V> {
+    fn default() -> Self {
+        Self {
+            order: VecDeque::new(),
+            records: HashMap::new(),
+        }
+    }
+}
+
+impl<V> Recent<V> {
+    fn keep(&mut self, id: Uuid, record: V) {
         if self.order.len() == RECENT
             && let Some(oldest) = self.order.pop_front()
         {
             self.records.remove(&oldest);
         }
-        self.order.push_back(record.id);
-        self.records.insert(record.id, record);
+        self.order.push_back(id);
+        self.records.insert(id, record);
     }
 
-    fn take(&mut self, id: &Uuid) -> Option<AuditRecord> {
+    fn take(&mut self, id: &Uuid) -> Option<V> {
         self.records.remove(id)
     }
 }
@@ -105,7 +118,7 @@ impl Recent {
 #[derive(Default)]
 struct Waiting {
     requests: HashMap<Uuid, Request>,
-    recent: Recent,
+    recent: Recent<AuditRecord>,
 }
 
 impl Waiting {
@@ -202,7 +215,7 @@ async fn sweep(pool: &PgPool, waiting: &mut Waiting) -> Result<(), StoreError> {
         let sealed = seal_batch(pool, waiting, None).await?;
         let full = sealed.len() == BATCH;
         for record in sealed {
-            waiting.recent.keep(record);
+            waiting.recent.keep(record.id, record);
         }
         if !full {
             return Ok(());
@@ -235,7 +248,7 @@ async fn round(pool: &PgPool, waiting: &mut Waiting, queue: &mut mpsc::Unbounded
                 let _ = request.done.send(Ok(record));
             }
             // Sealed from its row: its request has not come yet.
-            None => waiting.recent.keep(record),
+            None => waiting.recent.keep(record.id, record),
         }
     }
     if full {
@@ -332,3 +345,21 @@ async fn seal_batch(
 
 /// Shared between a store's clones: the sealer starts with the first mutation that needs it.
 pub(super) type SealerCell = Arc<std::sync::OnceLock<AuditSealer>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_keeps_at_most_its_bound_and_drops_the_oldest_first() {
+        let mut recent = Recent::default();
+        let ids: Vec<Uuid> = (0..=RECENT).map(|_| Uuid::now_v7()).collect();
+        for id in &ids {
+            recent.keep(*id, ());
+        }
+        assert!(recent.records.len() <= RECENT && recent.order.len() <= RECENT);
+        assert_eq!(recent.take(&ids[0]), None, "the oldest went first");
+        assert_eq!(recent.take(&ids[RECENT]), Some(()));
+        assert_eq!(recent.take(&ids[RECENT]), None, "answered once");
+    }
+}

@@ -11,8 +11,13 @@
 //! instance (or a crash) left unsealed are sealed from their rows: someone must chain them, and
 //! sealing in append order keeps causally ordered mutations (one waited on the other's row
 //! lock) in order in the chain.
+//!
+//! A mutation's request can reach the sealer after a round already read its record's id from the
+//! queue: the round takes every request that arrived by then (so it hashes their bodies, not
+//! their rows), and keeps the few it still sealed from their rows for a while (`Recent`), so
+//! their requests, when they come, are answered without reading the chain back.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,10 +40,15 @@ const BATCH: usize = 512;
 /// How long the sealer waits for work before it looks for records nobody asked it to seal.
 const SWEEP_WHEN_IDLE: Duration = Duration::from_secs(10);
 
+/// Most records the sealer keeps that it sealed before anyone asked for them (see `Recent`).
+const RECENT: usize = 1024;
+
 /// A committed record waiting for its seal.
 struct Request {
     record: UnsealedAudit,
     done: oneshot::Sender<Result<AuditRecord, StoreError>>,
+    /// Waiting when a round began: its record committed before that round read the queue.
+    before_round: bool,
 }
 
 /// The handle mutations send their committed records to; the task behind it ends when the
@@ -64,9 +74,81 @@ impl AuditSealer {
     pub(super) async fn seal(&self, record: UnsealedAudit) -> Result<AuditRecord, StoreError> {
         let (done, answer) = oneshot::channel();
         self.requests
-            .send(Request { record, done })
+            .send(Request {
+                record,
+                done,
+                before_round: false,
+            })
             .map_err(|_| StoreError::AuditSealing)?;
         answer.await.map_err(|_| StoreError::AuditSealing)?
+    }
+}
+
+/// Records this sealer placed in the chain before their mutation asked for them: the mutation
+/// committed, a round already running read its id from the queue, and its request arrived only
+/// after that round had read the queue. The request that follows is answered from here (at
+/// most `RECENT` kept, oldest dropped first; a request that finds nothing here reads the chain).
+struct Recent<V> {
+    order: VecDeque<Uuid>,
+    records: HashMap<Uuid, V>,
+}
+
+impl<V> Default for Recent<V> {
+    fn default() -> Self {
+        Self {
+            order: VecDeque::new(),
+            records: HashMap::new(),
+        }
+    }
+}
+
+impl<V> Recent<V> {
+    fn keep(&mut self, id: Uuid, record: V) {
+        if self.order.len() == RECENT
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.records.remove(&oldest);
+        }
+        self.order.push_back(id);
+        self.records.insert(id, record);
+    }
+
+    fn take(&mut self, id: &Uuid) -> Option<V> {
+        self.records.remove(id)
+    }
+}
+
+/// The sealer's requests: who waits for which record, and what it sealed before anyone asked.
+#[derive(Default)]
+struct Waiting {
+    requests: HashMap<Uuid, Request>,
+    recent: Recent<AuditRecord>,
+}
+
+impl Waiting {
+    /// Takes `request`, or answers it at once when its record is already sealed here.
+    fn add(&mut self, request: Request) {
+        match self.recent.take(&request.record.id) {
+            Some(sealed) => {
+                let _ = request.done.send(Ok(sealed));
+            }
+            None => {
+                self.requests.insert(request.record.id, request);
+            }
+        }
+    }
+
+    /// Takes every request queued by now.
+    fn drain(&mut self, queue: &mut mpsc::UnboundedReceiver<Request>) {
+        while let Ok(request) = queue.try_recv() {
+            self.add(request);
+        }
+    }
+
+    fn fail_all(&mut self) {
+        for (_, request) in self.requests.drain() {
+            let _ = request.done.send(Err(StoreError::AuditSealing));
+        }
     }
 }
 
@@ -74,9 +156,10 @@ impl AuditSealer {
 /// answers how many records it sealed.
 pub(super) async fn seal_backlog(pool: &PgPool) -> Result<u64, StoreError> {
     queue_legacy_unsealed(pool).await?;
+    let mut nobody = Waiting::default();
     let mut total = 0;
     loop {
-        let sealed = seal_batch(pool, &HashMap::new()).await?;
+        let sealed = seal_batch(pool, &mut nobody, None).await?;
         total += sealed.len() as u64;
         if sealed.len() < BATCH {
             return Ok(total);
@@ -101,60 +184,93 @@ async fn queue_legacy_unsealed(pool: &PgPool) -> Result<(), StoreError> {
 }
 
 async fn run(pool: PgPool, mut queue: mpsc::UnboundedReceiver<Request>) {
+    let mut waiting = Waiting::default();
     loop {
-        let first = match tokio::time::timeout(SWEEP_WHEN_IDLE, queue.recv()).await {
-            Ok(Some(first)) => first,
-            Ok(None) => return,
-            Err(_idle) => {
-                // A mutation whose caller went away between its commit and its seal request
-                // left its record unsealed; chain it now rather than at the next start.
-                if let Err(error) = seal_backlog(&pool).await {
-                    tracing::warn!(?error, "sealing left-over audit records failed");
+        if waiting.requests.is_empty() {
+            match tokio::time::timeout(SWEEP_WHEN_IDLE, queue.recv()).await {
+                Ok(Some(first)) => waiting.add(first),
+                Ok(None) => return,
+                Err(_idle) => {
+                    // A mutation whose caller went away between its commit and its seal
+                    // request left its record unsealed; chain it now rather than at the next
+                    // start (kept in `recent`, should its request come after all).
+                    if let Err(error) = sweep(&pool, &mut waiting).await {
+                        tracing::warn!(?error, "sealing left-over audit records failed");
+                    }
+                    continue;
                 }
-                continue;
             }
-        };
-        let mut waiting = HashMap::from([(first.record.id, first)]);
-        // Everything that arrived while the last batch was sealing goes into this one.
-        while waiting.len() < BATCH {
-            let Ok(next) = queue.try_recv() else { break };
-            waiting.insert(next.record.id, next);
         }
-        answer(&pool, waiting).await;
+        // Everything that arrived while the last round was sealing goes into this one.
+        while waiting.requests.len() < BATCH {
+            let Ok(next) = queue.try_recv() else { break };
+            waiting.add(next);
+        }
+        if !waiting.requests.is_empty() {
+            round(&pool, &mut waiting, &mut queue).await;
+        }
     }
 }
 
-/// Seals until every waiting record is in the chain, and answers each.
-async fn answer(pool: &PgPool, mut waiting: HashMap<Uuid, Request>) {
+/// Seals whatever is queued when nobody asked, keeping what it seals in `recent`.
+async fn sweep(pool: &PgPool, waiting: &mut Waiting) -> Result<(), StoreError> {
+    queue_legacy_unsealed(pool).await?;
     loop {
-        let own: HashMap<Uuid, &UnsealedAudit> = waiting.iter().map(|(id, r)| (*id, &r.record)).collect();
-        let sealed = match seal_batch(pool, &own).await {
-            Ok(sealed) => sealed,
-            Err(error) => {
-                // The mutations are committed; their records stay unsealed until the next
-                // batch seals them, but none of them is acknowledged now.
-                tracing::error!(?error, "sealing audit records failed");
-                for (_, request) in waiting.drain() {
-                    let _ = request.done.send(Err(StoreError::AuditSealing));
-                }
-                return;
-            }
-        };
-        let more = sealed.len() == BATCH;
+        let sealed = seal_batch(pool, waiting, None).await?;
+        let full = sealed.len() == BATCH;
         for record in sealed {
-            if let Some(request) = waiting.remove(&record.id) {
-                let _ = request.done.send(Ok(record));
-            }
+            waiting.recent.keep(record.id, record);
         }
-        if waiting.is_empty() || !more {
-            break;
+        if !full {
+            return Ok(());
         }
     }
-    // Committed before they were queued, so visible, yet not unsealed any more: another
-    // instance's sealer chained them. Answer with what it stored.
-    for (id, request) in waiting {
-        let stored = sealed_by_id(pool, id).await;
-        let _ = request.done.send(stored);
+}
+
+/// One sealing transaction, then answers: each waiting mutation whose record it sealed, and
+/// each that waited since before it began and whose record it did not find in the queue
+/// (another instance's sealer chained it: answered with what that one stored). A request that
+/// arrived while the round ran and whose record it did not seal waits for the next round.
+async fn round(pool: &PgPool, waiting: &mut Waiting, queue: &mut mpsc::UnboundedReceiver<Request>) {
+    for request in waiting.requests.values_mut() {
+        request.before_round = true;
+    }
+    let sealed = match seal_batch(pool, waiting, Some(queue)).await {
+        Ok(sealed) => sealed,
+        Err(error) => {
+            // The mutations are committed; their records stay unsealed until the next
+            // round seals them, but none of them is acknowledged now.
+            tracing::error!(?error, "sealing audit records failed");
+            waiting.fail_all();
+            return;
+        }
+    };
+    let full = sealed.len() == BATCH;
+    for record in sealed {
+        match waiting.requests.remove(&record.id) {
+            Some(request) => {
+                let _ = request.done.send(Ok(record));
+            }
+            // Sealed from its row: its request has not come yet.
+            None => waiting.recent.keep(record.id, record),
+        }
+    }
+    if full {
+        // More may be queued ahead of the ones still waiting: the next round seals them.
+        return;
+    }
+    let elsewhere: Vec<Uuid> = waiting
+        .requests
+        .values()
+        .filter(|request| request.before_round)
+        .map(|request| request.record.id)
+        .collect();
+    for id in elsewhere {
+        // Committed before this round read the queue, so visible to it, yet not queued any
+        // more: another instance's sealer chained it.
+        if let Some(request) = waiting.requests.remove(&id) {
+            let _ = request.done.send(sealed_by_id(pool, id).await);
+        }
     }
 }
 
@@ -167,17 +283,18 @@ async fn sealed_by_id(pool: &PgPool, id: Uuid) -> Result<AuditRecord, StoreError
 }
 
 /// Seals up to `BATCH` of the oldest unsealed records after the chain head, in one transaction
-/// under the chain lock; `own` holds the bodies this process's mutations wrote. Answers the
-/// records sealed, in chain order.
+/// under the chain lock. A record some waiting request wrote is hashed from the body it passed;
+/// requests that arrived by the time the queue's ids are read (`queue`) count too, so a record
+/// committed just before is not read whole. Answers the records sealed, in chain order.
 async fn seal_batch(
     pool: &PgPool,
-    own: &HashMap<Uuid, &UnsealedAudit>,
+    waiting: &mut Waiting,
+    queue: Option<&mut mpsc::UnboundedReceiver<Request>>,
 ) -> Result<Vec<AuditRecord>, StoreError> {
-    let mut tx = pool.begin().await?;
-    lock_audit_chain(&mut tx).await?;
+    let mut tx = begin_locked_audit_chain(pool).await?;
     let head: Option<(i64, String)> = sqlx::query_as(sql::LAST_AUDIT).fetch_optional(&mut *tx).await?;
     // Ids first: this process's own records are hashed from the bodies it holds, so only the
-    // others' rows (another instance's, a crash's) are read whole.
+    // others' rows (another instance's, a crash's, a request still on its way) are read whole.
     let ids: Vec<Uuid> = sqlx::query_scalar(sql::UNSEALED_AUDIT_IDS)
         .bind(BATCH as i64)
         .fetch_all(&mut *tx)
@@ -186,6 +303,10 @@ async fn seal_batch(
         tx.rollback().await?;
         return Ok(Vec::new());
     }
+    if let Some(queue) = queue {
+        waiting.drain(queue);
+    }
+    let own = &waiting.requests;
     let others: Vec<Uuid> = ids.iter().filter(|id| !own.contains_key(id)).copied().collect();
     let mut theirs = HashMap::with_capacity(others.len());
     if !others.is_empty() {
@@ -201,7 +322,7 @@ async fn seal_batch(
     let mut sealed = Vec::with_capacity(ids.len());
     for id in ids {
         let record = match own.get(&id) {
-            Some(record) => (*record).clone(),
+            Some(request) => request.record.clone(),
             // Unsealed under the chain lock a moment ago: still there, still unsealed.
             None => theirs.remove(&id).ok_or(StoreError::AuditSealing)?,
         };
@@ -236,5 +357,40 @@ pub(super) async fn lock_audit_chain(conn: &mut PgConnection) -> Result<(), Stor
     Ok(())
 }
 
+/// Opens a transaction and takes the chain lock in one round trip (two statements in one
+/// simple query; the key is `AUDIT_CHAIN_LOCK`, checked by a test).
+const BEGIN_LOCKED_AUDIT_CHAIN: &str = "begin; select pg_advisory_xact_lock(7451255480089078132)";
+
+/// A transaction holding the chain lock (see `lock_audit_chain`), opened in one round trip
+/// instead of two.
+async fn begin_locked_audit_chain(
+    pool: &PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+    Ok(pool.begin_with(BEGIN_LOCKED_AUDIT_CHAIN).await?)
+}
+
 /// Shared between a store's clones: the sealer starts with the first mutation that needs it.
 pub(super) type SealerCell = Arc<std::sync::OnceLock<AuditSealer>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_locking_begin_takes_the_chain_lock() {
+        assert!(BEGIN_LOCKED_AUDIT_CHAIN.ends_with(&format!("pg_advisory_xact_lock({AUDIT_CHAIN_LOCK})")));
+    }
+
+    #[test]
+    fn recent_keeps_at_most_its_bound_and_drops_the_oldest_first() {
+        let mut recent = Recent::default();
+        let ids: Vec<Uuid> = (0..=RECENT).map(|_| Uuid::now_v7()).collect();
+        for id in &ids {
+            recent.keep(*id, ());
+        }
+        assert!(recent.records.len() <= RECENT && recent.order.len() <= RECENT);
+        assert_eq!(recent.take(&ids[0]), None, "the oldest went first");
+        assert_eq!(recent.take(&ids[RECENT]), Some(()));
+        assert_eq!(recent.take(&ids[RECENT]), None, "answered once");
+    }
+}

@@ -219,14 +219,14 @@ pub(super) const SQLITE_DECISION_ROWS_PER_INSERT: usize = 128;
 /// PostgreSQL's batch insert: one array per column, unnested in step (`unnest` with several
 /// arrays zips them), so the statement text and its plan are the same for every batch size. The
 /// request and entity JSON arrive as text (serialized once, so the writer knows a statement's
-/// size before sending it; see `pg_decisions`) and become jsonb in the server, which parses them
-/// either way.
+/// size before sending it; see `pg_decisions`) and become json in the server (migration 0014:
+/// validated, not parsed into jsonb).
 pub(super) const PG_INSERT_DECISIONS_UNNEST: &str = concat!(
     "insert into decisions (",
     decision_cols!(),
     ") select * from unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], \
      $6::text[], $7::text[], $8::uuid[], $9::text[], $10::text[], $11::jsonb[], $12::jsonb[], \
-     $13::jsonb[], $14::text[], $15::text[]::jsonb[], $16::text[]::jsonb[])"
+     $13::jsonb[], $14::text[], $15::text[]::json[], $16::text[]::json[])"
 );
 
 /// Base of the filtered decision listing.

@@ -3,6 +3,7 @@
 use super::StoreError;
 use super::postgres::PostgresStore;
 use super::sqlite::SqliteStore;
+use super::sqlite_inline::DecisionRow;
 use crate::audit::DecisionRecord;
 
 /// Most decision batches committing at once on PostgreSQL: past a few, batches only get
@@ -27,10 +28,24 @@ impl PostgresStore {
 }
 
 impl SqliteStore {
-    /// SQLite inserts a batch in several multi-row statements: one transaction keeps them
-    /// atomic.
+    /// SQLite commits a batch in one transaction on the decision writer's own thread (one
+    /// hand-off) while this holds sqlx's single writer connection, so no sqlx transaction runs
+    /// meanwhile; without that thread, or when it fails, through the held connection in
+    /// several multi-row statements, as before.
     pub(super) async fn append_decision_batch(&self, decisions: &[DecisionRecord]) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut writer = self.pool().acquire().await?;
+        if let Some(inline) = self.decision_writer() {
+            let rows = decisions.iter().map(DecisionRow::encode).collect();
+            // Any failure (a row it cannot encode, a refused insert, the thread gone) is written
+            // again through sqlx, which answers it the usual way: still under the same hold, so
+            // nothing ran between the two attempts.
+            if let Ok(rows) = rows
+                && inline.write(rows).await.is_ok()
+            {
+                return Ok(());
+            }
+        }
+        let mut tx = sqlx::Connection::begin(&mut *writer).await?;
         Self::insert_decisions_in(&mut tx, decisions).await?;
         tx.commit().await?;
         Ok(())

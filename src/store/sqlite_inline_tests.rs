@@ -147,10 +147,10 @@ async fn stored_decision(store: &SqliteStore, id: uuid::Uuid) -> Vec<(String, Op
         "request",
         "entities",
     ] {
-        let (class, text): (String, Option<String>) = sqlx::query_as(&format!(
+        let (class, text): (String, Option<String>) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "select typeof({column}), case typeof({column}) when 'blob' then hex({column}) else {column} end \
              from decisions where id = ?"
-        ))
+        )))
         .bind(id)
         .fetch_one(store.pool())
         .await

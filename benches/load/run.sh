@@ -25,6 +25,8 @@
 #   GATEHOUSE_LOAD_CALLGRIND     1: run the gateway under valgrind's callgrind and add, per phase,
 #                                the instructions the gateway executed per request (user space,
 #                                every thread; immune to a busy machine, ~50x slower) [0]
+#   GATEHOUSE_LOAD_CALLGRIND_KEEP  a directory: each phase's callgrind dump is copied there
+#                                (callgrind-<database>-<phase>.out) for callgrind_annotate [unset]
 #   GATEHOUSE_LOAD_BINARY        an already built gatehouse binary (skips the build; lets a
 #                                before/after pair run from one script)
 #   GATEHOUSE_LOAD_SEED_TIMEOUT  seconds seeding may take before the run fails [3600]
@@ -303,6 +305,10 @@ callgrind_end() { # database m phase requests: the phase's instructions per requ
   awk -v d="$database" -v m="$m" -v p="$phase" -v n="$requests" \
     '/^(summary|totals):/ { ir = $2 } END { printf "callgrind: %s, M = %s, %s: %d requests, %.0f instructions per request\n", d, m, p, n, (n > 0 ? ir / n : 0) }' \
     "$dump" | tee -a "$results" >&2
+  if [[ -n ${GATEHOUSE_LOAD_CALLGRIND_KEEP:-} ]]; then
+    mkdir -p "$GATEHOUSE_LOAD_CALLGRIND_KEEP"
+    cp "$dump" "$GATEHOUSE_LOAD_CALLGRIND_KEEP/callgrind-$database-${phase//[^A-Za-z0-9]/-}.out"
+  fi
 }
 
 # One wrk phase against the gateway, recorded as a row.

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use super::StoreError;
 use super::postgres::PostgresStore;
 use super::sqlite::SqliteStore;
+use super::sqlite_inline::DecisionRow;
 use crate::audit::DecisionRecord;
 
 /// The decision log's batches, which each backend commits its own way; a part of
@@ -42,10 +43,24 @@ impl DecisionBatchStore for PostgresStore {
 
 #[async_trait]
 impl DecisionBatchStore for SqliteStore {
-    /// SQLite inserts a batch in several multi-row statements: one transaction keeps them
-    /// atomic.
+    /// SQLite commits a batch in one transaction on the decision writer's own thread (one
+    /// hand-off) while this holds sqlx's single writer connection, so no sqlx transaction runs
+    /// meanwhile; without that thread, or when it fails, through the held connection in
+    /// several multi-row statements, as before.
     async fn append_decisions(&self, decisions: &[DecisionRecord]) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut writer = self.pool().acquire().await?;
+        if let Some(inline) = self.decision_writer() {
+            let rows = decisions.iter().map(DecisionRow::encode).collect();
+            // Any failure (a row it cannot encode, a refused insert, the thread gone) is written
+            // again through sqlx, which answers it the usual way: still under the same hold, so
+            // nothing ran between the two attempts.
+            if let Ok(rows) = rows
+                && inline.write(rows).await.is_ok()
+            {
+                return Ok(());
+            }
+        }
+        let mut tx = sqlx::Connection::begin(&mut *writer).await?;
         Self::insert_decisions_in(&mut tx, decisions).await?;
         tx.commit().await?;
         Ok(())

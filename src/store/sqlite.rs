@@ -15,7 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::rows::ArtifactRow;
-use super::sqlite_inline::InlineReads;
+use super::sqlite_inline::{InlineReads, InlineWriter};
 use super::sqlite_reads::SqliteReads;
 use super::{PoolFigures, Store, StoreError, sql};
 use crate::audit::{AuditRecord, DecisionRecord, UnsealedAudit};
@@ -38,6 +38,9 @@ pub struct SqliteStore {
     /// The review's artifact lookups, run on the calling thread (`sqlite_inline`); only beside
     /// separate read connections (a file in WAL mode).
     inline: Option<Arc<InlineReads>>,
+    /// The decision-log batches, written on a thread of their own while the caller holds the
+    /// writer (`sqlite_inline`); beside separate read connections only, like `inline`.
+    decision_writer: Option<Arc<InlineWriter>>,
 }
 
 impl SqliteStore {
@@ -91,7 +94,21 @@ impl SqliteStore {
             SqliteReads::through_writer(pool.clone())
         };
         let inline = shares.then(|| Arc::new(InlineReads::new(file, READ_CONNECTIONS)));
-        Ok(Self { pool, reads, inline })
+        let decision_writer = if shares {
+            // Without the thread, batches go through sqlx as before.
+            InlineWriter::spawn(file)
+                .map_err(|error| tracing::warn!(%error, "no SQLite decision-writer thread; writing decisions through the pool"))
+                .ok()
+                .map(Arc::new)
+        } else {
+            None
+        };
+        Ok(Self {
+            pool,
+            reads,
+            inline,
+            decision_writer,
+        })
     }
 
     /// Whether separate connections can read beside the writer: only a file in WAL mode. An
@@ -115,6 +132,7 @@ impl SqliteStore {
             reads: SqliteReads::through_writer(pool.clone()),
             pool,
             inline: None,
+            decision_writer: None,
         }
     }
 
@@ -149,6 +167,11 @@ impl SqliteStore {
         )?;
         yield_if_due().await;
         Some(row)
+    }
+
+    /// The decision-log batches' own writer thread, when this database has one.
+    pub(super) fn decision_writer(&self) -> Option<&InlineWriter> {
+        self.decision_writer.as_deref()
     }
 
     /// The inline readers, when this database has them.

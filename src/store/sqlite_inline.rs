@@ -145,3 +145,172 @@ fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite
         rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
     })
 }
+
+/// One decision row as the writer thread binds it: every value already encoded as sqlx encodes
+/// it (UUIDs as blobs, times as RFC 3339 text, JSON as text), so rows from either path read back
+/// the same.
+#[derive(Debug)]
+pub(super) struct DecisionRow {
+    id: Uuid,
+    decided_at: String,
+    correlation_id: String,
+    actor_type: &'static str,
+    actor_id: String,
+    action: String,
+    project: Option<String>,
+    artifact_id: Option<Uuid>,
+    resource: String,
+    effect: String,
+    policy_ids: String,
+    reasons: String,
+    errors: String,
+    policy_hash: String,
+    request: String,
+    entities: String,
+}
+
+impl DecisionRow {
+    /// The record's columns, each JSON value serialised once, here.
+    pub(super) fn encode(d: &crate::audit::DecisionRecord) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            id: d.id,
+            decided_at: d.decided_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
+            correlation_id: d.correlation_id.clone(),
+            actor_type: super::rows::actor_type_str(d.actor.actor_type),
+            actor_id: d.actor.id.clone(),
+            action: d.action.clone(),
+            project: d.project.clone(),
+            artifact_id: d.artifact_id.map(|a| a.0),
+            resource: d.resource.clone(),
+            effect: d.effect.clone(),
+            policy_ids: serde_json::to_string(&d.policy_ids)?,
+            reasons: serde_json::to_string(&d.reasons)?,
+            errors: serde_json::to_string(&d.errors)?,
+            policy_hash: d.policy_hash.clone(),
+            request: serde_json::to_string(&d.request)?,
+            entities: serde_json::to_string(&d.entities)?,
+        })
+    }
+}
+
+type WriteJob = (
+    Vec<DecisionRow>,
+    tokio::sync::oneshot::Sender<rusqlite::Result<()>>,
+);
+
+/// The decision-log batches on SQLite, written by one thread of their own through its own
+/// connection: a batch is one hand-off to it and back, where through sqlx each statement of the
+/// batch (`BEGIN`, each insert, `COMMIT`) was a hand-off to the connection's thread and back.
+///
+/// The caller holds sqlx's single writer connection for the whole batch, so the two writers
+/// never overlap: no sqlx transaction can have read a snapshot this commit would make stale
+/// (SQLite would fail its write with `SQLITE_BUSY_SNAPSHOT`). Commits are as durable as the
+/// writer's: WAL, `synchronous = FULL`, synced before the batch is answered. Any failure here
+/// is answered as an error and the caller writes the batch through sqlx instead, which reports
+/// real errors the usual way.
+#[derive(Debug)]
+pub(super) struct InlineWriter {
+    jobs: std::sync::mpsc::Sender<WriteJob>,
+}
+
+impl InlineWriter {
+    /// Starts the writer thread for the database file at `path`; it opens its connection on
+    /// the first batch (after migrations) and stops once the writer is dropped.
+    pub(super) fn spawn(path: &Path) -> std::io::Result<Self> {
+        let (jobs, queue) = std::sync::mpsc::channel::<WriteJob>();
+        let path = path.to_owned();
+        std::thread::Builder::new()
+            .name("gatehouse-sqlite-decisions".to_owned())
+            .spawn(move || {
+                let insert = insert_decision();
+                let mut conn: Option<Connection> = None;
+                for (rows, done) in queue {
+                    let outcome = write_batch(&mut conn, &path, &insert, &rows);
+                    if let Err(error) = &outcome {
+                        tracing::debug!(%error, "inline SQLite decision batch failed; writing it through the pool");
+                        // A fresh connection next time.
+                        conn = None;
+                    }
+                    let _ = done.send(outcome);
+                }
+            })?;
+        Ok(Self { jobs })
+    }
+
+    /// Commits `rows` in one transaction on the writer thread. The caller must hold the sqlx
+    /// writer connection until this answers.
+    pub(super) async fn write(&self, rows: Vec<DecisionRow>) -> rusqlite::Result<()> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        if self.jobs.send((rows, done)).is_err() {
+            return Err(rusqlite::Error::InvalidQuery);
+        }
+        answer.await.unwrap_or(Err(rusqlite::Error::InvalidQuery))
+    }
+}
+
+fn write_batch(
+    conn: &mut Option<Connection>,
+    path: &Path,
+    insert: &str,
+    rows: &[DecisionRow],
+) -> rusqlite::Result<()> {
+    if conn.is_none() {
+        *conn = Some(open_writer(path)?);
+    }
+    let Some(conn) = conn.as_mut() else {
+        return Err(rusqlite::Error::InvalidQuery);
+    };
+    // Immediate: the write lock is taken (or waited for, another process holding it) at the
+    // start, never half-way.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    {
+        let mut insert = tx.prepare_cached(insert)?;
+        for r in rows {
+            insert.execute(rusqlite::params![
+                r.id,
+                r.decided_at,
+                r.correlation_id,
+                r.actor_type,
+                r.actor_id,
+                r.action,
+                r.project,
+                r.artifact_id,
+                r.resource,
+                r.effect,
+                r.policy_ids,
+                r.reasons,
+                r.errors,
+                r.policy_hash,
+                r.request,
+                r.entities,
+            ])?;
+        }
+    }
+    tx.commit()
+}
+
+/// One row per step of one prepared statement: on this thread a step costs no hand-off, so
+/// multi-row statements would save nothing.
+fn insert_decision() -> String {
+    format!(
+        "{}values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        sql::INSERT_DECISIONS_HEAD
+    )
+}
+
+fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    // As the sqlx writer (`SqliteStore::connect_with`): a decision is answered only once its
+    // commit is synced; the journal mode is the file's (WAL) already.
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    let mode: String = conn.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::InvalidQuery);
+    }
+    Ok(conn)
+}

@@ -126,3 +126,107 @@ async fn a_busy_set_of_connections_hands_the_read_back() {
     drop(held);
     assert!(matches!(inline.artifact_by_id(uuid::Uuid::now_v7()), Some(None)));
 }
+
+/// Every column of the decision row with `id`, as SQLite stores it: its storage class and text.
+async fn stored_decision(store: &SqliteStore, id: uuid::Uuid) -> Vec<(String, Option<String>)> {
+    let mut columns = Vec::new();
+    for column in [
+        "decided_at",
+        "correlation_id",
+        "actor_type",
+        "actor_id",
+        "action",
+        "project",
+        "artifact_id",
+        "resource",
+        "effect",
+        "policy_ids",
+        "reasons",
+        "errors",
+        "policy_hash",
+        "request",
+        "entities",
+    ] {
+        let (class, text): (String, Option<String>) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "select typeof({column}), case typeof({column}) when 'blob' then hex({column}) else {column} end \
+             from decisions where id = ?"
+        )))
+        .bind(id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        columns.push((class, text));
+    }
+    columns
+}
+
+#[tokio::test]
+async fn the_decision_writer_stores_what_sqlx_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("writer.db").display());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let a = artifact();
+    let mut inline = decision(&a);
+    inline.artifact_id = Some(a.id);
+    inline.resource = format!("Gatehouse::Artifact::\"{}\"", a.id);
+    inline.policy_ids = vec!["p1".to_owned(), "p2".to_owned()];
+    inline.reasons = vec!["because \"quoted\"".to_owned()];
+    inline.errors = vec!["e".to_owned()];
+    inline.request =
+        serde_json::json!({ "principal": "Gatehouse::User::\"olivia\"", "context": { "b": true } });
+    inline.entities = serde_json::json!([{ "uid": { "type": "Gatehouse::User", "id": "olivia" } }]);
+    let pooled = DecisionRecord {
+        id: uuid::Uuid::now_v7(),
+        ..inline.clone()
+    };
+
+    let writer = store.decision_writer().expect("a WAL file has a decision writer");
+    {
+        // Held as `append_decisions` holds it.
+        let _held = store.pool().acquire().await.unwrap();
+        let row = super::sqlite_inline::DecisionRow::encode(&inline).unwrap();
+        writer
+            .write(vec![row])
+            .await
+            .expect("written on the writer's thread");
+    }
+    let mut tx = store.pool().begin().await.unwrap();
+    SqliteStore::insert_decisions_in(&mut tx, std::slice::from_ref(&pooled))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    assert_eq!(
+        stored_decision(&store, inline.id).await,
+        stored_decision(&store, pooled.id).await,
+        "each column has the same storage class and value either way"
+    );
+    let listed = Store::list_decisions(
+        &store,
+        &super::LogFilter::default(),
+        &super::PageRequest {
+            limit: 10,
+            cursor: None,
+        },
+    )
+    .await
+    .unwrap()
+    .items;
+    assert_eq!(listed, vec![inline.clone(), pooled]);
+
+    // A batch SQLite refuses (a duplicate id) fails on the writer's thread, is written again
+    // through sqlx, and is reported as sqlx reports a refusal (so the log retries one by one).
+    let fresh = DecisionRecord {
+        id: uuid::Uuid::now_v7(),
+        ..inline.clone()
+    };
+    let error = Store::append_decisions(&store, &[fresh.clone(), inline])
+        .await
+        .expect_err("a duplicate id is refused");
+    assert!(error.is_refusal(), "{error}");
+    Store::append_decisions(&store, std::slice::from_ref(&fresh))
+        .await
+        .expect("the writer's thread recovers after a failed batch");
+    assert_eq!(stored_decision(&store, fresh.id).await.len(), 15);
+}

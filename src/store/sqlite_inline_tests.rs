@@ -202,7 +202,7 @@ async fn the_decision_writer_stores_what_sqlx_stores() {
         stored_decision(&store, pooled.id).await,
         "each column has the same storage class and value either way"
     );
-    let listed = Store::list_decisions(
+    let listed = super::AuditStore::list_decisions(
         &store,
         &super::LogFilter::default(),
         &super::PageRequest {
@@ -221,11 +221,11 @@ async fn the_decision_writer_stores_what_sqlx_stores() {
         id: uuid::Uuid::now_v7(),
         ..inline.clone()
     };
-    let error = Store::append_decisions(&store, &[fresh.clone(), inline])
+    let error = super::DecisionBatchStore::append_decisions(&store, &[fresh.clone(), inline])
         .await
         .expect_err("a duplicate id is refused");
     assert!(error.is_refusal(), "{error}");
-    Store::append_decisions(&store, std::slice::from_ref(&fresh))
+    super::DecisionBatchStore::append_decisions(&store, std::slice::from_ref(&fresh))
         .await
         .expect("the writer's thread recovers after a failed batch");
     assert_eq!(stored_decision(&store, fresh.id).await.len(), 15);

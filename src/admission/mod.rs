@@ -40,6 +40,9 @@ use crate::policy::PolicyEngine;
 use crate::store::DecisionLogWriter;
 use crate::store::Store;
 
+/// Store types that admission's answers carry as they are (the HTTP layer names them from here,
+/// never from the store).
+pub use crate::store::{ChainStatus, Page};
 pub use app_queries::{AppListQuery, EntitlementInput, VersionListQuery};
 pub use app_version_view::{AppVersionView, LinkedArtifactView};
 pub use apps::{AppRegistration, Outcome};

@@ -11,7 +11,7 @@ use crate::domain::{
     RegistryEvent, Timestamp, TrustState, UnregisteredPush,
 };
 use crate::policy::{Action, RequestContext, Resource};
-use crate::store::{ArtifactFilter, LogFilter, Page, PageRequest};
+use crate::store::{ArtifactFilter, ChainStatus, LogFilter, Page, PageRequest};
 
 /// An artifact with its evidence and promotion history, as the API answers it.
 #[derive(Debug, Clone, Serialize)]
@@ -357,7 +357,7 @@ impl Admission {
         &self,
         principal: &Principal,
         meta: &RequestMeta,
-    ) -> Result<crate::store::ChainStatus, AdmissionError> {
+    ) -> Result<ChainStatus, AdmissionError> {
         self.authorize_read(principal, Action::ReadPlatform, Resource::Platform, meta)
             .await?;
         Ok(crate::store::chain_status(self.store.as_ref()).await?)

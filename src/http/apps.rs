@@ -81,7 +81,7 @@ async fn register(
 /// Apps the caller may read (owning-project members, entitled projects' members, platform
 /// admins); a page may hold fewer than `limit` items.
 #[utoipa::path(get, path = "/v1/apps", tag = "apps", security(("bearer" = [])), params(AppListQuery),
-    responses(Authenticated, (status = 200, description = "a page: `items` and `next_cursor`", body = crate::store::Page<crate::domain::App>),
+    responses(Authenticated, (status = 200, description = "a page: `items` and `next_cursor`", body = crate::admission::Page<crate::domain::App>),
         (status = 422, description = "invalid query", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn list(
     State(state): State<AppState>,
@@ -133,7 +133,7 @@ async fn register_version(
 /// Versions the caller may read: owning-project members and platform admins see drafts too.
 #[utoipa::path(get, path = "/v1/apps/{slug}/versions", tag = "apps", security(("bearer" = [])),
     params(("slug" = String, Path, description = "app slug"), VersionListQuery),
-    responses(Authenticated, (status = 200, description = "a page: `items` and `next_cursor`", body = crate::store::Page<crate::domain::AppVersion>),
+    responses(Authenticated, (status = 200, description = "a page: `items` and `next_cursor`", body = crate::admission::Page<crate::domain::AppVersion>),
         (status = 404, description = "unknown app", content_type = "application/problem+json", body = super::openapi::Problem), (status = 422, description = "invalid status or cursor", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn versions(
     State(state): State<AppState>,
@@ -212,7 +212,7 @@ async fn grant(
 /// The project's entitlements.
 #[utoipa::path(get, path = "/v1/projects/{project}/entitlements", tag = "apps", security(("bearer" = [])),
     params(("project" = String, Path, description = "project slug"), AppListQuery),
-    responses(Authenticated, (status = 200, description = "a page: `items` and `next_cursor`", body = crate::store::Page<crate::domain::Entitlement>),
+    responses(Authenticated, (status = 200, description = "a page: `items` and `next_cursor`", body = crate::admission::Page<crate::domain::Entitlement>),
         (status = 422, description = "invalid query", content_type = "application/problem+json", body = super::openapi::Problem)))]
 async fn entitlements(
     State(state): State<AppState>,

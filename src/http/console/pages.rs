@@ -9,11 +9,11 @@ use serde::Deserialize;
 
 use super::views::{self, label, list_or_dash, query_string, short_digest, when};
 use super::{ConsoleError, ConsoleState, Query, Viewer};
+use crate::admission::ChainStatus;
 use crate::admission::{ListQuery, LogQuery};
 use crate::domain::ProjectSlug;
 use crate::http::extract::PathParams;
 use crate::http::{ApiError, meta};
-use crate::store::ChainStatus;
 
 /// `GET /ui`: the projects the signed-in token names, with its roles in each.
 pub async fn projects(viewer: Viewer) -> Result<Response, ConsoleError> {

@@ -961,6 +961,66 @@ async fn oidc_callbacks_that_fail_a_check_open_no_session() {
 }
 
 #[tokio::test]
+async fn a_burst_of_sign_ins_from_one_client_is_limited_while_another_client_signs_in() {
+    let (app, _provider) = with_provider().await;
+    // This client (127.0.0.1) starts sign-ins until it is refused; none is ever completed.
+    let mut refused = None;
+    for _ in 0..100 {
+        let started = get(&app, "/ui/oidc/login", None).await;
+        if started.status == 429 {
+            refused = Some(started);
+            break;
+        }
+        assert_eq!(started.status, 303, "{}", started.body);
+    }
+    let refused = refused.expect("a burst from one client is limited");
+    assert_eq!(refused.headers[header::CONTENT_TYPE], "application/problem+json");
+    let retry_after: u64 = refused.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1, "{retry_after}");
+    let problem: serde_json::Value = serde_json::from_str(&refused.body).unwrap();
+    assert_eq!(problem["status"], 429, "{problem}");
+    assert_eq!(problem["type"], "urn:gatehouse:problem:rate-limited", "{problem}");
+    assert!(set_cookie(&refused.headers, "gatehouse_oidc_state").is_none());
+
+    // Another client (another loopback address) still signs in all the way.
+    let other = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let started = page(
+        other
+            .get(format!("{}/ui/oidc/login", app.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let state = cookie_value(&set_cookie(&started.headers, "gatehouse_oidc_state").unwrap());
+    let location = started.headers[header::LOCATION].to_str().unwrap();
+    let back = authorize(location).await;
+    let signed = page(
+        other
+            .get(&back)
+            .header(header::COOKIE, format!("gatehouse_oidc_state={state}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(signed.status, 200, "{}", signed.body);
+    assert!(set_cookie(&signed.headers, "gatehouse_session").is_some());
+    // The limited client is still refused: the other's sign-in spent nothing of its own.
+    assert_eq!(get(&app, "/ui/oidc/login", None).await.status, 429);
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn an_oidc_issuer_the_api_does_not_trust_stops_start_up() {
     let db = Db::sqlite();
     let mut config = common::test_config(&db);

@@ -39,6 +39,12 @@ impl Caller {
             .ok_or_else(|| {
                 ApiError::Unauthenticated("the Authorization header must be `Bearer <token>`".to_owned())
             })?;
+        Self::from_bearer(token, state).await
+    }
+
+    /// Authenticates a bearer token (the `Authorization` header's, or one the console holds)
+    /// and takes one from its caller's rate limit.
+    pub async fn from_bearer(token: &str, state: &AppState) -> Result<Self, ApiError> {
         let principal = match state.auth.authenticate(token).await {
             Ok(principal) => principal,
             Err(e) if e.is_unavailable() => return Err(ApiError::Unavailable),

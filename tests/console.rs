@@ -294,6 +294,68 @@ async fn the_next_page_link_keeps_the_filters_and_the_page_size() {
 }
 
 #[tokio::test]
+async fn the_decisions_page_takes_a_page_size_and_keeps_it_in_the_next_link() {
+    let app = TestApp::spawn(Db::sqlite()).await;
+    for seed in ["decided-1", "decided-2", "decided-3"] {
+        register(&app, "team-a", seed).await;
+    }
+    let session = sign_in(&app, &viewer("team-a")).await;
+    let articles = |html: &str| html.matches(r#"<article class="decision""#).count();
+    let ids = |html: &str| -> Vec<String> {
+        html.split(r#"<article class="decision" id=""#)
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap().to_owned())
+            .collect()
+    };
+
+    let all = get(
+        &app,
+        "/ui/decisions?project=team-a&action=register",
+        Some(&session),
+    )
+    .await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert_eq!(articles(&all.body), 3, "the default page holds them all");
+
+    let first = get(
+        &app,
+        "/ui/decisions?project=team-a&action=register&limit=2",
+        Some(&session),
+    )
+    .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(articles(&first.body), 2, "{}", first.body);
+    let start = first.body.find(r#"rel="next" href=""#).expect("a next link") + r#"rel="next" href=""#.len();
+    let next = first.body[start..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    assert!(
+        next.contains("limit=2") && next.contains("project=team-a") && next.contains("action=register"),
+        "{next}"
+    );
+    let second = get(&app, &format!("/ui/decisions{next}"), Some(&session)).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert_eq!(articles(&second.body), 1, "{}", second.body);
+    let mut seen = ids(&first.body);
+    seen.extend(ids(&second.body));
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 3, "the pages are disjoint: {seen:?}");
+
+    // Above the API's cap, refused as `GET /v1/decisions` refuses it, naming the field.
+    let above = get(&app, "/ui/decisions?project=team-a&limit=501", Some(&session)).await;
+    assert_eq!(above.status, 422, "{}", above.body);
+    assert!(above.body.contains("limit"), "{}", above.body);
+    let (status, _) = app
+        .get("/v1/decisions?project=team-a&limit=501", &viewer("team-a"))
+        .await;
+    assert_eq!(status, 422);
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_viewer_of_one_project_is_refused_what_the_api_refuses() {
     let app = TestApp::spawn(Db::sqlite()).await;
     let theirs = register(&app, "team-b", "b-1").await;
@@ -957,6 +1019,66 @@ async fn oidc_callbacks_that_fail_a_check_open_no_session() {
     assert_eq!(denied.status, 401, "{}", denied.body);
     assert!(denied.body.contains("access_denied"), "{}", denied.body);
     assert!(no_session(&denied));
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_burst_of_sign_ins_from_one_client_is_limited_while_another_client_signs_in() {
+    let (app, _provider) = with_provider().await;
+    // This client (127.0.0.1) starts sign-ins until it is refused; none is ever completed.
+    let mut refused = None;
+    for _ in 0..100 {
+        let started = get(&app, "/ui/oidc/login", None).await;
+        if started.status == 429 {
+            refused = Some(started);
+            break;
+        }
+        assert_eq!(started.status, 303, "{}", started.body);
+    }
+    let refused = refused.expect("a burst from one client is limited");
+    assert_eq!(refused.headers[header::CONTENT_TYPE], "application/problem+json");
+    let retry_after: u64 = refused.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1, "{retry_after}");
+    let problem: serde_json::Value = serde_json::from_str(&refused.body).unwrap();
+    assert_eq!(problem["status"], 429, "{problem}");
+    assert_eq!(problem["type"], "urn:gatehouse:problem:rate-limited", "{problem}");
+    assert!(set_cookie(&refused.headers, "gatehouse_oidc_state").is_none());
+
+    // Another client (another loopback address) still signs in all the way.
+    let other = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let started = page(
+        other
+            .get(format!("{}/ui/oidc/login", app.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let state = cookie_value(&set_cookie(&started.headers, "gatehouse_oidc_state").unwrap());
+    let location = started.headers[header::LOCATION].to_str().unwrap();
+    let back = authorize(location).await;
+    let signed = page(
+        other
+            .get(&back)
+            .header(header::COOKIE, format!("gatehouse_oidc_state={state}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(signed.status, 200, "{}", signed.body);
+    assert!(set_cookie(&signed.headers, "gatehouse_session").is_some());
+    // The limited client is still refused: the other's sign-in spent nothing of its own.
+    assert_eq!(get(&app, "/ui/oidc/login", None).await.status, 429);
     app.shutdown().await;
 }
 

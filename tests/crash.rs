@@ -3,11 +3,15 @@
 //! cycle: every acknowledged write is there (exactly one promotion per acknowledged promote), no
 //! audit record repeats a correlation id and action, and `gatehouse audit verify` passes.
 //!
+//! `reviews` does the same while decisions are answered (`POST /v1/admission/review`).
+//!
 //! Ignored by default (it takes about a minute); `.ci/run` runs it with `--ignored`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "crash/reviews.rs"]
+mod reviews;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -162,6 +166,23 @@ impl Checker {
             }
         }
     }
+
+    /// The effects logged for the request `correlation_id`'s review (`admit`) decisions.
+    async fn decision_effects(&mut self, correlation_id: &str) -> Vec<String> {
+        const SQL: &str = "select effect from decisions where correlation_id = $1 and action = 'admit'";
+        match self {
+            Self::Sqlite(c) => sqlx::query_scalar(SQL)
+                .bind(correlation_id)
+                .fetch_all(c)
+                .await
+                .unwrap(),
+            Self::Postgres(c) => sqlx::query_scalar(SQL)
+                .bind(correlation_id)
+                .fetch_all(c)
+                .await
+                .unwrap(),
+        }
+    }
 }
 
 async fn check_after_crash(url: &str, acked: &Acknowledged, cycle: usize) {
@@ -192,6 +213,11 @@ async fn check_after_crash(url: &str, acked: &Acknowledged, cycle: usize) {
         )
         .await;
     assert_eq!(duplicates, 0, "cycle {cycle}: an audit record was written twice");
+    audit_verifies(url, cycle);
+}
+
+/// `gatehouse audit verify` passes on the database the dead server left.
+fn audit_verifies(url: &str, cycle: usize) {
     let output = gatehouse(url).args(["audit", "verify"]).output().unwrap();
     assert!(
         output.status.success(),

@@ -1,8 +1,10 @@
 //! Extractors that turn every rejection into problem+json: the caller (bearer token), JSON
 //! bodies, raw bodies, path parameters and query strings.
 
+use std::net::{IpAddr, SocketAddr};
+
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 
@@ -37,6 +39,12 @@ impl Caller {
             .ok_or_else(|| {
                 ApiError::Unauthenticated("the Authorization header must be `Bearer <token>`".to_owned())
             })?;
+        Self::from_bearer(token, state).await
+    }
+
+    /// Authenticates a bearer token (the `Authorization` header's, or one the console holds)
+    /// and takes one from its caller's rate limit.
+    pub async fn from_bearer(token: &str, state: &AppState) -> Result<Self, ApiError> {
         let principal = match state.auth.authenticate(token).await {
             Ok(principal) => principal,
             Err(e) if e.is_unavailable() => return Err(ApiError::Unavailable),
@@ -51,6 +59,35 @@ impl Caller {
             ApiError::RateLimited { retry_after_seconds }
         })?;
         Ok(Self(principal))
+    }
+}
+
+/// The client's address as the server loop accepted its connection, for limits per client:
+/// `None` when the router is driven without that loop. Behind a reverse proxy this is the
+/// proxy's address.
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>();
+        Ok(Self(peer.map(|ConnectInfo(addr)| addr.ip().to_canonical())))
+    }
+}
+
+impl ClientAddr {
+    /// The key a per-client limit counts under: an IPv4 address whole, an IPv6 address by its
+    /// /64 (one host usually holds a whole /64, so a limit per address would be no limit).
+    pub fn limit_key(&self) -> String {
+        match self.0 {
+            Some(IpAddr::V4(v4)) => v4.to_string(),
+            Some(IpAddr::V6(v6)) => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+            None => "unknown".to_owned(),
+        }
     }
 }
 
@@ -329,4 +366,21 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
             reason: error.into_inner().to_string(),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    #[test]
+    fn a_client_is_counted_by_its_ipv4_address_or_its_ipv6_64() {
+        let key = |ip: &str| ClientAddr(Some(ip.parse().unwrap())).limit_key();
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:bbbb::9"), key("2001:db8:1:2:aaaa::1"));
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+        assert_eq!(ClientAddr(None).limit_key(), "unknown");
+    }
 }

@@ -1,5 +1,6 @@
-//! Per-principal rate limit: one token bucket per authenticated caller, so one tenant's flood
-//! spends its own budget and not the gateway's.
+//! Per-caller rate limits: one token bucket per authenticated caller (the API), or per client
+//! address (starting a console sign-in), so one caller's flood spends its own budget and not
+//! the gateway's.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -27,14 +28,25 @@ impl RateLimiter {
     /// `per_second == 0` turns the limit off.
     pub fn new(per_second: u32, burst: u32) -> Self {
         let burst = if burst == 0 { per_second } else { burst };
+        Self::with_rate(f64::from(per_second), f64::from(burst))
+    }
+
+    /// `per_minute` requests on average with bursts of `burst` (at least 1), for what is rare
+    /// per caller (starting a sign-in); `per_minute == 0` turns the limit off.
+    pub fn per_minute(per_minute: u32, burst: u32) -> Self {
+        Self::with_rate(f64::from(per_minute) / 60.0, f64::from(burst.max(1)))
+    }
+
+    fn with_rate(per_second: f64, burst: f64) -> Self {
         Self {
-            per_second: f64::from(per_second),
-            burst: f64::from(burst),
+            per_second,
+            burst,
             buckets: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Takes one token for `principal`; `Err(seconds)` says how long until one is available.
+    /// Takes one token for `principal` (any caller key: a principal, a client address);
+    /// `Err(seconds)` says how long until one is available.
     pub fn admit(&self, principal: &str) -> Result<(), u64> {
         if self.per_second <= 0.0 {
             return Ok(());
@@ -78,6 +90,16 @@ mod tests {
         }
         assert_eq!(limiter.admit("user:alice"), Err(1));
         assert_eq!(limiter.admit("user:bob"), Ok(()));
+    }
+
+    #[test]
+    fn a_per_minute_limit_waits_seconds_for_its_next_token() {
+        let limiter = RateLimiter::per_minute(6, 2);
+        assert_eq!(limiter.admit("client"), Ok(()));
+        assert_eq!(limiter.admit("client"), Ok(()));
+        // One token every ten seconds; a few microseconds have refilled almost nothing.
+        assert_eq!(limiter.admit("client"), Err(10));
+        assert_eq!(limiter.admit("another client"), Ok(()));
     }
 
     #[test]

@@ -5,12 +5,14 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper::server::conn::http1::Builder;
 use hyper_util::rt::TokioIo;
@@ -71,9 +73,9 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     pause_after_accept_error(&error).await;
                     continue;
@@ -86,6 +88,7 @@ pub async fn serve(
             builder: Arc::clone(&builder),
             router: router.clone(),
             limits,
+            peer,
             stopping: stopping.clone(),
             _alive: alive.subscribe(),
             _slot: slot,
@@ -142,6 +145,8 @@ struct Connection {
     builder: Arc<Builder>,
     router: Router,
     limits: ConnectionLimits,
+    /// The client's address, given to every request of the connection (per-client limits).
+    peer: SocketAddr,
     stopping: watch::Receiver<bool>,
     _alive: watch::Receiver<()>,
     _slot: OwnedSemaphorePermit,
@@ -182,9 +187,11 @@ impl Connection {
         let service = {
             let activity = Arc::clone(&activity);
             let router = self.router.clone();
+            let peer = ConnectInfo(self.peer);
             hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
                 let in_request = InRequest::start(&activity);
                 let router = router.clone();
+                request.extensions_mut().insert(peer);
                 // The verified client certificate travels with every request of its connection.
                 if let Some(certificate) = &certificate {
                     request.extensions_mut().insert(certificate.clone());

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Request};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
+use axum::http::{HeaderValue, StatusCode, header, request::Parts};
 use axum::middleware::{Next, from_fn};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -131,11 +131,8 @@ impl FromRequestParts<ConsoleState> for Viewer {
 /// expiry, rate limit), answering the principal the API would see. Every place the console
 /// takes a token (sign-in, the provider's callback, each page of a session) goes through here.
 async fn verify_bearer(token: &str, api: &AppState) -> Result<Principal, ApiError> {
-    let value = HeaderValue::from_str(&format!("Bearer {token}"))
-        .map_err(|_| ApiError::Unauthenticated("the token is not a well-formed jwt".to_owned()))?;
-    let mut headers = HeaderMap::new();
-    headers.insert(header::AUTHORIZATION, value);
-    Caller::from_headers(&headers, api)
+    // Trimmed as the API trims the token after `Bearer `.
+    Caller::from_bearer(token.trim(), api)
         .await
         .map(|Caller(principal)| principal)
 }

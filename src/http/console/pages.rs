@@ -153,6 +153,8 @@ pub struct DecisionSearch {
     artifact_id: Option<String>,
     since: Option<String>,
     until: Option<String>,
+    /// Page size, as `GET /v1/decisions` takes it (same default and cap).
+    limit: Option<u32>,
     cursor: Option<String>,
 }
 
@@ -172,6 +174,7 @@ pub async fn decisions(
         ("since", search.since.as_deref()),
         ("until", search.until.as_deref()),
     ];
+    let limit = search.limit.map(|l| l.to_string());
     // The API's names for the issue's: `effect` is `decision`, `principal` is `actor`.
     let query: LogQuery = api_query(&[
         ("project", search.project.as_deref()),
@@ -181,6 +184,7 @@ pub async fn decisions(
         ("since", search.since.as_deref()),
         ("until", search.until.as_deref()),
         ("decision", search.effect.as_deref()),
+        ("limit", limit.as_deref()),
         ("cursor", search.cursor.as_deref()),
     ])?;
     let page = state
@@ -215,7 +219,7 @@ pub async fn decisions(
                 (views::json_details("Entity slice", &decision.entities))
             }
         }
-        (next_link(&filters, None, page.next_cursor.as_deref()))
+        (next_link(&filters, search.limit, page.next_cursor.as_deref()))
     };
     Ok(views::page(StatusCode::OK, "Decisions", Some(&viewer), body))
 }

@@ -72,25 +72,27 @@ impl Sessions {
             csrf: random_token()?,
             expires_at,
         };
-        self.table.insert(key(&id), Arc::new(session)).await;
+        self.table.insert(table_key(&id), Arc::new(session)).await;
         Ok(id)
     }
 
     /// The live session a cookie value names.
     pub async fn get(&self, id: &str) -> Option<Arc<Session>> {
-        let session = self.table.get(&key(id)).await?;
+        let session = self.table.get(&table_key(id)).await?;
         // moka expires lazily: the `exp` check here is the one that counts.
         (now() < session.expires_at).then_some(session)
     }
 
     /// Ends a session (sign-out, or its token stopped verifying).
     pub async fn end(&self, id: &str) {
-        self.table.invalidate(&key(id)).await;
+        self.table.invalidate(&table_key(id)).await;
     }
 }
 
-fn key(id: &str) -> [u8; 32] {
-    Sha256::digest(id.as_bytes()).into()
+/// What a server-side table keys a secret cookie value by (a session id, a sign-in's state):
+/// its SHA-256, so the table never holds a value that could be sent back as a cookie.
+pub fn table_key(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
 }
 
 /// 32 random bytes, URL-safe base64 (a cookie value and a form field alike).

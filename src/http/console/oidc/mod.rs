@@ -32,8 +32,9 @@ use super::session::{
 };
 use super::{ConsoleState, verify_bearer, views};
 use crate::http::ApiError;
-use crate::http::extract::AppQuery;
+use crate::http::extract::{AppQuery, ClientAddr};
 use client::ProviderError;
+use pkce::StartRefused;
 
 /// The cookie binding a callback to the browser that started the sign-in.
 pub const STATE_COOKIE: &str = "gatehouse_oidc_state";
@@ -68,8 +69,10 @@ enum Failure {
     Unavailable(String),
 }
 
-/// `GET /ui/oidc/login`: starts a sign-in and sends the browser to the provider.
-pub async fn start(State(state): State<ConsoleState>) -> Response {
+/// `GET /ui/oidc/login`: starts a sign-in and sends the browser to the provider. Each client
+/// address may start only a few at a time (429 with `Retry-After` past them), so no one client
+/// fills the table of pending sign-ins and locks out everyone else's.
+pub async fn start(State(state): State<ConsoleState>, client: ClientAddr) -> Response {
     let Some(oidc) = state.oidc.as_deref() else {
         return views::error_page(
             StatusCode::NOT_FOUND,
@@ -81,12 +84,19 @@ pub async fn start(State(state): State<ConsoleState>) -> Response {
         Ok(endpoints) => endpoints,
         Err(error) => return failure_page(Failure::Unavailable(error.to_string())),
     };
-    let Ok(started) = oidc.attempts.start().await else {
-        return views::error_page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal error",
-            "the sign-in could not be started",
-        );
+    let started = match oidc.attempts.start(&client.limit_key()).await {
+        Ok(started) => started,
+        Err(StartRefused::RateLimited(retry_after_seconds)) => {
+            state.api.metrics.count_rate_limited();
+            return ApiError::RateLimited { retry_after_seconds }.into_response();
+        }
+        Err(StartRefused::Random(_)) => {
+            return views::error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error",
+                "the sign-in could not be started",
+            );
+        }
     };
     let url = match oidc.authorization_url(&endpoints, &started) {
         Ok(url) => url,

@@ -10,6 +10,7 @@ mod ids;
 mod intent;
 mod kinds;
 mod lifecycle;
+mod policy_file;
 mod principal;
 mod provenance_trust;
 mod release;
@@ -17,6 +18,7 @@ mod review;
 mod slugs;
 mod source_location;
 mod source_repository;
+mod source_text;
 mod tag;
 mod text;
 mod trust;
@@ -40,6 +42,7 @@ pub use intent::{
 };
 pub use kinds::{ArtifactKind, ArtifactType, KindError, SourceType};
 pub use lifecycle::{LifecycleError, LifecycleMove, LifecycleState};
+pub use policy_file::{PolicyFileName, PolicyFileNameError, PolicyText, policy_file_set, policy_files};
 pub use principal::{CiClaims, Principal, Role};
 pub use provenance_trust::{ProjectProvenance, ProvenanceTrust, ProvenanceTrustError};
 pub use release::{
@@ -50,6 +53,9 @@ pub use review::{ReviewAction, ReviewActionError};
 pub use slugs::{AppSlug, EnvironmentSlug, ProjectSlug, RepositoryPath, SlugError, TenantSlug};
 pub use source_location::{MAX_LOCATION_LEN, SourceRefusal, check_source};
 pub use source_repository::{MAX_SOURCE_URI_LEN, SourceUri, normalise_source_uri};
+pub use source_text::{
+    SourceLocation, SourceLocationError, SourceRevision, SourceRevisionError, check_location,
+};
 pub use tag::{Tag, TagError};
 pub use text::{
     ContentEncoding, Label, LabelError, MAX_LABEL_LEN, MAX_REASON_LEN, MediaTypeText, OneLine, OneLineError,

@@ -225,10 +225,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|error| {
         let path = error.path().to_string();
         let error = json_error(&path, &error.into_inner());
-        // A domain type refusing a value that holds a control character: the control
-        // character is the answer, as it was when the field was plain text.
+        // A domain type refusing a value that holds a control character (itself, or a key or
+        // value inside it: a `files` object's name): the control character is the answer, as
+        // it was when the field was plain text.
         match (&error, refuse_control_characters(bytes)) {
-            (ApiError::Invalid { field, .. }, Err(control)) if control_field(&control) == Some(field) => {
+            (ApiError::Invalid { field, .. }, Err(control))
+                if control_field(&control).is_some_and(|inner| within(inner, field)) =>
+            {
                 control
             }
             _ => error,
@@ -254,6 +257,13 @@ fn refuse_control_characters(bytes: &[u8]) -> Result<(), ApiError> {
             reason: CONTROL_CHARACTER_REASON.to_owned(),
         }),
     }
+}
+
+/// Whether the field path `inner` is `outer` or lies inside it (`files.a.cedar` in `files`).
+fn within(inner: &str, outer: &str) -> bool {
+    inner
+        .strip_prefix(outer)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
 }
 
 fn control_field(error: &ApiError) -> Option<&String> {

@@ -198,11 +198,7 @@ impl Admission {
 
     /// The project a repository path belongs to: `<root>/<project>/…`.
     pub(super) fn project_of_repository(&self, repository: &str) -> Option<ProjectSlug> {
-        let root = self.registry.root.as_str();
-        let rest = repository.strip_prefix(root)?.strip_prefix('/')?;
-        let project = rest.split('/').next()?;
-        rest.contains('/').then_some(())?;
-        project.parse().ok()
+        self.registry.root.project_of(repository)
     }
 }
 

@@ -4,7 +4,6 @@
 
 use chrono::Utc;
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::NewAuditRecord;
@@ -241,14 +240,10 @@ impl Admission {
                 AdmissionError::Unavailable
             })?;
         let key = field(i, "artifact_id");
-        let manifest: Value = fetched
-            .and_then(|m| serde_json::from_slice(&m.bytes).ok())
+        let layers = fetched
+            .and_then(|m| m.layers())
             .ok_or_else(|| AdmissionError::invalid(&key, "the registry holds no readable manifest for it"))?;
-        let layers = manifest["layers"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let [layer] = layers else {
+        let [layer] = layers.as_slice() else {
             return Err(AdmissionError::invalid(
                 &key,
                 format!(
@@ -257,12 +252,12 @@ impl Admission {
                 ),
             ));
         };
-        let digest: Option<Digest> = layer["digest"].as_str().and_then(|d| d.parse().ok());
-        let size = layer["size"].as_i64().filter(|s| *s >= 0);
-        let media_type = layer["mediaType"]
-            .as_str()
+        let size = layer.size.filter(|s| *s >= 0);
+        let media_type = layer
+            .media_type
+            .as_deref()
             .filter(|m| !m.is_empty() && m.len() <= 255);
-        match (digest, size, media_type) {
+        match (layer.digest.clone(), size, media_type) {
             (Some(d), Some(s), Some(m)) => Ok((d, s, m.to_owned())),
             _ => Err(AdmissionError::invalid(
                 &key,

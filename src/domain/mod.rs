@@ -13,6 +13,7 @@ mod lifecycle;
 mod policy_file;
 mod principal;
 mod provenance_trust;
+mod registry_repository;
 mod release;
 mod review;
 mod slugs;
@@ -45,6 +46,7 @@ pub use lifecycle::{LifecycleError, LifecycleMove, LifecycleState};
 pub use policy_file::{PolicyFileName, PolicyFileNameError, PolicyText, policy_file_set, policy_files};
 pub use principal::{CiClaims, Principal, Role};
 pub use provenance_trust::{ProjectProvenance, ProvenanceTrust, ProvenanceTrustError};
+pub use registry_repository::RegistryRepository;
 pub use release::{
     PlatformLabel, Release, ReleaseArtifact, ReleaseFieldError, ReleaseFileName, ReleaseSummary,
     ReleaseVersion, check_name, check_platform_label, check_version,

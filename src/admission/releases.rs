@@ -9,7 +9,7 @@ use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::NewAuditRecord;
 use crate::domain::{
     Artifact, ArtifactId, ArtifactKind, Digest, LifecycleState, PlatformLabel, Principal, Release,
-    ReleaseArtifact, ReleaseFileName, ReleaseSummary, ReleaseVersion, Scope, TrustState, check_version,
+    Lookup, ReleaseArtifact, ReleaseFileName, ReleaseSummary, ReleaseVersion, Scope, TrustState,
 };
 use crate::policy::{Action, RequestContext, Resource};
 use crate::registry::RegistryClientError;
@@ -283,7 +283,7 @@ impl Admission {
     pub async fn release(
         &self,
         principal: &Principal,
-        version: &str,
+        version: &Lookup<ReleaseVersion>,
         meta: &RequestMeta,
     ) -> Result<Release, AdmissionError> {
         self.authorize_read(principal, Action::Describe, Resource::Platform, meta)
@@ -291,12 +291,12 @@ impl Admission {
         self.find_release(version).await
     }
 
-    async fn find_release(&self, version: &str) -> Result<Release, AdmissionError> {
+    async fn find_release(&self, version: &Lookup<ReleaseVersion>) -> Result<Release, AdmissionError> {
         let missing = || AdmissionError::NotFound(format!("no release `{version}`"));
-        if check_version(version).is_err() {
+        let Lookup::Valid(valid) = version else {
             return Err(missing());
-        }
-        self.store.get_release(version).await?.ok_or_else(missing)
+        };
+        self.store.get_release(valid.as_str()).await?.ok_or_else(missing)
     }
 
     /// The convenience download of one release file: `read` on its artifact, refused above
@@ -304,7 +304,7 @@ impl Admission {
     pub async fn release_download(
         &self,
         principal: &Principal,
-        version: &str,
+        version: &Lookup<ReleaseVersion>,
         name: &str,
         meta: &RequestMeta,
     ) -> Result<ReleaseDownload, AdmissionError> {

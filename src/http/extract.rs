@@ -9,7 +9,9 @@ use serde::de::DeserializeOwned;
 use super::AppState;
 use super::deadline::reading_body;
 use super::error::ApiError;
-use crate::domain::{Principal, is_refused_control, json_may_hold_control, refused_text_path};
+use crate::domain::{
+    ArtifactId, Lookup, Principal, is_refused_control, json_may_hold_control, refused_text_path,
+};
 
 /// The authenticated caller.
 pub struct Caller(pub Principal);
@@ -209,13 +211,13 @@ where
         .map(|axum::extract::Path(v)| v)
 }
 
-/// An artifact id from the path, accepted only in canonical form (lowercase, hyphenated, 36
-/// characters): ids are names, and one resource has one name. Any other spelling is as unknown
-/// as a missing id: 404 naming what was looked for. (Other path ids read as `Lookup<T>`.)
-pub fn artifact_id(id: String) -> Result<crate::domain::ArtifactId, ApiError> {
-    match crate::domain::parse_canonical_uuid(&id) {
-        Some(uuid) => Ok(crate::domain::ArtifactId(uuid)),
-        None => Err(ApiError::NotFound(format!("no artifact with id `{id}`"))),
+/// An artifact id from the path (`PathParams<Lookup<ArtifactId>>`), valid only in canonical form
+/// (lowercase, hyphenated, 36 characters): ids are names, and one resource has one name. Any
+/// other spelling is as unknown as a missing id: 404 naming what was looked for.
+pub fn artifact_id(id: Lookup<ArtifactId>) -> Result<ArtifactId, ApiError> {
+    match id {
+        Lookup::Valid(id) => Ok(id),
+        Lookup::Unknown(id) => Err(ApiError::NotFound(format!("no artifact with id `{id}`"))),
     }
 }
 

@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::{CatalogChangeInput, CatalogEntryView, entry_resource, family_of};
 use crate::admission::{Admission, AdmissionError, RequestMeta};
 use crate::audit::{NewAuditRecord, Transition};
-use crate::catalog::{CatalogEntry, EntrySchemas, EntryStatus};
-use crate::domain::{Principal, Reason};
+use crate::catalog::{CatalogEntry, EntrySchemas, EntryStatus, Family};
+use crate::domain::{Lookup, Principal, Reason};
 use crate::policy::{Action, RequestContext};
 use crate::store::StoreError;
 
@@ -19,7 +19,7 @@ impl Admission {
     pub async fn contribute_catalog_entry(
         &self,
         principal: &Principal,
-        family: &str,
+        family: &Lookup<Family>,
         body: Value,
         meta: &RequestMeta,
     ) -> Result<CatalogEntryView, AdmissionError> {
@@ -92,7 +92,7 @@ impl Admission {
     pub async fn approve_catalog_entry(
         &self,
         principal: &Principal,
-        family: &str,
+        family: &Lookup<Family>,
         id: &str,
         meta: &RequestMeta,
     ) -> Result<CatalogEntryView, AdmissionError> {
@@ -104,7 +104,7 @@ impl Admission {
     pub async fn set_catalog_entry_enabled(
         &self,
         principal: &Principal,
-        family: &str,
+        family: &Lookup<Family>,
         id: &str,
         enabled: bool,
         input: CatalogChangeInput,
@@ -125,7 +125,7 @@ impl Admission {
     async fn change_catalog_entry(
         &self,
         principal: &Principal,
-        family: &str,
+        family: &Lookup<Family>,
         id: &str,
         change: Change,
         reason: Option<String>,

@@ -8,8 +8,8 @@ use serde::Deserialize;
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::NewAuditRecord;
 use crate::domain::{
-    Artifact, ArtifactId, ArtifactKind, Digest, LifecycleState, PlatformLabel, Principal, Release,
-    Lookup, ReleaseArtifact, ReleaseFileName, ReleaseSummary, ReleaseVersion, Scope, TrustState,
+    Artifact, ArtifactId, ArtifactKind, Digest, LifecycleState, Lookup, PlatformLabel, Principal, Release,
+    ReleaseArtifact, ReleaseFileName, ReleaseSummary, ReleaseVersion, Scope, TrustState,
 };
 use crate::policy::{Action, RequestContext, Resource};
 use crate::registry::RegistryClientError;

@@ -82,7 +82,9 @@ impl Admission {
         if !may_have_subject(event) {
             return Ok(None);
         }
-        let manifest = self.read_pushed_manifest(event.repository.as_str(), digest).await?;
+        let manifest = self
+            .read_pushed_manifest(event.repository.as_str(), digest)
+            .await?;
         Ok(manifest
             .as_deref()
             .and_then(manifest_subject)

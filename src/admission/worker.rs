@@ -136,8 +136,10 @@ impl Admission {
     }
 
     async fn apply_delete(&self, event: &RegistryEvent) -> Result<Applied, AdmissionError> {
-        let (Some(digest), Some(project)) = (&event.digest, self.project_of_repository(event.repository.as_str()))
-        else {
+        let (Some(digest), Some(project)) = (
+            &event.digest,
+            self.project_of_repository(event.repository.as_str()),
+        ) else {
             return Ok(Applied::ignored("delete of something the gateway does not track"));
         };
         match self

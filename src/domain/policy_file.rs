@@ -93,7 +93,14 @@ mod tests {
             assert!(good.parse::<PolicyFileName>().is_ok(), "{good}");
         }
         let long = format!("{}.cedar", "a".repeat(123));
-        for bad in [".cedar", ".hidden.cedar", "../escape.cedar", "a/b.cedar", "a.txt", long.as_str()] {
+        for bad in [
+            ".cedar",
+            ".hidden.cedar",
+            "../escape.cedar",
+            "a/b.cedar",
+            "a.txt",
+            long.as_str(),
+        ] {
             assert!(bad.parse::<PolicyFileName>().is_err(), "{bad}");
         }
         assert_eq!(

@@ -73,7 +73,10 @@ mod tests {
     #[test]
     fn any_name_is_kept_and_only_a_valid_path_reads_as_one() {
         let ours = RegistryRepository::from("gpuaas/apps/team-a/web");
-        assert_eq!(ours.path().map(RepositoryPath::as_str), Some("gpuaas/apps/team-a/web"));
+        assert_eq!(
+            ours.path().map(RepositoryPath::as_str),
+            Some("gpuaas/apps/team-a/web")
+        );
         let other = RegistryRepository::from("Other/Repo");
         assert_eq!((other.as_str(), other.path()), ("Other/Repo", None));
         assert_eq!(other, "Other/Repo");

@@ -2,8 +2,8 @@
 //! checked when the body is read. The per-type grammar (`check_location`) reads them afterwards,
 //! once the catalog says which grammar a (possibly contributed) type uses.
 
-use super::source_location::{MAX_LOCATION_LEN, SourceRefusal, check_source, is_revision};
 use super::SourceType;
+use super::source_location::{MAX_LOCATION_LEN, SourceRefusal, check_source, is_revision};
 
 /// Why a string is not a [`SourceLocation`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -113,7 +113,9 @@ mod tests {
             assert!(bad.parse::<SourceRevision>().is_err(), "{bad:?}");
         }
         assert_eq!(
-            "refs/heads/main".parse::<SourceRevision>().map(SourceRevision::into_string),
+            "refs/heads/main"
+                .parse::<SourceRevision>()
+                .map(SourceRevision::into_string),
             Ok("refs/heads/main".to_owned())
         );
     }

@@ -160,7 +160,10 @@ impl FetchedManifest {
     /// The manifest's layers (none when it has no `layers` array); `None` when it is not JSON.
     pub fn layers(&self) -> Option<Vec<ManifestLayer>> {
         let manifest: serde_json::Value = serde_json::from_slice(&self.bytes).ok()?;
-        let layers = manifest["layers"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let layers = manifest["layers"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         Some(
             layers
                 .iter()

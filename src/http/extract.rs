@@ -342,3 +342,29 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admission::SimulateInput;
+
+    fn invalid_field(body: &[u8]) -> Option<(String, String)> {
+        match parse_json::<SimulateInput>(body) {
+            Err(ApiError::Invalid { field, reason }) => Some((field, reason)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_refused_file_name_names_files_unless_a_control_character_is_the_answer() {
+        let (field, reason) = invalid_field(br#"{"files": {"../x.cedar": ""}}"#).unwrap_or_default();
+        assert_eq!(field, "files");
+        assert_eq!(reason, "`../x.cedar` is not a plain `*.cedar` file name");
+        // As when the names were plain text: the control character is refused where it sits.
+        let (field, reason) = invalid_field(br#"{"files": {"a\u0001.cedar": ""}}"#).unwrap_or_default();
+        assert_eq!(field, "files.a\\u{1}.cedar");
+        assert_eq!(reason, CONTROL_CHARACTER_REASON);
+        assert!(within("files.a", "files") && within("files[0]", "files") && within("files", "files"));
+        assert!(!within("filesx", "files") && !within("source.uri", "files"));
+    }
+}

@@ -32,7 +32,7 @@ pub use app::{
     VersionNumber,
 };
 pub use artifact::{Actor, ActorType, Artifact, ArtifactId, Evidence, EvidenceResult, Promotion, Source};
-pub use catalog_name::{ContributedName, is_catalog_id};
+pub use catalog_name::{CatalogIdError, ContributedName, is_catalog_id};
 pub use channel::{Channel, ChannelOrder, ChannelOrderError};
 pub use digest::{Digest, DigestError};
 pub use filters::{Cursor, CursorError, Effect, EffectError, Timestamp, TimestampError};

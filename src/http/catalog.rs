@@ -13,7 +13,7 @@ use super::openapi::{Authenticated, JsonInput};
 use super::{ApiError, AppState, meta};
 use crate::admission::CatalogChangeInput;
 use crate::catalog::Family;
-use crate::domain::Lookup;
+use crate::domain::{ContributedName, Lookup};
 
 /// Routes under `/v1/catalog`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -64,7 +64,7 @@ async fn contribute(
 async fn approve(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams((family, id)): PathParams<(Lookup<Family>, String)>,
+    PathParams((family, id)): PathParams<(Lookup<Family>, Lookup<ContributedName>)>,
 ) -> Result<Response, ApiError> {
     let entry = state
         .admission
@@ -81,7 +81,7 @@ async fn approve(
 async fn enable(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams((family, id)): PathParams<(Lookup<Family>, String)>,
+    PathParams((family, id)): PathParams<(Lookup<Family>, Lookup<ContributedName>)>,
     JsonBody(input): JsonBody<CatalogChangeInput>,
 ) -> Result<Response, ApiError> {
     let entry = state
@@ -99,7 +99,7 @@ async fn enable(
 async fn disable(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams((family, id)): PathParams<(Lookup<Family>, String)>,
+    PathParams((family, id)): PathParams<(Lookup<Family>, Lookup<ContributedName>)>,
     JsonBody(input): JsonBody<CatalogChangeInput>,
 ) -> Result<Response, ApiError> {
     let entry = state

@@ -10,7 +10,7 @@ use super::{CatalogChangeInput, CatalogEntryView, entry_resource, family_of};
 use crate::admission::{Admission, AdmissionError, RequestMeta};
 use crate::audit::{NewAuditRecord, Transition};
 use crate::catalog::{CatalogEntry, EntrySchemas, EntryStatus, Family};
-use crate::domain::{Lookup, Principal, Reason};
+use crate::domain::{ContributedName, Lookup, Principal, Reason};
 use crate::policy::{Action, RequestContext};
 use crate::store::StoreError;
 
@@ -93,7 +93,7 @@ impl Admission {
         &self,
         principal: &Principal,
         family: &Lookup<Family>,
-        id: &str,
+        id: &Lookup<ContributedName>,
         meta: &RequestMeta,
     ) -> Result<CatalogEntryView, AdmissionError> {
         self.change_catalog_entry(principal, family, id, Change::Approve, None, meta)
@@ -105,7 +105,7 @@ impl Admission {
         &self,
         principal: &Principal,
         family: &Lookup<Family>,
-        id: &str,
+        id: &Lookup<ContributedName>,
         enabled: bool,
         input: CatalogChangeInput,
         meta: &RequestMeta,
@@ -126,7 +126,7 @@ impl Admission {
         &self,
         principal: &Principal,
         family: &Lookup<Family>,
-        id: &str,
+        id: &Lookup<ContributedName>,
         change: Change,
         reason: Option<String>,
         meta: &RequestMeta,
@@ -134,10 +134,14 @@ impl Admission {
         let family = family_of(family)?;
         // Read fresh: an admin acts on the stored entry, not on a cached copy.
         self.refresh_catalog().await?;
-        let before = self
-            .catalog
-            .snapshot()
-            .get(id)
+        let snapshot = self.catalog.snapshot();
+        // Every stored id has the catalog id grammar (seeded and contributed entries are
+        // validated by the entry schema): one that lacks it names no entry.
+        let stored = match id {
+            Lookup::Valid(id) => snapshot.get(id.as_str()),
+            Lookup::Unknown(_) => None,
+        };
+        let before = stored
             .filter(|e| e.family == family)
             .cloned()
             .ok_or_else(|| AdmissionError::NotFound(format!("no `{family}` catalog entry `{id}`")))?;

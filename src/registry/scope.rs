@@ -37,10 +37,7 @@ pub enum ScopeError {
 
 /// Parses every scope in `raw` (each value may hold several, space-separated).
 pub fn parse_scopes(raw: &[String]) -> Result<Vec<ScopeRequest>, ScopeError> {
-    raw.iter()
-        .flat_map(|value| value.split_whitespace())
-        .map(parse_one)
-        .collect()
+    RequestedScopes::read(raw.iter().map(String::as_str)).checked()
 }
 
 fn parse_one(scope: &str) -> Result<ScopeRequest, ScopeError> {

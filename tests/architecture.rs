@@ -1,5 +1,6 @@
 //! The shape of the code, checked: no import cycle between top-level modules of `src/`, none
-//! between the files of one module, and every `src/…` path ARCHITECTURE.md names exists.
+//! between the files of one module, every `src/…` path ARCHITECTURE.md names exists, and
+//! requests reach `src/admission` parsed (no `String` in an input type, no `.parse()` there).
 //!
 //! Imports are read from the source text (`use crate::…`, `crate::x::…`, `super::…`, `self::…`
 //! and a `mod.rs`'s relative `use child::…`), with comments and string literals skipped, so the
@@ -126,6 +127,194 @@ fn every_src_path_architecture_md_names_exists() {
         missing.is_empty(),
         "ARCHITECTURE.md names paths that do not exist: {missing:?}"
     );
+}
+
+#[test]
+fn admission_input_types_hold_no_string_field() {
+    let mut found = Vec::new();
+    for file in admission_files() {
+        let code = strip(&std::fs::read_to_string(&file).unwrap_or_default());
+        let code = without_test_code(&code);
+        for (name, body) in pub_structs(&code) {
+            if !(name.ends_with("Input") || name == "TokenRequest") {
+                continue;
+            }
+            for field in fields(&without_attributes(&body)) {
+                let Some((field_name, ty)) = field.split_once(':') else {
+                    continue;
+                };
+                if has_word(ty, "String") {
+                    found.push(format!(
+                        "{}: `{name}.{}` is `{}`",
+                        file.display(),
+                        field_name.trim().trim_start_matches("pub").trim(),
+                        ty.trim()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "admission input types take parsed domain types, never `String` (parse at the edge):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn admission_code_parses_no_request_data() {
+    let mut found = Vec::new();
+    for file in admission_files() {
+        let code = strip(&std::fs::read_to_string(&file).unwrap_or_default());
+        let code = without_test_code(&code);
+        for (n, line) in code.lines().enumerate() {
+            if line.contains(".parse()") || line.contains("parse::<") || has_word(line, "parse_opt") {
+                found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "src/admission parses strings; parse where the data enters (src/http, the row decoder, the body's Deserialize):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_admission_checks_see_what_they_look_for() {
+    let code = strip(
+        "pub struct AInput {\n    /// Doc.\n    #[serde(default)]\n    pub a: Option<String>,\n    pub b: BTreeMap<K, Vec<u8>>,\n}\n\
+         #[cfg(test)]\nmod tests { fn f() { \"1\".parse::<u8>(); } }\nfn g() { x.parse() }",
+    );
+    let code = without_test_code(&code);
+    let structs = pub_structs(&code);
+    assert_eq!(structs.len(), 1);
+    let body = without_attributes(&structs[0].1);
+    let parts = fields(&body);
+    let typed: Vec<bool> = parts
+        .iter()
+        .filter_map(|f| f.split_once(':'))
+        .map(|(_, ty)| has_word(ty, "String"))
+        .collect();
+    assert_eq!(typed, [true, false]);
+    assert!(!has_word("SecretString", "String"));
+    assert!(!code.contains("parse::<") && code.contains("x.parse()"));
+}
+
+/// Every `.rs` file under `src/admission`.
+fn admission_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    walk(&root().join("src").join("admission"), &mut files);
+    assert!(!files.is_empty(), "src/admission has no files");
+    files
+}
+
+/// The code with every `#[cfg(test)]` item (a block up to its matching brace, or up to `;`) removed.
+fn without_test_code(code: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    let mut rest = code;
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at..];
+        let brace = after.find('{');
+        let semi = after.find(';');
+        rest = match (brace, semi) {
+            (Some(b), Some(s)) if s < b => &after[s + 1..],
+            (Some(b), _) => &after[b + block_end(&after[b..])..],
+            (None, Some(s)) => &after[s + 1..],
+            (None, None) => "",
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Length of the `{…}` block `text` starts with, braces matched.
+fn block_end(text: &str) -> usize {
+    let mut depth = 0usize;
+    for (i, c) in text.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    text.len()
+}
+
+/// `(name, body)` of every `pub struct Name { … }` (named fields) in the code.
+fn pub_structs(code: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (at, _) in code.match_indices("pub struct ") {
+        let after = &code[at + "pub struct ".len()..];
+        let name: String = after.chars().take_while(|c| is_ident(*c)).collect();
+        let Some(open) = after.find(['{', ';', '(']) else {
+            continue;
+        };
+        if !after[open..].starts_with('{') {
+            continue;
+        }
+        let len = block_end(&after[open..]);
+        out.push((name, after[open + 1..open + len - 1].to_owned()));
+    }
+    out
+}
+
+/// The text with `#[…]` attributes removed (doc comments are already gone).
+fn without_attributes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("#[") {
+        out.push_str(&rest[..at]);
+        let mut depth = 0usize;
+        let mut end = rest.len();
+        for (i, c) in rest[at + 1..].char_indices() {
+            match c {
+                '[' => depth += 1,
+                ']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = at + 1 + i + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The text split at commas outside any bracket: a struct body's fields.
+fn fields(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0i32, 0);
+    for (at, c) in text.char_indices() {
+        match c {
+            '{' | '<' | '(' | '[' => depth += 1,
+            '}' | '>' | ')' | ']' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&text[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
+}
+
+/// Whether `word` occurs in `text` as a whole identifier.
+fn has_word(text: &str, word: &str) -> bool {
+    text.match_indices(word)
+        .any(|(at, _)| !text[..at].ends_with(is_ident) && !text[at + word.len()..].starts_with(is_ident))
 }
 
 fn root() -> PathBuf {

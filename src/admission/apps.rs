@@ -74,13 +74,11 @@ impl Admission {
         if let Some(project) = &manifest.app.project {
             return Some(project.clone());
         }
-        let root = self.registry_root().as_str();
+        let root = self.registry_root();
         let mut named = manifest.version.artifacts.iter().map(|a| {
-            let rest = a.repository.as_str().strip_prefix(root)?.strip_prefix('/')?;
-            match rest.split('/').collect::<Vec<_>>()[..] {
-                [project, app] if app == manifest.app.slug.as_str() => project.parse::<ProjectSlug>().ok(),
-                _ => None,
-            }
+            root.project_and_name_of(&a.repository)
+                .filter(|(_, app)| *app == manifest.app.slug.as_str())
+                .map(|(project, _)| project)
         });
         let first = named.next()??;
         named.all(|p| p.as_ref() == Some(&first)).then_some(first)

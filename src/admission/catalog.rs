@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::{NewAuditRecord, Transition};
 use crate::catalog::{CatalogEntry, Family, Refusal, Snapshot};
-use crate::domain::{Actor, Artifact, Principal, Reason};
+use crate::domain::{Actor, Artifact, Lookup, Principal, Reason};
 use crate::policy::{Action, Resource};
 use crate::store::StoreError;
 
@@ -57,14 +57,18 @@ pub struct CatalogChangeInput {
     pub reason: Option<Reason>,
 }
 
-fn family_of(raw: &str) -> Result<Family, AdmissionError> {
-    Family::parse(raw).ok_or_else(|| {
-        let known: Vec<&str> = Family::ALL.iter().map(Family::as_str).collect();
-        AdmissionError::NotFound(format!(
-            "no catalog family `{raw}`; families: {}",
-            known.join(", ")
-        ))
-    })
+/// The family a path names; an unknown name is 404 listing the families.
+fn family_of(family: &Lookup<Family>) -> Result<Family, AdmissionError> {
+    match family {
+        Lookup::Valid(family) => Ok(*family),
+        Lookup::Unknown(raw) => {
+            let known: Vec<&str> = Family::ALL.iter().map(Family::as_str).collect();
+            Err(AdmissionError::NotFound(format!(
+                "no catalog family `{raw}`; families: {}",
+                known.join(", ")
+            )))
+        }
+    }
 }
 
 fn entry_resource(e: &CatalogEntry) -> Resource<'_> {
@@ -224,7 +228,7 @@ impl Admission {
     pub async fn list_catalog(
         &self,
         principal: &Principal,
-        family: &str,
+        family: &Lookup<Family>,
         meta: &RequestMeta,
     ) -> Result<CatalogList, AdmissionError> {
         let family = family_of(family)?;

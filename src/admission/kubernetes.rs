@@ -15,7 +15,9 @@ use subtle::ConstantTimeEq;
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::DecisionRecord;
 use crate::domain::{Actor, ActorType, Artifact, ArtifactKind, Channel, RepositoryPath, SourceType};
-use crate::k8s::{ImageReference, KubernetesConfig, NamespaceMapping, Operation, Review, Verdict, images_of};
+use crate::k8s::{
+    ImageReference, ImageUse, KubernetesConfig, NamespaceMapping, Operation, Review, Verdict, images_of,
+};
 use crate::policy::{Action, Caller, RequestContext, Resource};
 
 /// The principal name of an API server that presented the bearer token.
@@ -126,7 +128,7 @@ impl Admission {
         let mut decided = BTreeSet::new();
         // One decision per distinct image: a sidecar repeated in every container is asked once.
         for image in images.iter().filter(|i| decided.insert(i.image.as_str())) {
-            if let Some(reason) = self.refuse_image(caller, mapping, &image.image, meta).await? {
+            if let Some(reason) = self.refuse_image(caller, mapping, image, meta).await? {
                 refusals.push(format!("image `{}` ({}) {reason}", image.image, image.field));
             }
         }
@@ -139,10 +141,11 @@ impl Admission {
         &self,
         caller: &KubernetesCaller,
         mapping: &NamespaceMapping,
-        image: &str,
+        image_use: &ImageUse,
         meta: &RequestMeta,
     ) -> Result<Option<String>, AdmissionError> {
-        let reference: ImageReference = match image.parse() {
+        let image = image_use.image.as_str();
+        let reference = match &image_use.reference {
             Ok(reference) => reference,
             Err(error) => {
                 let reason = format!("is not a valid image reference: {error}");
@@ -161,7 +164,7 @@ impl Admission {
         // One digest may be registered in several of the project's repositories: the one the
         // image is pulled from (on the gateway's registry) first, else any (checked below).
         let mut artifact = None;
-        if let Some(repository) = self.gateway_repository_of(&reference) {
+        if let Some(repository) = self.gateway_repository_of(reference) {
             artifact = self
                 .store
                 .find_artifact_by_digest(project, digest, Some(&repository))
@@ -182,7 +185,7 @@ impl Admission {
                 .refuse_before_policy(caller, mapping, image, Some(&artifact), reason, meta)
                 .await;
         }
-        if let Some(mismatch) = self.repository_mismatch(&reference, &artifact) {
+        if let Some(mismatch) = self.repository_mismatch(reference, &artifact) {
             return self
                 .refuse_before_policy(caller, mapping, image, Some(&artifact), mismatch, meta)
                 .await;
@@ -295,9 +298,7 @@ impl Admission {
 
     /// The repository path on the gateway's own registry, when the image is pulled from it.
     fn gateway_repository_of(&self, reference: &ImageReference) -> Option<RepositoryPath> {
-        let host = self.gateway_registry_host()?;
-        let path = reference.repository.strip_prefix(&host)?.strip_prefix('/')?;
-        path.parse().ok()
+        reference.path_on(&self.gateway_registry_host()?)
     }
 
     /// The gateway's registry host as image references are normalised (host names are

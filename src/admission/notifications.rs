@@ -43,8 +43,8 @@ impl Admission {
         let mut outcome = IntakeOutcome::default();
         let (mut queued, mut decisions) = (Vec::new(), Vec::new());
         for event in events {
-            let path = event.repository.parse::<RepositoryPath>().ok();
-            let project = match (self.project_of_repository(&event.repository), &path) {
+            let path = event.repository.path().cloned();
+            let project = match (self.project_of_repository(event.repository.as_str()), &path) {
                 (Some(project), _) => Some(project),
                 (None, Some(path)) => self.owner_of_scoped_repository(path, event.received_at).await?,
                 (None, None) => None,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::decide::audit_decision;
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::{AuditDecision, NewAuditRecord, Transition};
-use crate::domain::{Actor, ActorType, Label, Principal, ProjectSlug};
+use crate::domain::{Actor, ActorType, Label, PolicyFileName, PolicyText, Principal, ProjectSlug};
 use crate::policy::{Action, PolicyEngine, PolicyLoadError, ReplayReport, Resource};
 use crate::store::{LogFilter, PageRequest};
 
@@ -66,7 +66,9 @@ pub enum ReloadOutcome {
 #[serde(deny_unknown_fields)]
 pub struct SimulateInput {
     /// Plain `*.cedar` file name → policy text.
-    pub files: BTreeMap<String, String>,
+    #[serde(deserialize_with = "crate::domain::policy_files")]
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub files: BTreeMap<PolicyFileName, PolicyText>,
     /// Only decisions at or after this time.
     #[serde(default)]
     pub since: Option<DateTime<Utc>>,
@@ -220,12 +222,6 @@ impl Admission {
                 "must hold at least one `*.cedar` file",
             ));
         }
-        if let Some(name) = input.files.keys().find(|name| !is_plain_cedar_name(name)) {
-            return Err(AdmissionError::invalid(
-                "files",
-                format!("`{name}` is not a plain `*.cedar` file name"),
-            ));
-        }
         let limit = match input.limit {
             Some(0) => return Err(AdmissionError::invalid("limit", "must be at least 1")),
             Some(n) => n.min(SIMULATE_MAX_DECISIONS),
@@ -280,24 +276,16 @@ pub(super) async fn load_blocking<T: Send + 'static>(
     })
 }
 
-/// A name that is a file in the candidate directory and nothing else: no path, no dot file.
-fn is_plain_cedar_name(name: &str) -> bool {
-    name.len() <= 128
-        && name.ends_with(".cedar")
-        && name.len() > ".cedar".len()
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
 /// Writes the candidate files to a directory of their own and loads them like a policy dir.
-fn load_candidate(schema: &Path, files: &BTreeMap<String, String>) -> Result<PolicyEngine, PolicyLoadError> {
+fn load_candidate(
+    schema: &Path,
+    files: &BTreeMap<PolicyFileName, PolicyText>,
+) -> Result<PolicyEngine, PolicyLoadError> {
     let dir: PathBuf = std::env::temp_dir().join(format!("gatehouse-simulate-{}", uuid::Uuid::now_v7()));
     let written = std::fs::create_dir_all(&dir).and_then(|()| {
         files
             .iter()
-            .try_for_each(|(name, text)| std::fs::write(dir.join(name), text))
+            .try_for_each(|(name, text)| std::fs::write(dir.join(name.as_str()), text.as_str()))
     });
     let loaded = match written {
         Ok(()) => PolicyEngine::load(schema, &dir),

@@ -407,7 +407,7 @@ impl Admission {
             .next()
             .ok_or_else(not_found)?;
         // No project (or one that no longer parses as a slug): only the platform log shows it.
-        let project: Option<ProjectSlug> = record.project.as_deref().and_then(|p| p.parse().ok());
+        let project = record.project_slug();
         let context = RequestContext::default;
         let on_project = project
             .as_ref()

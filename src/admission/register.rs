@@ -10,7 +10,8 @@ use crate::catalog::Snapshot;
 use crate::domain::{
     AppSlug, Artifact, ArtifactId, ArtifactKind, ArtifactType, CanonicalUuid, ContentEncoding, Digest,
     LifecycleState, MediaTypeText, Principal, ProjectSlug, RepositoryPath, RepositoryRoots, Scope, Source,
-    SourceType, Tag, TenantSlug, TrustState, Visibility, VisibilityError, check_source,
+    SourceLocation, SourceRevision, SourceType, Tag, TenantSlug, TrustState, Visibility, VisibilityError,
+    check_location,
 };
 use crate::policy::{Action, RequestContext, Resource};
 use crate::store::{Registered, RegistrationLinks};
@@ -53,10 +54,13 @@ pub struct RegisterInput {
 pub struct SourceInput {
     /// A built-in source type or an approved contributed one (a catalog id).
     pub source_type: SourceType,
-    /// Location.
-    pub uri: String,
-    /// Pinned revision.
-    pub source_ref: Option<String>,
+    /// Location (1 to 2048 characters, no whitespace or control character); its type's grammar
+    /// is checked once the catalog names it.
+    #[schema(value_type = String)]
+    pub uri: SourceLocation,
+    /// Pinned revision (1 to 255 of `A-Z a-z 0-9 . _ - /`).
+    #[schema(value_type = Option<String>)]
+    pub source_ref: Option<SourceRevision>,
     /// Declared size.
     pub size_bytes: Option<i64>,
     /// Declared encoding (1 to 64 characters on one line).
@@ -157,7 +161,7 @@ impl SourceInput {
         let grammar = catalog
             .source_protocol(&source_type)
             .unwrap_or_else(|| source_type.clone());
-        check_source(&grammar, &self.uri, self.source_ref.as_deref()).map_err(|refusal| {
+        check_location(&grammar, &self.uri, self.source_ref.as_ref()).map_err(|refusal| {
             AdmissionError::invalid(format!("source.{}", refusal.field), refusal.reason)
         })?;
         if self.size_bytes.is_some_and(|s| s < 0) {
@@ -168,8 +172,8 @@ impl SourceInput {
         }
         Ok(Source {
             source_type,
-            uri: self.uri,
-            source_ref: self.source_ref,
+            uri: self.uri.into_string(),
+            source_ref: self.source_ref.map(SourceRevision::into_string),
             size_bytes: self.size_bytes,
             content_encoding: self.content_encoding.map(ContentEncoding::into_string),
         })

@@ -11,7 +11,9 @@ use crate::domain::{
     AccessGrant, IntentKind, IssuedToken, LifecycleState, Principal, ProjectSlug, TrustState,
 };
 use crate::policy::{Action, Resource};
-use crate::registry::{SignedToken, TokenSigner, intersect, parse_scopes, token_response};
+use crate::registry::{
+    RequestedScopes, RequestedService, SignedToken, TokenSigner, intersect, token_response,
+};
 
 /// How the caller of the token endpoint authenticated.
 pub enum TokenCaller {
@@ -29,9 +31,9 @@ pub enum TokenCaller {
 /// A token request as the registry's clients send it.
 pub struct TokenRequest {
     /// The `service` query value (must be the configured service).
-    pub service: Option<String>,
-    /// Every `scope` query value.
-    pub scopes: Vec<String>,
+    pub service: Option<RequestedService>,
+    /// Every `scope` query value, read.
+    pub scopes: RequestedScopes,
     /// Who asks.
     pub caller: TokenCaller,
 }
@@ -83,14 +85,16 @@ impl Admission {
     ) -> Result<Value, AdmissionError> {
         let signer = self.registry_setup.signer()?;
         let service = &self.registry_setup.settings.service;
-        if request.service.as_deref().is_some_and(|s| s != service) {
+        if request.service.as_ref().is_some_and(|s| s.as_str() != service) {
             return Err(AdmissionError::invalid(
                 "service",
                 format!("this token server serves `{service}` only"),
             ));
         }
-        let requested =
-            parse_scopes(&request.scopes).map_err(|e| AdmissionError::invalid("scope", e.to_string()))?;
+        let requested = request
+            .scopes
+            .checked()
+            .map_err(|e| AdmissionError::invalid("scope", e.to_string()))?;
         let (subject, intent_id, kind, allowed, not_after) = match request.caller {
             TokenCaller::Intent { username, password } => self.intent_allowance(&username, &password).await?,
             TokenCaller::Principal(principal) => {
@@ -194,11 +198,7 @@ impl Admission {
 
     /// The project a repository path belongs to: `<root>/<project>/…`.
     pub(super) fn project_of_repository(&self, repository: &str) -> Option<ProjectSlug> {
-        let root = self.registry.root.as_str();
-        let rest = repository.strip_prefix(root)?.strip_prefix('/')?;
-        let project = rest.split('/').next()?;
-        rest.contains('/').then_some(())?;
-        project.parse().ok()
+        self.registry.root.project_of(repository)
     }
 }
 

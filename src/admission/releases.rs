@@ -4,13 +4,12 @@
 
 use chrono::Utc;
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::NewAuditRecord;
 use crate::domain::{
-    Artifact, ArtifactId, ArtifactKind, Digest, LifecycleState, PlatformLabel, Principal, Release,
-    ReleaseArtifact, ReleaseFileName, ReleaseSummary, ReleaseVersion, Scope, TrustState, check_version,
+    Artifact, ArtifactId, ArtifactKind, Digest, LifecycleState, Lookup, PlatformLabel, Principal, Release,
+    ReleaseArtifact, ReleaseFileName, ReleaseSummary, ReleaseVersion, Scope, TrustState,
 };
 use crate::policy::{Action, RequestContext, Resource};
 use crate::registry::RegistryClientError;
@@ -241,14 +240,10 @@ impl Admission {
                 AdmissionError::Unavailable
             })?;
         let key = field(i, "artifact_id");
-        let manifest: Value = fetched
-            .and_then(|m| serde_json::from_slice(&m.bytes).ok())
+        let layers = fetched
+            .and_then(|m| m.layers())
             .ok_or_else(|| AdmissionError::invalid(&key, "the registry holds no readable manifest for it"))?;
-        let layers = manifest["layers"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let [layer] = layers else {
+        let [layer] = layers.as_slice() else {
             return Err(AdmissionError::invalid(
                 &key,
                 format!(
@@ -257,12 +252,12 @@ impl Admission {
                 ),
             ));
         };
-        let digest: Option<Digest> = layer["digest"].as_str().and_then(|d| d.parse().ok());
-        let size = layer["size"].as_i64().filter(|s| *s >= 0);
-        let media_type = layer["mediaType"]
-            .as_str()
+        let size = layer.size.filter(|s| *s >= 0);
+        let media_type = layer
+            .media_type
+            .as_deref()
             .filter(|m| !m.is_empty() && m.len() <= 255);
-        match (digest, size, media_type) {
+        match (layer.digest.clone(), size, media_type) {
             (Some(d), Some(s), Some(m)) => Ok((d, s, m.to_owned())),
             _ => Err(AdmissionError::invalid(
                 &key,
@@ -288,7 +283,7 @@ impl Admission {
     pub async fn release(
         &self,
         principal: &Principal,
-        version: &str,
+        version: &Lookup<ReleaseVersion>,
         meta: &RequestMeta,
     ) -> Result<Release, AdmissionError> {
         self.authorize_read(principal, Action::Describe, Resource::Platform, meta)
@@ -296,12 +291,12 @@ impl Admission {
         self.find_release(version).await
     }
 
-    async fn find_release(&self, version: &str) -> Result<Release, AdmissionError> {
+    async fn find_release(&self, version: &Lookup<ReleaseVersion>) -> Result<Release, AdmissionError> {
         let missing = || AdmissionError::NotFound(format!("no release `{version}`"));
-        if check_version(version).is_err() {
+        let Lookup::Valid(valid) = version else {
             return Err(missing());
-        }
-        self.store.get_release(version).await?.ok_or_else(missing)
+        };
+        self.store.get_release(valid.as_str()).await?.ok_or_else(missing)
     }
 
     /// The convenience download of one release file: `read` on its artifact, refused above
@@ -309,7 +304,7 @@ impl Admission {
     pub async fn release_download(
         &self,
         principal: &Principal,
-        version: &str,
+        version: &Lookup<ReleaseVersion>,
         name: &str,
         meta: &RequestMeta,
     ) -> Result<ReleaseDownload, AdmissionError> {

@@ -82,7 +82,9 @@ impl Admission {
         if !may_have_subject(event) {
             return Ok(None);
         }
-        let manifest = self.read_pushed_manifest(&event.repository, digest).await?;
+        let manifest = self
+            .read_pushed_manifest(event.repository.as_str(), digest)
+            .await?;
         Ok(manifest
             .as_deref()
             .and_then(manifest_subject)
@@ -148,7 +150,7 @@ impl Admission {
     ) -> Result<TrustInputOutcome, AdmissionError> {
         use TrustInputOutcome::{Deferred, Unregistered};
         let intent = self.store.get_publish_intent(intent_id).await?;
-        let Some(intent) = intent.filter(|i| i.repository.as_str() == event.repository) else {
+        let Some(intent) = intent.filter(|i| i.repository.as_str() == event.repository.as_str()) else {
             return Ok(Unregistered(
                 "the publish intent that pushed it does not cover this repository".to_owned(),
             ));
@@ -188,17 +190,17 @@ impl Admission {
         input: &TrustInput,
     ) -> Result<TrustInputOutcome, AdmissionError> {
         use TrustInputOutcome::{Ignored, Requeued};
-        let (Some(project), Ok(repository)) = (
-            self.project_of_repository(&event.repository),
-            event.repository.parse(),
+        let (Some(project), Some(repository)) = (
+            self.project_of_repository(event.repository.as_str()),
+            event.repository.path(),
         ) else {
             return Ok(Ignored("trust input outside the project repositories"));
         };
         let found = self
             .store
-            .find_artifact_by_digest(&project, &input.subject, Some(&repository))
+            .find_artifact_by_digest(&project, &input.subject, Some(repository))
             .await?;
-        let Some(artifact) = found.filter(|a| a.repository == repository) else {
+        let Some(artifact) = found.filter(|a| &a.repository == repository) else {
             return Ok(Ignored("trust input for a digest the gateway does not track"));
         };
         // Verification is decided as the principal that registered the artifact, which only a

@@ -136,14 +136,15 @@ impl Admission {
     }
 
     async fn apply_delete(&self, event: &RegistryEvent) -> Result<Applied, AdmissionError> {
-        let (Some(digest), Some(project)) = (&event.digest, self.project_of_repository(&event.repository))
-        else {
+        let (Some(digest), Some(project)) = (
+            &event.digest,
+            self.project_of_repository(event.repository.as_str()),
+        ) else {
             return Ok(Applied::ignored("delete of something the gateway does not track"));
         };
-        let repository = event.repository.parse().ok();
         match self
             .store
-            .find_artifact_by_digest(&project, digest, repository.as_ref())
+            .find_artifact_by_digest(&project, digest, event.repository.path())
             .await?
         {
             Some(artifact) => Ok(Applied {
@@ -169,7 +170,7 @@ impl Admission {
             unregistered: Some(UnregisteredPush {
                 id: Uuid::now_v7(),
                 event_id: event.id.clone(),
-                project: self.project_of_repository(&event.repository),
+                project: self.project_of_repository(event.repository.as_str()),
                 repository: event.repository.clone(),
                 digest: digest.clone(),
                 tag: event.tag.clone(),
@@ -214,14 +215,14 @@ impl Admission {
     async fn intent_for_push(&self, event: &RegistryEvent) -> Result<Option<PublishIntent>, AdmissionError> {
         if let Some((IntentKind::Publish, id)) = event.actor_name.as_deref().and_then(parse_username) {
             let intent = self.store.get_publish_intent(id).await?;
-            return Ok(intent.filter(|i| i.repository.as_str() == event.repository));
+            return Ok(intent.filter(|i| i.repository.as_str() == event.repository.as_str()));
         }
-        let Ok(repository) = event.repository.parse() else {
+        let Some(repository) = event.repository.path() else {
             return Ok(None);
         };
         let mut open = self
             .store
-            .open_publish_intents(&repository, event.received_at)
+            .open_publish_intents(repository, event.received_at)
             .await?;
         // More than one open intent would make the match a guess: leave it unregistered.
         Ok(if open.len() == 1 { open.pop() } else { None })

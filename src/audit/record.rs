@@ -6,7 +6,7 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
-use crate::domain::{Actor, ArtifactId};
+use crate::domain::{Actor, ArtifactId, ProjectSlug};
 
 /// A state transition (lifecycle or trust) recorded on an audit record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,4 +204,12 @@ pub struct DecisionRecord {
     pub request: serde_json::Value,
     /// The entity slice it was evaluated over (Cedar entities JSON).
     pub entities: serde_json::Value,
+}
+
+impl DecisionRecord {
+    /// The project as a slug; `None` with no project or one that no longer reads as a slug
+    /// (records outlive the grammar they were written under).
+    pub fn project_slug(&self) -> Option<ProjectSlug> {
+        self.project.as_deref().and_then(|p| p.parse().ok())
+    }
 }

@@ -206,3 +206,21 @@ impl Serialize for Family {
         s.serialize_str(self.as_str())
     }
 }
+
+/// Why a path segment names no catalog family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownFamily;
+
+impl std::fmt::Display for UnknownFamily {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("is not a catalog family")
+    }
+}
+
+/// A family's wire name (`artifact_types`), as a path names it.
+impl std::str::FromStr for Family {
+    type Err = UnknownFamily;
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        Self::parse(raw).ok_or(UnknownFamily)
+    }
+}

@@ -21,6 +21,25 @@ impl ContributedName {
     }
 }
 
+/// Why a string is not a [`ContributedName`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("is not a catalog id")]
+pub struct CatalogIdError;
+
+/// A catalog id as a path names it (`/v1/catalog/{family}/{id}/…`).
+impl std::str::FromStr for ContributedName {
+    type Err = CatalogIdError;
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        Self::parse(raw).ok_or(CatalogIdError)
+    }
+}
+
+impl std::fmt::Display for ContributedName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Whether `raw` has the catalog id grammar.
 pub fn is_catalog_id(raw: &str) -> bool {
     let valid_segment = |s: &str| {

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    Actor, AppSlug, ArtifactId, ArtifactKind, ArtifactType, Digest, Principal, ProjectSlug, RepositoryPath,
+    Actor, AppSlug, ArtifactId, ArtifactKind, ArtifactType, Digest, Principal, ProjectSlug,
+    RegistryRepository, RepositoryPath,
 };
 
 /// Permission to push one artifact to one canonical repository, for a few minutes.
@@ -172,8 +173,8 @@ pub struct RegistryEvent {
     pub source: String,
     /// What happened.
     pub action: RegistryAction,
-    /// Repository path as the registry names it (no host).
-    pub repository: String,
+    /// Repository path as the registry names it (no host), read into the gateway path it is.
+    pub repository: RegistryRepository,
     /// Digest of the target, when it has one.
     pub digest: Option<Digest>,
     /// Media type of the target.
@@ -205,8 +206,8 @@ pub struct UnregisteredPush {
     pub event_id: String,
     /// Project, when the repository lies under the registry root.
     pub project: Option<ProjectSlug>,
-    /// Repository.
-    pub repository: String,
+    /// Repository, as the registry named it.
+    pub repository: RegistryRepository,
     /// Digest.
     pub digest: Digest,
     /// Tag.

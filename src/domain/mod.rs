@@ -10,13 +10,16 @@ mod ids;
 mod intent;
 mod kinds;
 mod lifecycle;
+mod policy_file;
 mod principal;
 mod provenance_trust;
+mod registry_repository;
 mod release;
 mod review;
 mod slugs;
 mod source_location;
 mod source_repository;
+mod source_text;
 mod tag;
 mod text;
 mod trust;
@@ -29,7 +32,7 @@ pub use app::{
     VersionNumber,
 };
 pub use artifact::{Actor, ActorType, Artifact, ArtifactId, Evidence, EvidenceResult, Promotion, Source};
-pub use catalog_name::{ContributedName, is_catalog_id};
+pub use catalog_name::{CatalogIdError, ContributedName, is_catalog_id};
 pub use channel::{Channel, ChannelOrder, ChannelOrderError};
 pub use digest::{Digest, DigestError};
 pub use filters::{Cursor, CursorError, Effect, EffectError, Timestamp, TimestampError};
@@ -40,8 +43,10 @@ pub use intent::{
 };
 pub use kinds::{ArtifactKind, ArtifactType, KindError, SourceType};
 pub use lifecycle::{LifecycleError, LifecycleMove, LifecycleState};
+pub use policy_file::{PolicyFileName, PolicyFileNameError, PolicyText, policy_file_set, policy_files};
 pub use principal::{CiClaims, Principal, Role};
 pub use provenance_trust::{ProjectProvenance, ProvenanceTrust, ProvenanceTrustError};
+pub use registry_repository::RegistryRepository;
 pub use release::{
     PlatformLabel, Release, ReleaseArtifact, ReleaseFieldError, ReleaseFileName, ReleaseSummary,
     ReleaseVersion, check_name, check_platform_label, check_version,
@@ -50,6 +55,9 @@ pub use review::{ReviewAction, ReviewActionError};
 pub use slugs::{AppSlug, EnvironmentSlug, ProjectSlug, RepositoryPath, SlugError, TenantSlug};
 pub use source_location::{MAX_LOCATION_LEN, SourceRefusal, check_source};
 pub use source_repository::{MAX_SOURCE_URI_LEN, SourceUri, normalise_source_uri};
+pub use source_text::{
+    SourceLocation, SourceLocationError, SourceRevision, SourceRevisionError, check_location,
+};
 pub use tag::{Tag, TagError};
 pub use text::{
     ContentEncoding, Label, LabelError, MAX_LABEL_LEN, MAX_REASON_LEN, MediaTypeText, OneLine, OneLineError,

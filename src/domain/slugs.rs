@@ -102,6 +102,25 @@ impl RepositoryPath {
         Self("gpuaas/tenants".to_owned())
     }
 
+    /// The project a repository under this root belongs to (`<root>/<project>/…`, with at least
+    /// one component after the project), when that component is a project slug.
+    pub fn project_of(&self, repository: &str) -> Option<ProjectSlug> {
+        let rest = repository.strip_prefix(self.as_str())?.strip_prefix('/')?;
+        let (project, _) = rest.split_once('/')?;
+        project.parse().ok()
+    }
+
+    /// `(project, name)` of a path exactly `<root>/<project>/<name>` under this root, when the
+    /// project component is a project slug.
+    pub fn project_and_name_of<'a>(&self, path: &'a RepositoryPath) -> Option<(ProjectSlug, &'a str)> {
+        let rest = path.as_str().strip_prefix(self.as_str())?.strip_prefix('/')?;
+        let (project, name) = rest.split_once('/')?;
+        if name.contains('/') {
+            return None;
+        }
+        Some((project.parse().ok()?, name))
+    }
+
     /// `<self>/<a>` and, if given, `/<b>`: slugs are always valid path components.
     pub(super) fn join(&self, a: &str, b: Option<&str>) -> Self {
         match b {

@@ -359,7 +359,7 @@ fn is_hf_name(name: &str) -> bool {
 }
 
 /// A git revision or ref name as sources pin them: `main`, a commit, `refs/pr/1`, `v1.2`.
-fn is_revision(r: &str) -> bool {
+pub(super) fn is_revision(r: &str) -> bool {
     (1..=255).contains(&r.len())
         && r.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'))

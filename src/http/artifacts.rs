@@ -13,7 +13,7 @@ use super::{ApiError, AppState, meta};
 use crate::admission::{
     LifecycleInput, ListQuery, PromoteInput, RegisterInput, RegisterOutcome, VerifyInput,
 };
-use crate::domain::{LifecycleMove, ProjectSlug};
+use crate::domain::{ArtifactId, LifecycleMove, Lookup, ProjectSlug};
 
 /// Routes under `/v1/projects/{project}/artifacts` and `/v1/artifacts/{id}`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -83,7 +83,7 @@ async fn list(
 async fn show(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<Lookup<ArtifactId>>,
 ) -> Result<Response, ApiError> {
     let id = artifact_id(id)?;
     Ok(Json(state.admission.get_artifact(&principal, id, &meta()).await?).into_response())
@@ -95,7 +95,7 @@ async fn show(
 async fn explain(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<Lookup<ArtifactId>>,
 ) -> Result<Response, ApiError> {
     let id = artifact_id(id)?;
     Ok(Json(state.admission.explain(&principal, id, &meta()).await?).into_response())
@@ -110,7 +110,7 @@ async fn explain(
 async fn summary(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<Lookup<ArtifactId>>,
 ) -> Result<Response, ApiError> {
     let id = artifact_id(id)?;
     let envelope = state
@@ -142,7 +142,7 @@ async fn summary_key(State(state): State<AppState>, Caller(principal): Caller) -
 async fn verify(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<Lookup<ArtifactId>>,
     JsonBody(input): JsonBody<VerifyInput>,
 ) -> Result<Response, ApiError> {
     let id = artifact_id(id)?;
@@ -158,7 +158,7 @@ async fn verify(
 async fn promote(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<Lookup<ArtifactId>>,
     JsonBody(input): JsonBody<PromoteInput>,
 ) -> Result<Response, ApiError> {
     let id = artifact_id(id)?;
@@ -173,7 +173,7 @@ async fn promote(
 async fn deprecate(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<Lookup<ArtifactId>>,
     JsonBody(input): JsonBody<LifecycleInput>,
 ) -> Result<Response, ApiError> {
     let id = artifact_id(id)?;
@@ -192,7 +192,7 @@ async fn deprecate(
 async fn retire(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<Lookup<ArtifactId>>,
     JsonBody(input): JsonBody<LifecycleInput>,
 ) -> Result<Response, ApiError> {
     let id = artifact_id(id)?;
@@ -211,7 +211,7 @@ async fn retire(
 async fn revoke(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<Lookup<ArtifactId>>,
     JsonBody(input): JsonBody<LifecycleInput>,
 ) -> Result<Response, ApiError> {
     let id = artifact_id(id)?;

@@ -12,6 +12,8 @@ use super::extract::{Caller, JsonBody, PathParams};
 use super::openapi::{Authenticated, JsonInput};
 use super::{ApiError, AppState, meta};
 use crate::admission::CatalogChangeInput;
+use crate::catalog::Family;
+use crate::domain::{ContributedName, Lookup};
 
 /// Routes under `/v1/catalog`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -29,7 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn list(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(family): PathParams<String>,
+    PathParams(family): PathParams<Lookup<Family>>,
 ) -> Result<Response, ApiError> {
     let list = state.admission.list_catalog(&principal, &family, &meta()).await?;
     Ok(Json(list).into_response())
@@ -45,7 +47,7 @@ async fn list(
 async fn contribute(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(family): PathParams<String>,
+    PathParams(family): PathParams<Lookup<Family>>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let entry = state
@@ -62,7 +64,7 @@ async fn contribute(
 async fn approve(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams((family, id)): PathParams<(String, String)>,
+    PathParams((family, id)): PathParams<(Lookup<Family>, Lookup<ContributedName>)>,
 ) -> Result<Response, ApiError> {
     let entry = state
         .admission
@@ -79,7 +81,7 @@ async fn approve(
 async fn enable(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams((family, id)): PathParams<(String, String)>,
+    PathParams((family, id)): PathParams<(Lookup<Family>, Lookup<ContributedName>)>,
     JsonBody(input): JsonBody<CatalogChangeInput>,
 ) -> Result<Response, ApiError> {
     let entry = state
@@ -97,7 +99,7 @@ async fn enable(
 async fn disable(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams((family, id)): PathParams<(String, String)>,
+    PathParams((family, id)): PathParams<(Lookup<Family>, Lookup<ContributedName>)>,
     JsonBody(input): JsonBody<CatalogChangeInput>,
 ) -> Result<Response, ApiError> {
     let entry = state

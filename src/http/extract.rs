@@ -11,7 +11,9 @@ use serde::de::DeserializeOwned;
 use super::AppState;
 use super::deadline::reading_body;
 use super::error::ApiError;
-use crate::domain::{Principal, is_refused_control, json_may_hold_control, refused_text_path};
+use crate::domain::{
+    ArtifactId, Lookup, Principal, is_refused_control, json_may_hold_control, refused_text_path,
+};
 
 /// The authenticated caller.
 pub struct Caller(pub Principal);
@@ -246,13 +248,13 @@ where
         .map(|axum::extract::Path(v)| v)
 }
 
-/// An artifact id from the path, accepted only in canonical form (lowercase, hyphenated, 36
-/// characters): ids are names, and one resource has one name. Any other spelling is as unknown
-/// as a missing id: 404 naming what was looked for. (Other path ids read as `Lookup<T>`.)
-pub fn artifact_id(id: String) -> Result<crate::domain::ArtifactId, ApiError> {
-    match crate::domain::parse_canonical_uuid(&id) {
-        Some(uuid) => Ok(crate::domain::ArtifactId(uuid)),
-        None => Err(ApiError::NotFound(format!("no artifact with id `{id}`"))),
+/// An artifact id from the path (`PathParams<Lookup<ArtifactId>>`), valid only in canonical form
+/// (lowercase, hyphenated, 36 characters): ids are names, and one resource has one name. Any
+/// other spelling is as unknown as a missing id: 404 naming what was looked for.
+pub fn artifact_id(id: Lookup<ArtifactId>) -> Result<ArtifactId, ApiError> {
+    match id {
+        Lookup::Valid(id) => Ok(id),
+        Lookup::Unknown(id) => Err(ApiError::NotFound(format!("no artifact with id `{id}`"))),
     }
 }
 
@@ -262,10 +264,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|error| {
         let path = error.path().to_string();
         let error = json_error(&path, &error.into_inner());
-        // A domain type refusing a value that holds a control character: the control
-        // character is the answer, as it was when the field was plain text.
+        // A domain type refusing a value that holds a control character (itself, or a key or
+        // value inside it: a `files` object's name): the control character is the answer, as
+        // it was when the field was plain text.
         match (&error, refuse_control_characters(bytes)) {
-            (ApiError::Invalid { field, .. }, Err(control)) if control_field(&control) == Some(field) => {
+            (ApiError::Invalid { field, .. }, Err(control))
+                if control_field(&control).is_some_and(|inner| within(inner, field)) =>
+            {
                 control
             }
             _ => error,
@@ -291,6 +296,13 @@ fn refuse_control_characters(bytes: &[u8]) -> Result<(), ApiError> {
             reason: CONTROL_CHARACTER_REASON.to_owned(),
         }),
     }
+}
+
+/// Whether the field path `inner` is `outer` or lies inside it (`files.a.cedar` in `files`).
+fn within(inner: &str, outer: &str) -> bool {
+    inner
+        .strip_prefix(outer)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
 }
 
 fn control_field(error: &ApiError) -> Option<&String> {
@@ -373,6 +385,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
+    use crate::admission::SimulateInput;
 
     #[test]
     fn a_client_is_counted_by_its_ipv4_address_or_its_ipv6_64() {
@@ -382,5 +395,25 @@ mod tests {
         assert_eq!(key("2001:db8:1:2:bbbb::9"), key("2001:db8:1:2:aaaa::1"));
         assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
         assert_eq!(ClientAddr(None).limit_key(), "unknown");
+    }
+
+    fn invalid_field(body: &[u8]) -> Option<(String, String)> {
+        match parse_json::<SimulateInput>(body) {
+            Err(ApiError::Invalid { field, reason }) => Some((field, reason)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_refused_file_name_names_files_unless_a_control_character_is_the_answer() {
+        let (field, reason) = invalid_field(br#"{"files": {"../x.cedar": ""}}"#).unwrap_or_default();
+        assert_eq!(field, "files");
+        assert_eq!(reason, "`../x.cedar` is not a plain `*.cedar` file name");
+        // As when the names were plain text: the control character is refused where it sits.
+        let (field, reason) = invalid_field(br#"{"files": {"a\u0001.cedar": ""}}"#).unwrap_or_default();
+        assert_eq!(field, "files.a\\u{1}.cedar");
+        assert_eq!(reason, CONTROL_CHARACTER_REASON);
+        assert!(within("files.a", "files") && within("files[0]", "files") && within("files", "files"));
+        assert!(!within("filesx", "files") && !within("source.uri", "files"));
     }
 }

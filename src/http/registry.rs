@@ -14,6 +14,7 @@ use super::openapi::{Authenticated, JsonInput};
 use super::{ApiError, AppState, meta};
 use crate::admission::{ListQuery, PublishIntentInput, PullIntentInput, TokenCaller, TokenRequest};
 use crate::domain::{CanonicalUuid, Lookup, ProjectSlug};
+use crate::registry::{RequestedScopes, RequestedService};
 
 /// Routes of the registry integration.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -120,12 +121,16 @@ async fn token(
     headers: HeaderMap,
     AppQuery(pairs): AppQuery<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    let service = pairs.iter().find(|(k, _)| k == "service").map(|(_, v)| v.clone());
-    let scopes = pairs
+    let service = pairs
         .iter()
-        .filter(|(k, _)| k == "scope")
-        .map(|(_, v)| v.clone())
-        .collect();
+        .find(|(k, _)| k == "service")
+        .map(|(_, v)| RequestedService::from(v.clone()));
+    let scopes = RequestedScopes::read(
+        pairs
+            .iter()
+            .filter(|(k, _)| k == "scope")
+            .map(|(_, v)| v.as_str()),
+    );
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -15,6 +15,7 @@ use super::openapi::{Authenticated, JsonInput};
 use super::request_id::current_request_id;
 use super::{ApiError, AppState, meta};
 use crate::admission::{ReleaseDownload, ReleaseInput};
+use crate::domain::{Lookup, ReleaseVersion};
 
 /// Routes under `/v1/platform/releases`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -55,7 +56,7 @@ async fn list(State(state): State<AppState>, Caller(principal): Caller) -> Resul
 async fn show(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams(version): PathParams<String>,
+    PathParams(version): PathParams<Lookup<ReleaseVersion>>,
 ) -> Result<Response, ApiError> {
     Ok(Json(state.admission.release(&principal, &version, &meta()).await?).into_response())
 }
@@ -71,7 +72,7 @@ async fn show(
 async fn download(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams((version, name)): PathParams<(String, String)>,
+    PathParams((version, name)): PathParams<(Lookup<ReleaseVersion>, String)>,
 ) -> Result<Response, ApiError> {
     match state
         .admission

@@ -4,7 +4,7 @@
 
 use std::str::FromStr;
 
-use crate::domain::{Digest, Tag};
+use crate::domain::{Digest, RepositoryPath, Tag};
 
 /// Longest reference accepted.
 const MAX_REFERENCE_LEN: usize = 1024;
@@ -67,6 +67,13 @@ impl FromStr for ImageReference {
 }
 
 impl ImageReference {
+    /// The repository path on the registry at `host` (as references are normalised), when the
+    /// image is pulled from there and its path is a valid repository path.
+    pub fn path_on(&self, host: &str) -> Option<RepositoryPath> {
+        let path = self.repository.strip_prefix(host)?.strip_prefix('/')?;
+        path.parse().ok()
+    }
+
     /// The repository of an OCI source URI (`[oci://]host/path[:tag|@digest]`), normalised like
     /// an image's, or `None` when the URI is not one.
     pub fn repository_of_source(uri: &str) -> Option<String> {

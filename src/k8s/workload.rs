@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use super::image::{ImageReference, ImageReferenceError};
 use super::review::GroupVersionKind;
 
 /// One image named by the workload, with where it is named.
@@ -14,6 +15,8 @@ pub struct ImageUse {
     pub field: String,
     /// The reference as written.
     pub image: String,
+    /// The reference read, or why it is not one (the image is refused with that reason).
+    pub reference: Result<ImageReference, ImageReferenceError>,
 }
 
 /// Why the images of an object cannot be listed.
@@ -75,6 +78,7 @@ pub fn images_of(kind: &GroupVersionKind, object: &Value) -> Result<Vec<ImageUse
                 Some(Value::String(image)) if !image.is_empty() => images.push(ImageUse {
                     field,
                     image: image.clone(),
+                    reference: image.parse(),
                 }),
                 _ => {
                     return Err(WorkloadError::Malformed(format!(

@@ -13,5 +13,5 @@ pub use notification::{
     NotificationError, TrustInputKind, is_manifest_push, is_signature_or_attestation, manifest_subject,
     may_have_subject, parse_notification, trust_tag_subject,
 };
-pub use scope::{ScopeError, ScopeRequest, intersect, parse_scopes};
+pub use scope::{RequestedScopes, RequestedService, ScopeError, ScopeRequest, intersect, parse_scopes};
 pub use token::{SignedToken, TokenSigner, TokenSignerError, token_response};

@@ -37,10 +37,7 @@ pub enum ScopeError {
 
 /// Parses every scope in `raw` (each value may hold several, space-separated).
 pub fn parse_scopes(raw: &[String]) -> Result<Vec<ScopeRequest>, ScopeError> {
-    raw.iter()
-        .flat_map(|value| value.split_whitespace())
-        .map(parse_one)
-        .collect()
+    RequestedScopes::read(raw.iter().map(String::as_str)).checked()
 }
 
 fn parse_one(scope: &str) -> Result<ScopeRequest, ScopeError> {
@@ -62,6 +59,48 @@ fn parse_one(scope: &str) -> Result<ScopeRequest, ScopeError> {
         name: name.to_owned(),
         actions,
     })
+}
+
+/// The scopes of one token request, read from its `scope` query values where the request
+/// arrives. A malformed scope refuses the whole request (422 naming `scope`), but only after the
+/// endpoint's earlier checks (signer, service), so the reading's outcome is carried as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestedScopes(Result<Vec<ScopeRequest>, ScopeError>);
+
+impl RequestedScopes {
+    /// Reads every value (each may hold several scopes, space-separated).
+    pub fn read<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
+        Self(
+            values
+                .into_iter()
+                .flat_map(str::split_whitespace)
+                .map(parse_one)
+                .collect(),
+        )
+    }
+
+    /// The scopes asked for, or why one of them is malformed.
+    pub fn checked(self) -> Result<Vec<ScopeRequest>, ScopeError> {
+        self.0
+    }
+}
+
+/// The `service` a token request names, compared with the configured one (any text may be
+/// asked for; only the configured service is served).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestedService(String);
+
+impl RequestedService {
+    /// The service named.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for RequestedService {
+    fn from(service: String) -> Self {
+        Self(service)
+    }
 }
 
 /// What to grant: for each requested `repository` scope, the actions both asked for and

@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::{CatalogChangeInput, CatalogEntryView, entry_resource, family_of};
 use crate::admission::{Admission, AdmissionError, RequestMeta};
 use crate::audit::{NewAuditRecord, Transition};
-use crate::catalog::{CatalogEntry, EntrySchemas, EntryStatus};
-use crate::domain::{Principal, Reason};
+use crate::catalog::{CatalogEntry, EntrySchemas, EntryStatus, Family};
+use crate::domain::{ContributedName, Lookup, Principal, Reason};
 use crate::policy::{Action, RequestContext};
 use crate::store::StoreError;
 
@@ -19,7 +19,7 @@ impl Admission {
     pub async fn contribute_catalog_entry(
         &self,
         principal: &Principal,
-        family: &str,
+        family: &Lookup<Family>,
         body: Value,
         meta: &RequestMeta,
     ) -> Result<CatalogEntryView, AdmissionError> {
@@ -92,8 +92,8 @@ impl Admission {
     pub async fn approve_catalog_entry(
         &self,
         principal: &Principal,
-        family: &str,
-        id: &str,
+        family: &Lookup<Family>,
+        id: &Lookup<ContributedName>,
         meta: &RequestMeta,
     ) -> Result<CatalogEntryView, AdmissionError> {
         self.change_catalog_entry(principal, family, id, Change::Approve, None, meta)
@@ -104,8 +104,8 @@ impl Admission {
     pub async fn set_catalog_entry_enabled(
         &self,
         principal: &Principal,
-        family: &str,
-        id: &str,
+        family: &Lookup<Family>,
+        id: &Lookup<ContributedName>,
         enabled: bool,
         input: CatalogChangeInput,
         meta: &RequestMeta,
@@ -125,8 +125,8 @@ impl Admission {
     async fn change_catalog_entry(
         &self,
         principal: &Principal,
-        family: &str,
-        id: &str,
+        family: &Lookup<Family>,
+        id: &Lookup<ContributedName>,
         change: Change,
         reason: Option<String>,
         meta: &RequestMeta,
@@ -134,10 +134,14 @@ impl Admission {
         let family = family_of(family)?;
         // Read fresh: an admin acts on the stored entry, not on a cached copy.
         self.refresh_catalog().await?;
-        let before = self
-            .catalog
-            .snapshot()
-            .get(id)
+        let snapshot = self.catalog.snapshot();
+        // Every stored id has the catalog id grammar (seeded and contributed entries are
+        // validated by the entry schema): one that lacks it names no entry.
+        let stored = match id {
+            Lookup::Valid(id) => snapshot.get(id.as_str()),
+            Lookup::Unknown(_) => None,
+        };
+        let before = stored
             .filter(|e| e.family == family)
             .cloned()
             .ok_or_else(|| AdmissionError::NotFound(format!("no `{family}` catalog entry `{id}`")))?;

@@ -13,7 +13,7 @@ use super::views::{self, json_details, label, list_or_dash, query_string, when};
 use super::{ConsoleError, ConsoleState, Viewer};
 use crate::admission::Explanation;
 use crate::audit::{AuditRecord, DecisionRecord};
-use crate::domain::{Artifact, Evidence};
+use crate::domain::{Artifact, ArtifactId, Evidence, Lookup};
 use crate::http::extract::{PathParams, artifact_id};
 use crate::http::meta;
 
@@ -27,7 +27,7 @@ struct Entry {
 pub async fn page(
     State(state): State<ConsoleState>,
     viewer: Viewer,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<Lookup<ArtifactId>>,
 ) -> Result<Response, ConsoleError> {
     let id = artifact_id(id)?;
     let explanation = state

@@ -50,13 +50,18 @@ pub async fn run(
         return Err(ConsoleError::Csrf);
     }
     let input = SimulateInput {
-        files: fields.candidate()?,
+        files: crate::domain::policy_file_set(fields.candidate()?).map_err(|e| {
+            ConsoleError::Api(ApiError::Invalid {
+                field: "files".to_owned(),
+                reason: e.to_string(),
+            })
+        })?,
         since: None,
         project: form_value("project", &fields.project)?,
         action: form_value("action", &fields.action)?,
         limit: None,
     };
-    let names: Vec<String> = input.files.keys().cloned().collect();
+    let names: Vec<String> = input.files.keys().map(|n| n.as_str().to_owned()).collect();
     let outcome = state
         .api
         .admission

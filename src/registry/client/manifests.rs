@@ -144,3 +144,35 @@ mod tests {
         assert!(matches!(err, RegistryClientError::Unreachable(_)), "{err:?}");
     }
 }
+
+/// One layer of a manifest as read: each fact is present only when it is well-formed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestLayer {
+    /// `digest`, when canonical.
+    pub digest: Option<Digest>,
+    /// `size`, when an integer.
+    pub size: Option<i64>,
+    /// `mediaType`, when a string.
+    pub media_type: Option<String>,
+}
+
+impl FetchedManifest {
+    /// The manifest's layers (none when it has no `layers` array); `None` when it is not JSON.
+    pub fn layers(&self) -> Option<Vec<ManifestLayer>> {
+        let manifest: serde_json::Value = serde_json::from_slice(&self.bytes).ok()?;
+        let layers = manifest["layers"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        Some(
+            layers
+                .iter()
+                .map(|layer| ManifestLayer {
+                    digest: layer["digest"].as_str().and_then(|d| d.parse().ok()),
+                    size: layer["size"].as_i64(),
+                    media_type: layer["mediaType"].as_str().map(str::to_owned),
+                })
+                .collect(),
+        )
+    }
+}

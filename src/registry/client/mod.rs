@@ -19,6 +19,7 @@ use reqwest::StatusCode;
 
 use crate::domain::Digest;
 
+pub use manifests::ManifestLayer;
 pub use referrers::{IMAGE_INDEX_MEDIA_TYPE, MAX_REFERRERS, Referrer, referrers_in_index};
 
 /// Deadline for one registry call unless told otherwise.

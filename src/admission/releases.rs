@@ -305,14 +305,19 @@ impl Admission {
         &self,
         principal: &Principal,
         version: &Lookup<ReleaseVersion>,
-        name: &str,
+        name: &Lookup<ReleaseFileName>,
         meta: &RequestMeta,
     ) -> Result<ReleaseDownload, AdmissionError> {
         let release = self.find_release(version).await?;
+        // A name no release file can carry names none of this release's files.
+        let wanted = match name {
+            Lookup::Valid(name) => Some(name.as_str()),
+            Lookup::Unknown(_) => None,
+        };
         let file = release
             .artifacts
             .into_iter()
-            .find(|a| a.name == name)
+            .find(|a| wanted == Some(a.name.as_str()))
             .ok_or_else(|| {
                 AdmissionError::NotFound(format!("release `{version}` has no artifact `{name}`"))
             })?;

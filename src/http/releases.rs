@@ -15,7 +15,7 @@ use super::openapi::{Authenticated, JsonInput};
 use super::request_id::current_request_id;
 use super::{ApiError, AppState, meta};
 use crate::admission::{ReleaseDownload, ReleaseInput};
-use crate::domain::{Lookup, ReleaseVersion};
+use crate::domain::{Lookup, ReleaseFileName, ReleaseVersion};
 
 /// Routes under `/v1/platform/releases`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -72,7 +72,7 @@ async fn show(
 async fn download(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    PathParams((version, name)): PathParams<(Lookup<ReleaseVersion>, String)>,
+    PathParams((version, name)): PathParams<(Lookup<ReleaseVersion>, Lookup<ReleaseFileName>)>,
 ) -> Result<Response, ApiError> {
     match state
         .admission

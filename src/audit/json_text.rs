@@ -115,7 +115,10 @@ mod tests {
         // Deserialised from a `Value` or from spaced text alike, compacted.
         let back: JsonText = serde_json::from_value(value.clone()).unwrap();
         assert_eq!(back.get(), text.get());
-        let spaced: JsonText = serde_json::from_str("{\"b\": [1, \"two\", {\"__entity\": {\"type\": \"T\", \"id\": \"é\\\"\\n\"}}], \"a\": null}").unwrap();
+        let spaced: JsonText = serde_json::from_str(
+            "{\"b\": [1, \"two\", {\"__entity\": {\"type\": \"T\", \"id\": \"é\\\"\\n\"}}], \"a\": null}",
+        )
+        .unwrap();
         assert_eq!(spaced.get(), text.get());
         assert_eq!(JsonText::default().get(), "null");
     }

@@ -299,7 +299,12 @@ struct SliceJson<'s, 'a>(&'s EntitySlice<'a>);
 
 impl Serialize for SliceJson<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.entities.iter().map(|(uid, entity)| EntityJson(uid, entity)))
+        serializer.collect_seq(
+            self.0
+                .entities
+                .iter()
+                .map(|(uid, entity)| EntityJson(uid, entity)),
+        )
     }
 }
 
@@ -719,7 +724,11 @@ mod tests {
         // The stored text is byte for byte what the `Value` form serialises to: rows written
         // before it was written directly read and replay the same.
         let text = slice.to_json_text().unwrap();
-        assert_eq!(text.get(), serde_json::to_string(&slice.to_json()).unwrap(), "{resource:?}");
+        assert_eq!(
+            text.get(),
+            serde_json::to_string(&slice.to_json()).unwrap(),
+            "{resource:?}"
+        );
         assert_eq!(Entities::from_json_str(text.get(), Some(&schema)).unwrap(), typed);
         assert!(typed.iter().count() > 1, "the slice holds entities");
     }

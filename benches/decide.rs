@@ -178,9 +178,10 @@ fn breakdown(c: &mut Criterion) {
         }
     }
     let policies = PolicySet::from_str(&policy_text).unwrap();
-    let uid = |key: &str| EntityUid::from_str(decision.request[key].as_str().unwrap()).unwrap();
+    let (request_json, entities_json) = (decision.request.to_value(), decision.entities.to_value());
+    let uid = |key: &str| EntityUid::from_str(request_json[key].as_str().unwrap()).unwrap();
     let (principal, action, resource) = (uid("principal"), uid("action"), uid("resource"));
-    let context_json = decision.request["context"].clone();
+    let context_json = request_json["context"].clone();
     let make_request = || {
         let context = Context::from_json_value(context_json.clone(), Some((&schema, &action))).unwrap();
         Request::new(
@@ -192,7 +193,7 @@ fn breakdown(c: &mut Criterion) {
         )
         .unwrap()
     };
-    let entities = Entities::from_json_value(decision.entities.clone(), Some(&schema)).unwrap();
+    let entities = Entities::from_json_value(entities_json.clone(), Some(&schema)).unwrap();
     let (request, authorizer) = (make_request(), Authorizer::new());
     assert_eq!(
         authorizer
@@ -204,14 +205,14 @@ fn breakdown(c: &mut Criterion) {
     let mut group = c.benchmark_group("decide_breakdown");
     group.bench_function("entities_from_json_with_schema", |b| {
         b.iter_batched(
-            || decision.entities.clone(),
+            || entities_json.clone(),
             |json| Entities::from_json_value(json, Some(&schema)).unwrap(),
             BatchSize::SmallInput,
         );
     });
     group.bench_function("entities_from_json_without_schema", |b| {
         b.iter_batched(
-            || decision.entities.clone(),
+            || entities_json.clone(),
             |json| Entities::from_json_value(json, None).unwrap(),
             BatchSize::SmallInput,
         );

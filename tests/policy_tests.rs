@@ -180,18 +180,20 @@ fn the_entity_slice_holds_the_artifact_with_its_parents_and_replays() {
     assert!(decision.allowed, "{decision:?}");
     assert_eq!(decision.policy_ids, vec!["role-releaser".to_owned()]);
     assert_eq!(decision.policy_hash, engine.hash());
-    assert_eq!(decision.request["principal"], r#"Gatehouse::User::"alice""#);
-    assert_eq!(decision.request["action"], r#"Gatehouse::Action::"promote""#);
+    let request = decision.request.to_value();
+    assert_eq!(request["principal"], r#"Gatehouse::User::"alice""#);
+    assert_eq!(request["action"], r#"Gatehouse::Action::"promote""#);
     assert_eq!(
-        decision.request["resource"],
+        request["resource"],
         r#"Gatehouse::Artifact::"01900000-0000-7000-8000-000000000001""#
     );
     assert_eq!(
-        decision.request["context"],
+        request["context"],
         serde_json::json!({"channel": "test", "previous_channel": "dev"})
     );
 
-    let entities = decision.entities.as_array().unwrap();
+    let entities_json = decision.entities.to_value();
+    let entities = entities_json.as_array().unwrap();
     let find = |ty: &str| {
         entities
             .iter()
@@ -220,7 +222,7 @@ fn the_entity_slice_holds_the_artifact_with_its_parents_and_replays() {
     // The stored slice is valid Cedar entities-JSON for the schema, so it can be replayed.
     let schema_text = std::fs::read_to_string(schema()).unwrap();
     let (cedar_schema, _) = cedar_policy::Schema::from_cedarschema_str(&schema_text).unwrap();
-    cedar_policy::Entities::from_json_value(decision.entities.clone(), Some(&cedar_schema)).unwrap();
+    cedar_policy::Entities::from_json_str(decision.entities.get(), Some(&cedar_schema)).unwrap();
 }
 
 #[test]
@@ -269,7 +271,7 @@ fn a_request_that_cannot_be_built_is_denied_not_panicked() {
     assert!(!decision.allowed);
     assert!(!decision.errors.is_empty());
     assert_eq!(
-        decision.request["principal"],
+        decision.request.to_value()["principal"],
         r#"Gatehouse::Registry::"registry""#
     );
 }

@@ -98,7 +98,7 @@ fn heavy_decisions(n: i64) -> Vec<DecisionRecord> {
         .map(|i| {
             let mut d = decision("deploy", "team-a", "allow", t0 + TimeDelta::milliseconds(i));
             d.correlation_id = format!("heavy-{i}");
-            d.entities = serde_json::json!({ "row": i, "padding": "e".repeat(4_000) });
+            d.entities = serde_json::json!({ "row": i, "padding": "e".repeat(4_000) }).into();
             d
         })
         .collect()

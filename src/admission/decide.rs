@@ -138,7 +138,10 @@ impl Admission {
         if !privileged || !justified || !decision.errors.is_empty() || decision.policy_ids.is_empty() {
             return Ok(None);
         }
-        if !self.policy().permits_allow(&record.request, &record.entities) {
+        if !self
+            .policy()
+            .permits_allow(&record.request.to_value(), &record.entities.to_value())
+        {
             return Ok(None);
         }
         let mut reasons = vec![format!(
@@ -283,9 +286,10 @@ impl Admission {
             tracing::warn!(action = action.as_str(), errors = ?decision.errors, "policy evaluation errored; denying");
         }
         // The request and entity slice move into the record (the only reader after this point):
-        // cloning these JSON trees per decision was a measurable share of a review's CPU.
+        // cloning their JSON per decision was a measurable share of a review's CPU.
         let request = std::mem::take(&mut decision.request);
         let entities = std::mem::take(&mut decision.entities);
+        let resource = std::mem::take(&mut decision.resource);
         let record = DecisionRecord {
             id: Uuid::now_v7(),
             decided_at: Utc::now(),
@@ -294,11 +298,7 @@ impl Admission {
             action: action.as_str().to_owned(),
             project,
             artifact_id,
-            resource: request
-                .get("resource")
-                .and_then(|r| r.as_str())
-                .unwrap_or_default()
-                .to_owned(),
+            resource,
             effect: effect.to_owned(),
             policy_ids: decision.policy_ids.clone(),
             reasons: decision.reasons.clone(),

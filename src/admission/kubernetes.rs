@@ -253,8 +253,12 @@ impl Admission {
         let mut record =
             self.refusal_record(caller, Some(mapping.project.to_string()), target, &reason, meta);
         record.artifact_id = artifact.map(|a| a.id);
-        record.request["image"] = image.into();
-        record.request["namespace"] = mapping.namespace.clone().into();
+        record.request = serde_json::json!({
+            "refused_before_policy": true,
+            "image": image,
+            "namespace": mapping.namespace,
+        })
+        .into();
         self.log_decision(record).await?;
         Ok(Some(reason))
     }
@@ -291,8 +295,8 @@ impl Admission {
             )],
             errors: Vec::new(),
             policy_hash: self.policy().hash().to_owned(),
-            request: serde_json::json!({ "refused_before_policy": true }),
-            entities: serde_json::json!([]),
+            request: serde_json::json!({ "refused_before_policy": true }).into(),
+            entities: serde_json::json!([]).into(),
         }
     }
 

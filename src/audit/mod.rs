@@ -3,9 +3,11 @@
 //! (`store::DecisionLogWriter`, `store::chain_status`).
 
 mod chain;
+mod json_text;
 mod record;
 
 pub use chain::{ChainBreak, verify_chain};
+pub use json_text::JsonText;
 
 pub use record::{
     AuditDecision, AuditRecord, DecisionRecord, NewAuditRecord, PromotionFacts, Transition, UnsealedAudit,

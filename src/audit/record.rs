@@ -6,6 +6,7 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
+use super::JsonText;
 use crate::domain::{Actor, ArtifactId, ProjectSlug};
 
 /// A state transition (lifecycle or trust) recorded on an audit record.
@@ -200,10 +201,10 @@ pub struct DecisionRecord {
     pub errors: Vec<String>,
     /// Content hash of the policy set.
     pub policy_hash: String,
-    /// The Cedar request: principal, action, resource, context.
-    pub request: serde_json::Value,
-    /// The entity slice it was evaluated over (Cedar entities JSON).
-    pub entities: serde_json::Value,
+    /// The Cedar request: principal, action, resource, context (JSON text).
+    pub request: JsonText,
+    /// The entity slice it was evaluated over (Cedar entities JSON, as text).
+    pub entities: JsonText,
 }
 
 impl DecisionRecord {

@@ -9,12 +9,14 @@ use cedar_policy::{
     Authorizer, Context, Decision as CedarDecision, Entities, EntityUid, PolicyId, PolicySet, Request,
     Response, RestrictedExpression,
 };
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::entities::{EntitySlice, Uid, build_slice};
 use super::loader::{LoadedSet, PolicyLoadError, load_set, load_sources};
-use super::request::{Action, Decision, PolicyRequest};
+use super::request::{Action, Decision, PolicyRequest, RequestContext};
 use super::slice::{Part, ScopeIndex};
+use crate::audit::JsonText;
 use crate::domain::ProvenanceTrust;
 
 /// A validated schema and policy set, parsed once at load and never per request.
@@ -206,20 +208,34 @@ impl PolicyEngine {
     pub(crate) fn decide_with(&self, req: &PolicyRequest<'_>, provenance: &ProvenanceTrust) -> Decision {
         let slice = build_slice(&req.caller, &req.resource, provenance);
         let action = Uid::new("Action", req.action.as_str());
-        let context = serde_json::to_value(&req.context).unwrap_or_else(|_| json!({}));
-        let request = json!({
-            "principal": uid_string(&slice.principal),
-            "action": uid_string(&action),
-            "resource": uid_string(&slice.resource),
-            "context": context,
-        });
-        let verdict = self
-            .evaluate(&slice, &action, &context, req.context.channel.as_deref())
-            .map(|e| self.verdict(&e, req.action));
-        // Serialised for the record only: the evaluation above used the typed entities.
-        let entities = slice.to_json();
+        let uids = (
+            slice.principal.to_cedar(),
+            action.to_cedar(),
+            slice.resource.to_cedar(),
+        );
+        let resource = uid_string(&slice.resource, &uids.2);
+        // The record's JSON is written as text straight from the typed values (no `Value` tree).
+        let recorded = StoredRequest {
+            principal: &uid_string(&slice.principal, &uids.0),
+            action: &uid_string(&action, &uids.1),
+            resource: &resource,
+            context: &req.context,
+        }
+        .to_json_text()
+        .and_then(|request| Ok((request, slice.to_json_text()?)));
+        let verdict = match &recorded {
+            Ok(_) => self
+                .evaluate(&slice, uids, &req.context)
+                .map(|e| self.verdict(&e, req.action)),
+            // Fail closed: a decision that cannot be recorded is not made.
+            Err(error) => Err(error.clone()),
+        };
+        let (request, entities) = recorded.unwrap_or_default();
         // Fail closed: a request we cannot even build is denied, with the cause recorded.
-        self.decision(verdict, "the request", request, entities)
+        Decision {
+            resource,
+            ..self.decision(verdict, "the request", request, entities)
+        }
     }
 
     /// The decision from a verdict, or a deny carrying the error that kept `what` from being
@@ -228,8 +244,8 @@ impl PolicyEngine {
         &self,
         verdict: Result<Verdict, String>,
         what: &str,
-        request: Value,
-        entities: Value,
+        request: JsonText,
+        entities: JsonText,
     ) -> Decision {
         let verdict = verdict.unwrap_or_else(|error| Verdict {
             allowed: false,
@@ -246,6 +262,7 @@ impl PolicyEngine {
             policy_hash: self.set.hash.clone(),
             request,
             entities,
+            resource: String::new(),
             would_deny: verdict.would_deny,
         }
     }
@@ -254,23 +271,18 @@ impl PolicyEngine {
     fn evaluate(
         &self,
         slice: &EntitySlice<'_>,
-        action: &Uid,
-        context: &Value,
-        channel: Option<&str>,
+        (principal, action, resource): (CedarUid, CedarUid, CedarUid),
+        context: &RequestContext,
     ) -> Result<Evaluated, String> {
         let schema = &self.set.schema;
-        let (principal, resource, action) = (
-            slice.principal.to_cedar()?,
-            slice.resource.to_cedar()?,
-            action.to_cedar()?,
-        );
-        let context = Context::from_pairs(context_pairs(context)?)
+        let (principal, action, resource) = (principal?, action?, resource?);
+        let cedar_context = Context::from_pairs(context_pairs(context))
             .map_err(|e| format!("invalid request context: {e}"))?;
         // With the schema, the context is checked against the action as `from_json_value` would.
-        let request = Request::new(principal, action, resource, context, Some(schema))
+        let request = Request::new(principal, action, resource, cedar_context, Some(schema))
             .map_err(|e| format!("invalid request: {e}"))?;
         let entities = slice.to_cedar(schema, self.actions.as_ref())?;
-        Ok(self.evaluate_request(&request, &entities, channel))
+        Ok(self.evaluate_request(&request, &entities, context.channel.as_deref()))
     }
 
     /// Evaluates a stored request and its entities-JSON, as recorded.
@@ -405,7 +417,10 @@ impl PolicyEngine {
         let verdict = self
             .evaluate_stored(request, entities)
             .map(|(e, action)| self.verdict(&e, action));
-        self.decision(verdict, "the stored request", request.clone(), entities.clone())
+        Decision {
+            resource: stored_resource(request),
+            ..self.decision(verdict, "the stored request", request.into(), entities.into())
+        }
     }
 
     /// Decides a `request` and `entities` given in the stored form (an offline question), or says
@@ -414,7 +429,10 @@ impl PolicyEngine {
     pub fn try_decide_stored(&self, request: &Value, entities: &Value) -> Result<Decision, String> {
         let (evaluated, action) = self.evaluate_stored(request, entities)?;
         let verdict = self.verdict(&evaluated, action);
-        Ok(self.decision(Ok(verdict), "the request", request.clone(), entities.clone()))
+        Ok(Decision {
+            resource: stored_resource(request),
+            ..self.decision(Ok(verdict), "the request", request.into(), entities.into())
+        })
     }
 
     fn evaluate_stored(&self, request: &Value, entities: &Value) -> Result<(Evaluated, Action), String> {
@@ -522,29 +540,73 @@ fn split_dry_run(policies: &PolicySet) -> Result<(PolicySet, HashSet<String>), P
 }
 
 /// The context record's fields as Cedar values; the schema check happens in `Request::new`.
-fn context_pairs(context: &Value) -> Result<Vec<(String, RestrictedExpression)>, String> {
-    let Value::Object(fields) = context else {
-        return Err("the request context is not a record".to_owned());
-    };
-    fields
-        .iter()
-        .map(|(name, value)| {
-            let value = match value {
-                Value::String(s) => RestrictedExpression::new_string(s.clone()),
-                Value::Bool(b) => RestrictedExpression::new_bool(*b),
-                other => return Err(format!("context field `{name}` has an unexpected value: {other}")),
-            };
-            Ok((name.clone(), value))
-        })
-        .collect()
+fn context_pairs(context: &RequestContext) -> Vec<(String, RestrictedExpression)> {
+    // Destructured whole: a field added to the context must be added here too.
+    let RequestContext {
+        artifact_kind,
+        source_type,
+        channel,
+        target_environment,
+        previous_channel,
+        deploy_action,
+        runtime_class,
+        via_registry_notification,
+        break_glass,
+    } = context;
+    let strings = [
+        ("artifact_kind", artifact_kind),
+        ("source_type", source_type),
+        ("channel", channel),
+        ("target_environment", target_environment),
+        ("previous_channel", previous_channel),
+        ("deploy_action", deploy_action),
+        ("runtime_class", runtime_class),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some((name.to_owned(), RestrictedExpression::new_string(value.clone()?))));
+    let flags = [
+        ("via_registry_notification", via_registry_notification),
+        ("break_glass", break_glass),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some((name.to_owned(), RestrictedExpression::new_bool((*value)?))));
+    strings.chain(flags).collect()
 }
 
-/// The Cedar string form of a uid, e.g. `Gatehouse::User::"alice"`.
-fn uid_string(uid: &Uid) -> String {
-    uid.to_cedar().map_or_else(
+/// A stored request's `resource`, or empty.
+fn stored_resource(request: &Value) -> String {
+    request
+        .get("resource")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A uid as the record stores it: Cedar's string form, e.g. `Gatehouse::User::"alice"`.
+type CedarUid = Result<EntityUid, String>;
+
+/// The Cedar string form of `uid` (already converted as `cedar`).
+fn uid_string(uid: &Uid, cedar: &CedarUid) -> String {
+    cedar.as_ref().map_or_else(
         |_| format!("Gatehouse::{}::{:?}", uid.ty, uid.id),
-        |u| u.to_string(),
+        ToString::to_string,
     )
+}
+
+/// A live request as the decision log stores it: `{principal, action, resource, context}`, the
+/// uids in Cedar's string form, the context without its unset fields.
+#[derive(Serialize)]
+struct StoredRequest<'a> {
+    principal: &'a str,
+    action: &'a str,
+    resource: &'a str,
+    context: &'a RequestContext,
+}
+
+impl StoredRequest<'_> {
+    fn to_json_text(&self) -> Result<JsonText, String> {
+        JsonText::of(self).map_err(|e| format!("the request cannot be recorded: {e}"))
+    }
 }
 
 /// The parts of a [`Decision`] that depend on evaluation.

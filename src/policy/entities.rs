@@ -10,9 +10,13 @@ use std::str::FromStr;
 use std::sync::LazyLock;
 
 use cedar_policy::{Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression, Schema};
-use serde_json::{Map, Value, json};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
+#[cfg(test)]
+use serde_json::{Map, json};
 
 use super::request::{Caller, Resource};
+use crate::audit::JsonText;
 use crate::domain::{
     ActorType, AppFacts, AppVersionFacts, Artifact, Principal, ProjectSlug, ProvenanceTrust, RepositoryPath,
     Role, Scope, TrustState,
@@ -67,12 +71,15 @@ impl Uid {
         format!("{NAMESPACE}::{}", self.ty)
     }
 
-    /// The `{type, id}` form used in entities-JSON uids and parents.
+    /// The `{type, id}` form used in entities-JSON uids and parents (the tests' reference form
+    /// of the text [`EntitySlice::to_json_text`] writes).
+    #[cfg(test)]
     pub(crate) fn json(&self) -> Value {
         json!({ "type": self.qualified_type(), "id": self.id })
     }
 
     /// The escaped form used inside attribute values, so it can never be read as a record.
+    #[cfg(test)]
     fn entity_ref(&self) -> Value {
         json!({ "__entity": self.json() })
     }
@@ -126,6 +133,7 @@ impl Attr {
         }
     }
 
+    #[cfg(test)]
     fn json(&self) -> Value {
         match self {
             Self::Str(s) => Value::String(s.clone()),
@@ -180,7 +188,15 @@ pub(crate) struct EntitySlice<'a> {
 }
 
 impl EntitySlice<'_> {
-    /// The slice as a Cedar entities-JSON array, in a stable order: the form stored for replay.
+    /// The slice as Cedar entities-JSON text, in a stable order: the form stored for replay.
+    /// Written straight from the typed entities, byte for byte what [`Self::to_json`] serialises
+    /// to (a test checks it), without building that `Value` tree.
+    pub(crate) fn to_json_text(&self) -> Result<JsonText, String> {
+        JsonText::of(&SliceJson(self)).map_err(|e| format!("the entity slice cannot be recorded: {e}"))
+    }
+
+    /// The slice as a Cedar entities-JSON array (the tests' reference form).
+    #[cfg(test)]
     pub(crate) fn to_json(&self) -> Value {
         Value::Array(
             self.entities
@@ -275,6 +291,78 @@ impl EntitySlice<'_> {
         ];
         self.add(uid.clone(), attrs, &[]);
         uid
+    }
+}
+
+/// The slice's entities-JSON text form: an array of `{"uid", "attrs", "parents"}` in uid order.
+struct SliceJson<'s, 'a>(&'s EntitySlice<'a>);
+
+impl Serialize for SliceJson<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.0
+                .entities
+                .iter()
+                .map(|(uid, entity)| EntityJson(uid, entity)),
+        )
+    }
+}
+
+struct EntityJson<'s>(&'s Uid, &'s SliceEntity);
+
+impl Serialize for EntityJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let EntityJson(uid, entity) = self;
+        let mut map = serializer.serialize_map(Some(3))?;
+        map.serialize_entry("uid", &UidJson(uid))?;
+        map.serialize_entry("attrs", &AttrsJson(&entity.attrs))?;
+        map.serialize_entry("parents", &UidsJson(&entity.parents))?;
+        map.end()
+    }
+}
+
+/// `{"type": "Gatehouse::<type>", "id": <id>}`.
+struct UidJson<'s>(&'s Uid);
+
+impl Serialize for UidJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("type", &format_args!("{NAMESPACE}::{}", self.0.ty))?;
+        map.serialize_entry("id", &self.0.id)?;
+        map.end()
+    }
+}
+
+struct UidsJson<'s>(&'s [Uid]);
+
+impl Serialize for UidsJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(UidJson))
+    }
+}
+
+struct AttrsJson<'s>(&'s [(&'static str, Attr)]);
+
+impl Serialize for AttrsJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+impl Serialize for Attr {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Str(s) => serializer.serialize_str(s),
+            Self::Bool(b) => serializer.serialize_bool(*b),
+            Self::Set(items) => serializer.collect_seq(items),
+            Self::Record(fields) => serializer.collect_map(fields.iter().map(|(k, v)| (k, v))),
+            // Escaped as `__entity`, so it can never be read as a record.
+            Self::Entity(uid) => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("__entity", &UidJson(uid))?;
+                map.end()
+            }
+        }
     }
 }
 
@@ -633,6 +721,15 @@ mod tests {
         let typed = slice.to_cedar_checked(&schema).unwrap();
         let parsed = Entities::from_json_value(slice.to_json(), Some(&schema)).unwrap();
         assert_eq!(typed, parsed, "{resource:?}");
+        // The stored text is byte for byte what the `Value` form serialises to: rows written
+        // before it was written directly read and replay the same.
+        let text = slice.to_json_text().unwrap();
+        assert_eq!(
+            text.get(),
+            serde_json::to_string(&slice.to_json()).unwrap(),
+            "{resource:?}"
+        );
+        assert_eq!(Entities::from_json_str(text.get(), Some(&schema)).unwrap(), typed);
         assert!(typed.iter().count() > 1, "the slice holds entities");
     }
 
@@ -691,6 +788,10 @@ mod tests {
                 Caller::Principal(&user),
                 Caller::Principal(&robot),
                 Caller::Registry { name: "zot" },
+                // Text that JSON escapes.
+                Caller::Registry {
+                    name: "z\u{f6}t \"q\"\\\n\u{1}",
+                },
             ] {
                 assert_forms_agree(&caller, resource, &trust);
             }

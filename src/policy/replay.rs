@@ -63,7 +63,7 @@ impl ReplayReport {
     /// Re-decides one stored decision and keeps it if its effect changes.
     pub fn add(&mut self, candidate: &PolicyEngine, record: &DecisionRecord) {
         self.replayed += 1;
-        let now = candidate.decide_stored(&record.request, &record.entities);
+        let now = candidate.decide_stored(&record.request.to_value(), &record.entities.to_value());
         if now.effect() == record.effect {
             return;
         }
@@ -202,7 +202,7 @@ mod tests {
                     action: case.action.clone(),
                     project: None,
                     artifact_id: None,
-                    resource: d.request["resource"].as_str().unwrap().to_owned(),
+                    resource: d.request.to_value()["resource"].as_str().unwrap().to_owned(),
                     effect: d.effect().to_owned(),
                     policy_ids: d.policy_ids,
                     reasons: d.reasons,
@@ -222,7 +222,7 @@ mod tests {
         let records = stored_decisions(&engine);
         assert!(records.len() > 20, "the policy tests should yield many decisions");
         for r in &records {
-            let again = engine.decide_stored(&r.request, &r.entities);
+            let again = engine.decide_stored(&r.request.to_value(), &r.entities.to_value());
             assert_eq!(again.effect(), r.effect, "{}", r.correlation_id);
             // Cedar reports determining policies in no fixed order: compare them as sets.
             let sorted = |ids: &[String]| ids.iter().cloned().collect::<std::collections::BTreeSet<_>>();

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::audit::JsonText;
 use crate::domain::{AppFacts, AppVersionFacts, Artifact, Principal, ProjectSlug, RepositoryPath, Scope};
 
 /// An action named in the Cedar schema.
@@ -242,10 +243,14 @@ pub struct Decision {
     pub errors: Vec<String>,
     /// Hash of the policy set that answered.
     pub policy_hash: String,
-    /// `{principal, action, resource, context}` with uids as Cedar strings.
-    pub request: serde_json::Value,
-    /// The entity slice the request was evaluated over, in Cedar entities-JSON form.
-    pub entities: serde_json::Value,
+    /// `{principal, action, resource, context}` with uids as Cedar strings, as JSON text.
+    pub request: JsonText,
+    /// The entity slice the request was evaluated over, as Cedar entities-JSON text.
+    pub entities: JsonText,
+    /// The resource's Cedar uid, e.g. `Gatehouse::Artifact::"…"` (`request`'s `resource`, kept
+    /// apart so the log record needs no parse of `request`; empty where it has none).
+    #[serde(skip)]
+    pub resource: String,
     /// Dry-run (`@mode("warn")`) forbids that would have denied this allowed request.
     pub would_deny: Vec<String>,
 }

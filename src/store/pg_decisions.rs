@@ -8,7 +8,6 @@
 //! request and entity JSON each) took 35–50 ms to insert, batches of 1–8 about 1 ms. A larger
 //! batch is sent as several statements in one transaction instead.
 
-use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
@@ -22,12 +21,12 @@ use crate::audit::DecisionRecord;
 /// the framing): the message stays under a fresh socket's 16 KiB send buffer.
 const STATEMENT_BYTES: usize = 12 * 1024;
 
-/// A record's request and entity slice, serialized once: their length sizes the statement and
-/// the text is what is sent.
+/// A record's request and entity slice as text (written once, by the policy engine): their
+/// length sizes the statement and the text is what is sent.
 struct Serialized<'a> {
     record: &'a DecisionRecord,
-    request: String,
-    entities: String,
+    request: &'a str,
+    entities: &'a str,
 }
 
 impl Serialized<'_> {
@@ -44,13 +43,12 @@ impl Serialized<'_> {
     }
 }
 
-fn serialize(record: &DecisionRecord) -> Result<Serialized<'_>, StoreError> {
-    let text = |v: &Value| serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()));
-    Ok(Serialized {
+fn serialize(record: &DecisionRecord) -> Serialized<'_> {
+    Serialized {
         record,
-        request: text(&record.request)?,
-        entities: text(&record.entities)?,
-    })
+        request: record.request.get(),
+        entities: record.entities.get(),
+    }
 }
 
 /// Splits `items` into runs whose summed weights stay within `bound` (an item heavier than that
@@ -78,7 +76,7 @@ pub(super) async fn insert_decisions(
     conn: &mut PgConnection,
     decisions: &[DecisionRecord],
 ) -> Result<(), StoreError> {
-    let rows = decisions.iter().map(serialize).collect::<Result<Vec<_>, _>>()?;
+    let rows = decisions.iter().map(serialize).collect::<Vec<_>>();
     let runs = runs_within(&rows, STATEMENT_BYTES, Serialized::weight);
     if let [only] = runs.as_slice() {
         return insert_run(conn, only).await;
@@ -125,8 +123,8 @@ async fn insert_run(conn: &mut PgConnection, rows: &[Serialized<'_>]) -> Result<
         reasons.push(Json(&d.reasons));
         errors.push(Json(&d.errors));
         policy_hashes.push(d.policy_hash.as_str());
-        requests.push(row.request.as_str());
-        entities.push(row.entities.as_str());
+        requests.push(row.request);
+        entities.push(row.entities);
     }
     sqlx::query(sql::PG_INSERT_DECISIONS_UNNEST)
         .bind(ids)

@@ -299,8 +299,10 @@ pub(super) struct DecisionRow {
     reasons: Json<Vec<String>>,
     errors: Json<Vec<String>>,
     policy_hash: String,
-    request: Json<serde_json::Value>,
-    entities: Json<serde_json::Value>,
+    // Read through a `Value` (`JsonText`'s `Deserialize`): the compact text, whatever spacing
+    // and key order PostgreSQL's `jsonb` rows (before migration 0014) were stored with.
+    request: Json<crate::audit::JsonText>,
+    entities: Json<crate::audit::JsonText>,
 }
 
 impl TryFrom<DecisionRow> for DecisionRecord {

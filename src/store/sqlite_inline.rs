@@ -187,8 +187,9 @@ impl DecisionRow {
             reasons: serde_json::to_string(&d.reasons)?,
             errors: serde_json::to_string(&d.errors)?,
             policy_hash: d.policy_hash.clone(),
-            request: serde_json::to_string(&d.request)?,
-            entities: serde_json::to_string(&d.entities)?,
+            // Already text: the policy engine wrote it once.
+            request: d.request.get().to_owned(),
+            entities: d.entities.get().to_owned(),
         })
     }
 }

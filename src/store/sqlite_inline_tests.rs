@@ -56,8 +56,8 @@ fn decision(a: &Artifact) -> DecisionRecord {
         reasons: vec![],
         errors: vec![],
         policy_hash: "h".to_owned(),
-        request: serde_json::json!({}),
-        entities: serde_json::json!([]),
+        request: serde_json::json!({}).into(),
+        entities: serde_json::json!([]).into(),
     }
 }
 
@@ -174,8 +174,8 @@ async fn the_decision_writer_stores_what_sqlx_stores() {
     inline.reasons = vec!["because \"quoted\"".to_owned()];
     inline.errors = vec!["e".to_owned()];
     inline.request =
-        serde_json::json!({ "principal": "Gatehouse::User::\"olivia\"", "context": { "b": true } });
-    inline.entities = serde_json::json!([{ "uid": { "type": "Gatehouse::User", "id": "olivia" } }]);
+        serde_json::json!({ "principal": "Gatehouse::User::\"olivia\"", "context": { "b": true } }).into();
+    inline.entities = serde_json::json!([{ "uid": { "type": "Gatehouse::User", "id": "olivia" } }]).into();
     let pooled = DecisionRecord {
         id: uuid::Uuid::now_v7(),
         ..inline.clone()

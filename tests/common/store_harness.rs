@@ -204,8 +204,8 @@ pub fn decision(action: &str, project: &str, effect: &str, at: DateTime<Utc>) ->
         reasons: vec!["because".into()],
         errors: vec![],
         policy_hash: "h".into(),
-        request: json!({"principal": "ci", "context": {"z": 1, "a": [1.5, null, true]}}),
-        entities: json!([{"uid": {"type": "Gatehouse::Project", "id": project}}]),
+        request: json!({"principal": "ci", "context": {"z": 1, "a": [1.5, null, true]}}).into(),
+        entities: json!([{"uid": {"type": "Gatehouse::Project", "id": project}}]).into(),
     }
 }
 

@@ -10,6 +10,7 @@ use maud::html;
 
 use super::views::{self, list_or_dash, when};
 use super::{ConsoleError, ConsoleState, Viewer};
+use crate::audit::JsonText;
 use crate::domain::{CanonicalUuid, Lookup};
 use crate::http::extract::PathParams;
 use crate::http::meta;
@@ -69,6 +70,6 @@ pub async fn page(
     ))
 }
 
-fn pretty(value: &serde_json::Value) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_default()
+fn pretty(value: &JsonText) -> String {
+    serde_json::to_string_pretty(&value.to_value()).unwrap_or_default()
 }

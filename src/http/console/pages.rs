@@ -215,8 +215,8 @@ pub async fn decisions(
                 @if !decision.reasons.is_empty() { p { "Reasons: " (decision.reasons.join("; ")) } }
                 @if !decision.errors.is_empty() { p.error { "Errors: " (decision.errors.join("; ")) } }
                 p { "Policy set " code { (decision.policy_hash) } }
-                (views::json_details("Request", &decision.request))
-                (views::json_details("Entity slice", &decision.entities))
+                (views::json_details("Request", &decision.request.to_value()))
+                (views::json_details("Entity slice", &decision.entities.to_value()))
             }
         }
         (next_link(&filters, search.limit, page.next_cursor.as_deref()))

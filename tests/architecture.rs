@@ -231,17 +231,20 @@ fn without_test_code(code: &str) -> String {
 
 /// Length of the `{…}` block `text` starts with, braces matched.
 fn block_end(text: &str) -> usize {
+    bracketed_len(text, '{', '}')
+}
+
+/// Length of the bracketed run `text` starts with (`open` … its matching `close`), or all of it.
+fn bracketed_len(text: &str, open: char, close: char) -> usize {
     let mut depth = 0usize;
     for (i, c) in text.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    return i + 1;
-                }
+        if c == open {
+            depth += 1;
+        } else if c == close {
+            depth = depth.saturating_sub(1);
+            if depth == 0 {
+                return i + c.len_utf8();
             }
-            _ => {}
         }
     }
     text.len()
@@ -271,21 +274,7 @@ fn without_attributes(text: &str) -> String {
     let mut rest = text;
     while let Some(at) = rest.find("#[") {
         out.push_str(&rest[..at]);
-        let mut depth = 0usize;
-        let mut end = rest.len();
-        for (i, c) in rest[at + 1..].char_indices() {
-            match c {
-                '[' => depth += 1,
-                ']' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        end = at + 1 + i + 1;
-                        break;
-                    }
-                }
-                _ => {}
-            }
-        }
+        let end = at + 1 + bracketed_len(&rest[at + 1..], '[', ']');
         rest = &rest[end..];
     }
     out.push_str(rest);

@@ -275,12 +275,7 @@ async fn the_next_page_link_keeps_the_filters_and_the_page_size() {
     let first = get(&app, "/ui/projects/team-a?limit=1&app=trainer", Some(&session)).await;
     assert_eq!(first.status, 200, "{}", first.body);
     assert_eq!(rows(&first.body), 1, "{}", first.body);
-    let start = first.body.find(r#"rel="next" href=""#).expect("a next link") + r#"rel="next" href=""#.len();
-    let next = first.body[start..]
-        .split('"')
-        .next()
-        .unwrap()
-        .replace("&amp;", "&");
+    let next = next_link(&first.body);
     assert!(next.contains("app=trainer") && next.contains("limit=1"), "{next}");
     let second = get(&app, &format!("/ui/projects/team-a{next}"), Some(&session)).await;
     assert_eq!(second.status, 200, "{}", second.body);
@@ -291,6 +286,12 @@ async fn the_next_page_link_keeps_the_filters_and_the_page_size() {
         "the second page is the next artifact"
     );
     app.shutdown().await;
+}
+
+/// The page's `rel="next"` link, unescaped.
+fn next_link(html: &str) -> String {
+    let start = html.find(r#"rel="next" href=""#).expect("a next link") + r#"rel="next" href=""#.len();
+    html[start..].split('"').next().unwrap().replace("&amp;", "&")
 }
 
 #[tokio::test]
@@ -325,12 +326,7 @@ async fn the_decisions_page_takes_a_page_size_and_keeps_it_in_the_next_link() {
     .await;
     assert_eq!(first.status, 200, "{}", first.body);
     assert_eq!(articles(&first.body), 2, "{}", first.body);
-    let start = first.body.find(r#"rel="next" href=""#).expect("a next link") + r#"rel="next" href=""#.len();
-    let next = first.body[start..]
-        .split('"')
-        .next()
-        .unwrap()
-        .replace("&amp;", "&");
+    let next = next_link(&first.body);
     assert!(
         next.contains("limit=2") && next.contains("project=team-a") && next.contains("action=register"),
         "{next}"

@@ -461,7 +461,13 @@ async fn release_definitions_are_checked_and_change_nothing_when_refused() {
     let response = download(app, "/v1/platform/releases/2.0.0/artifacts/a+b", &developer()).await;
     assert_eq!(response.status(), 404);
     let problem: serde_json::Value = response.json().await.unwrap();
-    assert!(problem["detail"].as_str().unwrap_or_default().contains("has no artifact `a+b`"), "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("has no artifact `a+b`"),
+        "{problem}"
+    );
     let response = app
         .http
         .get(format!("{}/v1/platform/releases", app.base))

@@ -17,17 +17,7 @@ pub struct CursorError;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Cursor(String);
 
-impl Cursor {
-    /// The cursor as given.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The cursor as given, owned (a page request carries it as text).
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
+super::string_newtype_text!(Cursor);
 
 impl FromStr for Cursor {
     type Err = CursorError;

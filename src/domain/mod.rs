@@ -118,6 +118,25 @@ where
     <Option<Parsed<T>> as serde::Deserialize>::deserialize(d).map(|parsed| parsed.map(|p| p.0))
 }
 
+/// `as_str` and `into_string` for a checked text newtype `struct T(String)`: the text is only
+/// read, never built, through them.
+macro_rules! string_newtype_text {
+    ($ty:ty) => {
+        impl $ty {
+            /// The text as checked.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The text as checked, owned (where it is kept as text).
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+    };
+}
+pub(crate) use string_newtype_text;
+
 /// Implements `Serialize` as the string form and `Deserialize` through `FromStr`, so a value of
 /// the type can never be built from unchecked input.
 macro_rules! string_newtype_serde {

@@ -58,17 +58,7 @@ macro_rules! release_field {
         #[derive(Debug, Clone, PartialEq, Eq, Hash)]
         pub struct $name(String);
 
-        impl $name {
-            /// The text.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-
-            /// The text, owned (a stored release keeps it as text).
-            pub fn into_string(self) -> String {
-                self.0
-            }
-        }
+        super::string_newtype_text!($name);
 
         impl std::str::FromStr for $name {
             type Err = ReleaseFieldError;

@@ -21,17 +21,7 @@ pub enum SourceLocationError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceLocation(String);
 
-impl SourceLocation {
-    /// The URI.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The URI, owned (an artifact keeps it as text).
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
+super::string_newtype_text!(SourceLocation);
 
 impl std::str::FromStr for SourceLocation {
     type Err = SourceLocationError;
@@ -58,17 +48,7 @@ pub struct SourceRevisionError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceRevision(String);
 
-impl SourceRevision {
-    /// The revision.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The revision, owned.
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
+super::string_newtype_text!(SourceRevision);
 
 impl std::str::FromStr for SourceRevision {
     type Err = SourceRevisionError;

@@ -82,17 +82,9 @@ pub enum ReasonError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reason(String);
 
+super::string_newtype_text!(Reason);
+
 impl Reason {
-    /// The text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The text, owned (records keep it as text).
-    pub fn into_string(self) -> String {
-        self.0
-    }
-
     /// Whether it says nothing (empty or only whitespace).
     pub fn is_blank(&self) -> bool {
         self.0.trim().is_empty()
@@ -128,17 +120,7 @@ pub struct LabelError;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Label(String);
 
-impl Label {
-    /// The text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The text, owned.
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
+super::string_newtype_text!(Label);
 
 impl std::str::FromStr for Label {
     type Err = LabelError;

@@ -70,7 +70,11 @@ async fn review_until_killed(
     let who = operator();
     for n in 0usize.. {
         // `dev` is allowed for a published artifact; `prod` is denied (never promoted there).
-        let channel = if (n + client).is_multiple_of(2) { "dev" } else { "prod" };
+        let channel = if (n + client).is_multiple_of(2) {
+            "dev"
+        } else {
+            "prod"
+        };
         let request_id = format!("crash-review-{cycle}-{client}-{n}");
         let Ok(response) = http
             .post(format!("{base}/v1/admission/review"))

@@ -29,6 +29,26 @@ function now_ms()
   return tonumber(timespec.tv_sec) * 1000 + tonumber(timespec.tv_nsec) / 1e6
 end
 
+-- With a rate R > 0 (requests/s over all threads) each thread sends on a fixed schedule of
+-- R / threads requests/s: wrk's delay() waits for the next slot, so latency is measured from
+-- when a request is written at the offered rate (not a closed loop's self-pacing).
+function pace(rate)
+  if not rate or rate <= 0 then
+    return
+  end
+  local interval_ms = 1000 * nthreads / rate
+  local next_slot = nil
+  function delay()
+    local t = now_ms()
+    next_slot = (next_slot or t) + interval_ms
+    local wait = next_slot - t
+    if wait <= 0 then
+      return 0
+    end
+    return math.floor(wait)
+  end
+end
+
 -- Sums a global counter every thread keeps (0 when a script keeps none).
 function sum_threads(name)
   local total = 0

@@ -7,6 +7,9 @@
 
 dofile(os.getenv("GATEHOUSE_LOAD_DIR") .. "/common.lua")
 
+-- With GATEHOUSE_LOAD_RATE=R the loop is paced to R mutations/s (common.lua's pace()).
+pace(tonumber(os.getenv("GATEHOUSE_LOAD_RATE") or ""))
+
 local queue, head, tail = {}, 1, 0
 local step_of = {} -- artifact id -> "verify" | "promote": what its last request was
 local counter = 0

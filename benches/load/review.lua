@@ -34,18 +34,4 @@ function request()
   return wrk.format("POST", "/v1/admission/review", json_headers, body)
 end
 
-local rate = tonumber(os.getenv("GATEHOUSE_LOAD_RATE") or "")
-if rate and rate > 0 then
-  local interval_ms = 1000 * nthreads / rate
-  local next_slot = nil
-
-  function delay()
-    local t = now_ms()
-    next_slot = (next_slot or t) + interval_ms
-    local wait = next_slot - t
-    if wait <= 0 then
-      return 0
-    end
-    return math.floor(wait)
-  end
-end
+pace(tonumber(os.getenv("GATEHOUSE_LOAD_RATE") or ""))

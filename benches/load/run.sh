@@ -13,8 +13,9 @@
 #   GATEHOUSE_LOAD_CONNECTIONS   wrk connections [32]
 #   GATEHOUSE_LOAD_THREADS       wrk threads [2]
 #   GATEHOUSE_LOAD_RATE          requests/s of the paced review phase (0: skip it) [2000]
+#   GATEHOUSE_LOAD_MUTATE_RATE   mutations/s of the paced mutation phase (0: skip it) [1000]
 #   GATEHOUSE_LOAD_PHASES        the phases run after seeding, any of "review-id review-digest
-#                                healthz paced mutate" [all five]
+#                                healthz paced mutate paced-mutate" [all six]
 #   GATEHOUSE_LOAD_PG_URL        PostgreSQL server (a fresh database is created on it and dropped)
 #                                [postgres://postgres@127.0.0.1:5432/postgres]
 #   GATEHOUSE_LOAD_CEDAR_AGENT   1: build (once, cargo install from crates.io) and run cedar-agent [1]
@@ -43,7 +44,8 @@ phase_seconds=${GATEHOUSE_LOAD_SECONDS:-10}
 connections=${GATEHOUSE_LOAD_CONNECTIONS:-32}
 threads=${GATEHOUSE_LOAD_THREADS:-2}
 paced_rate=${GATEHOUSE_LOAD_RATE:-2000}
-phases=" ${GATEHOUSE_LOAD_PHASES:-review-id review-digest healthz paced mutate} "
+paced_mutate_rate=${GATEHOUSE_LOAD_MUTATE_RATE:-1000}
+phases=" ${GATEHOUSE_LOAD_PHASES:-review-id review-digest healthz paced mutate paced-mutate} "
 pg_admin=${GATEHOUSE_LOAD_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 run_cedar_agent=${GATEHOUSE_LOAD_CEDAR_AGENT:-1}
 cedar_agent_root=${GATEHOUSE_LOAD_CEDAR_AGENT_ROOT:-$HOME/.cache/cedar-agent}
@@ -377,6 +379,10 @@ run_backend() { # database m
   fi
   if wanted mutate; then
     gateway_phase "$database" "$m" "register + verify + promote" /v1/projects/team-a/artifacts mutate.lua
+  fi
+  if [[ $paced_mutate_rate -gt 0 ]] && wanted paced-mutate; then
+    gateway_phase "$database" "$m" "register + verify + promote, paced at $paced_mutate_rate/s" \
+      /v1/projects/team-a/artifacts mutate.lua GATEHOUSE_LOAD_RATE="$paced_mutate_rate"
   fi
   if [[ $run_perf == 1 && $database == sqlite ]]; then
     profile_reviews "$database" "$m"

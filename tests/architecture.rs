@@ -136,7 +136,7 @@ fn admission_input_types_hold_no_string_field() {
         let code = strip(&std::fs::read_to_string(&file).unwrap_or_default());
         let code = without_test_code(&code);
         for (name, body) in pub_structs(&code) {
-            if !(name.ends_with("Input") || name == "TokenRequest") {
+            if !(name.ends_with("Input") || name.ends_with("Query") || name == "TokenRequest") {
                 continue;
             }
             for field in fields(&without_attributes(&body)) {
@@ -156,7 +156,7 @@ fn admission_input_types_hold_no_string_field() {
     }
     assert!(
         found.is_empty(),
-        "admission input types take parsed domain types, never `String` (parse at the edge):\n{}",
+        "admission input and query types take parsed domain types, never `String` (parse at the edge):\n{}",
         found.join("\n")
     );
 }

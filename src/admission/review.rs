@@ -75,49 +75,9 @@ impl Admission {
         if channel.as_ref().is_some_and(|c| !self.channels.contains(c)) {
             return Err(AdmissionError::invalid("channel", "is not a configured channel"));
         }
-        let artifact = match ArtifactRef::exactly_one(input.artifact_id, input.digest.clone(), Blame::Digest)?
-        {
-            ArtifactRef::Id(id) => {
-                // Only a missing artifact is an answer (deny); a failing store fails the request.
-                match self.load_artifact(id).await {
-                    Ok(artifact) => Some(artifact).filter(|a| a.project == project),
-                    Err(AdmissionError::NotFound(_)) => None,
-                    Err(error) => return Err(error),
-                }
-            }
-            ArtifactRef::Digest(digest) => {
-                self.store
-                    .find_artifact_by_digest(&project, &digest, None)
-                    .await?
-            }
-        };
-        let Some(artifact) = artifact else {
-            // Unknown artifacts are denied; the caller must at least be able to read the project
-            // to learn that it is unknown there.
-            match self
-                .authorize_read(principal, Action::Read, Resource::Project(&project), meta)
-                .await
-            {
-                Err(AdmissionError::Denied(d)) => {
-                    return Ok(ReviewOutcome {
-                        decision: "deny",
-                        policy_ids: d.policy_ids,
-                        reasons: d.reasons,
-                        artifact: None,
-                        policy_hash: d.policy_hash,
-                    });
-                }
-                other => other?,
-            };
-            return Ok(ReviewOutcome {
-                decision: "deny",
-                policy_ids: Vec::new(),
-                reasons: vec![format!(
-                    "no artifact with this digest or id is registered in project `{project}`"
-                )],
-                artifact: None,
-                policy_hash: self.policy().hash().to_owned(),
-            });
+        let reference = ArtifactRef::exactly_one(input.artifact_id, input.digest.clone(), Blame::Digest)?;
+        let Some(artifact) = self.reviewed_artifact(&project, reference).await? else {
+            return self.unknown_artifact_answer(principal, &project, meta).await;
         };
         let context = RequestContext {
             artifact_kind: Some(artifact.artifact_kind.to_string()),
@@ -142,36 +102,103 @@ impl Admission {
             artifact: None,
             policy_hash: decision.policy_hash,
         };
-        // Policy may allow a promotion the state machine forbids; the gate answers both.
         if decision.allowed
-            && action == Action::Promote
-            && let Err(rule) = artifact
-                .lifecycle_state
-                .apply(LifecycleMove::Promote, artifact.trust_state)
-        {
-            outcome.decision = "deny";
-            outcome.reasons = vec![rule.to_string()];
-            crate::access::note_decision("deny");
-        }
-        // Fail closed on the catalog: a disabled artifact or source type is never admitted.
-        if outcome.decision == "allow"
-            && let Err(AdmissionError::Catalog(refusal)) = self
-                .require_artifact_entries(
-                    &artifact,
-                    true,
-                    &principal.actor,
-                    action.as_str(),
-                    &meta.correlation_id,
-                )
+            && let Some(refusal) = self
+                .refusal_after_policy(principal, action, &artifact, meta)
                 .await
         {
             outcome.decision = "deny";
-            outcome.reasons = vec![refusal.to_string()];
+            outcome.reasons = vec![refusal];
             crate::access::note_decision("deny");
         }
         if outcome.decision == "allow" {
             outcome.artifact = Some(artifact);
         }
         Ok(outcome)
+    }
+
+    /// The artifact the review names, if it is registered in `project`. Only a missing artifact
+    /// is an answer (deny); a failing store fails the request.
+    async fn reviewed_artifact(
+        &self,
+        project: &ProjectSlug,
+        reference: ArtifactRef<ArtifactId>,
+    ) -> Result<Option<Artifact>, AdmissionError> {
+        match reference {
+            ArtifactRef::Id(id) => match self.load_artifact(id).await {
+                Ok(artifact) => Ok(Some(artifact).filter(|a| &a.project == project)),
+                Err(AdmissionError::NotFound(_)) => Ok(None),
+                Err(error) => Err(error),
+            },
+            ArtifactRef::Digest(digest) => {
+                Ok(self.store.find_artifact_by_digest(project, &digest, None).await?)
+            }
+        }
+    }
+
+    /// Unknown artifacts are denied; the caller must at least be able to read the project to
+    /// learn that it is unknown there.
+    async fn unknown_artifact_answer(
+        &self,
+        principal: &Principal,
+        project: &ProjectSlug,
+        meta: &RequestMeta,
+    ) -> Result<ReviewOutcome, AdmissionError> {
+        match self
+            .authorize_read(principal, Action::Read, Resource::Project(project), meta)
+            .await
+        {
+            Err(AdmissionError::Denied(d)) => {
+                return Ok(ReviewOutcome {
+                    decision: "deny",
+                    policy_ids: d.policy_ids,
+                    reasons: d.reasons,
+                    artifact: None,
+                    policy_hash: d.policy_hash,
+                });
+            }
+            other => other?,
+        };
+        Ok(ReviewOutcome {
+            decision: "deny",
+            policy_ids: Vec::new(),
+            reasons: vec![format!(
+                "no artifact with this digest or id is registered in project `{project}`"
+            )],
+            artifact: None,
+            policy_hash: self.policy().hash().to_owned(),
+        })
+    }
+
+    /// Why an action policy allowed is still refused, if it is: the state machine forbids the
+    /// promotion, or (fail closed) the catalog has disabled the artifact or source type.
+    async fn refusal_after_policy(
+        &self,
+        principal: &Principal,
+        action: Action,
+        artifact: &Artifact,
+        meta: &RequestMeta,
+    ) -> Option<String> {
+        if action == Action::Promote
+            && let Err(rule) = artifact
+                .lifecycle_state
+                .apply(LifecycleMove::Promote, artifact.trust_state)
+        {
+            return Some(rule.to_string());
+        }
+        match self
+            .require_artifact_entries(
+                artifact,
+                true,
+                &principal.actor,
+                action.as_str(),
+                &meta.correlation_id,
+            )
+            .await
+        {
+            Ok(()) => None,
+            // Fail closed: whatever stops the catalog check refuses the admission.
+            Err(refusal) => Some(refusal.to_string()),
+        }
     }
 }

@@ -211,19 +211,24 @@ fn admission_files() -> Vec<PathBuf> {
 
 /// The code with every `#[cfg(test)]` item (a block up to its matching brace, or up to `;`) removed.
 fn without_test_code(code: &str) -> String {
-    let mut out = String::with_capacity(code.len());
-    let mut rest = code;
-    while let Some(at) = rest.find("#[cfg(test)]") {
+    without_spans(code, "#[cfg(test)]", |after| {
+        match (after.find('{'), after.find(';')) {
+            (Some(b), Some(s)) if s < b => s + 1,
+            (Some(b), _) => b + block_end(&after[b..]),
+            (None, Some(s)) => s + 1,
+            (None, None) => after.len(),
+        }
+    })
+}
+
+/// `text` without each span that starts at `marker` and is `span_len(from the marker on)` long.
+fn without_spans(text: &str, marker: &str, span_len: impl Fn(&str) -> usize) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(marker) {
         out.push_str(&rest[..at]);
         let after = &rest[at..];
-        let brace = after.find('{');
-        let semi = after.find(';');
-        rest = match (brace, semi) {
-            (Some(b), Some(s)) if s < b => &after[s + 1..],
-            (Some(b), _) => &after[b + block_end(&after[b..])..],
-            (None, Some(s)) => &after[s + 1..],
-            (None, None) => "",
-        };
+        rest = &after[span_len(after).clamp(marker.len(), after.len())..];
     }
     out.push_str(rest);
     out
@@ -270,15 +275,7 @@ fn pub_structs(code: &str) -> Vec<(String, String)> {
 
 /// The text with `#[…]` attributes removed (doc comments are already gone).
 fn without_attributes(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("#[") {
-        out.push_str(&rest[..at]);
-        let end = at + 1 + bracketed_len(&rest[at + 1..], '[', ']');
-        rest = &rest[end..];
-    }
-    out.push_str(rest);
-    out
+    without_spans(text, "#[", |after| 1 + bracketed_len(&after[1..], '[', ']'))
 }
 
 /// The text split at commas outside any bracket: a struct body's fields.

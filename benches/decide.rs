@@ -1,7 +1,8 @@
 //! `PolicyEngine::decide` for a promote request: the shipped policy set (allow, forbid-deny and
 //! no-permit-deny), then the same request against sets grown by N extra per-project permits.
 //! Each measured call builds the entity slice, parses it against the schema and evaluates it;
-//! policies are loaded and validated once, outside the measured loop. A last group times the
+//! policies are loaded and validated once, outside the measured loop, without the verdict cache
+//! (`decide_promote_cached` is the same requests served from it). A last group times the
 //! Cedar steps inside one `decide` on their own.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -17,7 +18,10 @@ use cedar_policy::{
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use gatehouse::domain::{Actor, ActorType, Artifact, CiClaims, Principal, Role};
-use gatehouse::policy::{Action, Caller, PolicyEngine, PolicyRequest, RequestContext, Resource};
+use gatehouse::policy::{
+    Action, CacheUse, Caller, DEFAULT_DECISION_CACHE_ENTRIES, PolicyEngine, PolicyRequest, RequestContext,
+    Resource,
+};
 use serde_json::json;
 
 fn repo_path(rel: &str) -> PathBuf {
@@ -102,9 +106,12 @@ fn grown_policy_dir(extra: usize) -> tempfile::TempDir {
     dir
 }
 
+/// Loaded without a verdict cache (a loaded set keeps none until configured; explicit here): every
+/// measured call is evaluated, the cost of a decision the cache has not seen.
 fn load(policy_dir: &Path) -> PolicyEngine {
     PolicyEngine::load(&repo_path("schemas/gatehouse.cedarschema"), policy_dir)
         .unwrap_or_else(|e| panic!("policy set did not load:\n{e}"))
+        .with_decision_cache(0)
 }
 
 fn shipped(c: &mut Criterion) {
@@ -136,6 +143,41 @@ fn shipped(c: &mut Criterion) {
         let decision = engine.decide(request);
         assert_eq!(decision.allowed, *allowed, "{name}: {:?}", decision.reasons);
         assert!(decision.errors.is_empty(), "{name}: {:?}", decision.errors);
+        group.bench_function(*name, |b| b.iter(|| engine.decide(black_box(request))));
+    }
+    group.finish();
+}
+
+/// The same three requests with the gateway's verdict cache (`policy_decision_cache_entries`,
+/// default 10,000): after the first call each is a hit, so this is a repeated question's cost —
+/// building the slice and writing its JSON, looking it up, no Cedar. `decide_promote` above is
+/// the uncached cost.
+fn shipped_cached(c: &mut Criterion) {
+    let engine = load(&repo_path("policies")).with_decision_cache(DEFAULT_DECISION_CACHE_ENTRIES);
+    let (operator, outsider) = (
+        user("olivia", "team-a", Role::Operator),
+        user("mallory", "team-b", Role::Admin),
+    );
+    let artifact = artifact();
+    let cases = [
+        (
+            "allow_operator_to_staging",
+            promote(&operator, &artifact, "staging", "test"),
+        ),
+        (
+            "deny_forbid_operator_to_prod",
+            promote(&operator, &artifact, "prod", "staging"),
+        ),
+        (
+            "deny_no_permit_outsider",
+            promote(&outsider, &artifact, "staging", "test"),
+        ),
+    ];
+    let mut group = c.benchmark_group("decide_promote_cached");
+    for (name, request) in &cases {
+        let (_, first) = engine.decide_noting_cache(request);
+        let (_, again) = engine.decide_noting_cache(request);
+        assert_eq!((first, again), (CacheUse::Miss, CacheUse::Hit), "{name}");
         group.bench_function(*name, |b| b.iter(|| engine.decide(black_box(request))));
     }
     group.finish();
@@ -224,5 +266,5 @@ fn breakdown(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, shipped, scaled, breakdown);
+criterion_group!(benches, shipped, shipped_cached, scaled, breakdown);
 criterion_main!(benches);

@@ -52,7 +52,8 @@ pub fn load_policies(config: &Config) -> anyhow::Result<PolicyEngine> {
     })?;
     Ok(engine
         .with_dry_run_channels(config.policy_dry_run_channels.iter().map(ToString::to_string))
-        .with_provenance_trust(Arc::new(config.trust.provenance.clone())))
+        .with_provenance_trust(Arc::new(config.trust.provenance.clone()))
+        .with_decision_cache(config.policy_decision_cache_entries))
 }
 
 /// Validates the compiled-in catalog seed (`schemas/catalog.yaml`) and upserts it; refuses a

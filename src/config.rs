@@ -44,6 +44,10 @@ pub struct Config {
     /// Channels on which every forbid only warns (dry run): a request to one of them that a
     /// forbid would deny is logged as "would deny" and allowed if the permits allow it.
     pub policy_dry_run_channels: Vec<Channel>,
+    /// Verdicts of live decisions kept per policy set, keyed by the decision's whole recorded
+    /// input (request and entity-slice JSON), so a repeated question skips Cedar; 0 turns the
+    /// cache off. A reload starts an empty one.
+    pub policy_decision_cache_entries: usize,
     /// Channels in promotion order.
     pub channels: Vec<Channel>,
     /// The OCI registry the gateway fronts.
@@ -85,6 +89,7 @@ impl Default for Config {
             policy_watch_seconds: 0,
             policy_sync_seconds: 5,
             policy_dry_run_channels: Vec::new(),
+            policy_decision_cache_entries: crate::policy::DEFAULT_DECISION_CACHE_ENTRIES,
             channels: ChannelOrder::default().channels().to_vec(),
             registry: RegistryConfig::default(),
             auth: AuthConfig::default(),
@@ -305,9 +310,20 @@ impl Config {
                 reason: "must be positive".to_owned(),
             });
         }
+        if self.policy_decision_cache_entries > MAX_DECISION_CACHE_ENTRIES {
+            // Each entry may hold up to 4 KiB of text: past this the bound stops being one.
+            return Err(ConfigError::Key {
+                key: "policy_decision_cache_entries".to_owned(),
+                origin: origin.to_owned(),
+                reason: format!("must be at most {MAX_DECISION_CACHE_ENTRIES} (0 turns the cache off)"),
+            });
+        }
         Ok(())
     }
 }
+
+/// The most verdicts `policy_decision_cache_entries` may keep (about 4 GiB of text at most).
+const MAX_DECISION_CACHE_ENTRIES: usize = 1_000_000;
 
 fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
     let file = path.display().to_string();
@@ -662,6 +678,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`database_max_connections`"), "{err}");
+    }
+
+    #[test]
+    fn the_decision_cache_size_loads_from_file_and_env_and_too_large_names_its_key() {
+        let defaults = Config::load_with_env(None, &[]).unwrap();
+        assert_eq!(defaults.policy_decision_cache_entries, 10_000);
+        let cfg =
+            Config::load_with_env(None, &env(&[("GATEHOUSE_POLICY_DECISION_CACHE_ENTRIES", "0")])).unwrap();
+        assert_eq!(cfg.policy_decision_cache_entries, 0, "0 (off) is accepted");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gatehouse.toml");
+        std::fs::write(&file, "policy_decision_cache_entries = 500\n").unwrap();
+        let cfg = Config::load_with_env(Some(&file), &[]).unwrap();
+        assert_eq!(cfg.policy_decision_cache_entries, 500);
+        let err = Config::load_with_env(
+            None,
+            &env(&[("GATEHOUSE_POLICY_DECISION_CACHE_ENTRIES", "1000001")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`policy_decision_cache_entries`"), "{err}");
+        let err = Config::load_with_env(None, &env(&[("GATEHOUSE_POLICY_DECISION_CACHE_ENTRIES", "-1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("policy_decision_cache_entries"), "{err}");
     }
 
     #[test]

@@ -81,6 +81,7 @@ pub struct Metrics {
     latency: HistogramFamily<RouteLabels>,
     decisions: Family<DecisionLabels, Counter>,
     policy_reloads: Family<OutcomeLabels, Counter>,
+    decision_cache: Family<ResultLabels, Counter>,
     verifications: Family<ResultLabels, Counter>,
     verification_seconds: HistogramFamily<ResultLabels>,
     shed: Counter,
@@ -93,6 +94,7 @@ impl Default for Metrics {
         let latency: HistogramFamily<RouteLabels> = Family::new_with_constructor(latency_histogram);
         let decisions = Family::<DecisionLabels, Counter>::default();
         let policy_reloads = Family::<OutcomeLabels, Counter>::default();
+        let decision_cache = Family::<ResultLabels, Counter>::default();
         let verifications = Family::<ResultLabels, Counter>::default();
         let verification_seconds: HistogramFamily<ResultLabels> =
             Family::new_with_constructor(verification_histogram);
@@ -131,6 +133,11 @@ impl Default for Metrics {
             policy_reloads.clone(),
         );
         registry.register(
+            "gatehouse_policy_decision_cache",
+            "Live decisions by verdict cache result (hit: Cedar skipped, miss: evaluated and kept)",
+            decision_cache.clone(),
+        );
+        registry.register(
             "gatehouse_verifications",
             "Verifications by result (verified, failed_verification, denied, error)",
             verifications.clone(),
@@ -153,6 +160,7 @@ impl Default for Metrics {
             latency,
             decisions,
             policy_reloads,
+            decision_cache,
             verifications,
             verification_seconds,
             shed,
@@ -193,6 +201,15 @@ impl Metrics {
         self.policy_reloads
             .get_or_create(&OutcomeLabels {
                 outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one live decision's use of the verdict cache, `hit` or `miss`.
+    pub fn count_decision_cache(&self, result: &str) {
+        self.decision_cache
+            .get_or_create(&ResultLabels {
+                result: result.to_owned(),
             })
             .inc();
     }
@@ -326,8 +343,19 @@ mod tests {
         m.count_policy_reload("refused");
         m.observe_verification("verified", 0.3);
         m.count_shed();
+        m.count_decision_cache("hit");
+        m.count_decision_cache("hit");
+        m.count_decision_cache("miss");
         let text = m.render(&Scraped::default());
         assert!(text.contains(r#"gatehouse_policy_reloads_total{outcome="refused"} 1"#));
+        assert!(
+            text.contains(r#"gatehouse_policy_decision_cache_total{result="hit"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"gatehouse_policy_decision_cache_total{result="miss"} 1"#),
+            "{text}"
+        );
         assert!(text.contains(
             r#"gatehouse_http_requests_total{route="/v1/artifacts/{id}",method="GET",status="2xx"} 1"#
         ));

@@ -64,10 +64,48 @@ async fn register(app: &TestApp, seed: &str) -> String {
     app.register_oci("team-a", &operator(), seed).await
 }
 
+/// The verdict cache's (hits, misses) so far, from `/metrics`.
+async fn decision_cache(app: &TestApp) -> (u64, u64) {
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |result: &str| {
+        let series = format!("gatehouse_policy_decision_cache_total{{result=\"{result}\"}} ");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(series.as_str()))
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    (count("hit"), count("miss"))
+}
+
+/// Reads `path` once, answering how the read's decision used the verdict cache.
+async fn read_noting_cache(app: &TestApp, path: &str) -> &'static str {
+    let before = decision_cache(app).await;
+    let (status, body) = app.get(path, &operator()).await;
+    assert_eq!(status, 200, "{body}");
+    let after = decision_cache(app).await;
+    match (after.0 - before.0, after.1 - before.1) {
+        (1, 0) => "hit",
+        (0, 1) => "miss",
+        other => panic!("one read, cache counts moved by {other:?}"),
+    }
+}
+
 async fn reload_flow(db: Db) {
     let dir = policy_copy();
     let app = spawn(db, dir.path()).await;
     let admin = platform_admin();
+    // The same read twice: evaluated, then served from the serving set's verdict cache.
+    let read = format!("/v1/artifacts/{}", register(&app, "cached-read").await);
+    assert_eq!(read_noting_cache(&app, &read).await, "miss");
+    assert_eq!(read_noting_cache(&app, &read).await, "hit");
     let (status, set) = app.get("/v1/policies", &admin).await;
     assert_eq!(status, 200, "{set}");
     let first = set["hash"].as_str().unwrap().to_owned();
@@ -99,6 +137,10 @@ async fn reload_flow(db: Db) {
     assert_eq!(record["transition"]["from"], first.as_str(), "{audit}");
     assert_eq!(record["transition"]["to"], second.as_str(), "{audit}");
     assert_eq!(record["actor"]["id"], "pat");
+
+    // The reloaded set has a cache of its own: the identical read is evaluated by it afresh.
+    assert_eq!(read_noting_cache(&app, &read).await, "miss");
+    assert_eq!(read_noting_cache(&app, &read).await, "hit");
 
     register(&app, "after-reload").await;
     let (_, decisions) = app.get("/v1/decisions?action=register", &admin).await;

@@ -30,6 +30,9 @@
 #                                (callgrind-<database>-<phase>.out) for callgrind_annotate [unset]
 #   GATEHOUSE_LOAD_BINARY        an already built gatehouse binary (skips the build; lets a
 #                                before/after pair run from one script)
+#   GATEHOUSE_LOAD_DECISION_CACHE  the gateway's policy_decision_cache_entries (0: every decision
+#                                evaluated); unset leaves the key out, so a binary without it runs
+#                                [unset: the gateway's default, 10,000]
 #   GATEHOUSE_LOAD_SEED_TIMEOUT  seconds seeding may take before the run fails [3600]
 #   GATEHOUSE_LOAD_RESULTS       where the results table is written
 #                                [${TMPDIR:-/tmp}/gatehouse-load-<time>.md]
@@ -53,6 +56,9 @@ run_perf=${GATEHOUSE_LOAD_PERF:-0}
 run_callgrind=${GATEHOUSE_LOAD_CALLGRIND:-0}
 binary=${GATEHOUSE_LOAD_BINARY:-}
 seed_timeout=${GATEHOUSE_LOAD_SEED_TIMEOUT:-3600}
+decision_cache=${GATEHOUSE_LOAD_DECISION_CACHE:-}
+[[ -z $decision_cache || $decision_cache =~ ^[0-9]+$ ]] ||
+  { echo "GATEHOUSE_LOAD_DECISION_CACHE must be a whole number" >&2; exit 1; }
 results=${GATEHOUSE_LOAD_RESULTS:-${TMPDIR:-/tmp}/gatehouse-load-$(date -u +%Y%m%dT%H%M%SZ).md}
 
 # The test issuer of fixtures/keys: public, committed, for tests and benchmarks only.
@@ -209,6 +215,7 @@ database_url = "$database_url"
 dev_mode = true   # the issuer below has a dev key so `token mint` can sign
 policy_dir = "$repo/policies"
 schema_file = "$repo/schemas/gatehouse.cedarschema"
+${decision_cache:+policy_decision_cache_entries = $decision_cache}
 
 [trust]
 verify_on_register = false   # no background verification: the phases measure the request path

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::{Admission, AdmissionError, RequestMeta};
 use crate::audit::{AuditDecision, DecisionRecord, NewAuditRecord, Transition};
 use crate::domain::{Actor, Artifact, LifecycleState, Principal};
-use crate::policy::{Action, Caller, Decision, PolicyRequest, RequestContext, Resource};
+use crate::policy::{Action, CacheUse, Caller, Decision, PolicyRequest, RequestContext, Resource};
 
 /// The platform role that may override a denial with a justification.
 pub const BREAK_GLASS_ROLE: &str = "break_glass";
@@ -266,7 +266,7 @@ impl Admission {
             }
         };
         let engine = self.policy();
-        let mut decision = engine.decide(&PolicyRequest {
+        let (mut decision, cache) = engine.decide_noting_cache(&PolicyRequest {
             caller,
             action,
             resource,
@@ -274,6 +274,12 @@ impl Admission {
         });
         let effect = if decision.allowed { "allow" } else { "deny" };
         self.metrics.count_decision(action.as_str(), effect);
+        // A decision that could not use the cache (or with it off) is not counted.
+        match cache {
+            CacheUse::Hit => self.metrics.count_decision_cache("hit"),
+            CacheUse::Miss => self.metrics.count_decision_cache("miss"),
+            CacheUse::Bypassed => {}
+        }
         crate::access::note_decision(effect);
         if !decision.would_deny.is_empty() {
             // A dry-run forbid matched: allowed now, but the shadowed rule is counted and logged.

@@ -181,18 +181,16 @@ impl Admission {
 
     /// Swaps the serving set in whole: each request took its own snapshot, so none sees a mix.
     pub(super) fn swap_policy(&self, engine: PolicyEngine) {
-        // The dry-run channels and provenance trust are configuration, not policy: every set
-        // serves with them.
-        let channels = self
-            .policy()
-            .dry_run_channels()
-            .map(str::to_owned)
-            .collect::<Vec<_>>();
-        let provenance = Arc::clone(self.policy().provenance_trust());
+        // The dry-run channels, provenance trust and decision cache size are configuration, not
+        // policy: every set serves with them (and with a cache of its own, empty).
+        let current = self.policy();
+        let channels = current.dry_run_channels().map(str::to_owned).collect::<Vec<_>>();
+        let provenance = Arc::clone(current.provenance_trust());
         let engine = Arc::new(
             engine
                 .with_dry_run_channels(channels)
-                .with_provenance_trust(provenance),
+                .with_provenance_trust(provenance)
+                .with_decision_cache(current.decision_cache_entries()),
         );
         match self.policy.write() {
             Ok(mut serving) => *serving = engine,

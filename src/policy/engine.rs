@@ -16,6 +16,7 @@ use super::entities::{EntitySlice, Uid, build_slice};
 use super::loader::{LoadedSet, PolicyLoadError, load_set, load_sources};
 use super::request::{Action, Decision, PolicyRequest, RequestContext};
 use super::slice::{Part, ScopeIndex};
+use super::verdict_cache::{CacheUse, VerdictCache};
 use crate::audit::JsonText;
 use crate::domain::ProvenanceTrust;
 
@@ -41,6 +42,10 @@ pub struct PolicyEngine {
     /// entities then start from them. Without groups `action in …` is equality: none needed.
     actions: Option<Entities>,
     authorizer: Authorizer,
+    /// Verdicts of live decisions by their recorded input. It belongs to this engine: anything
+    /// that changes what a verdict would be builds the result a fresh one; clones of one engine
+    /// (identical, so their verdicts are too) share it.
+    verdicts: Arc<VerdictCache<Verdict>>,
     // Kept so a reload reads the same files the running set came from.
     schema_file: PathBuf,
     policy_dir: PathBuf,
@@ -111,6 +116,9 @@ impl PolicyEngine {
             index,
             slicing: true,
             authorizer: Authorizer::new(),
+            // Off until configured: the gateway turns it on (`with_decision_cache`), tools and
+            // benchmarks that load a set evaluate every decision.
+            verdicts: Arc::new(VerdictCache::new(0)),
             schema_file: schema_file.to_path_buf(),
             policy_dir: policy_dir.to_path_buf(),
         })
@@ -120,14 +128,35 @@ impl PolicyEngine {
     #[must_use]
     pub fn with_dry_run_channels(mut self, channels: impl IntoIterator<Item = String>) -> Self {
         self.dry_run_channels = channels.into_iter().collect();
-        self
+        self.with_fresh_verdicts()
     }
 
     /// The same set with `trust` (config `[trust.provenance]`) on every `Project` entity.
     #[must_use]
     pub fn with_provenance_trust(mut self, trust: Arc<ProvenanceTrust>) -> Self {
+        // The trust is on the Project entities, so in the cache's key too; a fresh cache anyway,
+        // so no verdict outlives a configuration change.
         self.provenance = trust;
+        self.with_fresh_verdicts()
+    }
+
+    /// The same set keeping at most `entries` verdicts of live decisions (config
+    /// `policy_decision_cache_entries`; 0: none, every decision is evaluated).
+    #[must_use]
+    pub fn with_decision_cache(mut self, entries: usize) -> Self {
+        self.verdicts = Arc::new(VerdictCache::new(entries));
         self
+    }
+
+    /// How many verdicts this engine keeps (0: the cache is off); a reload carries it over.
+    pub fn decision_cache_entries(&self) -> usize {
+        self.verdicts.capacity()
+    }
+
+    /// An empty cache of the same size, not shared with the engine this one was made from.
+    fn with_fresh_verdicts(self) -> Self {
+        let entries = self.verdicts.capacity();
+        self.with_decision_cache(entries)
     }
 
     /// The provenance trust every `Project` entity carries.
@@ -144,7 +173,7 @@ impl PolicyEngine {
     #[cfg(test)]
     pub(crate) fn without_slicing(mut self) -> Self {
         self.slicing = false;
-        self
+        self.with_fresh_verdicts()
     }
 
     /// The hash the schema and policy files on disk would load as now (no parsing), to notice
@@ -200,12 +229,21 @@ impl PolicyEngine {
 
     /// Decides one request over its own entity slice; any failure is a deny, never a panic.
     pub fn decide(&self, req: &PolicyRequest<'_>) -> Decision {
+        self.decide_with(req, &self.provenance).0
+    }
+
+    /// [`Self::decide`], saying whether the verdict came from the cache (for the metrics).
+    pub fn decide_noting_cache(&self, req: &PolicyRequest<'_>) -> (Decision, CacheUse) {
         self.decide_with(req, &self.provenance)
     }
 
     /// Decides with `provenance` on the `Project` entities instead of the configured trust (a
-    /// policy test case brings its own).
-    pub(crate) fn decide_with(&self, req: &PolicyRequest<'_>, provenance: &ProvenanceTrust) -> Decision {
+    /// policy test case brings its own; it is on the recorded entities, so in the cache's key).
+    pub(crate) fn decide_with(
+        &self,
+        req: &PolicyRequest<'_>,
+        provenance: &ProvenanceTrust,
+    ) -> (Decision, CacheUse) {
         let slice = build_slice(&req.caller, &req.resource, provenance);
         let action = Uid::new("Action", req.action.as_str());
         let uids = (
@@ -223,19 +261,49 @@ impl PolicyEngine {
         }
         .to_json_text()
         .and_then(|request| Ok((request, slice.to_json_text()?)));
-        let verdict = match &recorded {
-            Ok(_) => self
-                .evaluate(&slice, uids, &req.context)
-                .map(|e| self.verdict(&e, req.action)),
+        // The recorded texts determine the verdict, except where building the request or the
+        // slice failed before them (a uid Cedar refuses, a fact that could not be typed and so
+        // is missing from the text): those are never looked up, and only a verdict Cedar
+        // reached is kept.
+        let cacheable = self.verdicts.is_on()
+            && slice.is_complete()
+            && uids.0.is_ok()
+            && uids.1.is_ok()
+            && uids.2.is_ok();
+        let (verdict, used) = match &recorded {
+            Ok((request, entities)) if cacheable => {
+                let key = self.verdicts.key(request.get(), entities.get());
+                match self.verdicts.get(&key) {
+                    Some(verdict) => (Ok(verdict), CacheUse::Hit),
+                    None => {
+                        match self
+                            .evaluate(&slice, uids, &req.context)
+                            .map(|e| self.verdict(&e, req.action))
+                        {
+                            Ok(verdict) => {
+                                self.verdicts.insert(&key, &verdict, verdict.text_len());
+                                (Ok(verdict), CacheUse::Miss)
+                            }
+                            Err(error) => (Err(error), CacheUse::Bypassed),
+                        }
+                    }
+                }
+            }
+            Ok(_) => (
+                self.evaluate(&slice, uids, &req.context)
+                    .map(|e| self.verdict(&e, req.action)),
+                CacheUse::Bypassed,
+            ),
             // Fail closed: a decision that cannot be recorded is not made.
-            Err(error) => Err(error.clone()),
+            Err(error) => (Err(error.clone()), CacheUse::Bypassed),
         };
         let (request, entities) = recorded.unwrap_or_default();
         // Fail closed: a request we cannot even build is denied, with the cause recorded.
-        Decision {
+        let decision = Decision {
             resource,
             ..self.decision(verdict, "the request", request, entities)
-        }
+        };
+        (decision, used)
     }
 
     /// The decision from a verdict, or a deny carrying the error that kept `what` from being
@@ -619,6 +687,17 @@ pub(crate) struct Verdict {
     pub(crate) would_deny: Vec<String>,
 }
 
+impl Verdict {
+    /// The bytes of text it holds (the verdict cache's weight).
+    fn text_len(&self) -> usize {
+        [&self.policy_ids, &self.reasons, &self.errors, &self.would_deny]
+            .into_iter()
+            .flatten()
+            .map(String::len)
+            .sum()
+    }
+}
+
 /// A policy set the engine holds or one the scope index built and shares.
 enum SetRef<'a> {
     Borrowed(&'a PolicySet),
@@ -831,5 +910,155 @@ mod action_group_tests {
         assert!(promote.allowed && promote.errors.is_empty(), "{promote:?}");
         assert_eq!(promote.policy_ids, vec!["by-group".to_owned()]);
         assert!(!ask(Action::Read).allowed);
+    }
+}
+
+#[cfg(test)]
+mod verdict_cache_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::*;
+    use crate::domain::{Actor, ActorType, Artifact, CiClaims, Principal};
+    use crate::policy::{Caller, RequestContext, Resource};
+
+    const PERMIT: &str = "@id(\"anyone\")\npermit (principal, action, resource);\n";
+    const FORBID_PROD: &str = "@id(\"no-prod\")\n@reason(\"not to prod\")\nforbid (principal, action, resource) \
+                               when { context has channel && context.channel == \"prod\" };\n";
+
+    fn engine(files: &[(&str, &str)]) -> PolicyEngine {
+        let dir = crate::repo_path("policies");
+        PolicyEngine::load_bundle(
+            &crate::repo_path("schemas/gatehouse.cedarschema"),
+            &dir,
+            files
+                .iter()
+                .map(|(name, text)| ((*name).to_owned(), (*text).to_owned()))
+                .collect(),
+        )
+        .unwrap()
+        .with_decision_cache(100)
+    }
+
+    fn user() -> Principal {
+        Principal {
+            actor: Actor {
+                actor_type: ActorType::User,
+                id: "olivia".to_owned(),
+            },
+            issuer: "https://issuer.test".to_owned(),
+            project_roles: BTreeMap::new(),
+            platform_roles: BTreeSet::new(),
+            ci: CiClaims::default(),
+        }
+    }
+
+    fn artifact() -> Artifact {
+        serde_json::from_value(json!({
+            "id": "01900000-0000-7000-8000-000000000001",
+            "project": "team-a",
+            "app": "trainer",
+            "artifact_kind": "oci",
+            "artifact_type": "oci.image",
+            "repository": "gpuaas/apps/team-a/trainer",
+            "digest": format!("sha256:{}", "ab".repeat(32)),
+            "tag": null,
+            "media_type": null,
+            "source": { "source_type": "oci_registry", "uri": "registry.local/x" },
+            "lifecycle_state": "published",
+            "trust_state": "unverified",
+            "channels": ["staging"],
+            "signature_verified": false,
+            "attestations": [],
+            "created_by": { "type": "user", "id": "olivia" },
+            "created_at": "2025-01-01T00:00:00Z",
+            "updated_at": "2025-01-01T00:00:00Z",
+            "version": 1,
+        }))
+        .unwrap()
+    }
+
+    /// Promotes to prod; the same input every call.
+    fn promote(engine: &PolicyEngine) -> (Decision, CacheUse) {
+        let (user, artifact) = (user(), artifact());
+        engine.decide_noting_cache(&PolicyRequest {
+            caller: Caller::Principal(&user),
+            action: Action::Promote,
+            resource: Resource::Artifact(&artifact),
+            context: RequestContext {
+                channel: Some("prod".to_owned()),
+                previous_channel: Some("staging".to_owned()),
+                ..RequestContext::default()
+            },
+        })
+    }
+
+    fn fields(d: &Decision) -> Value {
+        serde_json::to_value(d).unwrap()
+    }
+
+    #[test]
+    fn the_same_request_twice_is_served_from_the_cache_with_the_same_decision() {
+        let engine = engine(&[("p.cedar", PERMIT), ("f.cedar", FORBID_PROD)]);
+        let (first, used) = promote(&engine);
+        assert_eq!(used, CacheUse::Miss);
+        assert!(!first.allowed && first.policy_ids == ["no-prod"], "{first:?}");
+        let (second, used) = promote(&engine);
+        assert_eq!(used, CacheUse::Hit);
+        assert_eq!(fields(&second), fields(&first));
+        // A clone is the same engine: it shares the verdicts.
+        assert_eq!(promote(&engine.clone()).1, CacheUse::Hit);
+    }
+
+    #[test]
+    fn a_cache_of_zero_entries_is_off() {
+        let engine = engine(&[("p.cedar", PERMIT)]).with_decision_cache(0);
+        assert_eq!(engine.decision_cache_entries(), 0);
+        for _ in 0..3 {
+            let (decision, used) = promote(&engine);
+            assert!(decision.allowed);
+            assert_eq!(used, CacheUse::Bypassed);
+        }
+    }
+
+    /// A reload builds a new engine: the identical request is decided by the new set, and the
+    /// cache size (configuration) is carried as `swap_policy` carries it.
+    #[test]
+    fn a_reloaded_set_decides_the_identical_request_afresh() {
+        let old = engine(&[("p.cedar", PERMIT)]).with_decision_cache(50);
+        assert!(promote(&old).0.allowed);
+        assert_eq!(promote(&old).1, CacheUse::Hit);
+        let new = engine(&[("p.cedar", PERMIT), ("f.cedar", FORBID_PROD)])
+            .with_decision_cache(old.decision_cache_entries());
+        assert_eq!(new.decision_cache_entries(), 50);
+        let (decision, used) = promote(&new);
+        assert_eq!(used, CacheUse::Miss);
+        assert!(!decision.allowed, "{decision:?}");
+    }
+
+    /// Engines derived from a cached one (dry-run channels, provenance trust, no slicing) start
+    /// empty: none answers with the verdict of the engine it was made from.
+    #[test]
+    fn a_derived_engine_does_not_share_the_verdicts_of_its_origin() {
+        let origin = engine(&[("p.cedar", PERMIT), ("f.cedar", FORBID_PROD)]);
+        assert!(!promote(&origin).0.allowed);
+        assert_eq!(promote(&origin).1, CacheUse::Hit);
+
+        let dry_run = origin.clone().with_dry_run_channels(["prod".to_owned()]);
+        let (decision, used) = promote(&dry_run);
+        assert_eq!(used, CacheUse::Miss);
+        assert!(decision.allowed, "{decision:?}");
+        assert_eq!(decision.would_deny, ["no-prod"]);
+        assert_eq!(promote(&dry_run).1, CacheUse::Hit);
+        // The origin still answers as before.
+        assert!(!promote(&origin).0.allowed);
+
+        let trust = origin
+            .clone()
+            .with_provenance_trust(Arc::new(ProvenanceTrust::default()));
+        assert_eq!(promote(&trust).1, CacheUse::Miss);
+        assert_eq!(promote(&origin.clone().without_slicing()).1, CacheUse::Miss);
+        assert_eq!(trust.decision_cache_entries(), origin.decision_cache_entries());
     }
 }

@@ -188,6 +188,12 @@ pub(crate) struct EntitySlice<'a> {
 }
 
 impl EntitySlice<'_> {
+    /// Whether every fact was typed: a slice with a problem is denied, and its text lacks the
+    /// fact that failed, so the text alone does not say what the slice is.
+    pub(crate) fn is_complete(&self) -> bool {
+        self.problem.is_none()
+    }
+
     /// The slice as Cedar entities-JSON text, in a stable order: the form stored for replay.
     /// Written straight from the typed entities, byte for byte what [`Self::to_json`] serialises
     /// to (a test checks it), without building that `Value` tree.

@@ -14,6 +14,7 @@ mod slice;
 mod slice_props;
 mod test_case;
 mod testing;
+mod verdict_cache;
 
 pub use coverage::uncovered_consequence;
 pub use engine::PolicyEngine;
@@ -22,3 +23,4 @@ pub use prove::{ProofOutcome, ProofResult, prove};
 pub use replay::{ReplayChange, ReplayReport, replay};
 pub use request::{Action, Caller, Decision, PolicyRequest, RequestContext, Resource};
 pub use testing::{CaseOutcome, PolicyTestError, TestFailure, TestReport, run_policy_tests};
+pub use verdict_cache::{CacheUse, DEFAULT_ENTRIES as DEFAULT_DECISION_CACHE_ENTRIES};

@@ -304,6 +304,60 @@ proptest! {
     }
 }
 
+/// The shipped policies' test cases: live requests (principals, artifacts, contexts) to ask the
+/// generated sets.
+fn shipped_cases() -> Vec<super::test_case::TestCase> {
+    use super::test_case::CaseFile;
+    let mut files: Vec<_> = std::fs::read_dir(crate::repo_path("policies/tests"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .flat_map(
+            |file| match serde_json::from_str::<CaseFile>(&std::fs::read_to_string(file).unwrap()) {
+                Ok(CaseFile::Many(cases)) => cases,
+                Ok(CaseFile::One(case)) => vec![*case],
+                Err(e) => panic!("{}: {e}", file.display()),
+            },
+        )
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// For any policy set (dry-run forbids and channels, erroring conditions included), a live
+    /// decision through the verdict cache — kept, then served — is the decision without it.
+    #[test]
+    fn the_cached_decision_is_the_uncached_decision(
+        policies in prop::collection::vec(generated(), 0..24),
+        per_project in prop::collection::vec(generated(), PROJECTS),
+        dry_run_channel in prop::option::of(0..CHANNELS.len()),
+        every in 1_usize..4,
+    ) {
+        use super::testing::decide_case_noting_cache;
+        use super::verdict_cache::CacheUse;
+        let Some(uncached) = engine(&policies, &per_project) else {
+            return Err(TestCaseError::reject("the generated set does not validate"));
+        };
+        let uncached = uncached.with_dry_run_channels(dry_run_channel.map(|c| CHANNELS[c].to_owned()));
+        let cached = uncached.clone().with_decision_cache(1000);
+        for case in shipped_cases().iter().step_by(every) {
+            let (want, _) = decide_case_noting_cache(&uncached, case).unwrap();
+            let want = serde_json::to_value(want).unwrap();
+            for _ in 0..2 {
+                let (got, _) = decide_case_noting_cache(&cached, case).unwrap();
+                prop_assert_eq!(&serde_json::to_value(got).unwrap(), &want, "{}", case.name);
+            }
+            let (_, used) = decide_case_noting_cache(&cached, case).unwrap();
+            prop_assert_eq!(used, CacheUse::Hit, "{}", case.name);
+        }
+    }
+}
+
 /// The generator reaches what the property is about: allows, denies, errors, would-deny and
 /// a slice smaller than the set.
 #[test]

@@ -7,6 +7,7 @@ use std::path::Path;
 use super::engine::PolicyEngine;
 use super::request::{Action, Caller, Decision, PolicyRequest, Resource};
 use super::test_case::{CaseFile, CaseResource, Effect, TestCase, build_artifact, build_principal};
+use super::verdict_cache::CacheUse;
 use crate::domain::{ActorType, Scope};
 
 /// A test file that could not be read or parsed.
@@ -174,6 +175,14 @@ fn run_case(engine: &PolicyEngine, case: &TestCase) -> Option<String> {
 
 /// Decides one case through the serving path; `Err` says why the case itself is unusable.
 pub(crate) fn decide_case(engine: &PolicyEngine, case: &TestCase) -> Result<Decision, String> {
+    decide_case_noting_cache(engine, case).map(|(decision, _)| decision)
+}
+
+/// [`decide_case`], saying whether the verdict came from the engine's cache.
+pub(crate) fn decide_case_noting_cache(
+    engine: &PolicyEngine,
+    case: &TestCase,
+) -> Result<(Decision, CacheUse), String> {
     let Some(action) = Action::parse(&case.action) else {
         return Err(format!("  unknown action `{}`", case.action));
     };
@@ -241,4 +250,59 @@ pub(crate) fn decide_case(engine: &PolicyEngine, case: &TestCase) -> Result<Deci
         context: case.context.clone(),
     };
     Ok(engine.decide_with(&request, &case.provenance_config))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn corpus() -> Vec<TestCase> {
+        let mut files: Vec<_> = std::fs::read_dir(crate::repo_path("policies/tests"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|ext| ext == "json"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .flat_map(|file| {
+                match serde_json::from_str::<CaseFile>(&std::fs::read_to_string(file).unwrap()) {
+                    Ok(CaseFile::Many(cases)) => cases,
+                    Ok(CaseFile::One(case)) => vec![*case],
+                    Err(e) => panic!("{}: {e}", file.display()),
+                }
+            })
+            .collect()
+    }
+
+    /// Over the shipped policies' cases: a decision from the cache (twice: kept, then served)
+    /// is the decision with the cache off, field for field, and the repeat is a hit.
+    #[test]
+    fn every_shipped_case_decides_the_same_from_the_cache_as_without_it() {
+        let schema = crate::repo_path("schemas/gatehouse.cedarschema");
+        let policies = crate::repo_path("policies");
+        let cached = PolicyEngine::load(&schema, &policies)
+            .unwrap()
+            .with_decision_cache(crate::policy::DEFAULT_DECISION_CACHE_ENTRIES);
+        // A loaded set keeps no verdicts until configured to.
+        let uncached = PolicyEngine::load(&schema, &policies).unwrap();
+        assert_eq!(uncached.decision_cache_entries(), 0);
+        let cases = corpus();
+        assert!(cases.len() > 50, "{} cases", cases.len());
+        let mut hits = 0;
+        for case in &cases {
+            let (want, off) = decide_case_noting_cache(&uncached, case).unwrap();
+            assert_eq!(off, CacheUse::Bypassed, "{}", case.name);
+            let want = serde_json::to_value(want).unwrap();
+            let (first, _) = decide_case_noting_cache(&cached, case).unwrap();
+            let (second, used) = decide_case_noting_cache(&cached, case).unwrap();
+            assert_eq!(serde_json::to_value(first).unwrap(), want, "{}", case.name);
+            assert_eq!(serde_json::to_value(second).unwrap(), want, "{}", case.name);
+            hits += usize::from(used == CacheUse::Hit);
+        }
+        // Every case reaches Cedar (the corpus has no unbuildable request), so every repeat hits.
+        assert_eq!(hits, cases.len());
+    }
 }

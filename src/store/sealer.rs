@@ -61,11 +61,12 @@ pub(super) struct AuditSealer {
 
 impl AuditSealer {
     /// Starts the sealer on its own connection (opened lazily from `pool`'s options), so it
-    /// never queues for a connection behind the mutations it is about to answer.
+    /// never queues for a connection behind the mutations it is about to answer, and on a thread
+    /// and runtime of its own (see `spawn_thread`).
     pub(super) fn spawn(pool: &PgPool) -> Self {
         let own = OwnConnection::new(pool);
         let (requests, queue) = mpsc::unbounded_channel();
-        tokio::spawn(run(own, queue));
+        spawn_thread(run(own, queue));
         Self { requests }
     }
 
@@ -80,6 +81,28 @@ impl AuditSealer {
             })
             .map_err(|_| StoreError::AuditSealing)?;
         answer.await.map_err(|_| StoreError::AuditSealing)?
+    }
+}
+
+/// Runs the sealer on a thread with a single-threaded runtime of its own, which also owns the
+/// sealer's connection (its socket is polled by that runtime). On the gateway's runtime, each
+/// round trip of a round waited, once answered, until a worker was free and next polled for I/O:
+/// behind the very requests the last round had just woken (each serialising its answer), and
+/// on a busy machine for milliseconds. Every mutation waits for a round, so those delays were
+/// the mutations' tail. This thread sleeps in `epoll` between round trips and is woken for its
+/// own socket alone. The thread ends with the task, when the last `AuditSealer` is dropped.
+fn spawn_thread(task: impl std::future::Future<Output = ()> + Send + 'static) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    let started = runtime.map_err(|error| error.to_string()).and_then(|runtime| {
+        std::thread::Builder::new()
+            .name("audit-sealer".to_owned())
+            .spawn(move || runtime.block_on(task))
+            .map_err(|error| error.to_string())
+    });
+    if let Err(error) = started {
+        // The requests' receiver is gone with the task: every seal fails (closed), and the
+        // mutations are not acknowledged.
+        tracing::error!(%error, "the audit sealer could not start");
     }
 }
 

@@ -18,7 +18,6 @@ pub mod manifest;
 pub mod metrics;
 pub mod policy;
 pub mod registry;
-pub mod stages;
 pub mod store;
 pub mod trust;
 pub mod vsa;

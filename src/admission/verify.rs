@@ -150,7 +150,6 @@ impl Admission {
         meta: &RequestMeta,
         job: Option<&VerificationJob>,
     ) -> Result<Option<ArtifactView>, AdmissionError> {
-        let mut marks = crate::stages::Marks::start("verify");
         let allowed = self
             .authorize(
                 principal,
@@ -170,9 +169,7 @@ impl Admission {
             // Kept with the artifact now: a re-run reads them back like every other attachment.
             attachments.clear();
         }
-        marks.mark("auth");
         let source_policy = self.source_policy_evidence(principal, &artifact, meta).await?;
-        marks.mark("source");
         let image = self.image_name(&artifact);
         let material = ArtifactMaterial {
             admission: self,
@@ -182,7 +179,6 @@ impl Admission {
             .trust
             .verify(&artifact, &image, source_policy, &material)
             .await?;
-        marks.mark("trust");
         let checked_at = Utc::now();
 
         let updated = run
@@ -202,8 +198,6 @@ impl Admission {
             evidence: run.evidence,
             summary,
         };
-        marks.mark("prep");
-        marks.finish();
         match job {
             None => self.commit(change, audit, allowed).await.map(Some),
             Some(job) => {

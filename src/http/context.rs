@@ -56,20 +56,6 @@ fn log_access(
 ) {
     // Microsecond resolution is plenty and keeps the number short.
     let latency_ms = (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
-    {
-        let name = if route.ends_with("/verify") {
-            "http_verify"
-        } else if route.ends_with("/promote") {
-            "http_promote"
-        } else if route.ends_with("/artifacts") && method == axum::http::Method::POST {
-            "http_register"
-        } else {
-            "http_other"
-        };
-        let mut marks = crate::stages::Marks::start(name);
-        marks.value("latency", started.elapsed().as_micros());
-        marks.finish();
-    }
     tracing::info!(
         target: crate::logging::ACCESS_TARGET,
         method = %method,

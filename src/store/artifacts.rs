@@ -256,9 +256,7 @@ macro_rules! artifacts_impl {
                     links: &RegistrationLinks,
                 ) -> Result<Registered, StoreError> {
                     let channels: Vec<&str> = a.channels.iter().map(|c| c.as_str()).collect();
-                    let mut marks = crate::stages::Marks::start("tx_register");
                     let mut tx = self.pool.begin().await?;
-                    marks.mark("begin");
                     let insert = if Self::INSERT_RETURNS_ARTIFACT {
                         sql::INSERT_ARTIFACT_RETURNING
                     } else {
@@ -302,12 +300,8 @@ macro_rules! artifacts_impl {
                         return Err(e);
                     }
                     let appended = Self::append_audit_with_decision_in(&mut *tx, audit, decision).await?;
-                    marks.mark("body");
                     tx.commit().await?;
-                    marks.mark("commit");
                     self.audit_sealed(appended).await?;
-                    marks.mark("seal");
-                    marks.finish();
                     Ok(Registered::Created(stored))
                 }
 
@@ -382,17 +376,11 @@ macro_rules! artifacts_impl {
                     audit: NewAuditRecord,
                     decision: &DecisionRecord,
                 ) -> Result<Artifact, StoreError> {
-                    let mut marks = crate::stages::Marks::start("tx_change");
                     let mut tx = self.pool.begin().await?;
-                    marks.mark("begin");
                     // On an error the transaction is dropped, which rolls it back.
                     let (stored, appended) = Self::apply_change_in(&mut *tx, change, audit, decision).await?;
-                    marks.mark("body");
                     tx.commit().await?;
-                    marks.mark("commit");
                     self.audit_sealed(appended).await?;
-                    marks.mark("seal");
-                    marks.finish();
                     Ok(stored)
                 }
 

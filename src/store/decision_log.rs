@@ -83,12 +83,7 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>, max_batch: 
 async fn commit_batch(store: Arc<dyn Store>, batch: Vec<Pending>) {
     // Records move out of the batch, never cloned.
     let (records, mut waiters): (Vec<DecisionRecord>, Vec<Waiter>) = batch.into_iter().unzip();
-    let mut marks = crate::stages::Marks::start("dlog");
-    marks.value("n", records.len() as u128);
-    let appended = store.append_decisions(&records).await;
-    marks.mark("append");
-    marks.finish();
-    match appended {
+    match store.append_decisions(&records).await {
         Ok(()) => answer_all(&mut waiters, &Ok(())),
         Err(error) if records.len() > 1 && error.is_refusal() => {
             tracing::warn!(error = %error, batch = records.len(), "decision log batch refused; writing its records one by one");

@@ -26,8 +26,8 @@ use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::rows::{AuditRow, UnsealedRow};
 use super::postgres::PING_IF_IDLE_FOR;
+use super::rows::{AuditRow, UnsealedRow};
 use super::{StoreError, sql};
 use crate::audit::{AuditRecord, UnsealedAudit};
 
@@ -378,18 +378,14 @@ async fn seal_batch(
     waiting: &mut Waiting,
     queue: Option<&mut mpsc::UnboundedReceiver<Request>>,
 ) -> Result<Vec<AuditRecord>, StoreError> {
-    let mut marks = crate::stages::Marks::start("seal");
     let mut tx = begin_locked_audit_chain(conn).await?;
-    marks.mark("lock");
     let head: Option<(i64, String)> = sqlx::query_as(sql::LAST_AUDIT).fetch_optional(&mut *tx).await?;
-    marks.mark("head");
     // Ids first: this process's own records are hashed from the bodies it holds, so only the
     // others' rows (another instance's, a crash's, a request still on its way) are read whole.
     let ids: Vec<Uuid> = sqlx::query_scalar(sql::UNSEALED_AUDIT_IDS)
         .bind(BATCH as i64)
         .fetch_all(&mut *tx)
         .await?;
-    marks.mark("ids");
     if ids.is_empty() {
         tx.rollback().await?;
         return Ok(Vec::new());
@@ -409,9 +405,6 @@ async fn seal_batch(
             theirs.insert(row.id(), UnsealedAudit::try_from(row)?);
         }
     }
-    marks.mark("others");
-    marks.value("n", ids.len() as u128);
-    marks.value("theirs", theirs.len() as u128);
     let (mut seq, mut hash) = head.unwrap_or((0, String::new()));
     let mut sealed = Vec::with_capacity(ids.len());
     for id in ids {
@@ -433,14 +426,11 @@ async fn seal_batch(
         .execute(&mut *tx)
         .await?
         .rows_affected();
-    marks.mark("move");
     if moved != sealed.len() as u64 {
         // Cannot happen under the chain lock; if it does, seal nothing rather than fork.
         return Err(StoreError::AuditSealing);
     }
     tx.commit().await?;
-    marks.mark("commit");
-    marks.finish();
     Ok(sealed)
 }
 
@@ -476,6 +466,46 @@ mod tests {
     #[test]
     fn the_locking_begin_takes_the_chain_lock() {
         assert!(BEGIN_LOCKED_AUDIT_CHAIN.ends_with(&format!("pg_advisory_xact_lock({AUDIT_CHAIN_LOCK})")));
+    }
+
+    /// The sealer does not need the runtime of whoever started it: its rounds run (and answer)
+    /// while that runtime is not running at all, as they must while its workers are busy.
+    #[test]
+    fn the_sealer_answers_while_the_runtime_that_started_it_is_idle() {
+        let starter = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // A lazy pool to a port nothing listens on: the round fails at once and answers so.
+        let sealer = starter.block_on(async {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_lazy("postgres://gatehouse@127.0.0.1:1/none")
+                .unwrap();
+            AuditSealer::spawn(&pool)
+        });
+        // `starter` is never driven again from here: a task spawned on it would never run.
+        let (answered, answer) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let caller = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let actor = crate::domain::Actor {
+                actor_type: crate::domain::ActorType::User,
+                id: "alice".into(),
+            };
+            let record = UnsealedAudit::new(
+                crate::audit::NewAuditRecord::new(actor, "app_artifact.promote", "req-1"),
+                chrono::Utc::now(),
+            );
+            let _ = answered.send(caller.block_on(sealer.seal(record)));
+        });
+        let outcome = answer
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the sealer answered without its starter's runtime");
+        assert!(matches!(outcome, Err(StoreError::AuditSealing)), "{outcome:?}");
+        drop(starter);
     }
 
     #[test]

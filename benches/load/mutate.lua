@@ -14,6 +14,9 @@ local queue, head, tail = {}, 1, 0
 local step_of = {} -- artifact id -> "verify" | "promote": what its last request was
 local counter = 0
 unexpected = 0
+-- Seconds since the epoch when this wrk run started (each thread's copy of the script runs
+-- this at start-up, within the same second or the next: the thread id keeps them apart).
+run_nonce = os.time()
 
 local function push(step)
   tail = tail + 1
@@ -28,8 +31,9 @@ function request()
     return wrk.format("POST", step, json_headers, step:find("/promote$") and '{"channel":"dev"}' or "{}")
   end
   counter = counter + 1
-  -- "f" + thread + counter: never one of seed.lua's digests (those start with zeros).
-  local digest = string.format("sha256:f%015x%016x%032d", tid, counter, 0)
+  -- "f" + thread + counter + this run's start time: never one of seed.lua's digests (those
+  -- start with zeros), nor one an earlier phase registered (it would answer 200, not 201).
+  local digest = string.format("sha256:f%015x%016x%032x", tid, counter, run_nonce)
   local body = '{"app":"trainer","artifact_kind":"oci","digest":"' .. digest
     .. '","tag":"v1","source":{"source_type":"oci_registry","uri":"registry.local/gpuaas/apps/trainer"}}'
   return wrk.format("POST", "/v1/projects/team-a/artifacts", json_headers, body)

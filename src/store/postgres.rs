@@ -13,7 +13,7 @@ use crate::audit::{AuditRecord, DecisionRecord, UnsealedAudit};
 use crate::domain::{ArtifactId, Digest, ProjectSlug, RepositoryPath};
 
 /// A pooled connection idle at least this long is pinged before it is handed out.
-const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+pub(super) const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 

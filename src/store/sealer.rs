@@ -19,13 +19,14 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{PgConnection, PgPool};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use super::postgres::PING_IF_IDLE_FOR;
 use super::rows::{AuditRow, UnsealedRow};
 use super::{StoreError, sql};
 use crate::audit::{AuditRecord, UnsealedAudit};
@@ -60,13 +61,12 @@ pub(super) struct AuditSealer {
 
 impl AuditSealer {
     /// Starts the sealer on its own connection (opened lazily from `pool`'s options), so it
-    /// never queues for a connection behind the mutations it is about to answer.
+    /// never queues for a connection behind the mutations it is about to answer, and on a thread
+    /// and runtime of its own (see `spawn_thread`).
     pub(super) fn spawn(pool: &PgPool) -> Self {
-        let own = PgPoolOptions::new()
-            .max_connections(1)
-            .connect_lazy_with(pool.connect_options().as_ref().clone());
+        let own = OwnConnection::new(pool);
         let (requests, queue) = mpsc::unbounded_channel();
-        tokio::spawn(run(own, queue));
+        spawn_thread(run(own, queue));
         Self { requests }
     }
 
@@ -81,6 +81,78 @@ impl AuditSealer {
             })
             .map_err(|_| StoreError::AuditSealing)?;
         answer.await.map_err(|_| StoreError::AuditSealing)?
+    }
+}
+
+/// Runs the sealer on a thread with a single-threaded runtime of its own, which also owns the
+/// sealer's connection (its socket is polled by that runtime). On the gateway's runtime, each
+/// round trip of a round waited, once answered, until a worker was free and next polled for I/O:
+/// behind the very requests the last round had just woken (each serialising its answer), and
+/// on a busy machine for milliseconds. Every mutation waits for a round, so those delays were
+/// the mutations' tail. This thread sleeps in `epoll` between round trips and is woken for its
+/// own socket alone. The thread ends with the task, when the last `AuditSealer` is dropped.
+fn spawn_thread(task: impl std::future::Future<Output = ()> + Send + 'static) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    let started = runtime.map_err(|error| error.to_string()).and_then(|runtime| {
+        std::thread::Builder::new()
+            .name("audit-sealer".to_owned())
+            .spawn(move || runtime.block_on(task))
+            .map_err(|error| error.to_string())
+    });
+    if let Err(error) = started {
+        // The requests' receiver is gone with the task: every seal fails (closed), and the
+        // mutations are not acknowledged.
+        tracing::error!(%error, "the audit sealer could not start");
+    }
+}
+
+/// The sealer's own connection, held across rounds rather than taken from a pool: sqlx pings a
+/// pooled connection each time it is given back (and by default before handing it out), so a
+/// round through a pool costs one or two more round trips, and every waiting mutation waits for
+/// them. Opened when first needed, pinged first only after a pause (as the shared pool does),
+/// and dropped after any failure, so the next round starts on a fresh connection whatever state
+/// this one was left in (the server ends its transaction and the chain lock with it).
+struct OwnConnection {
+    options: PgConnectOptions,
+    /// How long opening may take (the pool's acquire timeout: an outage fails the round fast).
+    connect_timeout: Duration,
+    conn: Option<PgConnection>,
+    used: Instant,
+}
+
+impl OwnConnection {
+    fn new(pool: &PgPool) -> Self {
+        Self {
+            options: pool.connect_options().as_ref().clone(),
+            connect_timeout: pool.options().get_acquire_timeout(),
+            conn: None,
+            used: Instant::now(),
+        }
+    }
+
+    /// The connection: opened if there is none, pinged first if it sat idle a while (and
+    /// opened again if that fails).
+    async fn get(&mut self) -> Result<&mut PgConnection, StoreError> {
+        let stale = match &mut self.conn {
+            Some(conn) if self.used.elapsed() >= PING_IF_IDLE_FOR => conn.ping().await.is_err(),
+            _ => false,
+        };
+        if stale {
+            self.conn = None;
+        }
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => tokio::time::timeout(self.connect_timeout, PgConnection::connect_with(&self.options))
+                .await
+                .map_err(|_elapsed| StoreError::Database(sqlx::Error::PoolTimedOut))??,
+        };
+        self.used = Instant::now();
+        Ok(self.conn.insert(conn))
+    }
+
+    /// Forgets the connection after a failure.
+    fn discard(&mut self) {
+        self.conn = None;
     }
 }
 
@@ -155,11 +227,12 @@ impl Waiting {
 /// Seals what earlier runs left unsealed (a crash between a mutation's commit and its seal);
 /// answers how many records it sealed.
 pub(super) async fn seal_backlog(pool: &PgPool) -> Result<u64, StoreError> {
-    queue_legacy_unsealed(pool).await?;
+    let mut conn = pool.acquire().await?;
+    queue_legacy_unsealed(&mut conn).await?;
     let mut nobody = Waiting::default();
     let mut total = 0;
     loop {
-        let sealed = seal_batch(pool, &mut nobody, None).await?;
+        let sealed = seal_batch(&mut conn, &mut nobody, None).await?;
         total += sealed.len() as u64;
         if sealed.len() < BATCH {
             return Ok(total);
@@ -169,8 +242,8 @@ pub(super) async fn seal_backlog(pool: &PgPool) -> Result<u64, StoreError> {
 
 /// Moves the records an earlier release left unsealed in `audit_records` (it sealed in place)
 /// into the queue, under the chain lock so no such sealer is halfway through them.
-async fn queue_legacy_unsealed(pool: &PgPool) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await?;
+async fn queue_legacy_unsealed(conn: &mut PgConnection) -> Result<(), StoreError> {
+    let mut tx = conn.begin().await?;
     lock_audit_chain(&mut tx).await?;
     let queued = sqlx::query(sql::QUEUE_LEGACY_UNSEALED_AUDIT)
         .execute(&mut *tx)
@@ -183,7 +256,7 @@ async fn queue_legacy_unsealed(pool: &PgPool) -> Result<(), StoreError> {
     Ok(())
 }
 
-async fn run(pool: PgPool, mut queue: mpsc::UnboundedReceiver<Request>) {
+async fn run(mut own: OwnConnection, mut queue: mpsc::UnboundedReceiver<Request>) {
     let mut waiting = Waiting::default();
     loop {
         if waiting.requests.is_empty() {
@@ -194,7 +267,8 @@ async fn run(pool: PgPool, mut queue: mpsc::UnboundedReceiver<Request>) {
                     // A mutation whose caller went away between its commit and its seal
                     // request left its record unsealed; chain it now rather than at the next
                     // start (kept in `recent`, should its request come after all).
-                    if let Err(error) = sweep(&pool, &mut waiting).await {
+                    if let Err(error) = sweep(&mut own, &mut waiting).await {
+                        own.discard();
                         tracing::warn!(?error, "sealing left-over audit records failed");
                     }
                     continue;
@@ -207,16 +281,17 @@ async fn run(pool: PgPool, mut queue: mpsc::UnboundedReceiver<Request>) {
             waiting.add(next);
         }
         if !waiting.requests.is_empty() {
-            round(&pool, &mut waiting, &mut queue).await;
+            round(&mut own, &mut waiting, &mut queue).await;
         }
     }
 }
 
 /// Seals whatever is queued when nobody asked, keeping what it seals in `recent`.
-async fn sweep(pool: &PgPool, waiting: &mut Waiting) -> Result<(), StoreError> {
-    queue_legacy_unsealed(pool).await?;
+async fn sweep(own: &mut OwnConnection, waiting: &mut Waiting) -> Result<(), StoreError> {
+    let conn = own.get().await?;
+    queue_legacy_unsealed(conn).await?;
     loop {
-        let sealed = seal_batch(pool, waiting, None).await?;
+        let sealed = seal_batch(conn, waiting, None).await?;
         let full = sealed.len() == BATCH;
         for record in sealed {
             waiting.recent.keep(record.id, record);
@@ -231,13 +306,18 @@ async fn sweep(pool: &PgPool, waiting: &mut Waiting) -> Result<(), StoreError> {
 /// each that waited since before it began and whose record it did not find in the queue
 /// (another instance's sealer chained it: answered with what that one stored). A request that
 /// arrived while the round ran and whose record it did not seal waits for the next round.
-async fn round(pool: &PgPool, waiting: &mut Waiting, queue: &mut mpsc::UnboundedReceiver<Request>) {
+async fn round(own: &mut OwnConnection, waiting: &mut Waiting, queue: &mut mpsc::UnboundedReceiver<Request>) {
     for request in waiting.requests.values_mut() {
         request.before_round = true;
     }
-    let sealed = match seal_batch(pool, waiting, Some(queue)).await {
+    let sealed = match own.get().await {
+        Ok(conn) => seal_batch(conn, waiting, Some(queue)).await,
+        Err(error) => Err(error),
+    };
+    let sealed = match sealed {
         Ok(sealed) => sealed,
         Err(error) => {
+            own.discard();
             // The mutations are committed; their records stay unsealed until the next
             // round seals them, but none of them is acknowledged now.
             tracing::error!(?error, "sealing audit records failed");
@@ -269,15 +349,22 @@ async fn round(pool: &PgPool, waiting: &mut Waiting, queue: &mut mpsc::Unbounded
         // Committed before this round read the queue, so visible to it, yet not queued any
         // more: another instance's sealer chained it.
         if let Some(request) = waiting.requests.remove(&id) {
-            let _ = request.done.send(sealed_by_id(pool, id).await);
+            let answer = match own.get().await {
+                Ok(conn) => sealed_by_id(conn, id).await,
+                Err(error) => Err(error),
+            };
+            if answer.is_err() {
+                own.discard();
+            }
+            let _ = request.done.send(answer);
         }
     }
 }
 
-async fn sealed_by_id(pool: &PgPool, id: Uuid) -> Result<AuditRecord, StoreError> {
+async fn sealed_by_id(conn: &mut PgConnection, id: Uuid) -> Result<AuditRecord, StoreError> {
     let row: Option<AuditRow> = sqlx::query_as(sql::SEALED_AUDIT_BY_ID)
         .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(conn)
         .await?;
     row.ok_or(StoreError::AuditSealing)?.try_into()
 }
@@ -287,11 +374,11 @@ async fn sealed_by_id(pool: &PgPool, id: Uuid) -> Result<AuditRecord, StoreError
 /// requests that arrived by the time the queue's ids are read (`queue`) count too, so a record
 /// committed just before is not read whole. Answers the records sealed, in chain order.
 async fn seal_batch(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     waiting: &mut Waiting,
     queue: Option<&mut mpsc::UnboundedReceiver<Request>>,
 ) -> Result<Vec<AuditRecord>, StoreError> {
-    let mut tx = begin_locked_audit_chain(pool).await?;
+    let mut tx = begin_locked_audit_chain(conn).await?;
     let head: Option<(i64, String)> = sqlx::query_as(sql::LAST_AUDIT).fetch_optional(&mut *tx).await?;
     // Ids first: this process's own records are hashed from the bodies it holds, so only the
     // others' rows (another instance's, a crash's, a request still on its way) are read whole.
@@ -364,9 +451,9 @@ const BEGIN_LOCKED_AUDIT_CHAIN: &str = "begin; select pg_advisory_xact_lock(7451
 /// A transaction holding the chain lock (see `lock_audit_chain`), opened in one round trip
 /// instead of two.
 async fn begin_locked_audit_chain(
-    pool: &PgPool,
-) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
-    Ok(pool.begin_with(BEGIN_LOCKED_AUDIT_CHAIN).await?)
+    conn: &mut PgConnection,
+) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, StoreError> {
+    Ok(conn.begin_with(BEGIN_LOCKED_AUDIT_CHAIN).await?)
 }
 
 /// Shared between a store's clones: the sealer starts with the first mutation that needs it.
@@ -379,6 +466,46 @@ mod tests {
     #[test]
     fn the_locking_begin_takes_the_chain_lock() {
         assert!(BEGIN_LOCKED_AUDIT_CHAIN.ends_with(&format!("pg_advisory_xact_lock({AUDIT_CHAIN_LOCK})")));
+    }
+
+    /// The sealer does not need the runtime of whoever started it: its rounds run (and answer)
+    /// while that runtime is not running at all, as they must while its workers are busy.
+    #[test]
+    fn the_sealer_answers_while_the_runtime_that_started_it_is_idle() {
+        let starter = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // A lazy pool to a port nothing listens on: the round fails at once and answers so.
+        let sealer = starter.block_on(async {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_lazy("postgres://gatehouse@127.0.0.1:1/none")
+                .unwrap();
+            AuditSealer::spawn(&pool)
+        });
+        // `starter` is never driven again from here: a task spawned on it would never run.
+        let (answered, answer) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let caller = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let actor = crate::domain::Actor {
+                actor_type: crate::domain::ActorType::User,
+                id: "alice".into(),
+            };
+            let record = UnsealedAudit::new(
+                crate::audit::NewAuditRecord::new(actor, "app_artifact.promote", "req-1"),
+                chrono::Utc::now(),
+            );
+            let _ = answered.send(caller.block_on(sealer.seal(record)));
+        });
+        let outcome = answer
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the sealer answered without its starter's runtime");
+        assert!(matches!(outcome, Err(StoreError::AuditSealing)), "{outcome:?}");
+        drop(starter);
     }
 
     #[test]

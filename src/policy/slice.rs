@@ -22,7 +22,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use cedar_policy::{
-    ActionConstraint, Effect, Entities, EntityUid, Policy, PolicySet, PrincipalConstraint, ResourceConstraint,
+    ActionConstraint, Effect, Entities, EntityTypeName, EntityUid, Policy, PolicySet, PrincipalConstraint,
+    ResourceConstraint,
 };
 
 /// Which of a slice's policies a [`PolicySet`] is built from.
@@ -142,19 +143,21 @@ impl ScopeIndex {
         if !self.enabled {
             return None;
         }
+        // Each uid with its ancestors in the slice Cedar evaluates, looked up once per request.
+        let (principal, action, resource) = (
+            Lineage::of(principal, entities),
+            Lineage::of(action, entities),
+            Lineage::of(resource, entities),
+        );
         let mut found = self.always.clone();
-        for (map, uid) in [
-            (&self.by_resource, resource),
-            (&self.by_principal, principal),
-            (&self.by_action, action),
+        for (map, lineage) in [
+            (&self.by_resource, &resource),
+            (&self.by_principal, &principal),
+            (&self.by_action, &action),
         ] {
-            if map.is_empty() {
-                continue;
-            }
-            // `x in y` holds when y is x or one of x's ancestors in the slice Cedar evaluates.
-            let ancestors = entities.ancestors(uid).into_iter().flatten();
-            for uid in std::iter::once(uid).chain(ancestors) {
-                if let Some(positions) = map.get(uid) {
+            // `x in y` holds when y is x or one of x's ancestors.
+            for uid in &lineage.0 {
+                if let Some(positions) = map.get(*uid) {
                     found.extend_from_slice(positions);
                 }
             }
@@ -166,7 +169,7 @@ impl ScopeIndex {
         found.retain(|&position| {
             self.entries
                 .get(position)
-                .is_some_and(|entry| entry.scope.holds(principal, action, resource, entities))
+                .is_some_and(|entry| entry.scope.holds(&principal, &action, &resource))
         });
         Some(found)
     }
@@ -224,45 +227,61 @@ impl ScopeIndex {
     }
 }
 
-impl Scope {
-    /// Whether the scope holds for the request, as Cedar evaluates it over `entities`.
-    fn holds(
-        &self,
-        principal: &EntityUid,
-        action: &EntityUid,
-        resource: &EntityUid,
-        entities: &Entities,
-    ) -> bool {
-        let principal_holds = match &self.principal {
-            PrincipalConstraint::Any => true,
-            PrincipalConstraint::Eq(uid) => principal == uid,
-            PrincipalConstraint::In(uid) => within(principal, uid, entities),
-            PrincipalConstraint::Is(ty) => principal.type_name() == ty,
-            PrincipalConstraint::IsIn(ty, uid) => {
-                principal.type_name() == ty && within(principal, uid, entities)
-            }
-        };
-        let action_holds = || match &self.action {
-            ActionConstraint::Any => true,
-            ActionConstraint::Eq(uid) => action == uid,
-            ActionConstraint::In(uids) => uids.iter().any(|uid| within(action, uid, entities)),
-        };
-        let resource_holds = || match &self.resource {
-            ResourceConstraint::Any => true,
-            ResourceConstraint::Eq(uid) => resource == uid,
-            ResourceConstraint::In(uid) => within(resource, uid, entities),
-            ResourceConstraint::Is(ty) => resource.type_name() == ty,
-            ResourceConstraint::IsIn(ty, uid) => {
-                resource.type_name() == ty && within(resource, uid, entities)
-            }
-        };
-        principal_holds && action_holds() && resource_holds()
+/// A request's uid followed by its ancestors in the request's entities (parents and the
+/// transitive rest, as Cedar's `in` reads them); just the uid when it is not an entity there.
+struct Lineage<'e>(Vec<&'e EntityUid>);
+
+impl<'e> Lineage<'e> {
+    fn of(uid: &'e EntityUid, entities: &'e Entities) -> Self {
+        Self(
+            std::iter::once(uid)
+                .chain(entities.ancestors(uid).into_iter().flatten())
+                .collect(),
+        )
+    }
+
+    fn uid(&self) -> Option<&EntityUid> {
+        self.0.first().copied()
+    }
+
+    /// Cedar's `uid in of`: `of` is the uid or one of its ancestors.
+    fn within(&self, of: &EntityUid) -> bool {
+        self.0.iter().any(|uid| *uid == of)
+    }
+
+    fn is(&self, ty: &EntityTypeName) -> bool {
+        self.uid().is_some_and(|uid| uid.type_name() == ty)
+    }
+
+    fn equals(&self, other: &EntityUid) -> bool {
+        self.uid().is_some_and(|uid| uid == other)
     }
 }
 
-/// Cedar's `uid in of`: `of` is `uid` or one of its ancestors in `entities`.
-fn within(uid: &EntityUid, of: &EntityUid, entities: &Entities) -> bool {
-    uid == of || entities.is_ancestor_of(of, uid)
+impl Scope {
+    /// Whether the scope holds for the request, as Cedar evaluates it over the same entities.
+    fn holds(&self, principal: &Lineage<'_>, action: &Lineage<'_>, resource: &Lineage<'_>) -> bool {
+        let principal_holds = match &self.principal {
+            PrincipalConstraint::Any => true,
+            PrincipalConstraint::Eq(uid) => principal.equals(uid),
+            PrincipalConstraint::In(uid) => principal.within(uid),
+            PrincipalConstraint::Is(ty) => principal.is(ty),
+            PrincipalConstraint::IsIn(ty, uid) => principal.is(ty) && principal.within(uid),
+        };
+        let action_holds = || match &self.action {
+            ActionConstraint::Any => true,
+            ActionConstraint::Eq(uid) => action.equals(uid),
+            ActionConstraint::In(uids) => uids.iter().any(|uid| action.within(uid)),
+        };
+        let resource_holds = || match &self.resource {
+            ResourceConstraint::Any => true,
+            ResourceConstraint::Eq(uid) => resource.equals(uid),
+            ResourceConstraint::In(uid) => resource.within(uid),
+            ResourceConstraint::Is(ty) => resource.is(ty),
+            ResourceConstraint::IsIn(ty, uid) => resource.is(ty) && resource.within(uid),
+        };
+        principal_holds && action_holds() && resource_holds()
+    }
 }
 
 /// `policy` with the scope `principal, action, resource`, through its JSON (EST) form: the same

@@ -246,7 +246,7 @@ impl<'e> Lineage<'e> {
 
     /// Cedar's `uid in of`: `of` is the uid or one of its ancestors.
     fn within(&self, of: &EntityUid) -> bool {
-        self.0.iter().any(|uid| *uid == of)
+        self.0.contains(&of)
     }
 
     fn is(&self, ty: &EntityTypeName) -> bool {

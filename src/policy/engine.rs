@@ -408,29 +408,29 @@ impl PolicyEngine {
         }
     }
 
-    /// The positions of the policies that can apply to `request` (all of them when slicing is
-    /// off, or the request names no entity we can index by).
+    /// The positions of the policies whose scope holds for `request` (`None`, meaning all of
+    /// them as written, when slicing is off, the index is, or the request names no entity we
+    /// can index by).
     fn candidates(&self, request: &Request, entities: &Entities) -> Option<Vec<usize>> {
         if !self.slicing {
             return None;
         }
         match (request.principal(), request.action(), request.resource()) {
             (Some(principal), Some(action), Some(resource)) => {
-                Some(self.index.candidates(principal, action, resource, entities))
+                self.index.candidates(principal, action, resource, entities)
             }
             _ => None,
         }
     }
 
-    /// The policies of `part` among `candidates` (`None`: the whole set).
+    /// The policies of `part` among `candidates`, in their bare (scope-free) form (`None`: the
+    /// whole set as written).
     fn sliced(&self, candidates: &Option<Vec<usize>>, part: Part) -> SetRef<'_> {
         match (candidates, part) {
             (Some(candidates), part) => SetRef::Shared(self.index.shared_set(candidates, part)),
             (None, Part::All) => SetRef::Borrowed(&self.set.policies),
             (None, Part::Enforced) => SetRef::Borrowed(&self.enforced),
-            (None, Part::Permits) => {
-                SetRef::Shared(self.index.shared_set(&self.index.everything(), Part::Permits))
-            }
+            (None, Part::Permits) => SetRef::Shared(self.index.whole_set(Part::Permits)),
         }
     }
 

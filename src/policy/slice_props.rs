@@ -410,3 +410,68 @@ fn the_generated_cases_cover_allow_deny_error_and_would_deny() {
     let warned = engine.decide_stored(&request, &entities);
     assert!(warned.allowed && warned.would_deny == ["g1"], "{warned:?}");
 }
+
+/// The shipped policies over their own test corpus decide the same sliced (bare policies, see
+/// `slice.rs`) as over the whole set as written — effect, ids, reasons, errors, would-deny —
+/// for each case's action and every other action asked of the same caller and resource, with
+/// and without a dry-run channel.
+#[test]
+fn the_shipped_corpus_decides_the_same_sliced_and_whole() {
+    use super::request::Action;
+    use super::test_case::{CaseFile, TestCase};
+    use super::testing::decide_case;
+
+    let shipped = PolicyEngine::load(
+        &crate::repo_path("schemas/gatehouse.cedarschema"),
+        &crate::repo_path("policies"),
+    )
+    .unwrap();
+    let engines = [
+        shipped.clone(),
+        shipped.with_dry_run_channels(["prod".to_owned(), "staging".to_owned()]),
+    ];
+    let mut paths: Vec<_> = std::fs::read_dir(crate::repo_path("policies/tests"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    paths.sort();
+    let (mut decided, mut allowed, mut errored) = (0, 0, 0);
+    for path in paths {
+        let cases: Vec<TestCase> =
+            match serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap() {
+                CaseFile::Many(cases) => cases,
+                CaseFile::One(case) => vec![*case],
+            };
+        for mut case in cases {
+            let actions = std::iter::once(case.action.clone())
+                .chain(Action::ALL.iter().map(|a| a.as_str().to_owned()))
+                .collect::<Vec<_>>();
+            for action in actions {
+                case.action = action;
+                for sliced in &engines {
+                    let full = sliced.clone().without_slicing();
+                    let (Ok(a), Ok(b)) = (decide_case(sliced, &case), decide_case(&full, &case)) else {
+                        panic!("{}: case `{}` is unusable", path.display(), case.name);
+                    };
+                    decided += 1;
+                    allowed += usize::from(a.allowed);
+                    errored += usize::from(!a.errors.is_empty());
+                    assert_eq!(
+                        serde_json::to_value(&a).unwrap(),
+                        serde_json::to_value(&b).unwrap(),
+                        "{}: case `{}` as `{}`",
+                        path.display(),
+                        case.name,
+                        case.action
+                    );
+                }
+            }
+        }
+    }
+    // The corpus reaches allows and denies (errors too if any policy can error on it).
+    assert!(
+        decided > 1000 && allowed > 100 && allowed < decided,
+        "{decided} {allowed} {errored}"
+    );
+}

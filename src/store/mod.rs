@@ -63,6 +63,10 @@ pub use sqlite::SqliteStore;
 pub use sqlite_reads::SqliteReads;
 pub use verification::VerificationStore;
 
+/// A PostgreSQL connection idle at least this long is pinged before it is used again (the
+/// shared pool's and the audit sealer's own): a busy connection is not pinged per use.
+const PING_IF_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What can go wrong in storage.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -8,12 +8,9 @@ use sqlx::{Connection, PgConnection, PgPool};
 
 use super::rows::ArtifactRow;
 use super::sealer::{AuditSealer, SealerCell, seal_backlog};
-use super::{PoolFigures, Store, StoreError, sql};
+use super::{PING_IF_IDLE_FOR, PoolFigures, Store, StoreError, sql};
 use crate::audit::{AuditRecord, DecisionRecord, UnsealedAudit};
 use crate::domain::{ArtifactId, Digest, ProjectSlug, RepositoryPath};
-
-/// A pooled connection idle at least this long is pinged before it is handed out.
-pub(super) const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 

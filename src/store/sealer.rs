@@ -26,9 +26,8 @@ use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::postgres::PING_IF_IDLE_FOR;
 use super::rows::{AuditRow, UnsealedRow};
-use super::{StoreError, sql};
+use super::{PING_IF_IDLE_FOR, StoreError, sql};
 use crate::audit::{AuditRecord, UnsealedAudit};
 
 /// Advisory lock key that serializes audit-chain appends across every instance

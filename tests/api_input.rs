@@ -302,15 +302,7 @@ async fn operational_endpoints_answer() {
         assert!(doc["paths"][path].is_object(), "openapi lacks {path}");
     }
     app.get("/v1/registry", &operator()).await;
-    let text = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(
         text.contains(
             "gatehouse_http_requests_total{route=\"/v1/registry\",method=\"GET\",status=\"2xx\"} 1"

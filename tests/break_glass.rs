@@ -98,15 +98,7 @@ async fn a_justified_privileged_override_is_allowed_and_audited() {
     );
     assert_eq!(overridden["request"]["context"]["break_glass"], true);
 
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"gatehouse_decisions_total{action="promote",effect="break_glass"} 1"#),
         "{metrics}"

@@ -420,15 +420,7 @@ async fn queue_and_pool_series(db: common::Db) {
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    let text = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
     let gauge = |name: &str| {
         scrape

@@ -94,15 +94,7 @@ async fn a_dry_run_forbid_is_recorded_but_does_not_deny() {
         json!(["would deny (dry run): dev promotions will need a change ticket"])
     );
 
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"gatehouse_decisions_total{action="promote",effect="would_deny"} 1"#),
         "{metrics}"

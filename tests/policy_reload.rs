@@ -66,15 +66,7 @@ async fn register(app: &TestApp, seed: &str) -> String {
 
 /// The verdict cache's (hits, misses) so far, from `/metrics`.
 async fn decision_cache(app: &TestApp) -> (u64, u64) {
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     let count = |result: &str| {
         let series = format!("gatehouse_policy_decision_cache_total{{result=\"{result}\"}} ");
         metrics
@@ -193,15 +185,7 @@ async fn reload_flow(db: Db) {
         second.as_str(),
         "{audit}"
     );
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("gatehouse_policy_reloads_total{outcome=\"applied\"} 1"),
         "{metrics}"

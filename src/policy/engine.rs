@@ -836,10 +836,7 @@ mod tests {
 mod action_group_tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-    use std::collections::{BTreeMap, BTreeSet};
-
     use super::*;
-    use crate::domain::{Actor, ActorType, CiClaims, Principal};
     use crate::policy::{Caller, RequestContext, Resource};
 
     /// With action groups in the schema the request's entities carry the action entities, so
@@ -866,38 +863,10 @@ mod action_group_tests {
             engine.actions.is_some(),
             "a grouped schema keeps its action entities"
         );
-        let user = Principal {
-            actor: Actor {
-                actor_type: ActorType::User,
-                id: "olivia".to_owned(),
-            },
-            issuer: "https://issuer.test".to_owned(),
-            project_roles: BTreeMap::new(),
-            platform_roles: BTreeSet::new(),
-            ci: CiClaims::default(),
-        };
-        let artifact: crate::domain::Artifact = serde_json::from_value(json!({
-            "id": "01900000-0000-7000-8000-000000000001",
-            "project": "team-a",
-            "app": "trainer",
-            "artifact_kind": "oci",
-            "artifact_type": "oci.image",
-            "repository": "gpuaas/apps/team-a/trainer",
-            "digest": format!("sha256:{}", "ab".repeat(32)),
-            "tag": null,
-            "media_type": null,
-            "source": { "source_type": "oci_registry", "uri": "registry.local/x" },
-            "lifecycle_state": "published",
-            "trust_state": "unverified",
-            "channels": [],
-            "signature_verified": false,
-            "attestations": [],
-            "created_by": { "type": "user", "id": "olivia" },
-            "created_at": "2025-01-01T00:00:00Z",
-            "updated_at": "2025-01-01T00:00:00Z",
-            "version": 1,
-        }))
-        .unwrap();
+        let (user, artifact) = (
+            super::verdict_cache_tests::user(),
+            super::verdict_cache_tests::artifact(),
+        );
         let ask = |action| {
             engine.decide(&PolicyRequest {
                 caller: Caller::Principal(&user),
@@ -941,7 +910,8 @@ mod verdict_cache_tests {
         .with_decision_cache(100)
     }
 
-    fn user() -> Principal {
+    /// A user with no roles (fixture shared with the action-group tests).
+    pub(super) fn user() -> Principal {
         Principal {
             actor: Actor {
                 actor_type: ActorType::User,
@@ -954,7 +924,8 @@ mod verdict_cache_tests {
         }
     }
 
-    fn artifact() -> Artifact {
+    /// A published, unverified image of `team-a` in `staging` (fixture shared as `user`).
+    pub(super) fn artifact() -> Artifact {
         serde_json::from_value(json!({
             "id": "01900000-0000-7000-8000-000000000001",
             "project": "team-a",

@@ -178,40 +178,28 @@ mod tests {
     /// Every decision the policy test cases produce, as the decision log would store it.
     fn stored_decisions(engine: &PolicyEngine) -> Vec<DecisionRecord> {
         let mut records = Vec::new();
-        let mut files: Vec<PathBuf> = std::fs::read_dir(repo("policies/tests"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        for file in files {
-            let cases = match serde_json::from_str::<CaseFile>(&std::fs::read_to_string(file).unwrap()) {
-                Ok(CaseFile::Many(cases)) => cases,
-                Ok(CaseFile::One(case)) => vec![*case],
-                Err(e) => panic!("{e}"),
-            };
-            for case in cases {
-                let d = decide_case(engine, &case).unwrap();
-                records.push(DecisionRecord {
-                    id: Uuid::now_v7(),
-                    decided_at: Utc::now(),
-                    correlation_id: case.name.clone(),
-                    actor: Actor {
-                        actor_type: ActorType::User,
-                        id: case.principal.id.clone(),
-                    },
-                    action: case.action.clone(),
-                    project: None,
-                    artifact_id: None,
-                    resource: d.request.to_value()["resource"].as_str().unwrap().to_owned(),
-                    effect: d.effect().to_owned(),
-                    policy_ids: d.policy_ids,
-                    reasons: d.reasons,
-                    errors: d.errors,
-                    policy_hash: d.policy_hash,
-                    request: d.request,
-                    entities: d.entities,
-                });
-            }
+        for case in crate::policy::test_case::shipped_cases() {
+            let d = decide_case(engine, &case).unwrap();
+            records.push(DecisionRecord {
+                id: Uuid::now_v7(),
+                decided_at: Utc::now(),
+                correlation_id: case.name.clone(),
+                actor: Actor {
+                    actor_type: ActorType::User,
+                    id: case.principal.id.clone(),
+                },
+                action: case.action.clone(),
+                project: None,
+                artifact_id: None,
+                resource: d.request.to_value()["resource"].as_str().unwrap().to_owned(),
+                effect: d.effect().to_owned(),
+                policy_ids: d.policy_ids,
+                reasons: d.reasons,
+                errors: d.errors,
+                policy_hash: d.policy_hash,
+                request: d.request,
+                entities: d.entities,
+            });
         }
         records
     }

@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::PolicyEngine;
+use super::test_case::shipped_cases;
 
 const PROJECTS: usize = 6;
 const USERS: usize = 3;
@@ -304,28 +305,6 @@ proptest! {
     }
 }
 
-/// The shipped policies' test cases: live requests (principals, artifacts, contexts) to ask the
-/// generated sets.
-fn shipped_cases() -> Vec<super::test_case::TestCase> {
-    use super::test_case::CaseFile;
-    let mut files: Vec<_> = std::fs::read_dir(crate::repo_path("policies/tests"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|ext| ext == "json"))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .flat_map(
-            |file| match serde_json::from_str::<CaseFile>(&std::fs::read_to_string(file).unwrap()) {
-                Ok(CaseFile::Many(cases)) => cases,
-                Ok(CaseFile::One(case)) => vec![*case],
-                Err(e) => panic!("{}: {e}", file.display()),
-            },
-        )
-        .collect()
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(16))]
 
@@ -418,7 +397,6 @@ fn the_generated_cases_cover_allow_deny_error_and_would_deny() {
 #[test]
 fn the_shipped_corpus_decides_the_same_sliced_and_whole() {
     use super::request::Action;
-    use super::test_case::{CaseFile, TestCase};
     use super::testing::decide_case;
 
     let shipped = PolicyEngine::load(
@@ -430,42 +408,28 @@ fn the_shipped_corpus_decides_the_same_sliced_and_whole() {
         shipped.clone(),
         shipped.with_dry_run_channels(["prod".to_owned(), "staging".to_owned()]),
     ];
-    let mut paths: Vec<_> = std::fs::read_dir(crate::repo_path("policies/tests"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .collect();
-    paths.sort();
     let (mut decided, mut allowed, mut errored) = (0, 0, 0);
-    for path in paths {
-        let cases: Vec<TestCase> =
-            match serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap() {
-                CaseFile::Many(cases) => cases,
-                CaseFile::One(case) => vec![*case],
-            };
-        for mut case in cases {
-            let actions = std::iter::once(case.action.clone())
-                .chain(Action::ALL.iter().map(|a| a.as_str().to_owned()))
-                .collect::<Vec<_>>();
-            for action in actions {
-                case.action = action;
-                for sliced in &engines {
-                    let full = sliced.clone().without_slicing();
-                    let (Ok(a), Ok(b)) = (decide_case(sliced, &case), decide_case(&full, &case)) else {
-                        panic!("{}: case `{}` is unusable", path.display(), case.name);
-                    };
-                    decided += 1;
-                    allowed += usize::from(a.allowed);
-                    errored += usize::from(!a.errors.is_empty());
-                    assert_eq!(
-                        serde_json::to_value(&a).unwrap(),
-                        serde_json::to_value(&b).unwrap(),
-                        "{}: case `{}` as `{}`",
-                        path.display(),
-                        case.name,
-                        case.action
-                    );
-                }
+    for mut case in shipped_cases() {
+        let actions = std::iter::once(case.action.clone())
+            .chain(Action::ALL.iter().map(|a| a.as_str().to_owned()))
+            .collect::<Vec<_>>();
+        for action in actions {
+            case.action = action;
+            for sliced in &engines {
+                let full = sliced.clone().without_slicing();
+                let (Ok(a), Ok(b)) = (decide_case(sliced, &case), decide_case(&full, &case)) else {
+                    panic!("case `{}` is unusable", case.name);
+                };
+                decided += 1;
+                allowed += usize::from(a.allowed);
+                errored += usize::from(!a.errors.is_empty());
+                assert_eq!(
+                    serde_json::to_value(&a).unwrap(),
+                    serde_json::to_value(&b).unwrap(),
+                    "case `{}` as `{}`",
+                    case.name,
+                    case.action
+                );
             }
         }
     }

@@ -270,3 +270,26 @@ pub(crate) fn build_artifact(a: &CaseArtifact) -> Result<Artifact, String> {
         version: 1,
     })
 }
+
+/// The shipped policies' test cases (`policies/tests/*.json`, files in name order): the corpus
+/// the engine's own tests ask. A file that does not parse fails the test naming it.
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+pub(crate) fn shipped_cases() -> Vec<TestCase> {
+    let mut files: Vec<_> = std::fs::read_dir(crate::repo_path("policies/tests"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .flat_map(
+            |file| match serde_json::from_str::<CaseFile>(&std::fs::read_to_string(file).unwrap()) {
+                Ok(CaseFile::Many(cases)) => cases,
+                Ok(CaseFile::One(case)) => vec![*case],
+                Err(e) => panic!("{}: {e}", file.display()),
+            },
+        )
+        .collect()
+}

@@ -258,25 +258,6 @@ mod tests {
 
     use super::*;
 
-    fn corpus() -> Vec<TestCase> {
-        let mut files: Vec<_> = std::fs::read_dir(crate::repo_path("policies/tests"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|ext| ext == "json"))
-            .collect();
-        files.sort();
-        files
-            .iter()
-            .flat_map(|file| {
-                match serde_json::from_str::<CaseFile>(&std::fs::read_to_string(file).unwrap()) {
-                    Ok(CaseFile::Many(cases)) => cases,
-                    Ok(CaseFile::One(case)) => vec![*case],
-                    Err(e) => panic!("{}: {e}", file.display()),
-                }
-            })
-            .collect()
-    }
-
     /// Over the shipped policies' cases: a decision from the cache (twice: kept, then served)
     /// is the decision with the cache off, field for field, and the repeat is a hit.
     #[test]
@@ -289,7 +270,7 @@ mod tests {
         // A loaded set keeps no verdicts until configured to.
         let uncached = PolicyEngine::load(&schema, &policies).unwrap();
         assert_eq!(uncached.decision_cache_entries(), 0);
-        let cases = corpus();
+        let cases = crate::policy::test_case::shipped_cases();
         assert!(cases.len() > 50, "{} cases", cases.len());
         let mut hits = 0;
         for case in &cases {

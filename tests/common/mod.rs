@@ -157,6 +157,17 @@ impl TestApp {
         self.db
     }
 
+    /// The `/metrics` page as text (no token: the scrape endpoint is open).
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap();
+        response.text().await.unwrap()
+    }
+
     /// GET with a bearer token.
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
         let response = self

@@ -164,7 +164,6 @@ mod tests {
 
     use super::*;
     use crate::domain::ActorType;
-    use crate::policy::test_case::CaseFile;
     use crate::policy::testing::decide_case;
 
     fn repo(rel: &str) -> PathBuf {

@@ -116,6 +116,34 @@ fn load(policy_dir: &Path) -> PolicyEngine {
 
 fn shipped(c: &mut Criterion) {
     let engine = load(&repo_path("policies"));
+    promotions(c, "decide_promote", &engine, |name, request, allowed| {
+        let decision = engine.decide(request);
+        assert_eq!(decision.allowed, allowed, "{name}: {:?}", decision.reasons);
+        assert!(decision.errors.is_empty(), "{name}: {:?}", decision.errors);
+    });
+}
+
+/// The same three requests with the gateway's verdict cache (`policy_decision_cache_entries`,
+/// default 10,000): after the first call each is a hit, so this is a repeated question's cost —
+/// building the slice and writing its JSON, looking it up, no Cedar. `decide_promote` above is
+/// the uncached cost.
+fn shipped_cached(c: &mut Criterion) {
+    let engine = load(&repo_path("policies")).with_decision_cache(DEFAULT_DECISION_CACHE_ENTRIES);
+    promotions(c, "decide_promote_cached", &engine, |name, request, _| {
+        let (_, first) = engine.decide_noting_cache(request);
+        let (_, again) = engine.decide_noting_cache(request);
+        assert_eq!((first, again), (CacheUse::Miss, CacheUse::Hit), "{name}");
+    });
+}
+
+/// Benchmarks `engine` over the three promotions (an allow, a forbid's deny, no permit's deny)
+/// as `group`, after `check(name, request, allowed)` saw each answer as expected.
+fn promotions(
+    c: &mut Criterion,
+    group: &str,
+    engine: &PolicyEngine,
+    check: impl Fn(&str, &PolicyRequest<'_>, bool),
+) {
     let (operator, outsider) = (
         user("olivia", "team-a", Role::Operator),
         user("mallory", "team-b", Role::Admin),
@@ -138,46 +166,9 @@ fn shipped(c: &mut Criterion) {
             false,
         ),
     ];
-    let mut group = c.benchmark_group("decide_promote");
+    let mut group = c.benchmark_group(group);
     for (name, request, allowed) in &cases {
-        let decision = engine.decide(request);
-        assert_eq!(decision.allowed, *allowed, "{name}: {:?}", decision.reasons);
-        assert!(decision.errors.is_empty(), "{name}: {:?}", decision.errors);
-        group.bench_function(*name, |b| b.iter(|| engine.decide(black_box(request))));
-    }
-    group.finish();
-}
-
-/// The same three requests with the gateway's verdict cache (`policy_decision_cache_entries`,
-/// default 10,000): after the first call each is a hit, so this is a repeated question's cost —
-/// building the slice and writing its JSON, looking it up, no Cedar. `decide_promote` above is
-/// the uncached cost.
-fn shipped_cached(c: &mut Criterion) {
-    let engine = load(&repo_path("policies")).with_decision_cache(DEFAULT_DECISION_CACHE_ENTRIES);
-    let (operator, outsider) = (
-        user("olivia", "team-a", Role::Operator),
-        user("mallory", "team-b", Role::Admin),
-    );
-    let artifact = artifact();
-    let cases = [
-        (
-            "allow_operator_to_staging",
-            promote(&operator, &artifact, "staging", "test"),
-        ),
-        (
-            "deny_forbid_operator_to_prod",
-            promote(&operator, &artifact, "prod", "staging"),
-        ),
-        (
-            "deny_no_permit_outsider",
-            promote(&outsider, &artifact, "staging", "test"),
-        ),
-    ];
-    let mut group = c.benchmark_group("decide_promote_cached");
-    for (name, request) in &cases {
-        let (_, first) = engine.decide_noting_cache(request);
-        let (_, again) = engine.decide_noting_cache(request);
-        assert_eq!((first, again), (CacheUse::Miss, CacheUse::Hit), "{name}");
+        check(name, request, *allowed);
         group.bench_function(*name, |b| b.iter(|| engine.decide(black_box(request))));
     }
     group.finish();

@@ -40,6 +40,11 @@ const BATCH: usize = 512;
 /// How long the sealer waits for work before it looks for records nobody asked it to seal.
 const SWEEP_WHEN_IDLE: Duration = Duration::from_secs(10);
 
+/// Shortest time from one round's start to the next's: back-to-back rounds under load gather the
+/// mutations that commit meanwhile into one synchronous commit instead of one each, and a round
+/// after a pause starts at once.
+const ROUND_EVERY: Duration = Duration::from_millis(3);
+
 /// Most records the sealer keeps that it sealed before anyone asked for them (see `Recent`).
 const RECENT: usize = 1024;
 
@@ -257,6 +262,7 @@ async fn queue_legacy_unsealed(conn: &mut PgConnection) -> Result<(), StoreError
 
 async fn run(mut own: OwnConnection, mut queue: mpsc::UnboundedReceiver<Request>) {
     let mut waiting = Waiting::default();
+    let mut last_round = Instant::now();
     loop {
         if waiting.requests.is_empty() {
             match tokio::time::timeout(SWEEP_WHEN_IDLE, queue.recv()).await {
@@ -274,12 +280,14 @@ async fn run(mut own: OwnConnection, mut queue: mpsc::UnboundedReceiver<Request>
                 }
             }
         }
+        tokio::time::sleep_until((last_round + ROUND_EVERY).into()).await;
         // Everything that arrived while the last round was sealing goes into this one.
         while waiting.requests.len() < BATCH {
             let Ok(next) = queue.try_recv() else { break };
             waiting.add(next);
         }
         if !waiting.requests.is_empty() {
+            last_round = Instant::now();
             round(&mut own, &mut waiting, &mut queue).await;
         }
     }

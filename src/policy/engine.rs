@@ -655,10 +655,25 @@ type CedarUid = Result<EntityUid, String>;
 
 /// The Cedar string form of `uid` (already converted as `cedar`).
 fn uid_string(uid: &Uid, cedar: &CedarUid) -> String {
-    cedar.as_ref().map_or_else(
-        |_| format!("Gatehouse::{}::{:?}", uid.ty, uid.id),
-        ToString::to_string,
-    )
+    match cedar {
+        // Cedar writes `<type>::"<id escaped as str::escape_debug>"`; an id of printable ASCII
+        // without quotes or backslashes escapes to itself, so it is written here without
+        // Cedar's formatter (a third of a cached review's request text cost).
+        Ok(_) if uid.id.bytes().all(unescaped_in_uid) => {
+            let mut text = String::with_capacity(uid.ty.len() + uid.id.len() + 15);
+            for part in ["Gatehouse::", uid.ty, "::\"", &uid.id, "\""] {
+                text.push_str(part);
+            }
+            text
+        }
+        Ok(cedar) => cedar.to_string(),
+        Err(_) => format!("Gatehouse::{}::{:?}", uid.ty, uid.id),
+    }
+}
+
+/// Whether `str::escape_debug` (Cedar's uid escaping) leaves this byte as it is.
+fn unescaped_in_uid(byte: u8) -> bool {
+    byte == b' ' || (byte.is_ascii_graphic() && !matches!(byte, b'"' | b'\\' | b'\''))
 }
 
 /// A live request as the decision log stores it: `{principal, action, resource, context}`, the
@@ -780,6 +795,50 @@ mod tests {
 
     fn reason(id: &str) -> String {
         format!("forbidden by policy `{id}`")
+    }
+
+    /// The record's uid text is Cedar's own form for every type and every id character: the
+    /// ones written without Cedar's formatter and the ones Cedar escapes.
+    #[test]
+    fn a_recorded_uid_is_written_as_cedar_writes_it() {
+        let types = [
+            "User",
+            "ServiceAccount",
+            "Registry",
+            "KubernetesApiServer",
+            "Project",
+            "Repository",
+            "Artifact",
+            "Platform",
+            "App",
+            "AppVersion",
+            "CatalogEntry",
+            "Action",
+        ];
+        let mut ids: Vec<String> = (0..=0x7f_u8).map(|b| format!("a{}b", char::from(b))).collect();
+        ids.extend(
+            [
+                "",
+                "'",
+                "\"",
+                "\\",
+                " ",
+                "é",
+                "\u{301}x",
+                "x\u{301}",
+                "sha256:0123abc",
+                "acme/payments@x",
+            ]
+            .map(String::from),
+        );
+        for ty in types {
+            for id in &ids {
+                let uid = Uid::new(ty, id.clone());
+                let cedar = uid.to_cedar();
+                let expected = cedar.as_ref().expect("a known type").to_string();
+                assert_eq!(uid_string(&uid, &cedar), expected, "type {ty}, id {id:?}");
+            }
+        }
     }
 
     #[test]

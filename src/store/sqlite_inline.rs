@@ -19,6 +19,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -130,13 +131,24 @@ fn artifact_row(row: &Row<'_>) -> rusqlite::Result<ArtifactRow> {
         attestations: Json(json(row, 18)?),
         created_by_type: row.get(19)?,
         created_by_id: row.get(20)?,
-        created_at: row.get(21)?,
-        updated_at: row.get(22)?,
+        created_at: time(row, 21)?,
+        updated_at: time(row, 22)?,
         version: row.get(23)?,
         visibility: row.get(24)?,
         tenant: row.get(25)?,
         trust_facts: Json(json(row, 26)?),
     })
+}
+
+/// A time as sqlx writes it (RFC 3339 text), read without rusqlite's format-string parser (a
+/// sixth of the row's decoding); any other text is read the way rusqlite reads it.
+fn time(row: &Row<'_>, index: usize) -> rusqlite::Result<DateTime<Utc>> {
+    if let Ok(text) = row.get_ref(index)?.as_str()
+        && let Ok(time) = DateTime::parse_from_rfc3339(text)
+    {
+        return Ok(time.with_timezone(&Utc));
+    }
+    row.get(index)
 }
 
 fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
@@ -314,4 +326,33 @@ fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
         return Err(rusqlite::Error::InvalidQuery);
     }
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each form a time column may hold reads as rusqlite reads it: sqlx's RFC 3339 (any
+    /// offset, with or without a fraction) and SQLite's own `CURRENT_TIMESTAMP` text.
+    #[test]
+    fn a_stored_time_reads_as_rusqlite_reads_it() {
+        let db = Connection::open_in_memory().unwrap();
+        let texts = [
+            "2025-01-01T00:00:00.123456+00:00",
+            "2025-01-02T03:04:05Z",
+            "2025-01-02T03:04:05.5+02:00",
+            "2025-01-01 00:00:00",
+            "2025-01-01 00:00:00.250",
+        ];
+        for text in texts {
+            let (ours, theirs) = db
+                .query_row("select ?1, ?1", [text], |row| {
+                    Ok((time(row, 0)?, row.get::<_, DateTime<Utc>>(1)?))
+                })
+                .unwrap();
+            assert_eq!(ours, theirs, "{text}");
+        }
+        let not_a_time = db.query_row("select 'soon'", [], |row| time(row, 0));
+        assert!(not_a_time.is_err());
+    }
 }

@@ -180,7 +180,7 @@ mod tests {
     /// The context with the fields of `bits` set (to values no policy expects).
     fn context_with(bits: u16) -> RequestContext {
         let text = |i: u16| (bits & (1 << i) != 0).then(|| format!("value-{i}"));
-        let flag = |i: u16| (bits & (1 << i) != 0).then_some(i % 2 == 0);
+        let flag = |i: u16| (bits & (1 << i) != 0).then_some(i.is_multiple_of(2));
         RequestContext {
             artifact_kind: text(0),
             source_type: text(1),

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use super::entities::{EntitySlice, Uid, build_slice};
 use super::loader::{LoadedSet, PolicyLoadError, load_set, load_sources};
 use super::request::{Action, Decision, PolicyRequest, RequestContext};
+use super::request_check::{RequestShape, context_fields};
 use super::slice::{Part, ScopeIndex};
 use super::verdict_cache::{CacheUse, VerdictCache};
 use crate::audit::JsonText;
@@ -277,7 +278,7 @@ impl PolicyEngine {
                     Some(verdict) => (Ok(verdict), CacheUse::Hit),
                     None => {
                         match self
-                            .evaluate(&slice, uids, &req.context)
+                            .evaluate(&slice, uids, req.action, &req.context)
                             .map(|e| self.verdict(&e, req.action))
                         {
                             Ok(verdict) => {
@@ -290,7 +291,7 @@ impl PolicyEngine {
                 }
             }
             Ok(_) => (
-                self.evaluate(&slice, uids, &req.context)
+                self.evaluate(&slice, uids, req.action, &req.context)
                     .map(|e| self.verdict(&e, req.action)),
                 CacheUse::Bypassed,
             ),
@@ -340,15 +341,25 @@ impl PolicyEngine {
         &self,
         slice: &EntitySlice<'_>,
         (principal, action, resource): (CedarUid, CedarUid, CedarUid),
+        req_action: Action,
         context: &RequestContext,
     ) -> Result<Evaluated, String> {
         let schema = &self.set.schema;
         let (principal, action, resource) = (principal?, action?, resource?);
         let cedar_context = Context::from_pairs(context_pairs(context))
             .map_err(|e| format!("invalid request context: {e}"))?;
-        // With the schema, the context is checked against the action as `from_json_value` would.
-        let request = Request::new(principal, action, resource, cedar_context, Some(schema))
-            .map_err(|e| format!("invalid request: {e}"))?;
+        // With the schema, the context is checked against the action as `from_json_value` would
+        // (once per request shape: the same shape always gets the same answer).
+        let shape = RequestShape {
+            principal: slice.principal.ty,
+            action: req_action,
+            resource: slice.resource.ty,
+            fields: context_fields(context),
+        };
+        let request =
+            self.set
+                .request_checks
+                .request(schema, shape, (principal, action, resource), cedar_context)?;
         let entities = slice.to_cedar(schema, self.actions.as_ref())?;
         Ok(self.evaluate_request(&request, &entities, context.channel.as_deref()))
     }
@@ -608,7 +619,7 @@ fn split_dry_run(policies: &PolicySet) -> Result<(PolicySet, HashSet<String>), P
 }
 
 /// The context record's fields as Cedar values; the schema check happens in `Request::new`.
-fn context_pairs(context: &RequestContext) -> Vec<(String, RestrictedExpression)> {
+pub(crate) fn context_pairs(context: &RequestContext) -> Vec<(String, RestrictedExpression)> {
     // Destructured whole: a field added to the context must be added here too.
     let RequestContext {
         artifact_kind,
@@ -792,6 +803,16 @@ pub(crate) fn combine(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Any id at all, beside the fixed characters of `a_recorded_uid_is_written_as_cedar_writes_it`.
+    proptest::proptest! {
+        #[test]
+        fn uid_text_is_what_cedar_displays_for_any_id(id in proptest::prelude::any::<String>()) {
+            let uid = Uid::new("Repository", id);
+            let cedar = uid.to_cedar().unwrap();
+            proptest::prop_assert_eq!(uid_string(&uid, &Ok(cedar.clone())), cedar.to_string());
+        }
+    }
 
     fn reason(id: &str) -> String {
         format!("forbidden by policy `{id}`")

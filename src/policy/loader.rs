@@ -6,10 +6,13 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use cedar_policy::{PolicyId, PolicySet, Schema, ValidationMode, Validator};
 use miette::Diagnostic;
 use sha2::{Digest as _, Sha256};
+
+use super::request_check::RequestChecks;
 
 /// One thing wrong with a schema or policy file.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -68,6 +71,8 @@ pub(crate) struct LoadedSet {
     pub(crate) files: Vec<String>,
     /// Every file's (name, text): the bundle other instances adopt.
     pub(crate) sources: Vec<(String, String)>,
+    /// The request shapes this schema accepted (shared by the engines built from this set).
+    pub(crate) request_checks: Arc<RequestChecks>,
 }
 
 /// Where a policy came from, to point validation errors at a line.
@@ -165,6 +170,7 @@ fn load_set_from(
         hash,
         files: names,
         sources: files,
+        request_checks: Arc::new(RequestChecks::new(schema_text)),
     })
 }
 

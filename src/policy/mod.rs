@@ -9,6 +9,7 @@ mod principal_permits;
 mod prove;
 mod replay;
 mod request;
+mod request_check;
 mod slice;
 #[cfg(test)]
 mod slice_props;

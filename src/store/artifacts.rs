@@ -37,13 +37,15 @@ pub trait ArtifactStore: Send + Sync {
         filter: &ArtifactFilter,
         page: &PageRequest,
     ) -> Result<Page<Artifact>, StoreError>;
-    /// Applies `change` if the row version still matches; answers the stored artifact (with
-    /// `version` incremented) or `Conflict`.
+    /// Applies `change` if the row version still matches, with its audit record and
+    /// `decisions` (the one that allowed it first, then any it took on the way) in the same
+    /// transaction; answers the stored artifact (with `version` incremented) or `Conflict`. On
+    /// any error but `AuditSealing` nothing was written, the decisions included.
     async fn apply_change(
         &self,
         change: &ArtifactChange,
         audit: NewAuditRecord,
-        decision: &DecisionRecord,
+        decisions: &[DecisionRecord],
     ) -> Result<Artifact, StoreError>;
     /// An artifact's evidence, oldest first.
     async fn evidence(&self, id: ArtifactId) -> Result<Vec<Evidence>, StoreError>;
@@ -213,7 +215,7 @@ macro_rules! artifacts_impl {
                     conn: &mut Conn,
                     change: &ArtifactChange,
                     audit: NewAuditRecord,
-                    decision: &DecisionRecord,
+                    decisions: &[DecisionRecord],
                 ) -> Result<(Artifact, AuditAppend), StoreError> {
                     let a = &change.artifact;
                     let channels: Vec<&str> = a.channels.iter().map(|c| c.as_str()).collect();
@@ -241,7 +243,7 @@ macro_rules! artifacts_impl {
                     if let Some(summary) = &change.summary {
                         Self::insert_summary_in(&mut *conn, a.id, summary).await?;
                     }
-                    let appended = Self::append_audit_with_decision_in(&mut *conn, audit, decision).await?;
+                    let appended = Self::append_audit_with_decisions_in(&mut *conn, audit, decisions).await?;
                     Ok((stored, appended))
                 }
             }
@@ -374,11 +376,11 @@ macro_rules! artifacts_impl {
                     &self,
                     change: &ArtifactChange,
                     audit: NewAuditRecord,
-                    decision: &DecisionRecord,
+                    decisions: &[DecisionRecord],
                 ) -> Result<Artifact, StoreError> {
                     let mut tx = self.pool.begin().await?;
                     // On an error the transaction is dropped, which rolls it back.
-                    let (stored, appended) = Self::apply_change_in(&mut *tx, change, audit, decision).await?;
+                    let (stored, appended) = Self::apply_change_in(&mut *tx, change, audit, decisions).await?;
                     tx.commit().await?;
                     self.audit_sealed(appended).await?;
                     Ok(stored)

@@ -295,7 +295,10 @@ async fn lifecycle_refusals(app: TestApp) {
 /// accept_source)`.
 async fn verify_decisions(app: &TestApp, id: &str) -> (usize, usize) {
     let (status, body) = app
-        .get(&format!("/v1/decisions?artifact_id={id}&limit=100"), &auditor_token())
+        .get(
+            &format!("/v1/decisions?artifact_id={id}&limit=100"),
+            &auditor_token(),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let count = |action: &str| {
@@ -318,12 +321,24 @@ async fn verify_logs_both_decisions(app: TestApp, platform_admin: &str) {
     let (status, body) = app
         .post(&format!("/v1/artifacts/{id}/verify"), &operator(), json!({}))
         .await;
-    assert_eq!((status, body["trust_state"].as_str()), (200, Some("verified")), "{body}");
+    assert_eq!(
+        (status, body["trust_state"].as_str()),
+        (200, Some("verified")),
+        "{body}"
+    );
     assert_eq!(verify_decisions(&app, &id).await, (1, 1));
+    // A change's answer shows its history exactly as a later read does.
+    let (_, read) = app.get(&format!("/v1/artifacts/{id}"), &operator()).await;
+    assert_eq!(body.to_string(), read.to_string());
+    let (status, body) = promote(&app, &id, &operator(), "dev").await;
+    assert_eq!(status, 200, "{body}");
+    let (_, read) = app.get(&format!("/v1/artifacts/{id}"), &operator()).await;
+    assert_eq!(body.to_string(), read.to_string());
 
     // Failing: an envelope that names another digest fails the attestation check.
     let id = register(&app, "failing").await;
-    let stranger = json!({ "payloadType": "application/vnd.in-toto+json", "payload": "e30=", "signatures": [] });
+    let stranger =
+        json!({ "payloadType": "application/vnd.in-toto+json", "payload": "e30=", "signatures": [] });
     let (status, body) = app
         .post(
             &format!("/v1/artifacts/{id}/verify"),
@@ -356,7 +371,11 @@ async fn verify_logs_both_decisions(app: TestApp, platform_admin: &str) {
         .await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = app.get(&format!("/v1/artifacts/{id}"), &operator()).await;
-    assert_eq!((status, body["trust_state"].as_str()), (200, Some("unverified")), "{body}");
+    assert_eq!(
+        (status, body["trust_state"].as_str()),
+        (200, Some("unverified")),
+        "{body}"
+    );
 
     // Refused before the source is asked (revoked trust is never verified again): the allowed
     // `verify` decision is logged all the same.

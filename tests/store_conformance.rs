@@ -28,6 +28,7 @@ conformance!(
         case_apply_change_records_everything,
         case_conflict_writes_nothing,
         case_change_carries_every_decision,
+        case_written_history_reads_back_the_same,
         case_concurrent_changes_one_wins,
         case_audit_chain_verifies,
         case_audit_filters,
@@ -133,7 +134,8 @@ async fn case_list_artifacts_filters_and_pages(store: Arc<dyn Store>) {
         .apply_change(
             &promote_change(&all[1], "dev"),
             audit_for(None, "p", "ci"),
-            &[decision("promote", "team-a", "allow", now())],)
+            &[decision("promote", "team-a", "allow", now())],
+        )
         .await
         .unwrap();
     let mut verify = promoted.clone();
@@ -148,7 +150,8 @@ async fn case_list_artifacts_filters_and_pages(store: Arc<dyn Store>) {
         .apply_change(
             &change,
             audit_for(None, "v", "ci"),
-            &[decision("verify", "team-a", "allow", now())],)
+            &[decision("verify", "team-a", "allow", now())],
+        )
         .await
         .unwrap();
 
@@ -268,7 +271,11 @@ async fn case_apply_change_records_everything(store: Arc<dyn Store>) {
     ];
     let d = decision("promote", "team-a", "allow", now());
     let stored = store
-        .apply_change(&change, audit_for(Some(&a), "app_artifact.promote", "rel"), std::slice::from_ref(&d))
+        .apply_change(
+            &change,
+            audit_for(Some(&a), "app_artifact.promote", "rel"),
+            std::slice::from_ref(&d),
+        )
         .await
         .unwrap();
 
@@ -373,6 +380,43 @@ async fn case_change_carries_every_decision(store: Arc<dyn Store>) {
     assert_eq!(decision_count(&store).await, decisions + 2);
 }
 
+/// What a change wrote, as `written_history` answers it without reading, is byte for byte what
+/// the reads answer: the same times (to the backend's precision) and JSON (in its key order).
+async fn case_written_history_reads_back_the_same(store: Arc<dyn Store>) {
+    let a = register(&store, &artifact("team-a", "trainer", 1, ArtifactKind::Oci)).await;
+    // Nanoseconds, and keys neither sorted nor in `jsonb` order, at two depths.
+    let at = chrono::Utc::now();
+    let mut change = promote_change(&a, "dev");
+    change.artifact.trust_state = TrustState::Verified;
+    let promotion = change.promotion.as_mut().unwrap();
+    promotion.promoted_at = at;
+    promotion.decision = json!({"policy_hash": "h", "effect": "allow", "policy_ids": ["p", "q"]});
+    change.evidence = vec![Evidence {
+        evidence_type: "source_policy".into(),
+        result: EvidenceResult::Pass,
+        reason: "allowed".into(),
+        checked_at: at,
+        details: json!({"policy_ids": ["p"], "policy_hash": "h", "z": {"bb": 1, "a": [{"yy": true, "x": 2.5}]}}),
+    }];
+    let (evidence, promotion) = store.written_history(&change);
+    store
+        .apply_change(
+            &change,
+            audit_for(Some(&a), "p", "ci"),
+            &[decision("promote", "team-a", "allow", now())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_string(&store.evidence(a.id).await.unwrap()).unwrap(),
+        serde_json::to_string(&evidence).unwrap()
+    );
+    assert_eq!(
+        serde_json::to_string(&store.promotions(a.id).await.unwrap()).unwrap(),
+        serde_json::to_string(&vec![promotion.unwrap()]).unwrap()
+    );
+}
+
 async fn case_concurrent_changes_one_wins(store: Arc<dyn Store>) {
     let a = register(&store, &artifact("team-a", "trainer", 1, ArtifactKind::Oci)).await;
     let (c1, c2) = (promote_change(&a, "dev"), promote_change(&a, "test"));
@@ -398,7 +442,11 @@ async fn case_audit_chain_verifies(store: Arc<dyn Store>) {
     let a = register(&store, &artifact("team-a", "trainer", 1, ArtifactKind::Oci)).await;
     let d = decision("promote", "team-a", "allow", now());
     store
-        .apply_change(&promote_change(&a, "dev"), audit_for(Some(&a), "p", "ci"), std::slice::from_ref(&d))
+        .apply_change(
+            &promote_change(&a, "dev"),
+            audit_for(Some(&a), "p", "ci"),
+            std::slice::from_ref(&d),
+        )
         .await
         .unwrap();
     let mut appended = Vec::new();

@@ -284,16 +284,16 @@ impl Admission {
 
     pub(super) async fn commit(
         &self,
-        change: ArtifactChange,
+        mut change: ArtifactChange,
         audit: NewAuditRecord,
         allowed: Allowed,
     ) -> Result<ArtifactView, AdmissionError> {
         let stored = self
-            .commit_decisions(change, audit, &[allowed.record], None)
+            .commit_decisions(&mut change, audit, &[allowed.record], None)
             .await
             .map_err(|failure| failure.error)?;
         match stored {
-            Some(stored) => self.view(stored).await,
+            Some(stored) => self.committed_view(&change, stored).await,
             None => Err(AdmissionError::Internal),
         }
     }
@@ -305,7 +305,7 @@ impl Admission {
     /// be sealed yet): when not, a caller that must keep a decision logs it itself.
     pub(super) async fn commit_decisions(
         &self,
-        mut change: ArtifactChange,
+        change: &mut ArtifactChange,
         audit: NewAuditRecord,
         decisions: &[DecisionRecord],
         job: Option<(&VerificationJob, &serde_json::Value)>,
@@ -315,10 +315,10 @@ impl Admission {
             .await
             .map_err(CommitFailure::unwritten)?;
         let committed = match job {
-            None => self.store.apply_change(&change, audit, decisions).await.map(Some),
+            None => self.store.apply_change(change, audit, decisions).await.map(Some),
             Some((job, result)) => {
                 self.store
-                    .commit_verification(job.id, &change, audit, decisions, result)
+                    .commit_verification(job.id, change, audit, decisions, result)
                     .await
             }
         };

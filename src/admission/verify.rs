@@ -172,7 +172,16 @@ impl Admission {
         let (source_policy, source_record) = self.source_policy_evidence(principal, &artifact, meta);
         let decisions = [allowed.record, source_record];
         let outcome = self
-            .check_and_commit(principal, &artifact, attachments, meta, job, &allowed.decision, source_policy, &decisions)
+            .check_and_commit(
+                principal,
+                &artifact,
+                attachments,
+                meta,
+                job,
+                &allowed.decision,
+                source_policy,
+                &decisions,
+            )
             .await;
         match outcome {
             Ok(Some(view)) => Ok(Some(view)),
@@ -240,7 +249,7 @@ impl Admission {
             reason: run.failure_summary(),
         });
         let summary = self.summary_of_run(&updated, &run.inputs, &decision.policy_hash, checked_at);
-        let change = ArtifactChange {
+        let mut change = ArtifactChange {
             artifact: updated,
             promotion: None,
             evidence: run.evidence,
@@ -248,14 +257,18 @@ impl Admission {
         };
         let result = serde_json::json!({ "trust_state": to });
         let stored = self
-            .commit_decisions(change, audit, decisions, job.map(|job| (job, &result)))
+            .commit_decisions(&mut change, audit, decisions, job.map(|job| (job, &result)))
             .await?;
         match stored {
             // Committed: a failed read-back must not log the decisions a second time.
-            Some(stored) => self.view(stored).await.map(Some).map_err(|error| CommitFailure {
-                error,
-                decisions_written: true,
-            }),
+            Some(stored) => self
+                .committed_view(&change, stored)
+                .await
+                .map(Some)
+                .map_err(|error| CommitFailure {
+                    error,
+                    decisions_written: true,
+                }),
             None => Ok(None),
         }
     }

@@ -47,6 +47,10 @@ pub trait ArtifactStore: Send + Sync {
         audit: NewAuditRecord,
         decisions: &[DecisionRecord],
     ) -> Result<Artifact, StoreError>;
+    /// The evidence and promotion `change` writes, exactly as `evidence` and `promotions` would
+    /// read them back (the backend's timestamp precision and JSON form), so a caller that knows
+    /// an artifact's whole history need not read it.
+    fn written_history(&self, change: &ArtifactChange) -> (Vec<Evidence>, Option<Promotion>);
     /// An artifact's evidence, oldest first.
     async fn evidence(&self, id: ArtifactId) -> Result<Vec<Evidence>, StoreError>;
     /// An artifact's promotion history, oldest first.
@@ -380,10 +384,27 @@ macro_rules! artifacts_impl {
                 ) -> Result<Artifact, StoreError> {
                     let mut tx = self.pool.begin().await?;
                     // On an error the transaction is dropped, which rolls it back.
-                    let (stored, appended) = Self::apply_change_in(&mut *tx, change, audit, decisions).await?;
+                    let (stored, appended) =
+                        Self::apply_change_in(&mut *tx, change, audit, decisions).await?;
                     tx.commit().await?;
                     self.audit_sealed(appended).await?;
                     Ok(stored)
+                }
+
+                fn written_history(&self, change: &ArtifactChange) -> (Vec<Evidence>, Option<Promotion>) {
+                    let mut evidence = change.evidence.clone();
+                    let mut promotion = change.promotion.clone();
+                    if Self::HISTORY_AS_JSONB {
+                        for e in &mut evidence {
+                            e.checked_at = $crate::store::stored_form::microseconds(e.checked_at);
+                            $crate::store::stored_form::jsonb_key_order(&mut e.details);
+                        }
+                        if let Some(p) = &mut promotion {
+                            p.promoted_at = $crate::store::stored_form::microseconds(p.promoted_at);
+                            $crate::store::stored_form::jsonb_key_order(&mut p.decision);
+                        }
+                    }
+                    (evidence, promotion)
                 }
 
                 async fn evidence(&self, id: ArtifactId) -> Result<Vec<Evidence>, StoreError> {

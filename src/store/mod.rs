@@ -41,6 +41,7 @@ mod sqlite_inline;
 #[cfg(test)]
 mod sqlite_inline_tests;
 mod sqlite_reads;
+mod stored_form;
 mod verification;
 
 pub use apps::AppStore;

@@ -110,6 +110,10 @@ impl PostgresStore {
     /// Registration reads the new row back from its insert (`returning`): one round trip.
     const INSERT_RETURNS_ARTIFACT: bool = true;
 
+    /// Evidence details and promotion decisions are `jsonb` (keys reordered), their times
+    /// `timestamptz` (microseconds): see `written_history`.
+    const HISTORY_AS_JSONB: bool = true;
+
     /// Audit records are written unsealed and chained by the sealer after commit, so mutations
     /// do not hold the chain lock across their commits.
     const SEALS_AFTER_COMMIT: bool = true;

@@ -192,6 +192,10 @@ impl SqliteStore {
     /// at `artifacts`: registration reads the new row back with a select instead.
     const INSERT_RETURNS_ARTIFACT: bool = false;
 
+    /// History JSON is stored as written text and times at full precision: a read answers
+    /// what was written (see `written_history`).
+    const HISTORY_AS_JSONB: bool = false;
+
     /// Audit records are chained inside their mutation's transaction: the single writer
     /// serializes commits anyway, so sealing later would save nothing.
     const SEALS_AFTER_COMMIT: bool = false;

@@ -245,7 +245,8 @@ macro_rules! verification_impl {
                     }
                     // On a version conflict the transaction is dropped, which rolls it back and
                     // leaves the job pending.
-                    let (stored, appended) = Self::apply_change_in(&mut *tx, change, audit, decisions).await?;
+                    let (stored, appended) =
+                        Self::apply_change_in(&mut *tx, change, audit, decisions).await?;
                     tx.commit().await?;
                     self.audit_sealed(appended).await?;
                     Ok(Some(stored))

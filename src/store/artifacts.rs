@@ -240,13 +240,27 @@ macro_rules! artifacts_impl {
                         });
                     };
                     let stored = Artifact::try_from(<ArtifactRow as sqlx::FromRow<_>>::from_row(&row)?)?;
+                    if let Some(summary) = &change.summary {
+                        Self::insert_summary_in(&mut *conn, a.id, summary).await?;
+                    }
+                    // Where records are sealed after commit, the evidence and promotion rows go
+                    // in the audit record's statement: one round trip for all of them.
+                    let fused = if Self::SEALS_AFTER_COMMIT {
+                        Self::history_items(change, decisions.len())
+                    } else {
+                        None
+                    };
+                    if let Some((statement, bind_rows)) = fused {
+                        let appended = Self::append_audit_with_rows_in(
+                            &mut *conn, audit, decisions, statement, bind_rows,
+                        )
+                        .await?;
+                        return Ok((stored, appended));
+                    }
                     if let Some(p) = &change.promotion {
                         Self::insert_promotion_in(&mut *conn, a, p).await?;
                     }
                     Self::insert_evidence_in(&mut *conn, a, &change.evidence).await?;
-                    if let Some(summary) = &change.summary {
-                        Self::insert_summary_in(&mut *conn, a.id, summary).await?;
-                    }
                     let appended = Self::append_audit_with_decisions_in(&mut *conn, audit, decisions).await?;
                     Ok((stored, appended))
                 }

@@ -170,6 +170,30 @@ macro_rules! audit_log_impl {
                     Ok(appended)
                 }
 
+                /// `append_audit_with_decisions_in` (sealed after commit) by `statement`, which
+                /// writes more rows: its audit record's and decisions' parameters come first,
+                /// then those `bind_rows` binds.
+                pub(super) async fn append_audit_with_rows_in(
+                    conn: &mut Conn,
+                    body: NewAuditRecord,
+                    decisions: &[DecisionRecord],
+                    statement: &'static str,
+                    bind_rows: impl for<'a> FnOnce(Query<'a>) -> Query<'a> + Send,
+                ) -> Result<AuditAppend, StoreError> {
+                    let record = UnsealedAudit::new(body, Utc::now());
+                    let mut insert = bind_audit_body(
+                        sqlx::query(statement)
+                            .bind(record.id)
+                            .bind(record.occurred_at),
+                        &record.body,
+                    );
+                    for decision in decisions {
+                        insert = bind_decision(insert, decision);
+                    }
+                    bind_rows(insert).execute(&mut *conn).await?;
+                    Ok(AuditAppend::Pending(record))
+                }
+
                 /// Appends `body` inside the caller's transaction, so the record commits (or
                 /// not) with the change it describes. Where the backend seals after commit, the
                 /// record is written unsealed and the caller passes the answer to

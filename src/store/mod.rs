@@ -27,6 +27,7 @@ mod figures;
 mod intents;
 mod listing;
 mod pg_decisions;
+mod pg_history;
 mod plans;
 mod policy_changes;
 mod postgres;

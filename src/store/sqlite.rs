@@ -14,6 +14,8 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqliteConnection, SqlitePool};
 
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
 use super::rows::ArtifactRow;
 use super::sqlite_inline::{InlineReads, InlineWriter};
 use super::sqlite_reads::SqliteReads;
@@ -186,6 +188,16 @@ impl SqliteStore {
         decisions: &[DecisionRecord],
     ) -> Result<(), StoreError> {
         Self::insert_decision_values_in(conn, decisions).await
+    }
+
+    /// History rows are written by their own statements here (in-process: a statement is no
+    /// round trip); see PostgreSQL's `history_items`.
+    #[allow(clippy::type_complexity, reason = "the same call shape as PostgreSQL's")]
+    pub(super) fn history_items(
+        _change: &super::ArtifactChange,
+        _decisions: usize,
+    ) -> Option<(&'static str, fn(SqliteQuery<'_>) -> SqliteQuery<'_>)> {
+        None
     }
 
     /// `insert … returning` is planned here with scans of the tables whose foreign keys point

@@ -229,7 +229,7 @@ impl Admission {
             .trust
             .verify(artifact, &image, source_policy, &material)
             .await
-            .map_err(|e| unwritten(e.into()))?;
+            .map_err(unwritten)?;
         let checked_at = Utc::now();
 
         let updated = run

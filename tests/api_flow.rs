@@ -291,6 +291,132 @@ async fn lifecycle_refusals(app: TestApp) {
     assert_eq!(status, 409, "retired is terminal: {body}");
 }
 
+/// How many decisions of each action the decision log holds for an artifact: `(verify,
+/// accept_source)`.
+async fn verify_decisions(app: &TestApp, id: &str) -> (usize, usize) {
+    let (status, body) = app
+        .get(
+            &format!("/v1/decisions?artifact_id={id}&limit=100"),
+            &auditor_token(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let count = |action: &str| {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["action"] == action)
+            .count()
+    };
+    (count("verify"), count("accept_source"))
+}
+
+/// A verification takes two decisions (`verify`, and `accept_source` for its evidence); both
+/// are in the decision log once it answers, whether it committed a trust state, committed a
+/// failed one, or was refused on the way.
+async fn verify_logs_both_decisions(app: TestApp, platform_admin: &str) {
+    // Passing (the attested configuration asks nothing more of an OCI image).
+    let id = register(&app, "passing").await;
+    let (status, body) = app
+        .post(&format!("/v1/artifacts/{id}/verify"), &operator(), json!({}))
+        .await;
+    assert_eq!(
+        (status, body["trust_state"].as_str()),
+        (200, Some("verified")),
+        "{body}"
+    );
+    assert_eq!(verify_decisions(&app, &id).await, (1, 1));
+    // A change's answer shows its history exactly as a later read does.
+    let (_, read) = app.get(&format!("/v1/artifacts/{id}"), &operator()).await;
+    assert_eq!(body.to_string(), read.to_string());
+    let (status, body) = promote(&app, &id, &operator(), "dev").await;
+    assert_eq!(status, 200, "{body}");
+    let (_, read) = app.get(&format!("/v1/artifacts/{id}"), &operator()).await;
+    assert_eq!(body.to_string(), read.to_string());
+
+    // Failing: an envelope that names another digest fails the attestation check.
+    let id = register(&app, "failing").await;
+    let stranger =
+        json!({ "payloadType": "application/vnd.in-toto+json", "payload": "e30=", "signatures": [] });
+    let (status, body) = app
+        .post(
+            &format!("/v1/artifacts/{id}/verify"),
+            &operator(),
+            json!({ "attestations": [stranger] }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["trust_state"].as_str()),
+        (200, Some("failed_verification")),
+        "{body}"
+    );
+    assert_eq!(verify_decisions(&app, &id).await, (1, 1));
+
+    // Refused after both decisions: the verify audit action is disabled, so nothing is written
+    // but the decisions.
+    let id = register(&app, "refused").await;
+    let action = "/v1/catalog/audit_actions/app_artifact.verify";
+    let (status, body) = app
+        .post(&format!("{action}/disable"), platform_admin, json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .post(&format!("/v1/artifacts/{id}/verify"), &operator(), json!({}))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(verify_decisions(&app, &id).await, (1, 1));
+    let (status, body) = app
+        .post(&format!("{action}/enable"), platform_admin, json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app.get(&format!("/v1/artifacts/{id}"), &operator()).await;
+    assert_eq!(
+        (status, body["trust_state"].as_str()),
+        (200, Some("unverified")),
+        "{body}"
+    );
+
+    // Refused before the source is asked (revoked trust is never verified again): the allowed
+    // `verify` decision is logged all the same.
+    let (status, body) = app
+        .post(
+            &format!("/v1/artifacts/{id}/revoke"),
+            &admin(),
+            json!({ "reason": "key compromise" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .post(&format!("/v1/artifacts/{id}/verify"), &operator(), json!({}))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(verify_decisions(&app, &id).await, (2, 1));
+}
+
+fn platform_admin() -> String {
+    let mut claims = common::user_claims("pat", json!({}));
+    claims["platform_roles"] = json!(["platform_admin"]);
+    common::sign_es256(&claims)
+}
+
+#[tokio::test]
+async fn verify_logs_both_decisions_on_sqlite() {
+    let db = Db::sqlite();
+    let config = attested_config(&db);
+    verify_logs_both_decisions(TestApp::spawn_with(db, config).await, &platform_admin()).await;
+}
+
+#[tokio::test]
+async fn verify_logs_both_decisions_on_postgres() {
+    let Some(db) = common::pg::fresh_db().await else {
+        return;
+    };
+    let db = Db::Postgres(db);
+    let config = attested_config(&db);
+    verify_logs_both_decisions(TestApp::spawn_with(db, config).await, &platform_admin()).await;
+}
+
 #[tokio::test]
 async fn acceptance_flow_on_sqlite() {
     let db = Db::sqlite();

@@ -68,7 +68,11 @@ async fn case_concurrent_mutations_make_a_whole_chain(store: Arc<dyn Store>) {
                 };
                 let d = decision("promote", "team-a", "allow", now());
                 store
-                    .apply_change(&change, audit_for(Some(&a), "app_artifact.promote", "ci"), &d)
+                    .apply_change(
+                        &change,
+                        audit_for(Some(&a), "app_artifact.promote", "ci"),
+                        std::slice::from_ref(&d),
+                    )
                     .await
                     .unwrap();
                 store

@@ -83,6 +83,7 @@ fn expected() -> BTreeMap<&'static str, Fit> {
         ("audit_chain_page", Read("audit_records", &[Search(&["seq"])])),
         ("audit_unsealed_insert", Write),
         ("audit_unsealed_with_decision_insert", Write),
+        ("audit_unsealed_with_two_decisions_insert", Write),
         // The sealer's queue is its own table, walked in append order; records moved by id.
         (
             "audit_unsealed_ids",
@@ -434,6 +435,7 @@ async fn hot_statements_use_fitting_indexes_on_sqlite() {
                 "artifact_insert_returning"
                     | "audit_unsealed_insert"
                     | "audit_unsealed_with_decision_insert"
+                    | "audit_unsealed_with_two_decisions_insert"
                     | "audit_unsealed_ids"
                     | "audit_unsealed_by_ids"
                     | "audit_seal_pending"

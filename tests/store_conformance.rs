@@ -27,6 +27,8 @@ conformance!(
         case_list_artifacts_filters_and_pages,
         case_apply_change_records_everything,
         case_conflict_writes_nothing,
+        case_change_carries_every_decision,
+        case_written_history_reads_back_the_same,
         case_concurrent_changes_one_wins,
         case_audit_chain_verifies,
         case_audit_filters,
@@ -132,7 +134,7 @@ async fn case_list_artifacts_filters_and_pages(store: Arc<dyn Store>) {
         .apply_change(
             &promote_change(&all[1], "dev"),
             audit_for(None, "p", "ci"),
-            &decision("promote", "team-a", "allow", now()),
+            &[decision("promote", "team-a", "allow", now())],
         )
         .await
         .unwrap();
@@ -148,7 +150,7 @@ async fn case_list_artifacts_filters_and_pages(store: Arc<dyn Store>) {
         .apply_change(
             &change,
             audit_for(None, "v", "ci"),
-            &decision("verify", "team-a", "allow", now()),
+            &[decision("verify", "team-a", "allow", now())],
         )
         .await
         .unwrap();
@@ -269,7 +271,11 @@ async fn case_apply_change_records_everything(store: Arc<dyn Store>) {
     ];
     let d = decision("promote", "team-a", "allow", now());
     let stored = store
-        .apply_change(&change, audit_for(Some(&a), "app_artifact.promote", "rel"), &d)
+        .apply_change(
+            &change,
+            audit_for(Some(&a), "app_artifact.promote", "rel"),
+            std::slice::from_ref(&d),
+        )
         .await
         .unwrap();
 
@@ -303,13 +309,13 @@ async fn case_conflict_writes_nothing(store: Arc<dyn Store>) {
     let second = promote_change(&a, "test");
     let d = || decision("promote", "team-a", "allow", now());
     store
-        .apply_change(&first, audit_for(Some(&a), "p", "ci"), &d())
+        .apply_change(&first, audit_for(Some(&a), "p", "ci"), &[d()])
         .await
         .unwrap();
     let (audits, decisions) = (audit_count(&store).await, decision_count(&store).await);
 
     let err = store
-        .apply_change(&second, audit_for(Some(&a), "p", "ci"), &d())
+        .apply_change(&second, audit_for(Some(&a), "p", "ci"), &[d()])
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict), "{err:?}");
@@ -321,11 +327,94 @@ async fn case_conflict_writes_nothing(store: Arc<dyn Store>) {
     let mut ghost = promote_change(&a, "dev");
     ghost.artifact.id = ArtifactId::new();
     let err = store
-        .apply_change(&ghost, audit_for(None, "p", "ci"), &d())
+        .apply_change(&ghost, audit_for(None, "p", "ci"), &[d()])
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
     assert_eq!(audit_count(&store).await, audits);
+}
+
+/// A change may carry more than the decision that allowed it (a verification logs its
+/// `accept_source` decision with its trust change): all of them commit with it, in order, and
+/// none when the change loses.
+async fn case_change_carries_every_decision(store: Arc<dyn Store>) {
+    let a = register(&store, &artifact("team-a", "trainer", 1, ArtifactKind::Oci)).await;
+    let mut verified = a.clone();
+    verified.trust_state = TrustState::Verified;
+    verified.updated_at = now();
+    let change = ArtifactChange {
+        artifact: verified,
+        promotion: None,
+        evidence: vec![],
+        summary: None,
+    };
+    let taken = [
+        decision("verify", "team-a", "allow", now()),
+        decision("accept_source", "team-a", "deny", now()),
+    ];
+    let (audits, decisions) = (audit_count(&store).await, decision_count(&store).await);
+    store
+        .apply_change(&change, audit_for(Some(&a), "app_artifact.verify", "ci"), &taken)
+        .await
+        .unwrap();
+    assert_eq!(audit_count(&store).await, audits + 1);
+    let logged = store
+        .list_decisions(&LogFilter::default(), &page(10))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(logged.len(), decisions + 2);
+    assert_eq!(logged[logged.len() - 2..], taken);
+
+    // The same change again finds the version moved: neither its record nor its decisions stay.
+    let again = [
+        decision("verify", "team-a", "allow", now()),
+        decision("accept_source", "team-a", "allow", now()),
+    ];
+    let err = store
+        .apply_change(&change, audit_for(Some(&a), "app_artifact.verify", "ci"), &again)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict), "{err:?}");
+    assert_eq!(audit_count(&store).await, audits + 1);
+    assert_eq!(decision_count(&store).await, decisions + 2);
+}
+
+/// What a change wrote, as `written_history` answers it without reading, is byte for byte what
+/// the reads answer: the same times (to the backend's precision) and JSON (in its key order).
+async fn case_written_history_reads_back_the_same(store: Arc<dyn Store>) {
+    let a = register(&store, &artifact("team-a", "trainer", 1, ArtifactKind::Oci)).await;
+    // Nanoseconds, and keys neither sorted nor in `jsonb` order, at two depths.
+    let at = chrono::Utc::now();
+    let mut change = promote_change(&a, "dev");
+    change.artifact.trust_state = TrustState::Verified;
+    let promotion = change.promotion.as_mut().unwrap();
+    promotion.promoted_at = at;
+    promotion.decision = json!({"policy_hash": "h", "effect": "allow", "policy_ids": ["p", "q"]});
+    change.evidence = vec![Evidence {
+        evidence_type: "source_policy".into(),
+        result: EvidenceResult::Pass,
+        reason: "allowed".into(),
+        checked_at: at,
+        details: json!({"policy_ids": ["p"], "policy_hash": "h", "z": {"bb": 1, "a": [{"yy": true, "x": 2.5}]}}),
+    }];
+    let (evidence, promotion) = store.written_history(&change);
+    store
+        .apply_change(
+            &change,
+            audit_for(Some(&a), "p", "ci"),
+            &[decision("promote", "team-a", "allow", now())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_string(&store.evidence(a.id).await.unwrap()).unwrap(),
+        serde_json::to_string(&evidence).unwrap()
+    );
+    assert_eq!(
+        serde_json::to_string(&store.promotions(a.id).await.unwrap()).unwrap(),
+        serde_json::to_string(&vec![promotion.unwrap()]).unwrap()
+    );
 }
 
 async fn case_concurrent_changes_one_wins(store: Arc<dyn Store>) {
@@ -336,8 +425,8 @@ async fn case_concurrent_changes_one_wins(store: Arc<dyn Store>) {
         decision("promote", "team-a", "allow", now()),
     );
     let (r1, r2) = tokio::join!(
-        store.apply_change(&c1, audit_for(Some(&a), "p", "a"), &d1),
-        store.apply_change(&c2, audit_for(Some(&a), "p", "b"), &d2),
+        store.apply_change(&c1, audit_for(Some(&a), "p", "a"), std::slice::from_ref(&d1)),
+        store.apply_change(&c2, audit_for(Some(&a), "p", "b"), std::slice::from_ref(&d2)),
     );
     let wins = [&r1, &r2].iter().filter(|r| r.is_ok()).count();
     assert_eq!(wins, 1, "{r1:?} {r2:?}");
@@ -353,7 +442,11 @@ async fn case_audit_chain_verifies(store: Arc<dyn Store>) {
     let a = register(&store, &artifact("team-a", "trainer", 1, ArtifactKind::Oci)).await;
     let d = decision("promote", "team-a", "allow", now());
     store
-        .apply_change(&promote_change(&a, "dev"), audit_for(Some(&a), "p", "ci"), &d)
+        .apply_change(
+            &promote_change(&a, "dev"),
+            audit_for(Some(&a), "p", "ci"),
+            std::slice::from_ref(&d),
+        )
         .await
         .unwrap();
     let mut appended = Vec::new();

@@ -216,7 +216,7 @@ async fn case_reads_during_writes_see_each_commit_in_order(store: Arc<dyn Store>
             .apply_change(
                 &change,
                 audit_for(Some(&current), "app_artifact.retag", "ci"),
-                &decision("verify", "team-a", "allow", now()),
+                &[decision("verify", "team-a", "allow", now())],
             )
             .await
             .unwrap();

@@ -97,7 +97,7 @@ async fn commit(
             job.id,
             change,
             audit_for(Some(&change.artifact), "app_artifact.verify", "ci"),
-            &decision("verify", "team-a", "allow", now()),
+            &[decision("verify", "team-a", "allow", now())],
             &json!({ "trust_state": "verified" }),
         )
         .await
@@ -216,7 +216,7 @@ async fn case_a_job_commit_on_a_changed_artifact_writes_nothing_and_keeps_the_jo
         .apply_change(
             &deprecation,
             audit_for(Some(&a), "app_artifact.deprecate", "ops"),
-            &decision("deprecate", "team-a", "allow", now()),
+            &[decision("deprecate", "team-a", "allow", now())],
         )
         .await
         .unwrap();
@@ -273,7 +273,7 @@ async fn case_the_latest_summary_of_an_artifact_is_served(store: Arc<dyn Store>)
         .apply_change(
             &verified(&a),
             audit_for(Some(&a), "app_artifact.verify", "ci"),
-            &decision("verify", "team-a", "allow", now()),
+            &[decision("verify", "team-a", "allow", now())],
         )
         .await
         .unwrap();
@@ -284,7 +284,7 @@ async fn case_the_latest_summary_of_an_artifact_is_served(store: Arc<dyn Store>)
         .apply_change(
             &failed,
             audit_for(Some(&passed), "app_artifact.verify", "ci"),
-            &decision("verify", "team-a", "allow", now()),
+            &[decision("verify", "team-a", "allow", now())],
         )
         .await
         .unwrap();

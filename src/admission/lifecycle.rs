@@ -5,14 +5,14 @@ use serde::Deserialize;
 
 use super::decide::{Allowed, artifact_audit};
 use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
-use crate::audit::{NewAuditRecord, PromotionFacts, Transition};
+use crate::audit::{DecisionRecord, NewAuditRecord, PromotionFacts, Transition};
 use crate::catalog::Family;
 use crate::domain::{
     Artifact, ArtifactId, Channel, EnvironmentSlug, LifecycleMove, Principal, Promotion, Reason, TrustMove,
     VerificationJob,
 };
 use crate::policy::{Action, RequestContext, Resource};
-use crate::store::ArtifactChange;
+use crate::store::{ArtifactChange, StoreError};
 
 /// Body of `promote`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -288,32 +288,61 @@ impl Admission {
         audit: NewAuditRecord,
         allowed: Allowed,
     ) -> Result<ArtifactView, AdmissionError> {
-        change.artifact.updated_at = Utc::now();
-        self.audit_allowed(&audit).await?;
-        let stored = self.store.apply_change(&change, audit, &allowed.record).await?;
-        self.view(stored).await
+        let stored = self
+            .commit_decisions(&mut change, audit, &[allowed.record], None)
+            .await
+            .map_err(|failure| failure.error)?;
+        match stored {
+            Some(stored) => self.committed_view(&change, stored).await,
+            None => Err(AdmissionError::Internal),
+        }
     }
 
-    /// `commit` for a claimed verification job: the change, its records and the job's
-    /// completion (`result`) in one transaction. `None` (nothing written) when an earlier claim
-    /// of the job already committed.
-    pub(super) async fn commit_job(
+    /// Commits `change` with its audit record and `decisions` (the allowing one first), and the
+    /// job's completion (`result`) for a claimed verification job, in one transaction. `None`
+    /// (nothing written) when an earlier claim of the job already committed. A failure says
+    /// whether `decisions` were written all the same (only a commit whose audit record could not
+    /// be sealed yet): when not, a caller that must keep a decision logs it itself.
+    pub(super) async fn commit_decisions(
         &self,
-        job: &VerificationJob,
-        mut change: ArtifactChange,
+        change: &mut ArtifactChange,
         audit: NewAuditRecord,
-        allowed: Allowed,
-        result: &serde_json::Value,
-    ) -> Result<Option<ArtifactView>, AdmissionError> {
+        decisions: &[DecisionRecord],
+        job: Option<(&VerificationJob, &serde_json::Value)>,
+    ) -> Result<Option<Artifact>, CommitFailure> {
         change.artifact.updated_at = Utc::now();
-        self.audit_allowed(&audit).await?;
-        let committed = self
-            .store
-            .commit_verification(job.id, &change, audit, &allowed.record, result)
-            .await?;
-        match committed {
-            Some(stored) => Ok(Some(self.view(stored).await?)),
-            None => Ok(None),
+        self.audit_allowed(&audit)
+            .await
+            .map_err(CommitFailure::unwritten)?;
+        let committed = match job {
+            None => self.store.apply_change(change, audit, decisions).await.map(Some),
+            Some((job, result)) => {
+                self.store
+                    .commit_verification(job.id, change, audit, decisions, result)
+                    .await
+            }
+        };
+        committed.map_err(|error| CommitFailure {
+            decisions_written: matches!(error, StoreError::AuditSealing),
+            error: error.into(),
+        })
+    }
+}
+
+/// Why a commit failed, and whether its decisions were written anyway.
+pub(super) struct CommitFailure {
+    /// The answer.
+    pub error: AdmissionError,
+    /// The transaction committed (its decisions with it) but its audit record is not sealed yet.
+    pub decisions_written: bool,
+}
+
+impl CommitFailure {
+    /// A failure before anything was written.
+    pub(super) fn unwritten(error: AdmissionError) -> Self {
+        Self {
+            error,
+            decisions_written: false,
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::domain::{
     RegistryEvent, Timestamp, TrustState, UnregisteredPush,
 };
 use crate::policy::{Action, RequestContext, Resource};
-use crate::store::{ArtifactFilter, ChainStatus, LogFilter, Page, PageRequest};
+use crate::store::{ArtifactChange, ArtifactFilter, ChainStatus, LogFilter, Page, PageRequest};
 
 /// An artifact with its evidence and promotion history, as the API answers it.
 #[derive(Debug, Clone, Serialize)]
@@ -184,16 +184,47 @@ impl Admission {
     }
 
     /// The artifact with its evidence and promotions.
-    pub(super) async fn view(&self, mut artifact: Artifact) -> Result<ArtifactView, AdmissionError> {
+    pub(super) async fn view(&self, artifact: Artifact) -> Result<ArtifactView, AdmissionError> {
+        self.view_knowing(artifact, None, None).await
+    }
+
+    /// The view of `stored`, which `change` just committed: what the change wrote is the whole
+    /// history where nothing came before it, so that part is not read back. Evidence and
+    /// promotions are only ever written by a change, which moves the version: one read at
+    /// version 0 (as registered) has none; and one with no channel has no promotion.
+    pub(super) async fn committed_view(
+        &self,
+        change: &ArtifactChange,
+        stored: Artifact,
+    ) -> Result<ArtifactView, AdmissionError> {
+        let (evidence, promotion) = self.store.written_history(change);
+        let evidence = (change.artifact.version == 0).then_some(evidence);
+        // The change added its channel to a list that was empty: its promotion is the only one.
+        let promotions = promotion
+            .filter(|_| change.artifact.channels.len() == 1)
+            .map(|p| vec![p]);
+        self.view_knowing(stored, evidence, promotions).await
+    }
+
+    /// `view`, reading only the parts not given.
+    async fn view_knowing(
+        &self,
+        mut artifact: Artifact,
+        evidence: Option<Vec<Evidence>>,
+        promotions: Option<Vec<Promotion>>,
+    ) -> Result<ArtifactView, AdmissionError> {
         // Answers never show a credential the registered URI embeds; the stored row keeps it.
         artifact.source.uri = crate::artifact_store::redact_uri(&artifact.source.uri);
-        let evidence = self.store.evidence(artifact.id).await?;
+        let evidence = match evidence {
+            Some(known) => known,
+            None => self.store.evidence(artifact.id).await?,
+        };
         // A promotion is only ever written with its channel added to the artifact's list, and
         // channels are never removed: with none, there is no promotion to read.
-        let promotions = if artifact.channels.is_empty() {
-            Vec::new()
-        } else {
-            self.store.promotions(artifact.id).await?
+        let promotions = match promotions {
+            Some(known) => known,
+            None if artifact.channels.is_empty() => Vec::new(),
+            None => self.store.promotions(artifact.id).await?,
         };
         Ok(ArtifactView {
             artifact,

@@ -6,14 +6,15 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::lifecycle::artifact_context;
+use super::decide::{artifact_audit, audit_decision};
+use super::lifecycle::{CommitFailure, artifact_context};
 use super::trust_material::ArtifactMaterial;
 use super::{Admission, AdmissionError, ArtifactView, RequestMeta};
-use crate::audit::Transition;
+use crate::audit::{DecisionRecord, Transition};
 use crate::domain::{
     Artifact, ArtifactId, Evidence, EvidenceResult, Principal, TrustMove, TrustState, VerificationJob,
 };
-use crate::policy::{Action, Resource};
+use crate::policy::{Action, Decision, Resource};
 use crate::store::ArtifactChange;
 use crate::trust::attachment::is_sigstore_bundle;
 
@@ -160,50 +161,115 @@ impl Admission {
             )
             .await?;
         // Checked before gathering evidence: a revoked artifact is never verified again.
-        artifact
-            .trust_state
-            .apply(TrustMove::VerificationPassed)
-            .map_err(|e| AdmissionError::Rule(e.to_string()))?;
+        if let Err(refused) = artifact.trust_state.apply(TrustMove::VerificationPassed) {
+            // Allowed by policy but not acted on: the decision was still taken, so it is logged.
+            self.log_decision(allowed.record).await?;
+            return Err(AdmissionError::Rule(refused.to_string()));
+        }
+        // The `accept_source` decision is logged with the change, in its transaction (one
+        // durable commit per verification, not two); every way out before that commit logs it
+        // (and the `verify` one) here instead, so no decision taken is lost.
+        let (source_policy, source_record) = self.source_policy_evidence(principal, &artifact, meta);
+        let decisions = [allowed.record, source_record];
+        let outcome = self
+            .check_and_commit(
+                principal,
+                &artifact,
+                attachments,
+                meta,
+                job,
+                &allowed.decision,
+                source_policy,
+                &decisions,
+            )
+            .await;
+        match outcome {
+            Ok(Some(view)) => Ok(Some(view)),
+            Err(failure) if failure.decisions_written => Err(failure.error),
+            // Nothing written (a failed check, a refusal, a lost race, a job an earlier claim
+            // finished): the decisions stand all the same.
+            unwritten => {
+                for decision in decisions {
+                    self.log_decision(decision).await?;
+                }
+                unwritten.map_err(|failure| failure.error)
+            }
+        }
+    }
+
+    /// The rest of a run once its decisions are taken: add the call's trust material, check every
+    /// trust input, and commit the trust state with its evidence, audit record and `decisions`.
+    #[allow(clippy::too_many_arguments, reason = "one run's parts, passed through once")]
+    async fn check_and_commit(
+        &self,
+        principal: &Principal,
+        artifact: &Artifact,
+        attachments: &mut Vec<Value>,
+        meta: &RequestMeta,
+        job: Option<&VerificationJob>,
+        decision: &Decision,
+        source_policy: Evidence,
+        decisions: &[DecisionRecord],
+    ) -> Result<Option<ArtifactView>, CommitFailure> {
+        let unwritten = CommitFailure::unwritten;
         if !attachments.is_empty() {
-            self.store.add_attestations(artifact.id, attachments).await?;
+            self.store
+                .add_attestations(artifact.id, attachments)
+                .await
+                .map_err(|e| unwritten(e.into()))?;
             // Kept with the artifact now: a re-run reads them back like every other attachment.
             attachments.clear();
         }
-        let source_policy = self.source_policy_evidence(principal, &artifact, meta).await?;
-        let image = self.image_name(&artifact);
+        let image = self.image_name(artifact);
         let material = ArtifactMaterial {
             admission: self,
-            artifact: &artifact,
+            artifact,
         };
         let run = self
             .trust
-            .verify(&artifact, &image, source_policy, &material)
-            .await?;
+            .verify(artifact, &image, source_policy, &material)
+            .await
+            .map_err(unwritten)?;
         let checked_at = Utc::now();
 
         let updated = run
-            .applied_to(&artifact)
-            .map_err(|e| AdmissionError::Rule(e.to_string()))?;
+            .applied_to(artifact)
+            .map_err(|e| unwritten(AdmissionError::Rule(e.to_string())))?;
         let to = updated.trust_state;
-        let mut audit = self.audit_record(&artifact, principal, "app_artifact.verify", &allowed, meta);
+        let mut audit = artifact_audit(
+            artifact,
+            &principal.actor,
+            "app_artifact.verify",
+            audit_decision(decision),
+            &meta.correlation_id,
+        );
         audit.transition = Some(Transition {
             from: artifact.trust_state.to_string(),
             to: to.to_string(),
             reason: run.failure_summary(),
         });
-        let summary = self.summary_of_run(&updated, &run.inputs, &allowed.record.policy_hash, checked_at);
-        let change = ArtifactChange {
+        let summary = self.summary_of_run(&updated, &run.inputs, &decision.policy_hash, checked_at);
+        let mut change = ArtifactChange {
             artifact: updated,
             promotion: None,
             evidence: run.evidence,
             summary,
         };
-        match job {
-            None => self.commit(change, audit, allowed).await.map(Some),
-            Some(job) => {
-                let result = serde_json::json!({ "trust_state": to });
-                self.commit_job(job, change, audit, allowed, &result).await
-            }
+        let result = serde_json::json!({ "trust_state": to });
+        let stored = self
+            .commit_decisions(&mut change, audit, decisions, job.map(|job| (job, &result)))
+            .await?;
+        match stored {
+            // Committed: a failed read-back must not log the decisions a second time.
+            Some(stored) => self
+                .committed_view(&change, stored)
+                .await
+                .map(Some)
+                .map_err(|error| CommitFailure {
+                    error,
+                    decisions_written: true,
+                }),
+            None => Ok(None),
         }
     }
 
@@ -222,13 +288,14 @@ impl Admission {
         })
     }
 
-    /// The source allowlist is policy: ask Cedar `accept_source` and record the answer.
-    async fn source_policy_evidence(
+    /// The source allowlist is policy: ask Cedar `accept_source`; answers the evidence and the
+    /// decision's record, for the caller to log.
+    fn source_policy_evidence(
         &self,
         principal: &Principal,
         artifact: &Artifact,
         meta: &RequestMeta,
-    ) -> Result<Evidence, AdmissionError> {
+    ) -> (Evidence, DecisionRecord) {
         // Evidence, not the request's answer: a refused source fails the verification.
         let (decision, record) = crate::access::unnoted(|| {
             self.evaluate(
@@ -239,7 +306,6 @@ impl Admission {
                 meta,
             )
         });
-        self.log_decision(record).await?;
         let source_type = &artifact.source.source_type;
         let (result, reason) = if decision.allowed {
             (
@@ -255,13 +321,14 @@ impl Admission {
                 ),
             )
         };
-        Ok(Evidence {
+        let evidence = Evidence {
             evidence_type: "source_policy".to_owned(),
             result,
             reason,
             checked_at: Utc::now(),
             details: serde_json::json!({ "policy_ids": decision.policy_ids, "policy_hash": decision.policy_hash }),
-        })
+        };
+        (evidence, record)
     }
 }
 

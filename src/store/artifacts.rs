@@ -37,14 +37,20 @@ pub trait ArtifactStore: Send + Sync {
         filter: &ArtifactFilter,
         page: &PageRequest,
     ) -> Result<Page<Artifact>, StoreError>;
-    /// Applies `change` if the row version still matches; answers the stored artifact (with
-    /// `version` incremented) or `Conflict`.
+    /// Applies `change` if the row version still matches, with its audit record and
+    /// `decisions` (the one that allowed it first, then any it took on the way) in the same
+    /// transaction; answers the stored artifact (with `version` incremented) or `Conflict`. On
+    /// any error but `AuditSealing` nothing was written, the decisions included.
     async fn apply_change(
         &self,
         change: &ArtifactChange,
         audit: NewAuditRecord,
-        decision: &DecisionRecord,
+        decisions: &[DecisionRecord],
     ) -> Result<Artifact, StoreError>;
+    /// The evidence and promotion `change` writes, exactly as `evidence` and `promotions` would
+    /// read them back (the backend's timestamp precision and JSON form), so a caller that knows
+    /// an artifact's whole history need not read it.
+    fn written_history(&self, change: &ArtifactChange) -> (Vec<Evidence>, Option<Promotion>);
     /// An artifact's evidence, oldest first.
     async fn evidence(&self, id: ArtifactId) -> Result<Vec<Evidence>, StoreError>;
     /// An artifact's promotion history, oldest first.
@@ -213,7 +219,7 @@ macro_rules! artifacts_impl {
                     conn: &mut Conn,
                     change: &ArtifactChange,
                     audit: NewAuditRecord,
-                    decision: &DecisionRecord,
+                    decisions: &[DecisionRecord],
                 ) -> Result<(Artifact, AuditAppend), StoreError> {
                     let a = &change.artifact;
                     let channels: Vec<&str> = a.channels.iter().map(|c| c.as_str()).collect();
@@ -234,14 +240,28 @@ macro_rules! artifacts_impl {
                         });
                     };
                     let stored = Artifact::try_from(<ArtifactRow as sqlx::FromRow<_>>::from_row(&row)?)?;
+                    if let Some(summary) = &change.summary {
+                        Self::insert_summary_in(&mut *conn, a.id, summary).await?;
+                    }
+                    // Where records are sealed after commit, the evidence and promotion rows go
+                    // in the audit record's statement: one round trip for all of them.
+                    let fused = if Self::SEALS_AFTER_COMMIT {
+                        Self::history_items(change, decisions.len())
+                    } else {
+                        None
+                    };
+                    if let Some((statement, bind_rows)) = fused {
+                        let appended = Self::append_audit_with_rows_in(
+                            &mut *conn, audit, decisions, statement, bind_rows,
+                        )
+                        .await?;
+                        return Ok((stored, appended));
+                    }
                     if let Some(p) = &change.promotion {
                         Self::insert_promotion_in(&mut *conn, a, p).await?;
                     }
                     Self::insert_evidence_in(&mut *conn, a, &change.evidence).await?;
-                    if let Some(summary) = &change.summary {
-                        Self::insert_summary_in(&mut *conn, a.id, summary).await?;
-                    }
-                    let appended = Self::append_audit_with_decision_in(&mut *conn, audit, decision).await?;
+                    let appended = Self::append_audit_with_decisions_in(&mut *conn, audit, decisions).await?;
                     Ok((stored, appended))
                 }
             }
@@ -374,14 +394,31 @@ macro_rules! artifacts_impl {
                     &self,
                     change: &ArtifactChange,
                     audit: NewAuditRecord,
-                    decision: &DecisionRecord,
+                    decisions: &[DecisionRecord],
                 ) -> Result<Artifact, StoreError> {
                     let mut tx = self.pool.begin().await?;
                     // On an error the transaction is dropped, which rolls it back.
-                    let (stored, appended) = Self::apply_change_in(&mut *tx, change, audit, decision).await?;
+                    let (stored, appended) =
+                        Self::apply_change_in(&mut *tx, change, audit, decisions).await?;
                     tx.commit().await?;
                     self.audit_sealed(appended).await?;
                     Ok(stored)
+                }
+
+                fn written_history(&self, change: &ArtifactChange) -> (Vec<Evidence>, Option<Promotion>) {
+                    let mut evidence = change.evidence.clone();
+                    let mut promotion = change.promotion.clone();
+                    if Self::HISTORY_AS_JSONB {
+                        for e in &mut evidence {
+                            e.checked_at = $crate::store::stored_form::microseconds(e.checked_at);
+                            $crate::store::stored_form::jsonb_key_order(&mut e.details);
+                        }
+                        if let Some(p) = &mut promotion {
+                            p.promoted_at = $crate::store::stored_form::microseconds(p.promoted_at);
+                            $crate::store::stored_form::jsonb_key_order(&mut p.decision);
+                        }
+                    }
+                    (evidence, promotion)
                 }
 
                 async fn evidence(&self, id: ArtifactId) -> Result<Vec<Evidence>, StoreError> {

@@ -133,20 +133,65 @@ macro_rules! audit_log_impl {
                     body: NewAuditRecord,
                     decision: &DecisionRecord,
                 ) -> Result<AuditAppend, StoreError> {
-                    if Self::SEALS_AFTER_COMMIT {
+                    Self::append_audit_with_decisions_in(conn, body, std::slice::from_ref(decision)).await
+                }
+
+                /// `append_audit_with_decision_in` for the decisions a change carries (the one
+                /// that allowed it, and any it took on the way, e.g. a verification's
+                /// `accept_source`), in order. Where records are sealed after commit, up to two
+                /// decisions go in the audit record's statement.
+                pub(super) async fn append_audit_with_decisions_in(
+                    conn: &mut Conn,
+                    body: NewAuditRecord,
+                    decisions: &[DecisionRecord],
+                ) -> Result<AuditAppend, StoreError> {
+                    if Self::SEALS_AFTER_COMMIT && matches!(decisions.len(), 1 | 2) {
                         // As in `append_audit_in`: unsealed, the commit's flush deferred.
                         let record = UnsealedAudit::new(body, Utc::now());
-                        let insert = sqlx::query(sql::INSERT_UNSEALED_AUDIT_WITH_DECISION)
-                            .bind(record.id)
-                            .bind(record.occurred_at);
-                        bind_decision(bind_audit_body(insert, &record.body), decision)
-                            .execute(&mut *conn)
-                            .await?;
+                        let text = if decisions.len() == 1 {
+                            sql::INSERT_UNSEALED_AUDIT_WITH_DECISION
+                        } else {
+                            sql::INSERT_UNSEALED_AUDIT_WITH_TWO_DECISIONS
+                        };
+                        let mut insert = bind_audit_body(
+                            sqlx::query(text).bind(record.id).bind(record.occurred_at),
+                            &record.body,
+                        );
+                        for decision in decisions {
+                            insert = bind_decision(insert, decision);
+                        }
+                        insert.execute(&mut *conn).await?;
                         return Ok(AuditAppend::Pending(record));
                     }
                     let appended = Self::append_audit_in(&mut *conn, body).await?;
-                    Self::insert_decision_in(&mut *conn, decision).await?;
+                    for decision in decisions {
+                        Self::insert_decision_in(&mut *conn, decision).await?;
+                    }
                     Ok(appended)
+                }
+
+                /// `append_audit_with_decisions_in` (sealed after commit) by `statement`, which
+                /// writes more rows: its audit record's and decisions' parameters come first,
+                /// then those `bind_rows` binds.
+                pub(super) async fn append_audit_with_rows_in(
+                    conn: &mut Conn,
+                    body: NewAuditRecord,
+                    decisions: &[DecisionRecord],
+                    statement: &'static str,
+                    bind_rows: impl for<'a> FnOnce(Query<'a>) -> Query<'a> + Send,
+                ) -> Result<AuditAppend, StoreError> {
+                    let record = UnsealedAudit::new(body, Utc::now());
+                    let mut insert = bind_audit_body(
+                        sqlx::query(statement)
+                            .bind(record.id)
+                            .bind(record.occurred_at),
+                        &record.body,
+                    );
+                    for decision in decisions {
+                        insert = bind_decision(insert, decision);
+                    }
+                    bind_rows(insert).execute(&mut *conn).await?;
+                    Ok(AuditAppend::Pending(record))
                 }
 
                 /// Appends `body` inside the caller's transaction, so the record commits (or

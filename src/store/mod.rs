@@ -27,6 +27,7 @@ mod figures;
 mod intents;
 mod listing;
 mod pg_decisions;
+mod pg_history;
 mod plans;
 mod policy_changes;
 mod postgres;
@@ -41,6 +42,7 @@ mod sqlite_inline;
 #[cfg(test)]
 mod sqlite_inline_tests;
 mod sqlite_reads;
+mod stored_form;
 mod verification;
 
 pub use apps::AppStore;

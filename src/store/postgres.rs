@@ -107,8 +107,21 @@ impl PostgresStore {
         super::pg_decisions::insert_decisions(conn, decisions).await
     }
 
+    /// The statement that writes `change`'s evidence and promotion with its audit record and
+    /// `decisions` (see `pg_history`).
+    pub(super) fn history_items(
+        change: &super::ArtifactChange,
+        decisions: usize,
+    ) -> Option<(&'static str, super::pg_history::BindHistory)> {
+        super::pg_history::history_items(change, decisions)
+    }
+
     /// Registration reads the new row back from its insert (`returning`): one round trip.
     const INSERT_RETURNS_ARTIFACT: bool = true;
+
+    /// Evidence details and promotion decisions are `jsonb` (keys reordered), their times
+    /// `timestamptz` (microseconds): see `written_history`.
+    const HISTORY_AS_JSONB: bool = true;
 
     /// Audit records are written unsealed and chained by the sealer after commit, so mutations
     /// do not hold the chain lock across their commits.

@@ -144,6 +144,21 @@ pub(super) const INSERT_UNSEALED_AUDIT_WITH_DECISION: &str = concat!(
     ") values ($16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)"
 );
 
+/// `INSERT_UNSEALED_AUDIT_WITH_DECISION` for a change that carries two decisions (a verification:
+/// its `verify` decision and the `accept_source` one it took as evidence), still one round trip.
+/// `$1` to `$15` are the audit record's, `$16` to `$31` the first decision's, `$32` to `$47` the
+/// second's.
+pub(super) const INSERT_UNSEALED_AUDIT_WITH_TWO_DECISIONS: &str = concat!(
+    "with audit as (insert into audit_pending (",
+    unsealed_audit_cols!(),
+    ") select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 \
+     from (select set_config('synchronous_commit', 'off', true)) as deferred_flush) \
+     insert into decisions (",
+    decision_cols!(),
+    ") values ($16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31), \
+     ($32, $33, $34, $35, $36, $37, $38, $39, $40, $41, $42, $43, $44, $45, $46, $47)"
+);
+
 /// The sealer's queue: the oldest records not yet in the chain, in the order they were written,
 /// by id (PostgreSQL only: SQLite has no unsealed records).
 pub(super) const UNSEALED_AUDIT_IDS: &str = "select id from audit_pending order by append_order limit $1";

@@ -14,6 +14,8 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqliteConnection, SqlitePool};
 
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
 use super::rows::ArtifactRow;
 use super::sqlite_inline::{InlineReads, InlineWriter};
 use super::sqlite_reads::SqliteReads;
@@ -188,9 +190,23 @@ impl SqliteStore {
         Self::insert_decision_values_in(conn, decisions).await
     }
 
+    /// History rows are written by their own statements here (in-process: a statement is no
+    /// round trip); see PostgreSQL's `history_items`.
+    #[allow(clippy::type_complexity, reason = "the same call shape as PostgreSQL's")]
+    pub(super) fn history_items(
+        _change: &super::ArtifactChange,
+        _decisions: usize,
+    ) -> Option<(&'static str, fn(SqliteQuery<'_>) -> SqliteQuery<'_>)> {
+        None
+    }
+
     /// `insert … returning` is planned here with scans of the tables whose foreign keys point
     /// at `artifacts`: registration reads the new row back with a select instead.
     const INSERT_RETURNS_ARTIFACT: bool = false;
+
+    /// History JSON is stored as written text and times at full precision: a read answers
+    /// what was written (see `written_history`).
+    const HISTORY_AS_JSONB: bool = false;
 
     /// Audit records are chained inside their mutation's transaction: the single writer
     /// serializes commits anyway, so sealing later would save nothing.

@@ -34,8 +34,8 @@ pub trait VerificationStore: Send + Sync {
         done: bool,
         result: &serde_json::Value,
     ) -> Result<(), StoreError>;
-    /// Commits a claimed job's verification: applies `change` with its audit and decision
-    /// records (as `apply_change` does) and finishes the job as done with `result`, in one
+    /// Commits a claimed job's verification: applies `change` with its audit record and
+    /// `decisions` (as `apply_change` does) and finishes the job as done with `result`, in one
     /// transaction. `None`, and nothing written, when the job is no longer pending (an earlier
     /// claim of it committed); `Conflict`, and the job left pending, when the artifact changed.
     async fn commit_verification(
@@ -43,7 +43,7 @@ pub trait VerificationStore: Send + Sync {
         job: Uuid,
         change: &ArtifactChange,
         audit: NewAuditRecord,
-        decision: &DecisionRecord,
+        decisions: &[DecisionRecord],
         result: &serde_json::Value,
     ) -> Result<Option<Artifact>, StoreError>;
     /// Puts a claimed job back for a later attempt.
@@ -226,7 +226,7 @@ macro_rules! verification_impl {
                     job: Uuid,
                     change: &ArtifactChange,
                     audit: NewAuditRecord,
-                    decision: &DecisionRecord,
+                    decisions: &[DecisionRecord],
                     result: &serde_json::Value,
                 ) -> Result<Option<Artifact>, StoreError> {
                     let mut tx = self.pool.begin().await?;
@@ -245,7 +245,8 @@ macro_rules! verification_impl {
                     }
                     // On a version conflict the transaction is dropped, which rolls it back and
                     // leaves the job pending.
-                    let (stored, appended) = Self::apply_change_in(&mut *tx, change, audit, decision).await?;
+                    let (stored, appended) =
+                        Self::apply_change_in(&mut *tx, change, audit, decisions).await?;
                     tx.commit().await?;
                     self.audit_sealed(appended).await?;
                     Ok(Some(stored))

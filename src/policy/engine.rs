@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use cedar_policy::{
     Authorizer, Context, Decision as CedarDecision, Entities, EntityUid, PolicyId, PolicySet, Request,
-    Response, RestrictedExpression,
+    Response,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -346,7 +346,7 @@ impl PolicyEngine {
     ) -> Result<Evaluated, String> {
         let schema = &self.set.schema;
         let (principal, action, resource) = (principal?, action?, resource?);
-        let cedar_context = Context::from_pairs(context_pairs(context))
+        let cedar_context = Context::from_pairs(context.cedar_pairs())
             .map_err(|e| format!("invalid request context: {e}"))?;
         // With the schema, the context is checked against the action as `from_json_value` would
         // (once per request shape: the same shape always gets the same answer).
@@ -618,40 +618,6 @@ fn split_dry_run(policies: &PolicySet) -> Result<(PolicySet, HashSet<String>), P
     }
 }
 
-/// The context record's fields as Cedar values; the schema check happens in `Request::new`.
-pub(crate) fn context_pairs(context: &RequestContext) -> Vec<(String, RestrictedExpression)> {
-    // Destructured whole: a field added to the context must be added here too.
-    let RequestContext {
-        artifact_kind,
-        source_type,
-        channel,
-        target_environment,
-        previous_channel,
-        deploy_action,
-        runtime_class,
-        via_registry_notification,
-        break_glass,
-    } = context;
-    let strings = [
-        ("artifact_kind", artifact_kind),
-        ("source_type", source_type),
-        ("channel", channel),
-        ("target_environment", target_environment),
-        ("previous_channel", previous_channel),
-        ("deploy_action", deploy_action),
-        ("runtime_class", runtime_class),
-    ]
-    .into_iter()
-    .filter_map(|(name, value)| Some((name.to_owned(), RestrictedExpression::new_string(value.clone()?))));
-    let flags = [
-        ("via_registry_notification", via_registry_notification),
-        ("break_glass", break_glass),
-    ]
-    .into_iter()
-    .filter_map(|(name, value)| Some((name.to_owned(), RestrictedExpression::new_bool((*value)?))));
-    strings.chain(flags).collect()
-}
-
 /// A stored request's `resource`, or empty.
 fn stored_resource(request: &Value) -> String {
     request
@@ -822,20 +788,7 @@ mod tests {
     /// ones written without Cedar's formatter and the ones Cedar escapes.
     #[test]
     fn a_recorded_uid_is_written_as_cedar_writes_it() {
-        let types = [
-            "User",
-            "ServiceAccount",
-            "Registry",
-            "KubernetesApiServer",
-            "Project",
-            "Repository",
-            "Artifact",
-            "Platform",
-            "App",
-            "AppVersion",
-            "CatalogEntry",
-            "Action",
-        ];
+        let types = crate::policy::entities::ENTITY_TYPES;
         let mut ids: Vec<String> = (0..=0x7f_u8).map(|b| format!("a{}b", char::from(b))).collect();
         ids.extend(
             [

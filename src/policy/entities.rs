@@ -28,29 +28,32 @@ const NAMESPACE: &str = "Gatehouse";
 /// The id of the one `Platform` entity.
 pub(crate) const PLATFORM_ID: &str = "platform";
 
+/// Every entity type a slice or request names, unqualified.
+pub(crate) const ENTITY_TYPES: [&str; 12] = [
+    "User",
+    "ServiceAccount",
+    "Registry",
+    "KubernetesApiServer",
+    "Project",
+    "Repository",
+    "Artifact",
+    "Platform",
+    "App",
+    "AppVersion",
+    "CatalogEntry",
+    "Action",
+];
+
 /// Every entity type the slice builds, parsed once: parsing a type name runs Cedar's parser.
 static TYPE_NAMES: LazyLock<HashMap<&'static str, EntityTypeName>> = LazyLock::new(|| {
-    [
-        "User",
-        "ServiceAccount",
-        "Registry",
-        "KubernetesApiServer",
-        "Project",
-        "Repository",
-        "Artifact",
-        "Platform",
-        "App",
-        "AppVersion",
-        "CatalogEntry",
-        "Action",
-    ]
-    .into_iter()
-    .filter_map(|ty| {
-        EntityTypeName::from_str(&format!("{NAMESPACE}::{ty}"))
-            .ok()
-            .map(|name| (ty, name))
-    })
-    .collect()
+    ENTITY_TYPES
+        .into_iter()
+        .filter_map(|ty| {
+            EntityTypeName::from_str(&format!("{NAMESPACE}::{ty}"))
+                .ok()
+                .map(|name| (ty, name))
+        })
+        .collect()
 });
 
 /// A Gatehouse entity uid before it is handed to Cedar.

@@ -217,6 +217,62 @@ pub struct RequestContext {
     pub break_glass: Option<bool>,
 }
 
+/// A context's fields by name: its strings, then its flags.
+pub(crate) type ContextFields<'a> = (
+    [(&'static str, Option<&'a str>); 7],
+    [(&'static str, Option<bool>); 2],
+);
+
+impl RequestContext {
+    /// The context record's fields as Cedar values, unset ones left out; the schema check
+    /// happens in `Request::new`.
+    pub(crate) fn cedar_pairs(&self) -> Vec<(String, cedar_policy::RestrictedExpression)> {
+        use cedar_policy::RestrictedExpression;
+        let (strings, flags) = self.fields();
+        let strings = strings.into_iter().filter_map(|(name, value)| {
+            Some((
+                name.to_owned(),
+                RestrictedExpression::new_string(value?.to_owned()),
+            ))
+        });
+        let flags = flags
+            .into_iter()
+            .filter_map(|(name, value)| Some((name.to_owned(), RestrictedExpression::new_bool(value?))));
+        strings.chain(flags).collect()
+    }
+
+    /// The context's fields by name, strings then flags, in the schema's order.
+    pub(crate) fn fields(&self) -> ContextFields<'_> {
+        // Destructured whole: a field added to the context must be added here too.
+        let Self {
+            artifact_kind,
+            source_type,
+            channel,
+            target_environment,
+            previous_channel,
+            deploy_action,
+            runtime_class,
+            via_registry_notification,
+            break_glass,
+        } = self;
+        (
+            [
+                ("artifact_kind", artifact_kind.as_deref()),
+                ("source_type", source_type.as_deref()),
+                ("channel", channel.as_deref()),
+                ("target_environment", target_environment.as_deref()),
+                ("previous_channel", previous_channel.as_deref()),
+                ("deploy_action", deploy_action.as_deref()),
+                ("runtime_class", runtime_class.as_deref()),
+            ],
+            [
+                ("via_registry_notification", *via_registry_notification),
+                ("break_glass", *break_glass),
+            ],
+        )
+    }
+}
+
 /// One authorization question.
 #[derive(Debug, Clone)]
 pub struct PolicyRequest<'a> {

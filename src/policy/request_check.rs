@@ -34,32 +34,13 @@ pub(crate) struct RequestShape {
 
 /// The context fields that are set, one bit each.
 pub(crate) fn context_fields(context: &RequestContext) -> u16 {
-    // Destructured whole: a field added to the context must be added here too.
-    let RequestContext {
-        artifact_kind,
-        source_type,
-        channel,
-        target_environment,
-        previous_channel,
-        deploy_action,
-        runtime_class,
-        via_registry_notification,
-        break_glass,
-    } = context;
-    [
-        artifact_kind.is_some(),
-        source_type.is_some(),
-        channel.is_some(),
-        target_environment.is_some(),
-        previous_channel.is_some(),
-        deploy_action.is_some(),
-        runtime_class.is_some(),
-        via_registry_notification.is_some(),
-        break_glass.is_some(),
-    ]
-    .into_iter()
-    .enumerate()
-    .fold(0, |bits, (i, set)| bits | (u16::from(set) << i))
+    let (strings, flags) = context.fields();
+    let set = strings
+        .iter()
+        .map(|(_, value)| value.is_some())
+        .chain(flags.iter().map(|(_, value)| value.is_some()));
+    set.enumerate()
+        .fold(0, |bits, (i, set)| bits | (u16::from(set) << i))
 }
 
 /// The request shapes one schema accepted.
@@ -161,7 +142,6 @@ mod tests {
     use cedar_policy::{EntityId, EntityTypeName};
 
     use super::*;
-    use crate::policy::engine::context_pairs;
 
     fn shipped() -> (String, Schema) {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/gatehouse.cedarschema");
@@ -195,7 +175,7 @@ mod tests {
     }
 
     fn cedar_context(context: &RequestContext) -> Context {
-        Context::from_pairs(context_pairs(context)).unwrap()
+        Context::from_pairs(context.cedar_pairs()).unwrap()
     }
 
     /// The skipped check is safe only because the context cannot fail it: every context the

@@ -131,17 +131,28 @@ pub(super) const INSERT_UNSEALED_AUDIT: &str = concat!(
      from (select set_config('synchronous_commit', 'off', true)) as deferred_flush"
 );
 
+/// An unsealed audit record (`$1` to `$15`) as a `with` item, then `insert into decisions (…)
+/// values `: the statements that write a change's audit record and its decisions in one.
+macro_rules! unsealed_audit_then_decisions {
+    () => {
+        concat!(
+            "with audit as (insert into audit_pending (",
+            unsealed_audit_cols!(),
+            ") select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 \
+             from (select set_config('synchronous_commit', 'off', true)) as deferred_flush) \
+             insert into decisions (",
+            decision_cols!(),
+            ") values "
+        )
+    };
+}
+
 /// `INSERT_UNSEALED_AUDIT` and `INSERT_DECISION` in one statement (PostgreSQL's data-modifying
 /// `with`: both rows or neither), so a mutation sends its two log rows in one round trip. `$1`
 /// to `$15` are the audit record's, `$16` to `$31` the decision's.
 pub(super) const INSERT_UNSEALED_AUDIT_WITH_DECISION: &str = concat!(
-    "with audit as (insert into audit_pending (",
-    unsealed_audit_cols!(),
-    ") select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 \
-     from (select set_config('synchronous_commit', 'off', true)) as deferred_flush) \
-     insert into decisions (",
-    decision_cols!(),
-    ") values ($16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)"
+    unsealed_audit_then_decisions!(),
+    "($16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)"
 );
 
 /// `INSERT_UNSEALED_AUDIT_WITH_DECISION` for a change that carries two decisions (a verification:
@@ -149,13 +160,8 @@ pub(super) const INSERT_UNSEALED_AUDIT_WITH_DECISION: &str = concat!(
 /// `$1` to `$15` are the audit record's, `$16` to `$31` the first decision's, `$32` to `$47` the
 /// second's.
 pub(super) const INSERT_UNSEALED_AUDIT_WITH_TWO_DECISIONS: &str = concat!(
-    "with audit as (insert into audit_pending (",
-    unsealed_audit_cols!(),
-    ") select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 \
-     from (select set_config('synchronous_commit', 'off', true)) as deferred_flush) \
-     insert into decisions (",
-    decision_cols!(),
-    ") values ($16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31), \
+    unsealed_audit_then_decisions!(),
+    "($16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31), \
      ($32, $33, $34, $35, $36, $37, $38, $39, $40, $41, $42, $43, $44, $45, $46, $47)"
 );
 

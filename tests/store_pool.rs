@@ -29,6 +29,7 @@ conformance!(
     ],
     raw: [
         case_a_failed_lookup_fails_every_caller,
+        case_an_undecodable_row_fails_only_its_caller,
         case_one_refused_decision_fails_alone,
         case_a_refused_heavy_batch_stores_none_of_it
     ]
@@ -117,6 +118,35 @@ async fn case_concurrent_lookups_each_get_their_own(store: Arc<dyn Store>) {
         let (i, found, first) = answer.unwrap();
         if i != usize::MAX {
             assert_eq!(found, Some(stored[first].id), "artifact {i} by digest");
+        }
+    }
+}
+
+async fn case_an_undecodable_row_fails_only_its_caller(store: Arc<dyn Store>, raw: Raw) {
+    let good = register(&store, &artifact("team-a", "trainer", 1, ArtifactKind::Oci)).await;
+    let bad = register(&store, &artifact("team-a", "trainer", 2, ArtifactKind::Oci)).await;
+    // Written around the gateway: channels that are not a list.
+    raw.exec("update artifacts set channels = '\"oops\"' where tag = 'v2'")
+        .await;
+    let mut lookups = tokio::task::JoinSet::new();
+    for round in 0..8 {
+        for a in [&good, &bad] {
+            let (store, a) = (Arc::clone(&store), a.clone());
+            lookups.spawn(async move {
+                (
+                    round,
+                    a.id,
+                    store.get_artifact(a.id).await.map(|g| g.map(|g| g.id)),
+                )
+            });
+        }
+    }
+    while let Some(answer) = lookups.join_next().await {
+        let (round, id, got) = answer.unwrap();
+        if id == good.id {
+            assert_eq!(got.unwrap(), Some(good.id), "round {round}: the good artifact");
+        } else {
+            assert!(got.is_err(), "round {round}: the undecodable row answered");
         }
     }
 }

@@ -47,9 +47,12 @@ impl Key {
 /// One caller's answer: its row, `None` when there is none, or the statement's failure.
 pub(super) type Answer = Result<Option<ArtifactRow>, StoreError>;
 
+/// What the task tells a caller: its answer, or `None` to read on its own (see `answer`).
+type Reply = Option<Answer>;
+
 struct Lookup {
     key: Key,
-    done: oneshot::Sender<Answer>,
+    done: oneshot::Sender<Reply>,
 }
 
 /// Handle to the task that coalesces lookups; cheap to clone.
@@ -66,12 +69,12 @@ impl CoalescedReads {
         Self { tx }
     }
 
-    /// Reads `key` with whatever lookups are queued beside it. `None` when the task is gone
-    /// (its runtime shut down): the caller reads on its own.
+    /// Reads `key` with whatever lookups are queued beside it. `None` when the caller must read
+    /// on its own: the task is gone (its runtime shut down), or a row of its batch did not decode.
     pub(super) async fn read(&self, key: Key) -> Option<Answer> {
         let (done, answer) = oneshot::channel();
         self.tx.send(Lookup { key, done }).await.ok()?;
-        answer.await.ok()
+        answer.await.ok().flatten()
     }
 }
 
@@ -148,15 +151,23 @@ fn distinct(lookups: &[Lookup]) -> Vec<&Key> {
 }
 
 /// Gives each lookup its own row (a copy where several asked for the same one), `None` where the
-/// statement found none, or the statement's failure.
+/// statement found none, or the statement's failure. A row that does not decode fails the whole
+/// statement, though it is one caller's artifact: then each caller reads on its own, so only the
+/// one whose row it is sees the error.
 fn answer(lookups: Vec<Lookup>, rows: Result<Vec<ArtifactRow>, StoreError>, by_id: bool) {
     let rows = match rows {
         Ok(rows) => rows,
+        Err(StoreError::Database(sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_))) => {
+            for lookup in lookups {
+                let _ = lookup.done.send(None);
+            }
+            return;
+        }
         Err(error) => return fail_all(lookups, &error),
     };
     for (lookup, row) in distribute(lookups, rows, by_id) {
         // A caller that gave up no longer listens.
-        let _ = lookup.done.send(Ok(row));
+        let _ = lookup.done.send(Some(Ok(row)));
     }
 }
 
@@ -194,7 +205,7 @@ fn distribute(
 fn fail_all(lookups: impl IntoIterator<Item = Lookup>, error: &StoreError) {
     tracing::error!(error = ?error, "coalesced artifact read failed");
     for lookup in lookups {
-        let _ = lookup.done.send(Err(copy_of(error)));
+        let _ = lookup.done.send(Some(Err(copy_of(error))));
     }
 }
 
@@ -245,7 +256,7 @@ mod tests {
         }
     }
 
-    fn lookups(keys: &[Key]) -> (Vec<Lookup>, Vec<oneshot::Receiver<Answer>>) {
+    fn lookups(keys: &[Key]) -> (Vec<Lookup>, Vec<oneshot::Receiver<Reply>>) {
         keys.iter()
             .map(|key| {
                 let (done, rx) = oneshot::channel();
@@ -310,8 +321,18 @@ mod tests {
         for rx in receivers {
             assert!(matches!(
                 rx.await,
-                Ok(Err(StoreError::Database(sqlx::Error::PoolTimedOut)))
+                Ok(Some(Err(StoreError::Database(sqlx::Error::PoolTimedOut))))
             ));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_row_that_does_not_decode_sends_every_caller_to_read_alone() {
+        let (batch, receivers) = lookups(&[Key::Id(Uuid::now_v7()), Key::Id(Uuid::now_v7())]);
+        let undecodable = sqlx::Error::Decode("not a list of channels".into());
+        answer(batch, Err(StoreError::Database(undecodable)), true);
+        for rx in receivers {
+            assert!(matches!(rx.await, Ok(None)));
         }
     }
 
@@ -322,7 +343,7 @@ mod tests {
         answer(batch, Ok(vec![row(a, "p", "d")]), true);
         let mut got = Vec::new();
         for rx in receivers {
-            got.push(rx.await.unwrap().unwrap().map(|r| r.id));
+            got.push(rx.await.unwrap().unwrap().unwrap().map(|r| r.id));
         }
         assert_eq!(got, [Some(a), None]);
     }

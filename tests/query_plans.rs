@@ -66,6 +66,12 @@ fn expected() -> BTreeMap<&'static str, Fit> {
             "artifact_by_digest",
             Read("artifacts", &[Search(&["project", "digest"])]),
         ),
+        // PostgreSQL's coalesced review reads: the same point lookups, one per key.
+        ("artifacts_by_ids_coalesced", Read("artifacts", PK)),
+        (
+            "artifacts_by_digests_coalesced",
+            Read("artifacts", &[Search(&["project", "digest"])]),
+        ),
         ("artifact_update", Read("artifacts", PK)),
         ("artifact_exists", Read("artifacts", PK)),
         ("evidence_insert", Write),
@@ -428,11 +434,14 @@ async fn hot_statements_use_fitting_indexes_on_sqlite() {
         // SQLite seals each audit record in its own transaction: it never has unsealed records
         // (its `seq` is not null), so the sealer's statements, and the unsealed inserts (which
         // defer their commit's flush with PostgreSQL's `set_config`), are PostgreSQL's alone,
-        // as is the artifact insert with `returning` (see `INSERT_RETURNS_ARTIFACT`).
+        // as is the artifact insert with `returning` (see `INSERT_RETURNS_ARTIFACT`) and the
+        // coalesced review reads (arrays: see `pg_reads`).
         |name| {
             !matches!(
                 name,
                 "artifact_insert_returning"
+                    | "artifacts_by_ids_coalesced"
+                    | "artifacts_by_digests_coalesced"
                     | "audit_unsealed_insert"
                     | "audit_unsealed_with_decision_insert"
                     | "audit_unsealed_with_two_decisions_insert"

@@ -1,7 +1,9 @@
 //! Read/write routing and the decision-log batches: reads on SQLite's read pool see every
 //! committed write (and only committed ones), multi-row decision inserts round-trip, a burst
 //! through the group-committing writer keeps every decision, one record the database refuses
-//! fails alone, and a batch too heavy for one PostgreSQL statement still commits (or not) whole.
+//! fails alone, and a batch too heavy for one PostgreSQL statement still commits (or not) whole;
+//! concurrent artifact lookups (coalesced into one statement on PostgreSQL) each answer their own
+//! caller, and fail every caller closed when the database fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -23,8 +25,11 @@ conformance!(
         case_decision_burst_keeps_every_decision,
         case_reads_during_writes_see_each_commit_in_order,
         case_heavy_decisions_round_trip,
+        case_concurrent_lookups_each_get_their_own,
     ],
     raw: [
+        case_a_failed_lookup_fails_every_caller,
+        case_an_undecodable_row_fails_only_its_caller,
         case_one_refused_decision_fails_alone,
         case_a_refused_heavy_batch_stores_none_of_it
     ]
@@ -65,6 +70,109 @@ async fn case_reads_after_writes_see_them(store: Arc<dyn Store>) {
             .await
             .unwrap();
         assert_eq!(listed.items.len(), n as usize + 1, "listing after register {n}");
+    }
+}
+
+async fn case_concurrent_lookups_each_get_their_own(store: Arc<dyn Store>) {
+    // Two repositories of team-a hold digest 1: the lookup without a repository answers the
+    // first registered (lowest id); team-b holds digest 1 too, as its own artifact.
+    let mut stored = Vec::new();
+    for (project, app, n) in [
+        ("team-a", "trainer", 1),
+        ("team-a", "other", 1),
+        ("team-a", "trainer", 2),
+        ("team-b", "trainer", 1),
+        ("team-b", "trainer", 3),
+    ] {
+        stored.push(register(&store, &artifact(project, app, n, ArtifactKind::Oci)).await);
+    }
+    let mut lookups = tokio::task::JoinSet::new();
+    for round in 0..8 {
+        for (i, a) in stored.iter().enumerate() {
+            let (store, a) = (Arc::clone(&store), a.clone());
+            lookups.spawn(async move {
+                let got = store.get_artifact(a.id).await.unwrap();
+                assert_eq!(got.as_ref(), Some(&a), "round {round}: artifact {i} by id");
+                let found = store
+                    .find_artifact_by_digest(&a.project, &a.digest, None)
+                    .await
+                    .unwrap();
+                let first = if i == 1 { 0 } else { i };
+                (i, found.map(|f| f.id), first)
+            });
+        }
+        let store = Arc::clone(&store);
+        lookups.spawn(async move {
+            let missing = ArtifactId::new();
+            assert_eq!(store.get_artifact(missing).await.unwrap(), None, "a missing id");
+            let unknown = "sha256:".to_owned() + &"e".repeat(64);
+            let found = store
+                .find_artifact_by_digest(&"team-a".parse().unwrap(), &unknown.parse().unwrap(), None)
+                .await
+                .unwrap();
+            assert_eq!(found, None, "a missing digest");
+            (usize::MAX, None, usize::MAX)
+        });
+    }
+    while let Some(answer) = lookups.join_next().await {
+        let (i, found, first) = answer.unwrap();
+        if i != usize::MAX {
+            assert_eq!(found, Some(stored[first].id), "artifact {i} by digest");
+        }
+    }
+}
+
+async fn case_an_undecodable_row_fails_only_its_caller(store: Arc<dyn Store>, raw: Raw) {
+    let good = register(&store, &artifact("team-a", "trainer", 1, ArtifactKind::Oci)).await;
+    let bad = register(&store, &artifact("team-a", "trainer", 2, ArtifactKind::Oci)).await;
+    // Written around the gateway: channels that are not a list.
+    raw.exec("update artifacts set channels = '\"oops\"' where tag = 'v2'")
+        .await;
+    let mut lookups = tokio::task::JoinSet::new();
+    for round in 0..8 {
+        for a in [&good, &bad] {
+            let (store, a) = (Arc::clone(&store), a.clone());
+            lookups.spawn(async move {
+                (
+                    round,
+                    a.id,
+                    store.get_artifact(a.id).await.map(|g| g.map(|g| g.id)),
+                )
+            });
+        }
+    }
+    while let Some(answer) = lookups.join_next().await {
+        let (round, id, got) = answer.unwrap();
+        if id == good.id {
+            assert_eq!(got.unwrap(), Some(good.id), "round {round}: the good artifact");
+        } else {
+            assert!(got.is_err(), "round {round}: the undecodable row answered");
+        }
+    }
+}
+
+async fn case_a_failed_lookup_fails_every_caller(store: Arc<dyn Store>, raw: Raw) {
+    let a = register(&store, &artifact("team-a", "trainer", 1, ArtifactKind::Oci)).await;
+    assert_eq!(store.get_artifact(a.id).await.unwrap().map(|g| g.id), Some(a.id));
+    // Only PostgreSQL's reads all go through the pool; SQLite reads inline beside it.
+    let Raw::Pg(pool) = raw else {
+        return;
+    };
+    pool.close().await;
+    let mut lookups = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (store, a) = (Arc::clone(&store), a.clone());
+        lookups.spawn(async move {
+            let by_id = store.get_artifact(a.id).await;
+            let by_digest = store.find_artifact_by_digest(&a.project, &a.digest, None).await;
+            by_id.is_err() && by_digest.is_err()
+        });
+    }
+    while let Some(failed) = lookups.join_next().await {
+        assert!(
+            failed.unwrap(),
+            "a lookup on a closed pool answered instead of failing"
+        );
     }
 }
 

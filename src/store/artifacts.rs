@@ -57,10 +57,29 @@ pub trait ArtifactStore: Send + Sync {
     async fn promotions(&self, id: ArtifactId) -> Result<Vec<Promotion>, StoreError>;
 }
 
+/// What a backend's `artifact_by_*_inline` answers when it read the row itself: SQLite's inline
+/// reads answer the row (they leave any failure to sqlx), PostgreSQL's coalesced reads may fail.
+pub(super) trait InlineRead {
+    /// The row, or why it could not be read.
+    fn into_read(self) -> Result<Option<super::rows::ArtifactRow>, StoreError>;
+}
+
+impl InlineRead for Option<super::rows::ArtifactRow> {
+    fn into_read(self) -> Result<Option<super::rows::ArtifactRow>, StoreError> {
+        Ok(self)
+    }
+}
+
+impl InlineRead for Result<Option<super::rows::ArtifactRow>, StoreError> {
+    fn into_read(self) -> Result<Option<super::rows::ArtifactRow>, StoreError> {
+        self
+    }
+}
+
 /// Implements `ArtifactStore` for one backend (`$db` is its `sqlx::Database`). The backend
 /// provides `INSERT_RETURNS_ARTIFACT` and `artifact_by_id_inline`/`artifact_by_digest_inline`
-/// (a read that bypasses the pool, or `None` to go through it); the audit helpers come from
-/// `audit_log_impl!`.
+/// (a read that bypasses the pool, an `InlineRead`, or `None` to go through it); the audit
+/// helpers come from `audit_log_impl!`.
 macro_rules! artifacts_impl {
     ($store:ty, $db:ty) => {
         const _: () = {
@@ -70,6 +89,7 @@ macro_rules! artifacts_impl {
                 Artifact, ArtifactId, Digest, Evidence, ProjectSlug, Promotion, RepositoryPath,
             };
             use $crate::store::artifacts::ArtifactStore;
+            use $crate::store::artifacts::InlineRead;
             use $crate::store::audit_log::AuditAppend;
             use $crate::store::listing::{clamp, paginate, uuid_after};
             use $crate::store::rows::{
@@ -327,7 +347,7 @@ macro_rules! artifacts_impl {
 
                 async fn get_artifact(&self, id: ArtifactId) -> Result<Option<Artifact>, StoreError> {
                     if let Some(row) = self.artifact_by_id_inline(id).await {
-                        return row.map(Artifact::try_from).transpose();
+                        return row.into_read()?.map(Artifact::try_from).transpose();
                     }
                     self.get_artifact_pooled(id).await
                 }
@@ -342,7 +362,7 @@ macro_rules! artifacts_impl {
                         .artifact_by_digest_inline(project, digest, repository)
                         .await
                     {
-                        return row.map(Artifact::try_from).transpose();
+                        return row.into_read()?.map(Artifact::try_from).transpose();
                     }
                     self.find_artifact_by_digest_pooled(project, digest, repository)
                         .await

@@ -28,6 +28,7 @@ mod intents;
 mod listing;
 mod pg_decisions;
 mod pg_history;
+mod pg_reads;
 mod plans;
 mod policy_changes;
 mod postgres;

@@ -1,11 +1,13 @@
 //! PostgreSQL: the production backend, shared by many gateway instances.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 
+use super::pg_reads::{CoalescedReads, Key};
 use super::rows::ArtifactRow;
 use super::sealer::{AuditSealer, SealerCell, seal_backlog};
 use super::{PING_IF_IDLE_FOR, PoolFigures, Store, StoreError, sql};
@@ -20,6 +22,8 @@ pub struct PostgresStore {
     pool: PgPool,
     /// Chains the audit records mutations commit unsealed (see `sealer`).
     sealer: SealerCell,
+    /// Coalesces the artifact reads by id and by digest (see `pg_reads`).
+    reads_task: Arc<OnceLock<CoalescedReads>>,
 }
 
 impl PostgresStore {
@@ -67,6 +71,7 @@ impl PostgresStore {
         Self {
             pool,
             sealer: SealerCell::default(),
+            reads_task: Arc::default(),
         }
     }
 
@@ -81,22 +86,36 @@ impl PostgresStore {
         &self.pool
     }
 
-    /// Artifacts are read through the pool, one read each (no per-process copy, see
-    /// `sqlite_inline`).
-    #[allow(clippy::unused_async, reason = "the same call shape as SQLite's")]
-    pub(super) async fn artifact_by_id_inline(&self, _id: ArtifactId) -> Option<Option<ArtifactRow>> {
-        None
+    /// An artifact by id, read together with the lookups queued beside it (`pg_reads`).
+    pub(super) async fn artifact_by_id_inline(
+        &self,
+        id: ArtifactId,
+    ) -> Option<Result<Option<ArtifactRow>, StoreError>> {
+        self.coalesced().read(Key::Id(id.0)).await
     }
 
-    /// Like `artifact_by_id_inline`: through the pool.
-    #[allow(clippy::unused_async, reason = "the same call shape as SQLite's")]
+    /// A project's artifact by digest, read together with the lookups queued beside it; one in
+    /// a given repository (not the review's question) through the pool.
     pub(super) async fn artifact_by_digest_inline(
         &self,
-        _project: &ProjectSlug,
-        _digest: &Digest,
-        _repository: Option<&RepositoryPath>,
-    ) -> Option<Option<ArtifactRow>> {
-        None
+        project: &ProjectSlug,
+        digest: &Digest,
+        repository: Option<&RepositoryPath>,
+    ) -> Option<Result<Option<ArtifactRow>, StoreError>> {
+        if repository.is_some() {
+            return None;
+        }
+        let key = Key::Digest {
+            project: project.as_str().to_owned(),
+            digest: digest.as_str().to_owned(),
+        };
+        self.coalesced().read(key).await
+    }
+
+    /// The coalescing task, started on first use (inside the runtime that serves requests).
+    fn coalesced(&self) -> &CoalescedReads {
+        self.reads_task
+            .get_or_init(|| CoalescedReads::spawn(self.pool.clone()))
     }
 
     /// Inserts a batch of decisions with one `unnest` statement (see `pg_decisions`).

@@ -54,7 +54,7 @@ pub(super) fn result_str(r: EvidenceResult) -> &'static str {
 }
 
 /// One `artifacts` row.
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 pub(super) struct ArtifactRow {
     pub(super) id: Uuid,
     pub(super) project: String,

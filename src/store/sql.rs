@@ -76,6 +76,22 @@ pub(super) const SELECT_ARTIFACT_BY_DIGEST: &str = concat!(
      order by id limit 1"
 );
 
+/// PostgreSQL's coalesced read by id (`pg_reads`): every artifact with one of these ids.
+pub(super) const PG_SELECT_ARTIFACTS_BY_IDS: &str = concat!(
+    "select ",
+    artifact_cols!(),
+    " from artifacts where id = any($1::uuid[])"
+);
+
+/// PostgreSQL's coalesced read by digest (`pg_reads`): for each (project, digest) pair, what
+/// `SELECT_ARTIFACT_BY_DIGEST` answers without a repository, each through the same index.
+pub(super) const PG_SELECT_ARTIFACTS_BY_DIGESTS: &str = concat!(
+    "select a.* from unnest($1::text[], $2::text[]) as k(project, digest) cross join lateral \
+     (select ",
+    artifact_cols!(),
+    " from artifacts where project = k.project and digest = k.digest order by id limit 1) as a"
+);
+
 /// Base of the filtered listing; `listing` appends the where clause.
 pub(super) const LIST_ARTIFACTS: &str = concat!("select ", artifact_cols!(), " from artifacts where 1 = 1");
 

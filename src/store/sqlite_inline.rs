@@ -347,18 +347,11 @@ fn write_batch(
 
 /// One row per step of one prepared statement: on this thread a step costs no hand-off, so
 /// multi-row statements would save nothing.
-///
-/// `or rollback`: a refused row ends the whole batch (it is written again through sqlx), so no
-/// single row's insert needs undoing on its own. Under the default (`abort`) SQLite opens a
-/// statement journal for every row and copies into it each page the row's insert touches (the
-/// table's leaf and six indexes' leaves), only to drop it when the row succeeds.
 fn insert_decision() -> String {
-    let head = sql::INSERT_DECISIONS_HEAD;
-    let head = match head.strip_prefix("insert into ") {
-        Some(rest) => format!("insert or rollback into {rest}"),
-        None => head.to_owned(),
-    };
-    format!("{head}values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    format!(
+        "{}values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        sql::INSERT_DECISIONS_HEAD
+    )
 }
 
 fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
@@ -426,11 +419,6 @@ mod tests {
                 "{time:?}"
             );
         }
-    }
-
-    #[test]
-    fn the_writer_inserts_with_rollback_on_conflict() {
-        assert!(insert_decision().starts_with("insert or rollback into decisions ("));
     }
 
     /// Each form a time column may hold reads as rusqlite reads it: sqlx's RFC 3339 (any

@@ -186,7 +186,7 @@ impl DecisionRow {
     pub(super) fn encode(d: &crate::audit::DecisionRecord) -> Result<Self, serde_json::Error> {
         Ok(Self {
             id: d.id,
-            decided_at: rfc3339_text(&d.decided_at),
+            decided_at: crate::domain::time_text::rfc3339_offset(&d.decided_at),
             correlation_id: d.correlation_id.clone(),
             actor_type: super::rows::actor_type_str(d.actor.actor_type),
             actor_id: d.actor.id.clone(),
@@ -203,49 +203,6 @@ impl DecisionRow {
             request: d.request.get().to_owned(),
             entities: d.entities.get().to_owned(),
         })
-    }
-}
-
-/// `time` as sqlx writes it to SQLite (`to_rfc3339_opts(AutoSi, false)`), digit by digit: the
-/// formatter's machinery cost more than the rest of the row's encoding. Years outside 0–9999
-/// and leap seconds are left to chrono.
-fn rfc3339_text(time: &DateTime<Utc>) -> String {
-    use chrono::{Datelike, Timelike};
-    let (year, nanos) = (time.year(), time.nanosecond());
-    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
-        return time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
-    }
-    let (digits, fraction) = match nanos {
-        0 => (0, 0),
-        n if n % 1_000_000 == 0 => (3, n / 1_000_000),
-        n if n % 1_000 == 0 => (6, n / 1_000),
-        n => (9, n),
-    };
-    // `YYYY-MM-DDTHH:MM:SS.nnnnnnnnn+00:00` at most.
-    let mut text = String::with_capacity(35);
-    push_digits(&mut text, year.unsigned_abs(), 4);
-    for (separator, value) in [
-        ('-', time.month()),
-        ('-', time.day()),
-        ('T', time.hour()),
-        (':', time.minute()),
-        (':', time.second()),
-    ] {
-        text.push(separator);
-        push_digits(&mut text, value, 2);
-    }
-    if digits > 0 {
-        text.push('.');
-        push_digits(&mut text, fraction, digits);
-    }
-    text.push_str("+00:00");
-    text
-}
-
-/// `value`'s last `width` decimal digits, zero-padded.
-fn push_digits(text: &mut String, value: u32, width: u32) {
-    for place in (0..width).rev() {
-        text.push(char::from_digit(value / 10u32.pow(place) % 10, 10).unwrap_or('0'));
     }
 }
 
@@ -374,52 +331,6 @@ fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The decision's time is the text sqlx writes, whatever its precision.
-    #[test]
-    fn a_decision_time_is_written_as_sqlx_writes_it() {
-        use chrono::Datelike;
-        let base = DateTime::parse_from_rfc3339("2026-12-05T09:08:07Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let mut times = vec![Utc::now()];
-        for nanos in [
-            0,
-            1,
-            9,
-            10,
-            1_000,
-            120_000,
-            123_456,
-            1_000_000,
-            5_000_000,
-            999_999_999,
-            123_456_789,
-        ] {
-            times.push(base + chrono::Duration::nanoseconds(nanos));
-        }
-        for text in [
-            "0000-01-01T00:00:00Z",
-            "9999-12-31T23:59:59.5Z",
-            "1970-01-01T00:00:00.000001Z",
-        ] {
-            times.push(DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc));
-        }
-        // Left to chrono: a leap second and years past four digits.
-        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
-            .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
-            .unwrap();
-        times.push(leap.and_utc());
-        times.push(base.with_year(12_026).unwrap());
-        times.push(base.with_year(-1).unwrap());
-        for time in times {
-            assert_eq!(
-                rfc3339_text(&time),
-                time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
-                "{time:?}"
-            );
-        }
-    }
 
     /// Each form a time column may hold reads as rusqlite reads it: sqlx's RFC 3339 (any
     /// offset, with or without a fraction) and SQLite's own `CURRENT_TIMESTAMP` text.

@@ -19,81 +19,64 @@ const MOST: usize = 35;
 
 /// The text of `time` with chrono's `AutoSi` fraction (none, 3, 6 or 9 digits, the fewest that
 /// hold it exactly); `None` for what only chrono writes (years outside 0–9999, a leap second).
-fn text(time: &DateTime<Utc>, zone: Zone) -> Option<([u8; MOST], usize)> {
-    let (year, nanos) = (time.year(), time.nanosecond());
-    let year = u32::try_from(year).ok().filter(|y| *y <= 9999)?;
+fn text(time: &DateTime<Utc>, zone: Zone) -> Option<String> {
+    // The parts read once from the naive UTC value: each accessor of a `DateTime` adds the
+    // offset again.
+    let naive = time.naive_utc();
+    let (date, clock) = (naive.date(), naive.time());
+    let year = u32::try_from(date.year()).ok().filter(|y| *y <= 9999)?;
+    let nanos = clock.nanosecond();
     if nanos >= 1_000_000_000 {
         return None;
     }
+    let seconds = clock.num_seconds_from_midnight();
     let (digits, fraction) = match nanos {
         0 => (0, 0),
         n if n % 1_000_000 == 0 => (3, n / 1_000_000),
         n if n % 1_000 == 0 => (6, n / 1_000),
         n => (9, n),
     };
-    let mut out = Out {
-        buf: [0; MOST],
-        len: 0,
-    };
-    out.digits(year, 4);
+    let mut out = String::with_capacity(MOST);
+    push_digits(&mut out, year, 1000);
     for (separator, value) in [
-        (b'-', time.month()),
-        (b'-', time.day()),
-        (b'T', time.hour()),
-        (b':', time.minute()),
-        (b':', time.second()),
+        ('-', date.month()),
+        ('-', date.day()),
+        ('T', seconds / 3600),
+        (':', seconds / 60 % 60),
+        (':', seconds % 60),
     ] {
         out.push(separator);
-        out.digits(value, 2);
+        push_digits(&mut out, value, 10);
     }
     if digits > 0 {
-        out.push(b'.');
-        out.digits(fraction, digits);
+        out.push('.');
+        push_digits(&mut out, fraction, 10u32.pow(digits - 1));
     }
-    match zone {
-        Zone::Z => out.push(b'Z'),
-        Zone::Offset => b"+00:00".iter().for_each(|b| out.push(*b)),
-    }
-    Some((out.buf, out.len))
+    out.push_str(match zone {
+        Zone::Z => "Z",
+        Zone::Offset => "+00:00",
+    });
+    Some(out)
 }
 
-struct Out {
-    buf: [u8; MOST],
-    len: usize,
-}
-
-impl Out {
-    fn push(&mut self, byte: u8) {
-        if let Some(slot) = self.buf.get_mut(self.len) {
-            *slot = byte;
-            self.len += 1;
-        }
-    }
-
-    /// `value`'s last `width` decimal digits, zero-padded.
-    fn digits(&mut self, value: u32, width: u32) {
-        for place in (0..width).rev() {
-            let digit = value / 10u32.pow(place) % 10;
-            self.push(b'0' + u8::try_from(digit).unwrap_or(0));
-        }
+/// `value`'s digits from the `place` one down (`place` a power of ten), zero-padded.
+fn push_digits(out: &mut String, value: u32, mut place: u32) {
+    while place > 0 {
+        let digit = value / place % 10;
+        out.push(char::from(b'0' + u8::try_from(digit).unwrap_or(0)));
+        place /= 10;
     }
 }
 
 /// `time` as `to_rfc3339_opts(SecondsFormat::AutoSi, false)` writes it (sqlx's SQLite text).
 pub fn rfc3339_offset(time: &DateTime<Utc>) -> String {
-    match text(time, Zone::Offset) {
-        Some((buf, len)) => String::from_utf8_lossy(buf.get(..len).unwrap_or_default()).into_owned(),
-        None => time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
-    }
+    text(time, Zone::Offset).unwrap_or_else(|| time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false))
 }
 
 /// Serializes `time` as chrono's `Serialize` does (`…Z`), for `#[serde(serialize_with)]`.
 pub fn serialize<S: serde::Serializer>(time: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
     match text(time, Zone::Z) {
-        Some((buf, len)) => match std::str::from_utf8(buf.get(..len).unwrap_or_default()) {
-            Ok(text) => serializer.serialize_str(text),
-            Err(_) => serde::Serialize::serialize(time, serializer),
-        },
+        Some(text) => serializer.serialize_str(&text),
         None => serde::Serialize::serialize(time, serializer),
     }
 }

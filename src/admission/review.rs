@@ -79,14 +79,15 @@ impl Admission {
         let Some(artifact) = self.reviewed_artifact(&project, reference).await? else {
             return self.unknown_artifact_answer(principal, &project, meta).await;
         };
+        // `as_str` copied, not `to_string` (their `Display`, through the formatter, per review).
         let context = RequestContext {
-            artifact_kind: Some(artifact.artifact_kind.to_string()),
-            source_type: Some(artifact.source.source_type.to_string()),
+            artifact_kind: Some(artifact.artifact_kind.as_str().to_owned()),
+            source_type: Some(artifact.source.source_type.as_str().to_owned()),
             previous_channel: channel
                 .as_ref()
                 .and_then(|c| self.channels.previous(c))
-                .map(Channel::to_string),
-            channel: channel.as_ref().map(Channel::to_string),
+                .map(|c| c.as_str().to_owned()),
+            channel: channel.as_ref().map(|c| c.as_str().to_owned()),
             target_environment: input.target_environment.map(Label::into_string),
             deploy_action,
             runtime_class: input.runtime_class.map(Label::into_string),

@@ -176,8 +176,10 @@ pub struct Artifact {
     /// Who registered it.
     pub created_by: Actor,
     /// When it was registered.
+    #[serde(serialize_with = "super::time_text::serialize")]
     pub created_at: DateTime<Utc>,
     /// When it last changed.
+    #[serde(serialize_with = "super::time_text::serialize")]
     pub updated_at: DateTime<Utc>,
     /// Row version for optimistic concurrency.
     pub version: i64,

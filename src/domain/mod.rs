@@ -22,6 +22,7 @@ mod source_repository;
 mod source_text;
 mod tag;
 mod text;
+pub(crate) mod time_text;
 mod trust;
 mod trust_facts;
 mod verification;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
@@ -40,7 +40,32 @@ async fn review(
     Caller(principal): Caller,
     JsonBody(input): JsonBody<ReviewInput>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(state.admission.review(&principal, input, &meta()).await?).into_response())
+    let outcome = state.admission.review(&principal, input, &meta()).await?;
+    let capacity = if outcome.artifact.is_some() {
+        ALLOWED_REVIEW_BYTES
+    } else {
+        DENIED_REVIEW_BYTES
+    };
+    Ok(json_sized(&outcome, capacity))
+}
+
+/// Room for an allowed review's answer (it carries the artifact, 1–2 KB) and a denied one's.
+const ALLOWED_REVIEW_BYTES: usize = 2048;
+const DENIED_REVIEW_BYTES: usize = 512;
+
+/// `Json(value).into_response()` — the same bytes and headers — written into a buffer of
+/// `capacity` bytes: `Json` starts at 128 and regrew (copying) four times per allowed review.
+fn json_sized<T: serde::Serialize>(value: &T, capacity: usize) -> Response {
+    let mut body = Vec::with_capacity(capacity);
+    match serde_json::to_writer(&mut body, value) {
+        Ok(()) => (
+            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            body,
+        )
+            .into_response(),
+        // `Json` answers what it cannot write its own way.
+        Err(_) => Json(value).into_response(),
+    }
 }
 
 /// Audit records (hash-chained).
@@ -159,4 +184,34 @@ async fn metrics(State(state): State<AppState>) -> Response {
 async fn openapi() -> Response {
     let document: &str = &super::openapi::DOCUMENT_JSON;
     ([(header::CONTENT_TYPE, "application/json")], document).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    async fn parts(response: Response) -> (StatusCode, axum::http::HeaderMap, axum::body::Bytes) {
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        (parts.status, parts.headers, bytes)
+    }
+
+    /// The sized answer is `Json`'s, byte for byte and header for header, whether the buffer
+    /// is too small, just right or larger; what `Json` cannot write it answers as `Json` does.
+    #[tokio::test]
+    async fn a_sized_answer_is_what_json_answers() {
+        let value = json!({ "decision": "allow", "reasons": ["a \"quoted\" \u{1} reason", "é"], "n": 1.5 });
+        let expected = parts(Json(&value).into_response()).await;
+        for capacity in [0, 16, 4096] {
+            assert_eq!(parts(json_sized(&value, capacity)).await, expected, "{capacity}");
+        }
+        let unwritable = BTreeMap::from([((1, 2), "a map with non-string keys")]);
+        let expected = parts(Json(&unwritable).into_response()).await;
+        assert_eq!(expected.0, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(parts(json_sized(&unwritable, 64)).await, expected);
+    }
 }

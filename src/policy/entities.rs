@@ -44,6 +44,23 @@ pub(crate) const ENTITY_TYPES: [&str; 12] = [
     "Action",
 ];
 
+/// [`ENTITY_TYPES`] qualified, in the same order: the slice's JSON writes these as they are
+/// (formatting `Gatehouse::<type>` per uid was a share of the slice's text).
+const QUALIFIED_TYPES: [&str; 12] = [
+    "Gatehouse::User",
+    "Gatehouse::ServiceAccount",
+    "Gatehouse::Registry",
+    "Gatehouse::KubernetesApiServer",
+    "Gatehouse::Project",
+    "Gatehouse::Repository",
+    "Gatehouse::Artifact",
+    "Gatehouse::Platform",
+    "Gatehouse::App",
+    "Gatehouse::AppVersion",
+    "Gatehouse::CatalogEntry",
+    "Gatehouse::Action",
+];
+
 /// Every entity type the slice builds, parsed once: parsing a type name runs Cedar's parser.
 static TYPE_NAMES: LazyLock<HashMap<&'static str, EntityTypeName>> = LazyLock::new(|| {
     ENTITY_TYPES
@@ -72,6 +89,12 @@ impl Uid {
 
     fn qualified_type(&self) -> String {
         format!("{NAMESPACE}::{}", self.ty)
+    }
+
+    /// `Gatehouse::<type>` from [`QUALIFIED_TYPES`], or `None` for a type not listed there.
+    fn static_qualified_type(&self) -> Option<&'static str> {
+        let index = ENTITY_TYPES.iter().position(|ty| *ty == self.ty)?;
+        QUALIFIED_TYPES.get(index).copied()
     }
 
     /// The `{type, id}` form used in entities-JSON uids and parents (the tests' reference form
@@ -336,7 +359,10 @@ struct UidJson<'s>(&'s Uid);
 impl Serialize for UidJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(2))?;
-        map.serialize_entry("type", &format_args!("{NAMESPACE}::{}", self.0.ty))?;
+        match self.0.static_qualified_type() {
+            Some(ty) => map.serialize_entry("type", ty)?,
+            None => map.serialize_entry("type", &format_args!("{NAMESPACE}::{}", self.0.ty))?,
+        }
         map.serialize_entry("id", &self.0.id)?;
         map.end()
     }
@@ -805,6 +831,18 @@ mod tests {
                 assert_forms_agree(&caller, resource, &trust);
             }
         }
+    }
+
+    /// The table the slice's JSON writes type names from says what formatting them would.
+    #[test]
+    fn every_entity_type_has_its_qualified_name() {
+        for ty in ENTITY_TYPES {
+            let uid = Uid::new(ty, "x");
+            assert_eq!(uid.static_qualified_type(), Some(uid.qualified_type().as_str()));
+        }
+        assert_eq!(Uid::new("Unlisted", "x").static_qualified_type(), None);
+        let text = JsonText::of(&UidJson(&Uid::new("Unlisted", "x"))).unwrap();
+        assert_eq!(text.get(), r#"{"type":"Gatehouse::Unlisted","id":"x"}"#);
     }
 
     #[test]

@@ -186,7 +186,7 @@ impl DecisionRow {
     pub(super) fn encode(d: &crate::audit::DecisionRecord) -> Result<Self, serde_json::Error> {
         Ok(Self {
             id: d.id,
-            decided_at: d.decided_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
+            decided_at: crate::domain::time_text::rfc3339_offset(&d.decided_at),
             correlation_id: d.correlation_id.clone(),
             actor_type: super::rows::actor_type_str(d.actor.actor_type),
             actor_id: d.actor.id.clone(),

@@ -225,6 +225,12 @@ async fn the_decision_writer_stores_what_sqlx_stores() {
         .await
         .expect_err("a duplicate id is refused");
     assert!(error.is_refusal(), "{error}");
+    let (kept,): (i64,) = sqlx::query_as("select count(*) from decisions where id = ?")
+        .bind(fresh.id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(kept, 0, "no row of a refused batch is kept");
     super::DecisionBatchStore::append_decisions(&store, std::slice::from_ref(&fresh))
         .await
         .expect("the writer's thread recovers after a failed batch");

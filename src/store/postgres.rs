@@ -11,6 +11,8 @@ use super::pg_reads::{CoalescedReads, Key};
 use super::rows::ArtifactRow;
 use super::sealer::{AuditSealer, SealerCell, seal_backlog};
 use super::{PING_IF_IDLE_FOR, PoolFigures, Store, StoreError, sql};
+
+mod connect_options;
 use crate::audit::{AuditRecord, DecisionRecord, UnsealedAudit};
 use crate::domain::{ArtifactId, Digest, ProjectSlug, RepositoryPath};
 
@@ -39,7 +41,8 @@ impl PostgresStore {
     }
 
     /// Like `connect_with`, opening at most `max_connections` (the audit sealer opens one more
-    /// of its own).
+    /// of its own). A server on this host is reached without TLS unless the URL or the
+    /// environment asks for it (see `connect_options`).
     pub async fn connect_sized(
         url: &str,
         acquire_timeout: Duration,
@@ -61,7 +64,7 @@ impl PostgresStore {
                     Ok(true)
                 })
             })
-            .connect(url)
+            .connect_with(connect_options::connect_options(url)?)
             .await?;
         Ok(Self::from_pool(pool))
     }

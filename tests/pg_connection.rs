@@ -1,7 +1,7 @@
-//! How the gateway connects to PostgreSQL on this host: without TLS when the URL and the
+//! How the gateway connects to PostgreSQL: on this host without TLS when the URL and the
 //! environment name no TLS setting (loopback traffic never leaves the host, and TLS cost every
 //! statement an encryption on both sides), with TLS exactly as asked when they do; a URL that
-//! does not parse is refused.
+//! does not parse is refused; every connection plans its statements generically.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -48,7 +48,10 @@ async fn a_loopback_url_without_tls_settings_connects_without_tls() {
         return;
     };
     let store = store(url).await;
-    assert!(!uses_tls(&store).await, "a loopback connection negotiated TLS nobody asked for");
+    assert!(
+        !uses_tls(&store).await,
+        "a loopback connection negotiated TLS nobody asked for"
+    );
 }
 
 #[tokio::test]
@@ -60,14 +63,20 @@ async fn a_loopback_url_that_asks_for_tls_gets_it() {
         return;
     };
     let plain = store(url).await;
-    let server_has_tls: String = sqlx::query_scalar("show ssl").fetch_one(plain.pool()).await.unwrap();
+    let server_has_tls: String = sqlx::query_scalar("show ssl")
+        .fetch_one(plain.pool())
+        .await
+        .unwrap();
     if server_has_tls != "on" {
         eprintln!("skipped: the test server has ssl = off");
         return;
     }
     for mode in ["prefer", "require"] {
         let asked = store(&format!("{url}?sslmode={mode}")).await;
-        assert!(uses_tls(&asked).await, "sslmode={mode} on loopback did not use TLS");
+        assert!(
+            uses_tls(&asked).await,
+            "sslmode={mode} on loopback did not use TLS"
+        );
     }
 }
 
@@ -78,8 +87,28 @@ async fn a_url_that_does_not_parse_is_refused() {
         "postgres://postgres@127.0.0.1:5432/db?sslmode=sometimes",
     ] {
         assert!(
-            PostgresStore::connect_sized(url, Duration::from_secs(1), 1).await.is_err(),
+            PostgresStore::connect_sized(url, Duration::from_secs(1), 1)
+                .await
+                .is_err(),
             "{url} was accepted"
         );
+    }
+}
+
+#[tokio::test]
+async fn every_pooled_connection_plans_generically() {
+    let Some(db) = common::pg::fresh_db().await else {
+        return;
+    };
+    let store = store(&db.url).await;
+    // Both of the pool's connections, held at once, so neither is the other reused.
+    let mut first = store.pool().acquire().await.unwrap();
+    let mut second = store.pool().acquire().await.unwrap();
+    for conn in [&mut first, &mut second] {
+        let mode: String = sqlx::query_scalar("show plan_cache_mode")
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap();
+        assert_eq!(mode, "force_generic_plan");
     }
 }

@@ -1,14 +1,19 @@
 //! How the gateway connects to PostgreSQL: on this host without TLS when the URL and the
 //! environment name no TLS setting (loopback traffic never leaves the host, and TLS cost every
 //! statement an encryption on both sides), with TLS exactly as asked when they do; a URL that
-//! does not parse is refused; every connection plans its statements generically.
+//! does not parse is refused; every connection plans its statements generically; a decision
+//! batch far over one TLS record round-trips whole, in order, over a plaintext connection.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse::store::PostgresStore;
+use chrono::TimeDelta;
+use common::store_harness::{decision, now, page};
+use gatehouse::audit::DecisionRecord;
+use gatehouse::store::{LogFilter, PostgresStore, Store};
 
 const TLS_VARIABLES: &[&str] = &["PGSSLMODE", "PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY"];
 
@@ -111,4 +116,34 @@ async fn every_pooled_connection_plans_generically() {
             .unwrap();
         assert_eq!(mode, "force_generic_plan");
     }
+}
+
+#[tokio::test]
+async fn a_heavy_batch_round_trips_over_a_plaintext_connection() {
+    let Some(db) = common::pg::fresh_db().await else {
+        return;
+    };
+    let Some(url) = loopback_url(&db.url) else {
+        return;
+    };
+    let plain = store(url).await;
+    assert!(!uses_tls(&plain).await);
+    let store: Arc<dyn Store> = Arc::new(plain);
+    store.migrate().await.unwrap();
+    // ~4 KB each: 60 of them are ~240 KB, fifteen TLS records' worth.
+    let t0 = now() - TimeDelta::hours(1);
+    let records: Vec<DecisionRecord> = (0..60)
+        .map(|i| {
+            let mut d = decision("deploy", "team-a", "allow", t0 + TimeDelta::milliseconds(i));
+            d.correlation_id = format!("heavy-{i}");
+            d.entities = serde_json::json!({ "row": i, "padding": "e".repeat(4_000) }).into();
+            d
+        })
+        .collect();
+    store.append_decisions(&records).await.unwrap();
+    let stored = store
+        .list_decisions(&LogFilter::default(), &page(100))
+        .await
+        .unwrap();
+    assert_eq!(stored.items, records, "every row, in order, intact");
 }

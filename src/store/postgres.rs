@@ -80,6 +80,7 @@ impl PostgresStore {
 
     /// Wraps an existing pool.
     pub fn from_pool(pool: PgPool) -> Self {
+        super::pg_decisions::note_pool_tls(pool.connect_options().get_ssl_mode());
         Self {
             pool,
             sealer: SealerCell::default(),

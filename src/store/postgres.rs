@@ -11,10 +11,10 @@ use super::pg_reads::{CoalescedReads, Key};
 use super::rows::ArtifactRow;
 use super::sealer::{AuditSealer, SealerCell, seal_backlog};
 use super::{PING_IF_IDLE_FOR, PoolFigures, Store, StoreError, sql};
-
-mod connect_options;
 use crate::audit::{AuditRecord, DecisionRecord, UnsealedAudit};
 use crate::domain::{ArtifactId, Digest, ProjectSlug, RepositoryPath};
+
+mod connect_options;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 

@@ -1,13 +1,17 @@
 //! PostgreSQL's decision-log batch insert: one statement text with sixteen array parameters,
 //! whatever the batch size, so every batch reuses one prepared statement and one generic plan.
 //!
-//! A statement stays under `STATEMENT_BYTES`. sqlx does not set `TCP_NODELAY`, and a new TCP
-//! socket's send buffer is 16 KiB (Linux's `tcp_wmem` default): a longer message is written in
-//! two steps, and the second waits until the server acknowledges the first, which it delays by
-//! 40 ms (nothing to answer yet). Measured on loopback: batches of 9 and more reviews (~2 KB of
-//! request and entity JSON each) took 35–50 ms to insert, batches of 1–8 about 1 ms. A larger
-//! batch is sent as several statements in one transaction instead.
+//! Over TLS a statement stays under `TLS_STATEMENT_BYTES`. sqlx does not set `TCP_NODELAY`, and
+//! a message longer than one TLS record (16 KiB) goes out as two writes: the second waits until
+//! the server acknowledges the first, which it delays by 40 ms (nothing to answer yet). Measured
+//! on loopback (a client without `TCP_NODELAY`): a 17,000-byte query took 44 ms over TLS and
+//! 0.12 ms in plaintext, where sizes up to 100 KB showed no stall. So a batch is split (several
+//! statements in one transaction) only where the pool may speak TLS; a plaintext pool (a server
+//! on this host, see `postgres::connect_options`) sends the batch as one statement.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sqlx::postgres::PgSslMode;
 use sqlx::types::Json;
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
@@ -17,9 +21,34 @@ use super::rows::actor_type_str;
 use super::sql;
 use crate::audit::DecisionRecord;
 
-/// Most bytes one insert carries (its rows' JSON plus a margin per row for the other columns and
-/// the framing): the message stays under a fresh socket's 16 KiB send buffer.
-const STATEMENT_BYTES: usize = 12 * 1024;
+/// Most bytes one insert carries where the connection may use TLS (its rows' JSON plus a margin
+/// per row for the other columns and the framing): the message stays within one TLS record.
+const TLS_STATEMENT_BYTES: usize = 12 * 1024;
+
+/// Most bytes one insert carries in plaintext: no stall to avoid, only a bound on one message
+/// (the decision log's largest batch, 256 review rows, is ~600 KB).
+const PLAINTEXT_STATEMENT_BYTES: usize = 1024 * 1024;
+
+/// Whether any PostgreSQL pool made in this process may negotiate TLS (its `sslmode` is not
+/// `disable`). Batches are inserted through a bare connection, which does not tell, so the pools
+/// say it when they are made (`note_pool_tls`); once one may, every batch keeps the TLS bound.
+static A_POOL_MAY_USE_TLS: AtomicBool = AtomicBool::new(false);
+
+/// Records that a pool with `mode` exists in this process.
+pub(super) fn note_pool_tls(mode: PgSslMode) {
+    if !matches!(mode, PgSslMode::Disable) {
+        A_POOL_MAY_USE_TLS.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The statement bound for this process's pools.
+fn statement_bytes() -> usize {
+    if A_POOL_MAY_USE_TLS.load(Ordering::Relaxed) {
+        TLS_STATEMENT_BYTES
+    } else {
+        PLAINTEXT_STATEMENT_BYTES
+    }
+}
 
 /// A record's request and entity slice as text (written once, by the policy engine): their
 /// length sizes the statement and the text is what is sent.
@@ -77,7 +106,7 @@ pub(super) async fn insert_decisions(
     decisions: &[DecisionRecord],
 ) -> Result<(), StoreError> {
     let rows = decisions.iter().map(serialize).collect::<Vec<_>>();
-    let runs = runs_within(&rows, STATEMENT_BYTES, Serialized::weight);
+    let runs = runs_within(&rows, statement_bytes(), Serialized::weight);
     if let [only] = runs.as_slice() {
         return insert_run(conn, only).await;
     }
@@ -153,7 +182,7 @@ mod tests {
     use super::*;
 
     fn lengths(weights: &[usize]) -> Vec<usize> {
-        runs_within(weights, STATEMENT_BYTES, |w| *w)
+        runs_within(weights, TLS_STATEMENT_BYTES, |w| *w)
             .iter()
             .map(|run| run.len())
             .collect()

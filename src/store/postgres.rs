@@ -14,6 +14,8 @@ use super::{PING_IF_IDLE_FOR, PoolFigures, Store, StoreError, sql};
 use crate::audit::{AuditRecord, DecisionRecord, UnsealedAudit};
 use crate::domain::{ArtifactId, Digest, ProjectSlug, RepositoryPath};
 
+mod connect_options;
+
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The PostgreSQL store.
@@ -39,7 +41,9 @@ impl PostgresStore {
     }
 
     /// Like `connect_with`, opening at most `max_connections` (the audit sealer opens one more
-    /// of its own).
+    /// of its own). A server on this host is reached without TLS unless the URL or the
+    /// environment asks for it, and every connection keeps one generic plan per statement (see
+    /// `connect_options`).
     pub async fn connect_sized(
         url: &str,
         acquire_timeout: Duration,
@@ -61,13 +65,22 @@ impl PostgresStore {
                     Ok(true)
                 })
             })
-            .connect(url)
+            // Each new connection plans every statement once, generically (see
+            // `connect_options::GENERIC_PLANS`).
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    sqlx::query(connect_options::GENERIC_PLANS).execute(conn).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(connect_options::connect_options(url)?)
             .await?;
         Ok(Self::from_pool(pool))
     }
 
     /// Wraps an existing pool.
     pub fn from_pool(pool: PgPool) -> Self {
+        super::pg_decisions::note_pool_tls(pool.connect_options().get_ssl_mode());
         Self {
             pool,
             sealer: SealerCell::default(),

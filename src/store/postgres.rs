@@ -42,8 +42,7 @@ impl PostgresStore {
 
     /// Like `connect_with`, opening at most `max_connections` (the audit sealer opens one more
     /// of its own). A server on this host is reached without TLS unless the URL or the
-    /// environment asks for it, and every connection keeps one generic plan per statement (see
-    /// `connect_options`).
+    /// environment asks for it (see `connect_options`).
     pub async fn connect_sized(
         url: &str,
         acquire_timeout: Duration,
@@ -63,14 +62,6 @@ impl PostgresStore {
                         conn.ping().await?;
                     }
                     Ok(true)
-                })
-            })
-            // Each new connection plans every statement once, generically (see
-            // `connect_options::GENERIC_PLANS`).
-            .after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    sqlx::query(connect_options::GENERIC_PLANS).execute(conn).await?;
-                    Ok(())
                 })
             })
             .connect_with(connect_options::connect_options(url)?)

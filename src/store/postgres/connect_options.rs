@@ -1,6 +1,6 @@
 //! How the store connects to PostgreSQL: the URL as given, except that a server on this host
 //! (a loopback address, `localhost` or a Unix socket) is reached without TLS unless the URL or
-//! the environment asks for TLS; and each connection plans its statements generically.
+//! the environment asks for TLS.
 //!
 //! sqlx's default `sslmode` is `prefer`, like libpq's: with a server that has `ssl = on` every
 //! connection negotiates TLS, even over loopback, where the bytes never leave the host. There
@@ -14,16 +14,6 @@ use std::net::IpAddr;
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 use crate::store::StoreError;
-
-/// Run on every new pooled connection: each prepared statement is planned once, generically,
-/// instead of re-planned for its parameters. PostgreSQL's default (`auto`) keeps re-planning a
-/// statement whose generic plan it prices above its custom ones, which is the case for the
-/// coalesced review reads (`id = any($1)`: a generic plan assumes 10 keys, a batch holds 2-3):
-/// measured under review load, 72 % of their executions were planned again, at twice the time
-/// of executing them. The generic plans are the ones `tests/query_plans.rs` checks for every
-/// hot statement (an index that fits, never a full scan). A session setting, not a startup option, so poolers that refuse
-/// unknown startup parameters still connect.
-pub(crate) const GENERIC_PLANS: &str = "set plan_cache_mode = force_generic_plan";
 
 /// URL parameters (sqlx's spellings) that say how to use TLS.
 const TLS_PARAMETERS: &[&str] = &[

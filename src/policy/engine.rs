@@ -838,7 +838,8 @@ mod tests {
             let (principal, action, resource) = (uid(0), uid(1), uid(2));
             let request = StoredRequest { principal: &principal, action: &action, resource: &resource, context: &context };
             let expected = serde_json::to_string(&request).unwrap();
-            proptest::prop_assert_eq!(request.to_json_text().get(), expected.as_str());
+            let text = request.to_json_text();
+            proptest::prop_assert_eq!(text.get(), expected.as_str());
         }
     }
 

@@ -850,7 +850,8 @@ mod tests {
             let (trust, artifact) = (ProvenanceTrust::default(), artifact("verified"));
             let slice = build_slice(&Caller::Registry { name: &name }, &Resource::Artifact(&artifact), &trust);
             let expected = serde_json::to_string(&slice.to_json()).unwrap();
-            proptest::prop_assert_eq!(slice.to_json_text().get(), expected.as_str());
+            let text = slice.to_json_text();
+            proptest::prop_assert_eq!(text.get(), expected.as_str());
         }
     }
 

@@ -187,7 +187,11 @@ mod tests {
 
     impl fmt::Display for Failure {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(if self.0.is_some() { "outer \"failure\"" } else { "inner\x1b[31m" })
+            f.write_str(if self.0.is_some() {
+                "outer \"failure\""
+            } else {
+                "inner\x1b[31m"
+            })
         }
     }
 
@@ -248,7 +252,10 @@ mod tests {
             .without_time()
             .with_max_level(tracing::Level::TRACE);
         if plain {
-            tracing::subscriber::with_default(builder.fmt_fields(PlainFields).finish(), log_every_kind_of_field);
+            tracing::subscriber::with_default(
+                builder.fmt_fields(PlainFields).finish(),
+                log_every_kind_of_field,
+            );
         } else {
             tracing::subscriber::with_default(builder.finish(), log_every_kind_of_field);
         }

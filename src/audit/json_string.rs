@@ -109,10 +109,22 @@ mod tests {
             let c = char::from_u32(code).unwrap();
             for before in 0..17 {
                 let value = format!("{}{c}{}", "a".repeat(before), "b".repeat(16 - before));
-                assert_eq!(written(&value), serde_json::to_string(&value).unwrap(), "{code:#x} at {before}");
+                assert_eq!(
+                    written(&value),
+                    serde_json::to_string(&value).unwrap(),
+                    "{code:#x} at {before}"
+                );
             }
         }
-        for value in ["", "\"", "\\", "\u{7f}", "é\"\n\u{1}\u{1f}", "\u{2028}\u{2029}😀", "a\"b\\c\td"] {
+        for value in [
+            "",
+            "\"",
+            "\\",
+            "\u{7f}",
+            "é\"\n\u{1}\u{1f}",
+            "\u{2028}\u{2029}😀",
+            "a\"b\\c\td",
+        ] {
             assert_eq!(written(value), serde_json::to_string(value).unwrap(), "{value:?}");
         }
     }

@@ -423,4 +423,38 @@ mod tests {
         assert!(within("files.a", "files") && within("files[0]", "files") && within("files", "files"));
         assert!(!within("filesx", "files") && !within("source.uri", "files"));
     }
+
+    /// A body that fails the unnamed first parse is answered as before: syntax and trailing
+    /// garbage 400, a value of the wrong shape 422 naming its field; a good one parses once.
+    #[test]
+    fn a_failing_body_is_answered_naming_its_field() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Body {
+            #[allow(dead_code, reason = "only parsed")]
+            outer: Inner,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        struct Inner {
+            #[allow(dead_code, reason = "only parsed")]
+            count: u32,
+        }
+        assert!(parse_json::<Body>(br#"{"outer": {"count": 3}}"#).is_ok());
+        match parse_json::<Body>(br#"{"outer": {"count": "three"}}"#) {
+            Err(ApiError::Invalid { field, reason }) => {
+                assert_eq!(field, "outer.count");
+                assert!(reason.starts_with("invalid type: string"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse_json::<Body>(br#"{"outer": {}}"#) {
+            Err(ApiError::Invalid { field, .. }) => assert_eq!(field, "outer"),
+            other => panic!("{other:?}"),
+        }
+        for malformed in [&br#"{"outer": {"count": 3}} trailing"#[..], b"{\"outer\": ", b""] {
+            assert!(
+                matches!(parse_json::<Body>(malformed), Err(ApiError::BadRequest(_))),
+                "{malformed:?}"
+            );
+        }
+    }
 }

@@ -161,6 +161,19 @@ impl Admission {
         requested: &str,
         correlation_id: &str,
     ) -> Result<(), AdmissionError> {
+        let entries = [
+            (Family::ArtifactTypes, artifact.artifact_type.as_str()),
+            (Family::SourceTypes, artifact.source.source_type.as_str()),
+        ];
+        // The usual answer, both usable, needs no audit record: it is built only for a refusal
+        // (its texts, two through `Display`, were built and dropped on every allowed review).
+        let catalog = self.catalog().await;
+        if entries
+            .iter()
+            .all(|&(family, id)| catalog.check(family, id).is_ok())
+        {
+            return Ok(());
+        }
         let audit = NewAuditRecord {
             project: Some(artifact.project.to_string()),
             artifact_id: stored.then_some(artifact.id),
@@ -170,10 +183,8 @@ impl Admission {
             source_type: Some(artifact.source.source_type.to_string()),
             ..NewAuditRecord::new(actor.clone(), "catalog.refuse", correlation_id)
         };
-        for (family, id) in [
-            (Family::ArtifactTypes, artifact.artifact_type.as_str()),
-            (Family::SourceTypes, artifact.source.source_type.as_str()),
-        ] {
+        // Checked again, each refusal audited as before (the catalog may have changed since).
+        for (family, id) in entries {
             self.require_catalog_audited(family, id, requested, &audit)
                 .await?;
         }

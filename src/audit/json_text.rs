@@ -10,13 +10,33 @@ use serde_json::value::RawValue;
 
 /// Valid JSON text, serialised as the JSON it holds (not as a string).
 #[derive(Clone)]
-pub struct JsonText(Box<RawValue>);
+pub struct JsonText(Text);
+
+#[derive(Clone)]
+enum Text {
+    /// Written by serde_json (or read back through a `Value`).
+    Serialized(Box<RawValue>),
+    /// Written by this crate's own JSON writers (`written`), which serde_json cannot take as
+    /// raw text without parsing it again: parsed only if it is ever serialised.
+    Written(Box<str>),
+}
 
 impl JsonText {
     /// `value` serialised straight to text (no `Value` tree); fails only where `value` cannot be
     /// JSON (a map with non-string keys).
     pub fn of<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
-        serde_json::value::to_raw_value(value).map(Self)
+        serde_json::value::to_raw_value(value).map(|raw| Self(Text::Serialized(raw)))
+    }
+
+    /// JSON text that a writer of this crate built (strings through
+    /// [`super::push_json_string`]), taken without parsing it. Debug builds (the tests) parse
+    /// it, so a writer that ever wrote invalid JSON fails there.
+    pub(crate) fn written(text: String) -> Self {
+        debug_assert!(
+            serde_json::from_str::<&RawValue>(&text).is_ok(),
+            "written JSON must be valid: {text}"
+        );
+        Self(Text::Written(text.into_boxed_str()))
     }
 
     /// The compact text of `value`: the bytes `serde_json::to_string(value)` gives.
@@ -27,20 +47,23 @@ impl JsonText {
 
     /// The JSON text.
     pub fn get(&self) -> &str {
-        self.0.get()
+        match &self.0 {
+            Text::Serialized(raw) => raw.get(),
+            Text::Written(text) => text,
+        }
     }
 
     /// The text parsed as a `Value` (the console, replay and break-glass read it so).
     pub fn to_value(&self) -> Value {
         // Valid JSON by construction; `Null` is unreachable short of a nesting-limit change.
-        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+        serde_json::from_str(self.get()).unwrap_or(Value::Null)
     }
 }
 
 impl Default for JsonText {
     /// `null`.
     fn default() -> Self {
-        Self(RawValue::NULL.to_owned())
+        Self(Text::Serialized(RawValue::NULL.to_owned()))
     }
 }
 
@@ -58,13 +81,13 @@ impl From<Value> for JsonText {
 
 impl fmt::Debug for JsonText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0.get())
+        f.write_str(self.get())
     }
 }
 
 impl fmt::Display for JsonText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0.get())
+        f.write_str(self.get())
     }
 }
 
@@ -72,7 +95,7 @@ impl fmt::Display for JsonText {
 /// and a record read back must still equal the one written.
 impl PartialEq for JsonText {
     fn eq(&self, other: &Self) -> bool {
-        self.0.get() == other.0.get() || self.to_value() == other.to_value()
+        self.get() == other.get() || self.to_value() == other.to_value()
     }
 }
 
@@ -84,7 +107,14 @@ impl PartialEq<Value> for JsonText {
 
 impl Serialize for JsonText {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
+        match &self.0 {
+            Text::Serialized(raw) => raw.serialize(serializer),
+            // Off the review's path (listings read records back as `Serialized`): borrowed as
+            // a raw value, which serde_json only gives for text it has checked.
+            Text::Written(text) => serde_json::from_str::<&RawValue>(text)
+                .map_err(serde::ser::Error::custom)?
+                .serialize(serializer),
+        }
     }
 }
 
@@ -121,6 +151,28 @@ mod tests {
         .unwrap();
         assert_eq!(spaced.get(), text.get());
         assert_eq!(JsonText::default().get(), "null");
+    }
+
+    /// Text a writer of this crate built reads, compares and serialises as the same text
+    /// written by serde_json does.
+    #[test]
+    fn written_text_behaves_as_serialized_text() {
+        let value = json!([{"uid": {"type": "T", "id": "é\"\n"}, "attrs": {}, "parents": []}]);
+        let serialized = JsonText::from_value(&value);
+        let written = JsonText::written(serialized.get().to_owned());
+        assert_eq!(written.get(), serialized.get());
+        assert_eq!(written, serialized);
+        assert_eq!(written.to_value(), value);
+        assert_eq!(written.to_string(), serialized.to_string());
+        let in_record = |text: &JsonText| serde_json::to_string(&[text]).unwrap();
+        assert_eq!(in_record(&written), in_record(&serialized));
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "written JSON must be valid")]
+    fn written_text_that_is_not_json_fails_in_debug_builds() {
+        let _ = JsonText::written("{\"unclosed\": ".to_owned());
     }
 
     #[test]

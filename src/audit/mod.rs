@@ -3,10 +3,12 @@
 //! (`store::DecisionLogWriter`, `store::chain_status`).
 
 mod chain;
+mod json_string;
 mod json_text;
 mod record;
 
 pub use chain::{ChainBreak, verify_chain};
+pub(crate) use json_string::push_json_string;
 pub use json_text::JsonText;
 
 pub use record::{

@@ -260,6 +260,13 @@ pub fn artifact_id(id: Lookup<ArtifactId>) -> Result<ArtifactId, ApiError> {
 
 /// Parses JSON, telling syntax errors (400) from shape errors (422, naming the field).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Most bodies are well formed: parsed without tracking the path (a third of the parse's
+    // cost), which only an error needs. A body that fails is parsed again below, the way that
+    // names its field, so every error reads as it did.
+    if let Ok(value) = serde_json::from_slice::<T>(bytes) {
+        refuse_control_characters(bytes)?;
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|error| {
         let path = error.path().to_string();
@@ -415,5 +422,39 @@ mod tests {
         assert_eq!(reason, CONTROL_CHARACTER_REASON);
         assert!(within("files.a", "files") && within("files[0]", "files") && within("files", "files"));
         assert!(!within("filesx", "files") && !within("source.uri", "files"));
+    }
+
+    /// A body that fails the unnamed first parse is answered as before: syntax and trailing
+    /// garbage 400, a value of the wrong shape 422 naming its field; a good one parses once.
+    #[test]
+    fn a_failing_body_is_answered_naming_its_field() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Body {
+            #[allow(dead_code, reason = "only parsed")]
+            outer: Inner,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        struct Inner {
+            #[allow(dead_code, reason = "only parsed")]
+            count: u32,
+        }
+        assert!(parse_json::<Body>(br#"{"outer": {"count": 3}}"#).is_ok());
+        match parse_json::<Body>(br#"{"outer": {"count": "three"}}"#) {
+            Err(ApiError::Invalid { field, reason }) => {
+                assert_eq!(field, "outer.count");
+                assert!(reason.starts_with("invalid type: string"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse_json::<Body>(br#"{"outer": {}}"#) {
+            Err(ApiError::Invalid { field, .. }) => assert_eq!(field, "outer"),
+            other => panic!("{other:?}"),
+        }
+        for malformed in [&br#"{"outer": {"count": 3}} trailing"#[..], b"{\"outer\": ", b""] {
+            assert!(
+                matches!(parse_json::<Body>(malformed), Err(ApiError::BadRequest(_))),
+                "{malformed:?}"
+            );
+        }
     }
 }

@@ -9,7 +9,6 @@ use cedar_policy::{
     Authorizer, Context, Decision as CedarDecision, Entities, EntityUid, PolicyId, PolicySet, Request,
     Response,
 };
-use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::entities::{EntitySlice, Uid, build_slice};
@@ -18,7 +17,7 @@ use super::request::{Action, Decision, PolicyRequest, RequestContext};
 use super::request_check::{RequestShape, context_fields};
 use super::slice::{Part, ScopeIndex};
 use super::verdict_cache::{CacheUse, VerdictCache};
-use crate::audit::JsonText;
+use crate::audit::{JsonText, push_json_string};
 use crate::domain::ProvenanceTrust;
 
 /// A validated schema and policy set, parsed once at load and never per request.
@@ -254,14 +253,14 @@ impl PolicyEngine {
         );
         let resource = uid_string(&slice.resource, &uids.2);
         // The record's JSON is written as text straight from the typed values (no `Value` tree).
-        let recorded = StoredRequest {
+        let request = StoredRequest {
             principal: &uid_string(&slice.principal, &uids.0),
             action: &uid_string(&action, &uids.1),
             resource: &resource,
             context: &req.context,
         }
-        .to_json_text()
-        .and_then(|request| Ok((request, slice.to_json_text()?)));
+        .to_json_text();
+        let entities = slice.to_json_text();
         // The recorded texts determine the verdict, except where building the request or the
         // slice failed before them (a uid Cedar refuses, a fact that could not be typed and so
         // is missing from the text): those are never looked up, and only a verdict Cedar
@@ -271,34 +270,30 @@ impl PolicyEngine {
             && uids.0.is_ok()
             && uids.1.is_ok()
             && uids.2.is_ok();
-        let (verdict, used) = match &recorded {
-            Ok((request, entities)) if cacheable => {
-                let key = self.verdicts.key(request.get(), entities.get());
-                match self.verdicts.get(&key) {
-                    Some(verdict) => (Ok(verdict), CacheUse::Hit),
-                    None => {
-                        match self
-                            .evaluate(&slice, uids, req.action, &req.context)
-                            .map(|e| self.verdict(&e, req.action))
-                        {
-                            Ok(verdict) => {
-                                self.verdicts.insert(&key, &verdict, verdict.text_len());
-                                (Ok(verdict), CacheUse::Miss)
-                            }
-                            Err(error) => (Err(error), CacheUse::Bypassed),
+        let (verdict, used) = if cacheable {
+            let key = self.verdicts.key(request.get(), entities.get());
+            match self.verdicts.get(&key) {
+                Some(verdict) => (Ok(verdict), CacheUse::Hit),
+                None => {
+                    match self
+                        .evaluate(&slice, uids, req.action, &req.context)
+                        .map(|e| self.verdict(&e, req.action))
+                    {
+                        Ok(verdict) => {
+                            self.verdicts.insert(&key, &verdict, verdict.text_len());
+                            (Ok(verdict), CacheUse::Miss)
                         }
+                        Err(error) => (Err(error), CacheUse::Bypassed),
                     }
                 }
             }
-            Ok(_) => (
+        } else {
+            (
                 self.evaluate(&slice, uids, req.action, &req.context)
                     .map(|e| self.verdict(&e, req.action)),
                 CacheUse::Bypassed,
-            ),
-            // Fail closed: a decision that cannot be recorded is not made.
-            Err(error) => (Err(error.clone()), CacheUse::Bypassed),
+            )
         };
-        let (request, entities) = recorded.unwrap_or_default();
         // Fail closed: a request we cannot even build is denied, with the cause recorded.
         let decision = Decision {
             resource,
@@ -655,7 +650,7 @@ fn unescaped_in_uid(byte: u8) -> bool {
 
 /// A live request as the decision log stores it: `{principal, action, resource, context}`, the
 /// uids in Cedar's string form, the context without its unset fields.
-#[derive(Serialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 struct StoredRequest<'a> {
     principal: &'a str,
     action: &'a str,
@@ -663,9 +658,49 @@ struct StoredRequest<'a> {
     context: &'a RequestContext,
 }
 
+/// Room for a review's request text (three uids and a few context words: ~300 bytes).
+const REQUEST_TEXT_BYTES: usize = 512;
+
 impl StoredRequest<'_> {
-    fn to_json_text(&self) -> Result<JsonText, String> {
-        JsonText::of(self).map_err(|e| format!("the request cannot be recorded: {e}"))
+    /// Written by hand, every string through [`push_json_string`]: byte for byte what
+    /// serde_json writes for this struct (its derived form, which the tests compare with).
+    fn to_json_text(&self) -> JsonText {
+        let mut out = String::with_capacity(REQUEST_TEXT_BYTES);
+        for (key, value) in [
+            ("{\"principal\":", self.principal),
+            (",\"action\":", self.action),
+            (",\"resource\":", self.resource),
+        ] {
+            out.push_str(key);
+            push_json_string(&mut out, value);
+        }
+        out.push_str(",\"context\":{");
+        // The context's fields in declaration order, the unset ones left out (its
+        // `skip_serializing_if`).
+        let (strings, flags) = self.context.fields();
+        let mut first = true;
+        let mut separate = |out: &mut String| {
+            if !std::mem::take(&mut first) {
+                out.push(',');
+            }
+        };
+        for (name, value) in strings {
+            if let Some(value) = value {
+                separate(&mut out);
+                push_json_string(&mut out, name);
+                out.push(':');
+                push_json_string(&mut out, value);
+            }
+        }
+        for (name, value) in flags {
+            if let Some(value) = value {
+                separate(&mut out);
+                push_json_string(&mut out, name);
+                out.push_str(if value { ":true" } else { ":false" });
+            }
+        }
+        out.push_str("}}");
+        JsonText::written(out)
     }
 }
 
@@ -777,6 +812,34 @@ mod tests {
             let uid = Uid::new("Repository", id);
             let cedar = uid.to_cedar().unwrap();
             proptest::prop_assert_eq!(uid_string(&uid, &Ok(cedar.clone())), cedar.to_string());
+        }
+    }
+
+    // Any words at all in the request, each context field set or not.
+    proptest::proptest! {
+        #[test]
+        fn request_text_is_what_serde_json_writes_for_any_words(
+            words in proptest::collection::vec(proptest::option::of(proptest::prelude::any::<String>()), 10),
+            flags in proptest::collection::vec(proptest::option::of(proptest::prelude::any::<bool>()), 2),
+        ) {
+            let word = |i: usize| words[i].clone();
+            let context = RequestContext {
+                artifact_kind: word(3),
+                source_type: word(4),
+                channel: word(5),
+                target_environment: word(6),
+                previous_channel: word(7),
+                deploy_action: word(8),
+                runtime_class: word(9),
+                via_registry_notification: flags[0],
+                break_glass: flags[1],
+            };
+            let uid = |i: usize| word(i).unwrap_or_default();
+            let (principal, action, resource) = (uid(0), uid(1), uid(2));
+            let request = StoredRequest { principal: &principal, action: &action, resource: &resource, context: &context };
+            let expected = serde_json::to_string(&request).unwrap();
+            let text = request.to_json_text();
+            proptest::prop_assert_eq!(text.get(), expected.as_str());
         }
     }
 

@@ -44,15 +44,20 @@ fn loopback_url(url: &str) -> Option<&str> {
     Some(url)
 }
 
+/// A fresh database (dropped with the handle), its URL and a store on that URL as given, when
+/// the URL is a plain loopback one.
+async fn loopback_store() -> Option<(common::pg::FreshDb, String, PostgresStore)> {
+    let db = common::pg::fresh_db().await?;
+    let url = loopback_url(&db.url)?.to_owned();
+    let store = store(&url).await;
+    Some((db, url, store))
+}
+
 #[tokio::test]
 async fn a_loopback_url_without_tls_settings_connects_without_tls() {
-    let Some(db) = common::pg::fresh_db().await else {
+    let Some((_db, _url, store)) = loopback_store().await else {
         return;
     };
-    let Some(url) = loopback_url(&db.url) else {
-        return;
-    };
-    let store = store(url).await;
     assert!(
         !uses_tls(&store).await,
         "a loopback connection negotiated TLS nobody asked for"
@@ -61,13 +66,9 @@ async fn a_loopback_url_without_tls_settings_connects_without_tls() {
 
 #[tokio::test]
 async fn a_loopback_url_that_asks_for_tls_gets_it() {
-    let Some(db) = common::pg::fresh_db().await else {
+    let Some((_db, url, plain)) = loopback_store().await else {
         return;
     };
-    let Some(url) = loopback_url(&db.url) else {
-        return;
-    };
-    let plain = store(url).await;
     let server_has_tls: String = sqlx::query_scalar("show ssl")
         .fetch_one(plain.pool())
         .await
@@ -102,13 +103,9 @@ async fn a_url_that_does_not_parse_is_refused() {
 
 #[tokio::test]
 async fn a_heavy_batch_round_trips_over_a_plaintext_connection() {
-    let Some(db) = common::pg::fresh_db().await else {
+    let Some((_db, _url, plain)) = loopback_store().await else {
         return;
     };
-    let Some(url) = loopback_url(&db.url) else {
-        return;
-    };
-    let plain = store(url).await;
     assert!(!uses_tls(&plain).await);
     let store: Arc<dyn Store> = Arc::new(plain);
     store.migrate().await.unwrap();

@@ -212,7 +212,7 @@ start_gateway() { # database_url -> sets server_pid, base, token
   cat >"$work/gatehouse.toml" <<EOF
 listen = "127.0.0.1:0"
 database_url = "$database_url"
-dev_mode = true   # the issuer below has a dev key so `token mint` can sign
+dev_mode = true   # the issuer below has a dev key so "token mint" can sign
 policy_dir = "$repo/policies"
 schema_file = "$repo/schemas/gatehouse.cedarschema"
 ${decision_cache:+policy_decision_cache_entries = $decision_cache}

@@ -94,7 +94,11 @@ async fn case_concurrent_lookups_each_get_their_own(store: Arc<dyn Store>) {
             .await
             .unwrap();
         let first = if i == 1 { 0 } else { i };
-        assert_eq!(found.map(|f| f.id), Some(stored[first].id), "artifact {i} by digest alone");
+        assert_eq!(
+            found.map(|f| f.id),
+            Some(stored[first].id),
+            "artifact {i} by digest alone"
+        );
     }
     let mut lookups = tokio::task::JoinSet::new();
     for round in 0..8 {

@@ -72,6 +72,10 @@ fn expected() -> BTreeMap<&'static str, Fit> {
             "artifacts_by_digests_coalesced",
             Read("artifacts", &[Search(&["project", "digest"])]),
         ),
+        (
+            "artifacts_by_digests_in_project_coalesced",
+            Read("artifacts", &[Search(&["project", "digest"])]),
+        ),
         ("artifact_update", Read("artifacts", PK)),
         ("artifact_exists", Read("artifacts", PK)),
         ("evidence_insert", Write),
@@ -442,6 +446,7 @@ async fn hot_statements_use_fitting_indexes_on_sqlite() {
                 "artifact_insert_returning"
                     | "artifacts_by_ids_coalesced"
                     | "artifacts_by_digests_coalesced"
+                    | "artifacts_by_digests_in_project_coalesced"
                     | "audit_unsealed_insert"
                     | "audit_unsealed_with_decision_insert"
                     | "audit_unsealed_with_two_decisions_insert"

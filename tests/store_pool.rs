@@ -86,6 +86,20 @@ async fn case_concurrent_lookups_each_get_their_own(store: Arc<dyn Store>) {
     ] {
         stored.push(register(&store, &artifact(project, app, n, ArtifactKind::Oci)).await);
     }
+    // One at a time, each a batch of one project (PostgreSQL's one-project statement): still
+    // the lowest id where two repositories hold the digest.
+    for (i, a) in stored.iter().enumerate() {
+        let found = store
+            .find_artifact_by_digest(&a.project, &a.digest, None)
+            .await
+            .unwrap();
+        let first = if i == 1 { 0 } else { i };
+        assert_eq!(
+            found.map(|f| f.id),
+            Some(stored[first].id),
+            "artifact {i} by digest alone"
+        );
+    }
     let mut lookups = tokio::task::JoinSet::new();
     for round in 0..8 {
         for (i, a) in stored.iter().enumerate() {

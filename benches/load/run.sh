@@ -16,6 +16,7 @@
 #   GATEHOUSE_LOAD_MUTATE_RATE   mutations/s of the paced mutation phase (0: skip it) [1000]
 #   GATEHOUSE_LOAD_PHASES        the phases run after seeding, any of "review-id review-digest
 #                                healthz paced mutate paced-mutate" [all six]
+#                                (the two review phases in the order given, the rest in this one)
 #   GATEHOUSE_LOAD_PG_URL        PostgreSQL server (a fresh database is created on it and dropped)
 #                                [postgres://postgres@127.0.0.1:5432/postgres]
 #   GATEHOUSE_LOAD_CEDAR_AGENT   1: build (once, cargo install from crates.io) and run cedar-agent [1]
@@ -357,7 +358,7 @@ profile_reviews() { # database m: one more review-by-id run under perf; top 15 s
 wanted() { [[ $phases == *" $1 "* ]]; } # phase: is it in GATEHOUSE_LOAD_PHASES?
 
 run_backend() { # database m
-  local database=$1 m=$2 url
+  local database=$1 m=$2 url phase
   case $database in
     sqlite) url="sqlite://$work/gatehouse.db" ;;
     postgres)
@@ -371,12 +372,16 @@ run_backend() { # database m
   say "$database, M = $m: starting the gateway"
   start_gateway "$url"
   seed "$database" "$m"
-  if wanted review-id; then
-    gateway_phase "$database" "$m" "review by id" /v1/admission/review review.lua GATEHOUSE_LOAD_REVIEW_BY=id
-  fi
-  if wanted review-digest; then
-    gateway_phase "$database" "$m" "review by digest" /v1/admission/review review.lua GATEHOUSE_LOAD_REVIEW_BY=digest
-  fi
+  # The two review phases run in the order GATEHOUSE_LOAD_PHASES names them (the second one
+  # meets a decision log grown by the first); the other phases keep their fixed order.
+  for phase in $phases; do
+    case $phase in
+      review-id)
+        gateway_phase "$database" "$m" "review by id" /v1/admission/review review.lua GATEHOUSE_LOAD_REVIEW_BY=id ;;
+      review-digest)
+        gateway_phase "$database" "$m" "review by digest" /v1/admission/review review.lua GATEHOUSE_LOAD_REVIEW_BY=digest ;;
+    esac
+  done
   if wanted healthz; then
     gateway_phase "$database" "$m" "GET /healthz" /healthz healthz.lua
   fi

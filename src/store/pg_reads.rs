@@ -1,8 +1,9 @@
 //! PostgreSQL's artifact reads by id and by digest, coalesced: lookups that arrive while earlier
-//! ones are being answered go to the server together, as one `= any($1)` (or `unnest`)
-//! statement, the way the decision log group-commits. Each statement costs the server a bind,
-//! an execute and a wake-up, and the gateway a pooled connection and a round trip, whatever it
-//! reads; under load a review's read shares them with the reviews queued beside it.
+//! ones are being answered go to the server together, as one `= any($1)` statement (by digest:
+//! `project = $1 and digest = any($2)` when they share a project, else `unnest`), the way the
+//! decision log group-commits. Each statement costs the server a bind, an execute and a
+//! wake-up, and the gateway a pooled connection and a round trip, whatever it reads; under load
+//! a review's read shares them with the reviews queued beside it.
 //!
 //! Freshness is unchanged: a lookup's statement is sent after the lookup was queued, so it sees
 //! every commit that finished before the caller asked. Nothing is kept between statements.
@@ -131,13 +132,31 @@ async fn answer_batch(pool: PgPool, batch: Vec<Lookup>) {
                 Key::Id(_) => None,
             })
             .unzip();
-        let rows = sqlx::query_as(sql::PG_SELECT_ARTIFACTS_BY_DIGESTS)
-            .bind(projects)
-            .bind(digests)
-            .fetch_all(&mut *conn)
-            .await;
+        let rows = match one_project(&projects) {
+            Some(project) => {
+                sqlx::query_as(sql::PG_SELECT_ARTIFACTS_BY_DIGESTS_IN_PROJECT)
+                    .bind(project)
+                    .bind(digests)
+                    .fetch_all(&mut *conn)
+                    .await
+            }
+            None => {
+                sqlx::query_as(sql::PG_SELECT_ARTIFACTS_BY_DIGESTS)
+                    .bind(projects)
+                    .bind(digests)
+                    .fetch_all(&mut *conn)
+                    .await
+            }
+        };
         answer(by_digest, rows.map_err(StoreError::from), false);
     }
+}
+
+/// The project every key names, when they all name the same one (the usual batch under load):
+/// then the cheaper one-project statement answers them; otherwise the per-key one does.
+fn one_project<'a>(projects: &[&'a str]) -> Option<&'a str> {
+    let (first, rest) = projects.split_first()?;
+    rest.iter().all(|p| p == first).then_some(*first)
 }
 
 /// Each key once, in the order first asked.
@@ -304,6 +323,15 @@ mod tests {
         let paired = distribute(batch, vec![row(id, "p", "d")], false);
         let ids: Vec<Option<Uuid>> = paired.iter().map(|(_, r)| r.as_ref().map(|r| r.id)).collect();
         assert_eq!(ids, [Some(id), None, None]);
+    }
+
+    #[test]
+    fn only_a_batch_within_one_project_reads_by_project() {
+        assert_eq!(one_project(&["p"]), Some("p"));
+        assert_eq!(one_project(&["p", "p", "p"]), Some("p"));
+        assert_eq!(one_project(&["p", "q"]), None);
+        assert_eq!(one_project(&["p", "p", "q"]), None);
+        assert_eq!(one_project(&[]), None);
     }
 
     #[test]

@@ -92,6 +92,17 @@ pub(super) const PG_SELECT_ARTIFACTS_BY_DIGESTS: &str = concat!(
     " from artifacts where project = k.project and digest = k.digest order by id limit 1) as a"
 );
 
+/// PostgreSQL's coalesced read by digest when a batch's keys share one project (`pg_reads`): for
+/// each digest, what `SELECT_ARTIFACT_BY_DIGEST` answers without a repository (the lowest id),
+/// from one scan of the `(project, digest, id)` index. Planned per execution like the statement
+/// above, but at a fraction of its cost (no join or subquery to plan), and on a table without
+/// statistics it walks the project once per statement rather than once per key.
+pub(super) const PG_SELECT_ARTIFACTS_BY_DIGESTS_IN_PROJECT: &str = concat!(
+    "select distinct on (digest) ",
+    artifact_cols!(),
+    " from artifacts where project = $1 and digest = any($2::text[]) order by digest, id"
+);
+
 /// Base of the filtered listing; `listing` appends the where clause.
 pub(super) const LIST_ARTIFACTS: &str = concat!("select ", artifact_cols!(), " from artifacts where 1 = 1");
 

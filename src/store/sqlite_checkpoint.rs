@@ -3,11 +3,15 @@
 //! By default the connection whose commit takes the WAL past 1,000 pages checkpoints at once,
 //! before that commit returns: it copies the WAL's pages into the database file and syncs the
 //! file, and every caller waiting on that commit (a decision batch's reviews) waits for it too.
-//! Paced at 2,000 reviews/s that was ~4 checkpoints a second, each 3–13 ms of copying and
-//! syncing in the review's path (`h/pacedtail` in BENCHMARKS.md). Here the writers checkpoint
+//! Paced at 2,000 reviews/s that was ~10 checkpoints a second, each a copy and a 3–20 ms sync
+//! in the review's path (`h/pacedtail` in BENCHMARKS.md). Here the writers checkpoint
 //! only as a backstop, far later, and this thread checkpoints (`PASSIVE`: beside the writers,
 //! never blocking them) a few times a second. Durability is unchanged: a commit is durable once
 //! its WAL frames are synced (`synchronous = FULL`); a checkpoint only moves committed pages.
+//!
+//! SQLite starts the WAL over only when a writer begins with all of it checkpointed, which under
+//! steady writes happens right after a writer's own checkpoint: the WAL grows to the backstop
+//! (~40 MB) before it is reset.
 
 use std::path::Path;
 use std::sync::Arc;

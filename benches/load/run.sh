@@ -14,11 +14,17 @@
 #   GATEHOUSE_LOAD_THREADS       wrk threads [2]
 #   GATEHOUSE_LOAD_RATE          requests/s of the paced review phase (0: skip it) [2000]
 #   GATEHOUSE_LOAD_MUTATE_RATE   mutations/s of the paced mutation phase (0: skip it) [1000]
+#   GATEHOUSE_LOAD_PACED_SETTLE  seconds the gateway sits idle before the paced review phase, which
+#                                is then labelled "after N s idle": lets the server and the kernel
+#                                settle after the unpaced phases (0: none; nothing is forced) [0]
 #   GATEHOUSE_LOAD_PHASES        the phases run after seeding, any of "review-id review-digest
 #                                healthz paced mutate paced-mutate" [all six]
 #                                (the two review phases in the order given, the rest in this one)
 #   GATEHOUSE_LOAD_PG_URL        PostgreSQL server (a fresh database is created on it and dropped)
 #                                [postgres://postgres@127.0.0.1:5432/postgres]
+#   GATEHOUSE_LOAD_PG_OPTIONS    server settings for the gateway's PostgreSQL sessions, as libpq's
+#                                `options` (URL-encoded), e.g. "-c%20backend_flush_after%3D256kB";
+#                                changes nothing on the server itself [unset]
 #   GATEHOUSE_LOAD_CEDAR_AGENT   1: build (once, cargo install from crates.io) and run cedar-agent [1]
 #   GATEHOUSE_LOAD_CEDAR_AGENT_ROOT   where cargo installs it [$HOME/.cache/cedar-agent]
 #   GATEHOUSE_LOAD_PERF          1: one more review-by-id run on SQLite under `perf record -g` [0]
@@ -49,8 +55,11 @@ connections=${GATEHOUSE_LOAD_CONNECTIONS:-32}
 threads=${GATEHOUSE_LOAD_THREADS:-2}
 paced_rate=${GATEHOUSE_LOAD_RATE:-2000}
 paced_mutate_rate=${GATEHOUSE_LOAD_MUTATE_RATE:-1000}
+paced_settle=${GATEHOUSE_LOAD_PACED_SETTLE:-0}
+[[ $paced_settle =~ ^[0-9]+$ ]] || { echo "GATEHOUSE_LOAD_PACED_SETTLE must be a whole number" >&2; exit 1; }
 phases=" ${GATEHOUSE_LOAD_PHASES:-review-id review-digest healthz paced mutate paced-mutate} "
 pg_admin=${GATEHOUSE_LOAD_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+pg_options=${GATEHOUSE_LOAD_PG_OPTIONS:-}
 run_cedar_agent=${GATEHOUSE_LOAD_CEDAR_AGENT:-1}
 cedar_agent_root=${GATEHOUSE_LOAD_CEDAR_AGENT_ROOT:-$HOME/.cache/cedar-agent}
 run_perf=${GATEHOUSE_LOAD_PERF:-0}
@@ -364,7 +373,7 @@ run_backend() { # database m
     postgres)
       pg_database="gh_load_$(date +%s)_$$"
       psql "$pg_admin" -qAtc "create database $pg_database" >/dev/null
-      url="${pg_admin%/*}/$pg_database"
+      url="${pg_admin%/*}/$pg_database${pg_options:+?options=$pg_options}"
       ;;
     *) die "unknown database \`$database\` in GATEHOUSE_LOAD_BACKENDS" ;;
   esac
@@ -386,7 +395,13 @@ run_backend() { # database m
     gateway_phase "$database" "$m" "GET /healthz" /healthz healthz.lua
   fi
   if [[ $paced_rate -gt 0 ]] && wanted paced; then
-    gateway_phase "$database" "$m" "review by id, paced at $paced_rate/s" /v1/admission/review review.lua \
+    local paced_label="review by id, paced at $paced_rate/s"
+    if [[ $paced_settle -gt 0 ]]; then
+      say "$database, M = $m: idle for $paced_settle s before the paced phase"
+      sleep "$paced_settle"
+      paced_label+=", after $paced_settle s idle"
+    fi
+    gateway_phase "$database" "$m" "$paced_label" /v1/admission/review review.lua \
       GATEHOUSE_LOAD_REVIEW_BY=id GATEHOUSE_LOAD_RATE="$paced_rate"
   fi
   if wanted mutate; then

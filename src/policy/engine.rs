@@ -6,13 +6,14 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use cedar_policy::{
-    Authorizer, Context, Decision as CedarDecision, Entities, EntityUid, PolicyId, PolicySet, Request,
-    Response,
+    Authorizer, Context, Decision as CedarDecision, Entities, EntityUid, PolicySet, Request, Response,
 };
 use serde_json::{Value, json};
 
 use super::entities::{EntitySlice, Uid, build_slice};
+use super::entity_cache::EntityCache;
 use super::loader::{LoadedSet, PolicyLoadError, load_set, load_sources};
+use super::reasons::Reasons;
 use super::request::{Action, Decision, PolicyRequest, RequestContext};
 use super::request_check::{RequestShape, context_fields};
 use super::slice::{Part, ScopeIndex};
@@ -28,6 +29,10 @@ pub struct PolicyEngine {
     enforced: PolicySet,
     /// Ids of the dry-run forbids.
     dry_run: HashSet<String>,
+    /// Each policy's `@reason`, read once (Cedar parses the key on every lookup).
+    reasons: Arc<Reasons>,
+    /// The projects' and repositories' Cedar entities by their facts, shared by clones.
+    entities: Arc<EntityCache>,
     /// Channels on which every forbid is dry-run (config `policy_dry_run_channels`): not part
     /// of the set's hash, it is carried from one loaded set to the next.
     dry_run_channels: BTreeSet<String>,
@@ -108,6 +113,8 @@ impl PolicyEngine {
         });
         Ok(Self {
             actions: grouped.then_some(actions),
+            reasons: Arc::new(Reasons::of(&set.policies)),
+            entities: Arc::default(),
             set,
             enforced,
             dry_run,
@@ -167,6 +174,12 @@ impl PolicyEngine {
     /// The channels on which every forbid is dry-run.
     pub fn dry_run_channels(&self) -> impl Iterator<Item = &str> {
         self.dry_run_channels.iter().map(String::as_str)
+    }
+
+    /// The projects' and repositories' built entities (tests).
+    #[cfg(test)]
+    pub(crate) fn entity_cache(&self) -> &EntityCache {
+        &self.entities
     }
 
     /// The same set evaluated whole for every request, to check the slice against.
@@ -355,7 +368,7 @@ impl PolicyEngine {
             self.set
                 .request_checks
                 .request(schema, shape, (principal, action, resource), cedar_context)?;
-        let entities = slice.to_cedar(schema, self.actions.as_ref())?;
+        let entities = slice.to_cedar(schema, self.actions.as_ref(), &self.entities)?;
         Ok(self.evaluate_request(&request, &entities, context.channel.as_deref()))
     }
 
@@ -390,7 +403,7 @@ impl PolicyEngine {
                 || full
                     .diagnostics()
                     .reason()
-                    .all(|id| self.dry_run.contains(id.to_string().as_str())));
+                    .all(|id| self.dry_run.contains(AsRef::<str>::as_ref(id))));
         if only_dry_run {
             let part = if channel_dry_run {
                 Part::Permits
@@ -546,13 +559,7 @@ impl PolicyEngine {
             })
             .collect();
         errored.sort();
-        let reason_of = |id: &str| {
-            self.set
-                .policies
-                .policy(&PolicyId::new(id))
-                .and_then(|p| p.annotation("reason"))
-                .map_or_else(|| format!("forbidden by policy `{id}`"), str::to_owned)
-        };
+        let reason_of = |id: &str| self.reasons.of_policy(id);
         let mut verdict = combine(
             response.decision() == CedarDecision::Allow,
             determining,

@@ -191,6 +191,13 @@ impl Attr {
     }
 }
 
+/// The Cedar entities of the types kept between decisions ([`KEPT_TYPES`]), by uid and facts.
+pub(crate) type SliceEntityCache = EntityCache<Uid, SliceEntity>;
+
+/// The types whose entities are kept: a project's or repository's facts are the same for every
+/// artifact in it. Artifacts and callers are built per decision (their facts change per request).
+const KEPT_TYPES: [&str; 2] = ["Project", "Repository"];
+
 /// One entity of the slice: every fact its Cedar entity is built from.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SliceEntity {
@@ -279,7 +286,7 @@ impl EntitySlice<'_> {
         &self,
         schema: &Schema,
         actions: Option<&Entities>,
-        cache: &EntityCache,
+        cache: &SliceEntityCache,
     ) -> Result<Entities, String> {
         if let Some(problem) = &self.problem {
             return Err(problem.clone());
@@ -287,7 +294,13 @@ impl EntitySlice<'_> {
         let entities = self
             .entities
             .iter()
-            .map(|(uid, entity)| cache.entity(uid, entity, || entity.to_cedar(uid)))
+            .map(|(uid, entity)| {
+                if KEPT_TYPES.contains(&uid.ty) {
+                    cache.entity(uid, entity, || entity.to_cedar(uid))
+                } else {
+                    entity.to_cedar(uid)
+                }
+            })
             .collect::<Result<Vec<_>, String>>()?;
         if cfg!(debug_assertions) {
             Entities::from_entities(entities.clone(), Some(schema))
@@ -304,11 +317,11 @@ impl EntitySlice<'_> {
     #[cfg(test)]
     fn to_cedar_checked(&self, schema: &Schema) -> Result<Entities, String> {
         let actions = Entities::from_entities([], Some(schema)).map_err(|e| e.to_string())?;
-        let entities = self.to_cedar(schema, None, &EntityCache::default())?;
+        let entities = self.to_cedar(schema, None, &SliceEntityCache::default())?;
         Entities::from_entities(entities.iter().cloned(), Some(schema))
             .map_err(|e| format!("invalid entity slice: {e}"))
             .and_then(|checked| {
-                let with_actions = self.to_cedar(schema, Some(&actions), &EntityCache::default())?;
+                let with_actions = self.to_cedar(schema, Some(&actions), &SliceEntityCache::default())?;
                 assert_eq!(checked, with_actions, "the unchecked slice is the checked one");
                 Ok(checked)
             })

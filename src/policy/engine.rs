@@ -6,13 +6,13 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use cedar_policy::{
-    Authorizer, Context, Decision as CedarDecision, Entities, EntityUid, PolicyId, PolicySet, Request,
-    Response,
+    Authorizer, Context, Decision as CedarDecision, Entities, EntityUid, PolicySet, Request, Response,
 };
 use serde_json::{Value, json};
 
-use super::entities::{EntitySlice, Uid, build_slice};
+use super::entities::{EntitySlice, SliceEntityCache, Uid, build_slice};
 use super::loader::{LoadedSet, PolicyLoadError, load_set, load_sources};
+use super::reasons::Reasons;
 use super::request::{Action, Decision, PolicyRequest, RequestContext};
 use super::request_check::{RequestShape, context_fields};
 use super::slice::{Part, ScopeIndex};
@@ -28,6 +28,10 @@ pub struct PolicyEngine {
     enforced: PolicySet,
     /// Ids of the dry-run forbids.
     dry_run: HashSet<String>,
+    /// Each policy's `@reason`, read once (Cedar parses the key on every lookup).
+    reasons: Arc<Reasons>,
+    /// The projects' and repositories' Cedar entities by their facts, shared by clones.
+    entities: Arc<SliceEntityCache>,
     /// Channels on which every forbid is dry-run (config `policy_dry_run_channels`): not part
     /// of the set's hash, it is carried from one loaded set to the next.
     dry_run_channels: BTreeSet<String>,
@@ -108,6 +112,8 @@ impl PolicyEngine {
         });
         Ok(Self {
             actions: grouped.then_some(actions),
+            reasons: Arc::new(Reasons::of(&set.policies)),
+            entities: Arc::default(),
             set,
             enforced,
             dry_run,
@@ -167,6 +173,12 @@ impl PolicyEngine {
     /// The channels on which every forbid is dry-run.
     pub fn dry_run_channels(&self) -> impl Iterator<Item = &str> {
         self.dry_run_channels.iter().map(String::as_str)
+    }
+
+    /// The projects' and repositories' built entities (tests).
+    #[cfg(test)]
+    pub(crate) fn entity_cache(&self) -> &SliceEntityCache {
+        &self.entities
     }
 
     /// The same set evaluated whole for every request, to check the slice against.
@@ -355,7 +367,7 @@ impl PolicyEngine {
             self.set
                 .request_checks
                 .request(schema, shape, (principal, action, resource), cedar_context)?;
-        let entities = slice.to_cedar(schema, self.actions.as_ref())?;
+        let entities = slice.to_cedar(schema, self.actions.as_ref(), &self.entities)?;
         Ok(self.evaluate_request(&request, &entities, context.channel.as_deref()))
     }
 
@@ -390,7 +402,7 @@ impl PolicyEngine {
                 || full
                     .diagnostics()
                     .reason()
-                    .all(|id| self.dry_run.contains(id.to_string().as_str())));
+                    .all(|id| self.dry_run.contains(AsRef::<str>::as_ref(id))));
         if only_dry_run {
             let part = if channel_dry_run {
                 Part::Permits
@@ -546,13 +558,7 @@ impl PolicyEngine {
             })
             .collect();
         errored.sort();
-        let reason_of = |id: &str| {
-            self.set
-                .policies
-                .policy(&PolicyId::new(id))
-                .and_then(|p| p.annotation("reason"))
-                .map_or_else(|| format!("forbidden by policy `{id}`"), str::to_owned)
-        };
+        let reason_of = |id: &str| self.reasons.of_policy(id);
         let mut verdict = combine(
             response.decision() == CedarDecision::Allow,
             determining,
@@ -1127,5 +1133,95 @@ mod verdict_cache_tests {
         assert_eq!(promote(&trust).1, CacheUse::Miss);
         assert_eq!(promote(&origin.clone().without_slicing()).1, CacheUse::Miss);
         assert_eq!(trust.decision_cache_entries(), origin.decision_cache_entries());
+    }
+}
+
+#[cfg(test)]
+mod entity_cache_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use crate::domain::{
+        Actor, ActorType, CiClaims, Principal, ProjectSlug, ProvenanceTrust, RepositoryPath, Scope,
+    };
+    use crate::policy::{Action, Caller, PolicyEngine, PolicyRequest, RequestContext, Resource};
+
+    const POLICIES: &str = "@id(\"trusts-b\")\npermit (principal, action == Gatehouse::Action::\"read\", \
+                            resource is Gatehouse::Project)\nwhen { resource has trusted_builders && \
+                            resource.trusted_builders.contains(\"b\") };\n\
+                            @id(\"platform-repository\")\npermit (principal, \
+                            action == Gatehouse::Action::\"request_publish_intent\", resource is \
+                            Gatehouse::Repository)\nwhen { resource has visibility && resource.visibility == \"platform\" };\n";
+
+    fn user() -> Principal {
+        Principal {
+            actor: Actor {
+                actor_type: ActorType::User,
+                id: "olivia".to_owned(),
+            },
+            issuer: "https://issuer.test".to_owned(),
+            project_roles: BTreeMap::new(),
+            platform_roles: BTreeSet::new(),
+            ci: CiClaims::default(),
+        }
+    }
+
+    fn ask(engine: &PolicyEngine, action: Action, resource: Resource<'_>, trust: &ProvenanceTrust) -> bool {
+        let user = user();
+        let request = PolicyRequest {
+            caller: Caller::Principal(&user),
+            action,
+            resource,
+            context: RequestContext::default(),
+        };
+        let (decision, _) = engine.decide_with(&request, trust);
+        assert!(decision.errors.is_empty(), "{decision:?}");
+        decision.allowed
+    }
+
+    /// The same project and repository with other facts are built afresh, on the same engine
+    /// and its clones, and decided by the facts of the request.
+    #[test]
+    fn a_kept_entity_is_rebuilt_when_its_facts_change() {
+        let engine = PolicyEngine::load_bundle(
+            &crate::repo_path("schemas/gatehouse.cedarschema"),
+            &crate::repo_path("policies"),
+            vec![("kept.cedar".to_owned(), POLICIES.to_owned())],
+        )
+        .unwrap()
+        .with_decision_cache(0);
+        let project: ProjectSlug = "team-a".parse().unwrap();
+        let trusting = |builders: &[&str]| ProvenanceTrust {
+            builders: builders.iter().map(|b| (*b).to_owned()).collect(),
+            projects: BTreeMap::new(),
+        };
+        let (b, c) = (trusting(&["b"]), trusting(&["c"]));
+        for (trust, allowed) in [(&b, true), (&c, false), (&b, true), (&c, false)] {
+            let engine = engine.clone();
+            assert_eq!(
+                ask(&engine, Action::Read, Resource::Project(&project), trust),
+                allowed
+            );
+        }
+
+        let path: RepositoryPath = "gpuaas/apps/team-a/trainer".parse().unwrap();
+        let publish = |scope: &Scope| {
+            let resource = Resource::Repository {
+                project: &project,
+                path: &path,
+                scope,
+            };
+            ask(&engine, Action::RequestPublishIntent, resource, &b)
+        };
+        for (scope, allowed) in [
+            (Scope::Platform, true),
+            (Scope::Project, false),
+            (Scope::Platform, true),
+        ] {
+            assert_eq!(publish(&scope), allowed, "{scope:?}");
+        }
+        // One project and one repository, each kept once whatever its facts were.
+        assert_eq!(engine.entity_cache().len(), 2);
     }
 }

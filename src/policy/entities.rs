@@ -14,6 +14,7 @@ use serde_json::Value;
 #[cfg(test)]
 use serde_json::{Map, json};
 
+use super::entity_cache::EntityCache;
 use super::request::{Caller, Resource};
 use crate::audit::{JsonText, push_json_string};
 use crate::domain::{
@@ -73,7 +74,7 @@ static TYPE_NAMES: LazyLock<HashMap<&'static str, EntityTypeName>> = LazyLock::n
 });
 
 /// A Gatehouse entity uid before it is handed to Cedar.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct Uid {
     /// Unqualified type name, e.g. `User`.
     pub(crate) ty: &'static str,
@@ -190,11 +191,36 @@ impl Attr {
     }
 }
 
-/// One entity of the slice.
-#[derive(Debug, Clone)]
-struct SliceEntity {
+/// The Cedar entities of the types kept between decisions ([`KEPT_TYPES`]), by uid and facts.
+pub(crate) type SliceEntityCache = EntityCache<Uid, SliceEntity>;
+
+/// The types whose entities are kept: a project's or repository's facts are the same for every
+/// artifact in it. Artifacts and callers are built per decision (their facts change per request).
+const KEPT_TYPES: [&str; 2] = ["Project", "Repository"];
+
+/// One entity of the slice: every fact its Cedar entity is built from.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SliceEntity {
     attrs: Vec<(&'static str, Attr)>,
     parents: Vec<Uid>,
+}
+
+impl SliceEntity {
+    /// The Cedar entity `uid` with these facts.
+    fn to_cedar(&self, uid: &Uid) -> Result<Entity, String> {
+        let attrs = self
+            .attrs
+            .iter()
+            .map(|(k, v)| Ok(((*k).to_owned(), v.to_cedar()?)))
+            .collect::<Result<Vec<_>, String>>()?;
+        let parents = self
+            .parents
+            .iter()
+            .map(Uid::to_cedar)
+            .collect::<Result<Vec<_>, _>>()?;
+        Entity::new_with_tags(uid.to_cedar()?, attrs, parents, [])
+            .map_err(|e| format!("invalid entity `{}`: {e}", uid.id))
+    }
 }
 
 /// The caller and resource uids plus every entity the request may touch.
@@ -254,7 +280,14 @@ impl EntitySlice<'_> {
     /// unit test checks the typed entities equal their JSON parsed with the schema — and a
     /// slice that did not would still fail closed: an attribute of the wrong type or missing
     /// makes the policy that reads it error, and an error denies.
-    pub(crate) fn to_cedar(&self, schema: &Schema, actions: Option<&Entities>) -> Result<Entities, String> {
+    ///
+    /// The projects' and repositories' entities come from `cache` when their facts are unchanged.
+    pub(crate) fn to_cedar(
+        &self,
+        schema: &Schema,
+        actions: Option<&Entities>,
+        cache: &SliceEntityCache,
+    ) -> Result<Entities, String> {
         if let Some(problem) = &self.problem {
             return Err(problem.clone());
         }
@@ -262,18 +295,11 @@ impl EntitySlice<'_> {
             .entities
             .iter()
             .map(|(uid, entity)| {
-                let attrs = entity
-                    .attrs
-                    .iter()
-                    .map(|(k, v)| Ok(((*k).to_owned(), v.to_cedar()?)))
-                    .collect::<Result<Vec<_>, String>>()?;
-                let parents = entity
-                    .parents
-                    .iter()
-                    .map(Uid::to_cedar)
-                    .collect::<Result<Vec<_>, _>>()?;
-                Entity::new_with_tags(uid.to_cedar()?, attrs, parents, [])
-                    .map_err(|e| format!("invalid entity `{}`: {e}", uid.id))
+                if KEPT_TYPES.contains(&uid.ty) {
+                    cache.entity(uid, entity, || entity.to_cedar(uid))
+                } else {
+                    entity.to_cedar(uid)
+                }
             })
             .collect::<Result<Vec<_>, String>>()?;
         if cfg!(debug_assertions) {
@@ -291,11 +317,11 @@ impl EntitySlice<'_> {
     #[cfg(test)]
     fn to_cedar_checked(&self, schema: &Schema) -> Result<Entities, String> {
         let actions = Entities::from_entities([], Some(schema)).map_err(|e| e.to_string())?;
-        let entities = self.to_cedar(schema, None)?;
+        let entities = self.to_cedar(schema, None, &SliceEntityCache::default())?;
         Entities::from_entities(entities.iter().cloned(), Some(schema))
             .map_err(|e| format!("invalid entity slice: {e}"))
             .and_then(|checked| {
-                let with_actions = self.to_cedar(schema, Some(&actions))?;
+                let with_actions = self.to_cedar(schema, Some(&actions), &SliceEntityCache::default())?;
                 assert_eq!(checked, with_actions, "the unchecked slice is the checked one");
                 Ok(checked)
             })

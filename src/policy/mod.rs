@@ -4,9 +4,11 @@
 mod coverage;
 mod engine;
 mod entities;
+mod entity_cache;
 mod loader;
 mod principal_permits;
 mod prove;
+mod reasons;
 mod replay;
 mod request;
 mod request_check;

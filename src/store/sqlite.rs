@@ -17,7 +17,6 @@ use sqlx::{SqliteConnection, SqlitePool};
 type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
 
 use super::rows::ArtifactRow;
-use super::sqlite_checkpoint::{WRITER_CHECKPOINT_PAGES, WalCheckpointer};
 use super::sqlite_inline::{InlineReads, InlineWriter};
 use super::sqlite_reads::SqliteReads;
 use super::{PoolFigures, Store, StoreError, sql};
@@ -44,9 +43,6 @@ pub struct SqliteStore {
     /// The decision-log batches, written on a thread of their own while the caller holds the
     /// writer (`sqlite_inline`); beside separate read connections only, like `inline`.
     decision_writer: Option<Arc<InlineWriter>>,
-    /// The WAL's checkpoints, on a thread of their own instead of in a commit
-    /// (`sqlite_checkpoint`); beside separate read connections only, like `inline`.
-    _checkpointer: Option<Arc<WalCheckpointer>>,
 }
 
 impl SqliteStore {
@@ -67,9 +63,6 @@ impl SqliteStore {
             // (FULL is also SQLite's default; stated here so nobody weakens it unnoticed.)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            // The checkpoint thread copies the WAL into the file; a commit checkpoints only as
-            // a backstop (`sqlite_checkpoint`).
-            .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES.to_string())
             .busy_timeout(Duration::from_secs(5));
         let file = options.get_filename();
         // In-memory databases have no file (their name is not a path), so nothing to create.
@@ -112,23 +105,11 @@ impl SqliteStore {
         } else {
             None
         };
-        let checkpointer = if shares {
-            // Without the thread, the writers' backstop checkpoints, later than SQLite would.
-            WalCheckpointer::spawn(file)
-                .map_err(
-                    |error| tracing::warn!(%error, "no SQLite checkpoint thread; commits checkpoint the WAL"),
-                )
-                .ok()
-                .map(Arc::new)
-        } else {
-            None
-        };
         Ok(Self {
             pool,
             reads,
             inline,
             decision_writer,
-            _checkpointer: checkpointer,
         })
     }
 
@@ -154,7 +135,6 @@ impl SqliteStore {
             pool,
             inline: None,
             decision_writer: None,
-            _checkpointer: None,
         }
     }
 
@@ -194,12 +174,6 @@ impl SqliteStore {
     /// The decision-log batches' own writer thread, when this database has one.
     pub(super) fn decision_writer(&self) -> Option<&InlineWriter> {
         self.decision_writer.as_deref()
-    }
-
-    /// The WAL's checkpoint thread, when this database has one.
-    #[cfg(test)]
-    pub(super) fn checkpointer(&self) -> Option<&WalCheckpointer> {
-        self._checkpointer.as_deref()
     }
 
     /// The inline readers, when this database has them.

@@ -236,39 +236,3 @@ async fn the_decision_writer_stores_what_sqlx_stores() {
         .expect("the writer's thread recovers after a failed batch");
     assert_eq!(stored_decision(&store, fresh.id).await.len(), 15);
 }
-
-/// Decisions committed on a WAL file are checkpointed by the store's own thread, while its
-/// writers checkpoint only past the far backstop (SQLite's default would be 1,000 pages).
-#[tokio::test]
-async fn the_wal_is_checkpointed_by_its_thread_not_by_the_writers_commits() {
-    use super::decision_batches::DecisionBatchStore;
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("checkpoint.db").display());
-    let store = SqliteStore::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
-
-    let (pages,): (i64,) = sqlx::query_as("pragma wal_autocheckpoint")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-    assert_eq!(
-        pages,
-        i64::from(super::sqlite_checkpoint::WRITER_CHECKPOINT_PAGES)
-    );
-
-    let a = artifact();
-    let batch: Vec<DecisionRecord> = (0..50).map(|_| decision(&a)).collect();
-    store.append_decisions(&batch).await.unwrap();
-    let checkpointer = store.checkpointer().expect("a WAL file has a checkpoint thread");
-    // Waits for the thread's rounds; the bound only stops a broken build hanging.
-    for _ in 0..600 {
-        if checkpointer.frames_backfilled() > 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(
-        checkpointer.frames_backfilled() > 0,
-        "the thread checkpointed nothing"
-    );
-}

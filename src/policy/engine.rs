@@ -1140,11 +1140,9 @@ mod verdict_cache_tests {
 mod entity_cache_tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeMap;
 
-    use crate::domain::{
-        Actor, ActorType, CiClaims, Principal, ProjectSlug, ProvenanceTrust, RepositoryPath, Scope,
-    };
+    use crate::domain::{ProjectSlug, ProvenanceTrust, RepositoryPath, Scope};
     use crate::policy::{Action, Caller, PolicyEngine, PolicyRequest, RequestContext, Resource};
 
     const POLICIES: &str = "@id(\"trusts-b\")\npermit (principal, action == Gatehouse::Action::\"read\", \
@@ -1154,18 +1152,7 @@ mod entity_cache_tests {
                             action == Gatehouse::Action::\"request_publish_intent\", resource is \
                             Gatehouse::Repository)\nwhen { resource has visibility && resource.visibility == \"platform\" };\n";
 
-    fn user() -> Principal {
-        Principal {
-            actor: Actor {
-                actor_type: ActorType::User,
-                id: "olivia".to_owned(),
-            },
-            issuer: "https://issuer.test".to_owned(),
-            project_roles: BTreeMap::new(),
-            platform_roles: BTreeSet::new(),
-            ci: CiClaims::default(),
-        }
-    }
+    use super::verdict_cache_tests::user;
 
     fn ask(engine: &PolicyEngine, action: Action, resource: Resource<'_>, trust: &ProvenanceTrust) -> bool {
         let user = user();

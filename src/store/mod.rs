@@ -39,7 +39,6 @@ mod sealer;
 mod shared;
 mod sql;
 mod sqlite;
-mod sqlite_checkpoint;
 mod sqlite_inline;
 #[cfg(test)]
 mod sqlite_inline_tests;

@@ -17,7 +17,6 @@ use sqlx::{SqliteConnection, SqlitePool};
 type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
 
 use super::rows::ArtifactRow;
-use super::sqlite_checkpoint::{self, Checkpointer};
 use super::sqlite_inline::{InlineReads, InlineWriter};
 use super::sqlite_reads::SqliteReads;
 use super::{PoolFigures, Store, StoreError, sql};
@@ -44,13 +43,6 @@ pub struct SqliteStore {
     /// The decision-log batches, written on a thread of their own while the caller holds the
     /// writer (`sqlite_inline`); beside separate read connections only, like `inline`.
     decision_writer: Option<Arc<InlineWriter>>,
-    /// Copies the WAL into the database file beside the writers (`sqlite_checkpoint`); beside
-    /// separate read connections only, like `inline`. Held for its thread, which stops with it.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "held for its thread; only tests look inside")
-    )]
-    checkpointer: Option<Arc<Checkpointer>>,
 }
 
 impl SqliteStore {
@@ -71,13 +63,7 @@ impl SqliteStore {
             // (FULL is also SQLite's default; stated here so nobody weakens it unnoticed.)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5))
-            // Checkpoints run on their own thread (`sqlite_checkpoint`); this one only if that
-            // falls behind. Without the thread (no file in WAL mode) it changes nothing.
-            .pragma(
-                "wal_autocheckpoint",
-                sqlite_checkpoint::BACKSTOP_PAGES.to_string(),
-            );
+            .busy_timeout(Duration::from_secs(5));
         let file = options.get_filename();
         // In-memory databases have no file (their name is not a path), so nothing to create.
         if let Some(dir) = file
@@ -119,23 +105,11 @@ impl SqliteStore {
         } else {
             None
         };
-        let checkpointer = if shares {
-            // Without the thread, the writers' backstop checkpoints, only less often than before.
-            Checkpointer::spawn(file)
-                .map_err(
-                    |error| tracing::warn!(%error, "no SQLite checkpoint thread; the writers checkpoint"),
-                )
-                .ok()
-                .map(Arc::new)
-        } else {
-            None
-        };
         Ok(Self {
             pool,
             reads,
             inline,
             decision_writer,
-            checkpointer,
         })
     }
 
@@ -161,7 +135,6 @@ impl SqliteStore {
             pool,
             inline: None,
             decision_writer: None,
-            checkpointer: None,
         }
     }
 
@@ -201,12 +174,6 @@ impl SqliteStore {
     /// The decision-log batches' own writer thread, when this database has one.
     pub(super) fn decision_writer(&self) -> Option<&InlineWriter> {
         self.decision_writer.as_deref()
-    }
-
-    /// The checkpoint thread, when this database has one.
-    #[cfg(test)]
-    pub(super) fn checkpointer(&self) -> Option<&Checkpointer> {
-        self.checkpointer.as_deref()
     }
 
     /// The inline readers, when this database has them.

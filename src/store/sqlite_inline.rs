@@ -321,12 +321,6 @@ fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // As the sqlx writer: checkpoints are `sqlite_checkpoint`'s, this only its backstop.
-    conn.pragma_update(
-        None,
-        "wal_autocheckpoint",
-        super::sqlite_checkpoint::BACKSTOP_PAGES,
-    )?;
     let mode: String = conn.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(rusqlite::Error::InvalidQuery);

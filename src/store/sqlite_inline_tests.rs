@@ -236,36 +236,3 @@ async fn the_decision_writer_stores_what_sqlx_stores() {
         .expect("the writer's thread recovers after a failed batch");
     assert_eq!(stored_decision(&store, fresh.id).await.len(), 15);
 }
-
-/// The writers leave checkpoints to the checkpoint thread (`sqlite_checkpoint`): their own
-/// automatic checkpoint is only the backstop, and what they commit below it is still copied
-/// into the database file.
-#[tokio::test]
-async fn the_checkpoint_thread_copies_what_the_writers_commit() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("checkpoint.db").display());
-    let store = SqliteStore::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    let (backstop,): (i64,) = sqlx::query_as("pragma wal_autocheckpoint")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-    assert_eq!(backstop, i64::from(super::sqlite_checkpoint::BACKSTOP_PAGES));
-
-    let checkpointer = store.checkpointer().expect("a WAL file has a checkpoint thread");
-    let a = artifact();
-    super::DecisionBatchStore::append_decisions(&store, &[decision(&a), decision(&a)])
-        .await
-        .unwrap();
-    // Far below the backstop: only the thread copies these pages. Waits for it, not a time.
-    for _ in 0..400 {
-        if checkpointer.checkpoints_that_copied() > 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(
-        checkpointer.checkpoints_that_copied() > 0,
-        "the thread checkpointed the WAL within 20 s"
-    );
-}

@@ -35,6 +35,10 @@
 #                                every thread; immune to a busy machine, ~50x slower) [0]
 #   GATEHOUSE_LOAD_CALLGRIND_KEEP  a directory: each phase's callgrind dump is copied there
 #                                (callgrind-<database>-<phase>.out) for callgrind_annotate [unset]
+#   GATEHOUSE_LOAD_IO            1: add, per phase, the bytes the gateway wrote per request: to
+#                                storage (/proc/PID/io write_bytes: the WAL, its checkpoints into
+#                                the database file, its index) and through write calls (wchar,
+#                                the HTTP answers included) [0]
 #   GATEHOUSE_LOAD_BINARY        an already built gatehouse binary (skips the build; lets a
 #                                before/after pair run from one script)
 #   GATEHOUSE_LOAD_DECISION_CACHE  the gateway's policy_decision_cache_entries (0: every decision
@@ -64,6 +68,7 @@ run_cedar_agent=${GATEHOUSE_LOAD_CEDAR_AGENT:-1}
 cedar_agent_root=${GATEHOUSE_LOAD_CEDAR_AGENT_ROOT:-$HOME/.cache/cedar-agent}
 run_perf=${GATEHOUSE_LOAD_PERF:-0}
 run_callgrind=${GATEHOUSE_LOAD_CALLGRIND:-0}
+run_io=${GATEHOUSE_LOAD_IO:-0}
 binary=${GATEHOUSE_LOAD_BINARY:-}
 seed_timeout=${GATEHOUSE_LOAD_SEED_TIMEOUT:-3600}
 decision_cache=${GATEHOUSE_LOAD_DECISION_CACHE:-}
@@ -330,6 +335,29 @@ callgrind_end() { # database m phase requests: the phase's instructions per requ
   fi
 }
 
+io_field() { # pid key -> that counter of /proc/PID/io
+  awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/io"
+}
+
+# With GATEHOUSE_LOAD_IO=1: the phase's bytes written per request, as a line.
+io_before_storage=0
+io_before_calls=0
+io_begin() { # pid
+  [[ $run_io == 1 ]] || return 0
+  io_before_storage=$(io_field "$1" write_bytes)
+  io_before_calls=$(io_field "$1" wchar)
+}
+
+io_end() { # database m phase requests pid
+  [[ $run_io == 1 ]] || return 0
+  local database=$1 m=$2 phase=$3 requests=$4 pid=$5
+  awk -v d="$database" -v m="$m" -v p="$phase" -v n="$requests" \
+    -v storage=$(($(io_field "$pid" write_bytes) - io_before_storage)) \
+    -v calls=$(($(io_field "$pid" wchar) - io_before_calls)) \
+    'BEGIN { printf "io: %s, M = %s, %s: %d requests, %.0f bytes to storage and %.0f through write calls per request\n", d, m, p, n, (n > 0 ? storage / n : 0), (n > 0 ? calls / n : 0) }' |
+    tee -a "$results" >&2
+}
+
 # One wrk phase against the gateway, recorded as a row.
 gateway_phase() { # database m phase path script [ENV=VALUE...]
   local database=$1 m=$2 phase=$3 path=$4 script=$5
@@ -338,9 +366,11 @@ gateway_phase() { # database m phase path script [ENV=VALUE...]
   local ticks_before result
   pg_stats_begin
   callgrind_begin
+  io_begin "$server_pid"
   phase_start "$server_pid"
   result=$(run_wrk "$base" "$path" "$script" GATEHOUSE_LOAD_TOKEN="$token" GATEHOUSE_LOAD_TARGETS="$work/targets" "$@")
   record_row gateway "$database" "$m" "$phase" "$server_pid" "$ticks_before" "$result"
+  io_end "$database" "$m" "$phase" "$(field "$result" requests)" "$server_pid"
   callgrind_end "$database" "$m" "$phase" "$(field "$result" requests)"
   pg_stats_end "$m" "$phase" "$(field "$result" requests)"
 }

@@ -353,8 +353,7 @@ impl PolicyEngine {
     ) -> Result<Evaluated, String> {
         let schema = &self.set.schema;
         let (principal, action, resource) = (principal?, action?, resource?);
-        let cedar_context = Context::from_pairs(context.cedar_pairs())
-            .map_err(|e| format!("invalid request context: {e}"))?;
+        let cedar_context = context.cedar_context();
         // With the schema, the context is checked against the action as `from_json_value` would
         // (once per request shape: the same shape always gets the same answer).
         let shape = RequestShape {
@@ -1208,7 +1207,44 @@ mod entity_cache_tests {
         ] {
             assert_eq!(publish(&scope), allowed, "{scope:?}");
         }
-        // One project and one repository, each kept once whatever its facts were.
-        assert_eq!(engine.entity_cache().len(), 2);
+        // The caller, one project and one repository, each kept once whatever its facts were.
+        assert_eq!(engine.entity_cache().len(), 3);
+    }
+
+    /// A caller kept between decisions is built afresh when its token says something else.
+    #[test]
+    fn a_kept_caller_is_rebuilt_when_its_roles_change() {
+        let policy = "@id(\"auditors-read\")\npermit (principal, action == Gatehouse::Action::\"read\", \
+                      resource is Gatehouse::Project)\nwhen { principal.platform_roles.contains(\"auditor\") };\n";
+        let engine = PolicyEngine::load_bundle(
+            &crate::repo_path("schemas/gatehouse.cedarschema"),
+            &crate::repo_path("policies"),
+            vec![("caller.cedar".to_owned(), policy.to_owned())],
+        )
+        .unwrap()
+        .with_decision_cache(0);
+        let project: ProjectSlug = "team-a".parse().unwrap();
+        let trust = ProvenanceTrust::default();
+        let (plain, auditor) = (user(), {
+            let mut user = user();
+            user.platform_roles.insert("auditor".to_owned());
+            user
+        });
+        for (caller, allowed) in [
+            (&plain, false),
+            (&auditor, true),
+            (&plain, false),
+            (&auditor, true),
+        ] {
+            let request = PolicyRequest {
+                caller: Caller::Principal(caller),
+                action: Action::Read,
+                resource: Resource::Project(&project),
+                context: RequestContext::default(),
+            };
+            let (decision, _) = engine.decide_with(&request, &trust);
+            assert!(decision.errors.is_empty(), "{decision:?}");
+            assert_eq!(decision.allowed, allowed, "{:?}", caller.platform_roles);
+        }
     }
 }

@@ -1051,6 +1051,23 @@ mod verdict_cache_tests {
         .unwrap()
     }
 
+    /// A decision's recorded request and entities texts are pinned: the same bytes as the
+    /// decision rows written before the Cedar entities were built as Cedar's own values
+    /// (captured at `ad39a7e`), evaluated or from the cache.
+    #[test]
+    fn the_recorded_texts_are_unchanged() {
+        let engine = engine(&[("forbid.cedar", FORBID_PROD)]);
+        for cached in [CacheUse::Miss, CacheUse::Hit] {
+            let (decision, used) = promote(&engine);
+            assert_eq!(used, cached);
+            assert_eq!(decision.request.get(), PINNED_REQUEST_TEXT);
+            assert_eq!(decision.entities.get(), PINNED_ENTITIES_TEXT);
+        }
+    }
+
+    const PINNED_REQUEST_TEXT: &str = "{\"principal\":\"Gatehouse::User::\\\"olivia\\\"\",\"action\":\"Gatehouse::Action::\\\"promote\\\"\",\"resource\":\"Gatehouse::Artifact::\\\"01900000-0000-7000-8000-000000000001\\\"\",\"context\":{\"channel\":\"prod\",\"previous_channel\":\"staging\"}}";
+    const PINNED_ENTITIES_TEXT: &str = "[{\"uid\":{\"type\":\"Gatehouse::Artifact\",\"id\":\"01900000-0000-7000-8000-000000000001\"},\"attrs\":{\"project\":{\"__entity\":{\"type\":\"Gatehouse::Project\",\"id\":\"team-a\"}},\"app\":\"trainer\",\"kind\":\"oci\",\"artifact_type\":\"oci.image\",\"source_type\":\"oci_registry\",\"repository\":\"gpuaas/apps/team-a/trainer\",\"visibility\":\"project\",\"digest\":\"sha256:abababababababababababababababababababababababababababababababab\",\"lifecycle_state\":\"published\",\"trust_state\":\"unverified\",\"channels\":[\"staging\"],\"signature_verified\":false,\"attestations\":[],\"signer_identities\":[],\"signer_key_ids\":[]},\"parents\":[{\"type\":\"Gatehouse::Repository\",\"id\":\"gpuaas/apps/team-a/trainer\"},{\"type\":\"Gatehouse::Project\",\"id\":\"team-a\"}]},{\"uid\":{\"type\":\"Gatehouse::Project\",\"id\":\"team-a\"},\"attrs\":{\"slug\":\"team-a\",\"trusted_builders\":[],\"source_repositories\":[]},\"parents\":[]},{\"uid\":{\"type\":\"Gatehouse::Repository\",\"id\":\"gpuaas/apps/team-a/trainer\"},\"attrs\":{\"path\":\"gpuaas/apps/team-a/trainer\",\"visibility\":\"project\"},\"parents\":[{\"type\":\"Gatehouse::Project\",\"id\":\"team-a\"}]},{\"uid\":{\"type\":\"Gatehouse::User\",\"id\":\"olivia\"},\"attrs\":{\"issuer\":\"https://issuer.test\",\"admin_of\":[],\"operator_of\":[],\"releaser_of\":[],\"viewer_of\":[],\"platform_roles\":[]},\"parents\":[]}]";
+
     /// Promotes to prod; the same input every call.
     fn promote(engine: &PolicyEngine) -> (Decision, CacheUse) {
         let (user, artifact) = (user(), artifact());

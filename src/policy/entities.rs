@@ -1017,6 +1017,27 @@ mod tests {
         }
     }
 
+    /// The recorded entities text is pinned: the same bytes as the decision rows written before
+    /// the Cedar entities were built as Cedar's own values (captured at `ad39a7e`).
+    #[test]
+    fn the_recorded_slice_text_is_unchanged() {
+        let trust = ProvenanceTrust {
+            builders: vec!["https://builder.test".to_owned()],
+            ..ProvenanceTrust::default()
+        };
+        let ci = CiClaims {
+            repository: Some("org/x".to_owned()),
+            git_ref: Some("refs/heads/main".to_owned()),
+            workflow: None,
+        };
+        let robot = principal(ActorType::ServiceAccount, ci);
+        let verified = artifact("verified");
+        let slice = build_slice(&Caller::Principal(&robot), &Resource::Artifact(&verified), &trust);
+        assert_eq!(slice.to_json_text().get(), PINNED_SLICE_TEXT);
+    }
+
+    const PINNED_SLICE_TEXT: &str = "[{\"uid\":{\"type\":\"Gatehouse::Artifact\",\"id\":\"01900000-0000-7000-8000-000000000001\"},\"attrs\":{\"project\":{\"__entity\":{\"type\":\"Gatehouse::Project\",\"id\":\"team-a\"}},\"app\":\"trainer\",\"kind\":\"oci\",\"artifact_type\":\"oci.image\",\"source_type\":\"oci_registry\",\"repository\":\"gpuaas/tenants/acme/team-a/trainer\",\"visibility\":\"tenant\",\"tenant\":\"acme\",\"digest\":\"sha256:abababababababababababababababababababababababababababababababab\",\"lifecycle_state\":\"promoted\",\"trust_state\":\"verified\",\"channels\":[\"dev\",\"test\"],\"signature_verified\":true,\"attestations\":[\"https://slsa.dev/provenance/v1\"],\"signer_identities\":[{\"issuer\":\"https://token.actions\",\"subject\":\"repo:org/x\"}],\"signer_key_ids\":[\"release-key\"],\"provenance\":{\"builder_id\":\"https://builder.test\",\"source_repository\":\"https://github.com/org/x\"}},\"parents\":[{\"type\":\"Gatehouse::Repository\",\"id\":\"gpuaas/tenants/acme/team-a/trainer\"},{\"type\":\"Gatehouse::Project\",\"id\":\"team-a\"}]},{\"uid\":{\"type\":\"Gatehouse::Project\",\"id\":\"team-a\"},\"attrs\":{\"slug\":\"team-a\",\"trusted_builders\":[\"https://builder.test\"],\"source_repositories\":[]},\"parents\":[]},{\"uid\":{\"type\":\"Gatehouse::Project\",\"id\":\"team-b\"},\"attrs\":{\"slug\":\"team-b\",\"trusted_builders\":[\"https://builder.test\"],\"source_repositories\":[]},\"parents\":[]},{\"uid\":{\"type\":\"Gatehouse::Project\",\"id\":\"team-c\"},\"attrs\":{\"slug\":\"team-c\",\"trusted_builders\":[\"https://builder.test\"],\"source_repositories\":[]},\"parents\":[]},{\"uid\":{\"type\":\"Gatehouse::Repository\",\"id\":\"gpuaas/tenants/acme/team-a/trainer\"},\"attrs\":{\"path\":\"gpuaas/tenants/acme/team-a/trainer\",\"visibility\":\"tenant\",\"tenant\":\"acme\"},\"parents\":[{\"type\":\"Gatehouse::Project\",\"id\":\"team-a\"}]},{\"uid\":{\"type\":\"Gatehouse::ServiceAccount\",\"id\":\"olivia\"},\"attrs\":{\"issuer\":\"https://issuer.test\",\"admin_of\":[{\"__entity\":{\"type\":\"Gatehouse::Project\",\"id\":\"team-c\"}}],\"operator_of\":[{\"__entity\":{\"type\":\"Gatehouse::Project\",\"id\":\"team-a\"}},{\"__entity\":{\"type\":\"Gatehouse::Project\",\"id\":\"team-b\"}}],\"releaser_of\":[],\"viewer_of\":[],\"platform_roles\":[\"security_admin\"],\"ci_repository\":\"org/x\",\"ci_ref\":\"refs/heads/main\"},\"parents\":[]}]";
+
     /// A slice whose parents do not hold every ancestor (none built here is such) is closed by
     /// Cedar, and one naming itself is refused; a closed one is taken as it is.
     #[test]

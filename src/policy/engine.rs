@@ -353,8 +353,7 @@ impl PolicyEngine {
     ) -> Result<Evaluated, String> {
         let schema = &self.set.schema;
         let (principal, action, resource) = (principal?, action?, resource?);
-        let cedar_context = Context::from_pairs(context.cedar_pairs())
-            .map_err(|e| format!("invalid request context: {e}"))?;
+        let cedar_context = context.cedar_context();
         // With the schema, the context is checked against the action as `from_json_value` would
         // (once per request shape: the same shape always gets the same answer).
         let shape = RequestShape {
@@ -1052,6 +1051,23 @@ mod verdict_cache_tests {
         .unwrap()
     }
 
+    /// A decision's recorded request and entities texts are pinned: the same bytes as the
+    /// decision rows written before the Cedar entities were built as Cedar's own values
+    /// (captured at `ad39a7e`), evaluated or from the cache.
+    #[test]
+    fn the_recorded_texts_are_unchanged() {
+        let engine = engine(&[("forbid.cedar", FORBID_PROD)]);
+        for cached in [CacheUse::Miss, CacheUse::Hit] {
+            let (decision, used) = promote(&engine);
+            assert_eq!(used, cached);
+            assert_eq!(decision.request.get(), PINNED_REQUEST_TEXT);
+            assert_eq!(decision.entities.get(), PINNED_ENTITIES_TEXT);
+        }
+    }
+
+    const PINNED_REQUEST_TEXT: &str = "{\"principal\":\"Gatehouse::User::\\\"olivia\\\"\",\"action\":\"Gatehouse::Action::\\\"promote\\\"\",\"resource\":\"Gatehouse::Artifact::\\\"01900000-0000-7000-8000-000000000001\\\"\",\"context\":{\"channel\":\"prod\",\"previous_channel\":\"staging\"}}";
+    const PINNED_ENTITIES_TEXT: &str = "[{\"uid\":{\"type\":\"Gatehouse::Artifact\",\"id\":\"01900000-0000-7000-8000-000000000001\"},\"attrs\":{\"project\":{\"__entity\":{\"type\":\"Gatehouse::Project\",\"id\":\"team-a\"}},\"app\":\"trainer\",\"kind\":\"oci\",\"artifact_type\":\"oci.image\",\"source_type\":\"oci_registry\",\"repository\":\"gpuaas/apps/team-a/trainer\",\"visibility\":\"project\",\"digest\":\"sha256:abababababababababababababababababababababababababababababababab\",\"lifecycle_state\":\"published\",\"trust_state\":\"unverified\",\"channels\":[\"staging\"],\"signature_verified\":false,\"attestations\":[],\"signer_identities\":[],\"signer_key_ids\":[]},\"parents\":[{\"type\":\"Gatehouse::Repository\",\"id\":\"gpuaas/apps/team-a/trainer\"},{\"type\":\"Gatehouse::Project\",\"id\":\"team-a\"}]},{\"uid\":{\"type\":\"Gatehouse::Project\",\"id\":\"team-a\"},\"attrs\":{\"slug\":\"team-a\",\"trusted_builders\":[],\"source_repositories\":[]},\"parents\":[]},{\"uid\":{\"type\":\"Gatehouse::Repository\",\"id\":\"gpuaas/apps/team-a/trainer\"},\"attrs\":{\"path\":\"gpuaas/apps/team-a/trainer\",\"visibility\":\"project\"},\"parents\":[{\"type\":\"Gatehouse::Project\",\"id\":\"team-a\"}]},{\"uid\":{\"type\":\"Gatehouse::User\",\"id\":\"olivia\"},\"attrs\":{\"issuer\":\"https://issuer.test\",\"admin_of\":[],\"operator_of\":[],\"releaser_of\":[],\"viewer_of\":[],\"platform_roles\":[]},\"parents\":[]}]";
+
     /// Promotes to prod; the same input every call.
     fn promote(engine: &PolicyEngine) -> (Decision, CacheUse) {
         let (user, artifact) = (user(), artifact());
@@ -1208,7 +1224,44 @@ mod entity_cache_tests {
         ] {
             assert_eq!(publish(&scope), allowed, "{scope:?}");
         }
-        // One project and one repository, each kept once whatever its facts were.
-        assert_eq!(engine.entity_cache().len(), 2);
+        // The caller, one project and one repository, each kept once whatever its facts were.
+        assert_eq!(engine.entity_cache().len(), 3);
+    }
+
+    /// A caller kept between decisions is built afresh when its token says something else.
+    #[test]
+    fn a_kept_caller_is_rebuilt_when_its_roles_change() {
+        let policy = "@id(\"auditors-read\")\npermit (principal, action == Gatehouse::Action::\"read\", \
+                      resource is Gatehouse::Project)\nwhen { principal.platform_roles.contains(\"auditor\") };\n";
+        let engine = PolicyEngine::load_bundle(
+            &crate::repo_path("schemas/gatehouse.cedarschema"),
+            &crate::repo_path("policies"),
+            vec![("caller.cedar".to_owned(), policy.to_owned())],
+        )
+        .unwrap()
+        .with_decision_cache(0);
+        let project: ProjectSlug = "team-a".parse().unwrap();
+        let trust = ProvenanceTrust::default();
+        let (plain, auditor) = (user(), {
+            let mut user = user();
+            user.platform_roles.insert("auditor".to_owned());
+            user
+        });
+        for (caller, allowed) in [
+            (&plain, false),
+            (&auditor, true),
+            (&plain, false),
+            (&auditor, true),
+        ] {
+            let request = PolicyRequest {
+                caller: Caller::Principal(caller),
+                action: Action::Read,
+                resource: Resource::Project(&project),
+                context: RequestContext::default(),
+            };
+            let (decision, _) = engine.decide_with(&request, &trust);
+            assert!(decision.errors.is_empty(), "{decision:?}");
+            assert_eq!(decision.allowed, allowed, "{:?}", caller.platform_roles);
+        }
     }
 }

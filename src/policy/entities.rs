@@ -3,13 +3,22 @@
 //! Each entity is built once as typed values ([`Attr`]) that give both forms of the slice: the
 //! Cedar entities evaluated (no JSON round trip, which cost most of a decision) and the
 //! entities-JSON stored with the decision for later replay. The two can only differ if this
-//! module's conversions do, and a test checks they parse to the same entities.
+//! module's conversions do, and a test checks they parse to the same entities (attributes and
+//! ancestors, not only uids).
+//!
+//! The Cedar entities are built as Cedar's own values (`cedar_policy_core`), not as expressions
+//! Cedar then evaluates one attribute at a time, and a slice whose ancestry is already closed
+//! (every slice built here) skips Cedar's transitive-closure pass: together those were half of
+//! an uncached decision.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
-use cedar_policy::{Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression, Schema};
+use cedar_policy::{Entities, EntityId, EntityTypeName, EntityUid, Schema};
+use cedar_policy_core::ast::{self as cedar_ast, PartialValue, Value as CedarValue, ValueKind};
+use cedar_policy_core::entities::{Entities as CoreEntities, NoEntitiesSchema, TCComputation};
+use cedar_policy_core::extensions::Extensions;
 use serde_json::Value;
 #[cfg(test)]
 use serde_json::{Map, json};
@@ -172,17 +181,49 @@ impl Attr {
         }
     }
 
-    fn to_cedar(&self) -> Result<RestrictedExpression, String> {
+    /// The Cedar value, built directly: what Cedar's evaluator makes of the same literal
+    /// expression (a test compares the two), without evaluating one.
+    fn to_value(&self) -> Result<CedarValue, String> {
+        Ok(match self {
+            Self::Str(s) => CedarValue::from(s.as_str()),
+            Self::Bool(b) => CedarValue::from(*b),
+            Self::Set(items) => CedarValue::set(
+                items.iter().map(Self::to_value).collect::<Result<Vec<_>, _>>()?,
+                None,
+            ),
+            Self::Record(fields) => {
+                let pairs = fields
+                    .iter()
+                    .map(|(k, v)| Ok((k.as_str(), v.to_value()?)))
+                    .collect::<Result<Vec<_>, String>>()?;
+                let record = CedarValue::record(pairs, None);
+                // Cedar refuses a record literal with a repeated key; so does this.
+                match &record.value {
+                    ValueKind::Record(kept) if kept.len() == fields.len() => record,
+                    _ => return Err("invalid record attribute: a key is repeated".to_owned()),
+                }
+            }
+            Self::Entity(uid) => CedarValue::from(cedar_ast::EntityUID::from(uid.to_cedar()?)),
+        })
+    }
+
+    /// The same value as an expression Cedar evaluates (the tests' reference form).
+    #[cfg(test)]
+    fn to_expression(&self) -> Result<cedar_policy::RestrictedExpression, String> {
+        use cedar_policy::RestrictedExpression;
         Ok(match self {
             Self::Str(s) => RestrictedExpression::new_string(s.clone()),
             Self::Bool(b) => RestrictedExpression::new_bool(*b),
             Self::Set(items) => RestrictedExpression::new_set(
-                items.iter().map(Self::to_cedar).collect::<Result<Vec<_>, _>>()?,
+                items
+                    .iter()
+                    .map(Self::to_expression)
+                    .collect::<Result<Vec<_>, _>>()?,
             ),
             Self::Record(fields) => RestrictedExpression::new_record(
                 fields
                     .iter()
-                    .map(|(k, v)| Ok((k.clone(), v.to_cedar()?)))
+                    .map(|(k, v)| Ok((k.clone(), v.to_expression()?)))
                     .collect::<Result<Vec<_>, String>>()?,
             )
             .map_err(|e| format!("invalid record attribute: {e}"))?,
@@ -195,8 +236,16 @@ impl Attr {
 pub(crate) type SliceEntityCache = EntityCache<Uid, SliceEntity>;
 
 /// The types whose entities are kept: a project's or repository's facts are the same for every
-/// artifact in it. Artifacts and callers are built per decision (their facts change per request).
-const KEPT_TYPES: [&str; 2] = ["Project", "Repository"];
+/// artifact in it, and a caller's for each of its requests (they come from its token).
+/// Artifacts, apps and catalog entries are built per decision.
+const KEPT_TYPES: [&str; 6] = [
+    "Project",
+    "Repository",
+    "User",
+    "ServiceAccount",
+    "Registry",
+    "KubernetesApiServer",
+];
 
 /// One entity of the slice: every fact its Cedar entity is built from.
 #[derive(Debug, Clone, PartialEq)]
@@ -206,21 +255,71 @@ pub(crate) struct SliceEntity {
 }
 
 impl SliceEntity {
-    /// The Cedar entity `uid` with these facts.
-    fn to_cedar(&self, uid: &Uid) -> Result<Entity, String> {
+    /// The Cedar entity `uid` with these facts: its parents as they are, no indirect ancestors
+    /// (a closed slice has none; see [`EntitySlice::ancestry_is_closed`]).
+    fn to_cedar(&self, uid: &Uid) -> Result<cedar_ast::Entity, String> {
         let attrs = self
             .attrs
             .iter()
-            .map(|(k, v)| Ok(((*k).to_owned(), v.to_cedar()?)))
+            .map(|(k, v)| Ok(((*k).into(), PartialValue::Value(v.to_value()?))))
+            .collect::<Result<Vec<_>, String>>()?;
+        let parents = self
+            .parents
+            .iter()
+            .map(|parent| parent.to_cedar().map(cedar_ast::EntityUID::from))
+            .collect::<Result<HashSet<_>, _>>()?;
+        Ok(cedar_ast::Entity::new_with_attr_partial_value(
+            uid.to_cedar()?.into(),
+            attrs,
+            HashSet::new(),
+            parents,
+            [],
+        ))
+    }
+
+    /// The same entity through Cedar's public constructor, which evaluates each attribute's
+    /// expression (the tests' reference form).
+    #[cfg(test)]
+    fn to_cedar_evaluated(&self, uid: &Uid) -> Result<cedar_policy::Entity, String> {
+        let attrs = self
+            .attrs
+            .iter()
+            .map(|(k, v)| Ok(((*k).to_owned(), v.to_expression()?)))
             .collect::<Result<Vec<_>, String>>()?;
         let parents = self
             .parents
             .iter()
             .map(Uid::to_cedar)
             .collect::<Result<Vec<_>, _>>()?;
-        Entity::new_with_tags(uid.to_cedar()?, attrs, parents, [])
+        cedar_policy::Entity::new_with_tags(uid.to_cedar()?, attrs, parents, [])
             .map_err(|e| format!("invalid entity `{}`: {e}", uid.id))
     }
+}
+
+/// The Cedar entities of a slice, with `actions` (the schema's). A `closed` slice (see
+/// [`EntitySlice::ancestry_is_closed`]) is already what Cedar's closure pass would make of it;
+/// any other is closed by Cedar, as every slice was before.
+fn assemble(
+    entities: Vec<Arc<cedar_ast::Entity>>,
+    closed: bool,
+    actions: Option<&Entities>,
+) -> Result<Entities, String> {
+    let closure = if closed {
+        TCComputation::AssumeAlreadyComputed
+    } else {
+        TCComputation::ComputeNow
+    };
+    // The schema's action entities are closed already, and no slice entity is an action's
+    // ancestor or (in a closed slice) has one as its own.
+    let base = actions.map_or_else(CoreEntities::new, |actions| actions.as_ref().clone());
+    base.add_entities(
+        entities,
+        None::<&NoEntitiesSchema>,
+        closure,
+        Extensions::all_available(),
+    )
+    .map(Entities::from)
+    .map_err(|e| format!("invalid entity slice: {e}"))
 }
 
 /// The caller and resource uids plus every entity the request may touch.
@@ -298,33 +397,66 @@ impl EntitySlice<'_> {
                 if KEPT_TYPES.contains(&uid.ty) {
                     cache.entity(uid, entity, || entity.to_cedar(uid))
                 } else {
-                    entity.to_cedar(uid)
+                    entity.to_cedar(uid).map(Arc::new)
                 }
             })
             .collect::<Result<Vec<_>, String>>()?;
         if cfg!(debug_assertions) {
-            Entities::from_entities(entities.clone(), Some(schema))
-                .map_err(|e| format!("invalid entity slice: {e}"))?;
+            Entities::from_entities(
+                entities.iter().map(|e| cedar_policy::Entity::from((**e).clone())),
+                Some(schema),
+            )
+            .map_err(|e| format!("invalid entity slice: {e}"))?;
         }
-        match actions {
-            Some(actions) => actions.clone().add_entities(entities, None),
-            None => Entities::from_entities(entities, None),
-        }
-        .map_err(|e| format!("invalid entity slice: {e}"))
+        assemble(entities, self.ancestry_is_closed(), actions)
     }
 
-    /// The slice checked against `schema` as its JSON form would be parsed (tests).
+    /// Whether each entity's parents already hold all its ancestors, with no entity its own:
+    /// every parent's parents are among the entity's own, and no parent is an action (whose
+    /// ancestors are the schema's). Such a slice is transitively closed and acyclic, so Cedar's
+    /// closure pass would add nothing (it costs more than the rest of building the slice).
+    fn ancestry_is_closed(&self) -> bool {
+        self.entities.iter().all(|(uid, entity)| {
+            entity.parents.iter().all(|parent| {
+                parent != uid
+                    && parent.ty != "Action"
+                    && self.entities.get(parent).is_none_or(|above| {
+                        above
+                            .parents
+                            .iter()
+                            .all(|ancestor| entity.parents.contains(ancestor))
+                    })
+            })
+        })
+    }
+
+    /// The slice checked against `schema` as its JSON form would be parsed (tests), after
+    /// checking that what [`Self::to_cedar`] builds is, attribute for attribute and ancestor for
+    /// ancestor, what Cedar's public constructors make of the same facts (each attribute
+    /// evaluated as an expression, the closure computed).
     #[cfg(test)]
     fn to_cedar_checked(&self, schema: &Schema) -> Result<Entities, String> {
+        let evaluated = self
+            .entities
+            .iter()
+            .map(|(uid, entity)| entity.to_cedar_evaluated(uid))
+            .collect::<Result<Vec<_>, String>>()?;
+        let checked = Entities::from_entities(evaluated.iter().cloned(), Some(schema))
+            .map_err(|e| format!("invalid entity slice: {e}"))?;
+        let without_actions =
+            Entities::from_entities(evaluated, None).map_err(|e| format!("invalid entity slice: {e}"))?;
         let actions = Entities::from_entities([], Some(schema)).map_err(|e| e.to_string())?;
-        let entities = self.to_cedar(schema, None, &SliceEntityCache::default())?;
-        Entities::from_entities(entities.iter().cloned(), Some(schema))
-            .map_err(|e| format!("invalid entity slice: {e}"))
-            .and_then(|checked| {
-                let with_actions = self.to_cedar(schema, Some(&actions), &SliceEntityCache::default())?;
-                assert_eq!(checked, with_actions, "the unchecked slice is the checked one");
-                Ok(checked)
-            })
+        let built = self.to_cedar(schema, None, &SliceEntityCache::default())?;
+        let with_actions = self.to_cedar(schema, Some(&actions), &SliceEntityCache::default())?;
+        assert!(
+            built.as_ref().deep_eq(without_actions.as_ref()),
+            "built directly: {built:?}\nevaluated by Cedar: {without_actions:?}"
+        );
+        assert!(
+            with_actions.as_ref().deep_eq(checked.as_ref()),
+            "the slice with the schema's actions is the checked one"
+        );
+        Ok(checked)
     }
 
     fn add(&mut self, uid: Uid, attrs: Vec<(&'static str, Attr)>, parents: &[Uid]) {
@@ -788,9 +920,12 @@ mod tests {
     fn assert_forms_agree(caller: &Caller<'_>, resource: &Resource<'_>, trust: &ProvenanceTrust) {
         let schema = schema();
         let slice = build_slice(caller, resource, trust);
+        // Every slice built here takes the path without Cedar's closure pass.
+        assert!(slice.ancestry_is_closed(), "{resource:?}");
         let typed = slice.to_cedar_checked(&schema).unwrap();
         let parsed = Entities::from_json_value(slice.to_json(), Some(&schema)).unwrap();
-        assert_eq!(typed, parsed, "{resource:?}");
+        // `Entities`' own `==` compares uids only; `deep_eq` compares attributes and ancestors.
+        assert!(typed.as_ref().deep_eq(parsed.as_ref()), "{resource:?}");
         // The stored text is byte for byte what the `Value` form serialises to: rows written
         // before it was written directly read and replay the same.
         let text = slice.to_json_text();
@@ -799,7 +934,8 @@ mod tests {
             serde_json::to_string(&slice.to_json()).unwrap(),
             "{resource:?}"
         );
-        assert_eq!(Entities::from_json_str(text.get(), Some(&schema)).unwrap(), typed);
+        let reparsed = Entities::from_json_str(text.get(), Some(&schema)).unwrap();
+        assert!(reparsed.as_ref().deep_eq(typed.as_ref()), "{resource:?}");
         assert!(typed.iter().count() > 1, "the slice holds entities");
     }
 
@@ -879,6 +1015,109 @@ mod tests {
             let text = slice.to_json_text();
             proptest::prop_assert_eq!(text.get(), expected.as_str());
         }
+    }
+
+    /// The recorded entities text is pinned: the same bytes as the decision rows written before
+    /// the Cedar entities were built as Cedar's own values (captured at `ad39a7e`).
+    #[test]
+    fn the_recorded_slice_text_is_unchanged() {
+        let trust = ProvenanceTrust {
+            builders: vec!["https://builder.test".to_owned()],
+            ..ProvenanceTrust::default()
+        };
+        let ci = CiClaims {
+            repository: Some("org/x".to_owned()),
+            git_ref: Some("refs/heads/main".to_owned()),
+            workflow: None,
+        };
+        let robot = principal(ActorType::ServiceAccount, ci);
+        let verified = artifact("verified");
+        let slice = build_slice(&Caller::Principal(&robot), &Resource::Artifact(&verified), &trust);
+        assert_eq!(slice.to_json_text().get(), PINNED_SLICE_TEXT);
+    }
+
+    const PINNED_SLICE_TEXT: &str = "[{\"uid\":{\"type\":\"Gatehouse::Artifact\",\"id\":\"01900000-0000-7000-8000-000000000001\"},\"attrs\":{\"project\":{\"__entity\":{\"type\":\"Gatehouse::Project\",\"id\":\"team-a\"}},\"app\":\"trainer\",\"kind\":\"oci\",\"artifact_type\":\"oci.image\",\"source_type\":\"oci_registry\",\"repository\":\"gpuaas/tenants/acme/team-a/trainer\",\"visibility\":\"tenant\",\"tenant\":\"acme\",\"digest\":\"sha256:abababababababababababababababababababababababababababababababab\",\"lifecycle_state\":\"promoted\",\"trust_state\":\"verified\",\"channels\":[\"dev\",\"test\"],\"signature_verified\":true,\"attestations\":[\"https://slsa.dev/provenance/v1\"],\"signer_identities\":[{\"issuer\":\"https://token.actions\",\"subject\":\"repo:org/x\"}],\"signer_key_ids\":[\"release-key\"],\"provenance\":{\"builder_id\":\"https://builder.test\",\"source_repository\":\"https://github.com/org/x\"}},\"parents\":[{\"type\":\"Gatehouse::Repository\",\"id\":\"gpuaas/tenants/acme/team-a/trainer\"},{\"type\":\"Gatehouse::Project\",\"id\":\"team-a\"}]},{\"uid\":{\"type\":\"Gatehouse::Project\",\"id\":\"team-a\"},\"attrs\":{\"slug\":\"team-a\",\"trusted_builders\":[\"https://builder.test\"],\"source_repositories\":[]},\"parents\":[]},{\"uid\":{\"type\":\"Gatehouse::Project\",\"id\":\"team-b\"},\"attrs\":{\"slug\":\"team-b\",\"trusted_builders\":[\"https://builder.test\"],\"source_repositories\":[]},\"parents\":[]},{\"uid\":{\"type\":\"Gatehouse::Project\",\"id\":\"team-c\"},\"attrs\":{\"slug\":\"team-c\",\"trusted_builders\":[\"https://builder.test\"],\"source_repositories\":[]},\"parents\":[]},{\"uid\":{\"type\":\"Gatehouse::Repository\",\"id\":\"gpuaas/tenants/acme/team-a/trainer\"},\"attrs\":{\"path\":\"gpuaas/tenants/acme/team-a/trainer\",\"visibility\":\"tenant\",\"tenant\":\"acme\"},\"parents\":[{\"type\":\"Gatehouse::Project\",\"id\":\"team-a\"}]},{\"uid\":{\"type\":\"Gatehouse::ServiceAccount\",\"id\":\"olivia\"},\"attrs\":{\"issuer\":\"https://issuer.test\",\"admin_of\":[{\"__entity\":{\"type\":\"Gatehouse::Project\",\"id\":\"team-c\"}}],\"operator_of\":[{\"__entity\":{\"type\":\"Gatehouse::Project\",\"id\":\"team-a\"}},{\"__entity\":{\"type\":\"Gatehouse::Project\",\"id\":\"team-b\"}}],\"releaser_of\":[],\"viewer_of\":[],\"platform_roles\":[\"security_admin\"],\"ci_repository\":\"org/x\",\"ci_ref\":\"refs/heads/main\"},\"parents\":[]}]";
+
+    /// A slice whose parents do not hold every ancestor (none built here is such) is closed by
+    /// Cedar, and one naming itself is refused; a closed one is taken as it is.
+    #[test]
+    fn only_a_closed_slice_skips_the_closure() {
+        let trust = ProvenanceTrust::default();
+        let (artifact, repository, project) = (
+            Uid::new("Artifact", "a"),
+            Uid::new("Repository", "r"),
+            Uid::new("Project", "p"),
+        );
+        let entity = |parents: &[&Uid]| SliceEntity {
+            attrs: Vec::new(),
+            parents: parents.iter().map(|p| (*p).clone()).collect(),
+        };
+        let slice = |artifact_parents: &[&Uid], project_parents: &[&Uid]| EntitySlice {
+            principal: Uid::new("Registry", "zot"),
+            resource: artifact.clone(),
+            entities: BTreeMap::from([
+                (artifact.clone(), entity(artifact_parents)),
+                (repository.clone(), entity(&[&project])),
+                (project.clone(), entity(project_parents)),
+            ]),
+            provenance: &trust,
+            problem: None,
+        };
+        let cedar = |slice: &EntitySlice<'_>| {
+            let entities = slice
+                .entities
+                .iter()
+                .map(|(uid, e)| e.to_cedar(uid).map(Arc::new))
+                .collect::<Result<Vec<_>, _>>()?;
+            assemble(entities, slice.ancestry_is_closed(), None)
+        };
+        let (a, p) = (artifact.to_cedar().unwrap(), project.to_cedar().unwrap());
+
+        let closed = slice(&[&repository, &project], &[]);
+        assert!(closed.ancestry_is_closed());
+        assert!(cedar(&closed).unwrap().is_ancestor_of(&p, &a));
+
+        // The project only through the repository: Cedar adds it.
+        let open = slice(&[&repository], &[]);
+        assert!(!open.ancestry_is_closed());
+        let closed_by_cedar = cedar(&open).unwrap();
+        assert!(closed_by_cedar.is_ancestor_of(&p, &a));
+        assert!(closed_by_cedar.as_ref().deep_eq(cedar(&closed).unwrap().as_ref()));
+
+        // A cycle (the project under the artifact) is never taken as closed, and Cedar refuses it.
+        let cyclic = slice(&[&repository, &project], &[&artifact]);
+        assert!(!cyclic.ancestry_is_closed());
+        assert!(cedar(&cyclic).is_err());
+        let own_parent = slice(&[&artifact, &repository, &project], &[]);
+        assert!(!own_parent.ancestry_is_closed());
+    }
+
+    /// A record attribute is built as Cedar evaluates its literal, and one repeating a key is
+    /// refused as Cedar refuses it.
+    #[test]
+    fn records_are_built_as_cedar_evaluates_them() {
+        let record = Attr::Record(vec![
+            ("b".to_owned(), Attr::str("x")),
+            (
+                "a".to_owned(),
+                Attr::Set(vec![Attr::Bool(true), Attr::Entity(Uid::new("Project", "p"))]),
+            ),
+        ]);
+        let uid = Uid::new("Registry", "zot");
+        let facts = SliceEntity {
+            attrs: vec![("r", record)],
+            parents: Vec::new(),
+        };
+        let built = facts.to_cedar(&uid).unwrap();
+        let evaluated = facts.to_cedar_evaluated(&uid).unwrap();
+        assert!(built.deep_eq(evaluated.as_ref()));
+
+        let repeated = Attr::Record(vec![
+            ("a".to_owned(), Attr::str("x")),
+            ("a".to_owned(), Attr::str("y")),
+        ]);
+        assert!(repeated.to_value().is_err());
+        assert!(repeated.to_expression().is_err());
     }
 
     /// The table the slice's JSON writes type names from says what formatting them would.

@@ -224,8 +224,26 @@ pub(crate) type ContextFields<'a> = (
 );
 
 impl RequestContext {
-    /// The context record's fields as Cedar values, unset ones left out; the schema check
-    /// happens in `Request::new`.
+    /// The context as a Cedar record of its set fields, built as Cedar's own values: what
+    /// `Context::from_pairs(self.cedar_pairs())` evaluates to (a test compares them), without
+    /// building and evaluating a record expression per decision. The schema check happens in
+    /// `Request::new`.
+    pub(crate) fn cedar_context(&self) -> cedar_policy::Context {
+        use cedar_policy_core::ast::{Context, Value};
+        let (strings, flags) = self.fields();
+        // Each field name appears once (the fields are the struct's), so no key is repeated.
+        let strings = strings
+            .into_iter()
+            .filter_map(|(name, value)| Some((name.into(), Value::from(value?))));
+        let flags = flags
+            .into_iter()
+            .filter_map(|(name, value)| Some((name.into(), Value::from(value?))));
+        Context::Value(std::sync::Arc::new(strings.chain(flags).collect())).into()
+    }
+
+    /// The context record's fields as Cedar expressions, unset ones left out (the tests'
+    /// reference form of [`Self::cedar_context`]).
+    #[cfg(test)]
     pub(crate) fn cedar_pairs(&self) -> Vec<(String, cedar_policy::RestrictedExpression)> {
         use cedar_policy::RestrictedExpression;
         let (strings, flags) = self.fields();

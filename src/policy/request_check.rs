@@ -174,8 +174,13 @@ mod tests {
         }
     }
 
+    /// The context as the engine builds it, checked to be what Cedar evaluates its fields'
+    /// expressions to.
     fn cedar_context(context: &RequestContext) -> Context {
-        Context::from_pairs(context.cedar_pairs()).unwrap()
+        let evaluated = Context::from_pairs(context.cedar_pairs()).unwrap();
+        let built = context.cedar_context();
+        assert_eq!(built.as_ref(), evaluated.as_ref(), "{context:?}");
+        built
     }
 
     /// The skipped check is safe only because the context cannot fail it: every context the

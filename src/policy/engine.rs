@@ -1170,6 +1170,17 @@ mod entity_cache_tests {
 
     use super::verdict_cache_tests::user;
 
+    /// The shipped set plus one file `name` holding `policy`, every decision evaluated.
+    fn uncached_engine_with(name: &str, policy: &str) -> PolicyEngine {
+        PolicyEngine::load_bundle(
+            &crate::repo_path("schemas/gatehouse.cedarschema"),
+            &crate::repo_path("policies"),
+            vec![(name.to_owned(), policy.to_owned())],
+        )
+        .unwrap()
+        .with_decision_cache(0)
+    }
+
     fn ask(engine: &PolicyEngine, action: Action, resource: Resource<'_>, trust: &ProvenanceTrust) -> bool {
         let user = user();
         let request = PolicyRequest {
@@ -1187,13 +1198,7 @@ mod entity_cache_tests {
     /// and its clones, and decided by the facts of the request.
     #[test]
     fn a_kept_entity_is_rebuilt_when_its_facts_change() {
-        let engine = PolicyEngine::load_bundle(
-            &crate::repo_path("schemas/gatehouse.cedarschema"),
-            &crate::repo_path("policies"),
-            vec![("kept.cedar".to_owned(), POLICIES.to_owned())],
-        )
-        .unwrap()
-        .with_decision_cache(0);
+        let engine = uncached_engine_with("kept.cedar", POLICIES);
         let project: ProjectSlug = "team-a".parse().unwrap();
         let trusting = |builders: &[&str]| ProvenanceTrust {
             builders: builders.iter().map(|b| (*b).to_owned()).collect(),
@@ -1233,13 +1238,7 @@ mod entity_cache_tests {
     fn a_kept_caller_is_rebuilt_when_its_roles_change() {
         let policy = "@id(\"auditors-read\")\npermit (principal, action == Gatehouse::Action::\"read\", \
                       resource is Gatehouse::Project)\nwhen { principal.platform_roles.contains(\"auditor\") };\n";
-        let engine = PolicyEngine::load_bundle(
-            &crate::repo_path("schemas/gatehouse.cedarschema"),
-            &crate::repo_path("policies"),
-            vec![("caller.cedar".to_owned(), policy.to_owned())],
-        )
-        .unwrap()
-        .with_decision_cache(0);
+        let engine = uncached_engine_with("caller.cedar", policy);
         let project: ProjectSlug = "team-a".parse().unwrap();
         let trust = ProvenanceTrust::default();
         let (plain, auditor) = (user(), {

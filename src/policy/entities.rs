@@ -886,6 +886,20 @@ mod tests {
     }
 
     /// A verified tenant artifact carrying every trust fact.
+    /// A configured trusted builder and a CI caller's claims: the facts both slice tests carry.
+    fn builder_trust_and_ci() -> (ProvenanceTrust, CiClaims) {
+        let trust = ProvenanceTrust {
+            builders: vec!["https://builder.test".to_owned()],
+            ..ProvenanceTrust::default()
+        };
+        let ci = CiClaims {
+            repository: Some("org/x".to_owned()),
+            git_ref: Some("refs/heads/main".to_owned()),
+            workflow: None,
+        };
+        (trust, ci)
+    }
+
     fn artifact(trust_state: &str) -> Artifact {
         serde_json::from_value(json!({
             "id": "01900000-0000-7000-8000-000000000001",
@@ -941,15 +955,7 @@ mod tests {
 
     #[test]
     fn typed_entities_match_their_json_form_for_every_resource() {
-        let trust = ProvenanceTrust {
-            builders: vec!["https://builder.test".to_owned()],
-            ..ProvenanceTrust::default()
-        };
-        let ci = CiClaims {
-            repository: Some("org/x".to_owned()),
-            git_ref: Some("refs/heads/main".to_owned()),
-            workflow: None,
-        };
+        let (trust, ci) = builder_trust_and_ci();
         let (user, robot) = (
             principal(ActorType::User, CiClaims::default()),
             principal(ActorType::ServiceAccount, ci),
@@ -1021,15 +1027,7 @@ mod tests {
     /// the Cedar entities were built as Cedar's own values (captured at `ad39a7e`).
     #[test]
     fn the_recorded_slice_text_is_unchanged() {
-        let trust = ProvenanceTrust {
-            builders: vec!["https://builder.test".to_owned()],
-            ..ProvenanceTrust::default()
-        };
-        let ci = CiClaims {
-            repository: Some("org/x".to_owned()),
-            git_ref: Some("refs/heads/main".to_owned()),
-            workflow: None,
-        };
+        let (trust, ci) = builder_trust_and_ci();
         let robot = principal(ActorType::ServiceAccount, ci);
         let verified = artifact("verified");
         let slice = build_slice(&Caller::Principal(&robot), &Resource::Artifact(&verified), &trust);

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::entities::{EntitySlice, SliceEntityCache, Uid, build_slice};
 use super::loader::{LoadedSet, PolicyLoadError, load_set, load_sources};
+use super::read_facts::ReadFacts;
 use super::reasons::Reasons;
 use super::request::{Action, Decision, PolicyRequest, RequestContext};
 use super::request_check::{RequestShape, context_fields};
@@ -50,6 +51,8 @@ pub struct PolicyEngine {
     /// that changes what a verdict would be builds the result a fresh one; clones of one engine
     /// (identical, so their verdicts are too) share it.
     verdicts: Arc<VerdictCache<Verdict>>,
+    /// The attributes and uid types the set can see: the verdict cache's fact keys.
+    read_facts: Arc<ReadFacts>,
     // Kept so a reload reads the same files the running set came from.
     schema_file: PathBuf,
     policy_dir: PathBuf,
@@ -113,6 +116,7 @@ impl PolicyEngine {
         Ok(Self {
             actions: grouped.then_some(actions),
             reasons: Arc::new(Reasons::of(&set.policies)),
+            read_facts: Arc::new(ReadFacts::of(&set.policies)),
             entities: Arc::default(),
             set,
             enforced,
@@ -265,9 +269,11 @@ impl PolicyEngine {
         );
         let resource = uid_string(&slice.resource, &uids.2);
         // The record's JSON is written as text straight from the typed values (no `Value` tree).
+        let request_principal = uid_string(&slice.principal, &uids.0);
+        let request_action = uid_string(&action, &uids.1);
         let request = StoredRequest {
-            principal: &uid_string(&slice.principal, &uids.0),
-            action: &uid_string(&action, &uids.1),
+            principal: &request_principal,
+            action: &request_action,
             resource: &resource,
             context: &req.context,
         }
@@ -282,8 +288,26 @@ impl PolicyEngine {
             && uids.0.is_ok()
             && uids.1.is_ok()
             && uids.2.is_ok();
+        // Keyed by the facts the policies can see when that says all a verdict depends on
+        // (`ReadFacts`): artifacts alike in those share one verdict. Otherwise by the texts.
+        let fact_key = if cacheable {
+            slice.to_fact_key(&self.read_facts).map(|entities| {
+                let request = fact_request(
+                    &request_principal,
+                    slice.principal == slice.resource,
+                    &request_action,
+                    &req.context,
+                );
+                (request, entities)
+            })
+        } else {
+            None
+        };
         let (verdict, used) = if cacheable {
-            let key = self.verdicts.key(request.get(), entities.get());
+            let key = match &fact_key {
+                Some((request, entities)) => self.verdicts.key(request, entities),
+                None => self.verdicts.key(request.get(), entities.get()),
+            };
             match self.verdicts.get(&key) {
                 Some(verdict) => (Ok(verdict), CacheUse::Hit),
                 None => {
@@ -291,6 +315,11 @@ impl PolicyEngine {
                         .evaluate(&slice, uids, req.action, &req.context)
                         .map(|e| self.verdict(&e, req.action))
                     {
+                        // An error's text may name the resource: such a verdict is this
+                        // artifact's own, never shared by facts.
+                        Ok(verdict) if fact_key.is_some() && !verdict.errors.is_empty() => {
+                            (Ok(verdict), CacheUse::Bypassed)
+                        }
                         Ok(verdict) => {
                             self.verdicts.insert(&key, &verdict, verdict.text_len());
                             (Ok(verdict), CacheUse::Miss)
@@ -679,34 +708,60 @@ impl StoredRequest<'_> {
             out.push_str(key);
             push_json_string(&mut out, value);
         }
-        out.push_str(",\"context\":{");
-        // The context's fields in declaration order, the unset ones left out (its
-        // `skip_serializing_if`).
-        let (strings, flags) = self.context.fields();
-        let mut first = true;
-        let mut separate = |out: &mut String| {
-            if !std::mem::take(&mut first) {
-                out.push(',');
-            }
-        };
-        for (name, value) in strings {
-            if let Some(value) = value {
-                separate(&mut out);
-                push_json_string(&mut out, name);
-                out.push(':');
-                push_json_string(&mut out, value);
-            }
-        }
-        for (name, value) in flags {
-            if let Some(value) = value {
-                separate(&mut out);
-                push_json_string(&mut out, name);
-                out.push_str(if value { ":true" } else { ":false" });
-            }
-        }
-        out.push_str("}}");
+        out.push_str(",\"context\":");
+        write_context(&mut out, self.context);
+        out.push('}');
         JsonText::written(out)
     }
+}
+
+/// The context as a JSON object: its fields in declaration order, the unset ones left out (its
+/// `skip_serializing_if`).
+fn write_context(out: &mut String, context: &RequestContext) {
+    out.push('{');
+    let (strings, flags) = context.fields();
+    let mut first = true;
+    let mut separate = |out: &mut String| {
+        if !std::mem::take(&mut first) {
+            out.push(',');
+        }
+    };
+    for (name, value) in strings {
+        if let Some(value) = value {
+            separate(out);
+            push_json_string(out, name);
+            out.push(':');
+            push_json_string(out, value);
+        }
+    }
+    for (name, value) in flags {
+        if let Some(value) = value {
+            separate(out);
+            push_json_string(out, name);
+            out.push_str(if value { ":true" } else { ":false" });
+        }
+    }
+    out.push('}');
+}
+
+/// The request part of a fact key: `@`, then the principal and action uids and the context, each
+/// after a NUL (which no uid string or JSON text holds); the resource is the slice's `@`, and
+/// so is the principal if it were the resource. Never a recorded request text (those start `{`).
+fn fact_request(
+    principal: &str,
+    principal_is_resource: bool,
+    action: &str,
+    context: &RequestContext,
+) -> String {
+    let mut out = String::with_capacity(REQUEST_TEXT_BYTES);
+    out.push('@');
+    out.push('\0');
+    out.push_str(if principal_is_resource { "@" } else { principal });
+    out.push('\0');
+    out.push_str(action);
+    out.push('\0');
+    write_context(&mut out, context);
+    out
 }
 
 /// The parts of a [`Decision`] that depend on evaluation.

@@ -24,6 +24,7 @@ use serde_json::Value;
 use serde_json::{Map, json};
 
 use super::entity_cache::EntityCache;
+use super::read_facts::ReadFacts;
 use super::request::{Caller, Resource};
 use crate::audit::{JsonText, push_json_string};
 use crate::domain::{
@@ -178,6 +179,19 @@ impl Attr {
                 Value::Object(fields.iter().map(|(k, v)| (k.clone(), v.json())).collect())
             }
             Self::Entity(uid) => uid.entity_ref(),
+        }
+    }
+
+    /// Whether [`Self::to_value`] succeeds: no record repeats a key, every uid converts.
+    fn builds(&self) -> bool {
+        match self {
+            Self::Str(_) | Self::Bool(_) => true,
+            Self::Set(items) => items.iter().all(Self::builds),
+            Self::Record(fields) => {
+                let keys: HashSet<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+                keys.len() == fields.len() && fields.iter().all(|(_, v)| v.builds())
+            }
+            Self::Entity(uid) => uid.to_cedar().is_ok(),
         }
     }
 
@@ -351,6 +365,34 @@ impl EntitySlice<'_> {
         JsonText::written(write_slice(self))
     }
 
+    /// The slice as the verdict cache's fact key: its text with the resource's id left out and
+    /// only the attributes `read` says some policy reads (see [`ReadFacts`] for why two slices
+    /// with equal keys get equal verdicts). `None` when that does not hold for this slice: some
+    /// policy names a uid of the resource's type, or an attribute left out could not be built
+    /// (building it would fail the decision; a key without it would hide that).
+    pub(crate) fn to_fact_key(&self, read: &ReadFacts) -> Option<String> {
+        let ty = self.resource.static_qualified_type()?;
+        if read.names_type(ty) || self.problem.is_some() {
+            return None;
+        }
+        let all_left_out_build = self.entities.values().all(|entity| {
+            entity
+                .attrs
+                .iter()
+                .all(|(key, value)| read.reads(key) || value.builds())
+        });
+        if !all_left_out_build {
+            return None;
+        }
+        let mut out = String::with_capacity(SLICE_TEXT_BYTES);
+        let view = FactView {
+            resource: &self.resource,
+            read,
+        };
+        write_entities(&mut out, self, Some(view));
+        Some(out)
+    }
+
     /// The slice as a Cedar entities-JSON array (the tests' reference form).
     #[cfg(test)]
     pub(crate) fn to_json(&self) -> Value {
@@ -489,51 +531,72 @@ impl EntitySlice<'_> {
 /// values: `assert_forms_agree` compares it with [`EntitySlice::to_json`] serialised.
 fn write_slice(slice: &EntitySlice<'_>) -> String {
     let mut out = String::with_capacity(SLICE_TEXT_BYTES);
+    write_entities(&mut out, slice, None);
+    out
+}
+
+/// How the verdict cache's fact key differs from the recorded text: the resource's id is the
+/// marker `@` (no JSON string; the same resource wherever it appears), and only the attributes
+/// some policy reads are written.
+#[derive(Clone, Copy)]
+struct FactView<'a> {
+    resource: &'a Uid,
+    read: &'a ReadFacts,
+}
+
+fn write_entities(out: &mut String, slice: &EntitySlice<'_>, view: Option<FactView<'_>>) {
     out.push('[');
     for (i, (uid, entity)) in slice.entities.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         out.push_str("{\"uid\":");
-        write_uid(&mut out, uid);
+        write_uid(out, uid, view);
         out.push_str(",\"attrs\":{");
-        for (j, (key, value)) in entity.attrs.iter().enumerate() {
-            if j > 0 {
+        let mut first = true;
+        for (key, value) in &entity.attrs {
+            if view.is_some_and(|view| !view.read.reads(key)) {
+                continue;
+            }
+            if !std::mem::take(&mut first) {
                 out.push(',');
             }
-            push_json_string(&mut out, key);
+            push_json_string(out, key);
             out.push(':');
-            write_attr(&mut out, value);
+            write_attr(out, value, view);
         }
         out.push_str("},\"parents\":[");
         for (j, parent) in entity.parents.iter().enumerate() {
             if j > 0 {
                 out.push(',');
             }
-            write_uid(&mut out, parent);
+            write_uid(out, parent, view);
         }
         out.push_str("]}");
     }
     out.push(']');
-    out
 }
 
 /// Room for a review's slice text (a caller, its projects and an artifact: ~1–2 KB).
 const SLICE_TEXT_BYTES: usize = 2048;
 
-/// `{"type":"Gatehouse::<type>","id":<id>}`.
-fn write_uid(out: &mut String, uid: &Uid) {
+/// `{"type":"Gatehouse::<type>","id":<id>}`; the id is `@` for the resource in a fact key.
+fn write_uid(out: &mut String, uid: &Uid, view: Option<FactView<'_>>) {
     out.push_str("{\"type\":");
     match uid.static_qualified_type() {
         Some(ty) => push_json_string(out, ty),
         None => push_json_string(out, &uid.qualified_type()),
     }
     out.push_str(",\"id\":");
-    push_json_string(out, &uid.id);
+    if view.is_some_and(|view| view.resource == uid) {
+        out.push('@');
+    } else {
+        push_json_string(out, &uid.id);
+    }
     out.push('}');
 }
 
-fn write_attr(out: &mut String, attr: &Attr) {
+fn write_attr(out: &mut String, attr: &Attr, view: Option<FactView<'_>>) {
     match attr {
         Attr::Str(s) => push_json_string(out, s),
         Attr::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -543,10 +606,11 @@ fn write_attr(out: &mut String, attr: &Attr) {
                 if i > 0 {
                     out.push(',');
                 }
-                write_attr(out, item);
+                write_attr(out, item, view);
             }
             out.push(']');
         }
+        // A record is written whole: a policy that reads the attribute may compare all of it.
         Attr::Record(fields) => {
             out.push('{');
             for (i, (key, value)) in fields.iter().enumerate() {
@@ -555,14 +619,14 @@ fn write_attr(out: &mut String, attr: &Attr) {
                 }
                 push_json_string(out, key);
                 out.push(':');
-                write_attr(out, value);
+                write_attr(out, value, view);
             }
             out.push('}');
         }
         // Escaped as `__entity`, so it can never be read as a record.
         Attr::Entity(uid) => {
             out.push_str("{\"__entity\":");
-            write_uid(out, uid);
+            write_uid(out, uid, view);
             out.push('}');
         }
     }
@@ -1127,7 +1191,7 @@ mod tests {
         }
         assert_eq!(Uid::new("Unlisted", "x").static_qualified_type(), None);
         let mut text = String::new();
-        write_uid(&mut text, &Uid::new("Unlisted", "x"));
+        write_uid(&mut text, &Uid::new("Unlisted", "x"), None);
         assert_eq!(text, r#"{"type":"Gatehouse::Unlisted","id":"x"}"#);
     }
 

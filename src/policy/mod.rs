@@ -5,9 +5,12 @@ mod coverage;
 mod engine;
 mod entities;
 mod entity_cache;
+#[cfg(test)]
+mod fact_key_tests;
 mod loader;
 mod principal_permits;
 mod prove;
+mod read_facts;
 mod reasons;
 mod replay;
 mod request;

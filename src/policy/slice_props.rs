@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 use super::PolicyEngine;
 use super::test_case::shipped_cases;
 
-const PROJECTS: usize = 6;
-const USERS: usize = 3;
-const CHANNELS: &[&str] = &["dev", "test", "prod"];
+pub(super) const PROJECTS: usize = 6;
+pub(super) const USERS: usize = 3;
+pub(super) const CHANNELS: &[&str] = &["dev", "test", "prod"];
 const ACTIONS: &[&str] = &["promote", "read", "verify", "admit"];
 
 fn project(i: usize) -> String {
@@ -22,8 +22,9 @@ fn repository(i: usize) -> String {
     format!("Gatehouse::Repository::\"gpuaas/apps/p{i}/web\"")
 }
 
+/// In the form a live artifact's id takes (`fact_key_tests` asks about such artifacts).
 fn artifact(i: usize) -> String {
-    format!("Gatehouse::Artifact::\"a{i}\"")
+    format!("Gatehouse::Artifact::\"{}\"", uuid::Uuid::from_u128(i as u128))
 }
 
 fn user(i: usize) -> String {
@@ -32,19 +33,28 @@ fn user(i: usize) -> String {
 
 /// One generated policy, rendered with a unique id.
 #[derive(Debug, Clone)]
-struct Generated {
-    permit: bool,
-    dry_run: bool,
-    principal: u8,
-    principal_uid: usize,
-    action: u8,
-    resource: u8,
-    resource_uid: usize,
-    condition: u8,
-    channel: usize,
+pub(super) struct Generated {
+    pub(super) permit: bool,
+    pub(super) dry_run: bool,
+    pub(super) principal: u8,
+    pub(super) principal_uid: usize,
+    pub(super) action: u8,
+    pub(super) resource: u8,
+    pub(super) resource_uid: usize,
+    pub(super) condition: u8,
+    pub(super) channel: usize,
 }
 
 impl Generated {
+    /// A forbid of the artifact with `digest`: a policy that reads an attribute no shipped one
+    /// does.
+    pub(super) fn digest_forbid(digest: &str) -> String {
+        format!(
+            "@id(\"digest\")\nforbid (principal, action, resource is Gatehouse::Artifact) \
+             when {{ resource.digest == \"{digest}\" }};\n"
+        )
+    }
+
     fn render(&self, id: usize) -> String {
         let principal = match self.principal % 4 {
             0 => "principal".to_owned(),
@@ -93,7 +103,7 @@ impl Generated {
     }
 }
 
-fn generated() -> impl Strategy<Value = Generated> {
+pub(super) fn generated() -> impl Strategy<Value = Generated> {
     (
         any::<bool>(),
         prop::bool::weighted(0.3),
@@ -257,8 +267,13 @@ fn asked() -> impl Strategy<Value = Asked> {
         )
 }
 
-fn engine(policies: &[Generated], per_project: &[Generated]) -> Option<PolicyEngine> {
-    let mut text = String::new();
+/// The shipped policies with `policies`, one of `per_project` per project and `extra`.
+pub(super) fn engine(
+    policies: &[Generated],
+    per_project: &[Generated],
+    extra: Option<&str>,
+) -> Option<PolicyEngine> {
+    let mut text = extra.unwrap_or_default().to_owned();
     for (i, policy) in policies.iter().enumerate() {
         text.push_str(&policy.render(i));
     }
@@ -287,7 +302,7 @@ proptest! {
         requests in prop::collection::vec(asked(), 1..12),
         dry_run_channel in prop::option::of(0..CHANNELS.len()),
     ) {
-        let Some(sliced) = engine(&policies, &per_project) else {
+        let Some(sliced) = engine(&policies, &per_project, None) else {
             return Err(TestCaseError::reject("the generated set does not validate"));
         };
         let sliced = sliced.with_dry_run_channels(dry_run_channel.map(|c| CHANNELS[c].to_owned()));
@@ -319,7 +334,7 @@ proptest! {
     ) {
         use super::testing::decide_case_noting_cache;
         use super::verdict_cache::CacheUse;
-        let Some(uncached) = engine(&policies, &per_project) else {
+        let Some(uncached) = engine(&policies, &per_project, None) else {
             return Err(TestCaseError::reject("the generated set does not validate"));
         };
         let uncached = uncached.with_dry_run_channels(dry_run_channel.map(|c| CHANNELS[c].to_owned()));
@@ -359,6 +374,7 @@ fn the_generated_cases_cover_allow_deny_error_and_would_deny() {
             policy(false, false, 1, 4),
         ],
         &[],
+        None,
     )
     .unwrap();
     let mut asked = Asked {
@@ -383,7 +399,7 @@ fn the_generated_cases_cover_allow_deny_error_and_would_deny() {
     let errored = decide(&asked);
     assert!(!errored.allowed && !errored.errors.is_empty(), "{errored:?}");
     assert_eq!(errored.policy_ids, ["g2"]);
-    let engine = self::engine(&[policy(true, false, 1, 0), policy(false, true, 1, 1)], &[]).unwrap();
+    let engine = self::engine(&[policy(true, false, 1, 0), policy(false, true, 1, 1)], &[], None).unwrap();
     asked.channel = Some(0);
     let (request, entities) = asked.stored();
     let warned = engine.decide_stored(&request, &entities);

@@ -358,18 +358,36 @@ io_end() { # database m phase requests pid
     tee -a "$results" >&2
 }
 
-# One wrk phase against the gateway, recorded as a row.
+# The gateway's verdict-cache hits and misses so far (its /metrics), as "hits misses".
+cache_counts() {
+  curl -fsS "$base/metrics" 2>/dev/null |
+    awk '/^gatehouse_policy_decision_cache_total[{]result="hit"[}]/ { h = $2 }
+         /^gatehouse_policy_decision_cache_total[{]result="miss"[}]/ { m = $2 }
+         END { printf "%d %d\n", h, m }'
+}
+
+cache_line() { # database m phase "hits misses" before, the same after
+  local database=$1 m=$2 phase=$3
+  read -r hits_before misses_before <<<"$4"
+  read -r hits_after misses_after <<<"$5"
+  printf 'verdict cache: %s, M = %s, %s: %d hits, %d misses\n' "$database" "$m" "$phase" \
+    $((hits_after - hits_before)) $((misses_after - misses_before)) | tee -a "$results" >&2
+}
+
+# One wrk phase against the gateway, recorded as a row, with its verdict-cache hits and misses.
 gateway_phase() { # database m phase path script [ENV=VALUE...]
   local database=$1 m=$2 phase=$3 path=$4 script=$5
   shift 5
   say "$database, M = $m: $phase"
-  local ticks_before result
+  local ticks_before result cache_before
+  cache_before=$(cache_counts)
   pg_stats_begin
   callgrind_begin
   io_begin "$server_pid"
   phase_start "$server_pid"
   result=$(run_wrk "$base" "$path" "$script" GATEHOUSE_LOAD_TOKEN="$token" GATEHOUSE_LOAD_TARGETS="$work/targets" "$@")
   record_row gateway "$database" "$m" "$phase" "$server_pid" "$ticks_before" "$result"
+  cache_line "$database" "$m" "$phase" "$cache_before" "$(cache_counts)"
   io_end "$database" "$m" "$phase" "$(field "$result" requests)" "$server_pid"
   callgrind_end "$database" "$m" "$phase" "$(field "$result" requests)"
   pg_stats_end "$m" "$phase" "$(field "$result" requests)"

@@ -278,7 +278,8 @@ impl PolicyEngine {
             context: &req.context,
         }
         .to_json_text();
-        let entities = slice.to_json_text();
+        let read_facts = self.verdicts.is_on().then_some(&*self.read_facts);
+        let (entities, fact_entities) = slice.to_json_text_and_fact_key(read_facts);
         // The recorded texts determine the verdict, except where building the request or the
         // slice failed before them (a uid Cedar refuses, a fact that could not be typed and so
         // is missing from the text): those are never looked up, and only a verdict Cedar
@@ -290,19 +291,15 @@ impl PolicyEngine {
             && uids.2.is_ok();
         // Keyed by the facts the policies can see when that says all a verdict depends on
         // (`ReadFacts`): artifacts alike in those share one verdict. Otherwise by the texts.
-        let fact_key = if cacheable {
-            slice.to_fact_key(&self.read_facts).map(|entities| {
-                let request = fact_request(
-                    &request_principal,
-                    slice.principal == slice.resource,
-                    &request_action,
-                    &req.context,
-                );
-                (request, entities)
-            })
-        } else {
-            None
-        };
+        let fact_key = fact_entities.filter(|_| cacheable).map(|entities| {
+            let request = fact_request(
+                &request_principal,
+                slice.principal == slice.resource,
+                &request_action,
+                &req.context,
+            );
+            (request, entities)
+        });
         let (verdict, used) = if cacheable {
             let key = match &fact_key {
                 Some((request, entities)) => self.verdicts.key(request, entities),

@@ -12,6 +12,7 @@
 //! an uncached decision.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
 use std::str::FromStr;
 use std::sync::{Arc, LazyLock};
 
@@ -179,6 +180,16 @@ impl Attr {
                 Value::Object(fields.iter().map(|(k, v)| (k.clone(), v.json())).collect())
             }
             Self::Entity(uid) => uid.entity_ref(),
+        }
+    }
+
+    /// Whether `uid` is this value or inside it.
+    fn mentions(&self, uid: &Uid) -> bool {
+        match self {
+            Self::Str(_) | Self::Bool(_) => false,
+            Self::Set(items) => items.iter().any(|item| item.mentions(uid)),
+            Self::Record(fields) => fields.iter().any(|(_, value)| value.mentions(uid)),
+            Self::Entity(entity) => entity == uid,
         }
     }
 
@@ -360,37 +371,59 @@ impl EntitySlice<'_> {
 
     /// The slice as Cedar entities-JSON text, in a stable order: the form stored for replay.
     /// Written straight from the typed entities, byte for byte what [`Self::to_json`] serialises
-    /// to (a test checks it), without building that `Value` tree.
+    /// to (a test checks it), without building that `Value` tree. (The tests' form: a decision
+    /// takes it with its fact key, [`Self::to_json_text_and_fact_key`].)
+    #[cfg(test)]
     pub(crate) fn to_json_text(&self) -> JsonText {
-        JsonText::written(write_slice(self))
+        self.to_json_text_and_fact_key(None).0
     }
 
-    /// The slice as the verdict cache's fact key: its text with the resource's id left out and
-    /// only the attributes `read` says some policy reads (see [`ReadFacts`] for why two slices
-    /// with equal keys get equal verdicts). `None` when that does not hold for this slice: some
-    /// policy names a uid of the resource's type, or an attribute left out could not be built
-    /// (building it would fail the decision; a key without it would hide that).
-    pub(crate) fn to_fact_key(&self, read: &ReadFacts) -> Option<String> {
+    /// The slice's recorded text (see [`Self::to_json_text`]) and the verdict cache's fact key
+    /// for it, when it has one: the same text with the resource's entity written with its id as
+    /// `@` and only the attributes `read` says some policy reads (see [`ReadFacts`] for why two
+    /// slices with equal keys get equal verdicts). No key when that does not hold: some policy
+    /// names a uid of the resource's type, another entity mentions the resource (its id would
+    /// have to change there too), or an attribute left out could not be built (building it
+    /// would fail the decision; a key without it would hide that).
+    pub(crate) fn to_json_text_and_fact_key(&self, read: Option<&ReadFacts>) -> (JsonText, Option<String>) {
+        let (text, resource) = write_slice_marking_resource(self);
+        let key = read
+            .zip(resource)
+            .and_then(|(read, range)| self.fact_key(read, &text, range));
+        (JsonText::written(text), key)
+    }
+
+    fn fact_key(&self, read: &ReadFacts, text: &str, range: Range<usize>) -> Option<String> {
         let ty = self.resource.static_qualified_type()?;
+        let entity = self.entities.get(&self.resource)?;
         if read.names_type(ty) || self.problem.is_some() {
             return None;
         }
-        let all_left_out_build = self.entities.values().all(|entity| {
-            entity
-                .attrs
-                .iter()
-                .all(|(key, value)| read.reads(key) || value.builds())
+        let mentioned_elsewhere = self.entities.iter().any(|(uid, other)| {
+            *uid != self.resource
+                && (other.parents.contains(&self.resource)
+                    || other
+                        .attrs
+                        .iter()
+                        .any(|(_, value)| value.mentions(&self.resource)))
         });
-        if !all_left_out_build {
+        let left_out_build = entity
+            .attrs
+            .iter()
+            .all(|(key, value)| read.reads(key) || value.builds());
+        if mentioned_elsewhere || !left_out_build {
             return None;
         }
-        let mut out = String::with_capacity(SLICE_TEXT_BYTES);
+        let (before, after) = (text.get(..range.start)?, text.get(range.end..)?);
+        let mut key = String::with_capacity(text.len());
+        key.push_str(before);
         let view = FactView {
             resource: &self.resource,
             read,
         };
-        write_entities(&mut out, self, Some(view));
-        Some(out)
+        write_entity(&mut key, &self.resource, entity, Some(view));
+        key.push_str(after);
+        Some(key)
     }
 
     /// The slice as a Cedar entities-JSON array (the tests' reference form).
@@ -528,53 +561,58 @@ impl EntitySlice<'_> {
 /// The slice's entities-JSON text: an array of `{"uid", "attrs", "parents"}` in uid order,
 /// written by hand with every string through [`push_json_string`] (serde_json's byte-by-byte
 /// escaping was most of this text's cost). Byte for byte what serde_json writes for the same
-/// values: `assert_forms_agree` compares it with [`EntitySlice::to_json`] serialised.
-fn write_slice(slice: &EntitySlice<'_>) -> String {
+/// values: `assert_forms_agree` compares it with [`EntitySlice::to_json`] serialised. Returned
+/// with where in the text the resource's own entity is.
+fn write_slice_marking_resource(slice: &EntitySlice<'_>) -> (String, Option<Range<usize>>) {
     let mut out = String::with_capacity(SLICE_TEXT_BYTES);
-    write_entities(&mut out, slice, None);
-    out
+    let mut resource = None;
+    out.push('[');
+    for (i, (uid, entity)) in slice.entities.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let start = out.len();
+        write_entity(&mut out, uid, entity, None);
+        if *uid == slice.resource {
+            resource = Some(start..out.len());
+        }
+    }
+    out.push(']');
+    (out, resource)
 }
 
-/// How the verdict cache's fact key differs from the recorded text: the resource's id is the
-/// marker `@` (no JSON string; the same resource wherever it appears), and only the attributes
-/// some policy reads are written.
+/// How the verdict cache's fact key writes the resource's entity: its id is the marker `@` (no
+/// JSON string can be), and only the attributes some policy reads are written.
 #[derive(Clone, Copy)]
 struct FactView<'a> {
     resource: &'a Uid,
     read: &'a ReadFacts,
 }
 
-fn write_entities(out: &mut String, slice: &EntitySlice<'_>, view: Option<FactView<'_>>) {
-    out.push('[');
-    for (i, (uid, entity)) in slice.entities.iter().enumerate() {
-        if i > 0 {
+fn write_entity(out: &mut String, uid: &Uid, entity: &SliceEntity, view: Option<FactView<'_>>) {
+    out.push_str("{\"uid\":");
+    write_uid(out, uid, view);
+    out.push_str(",\"attrs\":{");
+    let mut first = true;
+    for (key, value) in &entity.attrs {
+        if view.is_some_and(|view| !view.read.reads(key)) {
+            continue;
+        }
+        if !std::mem::take(&mut first) {
             out.push(',');
         }
-        out.push_str("{\"uid\":");
-        write_uid(out, uid, view);
-        out.push_str(",\"attrs\":{");
-        let mut first = true;
-        for (key, value) in &entity.attrs {
-            if view.is_some_and(|view| !view.read.reads(key)) {
-                continue;
-            }
-            if !std::mem::take(&mut first) {
-                out.push(',');
-            }
-            push_json_string(out, key);
-            out.push(':');
-            write_attr(out, value, view);
-        }
-        out.push_str("},\"parents\":[");
-        for (j, parent) in entity.parents.iter().enumerate() {
-            if j > 0 {
-                out.push(',');
-            }
-            write_uid(out, parent, view);
-        }
-        out.push_str("]}");
+        push_json_string(out, key);
+        out.push(':');
+        write_attr(out, value, view);
     }
-    out.push(']');
+    out.push_str("},\"parents\":[");
+    for (j, parent) in entity.parents.iter().enumerate() {
+        if j > 0 {
+            out.push(',');
+        }
+        write_uid(out, parent, view);
+    }
+    out.push_str("]}");
 }
 
 /// Room for a review's slice text (a caller, its projects and an artifact: ~1–2 KB).
@@ -992,6 +1030,60 @@ mod tests {
             "version": 4,
         }))
         .unwrap()
+    }
+
+    /// The fact key is the recorded text with the artifact's entity alone rewritten: its id `@`,
+    /// its unread facts (here all but its trust state) left out; and no key where that would not
+    /// say all a verdict depends on.
+    #[test]
+    fn the_fact_key_is_the_recorded_text_with_the_resource_anonymous_and_unread_facts_left_out() {
+        use std::str::FromStr;
+        let read_of = |text: &str| ReadFacts::of(&cedar_policy::PolicySet::from_str(text).unwrap());
+        let read =
+            read_of(r#"permit (principal, action, resource) when { resource.trust_state == "verified" };"#);
+        let (trust, ci) = builder_trust_and_ci();
+        let principal = principal(ActorType::User, ci);
+        let artifact = artifact("verified");
+        let (caller, resource) = (Caller::Principal(&principal), Resource::Artifact(&artifact));
+        let slice = build_slice(&caller, &resource, &trust);
+        let (text, key) = slice.to_json_text_and_fact_key(Some(&read));
+        let (text, key) = (text.get(), key.unwrap());
+        let entity = format!(
+            r#"{{"uid":{{"type":"Gatehouse::Artifact","id":"{}"}},"attrs":{{"#,
+            artifact.id
+        );
+        let start = text.find(&entity).unwrap();
+        let end = start + text[start..].find("]}").unwrap() + 2;
+        let anonymous = r#"{"uid":{"type":"Gatehouse::Artifact","id":@},"attrs":{"trust_state":"verified"},"parents":[{"type":"Gatehouse::Repository","id":"gpuaas/tenants/acme/team-a/trainer"},{"type":"Gatehouse::Project","id":"team-a"}]}"#;
+        assert_eq!(key, format!("{}{anonymous}{}", &text[..start], &text[end..]));
+        assert!(!key.contains(artifact.digest.as_str()) && !key.contains(&artifact.id.to_string()));
+
+        // No key: without a cache, when a policy names an artifact, when another entity
+        // mentions the resource, when a fact left out would not build.
+        assert!(slice.to_json_text_and_fact_key(None).1.is_none());
+        let naming = read_of(r#"forbid (principal, action, resource == Gatehouse::Artifact::"x");"#);
+        assert!(slice.to_json_text_and_fact_key(Some(&naming)).1.is_none());
+        let mut mentioned = build_slice(&caller, &resource, &trust);
+        let latest = vec![(
+            "latest",
+            Attr::Set(vec![Attr::Entity(mentioned.resource.clone())]),
+        )];
+        mentioned.add(Uid::new("Registry", "r"), latest, &[]);
+        assert!(mentioned.to_json_text_and_fact_key(Some(&read)).1.is_none());
+        let mut unbuildable = build_slice(&caller, &resource, &trust);
+        let twice = Attr::Record(vec![
+            ("k".to_owned(), Attr::Bool(true)),
+            ("k".to_owned(), Attr::Bool(false)),
+        ]);
+        unbuildable
+            .entities
+            .get_mut(&unbuildable.resource.clone())
+            .unwrap()
+            .attrs
+            .push(("unread", twice));
+        assert!(unbuildable.to_json_text_and_fact_key(Some(&read)).1.is_none());
+        // The recorded text is the same with or without a key.
+        assert_eq!(slice.to_json_text_and_fact_key(None).0.get(), text);
     }
 
     /// The typed entities are exactly what the stored JSON parses to against the schema.

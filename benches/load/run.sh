@@ -4,7 +4,8 @@
 # load script") for what each phase measures and how to read it.
 #
 #   benches/load/run.sh                                        # M = 200, both databases, ~5 min
-#   GATEHOUSE_LOAD_ARTIFACTS="200 200000" benches/load/run.sh  # flat with scale (opt-in, long)
+#   GATEHOUSE_LOAD_ARTIFACTS="200 200000 200" benches/load/run.sh  # flat with scale (opt-in, long;
+#                                                     # the repeated 200 brackets 200,000 in time)
 #
 # Environment (defaults in brackets):
 #   GATEHOUSE_LOAD_ARTIFACTS     artifacts seeded before the runs; a list runs each in turn [200]
@@ -535,15 +536,27 @@ for m in $artifact_counts; do
   done
 done
 
-# Flat with scale: review-by-id throughput at the largest M over the smallest, per database.
+# Flat with scale: review throughput at the largest M over the smallest, per database and review
+# phase. An M listed more than once (e.g. "200 200000 200", which brackets the large run in time
+# on a noisy machine) counts as the mean of its runs.
 set -- $artifact_counts
 if [[ $# -gt 1 ]]; then
-  awk -F'|' -v small="$1" -v large="${!#}" '
-    $5 ~ /^ review by id $/ { gsub(/ /, "", $3); gsub(/ /, "", $4); rate[$3 "/" $4] = $7 + 0 }
+  awk -F'|' '
+    $2 ~ /^ gateway $/ && $5 ~ /^ review by (id|digest) $/ {
+      db = $3; m = $4; phase = $5
+      gsub(/ /, "", db); gsub(/ /, "", m); sub(/^ /, "", phase); sub(/ $/, "", phase)
+      sum[db "/" m "/" phase] += $7; runs[db "/" m "/" phase]++
+      dbs[db] = 1; phases[phase] = 1
+      if (small == "" || m + 0 < small + 0) small = m
+      if (large == "" || m + 0 > large + 0) large = m
+    }
     END {
-      for (k in rate) { split(k, part, "/"); dbs[part[1]] = 1 }
-      for (d in dbs) if (rate[d "/" small] > 0)
-        printf "\nflat with scale, %s: review by id at M = %s is %.2fx of M = %s\n", d, large, rate[d "/" large] / rate[d "/" small], small
+      if (small == large) exit
+      for (d in dbs) for (p in phases) {
+        s = d "/" small "/" p; l = d "/" large "/" p
+        if (runs[s] > 0 && runs[l] > 0)
+          printf "\nflat with scale, %s, %s: M = %s is %.2fx of M = %s (%d and %d runs)\n", d, p, large, (sum[l] / runs[l]) / (sum[s] / runs[s]), small, runs[l], runs[s]
+      }
     }' "$results" | tee -a "$results" >&2
 fi
 

@@ -1,7 +1,9 @@
-//! A bounded cache of one engine's verdicts, keyed by a live decision's whole input: the request
-//! and entity-slice JSON texts the decision log stores (replay re-decides from exactly those, so
-//! with the engine they determine the verdict). A hit compares both texts in full — the hash only
-//! picks the bucket, a collision can never answer another input's verdict.
+//! A bounded cache of one engine's verdicts, keyed by two texts that with the engine determine
+//! the verdict: a live decision's request and entity-slice JSON as the decision log stores them
+//! (replay re-decides from exactly those), or its fact key, the same input with the resource's
+//! identity and the facts no policy reads left out (`ReadFacts`, `EntitySlice::
+//! to_json_text_and_fact_key`). A hit compares both texts in full — the hash only picks the
+//! bucket, a collision can never answer another input's verdict.
 //!
 //! Sharded maps behind their own mutex; a shard that would pass its share of the entry or byte
 //! bound is cleared whole (no per-entry bookkeeping on a hit: a lookup is a hash, one lock and a

@@ -29,6 +29,7 @@ mod listing;
 mod pg_decisions;
 mod pg_history;
 mod pg_reads;
+mod pg_statistics;
 mod plans;
 mod policy_changes;
 mod postgres;

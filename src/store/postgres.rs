@@ -166,8 +166,11 @@ impl PostgresStore {
 
 #[async_trait::async_trait]
 impl Store for PostgresStore {
+    /// Runs the migrations, then takes the artifact table's first statistics once it has
+    /// rows (see `pg_statistics`).
     async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR.run(&self.pool).await?;
+        super::pg_statistics::watch_first_statistics(self.pool.clone());
         Ok(())
     }
 

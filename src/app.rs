@@ -175,6 +175,10 @@ impl Application {
                 config.http.rate_limit_burst,
             )),
         };
+        // Checked with the configuration too; a configuration built in code meets it here.
+        let trusted_proxies = crate::http::TrustedProxies::parse(&config.http.trusted_proxies)
+            .map_err(|reason| anyhow::anyhow!("http.trusted_proxies: {reason}"))?;
+        let trusted_proxies = Arc::new(trusted_proxies);
         let limits = Limits {
             body_bytes: config.http.body_limit_bytes,
             timeout: Duration::from_secs(config.http.request_timeout_seconds),
@@ -221,7 +225,7 @@ impl Application {
             .then(|| tokio::spawn(run_worker(Arc::clone(&state.admission), stop)));
         Ok(Self {
             listener,
-            router: crate::http::router(state, limits, console_oidc),
+            router: crate::http::router(state, limits, console_oidc, trusted_proxies),
             connection_limits: connection_limits(&config),
             tls,
             decision_writer,

@@ -832,6 +832,11 @@ async fn the_audit_page_shows_the_chain_status_the_api_reports_and_a_break() {
 
 /// A gateway whose console signs in with a provider the test runs.
 async fn with_provider() -> (TestApp, Provider) {
+    with_provider_and(|_| {}).await
+}
+
+/// `with_provider` with `adjust` applied to the gateway's configuration.
+async fn with_provider_and(adjust: impl FnOnce(&mut gatehouse::config::Config)) -> (TestApp, Provider) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let callback = format!("http://{}/ui/oidc/callback", listener.local_addr().unwrap());
     let provider = Provider::start(&callback).await;
@@ -840,7 +845,36 @@ async fn with_provider() -> (TestApp, Provider) {
     let mut config = common::test_config(&db);
     config.auth.issuers.push(provider.issuer_config());
     config.console.oidc = Some(oidc_config(&provider.issuer, &callback));
+    adjust(&mut config);
     (TestApp::spawn_on(db, config, listener).await, provider)
+}
+
+/// Starts a sign-in from the loopback address `from`, with `X-Forwarded-For: forwarded` if
+/// given: the status (303 started, 429 refused).
+async fn start_from(app: &TestApp, from: [u8; 4], forwarded: Option<&str>) -> u16 {
+    let client = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .local_address(std::net::IpAddr::from(from))
+        .build()
+        .unwrap();
+    let mut request = client.get(format!("{}/ui/oidc/login", app.base));
+    if let Some(forwarded) = forwarded {
+        request = request.header("x-forwarded-for", forwarded);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+/// Starts sign-ins until one is refused (429); fails if a hundred are not. `forwarded(i)` is
+/// the `X-Forwarded-For` of the i-th attempt.
+async fn start_until_refused(app: &TestApp, from: [u8; 4], forwarded: impl Fn(usize) -> Option<String>) {
+    for i in 0..100 {
+        match start_from(app, from, forwarded(i).as_deref()).await {
+            429 => return,
+            303 => {}
+            other => panic!("starting a sign-in answered {other}"),
+        }
+    }
+    panic!("a hundred sign-ins from one client were never limited");
 }
 
 fn oidc_config(issuer: &str, callback: &str) -> OidcConfig {
@@ -1076,6 +1110,55 @@ async fn a_burst_of_sign_ins_from_one_client_is_limited_while_another_client_sig
     // The limited client is still refused: the other's sign-in spent nothing of its own.
     assert_eq!(get(&app, "/ui/oidc/login", None).await.status, 429);
     app.shutdown().await;
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_sign_in_limit() {
+    let (app, _provider) = with_provider_and(|config| {
+        config.http.trusted_proxies = vec!["127.0.0.1".to_owned()];
+    })
+    .await;
+    const PROXY: [u8; 4] = [127, 0, 0, 1];
+    // One client behind the proxy (which appends it after whatever the client sent) spends its
+    // own limit, whatever it writes in front of the proxy's entry.
+    start_until_refused(&app, PROXY, |i| {
+        Some(format!("10.9.{}.{}, 203.0.113.7", i / 250, i % 250))
+    })
+    .await;
+    assert_eq!(start_from(&app, PROXY, Some("203.0.113.7")).await, 429);
+    // Another client behind the same proxy still starts sign-ins.
+    assert_eq!(start_from(&app, PROXY, Some("203.0.113.8")).await, 303);
+    // A peer that is not a trusted proxy cannot name itself: however it fills the header, it is
+    // limited as itself.
+    const DIRECT: [u8; 4] = [127, 0, 0, 2];
+    start_until_refused(&app, DIRECT, |i| Some(format!("198.51.100.{}", i % 250))).await;
+    assert_eq!(start_from(&app, DIRECT, None).await, 429);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_a_forwarded_header_names_no_client() {
+    let (app, _provider) = with_provider().await;
+    start_until_refused(&app, [127, 0, 0, 1], |i| Some(format!("198.51.100.{}", i % 250))).await;
+    assert_eq!(start_from(&app, [127, 0, 0, 1], Some("203.0.113.9")).await, 429);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unusable_trusted_proxy_entry_stops_start_up() {
+    let db = Db::sqlite();
+    let mut config = common::test_config(&db);
+    config.http.trusted_proxies = vec!["10.0.0.0/33".to_owned()];
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let error = gatehouse::Application::build_on(config, listener)
+        .await
+        .err()
+        .expect("start-up refused");
+    let message = format!("{error:#}");
+    assert!(
+        message.contains("http.trusted_proxies") && message.contains("10.0.0.0/33"),
+        "{message}"
+    );
 }
 
 #[tokio::test]

@@ -34,6 +34,9 @@ pub struct HttpConfig {
     /// Requests a principal may make in a burst above the average (the token bucket's size);
     /// 0 means the same as `rate_limit_per_second`.
     pub rate_limit_burst: u32,
+    /// Reverse proxies (addresses or networks, `10.0.0.0/8`) whose `X-Forwarded-For` names the
+    /// client for limits per client address; empty (the default) believes no proxy.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl HttpConfig {
@@ -75,6 +78,7 @@ impl Default for HttpConfig {
             max_headers: 100,
             rate_limit_per_second: 0,
             rate_limit_burst: 0,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -91,6 +95,8 @@ impl HttpConfig {
         if let Some(key) = self.zero_limit() {
             return Err((format!("http.{key}"), "must be positive".to_owned()));
         }
+        super::TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|reason| ("http.trusted_proxies".to_owned(), reason))?;
         Ok(())
     }
 }

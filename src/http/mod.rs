@@ -12,6 +12,7 @@ mod deadline;
 mod edge;
 mod error;
 mod extract;
+mod forwarded;
 mod k8s;
 mod openapi;
 mod ops;
@@ -42,6 +43,7 @@ pub use config::HttpConfig;
 pub use console::{ConsoleConfig, OidcClient, OidcConfig, OidcConfigError, SessionToken};
 pub use edge::HeadLimits;
 pub use error::ApiError;
+pub use forwarded::TrustedProxies;
 pub use openapi::document as openapi_document;
 pub use rate_limit::RateLimiter;
 pub use request_id::{REQUEST_ID_HEADER, current_request_id};
@@ -106,7 +108,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// The whole API.
-pub fn router(state: AppState, limits: Limits, console_oidc: Option<Arc<OidcClient>>) -> Router {
+pub fn router(
+    state: AppState,
+    limits: Limits,
+    console_oidc: Option<Arc<OidcClient>>,
+    trusted_proxies: Arc<TrustedProxies>,
+) -> Router {
     let metrics = Arc::clone(&state.metrics);
     let (routes, _) = routes().split_for_parts();
     // The console's HTML pages are not API operations: outside the OpenAPI document.
@@ -128,5 +135,7 @@ pub fn router(state: AppState, limits: Limits, console_oidc: Option<Arc<OidcClie
         .layer(from_fn_with_state(limits.head, edge::check_head))
         .layer(from_fn(edge::problem_for_bare_errors))
         .layer(from_fn_with_state(limits.timeout, context::request_context))
+        // Read by `extract::ClientAddr`.
+        .layer(axum::Extension(trusted_proxies))
         .with_state(state)
 }

@@ -1137,6 +1137,53 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_sign_in_limit(
 }
 
 #[tokio::test]
+async fn a_flood_of_sign_in_posts_from_one_client_is_limited_while_another_signs_in() {
+    let app = TestApp::spawn(Db::sqlite()).await;
+    // A form, posted from `from` with a token that does not verify.
+    async fn guess(app: &TestApp, from: [u8; 4]) -> Page {
+        let client = reqwest::Client::builder()
+            .redirect(Policy::none())
+            .local_address(std::net::IpAddr::from(from))
+            .build()
+            .unwrap();
+        let form = page(client.get(format!("{}/ui/login", app.base)).send().await.unwrap()).await;
+        let login = cookie_value(&set_cookie(&form.headers, "gatehouse_login_csrf").unwrap());
+        let body = format!("token=not.a.jwt&csrf={}", encode(&csrf_field(&form.body)));
+        let request = client
+            .post(format!("{}/ui/login", app.base))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::COOKIE, format!("gatehouse_login_csrf={login}"))
+            .body(body);
+        page(request.send().await.unwrap()).await
+    }
+    let mut refused = None;
+    for _ in 0..100 {
+        let answer = guess(&app, [127, 0, 0, 3]).await;
+        if answer.status == 429 {
+            refused = Some(answer);
+            break;
+        }
+        assert_eq!(answer.status, 401, "{}", answer.body);
+    }
+    let refused = refused.expect("a flood of sign-in posts from one client is limited");
+    let retry_after: u64 = refused.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1, "{retry_after}");
+    assert!(refused.body.contains("Too many sign-ins"), "{}", refused.body);
+    assert!(set_cookie(&refused.headers, "gatehouse_session").is_none());
+    // Another client is untouched: its guess is checked (401), and a real sign-in works.
+    assert_eq!(guess(&app, [127, 0, 0, 4]).await.status, 401);
+    let session = sign_in(&app, &viewer("team-a")).await;
+    assert!(!session.is_empty());
+    // The flooding client is still refused, whatever it sends.
+    assert_eq!(guess(&app, [127, 0, 0, 3]).await.status, 429);
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn without_trusted_proxies_a_forwarded_header_names_no_client() {
     let (app, _provider) = with_provider().await;
     start_until_refused(&app, [127, 0, 0, 1], |i| Some(format!("198.51.100.{}", i % 250))).await;

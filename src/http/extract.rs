@@ -2,15 +2,16 @@
 //! bodies, raw bodies, path parameters and query strings.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 
-use super::AppState;
 use super::deadline::reading_body;
 use super::error::ApiError;
+use super::{AppState, TrustedProxies};
 use crate::domain::{
     ArtifactId, Lookup, Principal, is_refused_control, json_may_hold_control, refused_text_path,
 };
@@ -64,17 +65,23 @@ impl Caller {
     }
 }
 
-/// The client's address as the server loop accepted its connection, for limits per client:
-/// `None` when the router is driven without that loop. Behind a reverse proxy this is the
-/// proxy's address.
+/// The client's address, for limits per client: the address the server loop accepted the
+/// connection from, or, when that is one of `http.trusted_proxies`, the client the proxies name
+/// in `X-Forwarded-For` (see `forwarded`). `None` when the router is driven without that loop.
 pub struct ClientAddr(pub Option<IpAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>();
-        Ok(Self(peer.map(|ConnectInfo(addr)| addr.ip().to_canonical())))
+        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+            return Ok(Self(None));
+        };
+        let client = match parts.extensions.get::<Arc<TrustedProxies>>() {
+            Some(trusted) => trusted.client(peer.ip(), &parts.headers),
+            None => peer.ip().to_canonical(),
+        };
+        Ok(Self(Some(client)))
     }
 }
 

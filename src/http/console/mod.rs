@@ -22,9 +22,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use secrecy::ExposeSecret;
 
-use super::AppState;
 use super::error::ApiError;
 use super::extract::{AppQuery, Caller};
+use super::{AppState, RateLimiter};
 use crate::admission::AdmissionError;
 use crate::domain::Principal;
 pub use oidc::{ConsoleConfig, OidcClient, OidcConfig, OidcConfigError, SessionToken};
@@ -35,6 +35,8 @@ use session::{SESSION_COOKIE, Session, Sessions, cookie};
 pub struct ConsoleState {
     api: AppState,
     sessions: Arc<Sessions>,
+    /// Sign-in form posts per client address (see `signin::sign_in`).
+    sign_ins: Arc<RateLimiter>,
     /// Sign-in with an OpenID Connect provider, when `[console.oidc]` is configured.
     oidc: Option<Arc<OidcClient>>,
 }
@@ -44,6 +46,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(api: AppState, oidc: Option<Arc<
     let state = ConsoleState {
         api,
         sessions: Arc::new(Sessions::default()),
+        sign_ins: Arc::new(signin::sign_in_limit()),
         oidc,
     };
     Router::new()

@@ -3,7 +3,7 @@
 use axum::Form;
 use axum::extract::State;
 use axum::extract::rejection::FormRejection;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use secrecy::SecretString;
@@ -14,7 +14,8 @@ use super::session::{
     random_token, set_cookie, verified_token_exp,
 };
 use super::{ConsoleError, ConsoleState, Viewer, verify_bearer, views};
-use crate::http::ApiError;
+use crate::http::extract::ClientAddr;
+use crate::http::{ApiError, RateLimiter};
 
 /// The sign-in form's fields.
 #[derive(Deserialize)]
@@ -74,12 +75,28 @@ fn login_page(state: &ConsoleState, status: StatusCode, csrf: &str, problem: Opt
     response
 }
 
-/// `POST /ui/login`: checks the form's token, verifies the bearer token, opens a session.
+/// Sign-in form posts a client address may make per minute on average, and at once.
+const SIGN_INS_PER_MINUTE: u32 = 30;
+const SIGN_INS_BURST: u32 = 20;
+
+/// The limit on sign-in form posts per client address: each post verifies a token (a signature
+/// check, perhaps a key-set fetch), so one client guessing or flooding spends its own budget.
+pub fn sign_in_limit() -> RateLimiter {
+    RateLimiter::per_minute(SIGN_INS_PER_MINUTE, SIGN_INS_BURST)
+}
+
+/// `POST /ui/login`: checks the client's limit and the form's token, verifies the bearer
+/// token, opens a session.
 pub async fn sign_in(
     State(state): State<ConsoleState>,
+    client: ClientAddr,
     headers: HeaderMap,
     form: Result<Form<SignIn>, FormRejection>,
 ) -> Result<Response, ConsoleError> {
+    if let Err(retry_after_seconds) = state.sign_ins.admit(&client.limit_key()) {
+        state.api.metrics.count_rate_limited();
+        return Ok(too_many_sign_ins(retry_after_seconds));
+    }
     let fields = form_body(form)?;
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
     if !csrf_matches(&fields.csrf, &expected) {
@@ -113,6 +130,19 @@ pub async fn sign_in(
         append_cookie(&mut response, &cookie);
     }
     Ok(response)
+}
+
+/// 429 as a page, with `Retry-After` as the API sends it.
+fn too_many_sign_ins(retry_after_seconds: u64) -> Response {
+    let mut response = views::error_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many sign-ins",
+        &format!("this address has tried to sign in too often; try again in {retry_after_seconds} s"),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+    response
 }
 
 /// `POST /ui/logout`: ends the session (CSRF-checked, so another site cannot sign you out).

@@ -116,6 +116,17 @@ async fn sign_in(app: &TestApp, bearer: &str) -> String {
     cookie_value(&set_cookie(&signed.headers, "gatehouse_session").expect("a session cookie"))
 }
 
+/// A 429 says, in whole seconds and at least one, when to try again.
+fn assert_retry_after(refused: &Page) {
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    let retry_after: u64 = refused.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1, "{retry_after}");
+}
+
 /// Text as maud writes it into HTML.
 fn escaped(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -1067,12 +1078,7 @@ async fn a_burst_of_sign_ins_from_one_client_is_limited_while_another_client_sig
     }
     let refused = refused.expect("a burst from one client is limited");
     assert_eq!(refused.headers[header::CONTENT_TYPE], "application/problem+json");
-    let retry_after: u64 = refused.headers[header::RETRY_AFTER]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(retry_after >= 1, "{retry_after}");
+    assert_retry_after(&refused);
     let problem: serde_json::Value = serde_json::from_str(&refused.body).unwrap();
     assert_eq!(problem["status"], 429, "{problem}");
     assert_eq!(problem["type"], "urn:gatehouse:problem:rate-limited", "{problem}");
@@ -1166,12 +1172,7 @@ async fn a_flood_of_sign_in_posts_from_one_client_is_limited_while_another_signs
         assert_eq!(answer.status, 401, "{}", answer.body);
     }
     let refused = refused.expect("a flood of sign-in posts from one client is limited");
-    let retry_after: u64 = refused.headers[header::RETRY_AFTER]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(retry_after >= 1, "{retry_after}");
+    assert_retry_after(&refused);
     assert!(refused.body.contains("Too many sign-ins"), "{}", refused.body);
     assert!(set_cookie(&refused.headers, "gatehouse_session").is_none());
     // Another client is untouched: its guess is checked (401), and a real sign-in works.

@@ -179,6 +179,16 @@ phase_start() { # pid: sets ticks_before (the caller's local), sys_before and sw
 
 load_average() { cut -d' ' -f1 /proc/loadavg; }
 
+# The kernel's write-back settings: PostgreSQL's paced tail right after unpaced load depends on
+# them (README, "PostgreSQL under bursts of writes"), so every result names them.
+host_writeback() {
+  local key out=""
+  for key in dirty_background_bytes dirty_background_ratio dirty_expire_centisecs; do
+    out+="vm.$key=$(cat "/proc/sys/vm/$key" 2>/dev/null || echo '?') "
+  done
+  printf '%s' "${out% }"
+}
+
 # shellcheck source=pg_stats.sh
 source "$here/pg_stats.sh"
 
@@ -526,7 +536,7 @@ run_cedar_agent_phase() {
 
 # --- the run ------------------------------------------------------------------------------------
 
-say "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs; results in $results"
+say "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs; host write-back: $(host_writeback); results in $results"
 if [[ $run_cedar_agent == 1 ]]; then
   run_cedar_agent_phase
 fi
@@ -562,4 +572,5 @@ fi
 
 pg_stats_report
 printf '\nload average at end: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$results"
+printf 'host write-back: %s\n' "$(host_writeback)" >>"$results"
 cat "$results"

@@ -15,13 +15,10 @@ pub trait DecisionBatchStore: Send + Sync {
     /// Appends decision records in one transaction (the group-commit path).
     async fn append_decisions(&self, decisions: &[DecisionRecord]) -> Result<(), StoreError>;
     /// How many `append_decisions` batches the decision-log writer may have committing at once:
-    /// 1 where writes serialize anyway (SQLite's single writer).
+    /// 1 where writes serialize anyway (SQLite's single writer) or where a commit's cost is
+    /// mostly per commit (PostgreSQL).
     fn decision_batches_in_flight(&self) -> usize;
 }
-
-/// Most decision batches committing at once on PostgreSQL: past a few, batches only get
-/// smaller (each takes what queued while the others committed) and take connections from reads.
-const PG_BATCHES_IN_FLIGHT: usize = 4;
 
 #[async_trait]
 impl DecisionBatchStore for PostgresStore {
@@ -33,11 +30,13 @@ impl DecisionBatchStore for PostgresStore {
         Self::insert_decisions_in(&mut conn, decisions).await
     }
 
-    /// Each batch in flight holds a pooled connection through its commit's flush: a quarter
-    /// of the pool at most, so reviews still find one for their artifact read.
+    /// One: the next batch gathers while this one commits. A commit's cost on both sides is
+    /// mostly per commit (the statement, its WAL flush), so on 2 cores two batches at once
+    /// (the default pool's quarter) were smaller batches and more CPU per review: one at a
+    /// time gave 8–14 % more reviews/s (BENCHMARKS.md, "one PostgreSQL decision batch at a
+    /// time"). Waiting longer makes the next batch larger, so a slow commit is absorbed.
     fn decision_batches_in_flight(&self) -> usize {
-        let pool_size = self.pool().options().get_max_connections() as usize;
-        (pool_size / 4).clamp(1, PG_BATCHES_IN_FLIGHT)
+        1
     }
 }
 

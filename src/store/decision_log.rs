@@ -1,6 +1,6 @@
 //! The decision-log writer: one task that group-commits decisions, while each caller waits for
-//! its own record to be durable. Where the store takes concurrent writers (PostgreSQL) a few
-//! batches commit at once, each answering only its own callers.
+//! its own record to be durable. A store may take several batches committing at once
+//! (`decision_batches_in_flight`), each answering only its own callers; both stores take one.
 
 use std::sync::Arc;
 

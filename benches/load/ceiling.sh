@@ -23,6 +23,9 @@ target=${GATEHOUSE_CEILING_TARGET_DIR:-$HOME/.cache/gatehouse-ceiling}
 rounds=${GATEHOUSE_CEILING_ROUNDS:-2}
 phases=${GATEHOUSE_CEILING_PHASES:-review-id review-digest healthz}
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "GATEHOUSE_CEILING_ROUNDS must be a positive whole number" >&2; exit 1; }
+# The gateway refuses GATEHOUSE_ variables that are not its configuration: these are this
+# script's own, read above, and must not reach it.
+unset GATEHOUSE_CEILING_TARGET_DIR GATEHOUSE_CEILING_ROUNDS GATEHOUSE_CEILING_PHASES
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

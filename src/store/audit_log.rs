@@ -347,7 +347,19 @@ macro_rules! audit_log_impl {
                     }
                     qb.push(" order by id limit ")
                         .push_bind(i64::from(limit) + 1);
-                    let rows: Vec<DecisionRow> = qb.build_query_as().fetch_all(self.reads()).await?;
+                    let mut rows: Vec<DecisionRow> = qb.build_query_as().fetch_all(self.reads()).await?;
+                    let named = $crate::store::decision_inputs::named_inputs(&rows);
+                    if !named.is_empty() {
+                        let mut qb = Builder::new(sql::DECISION_INPUTS_HEAD);
+                        qb.push("(");
+                        let mut each = qb.separated(", ");
+                        for hash in named {
+                            each.push_bind(hash);
+                        }
+                        each.push_unseparated(")");
+                        let inputs = qb.build_query_as().fetch_all(self.reads()).await?;
+                        $crate::store::decision_inputs::fill_inputs(&mut rows, inputs)?;
+                    }
                     Ok(paginate(convert(rows)?, limit, |d: &DecisionRecord| {
                         d.id.to_string()
                     }))

@@ -21,6 +21,7 @@ mod bundles;
 mod catalog;
 mod chain_status;
 mod decision_batches;
+mod decision_inputs;
 mod decision_log;
 mod events;
 mod figures;

@@ -303,6 +303,25 @@ pub(super) struct DecisionRow {
     // and key order PostgreSQL's `jsonb` rows (before migration 0014) were stored with.
     request: Json<crate::audit::JsonText>,
     entities: Json<crate::audit::JsonText>,
+    /// The stored input this decision names instead of holding it (migration 0015).
+    input_hash: Option<String>,
+}
+
+impl DecisionRow {
+    /// The hash of the stored input this row names, if it does not hold its own.
+    pub(super) fn input_hash(&self) -> Option<&str> {
+        self.input_hash.as_deref()
+    }
+
+    /// Gives the row the input it names.
+    pub(super) fn set_input(
+        &mut self,
+        request: Json<crate::audit::JsonText>,
+        entities: Json<crate::audit::JsonText>,
+    ) {
+        self.request = request;
+        self.entities = entities;
+    }
 }
 
 impl TryFrom<DecisionRow> for DecisionRecord {

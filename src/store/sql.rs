@@ -277,8 +277,34 @@ pub(super) const PG_INSERT_DECISIONS_UNNEST: &str = concat!(
      $13::jsonb[], $14::text[], $15::text[]::json[], $16::text[]::json[])"
 );
 
-/// Base of the filtered decision listing.
-pub(super) const LIST_DECISIONS: &str = concat!("select ", decision_cols!(), " from decisions where 1 = 1");
+/// Base of the filtered decision listing: each row with the hash of its stored input, if it
+/// names one instead of holding it (migration 0015).
+pub(super) const LIST_DECISIONS: &str = concat!(
+    "select ",
+    decision_cols!(),
+    ", input_hash from decisions where 1 = 1"
+);
+
+/// A decision whose input is stored once in `decision_inputs` (the SQLite decision writer's
+/// insert): its own `request` and `entities` are JSON `null`, `$17` the input's hash.
+pub(super) const INSERT_DECISION_BY_INPUT: &str = concat!(
+    "insert into decisions (",
+    decision_cols!(),
+    ", input_hash) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'null', \
+     'null', $15)"
+);
+
+/// A decision input, kept if one with the same hash (the same text) is stored already.
+pub(super) const INSERT_DECISION_INPUT: &str =
+    "insert into decision_inputs (hash, request, entities) values ($1, $2, $3) on conflict (hash) do nothing";
+
+/// One stored decision input (the plan check's form of `DECISION_INPUTS_HEAD`).
+pub(super) const DECISION_INPUT_BY_HASH: &str =
+    "select hash, request, entities from decision_inputs where hash = $1";
+
+/// Head of the read of a page's decision inputs; the store appends `($1, $2, …)`.
+pub(super) const DECISION_INPUTS_HEAD: &str =
+    "select hash, request, entities from decision_inputs where hash in ";
 
 // ---------------------------------------------------------------------------------------------
 // Intents, registry tokens, registry events, unregistered pushes, artifact links (0002).

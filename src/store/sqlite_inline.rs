@@ -179,10 +179,12 @@ pub(super) struct DecisionRow {
     policy_hash: String,
     request: String,
     entities: String,
+    /// Where the request and entities are stored once (`decision_inputs`).
+    input_hash: String,
 }
 
 impl DecisionRow {
-    /// The record's columns, each JSON value serialised once, here.
+    /// The record's columns, each JSON value serialised once, here, and its input's hash.
     pub(super) fn encode(d: &crate::audit::DecisionRecord) -> Result<Self, serde_json::Error> {
         Ok(Self {
             id: d.id,
@@ -202,6 +204,7 @@ impl DecisionRow {
             // Already text: the policy engine wrote it once.
             request: d.request.get().to_owned(),
             entities: d.entities.get().to_owned(),
+            input_hash: super::decision_inputs::input_hash(d.request.get(), d.entities.get()),
         })
     }
 }
@@ -235,10 +238,9 @@ impl InlineWriter {
         std::thread::Builder::new()
             .name("gatehouse-sqlite-decisions".to_owned())
             .spawn(move || {
-                let insert = insert_decision();
                 let mut conn: Option<Connection> = None;
                 for (rows, done) in queue {
-                    let outcome = write_batch(&mut conn, &path, &insert, &rows);
+                    let outcome = write_batch(&mut conn, &path, &rows);
                     if let Err(error) = &outcome {
                         tracing::debug!(%error, "inline SQLite decision batch failed; writing it through the pool");
                         // A fresh connection next time.
@@ -261,12 +263,10 @@ impl InlineWriter {
     }
 }
 
-fn write_batch(
-    conn: &mut Option<Connection>,
-    path: &Path,
-    insert: &str,
-    rows: &[DecisionRow],
-) -> rusqlite::Result<()> {
+/// Each row's input first (kept once: a repeated input costs a lookup, not a write), then the
+/// decision naming it, one row per step of each prepared statement: on this thread a step costs
+/// no hand-off, so multi-row statements would save nothing.
+fn write_batch(conn: &mut Option<Connection>, path: &Path, rows: &[DecisionRow]) -> rusqlite::Result<()> {
     if conn.is_none() {
         *conn = Some(open_writer(path)?);
     }
@@ -277,8 +277,10 @@ fn write_batch(
     // start, never half-way.
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     {
-        let mut insert = tx.prepare_cached(insert)?;
+        let mut insert_input = tx.prepare_cached(sql::INSERT_DECISION_INPUT)?;
+        let mut insert = tx.prepare_cached(sql::INSERT_DECISION_BY_INPUT)?;
         for r in rows {
+            insert_input.execute(rusqlite::params![r.input_hash, r.request, r.entities])?;
             insert.execute(rusqlite::params![
                 r.id,
                 r.decided_at,
@@ -294,21 +296,11 @@ fn write_batch(
                 r.reasons,
                 r.errors,
                 r.policy_hash,
-                r.request,
-                r.entities,
+                r.input_hash,
             ])?;
         }
     }
     tx.commit()
-}
-
-/// One row per step of one prepared statement: on this thread a step costs no hand-off, so
-/// multi-row statements would save nothing.
-fn insert_decision() -> String {
-    format!(
-        "{}values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        sql::INSERT_DECISIONS_HEAD
-    )
 }
 
 fn open_writer(path: &Path) -> rusqlite::Result<Connection> {

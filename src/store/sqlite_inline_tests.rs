@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::sqlite::SqliteStore;
-use super::{RegistrationLinks, Store};
+use super::{RegistrationLinks, Store, StoreError};
 use crate::audit::{DecisionRecord, NewAuditRecord};
 use crate::domain::{Actor, ActorType, Artifact, ArtifactId};
 
@@ -127,7 +127,8 @@ async fn a_busy_set_of_connections_hands_the_read_back() {
     assert!(matches!(inline.artifact_by_id(uuid::Uuid::now_v7()), Some(None)));
 }
 
-/// Every column of the decision row with `id`, as SQLite stores it: its storage class and text.
+/// Every column of the decision row with `id`, as SQLite stores it: its storage class and text;
+/// the request and entities from its stored input where it names one.
 async fn stored_decision(store: &SqliteStore, id: uuid::Uuid) -> Vec<(String, Option<String>)> {
     let mut columns = Vec::new();
     for column in [
@@ -147,9 +148,14 @@ async fn stored_decision(store: &SqliteStore, id: uuid::Uuid) -> Vec<(String, Op
         "request",
         "entities",
     ] {
+        let value = if matches!(column, "request" | "entities") {
+            format!("case when d.input_hash is null then d.{column} else i.{column} end")
+        } else {
+            format!("d.{column}")
+        };
         let (class, text): (String, Option<String>) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "select typeof({column}), case typeof({column}) when 'blob' then hex({column}) else {column} end \
-             from decisions where id = ?"
+            "select typeof(v), case typeof(v) when 'blob' then hex(v) else v end from (select {value} as v \
+             from decisions d left join decision_inputs i on i.hash = d.input_hash where d.id = ?)"
         )))
         .bind(id)
         .fetch_one(store.pool())
@@ -235,4 +241,65 @@ async fn the_decision_writer_stores_what_sqlx_stores() {
         .await
         .expect("the writer's thread recovers after a failed batch");
     assert_eq!(stored_decision(&store, fresh.id).await.len(), 15);
+}
+
+/// Decisions with the same input store it once and each lists back whole; one naming an input
+/// that is gone is reported corrupt, never shown without what it was decided on.
+#[tokio::test]
+async fn the_decision_writer_stores_a_repeated_input_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("inputs.db").display());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let a = artifact();
+    let first = decision(&a);
+    let again = DecisionRecord {
+        id: uuid::Uuid::now_v7(),
+        ..first.clone()
+    };
+    let mut other = DecisionRecord {
+        id: uuid::Uuid::now_v7(),
+        ..first.clone()
+    };
+    other.entities = serde_json::json!([{ "uid": { "type": "Gatehouse::User", "id": "ines" } }]).into();
+    super::DecisionBatchStore::append_decisions(&store, &[first.clone(), again.clone()])
+        .await
+        .unwrap();
+    super::DecisionBatchStore::append_decisions(&store, std::slice::from_ref(&other))
+        .await
+        .unwrap();
+
+    let (inputs,): (i64,) = sqlx::query_as("select count(*) from decision_inputs")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(inputs, 2, "one row per distinct input");
+    let (inline,): (i64,) =
+        sqlx::query_as("select count(*) from decisions where request = 'null' and entities = 'null'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(inline, 3, "each decision names its input instead of holding it");
+    let page = super::PageRequest {
+        limit: 10,
+        cursor: None,
+    };
+    let listed = super::AuditStore::list_decisions(&store, &super::LogFilter::default(), &page)
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(listed, vec![first, again, other.clone()]);
+
+    sqlx::query("delete from decision_inputs where hash = ?")
+        .bind(super::decision_inputs::input_hash(
+            other.request.get(),
+            other.entities.get(),
+        ))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let error = super::AuditStore::list_decisions(&store, &super::LogFilter::default(), &page)
+        .await
+        .expect_err("a decision whose input is gone");
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error}");
 }

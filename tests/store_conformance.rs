@@ -34,7 +34,7 @@ conformance!(
         case_audit_filters,
         case_decisions_append_and_filter,
     ],
-    raw: [case_tampering_is_detected]
+    raw: [case_tampering_is_detected, case_decision_inputs_are_stored_once]
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -489,6 +489,55 @@ async fn case_tampering_is_detected(store: Arc<dyn Store>, raw: Raw) {
     let records = store.audit_chain_page(0, 10).await.unwrap();
     let err = verify_chain(&records, 0, String::new()).unwrap_err();
     assert!(matches!(err, ChainBreak::Altered { seq: 2, .. }), "{err}");
+}
+
+/// The decision log's batches store each distinct request and entity slice once (migration
+/// 0015), within a batch and across batches, and every decision lists back whole; decisions
+/// written with a change keep their input inline and list back the same.
+async fn case_decision_inputs_are_stored_once(store: Arc<dyn Store>, raw: Raw) {
+    let first = decision("pull", "team-a", "allow", now());
+    let again = gatehouse::audit::DecisionRecord {
+        id: uuid::Uuid::now_v7(),
+        ..first.clone()
+    };
+    let other = decision("pull", "team-b", "deny", now());
+    store
+        .append_decisions(&[first.clone(), again.clone()])
+        .await
+        .unwrap();
+    let later = gatehouse::audit::DecisionRecord {
+        id: uuid::Uuid::now_v7(),
+        ..first.clone()
+    };
+    store
+        .append_decisions(&[later.clone(), other.clone()])
+        .await
+        .unwrap();
+    let a = register(&store, &artifact("team-c", "trainer", 3, ArtifactKind::Oci)).await;
+
+    assert_eq!(
+        raw.count("select count(*) from decision_inputs").await,
+        2,
+        "one row per distinct input"
+    );
+    assert_eq!(
+        raw.count("select count(*) from decisions where input_hash is not null")
+            .await,
+        4,
+        "each logged decision names its input"
+    );
+    let listed = store
+        .list_decisions(&LogFilter::default(), &page(100))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(&listed[..4], &[first, again, other, later]);
+    assert_eq!(listed.len(), 5);
+    assert_eq!(listed[4].project.as_deref(), Some(a.project.as_str()));
+    assert!(
+        listed[4].entities.get().contains("team-c"),
+        "the change's decision holds its input"
+    );
 }
 
 async fn case_audit_filters(store: Arc<dyn Store>) {

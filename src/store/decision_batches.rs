@@ -24,10 +24,11 @@ pub trait DecisionBatchStore: Send + Sync {
 impl DecisionBatchStore for PostgresStore {
     /// The batch is one `insert … select … from unnest(…)` statement, atomic on its own: sent
     /// outside a transaction it commits, synchronously, in one round trip instead of three
-    /// (begin, insert, commit), each of which waits for the server to be scheduled.
+    /// (begin, insert, commit), each of which waits for the server to be scheduled. It stores
+    /// each distinct input once (`decision_inputs`), sending only those not known to be stored.
     async fn append_decisions(&self, decisions: &[DecisionRecord]) -> Result<(), StoreError> {
         let mut conn = self.pool().acquire().await?;
-        Self::insert_decisions_in(&mut conn, decisions).await
+        self.insert_decision_batch_in(&mut conn, decisions).await
     }
 
     /// One: the next batch gathers while this one commits. A commit's cost on both sides is

@@ -9,6 +9,8 @@
 //! statements in one transaction) only where the pool may speak TLS; a plaintext pool (a server
 //! on this host, see `postgres::connect_options`) sends the batch as one statement.
 
+use std::collections::HashSet;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use sqlx::postgres::PgSslMode;
@@ -56,6 +58,34 @@ struct Serialized<'a> {
     record: &'a DecisionRecord,
     request: &'a str,
     entities: &'a str,
+    /// The key the input is stored under, for a batch that stores inputs once.
+    input_hash: Option<String>,
+}
+
+/// How many input hashes a store remembers as stored before it starts again from none.
+const KNOWN_INPUTS: usize = 16_384;
+
+/// The decision inputs this store has seen committed, by hash: a batch sends only the inputs
+/// not among them. Inputs are never deleted, so a remembered one is stored; one forgotten (the
+/// set is bounded) is sent again and kept once by the insert's conflict clause. Per store, not
+/// per process: another database does not hold this one's inputs.
+#[derive(Debug, Default)]
+pub(super) struct KnownInputs(Mutex<HashSet<String>>);
+
+impl KnownInputs {
+    fn contains(&self, hash: &str) -> bool {
+        self.0.lock().is_ok_and(|known| known.contains(hash))
+    }
+
+    /// Remembers `hashes`, committed.
+    fn remember(&self, hashes: Vec<String>) {
+        if let Ok(mut known) = self.0.lock() {
+            if known.len() + hashes.len() > KNOWN_INPUTS {
+                known.clear();
+            }
+            known.extend(hashes);
+        }
+    }
 }
 
 impl Serialized<'_> {
@@ -77,6 +107,17 @@ fn serialize(record: &DecisionRecord) -> Serialized<'_> {
         record,
         request: record.request.get(),
         entities: record.entities.get(),
+        input_hash: None,
+    }
+}
+
+fn serialize_by_input(record: &DecisionRecord) -> Serialized<'_> {
+    Serialized {
+        input_hash: Some(super::decision_inputs::input_hash(
+            record.request.get(),
+            record.entities.get(),
+        )),
+        ..serialize(record)
     }
 }
 
@@ -118,7 +159,63 @@ pub(super) async fn insert_decisions(
     Ok(())
 }
 
-async fn insert_run(conn: &mut PgConnection, rows: &[Serialized<'_>]) -> Result<(), StoreError> {
+/// Inserts a decision-log batch as `insert_decisions` does, each decision naming its input and
+/// each input stored once (migration 0015); the inputs `known` holds are not sent. Once the
+/// batch commits, its inputs are remembered in `known`.
+pub(super) async fn insert_decision_batch(
+    conn: &mut PgConnection,
+    decisions: &[DecisionRecord],
+    known: &KnownInputs,
+) -> Result<(), StoreError> {
+    let rows = decisions.iter().map(serialize_by_input).collect::<Vec<_>>();
+    let runs = runs_within(&rows, statement_bytes(), Serialized::weight);
+    let mut sent = Vec::new();
+    if let [only] = runs.as_slice() {
+        insert_run_by_input(conn, only, known, &mut sent).await?;
+    } else {
+        let mut tx = conn.begin().await?;
+        for run in runs {
+            insert_run_by_input(&mut tx, run, known, &mut sent).await?;
+        }
+        tx.commit().await?;
+    }
+    known.remember(sent);
+    Ok(())
+}
+
+/// One statement of `insert_decision_batch`; the hashes of the inputs it sends go in `sent`.
+async fn insert_run_by_input(
+    conn: &mut PgConnection,
+    rows: &[Serialized<'_>],
+    known: &KnownInputs,
+    sent: &mut Vec<String>,
+) -> Result<(), StoreError> {
+    let mut hashes = Vec::with_capacity(rows.len());
+    let (mut input_hashes, mut requests, mut entities) = (Vec::new(), Vec::new(), Vec::new());
+    for row in rows {
+        let hash = row.input_hash.as_deref().unwrap_or_default();
+        hashes.push(hash);
+        if !known.contains(hash) && !input_hashes.contains(&hash) {
+            input_hashes.push(hash);
+            requests.push(row.request);
+            entities.push(row.entities);
+        }
+    }
+    sent.extend(input_hashes.iter().map(|h| (*h).to_owned()));
+    decision_columns(sqlx::query(sql::PG_INSERT_DECISIONS_BY_INPUT_UNNEST), rows)
+        .bind(input_hashes)
+        .bind(requests)
+        .bind(entities)
+        .bind(hashes)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds `$1` to `$14`: the columns of each decision but its request and entities.
+fn decision_columns<'q>(query: PgQuery<'q>, rows: &[Serialized<'q>]) -> PgQuery<'q> {
     let n = rows.len();
     let mut ids = Vec::with_capacity(n);
     let mut decided_at = Vec::with_capacity(n);
@@ -134,8 +231,6 @@ async fn insert_run(conn: &mut PgConnection, rows: &[Serialized<'_>]) -> Result<
     let mut reasons = Vec::with_capacity(n);
     let mut errors = Vec::with_capacity(n);
     let mut policy_hashes = Vec::with_capacity(n);
-    let mut requests = Vec::with_capacity(n);
-    let mut entities = Vec::with_capacity(n);
     for row in rows {
         let d = row.record;
         ids.push(d.id);
@@ -152,10 +247,8 @@ async fn insert_run(conn: &mut PgConnection, rows: &[Serialized<'_>]) -> Result<
         reasons.push(Json(&d.reasons));
         errors.push(Json(&d.errors));
         policy_hashes.push(d.policy_hash.as_str());
-        requests.push(row.request);
-        entities.push(row.entities);
     }
-    sqlx::query(sql::PG_INSERT_DECISIONS_UNNEST)
+    query
         .bind(ids)
         .bind(decided_at)
         .bind(correlation_ids)
@@ -170,6 +263,12 @@ async fn insert_run(conn: &mut PgConnection, rows: &[Serialized<'_>]) -> Result<
         .bind(reasons)
         .bind(errors)
         .bind(policy_hashes)
+}
+
+async fn insert_run(conn: &mut PgConnection, rows: &[Serialized<'_>]) -> Result<(), StoreError> {
+    let requests: Vec<&str> = rows.iter().map(|row| row.request).collect();
+    let entities: Vec<&str> = rows.iter().map(|row| row.entities).collect();
+    decision_columns(sqlx::query(sql::PG_INSERT_DECISIONS_UNNEST), rows)
         .bind(requests)
         .bind(entities)
         .execute(conn)

@@ -26,6 +26,8 @@ pub struct PostgresStore {
     sealer: SealerCell,
     /// Coalesces the artifact reads by id and by digest (see `pg_reads`).
     reads_task: Arc<OnceLock<CoalescedReads>>,
+    /// The decision inputs seen committed, not sent again (see `pg_decisions`).
+    known_inputs: Arc<super::pg_decisions::KnownInputs>,
 }
 
 impl PostgresStore {
@@ -76,6 +78,7 @@ impl PostgresStore {
             pool,
             sealer: SealerCell::default(),
             reads_task: Arc::default(),
+            known_inputs: Arc::default(),
         }
     }
 
@@ -120,6 +123,15 @@ impl PostgresStore {
     fn coalesced(&self) -> &CoalescedReads {
         self.reads_task
             .get_or_init(|| CoalescedReads::spawn(self.pool.clone()))
+    }
+
+    /// Inserts a decision-log batch, each distinct input stored once (see `pg_decisions`).
+    pub(super) async fn insert_decision_batch_in(
+        &self,
+        conn: &mut PgConnection,
+        decisions: &[DecisionRecord],
+    ) -> Result<(), StoreError> {
+        super::pg_decisions::insert_decision_batch(conn, decisions, &self.known_inputs).await
     }
 
     /// Inserts a batch of decisions with one `unnest` statement (see `pg_decisions`).

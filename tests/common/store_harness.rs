@@ -41,6 +41,14 @@ impl Raw {
             }
         }
     }
+
+    /// The one integer a `select count(*) …` answers.
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        match self {
+            Raw::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await.unwrap(),
+            Raw::Pg(p) => sqlx::query_scalar(sql).fetch_one(p).await.unwrap(),
+        }
+    }
 }
 
 /// Runs `case` on a migrated SQLite file in a temporary directory.

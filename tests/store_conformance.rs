@@ -491,51 +491,53 @@ async fn case_tampering_is_detected(store: Arc<dyn Store>, raw: Raw) {
     assert!(matches!(err, ChainBreak::Altered { seq: 2, .. }), "{err}");
 }
 
-/// The decision log's batches store each distinct request and entity slice once (migration
-/// 0015), within a batch and across batches, and every decision lists back whole; decisions
-/// written with a change keep their input inline and list back the same.
+/// The decision log's batches log an input inline the first time and store it once in
+/// `decision_inputs` when it repeats (migration 0015), and every decision lists back whole;
+/// decisions written with a change keep their input inline and list back the same.
 async fn case_decision_inputs_are_stored_once(store: Arc<dyn Store>, raw: Raw) {
     let first = decision("pull", "team-a", "allow", now());
-    let again = gatehouse::audit::DecisionRecord {
+    let same = |first: &gatehouse::audit::DecisionRecord| gatehouse::audit::DecisionRecord {
         id: uuid::Uuid::now_v7(),
         ..first.clone()
     };
+    let again = same(&first);
     let other = decision("pull", "team-b", "deny", now());
-    store
-        .append_decisions(&[first.clone(), again.clone()])
-        .await
-        .unwrap();
-    let later = gatehouse::audit::DecisionRecord {
-        id: uuid::Uuid::now_v7(),
-        ..first.clone()
-    };
-    store
-        .append_decisions(&[later.clone(), other.clone()])
-        .await
-        .unwrap();
+    let third = same(&first);
+    let fourth = same(&first);
+    let fifth = same(&first);
+    // The first two share a batch: neither was seen before it committed, so both are inline.
+    let batches = [
+        vec![first.clone(), again.clone()],
+        vec![other.clone()],
+        vec![third.clone(), fourth.clone()],
+        vec![fifth.clone()],
+    ];
+    for batch in batches {
+        store.append_decisions(&batch).await.unwrap();
+    }
     let a = register(&store, &artifact("team-c", "trainer", 3, ArtifactKind::Oci)).await;
 
     assert_eq!(
         raw.count("select count(*) from decision_inputs").await,
-        2,
-        "one row per distinct input"
+        1,
+        "the repeated input, once"
     );
     assert_eq!(
         raw.count("select count(*) from decisions where input_hash is not null")
             .await,
-        4,
-        "each logged decision names its input"
+        3,
+        "the third, fourth and fifth name it"
     );
     let listed = store
         .list_decisions(&LogFilter::default(), &page(100))
         .await
         .unwrap()
         .items;
-    assert_eq!(&listed[..4], &[first, again, other, later]);
-    assert_eq!(listed.len(), 5);
-    assert_eq!(listed[4].project.as_deref(), Some(a.project.as_str()));
+    assert_eq!(&listed[..6], &[first, again, other, third, fourth, fifth]);
+    assert_eq!(listed.len(), 7);
+    assert_eq!(listed[6].project.as_deref(), Some(a.project.as_str()));
     assert!(
-        listed[4].entities.get().contains("team-c"),
+        listed[6].entities.get().contains("team-c"),
         "the change's decision holds its input"
     );
 }

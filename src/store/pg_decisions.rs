@@ -9,7 +9,6 @@
 //! statements in one transaction) only where the pool may speak TLS; a plaintext pool (a server
 //! on this host, see `postgres::connect_options`) sends the batch as one statement.
 
-use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -19,6 +18,7 @@ use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use super::StoreError;
+use super::decision_inputs::{InputMemory, Placement};
 use super::rows::actor_type_str;
 use super::sql;
 use crate::audit::DecisionRecord;
@@ -62,28 +62,22 @@ struct Serialized<'a> {
     input_hash: Option<String>,
 }
 
-/// How many input hashes a store remembers as stored before it starts again from none.
-const KNOWN_INPUTS: usize = 16_384;
-
-/// The decision inputs this store has seen committed, by hash: a batch sends only the inputs
-/// not among them. Inputs are never deleted, so a remembered one is stored; one forgotten (the
-/// set is bounded) is sent again and kept once by the insert's conflict clause. Per store, not
-/// per process: another database does not hold this one's inputs.
+/// The decision inputs this store's decision log has committed (see `decision_inputs`); a
+/// batch sends only those it places in `decision_inputs` for the first time.
 #[derive(Debug, Default)]
-pub(super) struct KnownInputs(Mutex<HashSet<String>>);
+pub(super) struct KnownInputs(Mutex<InputMemory>);
 
 impl KnownInputs {
-    fn contains(&self, hash: &str) -> bool {
-        self.0.lock().is_ok_and(|known| known.contains(hash))
+    fn place(&self, hash: &str) -> Placement {
+        // A poisoned lock only ever held a set: every input goes inline, as before migration 0015.
+        self.0
+            .lock()
+            .map_or(Placement::Inline, |memory| memory.place(hash))
     }
 
-    /// Remembers `hashes`, committed.
-    fn remember(&self, hashes: Vec<String>) {
-        if let Ok(mut known) = self.0.lock() {
-            if known.len() + hashes.len() > KNOWN_INPUTS {
-                known.clear();
-            }
-            known.extend(hashes);
+    fn committed(&self, placed: &[(String, Placement)]) {
+        if let Ok(mut memory) = self.0.lock() {
+            memory.committed(placed.iter().map(|(hash, placement)| (hash.as_str(), *placement)));
         }
     }
 }
@@ -168,45 +162,61 @@ pub(super) async fn insert_decision_batch(
     known: &KnownInputs,
 ) -> Result<(), StoreError> {
     let rows = decisions.iter().map(serialize_by_input).collect::<Vec<_>>();
+    let placed: Vec<(String, Placement)> = rows
+        .iter()
+        .map(|row| {
+            let hash = row.input_hash.clone().unwrap_or_default();
+            let placement = known.place(&hash);
+            (hash, placement)
+        })
+        .collect();
     let runs = runs_within(&rows, statement_bytes(), Serialized::weight);
-    let mut sent = Vec::new();
     if let [only] = runs.as_slice() {
-        insert_run_by_input(conn, only, known, &mut sent).await?;
+        insert_run_by_input(conn, only, &placed).await?;
     } else {
         let mut tx = conn.begin().await?;
+        let mut start = 0;
         for run in runs {
-            insert_run_by_input(&mut tx, run, known, &mut sent).await?;
+            insert_run_by_input(&mut tx, run, &placed[start..start + run.len()]).await?;
+            start += run.len();
         }
         tx.commit().await?;
     }
-    known.remember(sent);
+    known.committed(&placed);
     Ok(())
 }
 
-/// One statement of `insert_decision_batch`; the hashes of the inputs it sends go in `sent`.
+/// One statement of `insert_decision_batch`, each row placed as `placed` says (same order).
 async fn insert_run_by_input(
     conn: &mut PgConnection,
     rows: &[Serialized<'_>],
-    known: &KnownInputs,
-    sent: &mut Vec<String>,
+    placed: &[(String, Placement)],
 ) -> Result<(), StoreError> {
-    let mut hashes = Vec::with_capacity(rows.len());
-    let (mut input_hashes, mut requests, mut entities) = (Vec::new(), Vec::new(), Vec::new());
-    for row in rows {
-        let hash = row.input_hash.as_deref().unwrap_or_default();
-        hashes.push(hash);
-        if !known.contains(hash) && !input_hashes.contains(&hash) {
-            input_hashes.push(hash);
-            requests.push(row.request);
-            entities.push(row.entities);
+    let n = rows.len();
+    let (mut requests, mut entities, mut hashes) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut stored_hashes, mut stored_requests, mut stored_entities) = (Vec::new(), Vec::new(), Vec::new());
+    for (row, (hash, placement)) in rows.iter().zip(placed) {
+        let inline = *placement == Placement::Inline;
+        requests.push(inline.then_some(row.request));
+        entities.push(inline.then_some(row.entities));
+        hashes.push((!inline).then_some(hash.as_str()));
+        if *placement == Placement::Store && !stored_hashes.contains(&hash.as_str()) {
+            stored_hashes.push(hash.as_str());
+            stored_requests.push(row.request);
+            stored_entities.push(row.entities);
         }
     }
-    sent.extend(input_hashes.iter().map(|h| (*h).to_owned()));
     decision_columns(sqlx::query(sql::PG_INSERT_DECISIONS_BY_INPUT_UNNEST), rows)
-        .bind(input_hashes)
         .bind(requests)
         .bind(entities)
         .bind(hashes)
+        .bind(stored_hashes)
+        .bind(stored_requests)
+        .bind(stored_entities)
         .execute(conn)
         .await?;
     Ok(())

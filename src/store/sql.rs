@@ -277,23 +277,24 @@ pub(super) const PG_INSERT_DECISIONS_UNNEST: &str = concat!(
      $13::jsonb[], $14::text[], $15::text[]::json[], $16::text[]::json[])"
 );
 
-/// `PG_INSERT_DECISIONS_UNNEST` for decisions that name their input (migration 0015): the batch's
-/// inputs not known to be stored (`$15` hashes, `$16` requests, `$17` entity slices) are
-/// inserted, each kept once, by the same statement (both or neither), and each decision gets
-/// JSON `null` for its own request and entities and its input's hash (`$18`).
+/// `PG_INSERT_DECISIONS_UNNEST` for decisions that may name their input (migration 0015): a
+/// decision with a request (`$15`) and entity slice (`$16`) holds them; one without names its
+/// input (`$17`) and holds JSON `null`. The inputs to store (`$18` hashes, `$19` requests, `$20`
+/// entity slices) are inserted, each kept once, by the same statement (both or neither).
 pub(super) const PG_INSERT_DECISIONS_BY_INPUT_UNNEST: &str = concat!(
     "with inputs as (insert into decision_inputs (hash, request, entities) \
-     select * from unnest($15::text[], $16::text[]::json[], $17::text[]::json[]) \
+     select * from unnest($18::text[], $19::text[]::json[], $20::text[]::json[]) \
      on conflict (hash) do nothing) \
      insert into decisions (",
     decision_cols!(),
     ", input_hash) select t.id, t.decided_at, t.correlation_id, t.actor_type, t.actor_id, t.action, \
      t.project, t.artifact_id, t.resource, t.effect, t.policy_ids, t.reasons, t.errors, t.policy_hash, \
-     'null'::json, 'null'::json, t.input_hash from unnest($1::uuid[], $2::timestamptz[], $3::text[], \
-     $4::text[], $5::text[], $6::text[], $7::text[], $8::uuid[], $9::text[], $10::text[], $11::jsonb[], \
-     $12::jsonb[], $13::jsonb[], $14::text[], $18::text[]) as t(id, decided_at, correlation_id, \
+     coalesce(t.request, 'null')::json, coalesce(t.entities, 'null')::json, t.input_hash \
+     from unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], \
+     $7::text[], $8::uuid[], $9::text[], $10::text[], $11::jsonb[], $12::jsonb[], $13::jsonb[], \
+     $14::text[], $15::text[], $16::text[], $17::text[]) as t(id, decided_at, correlation_id, \
      actor_type, actor_id, action, project, artifact_id, resource, effect, policy_ids, reasons, errors, \
-     policy_hash, input_hash)"
+     policy_hash, request, entities, input_hash)"
 );
 
 /// Base of the filtered decision listing: each row with the hash of its stored input, if it

@@ -24,6 +24,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use super::decision_inputs::{InputMemory, Placement};
 use super::rows::ArtifactRow;
 use super::sql;
 
@@ -239,8 +240,9 @@ impl InlineWriter {
             .name("gatehouse-sqlite-decisions".to_owned())
             .spawn(move || {
                 let mut conn: Option<Connection> = None;
+                let mut inputs = InputMemory::default();
                 for (rows, done) in queue {
-                    let outcome = write_batch(&mut conn, &path, &rows);
+                    let outcome = write_batch(&mut conn, &path, &rows, &mut inputs);
                     if let Err(error) = &outcome {
                         tracing::debug!(%error, "inline SQLite decision batch failed; writing it through the pool");
                         // A fresh connection next time.
@@ -263,10 +265,16 @@ impl InlineWriter {
     }
 }
 
-/// Each row's input first (kept once: a repeated input costs a lookup, not a write), then the
-/// decision naming it, one row per step of each prepared statement: on this thread a step costs
-/// no hand-off, so multi-row statements would save nothing.
-fn write_batch(conn: &mut Option<Connection>, path: &Path, rows: &[DecisionRow]) -> rusqlite::Result<()> {
+/// Each decision with its input inline the first time this writer sees the input, else naming
+/// it in `decision_inputs` (stored there, kept once, the second time); one row per step of each
+/// prepared statement: on this thread a step costs no hand-off, so multi-row statements would
+/// save nothing.
+fn write_batch(
+    conn: &mut Option<Connection>,
+    path: &Path,
+    rows: &[DecisionRow],
+    inputs: &mut InputMemory,
+) -> rusqlite::Result<()> {
     if conn.is_none() {
         *conn = Some(open_writer(path)?);
     }
@@ -276,11 +284,36 @@ fn write_batch(conn: &mut Option<Connection>, path: &Path, rows: &[DecisionRow])
     // Immediate: the write lock is taken (or waited for, another process holding it) at the
     // start, never half-way.
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let placements: Vec<Placement> = rows.iter().map(|r| inputs.place(&r.input_hash)).collect();
     {
+        let mut insert_inline = tx.prepare_cached(sql::INSERT_DECISION)?;
         let mut insert_input = tx.prepare_cached(sql::INSERT_DECISION_INPUT)?;
         let mut insert = tx.prepare_cached(sql::INSERT_DECISION_BY_INPUT)?;
-        for r in rows {
-            insert_input.execute(rusqlite::params![r.input_hash, r.request, r.entities])?;
+        for (r, placement) in rows.iter().zip(&placements) {
+            if *placement == Placement::Inline {
+                insert_inline.execute(rusqlite::params![
+                    r.id,
+                    r.decided_at,
+                    r.correlation_id,
+                    r.actor_type,
+                    r.actor_id,
+                    r.action,
+                    r.project,
+                    r.artifact_id,
+                    r.resource,
+                    r.effect,
+                    r.policy_ids,
+                    r.reasons,
+                    r.errors,
+                    r.policy_hash,
+                    r.request,
+                    r.entities,
+                ])?;
+                continue;
+            }
+            if *placement == Placement::Store {
+                insert_input.execute(rusqlite::params![r.input_hash, r.request, r.entities])?;
+            }
             insert.execute(rusqlite::params![
                 r.id,
                 r.decided_at,
@@ -300,7 +333,9 @@ fn write_batch(conn: &mut Option<Connection>, path: &Path, rows: &[DecisionRow])
             ])?;
         }
     }
-    tx.commit()
+    tx.commit()?;
+    inputs.committed(rows.iter().map(|r| r.input_hash.as_str()).zip(placements));
+    Ok(())
 }
 
 fn open_writer(path: &Path) -> rusqlite::Result<Connection> {

@@ -243,7 +243,8 @@ async fn the_decision_writer_stores_what_sqlx_stores() {
     assert_eq!(stored_decision(&store, fresh.id).await.len(), 15);
 }
 
-/// Decisions with the same input store it once and each lists back whole; one naming an input
+/// An input is logged inline the first time the writer sees it and stored once in
+/// `decision_inputs` from the second, and every decision lists back whole; one naming an input
 /// that is gone is reported corrupt, never shown without what it was decided on.
 #[tokio::test]
 async fn the_decision_writer_stores_a_repeated_input_once() {
@@ -253,33 +254,41 @@ async fn the_decision_writer_stores_a_repeated_input_once() {
     store.migrate().await.unwrap();
     let a = artifact();
     let first = decision(&a);
-    let again = DecisionRecord {
+    let same = |first: &DecisionRecord| DecisionRecord {
         id: uuid::Uuid::now_v7(),
         ..first.clone()
     };
-    let mut other = DecisionRecord {
-        id: uuid::Uuid::now_v7(),
-        ..first.clone()
-    };
+    let again = same(&first);
+    let mut other = same(&first);
     other.entities = serde_json::json!([{ "uid": { "type": "Gatehouse::User", "id": "ines" } }]).into();
-    super::DecisionBatchStore::append_decisions(&store, &[first.clone(), again.clone()])
-        .await
-        .unwrap();
-    super::DecisionBatchStore::append_decisions(&store, std::slice::from_ref(&other))
-        .await
-        .unwrap();
-
-    let (inputs,): (i64,) = sqlx::query_as("select count(*) from decision_inputs")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-    assert_eq!(inputs, 2, "one row per distinct input");
-    let (inline,): (i64,) =
-        sqlx::query_as("select count(*) from decisions where request = 'null' and entities = 'null'")
-            .fetch_one(store.pool())
+    let third = same(&first);
+    let fourth = same(&first);
+    // Neither of the first two was seen before their batch committed: both inline.
+    for batch in [
+        vec![first.clone(), again.clone()],
+        vec![other.clone()],
+        vec![third.clone()],
+        vec![fourth.clone()],
+    ] {
+        super::DecisionBatchStore::append_decisions(&store, &batch)
             .await
             .unwrap();
-    assert_eq!(inline, 3, "each decision names its input instead of holding it");
+    }
+
+    let count = |sql: &'static str| {
+        let pool = store.pool().clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap() }
+    };
+    assert_eq!(
+        count("select count(*) from decision_inputs").await,
+        1,
+        "the repeated input, once"
+    );
+    assert_eq!(
+        count("select count(*) from decisions where input_hash is not null and request = 'null' and entities = 'null'").await,
+        2,
+        "the third and fourth name it"
+    );
     let page = super::PageRequest {
         limit: 10,
         cursor: None,
@@ -288,12 +297,12 @@ async fn the_decision_writer_stores_a_repeated_input_once() {
         .await
         .unwrap()
         .items;
-    assert_eq!(listed, vec![first, again, other.clone()]);
+    assert_eq!(listed, vec![first.clone(), again, other, third, fourth]);
 
     sqlx::query("delete from decision_inputs where hash = ?")
         .bind(super::decision_inputs::input_hash(
-            other.request.get(),
-            other.entities.get(),
+            first.request.get(),
+            first.entities.get(),
         ))
         .execute(store.pool())
         .await

@@ -170,6 +170,17 @@ pub(super) async fn insert_decision_batch(
             (hash, placement)
         })
         .collect();
+    if placed
+        .iter()
+        .all(|(_, placement)| *placement == Placement::Inline)
+    {
+        // Nothing to store or name (inputs seen for the first time, as every one at 200,000
+        // artifacts reviewed at random or in a mutation loop): the statement without the
+        // inputs table, as before migration 0015.
+        insert_decisions(conn, decisions).await?;
+        known.committed(&placed);
+        return Ok(());
+    }
     let runs = runs_within(&rows, statement_bytes(), Serialized::weight);
     if let [only] = runs.as_slice() {
         insert_run_by_input(conn, only, &placed).await?;

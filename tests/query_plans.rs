@@ -114,7 +114,7 @@ fn expected() -> BTreeMap<&'static str, Fit> {
         ("audit_sealed_by_id", Read("audit_records", PK)),
         ("decision_insert", Write),
         ("decision_input_insert", Write),
-        ("decision_insert_by_input", Write),
+        ("decision_insert_with_input_hash", Write),
         (
             "decision_input_by_hash",
             Read("decision_inputs", &[Search(&["hash"])]),

@@ -305,13 +305,12 @@ pub(super) const LIST_DECISIONS: &str = concat!(
     ", input_hash from decisions where 1 = 1"
 );
 
-/// A decision whose input is stored once in `decision_inputs` (the SQLite decision writer's
-/// insert): its own `request` and `entities` are JSON `null`, `$17` the input's hash.
-pub(super) const INSERT_DECISION_BY_INPUT: &str = concat!(
+/// A decision with its input inline (`$15`, `$16`, and `$17` null) or naming its stored input
+/// (`$15` and `$16` JSON `null`, `$17` the input's hash): the SQLite decision writer's insert.
+pub(super) const INSERT_DECISION_WITH_INPUT_HASH: &str = concat!(
     "insert into decisions (",
     decision_cols!(),
-    ", input_hash) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'null', \
-     'null', $15)"
+    ", input_hash) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
 );
 
 /// A decision input, kept if one with the same hash (the same text) is stored already.

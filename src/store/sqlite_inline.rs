@@ -286,34 +286,16 @@ fn write_batch(
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let placements: Vec<Placement> = rows.iter().map(|r| inputs.place(&r.input_hash)).collect();
     {
-        let mut insert_inline = tx.prepare_cached(sql::INSERT_DECISION)?;
         let mut insert_input = tx.prepare_cached(sql::INSERT_DECISION_INPUT)?;
-        let mut insert = tx.prepare_cached(sql::INSERT_DECISION_BY_INPUT)?;
+        let mut insert = tx.prepare_cached(sql::INSERT_DECISION_WITH_INPUT_HASH)?;
         for (r, placement) in rows.iter().zip(&placements) {
-            if *placement == Placement::Inline {
-                insert_inline.execute(rusqlite::params![
-                    r.id,
-                    r.decided_at,
-                    r.correlation_id,
-                    r.actor_type,
-                    r.actor_id,
-                    r.action,
-                    r.project,
-                    r.artifact_id,
-                    r.resource,
-                    r.effect,
-                    r.policy_ids,
-                    r.reasons,
-                    r.errors,
-                    r.policy_hash,
-                    r.request,
-                    r.entities,
-                ])?;
-                continue;
-            }
             if *placement == Placement::Store {
                 insert_input.execute(rusqlite::params![r.input_hash, r.request, r.entities])?;
             }
+            let (request, entities, input_hash) = match placement {
+                Placement::Inline => (r.request.as_str(), r.entities.as_str(), None),
+                Placement::Store | Placement::Known => ("null", "null", Some(r.input_hash.as_str())),
+            };
             insert.execute(rusqlite::params![
                 r.id,
                 r.decided_at,
@@ -329,7 +311,9 @@ fn write_batch(
                 r.reasons,
                 r.errors,
                 r.policy_hash,
-                r.input_hash,
+                request,
+                entities,
+                input_hash,
             ])?;
         }
     }

@@ -2,7 +2,8 @@
 //! committed change has exactly one record, the chain has no gap and verifies, a change that
 //! fails leaves no record, and a record a stopped gateway left unsealed (committed with its
 //! change, not yet chained) is reported as pending, never as verified, and is chained when a
-//! gateway starts on the database again.
+//! gateway starts on the database again. A mutation whose seal meets a connection the server
+//! closed is still answered (sealed on a new one).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -218,5 +219,70 @@ async fn a_record_left_unsealed_is_pending_until_the_next_start_seals_it() {
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{said}");
     assert!(!said.contains("pending"), "{said}");
+    app.shutdown().await;
+}
+
+/// The sealer's connections in the test database, by the name the gateway gives them.
+const SEALER_BACKENDS: &str = "select pid from pg_stat_activity \
+     where datname = current_database() and application_name = 'gatehouse audit sealer'";
+
+/// The server closes the sealer's connection between two mutations (a restart, a proxy, an
+/// operator): the next mutation has committed by the time its seal fails on the dead
+/// connection, so the sealer seals it on a new one and the client gets its answer, instead of
+/// a 503 for a change that is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mutation_is_answered_when_the_server_closed_the_sealers_connection() {
+    let Some(db) = common::pg::fresh_db().await else {
+        return;
+    };
+    let url = db.url.clone();
+    let app = TestApp::spawn(Db::Postgres(db)).await;
+    let operator = token("olivia", json!({ "team-a": ["operator"] }));
+    let (status, body) = app
+        .post(
+            "/v1/projects/team-a/artifacts",
+            &operator,
+            oci_registration("trainer", &digest("one")),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let pool = PostgresStore::connect(&url).await.unwrap().pool().clone();
+    let sealers: Vec<i32> = sqlx::query_scalar(SEALER_BACKENDS)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(sealers.len(), 1, "the sealer holds one connection: {sealers:?}");
+    let closed: bool = sqlx::query_scalar("select pg_terminate_backend($1, 5000)")
+        .bind(sealers[0])
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(closed);
+
+    let (status, body) = app
+        .post(
+            "/v1/projects/team-a/artifacts",
+            &operator,
+            oci_registration("trainer", &digest("two")),
+        )
+        .await;
+    assert_eq!(status, 201, "a stored change is answered as stored: {body}");
+    let id = gatehouse::domain::ArtifactId(body["id"].as_str().unwrap().parse().unwrap());
+    let store: Arc<dyn Store> = Arc::new(PostgresStore::connect(&url).await.unwrap());
+    assert_eq!(store.unsealed_audit_records().await.unwrap(), 0);
+    let chain = whole_chain(&store).await;
+    assert!(
+        chain
+            .iter()
+            .any(|r| r.body.artifact_id == Some(id) && r.body.action == "app_artifact.register"),
+        "the second registration's record is in the chain"
+    );
+    let sealers: Vec<i32> = sqlx::query_scalar(SEALER_BACKENDS)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(sealers.len(), 1, "on a new connection: {sealers:?}");
+    pool.close().await;
     app.shutdown().await;
 }

@@ -34,6 +34,9 @@ use crate::audit::{AuditRecord, UnsealedAudit};
 /// (ASCII "gh-audit" as a big-endian i64).
 const AUDIT_CHAIN_LOCK: i64 = 0x6768_2d61_7564_6974;
 
+/// The sealer connection's `application_name` when the database URL gives none.
+const SEALER_APPLICATION_NAME: &str = "gatehouse audit sealer";
+
 /// Most records one sealing transaction places (and most waiting mutations one round answers).
 const BATCH: usize = 512;
 
@@ -126,8 +129,15 @@ struct OwnConnection {
 
 impl OwnConnection {
     fn new(pool: &PgPool) -> Self {
+        let options = pool.connect_options().as_ref().clone();
+        // Named so an operator can tell it apart in `pg_stat_activity` (keeping the name the
+        // URL gave the gateway's connections, if any).
+        let name = match options.get_application_name() {
+            Some(given) => format!("{given} (audit sealer)"),
+            None => SEALER_APPLICATION_NAME.to_owned(),
+        };
         Self {
-            options: pool.connect_options().as_ref().clone(),
+            options: options.application_name(&name),
             connect_timeout: pool.options().get_acquire_timeout(),
             conn: None,
             used: Instant::now(),
@@ -157,6 +167,12 @@ impl OwnConnection {
     /// Forgets the connection after a failure.
     fn discard(&mut self) {
         self.conn = None;
+    }
+
+    /// Whether a connection is held from an earlier round (which the server, a restart or a
+    /// proxy may have closed since without this side knowing).
+    fn holds_one(&self) -> bool {
+        self.conn.is_some()
     }
 }
 
@@ -317,14 +333,24 @@ async fn round(own: &mut OwnConnection, waiting: &mut Waiting, queue: &mut mpsc:
     for request in waiting.requests.values_mut() {
         request.before_round = true;
     }
-    let sealed = match own.get().await {
-        Ok(conn) => seal_batch(conn, waiting, Some(queue)).await,
-        Err(error) => Err(error),
-    };
+    let held = own.holds_one();
+    let mut sealed = seal_on(own, waiting, queue).await;
+    if let Err(error) = &sealed
+        && held
+    {
+        // A held connection can be gone without this side knowing (the server restarted, a
+        // proxy closed it): the waiting mutations are committed, so try once more on a fresh
+        // one before failing them. Had the failed round committed after all, its records are
+        // no longer queued and are answered below as sealed elsewhere.
+        tracing::warn!(
+            ?error,
+            "sealing audit records failed; retrying on a new connection"
+        );
+        sealed = seal_on(own, waiting, queue).await;
+    }
     let sealed = match sealed {
         Ok(sealed) => sealed,
         Err(error) => {
-            own.discard();
             // The mutations are committed; their records stay unsealed until the next
             // round seals them, but none of them is acknowledged now.
             tracing::error!(?error, "sealing audit records failed");
@@ -366,6 +392,22 @@ async fn round(own: &mut OwnConnection, waiting: &mut Waiting, queue: &mut mpsc:
             let _ = request.done.send(answer);
         }
     }
+}
+
+/// One `seal_batch` on the sealer's connection, which is dropped if anything fails.
+async fn seal_on(
+    own: &mut OwnConnection,
+    waiting: &mut Waiting,
+    queue: &mut mpsc::UnboundedReceiver<Request>,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    let sealed = match own.get().await {
+        Ok(conn) => seal_batch(conn, waiting, Some(queue)).await,
+        Err(error) => Err(error),
+    };
+    if sealed.is_err() {
+        own.discard();
+    }
+    sealed
 }
 
 async fn sealed_by_id(conn: &mut PgConnection, id: Uuid) -> Result<AuditRecord, StoreError> {
